@@ -1,0 +1,100 @@
+"""Wire types of the archive: what an intake hands in (Receipt) and what the ledger records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from archive.errors import LedgerFormatError
+
+GENESIS_HASH = "0" * 64
+DIRECTIONS = ("inbound", "outbound")
+KINDS = ("receipt",)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """How one message reached us: recorded next to its bytes, never merged into them.
+
+    ``envelope`` holds the transport facts (alias, MAIL FROM, RCPT TO, peer, IMAP mailbox,
+    UIDVALIDITY/UID, file name ...) as JSON-serialisable values.
+    """
+
+    transport: str
+    envelope: Mapping[str, Any] = field(default_factory=dict)
+    direction: str = "inbound"
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, not {self.direction!r}")
+        if not self.transport:
+            raise ValueError("transport must be named")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One append-only ledger record; ``entry_hash`` chains it to the entry before it."""
+
+    seq: int
+    time: str
+    kind: str
+    sha256: str
+    size: int
+    direction: str
+    transport: str
+    envelope: Mapping[str, Any]
+    prev_hash: str
+    entry_hash: str
+
+    @property
+    def alias(self) -> str:
+        return str(self.envelope.get("alias", ""))
+
+    def hashed_fields(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "kind": self.kind,
+            "sha256": self.sha256,
+            "size": self.size,
+            "direction": self.direction,
+            "transport": self.transport,
+            "envelope": dict(self.envelope),
+            "prev_hash": self.prev_hash,
+        }
+
+    def computed_hash(self) -> str:
+        return compute_entry_hash(self.hashed_fields())
+
+    def to_line(self) -> bytes:
+        """One JSON line, ``seq`` first so a reader can skip entries without parsing them."""
+        body = {"seq": self.seq, **self.hashed_fields(), "entry_hash": self.entry_hash}
+        return (json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+    @classmethod
+    def from_line(cls, line: bytes) -> LedgerEntry:
+        try:
+            data = json.loads(line)
+            return cls(
+                seq=int(data["seq"]),
+                time=str(data["time"]),
+                kind=str(data["kind"]),
+                sha256=str(data["sha256"]),
+                size=int(data["size"]),
+                direction=str(data["direction"]),
+                transport=str(data["transport"]),
+                envelope=dict(data["envelope"]),
+                prev_hash=str(data["prev_hash"]),
+                entry_hash=str(data["entry_hash"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LedgerFormatError(f"unreadable ledger line: {exc}") from exc
+
+
+def compute_entry_hash(fields: Mapping[str, Any]) -> str:
+    """sha256 over canonical JSON (sorted keys, no spaces, UTF-8) of the hashed fields."""
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,224 @@
+"""The append-only, hash-chained ledger of every receipt (one JSON line per entry)."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from archive.blobstore import describe_os_error, fsync_dir
+from archive.entries import GENESIS_HASH, LedgerEntry, Receipt, compute_entry_hash
+from archive.errors import ArchiveWriteError, LedgerFormatError
+
+log = logging.getLogger(__name__)
+
+_SEQ_PREFIX = re.compile(rb'^\{"seq":(\d+),')
+_TAIL_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LedgerHead:
+    seq: int
+    entry_hash: str
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """What the archive asks the ledger to record for one blob."""
+
+    sha256: str
+    size: int
+    receipt: Receipt
+    kind: str = "receipt"
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """A raw ledger line and where it stood, for ``verify`` (which must see damaged lines)."""
+
+    number: int
+    raw: bytes
+
+
+class Ledger(Protocol):
+
+    def ensure(self) -> None: ...
+    def append_many(self, items: Sequence[NewEntry]) -> list[LedgerEntry]: ...
+
+    def entries(self, after_seq: int = 0) -> Iterator[LedgerEntry]: ...
+
+    def raw_lines(self) -> Iterator[LedgerLine]: ...
+
+    def head(self) -> LedgerHead | None: ...
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class FileLedger:
+    """``ledger.jsonl`` in ``root``, appended under an exclusive ``flock`` and fsynced.
+
+    Several processes (the daemon and a CLI import) may append at once: the lock serialises
+    them, and each re-reads the tail when the file grew behind its back, so sequence numbers and
+    the hash chain stay gapless.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.path = self.root / "ledger.jsonl"
+        self.lock_path = self.root / "ledger.lock"
+        self._thread_lock = threading.Lock()
+        self._cached: tuple[int, LedgerHead | None] | None = None  # (file size, head)
+
+    def ensure(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                self.path.touch()
+                fsync_dir(self.root)
+        except OSError as exc:
+            raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+
+    def append_many(self, items: Sequence[NewEntry]) -> list[LedgerEntry]:
+        """Append entries and fsync once for the whole batch (group commit)."""
+        if not items:
+            return []
+        self.ensure()
+        with self._thread_lock:
+            try:
+                lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                return self._append_locked(items)
+            except OSError as exc:
+                raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+            finally:
+                os.close(lock_fd)
+
+    def _append_locked(self, items: Sequence[NewEntry]) -> list[LedgerEntry]:
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        try:
+            size = self._drop_torn_tail(fd)
+            if self._cached and self._cached[0] == size:
+                head = self._cached[1]
+            else:
+                head = self._read_head(fd, size)
+            seq, prev = (head.seq, head.entry_hash) if head else (0, GENESIS_HASH)
+            now = utc_now_iso()
+            entries: list[LedgerEntry] = []
+            for item in items:
+                seq += 1
+                fields = {
+                    "seq": seq,
+                    "time": now,
+                    "kind": item.kind,
+                    "sha256": item.sha256,
+                    "size": item.size,
+                    "direction": item.receipt.direction,
+                    "transport": item.receipt.transport,
+                    "envelope": dict(item.receipt.envelope),
+                    "prev_hash": prev,
+                }
+                prev = compute_entry_hash(fields)
+                entries.append(LedgerEntry(**fields, entry_hash=prev))
+            payload = b"".join(entry.to_line() for entry in entries)
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except OSError:
+                # Nothing of this batch was acknowledged: cut whatever part did reach the file so
+                # the next writer starts from a clean tail.
+                os.ftruncate(fd, size)
+                self._cached = None
+                raise
+            self._cached = (size + len(payload), LedgerHead(seq, prev))
+            return entries
+        finally:
+            os.close(fd)
+
+    def _drop_torn_tail(self, fd: int) -> int:
+        """A line without its newline was cut by a crash before fsync returned: never acked."""
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return 0
+        last = os.pread(fd, 1, size - 1)
+        if last == b"\n":
+            return size
+        start = max(0, size - _TAIL_CHUNK)
+        while True:
+            chunk = os.pread(fd, size - start, start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0 or start == 0:
+                keep = start + cut + 1 if cut >= 0 else 0
+                break
+            start = max(0, start - _TAIL_CHUNK)
+        log.warning("ledger %s: removing a torn final line (%d bytes) left by a crash",
+                    self.path, size - keep)
+        os.ftruncate(fd, keep)
+        os.fsync(fd)
+        self._cached = None
+        return keep
+
+    def _read_head(self, fd: int, size: int) -> LedgerHead | None:
+        if size == 0:
+            return None
+        end = size - 1  # position of the final newline
+        start = max(0, end - _TAIL_CHUNK)
+        while True:
+            chunk = os.pread(fd, end - start, start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0 or start == 0:
+                line = chunk[cut + 1 :] if cut >= 0 else chunk
+                break
+            start = max(0, start - _TAIL_CHUNK)
+        entry = LedgerEntry.from_line(line)
+        return LedgerHead(entry.seq, entry.entry_hash)
+
+    def head(self) -> LedgerHead | None:
+        if not self.path.exists():
+            return None
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            # A torn tail is not an entry: read the head from the last complete line.
+            data_end = size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                tail = os.pread(fd, min(size, _TAIL_CHUNK), max(0, size - _TAIL_CHUNK))
+                data_end = size - (len(tail) - tail.rfind(b"\n") - 1)
+            return self._read_head(fd, data_end)
+        finally:
+            os.close(fd)
+
+    def raw_lines(self) -> Iterator[LedgerLine]:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                yield LedgerLine(number, raw)
+
+    def entries(self, after_seq: int = 0) -> Iterator[LedgerEntry]:
+        """Complete entries with ``seq > after_seq``; skipped lines are not even parsed."""
+        for line in self.raw_lines():
+            if not line.raw.endswith(b"\n"):
+                return  # torn tail: not an entry
+            match = _SEQ_PREFIX.match(line.raw)
+            if match and int(match.group(1)) <= after_seq:
+                continue
+            try:
+                yield LedgerEntry.from_line(line.raw)
+            except LedgerFormatError:
+                log.error("ledger %s line %d is unreadable; run 'commgate archive verify'",
+                          self.path, line.number)
+                raise

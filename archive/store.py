@@ -1,0 +1,64 @@
+"""The archive facade: store bytes durably with a ledger receipt, read them back, verify."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from archive.blobstore import BlobStore, FilesystemBlobStore
+from archive.entries import LedgerEntry, Receipt
+from archive.ledger import FileLedger, Ledger, LedgerHead, NewEntry
+from archive.verify import EntryCheck, VerifyReport, verify_archive
+
+
+class Archive:
+    """Blob store + ledger behind one small interface; knows nothing of cases or classification.
+
+    ``store_many`` is the only write path. It returns once the blobs (file and folder) and the
+    ledger entries are fsynced, which is the moment an intake may acknowledge upstream
+    (ARCHITECTURE contract 1).
+    """
+
+    def __init__(self, blobs: BlobStore, ledger: Ledger) -> None:
+        self.blobs = blobs
+        self.ledger = ledger
+
+    @classmethod
+    def open(cls, root: Path) -> Archive:
+        """The filesystem archive: ``root/blobs``, ``root/tmp`` and ``root/ledger``."""
+        root = Path(root)
+        return cls(FilesystemBlobStore(root), FileLedger(root / "ledger"))
+
+    def ensure(self) -> None:
+        """Create the folders and the empty ledger (``init`` and start-up)."""
+        self.blobs.ensure()
+        self.ledger.ensure()
+
+    def store(self, raw: bytes, receipt: Receipt) -> LedgerEntry:
+        return self.store_many([(raw, receipt)])[0]
+
+    def store_many(self, items: Sequence[tuple[bytes, Receipt]]) -> list[LedgerEntry]:
+        """Blobs first, then their ledger entries: an entry never names a blob not yet durable."""
+        if not items:
+            return []
+        hashes = self.blobs.put_many([raw for raw, _ in items])
+        return self.ledger.append_many(
+            [NewEntry(sha, len(raw), receipt) for sha, (raw, receipt) in zip(hashes, items,
+                                                                             strict=True)]
+        )
+
+    def read(self, sha256: str) -> bytes:
+        return self.blobs.read(sha256)
+
+    def entries(self, after_seq: int = 0) -> Iterator[LedgerEntry]:
+        return self.ledger.entries(after_seq)
+
+    def head(self) -> LedgerHead | None:
+        return self.ledger.head()
+
+    def verify(
+        self,
+        progress: Callable[[int], None] | None = None,
+        extra_check: EntryCheck | None = None,
+    ) -> VerifyReport:
+        return verify_archive(self.ledger, self.blobs, progress, extra_check)

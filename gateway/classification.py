@@ -1,0 +1,35 @@
+"""The bridge from a ParsedMessage to the classifiers package (which knows nothing of us)."""
+
+from __future__ import annotations
+
+from classifiers import Classification, MessageInput, RuleSet, classify, load_rules
+from gateway.config import Settings
+from gateway.parsing import ParsedMessage
+
+MAX_CLASSIFIED_CHARS = 200_000
+
+
+def to_input(parsed: ParsedMessage) -> MessageInput:
+    return MessageInput(
+        subject=parsed.subject,
+        body_text=parsed.text[:MAX_CLASSIFIED_CHARS],
+        from_addr=parsed.from_addr,
+        headers=parsed.headers,
+        content_type=parsed.content_type,
+        report_type=parsed.report_type,
+        attachment_names=tuple(a.filename for a in parsed.attachments),
+        attachment_types=parsed.part_types,
+    )
+
+
+def classify_parsed(parsed: ParsedMessage, rules: RuleSet) -> Classification:
+    return classify(to_input(parsed), rules)
+
+
+def rules_for(settings: Settings | None) -> RuleSet:
+    """The rule set an installation uses: the shipped rules or its own, plus its own id formats."""
+    if settings is None:
+        return load_rules()
+    cfg = settings.config.classifier
+    path = settings.resolve(cfg.rules_path) if cfg.rules_path else None
+    return load_rules(path, [(p.kind, p.pattern) for p in cfg.identifier_patterns])

@@ -1,0 +1,317 @@
+"""The ``commgate`` command line. Its forms are a stable interface that operators script against;
+every listing has ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from archive import ArchiveError
+from gateway.errors import GatewayError
+
+log = logging.getLogger("commgate")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="commgate",
+        description="Archive customer mail immutably and file it into auditable cases.")
+    parser.add_argument("--home", help="installation folder (default: $COMMGATE_HOME)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create a ready home folder")
+    p.add_argument("--case-prefix", default="CASE", help="case reference prefix, e.g. NPC")
+    p.add_argument("--alias", action="append", default=[], metavar="ADDR",
+                   help="a controlled alias (repeat for several)")
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("ingest", help="archive and file .eml files, folders, Maildirs, mbox files")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--alias", help="file everything for this alias instead of reading headers")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=cmd_ingest)
+
+    p = sub.add_parser("run", help="run the daemon (intakes + processing worker)")
+    p.set_defaults(handler=cmd_run)
+
+    cases = sub.add_parser("cases", help="list and show cases").add_subparsers(
+        dest="cases_command", required=True, metavar="ACTION")
+    p = cases.add_parser("list", help="all cases")
+    p.add_argument("--status")
+    p.add_argument("--category")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_cases_list)
+    p = cases.add_parser("show", help="one case with its messages and events")
+    p.add_argument("ref")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_cases_show)
+
+    p = sub.add_parser("classify", help="classify message files without storing anything")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(handler=cmd_classify)
+
+    archive = sub.add_parser("archive", help="archive integrity").add_subparsers(
+        dest="archive_command", required=True, metavar="ACTION")
+    p = archive.add_parser("verify", help="recompute every hash; exit 1 at the first problem")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_archive_verify)
+
+    quarantine = sub.add_parser("quarantine", help="messages that could not be fully processed"
+                                ).add_subparsers(dest="quarantine_command", required=True,
+                                                 metavar="ACTION")
+    p = quarantine.add_parser("list")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_quarantine_list)
+    p = quarantine.add_parser("retry", help="run quarantined messages through processing again")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_quarantine_retry)
+
+    p = sub.add_parser("demo", help="ingest the bundled sample mail into a throw-away home")
+    p.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        return int(args.handler(args) or EXIT_OK)
+    except (GatewayError, ArchiveError) as exc:
+        print(f"commgate: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if type(exc).__name__ == "ConfigError" else EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _app(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from gateway.app import App
+    from gateway.config import find_home
+
+    return App.open(find_home(args.home))
+
+
+def _emit_json(value: Any) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def render_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, int]]) -> str:
+    """A plain text table; ``columns`` = (key, heading, max width)."""
+    def cell(value: Any, width: int) -> str:
+        text = "yes" if value is True else "" if value in (False, None) else str(value)
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    widths = [max([len(h)] + [len(cell(r.get(k), w)) for r in rows]) for k, h, w in columns]
+    lines = ["  ".join(h.ljust(wd) for (_, h, _), wd in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * wd for wd in widths))
+    for row in rows:
+        lines.append("  ".join(cell(row.get(k), w).ljust(wd)
+                               for (k, _, w), wd in zip(columns, widths, strict=True)))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+CASE_COLUMNS = [("ref", "REF", 12), ("category", "CATEGORY", 9), ("status", "STATUS", 8),
+                ("scope_change", "SCOPE", 5), ("message_count", "MSGS", 4),
+                ("customer", "CUSTOMER", 30), ("subject", "SUBJECT", 50)]
+
+
+def _progress_bar(total: int | None) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="msg", file=sys.stderr, leave=False)
+    return bar.update, bar.close
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from gateway.setup import init_home
+
+    home = init_home(args.home, args.case_prefix, args.alias)
+    print(f"created {home}: edit {home / 'commgate.toml'}, then 'commgate --home {home} run'")
+    return EXIT_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from gateway.ingest import ingest
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        print(f"commgate: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    app = _app(args)
+    try:
+        app.processor.catch_up()
+        update, close = _progress_bar(None)
+        try:
+            summary = ingest(app, args.paths, alias=args.alias, progress=update)
+        finally:
+            close()
+    finally:
+        app.close()
+    if args.json:
+        _emit_json(summary.to_dict())
+    else:
+        print(summary.render())
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gateway.daemon import run_daemon
+
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    app = _app(args)
+    try:
+        run_daemon(app)
+    finally:
+        app.close()
+    return EXIT_OK
+
+
+def cmd_cases_list(args: argparse.Namespace) -> int:
+    from gateway.views import list_cases
+
+    app = _app(args)
+    try:
+        with app.db.session() as session:
+            rows = list_cases(session, status=args.status, category=args.category)
+    finally:
+        app.close()
+    if args.json:
+        _emit_json(rows)
+    else:
+        print(render_table(rows, CASE_COLUMNS))
+        print(f"{len(rows)} cases")
+    return EXIT_OK
+
+
+def cmd_cases_show(args: argparse.Namespace) -> int:
+    from gateway.views import show_case
+
+    app = _app(args)
+    try:
+        with app.db.session() as session:
+            case = show_case(session, args.ref)
+    finally:
+        app.close()
+    if args.json:
+        _emit_json(case)
+        return EXIT_OK
+    print(f"{case['ref']}  {case['category']}  {case['status']}"
+          f"{'  SCOPE CHANGE' if case['scope_change'] else ''}")
+    print(f"subject:  {case['subject']}\ncustomer: {case['customer']}\nalias:    {case['alias']}"
+          f"\nopened:   {case['opened_at']}\n")
+    print(render_table(case["messages"], [
+        ("date", "DATE", 20), ("from", "FROM", 30), ("category", "CATEGORY", 9),
+        ("scope_change", "SCOPE", 5), ("subject", "SUBJECT", 50), ("sha256", "SHA256", 12)]))
+    print()
+    for event in case["events"]:
+        print(f"{event['at']}  {event['actor']:<8} {event['kind']:<20} "
+              f"{json.dumps(event['data'], ensure_ascii=False)[:120]}")
+    return EXIT_OK
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from gateway.classification import classify_parsed, rules_for
+    from gateway.parsing import parse_message
+
+    settings = None
+    if args.home:
+        from gateway.config import find_home, load_settings
+
+        settings = load_settings(find_home(args.home))
+    rules = rules_for(settings)
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            print(f"commgate: error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            status = EXIT_FAILED
+            continue
+        result = {"file": str(path), **classify_parsed(parse_message(raw), rules).to_dict()}
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            idents = ", ".join(f"{i['kind']}:{i['value']}" for i in result["identifiers"])
+            print(f"{path}: {result['category']}"
+                  f"{' (scope change)' if result['scope_change'] else ''} "
+                  f"[{result['language']}, {result['confidence']:.2f}] {idents}")
+    return status
+
+
+def cmd_archive_verify(args: argparse.Namespace) -> int:
+    from gateway.integrity import verify_installation
+
+    app = _app(args)
+    try:
+        report = verify_installation(app)
+    finally:
+        app.close()
+    if args.json:
+        _emit_json(report)
+    elif report["ok"]:
+        print(f"archive intact: {report['entries']} ledger entries, {report['blobs']} blobs "
+              f"verified, head seq {report['head_seq']}")
+    else:
+        print(f"archive INCONSISTENT at seq {report['problem']['seq']}: "
+              f"{report['problem']['kind']}: {report['problem']['detail']}")
+    return EXIT_OK if report["ok"] else EXIT_FAILED
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    from gateway.views import list_quarantine
+
+    app = _app(args)
+    try:
+        with app.db.session() as session:
+            rows = list_quarantine(session)
+    finally:
+        app.close()
+    if args.json:
+        _emit_json(rows)
+    else:
+        print(render_table(rows, [("seq", "SEQ", 8), ("at", "AT", 20), ("stage", "STAGE", 10),
+                                  ("sha256", "SHA256", 16), ("reason", "REASON", 80)]))
+        print(f"{len(rows)} quarantined")
+    return EXIT_OK
+
+
+def cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    app = _app(args)
+    try:
+        outcomes = app.processor.retry_quarantined()
+    finally:
+        app.close()
+    rows = [{"seq": o.seq, "status": o.status, "case": o.case_ref, "reason": o.reason}
+            for o in outcomes]
+    if args.json:
+        _emit_json(rows)
+    else:
+        filed = sum(1 for o in outcomes if o.status != "quarantined")
+        print(f"retried {len(outcomes)}: {filed} filed, {len(outcomes) - filed} still quarantined")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return run_demo(Path(args.home) if args.home else None, print)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Loading and validating ``commgate.toml``: one file per installation, checked at start-up.
+
+Every problem becomes a :class:`ConfigError` whose message is one line naming the key and what
+is expected, so an operator can fix it without reading a traceback. Secrets are never required
+inline: the database password comes from an environment variable or a file named here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import URL, make_url
+
+from gateway.errors import ConfigError
+
+CONFIG_NAME = "commgate.toml"
+HOME_ENV = "COMMGATE_HOME"
+DATABASE_URL_ENV = "COMMGATE_DATABASE_URL"
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class AliasConfig(_Section):
+    """A controlled shared address (sales@, support@ ...) that commgate files mail for."""
+
+    address: str
+    queue: str = ""
+    owner_role: str = "staff"
+
+    @field_validator("address")
+    @classmethod
+    def _is_address(cls, value: str) -> str:
+        if not _ADDRESS.match(value):
+            raise ValueError(f"expected an e-mail address like sales@example.com, got {value!r}")
+        return value.lower()
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue or self.address.split("@", 1)[0]
+
+
+class DatabaseConfig(_Section):
+    url: str = ""
+    password_env: str = ""
+    password_file: str = ""
+
+
+class ArchiveConfig(_Section):
+    path: str = "archive"
+
+
+class DropFolderConfig(_Section):
+    """A Maildir or a plain folder of ``.eml`` files that the daemon empties into the archive."""
+
+    path: str
+    alias: str = ""
+    settle_seconds: Annotated[float, Field(ge=0)] = 2.0
+    rescan_seconds: Annotated[float, Field(gt=0)] = 30.0
+
+
+class WorkerConfig(_Section):
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
+    poll_seconds: Annotated[float, Field(gt=0)] = 1.0
+
+
+class IdentifierPattern(_Section):
+    kind: Literal["po", "rma", "quote", "serial", "drawing"]
+    pattern: str
+
+
+class ClassifierConfig(_Section):
+    rules_path: str = ""
+    identifier_patterns: list[IdentifierPattern] = []
+
+
+class ThreadingConfig(_Section):
+    free_mail_domains: list[str] = [
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com",
+        "icloud.com", "gmx.de", "gmx.net", "web.de", "t-online.de", "aol.com", "proton.me",
+    ]
+
+
+class Config(_Section):
+    """The whole installation. Paths are relative to the home folder unless absolute."""
+
+    case_prefix: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,9}$")] = "CASE"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    aliases: list[AliasConfig] = []
+    database: DatabaseConfig = DatabaseConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+    dropfolders: list[DropFolderConfig] = []
+    worker: WorkerConfig = WorkerConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    threading: ThreadingConfig = ThreadingConfig()
+
+
+class Settings:
+    """A validated :class:`Config` bound to its home folder, with every path resolved."""
+
+    def __init__(self, home: Path, config: Config) -> None:
+        self.home = home
+        self.config = config
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / CONFIG_NAME
+
+    @property
+    def archive_path(self) -> Path:
+        return self.resolve(self.config.archive.path)
+
+    def resolve(self, path: str) -> Path:
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.home / candidate
+
+    @property
+    def alias_addresses(self) -> list[str]:
+        return [alias.address for alias in self.config.aliases]
+
+    @property
+    def default_alias(self) -> str:
+        return self.alias_addresses[0] if self.config.aliases else ""
+
+    def database_url(self) -> URL:
+        """The URL to connect to: environment override, config, or SQLite in the home."""
+        raw = os.environ.get(DATABASE_URL_ENV) or self.config.database.url
+        if not raw:
+            return URL.create("sqlite+pysqlite", database=str(self.home / "commgate.db"))
+        try:
+            url = make_url(raw)
+        except Exception as exc:
+            raise ConfigError(f"database.url: not a database URL ({exc})") from exc
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        password = self._database_password()
+        if password is not None:
+            url = url.set(password=password)
+        return url
+
+    def _database_password(self) -> str | None:
+        db = self.config.database
+        if db.password_env:
+            value = os.environ.get(db.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"database.password_env: environment variable {db.password_env} is not set")
+            return value
+        if db.password_file:
+            path = self.resolve(db.password_file)
+            try:
+                return path.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"database.password_file: cannot read {path} ({exc.strerror})") from exc
+        return None
+
+
+def find_home(cli_home: str | None) -> Path:
+    home = cli_home or os.environ.get(HOME_ENV)
+    if not home:
+        raise ConfigError(f"no home folder: pass --home DIR or set {HOME_ENV}")
+    return Path(home).expanduser().resolve()
+
+
+def load_settings(home: Path) -> Settings:
+    path = home / CONFIG_NAME
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} not found: create the home with 'commgate --home {home} init'") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the configuration ({exc})") from exc
+    return Settings(home, parse_config(text, str(path)))
+
+
+def parse_config(text: str, source: str = CONFIG_NAME) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {describe_validation_error(exc)}") from None
+    _check_cross_references(config, source)
+    return config
+
+
+def _check_cross_references(config: Config, source: str) -> None:
+    addresses = [alias.address for alias in config.aliases]
+    if len(set(addresses)) != len(addresses):
+        raise ConfigError(f"{source}: aliases: an address is listed twice")
+    for number, folder in enumerate(config.dropfolders):
+        if folder.alias and folder.alias.lower() not in addresses:
+            raise ConfigError(f"{source}: dropfolders[{number}].alias: {folder.alias!r} is not "
+                              f"one of the configured aliases ({', '.join(addresses) or 'none'})")
+    for number, ident in enumerate(config.classifier.identifier_patterns):
+        try:
+            re.compile(ident.pattern)
+        except re.error as exc:
+            raise ConfigError(f"{source}: classifier.identifier_patterns[{number}].pattern: "
+                              f"not a valid regular expression ({exc})") from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem, as 'key: what is wrong (expected ...)' on one line."""
+    error = exc.errors()[0]
+    location = _dotted(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = _dotted(error["loc"][:-1]) or "the top level"
+        model = _model_at(error["loc"][:-1])
+        allowed = ", ".join(model.model_fields) if model else ""
+        return f"unknown key '{error['loc'][-1]}' in {parent} (expected one of: {allowed})"
+    if kind == "missing":
+        return f"{location}: required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    if kind == "value_error":
+        return f"{location}: {message}"
+    return f"{location}: {message} (got {_type_name(error.get('input'))})"
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", None)
+        model = inner[0] if inner else annotation
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {value}".lower()
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def render_config(case_prefix: str, aliases: list[str]) -> str:
+    """The commgate.toml that ``init`` writes: the essentials, pointing to the example file."""
+    lines = [
+        "# commgate configuration; every option is documented in config/commgate.example.toml",
+        f'case_prefix = "{case_prefix}"',
+        "",
+        "[database]",
+        '# url = "postgresql://commgate@db.example/commgate"  (default: SQLite in this folder)',
+        "",
+        "[archive]",
+        'path = "archive"',
+    ]
+    for address in aliases:
+        lines += ["", "[[aliases]]", f'address = "{address}"']
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,17 @@
+"""Exceptions of the gateway package: one base class, each subclass says when it is raised."""
+
+
+class GatewayError(Exception):
+    """Base class of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """Raised when the configuration is missing or invalid; the message is one actionable line."""
+
+
+class DatabaseError(GatewayError):
+    """Raised when the database cannot be reached or migrated; the message says what to check."""
+
+
+class CaseNotFoundError(GatewayError):
+    """Raised when a case reference names no case."""
