@@ -1,0 +1,72 @@
+"""Frozen value types that cross the classifier's boundary (see ARCHITECTURE.md, habit 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Priority order: when several categories have enough evidence, the earliest one wins
+# (a customer-property notice must never be buried under the order it refers to).
+CATEGORIES: tuple[str, ...] = ("property", "order", "feedback", "enquiry", "other")
+
+IDENTIFIER_KINDS: tuple[str, ...] = ("po", "rma", "quote", "serial", "drawing")
+
+EVIDENCE_FIELDS: tuple[str, ...] = ("header", "subject", "body", "attachment")
+
+
+@dataclass(frozen=True)
+class MessageInput:
+    """A parsed message as the gateway hands it over; the classifier never sees raw bytes."""
+
+    subject: str
+    body_text: str
+    from_addr: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "text/plain"
+    report_type: str = ""
+    attachment_names: tuple[str, ...] = ()
+    attachment_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """A business identifier (PO, RMA, quote, serial or drawing number) as written."""
+
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One rule that fired: which rule, on which text, in which part of the message."""
+
+    rule_id: str
+    text: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The classifier's decision plus everything needed to explain and reproduce it."""
+
+    category: str
+    scope_change: bool
+    identifiers: tuple[Identifier, ...]
+    language: str
+    confidence: float
+    evidence: tuple[Evidence, ...]
+    rules_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, stored next to the case event that records the decision."""
+        return {
+            "category": self.category,
+            "scope_change": self.scope_change,
+            "identifiers": [{"kind": i.kind, "value": i.value} for i in self.identifiers],
+            "language": self.language,
+            "confidence": self.confidence,
+            "evidence": [
+                {"rule_id": e.rule_id, "text": e.text, "field": e.field} for e in self.evidence
+            ],
+            "rules_version": self.rules_version,
+        }

@@ -1,0 +1,133 @@
+"""Rule files: counts, validation errors, version hash."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from classifiers import RulesError, load_rules
+from classifiers.rules import DEFAULT_RULES_DIR
+
+
+def _count_entries(root: Path) -> int:
+    return sum(len(tomllib.loads(p.read_text("utf-8"))["rules"]) for p in root.rglob("*.toml"))
+
+
+def test_loaded_rule_count_equals_entries_in_files() -> None:
+    rules = load_rules()
+    assert rules.rule_count == _count_entries(DEFAULT_RULES_DIR)
+    assert rules.rule_count > 60
+    assert set(rules.languages()) == {"en", "de", "fr", "es"}
+
+
+def test_extra_identifier_patterns_are_counted_and_change_the_version() -> None:
+    base = load_rules()
+    extra = load_rules(extra_identifier_patterns=[("serial", r"\bZX\d{6}\b")])
+    assert extra.rule_count == base.rule_count + 1
+    assert extra.version != base.version
+
+
+def test_rules_version_is_stable_hex() -> None:
+    a, b = load_rules(), load_rules()
+    assert a.version == b.version
+    assert len(a.version) == 16
+    int(a.version, 16)
+
+
+@pytest.fixture
+def rules_copy(tmp_path: Path) -> Path:
+    dest = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, dest)
+    return dest
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text("utf-8") + text, "utf-8")
+
+
+def test_version_changes_when_a_rule_file_changes(rules_copy: Path) -> None:
+    before = load_rules(rules_copy).version
+    _append(rules_copy / "en" / "order.toml", "\n# comment\n")
+    assert load_rules(rules_copy).version != before
+
+
+@pytest.mark.parametrize(
+    ("file", "entry", "rule_id", "problem"),
+    [
+        (
+            "en/order.toml",
+            'id = "en.order.bad"\nweight = 2\nphrases = []\n',
+            "en.order.bad",
+            "empty phrase list",
+        ),
+        (
+            "en/order.toml",
+            'id = "en.order.bad"\nweight = 2\nphrases = ["x"]\ncolour = 1\n',
+            "en.order.bad",
+            "unknown keys",
+        ),
+        (
+            "en/order.toml",
+            'id = "en.order.purchase_order_sent"\nweight = 2\nphrases = ["x"]\n',
+            "en.order.purchase_order_sent",
+            "duplicate id",
+        ),
+        (
+            "identifiers.toml",
+            'id = "id.bad"\nkind = "po"\nlabel = ""\nshape = "(["\n',
+            "id.bad",
+            "bad regex",
+        ),
+        (
+            "identifiers.toml",
+            'id = "id.badkind"\nkind = "invoice"\nlabel = ""\nshape = "X"\n',
+            "id.badkind",
+            "kind must be one of",
+        ),
+        (
+            "headers.toml",
+            'id = "hdr.bad"\nweight = 2\nfield = "header"\nname = "X"\npattern = "(?P<"\n',
+            "hdr.bad",
+            "bad regex",
+        ),
+        (
+            "en/scope.toml",
+            'id = "en.scope.bad"\nweight = 2\nchange = "mood"\nphrases = ["x"]\n',
+            "en.scope.bad",
+            "change must be one of",
+        ),
+    ],
+)
+def test_malformed_rule_gives_rules_error_naming_the_rule(
+    rules_copy: Path, file: str, entry: str, rule_id: str, problem: str
+) -> None:
+    _append(rules_copy / file, "\n[[rules]]\n" + entry)
+    with pytest.raises(RulesError) as err:
+        load_rules(rules_copy)
+    message = str(err.value)
+    assert rule_id in message
+    assert problem in message
+    assert Path(file).name in message
+    assert "\n" not in message
+
+
+def test_unknown_category_file_is_refused(rules_copy: Path) -> None:
+    (rules_copy / "en" / "gossip.toml").write_text(
+        '[[rules]]\nid = "en.gossip.x"\nweight = 1\nphrases = ["x"]\n', "utf-8"
+    )
+    with pytest.raises(RulesError, match="unknown category 'gossip'"):
+        load_rules(rules_copy)
+
+
+def test_invalid_toml_is_refused(rules_copy: Path) -> None:
+    _append(rules_copy / "de" / "order.toml", "\n[[rules]\n")
+    with pytest.raises(RulesError, match=r"order\.toml"):
+        load_rules(rules_copy)
+
+
+def test_bad_extra_identifier_pattern_is_refused() -> None:
+    with pytest.raises(RulesError, match=r"extra\.1\.serial"):
+        load_rules(extra_identifier_patterns=[("serial", "([")])
