@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -139,9 +140,10 @@ class FileLedger:
                 os.fsync(fd)
             except OSError:
                 # Nothing of this batch was acknowledged: cut whatever part did reach the file so
-                # the next writer starts from a clean tail.
-                os.ftruncate(fd, size)
+                # the next writer starts from a clean tail (or, failing that, drops it as torn).
                 self._cached = None
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
                 raise
             self._cached = (size + len(payload), LedgerHead(seq, prev))
             return entries

@@ -27,7 +27,7 @@ class App:
         settings = load_settings(home)
         db = Database.open(settings.database_url())
         archive = Archive.open(settings.archive_path)
-        processor = Processor(db, archive, settings, rules_for(settings))
+        processor = Processor(db, archive, settings, lambda: rules_for(settings))
         return cls(settings, db, archive, processor)
 
     def close(self) -> None:

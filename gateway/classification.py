@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 from classifiers import Classification, MessageInput, RuleSet, classify, load_rules
 from gateway.config import Settings
 from gateway.parsing import ParsedMessage
@@ -29,7 +32,13 @@ def classify_parsed(parsed: ParsedMessage, rules: RuleSet) -> Classification:
 def rules_for(settings: Settings | None) -> RuleSet:
     """The rule set an installation uses: the shipped rules or its own, plus its own id formats."""
     if settings is None:
-        return load_rules()
+        return _cached_rules(None, ())
     cfg = settings.config.classifier
     path = settings.resolve(cfg.rules_path) if cfg.rules_path else None
-    return load_rules(path, [(p.kind, p.pattern) for p in cfg.identifier_patterns])
+    return _cached_rules(path, tuple((p.kind, p.pattern) for p in cfg.identifier_patterns))
+
+
+@lru_cache(maxsize=4)
+def _cached_rules(path: Path | None, patterns: tuple[tuple[str, str], ...]) -> RuleSet:
+    # Building the spaCy matchers takes about half a second; do it once per process.
+    return load_rules(path, patterns)

@@ -9,7 +9,7 @@ bytes, so it can be re-run after a crash or a rules upgrade with the same result
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,11 +59,20 @@ class Quarantined(Exception):
 
 
 class Processor:
-    def __init__(self, db: Database, archive: Archive, settings: Settings, rules: RuleSet) -> None:
+    def __init__(self, db: Database, archive: Archive, settings: Settings,
+                 rules: Callable[[], RuleSet]) -> None:
         self.db = db
         self.archive = archive
         self.settings = settings
-        self.rules = rules
+        self._rules_factory = rules
+        self._rules: RuleSet | None = None
+
+    @property
+    def rules(self) -> RuleSet:
+        """Loaded on first use: listing cases or verifying the archive needs no classifier."""
+        if self._rules is None:
+            self._rules = self._rules_factory()
+        return self._rules
 
     # -- the queue ---------------------------------------------------------------------------
 

@@ -1,0 +1,118 @@
+"""The archive on its own: content addressing, durability shape, ledger chain, concurrency."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archive import GENESIS_HASH, Archive, ArchiveWriteError, Receipt
+from tests.conftest import remount_read_only
+
+
+def receipt(alias: str = "sales@northpoint.example") -> Receipt:
+    return Receipt(transport="file", envelope={"alias": alias, "file": "x.eml"})
+
+
+def ledger_lines(root: Path) -> list[dict]:
+    return [json.loads(line) for line in (root / "ledger" / "ledger.jsonl").read_text().splitlines()]
+
+
+def test_blob_is_named_by_sha256_of_the_exact_bytes_and_read_only(tmp_path):
+    archive = Archive.open(tmp_path)
+    raw = b"Subject: x\r\n\r\nbody with CRLF\r\n\xff\xfe binary"
+    entry = archive.store(raw, receipt())
+    assert entry.sha256 == hashlib.sha256(raw).hexdigest()
+    blob = tmp_path / "blobs" / entry.sha256[:2] / entry.sha256
+    assert blob.read_bytes() == raw
+    assert stat.S_IMODE(blob.stat().st_mode) == 0o444
+    assert archive.read(entry.sha256) == raw
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_identical_bytes_share_one_blob_but_get_two_ledger_entries(tmp_path):
+    archive = Archive.open(tmp_path)
+    first = archive.store(b"same bytes", receipt("sales@northpoint.example"))
+    second = archive.store(b"same bytes", receipt("support@northpoint.example"))
+    assert first.sha256 == second.sha256
+    assert (first.seq, second.seq) == (1, 2)
+    assert len(list((tmp_path / "blobs").rglob("*"))) == 2  # one shard folder + one blob
+    assert [line["envelope"]["alias"] for line in ledger_lines(tmp_path)] == [
+        "sales@northpoint.example", "support@northpoint.example"]
+
+
+def test_ledger_entries_chain_from_genesis_and_record_the_envelope(tmp_path):
+    archive = Archive.open(tmp_path)
+    entries = archive.store_many([(b"one", receipt()), (b"two", receipt())])
+    assert entries[0].prev_hash == GENESIS_HASH
+    assert entries[1].prev_hash == entries[0].entry_hash
+    assert all(e.computed_hash() == e.entry_hash for e in entries)
+    line = ledger_lines(tmp_path)[1]
+    assert line["seq"] == 2 and line["size"] == 3 and line["transport"] == "file"
+    assert line["time"].endswith("Z")
+    assert archive.head().seq == 2
+
+
+def test_a_second_archive_object_continues_the_chain(tmp_path):
+    Archive.open(tmp_path).store(b"one", receipt())
+    entry = Archive.open(tmp_path).store(b"two", receipt())
+    assert entry.seq == 2
+    assert Archive.open(tmp_path).verify().ok
+
+
+def test_concurrent_processes_append_without_gaps(tmp_path):
+    script = (
+        "import sys; from archive import Archive, Receipt\n"
+        "a = Archive.open(sys.argv[1])\n"
+        "for i in range(100):\n"
+        "    a.store(f'{sys.argv[2]} {i}'.encode(), Receipt('file', {'alias': 'x'}))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), name])
+             for name in ("a", "b", "c")]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    seqs = [line["seq"] for line in ledger_lines(tmp_path)]
+    assert seqs == list(range(1, 301))
+    assert Archive.open(tmp_path).verify().ok
+
+
+def test_a_torn_final_line_is_dropped_before_the_next_append(tmp_path):
+    archive = Archive.open(tmp_path)
+    archive.store(b"one", receipt())
+    ledger = tmp_path / "ledger" / "ledger.jsonl"
+    with open(ledger, "ab") as fh:
+        fh.write(b'{"seq":2,"time":"2026-')  # a crash in the middle of a write
+    assert archive.head().seq == 1
+    assert archive.verify().ok  # the torn line was never acknowledged
+    entry = Archive.open(tmp_path).store(b"two", receipt())
+    assert entry.seq == 2
+    assert Archive.open(tmp_path).verify().ok
+
+
+def test_read_only_archive_raises_write_error(small_fs):
+    root = small_fs(1024)
+    Archive.open(root).ensure()
+    remount_read_only(root)
+    with pytest.raises(ArchiveWriteError, match="not writable"):
+        Archive.open(root).store(b"new", receipt())
+
+
+def test_full_disk_raises_write_error_and_leaves_no_entry(small_fs):
+    root = small_fs(256)
+    archive = Archive.open(root)
+    archive.store(b"fits", receipt())
+    with pytest.raises(ArchiveWriteError, match="disk full"):
+        archive.store(os.urandom(400 * 1024), receipt())
+    assert list((root / "tmp").iterdir()) == []  # the partial blob was removed
+    assert Archive.open(root).head().seq == 1
+    assert Archive.open(root).verify().ok
+
+
+def test_receipt_rejects_unknown_direction():
+    with pytest.raises(ValueError, match="direction"):
+        Receipt(transport="smtp", direction="sideways")
