@@ -119,10 +119,7 @@ def decode_bytes(data: bytes, charset: str | None, defects: list[str], where: st
                 return data.decode(name)
             except (UnicodeDecodeError, UnicodeError):
                 defects.append(f"bytes not valid {label} in {where}")
-                try:
-                    return data.decode("utf-8")  # the commonest mislabelling
-                except UnicodeDecodeError:
-                    return data.decode(name, errors="replace")
+                return _decode_mislabelled(data, name)
             except Exception as exc:  # exotic codecs (utf-7, iso-2022) may raise anything
                 defects.append(f"charset {label!r} failed in {where}: {exc}")
     try:
@@ -133,11 +130,26 @@ def decode_bytes(data: bytes, charset: str | None, defects: list[str], where: st
         return data.decode("cp1252", errors="replace")
 
 
+def _decode_mislabelled(data: bytes, declared: str) -> str:
+    """Bytes that are not what their label says: UTF-8 is the commonest truth, then Windows-1252
+    (which also reads ISO-8859-1 text)."""
+    for candidate in ("utf-8", "cp1252"):
+        if candidate != declared:
+            try:
+                return data.decode(candidate)
+            except UnicodeDecodeError:
+                continue
+    return data.decode(declared, errors="replace")
+
+
 def decode_header_value(value: object, defects: list[str], name: str) -> str:
     """RFC 2047 encoded-words and raw 8-bit header bytes, tolerantly, to one line of text."""
     if isinstance(value, email.header.Header):
-        value = str(value)
-    text = str(value)
+        # compat32 wraps raw 8-bit header bytes in a Header of charset unknown-8bit.
+        defects.append(f"raw 8-bit bytes in header {name}")
+        text = _decode_chunks(email.header.decode_header(value), defects, name)
+    else:
+        text = str(value)
     if _SURROGATE.search(text):
         # compat32 keeps raw 8-bit header bytes as surrogates; most such mail is UTF-8.
         raw = text.encode("ascii", "surrogateescape")
@@ -145,16 +157,20 @@ def decode_header_value(value: object, defects: list[str], name: str) -> str:
         text = decode_bytes(raw, None, defects, f"header {name}")
     if "=?" in text:
         try:
-            chunks = email.header.decode_header(text)
-            text = "".join(
-                decode_bytes(chunk, charset, defects, f"header {name}")
-                if isinstance(chunk, bytes) else chunk
-                for chunk, charset in chunks
-            )
+            text = _decode_chunks(email.header.decode_header(text), defects, name)
         except Exception as exc:  # malformed encoded-words
             defects.append(f"undecodable encoded-word in {name}: {exc}")
     text = _FOLDING.sub(" ", text) if "\n" in text or "\r" in text else text
     return _CONTROL.sub("", text)[:MAX_HEADER_CHARS].strip()
+
+
+def _decode_chunks(chunks: list[tuple[bytes | str, str | None]], defects: list[str],
+                   name: str) -> str:
+    return "".join(
+        decode_bytes(chunk, charset, defects, f"header {name}") if isinstance(chunk, bytes)
+        else chunk
+        for chunk, charset in chunks
+    )
 
 
 def parse_message(raw: bytes) -> ParsedMessage:

@@ -21,7 +21,8 @@ def receipt(alias: str = "sales@northpoint.example") -> Receipt:
 
 
 def ledger_lines(root: Path) -> list[dict]:
-    return [json.loads(line) for line in (root / "ledger" / "ledger.jsonl").read_text().splitlines()]
+    text = (root / "ledger" / "ledger.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines()]
 
 
 def test_blob_is_named_by_sha256_of_the_exact_bytes_and_read_only(tmp_path):

@@ -1,0 +1,146 @@
+"""One test per real-world defect, each with its fixture file: parsing never raises and records
+what was wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+
+import pytest
+
+from gateway.parsing import ParsedMessage, html_to_text, parse_message, safe_filename
+from tests.conftest import FIXTURES, make_message
+
+
+def parse_fixture(name: str) -> ParsedMessage:
+    return parse_message((FIXTURES / "mail" / name).read_bytes())
+
+
+def test_well_formed_message_is_read_completely():
+    raw = make_message(subject="Quote", sender="Anna Buyer <Anna@Customer.example>",
+                       message_id="<abc@customer.example>", in_reply_to="<p@x.example>",
+                       references="<r1@x.example> <p@x.example>")
+    parsed = parse_message(raw)
+    assert parsed.sha256 == hashlib.sha256(raw).hexdigest()
+    assert parsed.message_id == "abc@customer.example"
+    assert parsed.in_reply_to == ("p@x.example",)
+    assert parsed.references == ("r1@x.example", "p@x.example")
+    assert (parsed.from_addr, parsed.from_name) == ("anna@customer.example", "Anna Buyer")
+    assert parsed.date is not None and parsed.date.utcoffset().total_seconds() == 0
+    assert "quote for 20 pieces" in parsed.text
+    assert parsed.defects == ()
+
+
+def test_unknown_charset_x_unknown():
+    parsed = parse_fixture("unknown-charset-x-unknown.eml")
+    assert "Grüße" in parsed.text  # the bytes are UTF-8; the fallback finds that
+    assert parsed.message_id == "x-unknown-1@lang-hydraulik.example"
+
+
+def test_charset_iso_gb2312():
+    parsed = parse_fixture("charset-iso-gb2312.eml")
+    assert "请报价" in parsed.text
+    assert parsed.from_name == "张三"
+
+
+def test_group_address_unlisted_recipients():
+    parsed = parse_fixture("group-address-unlisted-recipients.eml")
+    assert parsed.to == ()
+    assert parsed.from_addr == "mailer-daemon@mx.northpoint.example"
+
+
+def test_missing_message_id_and_date():
+    parsed = parse_fixture("missing-message-id-and-date.eml")
+    assert parsed.message_id is None and parsed.date is None
+    assert "missing Message-ID" in parsed.defects
+    assert "missing Date" in parsed.defects
+    assert parsed.looks_like_mail
+
+
+def test_raw_8bit_utf8_subject():
+    parsed = parse_fixture("raw-8bit-utf8-subject.eml")
+    assert parsed.subject == "Anfrage Größe DN50 \u2013 Flansch"
+    assert parsed.from_name == "Jörg Weiß"
+    assert any("raw 8-bit" in d for d in parsed.defects)
+
+
+def test_broken_encoded_word():
+    parsed = parse_fixture("broken-encoded-word.eml")
+    assert parsed.from_addr == "broken@example.org"
+    assert parsed.subject  # kept as readable text, not lost
+    assert "Body text." in parsed.text
+
+
+def test_missing_final_boundary():
+    parsed = parse_fixture("missing-final-boundary.eml")
+    assert "Please quote the attached part." in parsed.text
+    assert [a.filename for a in parsed.attachments] == ["part.pdf"]
+    assert any("Boundary" in d or "boundary" in d for d in parsed.defects)
+
+
+def test_attachment_filename_path_traversal():
+    parsed = parse_fixture("attachment-filename-path-traversal.eml")
+    (attachment,) = parsed.attachments
+    assert "/" not in attachment.filename and ".." not in attachment.filename
+    assert "\x07" not in attachment.filename
+    assert attachment.filename == "evil"
+    assert attachment.sha256 == hashlib.sha256(b"hello").hexdigest()
+
+
+def test_html_only_with_script():
+    parsed = parse_fixture("html-only-with-script.eml")
+    assert "we would like to order 5 pumps & 2 valves." in parsed.text
+    assert "alert" not in parsed.text and "color:red" not in parsed.text
+
+
+def test_latin1_labelled_utf8():
+    parsed = parse_fixture("latin1-labelled-utf8.eml")
+    assert "válvulas, señor" in parsed.text
+    assert any("not valid utf-8" in d for d in parsed.defects)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_binary_garbage_never_raises(seed):
+    raw = random.Random(seed).randbytes(4096)
+    parsed = parse_message(raw)
+    assert parsed.size == 4096
+    assert parsed.sha256 == hashlib.sha256(raw).hexdigest()
+
+
+def test_empty_input_is_not_mail():
+    parsed = parse_message(b"")
+    assert not parsed.looks_like_mail
+
+
+def test_huge_header_count_is_bounded():
+    raw = b"".join(b"X-Spam-%d: y\r\n" % n for n in range(5000)) + b"From: a@b.example\r\n\r\nx"
+    parsed = parse_message(raw)
+    assert len(parsed.headers) == 500
+    assert any("header fields" in d for d in parsed.defects)
+
+
+def test_large_attachment_is_hashed_not_kept():
+    payload = os.urandom(3 * 1024 * 1024)
+    import base64
+
+    body = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+    raw = (b"From: a@b.example\r\nSubject: big\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: text/plain\r\n"
+           b"\r\nsee file\r\n--q\r\nContent-Type: application/zip\r\nContent-Disposition: "
+           b"attachment; filename=big.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + body + b"--q--\r\n")
+    parsed = parse_message(raw)
+    (attachment,) = parsed.attachments
+    assert attachment.size == len(payload)
+    assert attachment.sha256 == hashlib.sha256(payload).hexdigest()
+
+
+def test_safe_filename_strips_folders_and_controls():
+    assert safe_filename("C:\\Users\\x\\..\\report.pdf") == "report.pdf"
+    assert safe_filename("..") == "attachment"
+    assert len(safe_filename("a" * 1000)) == 200
+
+
+def test_html_to_text_keeps_block_structure():
+    assert html_to_text("<p>one</p><p>two&nbsp;three</p>") == "one\n\ntwo three"
