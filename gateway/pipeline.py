@@ -1,19 +1,23 @@
 """The processing worker: archived receipts in, messages filed into cases out.
 
-Each receipt is processed inside its own SAVEPOINT, so one poison message is rolled back and
-quarantined with its reason while the rest of the batch commits (Mailman's runner habit: one
-try/except per message at the loop boundary). Everything here is derived from the archived
-bytes, so it can be re-run after a crash or a rules upgrade with the same result.
+Receipts are processed in batches: parse and classify each message (pure, per-message
+try/except), then thread and file the whole batch with a handful of bulk statements. If the
+batch fails as a whole (a bug, or another node filing the same bytes at the same moment), its
+SAVEPOINT is rolled back and the receipts are filed one by one, so one poison message is
+quarantined with its reason while the rest commit (Mailman's habit: one try/except per message
+at the loop boundary). Everything here is derived from the archived bytes, so it can be re-run
+after a crash or a rules upgrade with the same result.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,7 +37,14 @@ from gateway.models import (
     utcnow,
 )
 from gateway.parsing import ParsedMessage, parse_message
-from gateway.threader import ThreadDecision, case_ref, decide_thread, domain_of
+from gateway.threader import (
+    CaseKey,
+    ThreadDecision,
+    case_ref,
+    decide_thread,
+    domain_of,
+    load_index,
+)
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"
@@ -49,13 +60,20 @@ class Outcome:
     reason: str = ""
 
 
-class Quarantined(Exception):
-    """Raised inside processing when a message cannot be filed; carries stage and reason."""
+@dataclass(frozen=True)
+class Prepared:
+    """A message parsed and classified, ready to be threaded and filed."""
 
-    def __init__(self, stage: str, reason: str) -> None:
-        super().__init__(reason)
-        self.stage = stage
-        self.reason = reason
+    receipt: LedgerReceipt
+    parsed: ParsedMessage
+    classification: Classification
+
+
+@dataclass(frozen=True)
+class Rejected:
+    receipt: LedgerReceipt
+    stage: str
+    reason: str
 
 
 class Processor:
@@ -125,160 +143,344 @@ class Processor:
     def retry_quarantined(self) -> list[Outcome]:
         """Send quarantined receipts through the pipeline again (after a fix or a rules change)."""
         with self.db.session() as session:
-            seqs = list(session.scalars(
+            seqs = set(session.scalars(
                 select(QuarantineEntry.seq).where(QuarantineEntry.resolved_at.is_(None))))
             session.execute(update(LedgerReceipt).where(LedgerReceipt.seq.in_(seqs))
                             .values(status="pending"))
         outcomes = self.process_pending()
-        solved = [o.seq for o in outcomes if o.seq in set(seqs) and o.status != "quarantined"]
+        solved = [o.seq for o in outcomes if o.seq in seqs and o.status != "quarantined"]
         with self.db.session() as session:
             session.execute(update(QuarantineEntry).where(QuarantineEntry.seq.in_(solved))
                             .values(resolved_at=utcnow()))
         return outcomes
 
+    # -- batches -----------------------------------------------------------------------------
+
     def _process_batch(self, size: int) -> list[Outcome]:
-        outcomes = []
         with self.db.session() as session:
-            receipts = session.scalars(
+            receipts = list(session.scalars(
                 select(LedgerReceipt).where(LedgerReceipt.status == "pending")
                 .order_by(LedgerReceipt.seq).limit(size)
-                .with_for_update(skip_locked=True)).all()
-            for receipt in receipts:
-                outcomes.append(self._process_one(session, receipt))
-        return outcomes
+                .with_for_update(skip_locked=True)))
+            if not receipts:
+                return []
+            cache: dict[int, Prepared | Rejected] = {}
+            try:
+                with session.begin_nested():
+                    return self._file_batch(session, receipts, cache)
+            except Exception:
+                if len(receipts) > 1:
+                    log.warning("batch of %d failed as a whole; filing one by one",
+                                len(receipts), exc_info=True)
+            return [self._process_single(session, receipt, cache) for receipt in receipts]
 
-    def _process_one(self, session: Session, receipt: LedgerReceipt) -> Outcome:
+    def _process_single(self, session: Session, receipt: LedgerReceipt,
+                        cache: dict[int, Prepared | Rejected]) -> Outcome:
         for attempt in (1, 2):
             try:
                 with session.begin_nested():
-                    return self._file(session, receipt)
-            except Quarantined as exc:
-                return self._quarantine(session, receipt, exc.stage, exc.reason)
+                    return self._file_batch(session, [receipt], cache)[0]
             except IntegrityError:
-                # Another worker filed the same bytes for this alias at the same moment; on the
+                # Another node filed the same bytes for this alias at the same moment; on the
                 # second pass the duplicate check sees its row.
                 if attempt == 2:
                     log.exception("receipt %d: integrity conflict twice", receipt.seq)
-                    return self._quarantine(session, receipt, "filing",
-                                            "database conflict while filing")
+                    return self._quarantine_now(session, receipt, "filing",
+                                                "database conflict while filing")
             except Exception as exc:
                 log.exception("receipt %d could not be processed", receipt.seq)
-                return self._quarantine(session, receipt, "processing",
-                                        f"{type(exc).__name__}: {exc}")
+                return self._quarantine_now(session, receipt, "processing",
+                                            f"{type(exc).__name__}: {exc}")
         raise AssertionError("unreachable")
 
-    # -- one message -------------------------------------------------------------------------
+    def _quarantine_now(self, session: Session, receipt: LedgerReceipt, stage: str,
+                        reason: str) -> Outcome:
+        writer = _BatchWriter(session, self.settings)
+        writer.quarantine(Rejected(receipt, stage, reason))
+        return writer.flush()[0]
 
-    def _file(self, session: Session, receipt: LedgerReceipt) -> Outcome:
-        existing = session.scalar(select(Message).where(
-            Message.sha256 == receipt.sha256, Message.alias == receipt.alias))
-        if existing is not None:
-            return self._duplicate(session, receipt, existing)
+    def _prepare(self, receipt: LedgerReceipt) -> Prepared | Rejected:
+        """Parse and classify one message; everything that can go wrong becomes a Rejected."""
         try:
             raw = self.archive.read(receipt.sha256)
         except BlobNotFoundError as exc:
-            raise Quarantined("archive", str(exc)) from exc
+            return Rejected(receipt, "archive", str(exc))
         parsed = parse_message(raw)
         if not parsed.looks_like_mail:
-            raise Quarantined("parse", "not an e-mail message: no header fields "
-                              "(From, To, Subject, Date, Message-ID, Received) were found")
+            return Rejected(receipt, "parse", "not an e-mail message: no header fields "
+                            "(From, To, Subject, Date, Message-ID, Received) were found")
         try:
             classification = classify_parsed(parsed, self.rules)
         except Exception as exc:
-            raise Quarantined("classify", f"classifier failed: {type(exc).__name__}: {exc}"
-                              ) from exc
+            log.exception("receipt %d: classifier failed", receipt.seq)
+            return Rejected(receipt, "classify",
+                            f"classifier failed: {type(exc).__name__}: {exc}")
+        return Prepared(receipt, parsed, classification)
+
+    def _file_batch(self, session: Session, receipts: Sequence[LedgerReceipt],
+                    cache: dict[int, Prepared | Rejected]) -> list[Outcome]:
         config = self.settings.config
-        decision = decide_thread(session, parsed, config.case_prefix,
-                                 config.threading.free_mail_domains)
-        case, new_case = self._case_for(session, decision, parsed, classification, receipt)
-        message = _message_row(receipt, parsed, classification, case, decision)
-        session.add(message)
-        session.flush()
-        session.add_all(MessageReference(message_pk=message.id, position=n, ref=ref)
-                        for n, ref in enumerate(_reference_chain(parsed)))
-        self._record_decisions(session, case, message, decision, classification, parsed)
-        receipt.status, receipt.message_pk, receipt.processed_at = "filed", message.id, utcnow()
-        return Outcome(receipt.seq, "filed", case.ref, new_case)
+        writer = _BatchWriter(session, self.settings)
+        already = _filed_messages(session, receipts)
+        in_batch: dict[tuple[str, str], _NewMessage] = {}
+        ready: list[Prepared] = []
+        for receipt in receipts:
+            key = (receipt.sha256, receipt.alias)
+            if key in already:
+                writer.duplicate(receipt, *already[key])
+                continue
+            if key in in_batch:
+                writer.duplicate_of_new(receipt, in_batch[key])
+                continue
+            if receipt.seq not in cache:
+                cache[receipt.seq] = self._prepare(receipt)
+            result = cache[receipt.seq]
+            if isinstance(result, Rejected):
+                writer.quarantine(result)
+                continue
+            ready.append(result)
+            in_batch[key] = writer.reserve_message(result)
+        index = load_index(session, [p.parsed for p in ready], config.case_prefix)
+        decisions = []
+        for prepared in ready:
+            decision = decide_thread(prepared.parsed, index, config.case_prefix,
+                                     config.threading.free_mail_domains)
+            target = decision.case if decision.case is not None else writer.open_case(
+                prepared, decision)
+            index.file(prepared.parsed, target, domain_of(prepared.parsed.from_addr)
+                       if decision.case is None else "")
+            decisions.append((prepared, decision, target))
+        writer.load_cases([target for _, _, target in decisions if isinstance(target, int)])
+        for prepared, decision, target in decisions:
+            writer.file(in_batch[(prepared.receipt.sha256, prepared.receipt.alias)], target,
+                        decision)
+        return writer.flush()
 
-    def _duplicate(self, session: Session, receipt: LedgerReceipt, existing: Message) -> Outcome:
-        receipt.status, receipt.message_pk, receipt.processed_at = ("duplicate", existing.id,
-                                                                    utcnow())
-        case = session.get(Case, existing.case_id)
-        assert case is not None
-        session.add(CaseEvent(case_id=case.id, actor=SYSTEM, kind="duplicate_delivery",
-                              message_pk=existing.id,
-                              data={"seq": receipt.seq, "sha256": receipt.sha256,
-                                    "transport": receipt.transport}))
-        return Outcome(receipt.seq, "duplicate", case.ref)
 
-    def _case_for(self, session: Session, decision: ThreadDecision, parsed: ParsedMessage,
-                  classification: Classification, receipt: LedgerReceipt) -> tuple[Case, bool]:
-        if decision.case_id is not None:
-            case = session.get(Case, decision.case_id)
-            assert case is not None
-            case.updated_at = utcnow()
-            return case, False
-        number = session.execute(
-            update(Counter).where(Counter.name == "case").values(value=Counter.value + 1)
-            .returning(Counter.value)).scalar_one()
-        case = Case(
-            ref=case_ref(self.settings.config.case_prefix, number),
-            alias=receipt.alias,
-            category=classification.category,
-            status="new",
-            scope_change=classification.scope_change,
-            subject=parsed.subject[:1000],
-            customer=parsed.from_addr,
-            customer_domain=domain_of(parsed.from_addr),
-        )
-        session.add(case)
-        session.flush()
-        session.add(CaseEvent(case_id=case.id, actor=SYSTEM, kind="case_opened", data={
-            "rule": decision.rule, "category": case.category, "alias": case.alias,
-            "customer": case.customer, "subject": case.subject,
-            "possible_follow_up_of": decision.possible_follow_up_of}))
-        return case, True
+def _filed_messages(session: Session, receipts: Sequence[LedgerReceipt]
+                    ) -> dict[tuple[str, str], tuple[int, int, str]]:
+    """(sha256, alias) -> (message id, case id, case ref) for bytes already filed."""
+    shas = {r.sha256 for r in receipts}
+    rows = session.execute(
+        select(Message.sha256, Message.alias, Message.id, Message.case_id, Case.ref)
+        .join(Case, Case.id == Message.case_id).where(Message.sha256.in_(shas)))
+    return {(sha, alias): (mid, cid, ref) for sha, alias, mid, cid, ref in rows}
 
-    def _record_decisions(self, session: Session, case: Case, message: Message,
-                          decision: ThreadDecision, classification: Classification,
-                          parsed: ParsedMessage) -> None:
-        events = [
-            CaseEvent(case_id=case.id, actor=SYSTEM, kind="message_threaded",
-                      message_pk=message.id,
-                      data={"rule": decision.rule, "key": decision.key,
-                            "seq": message.first_seq, "sha256": message.sha256}),
-            CaseEvent(case_id=case.id, actor=SYSTEM, kind="message_classified",
-                      message_pk=message.id,
-                      data={"category": classification.category,
-                            "scope_change": classification.scope_change,
-                            "confidence": classification.confidence,
-                            "rules": sorted({e.rule_id for e in classification.evidence}),
-                            "rules_version": classification.rules_version,
-                            "defects": list(parsed.defects)}),
-        ]
+
+@dataclass(eq=False)
+class _NewCase:
+    """A case opened in this batch; its id and reference exist once the batch is written."""
+
+    row: dict[str, Any]
+    opened: dict[str, Any]
+    first_seq: int
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class _NewMessage:
+    prepared: Prepared
+    row: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass
+class _CaseState:
+    ref: str
+    category: str
+    scope_change: bool
+    changed: bool = False
+
+
+class _BatchWriter:
+    """Collects the rows of one batch in memory and writes them with a few bulk statements."""
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self.session = session
+        self.prefix = settings.config.case_prefix
+        self.now = utcnow()
+        self.new_cases: list[_NewCase] = []
+        self.messages: list[_NewMessage] = []
+        self.cases: dict[CaseKey, _CaseState] = {}
+        self.events: list[tuple[CaseKey, _NewMessage | int | None, str, dict[str, Any]]] = []
+        self.receipts: list[tuple[LedgerReceipt, str, _NewMessage | int | None, CaseKey | None,
+                                  str]] = []
+        self.rejected: list[Rejected] = []
+        # Written after the batch's own events, so a case's history reads in order.
+        self.late_events: list[tuple[CaseKey, _NewMessage | int | None, str,
+                                     dict[str, Any]]] = []
+
+    # -- collecting --------------------------------------------------------------------------
+
+    def reserve_message(self, prepared: Prepared) -> _NewMessage:
+        message = _NewMessage(prepared)
+        self.messages.append(message)
+        return message
+
+    def duplicate(self, receipt: LedgerReceipt, message_id: int, case_id: int, ref: str) -> None:
+        self.cases.setdefault(case_id, _CaseState(ref, "", False))
+        self.events.append((case_id, message_id, "duplicate_delivery", _duplicate_data(receipt)))
+        self.receipts.append((receipt, "duplicate", message_id, case_id, ""))
+
+    def duplicate_of_new(self, receipt: LedgerReceipt, first: _NewMessage) -> None:
+        self.receipts.append((receipt, "duplicate", first, None, ""))
+        self.late_events.append((first, first, "duplicate_delivery", _duplicate_data(receipt)))
+
+    def quarantine(self, rejected: Rejected) -> None:
+        self.rejected.append(rejected)
+        self.receipts.append((rejected.receipt, "quarantined", None, None, rejected.reason))
+
+    def open_case(self, prepared: Prepared, decision: ThreadDecision) -> _NewCase:
+        parsed, classification = prepared.parsed, prepared.classification
+        row = {"alias": prepared.receipt.alias, "category": classification.category,
+               "status": "new", "scope_change": False, "subject": parsed.subject[:1000],
+               "customer": parsed.from_addr, "customer_domain": domain_of(parsed.from_addr),
+               "opened_at": self.now, "updated_at": self.now}
+        opened = {"rule": decision.rule, "category": row["category"], "alias": row["alias"],
+                  "customer": row["customer"], "subject": row["subject"],
+                  "possible_follow_up_of": decision.possible_follow_up_of}
+        case = _NewCase(row, opened, prepared.receipt.seq)
+        self.new_cases.append(case)
+        self.cases[case] = _CaseState("", classification.category, False)
+        return case
+
+    def load_cases(self, ids: list[int]) -> None:
+        wanted = [i for i in set(ids) if i not in self.cases or not self.cases[i].category]
+        if wanted:
+            for cid, ref, category, scope in self.session.execute(
+                    select(Case.id, Case.ref, Case.category, Case.scope_change)
+                    .where(Case.id.in_(wanted))):
+                self.cases[cid] = _CaseState(ref, category, scope)
+
+    def file(self, message: _NewMessage, case: CaseKey, decision: ThreadDecision) -> None:
+        prepared = message.prepared
+        parsed, classification = prepared.parsed, prepared.classification
+        message.row = _message_row(prepared.receipt, parsed, classification, decision)
+        message.row["_case"] = case
+        state = self.cases[case]
+        if isinstance(case, _NewCase) and case.first_seq == prepared.receipt.seq:
+            self.events.append((case, None, "case_opened", case.opened))
+        state.changed = True
+        self.events.append((case, message, "message_threaded", {
+            "rule": decision.rule, "key": decision.key, "seq": prepared.receipt.seq,
+            "sha256": prepared.receipt.sha256}))
+        self.events.append((case, message, "message_classified", {
+            "category": classification.category, "scope_change": classification.scope_change,
+            "confidence": classification.confidence,
+            "rules": sorted({e.rule_id for e in classification.evidence}),
+            "rules_version": classification.rules_version, "defects": list(parsed.defects)}))
         if classification.scope_change:
-            events.append(CaseEvent(case_id=case.id, actor=SYSTEM, kind="scope_change_flagged",
-                                    message_pk=message.id,
-                                    data={"evidence": message.evidence}))
-            case.scope_change = True
-        if case.category == "other" and classification.category != "other":
-            events.append(CaseEvent(case_id=case.id, actor=SYSTEM, kind="category_changed",
-                                    message_pk=message.id,
-                                    data={"from": case.category, "to": classification.category}))
-            case.category = classification.category
-        session.add_all(events)
+            self.events.append((case, message, "scope_change_flagged",
+                                {"evidence": message.row["evidence"]}))
+            state.scope_change = True
+        if state.category == "other" and classification.category != "other":
+            self.events.append((case, message, "category_changed",
+                                {"from": state.category, "to": classification.category}))
+            state.category = classification.category
+        self.receipts.append((prepared.receipt, "filed", message, case, ""))
 
-    def _quarantine(self, session: Session, receipt: LedgerReceipt, stage: str, reason: str
-                    ) -> Outcome:
-        receipt.status, receipt.processed_at = "quarantined", utcnow()
-        entry = session.scalar(select(QuarantineEntry).where(QuarantineEntry.seq == receipt.seq))
-        if entry is None:
-            session.add(QuarantineEntry(seq=receipt.seq, sha256=receipt.sha256, stage=stage,
-                                        reason=reason))
-        else:
-            entry.stage, entry.reason, entry.attempts = stage, reason, entry.attempts + 1
-        log.warning("receipt %d quarantined at %s: %s", receipt.seq, stage, reason)
-        return Outcome(receipt.seq, "quarantined", reason=reason)
+    # -- writing -----------------------------------------------------------------------------
+
+    def flush(self) -> list[Outcome]:
+        session = self.session
+        self._insert_cases()
+        filed = [m for m in self.messages if m.row]
+        if filed:
+            rows = [{k: v for k, v in m.row.items() if k != "_case"}
+                    | {"case_id": self._case_id(m.row["_case"])} for m in filed]
+            ids = session.scalars(insert(Message).returning(Message.id,
+                                                            sort_by_parameter_order=True), rows)
+            for message, message_id in zip(filed, ids, strict=True):
+                message.id = message_id
+            references = [{"message_pk": m.id, "position": n, "ref": ref} for m in filed
+                          for n, ref in enumerate(_reference_chain(m.prepared.parsed))]
+            if references:
+                session.execute(insert(MessageReference), references)
+        events = self.events + self.late_events
+        if events:
+            session.execute(insert(CaseEvent), [
+                {"case_id": self._case_id(case), "at": self.now, "actor": SYSTEM, "kind": kind,
+                 "message_pk": self._message_id(message), "data": data}
+                for case, message, kind, data in events])
+        self._update_cases()
+        self._write_quarantine()
+        session.execute(update(LedgerReceipt), [
+            {"seq": receipt.seq, "status": status, "message_pk": self._message_id(message),
+             "processed_at": self.now}
+            for receipt, status, message, _, _ in self.receipts])
+        outcomes = []
+        for receipt, status, message, case, reason in self.receipts:
+            if case is None and isinstance(message, _NewMessage):
+                case = message.row.get("_case")
+            new_case = (isinstance(case, _NewCase) and status == "filed"
+                        and case.first_seq == receipt.seq)
+            outcomes.append(Outcome(receipt.seq, status, self._ref(case), new_case, reason))
+        return sorted(outcomes, key=lambda o: o.seq)
+
+    def _insert_cases(self) -> None:
+        if not self.new_cases:
+            return
+        last = self.session.execute(
+            update(Counter).where(Counter.name == "case")
+            .values(value=Counter.value + len(self.new_cases)).returning(Counter.value)
+        ).scalar_one()
+        first_number = last - len(self.new_cases) + 1
+        for number, case in enumerate(self.new_cases, start=first_number):
+            case.row["ref"] = case_ref(self.prefix, number)
+            self.cases[case].ref = case.row["ref"]
+            case.row["scope_change"] = self.cases[case].scope_change
+            case.row["category"] = self.cases[case].category
+        ids = self.session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True),
+                                   [c.row for c in self.new_cases])
+        for case, case_id in zip(self.new_cases, ids, strict=True):
+            case.id = case_id
+
+    def _update_cases(self) -> None:
+        rows = [{"id": key, "updated_at": self.now, "category": state.category,
+                 "scope_change": state.scope_change}
+                for key, state in self.cases.items()
+                if isinstance(key, int) and state.changed]
+        if rows:
+            self.session.execute(update(Case), rows)
+
+    def _write_quarantine(self) -> None:
+        if not self.rejected:
+            return
+        seqs = [r.receipt.seq for r in self.rejected]
+        known = {entry.seq: entry for entry in self.session.scalars(
+            select(QuarantineEntry).where(QuarantineEntry.seq.in_(seqs)))}
+        for rejected in self.rejected:
+            entry = known.get(rejected.receipt.seq)
+            if entry is None:
+                self.session.add(QuarantineEntry(
+                    seq=rejected.receipt.seq, sha256=rejected.receipt.sha256,
+                    stage=rejected.stage, reason=rejected.reason, created_at=self.now))
+            else:
+                entry.stage, entry.reason = rejected.stage, rejected.reason
+                entry.attempts += 1
+            log.warning("receipt %d quarantined at %s: %s", rejected.receipt.seq,
+                        rejected.stage, rejected.reason)
+        self.session.flush()
+
+    def _case_id(self, case: CaseKey | _NewMessage) -> int:
+        if isinstance(case, _NewMessage):
+            case = case.row["_case"]
+        if isinstance(case, _NewCase):
+            assert case.id is not None
+            return case.id
+        assert isinstance(case, int)
+        return case
+
+    @staticmethod
+    def _message_id(message: _NewMessage | int | None) -> int | None:
+        return message.id if isinstance(message, _NewMessage) else message
+
+    def _ref(self, case: CaseKey | None) -> str | None:
+        return self.cases[case].ref if case is not None and case in self.cases else None
+
+
+def _duplicate_data(receipt: LedgerReceipt) -> dict[str, Any]:
+    return {"seq": receipt.seq, "sha256": receipt.sha256, "transport": receipt.transport}
 
 
 def _receipt_row(entry: LedgerEntry) -> LedgerReceipt:
@@ -294,33 +496,32 @@ def _reference_chain(parsed: ParsedMessage) -> list[str]:
 
 
 def _message_row(receipt: LedgerReceipt, parsed: ParsedMessage, classification: Classification,
-                 case: Case, decision: ThreadDecision) -> Message:
-    snippet = " ".join(parsed.text.split())[:SNIPPET_CHARS]
-    return Message(
-        sha256=receipt.sha256,
-        alias=receipt.alias,
-        case_id=case.id,
-        first_seq=receipt.seq,
-        direction=receipt.direction,
-        size=receipt.size,
-        message_id=parsed.message_id,
-        from_addr=parsed.from_addr,
-        from_name=parsed.from_name[:500],
-        to_addrs=[a.addr for a in parsed.to][:100],
-        cc_addrs=[a.addr for a in parsed.cc][:100],
-        subject=parsed.subject[:2000],
-        date=parsed.date,
-        snippet=snippet,
-        attachments=[{"filename": a.filename, "content_type": a.content_type, "size": a.size,
-                      "sha256": a.sha256} for a in parsed.attachments[:200]],
-        defects=list(parsed.defects)[:100],
-        category=classification.category,
-        scope_change=classification.scope_change,
-        language=classification.language,
-        confidence=classification.confidence,
-        identifiers=[{"kind": i.kind, "value": i.value} for i in classification.identifiers],
-        evidence=[{"rule_id": e.rule_id, "text": e.text[:200], "field": e.field}
-                  for e in classification.evidence][:50],
-        rules_version=classification.rules_version,
-        thread_rule=decision.rule,
-    )
+                 decision: ThreadDecision) -> dict[str, Any]:
+    return {
+        "sha256": receipt.sha256,
+        "alias": receipt.alias,
+        "first_seq": receipt.seq,
+        "direction": receipt.direction,
+        "size": receipt.size,
+        "message_id": parsed.message_id,
+        "from_addr": parsed.from_addr,
+        "from_name": parsed.from_name[:500],
+        "to_addrs": [a.addr for a in parsed.to][:100],
+        "cc_addrs": [a.addr for a in parsed.cc][:100],
+        "subject": parsed.subject[:2000],
+        "date": parsed.date,
+        "snippet": " ".join(parsed.text.split())[:SNIPPET_CHARS],
+        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
+                         "sha256": a.sha256} for a in parsed.attachments[:200]],
+        "defects": list(parsed.defects)[:100],
+        "category": classification.category,
+        "scope_change": classification.scope_change,
+        "language": classification.language,
+        "confidence": classification.confidence,
+        "identifiers": [{"kind": i.kind, "value": i.value} for i in classification.identifiers],
+        "evidence": [{"rule_id": e.rule_id, "text": e.text[:200], "field": e.field}
+                     for e in classification.evidence][:50],
+        "rules_version": classification.rules_version,
+        "thread_rule": decision.rule,
+        "filed_at": utcnow(),
+    }

@@ -10,14 +10,16 @@
 4. ``new-case``.
 
 Message-IDs are chosen by senders, so they only ever *join* threads; they never address the
-archive (that is what sha256 is for).
+archive (that is what sha256 is for). The decision itself is a pure function of a
+:class:`ThreadIndex`, which is loaded for a whole batch with a few queries and then updated in
+memory as each message of the batch is filed, so replies within one batch thread correctly.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from sqlalchemy import select
@@ -27,14 +29,36 @@ from gateway.models import Case, Message
 from gateway.parsing import ParsedMessage
 
 MAX_REFERENCES = 100
+_QUERY_CHUNK = 500
+
+CaseKey = Hashable  # an existing case's id, or a case opened earlier in the same batch
 
 
 @dataclass(frozen=True)
 class ThreadDecision:
-    case_id: int | None  # None: open a new case
+    case: CaseKey | None  # None: open a new case
     rule: str
     key: str = ""
     possible_follow_up_of: str | None = None
+
+
+@dataclass
+class ThreadIndex:
+    """What threading needs to know about the cases a batch of messages may join."""
+
+    case_by_message_id: dict[str, CaseKey] = field(default_factory=dict)
+    case_by_ref: dict[str, CaseKey] = field(default_factory=dict)
+    customer_domain: dict[CaseKey, str] = field(default_factory=dict)
+    participants: dict[CaseKey, set[str]] = field(default_factory=dict)
+
+    def file(self, parsed: ParsedMessage, case: CaseKey, customer_domain: str = "") -> None:
+        """Remember a message just filed, so later messages of the batch can join it."""
+        if parsed.message_id:
+            self.case_by_message_id.setdefault(parsed.message_id, case)
+        if parsed.from_addr:
+            self.participants.setdefault(case, set()).add(parsed.from_addr)
+        if customer_domain:
+            self.customer_domain.setdefault(case, customer_domain)
 
 
 @lru_cache(maxsize=16)
@@ -50,57 +74,81 @@ def domain_of(address: str) -> str:
     return address.rsplit("@", 1)[-1].lower() if "@" in address else ""
 
 
+def tagged_ref(parsed: ParsedMessage, prefix: str) -> str | None:
+    match = case_tag_pattern(prefix).search(parsed.subject)
+    return case_ref(prefix, int(match.group(1))) if match else None
+
+
+def ancestors(parsed: ParsedMessage) -> list[tuple[str, str]]:
+    """(message id, rule) in the order they are tried: In-Reply-To, then References newest first."""
+    candidates = [(mid, "in-reply-to") for mid in parsed.in_reply_to]
+    candidates += [(mid, "references") for mid in reversed(parsed.references)]
+    seen: set[str] = set()
+    ordered = []
+    for mid, rule in candidates:
+        if mid != parsed.message_id and mid not in seen:
+            seen.add(mid)
+            ordered.append((mid, rule))
+    return ordered[:MAX_REFERENCES]
+
+
 def decide_thread(
-    session: Session,
     parsed: ParsedMessage,
+    index: ThreadIndex,
     prefix: str,
     free_mail_domains: Sequence[str],
 ) -> ThreadDecision:
-    if parsed.message_id:
-        case_id = session.scalar(
-            select(Message.case_id).where(Message.message_id == parsed.message_id).limit(1))
-        if case_id is not None:
-            return ThreadDecision(case_id, "same-message-id", parsed.message_id)
-
-    decision = _by_ancestors(session, parsed)
-    if decision:
-        return decision
-
-    match = case_tag_pattern(prefix).search(parsed.subject)
-    if match:
-        ref = case_ref(prefix, int(match.group(1)))
-        case = session.scalar(select(Case).where(Case.ref == ref))
-        if case is not None:
-            if _is_participant(session, case, parsed.from_addr, free_mail_domains):
-                return ThreadDecision(case.id, "case-tag", ref)
-            return ThreadDecision(None, "new-case", ref, possible_follow_up_of=ref)
+    if parsed.message_id and parsed.message_id in index.case_by_message_id:
+        return ThreadDecision(index.case_by_message_id[parsed.message_id], "same-message-id",
+                              parsed.message_id)
+    for mid, rule in ancestors(parsed):
+        if mid in index.case_by_message_id:
+            return ThreadDecision(index.case_by_message_id[mid], rule, mid)
+    ref = tagged_ref(parsed, prefix)
+    if ref and ref in index.case_by_ref:
+        case = index.case_by_ref[ref]
+        if _is_participant(index, case, parsed.from_addr, free_mail_domains):
+            return ThreadDecision(case, "case-tag", ref)
+        return ThreadDecision(None, "new-case", ref, possible_follow_up_of=ref)
     return ThreadDecision(None, "new-case")
 
 
-def _by_ancestors(session: Session, parsed: ParsedMessage) -> ThreadDecision | None:
-    candidates: list[tuple[str, str]] = [(mid, "in-reply-to") for mid in parsed.in_reply_to]
-    candidates += [(mid, "references") for mid in reversed(parsed.references)]
-    candidates = [(mid, rule) for mid, rule in candidates if mid != parsed.message_id]
-    candidates = list(dict.fromkeys(candidates))[:MAX_REFERENCES]
-    if not candidates:
-        return None
-    ids = list(dict.fromkeys(mid for mid, _ in candidates))
-    found = dict(session.execute(
-        select(Message.message_id, Message.case_id).where(Message.message_id.in_(ids))).all())
-    for mid, rule in candidates:
-        if mid in found:
-            return ThreadDecision(found[mid], rule, mid)
-    return None
-
-
-def _is_participant(
-    session: Session, case: Case, sender: str, free_mail_domains: Sequence[str]
-) -> bool:
+def _is_participant(index: ThreadIndex, case: CaseKey, sender: str,
+                    free_mail_domains: Sequence[str]) -> bool:
     if not sender:
         return False
-    known = session.scalar(
-        select(Message.id).where(Message.case_id == case.id, Message.from_addr == sender).limit(1))
-    if known is not None:
+    if sender in index.participants.get(case, set()):
         return True
     domain = domain_of(sender)
-    return bool(domain) and domain == case.customer_domain and domain not in free_mail_domains
+    return (bool(domain) and domain == index.customer_domain.get(case)
+            and domain not in free_mail_domains)
+
+
+def load_index(session: Session, messages: Iterable[ParsedMessage], prefix: str) -> ThreadIndex:
+    """Everything the database knows that these messages could thread to, in a few queries."""
+    batch = list(messages)
+    index = ThreadIndex()
+    ids = {mid for p in batch for mid, _ in ancestors(p)}
+    ids |= {p.message_id for p in batch if p.message_id}
+    for chunk in _chunks(sorted(ids)):
+        for message_id, case_id in session.execute(
+                select(Message.message_id, Message.case_id)
+                .where(Message.message_id.in_(chunk)).order_by(Message.id)):
+            index.case_by_message_id.setdefault(message_id, case_id)
+    refs = {ref for p in batch if (ref := tagged_ref(p, prefix))}
+    if refs:
+        for case_id, ref, domain in session.execute(
+                select(Case.id, Case.ref, Case.customer_domain).where(Case.ref.in_(refs))):
+            index.case_by_ref[ref] = case_id
+            index.customer_domain[case_id] = domain
+        tagged = list(index.case_by_ref.values())
+        for case_id, sender in session.execute(
+                select(Message.case_id, Message.from_addr).distinct()
+                .where(Message.case_id.in_(tagged))):
+            index.participants.setdefault(case_id, set()).add(sender)
+    return index
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), _QUERY_CHUNK):
+        yield items[start:start + _QUERY_CHUNK]

@@ -193,3 +193,24 @@ def test_a_poison_message_is_quarantined_and_the_batch_continues(app, tmp_path, 
         statuses = session.execute(select(LedgerReceipt.status, func.count())
                                    .group_by(LedgerReceipt.status)).all()
     assert dict(statuses) == {"filed": 3}
+
+
+def test_a_batch_that_fails_while_filing_is_refiled_one_by_one(app, tmp_path, monkeypatch):
+    """A bug in the filing stage for one message must not hold back the others of its batch."""
+    import gateway.pipeline as pipeline
+
+    real = pipeline._message_row
+
+    def fail_on_poison(receipt, parsed, classification, decision):
+        if "POISON" in parsed.subject:
+            raise ValueError("cannot build the row")
+        return real(receipt, parsed, classification, decision)
+
+    monkeypatch.setattr(pipeline, "_message_row", fail_on_poison)
+    summary = run(app, tmp_path, [make_message(subject="first", message_id="<f1@c.example>"),
+                                  make_message(subject="POISON"),
+                                  make_message(subject="Re: first", in_reply_to="<f1@c.example>")])
+    assert (summary.filed, summary.new_cases) == (2, 1)
+    assert [q["reason"] for q in summary.quarantined] == ["ValueError: cannot build the row"]
+    (only,) = cases(app)
+    assert only["message_count"] == 2
