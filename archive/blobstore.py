@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -48,6 +50,14 @@ def describe_os_error(exc: OSError, where: Path) -> str:
     return f"cannot write the archive at {where}: {exc.strerror or exc}"
 
 
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -68,16 +78,21 @@ class FilesystemBlobStore:
         self.root = Path(root)
         self.blob_dir = self.root / "blobs"
         self.tmp_dir = self.root / "tmp"
+        self._known_shards: set[str] = set()
+        self._ensured = False
 
     def describe(self) -> str:
         return f"filesystem:{self.root}"
 
     def ensure(self) -> None:
+        if self._ensured:
+            return
         try:
             self.blob_dir.mkdir(parents=True, exist_ok=True)
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+        self._ensured = True
 
     def path_of(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
@@ -111,56 +126,77 @@ class FilesystemBlobStore:
         return digest.hexdigest()
 
     def put_many(self, blobs: Sequence[bytes]) -> list[str]:
-        """Make every blob durable; one folder fsync per touched shard, not one per blob."""
+        """Make every blob durable, in three phases: write all, fsync all, rename all.
+
+        Every blob and every touched folder is still fsynced before this returns, as POSIX
+        requires; but because nothing is fsynced while the batch is being written, the file
+        system can commit the whole batch at the first fsync (ext4 and XFS do), and the
+        remaining fsyncs find nothing left to do. That is what lets a batch cost about one disk
+        flush instead of one per message (group commit).
+        """
         self.ensure()
         hashes: list[str] = []
-        dirty_dirs: set[Path] = set()
+        staged: dict[str, tuple[Path, Path]] = {}  # sha -> (tmp, final)
         new_shards = False
         try:
             for data in blobs:
                 sha = sha256_hex(data)
                 hashes.append(sha)
                 final = self.path_of(sha)
-                if final.exists():
+                if sha in staged or final.exists():
                     continue
-                shard = final.parent
-                if not shard.exists():
-                    shard.mkdir(exist_ok=True)
-                    new_shards = True
-                self._write_durably(data, final)
-                dirty_dirs.add(shard)
-            for shard in dirty_dirs:
+                new_shards |= self._ensure_shard(final.parent)
+                staged[sha] = (self._write_tmp(data, final.name), final)
+            for tmp, _ in staged.values():
+                _fsync_file(tmp)
+            for tmp, final in staged.values():
+                os.rename(tmp, final)
+            for shard in {final.parent for _, final in staged.values()}:
                 fsync_dir(shard)
             if new_shards:
                 fsync_dir(self.blob_dir)
         except OSError as exc:
+            for tmp, _ in staged.values():
+                tmp.unlink(missing_ok=True)
             raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
         return hashes
 
-    def _write_durably(self, data: bytes, final: Path) -> None:
-        tmp = self.tmp_dir / f"{final.name}.{uuid.uuid4().hex}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    def _ensure_shard(self, shard: Path) -> bool:
+        """Create the shard folder if needed; True when it is new (its parent needs an fsync)."""
+        if shard.name in self._known_shards:
+            return False
+        created = not shard.exists()
+        if created:
+            shard.mkdir(exist_ok=True)
+        self._known_shards.add(shard.name)
+        return created
+
+    def _write_tmp(self, data: bytes, name: str) -> Path:
+        tmp = self.tmp_dir / f"{name}.{uuid.uuid4().hex}.tmp"
+        # Created read-only: the descriptor is still writable, later opens for writing are not.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             view = memoryview(data)
             while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fchmod(fd, 0o444)
-            os.fsync(fd)
+                view = view[os.write(fd, view):]
         except BaseException:
             os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
         os.close(fd)
-        os.rename(tmp, final)
+        return tmp
 
-    def clean_tmp(self) -> int:
-        """Remove leftovers of writes that a crash interrupted (never acknowledged)."""
+    def clean_tmp(self, older_than: float = 3600.0) -> int:
+        """Remove leftovers of writes a crash interrupted (never acknowledged). Only old ones:
+        another process may be writing the young ones right now."""
         removed = 0
+        cutoff = time.time() - older_than
         if self.tmp_dir.exists():
             for leftover in self.tmp_dir.iterdir():
-                leftover.unlink(missing_ok=True)
-                removed += 1
+                with contextlib.suppress(FileNotFoundError):
+                    if leftover.stat().st_mtime < cutoff:
+                        leftover.unlink()
+                        removed += 1
         return removed
 
     def iter_hashes(self) -> Iterator[str]:

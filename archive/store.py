@@ -34,6 +34,11 @@ class Archive:
         self.blobs.ensure()
         self.ledger.ensure()
 
+    def clean_tmp(self) -> int:
+        """Remove temporary files that crashed writes left behind (run at start-up)."""
+        clean = getattr(self.blobs, "clean_tmp", None)
+        return int(clean()) if clean else 0
+
     def store(self, raw: bytes, receipt: Receipt) -> LedgerEntry:
         return self.store_many([(raw, receipt)])[0]
 

@@ -47,6 +47,9 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        cleaned = await asyncio.to_thread(self.app.archive.clean_tmp)
+        if cleaned:
+            log.info("removed %d temporary file(s) left by interrupted archive writes", cleaned)
         queued = await asyncio.to_thread(self.app.processor.catch_up)
         backlog = await asyncio.to_thread(self.app.processor.backlog)
         observer = Observer()

@@ -117,3 +117,24 @@ def test_full_disk_raises_write_error_and_leaves_no_entry(small_fs):
 def test_receipt_rejects_unknown_direction():
     with pytest.raises(ValueError, match="direction"):
         Receipt(transport="smtp", direction="sideways")
+
+
+def test_only_old_temporary_leftovers_are_cleaned(tmp_path):
+    archive = Archive.open(tmp_path)
+    archive.ensure()
+    old, young = tmp_path / "tmp" / "old.tmp", tmp_path / "tmp" / "young.tmp"
+    old.write_bytes(b"x")
+    young.write_bytes(b"y")
+    os.utime(old, (1, 1))
+    assert archive.clean_tmp() == 1
+    assert not old.exists() and young.exists()
+
+
+def test_a_batch_with_repeated_bytes_writes_one_blob(tmp_path):
+    archive = Archive.open(tmp_path)
+    entries = archive.store_many([(b"same", receipt()), (b"same", receipt()),
+                                  (b"other", receipt())])
+    assert [e.seq for e in entries] == [1, 2, 3]
+    assert entries[0].sha256 == entries[1].sha256
+    assert len([p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]) == 2
+    assert archive.verify().ok
