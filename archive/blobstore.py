@@ -78,7 +78,6 @@ class FilesystemBlobStore:
         self.root = Path(root)
         self.blob_dir = self.root / "blobs"
         self.tmp_dir = self.root / "tmp"
-        self._known_shards: set[str] = set()
         self._ensured = False
 
     def describe(self) -> str:
@@ -90,6 +89,13 @@ class FilesystemBlobStore:
         try:
             self.blob_dir.mkdir(parents=True, exist_ok=True)
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            # All 256 shard folders up front: a batch then only adds files, never folders.
+            missing = [self.blob_dir / f"{n:02x}" for n in range(256)
+                       if not (self.blob_dir / f"{n:02x}").is_dir()]
+            for shard in missing:
+                shard.mkdir(exist_ok=True)
+            if missing:
+                fsync_dir(self.blob_dir)
         except OSError as exc:
             raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
         self._ensured = True
@@ -137,7 +143,6 @@ class FilesystemBlobStore:
         self.ensure()
         hashes: list[str] = []
         staged: dict[str, tuple[Path, Path]] = {}  # sha -> (tmp, final)
-        new_shards = False
         try:
             for data in blobs:
                 sha = sha256_hex(data)
@@ -145,7 +150,6 @@ class FilesystemBlobStore:
                 final = self.path_of(sha)
                 if sha in staged or final.exists():
                     continue
-                new_shards |= self._ensure_shard(final.parent)
                 staged[sha] = (self._write_tmp(data, final.name), final)
             for tmp, _ in staged.values():
                 _fsync_file(tmp)
@@ -153,23 +157,11 @@ class FilesystemBlobStore:
                 os.rename(tmp, final)
             for shard in {final.parent for _, final in staged.values()}:
                 fsync_dir(shard)
-            if new_shards:
-                fsync_dir(self.blob_dir)
         except OSError as exc:
             for tmp, _ in staged.values():
                 tmp.unlink(missing_ok=True)
             raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
         return hashes
-
-    def _ensure_shard(self, shard: Path) -> bool:
-        """Create the shard folder if needed; True when it is new (its parent needs an fsync)."""
-        if shard.name in self._known_shards:
-            return False
-        created = not shard.exists()
-        if created:
-            shard.mkdir(exist_ok=True)
-        self._known_shards.add(shard.name)
-        return created
 
     def _write_tmp(self, data: bytes, name: str) -> Path:
         tmp = self.tmp_dir / f"{name}.{uuid.uuid4().hex}.tmp"

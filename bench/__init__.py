@@ -1,0 +1,1 @@
+"""Benchmarks for commgate (run as scripts: ``python bench/ingest.py``)."""
