@@ -66,6 +66,40 @@ class DropFolderConfig(_Section):
     rescan_seconds: Annotated[float, Field(gt=0)] = 30.0
 
 
+class SmtpConfig(_Section):
+    """The SMTP/LMTP intake the company's mail server delivers the aliases to."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 2525
+    protocol: Literal["smtp", "lmtp"] = "smtp"
+    hostname: str = ""
+    max_message_bytes: Annotated[int, Field(ge=1024)] = 50 * 1024 * 1024
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    require_starttls: bool = False
+
+
+class ImapMailboxConfig(_Section):
+    """One IMAP folder to empty into the archive (Exchange, Dovecot, Gmail ...)."""
+
+    name: str
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 993
+    security: Literal["tls", "starttls", "none"] = "tls"
+    user: str
+    password_env: str = ""
+    password_file: str = ""
+    folder: str = "INBOX"
+    alias: str = ""
+    after_archive: Literal["move", "flag"] = "move"
+    move_to: str = "commgate-archived"
+    flag: str = "$CommgateArchived"
+    idle: bool = True
+    poll_seconds: Annotated[float, Field(gt=0)] = 60.0
+    ca_file: str = ""
+
+
 class WorkerConfig(_Section):
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
     poll_seconds: Annotated[float, Field(gt=0)] = 1.0
@@ -97,6 +131,8 @@ class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     archive: ArchiveConfig = ArchiveConfig()
     dropfolders: list[DropFolderConfig] = []
+    smtp: SmtpConfig = SmtpConfig()
+    imap: list[ImapMailboxConfig] = []
     worker: WorkerConfig = WorkerConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     threading: ThreadingConfig = ThreadingConfig()
@@ -145,21 +181,26 @@ class Settings:
             url = url.set(password=password)
         return url
 
-    def _database_password(self) -> str | None:
-        db = self.config.database
-        if db.password_env:
-            value = os.environ.get(db.password_env)
+    def secret(self, key: str, env: str, file: str) -> str:
+        """A password named by environment variable or file; ``key`` names it in errors."""
+        if env:
+            value = os.environ.get(env)
             if value is None:
-                raise ConfigError(
-                    f"database.password_env: environment variable {db.password_env} is not set")
+                raise ConfigError(f"{key}.password_env: environment variable {env} is not set")
             return value
-        if db.password_file:
-            path = self.resolve(db.password_file)
+        if file:
+            path = self.resolve(file)
             try:
                 return path.read_text().strip()
             except OSError as exc:
-                raise ConfigError(
-                    f"database.password_file: cannot read {path} ({exc.strerror})") from exc
+                raise ConfigError(f"{key}.password_file: cannot read {path} ({exc.strerror})"
+                                  ) from exc
+        raise ConfigError(f"{key}: no password_env or password_file is set")
+
+    def _database_password(self) -> str | None:
+        db = self.config.database
+        if db.password_env or db.password_file:
+            return self.secret("database", db.password_env, db.password_file)
         return None
 
 
@@ -203,6 +244,21 @@ def _check_cross_references(config: Config, source: str) -> None:
         if folder.alias and folder.alias.lower() not in addresses:
             raise ConfigError(f"{source}: dropfolders[{number}].alias: {folder.alias!r} is not "
                               f"one of the configured aliases ({', '.join(addresses) or 'none'})")
+    for number, box in enumerate(config.imap):
+        if box.alias and box.alias.lower() not in addresses:
+            raise ConfigError(f"{source}: imap[{number}].alias: {box.alias!r} is not one of "
+                              f"the configured aliases ({', '.join(addresses) or 'none'})")
+        if not (box.password_env or box.password_file):
+            raise ConfigError(f"{source}: imap[{number}]: set password_env or password_file "
+                              f"(passwords are never kept in this file)")
+    names = [box.name for box in config.imap]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: imap: two mailboxes share a name")
+    smtp = config.smtp
+    if bool(smtp.tls_cert_file) != bool(smtp.tls_key_file):
+        raise ConfigError(f"{source}: smtp: tls_cert_file and tls_key_file go together")
+    if smtp.require_starttls and not smtp.tls_cert_file:
+        raise ConfigError(f"{source}: smtp.require_starttls needs tls_cert_file and tls_key_file")
     for number, ident in enumerate(config.classifier.identifier_patterns):
         try:
             re.compile(ident.pattern)

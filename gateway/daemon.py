@@ -19,6 +19,7 @@ from watchdog.observers import Observer
 from archive import ArchiveWriteError
 from gateway.app import App
 from gateway.dropfolder import DropFolder
+from gateway.intake import GroupCommitter, Intake
 from gateway.sdnotify import notify
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,24 @@ class _Wake(FileSystemEventHandler):
         self.loop.call_soon_threadsafe(self.event.set)
 
 
+STATUS_EVERY_SECONDS = 300.0
+
+
+def build_intakes(app: App, committer: GroupCommitter) -> list[Intake]:
+    """The network intakes the configuration asks for (drop folders are run by the daemon)."""
+    intakes: list[Intake] = []
+    config = app.settings.config
+    if config.smtp.enabled:
+        from gateway.smtp import SmtpIntake
+
+        intakes.append(SmtpIntake(app, config.smtp, committer))
+    for mailbox in config.imap:
+        from gateway.imap import ImapIntake
+
+        intakes.append(ImapIntake(app, mailbox, committer))
+    return intakes
+
+
 class Daemon:
     def __init__(self, app: App) -> None:
         self.app = app
@@ -42,6 +61,8 @@ class Daemon:
         self.work = asyncio.Event()  # set when something was archived
         self.folders = [DropFolder(cfg, app.settings.resolve(cfg.path))
                         for cfg in app.settings.config.dropfolders]
+        self.committer = GroupCommitter(app, on_archived=self.work.set)
+        self.intakes = build_intakes(app, self.committer)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -60,8 +81,13 @@ class Daemon:
             observer.schedule(_Wake(loop, wake), str(folder.watched_path), recursive=False)
             tasks.append(asyncio.create_task(self._watch(folder, wake), name=folder.name))
         observer.start()
+        for intake in self.intakes:
+            await intake.start()
+        tasks.append(asyncio.create_task(self._report(), name="status"))
         log.info("commgate running: %d drop folder(s) %s; backlog %d (%d re-queued)",
                  len(self.folders), [str(f.watched_path) for f in self.folders], backlog, queued)
+        for intake in self.intakes:
+            log.info("%s: %s", intake.name, intake.status())
         notify("READY=1")
         self.work.set()
         try:
@@ -69,6 +95,11 @@ class Daemon:
         finally:
             notify("STOPPING=1")
             log.info("stopping: finishing the batch in progress")
+            for intake in self.intakes:
+                try:
+                    await intake.stop()
+                except Exception:
+                    log.exception("%s: did not stop cleanly", intake.name)
             observer.stop()
             for task in tasks:
                 task.cancel()
@@ -101,21 +132,39 @@ class Daemon:
                 await asyncio.wait_for(wake.wait(), timeout)
             wake.clear()
 
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_EVERY_SECONDS)
+            backlog = await asyncio.to_thread(self.app.processor.backlog)
+            states = "; ".join(f"{i.name}: {i.status()}" for i in self.intakes) or "no intakes"
+            log.info("status: backlog %d; %s", backlog, states)
+
     async def _worker(self) -> None:
         poll = self.app.settings.config.worker.poll_seconds
+        failures = 0
         while True:
+            wait = poll if not failures else min(60.0, poll * 2 ** failures)
             with suppress(TimeoutError):
-                await asyncio.wait_for(self.work.wait(), poll)
+                await asyncio.wait_for(self.work.wait(), wait)
             self.work.clear()
             try:
+                # Entries archived while the database was unreachable are queued from the ledger.
+                await asyncio.to_thread(self.app.processor.catch_up)
                 # Shielded: a stop request lets the batch in progress commit.
                 outcomes = await asyncio.shield(asyncio.to_thread(
                     self.app.processor.process_pending, self.app.settings.config.worker.batch_size))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("processing failed; retrying")
+            except Exception as exc:
+                failures += 1
+                # One line per attempt, not a traceback a second: the cause is usually the
+                # database being unreachable, which the operator fixes outside.
+                log.error("processing paused: %s; retrying in %.0f s",
+                          str(exc).strip().splitlines()[0] if str(exc).strip() else
+                          type(exc).__name__, min(60.0, poll * 2 ** failures))
+                log.debug("processing failure", exc_info=True)
                 continue
+            failures = 0
             if outcomes:
                 filed = sum(o.status == "filed" for o in outcomes)
                 log.info("processed %d receipt(s): %d filed", len(outcomes), filed)

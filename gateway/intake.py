@@ -6,14 +6,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import select, tuple_
 
 from archive import LedgerEntry, Receipt, sha256_hex
 from gateway.app import App
 from gateway.models import LedgerReceipt
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,5 +59,69 @@ def accept(app: App, deliveries: Sequence[Delivery], skip_known: bool = True) ->
         known.add(key)
         todo.append(delivery)
     result.entries = app.archive.store_many([(d.raw, d.receipt) for d in todo])
-    app.processor.record(result.entries)
+    # Durable from here on. Queueing is bookkeeping: if the database is unavailable now, the
+    # worker's catch_up finds these entries in the ledger later, so the delivery still succeeds.
+    try:
+        app.processor.record(result.entries)
+    except Exception as exc:
+        log.warning("archived seq %s..%s but could not queue them yet (%s); they are picked up "
+                    "from the ledger later", result.entries[0].seq if result.entries else "-",
+                    result.entries[-1].seq if result.entries else "-", exc)
     return result
+
+
+class Intake(Protocol):
+    """A source of mail run by the daemon (SMTP server, IMAP mailbox, drop folder)."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Begin taking mail; returns once the intake is listening or connected."""
+
+    async def stop(self) -> None:
+        """Stop taking new mail; a delivery in flight is either finished or refused (4xx)."""
+
+    def status(self) -> str:
+        """One line for the daemon's log: connected, listening, retrying ..."""
+
+
+class GroupCommitter:
+    """Lets concurrent deliveries (SMTP sessions, several mailboxes) share archive writes.
+
+    Whoever submits while a write is in flight joins the next batch, so under load one fsync
+    round covers many messages and an idle system adds no waiting at all. ``submit`` returns
+    the ledger entry once the message is durable, or raises ArchiveWriteError, after which the
+    caller must answer with a temporary failure.
+    """
+
+    def __init__(self, app: App, on_archived: Callable[[], None] = lambda: None,
+                 max_batch: int = 256) -> None:
+        self.app = app
+        self.on_archived = on_archived
+        self.max_batch = max_batch
+        self._waiting: list[tuple[Delivery, asyncio.Future[LedgerEntry]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(self, delivery: Delivery) -> LedgerEntry:
+        future: asyncio.Future[LedgerEntry] = asyncio.get_running_loop().create_future()
+        self._waiting.append((delivery, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        return await future
+
+    async def _write_batches(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            try:
+                accepted = await asyncio.to_thread(
+                    accept, self.app, [delivery for delivery, _ in batch], False)
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), entry in zip(batch, accepted.entries, strict=True):
+                if not future.done():
+                    future.set_result(entry)
+            self.on_archived()
