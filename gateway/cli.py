@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_quarantine_retry)
 
+    p = sub.add_parser("reclassify",
+                       help="classify every archived message again with the current rules")
+    p.add_argument("--dry-run", action="store_true", help="report changes, record nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_reclassify)
+
     p = sub.add_parser("demo", help="ingest the bundled sample mail into a throw-away home")
     p.set_defaults(handler=cmd_demo)
     return parser
@@ -304,6 +310,28 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
     else:
         filed = sum(1 for o in outcomes if o.status != "quarantined")
         print(f"retried {len(outcomes)}: {filed} filed, {len(outcomes) - filed} still quarantined")
+    return EXIT_OK
+
+
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    from gateway.reclassify import reclassify
+
+    app = _app(args)
+    try:
+        summary = reclassify(app, dry_run=args.dry_run)
+    finally:
+        app.close()
+    if args.json:
+        _emit_json(summary.to_dict())
+        return EXIT_OK
+    verb = "would change" if args.dry_run else "changed"
+    print(f"examined {summary.examined}: {len(summary.changed)} {verb}, "
+          f"{summary.unchanged} unchanged, {len(summary.unreadable)} unreadable")
+    for change in summary.changed[:50]:
+        before, after = change["from"], change["to"]
+        print(f"  {change['sha256'][:12]}  {before['category']}"
+              f"{'+scope' if before['scope_change'] else ''} -> {after['category']}"
+              f"{'+scope' if after['scope_change'] else ''}")
     return EXIT_OK
 
 
