@@ -132,36 +132,49 @@ class FilesystemBlobStore:
         return digest.hexdigest()
 
     def put_many(self, blobs: Sequence[bytes]) -> list[str]:
-        """Make every blob durable, in three phases: write all, fsync all, rename all.
+        """Make every blob durable: write and rename them all, then fsync files and folders.
 
-        Every blob and every touched folder is still fsynced before this returns, as POSIX
-        requires; but because nothing is fsynced while the batch is being written, the file
-        system can commit the whole batch at the first fsync (ext4 and XFS do), and the
-        remaining fsyncs find nothing left to do. That is what lets a batch cost about one disk
-        flush instead of one per message (group commit).
+        Every blob file and every touched folder is fsynced before this returns, as POSIX
+        requires. Because nothing is fsynced while the batch is being written, the file system
+        commits the whole batch (data and renames) at the first fsync (ext4 and XFS journal it
+        as one transaction) and the remaining fsyncs find nothing left to do: a batch costs
+        about one disk flush instead of one or two per message (group commit).
+
+        A crash before the fsyncs may leave a blob under its final name with incomplete
+        content. It was never acknowledged, and it is never trusted: a blob found already in
+        place is re-hashed and rewritten if it does not match its name.
         """
         self.ensure()
         hashes: list[str] = []
-        staged: dict[str, tuple[Path, Path]] = {}  # sha -> (tmp, final)
+        batch: dict[str, Path] = {}
+        written: list[Path] = []
         try:
             for data in blobs:
                 sha = sha256_hex(data)
                 hashes.append(sha)
-                final = self.path_of(sha)
-                if sha in staged or final.exists():
+                if sha in batch:
                     continue
-                staged[sha] = (self._write_tmp(data, final.name), final)
-            for tmp, _ in staged.values():
-                _fsync_file(tmp)
-            for tmp, final in staged.values():
+                final = batch[sha] = self.path_of(sha)
+                if final.exists() and self._intact(final, sha, len(data)):
+                    continue  # stored before: still fsynced below, it may not be durable yet
+                tmp = self._write_tmp(data, final.name)
+                written.append(tmp)
                 os.rename(tmp, final)
-            for shard in {final.parent for _, final in staged.values()}:
+            for final in batch.values():
+                _fsync_file(final)
+            for shard in {final.parent for final in batch.values()}:
                 fsync_dir(shard)
         except OSError as exc:
-            for tmp, _ in staged.values():
+            for tmp in written:
                 tmp.unlink(missing_ok=True)
             raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
         return hashes
+
+    def _intact(self, path: Path, sha256: str, size: int) -> bool:
+        try:
+            return path.stat().st_size == size and self.hash_of_stored(sha256) == sha256
+        except (OSError, BlobNotFoundError):
+            return False
 
     def _write_tmp(self, data: bytes, name: str) -> Path:
         tmp = self.tmp_dir / f"{name}.{uuid.uuid4().hex}.tmp"

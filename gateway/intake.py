@@ -19,6 +19,7 @@ from gateway.app import App
 from gateway.models import LedgerReceipt
 
 log = logging.getLogger(__name__)
+RECORD_GATHER_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -90,38 +91,70 @@ class GroupCommitter:
 
     Whoever submits while a write is in flight joins the next batch, so under load one fsync
     round covers many messages and an idle system adds no waiting at all. ``submit`` returns
-    the ledger entry once the message is durable, or raises ArchiveWriteError, after which the
-    caller must answer with a temporary failure.
+    the ledger entry as soon as the message is durable (the caller may then acknowledge), or
+    raises ArchiveWriteError, after which the caller must answer with a temporary failure.
+    Queueing the entries for the worker runs behind, overlapping the next archive write: it is
+    bookkeeping that ``catch_up`` repairs, so it must not delay the acknowledgement.
     """
 
     def __init__(self, app: App, on_archived: Callable[[], None] = lambda: None,
-                 max_batch: int = 256) -> None:
+                 max_batch: int = 256, max_writers: int = 4) -> None:
         self.app = app
         self.on_archived = on_archived
         self.max_batch = max_batch
+        # A few batches may be in flight at once: their fsyncs then share the file system's
+        # journal commits instead of queueing behind each other; the ledger serialises only
+        # its own short append.
+        self.max_writers = max_writers
         self._waiting: list[tuple[Delivery, asyncio.Future[LedgerEntry]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._unrecorded: list[LedgerEntry] = []
+        self._writers: set[asyncio.Task[None]] = set()
+        self._recorder: asyncio.Task[None] | None = None
 
     async def submit(self, delivery: Delivery) -> LedgerEntry:
         future: asyncio.Future[LedgerEntry] = asyncio.get_running_loop().create_future()
         self._waiting.append((delivery, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_batches())
+        if len(self._writers) < self.max_writers:
+            writer = asyncio.create_task(self._write_batches())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return await future
 
+    async def drain(self) -> None:
+        """Wait until everything submitted is archived and queued (for a clean shutdown)."""
+        while busy := [t for t in (*self._writers, self._recorder) if t and not t.done()]:
+            await asyncio.gather(*busy)
+
     async def _write_batches(self) -> None:
+        archive = self.app.archive
         while self._waiting:
             batch = self._waiting[: self.max_batch]
             del self._waiting[: self.max_batch]
             try:
-                accepted = await asyncio.to_thread(
-                    accept, self.app, [delivery for delivery, _ in batch], False)
+                entries = await asyncio.to_thread(
+                    archive.store_many, [(d.raw, d.receipt) for d, _ in batch])
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), entry in zip(batch, accepted.entries, strict=True):
+            for (_, future), entry in zip(batch, entries, strict=True):
                 if not future.done():
                     future.set_result(entry)
+            self._unrecorded.extend(entries)
+            if self._recorder is None or self._recorder.done():
+                self._recorder = asyncio.create_task(self._record_batches())
+
+    async def _record_batches(self) -> None:
+        while self._unrecorded:
+            # Let entries gather: one database transaction for many deliveries costs the
+            # SMTP sessions far less interpreter time than one per batch (nobody waits on it).
+            await asyncio.sleep(RECORD_GATHER_SECONDS)
+            entries, self._unrecorded = self._unrecorded, []
+            try:
+                await asyncio.to_thread(self.app.processor.record, entries)
+            except Exception as exc:
+                log.warning("archived seq %d..%d but could not queue them yet (%s); they are "
+                            "picked up from the ledger later", entries[0].seq, entries[-1].seq,
+                            exc)
             self.on_archived()

@@ -101,7 +101,9 @@ class Processor:
         with self.db.session() as session:
             known = set(session.scalars(select(LedgerReceipt.seq).where(
                 LedgerReceipt.seq.in_([e.seq for e in entries]))))
-            session.add_all(_receipt_row(e) for e in entries if e.seq not in known)
+            rows = [_receipt_row(e) for e in entries if e.seq not in known]
+            if rows:
+                session.execute(insert(LedgerReceipt), rows)
 
     def catch_up(self) -> int:
         """Queue ledger entries a crash left between the archive write and the database."""
@@ -483,12 +485,11 @@ def _duplicate_data(receipt: LedgerReceipt) -> dict[str, Any]:
     return {"seq": receipt.seq, "sha256": receipt.sha256, "transport": receipt.transport}
 
 
-def _receipt_row(entry: LedgerEntry) -> LedgerReceipt:
-    return LedgerReceipt(
-        seq=entry.seq, sha256=entry.sha256, entry_hash=entry.entry_hash, size=entry.size,
-        alias=entry.alias, direction=entry.direction, transport=entry.transport,
-        envelope=dict(entry.envelope), received_at=datetime.fromisoformat(entry.time),
-        status="pending")
+def _receipt_row(entry: LedgerEntry) -> dict[str, Any]:
+    return {"seq": entry.seq, "sha256": entry.sha256, "entry_hash": entry.entry_hash,
+            "size": entry.size, "alias": entry.alias, "direction": entry.direction,
+            "transport": entry.transport, "envelope": dict(entry.envelope),
+            "received_at": datetime.fromisoformat(entry.time), "status": "pending"}
 
 
 def _reference_chain(parsed: ParsedMessage) -> list[str]:
