@@ -32,7 +32,11 @@ def alias_from_headers(raw: bytes, aliases: Sequence[str], default: str) -> str:
             values.setdefault(name, []).append(re.sub(r"\r?\n[ \t]", " ", text))
     wanted = {a.lower() for a in aliases}
     for name in _ADDRESSED_HEADERS:
-        for _, addr in email.utils.getaddresses(values.get(name, [])):
+        try:
+            pairs = email.utils.getaddresses(values.get(name, []))
+        except Exception:  # e.g. RecursionError on thousands of encoded words
+            continue
+        for _, addr in pairs:
             if addr.lower() in wanted:
                 return addr.lower()
     return default

@@ -388,7 +388,7 @@ class _BatchWriter:
         self._insert_cases()
         filed = [m for m in self.messages if m.row]
         if filed:
-            rows = [{k: v for k, v in m.row.items() if k != "_case"}
+            rows = [without_nul({k: v for k, v in m.row.items() if k != "_case"})
                     | {"case_id": self._case_id(m.row["_case"])} for m in filed]
             ids = session.scalars(insert(Message).returning(Message.id,
                                                             sort_by_parameter_order=True), rows)
@@ -402,7 +402,7 @@ class _BatchWriter:
         if events:
             session.execute(insert(CaseEvent), [
                 {"case_id": self._case_id(case), "at": self.now, "actor": SYSTEM, "kind": kind,
-                 "message_pk": self._message_id(message), "data": data}
+                 "message_pk": self._message_id(message), "data": without_nul(data)}
                 for case, message, kind, data in events])
         self._update_cases()
         self._write_quarantine()
@@ -433,7 +433,7 @@ class _BatchWriter:
             case.row["scope_change"] = self.cases[case].scope_change
             case.row["category"] = self.cases[case].category
         ids = self.session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True),
-                                   [c.row for c in self.new_cases])
+                                   [without_nul(c.row) for c in self.new_cases])
         for case, case_id in zip(self.new_cases, ids, strict=True):
             case.id = case_id
 
@@ -479,6 +479,18 @@ class _BatchWriter:
 
     def _ref(self, case: CaseKey | None) -> str | None:
         return self.cases[case].ref if case is not None and case in self.cases else None
+
+
+def without_nul(value: Any) -> Any:
+    """Text from mail may contain NUL, which PostgreSQL text and JSON refuse; SQLite does not.
+    Dropping it keeps both backends storing the same thing (the raw bytes stay archived)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {k: without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def _duplicate_data(receipt: LedgerReceipt) -> dict[str, Any]:

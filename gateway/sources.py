@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import mailbox
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 MESSAGE_SUFFIXES = (".eml", ".msg", ".mbox", ".mbx")
-_MBOX_SEPARATOR = b"\n\nFrom "
+_BOM = b"\xef\xbb\xbf"
+_FROM_LINE = re.compile(rb"^From \S+(?:[ \t]*|[ \t]+.*\d{1,2}:\d{2}.*)\r?\n?$")
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,56 @@ def is_maildir(path: Path) -> bool:
 
 
 def looks_like_mbox(path: Path) -> bool:
-    """An mbox starts with a ``From `` line and separates messages with blank line + ``From ``."""
+    """An mbox by name (``*.mbox``, ``*.mbx``, ``*.mbox.txt``), or a file without a message
+    suffix that starts with a ``From `` line and has another one after a blank line.
+
+    A ``.eml`` file is always one message, even when its body quotes a ``From `` line (a git
+    patch, a bounce): splitting it would archive bytes that are not the file's bytes.
+    """
+    name = path.name.lower()
+    if name.endswith((".mbox", ".mbx")) or ".mbox." in name:
+        return True
+    if name.endswith((".eml", ".msg")):
+        return False
     try:
         with open(path, "rb") as fh:
             head = fh.read(1 << 16)
     except OSError:
         return False
-    if not head.startswith(b"From "):
-        return False
-    if path.suffix.lower() in (".mbox", ".mbx") or ".mbox" in path.name.lower():
-        return True
-    return _MBOX_SEPARATOR in head.replace(b"\r\n", b"\n")
+    lines = head.removeprefix(_BOM).splitlines(keepends=True)
+    return bool(lines) and is_from_line(lines[0]) and sum(map(is_from_line, lines)) > 1
+
+
+def is_from_line(line: bytes) -> bool:
+    """An mbox separator: ``From SENDER DATE`` (a time in it) or Netscape's bare ``From -``.
+    Body lines such as "From Russia with love" in an un-escaped mbox are not separators."""
+    return _FROM_LINE.match(line) is not None
+
+
+def mbox_messages(path: Path) -> Iterator[bytes]:
+    """The messages of an mbox file, streamed. The ``From `` separator line and the blank line
+    before the next one belong to the mbox, not the message; the rest is kept byte for byte."""
+    with open(path, "rb") as fh:
+        lines: list[bytes] = []
+        started = False
+        for number, line in enumerate(fh):
+            if number == 0:
+                line = line.removeprefix(_BOM)
+            if is_from_line(line):
+                if started:
+                    yield _without_separator_blank(lines)
+                lines, started = [], True
+                continue
+            if started:
+                lines.append(line)
+        if started:
+            yield _without_separator_blank(lines)
+
+
+def _without_separator_blank(lines: list[bytes]) -> bytes:
+    if lines and lines[-1] in (b"\n", b"\r\n"):
+        lines = lines[:-1]
+    return b"".join(lines)
 
 
 def count_files(paths: list[Path]) -> int:
@@ -86,13 +126,9 @@ def _folder(folder: Path) -> Iterator[Path]:
 def _messages_in(path: Path) -> Iterator[SourceMessage | SourceProblem]:
     try:
         if looks_like_mbox(path):
-            box = mailbox.mbox(str(path), factory=None, create=False)
-            try:
-                for number, key in enumerate(box.iterkeys(), start=1):
-                    yield SourceMessage(box.get_bytes(key), f"{path}#{number}",
-                                        {"file": str(path), "mbox_index": number})
-            finally:
-                box.close()
+            for number, raw in enumerate(mbox_messages(path), start=1):
+                yield SourceMessage(raw, f"{path}#{number}",
+                                    {"file": str(path), "mbox_index": number})
             return
         yield SourceMessage(path.read_bytes(), str(path), {"file": str(path)})
     except OSError as exc:

@@ -171,3 +171,24 @@ def test_paths_are_reported_not_crashed_on_when_unreadable(cli, tmp_path):
     assert summary["unreadable"][0]["origin"].endswith("broken.eml")
 
 
+
+
+def test_an_eml_file_quoting_a_from_line_is_one_message(cli, tmp_path):
+    raw = make_message(body="Patch below.\n\nFrom 1a2b3c Mon Sep 17 00:00:00 2001\n"
+                            "From: Dev <dev@x.example>\nSubject: [PATCH] fix\n\n--- a\n")
+    path = tmp_path / "patch.eml"
+    path.write_bytes(raw)
+    summary = cli("ingest", str(path), "--json").json()
+    assert (summary["seen"], summary["filed"]) == (1, 1)
+
+
+def test_an_mbox_with_a_byte_order_mark_and_unescaped_from_lines(cli, tmp_path):
+    first = make_message(subject="one", body="Hello\n\nFrom Russia with love\n")
+    second = make_message(subject="two")
+    path = tmp_path / "export.mbox"
+    path.write_bytes(b"\xef\xbb\xbfFrom - \n" + first + b"\nFrom - Mon Jun  3 12:50:27 1996\n"
+                     + second)
+    summary = cli("ingest", str(path), "--json").json()
+    assert (summary["seen"], summary["filed"]) == (2, 2)
+    subjects = sorted(c["subject"] for c in cli("cases", "list", "--json").json())
+    assert subjects == ["one", "two"]

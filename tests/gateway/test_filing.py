@@ -214,3 +214,12 @@ def test_a_batch_that_fails_while_filing_is_refiled_one_by_one(app, tmp_path, mo
     assert [q["reason"] for q in summary.quarantined] == ["ValueError: cannot build the row"]
     (only,) = cases(app)
     assert only["message_count"] == 2
+
+
+def test_nul_characters_in_the_text_are_filed_on_every_backend(app, tmp_path):
+    raw = make_message(subject="Drawing", body="see part\x00 number 7 \x00 attached")
+    summary = run(app, tmp_path, [raw])
+    assert summary.filed == 1, summary.quarantined
+    shown = case(app, "NPC-000001")
+    assert "\x00" not in shown["messages"][0]["snippet"]
+    assert app.archive.read(shown["messages"][0]["sha256"]) == raw  # the bytes stay exact
