@@ -2,13 +2,17 @@
 
 How the decision is made (every step is visible in the returned evidence):
 
-1. **New text.** Quoted history and signatures are removed (``prepare.py``); only the subject
-   and the new text are scored. Identifiers are taken from subject and the whole body.
-2. **Language.** Function-word counts (``language.py``). Rules of that language are applied,
-   plus the English rules, because English phrases are common in any business mail.
+1. **New text.** Quoted history, signatures and legal footers are removed (``prepare.py``);
+   the subject, the new text and the attachment names are scored. Identifiers are taken from
+   subject and the whole body.
+2. **Language.** Function-word counts (``language.py``). One ``spacy.blank(lang)`` tokenisation
+   of all fields and one ``PhraseMatcher`` apply that language's rules plus the English ones.
 3. **Content scores.** Each content rule that matches adds its ``weight`` to its category
    once (repetition is not more evidence). A match in the subject counts ``SUBJECT_FACTOR``
-   times its weight, because the subject is the sender's own summary.
+   times its weight, because the subject is the sender's own summary. Two structural signals
+   are added (``_structural``): a quantity/spec/date/address/hold/cancellation change that
+   names an existing order adds ``CHANGE_ORDER_WEIGHT`` to order ("clf.change_order"); an RMA
+   number in the new text adds ``RMA_WEIGHT`` to property ("clf.rma_reference").
 4. **Header verdict** (``headers.py``). A ``final`` header rule (bounce, read receipt,
    auto-reply) makes the mail "other". Otherwise header evidence of at least
    ``HEADER_THRESHOLD`` makes it "other" unless the best business score reaches both
@@ -20,37 +24,48 @@ How the decision is made (every step is visible in the returned evidence):
    ``PRIORITY_FRACTION`` of the best business score are candidates; the first candidate in
    the order property > order > feedback > enquiry wins. The fraction keeps a faint property
    hint from outranking a clear order.
-7. **Fallback.** No candidate: the best business category if anything matched, else enquiry
-   if the text asks something ("?") or requests a scope change, else "other".
+7. **Fallback.** No candidate: the best business category if anything matched; else "other"
+   if any header rule fired (machine-sent, no business phrase at all); else enquiry if the
+   text asks something ("?") or requests a scope change, else "other".
 8. **Scope change.** Sum of scope rule weights (negative weights for "no changes") must reach
    ``SCOPE_MIN``; never for "other" mail. The evidence names what changes.
 9. **Confidence** = strength x separation, where strength = 1 - exp(-s / 4) for the winning
    score s, and separation = 0.5 + 0.5 (s - r) / (s + r) against the best other score r
    (header score counted for "other"). Fallback decisions get ``FALLBACK_CONFIDENCE``.
+10. **Bounce link.** When a header rule marked ``bounce`` fired, ``bounced_message_id`` is the
+    Message-ID quoted in the bounce text (text/rfc822-headers, "copy of the message"), else
+    the bounce's In-Reply-To; ``None`` when it cannot be told from the text.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 
 from classifiers.headers import evaluate_headers
 from classifiers.identifiers import extract_identifiers
 from classifiers.language import DEFAULT, detect_language
-from classifiers.matching import Hit, match_field
-from classifiers.prepare import MAX_NEW_TEXT, new_text
+from classifiers.matching import Hit, match_message
+from classifiers.prepare import prepare
 from classifiers.rules import SCOPE, RuleSet, load_rules
-from classifiers.types import CATEGORIES, Classification, Evidence, MessageInput
+from classifiers.types import CATEGORIES, Classification, Evidence, Identifier, MessageInput
 
 SUBJECT_FACTOR = 1.5
 MIN_SCORE = 2.5
-PRIORITY_FRACTION = 0.5
+PRIORITY_FRACTION = 0.6
 HEADER_THRESHOLD = 3.0
 OVERRIDE_MIN = 5.0
 SCOPE_MIN = 3.0
 FALLBACK_CONFIDENCE = 0.3
+CHANGE_ORDER_WEIGHT = 3.0
+RMA_WEIGHT = 1.5
+ORDER_CHANGES = frozenset({"quantity", "specification", "date", "address", "cancellation", "hold"})
+ORDER_REFERENCE = ".order.po_mention"
 BUSINESS: tuple[str, ...] = tuple(c for c in CATEGORIES if c != "other")
 _MAX_SUBJECT = 1_000
+_MAX_ATTACHMENTS = 20
+_NAME_SEPARATORS = re.compile(r"[_\W]+")
 
 
 @lru_cache(maxsize=1)
@@ -59,15 +74,15 @@ def default_rules() -> RuleSet:
     return load_rules()
 
 
-def _hits(subject: str, text: str, lang: str, rules: RuleSet) -> list[Hit]:
-    langs = [lang] if lang in rules.languages() else []
-    if DEFAULT not in langs and DEFAULT in rules.languages():
-        langs.append(DEFAULT)
-    hits: list[Hit] = []
-    for lg in langs:
-        hits += match_field(subject, "subject", lg, rules)
-        hits += match_field(text, "body", lg, rules)
-    return hits
+def _attachment_text(names: tuple[str, ...]) -> str:
+    """Attachment names as words ("PO_4500871234_rev2.pdf" -> "PO 4500871234 rev2 pdf")."""
+    return "\n".join(_NAME_SEPARATORS.sub(" ", n) for n in names[:_MAX_ATTACHMENTS])
+
+
+def _hits(subject: str, text: str, attachments: str, lang: str, rules: RuleSet) -> list[Hit]:
+    lg = lang if lang in rules.languages() else DEFAULT
+    fields = [("subject", subject), ("body", text), ("attachment", attachments)]
+    return match_message(fields, lg, rules)
 
 
 def _weights(hits: list[Hit]) -> dict[str, tuple[float, Hit]]:
@@ -78,6 +93,39 @@ def _weights(hits: list[Hit]) -> dict[str, tuple[float, Hit]]:
         if hit.rule.id not in best or abs(w) > abs(best[hit.rule.id][0]):
             best[hit.rule.id] = (w, hit)
     return best
+
+
+def _structural(
+    weighted: dict[str, tuple[float, Hit]],
+    identifiers: tuple[Identifier, ...],
+    text: str,
+    subject: str,
+) -> list[tuple[str, str, float, str]]:
+    """Signals from the combination of rules and identifiers (rule id, category, weight, text).
+
+    * A change of quantity, specification, date, address, a hold or a cancellation that names
+      an existing order (an order phrase or a PO number in the new text) is a change order.
+      Price and obligation changes are left out: they are as often demands of a complaint.
+    * An RMA number in the subject or the new text means a unit of the customer's comes or
+      came to us: a faint property signal that clearer content outranks.
+    """
+    out: list[tuple[str, str, float, str]] = []
+    kinds = {
+        h.rule.change
+        for w, h in weighted.values()
+        if h.rule.category == SCOPE and w > 0 and h.rule.change in ORDER_CHANGES
+    }
+    scope = sum(w for w, h in weighted.values() if h.rule.category == SCOPE)
+    new = f"{subject}\n{text}".lower()
+    pos = [i.value for i in identifiers if i.kind == "po" and i.value.lower() in new]
+    order_ref = pos or any(h.rule.id.endswith(ORDER_REFERENCE) for _, h in weighted.values())
+    if kinds and scope >= SCOPE_MIN and order_ref:
+        label = f"{', '.join(sorted(kinds))} of " + (pos[0] if pos else "an existing order")
+        out.append(("clf.change_order", "order", CHANGE_ORDER_WEIGHT, label))
+    rmas = [i.value for i in identifiers if i.kind == "rma" and i.value.lower() in new]
+    if rmas:
+        out.append(("clf.rma_reference", "property", RMA_WEIGHT, rmas[0]))
+    return out
 
 
 def _decide(
@@ -96,6 +144,8 @@ def _decide(
             return cat, False
     if top > 0:
         return max(BUSINESS, key=lambda c: scores[c]), True
+    if header_score > 0:
+        return "other", True  # machine-sent and not a single business phrase
     return ("enquiry" if asks else "other"), True
 
 
@@ -116,17 +166,24 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
     rs = rules if rules is not None else default_rules()
     subject = (msg.subject or "")[:_MAX_SUBJECT]
     body = msg.body_text or ""
-    text = new_text(body[: MAX_NEW_TEXT * 10], subject)
+    prepared = prepare(body, subject)
+    text = prepared.text
     language = detect_language(text or subject)
-    weighted = _weights(_hits(subject, text, language, rs))
+    attachments = _attachment_text(msg.attachment_names)
+    weighted = _weights(_hits(subject, text, attachments, language, rs))
 
     scores = {c: 0.0 for c in CATEGORIES}
+    structural: list[Evidence] = []
     scope_score = 0.0
     for w, hit in weighted.values():
         if hit.rule.category == SCOPE:
             scope_score += w
         else:
             scores[hit.rule.category] += w
+    identifiers = extract_identifiers(subject, body, rs)
+    for rule_id, cat, weight, matched in _structural(weighted, identifiers, text, subject):
+        scores[cat] += weight
+        structural.append(Evidence(rule_id, matched, "body"))
     header = evaluate_headers(msg, rs)
     asks = "?" in text or "?" in subject or scope_score >= SCOPE_MIN
     category, fallback = _decide(scores, header.score, header.final, asks)
@@ -134,16 +191,38 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
     confidence = FALLBACK_CONFIDENCE if fallback else _confidence(category, scores, header.score)
 
     ordered = sorted(weighted.values(), key=lambda wh: (wh[1].field != "subject", -wh[0]))
-    evidence = list(header.evidence)
+    evidence = list(header.evidence) + structural
     for _, hit in ordered:
         label = f"{hit.rule.change}: {hit.text}" if hit.rule.category == SCOPE else hit.text
         evidence.append(Evidence(hit.rule.id, label, hit.field))
     return Classification(
         category=category,
         scope_change=scope_change,
-        identifiers=extract_identifiers(subject, body, rs),
+        identifiers=identifiers,
         language=language,
         confidence=confidence,
         evidence=tuple(evidence),
         rules_version=rs.version,
+        bounced_message_id=bounced_message_id(msg) if header.bounce else None,
+        forwarded=prepared.forwarded,
     )
+
+
+_QUOTED_MESSAGE_ID = re.compile(r"^[ \t>]*Message-ID:[ \t]*<([^<>\s]{1,990})>", re.I | re.M)
+_ANGLE_ID = re.compile(r"<([^<>\s]{1,990})>")
+_BOUNCE_SCAN = 100_000
+
+
+def bounced_message_id(msg: MessageInput) -> str | None:
+    """The Message-ID of the returned message: from the quoted original headers in the bounce
+    text (text/rfc822-headers parts and "copy of the message" blocks), else from the bounce's
+    own In-Reply-To, which several MTAs set to the bounced message."""
+    m = _QUOTED_MESSAGE_ID.search((msg.body_text or "")[:_BOUNCE_SCAN])
+    if m:
+        return m.group(1)
+    for name, value in msg.headers:
+        if name.strip().lower() == "in-reply-to":
+            ids = _ANGLE_ID.findall(value)
+            if ids:
+                return ids[0]
+    return None

@@ -23,6 +23,7 @@ class HeaderVerdict:
 
     score: float
     final: bool
+    bounce: bool
     evidence: tuple[Evidence, ...]
 
 
@@ -59,4 +60,5 @@ def evaluate_headers(msg: MessageInput, rules: RuleSet) -> HeaderVerdict:
     }
     score = sum(rule.weight for rule, _ in kept.values())
     final = any(rule.final for rule, _ in kept.values())
-    return HeaderVerdict(score, final, tuple(ev for _, ev in kept.values()))
+    bounce = any(rule.bounce for rule, _ in kept.values())
+    return HeaderVerdict(score, final, bounce, tuple(ev for _, ev in kept.values()))

@@ -11,12 +11,14 @@ keys and are never returned.
 
 from __future__ import annotations
 
-from classifiers.rules import RuleSet
+import re
+
+from classifiers.rules import IdentifierPattern, RuleSet
 from classifiers.types import Identifier
 
 # Identifiers are found in the first part of very large bodies only; beyond that the text is
 # almost always an attached listing, and scanning megabytes would slow the worker down.
-MAX_SCAN = 200_000
+MAX_SCAN = 100_000
 
 
 def _plausible(value: str) -> bool:
@@ -28,16 +30,37 @@ def _plausible(value: str) -> bool:
     return digits == 3 and "-" in value and any(c.isalpha() for c in value)
 
 
+def _combined(rules: RuleSet) -> list[tuple[re.Pattern[str], list[IdentifierPattern]]]:
+    """All patterns as two alternations (labelled: case-insensitive; shapes: case-sensitive),
+    so the text is scanned twice instead of once per pattern. Built once per rule set."""
+    cached = rules._combined_identifiers
+    if cached is None:
+        cached = []
+        for flags in (0, re.I):  # explicit formats first: they win ties over list items
+            group = [p for p in rules.identifier_patterns if p.regex.flags & re.I == flags]
+            if not group:
+                continue
+            parts = [
+                p.regex.pattern.replace("(?P<value>", f"(?P<v{n}>", 1)
+                for n, p in enumerate(group)
+            ]
+            cached.append((re.compile("|".join(f"(?:{x})" for x in parts), flags), group))
+        rules._combined_identifiers = cached
+    return cached
+
+
 def _spans(text: str, rules: RuleSet) -> list[tuple[int, int, str, str]]:
     found: list[tuple[int, int, str, str]] = []
-    for pat in rules.identifier_patterns:
-        for m in pat.regex.finditer(text):
-            value = m.group("value")
+    for regex, group in _combined(rules):
+        for m in regex.finditer(text):
+            n = next(i for i in range(len(group)) if m.group(f"v{i}") is not None)
+            pat = group[n]
+            value = m.group(f"v{n}")
             if _plausible(value):
-                found.append((m.start("value"), m.end("value"), pat.kind, value))
+                found.append((m.start(f"v{n}"), m.end(f"v{n}"), pat.kind, value))
             if pat.list_continuation is None:
                 continue
-            pos = m.end("value")
+            pos = m.end(f"v{n}")
             while (c := pat.list_continuation.match(text, pos)) is not None:
                 if _plausible(c.group("value")):
                     found.append((c.start("value"), c.end("value"), pat.kind, c.group("value")))

@@ -1,19 +1,24 @@
 """Reduce a message body to the text its sender wrote now.
 
 Quoted history must not decide the category (a customer's "thanks" above our quoted order
-confirmation is not an order), so it is cut off here. Forwarded content is kept: when a
-customer forwards a colleague's question, that question is the business content.
+confirmation is not an order), so it is cut off here, and so are signatures and legal footers
+(a disclaimer's "this e-mail is confidential" is not customer IP). Forwarded content is kept:
+when a customer forwards a colleague's question, that question is the business content.
 Only identifiers are taken from the full body; see ``identifiers.py``.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-# The longest new text handed to spaCy; a 1 MB body must not stall the worker.
-MAX_NEW_TEXT = 20_000
+# The longest new text handed to spaCy: what a customer writes now fits easily, and a 1 MB
+# body (a pasted log, an ERP listing) must not stall the worker.
+MAX_NEW_TEXT = 8_000
+# Lines scanned for quote markers; beyond that we are deep in history or a listing.
+MAX_LINES = 400
 
-# Lines that open a quoted reply. Each is anchored at the start of a line.
+# Lines that open a quoted reply. Each is anchored at the start of a (possibly joined) line.
 _REPLY_HEADERS: tuple[re.Pattern[str], ...] = (
     re.compile(r"^On\b.{0,200}\bwrote:\s*$", re.I),
     re.compile(r"^Am\b.{0,200}\bschrieb\b.{0,200}:\s*$", re.I),
@@ -21,25 +26,66 @@ _REPLY_HEADERS: tuple[re.Pattern[str], ...] = (
     re.compile(r"^El\b.{0,200}\bescribi[óo]\s*:\s*$", re.I),
     re.compile(r"^\S.{0,200}\b(?:wrote|schrieb|a [ée]crit|escribi[óo])\s*:\s*$", re.I),
     re.compile(
-        r"^-{2,}\s*(?:Original Message|Urspr[üu]ngliche Nachricht|Message d'origine"
-        r"|Mensaje original)\s*-{2,}\s*$",
+        r"^-{2,}\s*(?:Original Message|Urspr[üu]ngliche Nachricht|Originalnachricht"
+        r"|Message d'origine|Mensaje original)\s*-{2,}\s*$",
         re.I,
     ),
+    re.compile(r"^_{10,}\s*$"),  # Outlook's rule above the quoted header block
 )
 
 # Outlook-style header block: "From:" followed within a few lines by "Sent:"/"Date:".
-_BLOCK_FROM = re.compile(r"^\*?(?:From|Von|De)\s*:\*?\s", re.I)
-_BLOCK_SENT = re.compile(r"^\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée]|Enviado|Fecha)\s*:\*?\s", re.I)
+_BLOCK_FROM = re.compile(r"^\*?(?:From|Von|De|Da)\s*:\*?\s", re.I)
+_BLOCK_SENT = re.compile(
+    r"^\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée](?:\s+le)?|Enviado(?:\s+el)?|Fecha)\s*:\*?\s", re.I
+)
 
 _FORWARD_MARKERS = re.compile(
     r"^\s*(?:-{2,}\s*(?:Forwarded message|Weitergeleitete Nachricht|Message transf[ée]r[ée]"
     r"|Mensaje reenviado)\s*-{2,}|Begin forwarded message:|Anfang der weitergeleiteten"
-    r" Nachricht:)",
+    r" Nachricht:|D[ée]but du message r[ée]exp[ée]di[ée]\s*:|Inicio del mensaje reenviado:)",
     re.I,
 )
-_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|fw)\s*:", re.I)
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|fw|enc)\s*:", re.I)
 
-_SIGNATURE = re.compile(r"^-- ?$")
+_SIGNATURE = re.compile(r"^(?:-- ?|—)$")
+# Legal footers and disclaimers: everything from here on is boilerplate.
+_FOOTER = re.compile(
+    r"^(?:this (?:e-?mail|message|communication)(?: and any (?:files|attachments)[^.]{0,40})?"
+    r" (?:is|are|may (?:be|contain)|contains?) (?:strictly )?(?:confidential|privileged|intended)"
+    r"|the information (?:contained )?in this (?:e-?mail|message)"
+    r"|(?:disclaimer|confidentiality notice)\s*:"
+    r"|diese (?:e-?mail|nachricht)(?: und (?:alle|eventuelle)[^.]{0,30})? (?:enth[äa]lt|ist)"
+    r" (?:m[öo]glicherweise )?vertraulich"
+    r"|(?:gesch[äa]ftsf[üu]hrer(?:ung)?|sitz der gesellschaft|amtsgericht|registergericht)\s*:?"
+    r"|registered (?:office|in england)|company registration (?:no|number)"
+    r"|ce (?:message|courriel|e-?mail)(?: et (?:ses|les) pi[èe]ces jointes)? (?:est|sont)"
+    r" (?:strictement )?confidentiel"
+    r"|este (?:mensaje|correo)[^.]{0,40} (?:es|son|contiene) (?:informaci[óo]n )?confidencial"
+    r"|please consider the environment before printing)",
+    re.I,
+)
+# A closing formula on a short line of its own; the lines after it are the signature.
+_CLOSING = re.compile(
+    r"^(?:(?:with )?(?:kind|best|warm|many thanks and|thanks and) regards|regards|best"
+    r"|cheers|sincerely|yours (?:sincerely|faithfully|truly)|thanks(?: again)?|thank you"
+    r"|mit freundlichen gr[üu](?:ß|ss)en|freundliche gr[üu](?:ß|ss)e|beste gr[üu](?:ß|ss)e"
+    r"|viele gr[üu](?:ß|ss)e|gru(?:ß|ss)|mfg|vg"
+    r"|cordialement|bien cordialement|salutations(?: distingu[ée]es)?|bien [àa] vous"
+    r"|saludos(?: cordiales)?|atentamente|un saludo|cordialmente)[\s,.!]*$",
+    re.I,
+)
+# After a closing, at most this many lines are taken as the signature (name, role, company).
+_SIGNATURE_LINES = 12
+_WRAPPED = re.compile(r"(?<=[^\n])\n(?=[ \t]*[a-zà-ÿß(])")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The new text and what preparation recognised about the message."""
+
+    text: str
+    forwarded: bool
+    quoted: bool
 
 
 def _is_outlook_block(lines: list[str], i: int) -> bool:
@@ -49,33 +95,91 @@ def _is_outlook_block(lines: list[str], i: int) -> bool:
     return any(_BLOCK_SENT.match(ln.strip()) for ln in lines[i + 1 : i + 5])
 
 
-def new_text(body: str, subject: str = "") -> str:
-    """Return the newly written part of ``body``: no quoted reply, no signature.
+def _reply_header(lines: list[str], i: int) -> bool:
+    stripped = lines[i].strip()
+    if any(p.match(stripped) for p in _REPLY_HEADERS):
+        return True
+    # Mail clients wrap long "On …, X <x@y> wrote:" lines in two.
+    if i + 1 < len(lines) and re.match(r"^(?:On|Am|Le|El)\b", stripped) and len(stripped) < 200:
+        joined = f"{stripped} {lines[i + 1].strip()}"
+        return any(p.match(joined) for p in _REPLY_HEADERS[:5])
+    return False
+
+
+def prepare(body: str, subject: str = "") -> Prepared:
+    """Return the newly written part of ``body``: no quoted reply, signature or footer.
 
     A forwarded message (forward marker, or a "FW:"/"WG:" subject) keeps its content, because
-    the forwarded text is what the sender wants us to act on.
+    the forwarded text is what the sender wants us to act on. Hard-wrapped lines are joined
+    so that a phrase broken over two lines still matches.
     """
     if not body:
-        return ""
-    text = body.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
+        return Prepared("", bool(_FORWARD_SUBJECT.match(subject or "")), False)
+    text = body[: MAX_NEW_TEXT * 4].replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")[:MAX_LINES]
     forwarding = bool(_FORWARD_SUBJECT.match(subject or ""))
+    forwarded = forwarding
+    quoted = False
     kept: list[str] = []
+    skip_until = -1
     for i, line in enumerate(lines):
+        if i < skip_until:
+            continue
         stripped = line.strip()
         if _FORWARD_MARKERS.match(stripped):
-            forwarding = True
+            forwarding = forwarded = True
             kept.append(line)
             continue
-        if _SIGNATURE.match(line) and not forwarding:
-            break
         if stripped.startswith(">"):
+            quoted = True
             continue
         if not forwarding:
-            if any(p.match(stripped) for p in _REPLY_HEADERS):
+            if _SIGNATURE.match(line) or _FOOTER.match(stripped):
+                nxt = _next_forward(lines, i)
+                if nxt < 0:
+                    break
+                skip_until = nxt
+                continue
+            if _reply_header(lines, i) or _is_outlook_block(lines, i):
+                quoted = True
                 break
-            if _is_outlook_block(lines, i):
-                break
+            if kept and _CLOSING.match(stripped):
+                kept.append(line)
+                nxt = _next_forward(lines, i)
+                if nxt >= 0:
+                    skip_until = nxt
+                    continue
+                if _signature_follows(lines, i):
+                    break
+                continue
         kept.append(line)
     out = "\n".join(kept).strip()
-    return out[:MAX_NEW_TEXT]
+    out = _WRAPPED.sub(" ", out)
+    return Prepared(out[:MAX_NEW_TEXT], forwarded, quoted)
+
+
+def _next_forward(lines: list[str], i: int) -> int:
+    for j in range(i + 1, len(lines)):
+        if _FORWARD_MARKERS.match(lines[j].strip()):
+            return j
+    return -1
+
+
+def _signature_follows(lines: list[str], i: int) -> bool:
+    """After a closing line: only a short block (name, role, company, contact) remains, or a
+    quoted/footer part starts soon. Then the rest is signature."""
+    rest = [ln for ln in lines[i + 1 :] if ln.strip()]
+    if len(rest) <= _SIGNATURE_LINES:
+        return True
+    for j in range(i + 1, min(len(lines), i + 1 + _SIGNATURE_LINES + 4)):
+        s = lines[j].strip()
+        if s.startswith(">") or _FOOTER.match(s) or _reply_header(lines, j):
+            return True
+        if _is_outlook_block(lines, j) or _SIGNATURE.match(lines[j]):
+            return True
+    return False
+
+
+def new_text(body: str, subject: str = "") -> str:
+    """The new text only (see :func:`prepare`)."""
+    return prepare(body, subject).text

@@ -27,13 +27,13 @@ import spacy
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 
-from classifiers.language import SUPPORTED
+from classifiers.language import DEFAULT, SUPPORTED
 from classifiers.types import CATEGORIES, IDENTIFIER_KINDS
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent / "rules"
 
 SCOPE = "scope"
-CONTENT_FIELDS: tuple[str, ...] = ("subject", "body")
+CONTENT_FIELDS: tuple[str, ...] = ("subject", "body", "attachment")
 HEADER_FIELDS: tuple[str, ...] = (
     "header",
     "content_type",
@@ -71,6 +71,8 @@ class ContentRule:
     language: str
     weight: float
     phrases: tuple[str, ...]
+    near: tuple[tuple[str, ...], tuple[str, ...]]  # first phrase, then second within window
+    window: int
     patterns: tuple[tuple[dict[str, Any], ...], ...]
     fields: tuple[str, ...]
     negatable: bool
@@ -88,6 +90,7 @@ class HeaderRule:
     name: str  # header name for field "header"
     pattern: re.Pattern[str]
     final: bool  # True: content can never override (bounce, receipt, auto-reply)
+    bounce: bool  # True: the mail reports that one of our messages was not delivered
     requires: tuple[str, ...]
     note: str
 
@@ -117,6 +120,9 @@ class RuleSet:
     _pipelines: dict[str, Language] = field(default_factory=dict, repr=False)
     _phrase_matchers: dict[str, PhraseMatcher] = field(default_factory=dict, repr=False)
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
+    _combined_identifiers: list[tuple[re.Pattern[str], list[IdentifierPattern]]] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def rule_count(self) -> int:
@@ -133,16 +139,20 @@ class RuleSet:
         return self._pipelines[lang]
 
     def matchers(self, lang: str) -> tuple[PhraseMatcher, Matcher]:
-        """Phrase and token matchers holding all content rules of ``lang``, built once."""
+        """Phrase and token matchers holding the content rules of ``lang`` and of English
+        (tokenised with ``lang``'s tokenizer, so one pass over the text applies both)."""
         if lang not in self._phrase_matchers:
             nlp = self.pipeline(lang)
             phrase = PhraseMatcher(nlp.vocab, attr="LOWER")
             token = Matcher(nlp.vocab)
             for rule in self.content_rules.values():
-                if rule.language != lang:
+                if rule.language not in (lang, DEFAULT):
                     continue
                 if rule.phrases:
                     phrase.add(rule.id, [nlp.make_doc(p) for p in rule.phrases])
+                if rule.near[0]:
+                    phrase.add(rule.id + NEAR_FIRST, [nlp.make_doc(p) for p in rule.near[0]])
+                    phrase.add(rule.id + NEAR_SECOND, [nlp.make_doc(p) for p in rule.near[1]])
                 if rule.patterns:
                     token.add(rule.id, [list(p) for p in rule.patterns])
             self._phrase_matchers[lang] = phrase
@@ -150,8 +160,15 @@ class RuleSet:
         return self._phrase_matchers[lang], self._token_matchers[lang]
 
 
-_CONTENT_KEYS = {"id", "weight", "phrases", "patterns", "fields", "negatable", "change", "note"}
-_HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "requires", "note"}
+_CONTENT_KEYS = {
+    "id", "weight", "phrases", "near", "window", "patterns", "fields", "negatable", "change",
+    "note",
+}
+# A ``near`` rule's second phrase must start within this many tokens after the first.
+MAX_WINDOW = 12
+NEAR_FIRST = "#near0"
+NEAR_SECOND = "#near1"
+_HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "bounce", "requires", "note"}
 _IDENT_KEYS = {"id", "kind", "label", "shape", "list", "note"}
 _LIST_SEPARATOR = r"\s*(?:,|/|&|\band\b|\bund\b|\bet\b|\by\b|\bsowie\b)\s*"
 
@@ -219,12 +236,13 @@ def _content_rule(path: Path, lang: str, category: str, entry: dict[str, Any]) -
     _check_keys(path, entry, _CONTENT_KEYS)
     rid = entry["id"]
     phrases = _str_list(path, entry, "phrases")
+    near_first, near_second, window = _near(path, entry)
     patterns = entry.get("patterns", [])
     if not isinstance(patterns, list) or not all(
         isinstance(p, list) and p and all(isinstance(t, dict) for t in p) for p in patterns
     ):
         raise _fail(path, rid, "patterns must be a list of non-empty token-pattern lists")
-    if not phrases and not patterns:
+    if not phrases and not patterns and not near_first:
         raise _fail(path, rid, "empty phrase list")
     fields = _str_list(path, entry, "fields") or CONTENT_FIELDS
     if set(fields) - set(CONTENT_FIELDS):
@@ -246,12 +264,34 @@ def _content_rule(path: Path, lang: str, category: str, entry: dict[str, Any]) -
         language=lang,
         weight=_weight(path, entry),
         phrases=phrases,
+        near=(near_first, near_second),
+        window=window,
         patterns=tuple(tuple(p) for p in patterns),
         fields=fields,
         negatable=negatable,
         change=change,
         note=str(entry.get("note", "")),
     )
+
+
+def _near(path: Path, entry: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """``near = [["we sent", "we shipped"], ["pump", "samples"]]``: the rule fires when a phrase
+    of the first list is followed, within ``window`` tokens, by one of the second ("we shipped
+    our two old pumps"). One readable rule instead of thousands of phrase combinations."""
+    near = entry.get("near")
+    if near is None:
+        return (), (), 0
+    if not (
+        isinstance(near, list)
+        and len(near) == 2
+        and all(isinstance(p, list) and p and all(isinstance(w, str) and w.strip() for w in p)
+                for p in near)
+    ):
+        raise _fail(path, entry["id"], "near must be two non-empty phrase lists")
+    window = entry.get("window", 4)
+    if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= MAX_WINDOW:
+        raise _fail(path, entry["id"], f"window must be an integer in [0, {MAX_WINDOW}]")
+    return tuple(near[0]), tuple(near[1]), window
 
 
 def _header_rule(path: Path, entry: dict[str, Any]) -> HeaderRule:
@@ -264,8 +304,9 @@ def _header_rule(path: Path, entry: dict[str, Any]) -> HeaderRule:
     if fld == "header" and not (isinstance(name, str) and name):
         raise _fail(path, rid, "field 'header' needs a header name")
     final = entry.get("final", False)
-    if not isinstance(final, bool):
-        raise _fail(path, rid, "final must be true or false")
+    bounce = entry.get("bounce", False)
+    if not isinstance(final, bool) or not isinstance(bounce, bool):
+        raise _fail(path, rid, "final and bounce must be true or false")
     return HeaderRule(
         id=rid,
         weight=_weight(path, entry),
@@ -273,6 +314,7 @@ def _header_rule(path: Path, entry: dict[str, Any]) -> HeaderRule:
         name=str(name).lower(),
         pattern=_compile(path, rid, entry.get("pattern")),
         final=final,
+        bounce=bounce,
         requires=_str_list(path, entry, "requires"),
         note=str(entry.get("note", "")),
     )

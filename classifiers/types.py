@@ -56,6 +56,10 @@ class Classification:
     confidence: float
     evidence: tuple[Evidence, ...]
     rules_version: str
+    # Message-ID of our message that a bounce reports as undelivered, when the bounce quotes
+    # it (text/rfc822-headers or a quoted header block); lets the gateway link the bounce.
+    bounced_message_id: str | None = None
+    forwarded: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored next to the case event that records the decision."""
@@ -69,4 +73,6 @@ class Classification:
                 {"rule_id": e.rule_id, "text": e.text, "field": e.field} for e in self.evidence
             ],
             "rules_version": self.rules_version,
+            "bounced_message_id": self.bounced_message_id,
+            "forwarded": self.forwarded,
         }
