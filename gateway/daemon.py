@@ -40,6 +40,21 @@ class _Wake(FileSystemEventHandler):
 STATUS_EVERY_SECONDS = 300.0
 
 
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for ``event`` at most ``seconds``; True if it was set.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that coincides with
+    the event being set, and a task that ignores its cancellation hangs the shutdown (seen in
+    tests/gateway/test_daemon.py). ``asyncio.timeout`` does not have that race.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 def build_intakes(app: App, committer: GroupCommitter) -> list[Intake]:
     """The network intakes the configuration asks for (drop folders are run by the daemon)."""
     intakes: list[Intake] = []
@@ -69,6 +84,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGUSR1, self.log_tasks)
         cleaned = await asyncio.to_thread(self.app.archive.clean_tmp)
         if cleaned:
             log.info("removed %d temporary file(s) left by interrupted archive writes", cleaned)
@@ -114,9 +130,18 @@ class Daemon:
     def request_stop(self) -> None:
         self.stop.set()
 
+    def log_tasks(self) -> None:
+        """SIGUSR1: log what every task is waiting for (for an operator whose daemon hangs)."""
+        for task in asyncio.all_tasks():
+            frames = task.get_stack(limit=3)
+            where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in frames) or "-"
+            log.warning("task %s: %s", task.get_name(), where)
+        for intake in self.intakes:
+            log.warning("%s: %s", intake.name, intake.status())
+
     async def _watch(self, folder: DropFolder, wake: asyncio.Event) -> None:
         config = folder.config
-        while True:
+        while not self.stop.is_set():
             try:
                 taken = await asyncio.to_thread(folder.take, self.app)
             except ArchiveWriteError as exc:
@@ -130,8 +155,7 @@ class Daemon:
                 self.work.set()
             # Files waiting to settle need another look soon; otherwise wait for an event.
             timeout = config.settle_seconds / 2 + 0.05 if folder.seen else config.rescan_seconds
-            with suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout)
+            await wait_event(wake, timeout)
             wake.clear()
 
     async def _report(self) -> None:
@@ -144,10 +168,9 @@ class Daemon:
     async def _worker(self) -> None:
         poll = self.app.settings.config.worker.poll_seconds
         failures = 0
-        while True:
+        while not self.stop.is_set():
             wait = poll if not failures else min(60.0, poll * 2 ** failures)
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self.work.wait(), wait)
+            await wait_event(self.work, wait)
             self.work.clear()
             try:
                 # Entries archived while the database was unreachable are queued from the ledger.

@@ -225,7 +225,15 @@ class MailboxSession:
         client = self.client
         assert client is not None
         client.idle()
-        deadline = time.monotonic() + self.tuning.idle_renew_seconds
+        # A message delivered between the last SEARCH and IDLE is announced by an EXISTS that
+        # may arrive together with IDLE's continuation, so imaplib has already read it off the
+        # socket and select() would never see it: look there first. As a second net the wait
+        # is never longer than poll_seconds, so nothing waits for the 25-minute renewal.
+        deadline = time.monotonic() + min(self.tuning.idle_renew_seconds,
+                                          self.config.poll_seconds)
+        if _announced_news(client) or _buffered_input(client):
+            client.idle_done()
+            return
         try:
             while not self.waker.is_set():
                 remaining = deadline - time.monotonic()
@@ -334,3 +342,30 @@ class MailboxSession:
                 # these stay marked and are skipped by the leftover search.
                 log.debug("%s: server has no UIDPLUS; left %d message(s) marked \\Deleted",
                           self.intake, len(uids))
+
+
+def _announced_news(client: IMAPClient) -> bool:
+    """Did the server announce new or changed messages in responses imaplib already read?"""
+    pending = getattr(getattr(client, "_imap", None), "untagged_responses", {}) or {}
+    return any(key in pending for key in ("EXISTS", "RECENT", "FETCH", "EXPUNGE"))
+
+
+def _buffered_input(client: IMAPClient) -> bool:
+    """Is a server line already sitting in imaplib's read buffer (where select() cannot see it)?
+
+    When IDLE's continuation and an EXISTS arrive in one packet, the buffered reader holds the
+    EXISTS after reading the continuation. Peeking with the socket briefly non-blocking reads
+    nothing new from the network and never blocks.
+    """
+    reader = getattr(getattr(client, "_imap", None), "file", None)
+    if reader is None or not hasattr(reader, "peek"):
+        return False
+    sock = client.socket()
+    timeout = sock.gettimeout()
+    try:
+        sock.settimeout(0)
+        return bool(reader.peek(1))
+    except (BlockingIOError, ssl.SSLWantReadError, OSError):
+        return False
+    finally:
+        sock.settimeout(timeout)

@@ -1,0 +1,110 @@
+"""`commgate run` as an operator runs it: every intake on one loop, the worker, clean SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import mailbox
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from gateway.app import App
+from gateway.views import list_cases
+from tests.conftest import make_message
+from tests.dovecot import Dovecot, free_port
+from tests.gateway.test_imap import append
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def configure(home: Path, smtp_port: int, imap_port: int, drop: Path) -> None:
+    with open(home / "commgate.toml", "a") as fh:
+        fh.write(f"""
+[smtp]
+enabled = true
+listen = "127.0.0.1"
+port = {smtp_port}
+hostname = "mx.northpoint.test"
+
+[[imap]]
+name = "sales"
+host = "127.0.0.1"
+port = {imap_port}
+security = "none"
+user = "sales"
+password_env = "TEST_DAEMON_IMAP_PASSWORD"
+alias = "sales@northpoint.example"
+after_archive = "move"
+
+[[dropfolders]]
+path = "{drop}"
+""")
+
+
+def smtp_ready(port: int) -> bool:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
+            return client.noop()[0] == 250
+    except OSError:
+        return False
+
+
+def test_daemon_takes_mail_from_smtp_imap_and_a_drop_folder_then_stops(home, tmp_path):
+    drop = tmp_path / "Maildir"
+    mailbox.Maildir(str(drop))
+    smtp_port = free_port()
+    log_path = tmp_path / "daemon.log"
+    with Dovecot(users={"sales": "sales-secret"}) as dovecot, open(log_path, "w") as log:
+        configure(home, smtp_port, dovecot.port, drop)
+        env = {**os.environ, "COMMGATE_HOME": str(home),
+               "TEST_DAEMON_IMAP_PASSWORD": "sales-secret"}
+        # The log goes to a file, not a pipe nobody reads while the test waits.
+        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake to listen")
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+                client.sendmail("anna@customer.example", ["sales@northpoint.example"],
+                                make_message(subject="by smtp"))
+            append(dovecot, [make_message(subject="by imap")])
+            mailbox.Maildir(str(drop)).add(make_message(subject="by drop folder"))
+
+            app = App.open(home)
+            try:
+                def subjects() -> list[str] | None:
+                    with app.db.session() as session:
+                        found = sorted(c["subject"] for c in list_cases(session))
+                    return found if len(found) == 3 else None
+
+                assert wait_for(subjects, what="three cases") == [
+                    "by drop folder", "by imap", "by smtp"]
+            finally:
+                app.close()
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                daemon.send_signal(signal.SIGUSR1)  # the daemon logs what each task waits for
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    daemon.wait(timeout=2)
+                daemon.kill()
+                raise AssertionError("the daemon did not stop on SIGTERM:\n"
+                                     + log_path.read_text()[-3000:]) from None
+    output = log_path.read_text()
+    assert daemon.returncode == 0, output[-3000:]
+    assert f"listening on 127.0.0.1:{smtp_port}" in output
+    assert "imap:sales: connected" in output
+    assert "stopped" in output
