@@ -28,6 +28,7 @@ from gateway.config import ImapMailboxConfig
 from gateway.errors import ConfigError, DatabaseError
 from gateway.imap_session import Checkpoint, MailboxSession, Tuning, Waker
 from gateway.intake import GroupCommitter
+from gateway.nodelock import NodeLock
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ class ImapIntake:
         self._session: MailboxSession | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = NodeLock(app.db, self.name)
 
     async def start(self) -> None:
         """Start the mailbox thread; returns after its first connection attempt (or 5 s)."""
@@ -168,6 +170,11 @@ class ImapIntake:
         while not self._waker.is_set():
             session: MailboxSession | None = None
             try:
+                if not self._lock.acquire():
+                    self._set_state("standing by: another node polls this mailbox")
+                    self._attempted.set()
+                    self._waker.wait(self.config.poll_seconds)
+                    continue
                 password = self.app.settings.secret(
                     f"imap {self.config.name!r}", self.config.password_env,
                     self.config.password_file)
@@ -203,6 +210,7 @@ class ImapIntake:
                 self._session = None
                 if session is not None:
                     session.close()
+        self._lock.release()
         self._set_state("stopped")
         self._attempted.set()
 

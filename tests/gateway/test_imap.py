@@ -318,3 +318,22 @@ def test_batches_are_bounded_by_count_and_bytes() -> None:
     sizes = [(1, 10), (2, 10), (3, 10), (4, 500), (5, 10), (6, 10)]
     assert list(plan_batches(sizes, max_messages=2, max_bytes=100)) == [
         [1, 2], [3], [4], [5, 6]]
+
+
+def test_only_one_node_polls_a_mailbox_and_another_takes_over(app, db_url, dovecot, intakes,
+                                                               loop, monkeypatch):
+    """Two nodes on one PostgreSQL: the advisory lock lets exactly one of them poll."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("one machine (SQLite) has one node: the lock is always granted")
+    config = mailbox(dovecot, monkeypatch, poll_seconds=0.2)
+    first = intakes(config)
+    second = intakes(config)
+    wait_for(lambda: first.connected, what="the first node to connect")
+    wait_for(lambda: second.status().startswith("standing by"), what="the second to stand by")
+    append(dovecot, messages(2))
+    wait_for(lambda: len(receipts(app)) == 2, what="the first node to archive")
+    stop(first, loop)
+    wait_for(lambda: second.connected, what="the second node to take over")
+    append(dovecot, messages(1, prefix="After takeover"))
+    wait_for(lambda: len(receipts(app)) == 3, what="the second node to archive")
+    assert_each_archived_once(app, 3)
