@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -183,3 +184,15 @@ def small_fs(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def remount_read_only(path: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore
+    """Poll ``condition`` until it returns something truthy (returned), or fail after
+    ``timeout`` seconds: waiting for a state, never sleeping for an assumed duration."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -9,24 +9,13 @@ import signal
 import smtplib
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from gateway.app import App
 from gateway.views import list_cases
-from tests.conftest import make_message
+from tests.conftest import make_message, wait_for
 from tests.dovecot import Dovecot, free_port
 from tests.gateway.test_imap import append
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def configure(home: Path, smtp_port: int, imap_port: int, drop: Path) -> None:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from gateway.app import App
 from gateway.config import DropFolderConfig
 from gateway.dropfolder import DropFolder
 from gateway.views import list_cases
-from tests.conftest import make_message, remount_read_only
+from tests.conftest import make_message, remount_read_only, wait_for
 
 
 def add_dropfolder(home: Path, folder: Path, settle: float = 0.2) -> None:
@@ -25,15 +24,6 @@ def add_dropfolder(home: Path, folder: Path, settle: float = 0.2) -> None:
         fh.write(f'\n[[dropfolders]]\npath = "{folder}"\nsettle_seconds = {settle}\n'
                  f"rescan_seconds = 5.0\n")
 
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_maildir_new_files_are_archived_then_removed(app, tmp_path):

@@ -29,22 +29,13 @@ from gateway.imap_session import (
 )
 from gateway.intake import Delivery, GroupCommitter, accept
 from gateway.models import LedgerReceipt
-from tests.conftest import make_message
+from tests.conftest import make_message, wait_for
 from tests.dovecot import Dovecot
 
 USERS = {"sales": "sales-secret", "support": "support-secret"}
 FAST = Tuning(batch_messages=50, idle_renew_seconds=30.0, timeout_seconds=10.0)
 QUICK_RETRY = Backoff(base_seconds=0.05, max_seconds=0.5)
 
-
-def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture
