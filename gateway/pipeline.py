@@ -242,11 +242,14 @@ class Processor:
                 continue
             ready.append(result)
             in_batch[key] = writer.reserve_message(result)
-        index = load_index(session, [p.parsed for p in ready], config.case_prefix)
+        bounced = [p.classification.bounced_message_id for p in ready
+                   if p.classification.bounced_message_id]
+        index = load_index(session, [p.parsed for p in ready], config.case_prefix, bounced)
         decisions = []
         for prepared in ready:
             decision = decide_thread(prepared.parsed, index, config.case_prefix,
-                                     config.threading.free_mail_domains)
+                                     config.threading.free_mail_domains,
+                                     prepared.classification.bounced_message_id)
             target = decision.case if decision.case is not None else writer.open_case(
                 prepared, decision)
             index.file(prepared.parsed, target, domain_of(prepared.parsed.from_addr)

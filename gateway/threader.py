@@ -97,6 +97,7 @@ def decide_thread(
     index: ThreadIndex,
     prefix: str,
     free_mail_domains: Sequence[str],
+    bounced_message_id: str | None = None,
 ) -> ThreadDecision:
     if parsed.message_id and parsed.message_id in index.case_by_message_id:
         return ThreadDecision(index.case_by_message_id[parsed.message_id], "same-message-id",
@@ -104,6 +105,10 @@ def decide_thread(
     for mid, rule in ancestors(parsed):
         if mid in index.case_by_message_id:
             return ThreadDecision(index.case_by_message_id[mid], rule, mid)
+    # A bounce names the message it returns; it belongs with that message's case.
+    if bounced_message_id and bounced_message_id in index.case_by_message_id:
+        return ThreadDecision(index.case_by_message_id[bounced_message_id], "bounce-of",
+                              bounced_message_id)
     ref = tagged_ref(parsed, prefix)
     if ref and ref in index.case_by_ref:
         case = index.case_by_ref[ref]
@@ -124,12 +129,13 @@ def _is_participant(index: ThreadIndex, case: CaseKey, sender: str,
             and domain not in free_mail_domains)
 
 
-def load_index(session: Session, messages: Iterable[ParsedMessage], prefix: str) -> ThreadIndex:
+def load_index(session: Session, messages: Iterable[ParsedMessage], prefix: str,
+               extra_ids: Iterable[str] = ()) -> ThreadIndex:
     """Everything the database knows that these messages could thread to, in a few queries."""
     batch = list(messages)
     index = ThreadIndex()
     ids = {mid for p in batch for mid, _ in ancestors(p)}
-    ids |= {p.message_id for p in batch if p.message_id}
+    ids |= {p.message_id for p in batch if p.message_id} | set(extra_ids)
     for chunk in _chunks(sorted(ids)):
         for message_id, case_id in session.execute(
                 select(Message.message_id, Message.case_id)

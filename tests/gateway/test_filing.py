@@ -223,3 +223,33 @@ def test_nul_characters_in_the_text_are_filed_on_every_backend(app, tmp_path):
     shown = case(app, "NPC-000001")
     assert "\x00" not in shown["messages"][0]["snippet"]
     assert app.archive.read(shown["messages"][0]["sha256"]) == raw  # the bytes stay exact
+
+
+def test_a_bounce_joins_the_case_of_the_message_it_returns(app, tmp_path):
+    original = make_message(sender="Sales <sales@northpoint.example>",
+                            to="buyer@gone.example", subject="Your quotation Q-2026-0311",
+                            message_id="<q-0311@northpoint.example>")
+    bounce = (
+        b"From: Mail Delivery System <MAILER-DAEMON@mx.northpoint.example>\r\n"
+        b"To: sales@northpoint.example\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\n"
+        b"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n"
+        b"Message-ID: <dsn-77@mx.northpoint.example>\r\n"
+        b"Auto-Submitted: auto-replied\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nThe mail system could not deliver your "
+        b"message.\r\n"
+        b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; "
+        b"mx.northpoint.example\r\n\r\nFinal-Recipient: rfc822; buyer@gone.example\r\n"
+        b"Action: failed\r\nStatus: 5.1.1\r\n"
+        b"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: sales@northpoint.example\r\n"
+        b"To: buyer@gone.example\r\nSubject: Your quotation Q-2026-0311\r\n"
+        b"Message-ID: <q-0311@northpoint.example>\r\n"
+        b"--b--\r\n")
+    run(app, tmp_path, [original, bounce])
+    (only,) = cases(app)
+    shown = case(app, only["ref"])
+    assert [m["category"] for m in shown["messages"]][1] == "other"
+    rules = [e["data"]["rule"] for e in shown["events"] if e["kind"] == "message_threaded"]
+    assert rules == ["new-case", "bounce-of"]
