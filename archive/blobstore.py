@@ -50,14 +50,6 @@ def describe_os_error(exc: OSError, where: Path) -> str:
     return f"cannot write the archive at {where}: {exc.strerror or exc}"
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -148,6 +140,7 @@ class FilesystemBlobStore:
         hashes: list[str] = []
         batch: dict[str, Path] = {}
         written: list[Path] = []
+        open_fds: list[int] = []  # kept open after the rename: fsync needs no second open
         try:
             for data in blobs:
                 sha = sha256_hex(data)
@@ -156,18 +149,24 @@ class FilesystemBlobStore:
                     continue
                 final = batch[sha] = self.path_of(sha)
                 if final.exists() and self._intact(final, sha, len(data)):
-                    continue  # stored before: still fsynced below, it may not be durable yet
-                tmp = self._write_tmp(data, final.name)
+                    # Stored before: fsynced below all the same, it may not be durable yet.
+                    open_fds.append(os.open(final, os.O_RDONLY))
+                    continue
+                tmp, fd = self._write_tmp(data, final.name)
+                open_fds.append(fd)
                 written.append(tmp)
                 os.rename(tmp, final)
-            for final in batch.values():
-                _fsync_file(final)
+            for fd in open_fds:
+                os.fsync(fd)
             for shard in {final.parent for final in batch.values()}:
                 fsync_dir(shard)
         except OSError as exc:
             for tmp in written:
                 tmp.unlink(missing_ok=True)
             raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+        finally:
+            for fd in open_fds:
+                os.close(fd)
         return hashes
 
     def _intact(self, path: Path, sha256: str, size: int) -> bool:
@@ -176,7 +175,8 @@ class FilesystemBlobStore:
         except (OSError, BlobNotFoundError):
             return False
 
-    def _write_tmp(self, data: bytes, name: str) -> Path:
+    def _write_tmp(self, data: bytes, name: str) -> tuple[Path, int]:
+        """Write ``data`` to a new temporary file; returns its path and its open descriptor."""
         tmp = self.tmp_dir / f"{name}.{uuid.uuid4().hex}.tmp"
         # Created read-only: the descriptor is still writable, later opens for writing are not.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
@@ -188,8 +188,7 @@ class FilesystemBlobStore:
             os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
-        os.close(fd)
-        return tmp
+        return tmp, fd
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove leftovers of writes a crash interrupted (never acknowledged). Only old ones:

@@ -78,8 +78,11 @@ class FileLedger:
         self.lock_path = self.root / "ledger.lock"
         self._thread_lock = threading.Lock()
         self._cached: tuple[int, LedgerHead | None] | None = None  # (file size, head)
+        self._ensured = False
 
     def ensure(self) -> None:
+        if self._ensured:
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
@@ -87,6 +90,7 @@ class FileLedger:
                 fsync_dir(self.root)
         except OSError as exc:
             raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+        self._ensured = True
 
     def append_many(self, items: Sequence[NewEntry]) -> list[LedgerEntry]:
         """Append entries; return once they are fsynced.

@@ -1,0 +1,271 @@
+"""RFC 9162 (Certificate Transparency v2) Merkle tree math over the ledger, with no I/O.
+
+Why: a hash chain proves order, but proving one entry means re-hashing everything before it.
+A Merkle tree lets an auditor check one entry with ~log2(n) hashes (inclusion proof) and check
+that a later tree only appended to an earlier one (consistency proof). Leaf and interior nodes
+are hashed with distinct prefixes (0x00 / 0x01) so a leaf can never pass for a subtree.
+
+Leaves here are byte strings (for the ledger: the 32 bytes of each ``entry_hash``, in sequence
+order). Every proof node is the tree head MTH of a contiguous range of leaves, so proofs are
+planned as ranges first and the hashes are then computed in one streaming pass
+(:func:`range_roots`), which keeps memory at O(log n) per range however long the ledger is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable, Sequence
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+Range = tuple[int, int]  # [start, end) in leaf indices
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """HASH(0x00 || data): the 0x00 prefix keeps leaves apart from interior nodes."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """HASH(0x01 || left || right)."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two strictly smaller than ``n`` (n >= 2), as RFC 9162 §2.1.1."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+class TreeBuilder:
+    """Appends leaves and keeps only the perfect subtrees of the right edge (O(log n) hashes).
+
+    ``capture`` names perfect subtrees ``(start, height)`` whose hashes should be kept when
+    they complete, which is how :func:`range_roots` collects proof nodes in the same pass.
+    """
+
+    def __init__(self, capture: Collection[tuple[int, int]] = ()) -> None:
+        self.size = 0
+        self._stack: list[bytes] = []
+        self._capture = capture
+        self.captured: dict[tuple[int, int], bytes] = {}
+
+    def append(self, data: bytes) -> None:
+        self.append_hash(leaf_hash(data))
+
+    def append_hash(self, hashed_leaf: bytes) -> None:
+        """Add an already hashed leaf (``leaf_hash(data)``)."""
+        stack = self._stack
+        index = self.size
+        stack.append(hashed_leaf)
+        self.size = size = index + 1
+        capture = self._capture
+        if capture and (index, 0) in capture:
+            self.captured[(index, 0)] = hashed_leaf
+        height = 0
+        while not size & 1:  # one merge per trailing zero bit of the new size
+            size >>= 1
+            height += 1
+            right = stack.pop()
+            stack[-1] = node = node_hash(stack[-1], right)
+            if capture:
+                key = (self.size - (1 << height), height)
+                if key in capture:
+                    self.captured[key] = node
+
+    def root(self) -> bytes:
+        """MTH of the leaves so far: fold the right-edge subtrees from the right."""
+        if not self._stack:
+            return EMPTY_ROOT
+        root = self._stack[-1]
+        for left in reversed(self._stack[:-1]):
+            root = node_hash(left, root)
+        return root
+
+
+def root_hash(leaves: Iterable[bytes]) -> bytes:
+    """MTH(D[n]) of all ``leaves`` (leaf data, not yet hashed), streaming."""
+    builder = TreeBuilder()
+    for data in leaves:
+        builder.append(data)
+    return builder.root()
+
+
+def perfect_pieces(start: int, end: int) -> list[tuple[int, int]]:
+    """Split a range into aligned perfect subtrees ``(start, height)``, largest first.
+
+    For every range an RFC 9162 proof uses (and every prefix ``[0, n)``), MTH of the range is
+    the right fold of these pieces, exactly as :meth:`TreeBuilder.root` folds its stack.
+    """
+    pieces = []
+    while start < end:
+        height = (start & -start).bit_length() - 1 if start else (end - start).bit_length() - 1
+        while start + (1 << height) > end:
+            height -= 1
+        pieces.append((start, height))
+        start += 1 << height
+    return pieces
+
+
+def range_roots(leaves: Iterable[bytes], ranges: Iterable[Range]) -> dict[Range, bytes]:
+    """MTH of each range ``[start, end)`` of ``leaves`` in one pass; reads no further than needed.
+
+    Ranges may overlap and repeat. Each must be a subtree of some RFC 9162 tree (its start a
+    multiple of the power of two at or above its length), as every proof node and every prefix
+    ``[0, n)`` is. Raises ``ValueError`` otherwise, or when the leaves run out too early.
+    """
+    ranges = set(ranges)
+    for start, end in ranges:
+        if not 0 <= start <= end or start % (1 << max(end - start - 1, 0).bit_length()):
+            raise ValueError(f"[{start}, {end}) is not a subtree of an RFC 9162 tree")
+    pieces = {r: perfect_pieces(*r) for r in ranges}
+    wanted = {piece for ps in pieces.values() for piece in ps}
+    last = max((end for _, end in ranges), default=0)
+    builder = TreeBuilder(wanted)
+    if last:
+        for data in leaves:
+            builder.append(data)
+            if builder.size == last:
+                break
+    if builder.size < last:
+        raise ValueError(f"needed {last} leaves, found only {builder.size}")
+    roots = {}
+    for r, ps in pieces.items():
+        if not ps:
+            roots[r] = EMPTY_ROOT
+            continue
+        root = builder.captured[ps[-1]]
+        for piece in reversed(ps[:-1]):
+            root = node_hash(builder.captured[piece], root)
+        roots[r] = root
+    return roots
+
+
+def inclusion_ranges(index: int, size: int) -> list[Range]:
+    """The ranges whose MTHs form PATH(index, D[size]) (RFC 9162 §2.1.3.1), leaf level first."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf index {index} is outside a tree of {size} leaves")
+    out: list[Range] = []
+    _path(index, 0, size, out)
+    return out
+
+
+def _path(index: int, lo: int, hi: int, out: list[Range]) -> None:
+    n = hi - lo
+    if n == 1:
+        return
+    k = _split(n)
+    if index - lo < k:
+        _path(index, lo, lo + k, out)
+        out.append((lo + k, hi))
+    else:
+        _path(index, lo + k, hi, out)
+        out.append((lo, lo + k))
+
+
+def consistency_ranges(first: int, second: int) -> list[Range]:
+    """The ranges whose MTHs form PROOF(first, D[second]) (RFC 9162 §2.1.4.1)."""
+    if not 0 <= first <= second:
+        raise ValueError(f"no consistency proof from size {first} to size {second}")
+    out: list[Range] = []
+    if 0 < first < second:
+        _subproof(first, 0, second, True, out)
+    return out
+
+
+def _subproof(m: int, lo: int, hi: int, whole: bool, out: list[Range]) -> None:
+    n = hi - lo
+    if m == n:
+        if not whole:
+            out.append((lo, hi))
+        return
+    k = _split(n)
+    if m <= k:
+        _subproof(m, lo, lo + k, whole, out)
+        out.append((lo + k, hi))
+    else:
+        _subproof(m - k, lo + k, hi, False, out)
+        out.append((lo, lo + k))
+
+
+def inclusion_proof(leaves: Iterable[bytes], index: int, size: int) -> list[bytes]:
+    """The audit path for leaf ``index`` in the tree of the first ``size`` leaves."""
+    ranges = inclusion_ranges(index, size)
+    roots = range_roots(leaves, ranges)
+    return [roots[r] for r in ranges]
+
+
+def consistency_proof(leaves: Iterable[bytes], first: int, second: int) -> list[bytes]:
+    """Proof that the tree of ``first`` leaves is a prefix of the tree of ``second`` leaves."""
+    ranges = consistency_ranges(first, second)
+    roots = range_roots(leaves, ranges)
+    return [roots[r] for r in ranges]
+
+
+def root_from_inclusion(data: bytes, index: int, size: int, proof: Sequence[bytes]
+                        ) -> bytes | None:
+    """The root the audit path leads to (RFC 9162 §2.1.3.2), or None if the path is malformed."""
+    if not 0 <= index < size or any(len(p) != HASH_SIZE for p in proof):
+        return None
+    fn, sn = index, size - 1
+    r = leaf_hash(data)
+    for p in proof:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
+def verify_inclusion(data: bytes, index: int, size: int, proof: Sequence[bytes],
+                     root: bytes) -> bool:
+    """True when leaf ``data`` is leaf ``index`` of the tree of ``size`` leaves with ``root``."""
+    return root_from_inclusion(data, index, size, proof) == root
+
+
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes,
+                       proof: Sequence[bytes]) -> bool:
+    """True when the tree (first, first_root) is a prefix of (second, second_root).
+
+    RFC 9162 §2.1.4.2, plus the trivial cases it leaves out: equal sizes need equal roots and
+    an empty proof; the empty tree is a prefix of every tree.
+    """
+    if not 0 <= first <= second or any(len(p) != HASH_SIZE for p in proof):
+        return False
+    if first == 0:
+        return not proof and first_root == EMPTY_ROOT
+    if first == second:
+        return not proof and first_root == second_root
+    if not proof:
+        return False
+    path = list(proof)
+    if first & (first - 1) == 0:  # an exact power of two: the old root is itself a node
+        path.insert(0, first_root)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == first_root and sr == second_root and sn == 0
