@@ -1,6 +1,18 @@
 """Immutable, content-addressed, tamper-evident archive of raw messages."""
 
 from archive.blobstore import BlobStore, FilesystemBlobStore, sha256_hex
+from archive.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    KeyLocationError,
+    generate_key,
+    inclusion_proof,
+    load_checkpoints,
+    public_key_path,
+    verify_checkpoints,
+    verify_inclusion,
+    write_checkpoint,
+)
 from archive.entries import GENESIS_HASH, LedgerEntry, Receipt
 from archive.errors import ArchiveError, ArchiveWriteError, BlobNotFoundError, LedgerFormatError
 from archive.ledger import FileLedger, Ledger, LedgerHead
@@ -14,14 +26,24 @@ __all__ = [
     "ArchiveWriteError",
     "BlobNotFoundError",
     "BlobStore",
+    "Checkpoint",
+    "CheckpointError",
     "FileLedger",
     "FilesystemBlobStore",
     "Inconsistency",
+    "KeyLocationError",
     "Ledger",
     "LedgerEntry",
     "LedgerFormatError",
     "LedgerHead",
     "Receipt",
     "VerifyReport",
+    "generate_key",
+    "inclusion_proof",
+    "load_checkpoints",
+    "public_key_path",
     "sha256_hex",
+    "verify_checkpoints",
+    "verify_inclusion",
+    "write_checkpoint",
 ]

@@ -34,7 +34,7 @@ from archive import merkle
 from archive.blobstore import describe_os_error, fsync_dir
 from archive.entries import LedgerEntry
 from archive.errors import ArchiveError, ArchiveWriteError, LedgerFormatError
-from archive.ledger import _SEQ_PREFIX, utc_now_iso
+from archive.ledger import utc_now_iso
 from archive.verify import Inconsistency
 
 if TYPE_CHECKING:
@@ -229,25 +229,27 @@ def ledger_leaves(archive: Archive) -> Iterator[bytes]:
     expected = 1
     for line in archive.ledger.raw_lines():
         raw = line.raw
-        if not raw.endswith(b"\n"):
+        if raw[-1:] != b"\n":
             return  # torn tail: a write no one acknowledged
-        match = _SEQ_PREFIX.match(raw)
-        cut = raw.rfind(_ENTRY_HASH_FIELD) + len(_ENTRY_HASH_FIELD)
-        if match and cut > len(_ENTRY_HASH_FIELD) and len(raw) - cut == 67 \
-                and raw.endswith(b'"}\n'):
-            seq, digest = int(match.group(1)), raw[cut:cut + 64]
-        else:
+        leaf = None
+        if raw[-81:-67] == _ENTRY_HASH_FIELD and raw[-3:] == b'"}\n' and raw[:7] == b'{"seq":':
+            try:
+                seq = int(raw[7:raw.index(b",", 7)])
+                leaf = binascii.unhexlify(raw[-67:-3])
+            except ValueError:  # binascii.Error is a ValueError
+                leaf = None
+        if leaf is None:
             entry = LedgerEntry.from_line(raw)
-            seq, digest = entry.seq, entry.entry_hash.encode()
+            seq = entry.seq
+            try:
+                leaf = bytes.fromhex(entry.entry_hash)
+            except ValueError:
+                leaf = b""
+            if len(leaf) != merkle.HASH_SIZE:
+                raise LedgerFormatError(f"ledger line {line.number}: entry_hash is not 32 bytes")
         if seq != expected:
             raise LedgerFormatError(f"ledger line {line.number}: expected seq {expected}, found "
                                     f"{seq}; run 'commgate archive verify'")
-        try:
-            leaf = bytes.fromhex(digest.decode())
-        except (ValueError, UnicodeDecodeError):
-            leaf = b""
-        if len(leaf) != merkle.HASH_SIZE:
-            raise LedgerFormatError(f"ledger line {line.number}: entry_hash is not 32 hex bytes")
         yield leaf
         expected += 1
 

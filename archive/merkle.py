@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+_sha256 = hashlib.sha256
 
 Range = tuple[int, int]  # [start, end) in leaf indices
 
@@ -51,7 +52,7 @@ class TreeBuilder:
         self.captured: dict[tuple[int, int], bytes] = {}
 
     def append(self, data: bytes) -> None:
-        self.append_hash(leaf_hash(data))
+        self.append_hash(_sha256(b"\x00" + data).digest())
 
     def append_hash(self, hashed_leaf: bytes) -> None:
         """Add an already hashed leaf (``leaf_hash(data)``)."""
@@ -67,7 +68,7 @@ class TreeBuilder:
             size >>= 1
             height += 1
             right = stack.pop()
-            stack[-1] = node = node_hash(stack[-1], right)
+            stack[-1] = node = _sha256(b"\x01" + stack[-1] + right).digest()
             if capture:
                 key = (self.size - (1 << height), height)
                 if key in capture:

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = archive.add_parser("verify", help="recompute every hash; exit 1 at the first problem")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_archive_verify)
+    p = archive.add_parser("keygen", help="create the Ed25519 key that signs checkpoints")
+    p.add_argument("path", type=Path, help="private key file, outside the archive folder")
+    p.set_defaults(handler=cmd_archive_keygen)
+    p = archive.add_parser("checkpoint", help="sign a Merkle tree head over the whole ledger")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_archive_checkpoint)
 
     quarantine = sub.add_parser("quarantine", help="messages that could not be fully processed"
                                 ).add_subparsers(dest="quarantine_command", required=True,
@@ -277,6 +283,38 @@ def cmd_archive_verify(args: argparse.Namespace) -> int:
         print(f"archive INCONSISTENT at seq {report['problem']['seq']}: "
               f"{report['problem']['kind']}: {report['problem']['detail']}")
     return EXIT_OK if report["ok"] else EXIT_FAILED
+
+
+def cmd_archive_keygen(args: argparse.Namespace) -> int:
+    from archive import generate_key
+    from gateway.config import find_home, load_settings
+
+    settings = load_settings(find_home(args.home))
+    public = generate_key(args.path.resolve(), settings.archive_path)
+    print(f"created {args.path} (keep it secret) and {public} (give it to auditors); set "
+          f"[archive] checkpoint_key = \"{args.path.resolve()}\" in commgate.toml")
+    return EXIT_OK
+
+
+def cmd_archive_checkpoint(args: argparse.Namespace) -> int:
+    from archive import write_checkpoint
+    from gateway.errors import ConfigError
+
+    app = _app(args)
+    try:
+        key = app.settings.config.archive.checkpoint_key
+        if not key:
+            raise ConfigError("archive.checkpoint_key is not set: create a key with "
+                              "'commgate archive keygen PATH' and name it in commgate.toml")
+        checkpoint = write_checkpoint(app.archive, app.settings.resolve(key))
+    finally:
+        app.close()
+    if args.json:
+        _emit_json(checkpoint.to_json())
+    else:
+        print(f"checkpoint: {checkpoint.tree_size} entries, root {checkpoint.root_hash}, "
+              f"signed {checkpoint.time}")
+    return EXIT_OK
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:

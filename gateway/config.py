@@ -55,6 +55,9 @@ class DatabaseConfig(_Section):
 
 class ArchiveConfig(_Section):
     path: str = "archive"
+    # Ed25519 private key that signs Merkle checkpoints; must live outside the archive folder.
+    # Its public key is the same path + ".pub" (what an auditor gets).
+    checkpoint_key: str = ""
 
 
 class DropFolderConfig(_Section):

@@ -12,7 +12,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from archive import Inconsistency, LedgerEntry
+from archive import (
+    Inconsistency,
+    LedgerEntry,
+    load_checkpoints,
+    public_key_path,
+    verify_checkpoints,
+)
 from gateway.app import App
 from gateway.models import LedgerReceipt
 
@@ -54,9 +60,15 @@ def verify_installation(app: App) -> dict[str, Any]:
             problem = Inconsistency(report.head_seq + 1, "missing-entry",
                                     f"the ledger ends at seq {report.head_seq} but the database "
                                     f"recorded receipts up to seq {known}")
+    checkpoints = len(load_checkpoints(app.archive))
+    key = app.settings.config.archive.checkpoint_key
+    if problem is None and checkpoints and key:
+        # After the chain check: checkpoints cover entry hashes, the chain ties them to content.
+        problem = verify_checkpoints(app.archive,
+                                     public_key_path(app.settings.resolve(key)))
     result: dict[str, Any] = {"ok": problem is None, "entries": report.entries,
                               "blobs": report.blobs, "head_seq": report.head_seq,
-                              "problem": None}
+                              "checkpoints": checkpoints if key else 0, "problem": None}
     if problem is not None:
         result["problem"] = {"seq": problem.seq, "kind": problem.problem,
                              "detail": problem.detail}

@@ -51,7 +51,8 @@ def blob_path(archive: Path, seq: int) -> Path:
 
 def test_intact_archive_verifies(cli, filled):
     report = cli("archive", "verify", "--json").json()
-    assert report == {"ok": True, "entries": 5, "blobs": 5, "head_seq": 5, "problem": None}
+    assert report == {"ok": True, "entries": 5, "blobs": 5, "head_seq": 5, "checkpoints": 0,
+                      "problem": None}
 
 
 def test_one_altered_byte_in_a_blob_is_found(cli, filled):
@@ -117,3 +118,28 @@ def test_verify_prints_one_line_naming_the_sequence(cli, filled):
     assert result.code == 1
     assert result.out.strip() == result.out.strip().splitlines()[0]
     assert "seq 5" in result.out and "missing-blob" in result.out
+
+
+def test_signed_checkpoints_are_written_and_checked_by_verify(cli, home, filled, tmp_path):
+    key = tmp_path / "keys" / "checkpoint.key"
+    key.parent.mkdir()
+    inside = cli("archive", "keygen", str(filled / "inside.key"))
+    assert inside.code != 0 and "inside" in inside.err  # a key never lives in the archive
+    assert cli("archive", "keygen", str(key)).code == 0
+    config = home / "commgate.toml"
+    config.write_text(config.read_text().replace(
+        'path = "archive"', f'path = "archive"\ncheckpoint_key = "{key}"'))
+    made = cli("archive", "checkpoint", "--json").json()
+    assert made["tree_size"] == 5
+    report = cli("archive", "verify", "--json").json()
+    assert report["ok"] and report["checkpoints"] == 1
+    signed = filled / "checkpoints" / "checkpoints.jsonl"
+    line = json.loads(signed.read_text())
+    line["root_hash"] = "0" * 64  # an altered tree head no longer matches its signature
+    signed.write_text(json.dumps(line) + "\n")
+    assert problem(cli)["kind"] in ("bad-signature", "checkpoint-root-mismatch")
+
+
+def test_checkpoint_without_a_configured_key_says_how_to_make_one(cli, filled):
+    result = cli("archive", "checkpoint")
+    assert result.code == 2 and "commgate archive keygen PATH" in result.err
