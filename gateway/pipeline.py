@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -98,12 +100,12 @@ class Processor:
         """Mirror fresh ledger entries into the processing queue (idempotent)."""
         if not entries:
             return
+        # The daemon's recorder and a catch_up (here or in a CLI import) may queue the same
+        # entries at the same moment: whoever comes second inserts nothing.
+        dialect_insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[self.db.dialect]
         with self.db.session() as session:
-            known = set(session.scalars(select(LedgerReceipt.seq).where(
-                LedgerReceipt.seq.in_([e.seq for e in entries]))))
-            rows = [_receipt_row(e) for e in entries if e.seq not in known]
-            if rows:
-                session.execute(insert(LedgerReceipt), rows)
+            session.execute(dialect_insert(LedgerReceipt).on_conflict_do_nothing(
+                index_elements=["seq"]), [_receipt_row(e) for e in entries])
 
     def catch_up(self) -> int:
         """Queue ledger entries a crash left between the archive write and the database."""

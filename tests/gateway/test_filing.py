@@ -253,3 +253,12 @@ def test_a_bounce_joins_the_case_of_the_message_it_returns(app, tmp_path):
     assert [m["category"] for m in shown["messages"]][1] == "other"
     rules = [e["data"]["rule"] for e in shown["events"] if e["kind"] == "message_threaded"]
     assert rules == ["new-case", "bounce-of"]
+
+
+def test_queueing_the_same_entries_twice_inserts_nothing_the_second_time(app):
+    from archive import Receipt
+
+    entries = app.archive.store_many([(make_message(), Receipt("file", {"alias": "x@y.example"}))])
+    app.processor.record(entries)
+    app.processor.record(entries)  # a concurrent catch_up saw the same entries
+    assert app.processor.backlog() == 1
