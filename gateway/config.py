@@ -58,6 +58,10 @@ class ArchiveConfig(_Section):
     # Ed25519 private key that signs Merkle checkpoints; must live outside the archive folder.
     # Its public key is the same path + ".pub" (what an auditor gets).
     checkpoint_key: str = ""
+    # The daemon signs a checkpoint this often when the ledger grew (0: never), and re-verifies
+    # the whole archive this often (0: never); each run is logged.
+    checkpoint_minutes: Annotated[float, Field(ge=0)] = 60.0
+    verify_hours: Annotated[float, Field(ge=0)] = 24.0
 
 
 class DropFolderConfig(_Section):

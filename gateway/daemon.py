@@ -17,10 +17,11 @@ from contextlib import suppress
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from archive import ArchiveWriteError
+from archive import ArchiveWriteError, write_checkpoint
 from gateway.app import App
 from gateway.dropfolder import DropFolder
 from gateway.intake import GroupCommitter, Intake
+from gateway.integrity import verify_installation
 from gateway.sdnotify import notify
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class Daemon:
         for intake in self.intakes:
             await intake.start()
         tasks.append(asyncio.create_task(self._report(), name="status"))
+        tasks.append(asyncio.create_task(self._integrity(), name="integrity"))
         log.info("commgate running: %d drop folder(s) %s; backlog %d (%d re-queued)",
                  len(self.folders), [str(f.watched_path) for f in self.folders], backlog, queued)
         for intake in self.intakes:
@@ -157,6 +159,47 @@ class Daemon:
             timeout = config.settle_seconds / 2 + 0.05 if folder.seen else config.rescan_seconds
             await wait_event(wake, timeout)
             wake.clear()
+
+    async def _integrity(self) -> None:
+        """Sign checkpoints and re-verify the archive on the configured schedule."""
+        config = self.app.settings.config.archive
+        checkpoint_every = config.checkpoint_minutes * 60 if config.checkpoint_key else 0
+        verify_every = config.verify_hours * 3600
+        if not (checkpoint_every or verify_every):
+            return
+        loop = asyncio.get_running_loop()
+        next_checkpoint = loop.time() + checkpoint_every if checkpoint_every else None
+        next_verify = loop.time() + verify_every if verify_every else None
+        while not self.stop.is_set():
+            due = min(t for t in (next_checkpoint, next_verify) if t is not None)
+            if await wait_event(self.stop, max(0.0, due - loop.time())):
+                return
+            now = loop.time()
+            if next_checkpoint is not None and now >= next_checkpoint:
+                await asyncio.to_thread(self._checkpoint)
+                next_checkpoint = now + checkpoint_every
+            if next_verify is not None and now >= next_verify:
+                await asyncio.to_thread(self._verify)
+                next_verify = now + verify_every
+
+    def _checkpoint(self) -> None:
+        key = self.app.settings.resolve(self.app.settings.config.archive.checkpoint_key)
+        try:
+            checkpoint = write_checkpoint(self.app.archive, key, only_if_grown=True)
+        except Exception as exc:
+            log.error("checkpoint failed: %s", exc)
+            return
+        log.info("checkpoint: %d entries, root %s", checkpoint.tree_size, checkpoint.root_hash)
+
+    def _verify(self) -> None:
+        report = verify_installation(self.app)
+        if report["ok"]:
+            log.info("scheduled verify: archive intact (%d entries, %d blobs)",
+                     report["entries"], report["blobs"])
+        else:
+            problem = report["problem"]
+            log.error("scheduled verify: archive INCONSISTENT at seq %s: %s: %s",
+                      problem["seq"], problem["kind"], problem["detail"])
 
     async def _report(self) -> None:
         while True:

@@ -97,3 +97,33 @@ def test_daemon_takes_mail_from_smtp_imap_and_a_drop_folder_then_stops(home, tmp
     assert f"listening on 127.0.0.1:{smtp_port}" in output
     assert "imap:sales: connected" in output
     assert "stopped" in output
+
+
+def test_daemon_signs_checkpoints_and_verifies_on_schedule(home, tmp_path, cli):
+    key = tmp_path / "keys" / "checkpoint.key"
+    key.parent.mkdir()
+    assert cli("archive", "keygen", str(key)).code == 0
+    drop = tmp_path / "Maildir"
+    mailbox.Maildir(str(drop))
+    config = home / "commgate.toml"
+    config.write_text(config.read_text().replace(
+        'path = "archive"', f'path = "archive"\ncheckpoint_key = "{key}"\n'
+        "checkpoint_minutes = 0.005\nverify_hours = 0.0001")
+        + f'\n[[dropfolders]]\npath = "{drop}"\n')
+    log_path = tmp_path / "daemon.log"
+    with open(log_path, "w") as log:
+        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
+                                  env={**os.environ, "COMMGATE_HOME": str(home)},
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            mailbox.Maildir(str(drop)).add(make_message())
+            signed = home / "archive" / "checkpoints" / "checkpoints.jsonl"
+            wait_for(lambda: signed.exists() and '"tree_size":1' in signed.read_text()
+                     .replace(" ", ""), what="a signed checkpoint over the first entry")
+            wait_for(lambda: "scheduled verify: archive intact" in log_path.read_text(),
+                     what="a scheduled verify")
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=30)
+    assert daemon.returncode == 0, log_path.read_text()[-3000:]
+    assert cli("archive", "verify", "--json").json()["checkpoints"] >= 1
