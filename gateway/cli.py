@@ -9,10 +9,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive import ArchiveError
 from gateway.errors import GatewayError
+
+if TYPE_CHECKING:
+    from gateway.app import App
 
 log = logging.getLogger("commgate")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -107,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def _app(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _app(args: argparse.Namespace) -> App:
+    # Imported here: 'commgate --help' should not pay for loading the whole gateway.
     from gateway.app import App
     from gateway.config import find_home
 

@@ -18,11 +18,14 @@ import hashlib
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_HEADERS = 500
@@ -220,7 +223,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
     )
 
 
-def _safe(call, default):  # type: ignore[no-untyped-def]
+def _safe(call: Callable[[], T], default: T) -> T:
+    """Header and structure accessors of a broken message may raise anything; fall back."""
     try:
         return call()
     except Exception:
