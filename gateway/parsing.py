@@ -215,7 +215,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         date=_date(lookup.get("date"), defects),
         headers=tuple(headers),
         content_type=_safe(msg.get_content_type, "text/plain"),
-        report_type=str(_safe(lambda: msg.get_param("report-type"), "") or "").lower(),
+        report_type=_report_type(msg),
         text=text[:MAX_TEXT_CHARS],
         attachments=tuple(body.attachments),
         part_types=tuple(body.part_types),
@@ -229,6 +229,13 @@ def _safe(call: Callable[[], T], default: T) -> T:
         return call()
     except Exception:
         return default
+
+
+def _report_type(msg: email.message.Message) -> str:
+    value = _safe(lambda: msg.get_param("report-type"), None)
+    if isinstance(value, tuple):  # an RFC 2231 encoded parameter
+        value = email.utils.collapse_rfc2231_value(value)
+    return str(value or "").lower()
 
 
 def _headers(msg: email.message.Message, defects: list[str]) -> list[tuple[str, str]]:

@@ -1,0 +1,1 @@
+"""The commgate daemon and everything with state: config, intakes, worker, cases, CLI."""
