@@ -65,5 +65,6 @@ class Archive:
         self,
         progress: Callable[[int], None] | None = None,
         extra_check: EntryCheck | None = None,
+        since: int = 0,
     ) -> VerifyReport:
-        return verify_archive(self.ledger, self.blobs, progress, extra_check)
+        return verify_archive(self.ledger, self.blobs, progress, extra_check, since)

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     archive = sub.add_parser("archive", help="archive integrity").add_subparsers(
         dest="archive_command", required=True, metavar="ACTION")
     p = archive.add_parser("verify", help="recompute every hash; exit 1 at the first problem")
+    p.add_argument("--since", type=int, default=0, metavar="SEQ",
+                   help="re-hash blobs only from this ledger seq on (the chain is always checked)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_archive_verify)
     p = archive.add_parser("keygen", help="create the Ed25519 key that signs checkpoints")
@@ -275,7 +277,7 @@ def cmd_archive_verify(args: argparse.Namespace) -> int:
 
     app = _app(args)
     try:
-        report = verify_installation(app)
+        report = verify_installation(app, since=args.since)
     finally:
         app.close()
     if args.json:

@@ -143,3 +143,14 @@ def test_signed_checkpoints_are_written_and_checked_by_verify(cli, home, filled,
 def test_checkpoint_without_a_configured_key_says_how_to_make_one(cli, filled):
     result = cli("archive", "checkpoint")
     assert result.code == 2 and "commgate archive keygen PATH" in result.err
+
+
+def test_verify_since_skips_older_blobs_but_never_the_chain(cli, filled):
+    blob_path(filled, 2).unlink()  # an old blob gone: only a full run re-reads it
+    assert cli("archive", "verify", "--since", "3", "--json").json()["ok"]
+    assert problem(cli)["seq"] == 2
+    all_lines = lines(filled)
+    all_lines[0] = all_lines[0].replace('"transport":"file"', '"transport":"smtp"')
+    write_lines(filled, all_lines)  # the chain is checked from genesis even with --since
+    result = cli("archive", "verify", "--since", "5", "--json")
+    assert result.code == 1 and result.json()["problem"]["seq"] == 1
