@@ -173,6 +173,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     app = _app(args)
     try:
+        app.archive.clean_tmp()  # leftovers of killed runs, older than an hour
         app.processor.catch_up()
         update, close = _progress_bar(None)
         try:
