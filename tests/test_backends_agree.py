@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from gateway.app import App
 from gateway.cli import main as cli_main
 from gateway.config import DATABASE_URL_ENV
 from gateway.setup import init_home
 from gateway.views import list_cases, show_case
-from tests.conftest import BACKENDS, CORPORA, PG_ADMIN_URL, _pg_admin
+from tests.conftest import BACKENDS, CORPORA, fresh_pg_database
 
 MAIL = CORPORA / "labelled-dev" / "mail"
 ACME = ["sales@acme-fluidics.example", "support@acme-fluidics.example",
@@ -39,14 +37,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def postgres_url(pg_template: str) -> Iterator[str]:
     """A fresh database copied from the migrated template, dropped afterwards."""
-    name = f"commgate_agree_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_pg_database(pg_template, "commgate_agree") as url:
+        yield url
 
 
 def ingest_into(home: Path, url: str, monkeypatch: pytest.MonkeyPatch

@@ -15,7 +15,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from gateway.config import CONFIG_NAME, SmtpConfig
 from gateway.intake import GroupCommitter
 from gateway.models import LedgerReceipt
 from gateway.smtp import SmtpIntake
-from tests.conftest import make_message, remount_read_only
+from tests.conftest import make_message, remount_read_only, wait_for
 
 SALES, SUPPORT, RETURNS = ("sales@northpoint.example", "support@northpoint.example",
                            "returns@northpoint.example")
@@ -85,13 +84,6 @@ class Server:
 def entries(app: App) -> list[LedgerEntry]:
     return list(app.archive.entries())
 
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def tmp_leftovers(app: App) -> list[Path]:
@@ -178,7 +170,7 @@ def test_250_means_blob_ledger_entry_and_receipt_with_envelope(app: App, serve) 
         with app.db.session() as session:
             return list(session.scalars(select(LedgerReceipt)))
 
-    wait_until(lambda: bool(queued()), "the receipt to be queued")
+    wait_for(lambda: bool(queued()), 10.0, "the receipt to be queued")
     [receipt] = queued()
     assert (receipt.seq, receipt.alias, receipt.transport) == (entry.seq, SALES, "smtp")
     assert receipt.envelope["mail_from"] == SENDER
@@ -423,7 +415,8 @@ def test_dropped_connection_mid_data_archives_nothing(app: App, serve) -> None:
             assert reader.readline().startswith(expected)
         raw_socket.sendall(make_message()[:200])
         reader.close()
-    wait_until(lambda: server.session_count() == 0, "the server to notice the dropped client")
+    wait_for(lambda: server.session_count() == 0, 10.0,
+             "the server to notice the dropped client")
     assert entries(app) == []
     assert tmp_leftovers(app) == []
     with server.client() as client:
