@@ -38,6 +38,8 @@ class BlobStore(Protocol):
 
     def describe(self) -> str: ...
 
+    def clean_tmp(self, older_than: float = 3600.0) -> int: ...
+
 
 def describe_os_error(exc: OSError, where: Path) -> str:
     """Turn an OSError into the one line an operator can act on."""

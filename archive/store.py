@@ -36,8 +36,7 @@ class Archive:
 
     def clean_tmp(self) -> int:
         """Remove temporary files that crashed writes left behind (run at start-up)."""
-        clean = getattr(self.blobs, "clean_tmp", None)
-        return int(clean()) if clean else 0
+        return self.blobs.clean_tmp()
 
     def store(self, raw: bytes, receipt: Receipt) -> LedgerEntry:
         return self.store_many([(raw, receipt)])[0]
