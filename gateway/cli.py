@@ -93,7 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="ingest the bundled sample mail into a throw-away home")
     p.set_defaults(handler=cmd_demo)
+    for register in _workflow_commands():
+        register(sub)
     return parser
+
+
+def _workflow_commands() -> list[Callable[[Any], None]]:
+    """Each workflow module adds its own sub-commands (cases, replies, reviews, property ...)."""
+    from gateway import cli_lifecycle, cli_orders, cli_outbound, cli_threads
+
+    return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
+            cli_orders.register]
+
+
+def add_actor_option(parser: argparse.ArgumentParser) -> None:
+    """``--as NAME``: who is acting (default $COMMGATE_USER, else the login name)."""
+    parser.add_argument("--as", dest="actor", metavar="NAME",
+                        help="who is acting (default: $COMMGATE_USER or your login)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def _app(args: argparse.Namespace) -> App:
+def open_app(args: argparse.Namespace) -> App:
     # Imported here: 'commgate --help' should not pay for loading the whole gateway.
     from gateway.app import App
     from gateway.config import find_home
@@ -120,7 +136,7 @@ def _app(args: argparse.Namespace) -> App:
     return App.open(find_home(args.home))
 
 
-def _emit_json(value: Any) -> None:
+def emit_json(value: Any) -> None:
     json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write("\n")
 
@@ -171,7 +187,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if missing:
         print(f"commgate: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
-    app = _app(args)
+    app = open_app(args)
     try:
         app.archive.clean_tmp()  # leftovers of killed runs, older than an hour
         app.processor.catch_up()
@@ -183,7 +199,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     finally:
         app.close()
     if args.json:
-        _emit_json(summary.to_dict())
+        emit_json(summary.to_dict())
     else:
         print(summary.render())
     return EXIT_OK
@@ -193,7 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gateway.daemon import run_daemon
 
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    app = _app(args)
+    app = open_app(args)
     try:
         run_daemon(app)
     finally:
@@ -204,14 +220,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_cases_list(args: argparse.Namespace) -> int:
     from gateway.views import list_cases
 
-    app = _app(args)
+    app = open_app(args)
     try:
         with app.db.session() as session:
             rows = list_cases(session, status=args.status, category=args.category)
     finally:
         app.close()
     if args.json:
-        _emit_json(rows)
+        emit_json(rows)
     else:
         print(render_table(rows, CASE_COLUMNS))
         print(f"{len(rows)} cases")
@@ -221,14 +237,14 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 def cmd_cases_show(args: argparse.Namespace) -> int:
     from gateway.views import show_case
 
-    app = _app(args)
+    app = open_app(args)
     try:
         with app.db.session() as session:
             case = show_case(session, args.ref)
     finally:
         app.close()
     if args.json:
-        _emit_json(case)
+        emit_json(case)
         return EXIT_OK
     print(f"{case['ref']}  {case['category']}  {case['status']}"
           f"{'  SCOPE CHANGE' if case['scope_change'] else ''}")
@@ -276,13 +292,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_archive_verify(args: argparse.Namespace) -> int:
     from gateway.integrity import verify_installation
 
-    app = _app(args)
+    app = open_app(args)
     try:
         report = verify_installation(app, since=args.since)
     finally:
         app.close()
     if args.json:
-        _emit_json(report)
+        emit_json(report)
     elif report["ok"]:
         print(f"archive intact: {report['entries']} ledger entries, {report['blobs']} blobs "
               f"verified, head seq {report['head_seq']}")
@@ -307,7 +323,7 @@ def cmd_archive_checkpoint(args: argparse.Namespace) -> int:
     from archive import write_checkpoint
     from gateway.errors import ConfigError
 
-    app = _app(args)
+    app = open_app(args)
     try:
         key = app.settings.config.archive.checkpoint_key
         if not key:
@@ -317,7 +333,7 @@ def cmd_archive_checkpoint(args: argparse.Namespace) -> int:
     finally:
         app.close()
     if args.json:
-        _emit_json(checkpoint.to_json())
+        emit_json(checkpoint.to_json())
     else:
         print(f"checkpoint: {checkpoint.tree_size} entries, root {checkpoint.root_hash}, "
               f"signed {checkpoint.time}")
@@ -327,14 +343,14 @@ def cmd_archive_checkpoint(args: argparse.Namespace) -> int:
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from gateway.views import list_quarantine
 
-    app = _app(args)
+    app = open_app(args)
     try:
         with app.db.session() as session:
             rows = list_quarantine(session)
     finally:
         app.close()
     if args.json:
-        _emit_json(rows)
+        emit_json(rows)
     else:
         print(render_table(rows, [("seq", "SEQ", 8), ("at", "AT", 20), ("stage", "STAGE", 10),
                                   ("sha256", "SHA256", 16), ("reason", "REASON", 80)]))
@@ -343,7 +359,7 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_retry(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = open_app(args)
     try:
         outcomes = app.processor.retry_quarantined()
     finally:
@@ -351,7 +367,7 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
     rows = [{"seq": o.seq, "status": o.status, "case": o.case_ref, "reason": o.reason}
             for o in outcomes]
     if args.json:
-        _emit_json(rows)
+        emit_json(rows)
     else:
         filed = sum(1 for o in outcomes if o.status != "quarantined")
         print(f"retried {len(outcomes)}: {filed} filed, {len(outcomes) - filed} still quarantined")
@@ -361,13 +377,13 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
 def cmd_reclassify(args: argparse.Namespace) -> int:
     from gateway.reclassify import reclassify
 
-    app = _app(args)
+    app = open_app(args)
     try:
         summary = reclassify(app, dry_run=args.dry_run)
     finally:
         app.close()
     if args.json:
-        _emit_json(summary.to_dict())
+        emit_json(summary.to_dict())
         return EXIT_OK
     verb = "would change" if args.dry_run else "changed"
     print(f"examined {summary.examined}: {len(summary.changed)} {verb}, "

@@ -127,6 +127,63 @@ class ThreadingConfig(_Section):
         "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com",
         "icloud.com", "gmx.de", "gmx.net", "web.de", "t-online.de", "aol.com", "proton.me",
     ]
+    # The HMAC key that signs the case token in our outbound Message-IDs (never in this file).
+    signing_key_env: str = ""
+    signing_key_file: str = ""
+    # Last-resort threading by normalised subject from the same correspondent, within this
+    # many days (0: off); never for subjects that say nothing on their own.
+    subject_window_days: Annotated[float, Field(ge=0)] = 14.0
+    generic_subjects: list[str] = [
+        "question", "questions", "order", "enquiry", "inquiry", "request", "hello", "hi",
+        "info", "information", "help", "quote", "quotation", "urgent", "complaint", "feedback",
+        "thanks", "thank you", "invoice", "(no subject)", "no subject", "",
+    ]
+
+
+class TargetConfig(_Section):
+    """Response targets for cases of one alias and/or category ("" matches any)."""
+
+    alias: str = ""
+    category: str = ""
+    owner_role: str = ""
+    first_response_hours: Annotated[float, Field(gt=0)] | None = None
+    resolution_hours: Annotated[float, Field(gt=0)] | None = None
+
+
+class LifecycleConfig(_Section):
+    """Who owns which cases, how fast they must be answered, and where overdue cases go."""
+
+    targets: list[TargetConfig] = []
+    # Role name -> address that receives escalations for that role.
+    role_addresses: dict[str, str] = {}
+    escalate_every_minutes: Annotated[float, Field(gt=0)] = 5.0
+
+
+class RelayConfig(_Section):
+    """The smarthost that outbound mail is handed to (STARTTLS and AUTH when configured)."""
+
+    host: str = ""
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    user: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    ca_file: str = ""
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+
+
+class OutboundConfig(_Section):
+    """Acknowledgements and staff replies: composed here, archived, then relayed."""
+
+    enabled: bool = False
+    relay: RelayConfig = RelayConfig()
+    # Domain used in our Message-IDs (default: the first alias's domain).
+    message_id_domain: str = ""
+    # Aliases (addresses) that acknowledge new cases, with the template name to use.
+    acknowledge: dict[str, str] = {}
+    ack_per_sender_per_day: Annotated[int, Field(ge=0)] = 3
+    max_attempts: Annotated[int, Field(ge=1)] = 10
+    retry_base_seconds: Annotated[float, Field(gt=0)] = 60.0
 
 
 class Config(_Section):
@@ -143,6 +200,8 @@ class Config(_Section):
     worker: WorkerConfig = WorkerConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     threading: ThreadingConfig = ThreadingConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    outbound: OutboundConfig = OutboundConfig()
 
 
 class Settings:
@@ -188,21 +247,22 @@ class Settings:
             url = url.set(password=password)
         return url
 
-    def secret(self, key: str, env: str, file: str) -> str:
-        """A password named by environment variable or file; ``key`` names it in errors."""
+    def secret(self, key: str, env: str, file: str, field: str = "password") -> str:
+        """A secret named by environment variable or file; ``key`` and ``field`` name it in
+        errors (``database.password_env``, ``threading.signing_key_file`` ...)."""
         if env:
             value = os.environ.get(env)
             if value is None:
-                raise ConfigError(f"{key}.password_env: environment variable {env} is not set")
+                raise ConfigError(f"{key}.{field}_env: environment variable {env} is not set")
             return value
         if file:
             path = self.resolve(file)
             try:
                 return path.read_text().strip()
             except OSError as exc:
-                raise ConfigError(f"{key}.password_file: cannot read {path} ({exc.strerror})"
+                raise ConfigError(f"{key}.{field}_file: cannot read {path} ({exc.strerror})"
                                   ) from exc
-        raise ConfigError(f"{key}: no password_env or password_file is set")
+        raise ConfigError(f"{key}: no {field}_env or {field}_file is set")
 
     def _database_password(self) -> str | None:
         db = self.config.database

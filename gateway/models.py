@@ -106,6 +106,18 @@ class Case(Base):
     customer_domain: Mapped[str] = mapped_column(String(255), default="", index=True)
     opened_at: Mapped[Timestamp]
     updated_at: Mapped[Timestamp]
+    # Lifecycle (see gateway/lifecycle.py): owner role and response targets from config.
+    owner_role: Mapped[str] = mapped_column(String(64), default="")
+    first_response_due: Mapped[OptionalTimestamp]
+    resolution_due: Mapped[OptionalTimestamp]
+    first_response_at: Mapped[OptionalTimestamp]
+    resolved_at: Mapped[OptionalTimestamp]
+    closed_at: Mapped[OptionalTimestamp]
+    escalated_at: Mapped[OptionalTimestamp]
+    # Set while a scope-change or requirement review is pending (see gateway/reviews.py).
+    review_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A case merged into another keeps its row (and reference) and points at the survivor.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
 
     messages: Mapped[list[Message]] = relationship(back_populates="case",
                                                    order_by="Message.id")
@@ -149,6 +161,10 @@ class Message(Base):
     rules_version: Mapped[str] = mapped_column(String(64), default="")
     thread_rule: Mapped[str] = mapped_column(String(32), default="")
     filed_at: Mapped[Timestamp]
+    # Outlook's Thread-Index conversation id (its first 22 bytes, hex) and the subject with
+    # Re:/Fwd:/AW:/... and case tags stripped, lower-cased: the last two threading fallbacks.
+    thread_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    norm_subject: Mapped[str] = mapped_column(String(255), default="", index=True)
 
     case: Mapped[Case] = relationship(back_populates="messages")
 
@@ -180,6 +196,27 @@ class CaseEvent(Base):
     data: Mapped[JsonValue]
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+LINK_KINDS = ("possible-follow-up", "enquiry-order", "related", "merged-into", "split-from")
+
+
+class CaseLink(Base):
+    """A relation between two cases. Links are added and removed by case events; the row is the
+    current state, the events are the history."""
+
+    __tablename__ = "case_links"
+    __table_args__ = (
+        UniqueConstraint("case_id", "other_case_id", "kind", name="case_links_unique"),
+        CheckConstraint(f"kind IN {LINK_KINDS!r}", name="case_links_kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[Timestamp]
+    actor: Mapped[str] = mapped_column(String(128), default="system")
 
 
 class IntakeCheckpoint(Base):

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from archive import Archive, BlobNotFoundError, LedgerEntry
 from classifiers import Classification, RuleSet
+from gateway.after_filing import FiledMessage, run_hooks
 from gateway.classification import classify_parsed
 from gateway.config import Settings
 from gateway.db import Database
@@ -261,7 +262,9 @@ class Processor:
         for prepared, decision, target in decisions:
             writer.file(in_batch[(prepared.receipt.sha256, prepared.receipt.alias)], target,
                         decision)
-        return writer.flush()
+        outcomes = writer.flush()
+        run_hooks(session, self.settings, writer.filed())
+        return outcomes
 
 
 def _filed_messages(session: Session, receipts: Sequence[LedgerReceipt]
@@ -423,6 +426,23 @@ class _BatchWriter:
                         and case.first_seq == receipt.seq)
             outcomes.append(Outcome(receipt.seq, status, self._ref(case), new_case, reason))
         return sorted(outcomes, key=lambda o: o.seq)
+
+    def filed(self) -> list[FiledMessage]:
+        """The messages this batch filed (after :meth:`flush`), for the workflow hooks."""
+        result = []
+        for message in self.messages:
+            if not message.row or message.id is None:
+                continue
+            case = message.row["_case"]
+            receipt = message.prepared.receipt
+            result.append(FiledMessage(
+                message_pk=message.id, case_id=self._case_id(case),
+                case_ref=self.cases[case].ref,
+                new_case=isinstance(case, _NewCase) and case.first_seq == receipt.seq,
+                seq=receipt.seq, sha256=receipt.sha256, alias=receipt.alias,
+                direction=receipt.direction, parsed=message.prepared.parsed,
+                classification=message.prepared.classification))
+        return result
 
     def _insert_cases(self) -> None:
         if not self.new_cases:
