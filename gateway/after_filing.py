@@ -43,9 +43,9 @@ Hook = Callable[[Session, "Settings", Sequence[FiledMessage]], None]
 
 def hooks() -> list[Hook]:
     # Imported here: the workflow modules import the pipeline's models, not the other way.
-    from gateway import feedback, lifecycle, outbound, property_register, reviews
+    from gateway import feedback, lifecycle, outbound, property_register, reviews, search
 
-    return [lifecycle.on_filed, reviews.on_filed, feedback.on_filed,
+    return [search.on_filed, lifecycle.on_filed, reviews.on_filed, feedback.on_filed,
             property_register.on_filed, outbound.on_filed]
 
 

@@ -100,10 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _workflow_commands() -> list[Callable[[Any], None]]:
     """Each workflow module adds its own sub-commands (cases, replies, reviews, property ...)."""
-    from gateway import cli_lifecycle, cli_orders, cli_outbound, cli_threads
+    from gateway import cli_lifecycle, cli_orders, cli_outbound, cli_search, cli_threads
 
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
-            cli_orders.register]
+            cli_orders.register, cli_search.register]
 
 
 def add_actor_option(parser: argparse.ArgumentParser) -> None:
