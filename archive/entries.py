@@ -11,8 +11,12 @@ from typing import Any
 from archive.errors import LedgerFormatError
 
 GENESIS_HASH = "0" * 64
-DIRECTIONS = ("inbound", "outbound")
-KINDS = ("receipt",)
+# "internal": records the archive keeps about itself (access log, tombstones), not mail.
+DIRECTIONS = ("inbound", "outbound", "internal")
+# receipt: a message's bytes arrived; access: someone searched, viewed, exported or purged
+# (the blob is the JSON access record); tombstone: a blob was removed under retention (the
+# entry names the removed blob, so the chain, and proofs over it, still verify).
+KINDS = ("receipt", "access", "tombstone")
 
 
 @dataclass(frozen=True)

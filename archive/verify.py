@@ -57,6 +57,9 @@ def verify_archive(
     """
     expected_seq, prev_hash = 1, GENESIS_HASH
     checked_blobs: set[str] = set()
+    # A blob may be missing only because retention removed it: then a later tombstone entry
+    # names it. Missing blobs wait here until their tombstone turns up or the ledger ends.
+    awaiting_tombstone: dict[str, Inconsistency] = {}
     entries = 0
     for line in ledger.raw_lines():
         if not line.raw.endswith(b"\n"):
@@ -68,16 +71,27 @@ def verify_archive(
             return _report(entries, checked_blobs, expected_seq - 1, Inconsistency(
                 expected_seq, "unreadable-entry", f"ledger line {line.number}: {exc}"))
         problem = _check_entry(entry, expected_seq, prev_hash, blobs, checked_blobs,
-                               check_blob=entry.seq >= since)
+                               check_blob=entry.seq >= since and entry.kind != "tombstone")
+        if problem is not None and problem.problem == "missing-blob":
+            awaiting_tombstone.setdefault(entry.sha256, problem)
+            problem = None
         if problem is None and extra_check is not None:
             problem = extra_check(entry)
         if problem:
-            return _report(entries, checked_blobs, expected_seq - 1, problem)
+            return _report(entries, checked_blobs, expected_seq - 1,
+                           _earliest(problem, awaiting_tombstone))
+        if entry.kind == "tombstone":
+            awaiting_tombstone.pop(entry.sha256, None)
         entries += 1
         expected_seq, prev_hash = entry.seq + 1, entry.entry_hash
         if progress:
             progress(entries)
-    return _report(entries, checked_blobs, expected_seq - 1, None)
+    missing = min(awaiting_tombstone.values(), key=lambda p: p.seq, default=None)
+    return _report(entries, checked_blobs, expected_seq - 1, missing)
+
+
+def _earliest(problem: Inconsistency, missing: dict[str, Inconsistency]) -> Inconsistency:
+    return min([problem, *missing.values()], key=lambda p: p.seq)
 
 
 def _report(entries: int, blobs: set[str], head: int, problem: Inconsistency | None
