@@ -1,10 +1,333 @@
-"""Placeholder being written in parallel; replaced by its owner."""
+"""The customer property register (ISO 9001 clause 8.5.3): what of the customer's we hold, whose
+it is, when and in what condition it came, where it is kept and how to handle it, and its chain
+of custody (announced → received → in use → returned | destroyed | lost/damaged).
+
+Every change is a row in the append-only ``property_history`` and an event on the item's case.
+A message classified as a property notice proposes an item (``proposed``) that staff confirm
+or dismiss. Loss or damage is an incident: event ``property_incident`` plus a pending review of
+kind ``property-incident`` (case ``review_required``), so the case cannot be closed or its order
+accepted until someone records how it was handled and the report to the customer goes out
+(clause 8.5.3 asks that the customer be told).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.events import SYSTEM, WorkflowError, record
+from gateway.models import Case, Message, utcnow
+from gateway.property_models import PROPERTY_KINDS, PROPERTY_STATUSES, PropertyHistory, PropertyItem
+from gateway.reviews import open_review
+from gateway.views import iso
+
+if TYPE_CHECKING:
+    from gateway.after_filing import FiledMessage
+    from gateway.config import Settings
+
+# Where an item may go from each status. "received" from announced goes through
+# receive_item (condition and location are required there).
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "announced": ("lost-damaged", "dismissed"),
+    "received": ("in-use", "returned", "destroyed", "lost-damaged"),
+    "in-use": ("received", "returned", "destroyed", "lost-damaged"),
+    "lost-damaged": ("received", "in-use", "returned", "destroyed"),
+    "returned": (),
+    "destroyed": (),
+    "dismissed": (),
+}
+NEEDS_NOTE = ("destroyed", "lost-damaged", "dismissed")
+DIGITAL_KINDS = ("drawing", "data")
+_STATUS_ALIASES = {"in use": "in-use", "in_use": "in-use", "lost": "lost-damaged",
+                   "damaged": "lost-damaged", "lost/damaged": "lost-damaged",
+                   "lost-or-damaged": "lost-damaged"}
+_HEX = re.compile(r"^[0-9a-f]{8,64}$")
+# Identifiers worth keeping on an item (an order number says which order it belongs to).
+_ITEM_IDENTIFIERS = ("serial", "drawing", "rma", "po")
 
 
-def on_filed(session: Any, settings: Any, filed: Sequence[Any]) -> None:
-    return None
+def normalise_status(text: str) -> str:
+    status = _STATUS_ALIASES.get(text.strip().lower(), text.strip().lower())
+    if status not in PROPERTY_STATUSES:
+        raise WorkflowError(f"unknown property status {text!r}: use one of "
+                            f"{', '.join(PROPERTY_STATUSES)}")
+    return status
+
+
+def normalise_kind(text: str) -> str:
+    kind = text.strip().lower().replace("_", "-").replace(" ", "-")
+    kind = {"physical": "physical-item", "item": "physical-item", "samples": "sample",
+            "drawings": "drawing"}.get(kind, kind)
+    if kind not in PROPERTY_KINDS:
+        raise WorkflowError(f"unknown property kind {text!r}: use one of "
+                            f"{', '.join(PROPERTY_KINDS)}")
+    return kind
+
+
+# -- changing the register --------------------------------------------------------------------
+
+def add_item(session: Session, case: Case, *, kind: str, description: str, actor: str,
+             owner: str = "", identifiers: Sequence[dict[str, str]] = (), handling: str = "",
+             attachment: str | None = None, condition: str = "", location: str = ""
+             ) -> PropertyItem:
+    """Register an item staff were told about (status ``announced``), or a drawing/data file the
+    customer sent as an attachment of a message in this case (``received`` with its sha256)."""
+    kind = normalise_kind(kind)
+    if not description.strip():
+        raise WorkflowError("a property item needs a description (--description)")
+    now = utcnow()
+    item = PropertyItem(case_id=case.id, kind=kind, description=description.strip(),
+                        owner=(owner or case.customer).strip(), identifiers=list(identifiers),
+                        status="announced", proposed=False, handling=handling.strip(),
+                        condition="", location="", filename="", created_at=now,
+                        created_by=actor, updated_at=now)
+    if attachment:
+        if kind not in DIGITAL_KINDS:
+            raise WorkflowError(f"only {' or '.join(DIGITAL_KINDS)} can be registered from an "
+                                f"attachment, not {kind}")
+        message, found = _attachment(session, case, attachment)
+        item.sha256, item.filename, item.source_message_pk = (
+            found["sha256"], found.get("filename", ""), message.id)
+        item.status, item.received_at = "received", message.filed_at
+        item.condition = condition.strip() or "digital copy as received, sha256 recorded"
+        item.location = location.strip() or f"commgate archive, ledger seq {message.first_seq}"
+    session.add(item)
+    session.flush()
+    _history(session, item, actor, "registered", None, item.status, "",
+             {"sha256": item.sha256, "filename": item.filename,
+              "message_pk": item.source_message_pk} if attachment else {})
+    record(session, case, "property_registered", _event_data(item),
+           actor=actor, message_pk=item.source_message_pk)
+    return item
+
+
+def confirm_item(session: Session, item: PropertyItem, actor: str, *, kind: str | None = None,
+                 description: str | None = None, handling: str | None = None,
+                 note: str = "") -> PropertyItem:
+    """Staff confirm an item proposed from a property notice (optionally correcting it)."""
+    if not item.proposed:
+        raise WorkflowError(f"property item {item.id} is not a proposal (it is confirmed)")
+    if item.status == "dismissed":
+        raise WorkflowError(f"property item {item.id} was dismissed")
+    item.proposed = False
+    item.kind = normalise_kind(kind) if kind else item.kind
+    item.description = description.strip() if description else item.description
+    item.handling = handling.strip() if handling is not None else item.handling
+    item.updated_at = utcnow()
+    _history(session, item, actor, "confirmed", item.status, item.status, note,
+             {"kind": item.kind, "description": item.description})
+    record(session, _case_of(session, item), "property_confirmed", _event_data(item, note),
+           actor=actor)
+    return item
+
+
+def receive_item(session: Session, item: PropertyItem, *, condition: str, location: str,
+                 actor: str, note: str = "", handling: str | None = None,
+                 at: datetime | None = None) -> PropertyItem:
+    """Record that an announced item arrived: when, in what condition, where it is kept."""
+    if item.proposed:
+        raise WorkflowError(f"property item {item.id} is only proposed: confirm it first "
+                            f"('commgate property confirm {item.id}')")
+    if item.status != "announced":
+        raise WorkflowError(f"property item {item.id} is {item.status}, not announced: "
+                            f"it cannot be received again")
+    if not condition.strip() or not location.strip():
+        raise WorkflowError("receiving an item needs its condition on receipt (--condition) and "
+                            "where it is kept (--location)")
+    item.condition, item.location = condition.strip(), location.strip()
+    item.handling = handling.strip() if handling is not None else item.handling
+    item.received_at = at or utcnow()
+    return _change(session, item, "received", actor, note, "property_received")
+
+
+def set_status(session: Session, item: PropertyItem, status: str, *, actor: str,
+               note: str = "", location: str | None = None) -> PropertyItem:
+    """Move an item along its chain of custody; loss or damage opens an incident review."""
+    status = normalise_status(status)
+    if item.status == "announced" and status == "received":
+        raise WorkflowError(f"record the receipt with 'commgate property receive {item.id} "
+                            f"--condition ... --location ...'")
+    if status not in TRANSITIONS[item.status]:
+        allowed = ", ".join(TRANSITIONS[item.status]) or "none (final)"
+        raise WorkflowError(f"property item {item.id} cannot go from {item.status} to {status} "
+                            f"(allowed: {allowed})")
+    if status == "dismissed" and not item.proposed:
+        raise WorkflowError(f"only a proposed item can be dismissed; item {item.id} is "
+                            f"confirmed (use destroyed, returned or lost-damaged)")
+    if status in NEEDS_NOTE and not note.strip():
+        raise WorkflowError(f"setting an item to {status} needs a note saying what happened")
+    if item.proposed and status != "dismissed":
+        raise WorkflowError(f"property item {item.id} is only proposed: confirm it first")
+    if location is not None and location.strip():
+        item.location = location.strip()
+    _change(session, item, status, actor, note, "property_status_changed")
+    if status == "lost-damaged":
+        _open_incident(session, item, actor, note)
+    return item
+
+
+def move_item(session: Session, item: PropertyItem, *, location: str, actor: str,
+              note: str = "") -> PropertyItem:
+    """Record a new storage place without a status change (custody: where it is kept)."""
+    if not location.strip():
+        raise WorkflowError("a move needs the new location (--location)")
+    if item.status in ("announced", "returned", "destroyed", "dismissed"):
+        raise WorkflowError(f"property item {item.id} is {item.status}: it is not in our care")
+    before, item.location, item.updated_at = item.location, location.strip(), utcnow()
+    _history(session, item, actor, "moved", item.status, item.status, note,
+             {"from_location": before, "to_location": item.location})
+    record(session, _case_of(session, item), "property_moved",
+           {"item_id": item.id, "from_location": before, "to_location": item.location,
+            "note": note}, actor=actor)
+    return item
+
+
+def _change(session: Session, item: PropertyItem, status: str, actor: str, note: str,
+            event: str) -> PropertyItem:
+    before, item.status, item.updated_at = item.status, status, utcnow()
+    data = {"condition": item.condition, "location": item.location,
+            "received_at": iso(item.received_at)} if status == "received" else {
+                "location": item.location}
+    _history(session, item, actor, "status", before, status, note, data)
+    record(session, _case_of(session, item), event,
+           {"item_id": item.id, "description": item.description, "from": before, "to": status,
+            "note": note, **data}, actor=actor)
+    return item
+
+
+def _case_of(session: Session, item: PropertyItem) -> Case:
+    case = session.get(Case, item.case_id)
+    assert case is not None  # a foreign key
+    return case
+
+
+def _open_incident(session: Session, item: PropertyItem, actor: str, note: str) -> None:
+    case = _case_of(session, item)
+    review = open_review(session, case, "property-incident", actor=actor,
+                         summary=f"{item.kind} {item.id} ({item.description}) lost or damaged: "
+                                 f"{note}", evidence={"item_id": item.id, "note": note},
+                         property_item_id=item.id)
+    record(session, case, "property_incident",
+           {"item_id": item.id, "description": item.description, "note": note,
+            "review_id": review.id}, actor=actor)
+
+
+def _history(session: Session, item: PropertyItem, actor: str, action: str,
+             before: str | None, after: str, note: str, data: dict[str, Any]) -> None:
+    session.add(PropertyHistory(item_id=item.id, at=utcnow(), actor=actor, action=action,
+                                from_status=before, to_status=after, note=note, data=data))
+    session.flush()
+
+
+def _attachment(session: Session, case: Case, wanted: str) -> tuple[Message, dict[str, Any]]:
+    digest = wanted.strip().lower()
+    if not _HEX.match(digest):
+        raise WorkflowError(f"{wanted!r} is not a sha256 (64 hex digits, or at least 8 of them)")
+    found = [(m, a) for m in case.messages for a in m.attachments or []
+             if str(a.get("sha256", "")).startswith(digest)]
+    if not {a["sha256"] for _, a in found}:
+        raise WorkflowError(f"no attachment {digest} in the messages of case {case.ref} "
+                            f"('commgate cases show {case.ref}' lists them)")
+    if len({a["sha256"] for _, a in found}) > 1:
+        raise WorkflowError(f"{digest} matches several attachments of {case.ref}: give more")
+    return found[0]
+
+
+# -- after filing -----------------------------------------------------------------------------
+
+def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
+    """A customer's property notice proposes an item for staff to confirm."""
+    for entry in filed:
+        if entry.direction == "outbound" or entry.classification.category != "property":
+            continue
+        exists = session.scalars(select(PropertyItem.id).where(
+            PropertyItem.source_message_pk == entry.message_pk)).first()
+        case = session.get(Case, entry.case_id)
+        if exists is not None or case is None:
+            continue
+        identifiers = [{"kind": i.kind, "value": i.value}
+                       for i in entry.classification.identifiers if i.kind in _ITEM_IDENTIFIERS]
+        now = utcnow()
+        item = PropertyItem(case_id=case.id, kind="physical-item",
+                            description=(entry.parsed.subject or "property notice")[:1000],
+                            owner=case.customer or entry.parsed.from_addr,
+                            identifiers=identifiers, status="announced", proposed=True,
+                            condition="", location="", handling="", filename="",
+                            source_message_pk=entry.message_pk, created_at=now,
+                            created_by=SYSTEM, updated_at=now)
+        session.add(item)
+        session.flush()
+        _history(session, item, SYSTEM, "proposed", None, "announced", "",
+                 {"message_pk": entry.message_pk})
+        record(session, case, "property_proposed",
+               _event_data(item) | {"rules": sorted({e.rule_id for e in
+                                                     entry.classification.evidence})},
+               message_pk=entry.message_pk)
+
+
+# -- read models ------------------------------------------------------------------------------
+
+def item_by_id(session: Session, item_id: int, *, for_update: bool = False) -> PropertyItem:
+    query = select(PropertyItem).where(PropertyItem.id == item_id)
+    item = session.scalars(query.with_for_update() if for_update else query).one_or_none()
+    if item is None:
+        raise WorkflowError(f"no property item {item_id}: 'commgate property list' shows them")
+    return item
+
+
+def history(session: Session, item: PropertyItem) -> list[dict[str, Any]]:
+    return [{"at": iso(h.at), "actor": h.actor, "action": h.action, "from": h.from_status,
+             "to": h.to_status, "note": h.note, "data": h.data}
+            for h in session.scalars(select(PropertyHistory).where(
+                PropertyHistory.item_id == item.id).order_by(PropertyHistory.id))]
+
+
+def item_view(session: Session, item: PropertyItem, *, with_history: bool = False
+              ) -> dict[str, Any]:
+    case = session.get(Case, item.case_id)
+    view = {
+        "id": item.id, "case": case.ref if case else None, "kind": item.kind,
+        "description": item.description, "owner": item.owner, "identifiers": item.identifiers,
+        "status": item.status, "proposed": item.proposed, "received_at": iso(item.received_at),
+        "condition": item.condition, "location": item.location, "handling": item.handling,
+        "sha256": item.sha256, "filename": item.filename,
+        "source_message_pk": item.source_message_pk, "created_at": iso(item.created_at),
+        "created_by": item.created_by, "updated_at": iso(item.updated_at),
+    }
+    if with_history:
+        view["history"] = history(session, item)
+    return view
+
+
+def property_register(session: Session, customer: str | None = None, *,
+                      include_dismissed: bool = False, with_history: bool = False
+                      ) -> list[dict[str, Any]]:
+    """The register: every item (optionally of one customer: an address or a domain)."""
+    query = select(PropertyItem).order_by(PropertyItem.id)
+    if customer:
+        wanted = customer.strip().lower()
+        owner = func.lower(PropertyItem.owner)
+        query = query.where(or_(owner == wanted, owner.like(f"%@{wanted}")))
+    if not include_dismissed:
+        query = query.where(PropertyItem.status != "dismissed")
+    return [item_view(session, i, with_history=with_history) for i in session.scalars(query)]
+
+
+def details_for_case(session: Session, case: Case) -> dict[str, Any]:
+    """The case's property items with their chain of custody (for ``cases show``)."""
+    items = session.scalars(select(PropertyItem).where(PropertyItem.case_id == case.id)
+                            .order_by(PropertyItem.id))
+    return {"property": [item_view(session, i, with_history=True) for i in items]}
+
+
+def _event_data(item: PropertyItem, note: str = "") -> dict[str, Any]:
+    return {"item_id": item.id, "kind": item.kind, "description": item.description,
+            "owner": item.owner, "identifiers": item.identifiers, "status": item.status,
+            "proposed": item.proposed, "sha256": item.sha256, "filename": item.filename,
+            "condition": item.condition, "location": item.location,
+            "handling": item.handling, "note": note}

@@ -1,10 +1,415 @@
-"""Placeholder being written in parallel; replaced by its owner."""
+"""Enquiry → order and scope change (ISO 9001 clause 8.2.3, 8.2.4): the requirement-review
+checklist of an order, reviews that must be decided before the case may go on, and the
+acceptance decision.
+
+Rules, each enforced here and recorded as a case event:
+
+* A message flagged as a scope change (a change order on an order case) opens a scope-change
+  review and puts the case into ``review_required``. A reply whose only scope evidence is its
+  quoted subject ("Re: Change to PO 4500871234") does not open another one when the case already
+  has a scope-change review: the event ``scope_change_not_reopened`` says so.
+* A reviewer approves or rejects it with a note; the decision is confirmed to the customer from a
+  published template (gateway.outbound.queue_mail); the customer's reply that quotes that
+  confirmation's Message-ID is linked to the review (``review_confirmed``).
+* An order is accepted only when no review is pending and every checklist item is ok or n/a;
+  the acceptance names who, when and on which message, and keeps the checklist as it stood.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gateway.events import SYSTEM, WorkflowError, record
+from gateway.models import Case, CaseLink, Message, utcnow
+from gateway.review_models import (
+    CHECK_STATES,
+    CHECKLIST_ITEMS,
+    OrderDecision,
+    RequirementCheck,
+    Review,
+)
+from gateway.views import iso
+
+if TYPE_CHECKING:
+    from gateway.after_filing import FiledMessage
+    from gateway.config import Settings
+
+# Templates that confirm a decision to the customer unless the reviewer names another one.
+# (A config option ``reviews.templates`` would be the place to change them per installation.)
+DEFAULT_TEMPLATES = {
+    ("scope-change", "approved"): "scope-change-approved",
+    ("scope-change", "rejected"): "scope-change-rejected",
+    ("property-incident", "approved"): "property-incident-report",
+    ("property-incident", "rejected"): "property-incident-report",
+}
 
 
-def on_filed(session: Any, settings: Any, filed: Sequence[Any]) -> None:
-    return None
+@dataclass(frozen=True)
+class Check:
+    """One checklist entry as a reviewer gives it: ``scope=ok`` or ``delivery-date=n/a:note``."""
+
+    item: str
+    state: str
+    note: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Check:
+        item, sep, rest = text.partition("=")
+        state, _, note = rest.partition(":")
+        check = cls(item.strip().lower().replace("_", "-"), state.strip().lower(), note.strip())
+        if not sep or check.item not in CHECKLIST_ITEMS or check.state not in CHECK_STATES:
+            raise WorkflowError(
+                f"checklist item {text!r} not understood: write ITEM=STATE[:NOTE] with ITEM one "
+                f"of {', '.join(CHECKLIST_ITEMS)} and STATE one of {', '.join(CHECK_STATES)}")
+        return check
+
+
+# -- the requirement-review checklist ---------------------------------------------------------
+
+def checklist(session: Session, case: Case) -> dict[str, dict[str, Any] | None]:
+    """Every checklist item with its state, note, who and when (None: not checked yet)."""
+    rows = {c.item: c for c in session.scalars(
+        select(RequirementCheck).where(RequirementCheck.case_id == case.id))}
+    return {item: _check_view(rows[item]) if item in rows else None for item in CHECKLIST_ITEMS}
+
+
+def set_checks(session: Session, case: Case, checks: Sequence[Check], actor: str
+               ) -> dict[str, dict[str, Any] | None]:
+    """Record checklist items; one ``checklist_updated`` event lists each change from → to."""
+    if not checks:
+        raise WorkflowError("no checklist item given: pass --item ITEM=STATE[:NOTE]")
+    _refuse_merged(case)
+    now = utcnow()
+    changes = []
+    for check in checks:
+        row = session.get(RequirementCheck, (case.id, check.item))
+        before = row.state if row else None
+        if row is None:
+            row = RequirementCheck(case_id=case.id, item=check.item)
+            session.add(row)
+        row.state, row.note, row.actor, row.at = check.state, check.note, actor, now
+        changes.append({"item": check.item, "from": before, "to": check.state,
+                        "note": check.note})
+    session.flush()
+    record(session, case, "checklist_updated", {"changes": changes}, actor=actor)
+    return checklist(session, case)
+
+
+def checklist_gaps(session: Session, case: Case) -> list[str]:
+    """What keeps the checklist from being complete, one phrase per problem."""
+    items = checklist(session, case)
+    missing = [name for name, value in items.items() if value is None]
+    not_ok = [name for name, value in items.items() if value and value["state"] == "not-ok"]
+    gaps = []
+    if missing:
+        gaps.append(f"not checked: {', '.join(missing)}")
+    if not_ok:
+        gaps.append(f"not ok: {', '.join(not_ok)}")
+    return gaps
+
+
+# -- reviews ----------------------------------------------------------------------------------
+
+def pending_reviews(session: Session, case: Case) -> list[Review]:
+    return list(session.scalars(select(Review).where(
+        Review.case_id == case.id, Review.status == "pending").order_by(Review.id)))
+
+
+def pending_review(session: Session, case: Case) -> Review | None:
+    """The oldest review still waiting for a decision (closing and accepting wait for it)."""
+    pending = pending_reviews(session, case)
+    return pending[0] if pending else None
+
+
+def open_review(session: Session, case: Case, kind: str, *, actor: str = SYSTEM,
+                summary: str = "", evidence: Any = None, trigger_message_pk: int | None = None,
+                property_item_id: int | None = None) -> Review:
+    """Open a review and put the case into review_required."""
+    review = Review(case_id=case.id, kind=kind, status="pending", summary=summary[:2000],
+                    evidence=evidence if evidence is not None else [],
+                    trigger_message_pk=trigger_message_pk, property_item_id=property_item_id,
+                    opened_at=utcnow(), opened_by=actor, decision_note="")
+    session.add(review)
+    session.flush()
+    case.review_required = True
+    record(session, case, "review_opened",
+           {"review_id": review.id, "kind": kind, "summary": review.summary,
+            "evidence": review.evidence, "property_item_id": property_item_id},
+           actor=actor, message_pk=trigger_message_pk)
+    return review
+
+
+def find_review(session: Session, case: Case, review_id: int | None) -> Review:
+    """The review named by id, or the case's only pending one."""
+    if review_id is not None:
+        review = session.get(Review, review_id)
+        if review is None or review.case_id != case.id:
+            raise WorkflowError(f"case {case.ref} has no review {review_id}: "
+                                f"'commgate review list' shows them")
+        return review
+    pending = pending_reviews(session, case)
+    if not pending:
+        raise WorkflowError(f"case {case.ref} has no pending review")
+    if len(pending) > 1:
+        raise WorkflowError(f"case {case.ref} has {len(pending)} pending reviews "
+                            f"({', '.join(str(r.id) for r in pending)}): name one with --review")
+    return pending[0]
+
+
+def decide_review(session: Session, settings: Settings, case: Case, review: Review, *,
+                  approve: bool, note: str, actor: str, template: str | None = None,
+                  confirm: bool = True) -> Review:
+    """Approve or reject a pending review with a note, then confirm it to the customer from a
+    published template. ``confirm=False`` (the customer was told another way) is recorded."""
+    if review.status != "pending":
+        raise WorkflowError(f"review {review.id} was already {review.status} by "
+                            f"{review.decided_by} on {iso(review.decided_at)}")
+    if not note.strip():
+        raise WorkflowError("a review decision needs a note saying why (--note)")
+    status = "approved" if approve else "rejected"
+    review.status, review.decided_by, review.decided_at = status, actor, utcnow()
+    review.decision_note = note.strip()
+    session.flush()
+    case.review_required = bool(pending_reviews(session, case))
+    record(session, case, f"review_{status}",
+           {"review_id": review.id, "kind": review.kind, "note": review.decision_note,
+            "confirmation": "queued" if confirm else "not sent (told another way)"},
+           actor=actor, message_pk=review.trigger_message_pk)
+    if confirm:
+        _queue_confirmation(session, settings, case, review, actor,
+                            template or DEFAULT_TEMPLATES[(review.kind, status)])
+    return review
+
+
+def _queue_confirmation(session: Session, settings: Settings, case: Case, review: Review,
+                        actor: str, template: str) -> None:
+    from gateway.outbound import queue_mail  # the outbound module imports the case models
+
+    trigger = session.get(Message, review.trigger_message_pk) if review.trigger_message_pk \
+        else None
+    to = (trigger.from_addr if trigger and trigger.from_addr else "") or case.customer
+    if not to:
+        raise WorkflowError(f"case {case.ref} has no customer address to confirm to")
+    mail = queue_mail(session, settings, case, kind="confirmation", to=[to], actor=actor,
+                      template=template, in_reply_to_pk=review.trigger_message_pk,
+                      variables={"review_id": str(review.id), "decision": review.status,
+                                 "note": review.decision_note, "change": review.summary})
+    review.confirmation_mail_id = mail.id
+    review.confirmation_message_id = bare_id(mail.message_id)
+    session.flush()
+    record(session, case, "review_confirmation_queued",
+           {"review_id": review.id, "mail_id": mail.id,
+            "message_id": review.confirmation_message_id, "to": [to],
+            "template": mail.template_name, "template_version": mail.template_version},
+           actor=actor)
+
+
+def bare_id(message_id: str | None) -> str | None:
+    """A Message-ID without angle brackets and blanks, the form parsing gives references in."""
+    return message_id.strip().strip("<>").strip() if message_id else None
+
+
+# -- order acceptance ------------------------------------------------------------------------
+
+def resolve_message(session: Session, case: Case, ref: str) -> Message:
+    """A message of this case or of a case linked to it as enquiry/order, named by its number
+    (the ``pk`` in ``commgate order show``) or by its Message-ID."""
+    text = ref.strip()
+    cases = {case.id, *linked_case_ids(session, case, "enquiry-order")}
+    if text.isdigit():
+        message = session.get(Message, int(text))
+    else:
+        message = session.scalars(select(Message).where(
+            Message.message_id == bare_id(text), Message.case_id.in_(cases))
+            .order_by(Message.id)).first()
+    if message is None:
+        raise WorkflowError(f"no message {ref!r}: 'commgate order show {case.ref}' lists them")
+    if message.case_id not in cases:
+        raise WorkflowError(f"message {message.id} is not part of case {case.ref} or of an "
+                            f"enquiry linked to it")
+    return message
+
+
+def decide_order(session: Session, case: Case, message: Message, *, accept: bool, actor: str,
+                 note: str = "") -> OrderDecision:
+    """Accept or decline an order on the customer's message. Accepting needs every review
+    decided and the checklist complete; declining needs a note."""
+    _refuse_merged(case)
+    items = checklist(session, case)
+    if accept:
+        reasons = [f"review {r.id} ({r.kind}) is pending" for r in pending_reviews(session, case)]
+        reasons += [f"the requirement review is incomplete ({gap})"
+                    for gap in checklist_gaps(session, case)]
+        latest = latest_decision(session, case)
+        if latest and latest.decision == "accepted" and not _decided_since(session, case, latest):
+            reasons.append(f"it was already accepted by {latest.actor} on {iso(latest.at)}")
+        if reasons:
+            raise WorkflowError(f"cannot accept {case.ref}: {'; '.join(reasons)}")
+    elif not note.strip():
+        raise WorkflowError("declining an order needs a note saying why (--note)")
+    decision = OrderDecision(case_id=case.id, decision="accepted" if accept else "declined",
+                             message_pk=message.id, actor=actor, at=utcnow(), note=note.strip(),
+                             checklist=items)
+    session.add(decision)
+    session.flush()
+    record(session, case, f"order_{decision.decision}",
+           {"decision_id": decision.id, "note": decision.note,
+            "message": _message_brief(message), "checklist": items},
+           actor=actor, message_pk=message.id)
+    return decision
+
+
+def latest_decision(session: Session, case: Case) -> OrderDecision | None:
+    return session.scalars(select(OrderDecision).where(OrderDecision.case_id == case.id)
+                           .order_by(OrderDecision.id.desc())).first()
+
+
+def _decided_since(session: Session, case: Case, decision: OrderDecision) -> bool:
+    """A review approved after the last acceptance: the changed order may be accepted again."""
+    return session.scalars(select(Review.id).where(
+        Review.case_id == case.id, Review.kind == "scope-change", Review.status == "approved",
+        Review.decided_at > decision.at)).first() is not None
+
+
+def linked_case_ids(session: Session, case: Case, kind: str) -> list[int]:
+    rows = session.execute(select(CaseLink.case_id, CaseLink.other_case_id).where(
+        CaseLink.kind == kind,
+        or_(CaseLink.case_id == case.id, CaseLink.other_case_id == case.id)))
+    return sorted({b if a == case.id else a for a, b in rows} - {case.id})
+
+
+def _refuse_merged(case: Case) -> None:
+    if case.merged_into_id is not None:
+        raise WorkflowError(f"case {case.ref} was merged into another case: work on that one")
+
+
+# -- after filing -----------------------------------------------------------------------------
+
+def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
+    """Link customers' confirmations to their reviews; open a review for each flagged change."""
+    for item in filed:
+        if item.direction == "outbound":
+            continue
+        case = session.get(Case, item.case_id)
+        if case is None:
+            continue
+        _link_confirmation(session, case, item)
+        if item.classification.scope_change:
+            _open_for_message(session, case, item)
+
+
+def scope_evidence(evidence: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The evidence of scope rules ("en.scope.quantity") and of the change-order signal."""
+    return [e for e in evidence if ".scope." in e.get("rule_id", "")
+            or e.get("rule_id") == "clf.change_order"]
+
+
+def _open_for_message(session: Session, case: Case, item: FiledMessage) -> None:
+    if session.scalars(select(Review.id).where(
+            Review.trigger_message_pk == item.message_pk)).first() is not None:
+        return  # filed again (reprocessing): the review exists
+    evidence = scope_evidence(item.classification.to_dict()["evidence"])
+    is_reply = bool(item.parsed.in_reply_to or item.parsed.references)
+    if is_reply and evidence and all(e["field"] == "subject" for e in evidence):
+        earlier = session.scalars(select(Review.id).where(
+            Review.case_id == case.id, Review.kind == "scope-change")).first()
+        if earlier is not None:
+            record(session, case, "scope_change_not_reopened",
+                   {"review_id": earlier, "reason": "a reply whose only scope evidence is "
+                    "its subject, in a case that already has a scope-change review"},
+                   message_pk=item.message_pk)
+            return
+    changes = sorted({e["text"].split(":", 1)[0] for e in evidence
+                      if e.get("rule_id") != "clf.change_order"})
+    summary = f"{', '.join(changes) or 'scope change'} ({item.parsed.subject})"
+    open_review(session, case, "scope-change", summary=summary, evidence=evidence,
+                trigger_message_pk=item.message_pk)
+
+
+def _link_confirmation(session: Session, case: Case, item: FiledMessage) -> None:
+    ids = [*item.parsed.in_reply_to, *item.parsed.references]
+    if not ids:
+        return
+    for review in session.scalars(select(Review).where(
+            Review.confirmation_message_id.in_(ids), Review.case_id == case.id,
+            Review.confirmed_by_message_pk.is_(None)).order_by(Review.id)):
+        review.confirmed_by_message_pk = item.message_pk
+        review.confirmed_at = utcnow()
+        record(session, case, "review_confirmed",
+               {"review_id": review.id, "from": item.parsed.from_addr,
+                "subject": item.parsed.subject,
+                "in_reply_to": review.confirmation_message_id},
+               message_pk=item.message_pk)
+    session.flush()
+
+
+# -- read models ------------------------------------------------------------------------------
+
+def review_view(session: Session, review: Review) -> dict[str, Any]:
+    case = session.get(Case, review.case_id)
+    return {
+        "id": review.id, "case": case.ref if case else None, "kind": review.kind,
+        "status": review.status, "summary": review.summary, "evidence": review.evidence,
+        "trigger_message_pk": review.trigger_message_pk,
+        "property_item_id": review.property_item_id,
+        "opened_at": iso(review.opened_at), "opened_by": review.opened_by,
+        "decided_at": iso(review.decided_at), "decided_by": review.decided_by,
+        "decision_note": review.decision_note,
+        "confirmation_mail_id": review.confirmation_mail_id,
+        "confirmation_message_id": review.confirmation_message_id,
+        "confirmed_by_message_pk": review.confirmed_by_message_pk,
+        "confirmed_at": iso(review.confirmed_at),
+    }
+
+
+def list_reviews(session: Session, *, pending_only: bool = False, case: Case | None = None
+                 ) -> list[dict[str, Any]]:
+    query = select(Review).order_by(Review.id)
+    if pending_only:
+        query = query.where(Review.status == "pending")
+    if case is not None:
+        query = query.where(Review.case_id == case.id)
+    return [review_view(session, r) for r in session.scalars(query)]
+
+
+def decision_view(session: Session, decision: OrderDecision) -> dict[str, Any]:
+    message = session.get(Message, decision.message_pk)
+    return {"id": decision.id, "decision": decision.decision, "actor": decision.actor,
+            "at": iso(decision.at), "note": decision.note, "checklist": decision.checklist,
+            "message": _message_brief(message) if message else None}
+
+
+def details_for_case(session: Session, case: Case) -> dict[str, Any]:
+    """The order record of a case: what ``commgate order show`` prints and ``cases show`` can
+    include: linked enquiries, the checklist, reviews, decisions and the case's messages."""
+    linked = [session.get(Case, cid) for cid in linked_case_ids(session, case, "enquiry-order")]
+    decisions = session.scalars(select(OrderDecision).where(OrderDecision.case_id == case.id)
+                                .order_by(OrderDecision.id))
+    return {
+        "ref": case.ref, "category": case.category, "status": case.status,
+        "customer": case.customer, "subject": case.subject,
+        "review_required": case.review_required,
+        "linked": [{"ref": c.ref, "category": c.category, "subject": c.subject,
+                    "kind": "enquiry-order"} for c in linked if c is not None],
+        "checklist": checklist(session, case),
+        "checklist_gaps": checklist_gaps(session, case),
+        "reviews": list_reviews(session, case=case),
+        "decisions": [decision_view(session, d) for d in decisions],
+        "messages": [_message_brief(m) for m in case.messages],
+    }
+
+
+def _check_view(row: RequirementCheck) -> dict[str, Any]:
+    return {"state": row.state, "note": row.note, "by": row.actor, "at": iso(row.at)}
+
+
+def _message_brief(message: Message) -> dict[str, Any]:
+    return {"pk": message.id, "message_id": message.message_id, "from": message.from_addr,
+            "subject": message.subject, "date": iso(message.date),
+            "direction": message.direction, "seq": message.first_seq,
+            "sha256": message.sha256}
