@@ -1,10 +1,274 @@
-"""Placeholder being written in parallel; replaced by its owner."""
+"""Customer feedback (ISO 9001 8.2.1 c, 9.1.2, 10.2): classify it, act on complaints, log it.
+
+A feedback case gets one :class:`~gateway.feedback_models.FeedbackRecord`: automatically when
+an inbound message classified "feedback" opens a case (or turns an "other" case into a feedback
+case), or by staff (``commgate feedback set`` on any case, e.g. a complaint inside an order
+thread; the classifier is not asked to find those).
+
+Decisions:
+- The classifier only *suggests* a type (from the rule ids that fired, ``suggested_type``);
+  ``type`` stays "" until a person sets it, and a feedback case cannot be closed while it is
+  unclassified: otherwise a complaint mis-read as praise could be closed without a corrective
+  action.
+- A complaint cannot be closed without a corrective-action reference and a resolution note
+  (checked by :func:`close_blocker`, which ``gateway.lifecycle.can_close`` consults).
+- A closed or merged case's feedback record is evidence and is not edited: reopen the case
+  (or work on the case it was merged into) first.
+- Every change is a case event with the actor; the row is only the current state.
+- The CSV export neutralises cells that a spreadsheet would run as a formula (OWASP "CSV
+  injection"): free text starting with = + - @ TAB or CR gets a leading apostrophe.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import csv
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from classifiers import Classification
+from gateway.events import SYSTEM, WorkflowError, record
+from gateway.feedback_models import FEEDBACK_TYPES, SEVERITIES, FeedbackRecord
+from gateway.models import Case, LedgerReceipt, Message, utcnow
+
+if TYPE_CHECKING:
+    from gateway.after_filing import FiledMessage
+    from gateway.config import Settings
+
+__all__ = ["FEEDBACK_TYPES", "SEVERITIES", "FeedbackRecord"]
+
+# Rule-id suffixes (``en.feedback.complaint`` -> "complaint") and the type each points at,
+# strongest first: a complaint that also says "thank you" is still a complaint. A lone
+# complaint hint ("again", "problem") counts only when nothing else fired.
+_RULE_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("complaint", ("complaint", "escalation_threat")),
+    ("survey", ("survey_reply",)),
+    ("suggestion", ("suggestion",)),
+    ("praise", ("praise", "thanks_subject")),
+    ("complaint", ("complaint_hint",)),
+)
+CSV_COLUMNS = ("ref", "received", "customer", "type", "severity", "status",
+               "corrective action", "resolution", "closed_at", "days to close", "root cause")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MAX_REF_CHARS = 128
 
 
-def on_filed(session: Any, settings: Any, filed: Sequence[Any]) -> None:
+def suggest_type(classification: Classification) -> tuple[str, list[str]]:
+    """The feedback type the classifier's evidence points at ("" when unclear), and the rule
+    ids it was read from (kept in the event so the suggestion can be explained)."""
+    rules = sorted({e.rule_id for e in classification.evidence if ".feedback." in e.rule_id})
+    suffixes = {rule.rsplit(".", 1)[-1] for rule in rules}
+    for kind, names in _RULE_TYPES:
+        if suffixes.intersection(names):
+            return kind, rules
+    return "", rules
+
+
+def record_for(session: Session, case: Case) -> FeedbackRecord | None:
+    return session.scalars(select(FeedbackRecord).where(FeedbackRecord.case_id == case.id)
+                           ).one_or_none()
+
+
+def open_record(session: Session, case: Case, *, actor: str, suggested_type: str = "",
+                rules: Sequence[str] = (), message_pk: int | None = None) -> FeedbackRecord:
+    """The case's feedback record, created (and recorded as an event) when it has none."""
+    existing = record_for(session, case)
+    if existing is not None:
+        return existing
+    _check_editable(case)
+    now = utcnow()
+    row = FeedbackRecord(case_id=case.id, suggested_type=suggested_type, created_by=actor,
+                         created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    record(session, case, "feedback_recorded",
+           {"suggested_type": suggested_type, "rules": list(rules)},
+           actor=actor, message_pk=message_pk)
+    return row
+
+
+def classify_feedback(session: Session, case: Case, *, actor: str,
+                      feedback_type: str | None = None,
+                      severity: str | None = None) -> FeedbackRecord:
+    """Staff set the type and/or severity; creates the record on a case that has none."""
+    if feedback_type is None and severity is None:
+        raise WorkflowError("nothing to set: give a type and/or a severity")
+    if feedback_type is not None and feedback_type not in FEEDBACK_TYPES:
+        raise WorkflowError(f"not allowed because {feedback_type!r} is not a feedback type "
+                            f"(one of: {', '.join(FEEDBACK_TYPES)})")
+    if severity is not None and severity not in SEVERITIES:
+        raise WorkflowError(f"not allowed because {severity!r} is not a severity "
+                            f"(one of: {', '.join(SEVERITIES)})")
+    _check_editable(case)
+    row = open_record(session, case, actor=actor)
+    changes: dict[str, dict[str, str]] = {}
+    for name, value in (("type", feedback_type), ("severity", severity)):
+        if value is not None and getattr(row, name) != value:
+            changes[name] = {"from": getattr(row, name), "to": value}
+            setattr(row, name, value)
+    if changes:
+        row.updated_at = utcnow()
+        record(session, case, "feedback_classified", changes, actor=actor)
+    return row
+
+
+def record_corrective_action(session: Session, case: Case, *, actor: str,
+                             corrective_action_ref: str, resolution_note: str,
+                             root_cause: str | None = None) -> FeedbackRecord:
+    """Link the corrective action (e.g. a CAPA/NCR number in the QMS) and say how the feedback
+    was resolved. Both are required together: a reference without an outcome proves nothing."""
+    ref = " ".join(corrective_action_ref.split())
+    note = resolution_note.strip()
+    if not ref:
+        raise WorkflowError("not allowed because the corrective-action reference is empty")
+    if len(ref) > MAX_REF_CHARS:
+        raise WorkflowError(f"not allowed because the corrective-action reference is longer "
+                            f"than {MAX_REF_CHARS} characters")
+    if not note:
+        raise WorkflowError("not allowed because the resolution note is empty")
+    _check_editable(case)
+    row = open_record(session, case, actor=actor)
+    data: dict[str, Any] = {"corrective_action_ref": ref, "resolution_note": note}
+    previous = {"corrective_action_ref": row.corrective_action_ref,
+                "resolution_note": row.resolution_note}
+    row.corrective_action_ref, row.resolution_note = ref, note
+    if root_cause is not None:
+        previous["root_cause"] = row.root_cause
+        row.root_cause = data["root_cause"] = root_cause.strip()
+    if any(previous.values()):
+        data["previous"] = previous
+    row.updated_at = utcnow()
+    record(session, case, "corrective_action_recorded", data, actor=actor)
+    return row
+
+
+def close_blocker(session: Session, case: Case) -> str | None:
+    """Why this case's feedback does not allow closing it yet, or None."""
+    row = record_for(session, case)
+    if row is None:
+        return None
+    if not row.type:
+        hint = f" (suggested: {row.suggested_type})" if row.suggested_type else ""
+        return (f"the feedback type is not set{hint}: 'commgate feedback set {case.ref} "
+                f"--type TYPE'")
+    if row.type == "complaint":
+        missing = [name for name, value in (("a corrective-action reference",
+                                             row.corrective_action_ref),
+                                            ("a resolution note", row.resolution_note))
+                   if not value]
+        if missing:
+            return (f"a complaint needs {' and '.join(missing)}: 'commgate feedback action "
+                    f"{case.ref} --corrective-action REF --resolution-note TEXT'")
     return None
+
+
+def _check_editable(case: Case) -> None:
+    if case.status == "closed":
+        raise WorkflowError(f"not allowed because {case.ref} is closed: its feedback record is "
+                            f"evidence; reopen it first ('commgate cases status {case.ref} open')")
+    if case.status == "merged":
+        raise WorkflowError(f"not allowed because {case.ref} was merged into another case: "
+                            f"work on that case")
+
+
+# -- after filing ------------------------------------------------------------------------------
+
+def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
+    """Open a feedback record when customer feedback opens a case (or turns an "other" case
+    into a feedback case). Feedback-like messages in cases of another category are left to
+    staff: a polite remark in an order thread is not a complaint."""
+    wanted = [f for f in filed
+              if f.direction != "outbound" and f.classification.category == "feedback"]
+    if not wanted:
+        return
+    cases = {case.id: case for case in session.scalars(
+        select(Case).where(Case.id.in_({f.case_id for f in wanted}))
+        .execution_options(populate_existing=True))}
+    for f in wanted:
+        case = cases[f.case_id]
+        if case.category != "feedback" or case.status in ("closed", "merged"):
+            continue
+        if record_for(session, case) is None:
+            suggested, rules = suggest_type(f.classification)
+            open_record(session, case, actor=SYSTEM, suggested_type=suggested, rules=rules,
+                        message_pk=f.message_pk)
+
+
+# -- the log -----------------------------------------------------------------------------------
+
+def feedback_log(session: Session, since: datetime | None = None,
+                 until: datetime | None = None) -> list[dict[str, Any]]:
+    """Every feedback case, oldest first: what came in, how it was classified and resolved.
+
+    ``received`` is when the case's first inbound message reached the archive (the ledger
+    time), else when the case was opened; ``since`` is inclusive, ``until`` exclusive.
+    """
+    first = (select(Message.case_id, func.min(Message.first_seq).label("seq"))
+             .where(Message.direction == "inbound").group_by(Message.case_id).subquery())
+    query = (select(FeedbackRecord, Case, LedgerReceipt.received_at)
+             .join(Case, Case.id == FeedbackRecord.case_id)
+             .outerjoin(first, first.c.case_id == Case.id)
+             .outerjoin(LedgerReceipt, LedgerReceipt.seq == first.c.seq)
+             .order_by(Case.id))
+    rows = []
+    for row, case, receipt_time in session.execute(query):
+        received = receipt_time or case.opened_at
+        if (since and received < since) or (until and received >= until):
+            continue
+        rows.append(_log_row(row, case, received))
+    return rows
+
+
+def _log_row(row: FeedbackRecord, case: Case, received: datetime) -> dict[str, Any]:
+    closed_at = case.closed_at if case.status == "closed" else None
+    days = (round((closed_at - received).total_seconds() / 86400, 1)
+            if closed_at is not None else None)
+    return {"ref": case.ref, "received": _iso(received), "customer": case.customer,
+            "subject": case.subject, "type": row.type, "suggested_type": row.suggested_type,
+            "severity": row.severity, "status": case.status, "owner_role": case.owner_role,
+            "corrective_action": row.corrective_action_ref, "resolution": row.resolution_note,
+            "root_cause": row.root_cause, "closed_at": _iso(closed_at),
+            "days_to_close": days}
+
+
+def write_csv(rows: Iterable[dict[str, Any]], stream: IO[str]) -> int:
+    """The log as CSV (one row per feedback case, :data:`CSV_COLUMNS`); returns the row count."""
+    writer = csv.writer(stream)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for row in rows:
+        writer.writerow([
+            row["ref"], row["received"], _cell(row["customer"]), row["type"], row["severity"],
+            row["status"], _cell(row["corrective_action"]), _cell(row["resolution"]),
+            row["closed_at"] or "", "" if row["days_to_close"] is None else row["days_to_close"],
+            _cell(row["root_cause"])])
+        count += 1
+    return count
+
+
+def export_csv(session: Session, path: Path, since: datetime | None = None,
+               until: datetime | None = None) -> int:
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        return write_csv(feedback_log(session, since, until), stream)
+
+
+def details_for_case(session: Session, case: Case) -> dict[str, Any] | None:
+    """The feedback part of ``cases show`` (None when the case has no feedback record)."""
+    row = record_for(session, case)
+    if row is None:
+        return None
+    return {"type": row.type, "suggested_type": row.suggested_type, "severity": row.severity,
+            "corrective_action": row.corrective_action_ref, "resolution": row.resolution_note,
+            "root_cause": row.root_cause, "close_blocker": close_blocker(session, case)}
+
+
+def _cell(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
