@@ -32,6 +32,7 @@ from gateway.db import Database
 from gateway.models import (
     Case,
     CaseEvent,
+    CaseLink,
     Counter,
     LedgerReceipt,
     Message,
@@ -40,13 +41,18 @@ from gateway.models import (
     utcnow,
 )
 from gateway.parsing import ParsedMessage, parse_message
+from gateway.signing import signed_case_ref
 from gateway.threader import (
     CaseKey,
     ThreadDecision,
+    ThreadingRules,
+    ThreadKeys,
     case_ref,
     decide_thread,
     domain_of,
     load_index,
+    reference_chain,
+    thread_keys,
 )
 
 log = logging.getLogger(__name__)
@@ -247,24 +253,46 @@ class Processor:
             in_batch[key] = writer.reserve_message(result)
         bounced = [p.classification.bounced_message_id for p in ready
                    if p.classification.bounced_message_id]
-        index = load_index(session, [p.parsed for p in ready], config.case_prefix, bounced)
+        rules = self.threading_rules
+        signed = self._signed_ref
+        batch_keys = [thread_keys(p.parsed, config.case_prefix, signed,
+                                  inbound=p.receipt.direction == "inbound",
+                                  received_at=p.receipt.received_at) for p in ready]
+        index = load_index(session, batch_keys, rules, bounced)
         decisions = []
-        for prepared in ready:
-            decision = decide_thread(prepared.parsed, index, config.case_prefix,
-                                     config.threading.free_mail_domains,
+        for prepared, keys in zip(ready, batch_keys, strict=True):
+            decision = decide_thread(keys, index, rules,
                                      prepared.classification.bounced_message_id)
             target = decision.case if decision.case is not None else writer.open_case(
                 prepared, decision)
-            index.file(prepared.parsed, target, domain_of(prepared.parsed.from_addr)
+            if decision.merge_orphans is not None:
+                index.merge(decision.merge_orphans, target)
+                writer.rehome(decision.merge_orphans, target, keys.message_id or "")
+            index.file(keys, target, domain_of(prepared.parsed.from_addr)
                        if decision.case is None else "")
-            decisions.append((prepared, decision, target))
-        writer.load_cases([target for _, _, target in decisions if isinstance(target, int)])
-        for prepared, decision, target in decisions:
+            decisions.append((prepared, decision, target, keys))
+        writer.load_cases([target for _, _, target, _ in decisions if isinstance(target, int)])
+        for prepared, decision, target, keys in decisions:
             writer.file(in_batch[(prepared.receipt.sha256, prepared.receipt.alias)], target,
-                        decision)
+                        decision, keys)
         outcomes = writer.flush()
+        writer.link_and_merge()
         run_hooks(session, self.settings, writer.filed())
         return outcomes
+
+    @property
+    def threading_rules(self) -> ThreadingRules:
+        config = self.settings.config
+        return ThreadingRules(
+            prefix=config.case_prefix,
+            free_mail_domains=frozenset(d.lower() for d in config.threading.free_mail_domains),
+            generic_subjects=frozenset(s.strip().lower()
+                                       for s in config.threading.generic_subjects),
+            subject_window_days=config.threading.subject_window_days,
+            own_addresses=frozenset(self.settings.alias_addresses))
+
+    def _signed_ref(self, message_id: str) -> str | None:
+        return signed_case_ref(self.settings, message_id)
 
 
 def _filed_messages(session: Session, receipts: Sequence[LedgerReceipt]
@@ -319,6 +347,10 @@ class _BatchWriter:
         # Written after the batch's own events, so a case's history reads in order.
         self.late_events: list[tuple[CaseKey, _NewMessage | int | None, str,
                                      dict[str, Any]]] = []
+        # (new case, tagged case) for strangers' case tags; (orphan case, parent's case, id).
+        self.follow_ups: list[tuple[CaseKey, CaseKey]] = []
+        self.rehomed: list[tuple[CaseKey, CaseKey, str]] = []
+        self.merged_into: dict[int, int] = {}
 
     # -- collecting --------------------------------------------------------------------------
 
@@ -362,10 +394,14 @@ class _BatchWriter:
                     .where(Case.id.in_(wanted))):
                 self.cases[cid] = _CaseState(ref, category, scope)
 
-    def file(self, message: _NewMessage, case: CaseKey, decision: ThreadDecision) -> None:
+    def file(self, message: _NewMessage, case: CaseKey, decision: ThreadDecision,
+             keys: ThreadKeys) -> None:
         prepared = message.prepared
         parsed, classification = prepared.parsed, prepared.classification
         message.row = _message_row(prepared.receipt, parsed, classification, decision)
+        message.row.update(thread_index=keys.conversation, norm_subject=keys.norm_subject)
+        if decision.follow_up_case is not None:
+            self.follow_ups.append((case, decision.follow_up_case))
         message.row["_case"] = case
         state = self.cases[case]
         if isinstance(case, _NewCase) and case.first_seq == prepared.receipt.seq:
@@ -403,7 +439,7 @@ class _BatchWriter:
             for message, message_id in zip(filed, ids, strict=True):
                 message.id = message_id
             references = [{"message_pk": m.id, "position": n, "ref": ref} for m in filed
-                          for n, ref in enumerate(_reference_chain(m.prepared.parsed))]
+                          for n, ref in enumerate(reference_chain(m.prepared.parsed))]
             if references:
                 session.execute(insert(MessageReference), references)
         events = self.events + self.late_events
@@ -427,22 +463,62 @@ class _BatchWriter:
             outcomes.append(Outcome(receipt.seq, status, self._ref(case), new_case, reason))
         return sorted(outcomes, key=lambda o: o.seq)
 
+    def rehome(self, orphans: CaseKey, target: CaseKey, parent_id: str) -> None:
+        self.rehomed.append((orphans, target, parent_id))
+
+    def link_and_merge(self) -> None:
+        """After :meth:`flush`: link strangers' new cases to the case they tagged, and merge
+        orphan cases into the case their late parent joined (both rare, so ORM-level)."""
+        from gateway.merging import system_merge
+
+        if self.follow_ups:
+            refs = {}
+            for new, tagged in self.follow_ups:
+                new_id, tagged_id = self._case_id(new), self._case_id(tagged)
+                self.session.add(CaseLink(case_id=new_id, other_case_id=tagged_id,
+                                          kind="possible-follow-up", created_at=self.now,
+                                          actor=SYSTEM))
+                refs[tagged_id] = self.cases[new].ref
+            self.session.flush()
+            for tagged_id, new_ref in refs.items():
+                self.session.add(CaseEvent(case_id=tagged_id, at=self.now, actor=SYSTEM,
+                                           kind="possible_follow_up",
+                                           data={"case": new_ref}))
+        for orphans, target, parent_id in self.rehomed:
+            source_id, target_id = self._case_id(orphans), self._case_id(target)
+            while target_id in self.merged_into:
+                target_id = self.merged_into[target_id]
+            system_merge(self.session, source_id, target_id,
+                         f"replies to <{parent_id}> joined the case of their parent")
+            self.merged_into[source_id] = target_id
+        self.session.flush()
+
     def filed(self) -> list[FiledMessage]:
-        """The messages this batch filed (after :meth:`flush`), for the workflow hooks."""
+        """The messages this batch filed (after :meth:`flush`), for the workflow hooks; a
+        message whose case was merged away in this batch is reported in the surviving case."""
         result = []
+        refs = {self._case_id(key): state.ref for key, state in self.cases.items()
+                if not isinstance(key, _NewCase) or key.id is not None}
         for message in self.messages:
             if not message.row or message.id is None:
                 continue
             case = message.row["_case"]
             receipt = message.prepared.receipt
+            case_id = self._case_id(case)
+            new_case = isinstance(case, _NewCase) and case.first_seq == receipt.seq
+            while case_id in self.merged_into:
+                case_id, new_case = self.merged_into[case_id], False
             result.append(FiledMessage(
-                message_pk=message.id, case_id=self._case_id(case),
-                case_ref=self.cases[case].ref,
-                new_case=isinstance(case, _NewCase) and case.first_seq == receipt.seq,
+                message_pk=message.id, case_id=case_id,
+                case_ref=refs.get(case_id) or self._load_ref(case_id),
+                new_case=new_case,
                 seq=receipt.seq, sha256=receipt.sha256, alias=receipt.alias,
                 direction=receipt.direction, parsed=message.prepared.parsed,
                 classification=message.prepared.classification))
         return result
+
+    def _load_ref(self, case_id: int) -> str:
+        return self.session.scalar(select(Case.ref).where(Case.id == case_id)) or ""
 
     def _insert_cases(self) -> None:
         if not self.new_cases:
@@ -523,14 +599,13 @@ def _duplicate_data(receipt: LedgerReceipt) -> dict[str, Any]:
 
 
 def _receipt_row(entry: LedgerEntry) -> dict[str, Any]:
-    return {"seq": entry.seq, "sha256": entry.sha256, "entry_hash": entry.entry_hash,
-            "size": entry.size, "alias": entry.alias, "direction": entry.direction,
-            "transport": entry.transport, "envelope": dict(entry.envelope),
-            "received_at": datetime.fromisoformat(entry.time), "status": "pending"}
-
-
-def _reference_chain(parsed: ParsedMessage) -> list[str]:
-    return list(dict.fromkeys([*parsed.in_reply_to, *parsed.references]))[:200]
+    # Only mail is processed; access records and tombstones are kept as the database's copy
+    # of the chain (for verify) and for the access log.
+    return {"seq": entry.seq, "kind": entry.kind, "sha256": entry.sha256,
+            "entry_hash": entry.entry_hash, "size": entry.size, "alias": entry.alias,
+            "direction": entry.direction, "transport": entry.transport,
+            "envelope": dict(entry.envelope), "received_at": datetime.fromisoformat(entry.time),
+            "status": "pending" if entry.kind == "receipt" else "recorded"}
 
 
 def _message_row(receipt: LedgerReceipt, parsed: ParsedMessage, classification: Classification,

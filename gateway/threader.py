@@ -1,13 +1,26 @@
 """Which case does a message belong to? Decided from headers the archive keeps, in a fixed order.
 
-1. ``same-message-id``: another copy of a message already filed (a retried delivery with
+1. ``signed-reference``: an id in In-Reply-To/References (or, for our own outbound copies, the
+   message's own Message-ID) that carries our HMAC-signed case token: that case, even when the
+   customer's client rewrote the subject. A forged or altered token is simply not ours.
+2. ``same-message-id``: another copy of a message already filed (a retried delivery with
    different bytes) joins that message's case, so a retry never opens a second case.
-2. ``in-reply-to`` / ``references``: the nearest ancestor that we have, In-Reply-To first, then
+3. ``in-reply-to`` / ``references``: the nearest ancestor that we have, In-Reply-To first, then
    References from the newest id backwards (the whole chain, so a missing parent is bridged).
-3. ``case-tag``: ``[PREFIX-000123]`` in the subject, accepted only when the sender already took
+4. ``referenced-by``: a parent that arrives after its replies joins the case they opened. When
+   the parent itself threaded elsewhere by rules 1-3, that orphan case is merged into the
+   parent's case afterwards (a system merge, reversible like a staff merge).
+5. ``shared-reference``: a reply whose ancestors we never saw joins a case of the same
+   correspondent whose messages reference the same missing id (a ticket system's ghost root).
+6. ``bounce-of``: a bounce joins the case of the message it returns.
+7. ``thread-index``: Outlook's Thread-Index names the conversation (its first 22 bytes).
+8. ``case-tag``: ``[PREFIX-000123]`` in the subject, accepted only when the sender already took
    part in that case or writes from its customer's own (not free-mail) domain. A stranger who
-   knows a case number gets a new case marked as a possible follow-up instead.
-4. ``new-case``.
+   knows a case number gets a new case linked as a possible follow-up instead.
+9. ``subject``: the normalised subject (reply/forward prefixes and case tags stripped) of an
+   inbound message from the same correspondent within ``threading.subject_window_days``,
+   never for generic or very short subjects.
+10. ``new-case``.
 
 Message-IDs are chosen by senders, so they only ever *join* threads; they never address the
 archive (that is what sha256 is for). The decision itself is a pure function of a
@@ -17,21 +30,57 @@ memory as each message of the batch is filed, so replies within one batch thread
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
-from collections.abc import Hashable, Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.models import Case, Message
+from gateway.models import Case, CaseLink, Message, MessageReference
 from gateway.parsing import ParsedMessage
 
 MAX_REFERENCES = 100
+MIN_SUBJECT_CHARS = 8
+CONVERSATION_BYTES = 22
 _QUERY_CHUNK = 500
 
 CaseKey = Hashable  # an existing case's id, or a case opened earlier in the same batch
+SignedRef = Callable[[str], "str | None"]
+
+# Reply and forward markers of the common clients and languages, with counters ("RE[2]:",
+# "Re^2:", "AW(3):"), stripped repeatedly from the start; RFC 5256 base subject rules besides.
+_PREFIX = re.compile(
+    r"^\s*(?:re|fwd?|aw|wg|sv|vs|vb|tr|antw|antwort|odp|rif|r|res|enc|rv|ref|ynt|atb|fs|vl"
+    r"|doorst|pd|přeposlat|πρ|回复|回覆|转发|答复)\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*[:\uff1a]\s*",
+    re.IGNORECASE)
+_BLOB = re.compile(r"^\s*\[[^\[\]]*\]\s*")
+_FWD_TRAILER = re.compile(r"\s*\((?:fwd?)\)\s*$", re.IGNORECASE)
+_FWD_WRAPPED = re.compile(r"^\[(?:fwd?):\s*(.*)\]$", re.IGNORECASE)
+_TICKET_TAG = re.compile(r"\[\s*[A-Za-z][A-Za-z0-9]{1,15}\s*[-#]\s*\d{1,12}\s*\]")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class ThreadKeys:
+    """Everything threading reads from one message, derived once from its parsed headers."""
+
+    message_id: str | None
+    ancestors: tuple[tuple[str, str], ...]  # (id, rule) in the order they are tried
+    chain: tuple[str, ...]  # every referenced id, as stored in message_references
+    signed: tuple[tuple[str, str], ...]  # (message id, case reference) of our own signed ids
+    conversation: str | None
+    norm_subject: str
+    tags: frozenset[str]  # case/ticket tags in the subject, upper-cased
+    tagged_ref: str | None  # our own case tag, as a case reference
+    sender: str
+    inbound: bool
+    when: datetime | None
 
 
 @dataclass(frozen=True)
@@ -40,6 +89,15 @@ class ThreadDecision:
     rule: str
     key: str = ""
     possible_follow_up_of: str | None = None
+    follow_up_case: CaseKey | None = None  # the tagged case a stranger's new case is linked to
+    merge_orphans: CaseKey | None = None  # the parent's replies sit in this case: merge it in
+
+
+@dataclass(frozen=True)
+class SubjectSeen:
+    when: datetime | None
+    case: CaseKey
+    tags: frozenset[str]
 
 
 @dataclass
@@ -50,15 +108,55 @@ class ThreadIndex:
     case_by_ref: dict[str, CaseKey] = field(default_factory=dict)
     customer_domain: dict[CaseKey, str] = field(default_factory=dict)
     participants: dict[CaseKey, set[str]] = field(default_factory=dict)
+    # An id -> the case of a message that references it (re-homing, shared ghost parents).
+    referenced_by: dict[str, CaseKey] = field(default_factory=dict)
+    case_by_conversation: dict[str, CaseKey] = field(default_factory=dict)
+    by_subject: dict[tuple[str, str], list[SubjectSeen]] = field(
+        default_factory=lambda: defaultdict(list))
+    # Orphan detection: how many messages a case holds, and how many reference a given id.
+    case_size: dict[CaseKey, int] = field(default_factory=lambda: defaultdict(int))
+    referencing: dict[tuple[CaseKey, str], int] = field(default_factory=lambda: defaultdict(int))
+    pinned: set[CaseKey] = field(default_factory=set)  # split by staff: never merged by us
+    merged: dict[CaseKey, CaseKey] = field(default_factory=dict)
 
-    def file(self, parsed: ParsedMessage, case: CaseKey, customer_domain: str = "") -> None:
+    def resolve(self, case: CaseKey) -> CaseKey:
+        seen = {case}
+        while case in self.merged:
+            case = self.merged[case]
+            if case in seen:
+                break
+            seen.add(case)
+        return case
+
+    def file(self, keys: ThreadKeys, case: CaseKey, customer_domain: str = "") -> None:
         """Remember a message just filed, so later messages of the batch can join it."""
-        if parsed.message_id:
-            self.case_by_message_id.setdefault(parsed.message_id, case)
-        if parsed.from_addr:
-            self.participants.setdefault(case, set()).add(parsed.from_addr)
+        if keys.message_id:
+            self.case_by_message_id.setdefault(keys.message_id, case)
+        if keys.sender:
+            self.participants.setdefault(case, set()).add(keys.sender)
         if customer_domain:
             self.customer_domain.setdefault(case, customer_domain)
+        for ref in keys.chain:
+            self.referenced_by.setdefault(ref, case)
+            self.referencing[(case, ref)] += 1
+        self.case_size[case] += 1
+        if keys.conversation:
+            self.case_by_conversation.setdefault(keys.conversation, case)
+        if keys.inbound and keys.norm_subject and keys.sender:
+            self.by_subject[(keys.norm_subject, keys.sender)].append(
+                SubjectSeen(keys.when, case, keys.tags))
+
+    def merge(self, source: CaseKey, target: CaseKey) -> None:
+        """The orphan case ``source`` is being merged into ``target`` (effective after flush)."""
+        self.merged[source] = target
+        self.case_size[target] += self.case_size.pop(source, 0)
+        self.participants.setdefault(target, set()).update(self.participants.get(source, ()))
+
+    def is_orphan_case(self, case: CaseKey, parent_id: str) -> bool:
+        """Was ``case`` opened only for replies to ``parent_id`` (every message references it)?"""
+        size = self.case_size.get(case, 0)
+        return (case not in self.pinned and size > 0
+                and self.referencing.get((case, parent_id), 0) >= size)
 
 
 @lru_cache(maxsize=16)
@@ -79,6 +177,52 @@ def tagged_ref(parsed: ParsedMessage, prefix: str) -> str | None:
     return case_ref(prefix, int(match.group(1))) if match else None
 
 
+def subject_tags(subject: str, prefix: str) -> frozenset[str]:
+    """Case and ticket tags (``[NPC-123]``, ``[Ticket#42]``) normalised for comparison:
+    ``NPC-000123``, ``TICKET#42``."""
+    ours = {case_ref(prefix, int(n)) for n in case_tag_pattern(prefix).findall(subject)}
+    theirs = {_SPACE.sub("", t).strip("[]").upper() for t in _TICKET_TAG.findall(subject)}
+    theirs = {t for t in theirs if not t.startswith(f"{prefix.upper()}-")}
+    return frozenset(ours | theirs)
+
+
+def normalise_subject(subject: str, prefix: str = "") -> str:
+    """The subject a conversation keeps: reply/forward markers (any language, repeated, with
+    counters), list and case tags, ``(fwd)`` trailers stripped (RFC 5256 base subject), space
+    collapsed, lower-cased."""
+    text = _SPACE.sub(" ", subject).strip()
+    if prefix:
+        text = case_tag_pattern(prefix).sub(" ", text)
+    text = _TICKET_TAG.sub(" ", text)
+    while True:
+        before = text
+        text = _FWD_TRAILER.sub("", text).strip()
+        text = _PREFIX.sub("", text)
+        stripped = _BLOB.sub("", text)
+        if stripped.strip():
+            text = stripped
+        wrapped = _FWD_WRAPPED.match(text.strip())
+        if wrapped:
+            text = wrapped.group(1)
+        text = text.strip()
+        if text == before:
+            break
+    return _SPACE.sub(" ", text).strip().lower()[:255]
+
+
+def conversation_id(parsed: ParsedMessage) -> str | None:
+    """Outlook's Thread-Index: base64, its first 22 bytes (a FILETIME and a GUID) name the
+    conversation; replies append 5-byte blocks."""
+    value = parsed.header("thread-index").strip()
+    if not value:
+        return None
+    try:
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw[:CONVERSATION_BYTES].hex() if len(raw) >= CONVERSATION_BYTES else None
+
+
 def ancestors(parsed: ParsedMessage) -> list[tuple[str, str]]:
     """(message id, rule) in the order they are tried: In-Reply-To, then References newest first."""
     candidates = [(mid, "in-reply-to") for mid in parsed.in_reply_to]
@@ -92,34 +236,118 @@ def ancestors(parsed: ParsedMessage) -> list[tuple[str, str]]:
     return ordered[:MAX_REFERENCES]
 
 
-def decide_thread(
-    parsed: ParsedMessage,
-    index: ThreadIndex,
-    prefix: str,
-    free_mail_domains: Sequence[str],
-    bounced_message_id: str | None = None,
-) -> ThreadDecision:
-    if parsed.message_id and parsed.message_id in index.case_by_message_id:
-        return ThreadDecision(index.case_by_message_id[parsed.message_id], "same-message-id",
-                              parsed.message_id)
-    for mid, rule in ancestors(parsed):
-        if mid in index.case_by_message_id:
-            return ThreadDecision(index.case_by_message_id[mid], rule, mid)
-    # A bounce names the message it returns; it belongs with that message's case.
+def reference_chain(parsed: ParsedMessage) -> list[str]:
+    """The ids stored in ``message_references`` (the same list the pipeline writes)."""
+    return list(dict.fromkeys([*parsed.in_reply_to, *parsed.references]))[:200]
+
+
+def thread_keys(parsed: ParsedMessage, prefix: str, signed_ref: SignedRef, *,
+                inbound: bool = True, received_at: datetime | None = None) -> ThreadKeys:
+    found = ancestors(parsed)
+    own = [parsed.message_id] if parsed.message_id else []
+    signed = []
+    for mid in dict.fromkeys([*own, *(m for m, _ in found)]):
+        ref = signed_ref(mid)
+        if ref:
+            signed.append((mid, ref))
+    return ThreadKeys(
+        message_id=parsed.message_id, ancestors=tuple(found),
+        chain=tuple(reference_chain(parsed)), signed=tuple(signed),
+        conversation=conversation_id(parsed), norm_subject=normalise_subject(parsed.subject,
+                                                                             prefix),
+        tags=subject_tags(parsed.subject, prefix), tagged_ref=tagged_ref(parsed, prefix),
+        sender=parsed.from_addr, inbound=inbound, when=parsed.date or received_at)
+
+
+@dataclass(frozen=True)
+class ThreadingRules:
+    """The configured knobs of the fallbacks (from ``[threading]``)."""
+
+    prefix: str = "CASE"
+    free_mail_domains: Collection[str] = ()
+    generic_subjects: Collection[str] = ()
+    subject_window_days: float = 14.0
+    own_addresses: Collection[str] = ()
+
+
+def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
+                  bounced_message_id: str | None = None) -> ThreadDecision:
+    decision = _by_identity(keys, index)
+    if decision is not None:
+        # A parent arriving after its replies: their orphan case joins the parent's case.
+        orphans = index.resolve(index.referenced_by[keys.message_id]) if (
+            keys.message_id and keys.message_id in index.referenced_by) else None
+        if (orphans is not None and orphans != decision.case
+                and index.is_orphan_case(orphans, keys.message_id or "")):
+            return ThreadDecision(decision.case, decision.rule, decision.key,
+                                  merge_orphans=orphans)
+        return decision
+    if keys.message_id and keys.message_id in index.referenced_by:
+        return ThreadDecision(index.resolve(index.referenced_by[keys.message_id]),
+                              "referenced-by", keys.message_id)
+    for mid, _ in keys.ancestors:
+        if mid in index.referenced_by:
+            case = index.resolve(index.referenced_by[mid])
+            if _is_participant(index, case, keys.sender, rules.free_mail_domains):
+                return ThreadDecision(case, "shared-reference", mid)
     if bounced_message_id and bounced_message_id in index.case_by_message_id:
-        return ThreadDecision(index.case_by_message_id[bounced_message_id], "bounce-of",
-                              bounced_message_id)
-    ref = tagged_ref(parsed, prefix)
-    if ref and ref in index.case_by_ref:
-        case = index.case_by_ref[ref]
-        if _is_participant(index, case, parsed.from_addr, free_mail_domains):
-            return ThreadDecision(case, "case-tag", ref)
-        return ThreadDecision(None, "new-case", ref, possible_follow_up_of=ref)
+        return ThreadDecision(index.resolve(index.case_by_message_id[bounced_message_id]),
+                              "bounce-of", bounced_message_id)
+    if keys.conversation and keys.conversation in index.case_by_conversation:
+        return ThreadDecision(index.resolve(index.case_by_conversation[keys.conversation]),
+                              "thread-index", keys.conversation)
+    if keys.tagged_ref and keys.tagged_ref in index.case_by_ref:
+        case = index.resolve(index.case_by_ref[keys.tagged_ref])
+        if _is_participant(index, case, keys.sender, rules.free_mail_domains):
+            return ThreadDecision(case, "case-tag", keys.tagged_ref)
+        return ThreadDecision(None, "new-case", keys.tagged_ref,
+                              possible_follow_up_of=keys.tagged_ref, follow_up_case=case)
+    by_subject = _by_subject(keys, index, rules)
+    if by_subject is not None:
+        return by_subject
     return ThreadDecision(None, "new-case")
 
 
+def _by_identity(keys: ThreadKeys, index: ThreadIndex) -> ThreadDecision | None:
+    """Rules 1-3: what the message's own ids and its ancestors' ids say."""
+    for _, ref in keys.signed:
+        if ref in index.case_by_ref:
+            return ThreadDecision(index.resolve(index.case_by_ref[ref]), "signed-reference", ref)
+    if keys.message_id and keys.message_id in index.case_by_message_id:
+        return ThreadDecision(index.resolve(index.case_by_message_id[keys.message_id]),
+                              "same-message-id", keys.message_id)
+    for mid, rule in keys.ancestors:
+        if mid in index.case_by_message_id:
+            return ThreadDecision(index.resolve(index.case_by_message_id[mid]), rule, mid)
+    return None
+
+
+def subject_is_specific(norm_subject: str, generic_subjects: Collection[str]) -> bool:
+    return len(norm_subject) >= MIN_SUBJECT_CHARS and norm_subject not in generic_subjects
+
+
+def _by_subject(keys: ThreadKeys, index: ThreadIndex,
+                rules: ThreadingRules) -> ThreadDecision | None:
+    if (not rules.subject_window_days or not keys.inbound or not keys.sender
+            or keys.sender in rules.own_addresses
+            or not subject_is_specific(keys.norm_subject, rules.generic_subjects)):
+        return None
+    window = timedelta(days=rules.subject_window_days)
+    best: SubjectSeen | None = None
+    for seen in index.by_subject.get((keys.norm_subject, keys.sender), ()):
+        if keys.when is None or seen.when is None or abs(keys.when - seen.when) > window:
+            continue
+        if keys.tags and seen.tags and not keys.tags & seen.tags:
+            continue  # two different tickets that happen to share a subject
+        if best is None or best.when is None or seen.when >= best.when:
+            best = seen
+    if best is None:
+        return None
+    return ThreadDecision(index.resolve(best.case), "subject", keys.norm_subject)
+
+
 def _is_participant(index: ThreadIndex, case: CaseKey, sender: str,
-                    free_mail_domains: Sequence[str]) -> bool:
+                    free_mail_domains: Collection[str]) -> bool:
     if not sender:
         return False
     if sender in index.participants.get(case, set()):
@@ -129,30 +357,119 @@ def _is_participant(index: ThreadIndex, case: CaseKey, sender: str,
             and domain not in free_mail_domains)
 
 
-def load_index(session: Session, messages: Iterable[ParsedMessage], prefix: str,
+def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRules,
                extra_ids: Iterable[str] = ()) -> ThreadIndex:
     """Everything the database knows that these messages could thread to, in a few queries."""
-    batch = list(messages)
     index = ThreadIndex()
-    ids = {mid for p in batch for mid, _ in ancestors(p)}
-    ids |= {p.message_id for p in batch if p.message_id} | set(extra_ids)
+    own_ids = {k.message_id for k in batch if k.message_id}
+    ids = {mid for k in batch for mid, _ in k.ancestors} | own_ids | set(extra_ids)
     for chunk in _chunks(sorted(ids)):
         for message_id, case_id in session.execute(
                 select(Message.message_id, Message.case_id)
                 .where(Message.message_id.in_(chunk)).order_by(Message.id)):
             index.case_by_message_id.setdefault(message_id, case_id)
-    refs = {ref for p in batch if (ref := tagged_ref(p, prefix))}
-    if refs:
-        for case_id, ref, domain in session.execute(
-                select(Case.id, Case.ref, Case.customer_domain).where(Case.ref.in_(refs))):
-            index.case_by_ref[ref] = case_id
-            index.customer_domain[case_id] = domain
-        tagged = list(index.case_by_ref.values())
-        for case_id, sender in session.execute(
-                select(Message.case_id, Message.from_addr).distinct()
-                .where(Message.case_id.in_(tagged))):
-            index.participants.setdefault(case_id, set()).add(sender)
+    # Messages already filed that reference one of ours (re-homing) or a missing ancestor of
+    # ours (shared ghost parent).
+    wanted = sorted((ids - set(extra_ids)) - set(index.case_by_message_id) | own_ids)
+    for chunk in _chunks(wanted):
+        for ref, case_id in session.execute(
+                select(MessageReference.ref, Message.case_id)
+                .join(Message, Message.id == MessageReference.message_pk)
+                .where(MessageReference.ref.in_(chunk)).order_by(MessageReference.message_pk)):
+            index.referenced_by.setdefault(ref, case_id)
+    _load_orphan_counts(session, index, own_ids)
+    conversations = sorted({k.conversation for k in batch if k.conversation})
+    for chunk in _chunks(conversations):
+        for conversation, case_id in session.execute(
+                select(Message.thread_index, Message.case_id)
+                .where(Message.thread_index.in_(chunk)).order_by(Message.id)):
+            index.case_by_conversation.setdefault(conversation, case_id)
+    _load_subjects(session, index, batch, rules)
+    refs = {ref for k in batch for _, ref in k.signed} | {
+        k.tagged_ref for k in batch if k.tagged_ref}
+    _load_cases(session, index, refs)
     return index
+
+
+def _load_orphan_counts(session: Session, index: ThreadIndex, own_ids: set[str]) -> None:
+    """For cases holding replies to messages of this batch: their size and how many of their
+    messages reference that parent, so the threader can tell an orphan case."""
+    pairs = {(index.referenced_by[mid], mid) for mid in own_ids if mid in index.referenced_by}
+    if not pairs:
+        return
+    cases = sorted({case for case, _ in pairs})
+    for case_id, size in session.execute(
+            select(Message.case_id, func.count()).where(Message.case_id.in_(cases))
+            .group_by(Message.case_id)):
+        index.case_size[case_id] = size
+    parents = sorted({mid for _, mid in pairs})
+    for case_id, ref, count in session.execute(
+            select(Message.case_id, MessageReference.ref,
+                   func.count(func.distinct(MessageReference.message_pk)))
+            .join(Message, Message.id == MessageReference.message_pk)
+            .where(Message.case_id.in_(cases), MessageReference.ref.in_(parents))
+            .group_by(Message.case_id, MessageReference.ref)):
+        index.referencing[(case_id, ref)] = count
+    index.pinned |= set(session.scalars(
+        select(CaseLink.case_id).where(CaseLink.case_id.in_(cases),
+                                       CaseLink.kind == "split-from")))
+    index.pinned |= set(session.scalars(
+        select(Case.id).where(Case.id.in_(cases), Case.merged_into_id.is_not(None))))
+
+
+def _load_subjects(session: Session, index: ThreadIndex, batch: Sequence[ThreadKeys],
+                   rules: ThreadingRules) -> None:
+    if not rules.subject_window_days:
+        return
+    wanted = {(k.norm_subject, k.sender) for k in batch if k.inbound and k.sender
+              and subject_is_specific(k.norm_subject, rules.generic_subjects)}
+    if not wanted:
+        return
+    subjects = sorted({s for s, _ in wanted})
+    senders = sorted({s for _, s in wanted})
+    for chunk in _chunks(subjects):
+        for norm, sender, case_id, date, filed_at, subject in session.execute(
+                select(Message.norm_subject, Message.from_addr, Message.case_id, Message.date,
+                       Message.filed_at, Message.subject)
+                .where(Message.norm_subject.in_(chunk), Message.from_addr.in_(senders),
+                       Message.direction == "inbound").order_by(Message.id)):
+            if (norm, sender) in wanted:
+                index.by_subject[(norm, sender)].append(SubjectSeen(
+                    date or filed_at, case_id, subject_tags(subject, rules.prefix)))
+
+
+def _load_cases(session: Session, index: ThreadIndex, refs: set[str]) -> None:
+    """Cases named by signed ids or tags (followed to the survivor of a merge), their customer
+    domain and participants."""
+    if not refs:
+        return
+    merged_into: dict[int, int] = {}
+    for case_id, ref, domain, into in session.execute(
+            select(Case.id, Case.ref, Case.customer_domain, Case.merged_into_id)
+            .where(Case.ref.in_(sorted(refs)))):
+        index.case_by_ref[ref] = case_id
+        index.customer_domain[case_id] = domain
+        if into is not None:
+            merged_into[case_id] = into
+    pending = set(merged_into.values()) - set(index.customer_domain)
+    for _ in range(10):  # chains of merges are short; bounded to be safe
+        if not pending:
+            break
+        found = session.execute(select(Case.id, Case.customer_domain, Case.merged_into_id)
+                                .where(Case.id.in_(sorted(pending)))).all()
+        pending = set()
+        for case_id, domain, into in found:
+            index.customer_domain[case_id] = domain
+            if into is not None:
+                merged_into[case_id] = into
+                pending.add(into)
+        pending -= set(index.customer_domain)
+    index.merged.update(merged_into)
+    tagged = sorted({index.resolve(c) for c in index.case_by_ref.values()})
+    for case_id, sender in session.execute(
+            select(Message.case_id, Message.from_addr).distinct()
+            .where(Message.case_id.in_(tagged))):
+        index.participants.setdefault(case_id, set()).add(sender)
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:
