@@ -1,0 +1,202 @@
+"""The customer property register (gateway/property_register.py) on real databases: proposals
+from property notices, the chain of custody, attachments registered by sha256, incidents."""
+
+from __future__ import annotations
+
+import hashlib
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from gateway.events import WorkflowError, case_by_ref
+from gateway.ingest import ingest
+from gateway.models import CaseEvent
+from gateway.property_models import PropertyHistory, PropertyItem
+from gateway.property_register import (
+    add_item,
+    confirm_item,
+    details_for_case,
+    move_item,
+    normalise_status,
+    property_register,
+    receive_item,
+    set_status,
+)
+from gateway.reviews import pending_review
+from tests.conftest import make_message, write_messages
+
+NOTICE = dict(subject="Test fixture for order 4500871234", message_id="<fx@customer.example>",
+              body="Hello,\nwe are sending our test fixture serial no. FX-2291 for the pump "
+                   "housings by courier. It should arrive on Tuesday. Please handle with care."
+                   "\n\nRegards\nAnna")
+DRAWING = b"%PDF-1.4\n% drawing D-4471 rev C\n" + bytes(range(256)) * 4
+
+
+def drawing_message(sender="anna@customer.example") -> bytes:
+    mail = EmailMessage()
+    mail["From"], mail["To"] = sender, "sales@northpoint.example"
+    mail["Subject"], mail["Message-ID"] = "Drawing D-4471 rev C", "<dwg@customer.example>"
+    mail["Date"] = "Mon, 23 Nov 2026 10:00:00 +0100"
+    mail.set_content("Hello,\nattached is drawing D-4471 rev C for the housings.\n\nAnna")
+    mail.add_attachment(DRAWING, maintype="application", subtype="pdf",
+                        filename="D-4471-C.pdf")
+    return bytes(mail)
+
+
+def file(app, tmp_path, *raws, folder="in"):
+    ingest(app, write_messages(tmp_path / folder, list(raws)))
+
+
+def events(session, kind):
+    return session.scalars(select(CaseEvent).where(CaseEvent.kind == kind)
+                           .order_by(CaseEvent.id)).all()
+
+
+def test_a_property_notice_proposes_an_announced_item_with_its_identifiers(app, tmp_path):
+    file(app, tmp_path, make_message(**NOTICE))
+    with app.db.session() as session:
+        (item,) = session.scalars(select(PropertyItem)).all()
+        assert (item.status, item.proposed, item.owner) == (
+            "announced", True, "anna@customer.example")
+        assert {"kind": "serial", "value": "FX-2291"} in item.identifiers
+        (proposed,) = events(session, "property_proposed")
+        assert proposed.message_pk == item.source_message_pk
+        assert proposed.actor == "system"
+
+
+def test_an_enquiry_proposes_nothing(app, tmp_path):
+    file(app, tmp_path, make_message())
+    with app.db.session() as session:
+        assert session.scalars(select(PropertyItem)).all() == []
+
+
+def test_the_chain_of_custody_from_announced_to_returned(app, tmp_path):
+    file(app, tmp_path, make_message(**NOTICE))
+    with app.db.session() as session:
+        item = session.scalars(select(PropertyItem)).one()
+        with pytest.raises(WorkflowError, match="only proposed: confirm it first"):
+            receive_item(session, item, condition="good", location="B3", actor="stores")
+        confirm_item(session, item, "sales", kind="tooling")
+        with pytest.raises(WorkflowError, match="property receive"):
+            set_status(session, item, "received", actor="stores")
+        with pytest.raises(WorkflowError, match="condition on receipt"):
+            receive_item(session, item, condition=" ", location="B3", actor="stores")
+        receive_item(session, item, condition="good, sealed crate", location="Rack B3",
+                     actor="stores", handling="keep dry")
+        set_status(session, item, "in use", actor="test.bay", location="Test bay 2")
+        move_item(session, item, location="Rack B4", actor="stores", note="bay cleared")
+        set_status(session, item, "returned", actor="shipping", note="DHL 1234")
+        with pytest.raises(WorkflowError, match="allowed: none"):
+            set_status(session, item, "in-use", actor="x")
+        steps = session.scalars(select(PropertyHistory).where(
+            PropertyHistory.item_id == item.id).order_by(PropertyHistory.id)).all()
+        assert [(s.actor, s.action, s.from_status, s.to_status) for s in steps] == [
+            ("system", "proposed", None, "announced"),
+            ("sales", "confirmed", "announced", "announced"),
+            ("stores", "status", "announced", "received"),
+            ("test.bay", "status", "received", "in-use"),
+            ("stores", "moved", "in-use", "in-use"),
+            ("shipping", "status", "in-use", "returned"),
+        ]
+        assert steps[2].data["condition"] == "good, sealed crate"
+        changes = events(session, "property_status_changed")
+        assert [(e.data["from"], e.data["to"]) for e in changes] == [
+            ("received", "in-use"), ("in-use", "returned")]
+        assert events(session, "property_received")[0].data["location"] == "Rack B3"
+        view = details_for_case(session, case_by_ref(session, "NPC-000001"))["property"][0]
+        assert (view["status"], view["handling"], view["location"]) == (
+            "returned", "keep dry", "Rack B4")
+        assert len(view["history"]) == 6
+
+
+def test_the_history_table_is_append_only(app, tmp_path):
+    file(app, tmp_path, make_message(**NOTICE))
+    for statement in ("UPDATE property_history SET actor = 'mallory'",
+                      "DELETE FROM property_history"):
+        with pytest.raises(DBAPIError, match="append-only"), app.db.session() as session:
+            session.execute(text(statement))
+    with app.db.session() as session:
+        assert session.scalars(select(PropertyHistory.actor)).all() == ["system"]
+
+
+def test_only_a_proposal_can_be_dismissed_and_the_register_leaves_it_out(app, tmp_path):
+    file(app, tmp_path, make_message(**NOTICE))
+    with app.db.session() as session:
+        item = session.scalars(select(PropertyItem)).one()
+        with pytest.raises(WorkflowError, match="needs a note"):
+            set_status(session, item, "dismissed", actor="sales")
+        set_status(session, item, "dismissed", actor="sales", note="only a shipping note")
+        assert property_register(session) == []
+        assert property_register(session, include_dismissed=True)[0]["status"] == "dismissed"
+        case = case_by_ref(session, "NPC-000001")
+        confirmed = add_item(session, case, kind="sample", description="3 castings",
+                             actor="sales")
+        with pytest.raises(WorkflowError, match="only a proposed item"):
+            set_status(session, confirmed, "dismissed", actor="sales", note="x")
+
+
+def test_a_drawing_attachment_is_registered_with_its_sha256(app, tmp_path):
+    file(app, tmp_path, drawing_message())
+    with app.db.session() as session:
+        case = case_by_ref(session, "NPC-000001")
+        digest = hashlib.sha256(DRAWING).hexdigest()
+        item = add_item(session, case, kind="drawing", description="D-4471 rev C",
+                        actor="engineering", attachment=digest[:12],
+                        identifiers=[{"kind": "drawing", "value": "D-4471"}])
+        assert (item.sha256, item.filename, item.status) == (digest, "D-4471-C.pdf", "received")
+        assert item.source_message_pk == case.messages[0].id
+        assert item.location.startswith("commgate archive, ledger seq ")
+        (registered,) = events(session, "property_registered")
+        assert (registered.data["sha256"], registered.message_pk) == (digest,
+                                                                       item.source_message_pk)
+        with pytest.raises(WorkflowError, match="only drawing or data"):
+            add_item(session, case, kind="tooling", description="x", actor="e",
+                     attachment=digest)
+        with pytest.raises(WorkflowError, match="no attachment"):
+            add_item(session, case, kind="data", description="x", actor="e",
+                     attachment="0" * 64)
+        with pytest.raises(WorkflowError, match="not a sha256"):
+            add_item(session, case, kind="data", description="x", actor="e", attachment="zz")
+
+
+def test_loss_or_damage_opens_an_incident_review_on_the_case(app, tmp_path):
+    file(app, tmp_path, make_message(**NOTICE))
+    with app.db.session() as session:
+        item = session.scalars(select(PropertyItem)).one()
+        confirm_item(session, item, "sales")
+        receive_item(session, item, condition="good", location="B3", actor="stores")
+        with pytest.raises(WorkflowError, match="needs a note"):
+            set_status(session, item, "damaged", actor="stores")
+        set_status(session, item, "damaged", actor="stores", note="dropped by forklift")
+        case = case_by_ref(session, "NPC-000001")
+        review = pending_review(session, case)
+        assert (review.kind, review.property_item_id) == ("property-incident", item.id)
+        assert case.review_required is True
+        (incident,) = events(session, "property_incident")
+        assert (incident.actor, incident.data["review_id"]) == ("stores", review.id)
+        assert incident.data["note"] == "dropped by forklift"
+
+
+def test_the_register_for_one_customer_by_address_or_domain(app, tmp_path):
+    file(app, tmp_path, make_message(**NOTICE),
+         make_message(**{**NOTICE, "message_id": "<o@other.example>",
+                         "sender": "Otto <otto@other.example>", "subject": "Samples PX-2"}))
+    with app.db.session() as session:
+        assert [r["owner"] for r in property_register(session)] == [
+            "anna@customer.example", "otto@other.example"]
+        assert [r["owner"] for r in property_register(session, "other.example")] == [
+            "otto@other.example"]
+        assert len(property_register(session, "Anna@Customer.example")) == 1
+
+
+@pytest.mark.parametrize(("given", "status"), [("in use", "in-use"), ("LOST", "lost-damaged"),
+                                               ("lost/damaged", "lost-damaged")])
+def test_status_spellings(given, status):
+    assert normalise_status(given) == status
+
+
+def test_an_unknown_status_names_the_known_ones():
+    with pytest.raises(WorkflowError, match="announced, received, in-use"):
+        normalise_status("borrowed")
