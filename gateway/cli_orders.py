@@ -278,7 +278,8 @@ def _identifiers(texts: list[str]) -> list[dict[str, str]]:
     for text in texts:
         kind, sep, value = text.partition("=")
         if not sep or not kind.strip() or not value.strip():
-            raise WorkflowError(f"identifier {text!r} not understood: write KIND=VALUE")
+            raise WorkflowError(f"not allowed because {text!r} is not an identifier: write "
+                                f"KIND=VALUE")
         result.append({"kind": kind.strip().lower(), "value": value.strip()})
     return result
 

@@ -54,7 +54,7 @@ _ITEM_IDENTIFIERS = ("serial", "drawing", "rma", "po")
 def normalise_status(text: str) -> str:
     status = _STATUS_ALIASES.get(text.strip().lower(), text.strip().lower())
     if status not in PROPERTY_STATUSES:
-        raise WorkflowError(f"unknown property status {text!r}: use one of "
+        raise WorkflowError(f"not allowed because {text!r} is not a property status: use one of "
                             f"{', '.join(PROPERTY_STATUSES)}")
     return status
 
@@ -64,7 +64,7 @@ def normalise_kind(text: str) -> str:
     kind = {"physical": "physical-item", "item": "physical-item", "samples": "sample",
             "drawings": "drawing"}.get(kind, kind)
     if kind not in PROPERTY_KINDS:
-        raise WorkflowError(f"unknown property kind {text!r}: use one of "
+        raise WorkflowError(f"not allowed because {text!r} is not a property kind: use one of "
                             f"{', '.join(PROPERTY_KINDS)}")
     return kind
 
@@ -79,7 +79,8 @@ def add_item(session: Session, case: Case, *, kind: str, description: str, actor
     customer sent as an attachment of a message in this case (``received`` with its sha256)."""
     kind = normalise_kind(kind)
     if not description.strip():
-        raise WorkflowError("a property item needs a description (--description)")
+        raise WorkflowError("not allowed because a property item needs a description "
+                            "(--description)")
     now = utcnow()
     item = PropertyItem(case_id=case.id, kind=kind, description=description.strip(),
                         owner=(owner or case.customer).strip(), identifiers=list(identifiers),
@@ -88,8 +89,8 @@ def add_item(session: Session, case: Case, *, kind: str, description: str, actor
                         created_by=actor, updated_at=now)
     if attachment:
         if kind not in DIGITAL_KINDS:
-            raise WorkflowError(f"only {' or '.join(DIGITAL_KINDS)} can be registered from an "
-                                f"attachment, not {kind}")
+            raise WorkflowError(f"not allowed because only {' or '.join(DIGITAL_KINDS)} can be "
+                                f"registered from an attachment, not {kind}")
         message, found = _attachment(session, case, attachment)
         item.sha256, item.filename, item.source_message_pk = (
             found["sha256"], found.get("filename", ""), message.id)
@@ -111,9 +112,10 @@ def confirm_item(session: Session, item: PropertyItem, actor: str, *, kind: str 
                  note: str = "") -> PropertyItem:
     """Staff confirm an item proposed from a property notice (optionally correcting it)."""
     if not item.proposed:
-        raise WorkflowError(f"property item {item.id} is not a proposal (it is confirmed)")
+        raise WorkflowError(f"not allowed because property item {item.id} is not a proposal "
+                            f"(it is confirmed)")
     if item.status == "dismissed":
-        raise WorkflowError(f"property item {item.id} was dismissed")
+        raise WorkflowError(f"not allowed because property item {item.id} was dismissed")
     item.proposed = False
     item.kind = normalise_kind(kind) if kind else item.kind
     item.description = description.strip() if description else item.description
@@ -131,14 +133,14 @@ def receive_item(session: Session, item: PropertyItem, *, condition: str, locati
                  at: datetime | None = None) -> PropertyItem:
     """Record that an announced item arrived: when, in what condition, where it is kept."""
     if item.proposed:
-        raise WorkflowError(f"property item {item.id} is only proposed: confirm it first "
-                            f"('commgate property confirm {item.id}')")
+        raise WorkflowError(f"not allowed because property item {item.id} is only proposed: "
+                            f"confirm it first ('commgate property confirm {item.id}')")
     if item.status != "announced":
-        raise WorkflowError(f"property item {item.id} is {item.status}, not announced: "
-                            f"it cannot be received again")
+        raise WorkflowError(f"not allowed because property item {item.id} is {item.status}, not "
+                            f"announced: it cannot be received again")
     if not condition.strip() or not location.strip():
-        raise WorkflowError("receiving an item needs its condition on receipt (--condition) and "
-                            "where it is kept (--location)")
+        raise WorkflowError("not allowed because receiving an item needs its condition on receipt "
+                            "(--condition) and where it is kept (--location)")
     item.condition, item.location = condition.strip(), location.strip()
     item.handling = handling.strip() if handling is not None else item.handling
     item.received_at = at or utcnow()
@@ -150,19 +152,21 @@ def set_status(session: Session, item: PropertyItem, status: str, *, actor: str,
     """Move an item along its chain of custody; loss or damage opens an incident review."""
     status = normalise_status(status)
     if item.status == "announced" and status == "received":
-        raise WorkflowError(f"record the receipt with 'commgate property receive {item.id} "
-                            f"--condition ... --location ...'")
+        raise WorkflowError(f"not allowed because a receipt needs condition and location: use "
+                            f"'commgate property receive {item.id} --condition ... --location ...'")
     if status not in TRANSITIONS[item.status]:
         allowed = ", ".join(TRANSITIONS[item.status]) or "none (final)"
-        raise WorkflowError(f"property item {item.id} cannot go from {item.status} to {status} "
-                            f"(allowed: {allowed})")
+        raise WorkflowError(f"not allowed because property item {item.id} cannot go from "
+                            f"{item.status} to {status} (allowed: {allowed})")
     if status == "dismissed" and not item.proposed:
-        raise WorkflowError(f"only a proposed item can be dismissed; item {item.id} is "
-                            f"confirmed (use destroyed, returned or lost-damaged)")
+        raise WorkflowError(f"not allowed because only a proposed item can be dismissed; item "
+                            f"{item.id} is confirmed (use destroyed, returned or lost-damaged)")
     if status in NEEDS_NOTE and not note.strip():
-        raise WorkflowError(f"setting an item to {status} needs a note saying what happened")
+        raise WorkflowError(f"not allowed because setting an item to {status} needs a note "
+                            f"saying what happened")
     if item.proposed and status != "dismissed":
-        raise WorkflowError(f"property item {item.id} is only proposed: confirm it first")
+        raise WorkflowError(f"not allowed because property item {item.id} is only proposed: "
+                            f"confirm it first")
     if location is not None and location.strip():
         item.location = location.strip()
     _change(session, item, status, actor, note, "property_status_changed")
@@ -175,9 +179,10 @@ def move_item(session: Session, item: PropertyItem, *, location: str, actor: str
               note: str = "") -> PropertyItem:
     """Record a new storage place without a status change (custody: where it is kept)."""
     if not location.strip():
-        raise WorkflowError("a move needs the new location (--location)")
+        raise WorkflowError("not allowed because a move needs the new location (--location)")
     if item.status in ("announced", "returned", "destroyed", "dismissed"):
-        raise WorkflowError(f"property item {item.id} is {item.status}: it is not in our care")
+        raise WorkflowError(f"not allowed because property item {item.id} is {item.status}: it "
+                            f"is not in our care")
     before, item.location, item.updated_at = item.location, location.strip(), utcnow()
     _history(session, item, actor, "moved", item.status, item.status, note,
              {"from_location": before, "to_location": item.location})
@@ -227,14 +232,17 @@ def _history(session: Session, item: PropertyItem, actor: str, action: str,
 def _attachment(session: Session, case: Case, wanted: str) -> tuple[Message, dict[str, Any]]:
     digest = wanted.strip().lower()
     if not _HEX.match(digest):
-        raise WorkflowError(f"{wanted!r} is not a sha256 (64 hex digits, or at least 8 of them)")
+        raise WorkflowError(f"not allowed because {wanted!r} is not a sha256 (64 hex digits, or "
+                            f"at least 8 of them)")
     found = [(m, a) for m in case.messages for a in m.attachments or []
              if str(a.get("sha256", "")).startswith(digest)]
     if not {a["sha256"] for _, a in found}:
-        raise WorkflowError(f"no attachment {digest} in the messages of case {case.ref} "
+        raise WorkflowError(f"not allowed because there is no attachment {digest} in case "
+                            f"{case.ref} "
                             f"('commgate cases show {case.ref}' lists them)")
     if len({a["sha256"] for _, a in found}) > 1:
-        raise WorkflowError(f"{digest} matches several attachments of {case.ref}: give more")
+        raise WorkflowError(f"not allowed because {digest} matches several attachments of "
+                            f"{case.ref}: give more digits")
     return found[0]
 
 
@@ -276,7 +284,8 @@ def item_by_id(session: Session, item_id: int, *, for_update: bool = False) -> P
     query = select(PropertyItem).where(PropertyItem.id == item_id)
     item = session.scalars(query.with_for_update() if for_update else query).one_or_none()
     if item is None:
-        raise WorkflowError(f"no property item {item_id}: 'commgate property list' shows them")
+        raise WorkflowError(f"not allowed because there is no property item {item_id}: "
+                            f"'commgate property list' shows them")
     return item
 
 

@@ -64,8 +64,9 @@ class Check:
         check = cls(item.strip().lower().replace("_", "-"), state.strip().lower(), note.strip())
         if not sep or check.item not in CHECKLIST_ITEMS or check.state not in CHECK_STATES:
             raise WorkflowError(
-                f"checklist item {text!r} not understood: write ITEM=STATE[:NOTE] with ITEM one "
-                f"of {', '.join(CHECKLIST_ITEMS)} and STATE one of {', '.join(CHECK_STATES)}")
+                f"not allowed because {text!r} is not a checklist item: write ITEM=STATE[:NOTE], "
+                f"ITEM one of {', '.join(CHECKLIST_ITEMS)}, STATE one of "
+                f"{', '.join(CHECK_STATES)}")
         return check
 
 
@@ -82,7 +83,8 @@ def set_checks(session: Session, case: Case, checks: Sequence[Check], actor: str
                ) -> dict[str, dict[str, Any] | None]:
     """Record checklist items; one ``checklist_updated`` event lists each change from → to."""
     if not checks:
-        raise WorkflowError("no checklist item given: pass --item ITEM=STATE[:NOTE]")
+        raise WorkflowError("not allowed because no checklist item was given: pass --item "
+                            "ITEM=STATE[:NOTE]")
     _refuse_merged(case)
     now = utcnow()
     changes = []
@@ -149,14 +151,14 @@ def find_review(session: Session, case: Case, review_id: int | None) -> Review:
     if review_id is not None:
         review = session.get(Review, review_id)
         if review is None or review.case_id != case.id:
-            raise WorkflowError(f"case {case.ref} has no review {review_id}: "
+            raise WorkflowError(f"not allowed because {case.ref} has no review {review_id}: "
                                 f"'commgate review list' shows them")
         return review
     pending = pending_reviews(session, case)
     if not pending:
-        raise WorkflowError(f"case {case.ref} has no pending review")
+        raise WorkflowError(f"not allowed because {case.ref} has no pending review")
     if len(pending) > 1:
-        raise WorkflowError(f"case {case.ref} has {len(pending)} pending reviews "
+        raise WorkflowError(f"not allowed because {case.ref} has {len(pending)} pending reviews "
                             f"({', '.join(str(r.id) for r in pending)}): name one with --review")
     return pending[0]
 
@@ -167,10 +169,12 @@ def decide_review(session: Session, settings: Settings, case: Case, review: Revi
     """Approve or reject a pending review with a note, then confirm it to the customer from a
     published template. ``confirm=False`` (the customer was told another way) is recorded."""
     if review.status != "pending":
-        raise WorkflowError(f"review {review.id} was already {review.status} by "
-                            f"{review.decided_by} on {iso(review.decided_at)}")
+        raise WorkflowError(f"not allowed because review {review.id} was already "
+                            f"{review.status} by {review.decided_by} on "
+                            f"{iso(review.decided_at)}")
     if not note.strip():
-        raise WorkflowError("a review decision needs a note saying why (--note)")
+        raise WorkflowError("not allowed because a review decision needs a note saying why "
+                            "(--note)")
     status = "approved" if approve else "rejected"
     review.status, review.decided_by, review.decided_at = status, actor, utcnow()
     review.decision_note = note.strip()
@@ -194,7 +198,8 @@ def _queue_confirmation(session: Session, settings: Settings, case: Case, review
         else None
     to = (trigger.from_addr if trigger and trigger.from_addr else "") or case.customer
     if not to:
-        raise WorkflowError(f"case {case.ref} has no customer address to confirm to")
+        raise WorkflowError(f"not allowed because {case.ref} has no customer address to confirm "
+                            f"to")
     mail = queue_mail(session, settings, case, kind="confirmation", to=[to], actor=actor,
                       template=template, in_reply_to_pk=review.trigger_message_pk,
                       variables={"review_id": str(review.id), "decision": review.status,
@@ -228,9 +233,11 @@ def resolve_message(session: Session, case: Case, ref: str) -> Message:
             Message.message_id == bare_id(text), Message.case_id.in_(cases))
             .order_by(Message.id)).first()
     if message is None:
-        raise WorkflowError(f"no message {ref!r}: 'commgate order show {case.ref}' lists them")
+        raise WorkflowError(f"not allowed because there is no message {ref!r}: "
+                            f"'commgate order show {case.ref}' lists them")
     if message.case_id not in cases:
-        raise WorkflowError(f"message {message.id} is not part of case {case.ref} or of an "
+        raise WorkflowError(f"not allowed because message {message.id} is not part of case "
+                            f"{case.ref} or of an "
                             f"enquiry linked to it")
     return message
 
@@ -249,9 +256,10 @@ def decide_order(session: Session, case: Case, message: Message, *, accept: bool
         if latest and latest.decision == "accepted" and not _decided_since(session, case, latest):
             reasons.append(f"it was already accepted by {latest.actor} on {iso(latest.at)}")
         if reasons:
-            raise WorkflowError(f"cannot accept {case.ref}: {'; '.join(reasons)}")
+            raise WorkflowError(f"not allowed to accept {case.ref} because {'; '.join(reasons)}")
     elif not note.strip():
-        raise WorkflowError("declining an order needs a note saying why (--note)")
+        raise WorkflowError("not allowed because declining an order needs a note saying why "
+                            "(--note)")
     decision = OrderDecision(case_id=case.id, decision="accepted" if accept else "declined",
                              message_pk=message.id, actor=actor, at=utcnow(), note=note.strip(),
                              checklist=items)
@@ -285,7 +293,8 @@ def linked_case_ids(session: Session, case: Case, kind: str) -> list[int]:
 
 def _refuse_merged(case: Case) -> None:
     if case.merged_into_id is not None:
-        raise WorkflowError(f"case {case.ref} was merged into another case: work on that one")
+        raise WorkflowError(f"not allowed because {case.ref} was merged into another case: work "
+                            f"on that one")
 
 
 # -- after filing -----------------------------------------------------------------------------

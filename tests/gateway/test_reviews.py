@@ -146,7 +146,7 @@ def test_accepting_is_refused_while_a_review_is_pending_and_the_checklist_is_inc
         with pytest.raises(WorkflowError) as refused:
             decide_order(session, case, order, accept=True, actor="sales")
     message = str(refused.value)
-    assert message.startswith("cannot accept NPC-000001: review ")
+    assert message.startswith("not allowed to accept NPC-000001 because review ")
     assert "(scope-change) is pending" in message
     assert "not checked: delivery-date, special-handling, customer-property" in message
     assert "not ok: requirements" in message
