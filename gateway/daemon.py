@@ -39,6 +39,8 @@ class _Wake(FileSystemEventHandler):
 
 
 STATUS_EVERY_SECONDS = 300.0
+# Due outbound mail (retries) is looked for at least this often, besides after every filing.
+DELIVER_EVERY_SECONDS = 30.0
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:
@@ -76,6 +78,7 @@ class Daemon:
         self.app = app
         self.stop = asyncio.Event()
         self.work = asyncio.Event()  # set when something was archived
+        self.deliver = asyncio.Event()  # set when something was filed (acknowledgements)
         self.folders = [DropFolder(cfg, app.settings.resolve(cfg.path))
                         for cfg in app.settings.config.dropfolders]
         self.committer = GroupCommitter(app, on_archived=self.work.set)
@@ -103,6 +106,8 @@ class Daemon:
             await intake.start()
         tasks.append(asyncio.create_task(self._report(), name="status"))
         tasks.append(asyncio.create_task(self._integrity(), name="integrity"))
+        if self.app.settings.config.outbound.enabled:
+            tasks.append(asyncio.create_task(self._deliveries(), name="outbound"))
         log.info("commgate running: %d drop folder(s) %s; backlog %d (%d re-queued)",
                  len(self.folders), [str(f.watched_path) for f in self.folders], backlog, queued)
         for intake in self.intakes:
@@ -182,6 +187,26 @@ class Daemon:
                 await asyncio.to_thread(self._verify)
                 next_verify = now + verify_every
 
+    async def _deliveries(self) -> None:
+        """Relay due outbound mail after each filed batch and periodically (retries)."""
+        from gateway.outbound import deliver_due
+
+        every = min(DELIVER_EVERY_SECONDS, self.app.settings.config.outbound.retry_base_seconds)
+        while not self.stop.is_set():
+            self.deliver.clear()
+            try:
+                # Shielded: a stop request lets the messages being handed over be recorded.
+                report = await asyncio.shield(asyncio.to_thread(deliver_due, self.app))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("outbound delivery failed: %s; retrying in %.0f s", exc, every)
+            else:
+                if report.sent or report.deferred or report.failed:
+                    log.info("outbound: %d sent, %d deferred, %d failed", len(report.sent),
+                             len(report.deferred), len(report.failed))
+            await wait_event(self.deliver, every)
+
     def _checkpoint(self) -> None:
         key = self.app.settings.resolve(self.app.settings.config.archive.checkpoint_key)
         try:
@@ -237,6 +262,8 @@ class Daemon:
                 filed = sum(o.status == "filed" for o in outcomes)
                 log.info("processed %d receipt(s): %d filed", len(outcomes), filed)
                 self.work.set()  # there may be more
+                if filed:
+                    self.deliver.set()
 
 
 def run_daemon(app: App) -> None:

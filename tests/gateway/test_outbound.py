@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+import mailbox
+import os
+import signal
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,7 +30,7 @@ from gateway.ingest import ingest
 from gateway.models import Case, CaseEvent, Message
 from gateway.outbound_models import OutboundMail
 from gateway.signing import signed_case_ref
-from tests.conftest import make_message, write_messages
+from tests.conftest import make_message, wait_for, write_messages
 from tests.gateway.test_smtp import LoopThread
 
 SALES = "sales@northpoint.example"
@@ -498,3 +502,35 @@ def test_starttls_refuses_a_relay_whose_certificate_is_not_trusted(
     finally:
         app.close()
 
+
+
+# -- the daemon ------------------------------------------------------------------------------
+
+def test_the_daemon_acknowledges_a_dropped_message_through_the_relay(
+        home, relays, tmp_path) -> None:
+    relay = relays.start()
+    configure(home, relay.port)
+    drop = tmp_path / "Maildir"
+    mailbox.Maildir(str(drop))
+    with (home / CONFIG_NAME).open("a") as handle:
+        handle.write(f'\n[[dropfolders]]\npath = "{drop}"\nsettle_seconds = 0\n')
+    app = App.open(home)
+    log_path = tmp_path / "daemon.log"
+    try:
+        publish(app)
+        with open(log_path, "w") as log:
+            daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
+                                      env={**os.environ, "COMMGATE_HOME": str(home)},
+                                      stdout=log, stderr=subprocess.STDOUT)
+            try:
+                mailbox.Maildir(str(drop)).add(make_message(subject="dropped RFQ"))
+                wait_for(lambda: relay.handler.received, what="the acknowledgement at the relay")
+            finally:
+                daemon.send_signal(signal.SIGTERM)
+                assert daemon.wait(60) == 0, log_path.read_text()
+        [got] = relay.handler.received
+        assert got.message()["Subject"] == "Received: dropped RFQ [NPC-000001]"
+        [mail] = mails(app)
+        assert (mail.status, mail.sha256) == ("sent", sha256_hex(got.data))
+    finally:
+        app.close()
