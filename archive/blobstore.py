@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from archive.errors import ArchiveWriteError, BlobNotFoundError
 
@@ -28,6 +29,9 @@ class BlobStore(Protocol):
 
     def put_many(self, blobs: Sequence[bytes]) -> list[str]: ...
 
+    def write_many(self, blobs: Sequence[bytes], hashes: Sequence[str] | None = None,
+                   ) -> tuple[list[str], PendingSync]: ...
+
     def read(self, sha256: str) -> bytes: ...
 
     def exists(self, sha256: str) -> bool: ...
@@ -39,6 +43,8 @@ class BlobStore(Protocol):
     def describe(self) -> str: ...
 
     def clean_tmp(self, older_than: float = 3600.0) -> int: ...
+
+    def remove(self, sha256: str) -> bool: ...
 
 
 def describe_os_error(exc: OSError, where: Path) -> str:
@@ -52,12 +58,51 @@ def describe_os_error(exc: OSError, where: Path) -> str:
     return f"cannot write the archive at {where}: {exc.strerror or exc}"
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path | str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class PendingSync:
+    """Writes that are done but not yet durable: descriptors and folders still to fsync.
+
+    ``sync`` fsyncs them and then closes the descriptors (``keep`` holds open files it fsyncs
+    but does not own); it only waits in the kernel, so it is what a caller runs on a thread.
+    ``close`` gives the descriptors up unsynced (an earlier step failed). Each runs once.
+    """
+
+    __slots__ = ("dirs", "fds", "keep", "on_error", "where")
+
+    def __init__(self, fds: list[int], dirs: list[str], where: Path,
+                 keep: Sequence[Any] = (), on_error: Callable[[], None] | None = None) -> None:
+        self.fds = fds
+        self.dirs = dirs
+        self.where = where
+        self.keep = keep
+        self.on_error = on_error
+
+    def sync(self) -> None:
+        try:
+            for fd in self.fds:
+                os.fsync(fd)
+            for file in self.keep:
+                os.fsync(file.fileno())
+            for folder in self.dirs:
+                fsync_dir(folder)
+        except OSError as exc:
+            if self.on_error is not None:
+                self.on_error()
+            raise ArchiveWriteError(describe_os_error(exc, self.where)) from exc
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        fds, self.fds, self.keep = self.fds, [], ()
+        for fd in fds:
+            os.close(fd)
 
 
 class FilesystemBlobStore:
@@ -73,6 +118,11 @@ class FilesystemBlobStore:
         self.blob_dir = self.root / "blobs"
         self.tmp_dir = self.root / "tmp"
         self._ensured = False
+        # The hot path builds paths as strings: pathlib objects cost more than the system calls.
+        self._blob_prefix = f"{self.blob_dir}/"
+        self._tmp_prefix = f"{self.tmp_dir}/"
+        self._tmp_tag = uuid.uuid4().hex[:12]
+        self._tmp_counter = itertools.count()
 
     def describe(self) -> str:
         return f"filesystem:{self.root}"
@@ -125,6 +175,18 @@ class FilesystemBlobStore:
             raise BlobNotFoundError(f"blob {sha256} is missing from {self.blob_dir}") from exc
         return digest.hexdigest()
 
+    def remove(self, sha256: str) -> bool:
+        """Delete a blob (retention expiry, after its tombstone is durable); False if absent."""
+        path = self.path_of(sha256)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise ArchiveWriteError(describe_os_error(exc, path)) from exc
+        fsync_dir(path.parent)
+        return True
+
     def put_many(self, blobs: Sequence[bytes]) -> list[str]:
         """Make every blob durable: write and rename them all, then fsync files and folders.
 
@@ -138,48 +200,64 @@ class FilesystemBlobStore:
         content. It was never acknowledged, and it is never trusted: a blob found already in
         place is re-hashed and rewritten if it does not match its name.
         """
-        self.ensure()
-        hashes: list[str] = []
-        batch: dict[str, Path] = {}
-        written: list[Path] = []
-        open_fds: list[int] = []  # kept open after the rename: fsync needs no second open
-        try:
-            for data in blobs:
-                sha = sha256_hex(data)
-                hashes.append(sha)
-                if sha in batch:
-                    continue
-                final = batch[sha] = self.path_of(sha)
-                if final.exists() and self._intact(final, sha, len(data)):
-                    # Stored before: fsynced below all the same, it may not be durable yet.
-                    open_fds.append(os.open(final, os.O_RDONLY))
-                    continue
-                tmp, fd = self._write_tmp(data, final.name)
-                open_fds.append(fd)
-                written.append(tmp)
-                os.rename(tmp, final)
-            for fd in open_fds:
-                os.fsync(fd)
-            for shard in {final.parent for final in batch.values()}:
-                fsync_dir(shard)
-        except OSError as exc:
-            for tmp in written:
-                tmp.unlink(missing_ok=True)
-            raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
-        finally:
-            for fd in open_fds:
-                os.close(fd)
+        hashes, pending = self.write_many(blobs)
+        pending.sync()
         return hashes
 
-    def _intact(self, path: Path, sha256: str, size: int) -> bool:
+    def write_many(self, blobs: Sequence[bytes], hashes: Sequence[str] | None = None,
+                   ) -> tuple[list[str], PendingSync]:
+        """The first half of ``put_many``: every blob in place under its name, not yet durable.
+
+        Returns the hashes (``hashes`` when the caller already computed them) and what is left
+        to fsync. Only short, non-blocking-in-practice calls happen here (stat, create, write
+        to the page cache, rename): a caller may run this half where waiting is expensive and
+        only ``PendingSync.sync`` on a thread of its own.
+        """
+        self.ensure()
+        if hashes is None:
+            hashes = [sha256_hex(data) for data in blobs]
+        fds: list[int] = []  # kept open after the rename: fsync needs no second open
+        shards: dict[str, None] = {}  # ordered set of the folders to fsync
+        done: set[str] = set()
         try:
-            return path.stat().st_size == size and self.hash_of_stored(sha256) == sha256
+            for data, sha in zip(blobs, hashes, strict=True):
+                if sha in done:
+                    continue
+                done.add(sha)
+                shard = f"{self._blob_prefix}{sha[:2]}"
+                final = f"{shard}/{sha}"
+                shards[shard] = None
+                if self._intact_at(final, sha, len(data)):
+                    # Stored before: fsynced all the same, it may not be durable yet.
+                    fds.append(os.open(final, os.O_RDONLY))
+                    continue
+                tmp, fd = self._write_tmp(data, sha)
+                fds.append(fd)
+                try:
+                    os.rename(tmp, final)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+        return list(hashes), PendingSync(fds, list(shards), self.root)
+
+    def _intact_at(self, path: str, sha256: str, size: int) -> bool:
+        """True when a blob is already stored under ``path`` with the right size and hash."""
+        try:
+            if os.stat(path).st_size != size:
+                return False
+            return self.hash_of_stored(sha256) == sha256
         except (OSError, BlobNotFoundError):
             return False
 
-    def _write_tmp(self, data: bytes, name: str) -> tuple[Path, int]:
+    def _write_tmp(self, data: bytes, name: str) -> tuple[str, int]:
         """Write ``data`` to a new temporary file; returns its path and its open descriptor."""
-        tmp = self.tmp_dir / f"{name}.{uuid.uuid4().hex}.tmp"
+        # Unique without a system call: a random part per store object, then a counter.
+        tmp = f"{self._tmp_prefix}{name}.{self._tmp_tag}{next(self._tmp_counter)}.tmp"
         # Created read-only: the descriptor is still writable, later opens for writing are not.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
@@ -188,7 +266,8 @@ class FilesystemBlobStore:
                 view = view[os.write(fd, view):]
         except BaseException:
             os.close(fd)
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             raise
         return tmp, fd
 

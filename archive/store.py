@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from archive.blobstore import BlobStore, FilesystemBlobStore
+from archive.blobstore import BlobStore, FilesystemBlobStore, PendingSync
 from archive.entries import LedgerEntry, Receipt
 from archive.ledger import FileLedger, Ledger, LedgerHead, NewEntry
 from archive.verify import EntryCheck, VerifyReport, verify_archive
@@ -45,11 +45,39 @@ class Archive:
         """Blobs first, then their ledger entries: an entry never names a blob not yet durable."""
         if not items:
             return []
-        hashes = self.blobs.put_many([raw for raw, _ in items])
-        return self.ledger.append_many(
-            [NewEntry(sha, len(raw), receipt) for sha, (raw, receipt) in zip(hashes, items,
-                                                                             strict=True)]
-        )
+        hashes, blobs = self.write_blobs([raw for raw, _ in items])
+        blobs.sync()
+        entries, written = self.write_entries(hashes, items)
+        written.sync()
+        return entries
+
+    # The two halves of ``store_many`` for a caller that waits for fsyncs elsewhere (the
+    # daemon's group committer): each writes, the returned PendingSync makes it durable. The
+    # order is the contract: write_blobs, its sync, write_entries, its sync, then acknowledge.
+
+    def write_blobs(self, raws: Sequence[bytes], hashes: Sequence[str] | None = None,
+                    ) -> tuple[list[str], PendingSync]:
+        return self.blobs.write_many(raws, hashes)
+
+    def write_entries(self, hashes: Sequence[str], items: Sequence[tuple[bytes, Receipt]],
+                      wait: bool = True) -> tuple[list[LedgerEntry], PendingSync]:
+        """Only once the blobs are durable (``sync`` of ``write_blobs`` returned)."""
+        return self.ledger.write_many(
+            [NewEntry(sha, len(raw), receipt)
+             for sha, (raw, receipt) in zip(hashes, items, strict=True)], wait)
+
+    def store_record(self, kind: str, raw: bytes, receipt: Receipt) -> LedgerEntry:
+        """Store a record that is not mail (an access-log entry) in the same chain."""
+        (sha256,) = self.blobs.put_many([raw])
+        return self.ledger.append_many([NewEntry(sha256, len(raw), receipt, kind=kind)])[0]
+
+    def tombstone(self, sha256: str, receipt: Receipt) -> LedgerEntry:
+        """Retention: record that a blob is removed, then remove it. The entry is durable
+        before the blob goes, so a crash in between leaves a blob that is merely still there."""
+        size = self.blobs.size_of(sha256) if self.blobs.exists(sha256) else 0
+        entry = self.ledger.append_many([NewEntry(sha256, size, receipt, kind="tombstone")])[0]
+        self.blobs.remove(sha256)
+        return entry
 
     def read(self, sha256: str) -> bytes:
         return self.blobs.read(sha256)

@@ -43,10 +43,18 @@ Hook = Callable[[Session, "Settings", Sequence[FiledMessage]], None]
 
 def hooks() -> list[Hook]:
     # Imported here: the workflow modules import the pipeline's models, not the other way.
-    from gateway import feedback, lifecycle, outbound, property_register, reviews, search
+    from gateway import (
+        feedback,
+        lifecycle,
+        outbound,
+        property_register,
+        retention,
+        reviews,
+        search,
+    )
 
-    return [search.on_filed, lifecycle.on_filed, reviews.on_filed, feedback.on_filed,
-            property_register.on_filed, outbound.on_filed]
+    return [search.on_filed, retention.on_filed, lifecycle.on_filed, reviews.on_filed,
+            feedback.on_filed, property_register.on_filed, outbound.on_filed]
 
 
 def run_hooks(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:

@@ -100,10 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _workflow_commands() -> list[Callable[[Any], None]]:
     """Each workflow module adds its own sub-commands (cases, replies, reviews, property ...)."""
-    from gateway import cli_lifecycle, cli_orders, cli_outbound, cli_search, cli_threads
+    from gateway import (
+        cli_compliance,
+        cli_lifecycle,
+        cli_orders,
+        cli_outbound,
+        cli_search,
+        cli_threads,
+    )
 
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
-            cli_orders.register, cli_search.register]
+            cli_orders.register, cli_search.register, cli_compliance.register]
+
+
+def subcommands_of(sub: Any, name: str) -> Any:
+    """The sub-command group of an existing command (``cases``, ``archive``, ``audit`` ...), so
+    a workflow module can add actions to it."""
+    parser = sub.choices[name]
+    return next(action for action in parser._actions
+                if isinstance(action, argparse._SubParsersAction))
 
 
 def add_actor_option(parser: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,8 @@ def _date(value: str) -> datetime:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from gateway.access_log import record_access
+    from gateway.events import current_actor
     from gateway.search import Filters, reindex, search
 
     app = open_app(args)
@@ -52,6 +55,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise GatewayError("give a search query (or --rebuild-index)")
         filters = Filters(alias=args.alias, category=args.category, case_ref=args.case_ref,
                           customer=args.customer, since=args.since, until=args.until)
+        record_access(app, current_actor(args.actor), "search",
+                      {"query": args.query, "filters": asdict(filters)})
         with app.db.session() as session:
             hits = search(session, args.query, filters, limit=args.limit)
     finally:

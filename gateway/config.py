@@ -186,6 +186,24 @@ class OutboundConfig(_Section):
     retry_base_seconds: Annotated[float, Field(gt=0)] = 60.0
 
 
+class RetentionRule(_Section):
+    """How long mail of one alias and/or category ("" matches any) is kept after receipt."""
+
+    alias: str = ""
+    category: str = ""
+    days: Annotated[int, Field(ge=1)]
+
+
+class RetentionConfig(_Section):
+    """Retention is fixed per message when it is filed (the most specific rule wins) and can
+    only ever be extended; expired content is removed unless a legal hold covers it."""
+
+    default_days: Annotated[int, Field(ge=1)] = 3650
+    rules: list[RetentionRule] = []
+    # How often the daemon runs the expiry job (0: never; 'commgate retention expire' runs it).
+    expire_every_hours: Annotated[float, Field(ge=0)] = 0.0
+
+
 class Config(_Section):
     """The whole installation. Paths are relative to the home folder unless absolute."""
 
@@ -202,6 +220,7 @@ class Config(_Section):
     threading: ThreadingConfig = ThreadingConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     outbound: OutboundConfig = OutboundConfig()
+    retention: RetentionConfig = RetentionConfig()
 
 
 class Settings:

@@ -56,7 +56,8 @@ OptionalTimestamp = Annotated[datetime | None, mapped_column(UTCDateTime(), null
 JsonValue = Annotated[Any, mapped_column(JSON, default=dict)]
 JsonList = Annotated[list[Any], mapped_column(JSON, default=list)]
 
-RECEIPT_STATUSES = ("pending", "filed", "duplicate", "quarantined")
+# "recorded": a ledger entry that is not mail (access record, tombstone); never processed.
+RECEIPT_STATUSES = ("pending", "filed", "duplicate", "quarantined", "recorded")
 CATEGORY_VALUES = ("enquiry", "order", "feedback", "property", "other")
 
 
@@ -76,6 +77,7 @@ class LedgerReceipt(Base):
     )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(16), default="receipt")
     sha256: Mapped[Sha256]
     entry_hash: Mapped[Sha256]
     size: Mapped[int] = mapped_column(BigInteger)
@@ -165,6 +167,10 @@ class Message(Base):
     # Re:/Fwd:/AW:/... and case tags stripped, lower-cased: the last two threading fallbacks.
     thread_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     norm_subject: Mapped[str] = mapped_column(String(255), default="", index=True)
+    # Retention (gateway/retention.py): fixed at filing, only ever extended; purged_at is set
+    # when the content was removed and a tombstone written.
+    retain_until: Mapped[OptionalTimestamp] = mapped_column(index=True)
+    purged_at: Mapped[OptionalTimestamp]
 
     case: Mapped[Case] = relationship(back_populates="messages")
 
@@ -217,6 +223,25 @@ class CaseLink(Base):
     kind: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[Timestamp]
     actor: Mapped[str] = mapped_column(String(128), default="system")
+
+
+HOLD_SCOPES = ("case", "customer", "alias", "search")
+
+
+class LegalHold(Base):
+    """Content covered by an active hold is never expired. A hold is released, never deleted."""
+
+    __tablename__ = "legal_holds"
+    __table_args__ = (CheckConstraint(f"scope IN {HOLD_SCOPES!r}", name="legal_holds_scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[Timestamp]
+    released_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    released_at: Mapped[OptionalTimestamp]
 
 
 class IntakeCheckpoint(Base):

@@ -107,12 +107,8 @@ class Processor:
         """Mirror fresh ledger entries into the processing queue (idempotent)."""
         if not entries:
             return
-        # The daemon's recorder and a catch_up (here or in a CLI import) may queue the same
-        # entries at the same moment: whoever comes second inserts nothing.
-        dialect_insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[self.db.dialect]
         with self.db.session() as session:
-            session.execute(dialect_insert(LedgerReceipt).on_conflict_do_nothing(
-                index_elements=["seq"]), [_receipt_row(e) for e in entries])
+            queue_entries(session, entries)
 
     def catch_up(self) -> int:
         """Queue ledger entries a crash left between the archive write and the database."""
@@ -596,6 +592,18 @@ def without_nul(value: Any) -> Any:
 
 def _duplicate_data(receipt: LedgerReceipt) -> dict[str, Any]:
     return {"seq": receipt.seq, "sha256": receipt.sha256, "transport": receipt.transport}
+
+
+def queue_entries(session: Session, entries: Sequence[LedgerEntry]) -> None:
+    """Mirror ledger entries into the receipts table within ``session`` (idempotent)."""
+    if not entries:
+        return
+    # The daemon's recorder and a catch_up (here or in a CLI import) may queue the same
+    # entries at the same moment: whoever comes second inserts nothing.
+    dialect = session.get_bind().dialect.name
+    dialect_insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
+    session.execute(dialect_insert(LedgerReceipt).on_conflict_do_nothing(
+        index_elements=["seq"]), [_receipt_row(e) for e in entries])
 
 
 def _receipt_row(entry: LedgerEntry) -> dict[str, Any]:

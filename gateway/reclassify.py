@@ -39,7 +39,9 @@ def _message_ids(app: App) -> Iterator[list[int]]:
     last = 0
     while True:
         with app.db.session() as session:
-            ids = list(session.scalars(select(Message.id).where(Message.id > last)
+            # Purged messages (retention) have no bytes left to classify.
+            ids = list(session.scalars(select(Message.id)
+                                       .where(Message.id > last, Message.purged_at.is_(None))
                                        .order_by(Message.id).limit(BATCH)))
         if not ids:
             return
