@@ -108,6 +108,7 @@ class Daemon:
         tasks.append(asyncio.create_task(self._integrity(), name="integrity"))
         if self.app.settings.config.outbound.enabled:
             tasks.append(asyncio.create_task(self._deliveries(), name="outbound"))
+        tasks.append(asyncio.create_task(self._escalations(), name="escalations"))
         log.info("commgate running: %d drop folder(s) %s; backlog %d (%d re-queued)",
                  len(self.folders), [str(f.watched_path) for f in self.folders], backlog, queued)
         for intake in self.intakes:
@@ -186,6 +187,21 @@ class Daemon:
             if next_verify is not None and now >= next_verify:
                 await asyncio.to_thread(self._verify)
                 next_verify = now + verify_every
+
+    async def _escalations(self) -> None:
+        """Escalate overdue cases every lifecycle.escalate_every_minutes (gateway/lifecycle.py)."""
+        from gateway.lifecycle import escalate_overdue
+
+        every = self.app.settings.config.lifecycle.escalate_every_minutes * 60
+        while not await wait_event(self.stop, every):
+            try:
+                done = await asyncio.to_thread(escalate_overdue, self.app)
+            except Exception as exc:
+                log.error("escalation run failed: %s; retrying in %.0f s", exc, every)
+                continue
+            if done:
+                log.info("escalated %d overdue breach(es): %s", len(done),
+                         ", ".join(f"{e.case_ref} {e.breach}" for e in done))
 
     async def _deliveries(self) -> None:
         """Relay due outbound mail after each filed batch and periodically (retries)."""

@@ -1,0 +1,173 @@
+"""Feedback records: suggested vs confirmed type, the complaint closing rule, the log and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from classifiers import Classification, Evidence
+from gateway.events import WorkflowError, case_by_ref
+from gateway.feedback import (
+    CSV_COLUMNS,
+    classify_feedback,
+    feedback_log,
+    record_corrective_action,
+    record_for,
+    suggest_type,
+    write_csv,
+)
+from gateway.ingest import ingest
+from gateway.lifecycle import can_close, set_status
+from gateway.models import CaseEvent, LedgerReceipt
+from tests.conftest import make_message, write_messages
+
+COMPLAINT = ("Hello,\nthis is a formal complaint: the bearings arrived damaged, unacceptable."
+             "\nAnna")
+PRAISE = "Thank you, great job on the last delivery, we are very pleased.\nAnna"
+
+
+def file_mail(app, tmp_path, *messages):
+    return ingest(app, write_messages(tmp_path / uuid.uuid4().hex, list(messages)))
+
+
+def with_case(app, ref, action):
+    with app.db.session() as session:
+        return action(session, case_by_ref(session, ref, for_update=True))
+
+
+def classification(*rule_ids):
+    return Classification("feedback", False, (), "en", 0.9,
+                          tuple(Evidence(rule, "text", "body") for rule in rule_ids), "test")
+
+
+@pytest.mark.parametrize(("rules", "expected"), [
+    (["en.feedback.complaint", "en.feedback.thanks_subject"], "complaint"),
+    (["de.feedback.escalation_threat"], "complaint"),
+    (["en.feedback.praise", "en.feedback.complaint_hint"], "praise"),
+    (["en.feedback.complaint_hint"], "complaint"),
+    (["en.feedback.survey_reply", "en.feedback.suggestion"], "survey"),
+    (["fr.feedback.complaint_or_praise"], ""),
+    (["en.order.po_number"], ""),
+])
+def test_the_suggested_type_follows_the_strongest_rule(rules, expected):
+    assert suggest_type(classification(*rules))[0] == expected
+
+
+def test_a_complaint_mail_opens_a_feedback_record_with_a_suggestion_not_a_type(app, tmp_path):
+    file_mail(app, tmp_path, make_message(subject="Damaged bearings", body=COMPLAINT))
+    with app.db.session() as session:
+        case = case_by_ref(session, "NPC-000001")
+        row = record_for(session, case)
+        assert (case.category, row.type, row.suggested_type) == ("feedback", "", "complaint")
+        (event,) = session.scalars(select(CaseEvent).where(
+            CaseEvent.kind == "feedback_recorded")).all()
+        assert event.actor == "system" and "en.feedback.complaint" in event.data["rules"]
+        assert event.message_pk is not None
+
+
+def test_feedback_inside_an_order_thread_is_left_to_staff(app, tmp_path):
+    file_mail(app, tmp_path, make_message(
+        subject="Purchase order 4500012345", message_id="<po@customer.example>",
+        body="Please find our purchase order PO 4500012345 for 20 pieces of part 1234, "
+             "delivery by 15 December.\nRegards"))
+    file_mail(app, tmp_path, make_message(subject="Re: Purchase order 4500012345",
+                                          in_reply_to="<po@customer.example>", body=COMPLAINT))
+    with app.db.session() as session:
+        case = case_by_ref(session, "NPC-000001")
+        assert case.category == "order" and record_for(session, case) is None
+    row = with_case(app, "NPC-000001", lambda s, c: classify_feedback(
+        s, c, actor="alice", feedback_type="complaint", severity="medium"))
+    assert (row.type, row.severity, row.created_by) == ("complaint", "medium", "alice")
+
+
+def test_closing_needs_a_type_and_for_complaints_a_corrective_action(app, tmp_path):
+    file_mail(app, tmp_path, make_message(subject="Damaged bearings", body=COMPLAINT),
+              make_message(subject="Great job", body=PRAISE, sender="ben@other.example"))
+    for ref in ("NPC-000001", "NPC-000002"):
+        with_case(app, ref, lambda s, c: set_status(s, c, "resolved", "alice"))
+    assert "feedback type is not set (suggested: complaint)" in with_case(
+        app, "NPC-000001", can_close)[1]
+    with_case(app, "NPC-000002", lambda s, c: classify_feedback(s, c, actor="alice",
+                                                                feedback_type="praise"))
+    assert with_case(app, "NPC-000002", can_close) == (True, "")
+    with_case(app, "NPC-000001", lambda s, c: classify_feedback(
+        s, c, actor="alice", feedback_type="complaint", severity="high"))
+    with pytest.raises(WorkflowError, match="a complaint needs a corrective-action reference "
+                                            "and a resolution note"):
+        with_case(app, "NPC-000001", lambda s, c: set_status(s, c, "closed", "alice"))
+    with_case(app, "NPC-000001", lambda s, c: record_corrective_action(
+        s, c, actor="bob", corrective_action_ref=" CAPA-2026-017 ",
+        resolution_note="Replaced 20 bearings.", root_cause="packaging"))
+    with_case(app, "NPC-000001", lambda s, c: set_status(s, c, "closed", "carol"))
+    with app.db.session() as session:
+        kinds = [(e.kind, e.actor) for e in case_by_ref(session, "NPC-000001").events
+                 if e.actor != "system"]
+    assert kinds == [("status_changed", "alice"), ("feedback_classified", "alice"),
+                     ("corrective_action_recorded", "bob"), ("status_changed", "carol")]
+
+
+@pytest.mark.parametrize(("kwargs", "why"), [
+    ({"corrective_action_ref": "  ", "resolution_note": "done"}, "reference is empty"),
+    ({"corrective_action_ref": "CA-1", "resolution_note": " \n"}, "resolution note is empty"),
+    ({"corrective_action_ref": "x" * 129, "resolution_note": "done"}, "longer than 128"),
+])
+def test_a_corrective_action_needs_both_parts(app, tmp_path, kwargs, why):
+    file_mail(app, tmp_path, make_message(subject="Damaged bearings", body=COMPLAINT))
+    with pytest.raises(WorkflowError, match=why):
+        with_case(app, "NPC-000001", lambda s, c: record_corrective_action(
+            s, c, actor="bob", **kwargs))
+
+
+def test_a_closed_cases_feedback_is_evidence_and_not_edited(app, tmp_path):
+    file_mail(app, tmp_path, make_message(subject="Great job", body=PRAISE))
+    with_case(app, "NPC-000001", lambda s, c: classify_feedback(s, c, actor="alice",
+                                                                feedback_type="praise"))
+    for step in ("resolved", "closed"):
+        with_case(app, "NPC-000001", lambda s, c, step=step: set_status(s, c, step, "alice"))
+    with pytest.raises(WorkflowError, match="is closed: its feedback record is evidence"):
+        with_case(app, "NPC-000001", lambda s, c: classify_feedback(
+            s, c, actor="mallory", feedback_type="complaint"))
+    with pytest.raises(WorkflowError, match="not a feedback type"):
+        with_case(app, "NPC-000001", lambda s, c: classify_feedback(
+            s, c, actor="alice", feedback_type="rant"))
+
+
+def test_the_log_says_when_it_came_in_and_how_long_it_took(app, tmp_path):
+    file_mail(app, tmp_path, make_message(subject="Damaged bearings", body=COMPLAINT),
+              make_message(subject="Great job", body=PRAISE, sender="ben@other.example"),
+              make_message())  # an enquiry: not in the log
+    with_case(app, "NPC-000001", lambda s, c: classify_feedback(
+        s, c, actor="alice", feedback_type="complaint", severity="high"))
+    with_case(app, "NPC-000001", lambda s, c: record_corrective_action(
+        s, c, actor="bob", corrective_action_ref="CAPA-17",
+        resolution_note="=HYPERLINK(\"http://evil.example\")"))
+    for step in ("resolved", "closed"):
+        with_case(app, "NPC-000001", lambda s, c, step=step: set_status(s, c, step, "alice"))
+    with app.db.session() as session:
+        received = session.scalar(select(LedgerReceipt.received_at).where(
+            LedgerReceipt.seq == 1))
+        rows = feedback_log(session)
+        assert feedback_log(session, since=received + timedelta(hours=1)) == []
+        assert len(feedback_log(session, until=received + timedelta(hours=1))) == 2
+    assert [r["ref"] for r in rows] == ["NPC-000001", "NPC-000002"]
+    assert rows[0]["received"] == received.isoformat().replace("+00:00", "Z")
+    assert rows[0]["status"] == "closed" and rows[0]["days_to_close"] == 0.0
+    assert rows[1]["closed_at"] is None and rows[1]["days_to_close"] is None
+    stream = io.StringIO()
+    assert write_csv(rows, stream) == 2
+    table = list(csv.reader(io.StringIO(stream.getvalue())))
+    assert tuple(table[0]) == CSV_COLUMNS
+    first = dict(zip(CSV_COLUMNS, table[1], strict=True))
+    assert first["corrective action"] == "CAPA-17"
+    assert first["resolution"] == "'=HYPERLINK(\"http://evil.example\")"  # not a formula
+    assert (first["type"], first["severity"], first["status"]) == ("complaint", "high", "closed")
+
+
+def test_feedback_set_without_anything_to_set_is_an_error(cli):
+    result = cli("feedback", "set", "NPC-000001", "--as", "alice")
+    assert result.code == 1 and "give --type and/or --severity" in result.err
