@@ -261,9 +261,9 @@ class Processor:
                                      prepared.classification.bounced_message_id)
             target = decision.case if decision.case is not None else writer.open_case(
                 prepared, decision)
-            if decision.merge_orphans is not None:
-                index.merge(decision.merge_orphans, target)
-                writer.rehome(decision.merge_orphans, target, keys.message_id or "")
+            for orphans in decision.merge_orphans:
+                index.merge(orphans, target)
+                writer.rehome(orphans, target, keys.message_id or "")
             index.file(keys, target, domain_of(prepared.parsed.from_addr)
                        if decision.case is None else "")
             decisions.append((prepared, decision, target, keys))

@@ -7,9 +7,11 @@
    different bytes) joins that message's case, so a retry never opens a second case.
 3. ``in-reply-to`` / ``references``: the nearest ancestor that we have, In-Reply-To first, then
    References from the newest id backwards (the whole chain, so a missing parent is bridged).
-4. ``referenced-by``: a parent that arrives after its replies joins the case they opened. When
-   the parent itself threaded elsewhere by rules 1-3, that orphan case is merged into the
-   parent's case afterwards (a system merge, reversible like a staff merge).
+4. ``referenced-by``: a parent that arrives after its replies joins the case they opened. Cases
+   opened only for its replies (every message references it) are merged into the parent's case
+   afterwards, also when the parent itself threaded elsewhere by rules 1-3 (a system merge,
+   reversible like a staff merge). A message answered in more than five cases is taken for a
+   mass mailing: its replies stay apart.
 5. ``shared-reference``: a reply whose ancestors we never saw joins a case of the same
    correspondent whose messages reference the same missing id (a ticket system's ghost root).
 6. ``bounce-of``: a bounce joins the case of the message it returns.
@@ -17,9 +19,11 @@
 8. ``case-tag``: ``[PREFIX-000123]`` in the subject, accepted only when the sender already took
    part in that case or writes from its customer's own (not free-mail) domain. A stranger who
    knows a case number gets a new case linked as a possible follow-up instead.
-9. ``subject``: the normalised subject (reply/forward prefixes and case tags stripped) of an
-   inbound message from the same correspondent within ``threading.subject_window_days``,
-   never for generic or very short subjects.
+9. ``subject``: for a message that says it is a reply or forward (a ``Re:``/``AW:``... prefix
+   or references we do not have), the normalised subject (prefixes and case tags stripped) of
+   an inbound message from the same correspondent within ``threading.subject_window_days``;
+   never for generic or very short subjects. A fresh mail that merely repeats a subject (the
+   weekly "Call-off framework order 4711") opens its own case.
 10. ``new-case``.
 
 Message-IDs are chosen by senders, so they only ever *join* threads; they never address the
@@ -47,6 +51,7 @@ from gateway.parsing import ParsedMessage
 
 MAX_REFERENCES = 100
 MIN_SUBJECT_CHARS = 8
+MAX_REHOMED_CASES = 5
 CONVERSATION_BYTES = 22
 _QUERY_CHUNK = 500
 
@@ -81,6 +86,7 @@ class ThreadKeys:
     sender: str
     inbound: bool
     when: datetime | None
+    is_reply: bool = False  # says it answers or forwards something (prefix or references)
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,7 @@ class ThreadDecision:
     key: str = ""
     possible_follow_up_of: str | None = None
     follow_up_case: CaseKey | None = None  # the tagged case a stranger's new case is linked to
-    merge_orphans: CaseKey | None = None  # the parent's replies sit in this case: merge it in
+    merge_orphans: tuple[CaseKey, ...] = ()  # cases holding only replies to this message
 
 
 @dataclass(frozen=True)
@@ -108,8 +114,8 @@ class ThreadIndex:
     case_by_ref: dict[str, CaseKey] = field(default_factory=dict)
     customer_domain: dict[CaseKey, str] = field(default_factory=dict)
     participants: dict[CaseKey, set[str]] = field(default_factory=dict)
-    # An id -> the case of a message that references it (re-homing, shared ghost parents).
-    referenced_by: dict[str, CaseKey] = field(default_factory=dict)
+    # An id -> the cases of messages that reference it (re-homing, shared ghost parents).
+    referenced_by: dict[str, list[CaseKey]] = field(default_factory=dict)
     case_by_conversation: dict[str, CaseKey] = field(default_factory=dict)
     by_subject: dict[tuple[str, str], list[SubjectSeen]] = field(
         default_factory=lambda: defaultdict(list))
@@ -137,7 +143,7 @@ class ThreadIndex:
         if customer_domain:
             self.customer_domain.setdefault(case, customer_domain)
         for ref in keys.chain:
-            self.referenced_by.setdefault(ref, case)
+            self.add_reference(ref, case)
             self.referencing[(case, ref)] += 1
         self.case_size[case] += 1
         if keys.conversation:
@@ -145,6 +151,16 @@ class ThreadIndex:
         if keys.inbound and keys.norm_subject and keys.sender:
             self.by_subject[(keys.norm_subject, keys.sender)].append(
                 SubjectSeen(keys.when, case, keys.tags))
+
+    def add_reference(self, ref: str, case: CaseKey) -> None:
+        cases = self.referenced_by.setdefault(ref, [])
+        if case not in cases:
+            cases.append(case)
+
+    def referencing_cases(self, message_id: str | None) -> list[CaseKey]:
+        """The (surviving) cases whose messages reference ``message_id``, oldest first."""
+        found = (self.resolve(c) for c in self.referenced_by.get(message_id or "", ()))
+        return list(dict.fromkeys(found))
 
     def merge(self, source: CaseKey, target: CaseKey) -> None:
         """The orphan case ``source`` is being merged into ``target`` (effective after flush)."""
@@ -210,6 +226,18 @@ def normalise_subject(subject: str, prefix: str = "") -> str:
     return _SPACE.sub(" ", text).strip().lower()[:255]
 
 
+def is_reply_subject(subject: str, prefix: str = "") -> bool:
+    """Does the subject carry a reply or forward marker (after any list or case tags)?"""
+    text = case_tag_pattern(prefix).sub(" ", subject) if prefix else subject
+    text = _TICKET_TAG.sub(" ", text)
+    for _ in range(20):
+        stripped = _BLOB.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    return bool(_PREFIX.match(text) or _FWD_TRAILER.search(text))
+
+
 def conversation_id(parsed: ParsedMessage) -> str | None:
     """Outlook's Thread-Index: base64, its first 22 bytes (a FILETIME and a GUID) name the
     conversation; replies append 5-byte blocks."""
@@ -256,7 +284,9 @@ def thread_keys(parsed: ParsedMessage, prefix: str, signed_ref: SignedRef, *,
         conversation=conversation_id(parsed), norm_subject=normalise_subject(parsed.subject,
                                                                              prefix),
         tags=subject_tags(parsed.subject, prefix), tagged_ref=tagged_ref(parsed, prefix),
-        sender=parsed.from_addr, inbound=inbound, when=parsed.date or received_at)
+        sender=parsed.from_addr, inbound=inbound, when=parsed.date or received_at,
+        is_reply=bool(parsed.in_reply_to or parsed.references)
+        or is_reply_subject(parsed.subject, prefix))
 
 
 @dataclass(frozen=True)
@@ -273,21 +303,21 @@ class ThreadingRules:
 def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
                   bounced_message_id: str | None = None) -> ThreadDecision:
     decision = _by_identity(keys, index)
+    replies = index.referencing_cases(keys.message_id)
+    if len(replies) > MAX_REHOMED_CASES:
+        replies = []  # answered in many separate cases: a mass mailing, not one conversation
+    if decision is None and replies:
+        decision = ThreadDecision(replies[0], "referenced-by", keys.message_id or "")
     if decision is not None:
-        # A parent arriving after its replies: their orphan case joins the parent's case.
-        orphans = index.resolve(index.referenced_by[keys.message_id]) if (
-            keys.message_id and keys.message_id in index.referenced_by) else None
-        if (orphans is not None and orphans != decision.case
-                and index.is_orphan_case(orphans, keys.message_id or "")):
+        # A parent arriving after its replies gathers the cases opened only for them.
+        orphans = tuple(c for c in replies if c != decision.case
+                        and index.is_orphan_case(c, keys.message_id or ""))
+        if orphans:
             return ThreadDecision(decision.case, decision.rule, decision.key,
                                   merge_orphans=orphans)
         return decision
-    if keys.message_id and keys.message_id in index.referenced_by:
-        return ThreadDecision(index.resolve(index.referenced_by[keys.message_id]),
-                              "referenced-by", keys.message_id)
     for mid, _ in keys.ancestors:
-        if mid in index.referenced_by:
-            case = index.resolve(index.referenced_by[mid])
+        for case in index.referencing_cases(mid):
             if _is_participant(index, case, keys.sender, rules.free_mail_domains):
                 return ThreadDecision(case, "shared-reference", mid)
     if bounced_message_id and bounced_message_id in index.case_by_message_id:
@@ -329,7 +359,7 @@ def subject_is_specific(norm_subject: str, generic_subjects: Collection[str]) ->
 def _by_subject(keys: ThreadKeys, index: ThreadIndex,
                 rules: ThreadingRules) -> ThreadDecision | None:
     if (not rules.subject_window_days or not keys.inbound or not keys.sender
-            or keys.sender in rules.own_addresses
+            or not keys.is_reply or keys.sender in rules.own_addresses
             or not subject_is_specific(keys.norm_subject, rules.generic_subjects)):
         return None
     window = timedelta(days=rules.subject_window_days)
@@ -376,7 +406,7 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
                 select(MessageReference.ref, Message.case_id)
                 .join(Message, Message.id == MessageReference.message_pk)
                 .where(MessageReference.ref.in_(chunk)).order_by(MessageReference.message_pk)):
-            index.referenced_by.setdefault(ref, case_id)
+            index.add_reference(ref, case_id)
     _load_orphan_counts(session, index, own_ids)
     conversations = sorted({k.conversation for k in batch if k.conversation})
     for chunk in _chunks(conversations):
@@ -394,7 +424,7 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
 def _load_orphan_counts(session: Session, index: ThreadIndex, own_ids: set[str]) -> None:
     """For cases holding replies to messages of this batch: their size and how many of their
     messages reference that parent, so the threader can tell an orphan case."""
-    pairs = {(index.referenced_by[mid], mid) for mid in own_ids if mid in index.referenced_by}
+    pairs = {(case, mid) for mid in own_ids for case in index.referenced_by.get(mid, ())}
     if not pairs:
         return
     cases = sorted({case for case, _ in pairs})
@@ -421,7 +451,7 @@ def _load_subjects(session: Session, index: ThreadIndex, batch: Sequence[ThreadK
                    rules: ThreadingRules) -> None:
     if not rules.subject_window_days:
         return
-    wanted = {(k.norm_subject, k.sender) for k in batch if k.inbound and k.sender
+    wanted = {(k.norm_subject, k.sender) for k in batch if k.inbound and k.sender and k.is_reply
               and subject_is_specific(k.norm_subject, rules.generic_subjects)}
     if not wanted:
         return

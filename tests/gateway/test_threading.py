@@ -247,6 +247,15 @@ def test_subject_does_not_join_outside_the_window_or_across_correspondents(app, 
     assert len(cases(app)) == 2, why
 
 
+def test_a_fresh_mail_repeating_a_subject_is_not_a_reply(app, tmp_path):
+    """The weekly call-off with the same subject is a new order each time."""
+    run(app, tmp_path, [_dated(2, subject="Call-off framework order 4711",
+                               sender="anna@customer.example"),
+                        _dated(9, subject="Call-off framework order 4711",
+                               sender="anna@customer.example")])
+    assert len(cases(app)) == 2
+
+
 @pytest.mark.parametrize("subject", ["Question", "Order", "Hello", "Quote", "Re: P-100"])
 def test_generic_or_short_subjects_never_join(app, tmp_path, subject):
     run(app, tmp_path, [_dated(2, subject=subject, sender="anna@customer.example"),
