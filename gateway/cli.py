@@ -102,6 +102,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     """Each workflow module adds its own sub-commands (cases, replies, reviews, property ...)."""
     from gateway import (
         cli_compliance,
+        cli_evidence,
         cli_lifecycle,
         cli_orders,
         cli_outbound,
@@ -110,7 +111,8 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     )
 
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
-            cli_orders.register, cli_search.register, cli_compliance.register]
+            cli_orders.register, cli_search.register, cli_compliance.register,
+            cli_evidence.register]
 
 
 def subcommands_of(sub: Any, name: str) -> Any:

@@ -1,0 +1,418 @@
+"""Evidence packages: the selected mail byte-exact, with the proofs an auditor checks offline.
+
+Layout of the zip (checked by :mod:`gateway.evidence_verify`)::
+
+    messages/<seq>-<sha256>.eml   original bytes, named by ledger seq and sha256 (never by mail)
+    manifest.json                 selection, cases, messages with their ledger entries and
+                                  inclusion proofs, the signed checkpoint, public key and key id,
+                                  the access-log entry of this export, every file's sha256
+    export-record.json            the access-log record of this export (its bytes are in the
+                                  ledger: the package proves its own export was logged)
+    cases.csv messages.csv events.csv reviews.csv property-register.csv
+    property-custody.csv feedback-log.csv
+    index.html                    a self-contained report tracing each case
+    SHA256SUMS                    every other file; ``sha256sum -c SHA256SUMS`` checks it
+
+Order of work, and why: the database is read in one transaction (a consistent snapshot); the
+export is recorded in the access log *before* any message bytes are read (a crash may lose an
+export, never leave one unrecorded); then a checkpoint is signed if the ledger grew (so it
+covers that record), proofs for every entry come from one pass over the ledger, and the zip is
+written beside its destination and linked into place only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive import LedgerEntry, merkle, public_key_path, write_checkpoint
+from archive.checkpoints import PROOF_FORMAT, Checkpoint, key_id, ledger_leaves, load_public_key
+from archive.ledger import utc_now_iso
+from gateway import feedback, property_register, reviews
+from gateway.access_log import record_access
+from gateway.errors import GatewayError
+from gateway.evidence_csv import csv_files
+from gateway.evidence_html import render_report
+from gateway.evidence_select import Selected, Selection, resolve
+from gateway.evidence_verify import (
+    EXPORT_RECORD,
+    FORMAT,
+    MANIFEST,
+    REPORT,
+    SUMS,
+    message_path,
+)
+from gateway.models import Case, CaseEvent, CaseLink, Message
+from gateway.views import iso
+
+if TYPE_CHECKING:
+    from gateway.app import App
+
+_SEQ_PREFIX = re.compile(rb'^\{"seq":(\d+),')
+_IN_CHUNK = 5000
+
+
+class EvidenceError(GatewayError):
+    """Raised when a package cannot be built (output exists, archived bytes do not match)."""
+
+
+@dataclass(frozen=True)
+class PackageReport:
+    path: Path
+    sha256: str
+    size: int
+    cases: tuple[str, ...]
+    messages: int
+    purged: int
+    message_bytes: int
+    files: int
+    signed: bool
+    tree_size: int
+    export_seq: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "sha256": self.sha256, "size": self.size,
+                "cases": list(self.cases), "messages": self.messages, "purged": self.purged,
+                "message_bytes": self.message_bytes, "files": self.files,
+                "signed": self.signed, "tree_size": self.tree_size,
+                "export_seq": self.export_seq, "seconds": round(self.seconds, 3)}
+
+
+def export_package(app: App, selection: Selection, out_path: Path | str, actor: str
+                   ) -> PackageReport:
+    """Build the evidence package for ``selection`` at ``out_path`` (never overwritten)."""
+    started = time.monotonic()
+    out_path = Path(out_path)
+    if out_path.exists():
+        raise EvidenceError(f"{out_path} already exists; refusing to overwrite it")
+    if not out_path.parent.is_dir():
+        raise EvidenceError(f"no such folder: {out_path.parent}")
+    with app.db.session() as session:
+        selected = resolve(session, selection)
+        data = collect(session, selected)
+    exported_at = utc_now_iso()
+    record = record_access(app, actor, "export", {
+        "format": FORMAT, "selection": selection.to_dict(), "output": out_path.name,
+        "cases": [c["ref"] for c in data["cases"]], "messages": len(data["messages"])})
+    checkpoint, public_pem, signing = _checkpoint(app)
+    tree_size = checkpoint.tree_size if checkpoint else record.seq
+    wanted = {m["seq"] for m in data["messages"]}
+    wanted |= {m["tombstone_seq"] for m in data["messages"] if m.get("tombstone_seq")}
+    wanted.add(record.seq)
+    entries = ledger_entries(app, wanted)
+    proofs, root = inclusion_proofs(app, sorted(wanted), tree_size)
+    if checkpoint is not None and root != checkpoint.root_hash:
+        raise EvidenceError(f"the ledger no longer matches checkpoint {checkpoint.time}; "
+                            "run 'commgate archive verify'")
+
+    manifest: dict[str, Any] = {
+        "format": FORMAT, "exported_by": actor, "exported_at": exported_at,
+        "selection": selection.to_dict(), "signing": signing,
+        "checkpoint": checkpoint.to_json() if checkpoint else None,
+        "tree_head": {"tree_size": tree_size, "root_hash": root,
+                      "signed": checkpoint is not None},
+        "public_key": ({"pem": public_pem, "key_id": checkpoint.key_id}
+                       if checkpoint else None),
+        "export_record": {"file": EXPORT_RECORD, "entry": _entry_json(entries[record.seq]),
+                          "proof": proofs[record.seq]},
+        "cases": data["cases"], "messages": [], "files": {},
+    }
+    writer = _PackageWriter(out_path, exported_at)
+    try:
+        message_bytes = 0
+        for item in data["messages"]:
+            entry = entries[item["seq"]]
+            if entry.sha256 != item["sha256"]:
+                raise EvidenceError(f"ledger entry seq {entry.seq} names blob {entry.sha256}, "
+                                    f"the database {item['sha256']}: run 'commgate archive "
+                                    "verify'")
+            described = {**item, "entry": _entry_json(entry), "proof": proofs[entry.seq],
+                         "file": None, "purged": None}
+            if item["purged_at"] is None:
+                raw = app.archive.read(entry.sha256)
+                described["file"] = writer.add_message(entry.seq, entry.sha256, raw)
+                message_bytes += len(raw)
+            else:
+                described["purged"] = _purged(item, entries, proofs)
+            described.pop("tombstone_seq", None)
+            manifest["messages"].append(described)
+        writer.add(EXPORT_RECORD, app.archive.read(record.sha256))
+        data["message_rows"] = _message_rows(manifest["messages"])
+        for name, content in csv_files(data).items():
+            writer.add(name, content)
+        writer.add(REPORT, render_report(manifest, data).encode("utf-8"))
+        manifest["files"] = dict(writer.digests)
+        writer.add(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1,
+                                        sort_keys=False).encode("utf-8"))
+        digest, size = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    purged = sum(1 for m in manifest["messages"] if m["purged"])
+    return PackageReport(out_path, digest, size, tuple(c["ref"] for c in data["cases"]),
+                         len(manifest["messages"]), purged, message_bytes,
+                         len(writer.digests), checkpoint is not None, tree_size,
+                         record.seq, time.monotonic() - started)
+
+
+# -- the database snapshot ---------------------------------------------------------------------
+
+def collect(session: Session, selected: Selected) -> dict[str, Any]:
+    """Everything the package needs from the database, as plain JSON-ready values."""
+    cases = selected.cases
+    refs = {c.id: c.ref for c in cases}
+    counts: dict[int, int] = {}
+    for m in selected.messages:
+        counts[m.case_id] = counts.get(m.case_id, 0) + 1
+    events_by_case: dict[str, list[dict[str, Any]]] = {c.ref: [] for c in cases}
+    raw_events = list(_chunked_events(session, list(refs)))
+    seq_of = _message_seqs(session, {e.message_pk for e in raw_events if e.message_pk})
+    for event in raw_events:
+        events_by_case[refs[event.case_id]].append({
+            "at": iso(event.at), "actor": event.actor, "kind": event.kind,
+            "message_seq": seq_of.get(event.message_pk) if event.message_pk else None,
+            "data": event.data})
+    links = _links(session, list(refs))
+    merged_ref = _refs(session, {c.merged_into_id for c in cases if c.merged_into_id})
+    data: dict[str, Any] = {
+        "cases": [_case_json(c, counts.get(c.id, 0), selected.reasons.get(c.id, ""),
+                             links.get(c.id, []), merged_ref.get(c.merged_into_id))
+                  for c in cases],
+        "messages": [_message_json(m, refs, selected) for m in selected.messages],
+        "events": events_by_case, "reviews": [], "property": [], "orders": {},
+    }
+    wanted_refs = set(refs.values())
+    data["feedback"] = [row for row in feedback.feedback_log(session)
+                        if row["ref"] in wanted_refs]
+    for case in cases:
+        kinds = {e["kind"] for e in events_by_case[case.ref]}
+        if any(k.startswith("review_") for k in kinds):
+            data["reviews"] += reviews.list_reviews(session, case=case)
+        if any(k.startswith("property_") for k in kinds):
+            data["property"] += property_register.details_for_case(session, case)["property"]
+        if kinds & {"checklist_updated", "order_accepted", "order_declined"} or \
+                case.category in ("order", "enquiry"):
+            order = reviews.details_for_case(session, case)
+            data["orders"][case.ref] = {k: order[k] for k in ("linked", "checklist",
+                                                              "checklist_gaps", "decisions")}
+    return data
+
+
+def _chunked_events(session: Session, case_ids: list[int]) -> Iterator[CaseEvent]:
+    for start in range(0, len(case_ids), _IN_CHUNK):
+        chunk = case_ids[start:start + _IN_CHUNK]
+        yield from session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(chunk))
+                                   .order_by(CaseEvent.id))
+
+
+def _message_seqs(session: Session, pks: set[int]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    ids = sorted(pks)
+    for start in range(0, len(ids), _IN_CHUNK):
+        found.update(session.execute(select(Message.id, Message.first_seq).where(
+            Message.id.in_(ids[start:start + _IN_CHUNK]))).all())
+    return found
+
+
+def _refs(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(session.execute(select(Case.id, Case.ref).where(Case.id.in_(ids))).all())
+
+
+def _links(session: Session, case_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+    links: dict[int, list[dict[str, str]]] = {}
+    rows = []
+    for start in range(0, len(case_ids), _IN_CHUNK):
+        chunk = case_ids[start:start + _IN_CHUNK]
+        rows += session.execute(select(CaseLink.case_id, CaseLink.other_case_id, CaseLink.kind)
+                                .where(CaseLink.case_id.in_(chunk) |
+                                       CaseLink.other_case_id.in_(chunk))).all()
+    names = _refs(session, {r[0] for r in rows} | {r[1] for r in rows})
+    wanted = set(case_ids)
+    for a, b, kind in rows:
+        for mine, other in ((a, b), (b, a)):
+            if mine in wanted:
+                item = {"kind": kind, "case": names.get(other, "")}
+                if item not in links.setdefault(mine, []):
+                    links[mine].append(item)
+    return links
+
+
+def _case_json(case: Case, messages: int, reason: str, links: list[dict[str, str]],
+               merged_into: str | None) -> dict[str, Any]:
+    return {"ref": case.ref, "category": case.category, "status": case.status,
+            "customer": case.customer, "alias": case.alias, "subject": case.subject,
+            "opened_at": iso(case.opened_at), "resolved_at": iso(case.resolved_at),
+            "closed_at": iso(case.closed_at), "owner_role": case.owner_role,
+            "review_required": case.review_required, "merged_into": merged_into,
+            "links": links, "included_because": reason, "messages": messages}
+
+
+def _message_json(message: Message, refs: dict[int, str], selected: Selected
+                  ) -> dict[str, Any]:
+    return {"seq": message.first_seq, "sha256": message.sha256,
+            "case": refs.get(message.case_id), "direction": message.direction,
+            "alias": message.alias, "received_at": iso(selected.received.get(message.id)),
+            "date": iso(message.date), "from": message.from_addr, "to": message.to_addrs,
+            "subject": message.subject, "message_id": message.message_id,
+            "attachments": message.attachments, "purged_at": iso(message.purged_at),
+            "tombstone_seq": selected.tombstones.get(message.sha256)
+            if message.purged_at else None}
+
+
+def _message_rows(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**m, "tombstone_seq": (m["purged"] or {}).get("tombstone", {}).get("seq")}
+            for m in messages]
+
+
+def _purged(item: dict[str, Any], entries: dict[int, LedgerEntry],
+            proofs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    seq = item.get("tombstone_seq")
+    if not seq:
+        raise EvidenceError(f"message seq {item['seq']} was purged but no tombstone names its "
+                            "blob; run 'commgate archive verify'")
+    return {"at": item["purged_at"], "tombstone": {"seq": seq,
+                                                   "entry": _entry_json(entries[seq]),
+                                                   "proof": proofs[seq]}}
+
+
+def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
+    return {**entry.hashed_fields(), "entry_hash": entry.entry_hash}
+
+
+# -- the archive side --------------------------------------------------------------------------
+
+def _checkpoint(app: App) -> tuple[Checkpoint | None, str | None, str]:
+    """The newest signed checkpoint (signed now if the ledger grew), its public key PEM, and a
+    line saying how the package is signed."""
+    key = app.settings.config.archive.checkpoint_key
+    if not key:
+        return None, None, ("unsigned: archive.checkpoint_key is not set, so no checkpoint "
+                            "vouches for these entries; the proofs lead to an unsigned tree "
+                            "head")
+    key_path = app.settings.resolve(key)
+    checkpoint = write_checkpoint(app.archive, key_path, only_if_grown=True)
+    pub_path = public_key_path(key_path)
+    public = load_public_key(pub_path)
+    if key_id(public) != checkpoint.key_id:
+        raise EvidenceError(f"{pub_path} is not the public half of {key_path}")
+    return checkpoint, pub_path.read_text(), f"signed with Ed25519 key {checkpoint.key_id}"
+
+
+def ledger_entries(app: App, seqs: Iterable[int]) -> dict[int, LedgerEntry]:
+    """The wanted ledger entries, parsing only their lines in one pass."""
+    wanted = set(seqs)
+    last = max(wanted, default=0)
+    found: dict[int, LedgerEntry] = {}
+    for line in app.archive.ledger.raw_lines():
+        match = _SEQ_PREFIX.match(line.raw)
+        seq = int(match.group(1)) if match else None
+        if seq is None or seq in wanted:
+            entry = LedgerEntry.from_line(line.raw)
+            if entry.seq in wanted:
+                found[entry.seq] = entry
+        if seq is not None and seq >= last:
+            break
+    missing = wanted - set(found)
+    if missing:
+        raise EvidenceError(f"ledger entries {sorted(missing)[:5]} are missing from the ledger; "
+                            "run 'commgate archive verify'")
+    return found
+
+
+def inclusion_proofs(app: App, seqs: list[int], tree_size: int
+                     ) -> tuple[dict[int, dict[str, Any]], str]:
+    """An RFC 9162 inclusion proof per seq in the tree of the first ``tree_size`` entries,
+    all from one pass over the ledger (``archive.checkpoints.inclusion_proof`` makes one pass
+    per proof); and that tree's root."""
+    paths = {seq: merkle.inclusion_ranges(seq - 1, tree_size) for seq in seqs}
+    ranges = {r for p in paths.values() for r in p} | {(0, tree_size)}
+    leaves: dict[int, str] = {}
+    wanted = {seq - 1 for seq in seqs}
+
+    def tap() -> Iterator[bytes]:
+        for index, leaf in enumerate(ledger_leaves(app.archive)):
+            if index in wanted:
+                leaves[index + 1] = leaf.hex()
+            yield leaf
+
+    roots = merkle.range_roots(tap(), ranges)
+    root = roots[(0, tree_size)].hex()
+    proofs = {seq: {"format": PROOF_FORMAT, "seq": seq, "leaf_index": seq - 1,
+                    "tree_size": tree_size, "entry_hash": leaves[seq], "root_hash": root,
+                    "path": [roots[r].hex() for r in path]}
+              for seq, path in paths.items()}
+    return proofs, root
+
+
+# -- writing the zip ---------------------------------------------------------------------------
+
+class _PackageWriter:
+    """Writes members into a temporary zip beside the destination, remembering each sha256."""
+
+    def __init__(self, out_path: Path, exported_at: str) -> None:
+        self.out_path = out_path
+        fd, name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.",
+                                    suffix=".partial")
+        os.close(fd)
+        self.tmp = Path(name)
+        self.zip = zipfile.ZipFile(self.tmp, "w", allowZip64=True)
+        stamp = exported_at[:19]
+        self.date_time = (int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10]),
+                          int(stamp[11:13]), int(stamp[14:16]), int(stamp[17:19]))
+        self.digests: dict[str, str] = {}
+
+    def add(self, name: str, data: bytes, compress: bool = True,
+            digest: str | None = None) -> str:
+        info = zipfile.ZipInfo(name, self.date_time)
+        info.external_attr = 0o644 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        self.zip.writestr(info, data)
+        self.digests[name] = digest or hashlib.sha256(data).hexdigest()
+        return name
+
+    def add_message(self, seq: int, sha256: str, raw: bytes) -> str:
+        actual = hashlib.sha256(raw).hexdigest()
+        if actual != sha256:
+            raise EvidenceError(f"the archived bytes of seq {seq} hash to {actual}, not to "
+                                f"{sha256}: run 'commgate archive verify'")
+        # Stored, not deflated: the bytes stay as they are and export runs at copying speed.
+        return self.add(message_path(seq, sha256), raw, compress=False, digest=sha256)
+
+    def finish(self) -> tuple[str, int]:
+        sums = "".join(f"{digest}  {name}\n" for name, digest in self.digests.items())
+        self.add(SUMS, sums.encode("utf-8"))
+        self.zip.close()
+        digest = hashlib.sha256()
+        with open(self.tmp, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+            os.fsync(stream.fileno())
+        try:
+            os.link(self.tmp, self.out_path)  # fails rather than overwrite a file made meanwhile
+        except FileExistsError as exc:
+            raise EvidenceError(f"{self.out_path} appeared while exporting; not overwritten"
+                                ) from exc
+        finally:
+            self.tmp.unlink(missing_ok=True)
+        return digest.hexdigest(), self.out_path.stat().st_size
+
+    def abort(self) -> None:
+        try:
+            self.zip.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
