@@ -104,7 +104,7 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(24), default="new")
     scope_change: Mapped[bool] = mapped_column(Boolean, default=False)
     subject: Mapped[str] = mapped_column(Text, default="")
-    customer: Mapped[Address]
+    customer: Mapped[Address] = mapped_column(index=True)
     customer_domain: Mapped[str] = mapped_column(String(255), default="", index=True)
     opened_at: Mapped[Timestamp]
     updated_at: Mapped[Timestamp]

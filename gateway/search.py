@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from gateway.parsing import ParsedMessage
 
 MAX_BODY_CHARS = 200_000
+_FIRST_PAGE, _MAX_PAGE = 200, 20_000
+_NARROW = 5_000  # at most this many candidates: filter first, then match
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -152,21 +154,44 @@ def search(session: Session, query: str, filters: Filters | None = None,
     terms = parse_query(query)
     filters = filters or Filters()
     if session.get_bind().dialect.name == "sqlite":
-        matching = (select(literal_column("rowid").label("pk"))
-                    .select_from(text("message_search"))
-                    .where(text("message_search MATCH :q")))
-        query_text = _fts5_query(terms)
-    else:
-        matching = (select(literal_column("message_pk").label("pk"))
-                    .select_from(text("message_search"))
-                    .where(text("document @@ to_tsquery('simple', :q)")))
-        query_text = _tsquery(terms)
-    hits = matching.subquery("hits")
-    statement = (select(Message, Case.ref).join(hits, hits.c.pk == Message.id)
+        return _search_sqlite(session, _fts5_query(terms), filters, limit)
+    hits = (select(literal_column("message_pk").label("pk"))
+            .select_from(text("message_search"))
+            .where(text("document @@ to_tsquery('simple', :q)"))).subquery("hits")
+    statement = (select(*_HIT_COLUMNS).join(hits, hits.c.pk == Message.id)
                  .join(Case, Case.id == Message.case_id))
     statement = _filtered(statement, filters).order_by(Message.id.desc()).limit(limit)
-    return [_hit(message, ref)
-            for message, ref in session.execute(statement, {"q": query_text})]
+    return [_hit(row) for row in session.execute(statement, {"q": _tsquery(terms)})]
+
+
+def _search_sqlite(session: Session, fts_query: str, filters: Filters,
+                   limit: int) -> list[dict[str, Any]]:
+    """FTS5 yields matches newest first (descending rowid) cheaply; the filters are checked a
+    page of matches at a time, so a common word costs one small page instead of sorting every
+    match, and the page grows when the filters reject most of it."""
+    if filters.case_ref or filters.customer:
+        narrowed = _search_within_filter(session, fts_query, filters, limit)
+        if narrowed is not None:
+            return narrowed
+    hits: list[dict[str, Any]] = []
+    before, page = None, _FIRST_PAGE
+    while len(hits) < limit:
+        bound = "" if before is None else " AND rowid < :before"
+        ids = list(session.scalars(text(
+            f"SELECT rowid FROM message_search WHERE message_search MATCH :q{bound} "
+            "ORDER BY rowid DESC LIMIT :page"), {"q": fts_query, "before": before,
+                                                 "page": page}))
+        if not ids:
+            break
+        statement = (select(*_HIT_COLUMNS).join(Case, Case.id == Message.case_id)
+                     .where(Message.id.in_(ids)))
+        statement = (_filtered(statement, filters).order_by(Message.id.desc())
+                     .limit(limit - len(hits)))
+        hits += [_hit(row) for row in session.execute(statement)]
+        if len(ids) < page:
+            break
+        before, page = ids[-1], min(page * 4, _MAX_PAGE)
+    return hits[:limit]
 
 
 def _filtered(statement: Any, filters: Filters) -> Any:
@@ -187,13 +212,41 @@ def _filtered(statement: Any, filters: Filters) -> Any:
     return statement
 
 
-def _hit(message: Message, ref: str) -> dict[str, Any]:
+def _search_within_filter(session: Session, fts_query: str, filters: Filters,
+                          limit: int) -> list[dict[str, Any]] | None:
+    """A case or a customer narrows the mail to a few messages: take them from the indexes and
+    ask FTS5 about those rowids only (one doclist seek each). None when the filter is broad."""
+    statement = select(Message.id).join(Case, Case.id == Message.case_id)
+    candidates = list(session.scalars(_filtered(statement, filters)
+                                      .order_by(Message.id.desc()).limit(_NARROW + 1)))
+    if len(candidates) > _NARROW:
+        return None
+    matched: list[int] = []
+    for start in range(0, len(candidates), 500):
+        chunk = candidates[start:start + 500]
+        matched += session.scalars(
+            text("SELECT rowid FROM message_search WHERE message_search MATCH :q "
+                 "AND rowid IN :ids").bindparams(bindparam("ids", expanding=True)),
+            {"q": fts_query, "ids": chunk})
+    chosen = sorted(matched, reverse=True)[:limit]
+    if not chosen:
+        return []
+    rows = session.execute(select(*_HIT_COLUMNS).join(Case, Case.id == Message.case_id)
+                           .where(Message.id.in_(chosen)).order_by(Message.id.desc()))
+    return [_hit(row) for row in rows]
+
+
+_HIT_COLUMNS = (Message.id, Case.ref, Message.sha256, Message.alias, Message.category,
+                Message.from_addr, Message.subject, Message.date, Message.filed_at,
+                Message.snippet)
+
+
+def _hit(row: Any) -> dict[str, Any]:
     from gateway.views import iso
 
-    return {"message": message.id, "case": ref, "sha256": message.sha256,
-            "alias": message.alias, "category": message.category, "from": message.from_addr,
-            "subject": message.subject, "date": iso(message.date),
-            "filed_at": iso(message.filed_at), "snippet": message.snippet[:200]}
+    return {"message": row.id, "case": row.ref, "sha256": row.sha256, "alias": row.alias,
+            "category": row.category, "from": row.from_addr, "subject": row.subject,
+            "date": iso(row.date), "filed_at": iso(row.filed_at), "snippet": row.snippet[:200]}
 
 
 def reindex(app: App, chunk: int = 500) -> int:

@@ -29,6 +29,7 @@ def upgrade() -> None:
                                         nullable=True))
     op.add_column("messages", sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_messages_retain_until", "messages", ["retain_until"])
+    op.create_index("ix_cases_customer", "cases", ["customer"])  # search by customer address
     op.create_table(
         "legal_holds",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -47,6 +48,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("legal_holds")
+    op.drop_index("ix_cases_customer", table_name="cases")
     with op.batch_alter_table("messages") as batch_op:
         batch_op.drop_index("ix_messages_retain_until")
         batch_op.drop_column("purged_at")

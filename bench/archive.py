@@ -1,0 +1,294 @@
+"""Archive and compliance benchmark (issue 6): how close do verify and export come to the
+plain file operations they are built on, and how fast are checkpoints and search at scale?
+
+What is measured, in ONE run:
+
+1. verify vs sha256: ``hashlib.sha256`` over every blob file of an archive of ``--messages``
+   corpus messages (read + hash, the floor of any honest re-check), then ``archive verify``
+   of the same archive (chain + blobs + database copy via ``verify_installation``). Both run
+   warm (one untimed read first), ``--rounds`` times interleaved. Target ratio >= 0.8.
+2. checkpoint: a synthetic ledger of ``--ledger-entries`` entries (default 1,000,000; the
+   entries are real, chained ledger lines; no blobs are needed to sign the Merkle root), then
+   ``write_checkpoint`` timed, plus the size of one inclusion proof.
+3. search p95: ``--search-messages`` synthetic messages (default 1,000,000) bulk-inserted into
+   a fresh SQLite database and the FTS5 index (words drawn from a Zipf-like vocabulary, so some
+   words match a tenth of all mail and others a handful), then ``--queries`` searches of mixed
+   kinds (common word, rare word, two words, phrase, prefix, each with and without a filter):
+   p50/p95/max in ms. Target p95 < 100 ms.
+4. evidence package vs copy: ``export_package`` of every case of the archive from part 1 versus
+   ``shutil.copyfile`` of the same blob files into a folder. Target ratio >= 0.5.
+
+Run: ``.venv/bin/python bench/archive.py [--messages 2000] [--ledger-entries 1000000]
+[--search-messages 1000000]``; smaller numbers for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import logging
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, text
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from archive import Archive, Receipt, generate_key, inclusion_proof, write_checkpoint  # noqa: E402
+from archive.ledger import NewEntry  # noqa: E402
+from gateway.app import App  # noqa: E402
+from gateway.db import Database  # noqa: E402
+from gateway.ingest import ingest  # noqa: E402
+from gateway.integrity import verify_installation  # noqa: E402
+from gateway.models import Case, Message  # noqa: E402
+from gateway.search import Filters, document_of, index_messages, search  # noqa: E402
+from gateway.setup import init_home  # noqa: E402
+
+DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "corpora" / "labelled-dev" / "mail"
+ALIASES = ["sales@acme-fluidics.example", "support@acme-fluidics.example",
+           "returns@acme-fluidics.example"]
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+# -- 1. verify vs sha256 ------------------------------------------------------------------------
+
+def build_archive(root: Path, corpus: Path, count: int) -> App:
+    sources = sorted(corpus.glob("*.eml"))
+    if not sources:
+        raise SystemExit(f"no *.eml files in {corpus}")
+    inbox = root / "inbox"
+    inbox.mkdir(parents=True)
+    for n in range(count):
+        raw = sources[n % len(sources)].read_bytes()
+        (inbox / f"{n:06d}.eml").write_bytes(b"X-Bench-Copy: %d\r\n" % n + raw)
+    os.environ["COMMGATE_DATABASE_URL"] = f"sqlite:///{root / 'commgate.db'}"
+    home = init_home(str(root / "home"), "BEN", ALIASES)
+    app = App.open(home)
+    ingest(app, [inbox])
+    return app
+
+
+def hash_all(blob_dir: Path) -> int:
+    total = 0
+    for shard in sorted(blob_dir.iterdir()):
+        for blob in shard.iterdir():
+            digest = hashlib.sha256()
+            with open(blob, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                    total += len(chunk)
+    return total
+
+
+def bench_verify(app: App, rounds: int) -> dict[str, float]:
+    blob_dir = app.archive.blobs.blob_dir  # type: ignore[attr-defined]
+    size = hash_all(blob_dir)  # warm the page cache, untimed
+    hashing, verifying = [], []
+    for _ in range(rounds):
+        hashing.append(timed(lambda: hash_all(blob_dir)))
+        verifying.append(timed(lambda: verify_installation(app)))
+    result = verify_installation(app)
+    assert result["ok"], result
+    h, v = statistics.median(hashing), statistics.median(verifying)
+    print(f"  archive: {result['entries']} entries, {result['blobs']} blobs, "
+          f"{size / 1e6:.1f} MB")
+    print(f"  sha256 of every blob : {size / h / 1e6:8.1f} MB/s  (median of {rounds})")
+    print(f"  archive verify       : {size / v / 1e6:8.1f} MB/s")
+    ratio = h / v
+    print(f"  ratio verify/sha256  : {ratio:8.2f}   target >= 0.8  "
+          f"{'met' if ratio >= 0.8 else 'NOT met'}")
+    return {"verify_ratio": ratio}
+
+
+# -- 2. checkpoint over a large ledger ---------------------------------------------------------
+
+def bench_checkpoint(root: Path, entries: int) -> dict[str, float]:
+    archive = Archive.open(root / "big-archive")
+    archive.ensure()
+    receipt = Receipt(transport="bench", envelope={"alias": ALIASES[0]})
+    batch = 20_000
+    start = time.perf_counter()
+    for first in range(0, entries, batch):
+        archive.ledger.append_many([
+            NewEntry(hashlib.sha256(b"%d" % n).hexdigest(), 1000 + n % 5000, receipt)
+            for n in range(first, min(entries, first + batch))])
+    built = time.perf_counter() - start
+    key = root / "keys" / "checkpoint.key"
+    key.parent.mkdir()
+    generate_key(key)
+    seconds = timed(lambda: write_checkpoint(archive, key))
+    checkpoint = write_checkpoint(archive, key, only_if_grown=True)
+    proof = inclusion_proof(archive, entries // 3, checkpoint)
+    proof_bytes = len(json.dumps(proof, separators=(",", ":")))
+    print(f"  ledger of {entries:,} entries built in {built:.1f} s")
+    print(f"  checkpoint (Merkle root + signature): {seconds:.2f} s")
+    print(f"  inclusion proof for one entry       : {proof_bytes:,} bytes (JSON)")
+    return {"checkpoint_seconds": seconds, "proof_bytes": proof_bytes}
+
+
+# -- 3. search at scale ------------------------------------------------------------------------
+
+def vocabulary(size: int, rng: random.Random) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = set()
+    while len(words) < size:
+        words.add("".join(rng.choice(letters) for _ in range(rng.randint(4, 10))))
+    return sorted(words)
+
+
+def bench_search(root: Path, count: int, queries: int) -> dict[str, float]:
+    rng = random.Random(1042)
+    vocab = vocabulary(20_000, rng)
+    cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(vocab))))
+    db = Database.open(f"sqlite:///{root / 'search.db'}")
+    now = datetime.now(UTC)
+    domains = [f"customer{n}.example" for n in range(2000)]
+    start = time.perf_counter()
+    chunk = 10_000
+    with db.session() as session:
+        cases = [{"ref": f"BEN-{n:07d}", "alias": ALIASES[n % 3], "category": "enquiry",
+                  "status": "open", "scope_change": False, "subject": "",
+                  "customer": f"buyer@{domains[n % len(domains)]}",
+                  "customer_domain": domains[n % len(domains)],
+                  "opened_at": now, "updated_at": now} for n in range(count // 5)]
+        for first in range(0, len(cases), chunk):
+            session.execute(insert(Case), cases[first:first + chunk])
+    for first in range(0, count, chunk):
+        rows, docs = [], []
+        for n in range(first, min(count, first + chunk)):
+            case = n // 5
+            words = rng.choices(vocab, cum_weights=cumulative, k=40)
+            subject = " ".join(words[:5])
+            sender = f"buyer@{domains[case % len(domains)]}"
+            rows.append({"id": n + 1, "sha256": hashlib.sha256(b"%d" % n).hexdigest(),
+                         "alias": ALIASES[case % 3], "case_id": case + 1, "first_seq": n + 1,
+                         "size": 2000, "message_id": f"<{n}@bench>", "from_addr": sender,
+                         "subject": subject, "category": "enquiry",
+                         "filed_at": now - timedelta(minutes=count - n)})
+            docs.append((n + 1, document_of(subject, [sender], " ".join(words[5:]))))
+        with db.session() as session:
+            session.execute(insert(Message), rows)
+            index_messages(session, docs)
+    with db.session() as session:
+        session.execute(text("INSERT INTO message_search(message_search) VALUES('optimize')"))
+    print(f"  {count:,} synthetic messages inserted and indexed in "
+          f"{time.perf_counter() - start:.0f} s")
+    kinds = {
+        "common word": lambda: rng.choice(vocab[:20]),
+        "rare word": lambda: rng.choice(vocab[5000:]),
+        "two words": lambda: f"{rng.choice(vocab[:200])} {rng.choice(vocab[:2000])}",
+        "phrase": lambda: f'"{rng.choice(vocab[:50])} {rng.choice(vocab[:50])}"',
+        "prefix": lambda: rng.choice(vocab[:500])[:4] + "*",
+    }
+    latencies: dict[str, list[float]] = {kind: [] for kind in kinds}
+    with db.session() as session:
+        for n in range(queries):
+            kind = list(kinds)[n % len(kinds)]
+            query = kinds[kind]()
+            filters = Filters()
+            if n % 2:
+                filters = Filters(customer=rng.choice(domains)) if n % 4 == 1 else Filters(
+                    alias=ALIASES[n % 3], since=now - timedelta(days=30))
+            latencies[kind].append(timed(lambda q=query, f=filters: search(session, q, f)))
+    db.close()
+    every = sorted(t for values in latencies.values() for t in values)
+    p95 = every[int(len(every) * 0.95) - 1] * 1000
+    for kind, values in latencies.items():
+        values.sort()
+        print(f"  {kind:<12} p50 {statistics.median(values) * 1000:7.1f} ms   "
+              f"p95 {values[int(len(values) * 0.95) - 1] * 1000:7.1f} ms   "
+              f"max {values[-1] * 1000:7.1f} ms")
+    print(f"  all {len(every)} queries: p50 {statistics.median(every) * 1000:.1f} ms, "
+          f"p95 {p95:.1f} ms   target p95 < 100 ms  {'met' if p95 < 100 else 'NOT met'}")
+    return {"search_p95_ms": p95}
+
+
+# -- 4. evidence package vs copying ------------------------------------------------------------
+
+def bench_export(app: App, root: Path, rounds: int) -> dict[str, float]:
+    from gateway.evidence import Selection, export_package
+
+    blob_dir: Path = app.archive.blobs.blob_dir  # type: ignore[attr-defined]
+    blobs = [b for shard in sorted(blob_dir.iterdir()) for b in shard.iterdir()]
+
+    def copy_all() -> None:
+        target = Path(tempfile.mkdtemp(dir=root))
+        for blob in blobs:
+            shutil.copyfile(blob, target / blob.name)
+        shutil.rmtree(target)
+
+    def export() -> None:
+        out = root / "package.zip"
+        export_package(app, Selection(since=datetime(1970, 1, 1, tzinfo=UTC),
+                                      until=datetime.now(UTC) + timedelta(days=1)),
+                       out, "bench")
+        out.unlink()
+
+    copying, exporting = [], []
+    for _ in range(rounds):
+        copying.append(timed(copy_all))
+        exporting.append(timed(export))
+    c, e = statistics.median(copying), statistics.median(exporting)
+    print(f"  copy {len(blobs)} blob files : {len(blobs) / c:8.0f} messages/s")
+    print(f"  evidence package      : {len(blobs) / e:8.0f} messages/s")
+    ratio = c / e
+    print(f"  ratio package/copy    : {ratio:8.2f}   target >= 0.5  "
+          f"{'met' if ratio >= 0.5 else 'NOT met'}")
+    return {"export_ratio": ratio}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ledger-entries", type=int, default=1_000_000)
+    parser.add_argument("--search-messages", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["verify", "checkpoint", "search", "export"])
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    root = Path(tempfile.mkdtemp(prefix="commgate-bench-archive-"))
+    try:
+        app = None
+        if not {"verify", "export"} <= set(args.skip):
+            print(f"building an archive of {args.messages} corpus messages ...")
+            app = build_archive(root / "a", args.corpus, args.messages)
+        if app and "verify" not in args.skip:
+            print("1. archive verify vs sha256 over the same blobs")
+            bench_verify(app, args.rounds)
+        if "checkpoint" not in args.skip:
+            print(f"2. checkpoint over {args.ledger_entries:,} ledger entries")
+            bench_checkpoint(root, args.ledger_entries)
+        if "search" not in args.skip:
+            print(f"3. search over {args.search_messages:,} messages (SQLite FTS5)")
+            bench_search(root, args.search_messages, args.queries)
+        if app and "export" not in args.skip:
+            print("4. evidence package vs copying the same files")
+            bench_export(app, root, args.rounds)
+        if app:
+            app.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
