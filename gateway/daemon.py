@@ -109,6 +109,8 @@ class Daemon:
         if self.app.settings.config.outbound.enabled:
             tasks.append(asyncio.create_task(self._deliveries(), name="outbound"))
         tasks.append(asyncio.create_task(self._escalations(), name="escalations"))
+        if self.app.settings.config.retention.expire_every_hours:
+            tasks.append(asyncio.create_task(self._expiry(), name="retention"))
         log.info("commgate running: %d drop folder(s) %s; backlog %d (%d re-queued)",
                  len(self.folders), [str(f.watched_path) for f in self.folders], backlog, queued)
         for intake in self.intakes:
@@ -202,6 +204,20 @@ class Daemon:
             if done:
                 log.info("escalated %d overdue breach(es): %s", len(done),
                          ", ".join(f"{e.case_ref} {e.breach}" for e in done))
+
+    async def _expiry(self) -> None:
+        """Remove content past retention every retention.expire_every_hours (unless held)."""
+        from gateway.retention import expire
+
+        every = self.app.settings.config.retention.expire_every_hours * 3600
+        while not await wait_event(self.stop, every):
+            try:
+                report = await asyncio.to_thread(expire, self.app)
+            except Exception as exc:
+                log.error("retention expiry failed: %s; retrying in %.0f s", exc, every)
+                continue
+            log.info("retention: removed %d blob(s) of %d expired message(s); %d held",
+                     report.removed_blobs, report.expired_messages, report.held_messages)
 
     async def _deliveries(self) -> None:
         """Relay due outbound mail after each filed batch and periodically (retries)."""
