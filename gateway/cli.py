@@ -266,7 +266,17 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     print(f"{case['ref']}  {case['category']}  {case['status']}"
           f"{'  SCOPE CHANGE' if case['scope_change'] else ''}")
     print(f"subject:  {case['subject']}\ncustomer: {case['customer']}\nalias:    {case['alias']}"
-          f"\nopened:   {case['opened_at']}\n")
+          f"\nopened:   {case['opened_at']}")
+    life = case["lifecycle"]
+    print(f"owner:    {life['owner_role'] or '-'}   first response due "
+          f"{life['first_response_due'] or '-'}   resolution due {life['resolution_due'] or '-'}")
+    if case["links"]["merged_into"]:
+        print(f"merged into {case['links']['merged_into']}")
+    for link in case["links"]["links"]:
+        print(f"link:     {link['kind']} {link['direction']} {link['case']}")
+    if life["close_blocker"]:
+        print(f"cannot close: {life['close_blocker']}")
+    print()
     print(render_table(case["messages"], [
         ("date", "DATE", 20), ("from", "FROM", 30), ("category", "CATEGORY", 9),
         ("scope_change", "SCOPE", 5), ("subject", "SUBJECT", 50), ("sha256", "SHA256", 12)]))

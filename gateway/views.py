@@ -81,7 +81,18 @@ def show_case(session: Session, ref: str) -> dict[str, Any]:
     view = case_summary(case, len(messages))
     view["messages"] = messages
     view["events"] = [event_view(e) for e in case.events]
+    for section, details in _workflow_details():
+        view[section] = details(session, case)
     return view
+
+
+def _workflow_details() -> list[tuple[str, Any]]:
+    """Each workflow's part of a case (imported here: those modules import this one)."""
+    from gateway import lifecycle, merging, outbound, property_register, reviews
+
+    return [("lifecycle", lifecycle.details_for_case), ("links", merging.details_for_case),
+            ("order", reviews.details_for_case), ("property", property_register.details_for_case),
+            ("outbound", outbound.details_for_case)]
 
 
 def list_quarantine(session: Session, include_resolved: bool = False) -> list[dict[str, Any]]:
