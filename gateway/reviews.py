@@ -117,9 +117,21 @@ def checklist_gaps(session: Session, case: Case) -> list[str]:
 
 # -- reviews ----------------------------------------------------------------------------------
 
+def case_family(session: Session, case: Case) -> list[int]:
+    """The case and every case merged into it (directly or in a chain): a review opened on a
+    case that the threader or staff later merged away still binds the surviving case."""
+    family, frontier = [case.id], [case.id]
+    while frontier:
+        frontier = [i for i in session.scalars(select(Case.id).where(
+            Case.merged_into_id.in_(frontier))) if i not in family]
+        family += frontier
+    return family
+
+
 def pending_reviews(session: Session, case: Case) -> list[Review]:
     return list(session.scalars(select(Review).where(
-        Review.case_id == case.id, Review.status == "pending").order_by(Review.id)))
+        Review.case_id.in_(case_family(session, case)), Review.status == "pending")
+        .order_by(Review.id)))
 
 
 def pending_review(session: Session, case: Case) -> Review | None:
@@ -150,7 +162,7 @@ def find_review(session: Session, case: Case, review_id: int | None) -> Review:
     """The review named by id, or the case's only pending one."""
     if review_id is not None:
         review = session.get(Review, review_id)
-        if review is None or review.case_id != case.id:
+        if review is None or review.case_id not in case_family(session, case):
             raise WorkflowError(f"not allowed because {case.ref} has no review {review_id}: "
                                 f"'commgate review list' shows them")
         return review
@@ -179,7 +191,9 @@ def decide_review(session: Session, settings: Settings, case: Case, review: Revi
     review.status, review.decided_by, review.decided_at = status, actor, utcnow()
     review.decision_note = note.strip()
     session.flush()
-    case.review_required = bool(pending_reviews(session, case))
+    for each in {case, session.get(Case, review.case_id)}:
+        if each is not None:
+            each.review_required = bool(pending_reviews(session, each))
     record(session, case, f"review_{status}",
            {"review_id": review.id, "kind": review.kind, "note": review.decision_note,
             "confirmation": "queued" if confirm else "not sent (told another way)"},
@@ -326,7 +340,8 @@ def _open_for_message(session: Session, case: Case, item: FiledMessage) -> None:
     is_reply = bool(item.parsed.in_reply_to or item.parsed.references)
     if is_reply and evidence and all(e["field"] == "subject" for e in evidence):
         earlier = session.scalars(select(Review.id).where(
-            Review.case_id == case.id, Review.kind == "scope-change")).first()
+            Review.case_id.in_(case_family(session, case)),
+            Review.kind == "scope-change")).first()
         if earlier is not None:
             record(session, case, "scope_change_not_reopened",
                    {"review_id": earlier, "reason": "a reply whose only scope evidence is "
@@ -345,7 +360,8 @@ def _link_confirmation(session: Session, case: Case, item: FiledMessage) -> None
     if not ids:
         return
     for review in session.scalars(select(Review).where(
-            Review.confirmation_message_id.in_(ids), Review.case_id == case.id,
+            Review.confirmation_message_id.in_(ids),
+            Review.case_id.in_(case_family(session, case)),
             Review.confirmed_by_message_pk.is_(None)).order_by(Review.id)):
         review.confirmed_by_message_pk = item.message_pk
         review.confirmed_at = utcnow()
@@ -382,7 +398,7 @@ def list_reviews(session: Session, *, pending_only: bool = False, case: Case | N
     if pending_only:
         query = query.where(Review.status == "pending")
     if case is not None:
-        query = query.where(Review.case_id == case.id)
+        query = query.where(Review.case_id.in_(case_family(session, case)))
     return [review_view(session, r) for r in session.scalars(query)]
 
 

@@ -20,6 +20,7 @@ from gateway.reviews import (
     decide_order,
     decide_review,
     details_for_case,
+    find_review,
     list_reviews,
     on_filed,
     pending_review,
@@ -238,6 +239,26 @@ def test_a_review_is_decided_once_and_needs_a_note(app, tmp_path):
         assert rejected.data["confirmation"].startswith("not sent")
         assert list_reviews(session, pending_only=True) == []
         assert list_reviews(session)[0]["decided_by"] == "qa"
+
+
+def test_a_review_on_a_case_merged_away_still_binds_the_surviving_case(app, tmp_path):
+    from gateway.merging import merge_cases
+
+    other = dict(message_id="<question@customer.example>")
+    file(app, tmp_path, other, ORDER, CHANGE)
+    with app.db.session() as session:
+        merge_cases(session, "NPC-000002", "NPC-000001", "staff")
+        survivor, merged = case_by_ref(session, "NPC-000001"), case_by_ref(session, "NPC-000002")
+        review = pending_review(session, survivor)
+        assert review is not None and review.case_id == merged.id
+        with pytest.raises(WorkflowError, match="is pending"):
+            decide_order(session, survivor, resolve_message(session, survivor,
+                                                            "po@customer.example"),
+                         accept=True, actor="sales")
+        decide_review(session, app.settings, survivor, find_review(session, survivor, review.id),
+                      approve=True, note="ok", actor="qa", confirm=False)
+        assert (survivor.review_required, merged.review_required) == (False, False)
+        assert [r["id"] for r in list_reviews(session, case=survivor)] == [review.id]
 
 
 def test_the_review_tables_refuse_unknown_kinds_and_states(app, tmp_path):
