@@ -199,10 +199,15 @@ def cmd_feedback_list(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from gateway.access_log import record_access
+    from gateway.events import current_actor
     from gateway.feedback import export_csv
 
     app = open_app(args)
     try:
+        record_access(app, current_actor(args.actor), "export",
+                      {"what": "feedback log", "file": str(args.output),
+                       "since": _iso(args.since), "until": _iso(args.until)})
         with app.db.session() as session:
             count = export_csv(session, args.output, args.since, args.until)
     finally:

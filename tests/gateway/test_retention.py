@@ -174,3 +174,11 @@ def test_viewing_a_malformed_digest_is_refused_before_anything_is_logged(cli):
     result = cli("archive", "show", "../../etc/passwd")
     assert result.code == 1 and "not a sha256 digest" in result.err
     assert cli("audit", "log", "--json").json() == []
+
+
+def test_exporting_the_feedback_log_is_recorded_before_the_file_is_written(cli, tmp_path):
+    out = tmp_path / "feedback.csv"
+    assert cli("feedback", "export", "-o", str(out), "--as", "qm-lead").code == 0
+    (record,) = cli("audit", "log", "--action", "export", "--json").json()
+    assert record["actor"] == "qm-lead"
+    assert record["detail"]["what"] == "feedback log" and record["detail"]["file"] == str(out)
