@@ -158,12 +158,32 @@ def _verify_open(package: zipfile.ZipFile, pinned: Ed25519PublicKey | None,
                                                                        dict) else None
         if problem is None and actual.get(EXPORT_RECORD) != sha:
             problem = "its sha256 differs from the ledger entry that recorded this export"
+        if problem is None:
+            problem = _record_mismatch(package, manifest)
         if problem:
             problems.add(EXPORT_RECORD, problem)
     else:
         problems.add(MANIFEST, "does not name the access-log entry that recorded this export")
     if not problems.by_file:
         result.status = "verified" if result.checkpoint else "unsigned"
+
+
+def _record_mismatch(package: zipfile.ZipFile, manifest: Mapping[str, Any]) -> str | None:
+    """The logged record says how many messages and which cases were exported: a package
+    with a message (or case) taken out of both the zip and the manifest disagrees with it."""
+    try:
+        detail = json.loads(package.read(EXPORT_RECORD))["detail"]
+        messages, cases = int(detail["messages"]), list(detail["cases"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"unreadable export record: {exc}"
+    listed = manifest.get("messages") or []
+    refs = [c.get("ref") for c in manifest.get("cases") or [] if isinstance(c, dict)]
+    if messages != len(listed):
+        return (f"the logged export had {messages} message(s), the manifest lists "
+                f"{len(listed)}: messages were removed or added")
+    if cases != refs:
+        return f"the logged export had cases {cases}, the manifest lists {refs}"
+    return None
 
 
 def _hash_members(package: zipfile.ZipFile, problems: _Problems) -> dict[str, str]:
