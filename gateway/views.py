@@ -33,6 +33,7 @@ def case_summary(case: Case, message_count: int) -> dict[str, Any]:
 
 def message_view(message: Message) -> dict[str, Any]:
     return {
+        "id": message.id,  # what 'order accept --message', 'cases split --message' take
         "sha256": message.sha256,
         "message_id": message.message_id,
         "from": message.from_addr,
