@@ -221,6 +221,7 @@ def cmd_outbound_deliver(args: argparse.Namespace) -> int:
     app = open_app(args)
     try:
         report = deliver_due(app)
+        app.processor.process_pending()  # file the copies just archived into their cases
     finally:
         app.close()
     if report.disabled:

@@ -259,7 +259,7 @@ def envelope_sender(mail: OutboundMail) -> str:
 # -- delivering ------------------------------------------------------------------------------
 
 def deliver_due(app: App, *, now: datetime | None = None, limit: int = 200) -> DeliveryReport:
-    """Archive, file and relay the queued or deferred mail whose next attempt is due."""
+    """Archive, then relay, the queued or deferred mail whose next attempt is due."""
     report = DeliveryReport()
     config = app.settings.config.outbound
     if not config.enabled:
@@ -270,9 +270,10 @@ def deliver_due(app: App, *, now: datetime | None = None, limit: int = 200) -> D
     ids = _claim(app, clock(), limit)
     if not ids:
         return report
+    # Archived (and queued for filing) before anything leaves. Filing itself is the worker's
+    # job: an answer that arrives first still threads by the signed token in our Message-ID,
+    # and a backlog of inbound mail must not hold up delivery.
     _archive(app, ids, report)
-    # Filed into their cases before they leave, so a quick answer finds its parent.
-    app.processor.process_pending()
     with relay:
         for mail_id in ids:
             with app.db.session() as session:
