@@ -155,8 +155,8 @@ def export_package(app: App, selection: Selection, out_path: Path | str, actor: 
             writer.add(name, content)
         writer.add(REPORT, render_report(manifest, data).encode("utf-8"))
         manifest["files"] = dict(writer.digests)
-        writer.add(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1,
-                                        sort_keys=False).encode("utf-8"))
+        # Compact: the C encoder is ~10x faster than an indented dump; `jq .` pretty-prints.
+        writer.add(MANIFEST, json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
         digest, size = writer.finish()
     except BaseException:
         writer.abort()
@@ -203,18 +203,20 @@ def collect(session: Session, selected: Selected) -> dict[str, Any]:
             data["reviews"] += reviews.list_reviews(session, case=case)
         if any(k.startswith("property_") for k in kinds):
             data["property"] += property_register.details_for_case(session, case)["property"]
-        if kinds & {"checklist_updated", "order_accepted", "order_declined"} or \
-                case.category in ("order", "enquiry"):
+        if kinds & {"checklist_updated", "order_accepted", "order_declined"}:
             order = reviews.details_for_case(session, case)
             data["orders"][case.ref] = {k: order[k] for k in ("linked", "checklist",
                                                               "checklist_gaps", "decisions")}
     return data
 
 
-def _chunked_events(session: Session, case_ids: list[int]) -> Iterator[CaseEvent]:
+def _chunked_events(session: Session, case_ids: list[int]) -> Iterator[Any]:
+    """Rows, not ORM objects: an export reads many events and changes none."""
+    columns = (CaseEvent.case_id, CaseEvent.at, CaseEvent.actor, CaseEvent.kind,
+               CaseEvent.message_pk, CaseEvent.data)
     for start in range(0, len(case_ids), _IN_CHUNK):
         chunk = case_ids[start:start + _IN_CHUNK]
-        yield from session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(chunk))
+        yield from session.execute(select(*columns).where(CaseEvent.case_id.in_(chunk))
                                    .order_by(CaseEvent.id))
 
 
