@@ -278,9 +278,10 @@ def deliver_due(app: App, *, now: datetime | None = None, limit: int = 200) -> D
         for mail_id in ids:
             with app.db.session() as session:
                 mail = session.get(OutboundMail, mail_id)
-                assert mail is not None
-                raw, sender, recipients = compose(mail), envelope_sender(mail), mail.to_addrs
-            result = relay.send(sender, list(recipients), raw)
+                assert mail is not None and mail.sha256 is not None
+                sha, sender, recipients = mail.sha256, envelope_sender(mail), mail.to_addrs
+            # The archived blob itself goes to the relay: what left is what the archive holds.
+            result = relay.send(sender, list(recipients), app.archive.read(sha))
             with app.db.session() as session:
                 _record_attempt(session, app.settings, mail_id, result, clock(), report)
     return report
