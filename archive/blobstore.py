@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import itertools
 import os
@@ -69,9 +70,11 @@ def fsync_dir(path: Path | str) -> None:
 class PendingSync:
     """Writes that are done but not yet durable: descriptors and folders still to fsync.
 
-    ``sync`` fsyncs them and then closes the descriptors (``keep`` holds open files it fsyncs
-    but does not own); it only waits in the kernel, so it is what a caller runs on a thread.
-    ``close`` gives the descriptors up unsynced (an earlier step failed). Each runs once.
+    ``sync`` fsyncs them one after the other and then closes the descriptors (``keep`` holds
+    open files it fsyncs but does not own). A caller with threads to spare runs ``jobs``
+    concurrently instead and passes what they raised to ``finish``: fsyncs issued together
+    share one journal commit and one disk flush, where one after the other each waits for its
+    own. Either way the descriptors are closed exactly once.
     """
 
     __slots__ = ("dirs", "fds", "keep", "on_error", "where")
@@ -84,25 +87,46 @@ class PendingSync:
         self.keep = keep
         self.on_error = on_error
 
+    def jobs(self, parallel: int = 8) -> list[Callable[[], None]]:
+        """At most ``parallel`` callables that together fsync everything (none closes)."""
+        targets: list[Callable[[], None]] = [
+            *(functools.partial(os.fsync, fd) for fd in self.fds),
+            *(functools.partial(os.fsync, file.fileno()) for file in self.keep),
+            *(functools.partial(fsync_dir, folder) for folder in self.dirs)]
+        if len(targets) <= parallel:
+            return targets
+        return [functools.partial(_run_all, targets[n::parallel]) for n in range(parallel)]
+
     def sync(self) -> None:
+        error: BaseException | None = None
         try:
-            for fd in self.fds:
-                os.fsync(fd)
-            for file in self.keep:
-                os.fsync(file.fileno())
-            for folder in self.dirs:
-                fsync_dir(folder)
-        except OSError as exc:
-            if self.on_error is not None:
-                self.on_error()
-            raise ArchiveWriteError(describe_os_error(exc, self.where)) from exc
-        finally:
-            self.close()
+            _run_all(self.jobs(parallel=1))
+        except BaseException as exc:
+            error = exc
+        self.finish([error] if error else [])
+
+    def finish(self, errors: Sequence[BaseException | None] = ()) -> None:
+        """Close the descriptors; raise ArchiveWriteError if any fsync failed."""
+        self.close()
+        failures = [error for error in errors if error is not None]
+        if not failures:
+            return
+        if self.on_error is not None:
+            self.on_error()
+        for error in failures:
+            if isinstance(error, OSError):
+                raise ArchiveWriteError(describe_os_error(error, self.where)) from error
+        raise failures[0]
 
     def close(self) -> None:
         fds, self.fds, self.keep = self.fds, [], ()
         for fd in fds:
             os.close(fd)
+
+
+def _run_all(calls: Sequence[Callable[[], None]]) -> None:
+    for call in calls:
+        call()
 
 
 class FilesystemBlobStore:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import json
 import logging
 import os
 import re
@@ -12,9 +14,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from archive.blobstore import describe_os_error, fsync_dir
+from archive.blobstore import PendingSync, describe_os_error, fsync_dir
 from archive.entries import GENESIS_HASH, LedgerEntry, Receipt, compute_entry_hash
 from archive.errors import ArchiveWriteError, LedgerFormatError
 
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 
 _SEQ_PREFIX = re.compile(rb'^\{"seq":(\d+),')
 _TAIL_CHUNK = 64 * 1024
+# Must stay what LedgerEntry.to_line writes: compact, UTF-8 as is, keys in insertion order.
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class Ledger(Protocol):
     def ensure(self) -> None: ...
     def append_many(self, items: Sequence[NewEntry]) -> list[LedgerEntry]: ...
 
+    def write_many(self, items: Sequence[NewEntry], wait: bool = True,
+                   ) -> tuple[list[LedgerEntry], PendingSync]: ...
+
     def entries(self, after_seq: int = 0) -> Iterator[LedgerEntry]: ...
 
     def raw_lines(self) -> Iterator[LedgerLine]: ...
@@ -79,6 +86,10 @@ class FileLedger:
         self._thread_lock = threading.Lock()
         self._cached: tuple[int, LedgerHead | None] | None = None  # (file size, head)
         self._ensured = False
+        # Kept open between appends (each open and close is a system call on the hot path).
+        self._lock_file: Any = None
+        self._file: Any = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open ledger
 
     def ensure(self) -> None:
         if self._ensured:
@@ -102,74 +113,122 @@ class FileLedger:
         leaves written but not acknowledged are complete and valid (their blobs were durable
         before they were written), so the chain stays sound.
         """
+        entries, pending = self.write_many(items)
+        pending.sync()
+        return entries
+
+    def write_many(self, items: Sequence[NewEntry], wait: bool = True,
+                   ) -> tuple[list[LedgerEntry], PendingSync]:
+        """The first half of ``append_many``: entries numbered, chained and written, not fsynced.
+
+        Only call it once the blobs the entries name are durable. With ``wait=False`` it raises
+        BlockingIOError instead of waiting when another process holds the ledger lock, so a
+        caller on an event loop can retry on a thread. The returned ``PendingSync`` must be
+        synced before anyone is told the entries are stored.
+        """
         if not items:
-            return []
+            return [], PendingSync([], [], self.root)
         self.ensure()
-        with self._thread_lock:
+        if not self._thread_lock.acquire(blocking=wait):
+            raise BlockingIOError(errno.EWOULDBLOCK, "another thread is appending")
+        try:
             try:
-                lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                lock, ledger = self._open_files()
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise
             except OSError as exc:
                 raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
             try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX)
-                fd, entries = self._write_locked(items)
+                ledger, entries = self._write_locked(ledger, items)
             except OSError as exc:
                 raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
             finally:
-                os.close(lock_fd)
-        try:
-            os.fsync(fd)
-        except OSError as exc:
-            self._cached = None
-            raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
-        finally:
-            os.close(fd)
-        return entries
-
-    def _write_locked(self, items: Sequence[NewEntry]) -> tuple[int, list[LedgerEntry]]:
-        """Number, chain and write the entries; returns the still open descriptor to fsync."""
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
-        try:
-            size = self._drop_torn_tail(fd)
-            if self._cached and self._cached[0] == size:
-                head = self._cached[1]
-            else:
-                head = self._read_head(fd, size)
-            seq, prev = (head.seq, head.entry_hash) if head else (0, GENESIS_HASH)
-            now = utc_now_iso()
-            entries: list[LedgerEntry] = []
-            for item in items:
-                seq += 1
-                fields = {
-                    "seq": seq,
-                    "time": now,
-                    "kind": item.kind,
-                    "sha256": item.sha256,
-                    "size": item.size,
-                    "direction": item.receipt.direction,
-                    "transport": item.receipt.transport,
-                    "envelope": dict(item.receipt.envelope),
-                    "prev_hash": prev,
-                }
-                prev = compute_entry_hash(fields)
-                entries.append(LedgerEntry(**fields, entry_hash=prev))
-            payload = b"".join(entry.to_line() for entry in entries)
-            try:
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(fd, view) :]
-            except OSError:
-                # Nothing of this batch was acknowledged: cut whatever part did reach the file so
-                # the next writer starts from a clean tail (or, failing that, drops it as torn).
-                self._cached = None
                 with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
-                raise
-            self._cached = (size + len(payload), LedgerHead(seq, prev))
-            return fd, entries
-        except BaseException:
-            os.close(fd)
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+        # ``keep`` holds the file object: replaced meanwhile, it still stays open for the fsync.
+        return entries, PendingSync([], [], self.root, keep=(ledger,), on_error=self._forget_head)
+
+    def close(self) -> None:
+        """Close the ledger and lock files (they are also closed when the object is collected)."""
+        with self._thread_lock:
+            for file in (self._lock_file, self._file):
+                if file is not None:
+                    file.close()
+            self._lock_file = self._file = None
+            self._cached = None
+
+    def _forget_head(self) -> None:
+        self._cached = None
+
+    def _open_files(self) -> tuple[Any, Any]:
+        """The lock file and the ledger, opened once and kept open (under ``_thread_lock``)."""
+        if self._lock_file is None:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_file = os.fdopen(fd, "rb", buffering=0)
+        if self._file is None:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            self._file = os.fdopen(fd, "rb", buffering=0)
+            st = os.fstat(fd)
+            self._identity = (st.st_dev, st.st_ino)
+        return self._lock_file, self._file
+
+    def _write_locked(self, ledger: Any, items: Sequence[NewEntry],
+                      ) -> tuple[Any, list[LedgerEntry]]:
+        """Number, chain and write the entries; returns the file written to, still open."""
+        # The path is checked under the lock on every write: had someone replaced the file, the
+        # open descriptor would append to a file nobody reads any more.
+        st = os.stat(self.path)
+        if (st.st_dev, st.st_ino) != self._identity:
+            self._file = None  # closed once its last pending fsync is done with it
+            self._cached = None
+            _, ledger = self._open_files()
+            st = os.fstat(ledger.fileno())
+        fd = ledger.fileno()
+        size = st.st_size
+        if self._cached and self._cached[0] == size:
+            head = self._cached[1]  # the file is as this object left it: nothing to re-read
+        else:
+            size = self._drop_torn_tail(fd)
+            head = self._read_head(fd, size)
+        seq, prev = (head.seq, head.entry_hash) if head else (0, GENESIS_HASH)
+        now = utc_now_iso()
+        entries: list[LedgerEntry] = []
+        lines: list[str] = []
+        for item in items:
+            seq += 1
+            fields = {
+                "seq": seq,
+                "time": now,
+                "kind": item.kind,
+                "sha256": item.sha256,
+                "size": item.size,
+                "direction": item.receipt.direction,
+                "transport": item.receipt.transport,
+                "envelope": dict(item.receipt.envelope),
+                "prev_hash": prev,
+            }
+            prev = compute_entry_hash(fields)
+            entries.append(LedgerEntry(**fields, entry_hash=prev))
+            # What LedgerEntry.to_line writes (seq first), without building the dict again.
+            fields["entry_hash"] = prev
+            lines.append(_LINE_ENCODER.encode(fields))
+        payload = ("\n".join(lines) + "\n").encode()
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            # Nothing of this batch was acknowledged: cut whatever part did reach the file so
+            # the next writer starts from a clean tail (or, failing that, drops it as torn).
+            self._cached = None
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
             raise
+        self._cached = (size + len(payload), LedgerHead(seq, prev))
+        return ledger, entries
 
     def _drop_torn_tail(self, fd: int) -> int:
         """A line without its newline was cut by a crash before fsync returned: never acked."""

@@ -152,6 +152,17 @@ class Series:
     rates: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     sent: int = 0
+    server_cpu: float = 0.0  # seconds of CPU (user + system) the server process spent
+    client_cpu: float = 0.0  # the same for this process, which runs the 4 clients
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process so far (this one without ``pid``; Linux)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -223,12 +234,21 @@ def main(argv: list[str] | None = None) -> int:
                 batches = [[b"X-Bench-Seq: %s-%d-%d-%d\r\n" % (kind.encode(), number, c, n) + base
                             for n in range(per_round)] for c in range(CLIENTS)]
                 os.sync()
+                server_pid = servers[kind].process.pid
+                cpu_before = cpu_seconds(server_pid), cpu_seconds()
                 wall, latencies = run_round(servers[kind].port, batches)
+                server_cpu = cpu_seconds(server_pid) - cpu_before[0]
+                client_cpu = cpu_seconds() - cpu_before[1]
                 sent = CLIENTS * per_round
-                series[kind].rates.append(sent / wall)
-                series[kind].latencies += latencies
-                series[kind].sent += sent
-                print(f"  round {number + 1} {kind:9s} {sent / wall:8.0f} msg/s", flush=True)
+                s = series[kind]
+                s.rates.append(sent / wall)
+                s.latencies += latencies
+                s.sent += sent
+                s.server_cpu += server_cpu
+                s.client_cpu += client_cpu
+                print(f"  round {number + 1} {kind:9s} {sent / wall:8.0f} msg/s, CPU per message: "
+                      f"server {server_cpu / sent * 1000:.2f} ms, clients "
+                      f"{client_cpu / sent * 1000:.2f} ms", flush=True)
         stored = {kind: servers.pop(kind).finish() for kind in KINDS}
     finally:
         for server in servers.values():
@@ -241,12 +261,13 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(series: dict[str, Series], stored: dict[str, int]) -> None:
     print()
     print(f"{'server':10s} {'msg/s median':>12s} {'min':>8s} {'max':>8s} "
-          f"{'p50 ms':>8s} {'p99 ms':>8s} {'sent':>7s} {'durable':>8s}")
+          f"{'p50 ms':>8s} {'p99 ms':>8s} {'sent':>7s} {'durable':>8s} {'srv CPU ms/msg':>15s}")
     for kind in KINDS:
         s = series[kind]
         print(f"{kind:10s} {statistics.median(s.rates):12.0f} {min(s.rates):8.0f} "
               f"{max(s.rates):8.0f} {percentile(s.latencies, 0.5) * 1000:8.2f} "
-              f"{percentile(s.latencies, 0.99) * 1000:8.2f} {s.sent:7d} {stored[kind]:8d}")
+              f"{percentile(s.latencies, 0.99) * 1000:8.2f} {s.sent:7d} {stored[kind]:8d} "
+              f"{s.server_cpu / s.sent * 1000:15.2f}")
     ratio = statistics.median(series["commgate"].rates) / statistics.median(series["bare"].rates)
     verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
     print(f"\nratio commgate/bare (median msg/s): {ratio:.2f}  ({verdict} target {TARGET_RATIO})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from archive import GENESIS_HASH, Archive, ArchiveWriteError, Receipt
+from archive.blobstore import PendingSync
 from tests.conftest import remount_read_only
 
 
@@ -138,3 +140,85 @@ def test_a_batch_with_repeated_bytes_writes_one_blob(tmp_path):
     assert entries[0].sha256 == entries[1].sha256
     assert len([p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]) == 2
     assert archive.verify().ok
+
+
+def test_ledger_lines_are_exactly_the_entries_lines(tmp_path):
+    archive = Archive.open(tmp_path)
+    entries = archive.store_many([(b"one", receipt()), (b"two", Receipt(
+        transport="smtp", envelope={"alias": "sales@northpoint.example", "helo": "m\u00fcller",
+                                    "rcpt_to": ["a@b.example"], "tls": False}))])
+    text = (tmp_path / "ledger" / "ledger.jsonl").read_bytes()
+    assert text == b"".join(entry.to_line() for entry in entries)
+    assert list(Archive.open(tmp_path).entries()) == entries
+
+
+def test_a_ledger_replaced_behind_an_open_archive_is_reopened(tmp_path):
+    archive = Archive.open(tmp_path)
+    archive.store(b"one", receipt())
+    ledger = tmp_path / "ledger" / "ledger.jsonl"
+    copy = ledger.with_name("copy.jsonl")
+    copy.write_bytes(ledger.read_bytes())
+    os.replace(copy, ledger)  # e.g. restored from a backup while the archive was open
+    assert archive.store(b"two", receipt()).seq == 2
+    assert [line["seq"] for line in ledger_lines(tmp_path)] == [1, 2]
+    assert Archive.open(tmp_path).verify().ok
+
+
+def test_an_append_elsewhere_is_seen_by_an_open_archive(tmp_path):
+    first, second = Archive.open(tmp_path), Archive.open(tmp_path)
+    first.store(b"one", receipt())
+    second.store(b"two", receipt())
+    assert first.store(b"three", receipt()).seq == 3
+    assert Archive.open(tmp_path).verify().ok
+
+
+def test_writing_entries_without_waiting_refuses_a_held_lock(tmp_path):
+    archive = Archive.open(tmp_path)
+    hashes, blobs = archive.write_blobs([b"one"])
+    blobs.sync()
+    archive.ensure()
+    holder = os.open(tmp_path / "ledger" / "ledger.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # another process appending, as far as flock knows
+        with pytest.raises(BlockingIOError):
+            archive.write_entries(hashes, [(b"one", receipt())], wait=False)
+    finally:
+        os.close(holder)
+    entries, written = archive.write_entries(hashes, [(b"one", receipt())], wait=False)
+    written.sync()
+    assert [entry.seq for entry in entries] == [1]
+    assert archive.verify().ok
+
+
+def test_a_failed_fsync_is_an_archive_write_error(tmp_path):
+    forgotten = []
+    fd = os.open(tmp_path / "x", os.O_WRONLY | os.O_CREAT)
+    pending = PendingSync([fd], [], tmp_path, on_error=lambda: forgotten.append(True))
+    with pytest.raises(ArchiveWriteError, match="disk full"):
+        pending.finish([None, OSError(28, "No space left on device")])
+    assert forgotten == [True]
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed all the same
+
+
+def test_concurrent_fsync_jobs_cover_every_file_and_folder(tmp_path, monkeypatch):
+    archive = Archive.open(tmp_path)
+    raws = [f"message {n}".encode() for n in range(40)]
+    hashes, blobs = archive.write_blobs(raws)
+    shards = {sha[:2] for sha in hashes}
+    fsynced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    jobs = blobs.jobs(parallel=8)
+    assert len(jobs) == 8
+    for job in jobs:
+        job()
+    blobs.finish()
+    blob_dir = tmp_path / "blobs"
+    assert sorted(fsynced) == sorted([str(blob_dir / sha[:2] / sha) for sha in hashes]
+                                     + [str(blob_dir / shard) for shard in shards])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import shutil
 import smtplib
 import socket
@@ -23,10 +24,10 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import select
 
-from archive import LedgerEntry, sha256_hex
+from archive import Archive, ArchiveWriteError, LedgerEntry, Receipt, sha256_hex
 from gateway.app import App
 from gateway.config import CONFIG_NAME, SmtpConfig
-from gateway.intake import GroupCommitter
+from gateway.intake import Delivery, GroupCommitter
 from gateway.models import LedgerReceipt
 from gateway.smtp import SmtpIntake
 from tests.conftest import make_message, remount_read_only, wait_for
@@ -488,3 +489,110 @@ def test_stop_sends_421_to_a_client_mid_session(app: App, serve) -> None:
 def test_status_line(app: App, serve) -> None:
     server = serve(protocol="lmtp")
     assert server.intake.status() == f"listening on 127.0.0.1:{server.port} (lmtp)"
+
+
+# --- the group committer ----------------------------------------------------------------------
+
+
+class _Recorded:
+    """An App stand-in for the committer: a real archive, a processor that only counts."""
+
+    def __init__(self, root: Path) -> None:
+        self.archive = Archive.open(root)
+        self.recorded: list[int] = []
+        self.processor = self
+
+    def record(self, batch: list[LedgerEntry]) -> None:
+        self.recorded += [entry.seq for entry in batch]
+
+
+def _delivery(n: int) -> Delivery:
+    return Delivery(make_message(subject=f"RFQ {n}"), Receipt("smtp", {"alias": SALES}))
+
+
+def test_committer_acknowledges_only_after_blob_folder_and_ledger_are_fsynced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+    real_fsync, real_write = os.fsync, os.write
+
+    def name(fd: int) -> str:
+        return os.readlink(f"/proc/self/fd/{fd}").removeprefix(str(tmp_path))
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        events.append(f"fsync {name(fd)}")
+
+    def write(fd: int, data: Any) -> int:
+        if name(fd).endswith("ledger.jsonl"):
+            events.append("write ledger")
+        return real_write(fd, data)
+
+    app = _Recorded(tmp_path)
+    app.archive.ensure()  # folders and empty ledger: not part of a delivery
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "write", write)
+    committer = GroupCommitter(app)  # type: ignore[arg-type]
+
+    async def deliver() -> LedgerEntry:
+        entry = await committer.submit(_delivery(1))
+        events.append("acknowledged")
+        await committer.drain()
+        return entry
+
+    entry = asyncio.run(deliver())
+    shard = f"/blobs/{entry.sha256[:2]}"
+    # The blob and its folder are fsynced together (in either order), then the entry is written.
+    assert sorted(events[:2]) == [f"fsync {shard}", f"fsync {shard}/{entry.sha256}"]
+    assert events[2:] == ["write ledger", "fsync /ledger/ledger.jsonl", "acknowledged"]
+    assert app.recorded == [1]
+
+
+def test_committer_starts_a_lone_delivery_at_once_and_groups_those_arriving_meanwhile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = _Recorded(tmp_path)
+    committer = GroupCommitter(app, max_writers=1)  # type: ignore[arg-type]
+    ledger_writes: list[int] = []
+    real_write_entries = app.archive.write_entries
+
+    def write_entries(hashes: Any, items: Any, wait: bool = True) -> Any:
+        ledger_writes.append(len(items))
+        return real_write_entries(hashes, items, wait)
+
+    monkeypatch.setattr(app.archive, "write_entries", write_entries)
+
+    async def deliver() -> list[LedgerEntry]:
+        first = committer.submit_many([_delivery(0)])
+        assert len(committer._writers) == 1  # no gathering delay before the first write
+        rest = committer.submit_many([_delivery(n) for n in range(1, 6)])
+        results = await asyncio.gather(*first, *rest)
+        await committer.drain()
+        return results
+
+    results = asyncio.run(deliver())
+    assert [entry.seq for entry in results] == [1, 2, 3, 4, 5, 6]
+    assert ledger_writes == [1, 5]  # those who waited for the first write share the next one
+    assert app.recorded == [1, 2, 3, 4, 5, 6]
+    assert app.archive.verify().ok
+
+
+def test_committer_failure_reaches_every_delivery_of_the_batch(tmp_path: Path) -> None:
+    app = _Recorded(tmp_path / "archive")
+    app.archive.ensure()
+    (tmp_path / "archive" / "blobs").chmod(0o500)  # folders exist, new blobs cannot be placed
+    (tmp_path / "archive" / "tmp").chmod(0o500)
+    committer = GroupCommitter(app)  # type: ignore[arg-type]
+
+    async def deliver() -> list[Any]:
+        return await asyncio.gather(*committer.submit_many([_delivery(1), _delivery(2)]),
+                                    return_exceptions=True)
+
+    try:
+        results = asyncio.run(deliver())
+    finally:
+        (tmp_path / "archive" / "blobs").chmod(0o700)
+        (tmp_path / "archive" / "tmp").chmod(0o700)
+    if os.geteuid() == 0:  # root writes anyway: then both are simply archived
+        assert [entry.seq for entry in results] == [1, 2]
+    else:
+        assert all(isinstance(result, ArchiveWriteError) for result in results)
+    assert app.archive.verify().ok
