@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -194,7 +194,10 @@ def parse_message(raw: bytes) -> ParsedMessage:
         defects.append("missing Message-ID")
     elif message_id is None:
         defects.append("unparseable Message-ID")
-    senders = _addresses(lookup.get("from", ""))
+    # raw_items: the values as they arrived (8-bit bytes kept as surrogates, not sanitised
+    # into Header objects), which the address parser needs.
+    raw_items = _safe(lambda: list(msg.raw_items()), [])[:MAX_HEADERS]
+    senders = _addresses(_raw_field(raw_items, "from", first=True), defects)
     if not senders:
         defects.append("missing or unparseable From")
     body = _Body(defects)
@@ -209,8 +212,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         in_reply_to=tuple(_all_ids(lookup.get("in-reply-to", ""))),
         references=tuple(_all_ids(" ".join(v for k, v in headers if k.lower() == "references"))),
         sender=senders[0] if senders else None,
-        to=tuple(_addresses(" ,".join(v for k, v in headers if k.lower() == "to"))),
-        cc=tuple(_addresses(" ,".join(v for k, v in headers if k.lower() == "cc"))),
+        to=tuple(_addresses(_raw_field(raw_items, "to"), defects)),
+        cc=tuple(_addresses(_raw_field(raw_items, "cc"), defects)),
         subject=lookup.get("subject", ""),
         date=_date(lookup.get("date"), defects),
         headers=tuple(headers),
@@ -258,7 +261,18 @@ def _all_ids(value: str) -> list[str]:
     return list(dict.fromkeys(_ANGLE_ID.findall(value)))
 
 
-def _addresses(value: str) -> list[Address]:
+def _raw_field(items: list[tuple[str, Any]], name: str, first: bool = False) -> str:
+    """An address field as it stands in the message, encoded-words still encoded."""
+    values = [str(v) for k, v in items if str(k).lower() == name]
+    if not values:
+        return ""
+    return values[0] if first else ", ".join(values)
+
+
+def _addresses(value: str, defects: list[str]) -> list[Address]:
+    """Split the *raw* field into addresses first, then decode each display name: decoding
+    first would let an encoded-word in a name (``=?utf-8?q?x=0D=0ABcc=3A_victim@...?=``) add
+    addresses of the sender's choosing."""
     if not value:
         return []
     try:
@@ -268,8 +282,13 @@ def _addresses(value: str) -> list[Address]:
     found = []
     for name, addr in pairs:
         addr = addr.strip().lower()
-        if "@" in addr and len(addr) <= 320 and " " not in addr:
-            found.append(Address(name.strip(), addr))
+        if "@" in addr and len(addr) <= 320 and " " not in addr and addr.isascii():
+            found.append(Address(decode_header_value(name, defects, "address name"), addr))
+        elif "@" in addr and not addr.isascii():
+            decoded = decode_header_value(addr, defects, "address").lower()
+            if " " not in decoded and len(decoded) <= 320:
+                found.append(Address(decode_header_value(name, defects, "address name"),
+                                     decoded))
     return found
 
 

@@ -305,9 +305,6 @@ def test_crlf_in_a_customer_subject_and_name_never_becomes_a_header(
     assert reply["Subject"] == "Subject: hi Bcc: victim3@x.example [NPC-000001]"
 
 
-@pytest.mark.xfail(strict=True, reason="gateway/parsing.py decodes RFC 2047 words before it "
-                   "splits addresses, so an encoded ':' in a display name makes a group and "
-                   "the address inside the name becomes the sender (reported to the lead)")
 def test_an_address_encoded_in_a_display_name_does_not_become_the_customer(
         started, tmp_path) -> None:
     app, relay = started()

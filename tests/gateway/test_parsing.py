@@ -144,3 +144,19 @@ def test_safe_filename_strips_folders_and_controls():
 
 def test_html_to_text_keeps_block_structure():
     assert html_to_text("<p>one</p><p>two&nbsp;three</p>") == "one\n\ntwo three"
+
+
+@pytest.mark.parametrize("field", ["From", "To"])
+def test_an_encoded_word_in_a_display_name_cannot_add_an_address(field):
+    hostile = "=?utf-8?q?Anna=0D=0ABcc=3A_victim=40x.example=2C_=3Cmallory=40x.example=3E?="
+    raw = make_message(**{"sender" if field == "From" else "to":
+                          f"{hostile} <anna@customer.example>"})
+    parsed = parse_message(raw)
+    addresses = [parsed.sender] if field == "From" else list(parsed.to)
+    assert [a.addr for a in addresses] == ["anna@customer.example"]
+    assert "victim@x.example" in addresses[0].name  # kept as text, never as an address
+
+
+def test_encoded_display_names_are_still_decoded():
+    parsed = parse_message(make_message(sender="=?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@x.de>"))
+    assert (parsed.sender.name, parsed.sender.addr) == ("Jürgen Müller", "jm@x.de")
