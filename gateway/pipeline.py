@@ -411,6 +411,14 @@ class _BatchWriter:
             "confidence": classification.confidence,
             "rules": sorted({e.rule_id for e in classification.evidence}),
             "rules_version": classification.rules_version, "defects": list(parsed.defects)}))
+        # Our own outbound mail is on record, but what *we* wrote never flags a scope change
+        # or re-categorises the customer's case.
+        if prepared.receipt.direction != "outbound":
+            self._customer_signals(case, message, state, classification)
+        self.receipts.append((prepared.receipt, "filed", message, case, ""))
+
+    def _customer_signals(self, case: CaseKey, message: _NewMessage, state: _CaseState,
+                          classification: Classification) -> None:
         if classification.scope_change:
             self.events.append((case, message, "scope_change_flagged",
                                 {"evidence": message.row["evidence"]}))
@@ -419,7 +427,6 @@ class _BatchWriter:
             self.events.append((case, message, "category_changed",
                                 {"from": state.category, "to": classification.category}))
             state.category = classification.category
-        self.receipts.append((prepared.receipt, "filed", message, case, ""))
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -532,3 +532,28 @@ def test_the_daemon_acknowledges_a_dropped_message_through_the_relay(
         assert (mail.status, mail.sha256) == ("sent", sha256_hex(got.data))
     finally:
         app.close()
+
+
+def test_our_own_reply_never_flags_a_scope_change_or_recategorises_the_case(
+        started, tmp_path) -> None:
+    app, _ = started()
+    receive(app, tmp_path / "in", make_message(
+        subject="Hello", body="Hello, just a quick note about our account.",
+        message_id="<hello@customer.example>"))
+    with app.db.session() as session:
+        case = case_by_ref(session, "NPC-000001")
+        before = (case.category, case.scope_change)
+        outbound.queue_mail(session, app.settings, case, kind="reply", to=CUSTOMER,
+                            actor="dora", subject="Your order",
+                            body="As agreed, we will increase the quantity of PO-4711 from 20 "
+                                 "to 40 pieces and move delivery to 12 December.\n")
+    outbound.deliver_due(app)
+    app.processor.process_pending()
+    with app.db.session() as session:
+        filed = session.scalars(select(Message).where(Message.direction == "outbound")).one()
+        case = case_by_ref(session, "NPC-000001")
+        # The classifier sees an order and a change in what we wrote ...
+        assert (filed.category, filed.scope_change) == ("order", True)
+        assert (case.category, case.scope_change) == before  # ... which is not the customer's
+        kinds = {e.kind for e in session.scalars(select(CaseEvent))}
+    assert "scope_change_flagged" not in kinds and "review_opened" not in kinds
