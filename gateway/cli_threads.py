@@ -65,14 +65,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true")
 
 
-def _run(args: argparse.Namespace, work: Any) -> int:
+def _run(args: argparse.Namespace, work: Any, with_settings: bool = False) -> int:
     from gateway.events import current_actor
 
     actor = current_actor(args.actor)
     app = open_app(args)
     try:
         with app.db.session() as session:
-            result = work(session, actor).to_dict()
+            result = (work(session, actor, app.settings) if with_settings
+                      else work(session, actor)).to_dict()
     finally:
         app.close()
     if args.json:
@@ -109,7 +110,8 @@ def cmd_unmerge(args: argparse.Namespace) -> int:
 def cmd_split(args: argparse.Namespace) -> int:
     from gateway.merging import split_case
 
-    return _run(args, lambda s, actor: split_case(s, args.ref, args.messages, actor, args.note))
+    return _run(args, lambda s, actor, settings: split_case(
+        s, args.ref, args.messages, actor, args.note, settings), with_settings=True)
 
 
 def cmd_unsplit(args: argparse.Namespace) -> int:

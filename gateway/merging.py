@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -28,6 +28,9 @@ from sqlalchemy.orm import Session
 from gateway.events import SYSTEM, WorkflowError, case_by_ref, record
 from gateway.models import Case, CaseEvent, CaseLink, Counter, Message, utcnow
 from gateway.threader import case_ref, domain_of
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
 
 MERGED = "merged"
 STAFF_LINK_KINDS = ("related", "enquiry-order")
@@ -123,8 +126,9 @@ def unmerge(session: Session, source_ref: str, actor: str, note: str = "") -> Mo
 
 
 def split_case(session: Session, ref: str, message_pks: Sequence[int], actor: str,
-               note: str = "") -> MoveResult:
-    """Move the chosen messages of ``ref`` into a new case linked ``split-from``."""
+               note: str = "", settings: Settings | None = None) -> MoveResult:
+    """Move the chosen messages of ``ref`` into a new case linked ``split-from``; with
+    ``settings`` the new case gets its owner role and due times like any new case."""
     source = case_by_ref(session, ref, for_update=True)
     if source.merged_into_id is not None:
         raise WorkflowError(f"not allowed because {source.ref} is merged; split "
@@ -159,6 +163,10 @@ def split_case(session: Session, ref: str, message_pks: Sequence[int], actor: st
                                              "note": note}, actor=actor)
     record(session, source, "case_split", {"to": new.ref, "messages": chosen, "note": note},
            actor=actor)
+    if settings is not None:
+        from gateway.lifecycle import apply_targets  # lifecycle imports this module
+
+        apply_targets(session, settings, new, first=True)
     return MoveResult("split", source.ref, new.ref, tuple(chosen))
 
 
