@@ -122,7 +122,7 @@ class FileLedger:
         """The first half of ``append_many``: entries numbered, chained and written, not fsynced.
 
         Only call it once the blobs the entries name are durable. With ``wait=False`` it raises
-        BlockingIOError instead of waiting when another process holds the ledger lock, so a
+        BlockingIOError instead of waiting when another process or thread is appending, so a
         caller on an event loop can retry on a thread. The returned ``PendingSync`` must be
         synced before anyone is told the entries are stored.
         """

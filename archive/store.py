@@ -14,9 +14,10 @@ from archive.verify import EntryCheck, VerifyReport, verify_archive
 class Archive:
     """Blob store + ledger behind one small interface; knows nothing of cases or classification.
 
-    ``store_many`` is the only write path. It returns once the blobs (file and folder) and the
+    ``store_many`` is the write path. It returns once the blobs (file and folder) and the
     ledger entries are fsynced, which is the moment an intake may acknowledge upstream
-    (ARCHITECTURE contract 1).
+    (ARCHITECTURE contract 1). ``write_blobs`` and ``write_entries`` are its two halves for a
+    caller that waits for the fsyncs elsewhere (the daemon's group committer), in its order.
     """
 
     def __init__(self, blobs: BlobStore, ledger: Ledger) -> None:

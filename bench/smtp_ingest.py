@@ -226,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             servers[kind] = ServerProcess.start(kind, root / kind, args.switch_interval)
         print(f"{CLIENTS} clients x {per_round} messages x {args.rounds} rounds per server, "
               f"{len(base)} bytes each; GIL switch interval "
-              f"{args.switch_interval or sys.getswitchinterval()} s; folders below {root}",
-              flush=True)
+              f"{args.switch_interval or sys.getswitchinterval()} s; load average "
+              f"{os.getloadavg()[0]:.1f}; folders below {root}", flush=True)
         for number in range(args.rounds):
             order = KINDS if number % 2 == 0 else KINDS[::-1]
             for kind in order:
@@ -271,6 +271,13 @@ def print_table(series: dict[str, Series], stored: dict[str, int]) -> None:
     ratio = statistics.median(series["commgate"].rates) / statistics.median(series["bare"].rates)
     verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
     print(f"\nratio commgate/bare (median msg/s): {ratio:.2f}  ({verdict} target {TARGET_RATIO})")
+    # Each round runs both servers back to back: their ratio is less exposed to whatever else
+    # the machine is doing meanwhile than the ratio of medians.
+    paired = sorted(c / b for c, b in zip(series["commgate"].rates, series["bare"].rates,
+                                          strict=True))
+    print(f"per-round ratios: median {statistics.median(paired):.2f}, "
+          f"min {paired[0]:.2f}, max {paired[-1]:.2f}; load average {os.getloadavg()[0]:.1f} "
+          f"(other processes on {os.cpu_count()} CPUs distort the figures)")
     for kind in KINDS:
         if stored[kind] != series[kind].sent:
             print(f"WARNING: {kind} made {stored[kind]} durable but was sent {series[kind].sent}")
