@@ -132,20 +132,35 @@ class FileLedger:
         if not self._thread_lock.acquire(blocking=wait):
             raise BlockingIOError(errno.EWOULDBLOCK, "another thread is appending")
         try:
-            try:
-                lock, ledger = self._open_files()
-                fcntl.flock(lock.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise
-            except OSError as exc:
-                raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
-            try:
-                ledger, entries = self._write_locked(ledger, items)
-            except OSError as exc:
-                raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
-            finally:
-                with contextlib.suppress(OSError):
-                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            for _ in range(3):
+                try:
+                    lock, ledger = self._open_files()
+                    fcntl.flock(lock.fileno(),
+                                fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise
+                except OSError as exc:
+                    raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+                try:
+                    # Checked under the lock on every write: had someone replaced the ledger (a
+                    # restored archive folder), the open descriptor would append to a file
+                    # nobody reads any more, and the open lock file might be stale as well.
+                    st = os.stat(self.path)
+                    if (st.st_dev, st.st_ino) == self._identity:
+                        entries = self._write_locked(ledger, st.st_size, items)
+                        break
+                except OSError as exc:
+                    raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+                finally:
+                    with contextlib.suppress(OSError):
+                        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+                # Replaced: open both afresh (the old ledger file is closed once its pending
+                # fsyncs are done with it) and take the lock again.
+                lock.close()
+                self._lock_file = self._file = None
+                self._cached = None
+            else:
+                raise ArchiveWriteError(f"the ledger {self.path} keeps being replaced")
         finally:
             self._thread_lock.release()
         # ``keep`` holds the file object: replaced meanwhile, it still stays open for the fsync.
@@ -175,19 +190,10 @@ class FileLedger:
             self._identity = (st.st_dev, st.st_ino)
         return self._lock_file, self._file
 
-    def _write_locked(self, ledger: Any, items: Sequence[NewEntry],
-                      ) -> tuple[Any, list[LedgerEntry]]:
-        """Number, chain and write the entries; returns the file written to, still open."""
-        # The path is checked under the lock on every write: had someone replaced the file, the
-        # open descriptor would append to a file nobody reads any more.
-        st = os.stat(self.path)
-        if (st.st_dev, st.st_ino) != self._identity:
-            self._file = None  # closed once its last pending fsync is done with it
-            self._cached = None
-            _, ledger = self._open_files()
-            st = os.fstat(ledger.fileno())
+    def _write_locked(self, ledger: Any, size: int, items: Sequence[NewEntry],
+                      ) -> list[LedgerEntry]:
+        """Number, chain and write the entries to ``ledger``, which is ``size`` bytes long."""
         fd = ledger.fileno()
-        size = st.st_size
         if self._cached and self._cached[0] == size:
             head = self._cached[1]  # the file is as this object left it: nothing to re-read
         else:
@@ -228,7 +234,7 @@ class FileLedger:
                 os.ftruncate(fd, size)
             raise
         self._cached = (size + len(payload), LedgerHead(seq, prev))
-        return ledger, entries
+        return entries
 
     def _drop_torn_tail(self, fd: int) -> int:
         """A line without its newline was cut by a crash before fsync returned: never acked."""
