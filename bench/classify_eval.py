@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import _project_path  # noqa: F401  (must come before archive/gateway)
+
 from classifiers import CATEGORIES, Classification, RuleSet, classify, load_rules
 from gateway.classification import to_input
 from gateway.parsing import parse_message

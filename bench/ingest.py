@@ -49,6 +49,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _project_path  # noqa: F401  (must come before archive/gateway)
+
 import archive
 from archive import Archive, Receipt
 from gateway.aliases import alias_from_headers

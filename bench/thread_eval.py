@@ -175,4 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import _project_path  # noqa: F401  (bench/archive.py must not shadow archive)
+
     sys.exit(main())
