@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from archive.blobstore import BlobStore
+from archive import parallel
+from archive.blobstore import BlobStore, FilesystemBlobStore
 from archive.entries import GENESIS_HASH, LedgerEntry
 from archive.errors import BlobNotFoundError, LedgerFormatError
-from archive.ledger import Ledger
+from archive.ledger import FileLedger, Ledger
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,9 @@ class VerifyReport:
 
 
 EntryCheck = Callable[[LedgerEntry], Inconsistency | None]
+# An independent copy of the entry hashes: ``recorded(first, last)`` maps each seq in
+# ``first..last`` that the copy knows of to the entry_hash it recorded.
+RecordedHashes = Callable[[int, int], Mapping[int, str]]
 
 
 def verify_archive(
@@ -44,6 +53,7 @@ def verify_archive(
     progress: Callable[[int], None] | None = None,
     extra_check: EntryCheck | None = None,
     since: int = 0,
+    recorded: RecordedHashes | None = None,
 ) -> VerifyReport:
     """Walk the chain from the genesis entry; stop at the first inconsistency.
 
@@ -54,7 +64,17 @@ def verify_archive(
     ``extra_check`` lets a caller compare each entry with an independent record of it.
     ``since`` makes a run incremental where it is expensive: the whole chain is still checked
     (cheap, and the only way to trust entry ``since``), but blobs only from that seq on.
+    ``recorded`` is the bulk form of such a check: an entry whose hash differs from the copy
+    is a ``rewritten-entry`` (checked where ``extra_check`` would be).
+
+    A file ledger over a filesystem blob store (the real archive) is checked by
+    ``_verify_files``: the same checks, the same first problem, on every core.
     """
+    if (extra_check is None and isinstance(ledger, FileLedger)
+            and isinstance(blobs, FilesystemBlobStore)):
+        return _verify_files(ledger, blobs, progress, since, recorded)
+    if recorded is not None:
+        extra_check = _RecordedCheck(recorded, extra_check)
     expected_seq, prev_hash = 1, GENESIS_HASH
     checked_blobs: set[str] = set()
     # A blob may be missing only because retention removed it: then a later tombstone entry
@@ -132,3 +152,318 @@ def _check_entry(
                              f"blob {entry.sha256} has {size} bytes, the entry says {entry.size}")
     checked_blobs.add(entry.sha256)
     return None
+
+
+class _RecordedCheck:
+    """``recorded`` as a per-entry check, for ledgers and stores without a fast path."""
+
+    def __init__(self, recorded: RecordedHashes, then: EntryCheck | None) -> None:
+        self.recorded = recorded
+        self.then = then
+        self.known: Mapping[int, str] = {}
+        self.end = 0
+
+    def __call__(self, entry: LedgerEntry) -> Inconsistency | None:
+        if entry.seq > self.end:
+            self.end = entry.seq + _RECORDED_CHUNK - 1
+            self.known = self.recorded(entry.seq, self.end)
+        copy = self.known.get(entry.seq)
+        if copy is not None and copy != entry.entry_hash:
+            return _rewritten(entry.seq)
+        return self.then(entry) if self.then is not None else None
+
+
+def _rewritten(seq: int) -> Inconsistency:
+    return Inconsistency(seq, "rewritten-entry",
+                         "the ledger entry differs from the copy the database recorded")
+
+
+# -- the file archive on every core ------------------------------------------------------------
+#
+# The ledger is read in segments (bounded memory however long it is). Each segment is cut into
+# chunks of whole lines; a chunk task parses its lines, recomputes each entry hash and re-hashes
+# each blob an entry names (parallel.run_tasks spreads the chunks over the cores). What a task
+# returns per entry is all the walk below needs to apply the checks one entry after the other,
+# in the order verify_archive always has: so the first problem, and its seq, are the same.
+
+_RECORDED_CHUNK = 10_000
+_SEGMENT_BYTES = 16 << 20
+_CHUNKS_PER_CPU = 16
+_MIN_CHUNK_LINES = 16
+# Below this many entries a fork costs more than the second core saves.
+_PARALLEL_FROM_LINES = 512
+_READ_CHUNK = 1 << 20
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+# Canonical JSON as archive.entries.compute_entry_hash writes it: json.dumps with these
+# arguments builds exactly this encoder on every call; built once here.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_MISSING = "missing"
+
+# Per line, a chunk task returns either (line index in the chunk, why it is unreadable), or
+# (seq, kind, sha256, size, prev_hash, entry_hash, hash_ok, blob) where blob is None (not to be
+# checked), _MISSING, (hash of the stored file, its size) or the exception reading it raised.
+_Line = tuple[Any, ...]
+
+
+def _verify_files(ledger: FileLedger, blobs: FilesystemBlobStore,
+                  progress: Callable[[int], None] | None, since: int,
+                  recorded: RecordedHashes | None) -> VerifyReport:
+    walk = _Walk(progress, recorded)
+    try:
+        fd = os.open(ledger.path, os.O_RDONLY)
+    except FileNotFoundError:
+        return walk.report(None)
+    prefix = f"{blobs.blob_dir}/"
+    try:
+        offset = 0
+        # Entries appended while we verify are verified too (the file is read to its end).
+        while (segment := _read_segment(fd, offset)) is not None:
+            problem = _verify_segment(walk, segment, since, prefix)
+            if problem is not None:
+                return walk.report(problem)
+            offset += len(segment)
+    finally:
+        os.close(fd)
+    return walk.report(min(walk.awaiting.values(), key=lambda p: p.seq, default=None))
+
+
+def _read_segment(fd: int, offset: int) -> bytes | None:
+    """Whole lines from ``offset`` on, about _SEGMENT_BYTES of them; None at the end.
+
+    A final line without its newline is a torn write a crash left (never acknowledged): it is
+    not an entry, and the walk ends before it, as it always has."""
+    want = _SEGMENT_BYTES
+    while True:
+        data = os.pread(fd, want, offset)
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            return data[:cut] if cut < len(data) else data
+        if len(data) < want:
+            return None
+        want *= 2  # one line longer than a segment
+
+
+def _verify_segment(walk: _Walk, data: bytes, since: int, prefix: str) -> Inconsistency | None:
+    lines = data.count(b"\n")
+    helpers = parallel.available_cpus() - 1 if lines >= _PARALLEL_FROM_LINES else 0
+    chunks = 1
+    if helpers:
+        chunks = max(1, min(parallel.MAX_TASKS, lines // _MIN_CHUNK_LINES,
+                            (helpers + 1) * _CHUNKS_PER_CPU))
+    bounds = [0]
+    step = len(data) // chunks
+    for n in range(1, chunks):
+        cut = data.find(b"\n", max(n * step, bounds[-1])) + 1
+        if 0 < cut < len(data):
+            bounds.append(cut)
+    bounds.append(len(data))
+
+    def task(n: int) -> list[_Line]:
+        return _check_lines(data, bounds[n], bounds[n + 1], since, prefix)
+
+    first_seq = walk.expected_seq
+    results = parallel.run_tasks(len(bounds) - 1, task, helpers,
+                                 meanwhile=lambda: walk.load_recorded(first_seq, lines))
+    line_base = 0
+    for n, chunk in enumerate(results):
+        problem = walk.feed(chunk, line_base)
+        if problem is not None:
+            return problem
+        line_base += data.count(b"\n", bounds[n], bounds[n + 1])
+    return None
+
+
+def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> list[_Line]:
+    """Parse the lines in ``data[start:end]``, recompute their entry hashes, hash their blobs.
+
+    Stops after a line that ends the walk whatever came before it (unreadable, or altered)."""
+    out: list[_Line] = []
+    blob_states: dict[str, Any] = {}
+    chunk = data[start:end]
+    try:
+        # What json.loads does to each line that starts with '{"' (UTF-8, surrogatepass).
+        lines: list[Any] = chunk.decode("utf-8", "surrogatepass").split("\n")
+    except UnicodeDecodeError:
+        lines = chunk.split(b"\n")
+    decode, canonical, sha256 = _DECODER.decode, _canonical, hashlib.sha256
+    for index in range(len(lines) - 1):  # the chunk ends with a newline: last item is empty
+        line = lines[index]
+        try:
+            if not _FAST or type(line) is not str or not line.startswith('{"'):
+                raise TypeError  # not the common shape: the exact path below
+            d = decode(line)
+            # Exactly the conversions of LedgerEntry.from_line, in its order.
+            seq, time, kind, sha = int(d["seq"]), str(d["time"]), str(d["kind"]), str(d["sha256"])
+            size, direction, transport = int(d["size"]), str(d["direction"]), str(d["transport"])
+            envelope, prev, entry_hash = (dict(d["envelope"]), str(d["prev_hash"]),
+                                          str(d["entry_hash"]))
+            computed = sha256(canonical(seq, time, kind, sha, size, direction, transport,
+                                        envelope, prev).encode()).hexdigest()
+        except (ValueError, KeyError, TypeError):
+            raw = line if type(line) is bytes else line.encode("utf-8", "surrogatepass")
+            try:
+                entry = LedgerEntry.from_line(raw + b"\n")  # as read, with its newline
+            except LedgerFormatError as exc:
+                out.append((index, str(exc)))
+                break
+            seq, kind, sha, size = entry.seq, entry.kind, entry.sha256, entry.size
+            prev, entry_hash, computed = entry.prev_hash, entry.entry_hash, entry.computed_hash()
+        hash_ok = computed == entry_hash
+        blob = None
+        if hash_ok and seq >= since and kind != "tombstone":
+            blob = blob_states.get(sha)
+            if blob is None:
+                blob = blob_states[sha] = _blob_state(prefix, sha)
+        out.append((seq, kind, sha, size, prev, entry_hash, hash_ok, blob))
+        if not hash_ok:
+            break
+    return out
+
+
+_DECODER = json.JSONDecoder()
+_string = json.encoder.encode_basestring  # how the encoder writes a str (ensure_ascii=False)
+# _CANONICAL.encode builds this C encoder on every call, which costs more than encoding a
+# small envelope; built once (without the circular-reference check, which data parsed from
+# JSON never needs) it writes the same text.
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode_value = (
+    _c_encoder(None, _CANONICAL.default, _string, None, ":", ",", True, False, True)
+    if _c_encoder is not None else None)
+
+
+def _encode_envelope(envelope: dict[str, Any]) -> str:
+    if _encode_value is None:
+        return _CANONICAL.encode(envelope)
+    return "".join(_encode_value(envelope, 0))
+
+
+def _canonical(seq: int, time: str, kind: str, sha256: str, size: int, direction: str,
+               transport: str, envelope: dict[str, Any], prev_hash: str) -> str:
+    """compute_entry_hash's canonical JSON of an entry's hashed fields, written out directly:
+    keys in sorted order, compact, str and int as the encoder writes them."""
+    return (f'{{"direction":{_string(direction)},"envelope":{_encode_envelope(envelope)},'
+            f'"kind":{_string(kind)},"prev_hash":{_string(prev_hash)},"seq":{seq!r},'
+            f'"sha256":{_string(sha256)},"size":{size!r},"time":{_string(time)},'
+            f'"transport":{_string(transport)}}}')
+
+
+def _canonical_agrees() -> bool:
+    """Guard for _canonical: if LedgerEntry's hashed fields ever change, use the slow path."""
+    sample = LedgerEntry(7, "2026-01-01T00:00:00.000000Z", "receipt", "a" * 64, 12, "inbound",
+                         "smtp", {"rcpt": ["ü@x.example"], "alias": "\"q\"", "n": [1, 2.5]},
+                         "b" * 64, "")
+    fields = sample.hashed_fields()
+    return (set(fields) == {"seq", "time", "kind", "sha256", "size", "direction", "transport",
+                            "envelope", "prev_hash"}
+            and hashlib.sha256(_canonical(**fields).encode())
+            .hexdigest() == sample.computed_hash())
+
+
+_FAST = _canonical_agrees()
+
+
+def _blob_state(prefix: str, sha256: str) -> Any:
+    """(hash of the stored bytes, size of the file), _MISSING, or what went wrong."""
+    if not _HEX64.fullmatch(sha256):
+        return ValueError(f"not a sha256 hex digest: {sha256!r}")  # as BlobStore.path_of
+    try:
+        fd = os.open(f"{prefix}{sha256[:2]}/{sha256}", os.O_RDONLY)
+    except FileNotFoundError:
+        return _MISSING
+    except OSError as exc:
+        return exc
+    try:
+        size = os.fstat(fd).st_size
+        digest = hashlib.sha256()
+        # One read for a small file: ask for one byte more than it has, and a short read that
+        # brought exactly its size is its end. Big files stream through in _READ_CHUNK pieces.
+        want = min(size + 1, _READ_CHUNK)
+        done = 0
+        while chunk := os.read(fd, want):
+            digest.update(chunk)
+            done += len(chunk)
+            if len(chunk) < want and done == size:
+                break
+            want = _READ_CHUNK
+        return digest.hexdigest(), size
+    except OSError as exc:
+        return exc
+    finally:
+        os.close(fd)
+
+
+class _Walk:
+    """The checks of verify_archive, entry after entry, over what the chunk tasks found."""
+
+    def __init__(self, progress: Callable[[int], None] | None,
+                 recorded: RecordedHashes | None) -> None:
+        self.progress = progress
+        self.recorded = recorded
+        self.known: Mapping[int, str] = {}
+        self.expected_seq = 1
+        self.prev_hash = GENESIS_HASH
+        self.entries = 0
+        self.checked: set[str] = set()
+        # Missing blobs wait for a later tombstone naming them (see verify_archive).
+        self.awaiting: dict[str, Inconsistency] = {}
+
+    def load_recorded(self, first: int, count: int) -> None:
+        # Every entry the walk gets past has the seq it expects: first, first + 1, ...
+        if self.recorded is not None:
+            self.known = self.recorded(first, first + count - 1)
+
+    def report(self, problem: Inconsistency | None) -> VerifyReport:
+        return _report(self.entries, self.checked, self.expected_seq - 1, problem)
+
+    def feed(self, lines: list[_Line], line_base: int) -> Inconsistency | None:
+        checked, awaiting, known, progress = (self.checked, self.awaiting, self.known,
+                                              self.progress)
+        expected, prev_hash, entries = self.expected_seq, self.prev_hash, self.entries
+        problem: Inconsistency | None = None
+        try:
+            for line in lines:
+                if len(line) == 2:
+                    index, why = line
+                    return Inconsistency(expected, "unreadable-entry",
+                                         f"ledger line {line_base + index + 1}: {why}")
+                seq, kind, sha, size, prev, entry_hash, hash_ok, blob = line
+                if not hash_ok:
+                    problem = Inconsistency(seq, "altered-entry",
+                                            "the entry's content does not match its entry_hash")
+                elif seq != expected:
+                    problem = Inconsistency(expected, "missing-entry" if seq > expected
+                                            else "reordered-entry",
+                                            f"expected seq {expected}, found seq {seq}")
+                elif prev != prev_hash:
+                    problem = Inconsistency(seq, "broken-chain",
+                                            "prev_hash does not name the previous entry")
+                elif blob is not None and sha not in checked:
+                    if isinstance(blob, str):  # _MISSING
+                        awaiting.setdefault(sha, Inconsistency(seq, "missing-blob",
+                                                               f"blob {sha} is missing"))
+                    elif isinstance(blob, BaseException):
+                        raise blob
+                    elif blob[0] != sha:
+                        problem = Inconsistency(seq, "altered-blob",
+                                                f"blob {sha} now hashes to {blob[0]}")
+                    elif blob[1] != size:
+                        problem = Inconsistency(seq, "altered-blob",
+                                                f"blob {sha} has {blob[1]} bytes, the entry "
+                                                f"says {size}")
+                    else:
+                        checked.add(sha)
+                if problem is None and known:
+                    copy = known.get(seq)
+                    if copy is not None and copy != entry_hash:
+                        problem = _rewritten(seq)
+                if problem is not None:
+                    return _earliest(problem, awaiting)
+                if kind == "tombstone":
+                    awaiting.pop(sha, None)
+                entries += 1
+                expected, prev_hash = seq + 1, entry_hash
+                if progress:
+                    progress(entries)
+            return None
+        finally:
+            self.expected_seq, self.prev_hash, self.entries = expected, prev_hash, entries

@@ -8,51 +8,40 @@ know of entries the ledger no longer has.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
 
 from archive import (
     Inconsistency,
-    LedgerEntry,
     load_checkpoints,
     public_key_path,
     verify_checkpoints,
 )
+from archive.verify import verify_archive
 from gateway.app import App
 from gateway.models import LedgerReceipt
 
-_CHUNK = 10_000
 
+def _database_copy(app: App) -> Callable[[int, int], dict[int, str]]:
+    """The entry hashes the database recorded for a range of seqs (one query per range)."""
+    table = LedgerReceipt.__table__
 
-class _DatabaseCopy:
-    """Streams (seq, entry_hash) from the database in chunks as the ledger is walked."""
+    def recorded(first: int, last: int) -> dict[int, str]:
+        # Core, not ORM: plain rows, no per-row entity machinery.
+        with app.db.session() as session:
+            return dict(session.connection().execute(
+                select(table.c.seq, table.c.entry_hash)
+                .where(table.c.seq.between(first, last))).tuples().all())
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.chunk: dict[int, str] = {}
-        self.chunk_end = 0
-
-    def __call__(self, entry: LedgerEntry) -> Inconsistency | None:
-        if entry.seq > self.chunk_end:
-            self._load(entry.seq)
-        recorded = self.chunk.get(entry.seq)
-        if recorded is not None and recorded != entry.entry_hash:
-            return Inconsistency(entry.seq, "rewritten-entry",
-                                 "the ledger entry differs from the copy the database recorded")
-        return None
-
-    def _load(self, start: int) -> None:
-        self.chunk_end = start + _CHUNK - 1
-        with self.app.db.session() as session:
-            self.chunk = dict(session.execute(
-                select(LedgerReceipt.seq, LedgerReceipt.entry_hash)
-                .where(LedgerReceipt.seq.between(start, self.chunk_end))).all())
+    return recorded
 
 
 def verify_installation(app: App, since: int = 0) -> dict[str, Any]:
     """Chain, blobs (from ``since`` on), the database's copy of every entry hash, checkpoints."""
-    report = app.archive.verify(extra_check=_DatabaseCopy(app), since=since)
+    report = verify_archive(app.archive.ledger, app.archive.blobs, since=since,
+                            recorded=_database_copy(app))
     problem = report.first_problem
     if problem is None:
         with app.db.session() as session:

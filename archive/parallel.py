@@ -1,0 +1,140 @@
+"""Run a list of independent CPU-bound tasks on every core: this process plus forked helpers.
+
+Meant for ``archive verify``: parsing ledger lines, recomputing entry hashes and re-hashing
+blobs are independent per chunk, and a pure-Python loop uses one core at a time.
+
+How: the task list is known before the fork, so a helper sees it without any transfer. Task
+numbers wait in a pipe; this process and each helper read four bytes at a time (a pipe read
+is atomic, so every task is taken exactly once, by whoever is free first: the load balances
+itself even when some chunks name large blobs). A helper pickles its results back through a
+second pipe and leaves with ``os._exit`` (no atexit handlers, no finalisers of the parent's
+objects, no flush of buffers it inherited). Anything a helper failed to deliver is run here.
+
+Forking is only done where it is safe and worth it: on POSIX, when this process runs no other
+thread (a fork copies only the calling thread, and a lock another thread held would stay locked
+in the helper), and when the caller says there is enough work. Otherwise everything runs in
+this process, with the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import os
+import pickle
+import struct
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_TOKEN = struct.Struct("<I")
+# Tokens are written in one write of at most PIPE_BUF bytes, which POSIX makes atomic; every
+# read then takes exactly one whole token.
+MAX_TASKS = 4096 // _TOKEN.size
+_F_SETPIPE_SZ = 1031  # Linux: let a helper write its results and exit without waiting for us
+_RESULT_PIPE_BYTES = 1 << 20
+_CPU_CAP = 8
+
+
+def available_cpus() -> int:
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    return max(1, min(count, _CPU_CAP))
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork") and sys.platform != "win32" and threading.active_count() == 1
+
+
+def run_tasks(count: int, task: Callable[[int], T], helpers: int,
+              meanwhile: Callable[[], object] | None = None) -> list[T]:
+    """``[task(0), ..., task(count - 1)]``, computed here and in up to ``helpers`` forks.
+
+    ``task`` must depend only on state that exists before this call (a helper sees the
+    parent's memory as it was at the fork) and return a picklable value. ``meanwhile`` runs
+    here once the helpers are started, before this process takes its share of the tasks.
+    """
+    if count > MAX_TASKS:
+        raise ValueError(f"at most {MAX_TASKS} tasks per call, not {count}")
+    helpers = min(helpers, count - 1)
+    if helpers <= 0 or not can_fork():
+        if meanwhile is not None:
+            meanwhile()
+        return [task(n) for n in range(count)]
+    token_r, token_w = os.pipe()
+    os.write(token_w, b"".join(_TOKEN.pack(n) for n in range(count)))
+    children: list[tuple[int, int]] = []  # (pid, read end of its result pipe)
+    try:
+        for _ in range(helpers):
+            result_r, result_w = os.pipe()
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(result_w, _F_SETPIPE_SZ, _RESULT_PIPE_BYTES)
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(result_r)
+                os.close(result_w)
+                raise
+            if pid == 0:  # the helper: never returns
+                _helper(task, token_r, (token_w, result_r, *(fd for _, fd in children)),
+                        result_w)
+            os.close(result_w)
+            children.append((pid, result_r))
+    except OSError:
+        pass  # fewer helpers than asked for: this process takes up the rest
+    finally:
+        os.close(token_w)  # once every copy is closed, an empty pipe reads as the end
+    results: dict[int, T] = {}
+    try:
+        if meanwhile is not None:
+            meanwhile()
+        _work(task, token_r, results)
+        for _pid, result_r in children:
+            with contextlib.suppress(Exception):
+                results.update(pickle.loads(_read_all(result_r)))
+    finally:
+        os.close(token_r)
+        for pid, result_r in children:
+            os.close(result_r)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    # A helper that died took its claimed tasks with it: run them here.
+    return [results[n] if n in results else task(n) for n in range(count)]
+
+
+def _work(task: Callable[[int], T], token_r: int, results: dict[int, T]) -> None:
+    while token := os.read(token_r, _TOKEN.size):
+        (n,) = _TOKEN.unpack(token)
+        results[n] = task(n)
+
+
+def _helper(task: Callable[[int], Any], token_r: int, inherited: Sequence[int],
+            result_w: int) -> None:
+    code = 1
+    try:
+        gc.disable()  # collecting would touch (and so copy) the whole inherited heap
+        for fd in inherited:
+            os.close(fd)
+        results: dict[int, Any] = {}
+        _work(task, token_r, results)
+        view = memoryview(pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
+        while view:
+            view = view[os.write(result_w, view):]
+        code = 0
+    except BaseException:
+        pass  # the parent runs whatever this helper did not deliver
+    finally:
+        os._exit(code)
+
+
+def _read_all(fd: int) -> bytes:
+    parts = []
+    while chunk := os.read(fd, _RESULT_PIPE_BYTES):
+        parts.append(chunk)
+    return b"".join(parts)
