@@ -7,7 +7,8 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- helpers -----------------------------------------------------------------------------------
 
+@contextmanager
+def opened_app(args: argparse.Namespace) -> Iterator[App]:
+    """The installation for one command, closed however the command ends."""
+    app = open_app(args)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
 def open_app(args: argparse.Namespace) -> App:
     # Imported here: 'commgate --help' should not pay for loading the whole gateway.
     from gateway.app import App
@@ -204,8 +215,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if missing:
         print(f"commgate: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         app.archive.clean_tmp()  # leftovers of killed runs, older than an hour
         app.processor.catch_up()
         update, close = _progress_bar(None)
@@ -213,8 +223,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             summary = ingest(app, args.paths, alias=args.alias, progress=update)
         finally:
             close()
-    finally:
-        app.close()
     if args.json:
         emit_json(summary.to_dict())
     else:
@@ -226,23 +234,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gateway.daemon import run_daemon
 
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         run_daemon(app)
-    finally:
-        app.close()
     return EXIT_OK
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
     from gateway.views import list_cases
 
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            rows = list_cases(session, status=args.status, category=args.category)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        rows = list_cases(session, status=args.status, category=args.category)
     if args.json:
         emit_json(rows)
     else:
@@ -254,12 +255,8 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 def cmd_cases_show(args: argparse.Namespace) -> int:
     from gateway.views import show_case
 
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            case = show_case(session, args.ref)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        case = show_case(session, args.ref)
     if args.json:
         emit_json(case)
         return EXIT_OK
@@ -319,11 +316,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_archive_verify(args: argparse.Namespace) -> int:
     from gateway.integrity import verify_installation
 
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         report = verify_installation(app, since=args.since)
-    finally:
-        app.close()
     if args.json:
         emit_json(report)
     elif report["ok"]:
@@ -350,15 +344,12 @@ def cmd_archive_checkpoint(args: argparse.Namespace) -> int:
     from archive import write_checkpoint
     from gateway.errors import ConfigError
 
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         key = app.settings.config.archive.checkpoint_key
         if not key:
             raise ConfigError("archive.checkpoint_key is not set: create a key with "
                               "'commgate archive keygen PATH' and name it in commgate.toml")
         checkpoint = write_checkpoint(app.archive, app.settings.resolve(key))
-    finally:
-        app.close()
     if args.json:
         emit_json(checkpoint.to_json())
     else:
@@ -370,12 +361,8 @@ def cmd_archive_checkpoint(args: argparse.Namespace) -> int:
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from gateway.views import list_quarantine
 
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            rows = list_quarantine(session)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        rows = list_quarantine(session)
     if args.json:
         emit_json(rows)
     else:
@@ -386,11 +373,8 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_retry(args: argparse.Namespace) -> int:
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         outcomes = app.processor.retry_quarantined()
-    finally:
-        app.close()
     rows = [{"seq": o.seq, "status": o.status, "case": o.case_ref, "reason": o.reason}
             for o in outcomes]
     if args.json:
@@ -404,11 +388,8 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
 def cmd_reclassify(args: argparse.Namespace) -> int:
     from gateway.reclassify import reclassify
 
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         summary = reclassify(app, dry_run=args.dry_run)
-    finally:
-        app.close()
     if args.json:
         emit_json(summary.to_dict())
         return EXIT_OK

@@ -12,7 +12,7 @@ from gateway.cli import (
     EXIT_OK,
     add_actor_option,
     emit_json,
-    open_app,
+    opened_app,
     render_table,
     subcommands_of,
 )
@@ -80,11 +80,8 @@ def cmd_hold_place(args: argparse.Namespace) -> int:
 
     scope, value = next((s, getattr(args, s)) for s in ("case", "customer", "alias", "search")
                         if getattr(args, s))
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         hold = place_hold(app, scope, value, args.reason, current_actor(args.actor))
-    finally:
-        app.close()
     if args.json:
         emit_json({"id": hold.id, "scope": hold.scope, "value": hold.value})
     else:
@@ -96,11 +93,8 @@ def cmd_hold_release(args: argparse.Namespace) -> int:
     from gateway.events import current_actor
     from gateway.retention import release_hold
 
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         hold = release_hold(app, args.id, current_actor(args.actor), args.note)
-    finally:
-        app.close()
     if args.json:
         emit_json({"id": hold.id, "released_by": hold.released_by})
     else:
@@ -111,12 +105,8 @@ def cmd_hold_release(args: argparse.Namespace) -> int:
 def cmd_hold_list(args: argparse.Namespace) -> int:
     from gateway.retention import list_holds
 
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            holds = list_holds(session, active_only=not args.all)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        holds = list_holds(session, active_only=not args.all)
     if args.json:
         emit_json(holds)
     else:
@@ -130,11 +120,8 @@ def cmd_retention_expire(args: argparse.Namespace) -> int:
     from gateway.events import current_actor
     from gateway.retention import expire
 
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         report = expire(app, current_actor(args.actor), now=args.now, dry_run=args.dry_run)
-    finally:
-        app.close()
     if args.json:
         emit_json(report.to_dict())
     else:
@@ -148,12 +135,8 @@ def cmd_retention_expire(args: argparse.Namespace) -> int:
 def cmd_audit_log(args: argparse.Namespace) -> int:
     from gateway.access_log import access_log
 
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            rows = access_log(app, session, action=args.action)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        rows = access_log(app, session, action=args.action)
     if args.json:
         emit_json(rows)
     else:
@@ -166,16 +149,13 @@ def cmd_archive_show(args: argparse.Namespace) -> int:
     from gateway.access_log import record_access
     from gateway.events import current_actor
 
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         sha256 = args.sha256.strip().lower()
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise GatewayError(f"not a sha256 digest: {args.sha256!r} (64 hex characters)")
         record_access(app, current_actor(args.actor), "view-raw",
                       {"sha256": sha256, "reason": args.reason})
         raw = app.archive.read(sha256)
-    finally:
-        app.close()
     sys.stdout.flush()
     if hasattr(sys.stdout, "buffer"):
         sys.stdout.buffer.write(raw)

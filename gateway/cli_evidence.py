@@ -7,7 +7,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gateway.cli import EXIT_FAILED, EXIT_OK, add_actor_option, emit_json, open_app, subcommands_of
+from gateway.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_actor_option,
+    emit_json,
+    opened_app,
+    subcommands_of,
+)
 
 
 def register(sub: Any) -> None:
@@ -74,11 +81,8 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
     selection = _selection(args)
     actor = current_actor(args.actor)
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         report = export_package(app, selection, args.output, actor)
-    finally:
-        app.close()
     if args.json:
         emit_json(report.to_dict())
     else:
@@ -125,11 +129,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     selection = _selection(args)
     actor = current_actor(args.actor)
     run = export_mbox if args.export_format == "mbox" else export_eml
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         report = run(app, selection, args.output, actor)
-    finally:
-        app.close()
     if args.json:
         emit_json(report.to_dict())
         return EXIT_OK

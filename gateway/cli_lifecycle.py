@@ -12,7 +12,7 @@ from gateway.cli import (
     EXIT_OK,
     add_actor_option,
     emit_json,
-    open_app,
+    opened_app,
     render_table,
 )
 from gateway.errors import GatewayError
@@ -94,14 +94,10 @@ def cmd_cases_status(args: argparse.Namespace) -> int:
     from gateway.lifecycle import set_status
 
     actor = current_actor(args.actor)
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            case = case_by_ref(session, args.ref, for_update=True)
-            event = set_status(session, case, args.status, actor, args.note)
-            result = {"ref": case.ref, **event.data, "actor": actor, "at": _iso(event.at)}
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        case = case_by_ref(session, args.ref, for_update=True)
+        event = set_status(session, case, args.status, actor, args.note)
+        result = {"ref": case.ref, **event.data, "actor": actor, "at": _iso(event.at)}
     if args.json:
         emit_json(result)
     else:
@@ -114,11 +110,8 @@ def cmd_cases_escalate(args: argparse.Namespace) -> int:
     from gateway.lifecycle import escalate_overdue
 
     actor = current_actor(args.actor)
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         done = escalate_overdue(app, run_by=actor)
-    finally:
-        app.close()
     rows = [e.to_dict() for e in done]
     if args.json:
         emit_json(rows)
@@ -138,15 +131,11 @@ def cmd_feedback_set(args: argparse.Namespace) -> int:
     if args.feedback_type is None and args.severity is None:
         raise _UsageError("give --type and/or --severity")
     actor = current_actor(args.actor)
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            case = case_by_ref(session, args.ref, for_update=True)
-            classify_feedback(session, case, actor=actor, feedback_type=args.feedback_type,
-                              severity=args.severity)
-            result = {"ref": case.ref, **(details_for_case(session, case) or {})}
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        case = case_by_ref(session, args.ref, for_update=True)
+        classify_feedback(session, case, actor=actor, feedback_type=args.feedback_type,
+                          severity=args.severity)
+        result = {"ref": case.ref, **(details_for_case(session, case) or {})}
     return _print_feedback(args, result)
 
 
@@ -155,17 +144,13 @@ def cmd_feedback_action(args: argparse.Namespace) -> int:
     from gateway.feedback import details_for_case, record_corrective_action
 
     actor = current_actor(args.actor)
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            case = case_by_ref(session, args.ref, for_update=True)
-            record_corrective_action(session, case, actor=actor,
-                                     corrective_action_ref=args.corrective_action,
-                                     resolution_note=args.resolution_note,
-                                     root_cause=args.root_cause)
-            result = {"ref": case.ref, **(details_for_case(session, case) or {})}
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        case = case_by_ref(session, args.ref, for_update=True)
+        record_corrective_action(session, case, actor=actor,
+                                 corrective_action_ref=args.corrective_action,
+                                 resolution_note=args.resolution_note,
+                                 root_cause=args.root_cause)
+        result = {"ref": case.ref, **(details_for_case(session, case) or {})}
     return _print_feedback(args, result)
 
 
@@ -184,12 +169,8 @@ def _print_feedback(args: argparse.Namespace, result: dict[str, Any]) -> int:
 def cmd_feedback_list(args: argparse.Namespace) -> int:
     from gateway.feedback import feedback_log
 
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            rows = feedback_log(session, args.since, args.until)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        rows = feedback_log(session, args.since, args.until)
     if args.json:
         emit_json(rows)
     else:
@@ -203,15 +184,12 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     from gateway.events import current_actor
     from gateway.feedback import export_csv
 
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         record_access(app, current_actor(args.actor), "export",
                       {"what": "feedback log", "file": str(args.output),
                        "since": _iso(args.since), "until": _iso(args.until)})
         with app.db.session() as session:
             count = export_csv(session, args.output, args.since, args.until)
-    finally:
-        app.close()
     if args.json:
         emit_json({"file": str(args.output), "rows": count})
     else:

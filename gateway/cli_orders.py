@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli import EXIT_OK, add_actor_option, emit_json, open_app, render_table
+from gateway.cli import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -134,12 +134,8 @@ def _register_property(sub: Any) -> None:
 
 def _run(args: argparse.Namespace, work: Work) -> Any:
     """Open the app, do ``work`` in one transaction, close the app; its result."""
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            return work(session, app)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        return work(session, app)
 
 
 def _actor(args: argparse.Namespace) -> str:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gateway.cli import EXIT_OK, add_actor_option, emit_json, open_app, render_table
+from gateway.cli import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
 from gateway.errors import GatewayError
 
 TEMPLATE_COLUMNS = [("name", "NAME", 24), ("version", "VER", 4), ("status", "STATUS", 9),
@@ -84,13 +84,9 @@ def cmd_templates_create(args: argparse.Namespace) -> int:
 
     body = _read_text(args.body_file)
     actor = current_actor(args.actor)
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            template = templates.create(session, args.name, args.subject, body, actor)
-            result = templates.view(template)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        template = templates.create(session, args.name, args.subject, body, actor)
+        result = templates.view(template)
     unknown = sorted(set(result["variables"]) - set(templates.KNOWN_VARIABLES))
     if args.json:
         emit_json(result)
@@ -109,13 +105,9 @@ def cmd_templates_transition(args: argparse.Namespace) -> int:
 
     action = args.templates_command
     actor = current_actor(args.actor)
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            change = templates.approve if action == "approve" else templates.publish
-            result = templates.view(change(session, args.name, args.version, actor))
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        change = templates.approve if action == "approve" else templates.publish
+        result = templates.view(change(session, args.name, args.version, actor))
     if args.json:
         emit_json(result)
     else:
@@ -126,12 +118,8 @@ def cmd_templates_transition(args: argparse.Namespace) -> int:
 def cmd_templates_list(args: argparse.Namespace) -> int:
     from gateway import templates
 
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            rows = templates.listing(session)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        rows = templates.listing(session)
     if args.json:
         emit_json(rows)
     else:
@@ -142,14 +130,10 @@ def cmd_templates_list(args: argparse.Namespace) -> int:
 def cmd_templates_show(args: argparse.Namespace) -> int:
     from gateway import templates
 
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            result = templates.view(templates.get(session, args.name, args.version))
-            result["history"] = [templates.event_view(e)
-                                 for e in templates.history(session, args.name)]
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        result = templates.view(templates.get(session, args.name, args.version))
+        result["history"] = [templates.event_view(e)
+                             for e in templates.history(session, args.name)]
     if args.json:
         emit_json(result)
         return EXIT_OK
@@ -174,18 +158,14 @@ def cmd_reply(args: argparse.Namespace) -> int:
         variables[name.strip()] = value
     body = _read_text(args.body_file) if args.body_file else None
     actor = current_actor(args.actor)
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            case = case_by_ref(session, args.ref, for_update=True)
-            parent = latest_customer_message(session, case)
-            mail = queue_mail(session, app.settings, case, kind="reply",
-                              to=args.to or case.customer, actor=actor, template=args.template,
-                              subject=args.subject, body=body, variables=variables,
-                              in_reply_to_pk=parent.id if parent else None)
-            result = mail_view(mail, case.ref)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        case = case_by_ref(session, args.ref, for_update=True)
+        parent = latest_customer_message(session, case)
+        mail = queue_mail(session, app.settings, case, kind="reply",
+                          to=args.to or case.customer, actor=actor, template=args.template,
+                          subject=args.subject, body=body, variables=variables,
+                          in_reply_to_pk=parent.id if parent else None)
+        result = mail_view(mail, case.ref)
     if args.json:
         emit_json(result)
     else:
@@ -197,12 +177,8 @@ def cmd_reply(args: argparse.Namespace) -> int:
 def cmd_outbound_list(args: argparse.Namespace) -> int:
     from gateway.outbound import list_outbound
 
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            rows = list_outbound(session, status=args.status, case_ref=args.case)
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        rows = list_outbound(session, status=args.status, case_ref=args.case)
     if args.json:
         emit_json(rows)
     else:
@@ -218,12 +194,9 @@ def cmd_outbound_deliver(args: argparse.Namespace) -> int:
     from gateway.errors import ConfigError
     from gateway.outbound import deliver_due
 
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         report = deliver_due(app)
         app.processor.process_pending()  # file the copies just archived into their cases
-    finally:
-        app.close()
     if report.disabled:
         raise ConfigError("outbound mail is disabled: set [outbound] enabled = true and "
                           "[outbound.relay] host in commgate.toml")

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.cli import EXIT_OK, add_actor_option, emit_json, open_app, render_table
+from gateway.cli import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
 from gateway.errors import GatewayError
 
 
@@ -42,8 +42,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from gateway.events import current_actor
     from gateway.search import Filters, reindex, search
 
-    app = open_app(args)
-    try:
+    with opened_app(args) as app:
         if args.rebuild_index:
             count = reindex(app)
             if args.json:
@@ -59,8 +58,6 @@ def cmd_search(args: argparse.Namespace) -> int:
                       {"query": args.query, "filters": asdict(filters)})
         with app.db.session() as session:
             hits = search(session, args.query, filters, limit=args.limit)
-    finally:
-        app.close()
     if args.json:
         emit_json(hits)
     else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gateway.cli import EXIT_OK, add_actor_option, emit_json, open_app
+from gateway.cli import EXIT_OK, add_actor_option, emit_json, opened_app
 
 
 def register(sub: Any) -> None:
@@ -69,13 +69,9 @@ def _run(args: argparse.Namespace, work: Any, with_settings: bool = False) -> in
     from gateway.events import current_actor
 
     actor = current_actor(args.actor)
-    app = open_app(args)
-    try:
-        with app.db.session() as session:
-            result = (work(session, actor, app.settings) if with_settings
-                      else work(session, actor)).to_dict()
-    finally:
-        app.close()
+    with opened_app(args) as app, app.db.session() as session:
+        result = (work(session, actor, app.settings) if with_settings
+                  else work(session, actor)).to_dict()
     if args.json:
         emit_json(result)
     else:
