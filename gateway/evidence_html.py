@@ -33,12 +33,18 @@ ol.trace>li{margin-bottom:.6em}
 """
 
 
+# What json.dumps(value, ensure_ascii=False, sort_keys=True) builds on every call, built once.
+_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def e(value: Any) -> str:
     """HTML-escape any value (quotes too: values also land in attributes)."""
+    if type(value) is str:
+        return html.escape(value, quote=True)
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        value = _JSON.encode(value)
     return html.escape(str(value), quote=True)
 
 

@@ -49,6 +49,7 @@ _STATUS_ALIASES = {"in use": "in-use", "in_use": "in-use", "lost": "lost-damaged
 _HEX = re.compile(r"^[0-9a-f]{8,64}$")
 # Identifiers worth keeping on an item (an order number says which order it belongs to).
 _ITEM_IDENTIFIERS = ("serial", "drawing", "rma", "po")
+_IN_CHUNK = 5000
 
 
 def normalise_status(text: str) -> str:
@@ -332,6 +333,45 @@ def details_for_case(session: Session, case: Case) -> dict[str, Any]:
     items = session.scalars(select(PropertyItem).where(PropertyItem.case_id == case.id)
                             .order_by(PropertyItem.id))
     return {"property": [item_view(session, i, with_history=True) for i in items]}
+
+
+def details_for_cases(session: Session, cases: Sequence[Case]) -> dict[int, list[dict[str, Any]]]:
+    """``details_for_case(...)["property"]`` for many cases at once (case id -> items): one
+    query for the items and one for their histories, however many cases (evidence export)."""
+    wanted = {case.id: case.ref for case in cases}
+    found: dict[int, list[dict[str, Any]]] = {case_id: [] for case_id in wanted}
+    if not wanted:
+        return found
+    case_ids = sorted(wanted)
+    items: list[PropertyItem] = []
+    for start in range(0, len(case_ids), _IN_CHUNK):  # bound the IN list (SQLite limits it)
+        items += session.scalars(select(PropertyItem).where(
+            PropertyItem.case_id.in_(case_ids[start:start + _IN_CHUNK])))
+    items.sort(key=lambda item: item.id)
+    steps: dict[int, list[dict[str, Any]]] = {item.id: [] for item in items}
+    item_ids = sorted(steps)
+    rows: list[PropertyHistory] = []
+    for start in range(0, len(item_ids), _IN_CHUNK):
+        rows += session.scalars(select(PropertyHistory).where(
+            PropertyHistory.item_id.in_(item_ids[start:start + _IN_CHUNK])))
+    rows.sort(key=lambda h: h.id)
+    for h in rows:
+        steps[h.item_id].append({"at": iso(h.at), "actor": h.actor, "action": h.action,
+                                 "from": h.from_status, "to": h.to_status, "note": h.note,
+                                 "data": h.data})
+    for item in items:
+        view = {
+            "id": item.id, "case": wanted[item.case_id], "kind": item.kind,
+            "description": item.description, "owner": item.owner,
+            "identifiers": item.identifiers, "status": item.status, "proposed": item.proposed,
+            "received_at": iso(item.received_at), "condition": item.condition,
+            "location": item.location, "handling": item.handling, "sha256": item.sha256,
+            "filename": item.filename, "source_message_pk": item.source_message_pk,
+            "created_at": iso(item.created_at), "created_by": item.created_by,
+            "updated_at": iso(item.updated_at), "history": steps[item.id],
+        }
+        found[item.case_id].append(view)
+    return found
 
 
 def _event_data(item: PropertyItem, note: str = "") -> dict[str, Any]:
