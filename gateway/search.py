@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 MAX_BODY_CHARS = 200_000
 _FIRST_PAGE, _MAX_PAGE = 200, 20_000
+MIN_PREFIX = 3
 _NARROW = 5_000  # at most this many candidates: filter first, then match
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -63,8 +64,10 @@ def parse_query(query: str) -> list[Term]:
     for phrase, word in _TERM.findall(query):
         words = tuple(words_of(phrase or word))
         if words:
-            terms.append(Term(words, prefix=bool(word) and word.endswith("*")
-                              and len(words) == 1))
+            # A prefix needs MIN_PREFIX characters: "a*" would match half the archive.
+            prefix = (bool(word) and word.endswith("*") and len(words) == 1
+                      and len(words[0]) >= MIN_PREFIX)
+            terms.append(Term(words, prefix=prefix))
     if not terms:
         raise SearchQueryError(f"nothing to search for in {query!r}: give at least one word")
     return terms

@@ -84,3 +84,8 @@ def test_cli_search_prints_json(mail, cli):
     assert result.code == 0, result.err
     (hit,) = result.json()
     assert hit["case"] == "NPC-000002" and hit["from"] == "bob@beta.example"
+
+
+def test_a_prefix_needs_three_characters():
+    assert parse_query("hyd*")[0].prefix is True
+    assert parse_query("hy*")[0].prefix is False  # searched as the word "hy"

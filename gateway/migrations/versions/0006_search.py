@@ -19,8 +19,11 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         # rowid = messages.id. unicode61 with diacritics folded: "Gruesse" stays distinct but
         # "Grüße"/"Gruße" and "café"/"cafe" match, which is what staff type.
+        # prefix: extra index entries for 3- and 4-character prefixes, so "hydr*" reads one
+        # doclist instead of merging those of every word that starts with it.
         op.execute("CREATE VIRTUAL TABLE message_search USING fts5("
-                   "subject, participants, body, tokenize = 'unicode61 remove_diacritics 2')")
+                   "subject, participants, body, tokenize = 'unicode61 remove_diacritics 2', "
+                   "prefix = '3 4')")
         return
     op.execute("CREATE TABLE message_search ("
                "message_pk integer PRIMARY KEY REFERENCES messages(id), "
