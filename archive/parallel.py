@@ -12,8 +12,8 @@ objects, no flush of buffers it inherited). Anything a helper failed to deliver 
 
 Forking is only done where it is safe and worth it: on POSIX, when this process runs no other
 thread (a fork copies only the calling thread, and a lock another thread held would stay locked
-in the helper), and when the caller says there is enough work. Otherwise everything runs in
-this process, with the same code.
+in the helper), when the caller says there is enough work and when there are idle cores to run
+helpers on. Otherwise everything runs in this process, with the same code.
 """
 
 from __future__ import annotations
@@ -46,6 +46,20 @@ def available_cpus() -> int:
     except (AttributeError, OSError):
         count = os.cpu_count() or 1
     return max(1, min(count, _CPU_CAP))
+
+
+def idle_helpers() -> int:
+    """How many helpers can run beside this process on cores that are idle right now.
+
+    On a machine whose cores are already busy (the 1-minute load average), a helper only
+    competes with this process for the same cores and costs its fork: none is started."""
+    cpus = available_cpus()
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    # This process is running, so it is part of the load already.
+    return max(0, min(cpus - 1, round(cpus - max(busy, 1.0))))
 
 
 def can_fork() -> bool:

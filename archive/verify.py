@@ -245,7 +245,7 @@ def _read_segment(fd: int, offset: int) -> bytes | None:
 
 def _verify_segment(walk: _Walk, data: bytes, since: int, prefix: str) -> Inconsistency | None:
     lines = data.count(b"\n")
-    helpers = parallel.available_cpus() - 1 if lines >= _PARALLEL_FROM_LINES else 0
+    helpers = parallel.idle_helpers() if lines >= _PARALLEL_FROM_LINES else 0
     chunks = 1
     if helpers:
         chunks = max(1, min(parallel.MAX_TASKS, lines // _MIN_CHUNK_LINES,
@@ -285,29 +285,18 @@ def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> 
         lines: list[Any] = chunk.decode("utf-8", "surrogatepass").split("\n")
     except UnicodeDecodeError:
         lines = chunk.split(b"\n")
-    decode, canonical, sha256 = _DECODER.decode, _canonical, hashlib.sha256
+    plain_line = _PLAIN_LINE.fullmatch if _FAST else None
     for index in range(len(lines) - 1):  # the chunk ends with a newline: last item is empty
         line = lines[index]
-        try:
-            if not _FAST or type(line) is not str or not line.startswith('{"'):
-                raise TypeError  # not the common shape: the exact path below
-            d = decode(line)
-            # Exactly the conversions of LedgerEntry.from_line, in its order.
-            seq, time, kind, sha = int(d["seq"]), str(d["time"]), str(d["kind"]), str(d["sha256"])
-            size, direction, transport = int(d["size"]), str(d["direction"]), str(d["transport"])
-            envelope, prev, entry_hash = (dict(d["envelope"]), str(d["prev_hash"]),
-                                          str(d["entry_hash"]))
-            computed = sha256(canonical(seq, time, kind, sha, size, direction, transport,
-                                        envelope, prev).encode()).hexdigest()
-        except (ValueError, KeyError, TypeError):
-            raw = line if type(line) is bytes else line.encode("utf-8", "surrogatepass")
-            try:
-                entry = LedgerEntry.from_line(raw + b"\n")  # as read, with its newline
-            except LedgerFormatError as exc:
-                out.append((index, str(exc)))
+        plain = (plain_line(line) if plain_line is not None and type(line) is str
+                 and line.startswith('{"') else None)
+        parsed = _parse_plain(plain) if plain is not None else None
+        if parsed is None:
+            parsed = _parse(line)
+            if type(parsed) is str:  # unreadable: what LedgerEntry.from_line says about it
+                out.append((index, parsed))
                 break
-            seq, kind, sha, size = entry.seq, entry.kind, entry.sha256, entry.size
-            prev, entry_hash, computed = entry.prev_hash, entry.entry_hash, entry.computed_hash()
+        seq, kind, sha, size, prev, entry_hash, computed = parsed
         hash_ok = computed == entry_hash
         blob = None
         if hash_ok and seq >= since and kind != "tombstone":
@@ -320,6 +309,61 @@ def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> 
     return out
 
 
+def _parse_plain(plain: re.Match[str]) -> tuple[Any, ...] | None:
+    """A line as FileLedger writes it, every value but the envelope plain (_PLAIN_LINE): those
+    values' text is their canonical JSON, so only the envelope is parsed and sorted."""
+    (seq_text, time, kind, sha, size_text, direction, transport, envelope_text, prev,
+     entry_hash) = plain.groups()
+    try:
+        envelope = _DECODER.decode(envelope_text)
+        if type(envelope) is not dict:
+            return None
+        computed = hashlib.sha256((
+            f'{{"direction":"{direction}","envelope":{_encode_envelope(envelope)},'
+            f'"kind":"{kind}","prev_hash":"{prev}","seq":{seq_text},"sha256":"{sha}",'
+            f'"size":{size_text},"time":"{time}","transport":"{transport}"}}'
+        ).encode()).hexdigest()
+    except ValueError:
+        return None  # the general path says what is wrong
+    return int(seq_text), kind, sha, int(size_text), prev, entry_hash, computed
+
+
+def _parse(line: str | bytes) -> tuple[Any, ...] | str:
+    """(seq, kind, sha256, size, prev_hash, entry_hash, recomputed hash), or why the line is
+    unreadable (LedgerEntry.from_line's message)."""
+    try:
+        if not _FAST or type(line) is not str or not line.startswith('{"'):
+            raise TypeError  # not the common shape: the exact path below
+        d = _DECODER.decode(line)
+        # Exactly the conversions of LedgerEntry.from_line, in its order.
+        seq, time, kind, sha = int(d["seq"]), str(d["time"]), str(d["kind"]), str(d["sha256"])
+        size, direction, transport = int(d["size"]), str(d["direction"]), str(d["transport"])
+        envelope, prev, entry_hash = (dict(d["envelope"]), str(d["prev_hash"]),
+                                      str(d["entry_hash"]))
+        computed = hashlib.sha256(_canonical(seq, time, kind, sha, size, direction, transport,
+                                             envelope, prev).encode()).hexdigest()
+    except (ValueError, KeyError, TypeError):
+        raw = line if type(line) is bytes else line.encode("utf-8", "surrogatepass")
+        try:
+            entry = LedgerEntry.from_line(raw + b"\n")  # as read, with its newline
+        except LedgerFormatError as exc:
+            return str(exc)
+        return (entry.seq, entry.kind, entry.sha256, entry.size, entry.prev_hash,
+                entry.entry_hash, entry.computed_hash())
+    return seq, kind, sha, size, prev, entry_hash, computed
+
+
+# A line exactly as FileLedger writes it (LedgerEntry.to_line's key order, compact), with every
+# value except the envelope plain: numbers without sign or leading zero, strings with nothing
+# JSON escapes (no quote, backslash or control character). Such a value's text is what JSON
+# decodes it to and what the canonical encoder writes for it; a line that does not match (or
+# whose envelope is not an object) takes the general path.
+_STR = r'"([^"\\\x00-\x1f]*)"'
+_INT = r"(0|[1-9][0-9]*)"
+_PLAIN_LINE = re.compile(
+    rf'\{{"seq":{_INT},"time":{_STR},"kind":{_STR},"sha256":{_STR},"size":{_INT},'
+    rf'"direction":{_STR},"transport":{_STR},"envelope":(\{{.*\}}),"prev_hash":{_STR},'
+    rf'"entry_hash":{_STR}\}}', re.DOTALL)
 _DECODER = json.JSONDecoder()
 _string = json.encoder.encode_basestring  # how the encoder writes a str (ensure_ascii=False)
 # _CANONICAL.encode builds this C encoder on every call, which costs more than encoding a
