@@ -66,6 +66,8 @@ class Ledger(Protocol):
 
     def head(self) -> LedgerHead | None: ...
 
+    def close(self) -> None: ...
+
 
 def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

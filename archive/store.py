@@ -35,6 +35,10 @@ class Archive:
         self.blobs.ensure()
         self.ledger.ensure()
 
+    def close(self) -> None:
+        """Release the ledger's open files (a later write opens them again)."""
+        self.ledger.close()
+
     def clean_tmp(self) -> int:
         """Remove temporary files that crashed writes left behind (run at start-up)."""
         return self.blobs.clean_tmp()

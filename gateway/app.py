@@ -31,4 +31,5 @@ class App:
         return cls(settings, db, archive, processor)
 
     def close(self) -> None:
+        self.archive.close()
         self.db.close()

@@ -33,7 +33,7 @@ def _database_copy(app: App) -> Callable[[int, int], dict[int, str]]:
         with app.db.session() as session:
             return dict(session.connection().execute(
                 select(table.c.seq, table.c.entry_hash)
-                .where(table.c.seq.between(first, last))).tuples().all())
+                .where(table.c.seq.between(first, last))).all())
 
     return recorded
 
