@@ -315,15 +315,35 @@ def _refuse_merged(case: Case) -> None:
 
 def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
     """Link customers' confirmations to their reviews; open a review for each flagged change."""
-    for item in filed:
-        if item.direction == "outbound":
+    inbound = [item for item in filed if item.direction != "outbound"]
+    awaited = _awaited_confirmations(session, inbound)
+    for item in inbound:
+        quotes_ours = awaited.intersection((*item.parsed.in_reply_to, *item.parsed.references))
+        if not quotes_ours and not item.classification.scope_change:
             continue
         case = session.get(Case, item.case_id)
         if case is None:
             continue
-        _link_confirmation(session, case, item)
+        if quotes_ours:
+            _link_confirmation(session, case, item)
         if item.classification.scope_change:
             _open_for_message(session, case, item)
+
+
+def _awaited_confirmations(session: Session, items: Sequence[FiledMessage]) -> set[str]:
+    """Which of the ids these messages quote are confirmations still awaiting a reply: one
+    query for the batch, so the usual message (quoting none) costs nothing more."""
+    quoted = {mid for item in items for mid in (*item.parsed.in_reply_to,
+                                                 *item.parsed.references)}
+    if not quoted:
+        return set()
+    found: set[str] = set()
+    ordered = sorted(quoted)
+    for start in range(0, len(ordered), 500):
+        found.update(session.scalars(select(Review.confirmation_message_id).where(
+            Review.confirmation_message_id.in_(ordered[start:start + 500]),
+            Review.confirmed_by_message_pk.is_(None))))
+    return found
 
 
 def scope_evidence(evidence: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -370,7 +390,6 @@ def _link_confirmation(session: Session, case: Case, item: FiledMessage) -> None
                 "subject": item.parsed.subject,
                 "in_reply_to": review.confirmation_message_id},
                message_pk=item.message_pk)
-    session.flush()
 
 
 # -- read models ------------------------------------------------------------------------------
