@@ -14,8 +14,10 @@ from gateway.cli import (
     emit_json,
     opened_app,
     render_table,
+    subcommands_of,
 )
 from gateway.errors import GatewayError
+from gateway.views import iso
 
 FEEDBACK_COLUMNS = [("ref", "REF", 12), ("received", "RECEIVED", 20), ("type", "TYPE", 10),
                     ("severity", "SEVERITY", 8), ("status", "STATUS", 8),
@@ -24,7 +26,7 @@ FEEDBACK_COLUMNS = [("ref", "REF", 12), ("received", "RECEIVED", 20), ("type", "
 
 
 def register(sub: Any) -> None:
-    cases = _subcommands(sub.choices["cases"])
+    cases = subcommands_of(sub, "cases")
     p = cases.add_parser("status", help="move a case to another status "
                          "(new, open, waiting, resolved, closed)")
     p.add_argument("ref")
@@ -60,12 +62,6 @@ def register(sub: Any) -> None:
     _common(p, cmd_feedback_export)
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> Any:
-    """The existing ACTION sub-parsers of a command (other modules add to ``cases`` too)."""
-    return next(action for action in parser._actions
-                if isinstance(action, argparse._SubParsersAction))
-
-
 def _common(parser: argparse.ArgumentParser, handler: Any) -> None:
     add_actor_option(parser)
     parser.add_argument("--json", action="store_true")
@@ -97,7 +93,7 @@ def cmd_cases_status(args: argparse.Namespace) -> int:
     with opened_app(args) as app, app.db.session() as session:
         case = case_by_ref(session, args.ref, for_update=True)
         event = set_status(session, case, args.status, actor, args.note)
-        result = {"ref": case.ref, **event.data, "actor": actor, "at": _iso(event.at)}
+        result = {"ref": case.ref, **event.data, "actor": actor, "at": iso(event.at)}
     if args.json:
         emit_json(result)
     else:
@@ -187,7 +183,7 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     with opened_app(args) as app:
         record_access(app, current_actor(args.actor), "export",
                       {"what": "feedback log", "file": str(args.output),
-                       "since": _iso(args.since), "until": _iso(args.until)})
+                       "since": iso(args.since), "until": iso(args.until)})
         with app.db.session() as session:
             count = export_csv(session, args.output, args.since, args.until)
     if args.json:
@@ -199,7 +195,3 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
 
 class _UsageError(GatewayError):
     """Raised when a command is given nothing to do."""
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gateway.cli import EXIT_OK, add_actor_option, emit_json, opened_app
+from gateway.cli import EXIT_OK, add_actor_option, emit_json, opened_app, subcommands_of
 
 
 def register(sub: Any) -> None:
     """Add the actions to the existing ``cases`` command (built by gateway.cli)."""
-    actions = _cases_actions(sub)
+    actions = subcommands_of(sub, "cases")
 
     p = actions.add_parser("merge", help="move every message of SRC into DST (reversible)")
     p.add_argument("source", metavar="SRC")
@@ -49,14 +49,6 @@ def register(sub: Any) -> None:
     p.add_argument("--kind", choices=["related", "enquiry-order", "possible-follow-up"])
     _common(p)
     p.set_defaults(handler=cmd_unlink)
-
-
-def _cases_actions(sub: Any) -> Any:
-    parser = sub.choices["cases"]
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise RuntimeError("the 'cases' command has no sub-commands to extend")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

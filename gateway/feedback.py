@@ -34,6 +34,7 @@ from classifiers import Classification
 from gateway.events import SYSTEM, WorkflowError, record
 from gateway.feedback_models import FEEDBACK_TYPES, SEVERITIES, FeedbackRecord
 from gateway.models import Case, LedgerReceipt, Message, utcnow
+from gateway.views import iso
 
 if TYPE_CHECKING:
     from gateway.after_filing import FiledMessage
@@ -227,11 +228,11 @@ def _log_row(row: FeedbackRecord, case: Case, received: datetime) -> dict[str, A
     closed_at = case.closed_at if case.status == "closed" else None
     days = (round((closed_at - received).total_seconds() / 86400, 1)
             if closed_at is not None else None)
-    return {"ref": case.ref, "received": _iso(received), "customer": case.customer,
+    return {"ref": case.ref, "received": iso(received), "customer": case.customer,
             "subject": case.subject, "type": row.type, "suggested_type": row.suggested_type,
             "severity": row.severity, "status": case.status, "owner_role": case.owner_role,
             "corrective_action": row.corrective_action_ref, "resolution": row.resolution_note,
-            "root_cause": row.root_cause, "closed_at": _iso(closed_at),
+            "root_cause": row.root_cause, "closed_at": iso(closed_at),
             "days_to_close": days}
 
 
@@ -268,7 +269,3 @@ def details_for_case(session: Session, case: Case) -> dict[str, Any] | None:
 
 def _cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from gateway import feedback, reviews
 from gateway.events import SYSTEM, WorkflowError, record
 from gateway.models import Case, CaseEvent, utcnow
+from gateway.views import iso
 
 if TYPE_CHECKING:
     from gateway.after_filing import FiledMessage
@@ -130,7 +131,7 @@ def mark_first_response(session: Session, case: Case, at: datetime, *,
     if case.first_response_at is not None or case.status == MERGED:
         return False
     case.first_response_at = at
-    record(session, case, "first_response", {"at": _iso(at)}, actor=actor)
+    record(session, case, "first_response", {"at": iso(at)}, actor=actor)
     if case.status == "new":
         set_status(session, case, "open", SYSTEM, "first response sent",
                    reason="first-response")
@@ -200,13 +201,13 @@ def _due(case: Case, hours: float | None) -> datetime | None:
 
 def _target_values(case: Case, targets: Targets) -> dict[str, Any]:
     return {"owner_role": targets.owner_role,
-            "first_response_due": _iso(_due(case, targets.first_response_hours)),
-            "resolution_due": _iso(_due(case, targets.resolution_hours))}
+            "first_response_due": iso(_due(case, targets.first_response_hours)),
+            "resolution_due": iso(_due(case, targets.resolution_hours))}
 
 
 def _current_values(case: Case) -> dict[str, Any]:
-    return {"owner_role": case.owner_role, "first_response_due": _iso(case.first_response_due),
-            "resolution_due": _iso(case.resolution_due)}
+    return {"owner_role": case.owner_role, "first_response_due": iso(case.first_response_due),
+            "resolution_due": iso(case.resolution_due)}
 
 
 def _targets_category(session: Session, case: Case) -> str | None:
@@ -304,7 +305,7 @@ class Escalation:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"case": self.case_ref, "breach": self.breach, "due": _iso(self.due),
+        return {"case": self.case_ref, "breach": self.breach, "due": iso(self.due),
                 "role": self.role, "address": self.address, "mail_id": self.mail_id,
                 "reason": self.reason}
 
@@ -339,10 +340,10 @@ def _escalate_case(session: Session, settings: Settings, case: Case, now: dateti
     address = settings.config.lifecycle.role_addresses.get(role) or None
     result = []
     for breach, due in _breaches(case, now):
-        mailed_before, recorded_before = earlier.get((breach, _iso(due)), (False, False))
+        mailed_before, recorded_before = earlier.get((breach, iso(due)), (False, False))
         if mailed_before or (recorded_before and address is None):
             continue
-        data: dict[str, Any] = {"breach": breach, "due": _iso(due), "role": role,
+        data: dict[str, Any] = {"breach": breach, "due": iso(due), "role": role,
                                 "address": address}
         if run_by != SYSTEM:
             data["run_by"] = run_by
@@ -352,7 +353,7 @@ def _escalate_case(session: Session, settings: Settings, case: Case, now: dateti
                       f"in commgate.toml")
             data["reason"] = reason
             log.warning("%s: %s overdue since %s, not mailed: %s", case.ref,
-                        breach.replace("_", " "), _iso(due), reason)
+                        breach.replace("_", " "), iso(due), reason)
         else:
             mail_id = _queue_escalation_mail(session, settings, case, breach, due, role, address)
             data["mail_id"] = mail_id
@@ -419,12 +420,12 @@ def details_for_case(session: Session, case: Case) -> dict[str, Any]:
         blocker = None if ok else why
     return {
         "owner_role": case.owner_role,
-        "first_response_due": _iso(case.first_response_due),
-        "first_response_at": _iso(case.first_response_at),
-        "resolution_due": _iso(case.resolution_due),
-        "resolved_at": _iso(case.resolved_at),
-        "closed_at": _iso(case.closed_at),
-        "escalated_at": _iso(case.escalated_at),
+        "first_response_due": iso(case.first_response_due),
+        "first_response_at": iso(case.first_response_at),
+        "resolution_due": iso(case.resolution_due),
+        "resolved_at": iso(case.resolved_at),
+        "closed_at": iso(case.closed_at),
+        "escalated_at": iso(case.escalated_at),
         "next_statuses": list(TRANSITIONS.get(case.status, ())),
         "close_blocker": blocker,
         "feedback": feedback.details_for_case(session, case),
@@ -433,7 +434,3 @@ def details_for_case(session: Session, case: Case) -> dict[str, Any]:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:200]
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -36,6 +36,7 @@ from gateway.outbound_models import MAIL_KINDS, OutboundMail
 from gateway.relay import Relay, RelayResult
 from gateway.signing import make_message_id
 from gateway.threader import case_tag_pattern, domain_of
+from gateway.views import iso
 
 if TYPE_CHECKING:
     from gateway.after_filing import FiledMessage
@@ -424,9 +425,9 @@ def mail_view(mail: OutboundMail, ref: str = "") -> dict[str, Any]:
             "auto": mail.auto, "message_id": mail.message_id, "from": mail.from_addr,
             "to": mail.to_addrs, "subject": mail.subject, "template_name": mail.template_name,
             "template_version": mail.template_version, "actor": mail.actor,
-            "created_at": templates.iso(mail.created_at), "attempts": mail.attempts,
-            "next_attempt_at": templates.iso(mail.next_attempt_at),
-            "sent_at": templates.iso(mail.sent_at), "last_error": mail.last_error,
+            "created_at": iso(mail.created_at), "attempts": mail.attempts,
+            "next_attempt_at": iso(mail.next_attempt_at),
+            "sent_at": iso(mail.sent_at), "last_error": mail.last_error,
             "relay_reply": mail.relay_reply, "sha256": mail.sha256, "seq": mail.seq,
             "in_reply_to_pk": mail.in_reply_to_pk}
 

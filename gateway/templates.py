@@ -12,7 +12,6 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 from gateway.events import WorkflowError
 from gateway.models import utcnow
 from gateway.outbound_models import Template, TemplateEvent
+from gateway.views import iso
 
 # What queue_mail provides to every template; callers may add their own (a review note ...).
 KNOWN_VARIABLES = ("case_ref", "customer", "customer_name", "subject", "alias", "company",
@@ -178,10 +178,6 @@ def view(template: Template, *, with_text: bool = True) -> dict[str, Any]:
         result["body"] = template.body
         result["variables"] = sorted(placeholders(template.subject + template.body))
     return result
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def event_view(event: TemplateEvent) -> dict[str, Any]:
