@@ -8,6 +8,7 @@ import functools
 import hashlib
 import itertools
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 from archive.errors import ArchiveWriteError, BlobNotFoundError
 
 _READ_CHUNK = 1 << 20
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256_hex(data: bytes) -> str:
@@ -169,16 +171,22 @@ class FilesystemBlobStore:
         self._ensured = True
 
     def path_of(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        return Path(self._file_of(sha256))
+
+    def _file_of(self, sha256: str) -> str:
+        """The blob's file as a string (pathlib costs more than the read on small mail); only
+        a real digest gets a path, so nothing from outside can name another file."""
+        if not _HEX64.fullmatch(sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return self.blob_dir / sha256[:2] / sha256
+        return f"{self._blob_prefix}{sha256[:2]}/{sha256}"
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).exists()
 
     def read(self, sha256: str) -> bytes:
         try:
-            return self.path_of(sha256).read_bytes()
+            with open(self._file_of(sha256), "rb", buffering=0) as stream:
+                return stream.readall()
         except FileNotFoundError as exc:
             raise BlobNotFoundError(f"blob {sha256} is missing from {self.blob_dir}") from exc
 

@@ -29,7 +29,7 @@ import re
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archive import FilesystemBlobStore, LedgerEntry, merkle, public_key_path, write_checkpoint
+from archive import LedgerEntry, merkle, public_key_path, write_checkpoint
 from archive.checkpoints import PROOF_FORMAT, Checkpoint, key_id, ledger_leaves, load_public_key
 from archive.ledger import utc_now_iso
 from gateway import feedback, property_register, reviews
@@ -130,7 +130,7 @@ def export_package(app: App, selection: Selection, out_path: Path | str, actor: 
                           "proof": proofs[record.seq]},
         "cases": data["cases"], "messages": [], "files": {},
     }
-    read = _blob_reader(app)
+    read = app.archive.read
     writer = _PackageWriter(out_path, exported_at)
     try:
         message_bytes = 0
@@ -302,28 +302,6 @@ def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
 
 
 # -- the archive side --------------------------------------------------------------------------
-
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def _blob_reader(app: App) -> Callable[[str], bytes]:
-    """``app.archive.read``; for blobs in files, one open and read by a path built as a string
-    (the bytes are hashed against their name before they go into the package either way)."""
-    blobs = app.archive.blobs
-    if not isinstance(blobs, FilesystemBlobStore):
-        return app.archive.read
-    prefix = f"{blobs.blob_dir}/"
-
-    def read(sha256: str) -> bytes:
-        if not _HEX64.fullmatch(sha256):
-            return app.archive.read(sha256)  # which refuses it
-        try:
-            with open(f"{prefix}{sha256[:2]}/{sha256}", "rb", buffering=0) as stream:
-                return stream.readall()
-        except FileNotFoundError:
-            return app.archive.read(sha256)  # which says what is missing
-
-    return read
 
 def _checkpoint(app: App) -> tuple[Checkpoint | None, str | None, str]:
     """The newest signed checkpoint (signed now if the ledger grew), its public key PEM, and a
