@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -38,6 +39,18 @@ def case_by_ref(session: Session, ref: str, *, for_update: bool = False) -> Case
     if case is None:
         raise CaseNotFoundError(f"no case {ref!r}: check the reference with 'commgate cases list'")
     return case
+
+
+def cases_by_id(session: Session, ids: Iterable[int]) -> dict[int, Case]:
+    """The cases of a filed batch in one query (the filing hooks used to load them one by one).
+
+    Refreshed from the database: the pipeline writes cases with bulk statements that bypass
+    the copies the session may hold."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {case.id: case for case in session.scalars(
+        select(Case).where(Case.id.in_(wanted)).execution_options(populate_existing=True))}
 
 
 def record(session: Session, case: Case | int, kind: str, data: dict[str, Any] | None = None,

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from classifiers import Classification
-from gateway.events import SYSTEM, WorkflowError, record
+from gateway.events import SYSTEM, WorkflowError, cases_by_id, record
 from gateway.feedback_models import FEEDBACK_TYPES, SEVERITIES, FeedbackRecord
 from gateway.models import Case, LedgerReceipt, Message, utcnow
 from gateway.views import iso
@@ -80,12 +80,20 @@ def open_record(session: Session, case: Case, *, actor: str, suggested_type: str
     existing = record_for(session, case)
     if existing is not None:
         return existing
+    row = _add_record(session, case, actor=actor, suggested_type=suggested_type, rules=rules,
+                      message_pk=message_pk)
+    session.flush()
+    return row
+
+
+def _add_record(session: Session, case: Case, *, actor: str, suggested_type: str,
+                rules: Sequence[str], message_pk: int | None) -> FeedbackRecord:
+    """A new record (added, not flushed) and its event."""
     _check_editable(case)
     now = utcnow()
     row = FeedbackRecord(case_id=case.id, suggested_type=suggested_type, created_by=actor,
                          created_at=now, updated_at=now)
     session.add(row)
-    session.flush()
     record(session, case, "feedback_recorded",
            {"suggested_type": suggested_type, "rules": list(rules)},
            actor=actor, message_pk=message_pk)
@@ -181,22 +189,26 @@ def _check_editable(case: Case) -> None:
 def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
     """Open a feedback record when customer feedback opens a case (or turns an "other" case
     into a feedback case). Feedback-like messages in cases of another category are left to
-    staff: a polite remark in an order thread is not a complaint."""
+    staff: a polite remark in an order thread is not a complaint.
+
+    Per batch: one query for the cases and one for their records; no flush (the event does
+    not name the record's id)."""
     wanted = [f for f in filed
               if f.direction != "outbound" and f.classification.category == "feedback"]
     if not wanted:
         return
-    cases = {case.id: case for case in session.scalars(
-        select(Case).where(Case.id.in_({f.case_id for f in wanted}))
-        .execution_options(populate_existing=True))}
+    cases = cases_by_id(session, (f.case_id for f in wanted))
+    has_record = set(session.scalars(select(FeedbackRecord.case_id).where(
+        FeedbackRecord.case_id.in_(list(cases)))))
     for f in wanted:
         case = cases[f.case_id]
         if case.category != "feedback" or case.status in ("closed", "merged"):
             continue
-        if record_for(session, case) is None:
+        if case.id not in has_record:
             suggested, rules = suggest_type(f.classification)
-            open_record(session, case, actor=SYSTEM, suggested_type=suggested, rules=rules,
+            _add_record(session, case, actor=SYSTEM, suggested_type=suggested, rules=rules,
                         message_pk=f.message_pk)
+            has_record.add(case.id)
 
 
 # -- the log -----------------------------------------------------------------------------------

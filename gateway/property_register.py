@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.events import SYSTEM, WorkflowError, record
+from gateway.events import SYSTEM, WorkflowError, cases_by_id, record
 from gateway.models import Case, Message, utcnow
 from gateway.property_models import PROPERTY_KINDS, PROPERTY_STATUSES, PropertyHistory, PropertyItem
 from gateway.reviews import open_review
@@ -225,9 +225,14 @@ def _open_incident(session: Session, item: PropertyItem, actor: str, note: str) 
 
 def _history(session: Session, item: PropertyItem, actor: str, action: str,
              before: str | None, after: str, note: str, data: dict[str, Any]) -> None:
-    session.add(PropertyHistory(item_id=item.id, at=utcnow(), actor=actor, action=action,
-                                from_status=before, to_status=after, note=note, data=data))
+    session.add(_history_row(item, actor, action, before, after, note, data))
     session.flush()
+
+
+def _history_row(item: PropertyItem, actor: str, action: str, before: str | None, after: str,
+                 note: str, data: dict[str, Any]) -> PropertyHistory:
+    return PropertyHistory(item_id=item.id, at=utcnow(), actor=actor, action=action,
+                           from_status=before, to_status=after, note=note, data=data)
 
 
 def _attachment(session: Session, case: Case, wanted: str) -> tuple[Message, dict[str, Any]]:
@@ -250,33 +255,44 @@ def _attachment(session: Session, case: Case, wanted: str) -> tuple[Message, dic
 # -- after filing -----------------------------------------------------------------------------
 
 def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
-    """A customer's property notice proposes an item for staff to confirm."""
-    for entry in filed:
-        if entry.direction == "outbound" or entry.classification.category != "property":
-            continue
-        exists = session.scalars(select(PropertyItem.id).where(
-            PropertyItem.source_message_pk == entry.message_pk)).first()
-        case = session.get(Case, entry.case_id)
-        if exists is not None or case is None:
-            continue
-        identifiers = [{"kind": i.kind, "value": i.value}
-                       for i in entry.classification.identifiers if i.kind in _ITEM_IDENTIFIERS]
-        now = utcnow()
-        item = PropertyItem(case_id=case.id, kind="physical-item",
-                            description=(entry.parsed.subject or "property notice")[:1000],
-                            owner=case.customer or entry.parsed.from_addr,
-                            identifiers=identifiers, status="announced", proposed=True,
-                            condition="", location="", handling="", filename="",
-                            source_message_pk=entry.message_pk, created_at=now,
-                            created_by=SYSTEM, updated_at=now)
-        session.add(item)
-        session.flush()
-        _history(session, item, SYSTEM, "proposed", None, "announced", "",
-                 {"message_pk": entry.message_pk})
+    """A customer's property notice proposes an item for staff to confirm.
+
+    Per batch: one query for the items already proposed (reprocessing), one for the cases and
+    one flush for the new items' ids (their history and events name them)."""
+    notices = [entry for entry in filed if entry.direction != "outbound"
+               and entry.classification.category == "property"]
+    if not notices:
+        return
+    proposed = set(session.scalars(select(PropertyItem.source_message_pk).where(
+        PropertyItem.source_message_pk.in_([entry.message_pk for entry in notices]))))
+    cases = cases_by_id(session, (entry.case_id for entry in notices))
+    new = [(entry, cases[entry.case_id], _proposed_item(cases[entry.case_id], entry))
+           for entry in notices
+           if entry.message_pk not in proposed and entry.case_id in cases]
+    if not new:
+        return
+    session.add_all([item for *_, item in new])
+    session.flush()
+    for entry, case, item in new:
+        session.add(_history_row(item, SYSTEM, "proposed", None, "announced", "",
+                                 {"message_pk": entry.message_pk}))
         record(session, case, "property_proposed",
                _event_data(item) | {"rules": sorted({e.rule_id for e in
                                                      entry.classification.evidence})},
                message_pk=entry.message_pk)
+
+
+def _proposed_item(case: Case, entry: FiledMessage) -> PropertyItem:
+    identifiers = [{"kind": i.kind, "value": i.value}
+                   for i in entry.classification.identifiers if i.kind in _ITEM_IDENTIFIERS]
+    now = utcnow()
+    return PropertyItem(case_id=case.id, kind="physical-item",
+                        description=(entry.parsed.subject or "property notice")[:1000],
+                        owner=case.customer or entry.parsed.from_addr,
+                        identifiers=identifiers, status="announced", proposed=True,
+                        condition="", location="", handling="", filename="",
+                        source_message_pk=entry.message_pk, created_at=now,
+                        created_by=SYSTEM, updated_at=now)
 
 
 # -- read models ------------------------------------------------------------------------------
