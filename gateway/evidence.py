@@ -17,18 +17,15 @@ Order of work, and why: the database is read in one transaction (a consistent sn
 export is recorded in the access log *before* any message bytes are read (a crash may lose an
 export, never leave one unrecorded); then a checkpoint is signed if the ledger grew (so it
 covers that record), proofs for every entry come from one pass over the ledger, and the zip is
-written beside its destination and linked into place only when complete.
+written beside its destination and linked into place only when complete
+(:mod:`gateway.evidence_zip`: the message bytes are copied while the reports render).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import tempfile
 import time
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +39,6 @@ from archive.checkpoints import PROOF_FORMAT, Checkpoint, key_id, ledger_leaves,
 from archive.ledger import utc_now_iso
 from gateway import feedback, property_register, reviews
 from gateway.access_log import record_access
-from gateway.errors import GatewayError
 from gateway.evidence_csv import csv_files
 from gateway.evidence_html import render_report
 from gateway.evidence_select import Selected, Selection, resolve
@@ -54,6 +50,7 @@ from gateway.evidence_verify import (
     SUMS,
     message_path,
 )
+from gateway.evidence_zip import EvidenceError, PackageWriter
 from gateway.models import Case, CaseEvent, CaseLink, Message
 from gateway.views import iso
 
@@ -62,10 +59,6 @@ if TYPE_CHECKING:
 
 _SEQ_PREFIX = re.compile(rb'^\{"seq":(\d+),')
 _IN_CHUNK = 5000
-
-
-class EvidenceError(GatewayError):
-    """Raised when a package cannot be built (output exists, archived bytes do not match)."""
 
 
 @dataclass(frozen=True)
@@ -130,35 +123,22 @@ def export_package(app: App, selection: Selection, out_path: Path | str, actor: 
                           "proof": proofs[record.seq]},
         "cases": data["cases"], "messages": [], "files": {},
     }
-    read = app.archive.read
-    writer = _PackageWriter(out_path, exported_at)
+    manifest["messages"], to_copy = _describe_messages(data["messages"], entries, proofs)
+    writer = PackageWriter(out_path, exported_at)
     try:
-        message_bytes = 0
-        for item in data["messages"]:
-            entry = entries[item["seq"]]
-            if entry.sha256 != item["sha256"]:
-                raise EvidenceError(f"ledger entry seq {entry.seq} names blob {entry.sha256}, "
-                                    f"the database {item['sha256']}: run 'commgate archive "
-                                    "verify'")
-            described = {**item, "entry": _entry_json(entry), "proof": proofs[entry.seq],
-                         "file": None, "purged": None}
-            if item["purged_at"] is None:
-                raw = read(entry.sha256)
-                described["file"] = writer.add_message(entry.seq, entry.sha256, raw)
-                message_bytes += len(raw)
-            else:
-                described["purged"] = _purged(item, entries, proofs)
-            described.pop("tombstone_seq", None)
-            manifest["messages"].append(described)
-        writer.add(EXPORT_RECORD, app.archive.read(record.sha256))
+        # The message bytes are copied on a thread of their own while the reports render.
+        copying = writer.start_messages(app.archive.read, to_copy)
         data["message_rows"] = _message_rows(manifest["messages"])
-        for name, content in csv_files(data).items():
+        reports = csv_files(data)
+        reports[REPORT] = render_report(manifest, data).encode("utf-8")
+        message_bytes = copying.result()
+        writer.add(EXPORT_RECORD, app.archive.read(record.sha256))
+        for name, content in reports.items():
             writer.add(name, content)
-        writer.add(REPORT, render_report(manifest, data).encode("utf-8"))
         manifest["files"] = dict(writer.digests)
         # Compact: the C encoder is ~10x faster than an indented dump; `jq .` pretty-prints.
         writer.add(MANIFEST, json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
-        digest, size = writer.finish()
+        digest, size = writer.finish(SUMS)
     except BaseException:
         writer.abort()
         raise
@@ -281,6 +261,30 @@ def _message_json(message: Message, refs: dict[int, str], selected: Selected
             if message.purged_at else None}
 
 
+def _describe_messages(messages: list[dict[str, Any]], entries: dict[int, LedgerEntry],
+                       proofs: dict[int, dict[str, Any]]
+                       ) -> tuple[list[dict[str, Any]], list[tuple[str, int, str]]]:
+    """The manifest's message list, and the ``(member, seq, sha256)`` of each message whose
+    bytes go into the package (a purged one has only its tombstone)."""
+    described, to_copy = [], []
+    for item in messages:
+        entry = entries[item["seq"]]
+        if entry.sha256 != item["sha256"]:
+            raise EvidenceError(f"ledger entry seq {entry.seq} names blob {entry.sha256}, "
+                                f"the database {item['sha256']}: run 'commgate archive "
+                                "verify'")
+        about = {**item, "entry": _entry_json(entry), "proof": proofs[entry.seq],
+                 "file": None, "purged": None}
+        if item["purged_at"] is None:
+            about["file"] = message_path(entry.seq, entry.sha256)
+            to_copy.append((about["file"], entry.seq, entry.sha256))
+        else:
+            about["purged"] = _purged(item, entries, proofs)
+        about.pop("tombstone_seq", None)
+        described.append(about)
+    return described, to_copy
+
+
 def _message_rows(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**m, "tombstone_seq": (m["purged"] or {}).get("tombstone", {}).get("seq")}
             for m in messages]
@@ -365,89 +369,3 @@ def inclusion_proofs(app: App, seqs: list[int], tree_size: int
                     "path": [hexes[r] for r in path]}
               for seq, path in paths.items()}
     return proofs, root
-
-
-# -- writing the zip ---------------------------------------------------------------------------
-
-class _HashingStream:
-    """The zip's file, written strictly in sequence and hashed on the way out.
-
-    It has no ``seek`` or ``tell``, so zipfile writes each member once, with its CRC and sizes
-    in a data descriptor after it, instead of seeking back to rewrite its header (a flush and
-    two more system calls per member); the buffer then writes about a megabyte at a time. The
-    package's own sha256 comes from the bytes as written, without reading the file again."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = open(path, "wb", buffering=1 << 20)  # noqa: SIM115 - closed by close()
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        self.size += len(data)
-        return self.file.write(data)
-
-    def flush(self) -> None:
-        self.file.flush()
-
-    def close(self) -> None:
-        self.file.close()
-
-
-class _PackageWriter:
-    """Writes members into a temporary zip beside the destination, remembering each sha256."""
-
-    def __init__(self, out_path: Path, exported_at: str) -> None:
-        self.out_path = out_path
-        fd, name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.",
-                                    suffix=".partial")
-        os.close(fd)
-        self.tmp = Path(name)
-        self.stream = _HashingStream(self.tmp)
-        self.zip = zipfile.ZipFile(self.stream, "w", allowZip64=True)  # type: ignore[arg-type]
-        stamp = exported_at[:19]
-        self.date_time = (int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10]),
-                          int(stamp[11:13]), int(stamp[14:16]), int(stamp[17:19]))
-        self.digests: dict[str, str] = {}
-
-    def add(self, name: str, data: bytes, compress: bool = True,
-            digest: str | None = None) -> str:
-        info = zipfile.ZipInfo(name, self.date_time)
-        info.external_attr = 0o644 << 16
-        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-        # Level 1: the text members (mostly hex digests) shrink nearly as much as at the
-        # default level 6, at a third of the time.
-        self.zip.writestr(info, data, compresslevel=1 if compress else None)
-        self.digests[name] = digest or hashlib.sha256(data).hexdigest()
-        return name
-
-    def add_message(self, seq: int, sha256: str, raw: bytes) -> str:
-        actual = hashlib.sha256(raw).hexdigest()
-        if actual != sha256:
-            raise EvidenceError(f"the archived bytes of seq {seq} hash to {actual}, not to "
-                                f"{sha256}: run 'commgate archive verify'")
-        # Stored, not deflated: the bytes stay as they are and export runs at copying speed.
-        return self.add(message_path(seq, sha256), raw, compress=False, digest=sha256)
-
-    def finish(self) -> tuple[str, int]:
-        sums = "".join(f"{digest}  {name}\n" for name, digest in self.digests.items())
-        self.add(SUMS, sums.encode("utf-8"))
-        self.zip.close()
-        self.stream.flush()
-        os.fsync(self.stream.file.fileno())
-        self.stream.close()
-        try:
-            os.link(self.tmp, self.out_path)  # fails rather than overwrite a file made meanwhile
-        except FileExistsError as exc:
-            raise EvidenceError(f"{self.out_path} appeared while exporting; not overwritten"
-                                ) from exc
-        finally:
-            self.tmp.unlink(missing_ok=True)
-        return self.stream.digest.hexdigest(), self.stream.size
-
-    def abort(self) -> None:
-        try:
-            self.zip.close()
-        finally:
-            self.stream.close()
-            self.tmp.unlink(missing_ok=True)

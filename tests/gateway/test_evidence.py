@@ -4,9 +4,14 @@ in, how the selection works, the access record, checkpoints, purged messages, es
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
+import hashlib
 import io
 import json
+import os
 import re
+import resource
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -145,6 +150,65 @@ def test_blob_bytes_that_do_not_match_their_ledger_hash_are_refused(signed_app, 
     with pytest.raises(EvidenceError, match=r"do not match|hash to"):
         export_package(signed_app, Selection(cases=(ref,)), tmp_path / "p.zip", "carl")
     assert not (tmp_path / "p.zip").exists()
+    assert not list(tmp_path.glob(".p.zip.*"))  # nor any half-written package
+
+
+def with_attachment(raw: bytes, size: int) -> bytes:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    message.make_mixed()
+    message.add_attachment(os.urandom(size), maintype="application", subtype="pdf",
+                           filename="drawing.pdf")
+    return message.as_bytes()
+
+
+def test_large_and_small_messages_go_in_byte_exact_and_the_package_digest_is_right(
+        signed_app, tmp_path):
+    big = with_attachment(make_message(subject="Drawing attached"), 3_000_000)
+    small = [make_message(subject=f"Question {n}") for n in range(30)]
+    mails = file_mail(signed_app, tmp_path / "in", [*small[:15], big, *small[15:]])
+    report = export_package(signed_app, Selection(
+        date_from=parse_date("2000-01-01"), date_to=parse_date("2100-01-01")),
+        tmp_path / "p.zip", "carl")
+
+    files = unzip(report.path)
+    manifest = json.loads(files[MANIFEST])
+    assert sorted(files[m["file"]] for m in manifest["messages"]) == sorted(mails)
+    package = report.path.read_bytes()
+    assert (report.sha256, report.size) == (hashlib.sha256(package).hexdigest(), len(package))
+    assert report.message_bytes == sum(len(m) for m in mails)
+    assert verify_package(report.path).status == "verified"
+
+
+@pytest.fixture
+def file_size_limit():
+    """A real write failure: the kernel refuses writes past RLIMIT_FSIZE with EFBIG (Python
+    ignores SIGXFSZ), as it refuses them on a full disk with ENOSPC."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def limit(size: int) -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+
+    yield limit
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def test_a_package_that_cannot_be_written_fails_with_one_clear_line_and_leaves_nothing(
+        signed_app, tmp_path, file_size_limit):
+    file_mail(signed_app, tmp_path / "in", [
+        make_message(subject="Small one"),
+        with_attachment(make_message(subject="Drawing attached"), 3_000_000)])
+    selection = Selection(date_from=parse_date("2000-01-01"), date_to=parse_date("2100-01-01"))
+    out = tmp_path / "out"
+    out.mkdir()
+    file_size_limit(2_000_000)
+    with pytest.raises(EvidenceError, match=r"file size limit reached writing the evidence "
+                                            r"package in .*out; free space or export to"):
+        export_package(signed_app, selection, out / "p.zip", "carl")
+    file_size_limit(resource.RLIM_INFINITY)
+    assert list(out.iterdir()) == []
+    # Nothing was left in a state that stops the next export.
+    report = export_package(signed_app, selection, out / "p.zip", "carl")
+    assert verify_package(report.path).status == "verified"
 
 
 def test_without_a_key_the_package_is_marked_unsigned(app, tmp_path):
