@@ -66,7 +66,7 @@ class LedgerEntry:
             "size": self.size,
             "direction": self.direction,
             "transport": self.transport,
-            "envelope": dict(self.envelope),
+            "envelope": in_key_order(self.envelope),
             "prev_hash": self.prev_hash,
         }
 
@@ -96,6 +96,19 @@ class LedgerEntry:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise LedgerFormatError(f"unreadable ledger line: {exc}") from exc
+
+
+def in_key_order(value: Any) -> Any:
+    """``value`` with the keys of every object in it sorted, as canonical JSON orders them.
+
+    Envelopes are written to the ledger this way, so a line's envelope text is already its
+    canonical form: ``archive verify`` hashes it as it stands instead of parsing and
+    re-encoding it. The JSON value, and so the entry hash, is the same in any key order."""
+    if isinstance(value, Mapping):
+        return {key: in_key_order(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [in_key_order(item) for item in value]
+    return value
 
 
 def compute_entry_hash(fields: Mapping[str, Any]) -> str:

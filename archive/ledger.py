@@ -17,14 +17,21 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from archive.blobstore import PendingSync, describe_os_error, fsync_dir
-from archive.entries import GENESIS_HASH, LedgerEntry, Receipt, compute_entry_hash
+from archive.entries import (
+    GENESIS_HASH,
+    LedgerEntry,
+    Receipt,
+    compute_entry_hash,
+    in_key_order,
+)
 from archive.errors import ArchiveWriteError, LedgerFormatError
 
 log = logging.getLogger(__name__)
 
 _SEQ_PREFIX = re.compile(rb'^\{"seq":(\d+),')
 _TAIL_CHUNK = 64 * 1024
-# Must stay what LedgerEntry.to_line writes: compact, UTF-8 as is, keys in insertion order.
+# Must stay what LedgerEntry.to_line writes: compact, UTF-8 as is, keys in insertion order
+# (the envelope's in sorted order, see in_key_order).
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -215,7 +222,7 @@ class FileLedger:
                 "size": item.size,
                 "direction": item.receipt.direction,
                 "transport": item.receipt.transport,
-                "envelope": dict(item.receipt.envelope),
+                "envelope": in_key_order(item.receipt.envelope),
                 "prev_hash": prev,
             }
             prev = compute_entry_hash(fields)

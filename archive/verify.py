@@ -192,7 +192,7 @@ _CHUNKS_PER_CPU = 16
 _MIN_CHUNK_LINES = 16
 # Below this many entries a fork costs more than the second core saves.
 _PARALLEL_FROM_LINES = 512
-_READ_CHUNK = 1 << 20
+_READ_CHUNK = 1 << 18  # per read of a large blob, into one reused buffer per task
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Canonical JSON as archive.entries.compute_entry_hash writes it: json.dumps with these
 # arguments builds exactly this encoder on every call; built once here.
@@ -286,6 +286,7 @@ def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> 
     except UnicodeDecodeError:
         lines = chunk.split(b"\n")
     plain_line = _PLAIN_LINE.fullmatch if _FAST else None
+    buffer = memoryview(bytearray(_READ_CHUNK))
     for index in range(len(lines) - 1):  # the chunk ends with a newline: last item is empty
         line = lines[index]
         plain = (plain_line(line) if plain_line is not None and type(line) is str
@@ -302,7 +303,11 @@ def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> 
         if hash_ok and seq >= since and kind != "tombstone":
             blob = blob_states.get(sha)
             if blob is None:
-                blob = blob_states[sha] = _blob_state(prefix, sha)
+                # A plain line's sha256 is hex already (_PLAIN_LINE); as BlobStore.path_of:
+                blob = blob_states[sha] = (
+                    _blob_state(f"{prefix}{sha[:2]}/{sha}", buffer)
+                    if plain is not None or _HEX64.fullmatch(sha)
+                    else ValueError(f"not a sha256 hex digest: {sha!r}"))
         out.append((seq, kind, sha, size, prev, entry_hash, hash_ok, blob))
         if not hash_ok:
             break
@@ -311,20 +316,29 @@ def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> 
 
 def _parse_plain(plain: re.Match[str]) -> tuple[Any, ...] | None:
     """A line as FileLedger writes it, every value but the envelope plain (_PLAIN_LINE): those
-    values' text is their canonical JSON, so only the envelope is parsed and sorted."""
+    values' text is their canonical JSON.
+
+    The envelope is written in canonical key order too (archive.entries.in_key_order), so the
+    hashed text is first put together from the line as it stands. If that hashes to the
+    recorded entry_hash, the text is exactly what the writer hashed: its other values hold no
+    quote or backslash, so only one reading of it fits the line, and the envelope text is the
+    writer's canonical JSON (so the line also parses). Otherwise (an envelope written in
+    another key order, or an altered line) the envelope is parsed and re-encoded, as before."""
     (seq_text, time, kind, sha, size_text, direction, transport, envelope_text, prev,
      entry_hash) = plain.groups()
-    try:
-        envelope = _DECODER.decode(envelope_text)
-        if type(envelope) is not dict:
-            return None
-        computed = hashlib.sha256((
-            f'{{"direction":"{direction}","envelope":{_encode_envelope(envelope)},'
-            f'"kind":"{kind}","prev_hash":"{prev}","seq":{seq_text},"sha256":"{sha}",'
-            f'"size":{size_text},"time":"{time}","transport":"{transport}"}}'
-        ).encode()).hexdigest()
-    except ValueError:
-        return None  # the general path says what is wrong
+    head = f'{{"direction":"{direction}","envelope":'
+    tail = (f',"kind":"{kind}","prev_hash":"{prev}","seq":{seq_text},"sha256":"{sha}",'
+            f'"size":{size_text},"time":"{time}","transport":"{transport}"}}')
+    computed = hashlib.sha256(f"{head}{envelope_text}{tail}".encode()).hexdigest()
+    if computed != entry_hash:
+        try:
+            envelope = _DECODER.decode(envelope_text)
+            if type(envelope) is not dict:
+                return None
+            computed = hashlib.sha256(
+                f"{head}{_encode_envelope(envelope)}{tail}".encode()).hexdigest()
+        except ValueError:
+            return None  # the general path says what is wrong
     return int(seq_text), kind, sha, int(size_text), prev, entry_hash, computed
 
 
@@ -359,9 +373,10 @@ def _parse(line: str | bytes) -> tuple[Any, ...] | str:
 # decodes it to and what the canonical encoder writes for it; a line that does not match (or
 # whose envelope is not an object) takes the general path.
 _STR = r'"([^"\\\x00-\x1f]*)"'
+_HEX = r'"([0-9a-f]{64})"'  # a plain string too; a blob name needs no further check
 _INT = r"(0|[1-9][0-9]*)"
 _PLAIN_LINE = re.compile(
-    rf'\{{"seq":{_INT},"time":{_STR},"kind":{_STR},"sha256":{_STR},"size":{_INT},'
+    rf'\{{"seq":{_INT},"time":{_STR},"kind":{_STR},"sha256":{_HEX},"size":{_INT},'
     rf'"direction":{_STR},"transport":{_STR},"envelope":(\{{.*\}}),"prev_hash":{_STR},'
     rf'"entry_hash":{_STR}\}}', re.DOTALL)
 _DECODER = json.JSONDecoder()
@@ -406,29 +421,23 @@ def _canonical_agrees() -> bool:
 _FAST = _canonical_agrees()
 
 
-def _blob_state(prefix: str, sha256: str) -> Any:
-    """(hash of the stored bytes, size of the file), _MISSING, or what went wrong."""
-    if not _HEX64.fullmatch(sha256):
-        return ValueError(f"not a sha256 hex digest: {sha256!r}")  # as BlobStore.path_of
+def _blob_state(path: str, buffer: memoryview) -> Any:
+    """(hash of the stored bytes, their count), _MISSING, or what went wrong reading them.
+
+    Reads to the end into ``buffer`` (reused: no allocation per blob), as a careful script
+    would: a small blob costs one read that brings it and one that finds the end."""
     try:
-        fd = os.open(f"{prefix}{sha256[:2]}/{sha256}", os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return _MISSING
     except OSError as exc:
         return exc
     try:
-        size = os.fstat(fd).st_size
         digest = hashlib.sha256()
-        # One read for a small file: ask for one byte more than it has, and a short read that
-        # brought exactly its size is its end. Big files stream through in _READ_CHUNK pieces.
-        want = min(size + 1, _READ_CHUNK)
-        done = 0
-        while chunk := os.read(fd, want):
-            digest.update(chunk)
-            done += len(chunk)
-            if len(chunk) < want and done == size:
-                break
-            want = _READ_CHUNK
+        size = 0
+        while count := os.readv(fd, (buffer,)):
+            digest.update(buffer[:count])
+            size += count
         return digest.hexdigest(), size
     except OSError as exc:
         return exc
