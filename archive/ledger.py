@@ -153,9 +153,11 @@ class FileLedger:
                 try:
                     # Checked under the lock on every write: had someone replaced the ledger (a
                     # restored archive folder), the open descriptor would append to a file
-                    # nobody reads any more, and the open lock file might be stale as well.
+                    # nobody reads any more. Had someone deleted or replaced the lock file, the
+                    # lock held would be one other writers no longer take.
                     st = os.stat(self.path)
-                    if (st.st_dev, st.st_ino) == self._identity:
+                    if ((st.st_dev, st.st_ino) == self._identity
+                            and self._holds_current_lock(lock)):
                         entries = self._write_locked(ledger, st.st_size, items)
                         break
                 except OSError as exc:
@@ -186,6 +188,12 @@ class FileLedger:
 
     def _forget_head(self) -> None:
         self._cached = None
+
+    def _holds_current_lock(self, lock: Any) -> bool:
+        try:
+            return os.path.samestat(os.fstat(lock.fileno()), os.stat(self.lock_path))
+        except FileNotFoundError:
+            return False
 
     def _open_files(self) -> tuple[Any, Any]:
         """The lock file and the ledger, opened once and kept open (under ``_thread_lock``)."""

@@ -190,6 +190,25 @@ def test_writing_entries_without_waiting_refuses_a_held_lock(tmp_path):
     assert archive.verify().ok
 
 
+def test_a_deleted_lock_file_is_noticed_and_the_current_one_is_taken(tmp_path):
+    first = Archive.open(tmp_path)
+    first.store(b"one", receipt())  # its lock file stays open
+    lock_path = tmp_path / "ledger" / "ledger.lock"
+    lock_path.unlink()  # e.g. a clean-up script; the next writer makes a new one
+    Archive.open(tmp_path).store(b"two", receipt())
+    holder = os.open(lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # the other writer, holding the current lock
+        hashes, blobs = first.write_blobs([b"three"])
+        blobs.sync()
+        with pytest.raises(BlockingIOError):  # not the deleted file's lock, which is free
+            first.write_entries(hashes, [(b"three", receipt())], wait=False)
+    finally:
+        os.close(holder)
+    assert first.store(b"three", receipt()).seq == 3
+    assert Archive.open(tmp_path).verify().ok
+
+
 def test_a_failed_fsync_is_an_archive_write_error(tmp_path):
     forgotten = []
     fd = os.open(tmp_path / "x", os.O_WRONLY | os.O_CREAT)
