@@ -21,14 +21,14 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import spacy
-from spacy.language import Language
-from spacy.matcher import Matcher, PhraseMatcher
+from typing import TYPE_CHECKING, Any
 
 from classifiers.language import DEFAULT, SUPPORTED
 from classifiers.types import CATEGORIES, IDENTIFIER_KINDS
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.matcher import Matcher, PhraseMatcher
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent / "rules"
 
@@ -135,6 +135,8 @@ class RuleSet:
     def pipeline(self, lang: str) -> Language:
         """A blank spaCy pipeline (tokenizer only) for ``lang``, cached per rule set."""
         if lang not in self._pipelines:
+            import spacy  # here: commands that classify nothing do not pay a second for it
+
             self._pipelines[lang] = spacy.blank(lang)
         return self._pipelines[lang]
 
@@ -142,6 +144,8 @@ class RuleSet:
         """Phrase and token matchers holding the content rules of ``lang`` and of English
         (tokenised with ``lang``'s tokenizer, so one pass over the text applies both)."""
         if lang not in self._phrase_matchers:
+            from spacy.matcher import Matcher, PhraseMatcher
+
             nlp = self.pipeline(lang)
             phrase = PhraseMatcher(nlp.vocab, attr="LOWER")
             token = Matcher(nlp.vocab)
@@ -254,6 +258,9 @@ def _content_rule(path: Path, lang: str, category: str, entry: dict[str, Any]) -
     if not isinstance(negatable, bool):
         raise _fail(path, rid, "negatable must be true or false")
     if patterns:
+        import spacy
+        from spacy.matcher import Matcher
+
         try:
             Matcher(spacy.blank(lang).vocab).add(rid, patterns)
         except Exception as exc:  # spaCy raises several types for bad patterns

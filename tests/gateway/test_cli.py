@@ -192,3 +192,13 @@ def test_an_mbox_with_a_byte_order_mark_and_unescaped_from_lines(cli, tmp_path):
     assert (summary["seen"], summary["filed"]) == (2, 2)
     subjects = sorted(c["subject"] for c in cli("cases", "list", "--json").json())
     assert subjects == ["one", "two"]
+
+
+def test_commands_that_classify_nothing_do_not_load_spacy(home):
+    """Loading spaCy takes about a second: search, verify and export must not wait for it."""
+    script = ("import sys; from gateway.cli import main; "
+              f"code = main(['--home', {str(home)!r}, 'archive', 'verify']); "
+              "print(code, 'spacy' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split()[-2:] == ["0", "False"]
