@@ -371,66 +371,94 @@ def _append_line(path: Path, line: bytes) -> None:
 # --- verification and proofs ------------------------------------------------------------------
 
 
-def verify_checkpoints(archive: Archive, public_key: PublicKeyLike) -> Inconsistency | None:
-    """The first problem with the checkpoint log against the ledger, or None.
+class CheckpointCheck:
+    """``verify_checkpoints`` in two halves, so that the Merkle roots can come from a pass over
+    the ledger somebody makes anyway: ``archive verify`` feeds the hashed leaves of its own
+    walk into ``tree`` instead of reading the ledger a second time.
 
+    Built before the pass: reads the checkpoint log and does the checks that need no leaves.
     Per checkpoint, oldest first: it parses; its signature verifies with ``public_key``; it is
-    not smaller than the one before; the ledger still holds that many entries; it is consistent
-    with the checkpoint before it (an RFC 9162 consistency proof built from the ledger verifies
-    against both signed roots); its root equals the root of the ledger's first ``tree_size``
-    entries. All roots and proofs come from one streaming pass over the ledger.
+    not smaller than the one before; the ledger still holds that many entries. ``finish``, once
+    ``tree`` has its leaves: each checkpoint is consistent with the one before it (an RFC 9162
+    consistency proof built from the ledger verifies against both signed roots) and its root
+    equals the root of the ledger's first ``tree_size`` entries.
     ``Inconsistency.seq`` is the checkpoint's tree size (0 for an unreadable line).
     """
-    key = load_public_key(public_key)
-    head = archive.ledger.head()
-    ledger_size = head.seq if head else 0
-    checkpoints: list[Checkpoint] = []
-    cheap_problem: Inconsistency | None = None
-    for cp, problem in _read_checkpoints(checkpoints_path(archive), strict=False):
-        if cp is None:
-            cheap_problem = Inconsistency(0, "unreadable-checkpoint", problem)
-        elif not cp.signature_valid(key):
-            cheap_problem = Inconsistency(cp.tree_size, "bad-signature",
-                                          f"checkpoint {cp.time} (size {cp.tree_size}) is not "
-                                          f"signed by key {key_id(key)[:16]}")
-        elif checkpoints and cp.tree_size < checkpoints[-1].tree_size:
-            cheap_problem = Inconsistency(cp.tree_size, "checkpoint-shrank",
-                                          f"checkpoint {cp.time} has {cp.tree_size} entries, "
-                                          f"the one before had {checkpoints[-1].tree_size}")
-        elif cp.tree_size > ledger_size:
-            cheap_problem = Inconsistency(cp.tree_size, "checkpoint-beyond-ledger",
-                                          f"checkpoint {cp.time} covers {cp.tree_size} entries, "
-                                          f"the ledger holds {ledger_size}: entries were removed")
-        if cheap_problem:
-            break
-        assert cp is not None
-        checkpoints.append(cp)
 
-    ranges = {(0, cp.tree_size) for cp in checkpoints}
-    for old, new in itertools.pairwise(checkpoints):
-        ranges.update(merkle.consistency_ranges(old.tree_size, new.tree_size))
+    def __init__(self, archive: Archive, public_key: PublicKeyLike) -> None:
+        self.checkpoints: list[Checkpoint] = []
+        self.cheap_problem: Inconsistency | None = None
+        lines = list(_read_checkpoints(checkpoints_path(archive), strict=False))
+        key = load_public_key(public_key) if lines else None  # no checkpoint, nothing to check
+        head = archive.ledger.head()
+        ledger_size = head.seq if head else 0
+        for cp, problem in lines:
+            if cp is None:
+                self.cheap_problem = Inconsistency(0, "unreadable-checkpoint", problem)
+            elif key is None or not cp.signature_valid(key):
+                self.cheap_problem = Inconsistency(
+                    cp.tree_size, "bad-signature", f"checkpoint {cp.time} (size {cp.tree_size}) "
+                    f"is not signed by key {key_id(key)[:16]}")
+            elif self.checkpoints and cp.tree_size < self.checkpoints[-1].tree_size:
+                self.cheap_problem = Inconsistency(
+                    cp.tree_size, "checkpoint-shrank", f"checkpoint {cp.time} has "
+                    f"{cp.tree_size} entries, the one before had "
+                    f"{self.checkpoints[-1].tree_size}")
+            elif cp.tree_size > ledger_size:
+                self.cheap_problem = Inconsistency(
+                    cp.tree_size, "checkpoint-beyond-ledger", f"checkpoint {cp.time} covers "
+                    f"{cp.tree_size} entries, the ledger holds {ledger_size}: entries were "
+                    "removed")
+            if self.cheap_problem:
+                break
+            assert cp is not None
+            self.checkpoints.append(cp)
+        ranges = {(0, cp.tree_size) for cp in self.checkpoints}
+        for old, new in itertools.pairwise(self.checkpoints):
+            ranges.update(merkle.consistency_ranges(old.tree_size, new.tree_size))
+        self.tree = merkle.RangeRoots(ranges)
+
+    def finish(self) -> Inconsistency | None:
+        """The first problem, now that ``tree`` holds the ledger's leaves (or None)."""
+        try:
+            roots = self.tree.roots()
+        except ValueError as exc:
+            return Inconsistency(0, "unreadable-ledger", f"cannot read the ledger's leaves: {exc}")
+        checkpoints = self.checkpoints
+        for i, cp in enumerate(checkpoints):
+            if i:
+                old = checkpoints[i - 1]
+                proof = [roots[r] for r in merkle.consistency_ranges(old.tree_size, cp.tree_size)]
+                if not merkle.verify_consistency(old.tree_size, cp.tree_size,
+                                                 bytes.fromhex(old.root_hash),
+                                                 bytes.fromhex(cp.root_hash), proof):
+                    return Inconsistency(cp.tree_size, "inconsistent-checkpoints",
+                                         f"checkpoint {cp.time} (size {cp.tree_size}) does not "
+                                         f"extend checkpoint {old.time} (size {old.tree_size})")
+            actual = roots[(0, cp.tree_size)].hex()
+            if actual != cp.root_hash:
+                return Inconsistency(cp.tree_size, "checkpoint-root-mismatch",
+                                     f"the first {cp.tree_size} ledger entries hash to {actual}, "
+                                     f"checkpoint {cp.time} signed {cp.root_hash}: an entry at "
+                                     f"or before seq {cp.tree_size} was changed")
+        return self.cheap_problem
+
+
+def verify_checkpoints(archive: Archive, public_key: PublicKeyLike) -> Inconsistency | None:
+    """The first problem with the checkpoint log against the ledger, or None (the checks of
+    :class:`CheckpointCheck`; all roots and proofs come from one streaming pass over the
+    ledger)."""
+    check = CheckpointCheck(archive, public_key)
+    tree = check.tree
     try:
-        roots = merkle.range_roots(ledger_leaves(archive), ranges)
+        if tree.needed:
+            for leaf in ledger_leaves(archive):
+                tree.append(leaf)
+                if tree.size == tree.needed:
+                    break
     except (LedgerFormatError, ValueError) as exc:
         return Inconsistency(0, "unreadable-ledger", f"cannot read the ledger's leaves: {exc}")
-
-    for i, cp in enumerate(checkpoints):
-        if i:
-            old = checkpoints[i - 1]
-            proof = [roots[r] for r in merkle.consistency_ranges(old.tree_size, cp.tree_size)]
-            if not merkle.verify_consistency(old.tree_size, cp.tree_size,
-                                             bytes.fromhex(old.root_hash),
-                                             bytes.fromhex(cp.root_hash), proof):
-                return Inconsistency(cp.tree_size, "inconsistent-checkpoints",
-                                     f"checkpoint {cp.time} (size {cp.tree_size}) does not extend "
-                                     f"checkpoint {old.time} (size {old.tree_size})")
-        actual = roots[(0, cp.tree_size)].hex()
-        if actual != cp.root_hash:
-            return Inconsistency(cp.tree_size, "checkpoint-root-mismatch",
-                                 f"the first {cp.tree_size} ledger entries hash to {actual}, "
-                                 f"checkpoint {cp.time} signed {cp.root_hash}: an entry at or "
-                                 f"before seq {cp.tree_size} was changed")
-    return cheap_problem
+    return check.finish()
 
 
 def inclusion_proof(archive: Archive, seq: int, checkpoint: Checkpoint) -> dict[str, Any]:

@@ -74,6 +74,27 @@ class TreeBuilder:
                 if key in capture:
                     self.captured[key] = node
 
+    def extend_hashes(self, hashed_leaves: Iterable[bytes]) -> None:
+        """``append_hash`` for each of ``hashed_leaves``: the same merges and captures, in one
+        loop over local names (archive verify feeds every ledger entry through here)."""
+        stack, captured, capture = self._stack, self.captured, self._capture
+        sha256 = _sha256
+        size = self.size
+        for hashed_leaf in hashed_leaves:
+            stack.append(hashed_leaf)
+            if capture and (size, 0) in capture:
+                captured[(size, 0)] = hashed_leaf
+            size += 1
+            merged, height = size, 0
+            while not merged & 1:
+                merged >>= 1
+                height += 1
+                right = stack.pop()
+                stack[-1] = node = sha256(b"\x01" + stack[-1] + right).digest()
+                if capture and (size - (1 << height), height) in capture:
+                    captured[(size - (1 << height), height)] = node
+        self.size = size
+
     def root(self) -> bytes:
         """MTH of the leaves so far: fold the right-edge subtrees from the right."""
         if not self._stack:
@@ -108,38 +129,59 @@ def perfect_pieces(start: int, end: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def range_roots(leaves: Iterable[bytes], ranges: Iterable[Range]) -> dict[Range, bytes]:
-    """MTH of each range ``[start, end)`` of ``leaves`` in one pass; reads no further than needed.
+class RangeRoots:
+    """MTH of each range ``[start, end)`` of a stream of leaves, fed one leaf at a time.
 
     Ranges may overlap and repeat. Each must be a subtree of some RFC 9162 tree (its start a
     multiple of the power of two at or above its length), as every proof node and every prefix
-    ``[0, n)`` is. Raises ``ValueError`` otherwise, or when the leaves run out too early.
+    ``[0, n)`` is; ``ValueError`` otherwise. Leaves beyond ``needed`` change nothing, so a
+    caller walking the whole ledger anyway (``archive verify``) can feed every entry.
     """
-    ranges = set(ranges)
-    for start, end in ranges:
-        if not 0 <= start <= end or start % (1 << max(end - start - 1, 0).bit_length()):
-            raise ValueError(f"[{start}, {end}) is not a subtree of an RFC 9162 tree")
-    pieces = {r: perfect_pieces(*r) for r in ranges}
-    wanted = {piece for ps in pieces.values() for piece in ps}
-    last = max((end for _, end in ranges), default=0)
-    builder = TreeBuilder(wanted)
-    if last:
+
+    def __init__(self, ranges: Iterable[Range]) -> None:
+        ranges = set(ranges)
+        for start, end in ranges:
+            if not 0 <= start <= end or start % (1 << max(end - start - 1, 0).bit_length()):
+                raise ValueError(f"[{start}, {end}) is not a subtree of an RFC 9162 tree")
+        self._pieces = {r: perfect_pieces(*r) for r in ranges}
+        self.needed = max((end for _, end in ranges), default=0)
+        self._builder = TreeBuilder({piece for ps in self._pieces.values() for piece in ps})
+        self.append_hash = self._builder.append_hash
+        self.extend_hashes = self._builder.extend_hashes
+        self.append = self._builder.append
+
+    @property
+    def size(self) -> int:
+        return self._builder.size
+
+    def roots(self) -> dict[Range, bytes]:
+        if self._builder.size < self.needed:
+            raise ValueError(f"needed {self.needed} leaves, found only {self._builder.size}")
+        captured = self._builder.captured
+        roots = {}
+        for r, ps in self._pieces.items():
+            if not ps:
+                roots[r] = EMPTY_ROOT
+                continue
+            root = captured[ps[-1]]
+            for piece in reversed(ps[:-1]):
+                root = node_hash(captured[piece], root)
+            roots[r] = root
+        return roots
+
+
+def range_roots(leaves: Iterable[bytes], ranges: Iterable[Range]) -> dict[Range, bytes]:
+    """MTH of each range ``[start, end)`` of ``leaves`` in one pass; reads no further than needed.
+
+    The ranges are as :class:`RangeRoots` takes them; ``ValueError`` when the leaves run out
+    too early."""
+    tree = RangeRoots(ranges)
+    if tree.needed:
         for data in leaves:
-            builder.append(data)
-            if builder.size == last:
+            tree.append(data)
+            if tree.size == tree.needed:
                 break
-    if builder.size < last:
-        raise ValueError(f"needed {last} leaves, found only {builder.size}")
-    roots = {}
-    for r, ps in pieces.items():
-        if not ps:
-            roots[r] = EMPTY_ROOT
-            continue
-        root = builder.captured[ps[-1]]
-        for piece in reversed(ps[:-1]):
-            root = node_hash(builder.captured[piece], root)
-        roots[r] = root
-    return roots
+    return tree.roots()
 
 
 def inclusion_ranges(index: int, size: int) -> list[Range]:

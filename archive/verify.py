@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from archive import parallel
+from archive import merkle, parallel
 from archive.blobstore import BlobStore, FilesystemBlobStore
 from archive.entries import GENESIS_HASH, LedgerEntry
 from archive.errors import BlobNotFoundError, LedgerFormatError
@@ -54,6 +54,7 @@ def verify_archive(
     extra_check: EntryCheck | None = None,
     since: int = 0,
     recorded: RecordedHashes | None = None,
+    tree: merkle.RangeRoots | None = None,
 ) -> VerifyReport:
     """Walk the chain from the genesis entry; stop at the first inconsistency.
 
@@ -66,13 +67,15 @@ def verify_archive(
     (cheap, and the only way to trust entry ``since``), but blobs only from that seq on.
     ``recorded`` is the bulk form of such a check: an entry whose hash differs from the copy
     is a ``rewritten-entry`` (checked where ``extra_check`` would be).
+    ``tree`` gets the Merkle leaf hash of every entry the walk gets past, in order, so a
+    checkpoint check needs no second pass over the ledger (CheckpointCheck).
 
     A file ledger over a filesystem blob store (the real archive) is checked by
     ``_verify_files``: the same checks, the same first problem, on every core.
     """
     if (extra_check is None and isinstance(ledger, FileLedger)
             and isinstance(blobs, FilesystemBlobStore)):
-        return _verify_files(ledger, blobs, progress, since, recorded)
+        return _verify_files(ledger, blobs, progress, since, recorded, tree)
     if recorded is not None:
         extra_check = _RecordedCheck(recorded, extra_check)
     expected_seq, prev_hash = 1, GENESIS_HASH
@@ -104,6 +107,8 @@ def verify_archive(
             awaiting_tombstone.pop(entry.sha256, None)
         entries += 1
         expected_seq, prev_hash = entry.seq + 1, entry.entry_hash
+        if tree is not None:
+            tree.append(bytes.fromhex(entry.entry_hash))
         if progress:
             progress(entries)
     missing = min(awaiting_tombstone.values(), key=lambda p: p.seq, default=None)
@@ -196,19 +201,22 @@ _READ_CHUNK = 1 << 18  # per read of a large blob, into one reused buffer per ta
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Canonical JSON as archive.entries.compute_entry_hash writes it: json.dumps with these
 # arguments builds exactly this encoder on every call; built once here.
+_sha256 = hashlib.sha256
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 _MISSING = "missing"
 
 # Per line, a chunk task returns either (line index in the chunk, why it is unreadable), or
-# (seq, kind, sha256, size, prev_hash, entry_hash, hash_ok, blob) where blob is None (not to be
-# checked), _MISSING, (hash of the stored file, its size) or the exception reading it raised.
+# (seq, kind, sha256, size, prev_hash, entry_hash, hash_ok, blob, leaf) where blob is None (not
+# to be checked), _MISSING, (hash of the stored file, its size) or the exception reading it
+# raised, and leaf the entry's Merkle leaf hash (None unless asked for).
 _Line = tuple[Any, ...]
 
 
 def _verify_files(ledger: FileLedger, blobs: FilesystemBlobStore,
                   progress: Callable[[int], None] | None, since: int,
-                  recorded: RecordedHashes | None) -> VerifyReport:
-    walk = _Walk(progress, recorded)
+                  recorded: RecordedHashes | None,
+                  tree: merkle.RangeRoots | None) -> VerifyReport:
+    walk = _Walk(progress, recorded, tree)
     try:
         fd = os.open(ledger.path, os.O_RDONLY)
     except FileNotFoundError:
@@ -259,7 +267,8 @@ def _verify_segment(walk: _Walk, data: bytes, since: int, prefix: str) -> Incons
     bounds.append(len(data))
 
     def task(n: int) -> list[_Line]:
-        return _check_lines(data, bounds[n], bounds[n + 1], since, prefix)
+        return _check_lines(data, bounds[n], bounds[n + 1], since, prefix,
+                            leaves=walk.tree is not None)
 
     first_seq = walk.expected_seq
     results = parallel.run_tasks(len(bounds) - 1, task, helpers,
@@ -273,8 +282,10 @@ def _verify_segment(walk: _Walk, data: bytes, since: int, prefix: str) -> Incons
     return None
 
 
-def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> list[_Line]:
-    """Parse the lines in ``data[start:end]``, recompute their entry hashes, hash their blobs.
+def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str,
+                 leaves: bool = False) -> list[_Line]:
+    """Parse the lines in ``data[start:end]``, recompute their entry hashes, hash their blobs
+    (and, with ``leaves``, hash each intact entry as a Merkle leaf).
 
     Stops after a line that ends the walk whatever came before it (unreadable, or altered)."""
     out: list[_Line] = []
@@ -308,7 +319,9 @@ def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> 
                     _blob_state(f"{prefix}{sha[:2]}/{sha}", buffer)
                     if plain is not None or _HEX64.fullmatch(sha)
                     else ValueError(f"not a sha256 hex digest: {sha!r}"))
-        out.append((seq, kind, sha, size, prev, entry_hash, hash_ok, blob))
+        leaf = (_sha256(b"\x00" + bytes.fromhex(entry_hash)).digest() if leaves and hash_ok
+                else None)
+        out.append((seq, kind, sha, size, prev, entry_hash, hash_ok, blob, leaf))
         if not hash_ok:
             break
     return out
@@ -449,9 +462,11 @@ class _Walk:
     """The checks of verify_archive, entry after entry, over what the chunk tasks found."""
 
     def __init__(self, progress: Callable[[int], None] | None,
-                 recorded: RecordedHashes | None) -> None:
+                 recorded: RecordedHashes | None,
+                 tree: merkle.RangeRoots | None = None) -> None:
         self.progress = progress
         self.recorded = recorded
+        self.tree = tree
         self.known: Mapping[int, str] = {}
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
@@ -471,6 +486,7 @@ class _Walk:
     def feed(self, lines: list[_Line], line_base: int) -> Inconsistency | None:
         checked, awaiting, known, progress = (self.checked, self.awaiting, self.known,
                                               self.progress)
+        leaves: list[bytes] | None = [] if self.tree is not None else None
         expected, prev_hash, entries = self.expected_seq, self.prev_hash, self.entries
         problem: Inconsistency | None = None
         try:
@@ -479,7 +495,7 @@ class _Walk:
                     index, why = line
                     return Inconsistency(expected, "unreadable-entry",
                                          f"ledger line {line_base + index + 1}: {why}")
-                seq, kind, sha, size, prev, entry_hash, hash_ok, blob = line
+                seq, kind, sha, size, prev, entry_hash, hash_ok, blob, leaf = line
                 if not hash_ok:
                     problem = Inconsistency(seq, "altered-entry",
                                             "the entry's content does not match its entry_hash")
@@ -515,8 +531,12 @@ class _Walk:
                     awaiting.pop(sha, None)
                 entries += 1
                 expected, prev_hash = seq + 1, entry_hash
+                if leaves is not None:
+                    leaves.append(leaf)
                 if progress:
                     progress(entries)
             return None
         finally:
             self.expected_seq, self.prev_hash, self.entries = expected, prev_hash, entries
+            if leaves:
+                self.tree.extend_hashes(leaves)  # type: ignore[union-attr]

@@ -13,12 +13,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from archive import (
-    Inconsistency,
-    load_checkpoints,
-    public_key_path,
-    verify_checkpoints,
-)
+from archive import Inconsistency, public_key_path
+from archive.checkpoints import CheckpointCheck
 from archive.verify import verify_archive
 from gateway.app import App
 from gateway.models import LedgerReceipt
@@ -39,9 +35,16 @@ def _database_copy(app: App) -> Callable[[int, int], dict[int, str]]:
 
 
 def verify_installation(app: App, since: int = 0) -> dict[str, Any]:
-    """Chain, blobs (from ``since`` on), the database's copy of every entry hash, checkpoints."""
+    """Chain, blobs (from ``since`` on), the database's copy of every entry hash, checkpoints.
+
+    The checkpoints' Merkle roots are built from the leaves of the chain walk itself, so the
+    ledger is read once."""
+    key = app.settings.config.archive.checkpoint_key
+    checkpoints = (CheckpointCheck(app.archive, public_key_path(app.settings.resolve(key)))
+                   if key else None)
     report = verify_archive(app.archive.ledger, app.archive.blobs, since=since,
-                            recorded=_database_copy(app))
+                            recorded=_database_copy(app),
+                            tree=checkpoints.tree if checkpoints else None)
     problem = report.first_problem
     if problem is None:
         with app.db.session() as session:
@@ -50,15 +53,13 @@ def verify_installation(app: App, since: int = 0) -> dict[str, Any]:
             problem = Inconsistency(report.head_seq + 1, "missing-entry",
                                     f"the ledger ends at seq {report.head_seq} but the database "
                                     f"recorded receipts up to seq {known}")
-    checkpoints = len(load_checkpoints(app.archive))
-    key = app.settings.config.archive.checkpoint_key
-    if problem is None and checkpoints and key:
+    if problem is None and checkpoints is not None:
         # After the chain check: checkpoints cover entry hashes, the chain ties them to content.
-        problem = verify_checkpoints(app.archive,
-                                     public_key_path(app.settings.resolve(key)))
+        problem = checkpoints.finish()
     result: dict[str, Any] = {"ok": problem is None, "entries": report.entries,
                               "blobs": report.blobs, "head_seq": report.head_seq,
-                              "checkpoints": checkpoints if key else 0, "problem": None}
+                              "checkpoints": len(checkpoints.checkpoints) if checkpoints else 0,
+                              "problem": None}
     if problem is not None:
         result["problem"] = {"seq": problem.seq, "kind": problem.problem,
                              "detail": problem.detail}

@@ -15,6 +15,7 @@ from archive import checkpoints as cps
 from archive.entries import GENESIS_HASH, LedgerEntry, compute_entry_hash
 from archive.errors import LedgerFormatError
 from archive.ledger import NewEntry
+from archive.verify import verify_archive
 
 
 def add_entries(archive: Archive, count: int, start: int = 0) -> None:
@@ -29,6 +30,19 @@ def store_messages(archive: Archive, count: int, start: int = 0) -> None:
     """Real messages, blobs and all, for tests that also run the chain verify."""
     archive.store_many([(f"Subject: {start + i}\r\n\r\nbody\r\n".encode(),
                          Receipt("file", {"alias": "sales@example.com"})) for i in range(count)])
+
+
+def checked(archive: Archive, public_key: Path) -> object:
+    """verify_checkpoints, after checking that the same check fed by archive verify's own walk
+    (its fast file path and its general path) comes to the same verdict."""
+    alone = cps.verify_checkpoints(archive, public_key)
+    for extra_check in (None, lambda entry: None):
+        check = cps.CheckpointCheck(archive, public_key)
+        walk = verify_archive(archive.ledger, archive.blobs, since=1 << 62, tree=check.tree,
+                              extra_check=extra_check)
+        assert walk.ok  # these tests alter checkpoints or re-chain the ledger consistently
+        assert check.finish() == alone
+    return alone
 
 
 def entry_hashes(archive: Archive) -> list[bytes]:
@@ -116,7 +130,7 @@ def test_checkpoint_signs_the_rfc9162_root_of_all_entry_hashes(tmp_path, archive
     assert [json.loads(line)["root_hash"] for line in log.read_text().splitlines()] == [
         cp.root_hash]
     assert cps.load_checkpoints(archive) == [cp]
-    assert cps.verify_checkpoints(archive, pub(key)) is None
+    assert checked(archive, pub(key)) is None
 
 
 def test_empty_ledger_and_only_if_grown(archive, key):
@@ -127,7 +141,7 @@ def test_empty_ledger_and_only_if_grown(archive, key):
     second = cps.write_checkpoint(archive, key, only_if_grown=True)
     assert second.tree_size == 3
     assert cps.load_checkpoints(archive) == [first, second]
-    assert cps.verify_checkpoints(archive, pub(key)) is None
+    assert checked(archive, pub(key)) is None
 
 
 def test_inclusion_proof_for_one_of_100000_entries_is_small_and_verifies(archive, key):
@@ -160,7 +174,7 @@ def test_consistency_between_checkpoints_and_a_rewritten_history(archive, key):
     second = cps.write_checkpoint(archive, key)
     proof = cps.consistency_proof(archive, first, second)
     assert cps.verify_consistency(proof, first, second, pub(key))
-    assert cps.verify_checkpoints(archive, pub(key)) is None
+    assert checked(archive, pub(key)) is None
 
     rewrite_entry(archive, seq=4)  # before the first checkpoint's size
     assert archive.verify().ok  # the chain alone cannot tell
@@ -174,7 +188,7 @@ def test_consistency_between_checkpoints_and_a_rewritten_history(archive, key):
     forged = cps.consistency_proof(archive, first, resigned)
     assert not cps.verify_consistency(forged, first, resigned, pub(key))
     assert not cps.verify_consistency(proof, first, resigned, pub(key))
-    problem = cps.verify_checkpoints(archive, pub(key))
+    problem = checked(archive, pub(key))
     assert problem is not None
     assert (problem.problem, problem.seq) == ("checkpoint-root-mismatch", 10)
 
@@ -185,7 +199,7 @@ def test_verify_reports_a_checkpoint_that_does_not_extend_the_one_before(archive
     private = cps.load_private_key(key, archive.ledger.root.parent)
     other = [bytes([i]) * 32 for i in range(8)]
     cps.append_checkpoint(archive, cps.sign_checkpoint(private, 8, merkle.root_hash(other)))
-    problem = cps.verify_checkpoints(archive, pub(key))
+    problem = checked(archive, pub(key))
     assert problem is not None and problem.problem == "inconsistent-checkpoints"
 
 
@@ -199,22 +213,22 @@ def test_bad_signatures_are_detected(tmp_path, archive, key):
     data["root_hash"] = merkle.root_hash(entry_hashes(archive)[:4]).hex()
     data["tree_size"] = 4  # a true statement, but not one the key signed
     log.write_text(json.dumps(data) + "\n")
-    problem = cps.verify_checkpoints(archive, pub(key))
+    problem = checked(archive, pub(key))
     assert problem is not None and problem.problem == "bad-signature"
 
     data = json.loads(good)
     data["signature"] = data["signature"][:10] + ("A" if data["signature"][10] != "A" else "B") \
         + data["signature"][11:]
     log.write_text(json.dumps(data) + "\n")
-    problem = cps.verify_checkpoints(archive, pub(key))
+    problem = checked(archive, pub(key))
     assert problem is not None and problem.problem == "bad-signature"
 
     log.write_bytes(good)
     other = tmp_path / "keys" / "other.key"
     cps.generate_key(other)
-    problem = cps.verify_checkpoints(archive, pub(other))
+    problem = checked(archive, pub(other))
     assert problem is not None and problem.problem == "bad-signature"
-    assert cps.verify_checkpoints(archive, pub(key)) is None
+    assert checked(archive, pub(key)) is None
 
 
 def test_removed_entries_and_unreadable_lines_are_reported(archive, key):
@@ -222,13 +236,13 @@ def test_removed_entries_and_unreadable_lines_are_reported(archive, key):
     cps.write_checkpoint(archive, key)
     lines = archive.ledger.path.read_bytes().splitlines(True)
     archive.ledger.path.write_bytes(b"".join(lines[:5]))
-    problem = cps.verify_checkpoints(archive, pub(key))
+    problem = checked(archive, pub(key))
     assert problem is not None and problem.problem == "checkpoint-beyond-ledger"
 
     archive.ledger.path.write_bytes(b"".join(lines))
     with open(cps.checkpoints_path(archive), "ab") as fh:
         fh.write(b"not json\n")
-    problem = cps.verify_checkpoints(archive, pub(key))
+    problem = checked(archive, pub(key))
     assert problem is not None and problem.problem == "unreadable-checkpoint"
 
 
@@ -241,7 +255,7 @@ def test_a_torn_checkpoint_line_is_ignored_and_cut_before_the_next_append(archiv
     add_entries(archive, 2, start=3)
     second = cps.write_checkpoint(archive, key)
     assert cps.load_checkpoints(archive) == [first, second]
-    assert cps.verify_checkpoints(archive, pub(key)) is None
+    assert checked(archive, pub(key)) is None
 
 
 def test_leaves_are_the_entry_hashes_and_a_gap_is_refused(archive, key):

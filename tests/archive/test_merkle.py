@@ -229,3 +229,17 @@ def test_altering_history_or_the_proof_fails_consistency():
     assert not merkle.verify_consistency(second, first, new_root, old_root, proof)
     assert not merkle.verify_consistency(first, first, old_root, _flip(old_root), [])
     assert merkle.verify_consistency(0, second, merkle.EMPTY_ROOT, new_root, [])
+
+
+def test_leaves_fed_in_batches_give_the_same_roots_as_one_by_one():
+    rng = random.Random(9162)
+    leaves = [rng.randbytes(32) for _ in range(300)]
+    ranges = {(0, 300), (0, 257), (256, 288), (128, 192), (299, 300), (0, 0)}
+    expected = merkle.range_roots(iter(leaves), ranges)
+    tree = merkle.RangeRoots(ranges)
+    cut = 0
+    while cut < len(leaves):  # uneven batches, as the chunks of a verify walk come
+        step = rng.randint(1, 40)
+        tree.extend_hashes([merkle.leaf_hash(leaf) for leaf in leaves[cut:cut + step]])
+        cut += step
+    assert tree.roots() == expected
