@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import fcntl
 import hashlib
 import itertools
@@ -222,10 +223,18 @@ def sign_checkpoint(private_key: Ed25519PrivateKey, tree_size: int, root: bytes,
 def ledger_leaves(archive: Archive) -> Iterator[bytes]:
     """The ``entry_hash`` bytes of each complete ledger entry in order, without full parsing.
 
+    Raises ``LedgerFormatError`` on a gap in the sequence: a checkpoint must never be taken
+    over a damaged ledger."""
+    for _seq, leaf, _raw in ledger_lines(archive):
+        yield leaf
+
+
+def ledger_lines(archive: Archive) -> Iterator[tuple[int, bytes, bytes]]:
+    """``(seq, entry_hash bytes, raw line)`` of each complete ledger entry, in order.
+
     Reads the hash from the end of the line (``LedgerEntry.to_line`` writes it last) and falls
     back to a full parse for any line of another shape. Raises ``LedgerFormatError`` on a gap in
-    the sequence: a checkpoint must never be taken over a damaged ledger.
-    """
+    the sequence."""
     expected = 1
     for line in archive.ledger.raw_lines():
         raw = line.raw
@@ -250,7 +259,7 @@ def ledger_leaves(archive: Archive) -> Iterator[bytes]:
         if seq != expected:
             raise LedgerFormatError(f"ledger line {line.number}: expected seq {expected}, found "
                                     f"{seq}; run 'commgate archive verify'")
-        yield leaf
+        yield seq, leaf, raw
         expected += 1
 
 
@@ -293,16 +302,8 @@ def write_checkpoint(archive: Archive, key_path: Path, *, only_if_grown: bool = 
     for a rewritten history. With ``only_if_grown`` an unchanged ledger returns the last
     checkpoint instead of writing a new one (for periodic runs).
     """
-    root = archive_root(archive)
-    key = load_private_key(Path(key_path), root)
-    path = checkpoints_path(archive)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(path.parent / "checkpoints.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise ArchiveWriteError(describe_os_error(exc, path.parent)) from exc
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)  # one writer: "last checkpoint" stays the last
+    key = load_private_key(Path(key_path), archive_root(archive))
+    with checkpoint_log_locked(archive):
         previous = load_checkpoints(archive)
         last = previous[-1] if previous else None
         builder = merkle.TreeBuilder()
@@ -323,14 +324,25 @@ def write_checkpoint(archive: Archive, key_path: Path, *, only_if_grown: bool = 
             if only_if_grown and builder.size == last.tree_size:
                 return last
         checkpoint = sign_checkpoint(key, builder.size, builder.root())
-        _append_line(path, checkpoint.to_line())
+        _append_line(checkpoints_path(archive), checkpoint.to_line())
         return checkpoint
-    finally:
-        os.close(lock_fd)
 
 
 def append_checkpoint(archive: Archive, checkpoint: Checkpoint) -> None:
     """Append an already signed checkpoint (import from another node, tests), fsynced."""
+    with checkpoint_log_locked(archive):
+        append_locked(archive, checkpoint)
+
+
+def append_locked(archive: Archive, checkpoint: Checkpoint) -> None:
+    """Append ``checkpoint``, fsynced; the caller holds :func:`checkpoint_log_locked`."""
+    _append_line(checkpoints_path(archive), checkpoint.to_line())
+
+
+@contextlib.contextmanager
+def checkpoint_log_locked(archive: Archive) -> Iterator[None]:
+    """One writer of the checkpoint log at a time, so "the last checkpoint" stays the last
+    while a new one is computed and appended."""
     path = checkpoints_path(archive)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -339,7 +351,7 @@ def append_checkpoint(archive: Archive, checkpoint: Checkpoint) -> None:
         raise ArchiveWriteError(describe_os_error(exc, path.parent)) from exc
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        _append_line(path, checkpoint.to_line())
+        yield
     finally:
         os.close(lock_fd)
 

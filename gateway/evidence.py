@@ -24,9 +24,8 @@ written beside its destination and linked into place only when complete
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from archive import LedgerEntry, merkle, public_key_path, write_checkpoint
-from archive.checkpoints import PROOF_FORMAT, Checkpoint, key_id, ledger_leaves, load_public_key
+from archive import LedgerEntry, public_key_path
+from archive.checkpoints import Checkpoint, key_id, load_public_key
 from archive.ledger import utc_now_iso
+from archive.proofs import prove_entries
 from gateway import feedback, property_register, reviews
 from gateway.access_log import record_access
 from gateway.evidence_csv import csv_files
@@ -57,7 +57,6 @@ from gateway.views import iso
 if TYPE_CHECKING:
     from gateway.app import App
 
-_SEQ_PREFIX = re.compile(rb'^\{"seq":(\d+),')
 _IN_CHUNK = 5000
 
 
@@ -100,16 +99,15 @@ def export_package(app: App, selection: Selection, out_path: Path | str, actor: 
     record = record_access(app, actor, "export", {
         "format": FORMAT, "selection": selection.to_dict(), "output": out_path.name,
         "cases": [c["ref"] for c in data["cases"]], "messages": len(data["messages"])})
-    checkpoint, public_pem, signing = _checkpoint(app)
-    tree_size = checkpoint.tree_size if checkpoint else record.seq
     wanted = {m["seq"] for m in data["messages"]}
     wanted |= {m["tombstone_seq"] for m in data["messages"] if m.get("tombstone_seq")}
     wanted.add(record.seq)
-    entries = ledger_entries(app, wanted)
-    proofs, root = inclusion_proofs(app, sorted(wanted), tree_size)
-    if checkpoint is not None and root != checkpoint.root_hash:
-        raise EvidenceError(f"the ledger no longer matches checkpoint {checkpoint.time}; "
-                            "run 'commgate archive verify'")
+    key = app.settings.config.archive.checkpoint_key
+    # One pass over the ledger: the entries, their proofs, and a checkpoint signed over them.
+    proven = prove_entries(app.archive, wanted, app.settings.resolve(key) if key else None)
+    entries, proofs, checkpoint = proven.entries, proven.proofs, proven.checkpoint
+    tree_size, root = proven.tree_size, proven.root_hash
+    public_pem, signing = _signing(app, checkpoint)
 
     manifest: dict[str, Any] = {
         "format": FORMAT, "exported_by": actor, "exported_at": exported_at,
@@ -307,65 +305,15 @@ def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
 
 # -- the archive side --------------------------------------------------------------------------
 
-def _checkpoint(app: App) -> tuple[Checkpoint | None, str | None, str]:
-    """The newest signed checkpoint (signed now if the ledger grew), its public key PEM, and a
-    line saying how the package is signed."""
-    key = app.settings.config.archive.checkpoint_key
-    if not key:
-        return None, None, ("unsigned: archive.checkpoint_key is not set, so no checkpoint "
-                            "vouches for these entries; the proofs lead to an unsigned tree "
-                            "head")
-    key_path = app.settings.resolve(key)
-    checkpoint = write_checkpoint(app.archive, key_path, only_if_grown=True)
+def _signing(app: App, checkpoint: Checkpoint | None) -> tuple[str | None, str]:
+    """The public key PEM that checks ``checkpoint``, and a line saying how the package is
+    signed."""
+    if checkpoint is None:
+        return None, ("unsigned: archive.checkpoint_key is not set, so no checkpoint vouches "
+                      "for these entries; the proofs lead to an unsigned tree head")
+    key_path = app.settings.resolve(app.settings.config.archive.checkpoint_key)
     pub_path = public_key_path(key_path)
     public = load_public_key(pub_path)
     if key_id(public) != checkpoint.key_id:
         raise EvidenceError(f"{pub_path} is not the public half of {key_path}")
-    return checkpoint, pub_path.read_text(), f"signed with Ed25519 key {checkpoint.key_id}"
-
-
-def ledger_entries(app: App, seqs: Iterable[int]) -> dict[int, LedgerEntry]:
-    """The wanted ledger entries, parsing only their lines in one pass."""
-    wanted = set(seqs)
-    last = max(wanted, default=0)
-    found: dict[int, LedgerEntry] = {}
-    for line in app.archive.ledger.raw_lines():
-        match = _SEQ_PREFIX.match(line.raw)
-        seq = int(match.group(1)) if match else None
-        if seq is None or seq in wanted:
-            entry = LedgerEntry.from_line(line.raw)
-            if entry.seq in wanted:
-                found[entry.seq] = entry
-        if seq is not None and seq >= last:
-            break
-    missing = wanted - set(found)
-    if missing:
-        raise EvidenceError(f"ledger entries {sorted(missing)[:5]} are missing from the ledger; "
-                            "run 'commgate archive verify'")
-    return found
-
-
-def inclusion_proofs(app: App, seqs: list[int], tree_size: int
-                     ) -> tuple[dict[int, dict[str, Any]], str]:
-    """An RFC 9162 inclusion proof per seq in the tree of the first ``tree_size`` entries,
-    all from one pass over the ledger (``archive.checkpoints.inclusion_proof`` makes one pass
-    per proof); and that tree's root."""
-    paths = {seq: merkle.inclusion_ranges(seq - 1, tree_size) for seq in seqs}
-    ranges = {r for p in paths.values() for r in p} | {(0, tree_size)}
-    leaves: dict[int, str] = {}
-    wanted = {seq - 1 for seq in seqs}
-
-    def tap() -> Iterator[bytes]:
-        for index, leaf in enumerate(ledger_leaves(app.archive)):
-            if index in wanted:
-                leaves[index + 1] = leaf.hex()
-            yield leaf
-
-    roots = merkle.range_roots(tap(), ranges)
-    hexes = {r: node.hex() for r, node in roots.items()}  # proofs share most of their nodes
-    root = hexes[(0, tree_size)]
-    proofs = {seq: {"format": PROOF_FORMAT, "seq": seq, "leaf_index": seq - 1,
-                    "tree_size": tree_size, "entry_hash": leaves[seq], "root_hash": root,
-                    "path": [hexes[r] for r in path]}
-              for seq, path in paths.items()}
-    return proofs, root
+    return pub_path.read_text(), f"signed with Ed25519 key {checkpoint.key_id}"

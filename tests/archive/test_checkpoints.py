@@ -65,21 +65,6 @@ def rewrite_entry(archive: Archive, seq: int) -> None:
     path.write_bytes(b"".join(out))
 
 
-@pytest.fixture
-def archive(tmp_path: Path) -> Archive:
-    a = Archive.open(tmp_path / "archive")
-    a.ensure()
-    return a
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> Path:
-    path = tmp_path / "keys" / "checkpoint.key"
-    path.parent.mkdir()
-    cps.generate_key(path)
-    return path
-
-
 def pub(key: Path) -> Path:
     return cps.public_key_path(key)
 
