@@ -51,15 +51,31 @@ def available_cpus() -> int:
 def idle_helpers() -> int:
     """How many helpers can run beside this process on cores that are idle right now.
 
-    On a machine whose cores are already busy (the 1-minute load average), a helper only
-    competes with this process for the same cores and costs its fork: none is started."""
+    On a machine whose cores are already busy, a helper only competes with this process for
+    the same cores and costs its fork: none is started. Busy means both the 1-minute load
+    average and the tasks runnable at this instant say so: the average alone still counts a
+    burst that has just ended (this very process filing mail a moment ago, say), the instant
+    alone can miss a steady load that happens to be waiting."""
     cpus = available_cpus()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        busy = 0.0
+    busy = min(_load_average(), _runnable_now())
     # This process is running, so it is part of the load already.
     return max(0, min(cpus - 1, round(cpus - max(busy, 1.0))))
+
+
+def _load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+def _runnable_now() -> float:
+    """Tasks running or waiting for a core at this instant (Linux), this process included."""
+    try:
+        with open("/proc/loadavg", "rb") as stats:
+            return float(stats.read().split()[3].split(b"/")[0])
+    except (OSError, IndexError, ValueError):
+        return float("inf")  # unknown: the load average decides alone
 
 
 def can_fork() -> bool:
