@@ -13,6 +13,7 @@ planned as ranges first and the hashes are then computed in one streaming pass
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Collection, Iterable, Sequence
 
@@ -73,6 +74,29 @@ class TreeBuilder:
                 key = (self.size - (1 << height), height)
                 if key in capture:
                     self.captured[key] = node
+
+    def append_subtree(self, node: bytes, height: int) -> None:
+        """Add a whole perfect subtree of ``2 ** height`` leaves (its hash ``node``, as
+        :func:`subtree_pieces` computes it); the tree's size must be a multiple of its width.
+        The same merges as appending its leaves one by one; nodes inside it are the caller's
+        to capture."""
+        width = 1 << height
+        if self.size % width:
+            raise ValueError(f"a subtree of {width} leaves cannot start at leaf {self.size}")
+        stack, capture = self._stack, self._capture
+        start = self.size
+        stack.append(node)
+        if capture and (start, height) in capture:
+            self.captured[(start, height)] = node
+        self.size = size = start + width
+        merged = size >> height
+        while not merged & 1:
+            merged >>= 1
+            height += 1
+            right = stack.pop()
+            stack[-1] = node = _sha256(b"\x01" + stack[-1] + right).digest()
+            if capture and (size - (1 << height), height) in capture:
+                self.captured[(size - (1 << height), height)] = node
 
     def extend_hashes(self, hashed_leaves: Iterable[bytes]) -> None:
         """``append_hash`` for each of ``hashed_leaves``: the same merges and captures, in one
@@ -145,10 +169,24 @@ class RangeRoots:
                 raise ValueError(f"[{start}, {end}) is not a subtree of an RFC 9162 tree")
         self._pieces = {r: perfect_pieces(*r) for r in ranges}
         self.needed = max((end for _, end in ranges), default=0)
+        self._capture_sorted: list[tuple[int, int]] | None = None
         self._builder = TreeBuilder({piece for ps in self._pieces.values() for piece in ps})
         self.append_hash = self._builder.append_hash
         self.extend_hashes = self._builder.extend_hashes
         self.append = self._builder.append
+        self.append_subtree = self._builder.append_subtree
+
+    @property
+    def capture_sorted(self) -> list[tuple[int, int]]:
+        """The perfect subtrees ``(start, height)`` the roots are built from, sorted."""
+        if self._capture_sorted is None:
+            self._capture_sorted = sorted(self._builder._capture)
+        return self._capture_sorted
+
+    def add_captured(self, nodes: dict[tuple[int, int], bytes]) -> None:
+        """Nodes inside subtrees given whole to ``append_subtree``, captured by whoever
+        hashed them (:func:`subtree_pieces`)."""
+        self._builder.captured.update(nodes)
 
     @property
     def size(self) -> int:
@@ -168,6 +206,36 @@ class RangeRoots:
                 root = node_hash(captured[piece], root)
             roots[r] = root
         return roots
+
+
+def subtree_pieces(start: int, hashed_leaves: Sequence[bytes],
+                   capture: Sequence[tuple[int, int]] = ()
+                   ) -> tuple[list[tuple[int, bytes]], dict[tuple[int, int], bytes]]:
+    """Hashed leaves ``start``, ``start + 1``, ... as the aligned perfect subtrees that cover
+    them (:func:`perfect_pieces`): ``[(height, hash)]`` in order, for
+    :meth:`TreeBuilder.append_subtree`, and the nodes inside them that ``capture`` (sorted,
+    as :attr:`RangeRoots.capture_sorted` gives it) names.
+
+    Hashed level by level, a list at a time, with no per-node bookkeeping: this is how
+    ``archive verify`` builds the Merkle tree of a chunk of the ledger on whichever core
+    checks that chunk."""
+    end = start + len(hashed_leaves)
+    wanted = capture[bisect.bisect_left(capture, (start, -1)):
+                     bisect.bisect_left(capture, (end, -1))]
+    pieces: list[tuple[int, bytes]] = []
+    captured: dict[tuple[int, int], bytes] = {}
+    for piece_start, height in perfect_pieces(start, end):
+        level = list(hashed_leaves[piece_start - start:piece_start - start + (1 << height)])
+        for lvl in range(height + 1):
+            if lvl:
+                level = [_sha256(b"\x01" + left + right).digest()
+                         for left, right in zip(level[::2], level[1::2], strict=True)]
+            for key in wanted:
+                key_start, key_height = key
+                if key_height == lvl and piece_start <= key_start < piece_start + (1 << height):
+                    captured[key] = level[(key_start - piece_start) >> lvl]
+        pieces.append((height, level[0]))
+    return pieces, captured
 
 
 def range_roots(leaves: Iterable[bytes], ranges: Iterable[Range]) -> dict[Range, bytes]:

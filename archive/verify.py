@@ -206,9 +206,8 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",
 _MISSING = "missing"
 
 # Per line, a chunk task returns either (line index in the chunk, why it is unreadable), or
-# (seq, kind, sha256, size, prev_hash, entry_hash, hash_ok, blob, leaf) where blob is None (not
-# to be checked), _MISSING, (hash of the stored file, its size) or the exception reading it
-# raised, and leaf the entry's Merkle leaf hash (None unless asked for).
+# (seq, kind, sha256, size, prev_hash, entry_hash, hash_ok, blob) where blob is None (not to be
+# checked), _MISSING, (hash of the stored file, its size) or the exception reading it raised.
 _Line = tuple[Any, ...]
 
 
@@ -266,26 +265,44 @@ def _verify_segment(walk: _Walk, data: bytes, since: int, prefix: str) -> Incons
             bounds.append(cut)
     bounds.append(len(data))
 
-    def task(n: int) -> list[_Line]:
-        return _check_lines(data, bounds[n], bounds[n + 1], since, prefix,
-                            leaves=walk.tree is not None)
+    capture = walk.tree.capture_sorted if walk.tree is not None else None
+
+    def task(n: int) -> tuple[list[_Line], _Pieces | None]:
+        lines = _check_lines(data, bounds[n], bounds[n + 1], since, prefix)
+        return lines, _merkle_pieces(lines, capture) if capture is not None else None
 
     first_seq = walk.expected_seq
     results = parallel.run_tasks(len(bounds) - 1, task, helpers,
                                  meanwhile=lambda: walk.load_recorded(first_seq, lines))
     line_base = 0
-    for n, chunk in enumerate(results):
+    for n, (chunk, pieces) in enumerate(results):
         problem = walk.feed(chunk, line_base)
         if problem is not None:
             return problem
+        walk.add_to_tree(chunk, pieces)
         line_base += data.count(b"\n", bounds[n], bounds[n + 1])
     return None
 
 
-def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str,
-                 leaves: bool = False) -> list[_Line]:
-    """Parse the lines in ``data[start:end]``, recompute their entry hashes, hash their blobs
-    (and, with ``leaves``, hash each intact entry as a Merkle leaf).
+# The Merkle subtrees covering a chunk's entries, and the nodes inside them a checkpoint check
+# wants (merkle.subtree_pieces), hashed by the task that checked the chunk.
+_Pieces = tuple[list[tuple[int, bytes]], dict[tuple[int, int], bytes]]
+
+
+def _merkle_pieces(lines: list[_Line], capture: list[tuple[int, int]]) -> _Pieces | None:
+    """The chunk's entries as Merkle leaves (leaf index = seq - 1), or None when they do not
+    follow one another intact (then the walk stops in this chunk anyway)."""
+    if not lines or len(lines[-1]) == 2 or not lines[-1][6]:
+        return None if lines else ([], {})
+    first = lines[0][0]
+    if lines[-1][0] != first + len(lines) - 1:
+        return None
+    leaves = [_sha256(b"\x00" + bytes.fromhex(line[5])).digest() for line in lines]
+    return merkle.subtree_pieces(first - 1, leaves, capture)
+
+
+def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> list[_Line]:
+    """Parse the lines in ``data[start:end]``, recompute their entry hashes, hash their blobs.
 
     Stops after a line that ends the walk whatever came before it (unreadable, or altered)."""
     out: list[_Line] = []
@@ -319,9 +336,7 @@ def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str,
                     _blob_state(f"{prefix}{sha[:2]}/{sha}", buffer)
                     if plain is not None or _HEX64.fullmatch(sha)
                     else ValueError(f"not a sha256 hex digest: {sha!r}"))
-        leaf = (_sha256(b"\x00" + bytes.fromhex(entry_hash)).digest() if leaves and hash_ok
-                else None)
-        out.append((seq, kind, sha, size, prev, entry_hash, hash_ok, blob, leaf))
+        out.append((seq, kind, sha, size, prev, entry_hash, hash_ok, blob))
         if not hash_ok:
             break
     return out
@@ -486,7 +501,6 @@ class _Walk:
     def feed(self, lines: list[_Line], line_base: int) -> Inconsistency | None:
         checked, awaiting, known, progress = (self.checked, self.awaiting, self.known,
                                               self.progress)
-        leaves: list[bytes] | None = [] if self.tree is not None else None
         expected, prev_hash, entries = self.expected_seq, self.prev_hash, self.entries
         problem: Inconsistency | None = None
         try:
@@ -495,7 +509,7 @@ class _Walk:
                     index, why = line
                     return Inconsistency(expected, "unreadable-entry",
                                          f"ledger line {line_base + index + 1}: {why}")
-                seq, kind, sha, size, prev, entry_hash, hash_ok, blob, leaf = line
+                seq, kind, sha, size, prev, entry_hash, hash_ok, blob = line
                 if not hash_ok:
                     problem = Inconsistency(seq, "altered-entry",
                                             "the entry's content does not match its entry_hash")
@@ -531,12 +545,22 @@ class _Walk:
                     awaiting.pop(sha, None)
                 entries += 1
                 expected, prev_hash = seq + 1, entry_hash
-                if leaves is not None:
-                    leaves.append(leaf)
                 if progress:
                     progress(entries)
             return None
         finally:
             self.expected_seq, self.prev_hash, self.entries = expected, prev_hash, entries
-            if leaves:
-                self.tree.extend_hashes(leaves)  # type: ignore[union-attr]
+
+    def add_to_tree(self, lines: list[_Line], pieces: _Pieces | None) -> None:
+        """A chunk the walk got through whole: its subtrees into the checkpoint tree (or, had
+        its task no pieces for it, its entries' leaves one by one)."""
+        tree = self.tree
+        if tree is None:
+            return
+        if pieces is None:
+            tree.extend_hashes([_sha256(b"\x00" + bytes.fromhex(line[5])).digest()
+                                for line in lines])
+            return
+        for height, node in pieces[0]:
+            tree.append_subtree(node, height)
+        tree.add_captured(pieces[1])

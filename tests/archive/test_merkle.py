@@ -243,3 +243,24 @@ def test_leaves_fed_in_batches_give_the_same_roots_as_one_by_one():
         tree.extend_hashes([merkle.leaf_hash(leaf) for leaf in leaves[cut:cut + step]])
         cut += step
     assert tree.roots() == expected
+
+
+def test_whole_subtrees_hashed_level_by_level_give_the_same_roots_and_captures():
+    rng = random.Random(6962)
+    leaves = [merkle.leaf_hash(rng.randbytes(32)) for _ in range(300)]
+    ranges = {(0, 300), (0, 257), (256, 288), (128, 192), (299, 300), (64, 65), (0, 0)}
+    expected = merkle.RangeRoots(ranges)
+    expected.extend_hashes(leaves)
+    tree = merkle.RangeRoots(ranges)
+    cut = 0
+    while cut < len(leaves):  # chunks of any size at any offset, as verify's chunks come
+        step = rng.randint(1, 70)
+        pieces, captured = merkle.subtree_pieces(cut, leaves[cut:cut + step],
+                                                 tree.capture_sorted)
+        for height, node in pieces:
+            tree.append_subtree(node, height)
+        tree.add_captured(captured)
+        cut += min(step, len(leaves) - cut)
+    assert tree.size == 300 and tree.roots() == expected.roots()
+    with pytest.raises(ValueError, match="cannot start"):
+        tree.append_subtree(leaves[0], 3)  # 300 is not a multiple of 8

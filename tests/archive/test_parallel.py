@@ -9,7 +9,8 @@ import threading
 
 import pytest
 
-from archive import Archive, Receipt, parallel
+from archive import Archive, Receipt, merkle, parallel
+from archive import checkpoints as cps
 from archive.verify import verify_archive
 
 
@@ -64,7 +65,7 @@ def test_without_helpers_everything_runs_here_and_meanwhile_runs_once():
 @pytest.fixture
 def big_archive(tmp_path):
     """More entries than verify needs before it forks helpers."""
-    archive = Archive.open(tmp_path)
+    archive = Archive.open(tmp_path / "archive")
     archive.store_many([(f"Subject: {n}\r\n\r\nbody {n}\r\n".encode(), Receipt("smtp", {}))
                         for n in range(1200)])
     return archive
@@ -72,9 +73,17 @@ def big_archive(tmp_path):
 
 @pytest.mark.parametrize("helpers", [0, 1])
 def test_verify_finds_the_same_first_problem_with_and_without_helpers(
-        big_archive, monkeypatch, helpers):
+        big_archive, key, monkeypatch, helpers):
     monkeypatch.setattr(parallel, "idle_helpers", lambda: helpers)
-    assert verify_archive(big_archive.ledger, big_archive.blobs).ok
+    # Checkpoints at sizes that cut through chunks, checked from the walk's own subtrees.
+    for size in (700, 1200):
+        cps.append_checkpoint(big_archive, cps.sign_checkpoint(
+            cps.load_private_key(key, big_archive.ledger.root.parent), size,
+            merkle.root_hash([bytes.fromhex(e.entry_hash) for e in big_archive.entries()
+                              if e.seq <= size])))
+    check = cps.CheckpointCheck(big_archive, cps.public_key_path(key))
+    assert verify_archive(big_archive.ledger, big_archive.blobs, tree=check.tree).ok
+    assert check.finish() is None and len(check.checkpoints) == 2
     for seq in (1000, 450):  # the earlier one is reported
         entry = next(e for e in big_archive.entries() if e.seq == seq)
         blob = big_archive.blobs.path_of(entry.sha256)
