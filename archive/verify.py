@@ -333,7 +333,7 @@ def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> 
             if blob is None:
                 # A plain line's sha256 is hex already (_PLAIN_LINE); as BlobStore.path_of:
                 blob = blob_states[sha] = (
-                    _blob_state(f"{prefix}{sha[:2]}/{sha}", buffer)
+                    _blob_state(f"{prefix}{sha[:2]}/{sha}", buffer, size)
                     if plain is not None or _HEX64.fullmatch(sha)
                     else ValueError(f"not a sha256 hex digest: {sha!r}"))
         out.append((seq, kind, sha, size, prev, entry_hash, hash_ok, blob))
@@ -449,11 +449,13 @@ def _canonical_agrees() -> bool:
 _FAST = _canonical_agrees()
 
 
-def _blob_state(path: str, buffer: memoryview) -> Any:
+def _blob_state(path: str, buffer: memoryview, recorded_size: int) -> Any:
     """(hash of the stored bytes, their count), _MISSING, or what went wrong reading them.
 
-    Reads to the end into ``buffer`` (reused: no allocation per blob), as a careful script
-    would: a small blob costs one read that brings it and one that finds the end."""
+    Reads to the end into ``buffer`` (reused: no allocation per blob). A read of a regular
+    file comes back short only at its end, so one that brings exactly the recorded size with
+    room to spare in the buffer needs no further read to find the end; any other count reads
+    on until a read returns nothing."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -463,9 +465,12 @@ def _blob_state(path: str, buffer: memoryview) -> Any:
     try:
         digest = hashlib.sha256()
         size = 0
+        room = len(buffer)
         while count := os.readv(fd, (buffer,)):
             digest.update(buffer[:count])
             size += count
+            if count < room and size == recorded_size:
+                break
         return digest.hexdigest(), size
     except OSError as exc:
         return exc
