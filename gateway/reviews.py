@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from gateway.events import SYSTEM, WorkflowError, cases_by_id, record
+from gateway.events import SYSTEM, WorkflowError, case_family, cases_by_id, record
 from gateway.models import Case, CaseLink, Message, utcnow
 from gateway.review_models import (
     CHECK_STATES,
@@ -116,17 +116,6 @@ def checklist_gaps(session: Session, case: Case) -> list[str]:
 
 
 # -- reviews ----------------------------------------------------------------------------------
-
-def case_family(session: Session, case: Case) -> list[int]:
-    """The case and every case merged into it (directly or in a chain): a review opened on a
-    case that the threader or staff later merged away still binds the surviving case."""
-    family, frontier = [case.id], [case.id]
-    while frontier:
-        frontier = [i for i in session.scalars(select(Case.id).where(
-            Case.merged_into_id.in_(frontier))) if i not in family]
-        family += frontier
-    return family
-
 
 def pending_reviews(session: Session, case: Case) -> list[Review]:
     return list(session.scalars(select(Review).where(
