@@ -24,6 +24,13 @@ DATABASE_URL_ENV = "COMMGATE_DATABASE_URL"
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
+def _one_line_text(value: str) -> str:
+    """Text that goes into a mail header: one line of printable characters, 200 at most."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value) or len(value) > 200:
+        raise ValueError("must be one line of at most 200 printable characters")
+    return value.strip()
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -179,11 +186,34 @@ class OutboundConfig(_Section):
     relay: RelayConfig = RelayConfig()
     # Domain used in our Message-IDs (default: the first alias's domain).
     message_id_domain: str = ""
+    # The ${company} of reply templates (default: the Message-ID domain, else the alias's).
+    company_name: str = ""
+    # Display name on the From line of every mail we send ("Acme Fluidics"), and per alias
+    # address ({"sales@acme.example" = "Acme Fluidics Sales"}); none: the bare address.
+    from_name: str = ""
+    from_names: dict[str, str] = {}
     # Aliases (addresses) that acknowledge new cases, with the template name to use.
     acknowledge: dict[str, str] = {}
     ack_per_sender_per_day: Annotated[int, Field(ge=0)] = 3
     max_attempts: Annotated[int, Field(ge=1)] = 10
     retry_base_seconds: Annotated[float, Field(gt=0)] = 60.0
+
+    @field_validator("company_name", "from_name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return _one_line_text(value)
+
+    @field_validator("from_names")
+    @classmethod
+    def _names_per_alias(cls, value: dict[str, str]) -> dict[str, str]:
+        for address in value:
+            if not _ADDRESS.match(address):
+                raise ValueError(f"expected alias addresses as keys, got {address!r}")
+        return {address.lower(): _one_line_text(name) for address, name in value.items()}
+
+    def display_name(self, alias: str) -> str:
+        """The From display name for mail sent from ``alias``."""
+        return self.from_names.get(alias.lower(), self.from_name)
 
 
 class RetentionRule(_Section):

@@ -119,7 +119,8 @@ def queue_mail(session: Session, settings: Settings, case: Case, *, kind: str,
     mail = OutboundMail(
         case_id=case.id, kind=kind, status="queued", auto=auto,
         message_id=make_message_id(settings, case.ref, domain).strip("<>"),
-        from_addr=alias, to_addrs=recipients, recipient=recipients[0].lower(),
+        from_addr=alias, from_name=settings.config.outbound.display_name(alias),
+        to_addrs=recipients, recipient=recipients[0].lower(),
         subject=final_subject, body=body, in_reply_to=in_reply_to, reference_ids=references,
         template_id=chosen.id if chosen else None,
         template_name=chosen.name if chosen else None,
@@ -220,7 +221,8 @@ def _variables(session: Session, settings: Settings, case: Case, parent: Message
     return {"case_ref": case.ref, "customer": header_text(case.customer, 320),
             "customer_name": name or header_text(case.customer, 320),
             "subject": header_text(case.subject, 500), "alias": alias,
-            "company": settings.config.outbound.message_id_domain or domain_of(alias),
+            "company": (settings.config.outbound.company_name
+                        or settings.config.outbound.message_id_domain or domain_of(alias)),
             "category": case.category, "actor": header_text(actor, 128),
             "date": now.date().isoformat()}
 
@@ -231,7 +233,7 @@ def compose(mail: OutboundMail) -> bytes:
     """The exact bytes of ``mail``: a pure function of the stored row."""
     message = EmailMessage(policy=SMTP)
     message["Date"] = format_datetime(mail.created_at)
-    message["From"] = Address(addr_spec=mail.from_addr)
+    message["From"] = Address(display_name=mail.from_name or "", addr_spec=mail.from_addr)
     message["To"] = [Address(addr_spec=a) for a in mail.to_addrs]
     message["Subject"] = header_text(mail.subject)
     message["Message-ID"] = f"<{mail.message_id}>"

@@ -103,6 +103,8 @@ class OutboundMail(Base):
     # Our signed Message-ID, without angle brackets (as messages.message_id stores ids).
     message_id: Mapped[MessageIdText] = mapped_column(index=True)
     from_addr: Mapped[Address]
+    # Display name on the From line ("" for the bare address), fixed when queued.
+    from_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     to_addrs: Mapped[JsonList]
     # The first recipient, lower-cased: what the per-sender acknowledgement limit counts.
     recipient: Mapped[Address]

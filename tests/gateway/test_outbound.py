@@ -24,7 +24,8 @@ from sqlalchemy import select, text
 from archive import sha256_hex
 from gateway import outbound, templates
 from gateway.app import App
-from gateway.config import CONFIG_NAME
+from gateway.config import CONFIG_NAME, load_settings
+from gateway.errors import ConfigError
 from gateway.events import WorkflowError, case_by_ref
 from gateway.ingest import ingest
 from gateway.models import Case, CaseEvent, Message
@@ -263,6 +264,31 @@ def test_ack_without_a_published_template_is_suppressed_with_the_reason(
         assert outbound.deliver_due(app).sent == []
     finally:
         app.close()
+
+
+def test_the_configured_display_name_and_company_name_reach_the_customer(
+        started, tmp_path: Path) -> None:
+    app, relay = started(extra='company_name = "Northpoint Components GmbH"\n'
+                               'from_name = "Northpoint"\n'
+                               f'from_names = {{ "{SALES.upper()}" = "Northpoint Vertrieb Öst" }}')
+    publish(app, body="Dear ${customer_name},\nthank you; ${company} will answer.\n")
+    receive(app, tmp_path / "in", make_message(subject="RFQ 20 manifold blocks"))
+    outbound.deliver_due(app)
+    [got] = relay.handler.received
+    message = got.message()
+    # Non-ASCII display names are RFC 2047 encoded on the wire and read back unchanged.
+    assert b"From: Northpoint Vertrieb =?utf-8?q?=C3=96st?= <sales@" in got.data
+    assert str(message["From"]) == f"Northpoint Vertrieb Öst <{SALES}>"
+    assert message["From"].addresses[0].addr_spec == SALES
+    assert "Northpoint Components GmbH will answer." in message.get_content()
+    [mail] = mails(app)
+    assert outbound.compose(mail) == got.data  # the name is part of the stored row
+
+
+def test_a_display_name_with_a_line_break_is_refused_at_start_up(home: Path) -> None:
+    configure(home, 2525, acknowledge=False, extra='from_name = "Sales\\r\\nBcc: x@evil"')
+    with pytest.raises(ConfigError, match=r"from_name.*one line"):
+        load_settings(home)
 
 
 def test_compose_is_a_pure_function_of_the_row(started, tmp_path) -> None:
