@@ -57,67 +57,34 @@ class TreeBuilder:
 
     def append_hash(self, hashed_leaf: bytes) -> None:
         """Add an already hashed leaf (``leaf_hash(data)``)."""
-        stack = self._stack
-        index = self.size
-        stack.append(hashed_leaf)
-        self.size = size = index + 1
-        capture = self._capture
-        if capture and (index, 0) in capture:
-            self.captured[(index, 0)] = hashed_leaf
-        height = 0
-        while not size & 1:  # one merge per trailing zero bit of the new size
-            size >>= 1
-            height += 1
-            right = stack.pop()
-            stack[-1] = node = _sha256(b"\x01" + stack[-1] + right).digest()
-            if capture:
-                key = (self.size - (1 << height), height)
-                if key in capture:
-                    self.captured[key] = node
+        self.append_subtree(hashed_leaf, 0)
+
+    def extend_hashes(self, hashed_leaves: Iterable[bytes]) -> None:
+        for hashed_leaf in hashed_leaves:
+            self.append_subtree(hashed_leaf, 0)
 
     def append_subtree(self, node: bytes, height: int) -> None:
-        """Add a whole perfect subtree of ``2 ** height`` leaves (its hash ``node``, as
-        :func:`subtree_pieces` computes it); the tree's size must be a multiple of its width.
-        The same merges as appending its leaves one by one; nodes inside it are the caller's
-        to capture."""
+        """Add a whole perfect subtree of ``2 ** height`` leaves (its hash ``node``; a hashed
+        leaf is one of height 0); the tree's size must be a multiple of its width. The same
+        merges as appending its leaves one by one; nodes inside it are the caller's to capture
+        (:func:`subtree_pieces` does)."""
         width = 1 << height
-        if self.size % width:
-            raise ValueError(f"a subtree of {width} leaves cannot start at leaf {self.size}")
-        stack, capture = self._stack, self._capture
         start = self.size
+        if start % width:
+            raise ValueError(f"a subtree of {width} leaves cannot start at leaf {start}")
+        stack, capture = self._stack, self._capture
         stack.append(node)
         if capture and (start, height) in capture:
             self.captured[(start, height)] = node
         self.size = size = start + width
         merged = size >> height
-        while not merged & 1:
+        while not merged & 1:  # one merge per trailing zero bit above this subtree's height
             merged >>= 1
             height += 1
             right = stack.pop()
             stack[-1] = node = _sha256(b"\x01" + stack[-1] + right).digest()
             if capture and (size - (1 << height), height) in capture:
                 self.captured[(size - (1 << height), height)] = node
-
-    def extend_hashes(self, hashed_leaves: Iterable[bytes]) -> None:
-        """``append_hash`` for each of ``hashed_leaves``: the same merges and captures, in one
-        loop over local names (archive verify feeds every ledger entry through here)."""
-        stack, captured, capture = self._stack, self.captured, self._capture
-        sha256 = _sha256
-        size = self.size
-        for hashed_leaf in hashed_leaves:
-            stack.append(hashed_leaf)
-            if capture and (size, 0) in capture:
-                captured[(size, 0)] = hashed_leaf
-            size += 1
-            merged, height = size, 0
-            while not merged & 1:
-                merged >>= 1
-                height += 1
-                right = stack.pop()
-                stack[-1] = node = sha256(b"\x01" + stack[-1] + right).digest()
-                if capture and (size - (1 << height), height) in capture:
-                    captured[(size - (1 << height), height)] = node
-        self.size = size
 
     def root(self) -> bytes:
         """MTH of the leaves so far: fold the right-edge subtrees from the right."""
