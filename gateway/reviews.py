@@ -73,10 +73,16 @@ class Check:
 # -- the requirement-review checklist ---------------------------------------------------------
 
 def checklist(session: Session, case: Case) -> dict[str, dict[str, Any] | None]:
-    """Every checklist item with its state, note, who and when (None: not checked yet)."""
-    rows = {c.item: c for c in session.scalars(
-        select(RequirementCheck).where(RequirementCheck.case_id == case.id))}
-    return {item: _check_view(rows[item]) if item in rows else None for item in CHECKLIST_ITEMS}
+    """Every checklist item with its state, note, who, when and the case it was checked on
+    (None: not checked yet). Over the case's family: a check made on a case merged into this
+    one counts here, and the newest check of an item wins (the survivor's on a tie)."""
+    family = case_family(session, case)
+    rows = sorted(session.scalars(select(RequirementCheck).where(
+        RequirementCheck.case_id.in_(family))), key=lambda c: (c.at, c.case_id == case.id))
+    refs = _refs(session, family)
+    newest = {c.item: c for c in rows}
+    return {item: _check_view(newest[item], refs) if item in newest else None
+            for item in CHECKLIST_ITEMS}
 
 
 def set_checks(session: Session, case: Case, checks: Sequence[Check], actor: str
@@ -87,10 +93,11 @@ def set_checks(session: Session, case: Case, checks: Sequence[Check], actor: str
                             "ITEM=STATE[:NOTE]")
     _refuse_merged(case)
     now = utcnow()
+    seen = checklist(session, case)
     changes = []
     for check in checks:
         row = session.get(RequirementCheck, (case.id, check.item))
-        before = row.state if row else None
+        before = seen[check.item]["state"] if seen[check.item] else None
         if row is None:
             row = RequirementCheck(case_id=case.id, item=check.item)
             session.add(row)
@@ -288,22 +295,27 @@ def decide_order(session: Session, case: Case, message: Message, *, accept: bool
 
 
 def latest_decision(session: Session, case: Case) -> OrderDecision | None:
-    return session.scalars(select(OrderDecision).where(OrderDecision.case_id == case.id)
-                           .order_by(OrderDecision.id.desc())).first()
+    """The newest decision of the case's family: an order accepted on a case that was then
+    merged into this one is accepted here too."""
+    return session.scalars(select(OrderDecision).where(
+        OrderDecision.case_id.in_(case_family(session, case)))
+        .order_by(OrderDecision.id.desc())).first()
 
 
 def _decided_since(session: Session, case: Case, decision: OrderDecision) -> bool:
     """A review approved after the last acceptance: the changed order may be accepted again."""
     return session.scalars(select(Review.id).where(
-        Review.case_id == case.id, Review.kind == "scope-change", Review.status == "approved",
-        Review.decided_at > decision.at)).first() is not None
+        Review.case_id.in_(case_family(session, case)), Review.kind == "scope-change",
+        Review.status == "approved", Review.decided_at > decision.at)).first() is not None
 
 
 def linked_case_ids(session: Session, case: Case, kind: str) -> list[int]:
+    """Cases linked to this one or to a case merged into it (a link is not moved by a merge)."""
+    family = case_family(session, case)
     rows = session.execute(select(CaseLink.case_id, CaseLink.other_case_id).where(
         CaseLink.kind == kind,
-        or_(CaseLink.case_id == case.id, CaseLink.other_case_id == case.id)))
-    return sorted({b if a == case.id else a for a, b in rows} - {case.id})
+        or_(CaseLink.case_id.in_(family), CaseLink.other_case_id.in_(family))))
+    return sorted({id_ for pair in rows for id_ in pair} - set(family))
 
 
 def _refuse_merged(case: Case) -> None:
@@ -454,17 +466,20 @@ def list_reviews(session: Session, *, pending_only: bool = False, case: Case | N
 
 def decision_view(session: Session, decision: OrderDecision) -> dict[str, Any]:
     message = session.get(Message, decision.message_pk)
-    return {"id": decision.id, "decision": decision.decision, "actor": decision.actor,
+    case = session.get(Case, decision.case_id)
+    return {"id": decision.id, "case": case.ref if case else None,
+            "decision": decision.decision, "actor": decision.actor,
             "at": iso(decision.at), "note": decision.note, "checklist": decision.checklist,
             "message": _message_brief(message) if message else None}
 
 
 def details_for_case(session: Session, case: Case) -> dict[str, Any]:
     """The order record of a case: what ``commgate order show`` prints and ``cases show`` can
-    include: linked enquiries, the checklist, reviews, decisions and the case's messages."""
+    include: linked enquiries, the checklist, reviews, decisions and the case's messages, each
+    over the case's family (the cases merged into it)."""
     linked = [session.get(Case, cid) for cid in linked_case_ids(session, case, "enquiry-order")]
-    decisions = session.scalars(select(OrderDecision).where(OrderDecision.case_id == case.id)
-                                .order_by(OrderDecision.id))
+    decisions = session.scalars(select(OrderDecision).where(
+        OrderDecision.case_id.in_(case_family(session, case))).order_by(OrderDecision.id))
     return {
         "ref": case.ref, "category": case.category, "status": case.status,
         "customer": case.customer, "subject": case.subject,
@@ -479,8 +494,13 @@ def details_for_case(session: Session, case: Case) -> dict[str, Any]:
     }
 
 
-def _check_view(row: RequirementCheck) -> dict[str, Any]:
-    return {"state": row.state, "note": row.note, "by": row.actor, "at": iso(row.at)}
+def _check_view(row: RequirementCheck, refs: dict[int, str]) -> dict[str, Any]:
+    return {"state": row.state, "note": row.note, "by": row.actor, "at": iso(row.at),
+            "case": refs.get(row.case_id)}
+
+
+def _refs(session: Session, case_ids: Sequence[int]) -> dict[int, str]:
+    return dict(session.execute(select(Case.id, Case.ref).where(Case.id.in_(case_ids))).all())
 
 
 def _message_brief(message: Message) -> dict[str, Any]:
