@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.events import SYSTEM, WorkflowError, cases_by_id, record
+from gateway.events import (
+    SYSTEM,
+    WorkflowError,
+    case_family,
+    cases_by_id,
+    record,
+    surviving_case,
+)
 from gateway.models import Case, Message, utcnow
 from gateway.property_models import PROPERTY_KINDS, PROPERTY_STATUSES, PropertyHistory, PropertyItem
 from gateway.reviews import open_review
@@ -207,9 +214,11 @@ def _change(session: Session, item: PropertyItem, status: str, actor: str, note:
 
 
 def _case_of(session: Session, item: PropertyItem) -> Case:
+    """Where an action on the item is recorded: its case, or the case that one was merged
+    into (staff work the survivor; the item keeps its case so an unmerge takes it back)."""
     case = session.get(Case, item.case_id)
     assert case is not None  # a foreign key
-    return case
+    return surviving_case(session, case)
 
 
 def _open_incident(session: Session, item: PropertyItem, actor: str, note: str) -> None:
@@ -345,15 +354,18 @@ def property_register(session: Session, customer: str | None = None, *,
 
 
 def details_for_case(session: Session, case: Case) -> dict[str, Any]:
-    """The case's property items with their chain of custody (for ``cases show``)."""
-    items = session.scalars(select(PropertyItem).where(PropertyItem.case_id == case.id)
-                            .order_by(PropertyItem.id))
+    """The property items of the case and of the cases merged into it, with their chain of
+    custody (for ``cases show``); each item names the case it was registered on."""
+    items = session.scalars(select(PropertyItem).where(
+        PropertyItem.case_id.in_(case_family(session, case))).order_by(PropertyItem.id))
     return {"property": [item_view(session, i, with_history=True) for i in items]}
 
 
 def details_for_cases(session: Session, cases: Sequence[Case]) -> dict[int, list[dict[str, Any]]]:
-    """``details_for_case(...)["property"]`` for many cases at once (case id -> items): one
-    query for the items and one for their histories, however many cases (evidence export)."""
+    """The items registered on each case (case id -> items), as ``details_for_case`` shows
+    them: one query for the items and one for their histories, however many cases (evidence
+    export). Unlike ``details_for_case`` not over merge families: an export holding a case and
+    the case merged into it would list the merged case's items twice."""
     wanted = {case.id: case.ref for case in cases}
     found: dict[int, list[dict[str, Any]]] = {case_id: [] for case_id in wanted}
     if not wanted:
