@@ -154,9 +154,11 @@ def _print_feedback(args: argparse.Namespace, result: dict[str, Any]) -> int:
     if args.json:
         emit_json(result)
         return EXIT_OK
+    filed_on = result["case"] if result["case"] != result["ref"] else None
     print(f"{result['ref']}: type {result['type'] or '(not set)'}, severity "
           f"{result['severity'] or '(not set)'}, corrective action "
-          f"{result['corrective_action'] or '(none)'}")
+          f"{result['corrective_action'] or '(none)'}"
+          f"{f' (the record of {filed_on}, merged into it)' if filed_on else ''}")
     if result["close_blocker"]:
         print(f"cannot be closed yet: {result['close_blocker']}")
     return EXIT_OK

@@ -14,6 +14,9 @@ Decisions:
   (checked by :func:`close_blocker`, which ``gateway.lifecycle.can_close`` consults).
 - A closed or merged case's feedback record is evidence and is not edited: reopen the case
   (or work on the case it was merged into) first.
+- A merge leaves the record on the case it was filed on; the surviving case reads, edits and
+  closes by it through its family (:func:`record_for`: its own record first), and an unmerge
+  takes it back with nothing to undo.
 - Every change is a case event with the actor; the row is only the current state.
 - The CSV export neutralises cells that a spreadsheet would run as a formula (OWASP "CSV
   injection"): free text starting with = + - @ TAB or CR gets a leading apostrophe.
@@ -31,7 +34,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from classifiers import Classification
-from gateway.events import SYSTEM, WorkflowError, cases_by_id, record
+from gateway.events import (
+    SYSTEM,
+    WorkflowError,
+    case_families,
+    case_family,
+    cases_by_id,
+    record,
+)
 from gateway.feedback_models import FEEDBACK_TYPES, SEVERITIES, FeedbackRecord
 from gateway.models import Case, LedgerReceipt, Message, utcnow
 from gateway.views import iso
@@ -69,9 +79,19 @@ def suggest_type(classification: Classification) -> tuple[str, list[str]]:
     return "", rules
 
 
+def family_records(session: Session, case: Case) -> list[FeedbackRecord]:
+    """The feedback records of the case and of the cases merged into it: its own first, then
+    the oldest. A merge leaves each record on the case it was filed on (unmerge needs no undo)."""
+    rows = session.scalars(select(FeedbackRecord).where(
+        FeedbackRecord.case_id.in_(case_family(session, case))).order_by(FeedbackRecord.id))
+    return sorted(rows, key=lambda row: row.case_id != case.id)
+
+
 def record_for(session: Session, case: Case) -> FeedbackRecord | None:
-    return session.scalars(select(FeedbackRecord).where(FeedbackRecord.case_id == case.id)
-                           ).one_or_none()
+    """The record that governs the case: its own, else that of a case merged into it. Staff
+    edit and close by this one (a merged case's record cannot be edited on that case)."""
+    rows = family_records(session, case)
+    return rows[0] if rows else None
 
 
 def open_record(session: Session, case: Case, *, actor: str, suggested_type: str = "",
@@ -121,7 +141,8 @@ def classify_feedback(session: Session, case: Case, *, actor: str,
             setattr(row, name, value)
     if changes:
         row.updated_at = utcnow()
-        record(session, case, "feedback_classified", changes, actor=actor)
+        record(session, case, "feedback_classified", changes | _filed_on(session, case, row),
+               actor=actor)
     return row
 
 
@@ -151,8 +172,16 @@ def record_corrective_action(session: Session, case: Case, *, actor: str,
     if any(previous.values()):
         data["previous"] = previous
     row.updated_at = utcnow()
-    record(session, case, "corrective_action_recorded", data, actor=actor)
+    record(session, case, "corrective_action_recorded", data | _filed_on(session, case, row),
+           actor=actor)
     return row
+
+
+def _filed_on(session: Session, case: Case, row: FeedbackRecord) -> dict[str, Any]:
+    """For an event on ``case`` about a record filed on a case merged into it: which one."""
+    if row.case_id == case.id:
+        return {}
+    return {"record_case": session.scalar(select(Case.ref).where(Case.id == row.case_id))}
 
 
 def close_blocker(session: Session, case: Case) -> str | None:
@@ -198,8 +227,7 @@ def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]
     if not wanted:
         return
     cases = cases_by_id(session, (f.case_id for f in wanted))
-    has_record = set(session.scalars(select(FeedbackRecord.case_id).where(
-        FeedbackRecord.case_id.in_(list(cases)))))
+    has_record = _with_family_record(session, list(cases))
     for f in wanted:
         case = cases[f.case_id]
         if case.category != "feedback" or case.status in ("closed", "merged"):
@@ -209,6 +237,16 @@ def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]
             _add_record(session, case, actor=SYSTEM, suggested_type=suggested, rules=rules,
                         message_pk=f.message_pk)
             has_record.add(case.id)
+
+
+def _with_family_record(session: Session, case_ids: list[int]) -> set[int]:
+    """Which of these cases already have a record, their own or a merged-in case's (a second
+    record for the same matter would split its corrective action)."""
+    families = case_families(session, case_ids)
+    members = sorted({member for family in families.values() for member in family})
+    recorded = set(session.scalars(select(FeedbackRecord.case_id).where(
+        FeedbackRecord.case_id.in_(members)))) if members else set()
+    return {case_id for case_id, family in families.items() if recorded.intersection(family)}
 
 
 # -- the log -----------------------------------------------------------------------------------
@@ -270,13 +308,23 @@ def export_csv(session: Session, path: Path, since: datetime | None = None,
 
 
 def details_for_case(session: Session, case: Case) -> dict[str, Any] | None:
-    """The feedback part of ``cases show`` (None when the case has no feedback record)."""
-    row = record_for(session, case)
-    if row is None:
+    """The feedback part of ``cases show`` (None when neither the case nor a case merged into
+    it has a feedback record): the governing record, and any other of the family."""
+    rows = family_records(session, case)
+    if not rows:
         return None
-    return {"type": row.type, "suggested_type": row.suggested_type, "severity": row.severity,
+    refs = dict(session.execute(select(Case.id, Case.ref).where(
+        Case.id.in_({row.case_id for row in rows}))).all())
+    row, *others = rows
+    return {**_record_view(row, refs), "close_blocker": close_blocker(session, case),
+            "merged_records": [_record_view(other, refs) for other in others]}
+
+
+def _record_view(row: FeedbackRecord, refs: dict[int, str]) -> dict[str, Any]:
+    return {"case": refs.get(row.case_id), "type": row.type,
+            "suggested_type": row.suggested_type, "severity": row.severity,
             "corrective_action": row.corrective_action_ref, "resolution": row.resolution_note,
-            "root_cause": row.root_cause, "close_blocker": close_blocker(session, case)}
+            "root_cause": row.root_cause}
 
 
 def _cell(text: str) -> str:
