@@ -39,6 +39,7 @@ from archive.ledger import utc_now_iso
 from archive.proofs import prove_entries
 from gateway import feedback, property_register, reviews
 from gateway.access_log import record_access
+from gateway.events import case_families
 from gateway.evidence_csv import csv_files
 from gateway.evidence_html import render_report
 from gateway.evidence_select import Selected, Selection, resolve
@@ -176,20 +177,29 @@ def collect(session: Session, selected: Selected) -> dict[str, Any]:
     wanted_refs = set(refs.values())
     data["feedback"] = [row for row in feedback.feedback_log(session)
                         if row["ref"] in wanted_refs]
-    kinds_of = {case.id: {e["kind"] for e in events_by_case[case.ref]} for case in cases}
+    # A case's workflow records include those filed on the cases merged into it (its family),
+    # whether or not those cases are in the selection themselves.
+    families = case_families(session, [case.id for case in cases])
+    own_kinds = _event_kinds(session, {i for ids in families.values() for i in ids})
+    kinds_of = {case.id: set().union(*(own_kinds.get(i, set()) for i in families[case.id]))
+                for case in cases}
     # Property items and their custody for every case that has any: two queries in all.
     items = property_register.details_for_cases(session, [
         case for case in cases if any(k.startswith("property_") for k in kinds_of[case.id])])
+    listed: dict[int, dict[str, Any]] = {}
     for case in cases:
         kinds = kinds_of[case.id]
         if any(k.startswith("review_") for k in kinds):
-            data["reviews"] += reviews.list_reviews(session, case=case)
+            # Family-wide: a review of a merged case comes with the survivor and with itself.
+            listed |= {review["id"]: review
+                       for review in reviews.list_reviews(session, case=case)}
         if case.id in items:
             data["property"] += items[case.id]
         if kinds & {"checklist_updated", "order_accepted", "order_declined"}:
             order = reviews.details_for_case(session, case)
             data["orders"][case.ref] = {k: order[k] for k in ("linked", "checklist",
                                                               "checklist_gaps", "decisions")}
+    data["reviews"] = sorted(listed.values(), key=lambda review: review["id"])
     return data
 
 
@@ -201,6 +211,18 @@ def _chunked_events(session: Session, case_ids: list[int]) -> Iterator[Any]:
         chunk = case_ids[start:start + _IN_CHUNK]
         yield from session.execute(select(*columns).where(CaseEvent.case_id.in_(chunk))
                                    .order_by(CaseEvent.id))
+
+
+def _event_kinds(session: Session, case_ids: set[int]) -> dict[int, set[str]]:
+    """The kinds of event each case has had: which workflow records it can have."""
+    kinds: dict[int, set[str]] = {}
+    ids = sorted(case_ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        for case_id, kind in session.execute(
+                select(CaseEvent.case_id, CaseEvent.kind).distinct()
+                .where(CaseEvent.case_id.in_(ids[start:start + _IN_CHUNK]))):
+            kinds.setdefault(case_id, set()).add(kind)
+    return kinds
 
 
 def _message_seqs(session: Session, pks: set[int]) -> dict[int, int]:

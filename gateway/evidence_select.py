@@ -26,7 +26,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.errors import GatewayError
-from gateway.events import case_by_ref
+from gateway.events import case_by_ref, case_family
 from gateway.models import Case, CaseLink, LedgerReceipt, Message
 
 
@@ -133,8 +133,8 @@ def resolve(session: Session, selection: Selection) -> Selected:
 
 
 def _related(session: Session, case: Case) -> list[tuple[int, str]]:
-    """Cases merged into ``case`` and cases linked to it as enquiry/order."""
-    merged = session.scalars(select(Case.id).where(Case.merged_into_id == case.id))
+    """Cases merged into ``case`` (in a chain too) and cases linked to it as enquiry/order."""
+    merged = case_family(session, case)[1:]
     linked = session.execute(select(CaseLink.case_id, CaseLink.other_case_id).where(
         CaseLink.kind == "enquiry-order",
         or_(CaseLink.case_id == case.id, CaseLink.other_case_id == case.id)))

@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from gateway.events import WorkflowError, case_by_ref, case_families
+from gateway.evidence import collect
+from gateway.evidence_select import Selection, resolve
 from gateway.feedback import record_for
 from gateway.ingest import ingest
 from gateway.lifecycle import can_close
@@ -18,7 +20,14 @@ from gateway.merging import merge_cases
 from gateway.models import Case, CaseEvent
 from gateway.property_models import PropertyItem
 from gateway.review_models import CHECKLIST_ITEMS
-from gateway.reviews import Check, decide_order, pending_review, resolve_message, set_checks
+from gateway.reviews import (
+    Check,
+    decide_order,
+    open_review,
+    pending_review,
+    resolve_message,
+    set_checks,
+)
 from tests.conftest import make_message, write_messages
 
 A, B = "NPC-000001", "NPC-000002"
@@ -274,3 +283,25 @@ def test_a_family_follows_a_chain_of_merges_for_each_case_asked_about(app, tmp_p
         families = case_families(session, [ids[B], ids[A]])
         assert families == {ids[B]: [ids[B], ids[A], ids["NPC-000003"]],
                             ids[A]: [ids[A], ids["NPC-000003"]]}
+
+
+def test_an_evidence_package_of_the_survivor_holds_the_whole_chain_once(app, tmp_path, cli):
+    third = dict(subject="Order 4500871234 follow-up", message_id="<fu@customer.example>",
+                 body="Hello,\ndo you have everything for our order?\nAnna")
+    file(app, tmp_path, ORDER, OTHER, third)
+    ok(cli("review", "checklist", A, *ITEMS, "--as", "qa"))
+    with app.db.session() as session:
+        open_review(session, case_by_ref(session, A), "scope-change", actor="qa",
+                    summary="quantity 200 -> 250")
+    ok(cli("cases", "merge", "NPC-000003", "--into", A, "--as", "staff"))
+    ok(cli("cases", "merge", A, "--into", B, "--as", "staff"))
+
+    with app.db.session() as session:
+        data = collect(session, resolve(session, Selection(cases=(B,))))
+    reasons = {c["ref"]: c["included_because"] for c in data["cases"]}
+    assert reasons == {B: "selected", A: f"merged into {B}", "NPC-000003": f"merged into {B}"}
+    # The review filed on A comes once, though A and B both list their family's reviews.
+    assert [(r["case"], r["kind"]) for r in data["reviews"]] == [(A, "scope-change")]
+    # B's order record is A's checklist, though only A has checklist events.
+    assert {v["case"] for v in data["orders"][B]["checklist"].values()} == {A}
+    assert data["orders"][B]["checklist_gaps"] == []
