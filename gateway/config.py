@@ -234,6 +234,40 @@ class RetentionConfig(_Section):
     expire_every_hours: Annotated[float, Field(ge=0)] = 0.0
 
 
+# Which published template confirms a review decision to the customer, unless the reviewer
+# names another: "<review kind>/<decision>" -> template name.
+REVIEW_TEMPLATE_DEFAULTS = {
+    "scope-change/approved": "scope-change-approved",
+    "scope-change/rejected": "scope-change-rejected",
+    "property-incident/approved": "property-incident-report",
+    "property-incident/rejected": "property-incident-report",
+}
+_TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class ReviewsConfig(_Section):
+    """Review decisions: the templates that confirm them (an installation's own names, its own
+    language), over the defaults in REVIEW_TEMPLATE_DEFAULTS."""
+
+    templates: dict[str, str] = {}
+
+    @field_validator("templates")
+    @classmethod
+    def _known_decisions(cls, value: dict[str, str]) -> dict[str, str]:
+        for decision, name in value.items():
+            if decision not in REVIEW_TEMPLATE_DEFAULTS:
+                raise ValueError(f"unknown decision {decision!r}; expected one of "
+                                 f"{', '.join(REVIEW_TEMPLATE_DEFAULTS)}")
+            if not _TEMPLATE_NAME.match(name):
+                raise ValueError(f"{name!r} is not a template name (lower-case letters, "
+                                 "digits, '.', '_' and '-', at most 64)")
+        return value
+
+    def template_for(self, kind: str, decision: str) -> str:
+        key = f"{kind}/{decision}"
+        return self.templates.get(key) or REVIEW_TEMPLATE_DEFAULTS[key]
+
+
 class Config(_Section):
     """The whole installation. Paths are relative to the home folder unless absolute."""
 
@@ -250,6 +284,7 @@ class Config(_Section):
     threading: ThreadingConfig = ThreadingConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     outbound: OutboundConfig = OutboundConfig()
+    reviews: ReviewsConfig = ReviewsConfig()
     retention: RetentionConfig = RetentionConfig()
 
 

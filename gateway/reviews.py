@@ -39,16 +39,6 @@ if TYPE_CHECKING:
     from gateway.after_filing import FiledMessage
     from gateway.config import Settings
 
-# Templates that confirm a decision to the customer unless the reviewer names another one.
-# (A config option ``reviews.templates`` would be the place to change them per installation.)
-DEFAULT_TEMPLATES = {
-    ("scope-change", "approved"): "scope-change-approved",
-    ("scope-change", "rejected"): "scope-change-rejected",
-    ("property-incident", "approved"): "property-incident-report",
-    ("property-incident", "rejected"): "property-incident-report",
-}
-
-
 @dataclass(frozen=True)
 class Check:
     """One checklist entry as a reviewer gives it: ``scope=ok`` or ``delivery-date=n/a:note``."""
@@ -208,7 +198,7 @@ def decide_review(session: Session, settings: Settings, case: Case, review: Revi
            actor=actor, message_pk=review.trigger_message_pk)
     if confirm:
         _queue_confirmation(session, settings, case, review, actor,
-                            template or DEFAULT_TEMPLATES[(review.kind, status)])
+                            template or settings.config.reviews.template_for(review.kind, status))
     return review
 
 

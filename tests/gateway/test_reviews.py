@@ -315,3 +315,35 @@ def test_a_decision_without_a_published_template_is_refused(app, tmp_path):
                       approve=True, note="ok", actor="qa")
     with app.db.session() as session:  # rolled back: still pending
         assert pending_review(session, case_by_ref(session, "NPC-000001")) is not None
+
+
+def test_an_installation_names_its_own_confirmation_templates(home, tmp_path):
+    from gateway.app import App
+    from gateway.config import CONFIG_NAME
+
+    with (home / CONFIG_NAME).open("a") as config:
+        config.write('\n[reviews.templates]\n"scope-change/approved" = "aenderung-angenommen"\n')
+    app = App.open(home)
+    try:
+        file(app, tmp_path, ORDER, CHANGE)
+        with app.db.session() as session:
+            publish_template(session, "aenderung-angenommen",
+                             "Wir nehmen Ihre Aenderung an (${note}).\n")
+            case = case_by_ref(session, "NPC-000001")
+            decide_review(session, app.settings, case, pending_review(session, case),
+                          approve=True, note="Kapazitaet geprueft", actor="qa")
+            queued = session.scalars(select(CaseEvent).where(
+                CaseEvent.kind == "review_confirmation_queued")).one()
+            assert queued.data["template"] == "aenderung-angenommen"
+    finally:
+        app.close()
+
+
+def test_an_unknown_decision_in_the_template_names_is_refused_at_start_up(home):
+    from gateway.config import CONFIG_NAME, load_settings
+    from gateway.errors import ConfigError
+
+    with (home / CONFIG_NAME).open("a") as config:
+        config.write('\n[reviews.templates]\n"scope-change/maybe" = "x"\n')
+    with pytest.raises(ConfigError, match=r"unknown decision 'scope-change/maybe'"):
+        load_settings(home)
