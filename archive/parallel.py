@@ -6,9 +6,10 @@ blobs are independent per chunk, and a pure-Python loop uses one core at a time.
 How: the task list is known before the fork, so a helper sees it without any transfer. Task
 numbers wait in a pipe; this process and each helper read four bytes at a time (a pipe read
 is atomic, so every task is taken exactly once, by whoever is free first: the load balances
-itself even when some chunks name large blobs). A helper pickles its results back through a
-second pipe and leaves with ``os._exit`` (no atexit handlers, no finalisers of the parent's
-objects, no flush of buffers it inherited). Anything a helper failed to deliver is run here.
+itself even when some chunks name large blobs). A helper pickles each result back through a
+second pipe as soon as it has it, and leaves with ``os._exit`` (no atexit handlers, no
+finalisers of the parent's objects, no flush of buffers it inherited). Anything a helper
+failed to deliver is run here.
 
 Forking is only done where it is safe and worth it: on POSIX, when this process runs no other
 thread (a fork copies only the calling thread, and a lock another thread held would stay locked
@@ -26,12 +27,13 @@ import pickle
 import struct
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _TOKEN = struct.Struct("<I")
+_FRAME = struct.Struct("<Q")  # the length of one pickled (task, result) frame
 # Tokens are written in one write of at most PIPE_BUF bytes, which POSIX makes atomic; every
 # read then takes exactly one whole token.
 MAX_TASKS = 4096 // _TOKEN.size
@@ -124,10 +126,9 @@ def run_tasks(count: int, task: Callable[[int], T], helpers: int,
     try:
         if meanwhile is not None:
             meanwhile()
-        _work(task, token_r, results)
+        _work(task, token_r, results.__setitem__)
         for _pid, result_r in children:
-            with contextlib.suppress(Exception):
-                results.update(pickle.loads(_read_all(result_r)))
+            results.update(_frames(_read_all(result_r)))
     finally:
         os.close(token_r)
         for pid, result_r in children:
@@ -138,10 +139,11 @@ def run_tasks(count: int, task: Callable[[int], T], helpers: int,
     return [results[n] if n in results else task(n) for n in range(count)]
 
 
-def _work(task: Callable[[int], T], token_r: int, results: dict[int, T]) -> None:
+def _work(task: Callable[[int], T], token_r: int, deliver: Callable[[int, T], object]
+          ) -> None:
     while token := os.read(token_r, _TOKEN.size):
         (n,) = _TOKEN.unpack(token)
-        results[n] = task(n)
+        deliver(n, task(n))
 
 
 def _helper(task: Callable[[int], Any], token_r: int, inherited: Sequence[int],
@@ -151,16 +153,37 @@ def _helper(task: Callable[[int], Any], token_r: int, inherited: Sequence[int],
         gc.disable()  # collecting would touch (and so copy) the whole inherited heap
         for fd in inherited:
             os.close(fd)
-        results: dict[int, Any] = {}
-        _work(task, token_r, results)
-        view = memoryview(pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
-        while view:
-            view = view[os.write(result_w, view):]
+
+        def deliver(n: int, result: Any) -> None:
+            # One frame per task as it is done: the pickling of the last result is all that
+            # is left when the tokens run out, and a helper that dies keeps what it sent.
+            frame = pickle.dumps((n, result), protocol=pickle.HIGHEST_PROTOCOL)
+            view = memoryview(_FRAME.pack(len(frame)) + frame)
+            while view:
+                view = view[os.write(result_w, view):]
+
+        _work(task, token_r, deliver)
         code = 0
     except BaseException:
         pass  # the parent runs whatever this helper did not deliver
     finally:
         os._exit(code)
+
+
+def _frames(data: bytes) -> Iterator[tuple[int, Any]]:
+    """The ``(task, result)`` frames a helper wrote; a frame cut short (the helper died while
+    writing it) and anything after it are left out, so those tasks run here."""
+    offset = 0
+    while offset + _FRAME.size <= len(data):
+        (length,) = _FRAME.unpack_from(data, offset)
+        start = offset + _FRAME.size
+        if start + length > len(data):
+            return
+        try:
+            yield pickle.loads(data[start:start + length])
+        except Exception:  # a damaged frame: its task, and those after it, run here
+            return
+        offset = start + length
 
 
 def _read_all(fd: int) -> bytes:

@@ -25,11 +25,14 @@ def _database_copy(app: App) -> Callable[[int, int], dict[int, str]]:
     table = LedgerReceipt.__table__
 
     def recorded(first: int, last: int) -> dict[int, str]:
-        # Core, not ORM: plain rows, no per-row entity machinery.
-        with app.db.session() as session:
-            return dict(session.connection().execute(
-                select(table.c.seq, table.c.entry_hash)
-                .where(table.c.seq.between(first, last))).all())
+        # Core, and the driver's own tuples: a verify compares every entry, and building a
+        # Row per entry would cost a third of this query.
+        with app.db.engine.connect() as connection:
+            result = connection.execute(select(table.c.seq, table.c.entry_hash)
+                                        .where(table.c.seq.between(first, last)))
+            with result:
+                rows = result.cursor.fetchall() if result.cursor is not None else result.all()
+            return dict(rows)
 
     return recorded
 
