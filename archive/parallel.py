@@ -24,10 +24,12 @@ import fcntl
 import gc
 import os
 import pickle
+import statistics
 import struct
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -55,10 +57,13 @@ def idle_helpers() -> int:
 
     On a machine whose cores are already busy, a helper only competes with this process for
     the same cores and costs its fork: none is started. Busy means both the 1-minute load
-    average and the tasks runnable at this instant say so: the average alone still counts a
-    burst that has just ended (this very process filing mail a moment ago, say), the instant
-    alone can miss a steady load that happens to be waiting."""
+    average and the tasks runnable now say so: the average alone still counts a burst that
+    has just ended (this very program filing mail a moment ago, say), one look at the tasks
+    runnable now can catch a passing kernel thread, so it is the median of three looks a
+    tenth of a millisecond apart."""
     cpus = available_cpus()
+    if cpus == 1:
+        return 0
     busy = min(_load_average(), _runnable_now())
     # This process is running, so it is part of the load already.
     return max(0, min(cpus - 1, round(cpus - max(busy, 1.0))))
@@ -71,13 +76,19 @@ def _load_average() -> float:
         return 0.0
 
 
-def _runnable_now() -> float:
-    """Tasks running or waiting for a core at this instant (Linux), this process included."""
+def _runnable_now(looks: int = 3, apart: float = 0.0001) -> float:
+    """Tasks running or waiting for a core (Linux), this process included: the median of a
+    few looks."""
+    seen = []
     try:
-        with open("/proc/loadavg", "rb") as stats:
-            return float(stats.read().split()[3].split(b"/")[0])
+        for look in range(looks):
+            if look:
+                time.sleep(apart)
+            with open("/proc/loadavg", "rb") as stats:
+                seen.append(float(stats.read().split()[3].split(b"/")[0]))
     except (OSError, IndexError, ValueError):
         return float("inf")  # unknown: the load average decides alone
+    return statistics.median(seen)
 
 
 def can_fork() -> bool:
@@ -85,20 +96,26 @@ def can_fork() -> bool:
 
 
 def run_tasks(count: int, task: Callable[[int], T], helpers: int,
-              meanwhile: Callable[[], object] | None = None) -> list[T]:
+              meanwhile: Callable[[], object] | None = None,
+              in_order: Callable[[int, T], object] | None = None) -> list[T]:
     """``[task(0), ..., task(count - 1)]``, computed here and in up to ``helpers`` forks.
 
     ``task`` must depend only on state that exists before this call (a helper sees the
     parent's memory as it was at the fork) and return a picklable value. ``meanwhile`` runs
     here once the helpers are started, before this process takes its share of the tasks.
+    ``in_order(n, result)`` is called here for each task in task order as soon as the results
+    up to it are in, so a caller walking them in order does so while the helpers still work.
     """
     if count > MAX_TASKS:
         raise ValueError(f"at most {MAX_TASKS} tasks per call, not {count}")
+    results = _InOrder(in_order)
     helpers = min(helpers, count - 1)
     if helpers <= 0 or not can_fork():
         if meanwhile is not None:
             meanwhile()
-        return [task(n) for n in range(count)]
+        for n in range(count):
+            results.add(n, task(n))
+        return results.all(count, task)
     token_r, token_w = os.pipe()
     os.write(token_w, b"".join(_TOKEN.pack(n) for n in range(count)))
     children: list[tuple[int, int]] = []  # (pid, read end of its result pipe)
@@ -117,26 +134,77 @@ def run_tasks(count: int, task: Callable[[int], T], helpers: int,
                 _helper(task, token_r, (token_w, result_r, *(fd for _, fd in children)),
                         result_w)
             os.close(result_w)
+            os.set_blocking(result_r, False)
             children.append((pid, result_r))
     except OSError:
         pass  # fewer helpers than asked for: this process takes up the rest
     finally:
         os.close(token_w)  # once every copy is closed, an empty pipe reads as the end
-    results: dict[int, T] = {}
+    pending: dict[int, bytearray | None] = {fd: bytearray() for _, fd in children}
     try:
         if meanwhile is not None:
             meanwhile()
-        _work(task, token_r, results.__setitem__)
-        for _pid, result_r in children:
-            results.update(_frames(_read_all(result_r)))
+
+        def mine(n: int, result: T) -> None:
+            results.add(n, result)
+            _collect(pending, results, wait=False)  # what the helpers sent meanwhile
+
+        _work(task, token_r, mine)
+        _collect(pending, results, wait=True)
     finally:
         os.close(token_r)
         for pid, result_r in children:
             os.close(result_r)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-    # A helper that died took its claimed tasks with it: run them here.
-    return [results[n] if n in results else task(n) for n in range(count)]
+    # A helper that died took its claimed tasks with it: they run here.
+    return results.all(count, task)
+
+
+class _InOrder:
+    """Results by task number, handed to ``in_order`` in task order as they complete."""
+
+    def __init__(self, in_order: Callable[[int, Any], object] | None) -> None:
+        self.results: dict[int, Any] = {}
+        self.in_order = in_order
+        self.next = 0
+
+    def add(self, n: int, result: Any) -> None:
+        self.results[n] = result
+        if self.in_order is not None:
+            while self.next in self.results:
+                self.in_order(self.next, self.results[self.next])
+                self.next += 1
+
+    def all(self, count: int, task: Callable[[int], Any]) -> list[Any]:
+        for n in range(count):
+            if n not in self.results:
+                self.add(n, task(n))
+        return [self.results[n] for n in range(count)]
+
+
+def _collect(pending: dict[int, bytearray | None], results: _InOrder, wait: bool) -> None:
+    """Read what the helpers have written: everything there is now, or (``wait``) until each
+    has closed its pipe. Complete frames become results; a partial one waits for the rest. A
+    helper whose stream is damaged is not read any further (its tasks run here)."""
+    for fd, buffer in pending.items():
+        if buffer is None:
+            continue
+        if wait:
+            os.set_blocking(fd, True)
+        while True:
+            try:
+                chunk = os.read(fd, _RESULT_PIPE_BYTES)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            buffer += chunk
+        frames, intact = _frames(buffer)
+        if not intact:
+            pending[fd] = None
+        for n, result in frames:
+            results.add(n, result)
 
 
 def _work(task: Callable[[int], T], token_r: int, deliver: Callable[[int, T], object]
@@ -170,24 +238,21 @@ def _helper(task: Callable[[int], Any], token_r: int, inherited: Sequence[int],
         os._exit(code)
 
 
-def _frames(data: bytes) -> Iterator[tuple[int, Any]]:
-    """The ``(task, result)`` frames a helper wrote; a frame cut short (the helper died while
-    writing it) and anything after it are left out, so those tasks run here."""
+def _frames(buffer: bytearray) -> tuple[list[tuple[int, Any]], bool]:
+    """The complete ``(task, result)`` frames at the start of ``buffer``, removed from it, and
+    whether the stream is intact. A frame cut short stays (the rest may follow, or the helper
+    died writing it: then its task runs here)."""
+    frames: list[tuple[int, Any]] = []
     offset = 0
-    while offset + _FRAME.size <= len(data):
-        (length,) = _FRAME.unpack_from(data, offset)
+    while offset + _FRAME.size <= len(buffer):
+        (length,) = _FRAME.unpack_from(buffer, offset)
         start = offset + _FRAME.size
-        if start + length > len(data):
-            return
+        if start + length > len(buffer):
+            break
         try:
-            yield pickle.loads(data[start:start + length])
-        except Exception:  # a damaged frame: its task, and those after it, run here
-            return
+            frames.append(pickle.loads(buffer[start:start + length]))
+        except Exception:  # a damaged frame: its task and those after it run here
+            return frames, False
         offset = start + length
-
-
-def _read_all(fd: int) -> bytes:
-    parts = []
-    while chunk := os.read(fd, _RESULT_PIPE_BYTES):
-        parts.append(chunk)
-    return b"".join(parts)
+    del buffer[:offset]
+    return frames, True

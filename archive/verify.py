@@ -272,16 +272,26 @@ def _verify_segment(walk: _Walk, data: bytes, since: int, prefix: str) -> Incons
         return lines, _merkle_pieces(lines, capture) if capture is not None else None
 
     first_seq = walk.expected_seq
-    results = parallel.run_tasks(len(bounds) - 1, task, helpers,
-                                 meanwhile=lambda: walk.load_recorded(first_seq, lines))
+    found: list[Inconsistency] = []
     line_base = 0
-    for n, (chunk, pieces) in enumerate(results):
+
+    def in_order(n: int, result: tuple[list[_Line], _Pieces | None]) -> None:
+        # Called in chunk order while helpers still work on later chunks.
+        nonlocal line_base
+        if found:
+            return  # the walk stopped at an earlier chunk
+        chunk, pieces = result
         problem = walk.feed(chunk, line_base)
         if problem is not None:
-            return problem
+            found.append(problem)
+            return
         walk.add_to_tree(chunk, pieces)
         line_base += data.count(b"\n", bounds[n], bounds[n + 1])
-    return None
+
+    parallel.run_tasks(len(bounds) - 1, task, helpers,
+                       meanwhile=lambda: walk.load_recorded(first_seq, lines),
+                       in_order=in_order)
+    return found[0] if found else None
 
 
 # The Merkle subtrees covering a chunk's entries, and the nodes inside them a checkpoint check
