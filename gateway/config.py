@@ -242,7 +242,8 @@ REVIEW_TEMPLATE_DEFAULTS = {
     "property-incident/approved": "property-incident-report",
     "property-incident/rejected": "property-incident-report",
 }
-_TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# What a template may be called (gateway.templates enforces the same rule).
+TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 class ReviewsConfig(_Section):
@@ -258,7 +259,7 @@ class ReviewsConfig(_Section):
             if decision not in REVIEW_TEMPLATE_DEFAULTS:
                 raise ValueError(f"unknown decision {decision!r}; expected one of "
                                  f"{', '.join(REVIEW_TEMPLATE_DEFAULTS)}")
-            if not _TEMPLATE_NAME.match(name):
+            if not TEMPLATE_NAME.match(name):
                 raise ValueError(f"{name!r} is not a template name (lower-case letters, "
                                  "digits, '.', '_' and '-', at most 64)")
         return value

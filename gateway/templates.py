@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gateway.config import TEMPLATE_NAME
 from gateway.events import WorkflowError
 from gateway.models import utcnow
 from gateway.outbound_models import Template, TemplateEvent
@@ -25,7 +26,7 @@ from gateway.views import iso
 # What queue_mail provides to every template; callers may add their own (a review note ...).
 KNOWN_VARIABLES = ("case_ref", "customer", "customer_name", "subject", "alias", "company",
                    "category", "actor", "date")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_NAME = TEMPLATE_NAME  # one rule, also checked where the config names templates
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 MAX_SUBJECT_CHARS = 500
 MAX_BODY_CHARS = 200_000
