@@ -313,19 +313,34 @@ def write_checkpoint(archive: Archive, key_path: Path, *, only_if_grown: bool = 
             if last is not None and builder.size == last.tree_size:
                 old_root = builder.root()
         if last is not None:
-            if builder.size < last.tree_size:
-                raise CheckpointError(
-                    f"the ledger has {builder.size} entries but checkpoint {last.time} covered "
-                    f"{last.tree_size}: entries were removed; run 'commgate archive verify'")
-            if old_root.hex() != last.root_hash:
-                raise CheckpointError(
-                    f"the first {last.tree_size} ledger entries no longer match checkpoint "
-                    f"{last.time}: history was rewritten; run 'commgate archive verify'")
+            refuse_unless_extended(last, builder.size, old_root)
             if only_if_grown and builder.size == last.tree_size:
                 return last
         checkpoint = sign_checkpoint(key, builder.size, builder.root())
         _append_line(checkpoints_path(archive), checkpoint.to_line())
         return checkpoint
+
+
+def refuse_unless_extended(last: Checkpoint, size: int, old_root: bytes | None) -> None:
+    """Never sign (nor prove against) a ledger of ``size`` entries that does not extend the
+    last checkpoint: entries removed, or its first ``last.tree_size`` entries now hashing to
+    ``old_root`` instead of the signed root (``old_root`` is not looked at when entries were
+    removed)."""
+    if size < last.tree_size:
+        raise CheckpointError(
+            f"the ledger has {size} entries but checkpoint {last.time} covered "
+            f"{last.tree_size}: entries were removed; run 'commgate archive verify'")
+    if old_root is None or old_root.hex() != last.root_hash:
+        raise CheckpointError(
+            f"the first {last.tree_size} ledger entries no longer match checkpoint "
+            f"{last.time}: history was rewritten; run 'commgate archive verify'")
+
+
+def proof_json(seq: int, tree_size: int, entry_hash: str, root_hash: str,
+               path: list[str]) -> dict[str, Any]:
+    """An inclusion proof as evidence packages carry it (hex strings)."""
+    return {"format": PROOF_FORMAT, "seq": seq, "leaf_index": seq - 1, "tree_size": tree_size,
+            "entry_hash": entry_hash, "root_hash": root_hash, "path": path}
 
 
 def append_checkpoint(archive: Archive, checkpoint: Checkpoint) -> None:
@@ -496,16 +511,8 @@ def inclusion_proof(archive: Archive, seq: int, checkpoint: Checkpoint) -> dict[
     if roots[(0, size)].hex() != checkpoint.root_hash:
         raise CheckpointError(f"the ledger no longer matches checkpoint {checkpoint.time}; "
                               "run 'commgate archive verify'")
-    entry_hash = seen[0].hex()
-    return {
-        "format": PROOF_FORMAT,
-        "seq": seq,
-        "leaf_index": index,
-        "tree_size": size,
-        "entry_hash": entry_hash,
-        "root_hash": checkpoint.root_hash,
-        "path": [roots[r].hex() for r in path_ranges],
-    }
+    return proof_json(seq, size, seen[0].hex(), checkpoint.root_hash,
+                      [roots[r].hex() for r in path_ranges])
 
 
 def inclusion_problem(entry_hash: str, proof: Mapping[str, Any], checkpoint: Checkpoint,

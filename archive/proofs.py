@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from archive import merkle
 from archive.checkpoints import (
-    PROOF_FORMAT,
     Checkpoint,
     CheckpointError,
     append_locked,
@@ -26,6 +25,8 @@ from archive.checkpoints import (
     ledger_lines,
     load_checkpoints,
     load_private_key,
+    proof_json,
+    refuse_unless_extended,
     sign_checkpoint,
 )
 from archive.entries import LedgerEntry
@@ -72,9 +73,7 @@ def _prove(archive: Archive, wanted: set[int], last: Checkpoint | None,
         raise CheckpointError(f"ledger entries {sorted(wanted)[:3]}... are not all in the "
                               f"ledger of {size} entries; run 'commgate archive verify'")
     if last is not None and last.tree_size > size:
-        raise CheckpointError(f"the ledger has {size} entries but checkpoint {last.time} covered "
-                              f"{last.tree_size}: entries were removed; run 'commgate archive "
-                              "verify'")
+        refuse_unless_extended(last, size, None)
     paths = {seq: merkle.inclusion_ranges(seq - 1, size) for seq in wanted}
     ranges = {r for path in paths.values() for r in path} | {(0, size)}
     if last is not None:
@@ -94,10 +93,8 @@ def _prove(archive: Archive, wanted: set[int], last: Checkpoint | None,
     except (LedgerFormatError, ValueError) as exc:
         raise CheckpointError(f"cannot read the ledger: {exc}; run 'commgate archive verify'"
                               ) from exc
-    if last is not None and roots[(0, last.tree_size)].hex() != last.root_hash:
-        raise CheckpointError(f"the first {last.tree_size} ledger entries no longer match "
-                              f"checkpoint {last.time}: history was rewritten; run 'commgate "
-                              "archive verify'")
+    if last is not None:
+        refuse_unless_extended(last, size, roots[(0, last.tree_size)])
     root = roots[(0, size)].hex()
     checkpoint = None
     if key is not None:
@@ -107,8 +104,6 @@ def _prove(archive: Archive, wanted: set[int], last: Checkpoint | None,
             checkpoint = sign_checkpoint(key, size, bytes.fromhex(root))
             append_locked(archive, checkpoint)
     hexes = {r: node.hex() for r, node in roots.items()}  # proofs share most of their nodes
-    proofs = {seq: {"format": PROOF_FORMAT, "seq": seq, "leaf_index": seq - 1,
-                    "tree_size": size, "entry_hash": leaves[seq],
-                    "root_hash": root, "path": [hexes[r] for r in path]}
+    proofs = {seq: proof_json(seq, size, leaves[seq], root, [hexes[r] for r in path])
               for seq, path in paths.items()}
     return ProvenEntries(entries, proofs, size, root, checkpoint)

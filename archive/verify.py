@@ -201,7 +201,6 @@ _READ_CHUNK = 1 << 18  # per read of a large blob, into one reused buffer per ta
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # Canonical JSON as archive.entries.compute_entry_hash writes it: json.dumps with these
 # arguments builds exactly this encoder on every call; built once here.
-_sha256 = hashlib.sha256
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 _MISSING = "missing"
 
@@ -307,7 +306,7 @@ def _merkle_pieces(lines: list[_Line], capture: list[tuple[int, int]]) -> _Piece
     first = lines[0][0]
     if lines[-1][0] != first + len(lines) - 1:
         return None
-    leaves = [_sha256(b"\x00" + bytes.fromhex(line[5])).digest() for line in lines]
+    leaves = [merkle.leaf_hash(bytes.fromhex(line[5])) for line in lines]
     return merkle.subtree_pieces(first - 1, leaves, capture)
 
 
@@ -573,8 +572,7 @@ class _Walk:
         if tree is None:
             return
         if pieces is None:
-            tree.extend_hashes([_sha256(b"\x00" + bytes.fromhex(line[5])).digest()
-                                for line in lines])
+            tree.extend_hashes([merkle.leaf_hash(bytes.fromhex(line[5])) for line in lines])
             return
         for height, node in pieces[0]:
             tree.append_subtree(node, height)
