@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +59,14 @@ if TYPE_CHECKING:
     from gateway.app import App
 
 _IN_CHUNK = 5000
+
+
+def _in_chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    """``ids`` sorted, a few thousand at a time: one IN list per query stays within what every
+    backend takes."""
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        yield ordered[start:start + _IN_CHUNK]
 
 
 @dataclass(frozen=True)
@@ -207,8 +215,7 @@ def _chunked_events(session: Session, case_ids: list[int]) -> Iterator[Any]:
     """Rows, not ORM objects: an export reads many events and changes none."""
     columns = (CaseEvent.case_id, CaseEvent.at, CaseEvent.actor, CaseEvent.kind,
                CaseEvent.message_pk, CaseEvent.data)
-    for start in range(0, len(case_ids), _IN_CHUNK):
-        chunk = case_ids[start:start + _IN_CHUNK]
+    for chunk in _in_chunks(case_ids):
         yield from session.execute(select(*columns).where(CaseEvent.case_id.in_(chunk))
                                    .order_by(CaseEvent.id))
 
@@ -216,21 +223,19 @@ def _chunked_events(session: Session, case_ids: list[int]) -> Iterator[Any]:
 def _event_kinds(session: Session, case_ids: set[int]) -> dict[int, set[str]]:
     """The kinds of event each case has had: which workflow records it can have."""
     kinds: dict[int, set[str]] = {}
-    ids = sorted(case_ids)
-    for start in range(0, len(ids), _IN_CHUNK):
+    for chunk in _in_chunks(case_ids):
         for case_id, kind in session.execute(
                 select(CaseEvent.case_id, CaseEvent.kind).distinct()
-                .where(CaseEvent.case_id.in_(ids[start:start + _IN_CHUNK]))):
+                .where(CaseEvent.case_id.in_(chunk))):
             kinds.setdefault(case_id, set()).add(kind)
     return kinds
 
 
 def _message_seqs(session: Session, pks: set[int]) -> dict[int, int]:
     found: dict[int, int] = {}
-    ids = sorted(pks)
-    for start in range(0, len(ids), _IN_CHUNK):
+    for chunk in _in_chunks(pks):
         found.update(session.execute(select(Message.id, Message.first_seq).where(
-            Message.id.in_(ids[start:start + _IN_CHUNK]))).all())
+            Message.id.in_(chunk))).all())
     return found
 
 
@@ -243,8 +248,7 @@ def _refs(session: Session, ids: set[int]) -> dict[int, str]:
 def _links(session: Session, case_ids: list[int]) -> dict[int, list[dict[str, str]]]:
     links: dict[int, list[dict[str, str]]] = {}
     rows = []
-    for start in range(0, len(case_ids), _IN_CHUNK):
-        chunk = case_ids[start:start + _IN_CHUNK]
+    for chunk in _in_chunks(case_ids):
         rows += session.execute(select(CaseLink.case_id, CaseLink.other_case_id, CaseLink.kind)
                                 .where(CaseLink.case_id.in_(chunk) |
                                        CaseLink.other_case_id.in_(chunk))).all()
