@@ -53,7 +53,7 @@ class TreeBuilder:
         self.captured: dict[tuple[int, int], bytes] = {}
 
     def append(self, data: bytes) -> None:
-        self.append_hash(_sha256(b"\x00" + data).digest())
+        self.append_hash(leaf_hash(data))
 
     def append_hash(self, hashed_leaf: bytes) -> None:
         """Add an already hashed leaf (``leaf_hash(data)``)."""
@@ -138,7 +138,6 @@ class RangeRoots:
         self.needed = max((end for _, end in ranges), default=0)
         self._capture_sorted: list[tuple[int, int]] | None = None
         self._builder = TreeBuilder({piece for ps in self._pieces.values() for piece in ps})
-        self.append_hash = self._builder.append_hash
         self.extend_hashes = self._builder.extend_hashes
         self.append = self._builder.append
         self.append_subtree = self._builder.append_subtree
