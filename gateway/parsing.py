@@ -13,6 +13,7 @@ import codecs
 import email
 import email.header
 import email.message
+import email.parser
 import email.utils
 import hashlib
 import logging
@@ -31,6 +32,7 @@ MAX_TEXT_CHARS = 1_000_000
 MAX_HEADERS = 500
 MAX_HEADER_CHARS = 4_000
 MAX_ID_CHARS = 990
+MAX_MIME_DEPTH = 64
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _FOLDING = re.compile(r"\s*[\r\n]+\s*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -50,6 +52,12 @@ _CHARSET_ALIASES = {
     "ansi_x3.4-1968": "ascii",
 }
 _UNLABELLED = {"", "x-unknown", "unknown", "unknown-8bit", "x-user-defined", "default", "us-ascii"}
+# A header line: a field name and its colon, or a folded continuation. White space before the
+# colon is RFC 5322 section 4.5 obsolete syntax (obs-optional), which receivers must accept.
+_FIELD_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):|[ \t]")
+_OBSOLETE_FIELD = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]+:", re.MULTILINE)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_UNKNOWN_LOCAL_OFFSET = re.compile(r"\s-0000(?:\s|\(|$)")
 _HEADER_FIELDS_THAT_MAKE_A_MAIL = ("from", "to", "subject", "date", "message-id", "received")
 
 
@@ -148,16 +156,15 @@ def _decode_mislabelled(data: bytes, declared: str) -> str:
 def decode_header_value(value: object, defects: list[str], name: str) -> str:
     """RFC 2047 encoded-words and raw 8-bit header bytes, tolerantly, to one line of text."""
     if isinstance(value, email.header.Header):
-        # compat32 wraps raw 8-bit header bytes in a Header of charset unknown-8bit.
-        defects.append(f"raw 8-bit bytes in header {name}")
-        text = _decode_chunks(email.header.decode_header(value), defects, name)
+        # compat32 wraps raw 8-bit header bytes in a Header of charset unknown-8bit; they go
+        # back to the surrogate-escaped text that the branch below reads.
+        text = "".join(chunk.decode("ascii", "surrogateescape") if isinstance(chunk, bytes)
+                       else chunk for chunk, _ in email.header.decode_header(value))
     else:
         text = str(value)
     if _SURROGATE.search(text):
-        # compat32 keeps raw 8-bit header bytes as surrogates; most such mail is UTF-8.
-        raw = text.encode("ascii", "surrogateescape")
-        defects.append(f"raw 8-bit bytes in header {name}")
-        text = decode_bytes(raw, None, defects, f"header {name}")
+        # compat32 keeps raw 8-bit header bytes as surrogates.
+        text = _raw_8bit_header(text.encode("ascii", "surrogateescape"), defects, name)
     if "=?" in text:
         try:
             text = _decode_chunks(email.header.decode_header(text), defects, name)
@@ -165,6 +172,16 @@ def decode_header_value(value: object, defects: list[str], name: str) -> str:
             defects.append(f"undecodable encoded-word in {name}: {exc}")
     text = _FOLDING.sub(" ", text) if "\n" in text or "\r" in text else text
     return _CONTROL.sub("", text)[:MAX_HEADER_CHARS].strip()
+
+
+def _raw_8bit_header(raw: bytes, defects: list[str], name: str) -> str:
+    """UTF-8 in a header value is valid internationalised mail (RFC 6532 section 3.2, SMTPUTF8);
+    only other 8-bit bytes are a defect, read as Windows-1252 like an unlabelled body."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        defects.append(f"raw 8-bit bytes in header {name} that are not UTF-8")
+        return raw.decode("cp1252", errors="replace")
 
 
 def _decode_chunks(chunks: list[tuple[bytes | str, str | None]], defects: list[str],
@@ -180,11 +197,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """Never raises: whatever goes wrong is recorded in ``defects``."""
     defects: list[str] = []
     sha = hashlib.sha256(raw).hexdigest()
-    try:
-        msg = email.message_from_bytes(raw)
-    except Exception as exc:  # pragma: no cover - compat32 parsing practically never raises
-        defects.append(f"message could not be parsed: {exc}")
-        msg = email.message.Message()
+    msg, nested_too_deep = _parse_structure(raw, defects)
     headers = _headers(msg, defects)
     lookup = {}
     for key, value in headers:
@@ -203,7 +216,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     body = _Body(defects)
     body.walk(msg)
     text = body.text()
-    if not text and _has_body(raw):
+    if not text and _has_body(raw) and not nested_too_deep:  # mail-parser would recurse too
         text = _mailparser_text(raw, defects)
     return ParsedMessage(
         sha256=sha,
@@ -224,6 +237,80 @@ def parse_message(raw: bytes) -> ParsedMessage:
         part_types=tuple(body.part_types),
         defects=tuple(dict.fromkeys(defects + _parser_defects(msg))),
     )
+
+
+class _DepthLimitedMessage(email.message.Message):
+    """A compat32 message that keeps the parser from descending below ``MAX_MIME_DEPTH`` levels.
+
+    The stdlib parser nests one generator per MIME level, so about 1,000 levels end in a
+    RecursionError that loses the whole message, headers included (and each line costs a step
+    per level). While it is being parsed, a multipart or message/* part at the limit calls
+    itself opaque, so everything inside it stays one raw payload.
+    """
+
+    depth = 0
+    parsing = True
+    kept_raw = False
+
+    def attach(self, payload: email.message.Message) -> None:  # type: ignore[override]
+        if isinstance(payload, _DepthLimitedMessage):
+            payload.depth = self.depth + 1
+        super().attach(payload)
+
+    def get_content_type(self) -> str:
+        declared = super().get_content_type()
+        if (self.parsing and self.depth >= MAX_MIME_DEPTH
+                and declared.startswith(("multipart/", "message/"))):
+            self.kept_raw = True
+            return "application/octet-stream"
+        return declared
+
+
+def _parse_structure(raw: bytes, defects: list[str]) -> tuple[email.message.Message, bool]:
+    """The parsed message, and whether its nesting went past ``MAX_MIME_DEPTH``."""
+    try:
+        msg = email.message_from_bytes(_accept_obsolete_field_names(raw),
+                                       _class=_DepthLimitedMessage)
+    except Exception as exc:  # pragma: no cover - the depth limit leaves little that raises
+        defects.append(f"message could not be parsed: {exc}")
+        headers_only = email.parser.BytesHeaderParser()
+        return _safe(lambda: headers_only.parsebytes(raw), email.message.Message()), False
+    too_deep = False
+    for part in msg.walk():
+        if isinstance(part, _DepthLimitedMessage):
+            part.parsing = False
+            too_deep = too_deep or part.kept_raw
+    if too_deep:
+        defects.append(f"MIME nesting deeper than {MAX_MIME_DEPTH} levels; inner parts kept "
+                       "as raw bytes")
+    return msg, too_deep
+
+
+def _accept_obsolete_field_names(raw: bytes) -> bytes:
+    """The message with white space between a header field name and its colon removed.
+
+    ``From  : x`` is obsolete syntax that receivers must accept (RFC 5322 section 4.5); the
+    stdlib parser takes it for an mbox ``From `` line and ends the header block at
+    ``Subject :``, so the message would lose its fields. Only the message's own header block
+    is rewritten, and only for parsing: the archived bytes stay as they came.
+    """
+    end = _HEADER_END.search(raw)
+    if not _OBSOLETE_FIELD.search(raw, 0, end.start() if end else len(raw)):
+        return raw
+    lines: list[bytes] = []
+    start = 0
+    while start < len(raw):
+        stop = raw.find(b"\n", start)
+        stop = len(raw) if stop < 0 else stop + 1
+        line = raw[start:stop]
+        match = _FIELD_LINE.match(line)
+        if match is None and not (start == 0 and line.startswith(b"From ")):
+            break  # the blank line before the body, or the body itself
+        if match is not None and match.group(2):
+            line = match.group(1) + line[match.end() - 1:]
+        lines.append(line)
+        start = stop
+    return b"".join(lines) + raw[start:]
 
 
 def _safe(call: Callable[[], T], default: T) -> T:
@@ -302,7 +389,10 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
         defects.append(f"unparseable Date {value[:80]!r}")
         return None
     if parsed.tzinfo is None:
-        defects.append("Date without a time zone; read as UTC")
+        # The stdlib returns "-0000" as a naive time too, but RFC 5322 section 3.3 makes it a
+        # valid zone: the time is UTC and the sender's local offset is unknown.
+        if not _UNKNOWN_LOCAL_OFFSET.search(value):
+            defects.append("Date without a time zone; read as UTC")
         parsed = parsed.replace(tzinfo=UTC)
     try:
         return parsed.astimezone(UTC)
@@ -382,10 +472,11 @@ class _Body:
             payload = b""
         where = f"part {number} ({ctype})"
         if filename or disposition == "attachment" or not ctype.startswith("text/"):
-            if ctype.startswith("message/") or ctype == "text/rfc822-headers":
-                if ctype == "text/rfc822-headers":
-                    self.plain.append(decode_bytes(payload, part.get_content_charset(),
-                                                   self.defects, where))
+            # A message/* part here is one kept raw below MAX_MIME_DEPTH (the parser gives the
+            # others a list payload): it is listed as an attachment like any opaque part.
+            if ctype == "text/rfc822-headers":
+                self.plain.append(decode_bytes(payload, part.get_content_charset(), self.defects,
+                                               where))
                 return
             if filename is not None or payload:
                 label = decode_header_value(filename or "", self.defects, "filename")
