@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from datetime import UTC, datetime
 
 import pytest
 
@@ -62,7 +63,93 @@ def test_raw_8bit_utf8_subject():
     parsed = parse_fixture("raw-8bit-utf8-subject.eml")
     assert parsed.subject == "Anfrage Größe DN50 \u2013 Flansch"
     assert parsed.from_name == "Jörg Weiß"
-    assert any("raw 8-bit" in d for d in parsed.defects)
+    assert not any("raw 8-bit" in d for d in parsed.defects)  # RFC 6532: UTF-8 is valid
+
+
+def test_smtputf8_internationalised_address():
+    parsed = parse_fixture("smtputf8-internationalised-address.eml")
+    assert (parsed.from_name, parsed.from_addr) == ("Jörg Weiß", "jörg@weiß-technik.example")
+    assert parsed.subject == "Größe DN50 \u2013 Angebot"
+    assert parsed.message_id == "eai-1@weiß-technik.example"
+    assert parsed.defects == ()
+
+
+def test_raw_8bit_latin1_subject():
+    parsed = parse_fixture("raw-8bit-latin1-subject.eml")
+    assert parsed.subject == "Válvulas de presión"  # read as Windows-1252
+    assert "raw 8-bit bytes in header Subject that are not UTF-8" in parsed.defects
+
+
+def test_date_minus_0000():
+    parsed = parse_fixture("date-minus-0000.eml")
+    assert parsed.date == datetime(2026, 11, 25, 14, 5, tzinfo=UTC)
+    assert parsed.defects == ()
+    zoneless = parse_message(make_message(date="Wed, 25 Nov 2026 14:05:00"))
+    assert zoneless.date == parsed.date
+    assert "Date without a time zone; read as UTC" in zoneless.defects
+
+
+def test_obsolete_whitespace_before_colon():
+    parsed = parse_fixture("obsolete-whitespace-before-colon.eml")
+    assert [name for name, _ in parsed.headers] == ["From", "To", "Subject", "Date", "Message-ID"]
+    assert (parsed.from_name, parsed.from_addr) == ("Old Mailer",
+                                                    "old.mailer@legacy-industrie.example")
+    assert [a.addr for a in parsed.to] == ["sales@northpoint.example"]
+    assert parsed.subject == "Spare part 4711"
+    assert parsed.message_id == "obs-1@legacy-industrie.example"
+    assert parsed.date == datetime(2026, 11, 23, 8, 15, tzinfo=UTC)
+    assert parsed.text == "Please quote spare part 4711, 12 pieces.\r\n"
+    assert parsed.defects == ()
+
+
+def test_obsolete_field_names_are_only_rewritten_in_the_header():
+    raw = b"From\t: a@b.example\r\nSubject: ok\r\n\r\nPrice : 5 EUR\r\n"
+    parsed = parse_message(raw)
+    assert (parsed.from_addr, parsed.subject) == ("a@b.example", "ok")
+    assert parsed.text == "Price : 5 EUR\r\n"
+    assert parsed.sha256 == hashlib.sha256(raw).hexdigest()  # of the bytes as they came
+
+
+def deep_mime_message(levels: int) -> bytes:
+    """A message whose multipart/mixed parts nest ``levels`` deep, with a text part at the top
+    and one at the bottom. Built here: a 60 KB fixture of boundaries would show nothing more."""
+    head = make_message(subject="Deeply nested", sender="Deep Sender <deep@customer.example>",
+                        message_id="<deep-1@customer.example>").split(b"\r\n\r\n")[0]
+    head = head.replace(b"Content-Type: text/plain; charset=utf-8\r\n", b"")
+    opening = [b"Content-Type: multipart/mixed; boundary=\"level-%d\"\r\n\r\n--level-%d\r\n"
+               % (n, n) for n in range(levels)]
+    opening.insert(1, b"Content-Type: text/plain\r\n\r\nTop text.\r\n--level-0\r\n")
+    closing = [b"--level-%d--\r\n" % n for n in reversed(range(levels))]
+    return (head + b"\r\n" + b"".join(opening)
+            + b"Content-Type: text/plain\r\n\r\nInnermost text.\r\n" + b"".join(closing))
+
+
+def test_mime_nested_1000_deep():
+    parsed = parse_message(deep_mime_message(1000))
+    assert (parsed.from_addr, parsed.subject) == ("deep@customer.example", "Deeply nested")
+    assert parsed.message_id == "deep-1@customer.example" and parsed.looks_like_mail
+    assert parsed.text == "Top text."
+    assert parsed.defects == ("MIME nesting deeper than 64 levels; inner parts kept as raw bytes",)
+    (kept,) = parsed.attachments
+    assert kept.content_type == "multipart/mixed" and kept.size > 50_000
+    assert len(parsed.part_types) == 1 + 65  # the top text part and levels 0 to 64
+
+
+def test_mime_nested_to_the_limit_is_read_whole():
+    parsed = parse_message(deep_mime_message(64))
+    assert parsed.text == "Top text.\n\nInnermost text."
+    assert parsed.defects == () and parsed.attachments == ()
+
+
+def test_message_rfc822_nested_1000_deep():
+    raw = (make_message(subject="Forwarded forward", extra_headers="X-Forwarded: yes")
+           .replace(b"text/plain; charset=utf-8", b"message/rfc822").split(b"\r\n\r\n")[0]
+           + b"\r\n\r\n" + b"Subject: fwd\r\nContent-Type: message/rfc822\r\n\r\n" * 1000
+           + b"Subject: original\r\n\r\nOriginal text.\r\n")
+    parsed = parse_message(raw)
+    assert parsed.subject == "Forwarded forward"
+    assert any("MIME nesting deeper than 64" in d for d in parsed.defects)
+    assert [a.content_type for a in parsed.attachments] == ["message/rfc822"]
 
 
 def test_broken_encoded_word():
@@ -160,3 +247,19 @@ def test_an_encoded_word_in_a_display_name_cannot_add_an_address(field):
 def test_encoded_display_names_are_still_decoded():
     parsed = parse_message(make_message(sender="=?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@x.de>"))
     assert (parsed.sender.name, parsed.sender.addr) == ("Jürgen Müller", "jm@x.de")
+
+
+def test_deep_mime_and_obsolete_syntax_are_filed_by_ingest(cli, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "deep.eml").write_bytes(deep_mime_message(1000))
+    (folder / "obsolete.eml").write_bytes(
+        (FIXTURES / "mail" / "obsolete-whitespace-before-colon.eml").read_bytes())
+    summary = cli("ingest", str(folder), "--json").json()
+    assert (summary["seen"], summary["filed"], summary["quarantined"]) == (2, 2, [])
+    cases = {case["subject"]: case for case in cli("cases", "list", "--json").json()}
+    assert set(cases) == {"Deeply nested", "Spare part 4711"}
+    senders = {subject: [m["from"] for m in cli("cases", "show", case["ref"], "--json")
+                         .json()["messages"]] for subject, case in cases.items()}
+    assert senders == {"Deeply nested": ["deep@customer.example"],
+                       "Spare part 4711": ["old.mailer@legacy-industrie.example"]}
