@@ -59,6 +59,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from archive import Archive, Receipt, generate_key, inclusion_proof, write_checkpoint  # noqa: E402
 from archive.ledger import NewEntry  # noqa: E402
+from bench.corpora import corpora_root, require_corpus  # noqa: E402
 from gateway.app import App  # noqa: E402
 from gateway.db import Database  # noqa: E402
 from gateway.ingest import ingest  # noqa: E402
@@ -67,7 +68,7 @@ from gateway.models import Case, Message  # noqa: E402
 from gateway.search import Filters, document_of, index_messages, search  # noqa: E402
 from gateway.setup import init_home  # noqa: E402
 
-DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "corpora" / "labelled-dev" / "mail"
+DEFAULT_CORPUS = corpora_root() / "labelled-dev" / "mail"
 ALIASES = ["sales@acme-fluidics.example", "support@acme-fluidics.example",
            "returns@acme-fluidics.example"]
 
@@ -344,6 +345,8 @@ def main() -> int:
     if args.measure_verify:
         json.dump(measure_verify(args.measure_verify, args.rounds), sys.stdout)
         return 0
+    if not {"verify", "export"} <= set(args.skip):
+        require_corpus(args.corpus)
     logging.basicConfig(level=logging.WARNING)
     root = Path(tempfile.mkdtemp(prefix="commgate-bench-archive-"))
     try:

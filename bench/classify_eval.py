@@ -35,6 +35,7 @@ from pathlib import Path
 
 import _project_path  # noqa: F401  (must come before archive/gateway)
 
+from bench.corpora import require_corpus
 from classifiers import CATEGORIES, Classification, RuleSet, classify, load_rules
 from gateway.classification import to_input
 from gateway.parsing import parse_message
@@ -194,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.corpus is None and args.sisimai is None:
         ap.error("give a corpus folder, --sisimai DIR, or both")
+    for folder in (args.corpus, args.sisimai):
+        if folder is not None:
+            require_corpus(folder)
 
     extra = []
     for spec in args.identifier_pattern:

@@ -53,13 +53,14 @@ import _project_path  # noqa: F401  (must come before archive/gateway)
 
 import archive
 from archive import Archive, Receipt
+from bench.corpora import corpora_root, require_corpus
 from gateway.aliases import alias_from_headers
 from gateway.app import App
 from gateway.ingest import BATCH_BYTES, BATCH_MESSAGES, IngestSummary, ingest
 from gateway.setup import init_home
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "corpora" / "labelled-dev" / "mail"
+DEFAULT_CORPUS = corpora_root() / "labelled-dev" / "mail"
 CASE_PREFIX = "NPC"
 ALIASES = [
     "sales@acme-fluidics.example",
@@ -445,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)  # quarantines are counted below, not logged
 
     started = time.perf_counter()
-    messages = load_messages(args.corpus, args.messages)
+    messages = load_messages(require_corpus(args.corpus), args.messages)
     sizes = sorted(len(m.raw) for m in messages)
     parent = choose_temp_parent(args.tmp)
     ws = Workspace(parent)

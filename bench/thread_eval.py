@@ -13,7 +13,8 @@ Messages without a ``thread`` label are their own thread. The wrong and missed p
 listed with the rule that threaded the later message, so a miss can be traced to its rule.
 
 Run: ``.venv/bin/python bench/thread_eval.py [--corpus DIR] [--alias ADDR ...]``
-(default corpus: ../shared/corpora/labelled-dev). Exit status 1 when a target is missed.
+(default corpus: labelled-dev in $COMMGATE_CORPORA or ../shared/corpora). Exit status 1 when a
+target is missed, 2 when the corpus is not there.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = PROJECT_ROOT.parent / "shared" / "corpora" / "labelled-dev"
 TARGET_F1 = 0.95
 TARGET_UNRELATED = 0
 # A prefix no corpus uses for its own tags, so a foreign "[ACME-12]" never names one of ours.
@@ -162,11 +161,14 @@ def _placement(app: object) -> dict[str, tuple[str, str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
+    parser.add_argument("--corpus", type=Path,
                         help="folder with labels.jsonl and mail/ (default: labelled-dev)")
     parser.add_argument("--alias", action="append", default=[], metavar="ADDR",
                         help="the corpus's shared mailboxes (default: guessed from To/Cc)")
     args = parser.parse_args(argv)
+    from bench.corpora import corpora_root, require_corpus  # after _project_path, as a script
+
+    args.corpus = require_corpus(args.corpus or corpora_root() / "labelled-dev")
     logging.basicConfig(level=logging.ERROR)
     scores = evaluate(args.corpus, args.alias)
     print(f"corpus {args.corpus}")

@@ -3,7 +3,8 @@
 Every test that takes ``db_url`` (directly or through ``home``/``app``) runs once per backend.
 PostgreSQL tests work in a database created for the test from a migrated template and dropped
 afterwards; they fail (never skip) when no server answers, unless COMMGATE_TEST_BACKENDS
-excludes ``postgresql``.
+excludes ``postgresql``. Tests marked ``corpora`` read the shared third-party corpora (CORPORA)
+and skip when they are absent; see ``pytest_collection_modifyitems`` for when that is an error.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from bench.corpora import CORPORA_ENV, corpora_root
 from gateway.app import App
 from gateway.cli import main as cli_main
 from gateway.config import DATABASE_URL_ENV
@@ -33,9 +35,37 @@ from gateway.setup import init_home
 PG_ADMIN_URL = os.environ.get(
     "COMMGATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = os.environ.get("COMMGATE_TEST_BACKENDS", "sqlite,postgresql").split(",")
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = corpora_root()
+CORPORA_MISSING = None if CORPORA.is_dir() else (
+    f"shared corpora not found at {CORPORA}; set {CORPORA_ENV} to the corpora folder to run "
+    f"these tests")
+REQUIRE_CORPORA_ENV = "COMMGATE_REQUIRE_CORPORA"
 FIXTURES = Path(__file__).parent / "fixtures"
 ALIASES = ["sales@northpoint.example", "support@northpoint.example", "returns@northpoint.example"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "corpora: reads the shared third-party corpora; skipped when they are absent")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Absent corpora are an error, not a skip, where COMMGATE_REQUIRE_CORPORA is set.
+
+    Not keyed on ``CI``: the README's command must stay green in a fresh clone on any machine,
+    and many machines set ``CI`` without having the corpora. The CI entry point (.ci/run), whose
+    machine puts them beside the clone, sets the variable, so a CI that lost them stops with
+    this one line instead of silently skipping the corpus tests.
+    """
+    required = os.environ.get(REQUIRE_CORPORA_ENV, "") not in ("", "0")
+    if CORPORA_MISSING and required and any(i.get_closest_marker("corpora") for i in items):
+        raise pytest.UsageError(f"{CORPORA_MISSING} ({REQUIRE_CORPORA_ENV} is set)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a ``corpora`` test when the corpora are absent, before any of its fixtures runs."""
+    if CORPORA_MISSING and item.get_closest_marker("corpora"):
+        pytest.skip(CORPORA_MISSING)
 
 
 def _pg_admin():  # type: ignore[no-untyped-def]

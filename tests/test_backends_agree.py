@@ -29,9 +29,9 @@ MAIL = CORPORA / "labelled-dev" / "mail"
 ACME = ["sales@acme-fluidics.example", "support@acme-fluidics.example",
         "returns@acme-fluidics.example"]
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.corpora, pytest.mark.skipif(
     not {"sqlite", "postgresql"} <= set(BACKENDS),
-    reason="needs both backends (COMMGATE_TEST_BACKENDS excludes one)")
+    reason="needs both backends (COMMGATE_TEST_BACKENDS excludes one)")]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ and the archive verifies afterwards. The expected number of messages is counted 
 the gateway: one per file, mbox files message by message with the stdlib ``mailbox`` module
 (one Netscape-style mbox by its ``From -`` lines, see UNMUNGED).
 
-Which files are messages: everything below /work/shared/corpora except documentation
+Which files are messages: everything below the corpora folder (CORPORA) except documentation
 (README/SOURCE.md), labels and expected results (``labels.jsonl``, ``.yml``, ``.json``,
 ``.csv``, ``.list``, the mbox ``*-summary.txt`` files, notmuch's ``expected-output/``) and raw
 TNEF attachments. Non-mail inputs that are left in on purpose (imaptest's test scripts, the
@@ -25,6 +25,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import CORPORA
+
+pytestmark = pytest.mark.corpora
 
 SKIP_NAMES = {"README.md", "SOURCE.md", "labels.jsonl", ".gitattributes"}
 SKIP_SUFFIXES = (".md", ".yml", ".json", ".csv", ".list", ".tnef", "-summary.txt")

@@ -38,6 +38,8 @@ from gateway.parsing import parse_message
 from gateway.threader import normalise_subject
 from tests.conftest import CORPORA
 
+pytestmark = pytest.mark.corpora
+
 IMAPTEST = CORPORA / "imaptest"
 NOTMUCH = CORPORA / "notmuch"
 LABELLED = CORPORA / "labelled-dev"
