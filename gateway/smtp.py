@@ -592,6 +592,7 @@ class SmtpIntake:
         self._full_refused: int | None = None  # connections refused since the total cap hit
         self._peer_refused: dict[str, int] = {}
         self._accept_failing = False
+        self.accept_failures = 0  # accept() calls that failed for want of descriptors
         self._previous_handler: Any = None
 
     @property
@@ -697,6 +698,7 @@ class SmtpIntake:
         ours = self._server is not None and sock is not None and any(
             sock.fileno() == listening.fileno() for listening in self._server.sockets)
         if ours and context.get("message") == _ACCEPT_OUT_OF_RESOURCES:
+            self.accept_failures += 1
             if not self._accept_failing:
                 self._accept_failing = True
                 exc = context.get("exception")
