@@ -92,6 +92,17 @@ class SmtpConfig(_Section):
     tls_cert_file: str = ""
     tls_key_file: str = ""
     require_starttls: bool = False
+    # Limits that keep a flood of connections or of large messages from starving real mail:
+    # a connection beyond either session limit gets 421 4.3.2 and is closed at once.
+    max_sessions: Annotated[int, Field(ge=1)] = 100
+    max_sessions_per_peer: Annotated[int, Field(ge=1)] = 20  # per client IP address
+    # Message bytes all sessions together may hold in memory (a SIZE= in MAIL FROM is reserved
+    # up front); beyond it the sender gets 452 4.3.1 and retries.
+    max_bytes_in_flight: Annotated[int, Field(ge=1024)] = 256 * 1024 * 1024
+    # Before DATA: how long a client may take to send each command. During DATA: how long the
+    # data may stall (RFC 5321 4.5.3.2.6); a steady slow transfer is never cut off.
+    command_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+    data_timeout_seconds: Annotated[float, Field(gt=0)] = 180.0
 
 
 class ImapMailboxConfig(_Section):
@@ -411,6 +422,10 @@ def _check_cross_references(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: smtp: tls_cert_file and tls_key_file go together")
     if smtp.require_starttls and not smtp.tls_cert_file:
         raise ConfigError(f"{source}: smtp.require_starttls needs tls_cert_file and tls_key_file")
+    if smtp.max_bytes_in_flight < smtp.max_message_bytes:
+        raise ConfigError(f"{source}: smtp.max_bytes_in_flight must be at least "
+                          f"max_message_bytes ({smtp.max_message_bytes}), or a message of the "
+                          f"largest size allowed could never be taken")
     for number, ident in enumerate(config.classifier.identifier_patterns):
         try:
             re.compile(ident.pattern)
