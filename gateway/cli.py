@@ -296,14 +296,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
     from gateway.config import find_home, load_settings
     from gateway.daemon import run_daemon
 
-    # The command line's level wins over the configuration's, also across SIGHUP reloads.
-    fixed = cli_log_level(args)
-    logging.getLogger().setLevel(fixed or load_settings(find_home(args.home)).config.log_level)
-    with opened_app(args) as app:
-        run_daemon(app, fixed_log_level=fixed)
+    # Until the daemon's own handler is in place a SIGHUP would end the process (its default):
+    # a reload must never stop the daemon, so one this early is ignored.
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        # The command line's level wins over the configuration's, also across SIGHUP reloads.
+        fixed = cli_log_level(args)
+        logging.getLogger().setLevel(fixed or load_settings(find_home(args.home)).config.log_level)
+        with opened_app(args) as app:
+            run_daemon(app, fixed_log_level=fixed)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
     return EXIT_OK
 
 
