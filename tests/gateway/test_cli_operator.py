@@ -96,6 +96,19 @@ def test_a_broken_pipe_that_is_not_stdout_is_not_hidden(monkeypatch):
         cli_main(["cases", "list"])
 
 
+def test_log_level_on_the_command_line(home):
+    """Commands log warnings only; --log-level (any case) shows more, here alembic's INFO line
+    about the database it opened."""
+    def stderr_of(*options: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "gateway.cli", "--home", str(home),
+                               *options, "cases", "list"], capture_output=True, text=True,
+                              timeout=120, check=True)
+        return done.stderr
+
+    assert stderr_of() == ""
+    assert " INFO alembic.runtime.migration: Context impl" in stderr_of("--log-level", "info")
+
+
 # -- enumerated filters ------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("option", "valid"), [("--status", CASE_STATUSES),
