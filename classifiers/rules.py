@@ -178,9 +178,8 @@ _LIST_SEPARATOR = r"\s*(?:,|/|&|\band\b|\bund\b|\bet\b|\by\b|\bsowie\b)\s*"
 
 
 def _fail(path: Path, rule_id: str, problem: str) -> RulesError:
-    return RulesError(
-        f"{path.name if path.parent.name == 'rules' else _rel(path)}: rule {rule_id!r}: {problem}"
-    )
+    # The whole path: the operator must find the file to fix it, whatever the folder is called.
+    return RulesError(f"{path}: rule {rule_id!r}: {problem}")
 
 
 def _rel(path: Path) -> str:
@@ -191,7 +190,7 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_bytes().decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RulesError(f"{_rel(path)}: rule '-': not valid TOML: {exc}") from None
+        raise RulesError(f"{path}: rule '-': not valid TOML: {exc}") from None
 
 
 def _entries(path: Path, data: dict[str, Any], allowed_top: set[str]) -> list[dict[str, Any]]:
@@ -439,7 +438,8 @@ def load_rules(
                     raise _fail(p, "negators", "negators must be a list of strings")
                 negators[lang] = frozenset(n.lower() for n in neg)
         else:
-            raise RulesError(f"{rel.as_posix()}: rule '-': unexpected rule file location")
+            raise RulesError(f"{p}: rule '-': unexpected rule file location (expected "
+                             "headers.toml, identifiers.toml or <language>/<category>.toml)")
 
     known = {r.id for r in header_rules}
     for r in header_rules:
@@ -448,7 +448,7 @@ def load_rules(
             raise _fail(root / "headers.toml", r.id, f"requires unknown rules {sorted(missing)}")
 
     for n, (kind, regex) in enumerate(extra_identifier_patterns, start=1):
-        fake = root / "<extra_identifier_patterns>"
+        fake = Path("<extra_identifier_patterns>")  # the caller's own formats: no rule file
         ident.append(
             _identifier_pattern(
                 fake, f"extra.{n}.{kind}", kind, "", regex, False, "company-specific format"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from classifiers import Classification, MessageInput, RuleSet, classify, load_rules
+from classifiers import Classification, MessageInput, RulesError, RuleSet, classify, load_rules
 from gateway.config import Settings
+from gateway.errors import RulesConfigError
 from gateway.parsing import ParsedMessage
 
 MAX_CLASSIFIED_CHARS = 200_000
@@ -29,16 +30,28 @@ def classify_parsed(parsed: ParsedMessage, rules: RuleSet) -> Classification:
     return classify(to_input(parsed), rules)
 
 
-def rules_for(settings: Settings | None) -> RuleSet:
-    """The rule set an installation uses: the shipped rules or its own, plus its own id formats."""
+def rules_for(settings: Settings | None, *, fresh: bool = False) -> RuleSet:
+    """The rule set an installation uses: the shipped rules or its own, plus its own id formats.
+
+    ``fresh`` reads the files again (SIGHUP: they may have changed under the same path). A
+    broken rule file raises :class:`RulesConfigError`: an operator error, not a message's.
+    """
+    load = _load_rules if fresh else _cached_rules
     if settings is None:
-        return _cached_rules(None, ())
+        return load(None, ())
     cfg = settings.config.classifier
     path = settings.resolve(cfg.rules_path) if cfg.rules_path else None
-    return _cached_rules(path, tuple((p.kind, p.pattern) for p in cfg.identifier_patterns))
+    return load(path, tuple((p.kind, p.pattern) for p in cfg.identifier_patterns))
+
+
+def _load_rules(path: Path | None, patterns: tuple[tuple[str, str], ...]) -> RuleSet:
+    try:
+        return load_rules(path, patterns)
+    except RulesError as exc:
+        raise RulesConfigError(f"classifier rules: {exc}") from None
 
 
 @lru_cache(maxsize=4)
 def _cached_rules(path: Path | None, patterns: tuple[tuple[str, str], ...]) -> RuleSet:
     # Building the spaCy matchers takes about half a second; do it once per process.
-    return load_rules(path, patterns)
+    return _load_rules(path, patterns)

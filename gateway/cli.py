@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,13 +15,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archive import ArchiveError
-from gateway.errors import GatewayError
+from gateway.errors import ConfigError, GatewayError
 
 if TYPE_CHECKING:
     from gateway.app import App
 
 log = logging.getLogger("commgate")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# What a shell reports for cat or grep ended by SIGPIPE (128 + 13): the reader went away.
+EXIT_BROKEN_PIPE = 141
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # as gateway.config.Config.log_level
+# The values the list filters accept (gateway.lifecycle.STATUSES, classifiers.CATEGORIES);
+# spelled out here so that 'commgate --help' need not import them.
+CASE_STATUSES = ("new", "open", "waiting", "resolved", "closed")
+CASE_CATEGORIES = ("property", "order", "feedback", "enquiry", "other")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="commgate",
         description="Archive customer mail immutably and file it into auditable cases.")
     parser.add_argument("--home", help="installation folder (default: $COMMGATE_HOME)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument("--version", action="version", version=f"commgate {_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log debug details (--log-level DEBUG)")
+    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, metavar="LEVEL",
+                        help="DEBUG, INFO, WARNING or ERROR (default: WARNING; for 'run' the "
+                             "configuration's log_level)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("init", help="create a ready home folder")
@@ -48,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     cases = sub.add_parser("cases", help="list and show cases").add_subparsers(
         dest="cases_command", required=True, metavar="ACTION")
     p = cases.add_parser("list", help="all cases")
-    p.add_argument("--status")
-    p.add_argument("--category")
+    p.add_argument("--status", choices=CASE_STATUSES)
+    p.add_argument("--category", choices=CASE_CATEGORIES)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_cases_list)
     p = cases.add_parser("show", help="one case with its messages and events")
@@ -131,17 +145,63 @@ def add_actor_option(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its errors become one line on stderr and an exit code chosen by the
+    error's type: 2 for the operator's configuration or usage, 1 for everything else."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # inside the try: a reader gone (| head) shows here at the latest
+    except BrokenPipeError:
+        if not _stdout_is_a_pipe():
+            raise  # a socket of ours broke, not the reader of our output: not to be hidden
+        # The Python docs' "Note on SIGPIPE": point stdout at devnull so the interpreter's own
+        # flush at exit cannot fail again, and end as a tool ended by SIGPIPE does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+    logging.basicConfig(level=cli_log_level(args) or logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     try:
         return int(args.handler(args) or EXIT_OK)
+    except ConfigError as exc:  # the configuration, the rules, a setting: the operator fixes it
+        print(f"commgate: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (GatewayError, ArchiveError) as exc:
         print(f"commgate: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if type(exc).__name__ == "ConfigError" else EXIT_FAILED
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _stdout_is_a_pipe() -> bool:
+    """Whether stdout is a pipe (``| head``), whose reader can go away. Not a socket: under
+    systemd stdout is the journal's, and a daemon's own broken connection must not hide."""
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+    except (OSError, ValueError):  # no file descriptor (captured output)
+        return False
+    return stat.S_ISFIFO(mode)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("commgate")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
+def cli_log_level(args: argparse.Namespace) -> str | None:
+    """The level the command line asks for (--log-level, else -v for DEBUG), or None."""
+    return args.log_level or ("DEBUG" if args.verbose else None)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -227,15 +287,31 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         emit_json(summary.to_dict())
     else:
         print(summary.render())
+    if summary.not_filed:
+        print(f"commgate: error: {summary.not_filed}; nothing was filed: the {summary.archived} "
+              "message(s) archived wait and are filed once the rules are fixed (by the daemon "
+              "or the next ingest)", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
+    from gateway.config import find_home, load_settings
     from gateway.daemon import run_daemon
 
-    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    with opened_app(args) as app:
-        run_daemon(app)
+    # Until the daemon's own handler is in place a SIGHUP would end the process (its default):
+    # a reload must never stop the daemon, so one this early is ignored.
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        # The command line's level wins over the configuration's, also across SIGHUP reloads.
+        fixed = cli_log_level(args)
+        logging.getLogger().setLevel(fixed or load_settings(find_home(args.home)).config.log_level)
+        with opened_app(args) as app:
+            run_daemon(app, fixed_log_level=fixed)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
     return EXIT_OK
 
 
@@ -334,7 +410,17 @@ def cmd_archive_keygen(args: argparse.Namespace) -> int:
     from gateway.config import find_home, load_settings
 
     settings = load_settings(find_home(args.home))
-    public = generate_key(args.path.resolve(), settings.archive_path)
+    folder = args.path.resolve().parent
+    if not folder.is_dir():
+        print(f"commgate: error: folder {folder} does not exist; create it or choose another "
+              "path", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        public = generate_key(args.path.resolve(), settings.archive_path)
+    except OSError as exc:
+        print(f"commgate: error: cannot write {exc.filename or args.path}: {exc.strerror}",
+              file=sys.stderr)
+        return EXIT_FAILED
     print(f"created {args.path} (keep it secret) and {public} (give it to auditors); set "
           f"[archive] checkpoint_key = \"{args.path.resolve()}\" in commgate.toml")
     return EXIT_OK
@@ -342,14 +428,13 @@ def cmd_archive_keygen(args: argparse.Namespace) -> int:
 
 def cmd_archive_checkpoint(args: argparse.Namespace) -> int:
     from archive import write_checkpoint
-    from gateway.errors import ConfigError
 
     with opened_app(args) as app:
-        key = app.settings.config.archive.checkpoint_key
-        if not key:
+        key = app.settings.checkpoint_key_path()
+        if key is None:
             raise ConfigError("archive.checkpoint_key is not set: create a key with "
                               "'commgate archive keygen PATH' and name it in commgate.toml")
-        checkpoint = write_checkpoint(app.archive, app.settings.resolve(key))
+        checkpoint = write_checkpoint(app.archive, key)
     if args.json:
         emit_json(checkpoint.to_json())
     else:
@@ -374,6 +459,7 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
 
 def cmd_quarantine_retry(args: argparse.Namespace) -> int:
     with opened_app(args) as app:
+        _ = app.processor.rules  # broken rules: refuse before any receipt is touched
         outcomes = app.processor.retry_quarantined()
     rows = [{"seq": o.seq, "status": o.status, "case": o.case_ref, "reason": o.reason}
             for o in outcomes]

@@ -21,6 +21,11 @@ from gateway.errors import ConfigError
 CONFIG_NAME = "commgate.toml"
 HOME_ENV = "COMMGATE_HOME"
 DATABASE_URL_ENV = "COMMGATE_DATABASE_URL"
+# The URL schemes commgate runs on, and the SQLAlchemy driver each one means.
+DATABASE_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
+                    "postgresql+psycopg": "postgresql+psycopg", "sqlite": "sqlite+pysqlite",
+                    "sqlite+pysqlite": "sqlite+pysqlite"}
+DATABASE_URL_FORMS = "postgresql://USER@HOST/DATABASE or sqlite:///PATH"
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
@@ -58,6 +63,13 @@ class DatabaseConfig(_Section):
     url: str = ""
     password_env: str = ""
     password_file: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value:
+            database_url(value)
+        return value
 
 
 class ArchiveConfig(_Section):
@@ -284,6 +296,7 @@ class Config(_Section):
     """The whole installation. Paths are relative to the home folder unless absolute."""
 
     case_prefix: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,9}$")] = "CASE"
+    # The daemon's log level (commands log warnings only, unless -v or --log-level).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     aliases: list[AliasConfig] = []
     database: DatabaseConfig = DatabaseConfig()
@@ -332,12 +345,11 @@ class Settings:
         raw = os.environ.get(DATABASE_URL_ENV) or self.config.database.url
         if not raw:
             return URL.create("sqlite+pysqlite", database=str(self.home / "commgate.db"))
+        where = DATABASE_URL_ENV if os.environ.get(DATABASE_URL_ENV) else "database.url"
         try:
-            url = make_url(raw)
-        except Exception as exc:
-            raise ConfigError(f"database.url: not a database URL ({exc})") from exc
-        if url.drivername in ("postgresql", "postgres"):
-            url = url.set(drivername="postgresql+psycopg")
+            url = database_url(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         password = self._database_password()
         if password is not None:
             url = url.set(password=password)
@@ -360,11 +372,50 @@ class Settings:
                                   ) from exc
         raise ConfigError(f"{key}: no {field}_env or {field}_file is set")
 
+    def checkpoint_key_path(self) -> Path | None:
+        """The key that signs checkpoints, loaded once to prove it is usable (None when unset).
+
+        The daemon checks it at start and on SIGHUP instead of failing at its first scheduled
+        checkpoint; loading the configuration does not, so 'archive keygen' can create it.
+        """
+        from archive import CheckpointError
+        from archive.checkpoints import load_private_key
+
+        key = self.config.archive.checkpoint_key
+        if not key:
+            return None
+        path = self.resolve(key)
+        if not path.is_file():
+            raise ConfigError(f"archive.checkpoint_key: {path} does not exist; create it with "
+                              f"'commgate archive keygen {path}' or remove the setting")
+        try:
+            load_private_key(path, self.archive_path)
+        except CheckpointError as exc:
+            raise ConfigError(f"archive.checkpoint_key: {exc}") from None
+        return path
+
     def _database_password(self) -> str | None:
         db = self.config.database
         if db.password_env or db.password_file:
             return self.secret("database", db.password_env, db.password_file)
         return None
+
+
+def database_url(raw: str | URL) -> URL:
+    """``raw`` as the URL of a database commgate runs on, with its driver made explicit.
+
+    A ValueError names the accepted forms; its text never repeats ``raw``, which may hold a
+    password.
+    """
+    try:
+        url = make_url(raw)
+    except Exception:
+        raise ValueError(f"not a database URL (expected {DATABASE_URL_FORMS})") from None
+    driver = DATABASE_DRIVERS.get(url.drivername)
+    if driver is None:
+        raise ValueError(f"unknown scheme '{url.drivername}://' (expected {DATABASE_URL_FORMS}; "
+                         f"schemes: {', '.join(DATABASE_DRIVERS)})")
+    return url.set(drivername=driver)
 
 
 def find_home(cli_home: str | None) -> Path:

@@ -3,7 +3,8 @@
 Blocking work (fsync, database) runs in worker threads so the loop stays responsive. SIGTERM
 and SIGINT stop intakes first, let the batch in progress finish, and return; whatever was
 archived but not yet processed is picked up at the next start (the queue is in the database,
-and ``catch_up`` re-queues anything the ledger has that the database missed).
+and ``catch_up`` re-queues anything the ledger has that the database missed). SIGHUP reads the
+configuration and the classifier rules again, as mail daemons do, and never stops the daemon.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from archive import ArchiveWriteError, write_checkpoint
+from classifiers import RuleSet
 from gateway.app import App
+from gateway.classification import rules_for
+from gateway.config import Config, Settings, load_settings
 from gateway.dropfolder import DropFolder
+from gateway.errors import GatewayError
 from gateway.intake import GroupCommitter, Intake
 from gateway.integrity import verify_installation
 from gateway.sdnotify import notify
@@ -39,6 +44,8 @@ class _Wake(FileSystemEventHandler):
 
 
 STATUS_EVERY_SECONDS = 300.0
+# What a SIGHUP applies to the running daemon; any other change waits for a restart.
+LIVE_SETTINGS = frozenset({"log_level", "classifier"})
 # Due outbound mail (retries) is looked for at least this often, besides after every filing.
 DELIVER_EVERY_SECONDS = 30.0
 
@@ -73,9 +80,20 @@ def build_intakes(app: App, committer: GroupCommitter) -> list[Intake]:
     return intakes
 
 
+def check_daemon_config(settings: Settings) -> RuleSet:
+    """What the daemon would otherwise trip over only later (its first message to classify, its
+    first scheduled checkpoint), checked at start and on SIGHUP; the classifier rules, read
+    afresh. Every problem is one ConfigError line."""
+    settings.database_url()
+    settings.checkpoint_key_path()
+    return rules_for(settings, fresh=True)
+
+
 class Daemon:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, fixed_log_level: str | None = None) -> None:
         self.app = app
+        self.fixed_log_level = fixed_log_level  # from the command line: wins over reloads
+        self.hup = asyncio.Event()
         self.stop = asyncio.Event()
         self.work = asyncio.Event()  # set when something was archived
         self.deliver = asyncio.Event()  # set when something was filed (acknowledgements)
@@ -88,6 +106,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.hup.set)
         loop.add_signal_handler(signal.SIGUSR1, self.log_tasks)
         cleaned = await asyncio.to_thread(self.app.archive.clean_tmp)
         if cleaned:
@@ -105,6 +124,7 @@ class Daemon:
         for intake in self.intakes:
             await intake.start()
         tasks.append(asyncio.create_task(self._report(), name="status"))
+        tasks.append(asyncio.create_task(self._reloads(), name="reload"))
         tasks.append(asyncio.create_task(self._integrity(), name="integrity"))
         if self.app.settings.config.outbound.enabled:
             tasks.append(asyncio.create_task(self._deliveries(), name="outbound"))
@@ -139,6 +159,44 @@ class Daemon:
 
     def request_stop(self) -> None:
         self.stop.set()
+
+    async def _reloads(self) -> None:
+        """One reload per SIGHUP (several HUPs during a reload make one more)."""
+        while True:
+            await self.hup.wait()
+            self.hup.clear()
+            try:
+                await asyncio.to_thread(self.reload)
+            except Exception:
+                log.exception("reload failed; still running with the previous configuration")
+
+    def reload(self) -> None:
+        """Read commgate.toml and the classifier rules again; apply what can change live (log
+        level, rules) and name what needs a restart. An invalid new configuration is refused in
+        one line and the running one kept."""
+        path = self.app.settings.config_path
+        notify("RELOADING=1")
+        try:
+            settings = load_settings(self.app.settings.home)
+            rules = check_daemon_config(settings)
+        except GatewayError as exc:
+            log.error("reload refused, still running with the previous configuration: %s", exc)
+            return
+        finally:
+            notify("READY=1")
+        running, new = self.app.settings.config, settings.config
+        level = self.fixed_log_level or new.log_level
+        logging.getLogger().setLevel(level)
+        self.app.processor.use_rules(rules)
+        later = [name for name in Config.model_fields
+                 if name not in LIVE_SETTINGS and getattr(running, name) != getattr(new, name)]
+        if later:
+            log.warning("reload: %s changed in %s; restart the daemon to apply that",
+                        ", ".join(later), path)
+        log.info("reloaded %s: log level %s, classifier rules %s", path, level,
+                 rules.version[:12])
+        log.debug("classifier rules: %d files: %s", len(rules.source_files),
+                  ", ".join(rules.source_files))
 
     def log_tasks(self) -> None:
         """SIGUSR1: log what every task is waiting for (for an operator whose daemon hangs)."""
@@ -298,9 +356,12 @@ class Daemon:
                     self.deliver.set()
 
 
-def run_daemon(app: App) -> None:
+def run_daemon(app: App, fixed_log_level: str | None = None) -> None:
+    """Run until SIGTERM/SIGINT; a configuration the daemon could only fail on later (broken
+    rules, an unusable checkpoint key) is refused now with one ConfigError line."""
+    app.processor.use_rules(check_daemon_config(app.settings))
     # Archive writes finish in worker threads that must get the interpreter back quickly to
     # release the waiting SMTP sessions; Python's default 5 ms switch interval would add up to
     # 5 ms to every acknowledgement while the loop is busy (measured by bench/smtp_ingest.py).
     sys.setswitchinterval(0.0005)
-    asyncio.run(Daemon(app).run())
+    asyncio.run(Daemon(app, fixed_log_level).run())

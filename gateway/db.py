@@ -17,7 +17,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.errors import DatabaseError
+from gateway.config import database_url
+from gateway.errors import ConfigError, DatabaseError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -65,6 +66,10 @@ class Database:
 
     @classmethod
     def open(cls, url: URL | str, migrate_schema: bool = True) -> Database:
+        try:
+            url = database_url(url)
+        except ValueError as exc:  # a misspelt scheme would otherwise end in a plugin traceback
+            raise ConfigError(f"database URL: {exc}") from None
         engine = make_engine(url)
         try:
             if migrate_schema:

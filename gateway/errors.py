@@ -15,3 +15,8 @@ class DatabaseError(GatewayError):
 
 class CaseNotFoundError(GatewayError):
     """Raised when a case reference names no case."""
+
+
+class RulesConfigError(ConfigError):
+    """Raised when the classifier rules cannot be loaded. The operator's to fix, never a
+    message's fault: processing stops instead of quarantining every message."""

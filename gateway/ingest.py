@@ -11,6 +11,7 @@ from typing import Any
 from archive import Receipt
 from gateway.aliases import alias_from_headers
 from gateway.app import App
+from gateway.errors import RulesConfigError
 from gateway.intake import Delivery, accept
 from gateway.pipeline import Outcome
 from gateway.sources import SourceProblem, iter_messages
@@ -28,6 +29,8 @@ class IngestSummary:
     new_cases: int = 0
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     unreadable: list[dict[str, str]] = field(default_factory=list)
+    # Why nothing was filed (the classifier rules are broken): the mail is archived and waits.
+    not_filed: str = ""
 
     def add_outcomes(self, outcomes: list[Outcome], origins: dict[int, str]) -> None:
         for outcome in outcomes:
@@ -43,7 +46,8 @@ class IngestSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"seen": self.seen, "archived": self.archived, "duplicates": self.duplicates,
                 "filed": self.filed, "new_cases": self.new_cases,
-                "quarantined": self.quarantined, "unreadable": self.unreadable}
+                "quarantined": self.quarantined, "unreadable": self.unreadable,
+                "not_filed": self.not_filed}
 
     def render(self) -> str:
         lines = [
@@ -73,6 +77,11 @@ def ingest(
     default_alias = alias or app.settings.default_alias
     batch: list[Delivery] = []
     batch_bytes = 0
+    try:
+        _ = app.processor.rules
+    except RulesConfigError as exc:
+        # Archiving needs no rules: take the mail in, and file it once they are fixed.
+        summary.not_filed = str(exc)
 
     def flush() -> None:
         nonlocal batch, batch_bytes
@@ -82,7 +91,8 @@ def ingest(
         summary.archived += len(accepted.entries)
         summary.duplicates += accepted.duplicates
         by_seq = {entry.seq: _origin(entry.envelope) for entry in accepted.entries}
-        summary.add_outcomes(app.processor.process_pending(), by_seq)
+        if not summary.not_filed:
+            summary.add_outcomes(app.processor.process_pending(), by_seq)
         if progress:
             progress(len(batch))
         batch, batch_bytes = [], 0

@@ -96,10 +96,16 @@ class Processor:
 
     @property
     def rules(self) -> RuleSet:
-        """Loaded on first use: listing cases or verifying the archive needs no classifier."""
+        """Loaded on first use: listing cases or verifying the archive needs no classifier.
+        Broken rules raise RulesConfigError (an operator error, see _process_batch)."""
         if self._rules is None:
             self._rules = self._rules_factory()
         return self._rules
+
+    def use_rules(self, rules: RuleSet) -> None:
+        """Classify with ``rules`` from the next message on (the daemon's validated SIGHUP
+        reload; each message records the rules version it was classified with)."""
+        self._rules = rules
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -171,6 +177,9 @@ class Processor:
                 .with_for_update(skip_locked=True)))
             if not receipts:
                 return []
+            # Loaded before any message is touched: broken rules are the operator's to fix, so
+            # they stop processing (the receipts stay pending) instead of quarantining each one.
+            _ = self.rules
             cache: dict[int, Prepared | Rejected] = {}
             try:
                 with session.begin_nested():
