@@ -314,18 +314,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_archive_verify(args: argparse.Namespace) -> int:
-    from gateway.integrity import verify_installation
+    from gateway.integrity import describe, verify_installation
 
     with opened_app(args) as app:
         report = verify_installation(app, since=args.since)
     if args.json:
         emit_json(report)
-    elif report["ok"]:
-        print(f"archive intact: {report['entries']} ledger entries, {report['blobs']} blobs "
-              f"verified, head seq {report['head_seq']}")
     else:
-        print(f"archive INCONSISTENT at seq {report['problem']['seq']}: "
-              f"{report['problem']['kind']}: {report['problem']['detail']}")
+        print("\n".join(describe(report)))
     return EXIT_OK if report["ok"] else EXIT_FAILED
 
 
