@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     archive = sub.add_parser("archive", help="archive integrity").add_subparsers(
         dest="archive_command", required=True, metavar="ACTION")
-    p = archive.add_parser("verify", help="recompute every hash; exit 1 at the first problem")
+    p = archive.add_parser("verify", help="recompute every hash, compare the ledger with the "
+                           "database; exit 1 on any difference")
     p.add_argument("--since", type=int, default=0, metavar="SEQ",
                    help="re-hash blobs only from this ledger seq on (the chain is always checked)")
     p.add_argument("--json", action="store_true")

@@ -164,7 +164,7 @@ def describe_ranges(seqs: dict[str, Any], shown: int = SHOWN_RANGES) -> str:
              f"entries)" for first, last in seqs["ranges"][:shown]]
     rest = seqs["count"] - sum(last - first + 1 for first, last in seqs["ranges"][:shown])
     if rest:
-        parts.append(f"and {rest} more")
+        parts.append(f"and {rest} more entr{'y' if rest == 1 else 'ies'}")
     return ", ".join(parts)
 
 

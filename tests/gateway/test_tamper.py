@@ -9,7 +9,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from archive import Receipt
 from archive.entries import compute_entry_hash
+from archive.verify import SeqRanges
+from gateway.integrity import _still_unrecorded, describe_ranges
 from tests.conftest import make_message, write_messages
 
 
@@ -237,3 +240,19 @@ def test_the_high_water_mark_cannot_be_lowered_or_removed(cli, filled, db_url):
         with pytest.raises(DBAPIError, match="only rises"):
             sql(db_url, "TRUNCATE ledger_high_water")
     assert cli("archive", "verify").code == 0
+
+
+def test_rows_that_arrive_during_the_walk_are_not_reported(app, db_url):
+    """A running daemon writes a row a moment after its entry: verify looks again at the end."""
+    app.processor.record(app.archive.store_many(
+        [(make_message(subject=f"Order {n}"), Receipt("file", {})) for n in range(5)]))
+    sql(db_url, "DELETE FROM receipts WHERE seq = 3")
+    seen_in_the_walk = SeqRanges()
+    seen_in_the_walk.add_range(2, 4)  # rows 2 and 4 arrived after the walk looked
+    still = _still_unrecorded(app, seen_in_the_walk)
+    assert (still.ranges, still.count) == ([[3, 3]], 1)
+
+
+def test_a_long_list_of_ranges_is_cut_short_with_a_count():
+    seqs = {"count": 14, "ranges": [[1, 1], [3, 5], [7, 7], [9, 15]], "unlisted": 0}
+    assert describe_ranges(seqs, shown=2) == "seq 1, seq 3-5 (3 entries), and 10 more entries"
