@@ -114,9 +114,9 @@ def verify_archive(
     if (extra_check is None and isinstance(ledger, FileLedger)
             and isinstance(blobs, FilesystemBlobStore)):
         return _verify_files(ledger, blobs, progress, since, recorded, tree)
-    copy = _RecordedCheck(recorded, extra_check) if recorded is not None else None
-    if copy is not None:
-        extra_check = copy
+    compared = _RecordedCheck(recorded, extra_check) if recorded is not None else None
+    if compared is not None:
+        extra_check = compared
     expected_seq, prev_hash = 1, GENESIS_HASH
     checked_blobs: set[str] = set()
     # A blob may be missing only because retention removed it: then a later tombstone entry
@@ -132,7 +132,7 @@ def verify_archive(
         except LedgerFormatError as exc:
             return _report(entries, checked_blobs, expected_seq - 1, Inconsistency(
                 expected_seq, "unreadable-entry", f"ledger line {line.number}: {exc}"),
-                prev_hash, copy)
+                prev_hash, compared)
         problem = _check_entry(entry, expected_seq, prev_hash, blobs, checked_blobs,
                                check_blob=entry.seq >= since and entry.kind != "tombstone")
         if problem is not None and problem.problem == "missing-blob":
@@ -142,7 +142,7 @@ def verify_archive(
             problem = extra_check(entry)
         if problem:
             return _report(entries, checked_blobs, expected_seq - 1,
-                           _earliest(problem, awaiting_tombstone), prev_hash, copy)
+                           _earliest(problem, awaiting_tombstone), prev_hash, compared)
         if entry.kind == "tombstone":
             awaiting_tombstone.pop(entry.sha256, None)
         entries += 1
@@ -152,7 +152,7 @@ def verify_archive(
         if progress:
             progress(entries)
     missing = min(awaiting_tombstone.values(), key=lambda p: p.seq, default=None)
-    return _report(entries, checked_blobs, expected_seq - 1, missing, prev_hash, copy)
+    return _report(entries, checked_blobs, expected_seq - 1, missing, prev_hash, compared)
 
 
 def _earliest(problem: Inconsistency, missing: dict[str, Inconsistency]) -> Inconsistency:
@@ -160,10 +160,11 @@ def _earliest(problem: Inconsistency, missing: dict[str, Inconsistency]) -> Inco
 
 
 def _report(entries: int, blobs: set[str], head: int, problem: Inconsistency | None,
-            head_hash: str = GENESIS_HASH, copy: _RecordedCheck | None = None) -> VerifyReport:
+            head_hash: str = GENESIS_HASH, compared: _RecordedCheck | None = None
+            ) -> VerifyReport:
     return VerifyReport(entries=entries, blobs=len(blobs), head_seq=head, first_problem=problem,
                         head_hash=head_hash,
-                        unrecorded=copy.unrecorded if copy is not None else SeqRanges())
+                        unrecorded=compared.unrecorded if compared is not None else SeqRanges())
 
 
 def _check_entry(
