@@ -101,7 +101,7 @@ def _beyond_the_ledger(app: App, head: int, head_hash: str, high_water: tuple[in
     if mark and mark == head and mark_hash != head_hash:
         return Inconsistency(mark, "rewritten-entry", "the ledger's last entry differs from the "
                              "one the database recorded as its high-water mark")
-    if mark:
+    if 0 < mark < head:
         # Below the head the walk compared the entry with its row; the row must be the mark's.
         with app.db.session() as session:
             row_hash = session.scalar(select(LedgerReceipt.entry_hash)
