@@ -220,6 +220,26 @@ def test_the_last_entry_rewritten_together_with_its_row_is_found(cli, filled, db
     assert "high-water mark" in report["problem"]["detail"]
 
 
+def test_an_entry_rewritten_with_its_row_below_a_new_head_is_found(cli, filled, db_url):
+    """The forger also appends an entry (without a row): the mark is then below the head."""
+    all_lines = lines(filled)
+    forged, prev = all_lines[:4], entry(filled, 4)["entry_hash"]
+    for seq in (5, 6):
+        data = json.loads(all_lines[4])
+        data["envelope"]["alias"] = "support@northpoint.example"
+        data["seq"], data["prev_hash"] = seq, prev
+        data["entry_hash"] = prev = compute_entry_hash(
+            {k: v for k, v in data.items() if k != "entry_hash"})
+        forged.append(json.dumps(data, separators=(",", ":")) + "\n")
+    write_lines(filled, forged)
+    sql(db_url, "UPDATE receipts SET entry_hash = :forged WHERE seq = 5",
+        forged=json.loads(forged[4])["entry_hash"])
+    report, _ = inconsistent(cli)
+    assert (report["problem"]["seq"], report["problem"]["kind"]) == (5, "rewritten-entry")
+    assert "high-water mark" in report["problem"]["detail"]
+    assert report["not_in_database"]["ranges"] == [[6, 6]]
+
+
 def test_a_database_row_without_a_ledger_entry_is_named(cli, filled, db_url):
     sql(db_url, "INSERT INTO receipts (seq, kind, sha256, entry_hash, size, alias, direction, "
                 "transport, envelope, received_at, status) SELECT 9, kind, sha256, entry_hash, "
