@@ -276,3 +276,27 @@ def test_rows_that_arrive_during_the_walk_are_not_reported(app, db_url):
 def test_a_long_list_of_ranges_is_cut_short_with_a_count():
     seqs = {"count": 14, "ranges": [[1, 1], [3, 5], [7, 7], [9, 15]], "unlisted": 0}
     assert describe_ranges(seqs, shown=2) == "seq 1, seq 3-5 (3 entries), and 10 more entries"
+
+
+def test_writers_never_wait_on_the_high_water_mark_while_holding_rows(home, db_url):
+    """PostgreSQL: the mark is raised at COMMIT, so a writer holding rows another writer will
+    insert too (catch-up and the recorder queue the same entries) never also holds the mark
+    while waiting: no deadlock, and the mark ends at the greatest row either committed."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time")
+    engine = create_engine(db_url)
+    insert = text("INSERT INTO receipts (seq, kind, sha256, entry_hash, size, alias, direction, "
+                  "transport, envelope, received_at, status) VALUES (:seq, 'receipt', :h, :h, "
+                  "1, '', 'inbound', 'smtp', '{}', now(), 'pending') ON CONFLICT DO NOTHING")
+    try:
+        with engine.connect() as catch_up, engine.connect() as recorder:
+            recorder.execute(text("SET lock_timeout = '5s'"))  # a regression fails, not hangs
+            catch_up.execute(insert, [{"seq": seq, "h": f"{seq:064x}"} for seq in (1, 2, 3)])
+            recorder.execute(insert, {"seq": 4, "h": f"{4:064x}"})
+            recorder.commit()  # while catch_up holds rows 1-3 uncommitted
+            catch_up.execute(insert, {"seq": 4, "h": f"{4:064x}"})  # there already: nothing
+            catch_up.commit()
+            mark = catch_up.execute(text("SELECT seq, entry_hash FROM ledger_high_water")).one()
+    finally:
+        engine.dispose()
+    assert tuple(mark) == (4, f"{4:064x}")
