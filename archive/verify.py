@@ -7,7 +7,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from archive import merkle, parallel
@@ -29,12 +29,49 @@ class Inconsistency:
         return f"seq {self.seq}: {self.problem}: {self.detail}"
 
 
+@dataclass
+class SeqRanges:
+    """Sequence numbers met in ascending order, as ``[first, last]`` ranges: every one is
+    counted, the first ``limit`` ranges are listed (millions of scattered seqs cost no
+    memory)."""
+
+    limit: int = 1000
+    ranges: list[list[int]] = field(default_factory=list)
+    count: int = 0
+    unlisted: int = 0  # seqs in ranges past the limit
+    _last: int = -2
+    _listing: bool = False
+
+    def add(self, seq: int) -> None:
+        self.add_range(seq, seq)
+
+    def add_range(self, first: int, last: int) -> None:
+        """``first..last``, all after the seqs added before."""
+        self.count += last - first + 1
+        if first == self._last + 1:
+            if self._listing:
+                self.ranges[-1][1] = last
+            else:
+                self.unlisted += last - first + 1
+        elif len(self.ranges) < self.limit:
+            self.ranges.append([first, last])
+            self._listing = True
+        else:
+            self.unlisted += last - first + 1
+            self._listing = False
+        self._last = last
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     entries: int
     blobs: int
     head_seq: int
     first_problem: Inconsistency | None
+    # The entry hash of the last entry the walk got past (the genesis hash if none).
+    head_hash: str = GENESIS_HASH
+    # Entries the walk got past that the ``recorded`` copy does not know (none without one).
+    unrecorded: SeqRanges = field(default_factory=SeqRanges)
 
     @property
     def ok(self) -> bool:
@@ -66,7 +103,8 @@ def verify_archive(
     ``since`` makes a run incremental where it is expensive: the whole chain is still checked
     (cheap, and the only way to trust entry ``since``), but blobs only from that seq on.
     ``recorded`` is the bulk form of such a check: an entry whose hash differs from the copy
-    is a ``rewritten-entry`` (checked where ``extra_check`` would be).
+    is a ``rewritten-entry`` (checked where ``extra_check`` would be); entries the copy lacks
+    do not stop the walk, they are collected in the report's ``unrecorded``.
     ``tree`` gets the Merkle leaf hash of every entry the walk gets past, in order, so a
     checkpoint check needs no second pass over the ledger (CheckpointCheck).
 
@@ -76,8 +114,9 @@ def verify_archive(
     if (extra_check is None and isinstance(ledger, FileLedger)
             and isinstance(blobs, FilesystemBlobStore)):
         return _verify_files(ledger, blobs, progress, since, recorded, tree)
-    if recorded is not None:
-        extra_check = _RecordedCheck(recorded, extra_check)
+    compared = _RecordedCheck(recorded, extra_check) if recorded is not None else None
+    if compared is not None:
+        extra_check = compared
     expected_seq, prev_hash = 1, GENESIS_HASH
     checked_blobs: set[str] = set()
     # A blob may be missing only because retention removed it: then a later tombstone entry
@@ -92,7 +131,8 @@ def verify_archive(
             entry = LedgerEntry.from_line(line.raw)
         except LedgerFormatError as exc:
             return _report(entries, checked_blobs, expected_seq - 1, Inconsistency(
-                expected_seq, "unreadable-entry", f"ledger line {line.number}: {exc}"))
+                expected_seq, "unreadable-entry", f"ledger line {line.number}: {exc}"),
+                prev_hash, compared)
         problem = _check_entry(entry, expected_seq, prev_hash, blobs, checked_blobs,
                                check_blob=entry.seq >= since and entry.kind != "tombstone")
         if problem is not None and problem.problem == "missing-blob":
@@ -102,7 +142,7 @@ def verify_archive(
             problem = extra_check(entry)
         if problem:
             return _report(entries, checked_blobs, expected_seq - 1,
-                           _earliest(problem, awaiting_tombstone))
+                           _earliest(problem, awaiting_tombstone), prev_hash, compared)
         if entry.kind == "tombstone":
             awaiting_tombstone.pop(entry.sha256, None)
         entries += 1
@@ -112,16 +152,19 @@ def verify_archive(
         if progress:
             progress(entries)
     missing = min(awaiting_tombstone.values(), key=lambda p: p.seq, default=None)
-    return _report(entries, checked_blobs, expected_seq - 1, missing)
+    return _report(entries, checked_blobs, expected_seq - 1, missing, prev_hash, compared)
 
 
 def _earliest(problem: Inconsistency, missing: dict[str, Inconsistency]) -> Inconsistency:
     return min([problem, *missing.values()], key=lambda p: p.seq)
 
 
-def _report(entries: int, blobs: set[str], head: int, problem: Inconsistency | None
+def _report(entries: int, blobs: set[str], head: int, problem: Inconsistency | None,
+            head_hash: str = GENESIS_HASH, compared: _RecordedCheck | None = None
             ) -> VerifyReport:
-    return VerifyReport(entries=entries, blobs=len(blobs), head_seq=head, first_problem=problem)
+    return VerifyReport(entries=entries, blobs=len(blobs), head_seq=head, first_problem=problem,
+                        head_hash=head_hash,
+                        unrecorded=compared.unrecorded if compared is not None else SeqRanges())
 
 
 def _check_entry(
@@ -167,6 +210,7 @@ class _RecordedCheck:
         self.then = then
         self.known: Mapping[int, str] = {}
         self.end = 0
+        self.unrecorded = SeqRanges()
 
     def __call__(self, entry: LedgerEntry) -> Inconsistency | None:
         if entry.seq > self.end:
@@ -175,7 +219,10 @@ class _RecordedCheck:
         copy = self.known.get(entry.seq)
         if copy is not None and copy != entry.entry_hash:
             return _rewritten(entry.seq)
-        return self.then(entry) if self.then is not None else None
+        problem = self.then(entry) if self.then is not None else None
+        if problem is None and copy is None:
+            self.unrecorded.add(entry.seq)
+        return problem
 
 
 def _rewritten(seq: int) -> Inconsistency:
@@ -496,7 +543,9 @@ class _Walk:
         self.progress = progress
         self.recorded = recorded
         self.tree = tree
-        self.known: Mapping[int, str] = {}
+        # None: nothing to compare with (and so nothing is "unrecorded").
+        self.known: Mapping[int, str] | None = None if recorded is None else {}
+        self.unrecorded = SeqRanges()
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
         self.entries = 0
@@ -510,7 +559,9 @@ class _Walk:
             self.known = self.recorded(first, first + count - 1)
 
     def report(self, problem: Inconsistency | None) -> VerifyReport:
-        return _report(self.entries, self.checked, self.expected_seq - 1, problem)
+        return VerifyReport(entries=self.entries, blobs=len(self.checked),
+                            head_seq=self.expected_seq - 1, first_problem=problem,
+                            head_hash=self.prev_hash, unrecorded=self.unrecorded)
 
     def feed(self, lines: list[_Line], line_base: int) -> Inconsistency | None:
         checked, awaiting, known, progress = (self.checked, self.awaiting, self.known,
@@ -549,9 +600,11 @@ class _Walk:
                                                 f"says {size}")
                     else:
                         checked.add(sha)
-                if problem is None and known:
+                if problem is None and known is not None:
                     copy = known.get(seq)
-                    if copy is not None and copy != entry_hash:
+                    if copy is None:
+                        self.unrecorded.add(seq)
+                    elif copy != entry_hash:
                         problem = _rewritten(seq)
                 if problem is not None:
                     return _earliest(problem, awaiting)

@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     archive = sub.add_parser("archive", help="archive integrity").add_subparsers(
         dest="archive_command", required=True, metavar="ACTION")
-    p = archive.add_parser("verify", help="recompute every hash; exit 1 at the first problem")
+    p = archive.add_parser("verify", help="recompute every hash, compare the ledger with the "
+                           "database; exit 1 on any difference")
     p.add_argument("--since", type=int, default=0, metavar="SEQ",
                    help="re-hash blobs only from this ledger seq on (the chain is always checked)")
     p.add_argument("--json", action="store_true")
@@ -390,18 +391,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_archive_verify(args: argparse.Namespace) -> int:
-    from gateway.integrity import verify_installation
+    from gateway.integrity import describe, verify_installation
 
     with opened_app(args) as app:
         report = verify_installation(app, since=args.since)
     if args.json:
         emit_json(report)
-    elif report["ok"]:
-        print(f"archive intact: {report['entries']} ledger entries, {report['blobs']} blobs "
-              f"verified, head seq {report['head_seq']}")
     else:
-        print(f"archive INCONSISTENT at seq {report['problem']['seq']}: "
-              f"{report['problem']['kind']}: {report['problem']['detail']}")
+        print("\n".join(describe(report)))
     return EXIT_OK if report["ok"] else EXIT_FAILED
 
 

@@ -26,7 +26,7 @@ from gateway.config import Config, Settings, load_settings
 from gateway.dropfolder import DropFolder
 from gateway.errors import GatewayError
 from gateway.intake import GroupCommitter, Intake
-from gateway.integrity import verify_installation
+from gateway.integrity import describe, verify_installation
 from gateway.sdnotify import notify
 
 log = logging.getLogger(__name__)
@@ -312,9 +312,8 @@ class Daemon:
             log.info("scheduled verify: archive intact (%d entries, %d blobs)",
                      report["entries"], report["blobs"])
         else:
-            problem = report["problem"]
-            log.error("scheduled verify: archive INCONSISTENT at seq %s: %s: %s",
-                      problem["seq"], problem["kind"], problem["detail"])
+            for line in describe(report):
+                log.error("scheduled verify: %s", line)
 
     async def _report(self) -> None:
         while True:

@@ -91,6 +91,21 @@ class LedgerReceipt(Base):
     processed_at: Mapped[OptionalTimestamp]
 
 
+class LedgerHighWater(Base):
+    """The greatest ledger seq the database was ever given, and that entry's hash: one row.
+
+    A trigger on ``receipts`` raises it with every insert and triggers on this table refuse
+    to lower or delete it (migration 0009), so entries cut from the ledger's end together
+    with their ``receipts`` rows are still noticed by ``archive verify``."""
+
+    __tablename__ = "ledger_high_water"
+    __table_args__ = (CheckConstraint("id = 1", name="ledger_high_water_one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    entry_hash: Mapped[Sha256]
+
+
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (

@@ -11,7 +11,7 @@ import pytest
 
 from archive import Archive, Receipt
 from archive.entries import compute_entry_hash
-from archive.verify import verify_archive
+from archive.verify import SeqRanges, verify_archive
 
 ENVELOPES = [
     {"alias": "sales@northpoint.example", "file": "x.eml"},
@@ -118,3 +118,43 @@ def test_a_blob_larger_than_one_read_is_hashed_to_its_end(tmp_path):
     blob.write_bytes(big[:-1] + b"L")  # the last byte only
     fast, general = both_paths(archive)
     assert fast == general and (fast.seq, fast.problem) == (2, "altered-blob")
+
+
+def unrecorded_on_both_paths(archive: Archive, copy: dict[int, str]) -> tuple[object, object]:
+    """(fast, general) lists of the ranges of entries ``copy`` lacks."""
+    def recorded(first: int, last: int) -> dict[int, str]:
+        return {seq: h for seq, h in copy.items() if first <= seq <= last}
+
+    fast = verify_archive(archive.ledger, archive.blobs, recorded=recorded)
+    general = verify_archive(archive.ledger, archive.blobs, recorded=recorded,
+                             extra_check=lambda entry: None)
+    assert fast.ok and general.ok  # entries without a copy do not stop the walk
+    assert fast.unrecorded.count == general.unrecorded.count
+    return fast.unrecorded.ranges, general.unrecorded.ranges
+
+
+def test_entries_the_copy_lacks_are_named_as_ranges_on_both_paths(tmp_path):
+    archive = Archive.open(tmp_path)
+    # More lines than the fast path cuts into chunks for its helpers.
+    archive.store_many([(f"message {n}\r\n".encode(), Receipt("smtp", {"n": n}))
+                        for n in range(700)])
+    hashes = {e.seq: e.entry_hash for e in archive.entries()}
+    assert unrecorded_on_both_paths(archive, hashes) == ([], [])
+    gaps = set(range(100, 551)) | {3, 700}
+    copy = {seq: h for seq, h in hashes.items() if seq not in gaps}
+    assert unrecorded_on_both_paths(archive, copy) == ([[3, 3], [100, 550], [700, 700]],) * 2
+
+
+def test_the_last_entry_walked_is_reported_with_its_hash(tmp_path):
+    archive = fill(tmp_path)
+    report = verify_archive(archive.ledger, archive.blobs)
+    assert report.head_hash == archive.head().entry_hash
+    assert report.unrecorded.count == 0  # no copy to compare with: nothing is "unrecorded"
+
+
+def test_scattered_seqs_are_counted_beyond_the_listing_limit():
+    seqs = SeqRanges(limit=2)
+    for seq in (1, 2, 3, 5, 7, 8):
+        seqs.add(seq)
+    seqs.add_range(9, 20)
+    assert (seqs.ranges, seqs.count, seqs.unlisted) == ([[1, 3], [5, 5]], 18, 14)
