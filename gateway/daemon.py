@@ -17,12 +17,13 @@ from contextlib import suppress
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from archive import ArchiveWriteError, write_checkpoint
+from archive import ArchiveReplacedError, ArchiveWriteError, write_checkpoint
 from gateway.app import App
 from gateway.dropfolder import DropFolder
 from gateway.intake import GroupCommitter, Intake
 from gateway.integrity import verify_installation
 from gateway.sdnotify import notify
+from gateway.setup import claim_archive
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,14 @@ class Daemon:
                         for cfg in app.settings.config.dropfolders]
         self.committer = GroupCommitter(app, on_archived=self.work.set)
         self.intakes = build_intakes(app, self.committer)
+        self.fatal: ArchiveReplacedError | None = None  # why the daemon stopped on its own
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # Refuses a database filed from another archive; afterwards, a write that finds another
+        # archive at the path stops the daemon instead (and is answered with a 4xx).
+        await asyncio.to_thread(claim_archive, self.app.archive, self.app.db)
+        self.app.archive.on_replaced = lambda exc: self._call_soon(loop, exc)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGUSR1, self.log_tasks)
@@ -136,9 +142,22 @@ class Daemon:
                     await task
             await asyncio.to_thread(observer.join, 5)
             log.info("stopped")
+        if self.fatal is not None:
+            raise self.fatal  # 'commgate run' prints its one line and exits 1
 
     def request_stop(self) -> None:
         self.stop.set()
+
+    def give_up(self, error: ArchiveReplacedError) -> None:
+        """Stop: the archive at the path is not the one opened (nothing more is written)."""
+        if self.fatal is None:
+            self.fatal = error
+            log.error("%s", error)
+        self.stop.set()
+
+    def _call_soon(self, loop: asyncio.AbstractEventLoop, error: ArchiveReplacedError) -> None:
+        with suppress(RuntimeError):  # the loop is closed: the daemon has stopped already
+            loop.call_soon_threadsafe(self.give_up, error)
 
     def log_tasks(self) -> None:
         """SIGUSR1: log what every task is waiting for (for an operator whose daemon hangs)."""
