@@ -142,6 +142,7 @@ class FileLedger:
             except OSError as exc:
                 self._raise_if_replaced()
                 raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+            self._raise_if_replaced()  # pinned before: still that file?
 
     def replaced(self) -> str | None:
         """Why the file at ``path`` is not the pinned ledger (None: it is, or none is pinned).

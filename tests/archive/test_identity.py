@@ -87,6 +87,8 @@ def test_an_archive_recreated_behind_an_open_one_is_refused_with_both_ids(tmp_pa
         ours.store_record("access", b"{}", Receipt("cli", {}, "internal"))
     with pytest.raises(ArchiveReplacedError):
         list(ours.entries())
+    with pytest.raises(ArchiveReplacedError):  # pinned once, it is never pinned to another
+        ours.pin()
     assert (root / "ledger" / "ledger.jsonl").read_bytes() == b""
     assert [e.seq for e in Archive.open(tmp_path / "moved-away").entries()] == [1]
 
