@@ -23,12 +23,16 @@ from tests.gateway.test_daemon import smtp_ready
 
 
 def replace_archive(home: Path, away: Path) -> str:
-    """Move the home's archive away and make a new one in its place; the new one's id."""
-    (home / "archive").rename(away)
-    fresh = Archive.open(home / "archive")
+    """Move the home's archive away and put a new one in its place; the new one's id.
+
+    The new one is made beside it first: a daemon looking in between sees one or the other,
+    not a folder half made."""
+    fresh = Archive.open(home / "archive.new")
     fresh.ensure()
     found = fresh.read_id()
     assert found is not None
+    (home / "archive").rename(away)
+    (home / "archive.new").rename(home / "archive")
     return found.id
 
 
