@@ -14,7 +14,15 @@ from archive.checkpoints import (
     write_checkpoint,
 )
 from archive.entries import GENESIS_HASH, LedgerEntry, Receipt
-from archive.errors import ArchiveError, ArchiveWriteError, BlobNotFoundError, LedgerFormatError
+from archive.errors import (
+    ArchiveError,
+    ArchiveIdentityError,
+    ArchiveReplacedError,
+    ArchiveWriteError,
+    BlobNotFoundError,
+    LedgerFormatError,
+)
+from archive.identity import ArchiveId
 from archive.ledger import FileLedger, Ledger, LedgerHead
 from archive.store import Archive
 from archive.verify import Inconsistency, VerifyReport
@@ -23,6 +31,9 @@ __all__ = [
     "GENESIS_HASH",
     "Archive",
     "ArchiveError",
+    "ArchiveId",
+    "ArchiveIdentityError",
+    "ArchiveReplacedError",
     "ArchiveWriteError",
     "BlobNotFoundError",
     "BlobStore",

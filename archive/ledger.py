@@ -24,7 +24,7 @@ from archive.entries import (
     compute_entry_hash,
     in_key_order,
 )
-from archive.errors import ArchiveWriteError, LedgerFormatError
+from archive.errors import ArchiveReplacedError, ArchiveWriteError, LedgerFormatError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,22 @@ class LedgerLine:
 class Ledger(Protocol):
 
     def ensure(self) -> None: ...
+    def pin(self) -> None: ...
+    def replaced(self) -> str | None:
+        """Why the file at ``path`` is not the pinned ledger (None: it is, or none is pinned).
+
+        One ``stat``: cheap enough to ask before every batch.
+        """
+        if self._identity is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return self._gone()
+        except OSError:
+            return None  # not known to be another file: the write that follows reports it
+        return self._swapped() if (st.st_dev, st.st_ino) != self._identity else None
+
     def append_many(self, items: Sequence[NewEntry]) -> list[LedgerEntry]: ...
 
     def write_many(self, items: Sequence[NewEntry], wait: bool = True,
@@ -86,6 +102,10 @@ class FileLedger:
     Several processes (the daemon and a CLI import) may append at once: the lock serialises
     them, and each re-reads the tail when the file grew behind its back, so sequence numbers and
     the hash chain stay gapless.
+
+    The first ledger file opened is the one this object writes to for good: should another file
+    take its path (the folder deleted and re-created, a copy restored over it), writes raise
+    ArchiveReplacedError rather than follow the path into an archive this process never opened.
     """
 
     def __init__(self, root: Path) -> None:
@@ -98,7 +118,8 @@ class FileLedger:
         # Kept open between appends (each open and close is a system call on the hot path).
         self._lock_file: Any = None
         self._file: Any = None
-        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open ledger
+        # (st_dev, st_ino) of the ledger file first opened; never changes once set.
+        self._identity: tuple[int, int] | None = None
 
     def ensure(self) -> None:
         if self._ensured:
@@ -111,6 +132,34 @@ class FileLedger:
         except OSError as exc:
             raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
         self._ensured = True
+
+    def pin(self) -> None:
+        """Open the ledger now, making it the file this object writes to (at start-up)."""
+        self.ensure()
+        with self._thread_lock:
+            try:
+                self._open_files()
+            except OSError as exc:
+                self._raise_if_replaced()
+                raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
+            self._raise_if_replaced()  # pinned before: still that file?
+
+    def replaced(self) -> str | None:
+        """Why the file at ``path`` is not the pinned ledger (None: it is, or none is pinned).
+
+        One ``stat``: cheap enough to ask before every batch.
+        """
+        if self._identity is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return f"its ledger {self.path} is gone"
+        except OSError:
+            return None  # not a different file: the write that follows reports the error
+        if (st.st_dev, st.st_ino) != self._identity:
+            return f"its ledger {self.path} was replaced"
+        return None
 
     def append_many(self, items: Sequence[NewEntry]) -> list[LedgerEntry]:
         """Append entries; return once they are fsynced.
@@ -146,18 +195,24 @@ class FileLedger:
                     lock, ledger = self._open_files()
                     fcntl.flock(lock.fileno(),
                                 fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
+                except (BlockingIOError, ArchiveReplacedError):
                     raise
                 except OSError as exc:
+                    self._raise_if_replaced()
                     raise ArchiveWriteError(describe_os_error(exc, self.root)) from exc
                 try:
                     # Checked under the lock on every write: had someone replaced the ledger (a
-                    # restored archive folder), the open descriptor would append to a file
-                    # nobody reads any more. Had someone deleted or replaced the lock file, the
-                    # lock held would be one other writers no longer take.
-                    st = os.stat(self.path)
-                    if ((st.st_dev, st.st_ino) == self._identity
-                            and self._holds_current_lock(lock)):
+                    # re-created archive folder), the path would lead to an archive this process
+                    # never opened, and the open descriptor to a file nobody reads any more:
+                    # refuse. Had someone deleted or replaced the lock file, the lock held would
+                    # be one other writers no longer take: take the current one.
+                    try:
+                        st = os.stat(self.path)
+                    except FileNotFoundError:
+                        raise self._refusal(self._gone()) from None
+                    if (st.st_dev, st.st_ino) != self._identity:
+                        raise self._refusal(self._swapped())
+                    if self._holds_current_lock(lock):
                         entries = self._write_locked(ledger, st.st_size, items)
                         break
                 except OSError as exc:
@@ -165,16 +220,13 @@ class FileLedger:
                 finally:
                     with contextlib.suppress(OSError):
                         fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-                # Replaced: open both afresh (the old ledger file is closed once its pending
-                # fsyncs are done with it) and take the lock again.
                 lock.close()
-                self._lock_file = self._file = None
-                self._cached = None
+                self._lock_file = None
             else:
-                raise ArchiveWriteError(f"the ledger {self.path} keeps being replaced")
+                raise ArchiveWriteError(f"the ledger lock {self.lock_path} keeps being replaced")
         finally:
             self._thread_lock.release()
-        # ``keep`` holds the file object: replaced meanwhile, it still stays open for the fsync.
+        # ``keep`` holds the file object: closed meanwhile, it still stays open for the fsync.
         return entries, PendingSync([], [], self.root, keep=(ledger,), on_error=self._forget_head)
 
     def close(self) -> None:
@@ -189,6 +241,23 @@ class FileLedger:
     def _forget_head(self) -> None:
         self._cached = None
 
+    def _gone(self) -> str:
+        return f"its ledger {self.path} is gone"
+
+    def _swapped(self) -> str:
+        return f"its ledger {self.path} was replaced"
+
+    @staticmethod
+    def _refusal(reason: str) -> ArchiveReplacedError:
+        return ArchiveReplacedError(
+            f"{reason}: this process will not write to a ledger it did not open; stopping: "
+            f"restore the archive or restart to open the new one")
+
+    def _raise_if_replaced(self) -> None:
+        reason = self.replaced()
+        if reason is not None:
+            raise self._refusal(reason)
+
     def _holds_current_lock(self, lock: Any) -> bool:
         try:
             return os.path.samestat(os.fstat(lock.fileno()), os.stat(self.lock_path))
@@ -202,9 +271,12 @@ class FileLedger:
             self._lock_file = os.fdopen(fd, "rb", buffering=0)
         if self._file is None:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
-            self._file = os.fdopen(fd, "rb", buffering=0)
             st = os.fstat(fd)
+            if self._identity not in (None, (st.st_dev, st.st_ino)):
+                os.close(fd)  # closed by close(), and now another file: never write to it
+                raise self._refusal(self._swapped())
             self._identity = (st.st_dev, st.st_ino)
+            self._file = os.fdopen(fd, "rb", buffering=0)
         return self._lock_file, self._file
 
     def _write_locked(self, ledger: Any, size: int, items: Sequence[NewEntry],

@@ -18,7 +18,7 @@ from contextlib import suppress
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from archive import ArchiveWriteError, write_checkpoint
+from archive import ArchiveReplacedError, ArchiveWriteError, write_checkpoint
 from classifiers import RuleSet
 from gateway.app import App
 from gateway.classification import rules_for
@@ -28,6 +28,7 @@ from gateway.errors import GatewayError
 from gateway.intake import GroupCommitter, Intake
 from gateway.integrity import describe, verify_installation
 from gateway.sdnotify import notify
+from gateway.setup import claim_archive
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,14 @@ class Daemon:
                         for cfg in app.settings.config.dropfolders]
         self.committer = GroupCommitter(app, on_archived=self.work.set)
         self.intakes = build_intakes(app, self.committer)
+        self.fatal: ArchiveReplacedError | None = None  # why the daemon stopped on its own
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # Refuses a database filed from another archive; afterwards, a write that finds another
+        # archive at the path stops the daemon instead (and is answered with a 4xx).
+        await asyncio.to_thread(claim_archive, self.app.archive, self.app.db)
+        self.app.archive.on_replaced = lambda exc: self._call_soon(loop, exc)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.hup.set)
@@ -156,6 +162,8 @@ class Daemon:
                     await task
             await asyncio.to_thread(observer.join, 5)
             log.info("stopped")
+        if self.fatal is not None:
+            raise self.fatal  # 'commgate run' prints its one line and exits 1
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -197,6 +205,16 @@ class Daemon:
                  rules.version[:12])
         log.debug("classifier rules: %d files: %s", len(rules.source_files),
                   ", ".join(rules.source_files))
+    def give_up(self, error: ArchiveReplacedError) -> None:
+        """Stop: the archive at the path is not the one opened (nothing more is written)."""
+        if self.fatal is None:
+            self.fatal = error
+            log.error("%s", error)
+        self.stop.set()
+
+    def _call_soon(self, loop: asyncio.AbstractEventLoop, error: ArchiveReplacedError) -> None:
+        with suppress(RuntimeError):  # the loop is closed: the daemon has stopped already
+            loop.call_soon_threadsafe(self.give_up, error)
 
     def log_tasks(self) -> None:
         """SIGUSR1: log what every task is waiting for (for an operator whose daemon hangs)."""

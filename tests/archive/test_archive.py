@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from archive import GENESIS_HASH, Archive, ArchiveWriteError, Receipt
+from archive import GENESIS_HASH, Archive, ArchiveReplacedError, ArchiveWriteError, Receipt
 from archive.blobstore import PendingSync
 from tests.conftest import remount_read_only
 
@@ -152,15 +152,18 @@ def test_ledger_lines_are_exactly_the_entries_lines(tmp_path):
     assert list(Archive.open(tmp_path).entries()) == entries
 
 
-def test_a_ledger_replaced_behind_an_open_archive_is_reopened(tmp_path):
+def test_a_ledger_replaced_behind_an_open_archive_is_not_written_to(tmp_path):
     archive = Archive.open(tmp_path)
     archive.store(b"one", receipt())
     ledger = tmp_path / "ledger" / "ledger.jsonl"
     copy = ledger.with_name("copy.jsonl")
     copy.write_bytes(ledger.read_bytes())
     os.replace(copy, ledger)  # e.g. restored from a backup while the archive was open
-    assert archive.store(b"two", receipt()).seq == 2
-    assert [line["seq"] for line in ledger_lines(tmp_path)] == [1, 2]
+    with pytest.raises(ArchiveReplacedError, match=r"ledger\.jsonl was replaced"):
+        archive.store(b"two", receipt())
+    assert [line["seq"] for line in ledger_lines(tmp_path)] == [1]
+    # Opened afresh (a restart), the restored ledger is the archive's.
+    assert Archive.open(tmp_path).store(b"two", receipt()).seq == 2
     assert Archive.open(tmp_path).verify().ok
 
 

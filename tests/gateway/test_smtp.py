@@ -431,7 +431,7 @@ def test_full_archive_disk_answers_4xx_then_retry_succeeds(home: Path, serve, sm
     try:
         server = serve(app)
         filler = folder / "filler"
-        with open(filler, "wb") as fh:
+        with open(filler, "wb", buffering=0) as fh:  # nothing left to flush at close
             try:
                 while True:
                     fh.write(b"\0" * 65536)

@@ -1,0 +1,131 @@
+"""A database and its archive belong together, and a running daemon writes to no other archive."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+
+from archive import Archive, ArchiveIdentityError, Receipt
+from archive.identity import ID_FILE, read_archive_id
+from gateway.intake import Delivery, accept
+from gateway.models import IntakeCheckpoint
+from gateway.setup import ARCHIVE_ROW, claim_archive, recorded_archive_id
+from tests.conftest import make_message, wait_for
+from tests.dovecot import free_port
+from tests.gateway.test_daemon import smtp_ready
+
+
+def replace_archive(home: Path, away: Path) -> str:
+    """Move the home's archive away and put a new one in its place; the new one's id.
+
+    The new one is made beside it first: a daemon looking in between sees one or the other,
+    not a folder half made."""
+    fresh = Archive.open(home / "archive.new")
+    fresh.ensure()
+    found = fresh.read_id()
+    assert found is not None
+    (home / "archive").rename(away)
+    (home / "archive.new").rename(home / "archive")
+    return found.id
+
+
+def forget_ids(app) -> None:  # type: ignore[no-untyped-def]
+    """Make the installation look as it did before archives had ids."""
+    (app.settings.archive_path / ID_FILE).unlink()
+    with app.db.session() as session:
+        session.execute(delete(IntakeCheckpoint).where(
+            IntakeCheckpoint.intake == ARCHIVE_ROW[0], IntakeCheckpoint.key == ARCHIVE_ROW[1]))
+
+
+def test_init_records_the_new_archive_id_in_the_database(app):
+    archive_id = read_archive_id(app.settings.archive_path)
+    assert archive_id is not None
+    assert recorded_archive_id(app.db) == archive_id.id
+    assert claim_archive(app.archive, app.db) == archive_id
+
+
+def test_run_refuses_a_database_filed_from_another_archive(app, home, tmp_path, cli):
+    ours = recorded_archive_id(app.db)
+    theirs = replace_archive(home, tmp_path / "away")
+    result = cli("run")
+    assert result.code == 1
+    assert result.err.strip().splitlines()[-1].startswith(
+        f"commgate: error: database {app.db.engine.url.render_as_string(hide_password=True)} "
+        f"belongs to archive {ours}, the archive at {home / 'archive'} is {theirs}: set "
+        f"archive.path to the archive it was filed from")
+    assert "Traceback" not in result.err
+    assert (home / "archive" / "ledger" / "ledger.jsonl").read_bytes() == b""
+
+
+def test_an_installation_from_before_ids_adopts_its_archive_once(app):
+    accept(app, [Delivery(make_message(), Receipt("file", {"alias": "sales@northpoint.example"}))])
+    forget_ids(app)
+    adopted = claim_archive(Archive.open(app.settings.archive_path), app.db)
+    assert read_archive_id(app.settings.archive_path) == adopted
+    assert recorded_archive_id(app.db) == adopted.id
+    assert claim_archive(Archive.open(app.settings.archive_path), app.db) == adopted
+
+
+def test_a_database_from_before_ids_is_not_adopted_by_another_archive(app, home, tmp_path):
+    accept(app, [Delivery(make_message(), Receipt("file", {"alias": "sales@northpoint.example"}))])
+    forget_ids(app)
+    replace_archive(home, tmp_path / "away")
+    with pytest.raises(ArchiveIdentityError, match="was filed from another archive: its "
+                       "receipt seq 1 is not in the ledger"):
+        claim_archive(Archive.open(home / "archive"), app.db)
+    assert recorded_archive_id(app.db) is None
+
+
+def test_a_daemon_whose_archive_is_replaced_answers_4xx_and_stops(home, tmp_path):
+    port = free_port()
+    with open(home / "commgate.toml", "a") as fh:
+        fh.write(f'\n[smtp]\nenabled = true\nlisten = "127.0.0.1"\nport = {port}\n'
+                 # The worker's next look at the ledger would notice the new archive too and
+                 # stop the daemon: here the delivery is to meet it first.
+                 '\n[worker]\npoll_seconds = 3600\n')
+    log_path = tmp_path / "daemon.log"
+    with open(log_path, "w") as log:
+        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
+                                  env={**os.environ, "COMMGATE_HOME": str(home)},
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: smtp_ready(port), what="the SMTP intake to listen")
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                client.sendmail("anna@customer.example", ["sales@northpoint.example"],
+                                make_message(subject="before"))
+            ours = read_archive_id(home / "archive")
+            assert ours is not None
+            client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+            client.ehlo()
+            assert client.mail("anna@customer.example")[0] == 250
+            assert client.rcpt("sales@northpoint.example")[0] == 250
+            theirs = replace_archive(home, tmp_path / "away")
+            try:
+                code = client.data(make_message(subject="after"))[0]
+            except smtplib.SMTPDataError as exc:  # 421: the daemon was stopping already
+                code = exc.smtp_code
+            client.close()
+            assert code in (421, 451)  # the sender keeps the message and retries; never 250
+            daemon.wait(timeout=30)
+        finally:
+            if daemon.poll() is None:
+                daemon.send_signal(signal.SIGTERM)
+                daemon.wait(timeout=30)
+    output = log_path.read_text()
+    assert daemon.returncode == 1, output[-3000:]
+    assert output.strip().splitlines()[-1] == (
+        f"commgate: error: archive at {home / 'archive'} is not the one this process opened "
+        f"(id {ours.id}, found {theirs}); stopping: restore the archive or restart to open the "
+        f"new one")
+    assert "Traceback" not in output
+    foreign = home / "archive"
+    assert (foreign / "ledger" / "ledger.jsonl").read_bytes() == b""
+    assert not [p for p in (foreign / "blobs").rglob("*") if p.is_file()]
+    assert [e.seq for e in Archive.open(tmp_path / "away").entries()] == [1]
