@@ -276,7 +276,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if missing:
         print(f"commgate: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
+    from gateway.setup import claim_archive
+
     with opened_app(args) as app:
+        # As the daemon: never file into a database that belongs to another archive.
+        claim_archive(app.archive, app.db)
         app.archive.clean_tmp()  # leftovers of killed runs, older than an hour
         app.processor.catch_up()
         update, close = _progress_bar(None)

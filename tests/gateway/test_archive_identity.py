@@ -51,10 +51,14 @@ def test_init_records_the_new_archive_id_in_the_database(app):
     assert claim_archive(app.archive, app.db) == archive_id
 
 
-def test_run_refuses_a_database_filed_from_another_archive(app, home, tmp_path, cli):
+@pytest.mark.parametrize("command", ["run", "ingest"])
+def test_run_and_ingest_refuse_a_database_filed_from_another_archive(app, home, tmp_path, cli,
+                                                                     command):
     ours = recorded_archive_id(app.db)
     theirs = replace_archive(home, tmp_path / "away")
-    result = cli("run")
+    mail = tmp_path / "new.eml"
+    mail.write_bytes(make_message(subject="Order 7"))
+    result = cli(*(["run"] if command == "run" else ["ingest", str(mail)]))
     assert result.code == 1
     assert result.err.strip().splitlines()[-1].startswith(
         f"commgate: error: database {app.db.engine.url.render_as_string(hide_password=True)} "
