@@ -19,6 +19,10 @@
 8. ``case-tag``: ``[PREFIX-000123]`` in the subject, accepted only when the sender already took
    part in that case or writes from its customer's own (not free-mail) domain. A stranger who
    knows a case number gets a new case linked as a possible follow-up instead.
+   Rules 2-4, 6 and 7 link by ids the sender chose, so they too join only a case the sender
+   takes part in (wrote, or was in To/Cc of, one of its messages, or writes from the customer's
+   own domain); a stranger's message gets a new case linked as a possible follow-up in the
+   same way. A bounce joins freely only when it returns our own outbound mail.
 9. ``subject``: for a message that says it is a reply or forward (a ``Re:``/``AW:``... prefix
    or references we do not have), the normalised subject (prefixes and case tags stripped) of
    an inbound message from the same correspondent within ``threading.subject_window_days``;
