@@ -123,7 +123,9 @@ class ThreadIndex:
     # Who takes part in a case (lower-cased): the senders and the To/Cc of its messages.
     participants: dict[CaseKey, set[str]] = field(default_factory=dict)
     refs: dict[CaseKey, str] = field(default_factory=dict)  # case -> its reference, if loaded
-    outbound_ids: set[str] = field(default_factory=set)  # looked-up ids of our own sent mail
+    # Looked-up ids of mail we sent: outbound, or (a copy filed inbound) from one of our aliases.
+    sent_by_us: set[str] = field(default_factory=set)
+    our_addresses: frozenset[str] = frozenset()
     # An id -> the cases of messages that reference it (re-homing, shared ghost parents).
     referenced_by: dict[str, list[CaseKey]] = field(default_factory=dict)
     case_by_conversation: dict[str, CaseKey] = field(default_factory=dict)
@@ -148,6 +150,8 @@ class ThreadIndex:
         """Remember a message just filed, so later messages of the batch can join it."""
         if keys.message_id:
             self.case_by_message_id.setdefault(keys.message_id, case)
+            if not keys.inbound or keys.sender.lower() in self.our_addresses:
+                self.sent_by_us.add(keys.message_id)
         if keys.sender or keys.recipients:
             people = self.participants.setdefault(case, set())
             people.update(keys.recipients)
@@ -345,7 +349,7 @@ def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
     if bounced_message_id and bounced_message_id in index.case_by_message_id:
         case = index.resolve(index.case_by_message_id[bounced_message_id])
         # A delivery report returns our own mail; any other "bounce" is a stranger's claim.
-        if bounced_message_id in index.outbound_ids or _may_join(index, case, keys, rules):
+        if bounced_message_id in index.sent_by_us or _may_join(index, case, keys, rules):
             return ThreadDecision(case, "bounce-of", bounced_message_id)
         follow_up = follow_up or (case, bounced_message_id)
     if keys.conversation and keys.conversation in index.case_by_conversation:
@@ -442,13 +446,15 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
     index = ThreadIndex()
     own_ids = {k.message_id for k in batch if k.message_id}
     ids = {mid for k in batch for mid, _ in k.ancestors} | own_ids | set(extra_ids)
+    index.our_addresses = frozenset(a.lower() for a in rules.own_addresses)
     for chunk in _chunks(sorted(ids)):
-        for message_id, case_id, direction in session.execute(
-                select(Message.message_id, Message.case_id, Message.direction)
+        for message_id, case_id, direction, sender in session.execute(
+                select(Message.message_id, Message.case_id, Message.direction,
+                       Message.from_addr)
                 .where(Message.message_id.in_(chunk)).order_by(Message.id)):
             index.case_by_message_id.setdefault(message_id, case_id)
-            if direction == "outbound":
-                index.outbound_ids.add(message_id)
+            if direction == "outbound" or sender.lower() in index.our_addresses:
+                index.sent_by_us.add(message_id)
     # Messages already filed that reference one of ours (re-homing) or a missing ancestor of
     # ours (shared ghost parent).
     wanted = sorted((ids - set(extra_ids)) - set(index.case_by_message_id) | own_ids)

@@ -276,6 +276,30 @@ def test_a_strangers_late_parent_does_not_gather_the_customers_replies(app, tmp_
     assert case_of(app, "cat@vendor.example") == "NPC-000002"
 
 
+def test_a_bounce_of_a_customers_message_is_a_strangers_claim(app, tmp_path):
+    """Only mail we sent can bounce back to us: a "bounce" of a customer's message joins
+    nothing (a real one of our own mail does: tests/gateway/test_filing.py)."""
+    run(app, tmp_path, [make_message(subject="RFQ 200 valves DN50",
+                                     sender="anna@customer.example",
+                                     message_id="<rfq@customer.example>")])
+    run(app, tmp_path, [
+        b"From: Mail Delivery System <MAILER-DAEMON@mx.elsewhere.example>\r\n"
+        b"To: sales@northpoint.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        b"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMessage-ID: <dsn-1@mx.elsewhere.example>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nPlease change the quantity to 2000.\r\n"
+        b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; "
+        b"mx.elsewhere.example\r\n\r\nFinal-Recipient: rfc822; x@gone.example\r\n"
+        b"Action: failed\r\nStatus: 5.1.1\r\n"
+        b"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: anna@customer.example\r\n"
+        b"Message-ID: <rfq@customer.example>\r\n--b--\r\n"])
+    assert [c["message_count"] for c in cases(app)] == [1, 1]
+    with app.db.session() as session:
+        link = session.scalars(select(CaseLink)).one()
+        assert (link.case_id, link.other_case_id, link.kind) == (2, 1, "possible-follow-up")
+
+
 # -- case tag ------------------------------------------------------------------------------------
 
 def test_a_stranger_with_a_case_tag_gets_a_new_case_linked_as_possible_follow_up(app, tmp_path):
