@@ -109,7 +109,6 @@ def queue_mail(session: Session, settings: Settings, case: Case, *, kind: str,
     values = _variables(session, settings, case, parent, actor, now) | dict(variables or {})
     if withhold_customer_text:
         values |= {"subject": "", "customer_name": header_text(case.customer, 320)}
-        subject = subject or ""
     chosen = None
     if template is not None:
         chosen = templates.published(session, template)

@@ -21,7 +21,7 @@
    knows a case number gets a new case linked as a possible follow-up instead.
    Rules 2-4, 6 and 7 link by ids the sender chose, so they too join only a case the sender
    takes part in (wrote, or was in To/Cc of, one of its messages, or writes from the customer's
-   own domain); a stranger's message gets a new case linked as a possible follow-up in the
+   domain or ours); a stranger's message gets a new case linked as a possible follow-up in the
    same way. A bounce joins freely only when it returns our own outbound mail.
 9. ``subject``: for a message that says it is a reply or forward (a ``Re:``/``AW:``... prefix
    or references we do not have), the normalised subject (prefixes and case tags stripped) of
@@ -125,7 +125,8 @@ class ThreadIndex:
     refs: dict[CaseKey, str] = field(default_factory=dict)  # case -> its reference, if loaded
     # Looked-up ids of mail we sent: outbound, or (a copy filed inbound) from one of our aliases.
     sent_by_us: set[str] = field(default_factory=set)
-    our_addresses: frozenset[str] = frozenset()
+    our_addresses: frozenset[str] = frozenset()  # our aliases and their domains: staff
+    our_domains: frozenset[str] = frozenset()
     # An id -> the cases of messages that reference it (re-homing, shared ghost parents).
     referenced_by: dict[str, list[CaseKey]] = field(default_factory=dict)
     case_by_conversation: dict[str, CaseKey] = field(default_factory=dict)
@@ -429,15 +430,17 @@ def _may_join(index: ThreadIndex, case: CaseKey, keys: ThreadKeys,
 def _is_participant(index: ThreadIndex, case: CaseKey, sender: str,
                     free_mail_domains: Collection[str]) -> bool:
     """The sender wrote or received (To/Cc) a message of the case, or writes from the
-    customer's own domain (a colleague), unless that is a free-mail domain."""
+    customer's own domain (a colleague) or from ours (staff answering from their own mailbox),
+    unless that is a free-mail domain."""
     sender = sender.lower()
     if not sender:
         return False
-    if sender in index.participants.get(case, set()):
+    if sender in index.participants.get(case, set()) or sender in index.our_addresses:
         return True
     domain = domain_of(sender)
-    return (bool(domain) and domain == index.customer_domain.get(case)
-            and domain not in free_mail_domains)
+    return (bool(domain) and domain not in free_mail_domains
+            and (domain == index.customer_domain.get(case)
+                 or domain in index.our_domains))
 
 
 def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRules,
@@ -447,6 +450,8 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
     own_ids = {k.message_id for k in batch if k.message_id}
     ids = {mid for k in batch for mid, _ in k.ancestors} | own_ids | set(extra_ids)
     index.our_addresses = frozenset(a.lower() for a in rules.own_addresses)
+    index.our_domains = frozenset(domain_of(a) for a in index.our_addresses) - frozenset(
+        rules.free_mail_domains)
     for chunk in _chunks(sorted(ids)):
         for message_id, case_id, direction, sender in session.execute(
                 select(Message.message_id, Message.case_id, Message.direction,

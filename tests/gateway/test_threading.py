@@ -242,11 +242,14 @@ def test_the_customer_a_colleague_and_a_cc_recipient_still_join_by_reply_headers
                      references="<rfq@customer.example>"),
         make_message(subject="Re: RFQ 200 valves DN50", sender="lee@consultant.example",
                      in_reply_to="<a2@customer.example>"),
+        # Staff answering from their own mailbox (our aliases' domain).
+        make_message(subject="Re: RFQ 200 valves DN50", sender="john@northpoint.example",
+                     in_reply_to="<a2@customer.example>"),
     ])
     (only,) = cases(app)
-    assert only["message_count"] == 4
+    assert only["message_count"] == 5
     assert rules_of(app, only["ref"]) == ["new-case", "in-reply-to", "references",
-                                          "in-reply-to"]
+                                          "in-reply-to", "in-reply-to"]
 
 
 def test_a_stranger_reusing_a_customers_message_id_or_thread_index_stays_apart(app, tmp_path):
