@@ -218,8 +218,21 @@ class OutboundConfig(_Section):
     # Aliases (addresses) that acknowledge new cases, with the template name to use.
     acknowledge: dict[str, str] = {}
     ack_per_sender_per_day: Annotated[int, Field(ge=0)] = 3
+    # authserv-ids (RFC 8601) of our own MX hosts whose Authentication-Results we believe; only
+    # those headers say whether a sender was authenticated (gateway/loops.py, backscatter).
+    trusted_authserv_ids: list[str] = []
     max_attempts: Annotated[int, Field(ge=1)] = 10
     retry_base_seconds: Annotated[float, Field(gt=0)] = 60.0
+
+    @field_validator("trusted_authserv_ids")
+    @classmethod
+    def _authserv_ids(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"[!-~]+", item) or ";" in item or '"' in item:
+                raise ValueError(f"expected host names such as \"mx.example.com\" (the "
+                                 f"authserv-id your MX writes in Authentication-Results), "
+                                 f"got {item!r}")
+        return [item.lower() for item in value]
 
     @field_validator("company_name", "from_name")
     @classmethod

@@ -5,14 +5,23 @@ endless exchange between two machines ("auto-reply storm"). RFC 3834 §2 says wh
 responder must not answer; this module turns each rule into a named reason, so a suppressed
 acknowledgement is recorded with why. The per-sender daily limit is the last line of defence
 against a peer that follows none of the conventions.
+
+Backscatter: the header From is whatever the sender wrote, so an acknowledgement to it can be
+aimed at a third party. :func:`check_sender` lets one go only where the envelope sender agrees
+with From (same address or same organisational domain, by the Public Suffix List) and no trusted
+Authentication-Results (RFC 8601) says the sender failed; and says whether From was
+authenticated, since only then may the acknowledgement repeat the customer's own words.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from publicsuffixlist import PublicSuffixList
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -113,3 +122,178 @@ def ack_rate_exceeded(session: Session, settings: Settings, recipient: str,
 
 def _names(parsed: ParsedMessage) -> set[str]:
     return {name.lower() for name, _ in parsed.headers}
+
+
+# -- backscatter -----------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[^\s=;/]+")
+_METHOD = re.compile(r"\s*([A-Za-z0-9_-]+)\s*(?:/\s*\d+\s*)?=\s*([A-Za-z0-9_-]+)")
+_PROPERTY = re.compile(r"([A-Za-z0-9_-]+)\s*\.\s*([A-Za-z0-9_.-]+)\s*=\s*(\"[^\"]*\"|[^\s;]+)")
+
+
+@dataclass(frozen=True)
+class AuthResults:
+    """What one Authentication-Results header says: method -> [(result, properties)]."""
+
+    authserv_id: str
+    methods: dict[str, list[tuple[str, dict[str, str]]]]
+
+    def results(self, method: str) -> set[str]:
+        return {result for result, _ in self.methods.get(method, ())}
+
+    def passed(self, method: str, ptype_property: str, domain: str) -> bool:
+        """Did ``method`` pass for an identity of ``domain``'s organisation (e.g. dkim with
+        header.d, spf with smtp.mailfrom)?"""
+        return any(result == "pass" and same_organisation(
+            props.get(ptype_property, "").rsplit("@", 1)[-1], domain)
+            for result, props in self.methods.get(method, ()))
+
+
+@dataclass(frozen=True)
+class SenderVerdict:
+    """``reason`` is empty when an acknowledgement may go to the From address; ``authenticated``
+    says whether that address was proven (then the customer's subject may be repeated)."""
+
+    reason: str
+    authenticated: bool
+
+
+def parse_authentication_results(value: str) -> AuthResults | None:
+    """RFC 8601 §2.2: ``authserv-id [version] ; method=result ptype.property=value ...``;
+    comments (RFC 5322 CFWS) are dropped first. None when it names no authserv-id."""
+    parts = _split_outside_quotes(_without_comments(value))
+    head = _TOKEN.search(parts[0]) if parts else None
+    if head is None:
+        return None
+    methods: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for part in parts[1:]:
+        match = _METHOD.match(part)
+        if match is None:
+            continue  # "none" or something we cannot read: it proves nothing
+        props = {f"{p.lower()}.{q.lower()}": v.strip('"').lower()
+                 for p, q, v in _PROPERTY.findall(part[match.end():])}
+        methods.setdefault(match.group(1).lower(), []).append((match.group(2).lower(), props))
+    return AuthResults(head.group(0).strip('"').lower(), methods)
+
+
+def trusted_results(parsed: ParsedMessage, trusted_ids: list[str]) -> AuthResults | None:
+    """The topmost Authentication-Results from one of our own MX hosts (RFC 8601 §5: a header
+    with another authserv-id, or below ours, may have been written by anyone)."""
+    if not trusted_ids:
+        return None
+    for name, value in parsed.headers:
+        if name.lower() == "authentication-results":
+            results = parse_authentication_results(value)
+            if results is not None and results.authserv_id in trusted_ids:
+                return results
+    return None
+
+
+def envelope_sender(parsed: ParsedMessage, envelope_from: str | None) -> str | None:
+    """MAIL FROM when the intake saw it; for IMAP and drop-folder mail the topmost Return-Path,
+    which the delivering MTA wrote from its MAIL FROM (RFC 5321 §4.4); None when unknown."""
+    if envelope_from is not None:
+        return envelope_from.strip().strip("<>")
+    value = parsed.header("Return-Path").strip()
+    return value.strip("<>").strip() if value else None
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes() -> PublicSuffixList:
+    # The list bundled with the package: never fetched at run time.
+    return PublicSuffixList()
+
+
+@lru_cache(maxsize=4096)
+def organisational_domain(domain: str) -> str:
+    """``mail.example.co.uk`` -> ``example.co.uk`` (RFC 7489 §3.2, by the Public Suffix List);
+    a name that is itself a public suffix or unknown stays as it is."""
+    name = domain.strip().rstrip(".").lower()
+    return _public_suffixes().privatesuffix(name) or name
+
+
+def same_organisation(first: str, second: str) -> bool:
+    return bool(first) and bool(second) and (
+        organisational_domain(first) == organisational_domain(second))
+
+
+def check_sender(settings: Settings, parsed: ParsedMessage,
+                 envelope_from: str | None) -> SenderVerdict:
+    """May an acknowledgement go to the From address, and was that address authenticated?
+
+    Never when our trusted MX says dmarc=fail or spf=fail; spf=softfail (RFC 7208 §8.5: "not
+    authorised", weaker than fail) counts as fail unless DMARC passed for From. Otherwise the
+    envelope sender must agree with From (same address or organisational domain), or DMARC
+    must have passed for From's domain (which proves From, e.g. mail sent by a service whose
+    bounce address is its own)."""
+    sender = parsed.from_addr.strip().lower()
+    domain = sender.rsplit("@", 1)[-1]
+    results = trusted_results(parsed, settings.config.outbound.trusted_authserv_ids)
+    dmarc_pass = False
+    if results is not None:
+        where = f"Authentication-Results of {results.authserv_id}"
+        for method in ("dmarc", "spf"):
+            if "fail" in results.results(method):
+                return SenderVerdict(f"{method}=fail in {where}", False)
+        dmarc_pass = any(result == "pass" and props.get("header.from", domain) == domain
+                         for result, props in results.methods.get("dmarc", ()))
+        if "softfail" in results.results("spf") and not dmarc_pass:
+            return SenderVerdict(f"spf=softfail in {where}", False)
+    envelope = (envelope_sender(parsed, envelope_from) or "").lower()
+    agrees = envelope == sender or same_organisation(envelope.rsplit("@", 1)[-1], domain)
+    if not agrees and not dmarc_pass:
+        if not envelope:
+            return SenderVerdict("envelope sender unknown (no MAIL FROM or Return-Path) and "
+                                 "From not authenticated", False)
+        return SenderVerdict(f"envelope sender {_short(envelope)} does not match From "
+                             f"{_short(sender)}", False)
+    authenticated = results is not None and (
+        dmarc_pass or results.passed("dkim", "header.d", domain)
+        or any(result == "pass" and same_organisation(
+            (props.get("smtp.mailfrom") or envelope).rsplit("@", 1)[-1], domain)
+            for result, props in results.methods.get("spf", ())))
+    return SenderVerdict("", authenticated)
+
+
+def _short(address: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f]", "", address)[:120]
+
+
+def _without_comments(value: str) -> str:
+    """Drop RFC 5322 comments (nested parentheses, quoted pairs), keeping quoted strings."""
+    out, depth, quoted, escaped = [], 0, False, False
+    for char in value:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(char)
+            continue
+        if char == "\\":
+            escaped = True
+            if depth == 0:
+                out.append(char)
+        elif quoted:
+            quoted = char != '"'
+            out.append(char)
+        elif char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif depth == 0:
+            quoted = char == '"'
+            out.append(char)
+    return " ".join("".join(out).split())
+
+
+def _split_outside_quotes(value: str) -> list[str]:
+    parts, current, quoted = [], [], False
+    for char in value:
+        if char == '"':
+            quoted = not quoted
+        if char == ";" and not quoted:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current).strip())
+    return parts

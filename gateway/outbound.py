@@ -94,8 +94,12 @@ def queue_mail(session: Session, settings: Settings, case: Case, *, kind: str,
                to: str | Sequence[str], actor: str, template: str | None = None,
                subject: str | None = None, body: str | None = None,
                variables: Mapping[str, str] | None = None, in_reply_to_pk: int | None = None,
-               auto: bool = False) -> OutboundMail:
-    """Queue one message for ``case``; it is archived and relayed by :func:`deliver_due`."""
+               auto: bool = False, withhold_customer_text: bool = False) -> OutboundMail:
+    """Queue one message for ``case``; it is archived and relayed by :func:`deliver_due`.
+
+    ``withhold_customer_text``: the recipient was not authenticated, so nothing the sender
+    wrote (subject, display name) is repeated to it; the mail carries only the case reference.
+    """
     if kind not in MAIL_KINDS:
         raise WorkflowError(f"not allowed because {kind!r} is not a kind of outbound mail "
                             f"({', '.join(MAIL_KINDS)})")
@@ -103,6 +107,8 @@ def queue_mail(session: Session, settings: Settings, case: Case, *, kind: str,
     parent = _parent(session, case, in_reply_to_pk)
     now = utcnow().replace(microsecond=0)
     values = _variables(session, settings, case, parent, actor, now) | dict(variables or {})
+    if withhold_customer_text:
+        values |= {"subject": "", "customer_name": header_text(case.customer, 320)}
     chosen = None
     if template is not None:
         chosen = templates.published(session, template)
@@ -112,7 +118,10 @@ def queue_mail(session: Session, settings: Settings, case: Case, *, kind: str,
         raise WorkflowError("not allowed because the message has no text: give a template or "
                             "a body")
     prefix = settings.config.case_prefix
-    final_subject = tagged_subject(subject or reply_subject(case), case.ref, prefix)
+    if withhold_customer_text:
+        final_subject = tagged_subject(subject or "", case.ref, prefix)
+    else:
+        final_subject = tagged_subject(subject or reply_subject(case), case.ref, prefix)
     alias = case.alias or settings.default_alias
     domain = settings.config.outbound.message_id_domain or domain_of(alias) or "localhost"
     in_reply_to, references = _threading_ids(session, parent)
@@ -133,7 +142,8 @@ def queue_mail(session: Session, settings: Settings, case: Case, *, kind: str,
         "outbound_id": mail.id, "kind": kind, "to": recipients, "subject": final_subject,
         "message_id": mail.message_id, "template": mail.template_name,
         "template_version": mail.template_version, "auto": auto,
-        "in_reply_to": in_reply_to}, actor=actor, message_pk=mail.in_reply_to_pk)
+        "in_reply_to": in_reply_to, "customer_text_withheld": withhold_customer_text},
+        actor=actor, message_pk=mail.in_reply_to_pk)
     return mail
 
 
@@ -385,8 +395,11 @@ def next_attempt(now: datetime, attempts: int, base_seconds: float,
 # -- after filing ----------------------------------------------------------------------------
 
 def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
-    """Queue the acknowledgement of each new case whose alias acknowledges, unless RFC 3834
-    (or the per-sender limit) says not to answer; a suppressed one is recorded with why.
+    """Queue the acknowledgement of each new case whose alias acknowledges, unless RFC 3834,
+    the backscatter check (:func:`loops.check_sender`: From must agree with the envelope
+    sender and not be failed by our MX) or the per-sender limit says not to answer; a
+    suppressed one is recorded with why. An acknowledgement to a From address that was not
+    authenticated carries only the case reference, none of the sender's words.
 
     Our own outbound messages come through here too once filed: they are never answered.
     The batch's cases, the messages answered and the templates are loaded once for the batch
@@ -415,7 +428,10 @@ def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]
         allowed, reason = loops.is_automatic_reply_allowed(
             settings, item.parsed, item.classification,
             envelope_from=envelope.get("mail_from"))
+        verdict = loops.check_sender(settings, item.parsed, envelope.get("mail_from"))
         if allowed:
+            reason = verdict.reason
+        if not reason:
             reason = loops.ack_rate_exceeded(session, settings, item.parsed.from_addr, now)
         if not reason and published[template] is None:
             # Never fail the filing of customer mail over a missing template: record it.
@@ -425,7 +441,8 @@ def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]
                      template=template, in_reply_to_pk=item.message_pk)
             continue
         queue_mail(session, settings, case, kind="ack", to=item.parsed.from_addr, actor=SYSTEM,
-                   template=template, in_reply_to_pk=item.message_pk, auto=True)
+                   template=template, in_reply_to_pk=item.message_pk, auto=True,
+                   withhold_customer_text=not verdict.authenticated)
     del answered
 
 

@@ -19,6 +19,10 @@
 8. ``case-tag``: ``[PREFIX-000123]`` in the subject, accepted only when the sender already took
    part in that case or writes from its customer's own (not free-mail) domain. A stranger who
    knows a case number gets a new case linked as a possible follow-up instead.
+   Rules 2-4, 6 and 7 link by ids the sender chose, so they too join only a case the sender
+   takes part in (wrote, or was in To/Cc of, one of its messages, or writes from the customer's
+   domain or ours); a stranger's message gets a new case linked as a possible follow-up in the
+   same way. A bounce joins freely only when it returns our own outbound mail.
 9. ``subject``: for a message that says it is a reply or forward (a ``Re:``/``AW:``... prefix
    or references we do not have), the normalised subject (prefixes and case tags stripped) of
    an inbound message from the same correspondent within ``threading.subject_window_days``;
@@ -42,6 +46,7 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -55,6 +60,7 @@ MAX_REHOMED_CASES = 5
 CONVERSATION_BYTES = 22
 _QUERY_CHUNK = 500
 
+_T = TypeVar("_T")
 CaseKey = Hashable  # an existing case's id, or a case opened earlier in the same batch
 SignedRef = Callable[[str], "str | None"]
 
@@ -87,6 +93,7 @@ class ThreadKeys:
     inbound: bool
     when: datetime | None
     is_reply: bool = False  # says it answers or forwards something (prefix or references)
+    recipients: frozenset[str] = frozenset()  # To and Cc, lower-cased: they take part too
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,13 @@ class ThreadIndex:
     case_by_message_id: dict[str, CaseKey] = field(default_factory=dict)
     case_by_ref: dict[str, CaseKey] = field(default_factory=dict)
     customer_domain: dict[CaseKey, str] = field(default_factory=dict)
+    # Who takes part in a case (lower-cased): the senders and the To/Cc of its messages.
     participants: dict[CaseKey, set[str]] = field(default_factory=dict)
+    refs: dict[CaseKey, str] = field(default_factory=dict)  # case -> its reference, if loaded
+    # Looked-up ids of mail we sent: outbound, or (a copy filed inbound) from one of our aliases.
+    sent_by_us: set[str] = field(default_factory=set)
+    our_addresses: frozenset[str] = frozenset()  # our aliases and their domains: staff
+    our_domains: frozenset[str] = frozenset()
     # An id -> the cases of messages that reference it (re-homing, shared ghost parents).
     referenced_by: dict[str, list[CaseKey]] = field(default_factory=dict)
     case_by_conversation: dict[str, CaseKey] = field(default_factory=dict)
@@ -138,8 +151,13 @@ class ThreadIndex:
         """Remember a message just filed, so later messages of the batch can join it."""
         if keys.message_id:
             self.case_by_message_id.setdefault(keys.message_id, case)
-        if keys.sender:
-            self.participants.setdefault(case, set()).add(keys.sender)
+            if not keys.inbound or keys.sender.lower() in self.our_addresses:
+                self.sent_by_us.add(keys.message_id)
+        if keys.sender or keys.recipients:
+            people = self.participants.setdefault(case, set())
+            people.update(keys.recipients)
+            if keys.sender:
+                people.add(keys.sender.lower())
         if customer_domain:
             self.customer_domain.setdefault(case, customer_domain)
         for ref in keys.chain:
@@ -286,7 +304,8 @@ def thread_keys(parsed: ParsedMessage, prefix: str, signed_ref: SignedRef, *,
         tags=subject_tags(parsed.subject, prefix), tagged_ref=tagged_ref(parsed, prefix),
         sender=parsed.from_addr, inbound=inbound, when=parsed.date or received_at,
         is_reply=bool(parsed.in_reply_to or parsed.references)
-        or is_reply_subject(parsed.subject, prefix))
+        or is_reply_subject(parsed.subject, prefix),
+        recipients=frozenset(a.addr.lower() for a in (*parsed.to, *parsed.cc) if a.addr))
 
 
 @dataclass(frozen=True)
@@ -301,16 +320,24 @@ class ThreadingRules:
 
 
 def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
-                  bounced_message_id: str | None = None) -> ThreadDecision:
-    decision = _by_identity(keys, index)
+                 bounced_message_id: str | None = None) -> ThreadDecision:
+    """The case ``keys`` joins. A Message-ID is chosen by whoever sends the message, so the rules
+    that link by one the sender supplies (rules 2-4 and 7) join only a case the sender takes part
+    in; a stranger's message gets a new case linked to the one it pointed at, like a stranger's
+    case tag (rule 8)."""
+    decision, follow_up = _by_identity(keys, index, rules)
     replies = index.referencing_cases(keys.message_id)
     if len(replies) > MAX_REHOMED_CASES:
         replies = []  # answered in many separate cases: a mass mailing, not one conversation
-    if decision is None and replies:
-        decision = ThreadDecision(replies[0], "referenced-by", keys.message_id or "")
+    joinable = [c for c in replies if _may_join(index, c, keys, rules)]
+    if decision is None and joinable:
+        decision = ThreadDecision(joinable[0], "referenced-by", keys.message_id or "")
+    if follow_up is None and replies and not joinable:
+        follow_up = (replies[0], keys.message_id or "")
     if decision is not None:
-        # A parent arriving after its replies gathers the cases opened only for them.
-        orphans = tuple(c for c in replies if c != decision.case
+        # A parent arriving after its replies gathers the cases opened only for them (never
+        # a stranger's parent: that would move a customer's replies into the stranger's case).
+        orphans = tuple(c for c in joinable if c != decision.case
                         and index.is_orphan_case(c, keys.message_id or ""))
         if orphans:
             return ThreadDecision(decision.case, decision.rule, decision.key,
@@ -321,11 +348,16 @@ def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
             if _is_participant(index, case, keys.sender, rules.free_mail_domains):
                 return ThreadDecision(case, "shared-reference", mid)
     if bounced_message_id and bounced_message_id in index.case_by_message_id:
-        return ThreadDecision(index.resolve(index.case_by_message_id[bounced_message_id]),
-                              "bounce-of", bounced_message_id)
+        case = index.resolve(index.case_by_message_id[bounced_message_id])
+        # A delivery report returns our own mail; any other "bounce" is a stranger's claim.
+        if bounced_message_id in index.sent_by_us or _may_join(index, case, keys, rules):
+            return ThreadDecision(case, "bounce-of", bounced_message_id)
+        follow_up = follow_up or (case, bounced_message_id)
     if keys.conversation and keys.conversation in index.case_by_conversation:
-        return ThreadDecision(index.resolve(index.case_by_conversation[keys.conversation]),
-                              "thread-index", keys.conversation)
+        case = index.resolve(index.case_by_conversation[keys.conversation])
+        if _may_join(index, case, keys, rules):
+            return ThreadDecision(case, "thread-index", keys.conversation)
+        follow_up = follow_up or (case, keys.conversation)
     if keys.tagged_ref and keys.tagged_ref in index.case_by_ref:
         case = index.resolve(index.case_by_ref[keys.tagged_ref])
         if _is_participant(index, case, keys.sender, rules.free_mail_domains):
@@ -335,21 +367,32 @@ def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
     by_subject = _by_subject(keys, index, rules)
     if by_subject is not None:
         return by_subject
+    if follow_up is not None:
+        case, key = follow_up
+        return ThreadDecision(None, "new-case", key, possible_follow_up_of=index.refs.get(case),
+                              follow_up_case=case)
     return ThreadDecision(None, "new-case")
 
 
-def _by_identity(keys: ThreadKeys, index: ThreadIndex) -> ThreadDecision | None:
-    """Rules 1-3: what the message's own ids and its ancestors' ids say."""
+def _by_identity(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules
+                 ) -> tuple[ThreadDecision | None, tuple[CaseKey, str] | None]:
+    """Rules 1-3: what the message's own ids and its ancestors' ids say; and, when they name
+    only cases the sender takes no part in, the first of them (case, id) for a follow-up link.
+
+    Our signed token joins whoever sends it: it proves the sender saw our mail."""
     for _, ref in keys.signed:
         if ref in index.case_by_ref:
-            return ThreadDecision(index.resolve(index.case_by_ref[ref]), "signed-reference", ref)
-    if keys.message_id and keys.message_id in index.case_by_message_id:
-        return ThreadDecision(index.resolve(index.case_by_message_id[keys.message_id]),
-                              "same-message-id", keys.message_id)
-    for mid, rule in keys.ancestors:
+            return ThreadDecision(index.resolve(index.case_by_ref[ref]), "signed-reference",
+                                  ref), None
+    follow_up: tuple[CaseKey, str] | None = None
+    found = [(keys.message_id, "same-message-id")] if keys.message_id else []
+    for mid, rule in [*found, *keys.ancestors]:
         if mid in index.case_by_message_id:
-            return ThreadDecision(index.resolve(index.case_by_message_id[mid]), rule, mid)
-    return None
+            case = index.resolve(index.case_by_message_id[mid])
+            if _may_join(index, case, keys, rules):
+                return ThreadDecision(case, rule, mid), None
+            follow_up = follow_up or (case, mid)
+    return None, follow_up
 
 
 def subject_is_specific(norm_subject: str, generic_subjects: Collection[str]) -> bool:
@@ -376,15 +419,28 @@ def _by_subject(keys: ThreadKeys, index: ThreadIndex,
     return ThreadDecision(index.resolve(best.case), "subject", keys.norm_subject)
 
 
+def _may_join(index: ThreadIndex, case: CaseKey, keys: ThreadKeys,
+              rules: ThreadingRules) -> bool:
+    """May a message that names ``case`` by a Message-ID join it? Our own outbound copies
+    always; inbound mail only from someone who takes part in the case."""
+    return not keys.inbound or _is_participant(index, case, keys.sender,
+                                               rules.free_mail_domains)
+
+
 def _is_participant(index: ThreadIndex, case: CaseKey, sender: str,
                     free_mail_domains: Collection[str]) -> bool:
+    """The sender wrote or received (To/Cc) a message of the case, or writes from the
+    customer's own domain (a colleague) or from ours (staff answering from their own mailbox),
+    unless that is a free-mail domain."""
+    sender = sender.lower()
     if not sender:
         return False
-    if sender in index.participants.get(case, set()):
+    if sender in index.participants.get(case, set()) or sender in index.our_addresses:
         return True
     domain = domain_of(sender)
-    return (bool(domain) and domain == index.customer_domain.get(case)
-            and domain not in free_mail_domains)
+    return (bool(domain) and domain not in free_mail_domains
+            and (domain == index.customer_domain.get(case)
+                 or domain in index.our_domains))
 
 
 def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRules,
@@ -393,11 +449,17 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
     index = ThreadIndex()
     own_ids = {k.message_id for k in batch if k.message_id}
     ids = {mid for k in batch for mid, _ in k.ancestors} | own_ids | set(extra_ids)
+    index.our_addresses = frozenset(a.lower() for a in rules.own_addresses)
+    index.our_domains = frozenset(domain_of(a) for a in index.our_addresses) - frozenset(
+        rules.free_mail_domains)
     for chunk in _chunks(sorted(ids)):
-        for message_id, case_id in session.execute(
-                select(Message.message_id, Message.case_id)
+        for message_id, case_id, direction, sender in session.execute(
+                select(Message.message_id, Message.case_id, Message.direction,
+                       Message.from_addr)
                 .where(Message.message_id.in_(chunk)).order_by(Message.id)):
             index.case_by_message_id.setdefault(message_id, case_id)
+            if direction == "outbound" or sender.lower() in index.our_addresses:
+                index.sent_by_us.add(message_id)
     # Messages already filed that reference one of ours (re-homing) or a missing ancestor of
     # ours (shared ghost parent).
     wanted = sorted((ids - set(extra_ids)) - set(index.case_by_message_id) | own_ids)
@@ -418,6 +480,10 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
     refs = {ref for k in batch for _, ref in k.signed} | {
         k.tagged_ref for k in batch if k.tagged_ref}
     _load_cases(session, index, refs)
+    named = {*index.case_by_message_id.values(), *index.case_by_conversation.values(),
+             *(c for cases in index.referenced_by.values() for c in cases)}
+    _load_participants(session, index, {index.resolve(c) for c in named}
+                       | {index.resolve(c) for c in index.case_by_ref.values()})
     return index
 
 
@@ -495,13 +561,24 @@ def _load_cases(session: Session, index: ThreadIndex, refs: set[str]) -> None:
                 pending.add(into)
         pending -= set(index.customer_domain)
     index.merged.update(merged_into)
-    tagged = sorted({index.resolve(c) for c in index.case_by_ref.values()})
-    for case_id, sender in session.execute(
-            select(Message.case_id, Message.from_addr).distinct()
-            .where(Message.case_id.in_(tagged))):
-        index.participants.setdefault(case_id, set()).add(sender)
 
 
-def _chunks(items: list[str]) -> Iterable[list[str]]:
+def _load_participants(session: Session, index: ThreadIndex, cases: set[CaseKey]) -> None:
+    """For the cases a batch names: reference, customer domain, and who took part (senders
+    and To/Cc of their messages), so the threader can tell a participant from a stranger."""
+    wanted = sorted(c for c in cases if isinstance(c, int))
+    for chunk in _chunks(wanted):
+        for case_id, ref, domain in session.execute(
+                select(Case.id, Case.ref, Case.customer_domain).where(Case.id.in_(chunk))):
+            index.refs[case_id] = ref
+            index.customer_domain.setdefault(case_id, domain)
+        for case_id, sender, to, cc in session.execute(
+                select(Message.case_id, Message.from_addr, Message.to_addrs, Message.cc_addrs)
+                .where(Message.case_id.in_(chunk))):
+            people = index.participants.setdefault(case_id, set())
+            people.update(a.lower() for a in (sender, *(to or ()), *(cc or ())) if a)
+
+
+def _chunks(items: Sequence[_T]) -> Iterable[Sequence[_T]]:
     for start in range(0, len(items), _QUERY_CHUNK):
         yield items[start:start + _QUERY_CHUNK]

@@ -30,12 +30,14 @@ from gateway.events import WorkflowError, case_by_ref
 from gateway.ingest import ingest
 from gateway.models import Case, CaseEvent, Message
 from gateway.outbound_models import OutboundMail
+from gateway.parsing import parse_message
 from gateway.signing import signed_case_ref
 from tests.conftest import make_message, wait_for, write_messages
 from tests.gateway.test_smtp import LoopThread
 
 SALES = "sales@northpoint.example"
 CUSTOMER = "anna@customer.example"
+MX = "mx.northpoint.example"  # our MX: the authserv-id configure() trusts
 ACK_BODY = "Dear ${customer_name},\n\nthank you, we filed your message as ${case_ref}.\n"
 
 
@@ -148,11 +150,13 @@ def relay_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, P
 
 def configure(home: Path, port: int, *, acknowledge: bool = True, extra: str = "",
               relay_extra: str = "") -> None:
-    """Turn outbound on in the home's commgate.toml, relaying to 127.0.0.1:port."""
+    """Turn outbound on in the home's commgate.toml, relaying to 127.0.0.1:port; our MX's
+    Authentication-Results are trusted."""
     ack = f'[outbound.acknowledge]\n"{SALES}" = "ack-sales"\n' if acknowledge else ""
     with (home / CONFIG_NAME).open("a") as handle:
         handle.write(f"\n[outbound]\nenabled = true\nmessage_id_domain = \"mx.northpoint.example\""
-                     f"\nretry_base_seconds = 60\n{extra}\n{ack}\n[outbound.relay]\n"
+                     f"\nretry_base_seconds = 60\ntrusted_authserv_ids = [\"{MX}\"]\n"
+                     f"{extra}\n{ack}\n[outbound.relay]\n"
                      f"host = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n{relay_extra}\n")
 
 
@@ -165,7 +169,21 @@ def publish(app: App, name: str = "ack-sales", subject: str = "Received: ${subje
         return template.version
 
 
+def delivered(raw: bytes, envelope: str | None = None, results: str | None = None) -> bytes:
+    """``raw`` as our MX delivers it to a mailbox: a Return-Path with the SMTP MAIL FROM
+    (default: the From address) and our MX's Authentication-Results (default: SPF passed)."""
+    sender = envelope if envelope is not None else parse_message(raw).from_addr
+    verdict = results if results is not None else f"spf=pass smtp.mailfrom={sender}"
+    return (f"Return-Path: <{sender}>\r\nAuthentication-Results: {MX}; {verdict}\r\n"
+            .encode() + raw)
+
+
 def receive(app: App, folder: Path, *messages: bytes) -> None:
+    """File ``messages`` as delivered by our MX for their From address (see delivered)."""
+    ingest(app, write_messages(folder, [delivered(raw) for raw in messages]))
+
+
+def receive_raw(app: App, folder: Path, *messages: bytes) -> None:
     ingest(app, write_messages(folder, list(messages)))
 
 
@@ -547,7 +565,7 @@ def test_the_daemon_acknowledges_a_dropped_message_through_the_relay(
                                       env={**os.environ, "COMMGATE_HOME": str(home)},
                                       stdout=log, stderr=subprocess.STDOUT)
             try:
-                mailbox.Maildir(str(drop)).add(make_message(subject="dropped RFQ"))
+                mailbox.Maildir(str(drop)).add(delivered(make_message(subject="dropped RFQ")))
                 wait_for(lambda: relay.handler.received, what="the acknowledgement at the relay")
             finally:
                 daemon.send_signal(signal.SIGTERM)

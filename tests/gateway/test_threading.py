@@ -177,7 +177,8 @@ def test_thread_index_conversation_joins_and_is_stored(app, tmp_path):
     conversation = bytes(range(1, 23))
     run(app, tmp_path, [
         make_message(subject="Drawing 4471 rev B", sender="anna@customer.example",
-                     extra_headers=f"Thread-Index: {_thread_index(conversation, 0)}"),
+                     extra_headers=f"Cc: ben@other.example\r\n"
+                                   f"Thread-Index: {_thread_index(conversation, 0)}"),
         make_message(subject="Answer without references", sender="ben@other.example",
                      extra_headers=f"Thread-Index: {_thread_index(conversation, 2)}"),
         make_message(subject="Unrelated", sender="cleo@third.example",
@@ -188,6 +189,118 @@ def test_thread_index_conversation_joins_and_is_stored(app, tmp_path):
     with app.db.session() as session:
         stored = set(session.scalars(select(Message.thread_index)))
     assert conversation.hex() in stored
+
+
+# -- reply headers from strangers ------------------------------------------------------------
+
+def _review_count(app, ref):
+    with app.db.session() as session:
+        return sum(1 for e in show_case(session, ref)["events"]
+                   if e["kind"] in ("scope_change_flagged", "review_opened"))
+
+
+def _participants(app, ref):
+    with app.db.session() as session:
+        return set(session.scalars(select(Message.from_addr).join(Case).where(Case.ref == ref)))
+
+
+@pytest.mark.parametrize("header", ["in_reply_to", "references"])
+def test_a_stranger_with_a_customers_message_id_gets_a_new_linked_case(app, tmp_path, header):
+    run(app, tmp_path, [make_message(subject="RFQ 200 valves DN50",
+                                     sender="anna@customer.example",
+                                     message_id="<rfq@customer.example>")])
+    run(app, tmp_path, [make_message(
+        subject="Re: RFQ 200 valves DN50", sender="mallory@elsewhere.example",
+        body="Please change the quantity to 2000 pieces and deliver to our new address.",
+        **{header: "<rfq@customer.example>"})])
+    assert [c["message_count"] for c in cases(app)] == [1, 1]
+    assert case_of(app, "rfq@customer.example") == "NPC-000001"
+    assert _participants(app, "NPC-000001") == {"anna@customer.example"}
+    # The scope change is flagged in her own case, not in Anna's.
+    assert (_review_count(app, "NPC-000001"), _review_count(app, "NPC-000002") > 0) == (0, True)
+    with app.db.session() as session:
+        link = session.scalars(select(CaseLink)).one()
+        assert (link.case_id, link.other_case_id, link.kind) == (2, 1, "possible-follow-up")
+        opened = [e["data"] for e in show_case(session, "NPC-000002")["events"]
+                  if e["kind"] == "case_opened"]
+    assert opened[0]["possible_follow_up_of"] == "NPC-000001"
+    # Her case tag still does not work afterwards: she never became a participant.
+    run(app, tmp_path, [make_message(subject="Re: [NPC-000001] RFQ 200 valves DN50",
+                                     sender="mallory@elsewhere.example")])
+    assert [c["message_count"] for c in cases(app)] == [1, 1, 1]
+
+
+def test_the_customer_a_colleague_and_a_cc_recipient_still_join_by_reply_headers(app, tmp_path):
+    run(app, tmp_path, [make_message(subject="RFQ 200 valves DN50",
+                                     sender="anna@customer.example",
+                                     message_id="<rfq@customer.example>",
+                                     extra_headers="Cc: Lee <lee@consultant.example>")])
+    run(app, tmp_path, [
+        make_message(subject="Re: RFQ 200 valves DN50", sender="Anna <ANNA@customer.example>",
+                     in_reply_to="<rfq@customer.example>", message_id="<a2@customer.example>"),
+        make_message(subject="Re: RFQ 200 valves DN50", sender="ben@customer.example",
+                     references="<rfq@customer.example>"),
+        make_message(subject="Re: RFQ 200 valves DN50", sender="lee@consultant.example",
+                     in_reply_to="<a2@customer.example>"),
+        # Staff answering from their own mailbox (our aliases' domain).
+        make_message(subject="Re: RFQ 200 valves DN50", sender="john@northpoint.example",
+                     in_reply_to="<a2@customer.example>"),
+    ])
+    (only,) = cases(app)
+    assert only["message_count"] == 5
+    assert rules_of(app, only["ref"]) == ["new-case", "in-reply-to", "references",
+                                          "in-reply-to", "in-reply-to"]
+
+
+def test_a_stranger_reusing_a_customers_message_id_or_thread_index_stays_apart(app, tmp_path):
+    conversation = bytes(range(1, 23))
+    run(app, tmp_path, [make_message(
+        subject="Drawing 4471 rev B", sender="anna@customer.example",
+        message_id="<d@customer.example>",
+        extra_headers=f"Thread-Index: {_thread_index(conversation, 0)}")])
+    run(app, tmp_path, [
+        make_message(subject="Drawing 4471 rev C", sender="mallory@elsewhere.example",
+                     message_id="<d@customer.example>"),
+        make_message(subject="Drawing 4471 rev D", sender="mallory@elsewhere.example",
+                     extra_headers=f"Thread-Index: {_thread_index(conversation, 1)}"),
+    ])
+    assert [c["message_count"] for c in cases(app)] == [1, 1, 1]
+    with app.db.session() as session:
+        assert {(link.other_case_id, link.kind) for link in session.scalars(select(CaseLink))} \
+            == {(1, "possible-follow-up")}
+
+
+def test_a_strangers_late_parent_does_not_gather_the_customers_replies(app, tmp_path):
+    run(app, tmp_path, [make_message(subject="Re: Catalogue 2027", sender="anna@customer.example",
+                                     in_reply_to="<cat@vendor.example>")])
+    run(app, tmp_path, [make_message(subject="Catalogue 2027", sender="mallory@elsewhere.example",
+                                     message_id="<cat@vendor.example>")])
+    assert [c["message_count"] for c in cases(app)] == [1, 1]
+    assert case_of(app, "cat@vendor.example") == "NPC-000002"
+
+
+def test_a_bounce_of_a_customers_message_is_a_strangers_claim(app, tmp_path):
+    """Only mail we sent can bounce back to us: a "bounce" of a customer's message joins
+    nothing (a real one of our own mail does: tests/gateway/test_filing.py)."""
+    run(app, tmp_path, [make_message(subject="RFQ 200 valves DN50",
+                                     sender="anna@customer.example",
+                                     message_id="<rfq@customer.example>")])
+    run(app, tmp_path, [
+        b"From: Mail Delivery System <MAILER-DAEMON@mx.elsewhere.example>\r\n"
+        b"To: sales@northpoint.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        b"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMessage-ID: <dsn-1@mx.elsewhere.example>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nPlease change the quantity to 2000.\r\n"
+        b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; "
+        b"mx.elsewhere.example\r\n\r\nFinal-Recipient: rfc822; x@gone.example\r\n"
+        b"Action: failed\r\nStatus: 5.1.1\r\n"
+        b"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: anna@customer.example\r\n"
+        b"Message-ID: <rfq@customer.example>\r\n--b--\r\n"])
+    assert [c["message_count"] for c in cases(app)] == [1, 1]
+    with app.db.session() as session:
+        link = session.scalars(select(CaseLink)).one()
+        assert (link.case_id, link.other_case_id, link.kind) == (2, 1, "possible-follow-up")
 
 
 # -- case tag ------------------------------------------------------------------------------------
