@@ -87,8 +87,10 @@ class Archive:
     def read(self, sha256: str) -> bytes:
         return self.blobs.read(sha256)
 
-    def entries(self, after_seq: int = 0) -> Iterator[LedgerEntry]:
-        return self.ledger.entries(after_seq)
+    def entries(self, after_seq: int = 0, until_seq: int | None = None,
+                ) -> Iterator[LedgerEntry]:
+        """Entries with ``after_seq < seq <= until_seq``, in ledger order."""
+        return self.ledger.entries(after_seq, until_seq)
 
     def head(self) -> LedgerHead | None:
         return self.ledger.head()

@@ -217,7 +217,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     with opened_app(args) as app:
         app.archive.clean_tmp()  # leftovers of killed runs, older than an hour
-        app.processor.catch_up()
+        app.processor.catch_up(logging.WARNING)  # what an earlier run could not queue
         update, close = _progress_bar(None)
         try:
             summary = ingest(app, args.paths, alias=args.alias, progress=update)
