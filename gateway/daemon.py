@@ -285,7 +285,7 @@ class Daemon:
                 await wait_event(self.work, poll)
                 self.work.clear()
             else:
-                await self._wait_out(backoff.next_delay())
+                await self._wait_out(backoff)
             record_failures = self.committer.record_failures
             # Repairing after an outage (ours, or the recorder's): what is queued is a gap.
             repairing = backoff is not None or record_failures != seen_record_failures
@@ -301,7 +301,7 @@ class Daemon:
                 # One line per outage, not one per attempt: the cause is usually the database
                 # being unreachable, which the operator fixes outside.
                 if backoff is None:
-                    backoff = _Backoff(asyncio.get_running_loop().time())
+                    backoff = _Backoff(asyncio.get_running_loop().time(), record_failures)
                     log.error("processing paused: %s; retrying with back-off (%.1f s up to "
                               "%.0f s) until the database answers", first_line(exc),
                               RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS)
@@ -320,23 +320,26 @@ class Daemon:
                 if filed:
                     self.deliver.set()
 
-    async def _wait_out(self, delay: float) -> None:
-        """Wait ``delay`` seconds, or less once the recorder reports the database answering;
-        new mail alone does not cut it short (during an outage it arrives every moment)."""
+    async def _wait_out(self, backoff: _Backoff) -> None:
+        """Wait the back-off's next delay, or less once the recorder, having failed during
+        this outage, reaches the database again; new mail alone does not cut it short
+        (during an outage it arrives every moment)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + delay
+        deadline = loop.time() + backoff.next_delay()
         while (left := deadline - loop.time()) > 0:
             woken = await wait_event(self.work, left)
             self.work.clear()
-            if woken and self.committer.database_answers:
+            if (woken and self.committer.database_answers
+                    and self.committer.record_failures != backoff.record_failures):
                 return
 
 
 class _Backoff:
     """Exponential back-off of the worker during a database outage."""
 
-    def __init__(self, since: float) -> None:
+    def __init__(self, since: float, record_failures: int) -> None:
         self.since = since
+        self.record_failures = record_failures  # the recorder's count when it began
         self.attempts = 0
 
     def next_delay(self) -> float:

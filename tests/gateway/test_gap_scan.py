@@ -142,3 +142,13 @@ def test_an_import_whose_queueing_failed_is_filed_by_the_next_run(cli, app, tmp_
 def test_an_empty_or_complete_ledger_queues_nothing(app: App, count: int) -> None:
     accept(app, deliveries(count, "m"))
     assert app.processor.catch_up() == 0
+
+
+def test_a_routine_catch_up_reports_at_debug_only(app: App, caplog) -> None:
+    """In a running daemon the worker's scan may meet a batch the recorder is queueing at that
+    moment: no gap, so not worth a line in the operator's log (it was INFO every round)."""
+    archive_only(app, 2, "in flight")
+    with caplog.at_level(logging.DEBUG, logger="gateway.pipeline"):
+        assert app.processor.catch_up() == 2
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.DEBUG, "queued 2 archived entries that had no database row (seq 1-2)")]
