@@ -644,9 +644,10 @@ def missing_seqs(session: Session, first: int, last: int, fanout: int = GAP_SCAN
 
     Counts rows per range over the primary key and descends only into ranges that are short
     (``fanout`` parts at a time; a range with no row at all is missing whole); a short range of
-    at most ``leaf`` seqs is read seq by seq. With no gap that is one range count, and each
-    gap adds a few dozen small ones: a plain count is the cheapest pass over the index on both
-    backends (bench/gap_scan.py compares a grouped count and a LEAD() window).
+    at most ``leaf`` seqs is read seq by seq. With no gap that is one count over the range;
+    gaps add one more pass (the counts of its parts) and a 16th of that per gap and level
+    below. A plain range count is the cheapest pass over the index on both backends
+    (bench/gap_scan.py compares a grouped count and a LEAD() window).
     """
     seq = LedgerReceipt.seq
     gaps: list[tuple[int, int]] = []
