@@ -266,9 +266,12 @@ class Daemon:
     async def _report(self) -> None:
         while True:
             await asyncio.sleep(STATUS_EVERY_SECONDS)
-            backlog = await asyncio.to_thread(self.app.processor.backlog)
+            try:
+                backlog = str(await asyncio.to_thread(self.app.processor.backlog))
+            except Exception:  # the database is down: the worker reports that, once
+                backlog = "unknown"
             states = "; ".join(f"{i.name}: {i.status()}" for i in self.intakes) or "no intakes"
-            log.info("status: backlog %d; %s", backlog, states)
+            log.info("status: backlog %s; %s", backlog, states)
 
     async def _worker(self) -> None:
         """Queue what the database lacks, then file pending receipts; back off while it fails.
