@@ -83,7 +83,8 @@ class Ledger(Protocol):
     def write_many(self, items: Sequence[NewEntry], wait: bool = True,
                    ) -> tuple[list[LedgerEntry], PendingSync]: ...
 
-    def entries(self, after_seq: int = 0) -> Iterator[LedgerEntry]: ...
+    def entries(self, after_seq: int = 0, until_seq: int | None = None,
+                ) -> Iterator[LedgerEntry]: ...
 
     def raw_lines(self) -> Iterator[LedgerLine]: ...
 
@@ -385,17 +386,61 @@ class FileLedger:
             for number, raw in enumerate(fh, start=1):
                 yield LedgerLine(number, raw)
 
-    def entries(self, after_seq: int = 0) -> Iterator[LedgerEntry]:
-        """Complete entries with ``seq > after_seq``; skipped lines are not even parsed."""
-        for line in self.raw_lines():
-            if not line.raw.endswith(b"\n"):
-                return  # torn tail: not an entry
-            match = _SEQ_PREFIX.match(line.raw)
-            if match and int(match.group(1)) <= after_seq:
-                continue
-            try:
-                yield LedgerEntry.from_line(line.raw)
-            except LedgerFormatError:
-                log.error("ledger %s line %d is unreadable; run 'commgate archive verify'",
-                          self.path, line.number)
-                raise
+    def entries(self, after_seq: int = 0, until_seq: int | None = None,
+                ) -> Iterator[LedgerEntry]:
+        """Complete entries with ``after_seq < seq <= until_seq`` (no upper bound if None).
+
+        Reading starts near the first wanted line, found by bisecting the file on the ``seq``
+        each line starts with, so a few entries in the middle of a long ledger cost a few
+        reads, not a pass over every line before them; skipped lines are not even parsed.
+        """
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            start = self._offset_of_seq(fh, after_seq + 1) if after_seq > 0 else 0
+            fh.seek(start)
+            number = None if start else 0  # line numbers are only known from the top
+            for raw in fh:
+                number = None if number is None else number + 1
+                if not raw.endswith(b"\n"):
+                    return  # torn tail: not an entry
+                match = _SEQ_PREFIX.match(raw)
+                if match:
+                    seq = int(match.group(1))
+                    if seq <= after_seq:
+                        continue
+                    if until_seq is not None and seq > until_seq:
+                        return
+                try:
+                    entry = LedgerEntry.from_line(raw)
+                except LedgerFormatError:
+                    log.error("ledger %s line %s is unreadable; run 'commgate archive verify'",
+                              self.path, number if number is not None else f"at byte {start}+")
+                    raise
+                if until_seq is not None and entry.seq > until_seq:
+                    return
+                yield entry
+
+    def _offset_of_seq(self, fh: Any, seq: int) -> int:
+        """A line start at or before the line of ``seq`` (0 when unsure).
+
+        Lines are in ``seq`` order, so bisecting on byte offsets finds it in about log2(size)
+        small reads. A line whose ``seq`` cannot be read (a damaged ledger) makes it give up
+        and return 0: reading from the top is slow but always right.
+        """
+        low, high = 0, os.fstat(fh.fileno()).st_size  # low: a line start before ``seq``
+        while high - low > _TAIL_CHUNK:
+            middle = (low + high) // 2
+            fh.seek(middle)
+            fh.readline()  # the rest of the line ``middle`` falls in
+            line_start = fh.tell()
+            match = _SEQ_PREFIX.match(fh.read(32))
+            if line_start >= high:
+                high = middle
+            elif match is None:
+                return 0
+            elif int(match.group(1)) < seq:
+                low = line_start
+            else:
+                high = middle
+        return low

@@ -167,11 +167,13 @@ class Archive:
     def read(self, sha256: str) -> bytes:
         return self.blobs.read(sha256)
 
-    def entries(self, after_seq: int = 0) -> Iterator[LedgerEntry]:
-        """Once pinned, only the pinned archive's: a foreign one's entries are not ours to file."""
+    def entries(self, after_seq: int = 0, until_seq: int | None = None,
+                ) -> Iterator[LedgerEntry]:
+        """Entries with ``after_seq < seq <= until_seq``, in ledger order. Once pinned, only
+        the pinned archive's: a foreign one's entries are not ours to file."""
         if self._pinned:
             self.check_same()
-        return self.ledger.entries(after_seq)
+        return self.ledger.entries(after_seq, until_seq)
 
     def head(self) -> LedgerHead | None:
         if self._pinned:

@@ -282,7 +282,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         # As the daemon: never file into a database that belongs to another archive.
         claim_archive(app.archive, app.db)
         app.archive.clean_tmp()  # leftovers of killed runs, older than an hour
-        app.processor.catch_up()
+        app.processor.catch_up(logging.WARNING)  # what an earlier run could not queue
         update, close = _progress_bar(None)
         try:
             summary = ingest(app, args.paths, alias=args.alias, progress=update)

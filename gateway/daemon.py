@@ -25,7 +25,7 @@ from gateway.classification import rules_for
 from gateway.config import Config, Settings, load_settings
 from gateway.dropfolder import DropFolder
 from gateway.errors import GatewayError
-from gateway.intake import GroupCommitter, Intake
+from gateway.intake import GroupCommitter, Intake, first_line
 from gateway.integrity import describe, verify_installation
 from gateway.sdnotify import notify
 from gateway.setup import claim_archive
@@ -49,6 +49,10 @@ STATUS_EVERY_SECONDS = 300.0
 LIVE_SETTINGS = frozenset({"log_level", "classifier"})
 # Due outbound mail (retries) is looked for at least this often, besides after every filing.
 DELIVER_EVERY_SECONDS = 30.0
+# The worker's back-off while the database does not answer: doubling from the first to the
+# last, so a long outage costs a connection attempt every half minute, not five a second.
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:
@@ -117,7 +121,8 @@ class Daemon:
         cleaned = await asyncio.to_thread(self.app.archive.clean_tmp)
         if cleaned:
             log.info("removed %d temporary file(s) left by interrupted archive writes", cleaned)
-        queued = await asyncio.to_thread(self.app.processor.catch_up)
+        # Anything found now was left by a crash or a database outage: worth a warning.
+        queued = await asyncio.to_thread(self.app.processor.catch_up, logging.WARNING)
         backlog = await asyncio.to_thread(self.app.processor.backlog)
         observer = Observer()
         tasks = [asyncio.create_task(self._worker(), name="worker")]
@@ -336,41 +341,88 @@ class Daemon:
     async def _report(self) -> None:
         while True:
             await asyncio.sleep(STATUS_EVERY_SECONDS)
-            backlog = await asyncio.to_thread(self.app.processor.backlog)
+            try:
+                backlog = str(await asyncio.to_thread(self.app.processor.backlog))
+            except Exception:  # the database is down: the worker reports that, once
+                backlog = "unknown"
             states = "; ".join(f"{i.name}: {i.status()}" for i in self.intakes) or "no intakes"
-            log.info("status: backlog %d; %s", backlog, states)
+            log.info("status: backlog %s; %s", backlog, states)
 
     async def _worker(self) -> None:
+        """Queue what the database lacks, then file pending receipts; back off while it fails.
+
+        Every round starts with the gap scan (``catch_up``), cheap once the ledger up to the
+        last round is known to be mirrored: entries the recorder could not queue during a
+        database outage are filed in the first round the database answers again.
+        """
         poll = self.app.settings.config.worker.poll_seconds
-        failures = 0
+        backoff: _Backoff | None = None  # set while the database does not answer
+        seen_record_failures = 0
         while not self.stop.is_set():
-            wait = poll if not failures else min(60.0, poll * 2 ** failures)
-            await wait_event(self.work, wait)
-            self.work.clear()
+            if backoff is None:
+                await wait_event(self.work, poll)
+                self.work.clear()
+            else:
+                await self._wait_out(backoff)
+            record_failures = self.committer.record_failures
+            # Repairing after an outage (ours, or the recorder's): what is queued is a gap.
+            repairing = backoff is not None or record_failures != seen_record_failures
             try:
-                # Entries archived while the database was unreachable are queued from the ledger.
-                await asyncio.to_thread(self.app.processor.catch_up)
+                queued = await asyncio.to_thread(
+                    self.app.processor.catch_up, logging.WARNING if repairing else logging.DEBUG)
                 # Shielded: a stop request lets the batch in progress commit.
                 outcomes = await asyncio.shield(asyncio.to_thread(
                     self.app.processor.process_pending, self.app.settings.config.worker.batch_size))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                failures += 1
-                # One line per attempt, not a traceback a second: the cause is usually the
-                # database being unreachable, which the operator fixes outside.
-                log.error("processing paused: %s; retrying in %.0f s",
-                          str(exc).strip().splitlines()[0] if str(exc).strip() else
-                          type(exc).__name__, min(60.0, poll * 2 ** failures))
-                log.debug("processing failure", exc_info=True)
+                # One line per outage, not one per attempt: the cause is usually the database
+                # being unreachable, which the operator fixes outside.
+                if backoff is None:
+                    backoff = _Backoff(asyncio.get_running_loop().time(), record_failures)
+                    log.error("processing paused: %s; retrying with back-off (%.1f s up to "
+                              "%.0f s) until the database answers", first_line(exc),
+                              RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS)
+                log.debug("processing failure (attempt %d)", backoff.attempts, exc_info=True)
                 continue
-            failures = 0
+            seen_record_failures = record_failures
+            if backoff is not None:
+                log.warning("processing resumed after %.0f s: %d archived entries that had no "
+                            "database row were queued", asyncio.get_running_loop().time()
+                            - backoff.since, queued)
+                backoff = None
             if outcomes:
                 filed = sum(o.status == "filed" for o in outcomes)
                 log.info("processed %d receipt(s): %d filed", len(outcomes), filed)
                 self.work.set()  # there may be more
                 if filed:
                     self.deliver.set()
+
+    async def _wait_out(self, backoff: _Backoff) -> None:
+        """Wait the back-off's next delay, or less once the recorder, having failed during
+        this outage, reaches the database again; new mail alone does not cut it short
+        (during an outage it arrives every moment)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + backoff.next_delay()
+        while (left := deadline - loop.time()) > 0:
+            woken = await wait_event(self.work, left)
+            self.work.clear()
+            if (woken and self.committer.database_answers
+                    and self.committer.record_failures != backoff.record_failures):
+                return
+
+
+class _Backoff:
+    """Exponential back-off of the worker during a database outage."""
+
+    def __init__(self, since: float, record_failures: int) -> None:
+        self.since = since
+        self.record_failures = record_failures  # the recorder's count when it began
+        self.attempts = 0
+
+    def next_delay(self) -> float:
+        self.attempts += 1
+        return min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (self.attempts - 1))
 
 
 def run_daemon(app: App, fixed_log_level: str | None = None) -> None:

@@ -75,13 +75,15 @@ def accept(app: App, deliveries: Sequence[Delivery], skip_known: bool = True) ->
         todo.append(delivery)
     result.entries = app.archive.store_many([(d.raw, d.receipt) for d in todo])
     # Durable from here on. Queueing is bookkeeping: if the database is unavailable now, the
-    # worker's catch_up finds these entries in the ledger later, so the delivery still succeeds.
+    # next catch_up (the daemon's worker, the next import) finds these entries in the ledger
+    # as entries without a database row, so the delivery still succeeds.
     try:
         app.processor.record(result.entries)
     except Exception as exc:
-        log.warning("archived seq %s..%s but could not queue them yet (%s); they are picked up "
-                    "from the ledger later", result.entries[0].seq if result.entries else "-",
-                    result.entries[-1].seq if result.entries else "-", exc)
+        log.warning("archived seq %s..%s but could not queue them in the database (%s); they "
+                    "are filed from the ledger by the next catch-up (the running daemon, or "
+                    "the next import)", result.entries[0].seq if result.entries else "-",
+                    result.entries[-1].seq if result.entries else "-", first_line(exc))
     return result
 
 
@@ -117,7 +119,8 @@ class GroupCommitter:
     busy loop after each of its dozen or so system calls; this way it needs it twice.
 
     Queueing the entries for the worker runs behind, overlapping the next archive write: it is
-    bookkeeping that ``catch_up`` repairs, so it must not delay the acknowledgement.
+    bookkeeping that ``catch_up`` repairs, so it must not delay the acknowledgement (nor fail
+    it: during a database outage mail is still archived and acknowledged).
     """
 
     def __init__(self, app: App, on_archived: Callable[[], None] = lambda: None,
@@ -134,6 +137,10 @@ class GroupCommitter:
         self._unrecorded: list[LedgerEntry] = []
         self._writers: set[asyncio.Task[None]] = set()
         self._recorder: asyncio.Task[None] | None = None
+        # How queueing in the database went: None before the first try. The worker reads
+        # these to notice an outage it did not see itself, and its end.
+        self.database_answers: bool | None = None
+        self.record_failures = 0
         # Archive work waits on threads of its own, clear of the recorder's database work on
         # the default executor.
         self._fsyncs: _FsyncThreads | None = None
@@ -223,10 +230,29 @@ class GroupCommitter:
             try:
                 await asyncio.to_thread(self.app.processor.record, entries)
             except Exception as exc:
-                log.warning("archived seq %d..%d but could not queue them yet (%s); they are "
-                            "picked up from the ledger later", entries[0].seq, entries[-1].seq,
-                            exc)
+                self._record_failed(entries, exc)
+            else:
+                if self.database_answers is False:
+                    log.debug("queueing archived mail in the database works again")
+                self.database_answers = True
             self.on_archived()
+
+    def _record_failed(self, entries: list[LedgerEntry], exc: Exception) -> None:
+        """Dropped, not retried here: the worker's gap scan (``Processor.catch_up``) queues
+        every ledger entry without a database row once the database answers. Said once per
+        outage: under load a batch fails every ``RECORD_GATHER_SECONDS``."""
+        self.record_failures += 1
+        level = logging.DEBUG if self.database_answers is False else logging.WARNING
+        self.database_answers = False
+        log.log(level, "archived seq %d..%d but could not queue them in the database (%s); "
+                "mail is still acknowledged, and what was not queued is filed from the ledger "
+                "once the database answers", entries[0].seq, entries[-1].seq, first_line(exc))
+
+
+def first_line(exc: BaseException) -> str:
+    """The gist of an exception for a log line (a driver's error goes on with SQL and URLs)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class _FsyncThreads:
