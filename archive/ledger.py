@@ -63,20 +63,7 @@ class Ledger(Protocol):
 
     def ensure(self) -> None: ...
     def pin(self) -> None: ...
-    def replaced(self) -> str | None:
-        """Why the file at ``path`` is not the pinned ledger (None: it is, or none is pinned).
-
-        One ``stat``: cheap enough to ask before every batch.
-        """
-        if self._identity is None:
-            return None
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return self._gone()
-        except OSError:
-            return None  # not known to be another file: the write that follows reports it
-        return self._swapped() if (st.st_dev, st.st_ino) != self._identity else None
+    def replaced(self) -> str | None: ...
 
     def append_many(self, items: Sequence[NewEntry]) -> list[LedgerEntry]: ...
 
@@ -155,11 +142,11 @@ class FileLedger:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            return f"its ledger {self.path} is gone"
+            return self._gone()
         except OSError:
             return None  # not a different file: the write that follows reports the error
         if (st.st_dev, st.st_ino) != self._identity:
-            return f"its ledger {self.path} was replaced"
+            return self._swapped()
         return None
 
     def append_many(self, items: Sequence[NewEntry]) -> list[LedgerEntry]:
