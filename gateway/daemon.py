@@ -330,7 +330,12 @@ class Daemon:
         log.info("checkpoint: %d entries, root %s", checkpoint.tree_size, checkpoint.root_hash)
 
     def _verify(self) -> None:
-        report = verify_installation(self.app)
+        try:
+            report = verify_installation(self.app)
+        except Exception as exc:  # the database is down, say: the next scheduled run verifies
+            log.error("scheduled verify could not run: %s; next try at the next interval",
+                      first_line(exc))
+            return
         if report["ok"]:
             log.info("scheduled verify: archive intact (%d entries, %d blobs)",
                      report["entries"], report["blobs"])

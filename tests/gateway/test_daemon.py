@@ -127,3 +127,35 @@ def test_daemon_signs_checkpoints_and_verifies_on_schedule(home, tmp_path, cli):
             daemon.wait(timeout=30)
     assert daemon.returncode == 0, log_path.read_text()[-3000:]
     assert cli("archive", "verify", "--json").json()["checkpoints"] >= 1
+
+
+def lose_database(app: App) -> None:
+    """The database disappears under the running daemon (a real fault, not a stand-in)."""
+    from sqlalchemy import text
+
+    from tests.conftest import _pg_admin
+
+    url = app.db.engine.url
+    app.db.engine.dispose()
+    if url.get_backend_name() == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{url.database}{suffix}").unlink(missing_ok=True)
+        return
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_a_scheduled_verify_without_its_database_logs_one_line_and_lets_the_daemon_run(
+        app, caplog):
+    from gateway.daemon import Daemon
+
+    daemon = Daemon(app)
+    lose_database(app)
+    with caplog.at_level("ERROR", logger="gateway.daemon"):
+        daemon._verify()  # before: the exception ended the integrity task for good
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.daemon"]
+    assert len(lines) == 1
+    assert lines[0].startswith("scheduled verify could not run: ")
+    assert "\n" not in lines[0]
