@@ -17,8 +17,10 @@ The synthetic input (seeded; the seed is printed and can be pinned with CRASH_SE
 * Some replies that nobody answers have no Message-ID; they still belong to their thread.
 * Standalone messages without Message-ID and without references: each one is its own case.
 * Exact byte duplicates of earlier files under other file names: one message row only.
-* Senders from several domains; addressed to each of the three aliases (To, Cc, mixed case)
-  or to no alias at all (then the default alias, the first configured one, files it).
+* Senders from several domains; a thread's messages come from its first sender or a colleague
+  at the same domain (a stranger quoting a thread's Message-ID gets a case of her own, see
+  docs/threading.md); addressed to each of the three aliases (To, Cc, mixed case) or to no
+  alias at all (then the default alias, the first configured one, files it).
 
 Expectations: every distinct (sha256, alias) is exactly one ``messages`` row and one ledger
 entry; no receipt is left pending (and none is quarantined: the mail is valid); all messages of
@@ -104,6 +106,10 @@ def _addressing(rng: random.Random, default_alias: str) -> tuple[str, str, str]:
     return "orders@unrelated.example", "", default_alias  # no alias named: the default one
 
 
+def _domain(sender: str) -> str:
+    return sender.rsplit("@", 1)[-1].rstrip(">")
+
+
 def _without_message_id(raw: bytes) -> bytes:
     head, sep, body = raw.partition(b"\r\n\r\n")
     lines = [line for line in head.split(b"\r\n") if not line.startswith(b"Message-ID:")]
@@ -123,6 +129,8 @@ def build_corpus(folder: Path, rng: random.Random, default_alias: str) -> Corpus
     serial = 0
     for number, size in enumerate(sizes):
         topic = f"{rng.choice(TOPICS)} (T{number:03d})"
+        starter = rng.choice(SENDERS)
+        colleagues = [s for s in SENDERS if _domain(s) == _domain(starter)]
         clock = rng.uniform(0, 10_000)
         ids: list[str] = []
         chains: list[list[str]] = []
@@ -143,7 +151,8 @@ def build_corpus(folder: Path, rng: random.Random, default_alias: str) -> Corpus
             raw = make_message(
                 subject=("Re: " if position else "") + topic,
                 body=f"Message {serial} about {topic}.\nKind regards\n",
-                sender=rng.choice(SENDERS), to=to, message_id=message_id,
+                sender=rng.choice(colleagues) if position else starter, to=to,
+                message_id=message_id,
                 in_reply_to=in_reply_to, references=references,
                 date=f"Mon, 23 Nov 2026 {position + 8:02d}:{rng.randrange(60):02d}:00 +0100",
                 extra_headers=extra)
