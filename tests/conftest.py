@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -222,6 +223,31 @@ def small_fs(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def remount_read_only(path: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+
+
+@contextmanager
+def daemon_process(home: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``commgate run`` for ``home`` in a subprocess, its output in ``log_path``.
+
+    On leaving, a daemon still running is stopped with SIGTERM; one that does not stop within
+    30 s is killed and the test fails with the end of its log.
+    """
+    with open(log_path, "w") as log:
+        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
+                                  env={**os.environ, "COMMGATE_HOME": str(home)},
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield daemon
+        finally:
+            if daemon.poll() is None:
+                daemon.send_signal(signal.SIGTERM)
+                try:
+                    daemon.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+                    daemon.wait(timeout=5)
+                    raise AssertionError("the daemon did not stop on SIGTERM:\n"
+                                         + log_path.read_text()[-3000:]) from None
 
 
 def wait_for(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import smtplib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +13,7 @@ from archive.identity import ID_FILE, read_archive_id
 from gateway.intake import Delivery, accept
 from gateway.models import IntakeCheckpoint
 from gateway.setup import ARCHIVE_ROW, claim_archive, recorded_archive_id
-from tests.conftest import make_message, wait_for
+from tests.conftest import daemon_process, make_message, wait_for
 from tests.dovecot import free_port
 from tests.gateway.test_daemon import smtp_ready
 
@@ -95,33 +91,25 @@ def test_a_daemon_whose_archive_is_replaced_answers_4xx_and_stops(home, tmp_path
                  # stop the daemon: here the delivery is to meet it first.
                  '\n[worker]\npoll_seconds = 3600\n')
     log_path = tmp_path / "daemon.log"
-    with open(log_path, "w") as log:
-        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
-                                  env={**os.environ, "COMMGATE_HOME": str(home)},
-                                  stdout=log, stderr=subprocess.STDOUT)
+    with daemon_process(home, log_path) as daemon:
+        wait_for(lambda: smtp_ready(port), what="the SMTP intake to listen")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("anna@customer.example", ["sales@northpoint.example"],
+                            make_message(subject="before"))
+        ours = read_archive_id(home / "archive")
+        assert ours is not None
+        client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        client.ehlo()
+        assert client.mail("anna@customer.example")[0] == 250
+        assert client.rcpt("sales@northpoint.example")[0] == 250
+        theirs = replace_archive(home, tmp_path / "away")
         try:
-            wait_for(lambda: smtp_ready(port), what="the SMTP intake to listen")
-            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-                client.sendmail("anna@customer.example", ["sales@northpoint.example"],
-                                make_message(subject="before"))
-            ours = read_archive_id(home / "archive")
-            assert ours is not None
-            client = smtplib.SMTP("127.0.0.1", port, timeout=10)
-            client.ehlo()
-            assert client.mail("anna@customer.example")[0] == 250
-            assert client.rcpt("sales@northpoint.example")[0] == 250
-            theirs = replace_archive(home, tmp_path / "away")
-            try:
-                code = client.data(make_message(subject="after"))[0]
-            except smtplib.SMTPDataError as exc:  # 421: the daemon was stopping already
-                code = exc.smtp_code
-            client.close()
-            assert code in (421, 451)  # the sender keeps the message and retries; never 250
-            daemon.wait(timeout=30)
-        finally:
-            if daemon.poll() is None:
-                daemon.send_signal(signal.SIGTERM)
-                daemon.wait(timeout=30)
+            code = client.data(make_message(subject="after"))[0]
+        except smtplib.SMTPDataError as exc:  # 421: the daemon was stopping already
+            code = exc.smtp_code
+        client.close()
+        assert code in (421, 451)  # the sender keeps the message and retries; never 250
+        daemon.wait(timeout=30)
     output = log_path.read_text()
     assert daemon.returncode == 1, output[-3000:]
     assert output.strip().splitlines()[-1] == (

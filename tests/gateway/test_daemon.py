@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gateway.app import App
 from gateway.views import list_cases
-from tests.conftest import make_message, wait_for
+from tests.conftest import daemon_process, make_message, wait_for
 from tests.dovecot import Dovecot, free_port
 from tests.gateway.test_imap import append
 
@@ -111,20 +111,13 @@ def test_daemon_signs_checkpoints_and_verifies_on_schedule(home, tmp_path, cli):
         "checkpoint_minutes = 0.005\nverify_hours = 0.0001")
         + f'\n[[dropfolders]]\npath = "{drop}"\n')
     log_path = tmp_path / "daemon.log"
-    with open(log_path, "w") as log:
-        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
-                                  env={**os.environ, "COMMGATE_HOME": str(home)},
-                                  stdout=log, stderr=subprocess.STDOUT)
-        try:
-            mailbox.Maildir(str(drop)).add(make_message())
-            signed = home / "archive" / "checkpoints" / "checkpoints.jsonl"
-            wait_for(lambda: signed.exists() and '"tree_size":1' in signed.read_text()
-                     .replace(" ", ""), what="a signed checkpoint over the first entry")
-            wait_for(lambda: "scheduled verify: archive intact" in log_path.read_text(),
-                     what="a scheduled verify")
-        finally:
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(timeout=30)
+    with daemon_process(home, log_path) as daemon:
+        mailbox.Maildir(str(drop)).add(make_message())
+        signed = home / "archive" / "checkpoints" / "checkpoints.jsonl"
+        wait_for(lambda: signed.exists() and '"tree_size":1' in signed.read_text()
+                 .replace(" ", ""), what="a signed checkpoint over the first entry")
+        wait_for(lambda: "scheduled verify: archive intact" in log_path.read_text(),
+                 what="a scheduled verify")
     assert daemon.returncode == 0, log_path.read_text()[-3000:]
     assert cli("archive", "verify", "--json").json()["checkpoints"] >= 1
 

@@ -5,12 +5,9 @@ never stops for it (issue 11, item 9)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import smtplib
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
@@ -19,7 +16,7 @@ from classifiers import load_rules
 from classifiers.rules import DEFAULT_RULES_DIR
 from gateway.app import App
 from gateway.models import Message
-from tests.conftest import make_message, wait_for
+from tests.conftest import daemon_process, make_message, wait_for
 from tests.dovecot import free_port
 from tests.gateway.test_daemon import smtp_ready
 
@@ -60,64 +57,50 @@ def test_sighup_reloads_log_level_and_rules_and_keeps_serving(home, tmp_path):
     first_version = load_rules(rules).version
     log_path = tmp_path / "daemon.log"
     app = App.open(home)
-    with contextlib.closing(app), open(log_path, "w") as log:
-        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
-                                  env={**os.environ, "COMMGATE_HOME": str(home)},
-                                  stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_for(lambda: smtp_ready(port), what="the SMTP intake to listen")
-            # log_level = "WARNING" is applied from the start: no INFO start-up lines.
-            assert " INFO " not in log_path.read_text(), log_path.read_text()
-            send(port, "before the reload")
-            assert wait_for(lambda: rules_version_of(app, "before the reload"),
-                            what="the first message filed") == first_version
+    with contextlib.closing(app), daemon_process(home, log_path) as daemon:
+        wait_for(lambda: smtp_ready(port), what="the SMTP intake to listen")
+        # log_level = "WARNING" is applied from the start: no INFO start-up lines.
+        assert " INFO " not in log_path.read_text(), log_path.read_text()
+        send(port, "before the reload")
+        assert wait_for(lambda: rules_version_of(app, "before the reload"),
+                        what="the first message filed") == first_version
 
-            # New rules, a new log level, and a change that needs a restart.
-            order = rules / "en" / "order.toml"
-            order.write_text(order.read_text("utf-8") + "\n# reviewed after the reload\n", "utf-8")
-            second_version = load_rules(rules).version
-            assert second_version != first_version
-            config.write_text(base.replace('log_level = "WARNING"', 'log_level = "DEBUG"')
-                              + "\n[worker]\nbatch_size = 7\n")
-            daemon.send_signal(signal.SIGHUP)
-            reloaded = wait_for(lambda: log_after(log_path, "reloaded "), what="the reload")
-            assert f"classifier rules {second_version[:12]}" in reloaded
-            assert "log level DEBUG" in reloaded
-            assert "reload: worker changed in" in log_path.read_text()
-            assert " DEBUG " in reloaded  # the new level is in force
-            assert daemon.poll() is None
-            send(port, "after the reload")
-            assert wait_for(lambda: rules_version_of(app, "after the reload"),
-                            what="the second message filed") == second_version
+        # New rules, a new log level, and a change that needs a restart.
+        order = rules / "en" / "order.toml"
+        order.write_text(order.read_text("utf-8") + "\n# reviewed after the reload\n", "utf-8")
+        second_version = load_rules(rules).version
+        assert second_version != first_version
+        config.write_text(base.replace('log_level = "WARNING"', 'log_level = "DEBUG"')
+                          + "\n[worker]\nbatch_size = 7\n")
+        daemon.send_signal(signal.SIGHUP)
+        reloaded = wait_for(lambda: log_after(log_path, "reloaded "), what="the reload")
+        assert f"classifier rules {second_version[:12]}" in reloaded
+        assert "log level DEBUG" in reloaded
+        assert "reload: worker changed in" in log_path.read_text()
+        assert " DEBUG " in reloaded  # the new level is in force
+        assert daemon.poll() is None
+        send(port, "after the reload")
+        assert wait_for(lambda: rules_version_of(app, "after the reload"),
+                        what="the second message filed") == second_version
 
-            # A configuration that is not TOML, then rules that do not load: each refused in
-            # one line; the daemon keeps the running ones and keeps answering.
-            config.write_text(base + "\n[worker\n")
-            daemon.send_signal(signal.SIGHUP)
-            refused = wait_for(lambda: log_after(log_path, "reload refused"),
-                               what="the refused configuration")
-            assert "commgate.toml: not valid TOML" in refused.splitlines()[0]
-            config.write_text(base.replace('log_level = "WARNING"', 'log_level = "DEBUG"'))
-            order.write_text(order.read_text("utf-8") + "\n[[rules]\n", "utf-8")
-            daemon.send_signal(signal.SIGHUP)
-            refused = wait_for(lambda: log_after(log_path, "reload refused", 2),
-                               what="the refused rules")
-            assert f"classifier rules: {order}: rule '-': not valid TOML" in refused.splitlines()[0]
-            assert "Traceback" not in log_path.read_text()
-            assert smtp_ready(port) and daemon.poll() is None
-            send(port, "after the refusals")
-            assert wait_for(lambda: rules_version_of(app, "after the refusals"),
-                            what="the third message filed") == second_version
-        finally:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    daemon.kill()
-                    daemon.wait(timeout=5)
-                raise AssertionError("the daemon did not stop on SIGTERM:\n"
-                                     + log_path.read_text()[-3000:]) from None
+        # A configuration that is not TOML, then rules that do not load: each refused in
+        # one line; the daemon keeps the running ones and keeps answering.
+        config.write_text(base + "\n[worker\n")
+        daemon.send_signal(signal.SIGHUP)
+        refused = wait_for(lambda: log_after(log_path, "reload refused"),
+                           what="the refused configuration")
+        assert "commgate.toml: not valid TOML" in refused.splitlines()[0]
+        config.write_text(base.replace('log_level = "WARNING"', 'log_level = "DEBUG"'))
+        order.write_text(order.read_text("utf-8") + "\n[[rules]\n", "utf-8")
+        daemon.send_signal(signal.SIGHUP)
+        refused = wait_for(lambda: log_after(log_path, "reload refused", 2),
+                           what="the refused rules")
+        assert f"classifier rules: {order}: rule '-': not valid TOML" in refused.splitlines()[0]
+        assert "Traceback" not in log_path.read_text()
+        assert smtp_ready(port) and daemon.poll() is None
+        send(port, "after the refusals")
+        assert wait_for(lambda: rules_version_of(app, "after the refusals"),
+                        what="the third message filed") == second_version
     output = log_path.read_text()
     assert daemon.returncode == 0, output[-3000:]
     assert "stopped" in output

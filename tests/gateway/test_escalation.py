@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
 
@@ -18,7 +14,7 @@ from gateway.ingest import ingest
 from gateway.lifecycle import escalate_overdue, mark_first_response, set_status
 from gateway.models import CaseEvent
 from gateway.outbound_models import OutboundMail
-from tests.conftest import make_message, wait_for, write_messages
+from tests.conftest import daemon_process, make_message, wait_for, write_messages
 
 COMPLAINT = ("Hello,\nthis is a formal complaint: the bearings arrived damaged, unacceptable."
              "\nAnna")
@@ -170,18 +166,11 @@ def test_the_daemon_escalates_on_its_schedule(home, tmp_path):
                       + f'\n[[dropfolders]]\npath = "{drop}"\nsettle_seconds = 0.1\n')
     app.close()
     log_path = tmp_path / "daemon.log"
-    with open(log_path, "w") as log:
-        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
-                                  env={**os.environ, "COMMGATE_HOME": str(home)},
-                                  stdout=log, stderr=subprocess.STDOUT)
-        try:
-            (drop / "complaint.eml").write_bytes(make_message(subject="Damaged bearings",
-                                                              body=COMPLAINT))
-            wait_for(lambda: "escalated 1 overdue breach(es): NPC-000001 first_response"
-                     in log_path.read_text(), what="the daemon's escalation run")
-        finally:
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(timeout=30)
+    with daemon_process(home, log_path) as daemon:
+        (drop / "complaint.eml").write_bytes(make_message(subject="Damaged bearings",
+                                                          body=COMPLAINT))
+        wait_for(lambda: "escalated 1 overdue breach(es): NPC-000001 first_response"
+                 in log_path.read_text(), what="the daemon's escalation run")
     assert daemon.returncode == 0, log_path.read_text()[-3000:]
     app = App.open(home)
     try:
