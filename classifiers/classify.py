@@ -5,8 +5,11 @@ How the decision is made (every step is visible in the returned evidence):
 1. **New text.** Quoted history, signatures and legal footers are removed (``prepare.py``);
    the subject, the new text and the attachment names are scored. Identifiers are taken from
    subject and the whole body.
-2. **Language.** Function-word counts (``language.py``). One ``spacy.blank(lang)`` tokenisation
-   of all fields and one ``PhraseMatcher`` apply that language's rules plus the English ones.
+2. **Language.** ``py3langid`` on the subject and the head of the new text (``language.py``),
+   reported as detected. Rules are chosen by :func:`rules_language`: the detected language's
+   rules plus the English ones, tokenised once with that language's ``spacy.blank`` pipeline.
+   A language without rules of its own (``nl`` while only en/de/fr/es have rules) is matched
+   with the English rules alone; header and identifier rules are language-neutral anyway.
 3. **Content scores.** Each content rule that matches adds its ``weight`` to its category
    once (repetition is not more evidence). A match in the subject counts ``SUBJECT_FACTOR``
    times its weight, because the subject is the sender's own summary. Two structural signals
@@ -79,10 +82,19 @@ def _attachment_text(names: tuple[str, ...]) -> str:
     return "\n".join(_NAME_SEPARATORS.sub(" ", n) for n in names[:_MAX_ATTACHMENTS])
 
 
+def rules_language(language: str, rules: RuleSet) -> str:
+    """The language whose content rules score a message detected as ``language``.
+
+    Its own when the rule set has rules for it; otherwise English (``DEFAULT``), the language
+    business mail borrows most from ("PO", "RMA", "asap", "invoice"), whose rules are applied
+    to every message anyway. The detected language is still what the classification reports.
+    """
+    return language if language in rules.languages() else DEFAULT
+
+
 def _hits(subject: str, text: str, attachments: str, lang: str, rules: RuleSet) -> list[Hit]:
-    lg = lang if lang in rules.languages() else DEFAULT
     fields = [("subject", subject), ("body", text), ("attachment", attachments)]
-    return match_message(fields, lg, rules)
+    return match_message(fields, rules_language(lang, rules), rules)
 
 
 def _weights(hits: list[Hit]) -> dict[str, tuple[float, Hit]]:
@@ -168,7 +180,7 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
     body = msg.body_text or ""
     prepared = prepare(body, subject)
     text = prepared.text
-    language = detect_language(text or subject)
+    language = detect_language(text, subject)
     attachments = _attachment_text(msg.attachment_names)
     weighted = _weights(_hits(subject, text, attachments, language, rs))
 
