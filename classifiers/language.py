@@ -36,14 +36,23 @@ _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 # Lines where quoted history begins, in every supported language: a ">" quote, a reply
 # header ("Op … schreef …:", "W dniu … napisał:", "Den … skrev …:", "Il … ha scritto:",
 # "Em … escreveu:", "Dne … napsal:") or an Outlook header block ("Van:", "Od:", "Från:").
-_QUOTE_START = re.compile(
-    r"^\s*(?:>"
-    r"|.{0,200}\b(?:wrote|schrieb|a [ée]crit|escribi[óo]|ha scritto|scrisse|schreef"
-    r"|escreveu|napisa[łl]a?|skrev|napsal[a]?)\b.{0,200}:\s*$"
-    r"|\*?(?:from|von|de|da|van|od|fr[åa]n|fra)\s*:\*?\s.*@"
-    r"|-{2,}\s*\S.{0,40}-{2,}\s*$)",
+_REPLY_VERB = re.compile(
+    r"\b(?:wrote|schrieb|a [ée]crit|escribi[óo]|ha scritto|scrisse|schreef|escreveu"
+    r"|napisa[łl]a?|skrev|napsal[a]?)\b",
     re.I,
 )
+_HEADER_BLOCK = re.compile(r"^\s*\*?(?:from|von|de|da|van|od|fr[åa]n|fra)\s*:\*?\s.*@", re.I)
+_SEPARATOR = re.compile(r"^\s*-{2,}\s*\S.{0,40}-{2,}\s*$")
+
+
+def _quote_starts(line: str) -> bool:
+    """True when ``line`` opens quoted history (cheap tests first: this runs on every line)."""
+    stripped = line.strip()
+    if stripped.startswith(">"):
+        return True
+    if stripped.endswith(":") and len(stripped) < 300 and _REPLY_VERB.search(stripped):
+        return True
+    return bool(_HEADER_BLOCK.match(stripped) or _SEPARATOR.match(stripped))
 
 
 @lru_cache(maxsize=1)
@@ -83,7 +92,7 @@ def own_text(text: str) -> str:
             if size >= _ENOUGH_CHARS:
                 break
             continue
-        if size and _QUOTE_START.match(line):
+        if size and _quote_starts(line):
             break  # with no own text yet, a forwarded message's content is what counts
         lines.append(line)
         size += len(line) + 1
