@@ -81,7 +81,9 @@ def _identifier() -> LanguageIdentifier:
 def own_text(text: str) -> str:
     """The sender's newest text: the first paragraphs of ``text``, up to ``_HEAD_CHARS``.
 
-    Stops at the first line that starts quoted history, and at a paragraph break once
+    Stops at the first line that starts quoted history (such lines before any own text are
+    skipped: the reply may be below the quote, or a forward may have no text of its own),
+    and at a paragraph break once
     ``_ENOUGH_CHARS`` are collected, so that a long footer in another language after a short
     message (a bilingual disclaimer, a company boilerplate block) does not outvote it.
     """
@@ -92,8 +94,10 @@ def own_text(text: str) -> str:
             if size >= _ENOUGH_CHARS:
                 break
             continue
-        if size and _quote_starts(line):
-            break  # with no own text yet, a forwarded message's content is what counts
+        if _quote_starts(line):
+            if size:
+                break
+            continue  # before any own text: a bottom-posted reply or a bare forward follows
         lines.append(line)
         size += len(line) + 1
         if size >= _HEAD_CHARS:

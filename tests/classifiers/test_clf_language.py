@@ -159,6 +159,12 @@ def test_forward_without_own_text_counts_the_forwarded_content() -> None:
     assert detect_language(body, "Fwd: Beställning") == "sv"
 
 
+def test_reply_below_the_quote_counts() -> None:
+    quoted = "\n".join(f"> {line}" for line in ENGLISH_HISTORY.splitlines())
+    body = f"{quoted}\n\nGrazie, ma ci servono 20 pezzi in più. Potete aggiornare l'ordine?"
+    assert detect_language(body, "Re: order") == "it"
+
+
 @pytest.mark.parametrize(
     ("subject", "lang"),
     [
