@@ -176,7 +176,7 @@ _HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "bounce", "
 _IDENT_KEYS = {"id", "kind", "label", "shape", "list", "note"}
 # "and" in each supported language (en, de, fr, es, it/pt, nl, pl, sv, da, cs) joins list items.
 _LIST_SEPARATOR = (
-    r"\s*(?:,|/|&|;|\b(?:and|und|sowie|et|y|e|en|i|oraz|och|og|a)\b)\s*"
+    r"\s*(?:,|/|&|\b(?:and|und|sowie|et|y|e|en|i|oraz|och|og|a)\b)\s*"
 )
 
 
