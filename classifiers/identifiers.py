@@ -17,8 +17,12 @@ followed across "X, Y and Z" and across one-per-line lists whose items look alik
 from __future__ import annotations
 
 import re
-from re import _constants, _parser  # type: ignore[attr-defined]
 from typing import Any
+
+try:  # the regex parser of the standard library (private, present since Python 3.11)
+    from re import _constants, _parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - a later Python without it: no lookaheads, same results
+    _constants = _parser = None
 
 from classifiers.rules import IdentifierPattern, RuleSet
 from classifiers.types import Identifier
@@ -51,7 +55,7 @@ _TRACKING = re.compile(r"1Z[A-Z0-9]{16}|\d{13,}", re.I)
 _FOREIGN_CUE = re.compile(
     r"(?:\+|\b00|\b(?:tel|phone|fax|mobile?|mob|cell|telefon|t[ée]l[ée]phone|t[ée]l|"
     r"tel[ée]fono|telefoon|telefone|VAT|USt|UID|TVA|IVA|BTW|NIP|DI[ČC]|moms|CVR|IBAN|BIC|SWIFT|"
-    r"tracking|track|sendungs\w*|suivi|seguimiento|tracciamento|track\s*&\s*trace|"
+    r"tracking|sendungs\w*|suivi|seguimiento|tracciamento|track\s*&\s*trace|"
     r"przesy[łl]k\w*|z[áa]silk\w*|kolli\w*|parcel|consignment|waybill|AWB|post\s*code|zip|PLZ)"
     r"\b[^\w\n]{0,4}(?:(?:id|no|nr|number|numbers|code|ID-Nr|nummer)\b[^\w\n]{0,4})?)$",
     re.I,
@@ -197,6 +201,8 @@ def _lookahead(chars: set[str] | None) -> str:
 def _first_chars(pattern: str, flags: int) -> set[str] | None:
     """The characters a match of ``pattern`` can start with (both cases under IGNORECASE), or
     None when that is not a short list (a class such as \\d or \\w, an empty match)."""
+    if _parser is None:
+        return None
     try:
         parsed = _parser.parse(pattern, flags)
     except re.error:
@@ -293,9 +299,9 @@ def _take(
     n = next(i for i in range(len(group)) if m.group(f"v{i}") is not None)
     pat = group[n]
     value = m.group(f"v{n}")
-    if _foreign(text, m.start(), value, m.end(f"v{n}")):
+    own = pat.id.startswith(CONFIGURED)  # the installation's own format: taken as it is
+    if not own and _foreign(text, m.start(), value, m.end(f"v{n}")):
         return
-    own = pat.id.startswith(CONFIGURED)
     if _plausible(value) or own:
         found.append((m.start(f"v{n}"), m.end(f"v{n}"), pat.kind, value, own))
     if pat.list_continuation is None:

@@ -195,3 +195,7 @@ def test_identifiers_far_from_other_digits_are_still_found() -> None:
     prose = "We have been discussing this with the team for quite a while now. " * 40
     body = prose + "Our purchase order number is PO-88120." + prose
     assert _found(body) == [("po", "PO-88120")]
+
+
+def test_tracking_an_order_is_not_a_tracking_number() -> None:
+    assert _found("Could you track order 4500871234 for me?") == [("po", "4500871234")]
