@@ -47,7 +47,10 @@ def _plausible(value: str) -> bool:
     return digits == 2 and value.count("-") >= 2 and letters
 
 
-_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})")
+# Dates, and a bare year ("our offer 2025", "Bestellungen 2024"), are not business numbers.
+_DATE = re.compile(
+    r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})|(?:19|20)\d{2}"
+)
 _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", re.I)
 # UPS 1Z..., and bare digit runs longer than any order number: parcel numbers (DPD, GLS, DHL).
 _TRACKING = re.compile(r"1Z[A-Z0-9]{16}|\d{13,}", re.I)

@@ -79,6 +79,7 @@ def test_cue_words_in_each_language(lang: str, sentence: str, expected: tuple[st
         "Bitte bestellen Sie 2 Stück.",  # no number after the cue
         "Nous commandons 1500 pièces, devis 3 pages.",
         "Il nostro ordine arriverà il 12/03/2025.",  # a date
+        "Our offer 2025 prices are attached; Bestellungen 2024 waren höher.",  # a year
         "Pedido 1250,00 EUR pagado.",  # an amount
         "order 2400 EUR net",
         "zamówienie 1200 szt",
