@@ -324,6 +324,66 @@ def _take(
             found.append((start, start + len(item), pat.kind, item, own))
 
 
+# Item tables pasted into the text: cells split by a tab, "|", ";" or ",".
+_CELL = re.compile(r"[^\S\n]*[\t|;,][^\S\n]*")
+# A header row: three or more short cells without digits (rows of numbers are not headers).
+_HEADER_ROW = re.compile(r"^[^\d\n\t|;,]{1,30}(?:[\t|;,][^\d\n\t|;,]{1,30}){2,}$", re.M)
+PROBE = "4711-0815"  # a number put after a header cell to see whether a label pattern takes it
+MAX_ROWS = 200
+
+
+def _header_kinds(cells: list[str], rules: RuleSet) -> dict[int, IdentifierPattern]:
+    """Columns whose header is a cue word ("Serial no.", "PO", "Bestellnummer", "serial_no")."""
+    out: dict[int, IdentifierPattern] = {}
+    for col, cell in enumerate(cells):
+        name = cell.strip().replace("_", " ")
+        if not name or len(name) > 40:
+            continue
+        probe = f"{name} {PROBE}"
+        for pat in rules.identifier_patterns:
+            m = pat.regex.fullmatch(probe)
+            if m is not None and m.group("value") == PROBE and pat.regex.flags & re.I:
+                out[col] = pat
+                break
+    return out
+
+
+def _table_cells(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
+    """Values in the columns of an item table whose header names an identifier kind, row by
+    row until a row with fewer cells (the table has ended)."""
+    found: list[tuple[int, int, str, str, bool]] = []
+    for header in _HEADER_ROW.finditer(text):
+        cells = _CELL.split(header.group(0))
+        if len(cells) < 3:
+            continue
+        columns = _header_kinds(cells, rules)
+        if not columns:
+            continue
+        pos = header.end() + 1
+        for _ in range(MAX_ROWS):
+            end = text.find("\n", pos)
+            row = text[pos : end if end >= 0 else len(text)]
+            bounds = [0] + [x for m in _CELL.finditer(row) for x in (m.start(), m.end())]
+            bounds.append(len(row))
+            spans = list(zip(bounds[::2], bounds[1::2], strict=True))
+            if len(spans) < len(cells) - 1 or not row.strip():
+                break
+            for col, pat in columns.items():
+                if col >= len(spans):
+                    continue
+                a, b = spans[col]
+                value = row[a:b].strip()
+                start = pos + a + (len(row[a:b]) - len(row[a:b].lstrip()))
+                # The header names the column: only the value's own shape can still refute it.
+                if (pat.shape.fullmatch(value) and _plausible(value)
+                        and not _foreign(value, 0, value, len(value))):
+                    found.append((start, start + len(value), pat.kind, value, False))
+            if end < 0:
+                break
+            pos = end + 1
+    return found
+
+
 # A capitalised code with one to four -groups, standing alone (not in a bracketed case tag).
 _CODE = re.compile(r"(?<![\w\[/-])[A-Z]{1,6}(?:-[A-Z0-9]{1,8}){1,4}(?![\w\]]|-\w)")
 # Kinds whose numbers come in families of one customer ("AA-55120 / AA-55121", a batch of
@@ -373,7 +433,7 @@ def extract_identifiers(subject: str, body: str, rules: RuleSet) -> tuple[Identi
     seen: set[str] = set()
     texts = (subject or "", (body or "")[:MAX_SCAN])
     for text in texts:
-        for kind, value in _resolve(_spans(text, rules)):
+        for kind, value in _resolve(_spans(text, rules) + _table_cells(text, rules)):
             key = value.lower()
             if key not in seen:
                 seen.add(key)

@@ -200,3 +200,35 @@ def test_identifiers_far_from_other_digits_are_still_found() -> None:
 
 def test_tracking_an_order_is_not_a_tracking_number() -> None:
     assert _found("Could you track order 4500871234 for me?") == [("po", "4500871234")]
+
+
+def test_item_table_columns_named_by_a_cue_word() -> None:
+    body = (
+        "Please calibrate these:\n\n"
+        "item,description,manufacturer,serial_no,range\n"
+        "1,Thread plug gauge M6x1,Bowers,VS-TPG-0113,M6x1\n"
+        "2,Plain ring gauge 12.000 mm,Mahr,VS-RG-0021,12 mm\n"
+        "3,Height gauge 0-300 mm,Mitutoyo,52041887,0-300 mm\n\n"
+        "Pos\tArtikel\tMenge\tBestellnummer\n"
+        "10\tNP-2210\t50\t4500871234\n"
+        "20\tNP-2211\t20\t4500871235\n\n"
+        "Thanks"
+    )
+    assert _found(body) == [
+        ("serial", "VS-TPG-0113"),
+        ("serial", "VS-RG-0021"),
+        ("serial", "52041887"),
+        ("po", "4500871234"),
+        ("po", "4500871235"),
+    ]
+
+
+def test_tables_without_an_identifier_column_and_comma_prose_give_nothing() -> None:
+    body = (
+        "Pos | Part | Qty | Price\n"
+        "10 | NP-2210 | 50 | 12.40\n"
+        "20 | NP-2211 | 20 | 8.10\n"
+        "Thanks, the order, the drawing, and the serial are all fine.\n"
+        "2025-03-14, 4500, 1200\n"
+    )
+    assert _found(body) == []
