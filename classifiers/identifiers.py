@@ -7,11 +7,22 @@ of the number ("RMA-24-0412") are matched by shape alone. Identifiers are search
 subject and the whole body including quoted history, because a reply that quotes our order
 confirmation still belongs to that order. Case tags in brackets ("[ACME-2031]") are threading
 keys and are never returned.
+
+A cue word is no proof: dates, amounts and quantities, phone and fax numbers, VAT ids, IBANs
+and parcel tracking numbers that happen to stand where a number is expected are rejected
+here, by their shape and by the words just before or after them. Lists after one label are
+followed across "X, Y and Z" and across one-per-line lists whose items look alike.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
+
+try:  # the regex parser of the standard library (private, present since Python 3.11)
+    from re import _constants, _parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - a later Python without it: no lookaheads, same results
+    _constants = _parser = None
 
 from classifiers.rules import IdentifierPattern, RuleSet
 from classifiers.types import Identifier
@@ -19,6 +30,8 @@ from classifiers.types import Identifier
 # Identifiers are found in the first part of very large bodies only; beyond that the text is
 # almost always an attached listing, and scanning megabytes would slow the worker down.
 MAX_SCAN = 100_000
+# Rule ids of an installation's own formats (``--identifier-pattern`` / config) start so.
+CONFIGURED = "extra."
 
 
 def _plausible(value: str) -> bool:
@@ -27,12 +40,127 @@ def _plausible(value: str) -> bool:
     digits = sum(c.isdigit() for c in value)
     if digits >= 4:
         return True
-    return digits == 3 and "-" in value and any(c.isalpha() for c in value)
+    letters = any(c.isalpha() for c in value)
+    if digits == 3:
+        return "-" in value and letters
+    # Two-digit tail of a code of three groups ("LM-FX-07"): a tag, not a quantity or model.
+    return digits == 2 and value.count("-") >= 2 and letters
+
+
+# Dates, and a bare year ("our offer 2025", "Bestellungen 2024"), are not business numbers.
+_DATE = re.compile(
+    r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})|(?:19|20)\d{2}"
+)
+_IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", re.I)
+# UPS 1Z..., and bare digit runs longer than any order number: parcel numbers (DPD, GLS, DHL).
+_TRACKING = re.compile(r"1Z[A-Z0-9]{16}|\d{13,}", re.I)
+# Words that announce a number that is not ours, right before the whole match (label included).
+_FOREIGN_CUE = re.compile(
+    r"(?:\+|\b00|\b(?:tel|phone|fax|mobile?|mob|cell|telefon|t[ée]l[ée]phone|t[ée]l|"
+    r"tel[ée]fono|telefoon|telefone|VAT|USt|UID|TVA|IVA|BTW|NIP|DI[ČC]|moms|CVR|IBAN|BIC|SWIFT|"
+    r"tracking|sendungs\w*|suivi|seguimiento|tracciamento|track\s*&\s*trace|"
+    r"przesy[łl]k\w*|z[áa]silk\w*|kolli\w*|parcel|consignment|waybill|AWB|post\s*code|zip|PLZ)"
+    r"\b[^\w\n]{0,4}(?:(?:id|no|nr|number|numbers|code|ID-Nr|nummer)\b[^\w\n]{0,4})?)$",
+    re.I,
+)
+# A unit, a currency or decimals right after the number: a quantity or an amount.
+_AMOUNT_AFTER = re.compile(
+    r"(?:[.,]\d{1,2}\b(?![-/.,]?\d)|\s*(?:%|€|\$|£|(?:pcs|pc|pieces?|units?|off|ea|EUR|USD|GBP|"
+    r"CHF|PLN|CZK|SEK|DKK|NOK|kg|mm|cm|St[üu]ck|Stk|szt|sztuk|ks|kus[ůu]|stk|st|pz|pezzi|"
+    r"unidades|uds|unit[ée]s|stuks|x)\b))",
+    re.I,
+)
+# One item per line: the rest of the line (short), then a bullet or item number, then the value.
+_NEXT_LINE = re.compile(r"[^\n]{0,80}?\n[^\S\n]*(?:[-*•·]|\d{1,2}[.)])?[^\S\n]*")
+_TOKEN_END = re.compile(r"[\s,;:)(]")
+
+
+def _foreign(text: str, match_start: int, value: str, value_end: int) -> bool:
+    """A date, amount, phone, VAT id, IBAN or tracking number where a business number was
+    expected: its shape, or the word before the match, or the unit after it gives it away."""
+    if _DATE.fullmatch(value) or _IBAN.fullmatch(value) or _TRACKING.fullmatch(value):
+        return True
+    if _FOREIGN_CUE.search(text, max(0, match_start - 30), match_start):
+        return True
+    return _AMOUNT_AFTER.match(text, value_end) is not None
+
+
+def _family(value: str) -> tuple[str, int]:
+    """Letters before the first digit and the number of digits: items of one list share them."""
+    prefix = re.match(r"[^\d]*", value)
+    return (prefix.group(0).upper() if prefix else "", sum(c.isdigit() for c in value))
+
+
+def _same_family(a: str, b: str) -> bool:
+    (pa, da), (pb, db) = _family(a), _family(b)
+    return pa == pb and abs(da - db) <= 1
+
+
+def _line_items(text: str, pos: int, first: str, pat: IdentifierPattern) -> list[tuple[int, str]]:
+    """Items of a one-per-line list that starts with ``first``: each next line must begin
+    (after a bullet) with a value of the same shape family, or the list ends."""
+    out: list[tuple[int, str]] = []
+    while (m := _NEXT_LINE.match(text, pos)) is not None:
+        start = m.end()
+        end = _TOKEN_END.search(text, start)
+        stop = end.start() if end else len(text)
+        value = text[start:stop].rstrip(".")
+        if not value or not pat.shape.fullmatch(value) or not _same_family(first, value):
+            break
+        out.append((start, value))
+        pos = start + len(value)
+    return out
+
+
+# "X to Y" after a list label: a range of numbers of one family (English, German, French,
+# Spanish, Portuguese, Dutch, Swedish/Danish, Polish, Czech; en/em dash). "a" (es/it "to") is
+# left out: it is "and" in Czech, and list items are read first.
+_RANGE = re.compile(
+    r"\s*(?:to|through|thru|bis|à|al|até|tot|t/m|till|til|do|až|\u2013|\u2014)\s*", re.I
+)
+_TAIL_NUMBER = re.compile(r"(.*?)(\d+)")
+MAX_RANGE = 50  # a longer range is a span of values, not a list someone means item by item
+
+
+def _expand_range(first: str, last: str) -> list[str]:
+    """The numbers strictly between ``first`` and ``last`` when both differ only in their last
+    digit group ("XY-101" to "XY-104" -> XY-102, XY-103); nothing when they are unrelated."""
+    a, b = _TAIL_NUMBER.fullmatch(first), _TAIL_NUMBER.fullmatch(last)
+    if a is None or b is None or a.group(1).upper() != b.group(1).upper():
+        return []
+    lo, hi, width = int(a.group(2)), int(b.group(2)), len(a.group(2))
+    if len(b.group(2)) != width or not 0 < hi - lo <= MAX_RANGE:
+        return []
+    return [f"{a.group(1)}{n:0{width}d}" for n in range(lo + 1, hi)]
+
+
+def _range_items(
+    text: str, pos: int, first: str, pat: IdentifierPattern
+) -> list[tuple[int, int, str]]:
+    """``first`` to ``last`` right after a list label: the numbers between, as empty spans
+    where the range word stands (they are nowhere in the text), then ``last`` itself."""
+    sep = _RANGE.match(text, pos)
+    if sep is None:
+        return []
+    start = sep.end()
+    end = _TOKEN_END.search(text, start)
+    last = text[start : end.start() if end else len(text)].rstrip(".")
+    if not pat.shape.fullmatch(last) or not _same_family(first, last):
+        return []
+    inner = _expand_range(first, last)
+    if not inner:
+        return []
+    at = sep.start()
+    return [(at, at, v) for v in inner] + [(start, start + len(last), last)]
 
 
 def _combined(rules: RuleSet) -> list[tuple[re.Pattern[str], list[IdentifierPattern]]]:
     """All patterns as two alternations (labelled: case-insensitive; shapes: case-sensitive),
-    so the text is scanned twice instead of once per pattern. Built once per rule set."""
+    so the text is scanned twice instead of once per pattern. Built once per rule set.
+
+    The "not glued to a word" lookbehind every pattern starts with is tested once, before the
+    alternatives: inside a word the scan then moves on after one check instead of one per rule.
+    """
     cached = rules._combined_identifiers
     if cached is None:
         cached = []
@@ -44,43 +172,274 @@ def _combined(rules: RuleSet) -> list[tuple[re.Pattern[str], list[IdentifierPatt
                 p.regex.pattern.replace("(?P<value>", f"(?P<v{n}>", 1)
                 for n, p in enumerate(group)
             ]
-            cached.append((re.compile("|".join(f"(?:{x})" for x in parts), flags), group))
+            head = _shared_lookbehind(parts)
+            alternatives = [x[len(head):] for x in parts]
+            firsts = [_first_chars(x, flags) for x in alternatives]
+            body = "|".join(
+                f"(?:{_lookahead(f)}{x})" for x, f in zip(alternatives, firsts, strict=True)
+            )
+            union = None if None in firsts else set().union(*firsts)  # type: ignore[arg-type]
+            cached.append((re.compile(f"{head}{_lookahead(union)}(?:{body})", flags), group))
         rules._combined_identifiers = cached
     return cached
 
 
-def _spans(text: str, rules: RuleSet) -> list[tuple[int, int, str, str]]:
-    found: list[tuple[int, int, str, str]] = []
-    for regex, group in _combined(rules):
-        for m in regex.finditer(text):
-            n = next(i for i in range(len(group)) if m.group(f"v{i}") is not None)
-            pat = group[n]
-            value = m.group(f"v{n}")
-            if _plausible(value):
-                found.append((m.start(f"v{n}"), m.end(f"v{n}"), pat.kind, value))
-            if pat.list_continuation is None:
+def _shared_lookbehind(parts: list[str]) -> str:
+    """The leading negative lookbehind all patterns share, or "" when they differ."""
+    first = re.match(r"\(\?<!(?:\\.|[^)\\])*\)", parts[0])
+    if first is None or not all(x.startswith(first.group(0)) for x in parts):
+        return ""
+    return first.group(0)
+
+
+def _lookahead(chars: set[str] | None) -> str:
+    """``(?=[...])`` over the characters a pattern can start with: the regex engine tests one
+    character class instead of entering every alternative (under IGNORECASE it cannot skip a
+    failing literal on its own)."""
+    if not chars:
+        return ""
+    return "(?=[" + "".join(sorted(re.escape(c) for c in chars)) + "])"
+
+
+def _first_chars(pattern: str, flags: int) -> set[str] | None:
+    """The characters a match of ``pattern`` can start with (both cases under IGNORECASE), or
+    None when that is not a short list (a class such as \\d or \\w, an empty match)."""
+    if _parser is None:
+        return None
+    try:
+        parsed = _parser.parse(pattern, flags)
+    except re.error:
+        return None
+    return _firsts(list(parsed), bool(flags & re.I))
+
+
+def _cased(code: int, fold: bool) -> set[str]:
+    c = chr(code)
+    return {c, c.lower(), c.upper()} if fold else {c}
+
+
+def _firsts(items: list[tuple[Any, Any]], fold: bool) -> set[str] | None:
+    """First characters of a parsed sequence; an optional part adds its own and looks on."""
+    out: set[str] = set()
+    for op, av in items:
+        if op in (_constants.ASSERT, _constants.ASSERT_NOT, _constants.AT):
+            continue  # zero-width: the next item decides
+        if op is _constants.LITERAL:
+            return out | _cased(av, fold)
+        if op is _constants.IN:
+            for kind, val in av:
+                if kind is _constants.LITERAL:
+                    out |= _cased(val, fold)
+                elif kind is _constants.RANGE and val[1] - val[0] < 64:
+                    for code in range(val[0], val[1] + 1):
+                        out |= _cased(code, fold)
+                else:
+                    return None
+            return out
+        if op is _constants.SUBPATTERN:
+            got = _firsts(list(av[3]), fold)
+            return None if got is None else out | got
+        if op is _constants.BRANCH:
+            for alt in av[1]:
+                got = _firsts(list(alt), fold)
+                if got is None:
+                    return None
+                out |= got
+            return out
+        if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT):
+            got = _firsts(list(av[2]), fold)
+            if got is None:
+                return None
+            out |= got
+            if av[0] >= 1:
+                return out
+            continue  # optional: what follows may start the match as well
+        return None
+    return None  # the pattern can match the empty string
+
+
+# Every value holds a digit, and a label with its number word and filler words stands within
+# LOOK_BEHIND characters before it: only stretches of text around digits are scanned (most of
+# a mail is prose without numbers). Each stretch ends at a space, so no value is cut in two.
+LOOK_BEHIND = 160
+LOOK_AHEAD = 80
+_DIGITS = re.compile(r"\d+")
+_SPACE = re.compile(r"\s")
+
+
+def _stretches(text: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for m in _DIGITS.finditer(text):
+        start = max(0, m.start() - LOOK_BEHIND)
+        if out and start <= out[-1][1]:
+            if m.end() + LOOK_AHEAD <= out[-1][1]:
                 continue
-            pos = m.end(f"v{n}")
-            while (c := pat.list_continuation.match(text, pos)) is not None:
-                if _plausible(c.group("value")):
-                    found.append((c.start("value"), c.end("value"), pat.kind, c.group("value")))
-                pos = c.end("value")
+            start = out.pop()[0]
+        space = _SPACE.search(text, m.end() + LOOK_AHEAD)
+        out.append((start, space.start() if space else len(text)))
+    return out
+
+
+def _spans(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
+    """(start, end, kind, value, configured) of every candidate; lookbehinds see the text
+    before a stretch, so a stretch starting inside a word finds nothing glued to it."""
+    found: list[tuple[int, int, str, str, bool]] = []
+    stretches = _stretches(text)
+    for regex, group in _combined(rules):
+        for lo, hi in stretches:
+            for m in regex.finditer(text, lo, hi):
+                _take(text, m, group, found)
     return found
 
 
+def _take(
+    text: str,
+    m: re.Match[str],
+    group: list[IdentifierPattern],
+    found: list[tuple[int, int, str, str, bool]],
+) -> None:
+    """The value of one match, the items of a list that follows it, and the ends of a range."""
+    n = next(i for i in range(len(group)) if m.group(f"v{i}") is not None)
+    pat = group[n]
+    value = m.group(f"v{n}")
+    own = pat.id.startswith(CONFIGURED)  # the installation's own format: taken as it is
+    if not own and _foreign(text, m.start(), value, m.end(f"v{n}")):
+        return
+    if _plausible(value) or own:
+        found.append((m.start(f"v{n}"), m.end(f"v{n}"), pat.kind, value, own))
+    if pat.list_continuation is None:
+        return
+    pos = m.end(f"v{n}")
+    while (c := pat.list_continuation.match(text, pos)) is not None:
+        item = c.group("value")
+        if _foreign(text, c.start("value"), item, c.end("value")):
+            break
+        if _plausible(item):
+            found.append((c.start("value"), c.end("value"), pat.kind, item, own))
+        pos = c.end("value")
+    for start, stop, item in _range_items(text, pos, value, pat):
+        found.append((start, stop, pat.kind, item, own))
+    for start, item in _line_items(text, pos, value, pat):
+        if _plausible(item) and not _foreign(text, start, item, start + len(item)):
+            found.append((start, start + len(item), pat.kind, item, own))
+
+
+# Item tables pasted into the text: cells split by a tab, "|", ";" or ",".
+_CELL = re.compile(r"[^\S\n]*[\t|;,][^\S\n]*")
+# A header row: three or more short cells without digits (rows of numbers are not headers).
+_HEADER_ROW = re.compile(r"^[^\d\n\t|;,]{1,30}(?:[\t|;,][^\d\n\t|;,]{1,30}){2,}$", re.M)
+PROBE = "4711-0815"  # a number put after a header cell to see whether a label pattern takes it
+MAX_ROWS = 200
+
+
+def _header_kinds(cells: list[str], rules: RuleSet) -> dict[int, IdentifierPattern]:
+    """Columns whose header is a cue word ("Serial no.", "PO", "Bestellnummer", "serial_no")."""
+    out: dict[int, IdentifierPattern] = {}
+    for col, cell in enumerate(cells):
+        name = cell.strip().replace("_", " ")
+        if not name or len(name) > 40:
+            continue
+        probe = f"{name} {PROBE}"
+        for pat in rules.identifier_patterns:
+            m = pat.regex.fullmatch(probe)
+            if m is not None and m.group("value") == PROBE and pat.regex.flags & re.I:
+                out[col] = pat
+                break
+    return out
+
+
+def _table_cells(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
+    """Values in the columns of an item table whose header names an identifier kind, row by
+    row until a row with fewer cells (the table has ended)."""
+    found: list[tuple[int, int, str, str, bool]] = []
+    for header in _HEADER_ROW.finditer(text):
+        cells = _CELL.split(header.group(0))
+        if len(cells) < 3:
+            continue
+        columns = _header_kinds(cells, rules)
+        if not columns:
+            continue
+        pos = header.end() + 1
+        for _ in range(MAX_ROWS):
+            end = text.find("\n", pos)
+            row = text[pos : end if end >= 0 else len(text)]
+            bounds = [0] + [x for m in _CELL.finditer(row) for x in (m.start(), m.end())]
+            bounds.append(len(row))
+            spans = list(zip(bounds[::2], bounds[1::2], strict=True))
+            if len(spans) < len(cells) - 1 or not row.strip():
+                break
+            for col, pat in columns.items():
+                if col >= len(spans):
+                    continue
+                a, b = spans[col]
+                value = row[a:b].strip()
+                start = pos + a + (len(row[a:b]) - len(row[a:b].lstrip()))
+                # The header names the column: only the value's own shape can still refute it.
+                if (pat.shape.fullmatch(value) and _plausible(value)
+                        and not _foreign(value, 0, value, len(value))):
+                    found.append((start, start + len(value), pat.kind, value, False))
+            if end < 0:
+                break
+            pos = end + 1
+    return found
+
+
+# A capitalised code with one to four -groups, standing alone (not in a bracketed case tag).
+_CODE = re.compile(r"(?<![\w\[/-])[A-Z]{1,6}(?:-[A-Z0-9]{1,8}){1,4}(?![\w\]]|-\w)")
+# Kinds whose numbers come in families of one customer ("AA-55120 / AA-55121", a batch of
+# serials): a code of the same family elsewhere in the message is one too. Order numbers are
+# left out: a label word before a product code would otherwise pull in the whole catalogue.
+_FAMILY_KINDS = ("drawing", "serial")
+
+
+def _pattern_of(value: str) -> str:
+    """"AA-55120" -> "AA-99999": the letters kept, each digit a 9."""
+    return re.sub(r"\d", "9", value.upper())
+
+
+def _siblings(texts: tuple[str, ...], found: list[Identifier]) -> list[Identifier]:
+    """Codes of the same pattern as a drawing or serial number already found."""
+    kinds = {_pattern_of(i.value): i.kind for i in found if i.kind in _FAMILY_KINDS}
+    kinds = {p: k for p, k in kinds.items() if p[0].isalpha() and "-" in p}
+    if not kinds:
+        return []
+    out = []
+    for text in texts:
+        for m in _CODE.finditer(text):
+            kind = kinds.get(_pattern_of(m.group(0)))
+            if kind is not None and _plausible(m.group(0)):
+                out.append(Identifier(kind, m.group(0)))
+    return out
+
+
+def _resolve(spans: list[tuple[int, int, str, str, bool]]) -> list[tuple[str, str]]:
+    """(kind, value) of the spans that survive overlaps, in text order. A configured format
+    wins over any shipped pattern on the same text; otherwise the earlier, then the longer."""
+    order = sorted(spans, key=lambda s: (not s[4], s[0], -(s[1] - s[0])))
+    kept: list[tuple[int, int, str, str, bool]] = []
+    for span in order:
+        start, end = span[0], span[1]
+        if any(start < k[1] and k[0] < end for k in kept):
+            continue  # overlaps a configured, earlier or longer match of the same number
+        kept.append(span)
+    kept.sort(key=lambda s: (s[0], s[1]))
+    return [(s[2], s[3]) for s in kept]
+
+
 def extract_identifiers(subject: str, body: str, rules: RuleSet) -> tuple[Identifier, ...]:
-    """Identifiers in order of first appearance (subject first), deduplicated ignoring case."""
+    """Identifiers in order of first appearance (subject first), deduplicated ignoring case;
+    codes of the same family as a drawing or serial number found follow at the end."""
     out: list[Identifier] = []
     seen: set[str] = set()
-    for text in (subject or "", (body or "")[:MAX_SCAN]):
-        spans = sorted(_spans(text, rules), key=lambda s: (s[0], -(s[1] - s[0])))
-        taken: list[tuple[int, int]] = []
-        for start, end, kind, value in spans:
-            if any(start < t_end and t_start < end for t_start, t_end in taken):
-                continue  # overlaps a longer or earlier match of the same number
-            taken.append((start, end))
+    texts = (subject or "", (body or "")[:MAX_SCAN])
+    for text in texts:
+        for kind, value in _resolve(_spans(text, rules) + _table_cells(text, rules)):
             key = value.lower()
             if key not in seen:
                 seen.add(key)
                 out.append(Identifier(kind, value))
+    for sibling in _siblings(texts, out):
+        if sibling.value.lower() not in seen:
+            seen.add(sibling.value.lower())
+            out.append(sibling)
     return tuple(out)

@@ -174,7 +174,10 @@ NEAR_FIRST = "#near0"
 NEAR_SECOND = "#near1"
 _HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "bounce", "requires", "note"}
 _IDENT_KEYS = {"id", "kind", "label", "shape", "list", "note"}
-_LIST_SEPARATOR = r"\s*(?:,|/|&|\band\b|\bund\b|\bet\b|\by\b|\bsowie\b)\s*"
+# "and" in each supported language (en, de, fr, es, it/pt, nl, pl, sv, da, cs) joins list items.
+_LIST_SEPARATOR = (
+    r"\s*(?:,|/|&|\b(?:and|und|sowie|et|y|e|en|i|oraz|och|og|a)\b)\s*"
+)
 
 
 def _fail(path: Path, rule_id: str, problem: str) -> RulesError:

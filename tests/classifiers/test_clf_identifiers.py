@@ -1,0 +1,234 @@
+"""Identifiers without company configuration: cue words in every supported language, common
+prefix shapes, lists and ranges, and the numbers that only look like identifiers."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifiers import load_rules
+from classifiers.identifiers import extract_identifiers
+
+RULES = load_rules()
+
+
+def _found(body: str, subject: str = "") -> list[tuple[str, str]]:
+    return [(i.kind, i.value) for i in extract_identifiers(subject, body, RULES)]
+
+
+@pytest.mark.parametrize(
+    ("lang", "sentence", "expected"),
+    [
+        # order / purchase-order numbers
+        ("en", "Please confirm our purchase order no. 78231-B by Friday.", ("po", "78231-B")),
+        ("en", "Our PO for the samples is WM-2025-0220.", ("po", "WM-2025-0220")),
+        ("de", "Unsere Bestellnummer lautet 2025-BS-0419.", ("po", "2025-BS-0419")),
+        ("de", "bitte ändern Sie den Liefertermin für Auftrag 771203.", ("po", "771203")),
+        ("fr", "Voici notre bon de commande n° BC-22817.", ("po", "BC-22817")),
+        ("es", "Os pasamos el pedido,\nnº SIE-25-0142, en el CSV.", ("po", "SIE-25-0142")),
+        ("it", "Vi confermiamo l'ordine n. 2025/0193 per i raccordi.", ("po", "2025/0193")),
+        ("nl", "Hierbij onze bestelling 8812034 voor de flenzen.", ("po", "8812034")),
+        ("pt", "Segue a nossa encomenda nº EC-4471 para as válvulas.", ("po", "EC-4471")),
+        ("pl", "W załączeniu przesyłamy zamówienie nr ZM/2025/118.", ("po", "ZM/2025/118")),
+        ("pl", "Prosimy o potwierdzenie zamówienia 55120.", ("po", "55120")),
+        ("sv", "Vi bekräftar beställningen 30441 enligt offert.", ("po", "30441")),
+        ("da", "Vedhæftet vores ordre nr. 66210 til levering i uge 12.", ("po", "66210")),
+        ("cs", "Zasíláme objednávku č. OBJ-2025-077 na těsnění.", ("po", "OBJ-2025-077")),
+        # returns
+        ("en", "We shipped the unit back under RMA 88412 yesterday.", ("rma", "88412")),
+        ("de", "Die Rücksendung 4471-R ist unterwegs.", ("rma", "4471-R")),
+        ("fr", "Le retour n° 30917 est parti ce matin.", ("rma", "30917")),
+        ("es", "Adjuntamos la devolución 2025-0412.", ("rma", "2025-0412")),
+        ("it", "Il reso n. 77120 è stato spedito.", ("rma", "77120")),
+        ("cs", "Reklamace č. 2025/311 se týká čerpadla.", ("rma", "2025/311")),
+        # serial numbers
+        ("en", "The serial on the plate is AF21-062214, if that helps.", ("serial", "AF21-062214")),
+        ("de", "Seriennummer: 4471-0093", ("serial", "4471-0093")),
+        ("fr", "Le n° de série 99120-B est illisible.", ("serial", "99120-B")),
+        ("es", "número de serie 1200934", ("serial", "1200934")),
+        ("it", "numero di serie MX-20331", ("serial", "MX-20331")),
+        ("nl", "Het serienummer is 55-10293.", ("serial", "55-10293")),
+        ("pl", "numer seryjny 7719203", ("serial", "7719203")),
+        ("cs", "výrobní číslo 2210771", ("serial", "2210771")),
+        # quotes
+        ("en", "Thanks for quotation 25-0411, we accept it.", ("quote", "25-0411")),
+        ("de", "Wir nehmen Ihr Angebot AN-2025-114 an.", ("quote", "AN-2025-114")),
+        ("fr", "Suite à votre devis 2025-118, nous commandons.", ("quote", "2025-118")),
+        ("es", "Aceptamos la cotización 4471.", ("quote", "4471")),
+        ("it", "Accettiamo l'offerta n. 2025-77.", ("quote", "2025-77")),
+        ("nl", "Wij gaan akkoord met offerte 2025-1180.", ("quote", "2025-1180")),
+        ("cs", "Děkujeme za nabídku č. 2025-0912.", ("quote", "2025-0912")),
+        ("da", "Tak for tilbud 77310.", ("quote", "77310")),
+        # drawings
+        ("en", "Attached is drawing KL-4410-02 for the bracket.", ("drawing", "KL-4410-02")),
+        ("de", "siehe Zeichnung HZ-7781-A", ("drawing", "HZ-7781-A")),
+        ("fr", "selon plan n° PL-2231-C", ("drawing", "PL-2231-C")),
+        ("it", "come da disegno DS-5510-B", ("drawing", "DS-5510-B")),
+        ("nl", "volgens tekening TK-3301-A", ("drawing", "TK-3301-A")),
+        ("pl", "zgodnie z rysunkiem RY-8812-01", ("drawing", "RY-8812-01")),
+        ("cs", "podle výkresu VY-1203-B", ("drawing", "VY-1203-B")),
+    ],
+)
+def test_cue_words_in_each_language(lang: str, sentence: str, expected: tuple[str, str]) -> None:
+    assert _found(sentence) == [expected], lang
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "We would like to order 500 pcs of the gasket.",  # a quantity
+        "Bitte bestellen Sie 2 Stück.",  # no number after the cue
+        "Nous commandons 1500 pièces, devis 3 pages.",
+        "Il nostro ordine arriverà il 12/03/2025.",  # a date
+        "Our offer 2025 prices are attached; Bestellungen 2024 waren höher.",  # a year
+        "Pedido 1250,00 EUR pagado.",  # an amount
+        "order 2400 EUR net",
+        "zamówienie 1200 szt",
+        "Objednávka 3500 kusů.",
+        "The return was fine, thanks.",
+        "Die Zeichnung kommt morgen.",
+    ],
+)
+def test_cue_words_without_a_number_find_nothing(sentence: str) -> None:
+    assert _found(sentence) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Returned under RMA-70395 last week.", [("rma", "RMA-70395")]),
+        ("Late delivery on SO-250165, again.", [("po", "SO-250165")]),
+        ("Chasing our RFQ-2025-0231 from March.", [("quote", "RFQ-2025-0231")]),
+        ("QT-4471 is still valid?", [("quote", "QT-4471")]),
+        ("PO-55102 and ORD-88231 are open.", [("po", "PO-55102"), ("po", "ORD-88231")]),
+        ("Gauges for calibration job CAL-31912 shipped.", [("rma", "CAL-31912")]),
+        ("Unit SN1048831 is back.", [("serial", "SN1048831")]),
+        ("See DRG-20417-B for the flange.", [("drawing", "DRG-20417-B")]),
+        ("AA-55121 rev D - support bracket, 40 off", [("drawing", "AA-55121")]),
+    ],
+)
+def test_prefix_shapes_need_no_cue_word(body: str, expected: list[tuple[str, str]]) -> None:
+    assert _found(body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Call me on +44 117 496 0381 or 0117 4960381.",
+        "Tel.: 4520123456",  # would fit the SAP order range without the cue
+        "Fax 4412345678",
+        "Our VAT no. DE123456789; USt-IdNr. DE811234567; TVA FR40303265045.",
+        "IBAN DE89370400440532013000, BIC COBADEFFXXX",
+        "Bank: IBAN GB33BUKB20201555555555",
+        "Delivery on 2025-03-14, order date 14.03.2025, quote date 03/14/25.",
+        "Unit price 1,250.00 EUR; order value EUR 4500.00; order 4500 USD",
+        "Tracking number 1Z4E72196811802271, DPD parcel 01234567890123",
+        "Sendungsnummer 4512345678 (DHL)",
+        "Norland Precision, Hangar Road, Bristol BS34 7QW; 80331 München; 00-950 Warszawa",
+        "Re: [NPC-001042] [ACME-2031] [RMA-7711] your message",
+    ],
+)
+def test_distractors_are_rejected(body: str) -> None:
+    assert _found(body) == []
+
+
+def test_distractor_next_to_a_real_number_keeps_the_number() -> None:
+    body = "PO 4500871234 placed on 2025-03-14, call +45 20123456, IBAN DK5000400440116243."
+    assert _found(body) == [("po", "4500871234")]
+
+
+def test_list_after_one_label_in_several_languages() -> None:
+    assert _found("serials: A1234, A1235 and A1236") == [
+        ("serial", "A1234"), ("serial", "A1235"), ("serial", "A1236"),
+    ]
+    assert [v for _, v in _found("Seriennummern 771203, 771204 und 771205")] == [
+        "771203", "771204", "771205",
+    ]
+    assert [v for _, v in _found("numéros de série 55120 et 55121")] == ["55120", "55121"]
+    assert [v for _, v in _found("serienummers 99101 en 99102")] == ["99101", "99102"]
+    assert [v for _, v in _found("numery seryjne 44120 oraz 44121")] == ["44120", "44121"]
+
+
+def test_one_serial_per_line_list() -> None:
+    body = "Serial numbers:\n- AF19-040011 (pump A)\n- AF19-040012\n- AF21-066731\nThanks"
+    assert [v for _, v in _found(body)] == ["AF19-040011", "AF19-040012", "AF21-066731"]
+
+
+def test_line_list_stops_at_a_line_of_another_shape() -> None:
+    body = "S/N 100231\n100232\n2 units were damaged\n100233 is not ours"
+    assert [v for _, v in _found(body)] == ["100231", "100232"]
+
+
+def test_range_after_a_label_is_expanded_within_bounds() -> None:
+    body = "Please find the list of drawings attached\n(4 parts, XY-DET-101 to XY-DET-104)."
+    assert [v for _, v in _found(body)] == ["XY-DET-101", "XY-DET-102", "XY-DET-103", "XY-DET-104"]
+    wide = "serials 100001 to 100900"  # a span of values, not items someone lists
+    assert [v for _, v in _found(wide)] == ["100001"]
+
+
+def test_codes_of_the_family_of_a_drawing_are_drawings_too() -> None:
+    subject = "RFQ - machined brackets AA-55120 / AA-55121"
+    body = "FAI pack for AA-55121 rev D attached."
+    assert _found(body, subject) == [("drawing", "AA-55121"), ("drawing", "AA-55120")]
+
+
+def test_order_numbers_do_not_pull_in_their_family() -> None:
+    body = "We order NP-2210 bushings on PO 4500871234; NP-2211 is fine."
+    assert [v for _, v in _found(body)] == ["4500871234"]
+
+
+def test_asset_and_tool_numbers_name_a_unit_in_our_care() -> None:
+    body = "our asset tags LM-FX-07 and LM-FX-08, and our tool no. F-0118"
+    assert _found(body) == [("serial", "LM-FX-07"), ("serial", "LM-FX-08"), ("serial", "F-0118")]
+
+
+def test_configured_format_wins_over_a_shipped_pattern() -> None:
+    """A company's serials look like order numbers to the shipped rules ("order" + number):
+    the configured format decides the kind, and the value is not split or doubled."""
+    own = load_rules(extra_identifier_patterns=[("serial", r"77\d{2}-\d{4}-[A-Z]")])
+    got = extract_identifiers("", "Re your order 7712-0931-K: the unit is noisy.", own)
+    assert [(i.kind, i.value) for i in got] == [("serial", "7712-0931-K")]
+    assert _found("Re your order 7712-0931-K: the unit is noisy.") == [("po", "7712-0931-K")]
+
+
+def test_identifiers_far_from_other_digits_are_still_found() -> None:
+    """Only stretches around digits are scanned: a long label-free prose before and after a
+    number must not hide it."""
+    prose = "We have been discussing this with the team for quite a while now. " * 40
+    body = prose + "Our purchase order number is PO-88120." + prose
+    assert _found(body) == [("po", "PO-88120")]
+
+
+def test_tracking_an_order_is_not_a_tracking_number() -> None:
+    assert _found("Could you track order 4500871234 for me?") == [("po", "4500871234")]
+
+
+def test_item_table_columns_named_by_a_cue_word() -> None:
+    body = (
+        "Please calibrate these:\n\n"
+        "item,description,manufacturer,serial_no,range\n"
+        "1,Thread plug gauge M6x1,Bowers,VS-TPG-0113,M6x1\n"
+        "2,Plain ring gauge 12.000 mm,Mahr,VS-RG-0021,12 mm\n"
+        "3,Height gauge 0-300 mm,Mitutoyo,52041887,0-300 mm\n\n"
+        "Pos\tArtikel\tMenge\tBestellnummer\n"
+        "10\tNP-2210\t50\t4500871234\n"
+        "20\tNP-2211\t20\t4500871235\n\n"
+        "Thanks"
+    )
+    assert _found(body) == [
+        ("serial", "VS-TPG-0113"),
+        ("serial", "VS-RG-0021"),
+        ("serial", "52041887"),
+        ("po", "4500871234"),
+        ("po", "4500871235"),
+    ]
+
+
+def test_tables_without_an_identifier_column_and_comma_prose_give_nothing() -> None:
+    body = (
+        "Pos | Part | Qty | Price\n"
+        "10 | NP-2210 | 50 | 12.40\n"
+        "20 | NP-2211 | 20 | 8.10\n"
+        "Thanks, the order, the drawing, and the serial are all fine.\n"
+        "2025-03-14, 4500, 1200\n"
+    )
+    assert _found(body) == []
