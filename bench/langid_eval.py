@@ -16,7 +16,7 @@ RSS it adds (VmRSS after warm-up minus before import) and its time are its own.
 
 Run::
 
-    PYTHONPATH=$PWD /work/main/.venv/bin/python bench/langid_eval.py \\
+    .venv/bin/python bench/langid_eval.py \\
         ../shared/corpora/labelled-dev ../shared/corpora/labelled-norland
 """
 
