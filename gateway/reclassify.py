@@ -64,7 +64,8 @@ def reclassify(app: App, dry_run: bool = False) -> ReclassifySummary:
                 except Exception as exc:  # expired or missing blob: report, keep going
                     summary.unreadable.append({"sha256": message.sha256, "reason": str(exc)})
                     continue
-                result = classify_parsed(parse_message(raw), rules)
+                result = classify_parsed(parse_message(raw), rules,
+                                         app.settings.prior_for(message.alias))
                 if (result.category, result.scope_change) == (message.category,
                                                               message.scope_change):
                     summary.unchanged += 1
