@@ -19,6 +19,7 @@ from gateway.classification import classify_parsed
 from gateway.models import Case, CaseEvent, Message, utcnow
 from gateway.parsing import parse_message
 from gateway.pipeline import SYSTEM
+from gateway.triage import CLASSIFIED_EVENT
 
 BATCH = 200
 
@@ -98,8 +99,11 @@ def reclassify(app: App, dry_run: bool = False) -> ReclassifySummary:
 
 
 def _refresh_cases(session: Any, case_ids: set[int]) -> None:
-    """A case takes its category from its first message and is flagged if any message is."""
-    for case in session.scalars(select(Case).where(Case.id.in_(case_ids))):
+    """A case takes its category from its first message and is flagged if any message is,
+    unless a person classified it ('commgate cases classify'): their word stands."""
+    confirmed = set(session.scalars(select(CaseEvent.case_id).where(
+        CaseEvent.case_id.in_(case_ids), CaseEvent.kind == CLASSIFIED_EVENT)))
+    for case in session.scalars(select(Case).where(Case.id.in_(case_ids - confirmed))):
         messages = session.scalars(select(Message).where(Message.case_id == case.id)
                                    .order_by(Message.id)).all()
         category = next((m.category for m in messages if m.category != "other"),

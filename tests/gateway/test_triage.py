@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.config import CONFIG_NAME, parse_config
 from gateway.errors import ConfigError
@@ -254,3 +254,16 @@ def test_alias_prior_and_triage_threshold_are_validated():
         parse_config('[[aliases]]\naddress = "sales@x.example"\nprior = "spam"\n')
     with pytest.raises(ConfigError, match=r"classifier\.triage_below"):
         parse_config("[classifier]\ntriage_below = 2.0\n")
+
+
+def test_reclassify_applies_the_prior_again_and_keeps_a_persons_classification(home, cli,
+                                                                             tmp_path, app):
+    configure(home)
+    ingest(cli, tmp_path, UNDECIDED)
+    assert cli("reclassify", "--json").json()["changed"] == []  # the prior is no change
+    cli("cases", "classify", "NPC-000001", "--category", "order", "--as", "alice")
+    with app.db.session() as session:  # pretend older rules had filed it as "other"
+        session.execute(update(Message).values(category="other", rules_version="old-rules"))
+    changed = cli("reclassify", "--json").json()["changed"]
+    assert [c["to"]["category"] for c in changed] == ["enquiry"]
+    assert case_show(cli, "NPC-000001")["category"] == "order"  # alice's word stands
