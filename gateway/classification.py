@@ -36,9 +36,8 @@ def to_input(parsed: ParsedMessage) -> MessageInput:
     )
 
 
-def classify_parsed(parsed: ParsedMessage, rules: RuleSet, prior: str = "") -> Classification:
-    """The classifier's decision, with the alias's queue ``prior`` where it found nothing."""
-    return with_queue_prior(classify(to_input(parsed), rules), prior)
+def classify_parsed(parsed: ParsedMessage, rules: RuleSet) -> Classification:
+    return classify(to_input(parsed), rules)
 
 
 def with_queue_prior(result: Classification, prior: str) -> Classification:

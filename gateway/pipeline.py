@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from archive import Archive, BlobNotFoundError, LedgerEntry
 from classifiers import Classification, RuleSet
 from gateway.after_filing import FiledMessage, run_hooks
-from gateway.classification import classify_parsed
+from gateway.classification import classify_parsed, with_queue_prior
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.models import (
@@ -252,8 +252,8 @@ class Processor:
             return Rejected(receipt, "parse", "not an e-mail message: no header fields "
                             "(From, To, Subject, Date, Message-ID, Received) were found")
         try:
-            classification = classify_parsed(parsed, self.rules,
-                                             self.settings.prior_for(receipt.alias))
+            classification = with_queue_prior(classify_parsed(parsed, self.rules),
+                                              self.settings.prior_for(receipt.alias))
         except Exception as exc:
             log.exception("receipt %d: classifier failed", receipt.seq)
             return Rejected(receipt, "classify",

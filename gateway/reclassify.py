@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.app import App
-from gateway.classification import classify_parsed
+from gateway.classification import classify_parsed, with_queue_prior
 from gateway.models import Case, CaseEvent, Message, utcnow
 from gateway.parsing import parse_message
 from gateway.pipeline import SYSTEM
@@ -65,8 +65,8 @@ def reclassify(app: App, dry_run: bool = False) -> ReclassifySummary:
                 except Exception as exc:  # expired or missing blob: report, keep going
                     summary.unreadable.append({"sha256": message.sha256, "reason": str(exc)})
                     continue
-                result = classify_parsed(parse_message(raw), rules,
-                                         app.settings.prior_for(message.alias))
+                result = with_queue_prior(classify_parsed(parse_message(raw), rules),
+                                          app.settings.prior_for(message.alias))
                 if (result.category, result.scope_change) == (message.category,
                                                               message.scope_change):
                     summary.unchanged += 1
