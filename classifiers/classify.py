@@ -19,8 +19,10 @@ How the decision is made (every step is visible in the returned evidence):
 4. **Header verdict** (``headers.py``). A ``final`` header rule (bounce, read receipt,
    auto-reply) makes the mail "other". Otherwise header evidence of at least
    ``HEADER_THRESHOLD`` makes it "other" unless the best business score reaches both
-   ``OVERRIDE_MIN`` and the header score: an ERP purchase order or a web-form RFQ is
-   machine-generated but carries a customer's business content.
+   ``OVERRIDE_MIN`` and the header score without its ``noise`` rules (bulk precedence,
+   no-reply senders): an ERP purchase order or a web-form RFQ is machine-generated but
+   carries a customer's business content, and business content beats header noise however
+   loud the noise is, while list headers still count.
 5. **Other content.** When the "other" content score (newsletter, spam, auto-reply wording)
    is at least ``MIN_SCORE`` and not below the best business score, the mail is "other".
 6. **Priority.** Business categories with at least ``MIN_SCORE`` and at least
@@ -29,12 +31,17 @@ How the decision is made (every step is visible in the returned evidence):
    hint from outranking a clear order.
 7. **Fallback.** No candidate: the best business category if anything matched; else "other"
    if any header rule fired (machine-sent, no business phrase at all); else enquiry if the
-   text asks something ("?") or requests a scope change, else "other".
+   text asks something ("?") or requests a scope change, else "other". ``decided_by`` says
+   which step decided ("header", "rule", "weak-rule": a business rule below ``MIN_SCORE``,
+   or "fallback": nothing matched); the last two set ``needs_triage``: "other" needs
+   positive evidence (a header signal or "other" content), so a person confirms what no rule
+   decided (the gateway puts the alias's queue prior in place of a bare "fallback").
 8. **Scope change.** Sum of scope rule weights (negative weights for "no changes") must reach
    ``SCOPE_MIN``; never for "other" mail. The evidence names what changes.
 9. **Confidence** = strength x separation, where strength = 1 - exp(-s / 4) for the winning
    score s, and separation = 0.5 + 0.5 (s - r) / (s + r) against the best other score r
-   (header score counted for "other"). Fallback decisions get ``FALLBACK_CONFIDENCE``.
+   (header score counted for "other", without its noise when a business category won).
+   Fallback decisions get ``FALLBACK_CONFIDENCE``.
 10. **Bounce link.** When a header rule marked ``bounce`` fired, ``bounced_message_id`` is the
     Message-ID quoted in the bounce text (text/rfc822-headers, "copy of the message"), else
     the bounce's In-Reply-To; ``None`` when it cannot be told from the text.
@@ -141,29 +148,39 @@ def _structural(
 
 
 def _decide(
-    scores: dict[str, float], header_score: float, header_final: bool, asks: bool
-) -> tuple[str, bool]:
-    """Return (category, decided_by_fallback)."""
+    scores: dict[str, float], header_score: float, header_final: bool, asks: bool,
+    header_noise: float = 0.0,
+) -> tuple[str, str]:
+    """Return (category, decided_by): "header", "rule", "weak-rule" or "fallback"."""
     top = max(scores[c] for c in BUSINESS)
     if header_final:
-        return "other", False
-    if header_score >= HEADER_THRESHOLD and top < max(OVERRIDE_MIN, header_score):
-        return "other", False
+        return "other", "header"
+    # Header noise (Precedence: bulk, a no-reply sender) loses to clear business content
+    # however much of it there is: a procurement system's PO is an order. List headers still
+    # count against it (a mailing-list digest quotes complaints and orders of others).
+    if header_score >= HEADER_THRESHOLD and top < max(OVERRIDE_MIN, header_score - header_noise):
+        return "other", "header"
     if scores["other"] >= MIN_SCORE and scores["other"] >= top:
-        return "other", False
+        return "other", "rule"
     for cat in BUSINESS:
         if scores[cat] >= MIN_SCORE and scores[cat] >= PRIORITY_FRACTION * top:
-            return cat, False
+            return cat, "rule"
     if top > 0:
-        return max(BUSINESS, key=lambda c: scores[c]), True
+        return max(BUSINESS, key=lambda c: scores[c]), "weak-rule"
     if header_score > 0:
-        return "other", True  # machine-sent and not a single business phrase
-    return ("enquiry" if asks else "other"), True
+        return "other", "header"  # machine-sent and not a single business phrase
+    # No business phrase and no header signal: nothing says "other" either, so this is a
+    # guess a person must confirm (the gateway may put the alias's queue prior here).
+    return ("enquiry" if asks else "other"), "fallback"
 
 
-def _confidence(category: str, scores: dict[str, float], header_score: float) -> float:
+def _confidence(
+    category: str, scores: dict[str, float], header_score: float, header_noise: float = 0.0
+) -> float:
     eff = dict(scores)
-    eff["other"] = scores["other"] + header_score
+    # Header noise argues for "other" only when nothing else decided: a PO from a no-reply
+    # address is not less of an order for it.
+    eff["other"] = scores["other"] + header_score - (header_noise if category != "other" else 0)
     s = eff[category]
     r = max((v for c, v in eff.items() if c != category), default=0.0)
     if s <= 0:
@@ -198,9 +215,11 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
         structural.append(Evidence(rule_id, matched, "body"))
     header = evaluate_headers(msg, rs)
     asks = "?" in text or "?" in subject or scope_score >= SCOPE_MIN
-    category, fallback = _decide(scores, header.score, header.final, asks)
+    category, decided_by = _decide(scores, header.score, header.final, asks, header.noise)
     scope_change = category != "other" and scope_score >= SCOPE_MIN
-    confidence = FALLBACK_CONFIDENCE if fallback else _confidence(category, scores, header.score)
+    fallback = decided_by in ("weak-rule", "fallback")
+    confidence = (FALLBACK_CONFIDENCE if fallback
+                  else _confidence(category, scores, header.score, header.noise))
 
     ordered = sorted(weighted.values(), key=lambda wh: (wh[1].field != "subject", -wh[0]))
     evidence = list(header.evidence) + structural
@@ -217,6 +236,8 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
         rules_version=rs.version,
         bounced_message_id=bounced_message_id(msg) if header.bounce else None,
         forwarded=prepared.forwarded,
+        decided_by=decided_by,
+        needs_triage=fallback,
     )
 
 

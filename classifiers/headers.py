@@ -4,7 +4,9 @@ RFC 3834 (Auto-Submitted), RFC 3464/6522 (delivery-status reports), RFC 8098 (re
 RFC 2369/2919 (List-* headers) and de-facto headers (Precedence, X-Autoreply) tell us a mail
 was produced by software. Rules marked ``final`` (bounces, receipts, auto-replies) always mean
 category "other"; the rest can be overridden by strong business content, because ERP systems
-and web forms also send machine-generated mail that carries a real order or enquiry.
+and web forms also send machine-generated mail that carries a real order or enquiry. Rules
+marked ``noise`` (bulk precedence, no-reply senders, Auto-Submitted: auto-generated) never
+outweigh clear business content; list headers (RFC 2369/2919) still count against it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class HeaderVerdict:
     final: bool
     bounce: bool
     evidence: tuple[Evidence, ...]
+    # The part of ``score`` from rules marked ``noise`` (bulk precedence, no-reply senders).
+    noise: float = 0.0
 
 
 def _values(rule: HeaderRule, msg: MessageInput) -> list[tuple[str, str]]:
@@ -61,4 +65,5 @@ def evaluate_headers(msg: MessageInput, rules: RuleSet) -> HeaderVerdict:
     score = sum(rule.weight for rule, _ in kept.values())
     final = any(rule.final for rule, _ in kept.values())
     bounce = any(rule.bounce for rule, _ in kept.values())
-    return HeaderVerdict(score, final, bounce, tuple(ev for _, ev in kept.values()))
+    noise = sum(rule.weight for rule, _ in kept.values() if rule.noise)
+    return HeaderVerdict(score, final, bounce, tuple(ev for _, ev in kept.values()), noise)

@@ -93,6 +93,9 @@ class HeaderRule:
     bounce: bool  # True: the mail reports that one of our messages was not delivered
     requires: tuple[str, ...]
     note: str
+    # True: machine-sent, but procurement systems and web forms send business mail like this
+    # too (Precedence: bulk, a no-reply sender); clear business content outweighs it.
+    noise: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,8 @@ _CONTENT_KEYS = {
 MAX_WINDOW = 12
 NEAR_FIRST = "#near0"
 NEAR_SECOND = "#near1"
-_HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "bounce", "requires", "note"}
+_HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "bounce", "requires", "note",
+                "noise"}
 _IDENT_KEYS = {"id", "kind", "label", "shape", "list", "note"}
 # "and" in each supported language (en, de, fr, es, it/pt, nl, pl, sv, da, cs) joins list items.
 _LIST_SEPARATOR = (
@@ -314,8 +318,11 @@ def _header_rule(path: Path, entry: dict[str, Any]) -> HeaderRule:
         raise _fail(path, rid, "field 'header' needs a header name")
     final = entry.get("final", False)
     bounce = entry.get("bounce", False)
-    if not isinstance(final, bool) or not isinstance(bounce, bool):
-        raise _fail(path, rid, "final and bounce must be true or false")
+    noise = entry.get("noise", False)
+    if not all(isinstance(flag, bool) for flag in (final, bounce, noise)):
+        raise _fail(path, rid, "final, bounce and noise must be true or false")
+    if noise and final:
+        raise _fail(path, rid, "a final rule cannot be noise")
     return HeaderRule(
         id=rid,
         weight=_weight(path, entry),
@@ -326,6 +333,7 @@ def _header_rule(path: Path, entry: dict[str, Any]) -> HeaderRule:
         bounce=bounce,
         requires=_str_list(path, entry, "requires"),
         note=str(entry.get("note", "")),
+        noise=noise,
     )
 
 

@@ -13,6 +13,11 @@ IDENTIFIER_KINDS: tuple[str, ...] = ("po", "rma", "quote", "serial", "drawing")
 
 EVIDENCE_FIELDS: tuple[str, ...] = ("header", "subject", "body", "attachment")
 
+# Which step of the decision chose the category: a header verdict, a content rule, a business
+# rule below the threshold, or the fallback when nothing matched. The last two are guesses
+# (``needs_triage``): a person confirms them.
+DECIDED_BY: tuple[str, ...] = ("header", "rule", "weak-rule", "fallback")
+
 
 @dataclass(frozen=True)
 class MessageInput:
@@ -60,6 +65,10 @@ class Classification:
     # it (text/rfc822-headers or a quoted header block); lets the gateway link the bounce.
     bounced_message_id: str | None = None
     forwarded: bool = False
+    decided_by: str = "rule"
+    # No rule decided the category: a guess (the fallback or the alias's queue prior) that
+    # staff confirm or correct in the triage queue.
+    needs_triage: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored next to the case event that records the decision."""
@@ -75,4 +84,6 @@ class Classification:
             "rules_version": self.rules_version,
             "bounced_message_id": self.bounced_message_id,
             "forwarded": self.forwarded,
+            "decided_by": self.decided_by,
+            "needs_triage": self.needs_triage,
         }

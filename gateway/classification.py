@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-from classifiers import Classification, MessageInput, RulesError, RuleSet, classify, load_rules
+from classifiers import (
+    Classification,
+    Evidence,
+    MessageInput,
+    RulesError,
+    RuleSet,
+    classify,
+    load_rules,
+)
 from gateway.config import Settings
 from gateway.errors import RulesConfigError
 from gateway.parsing import ParsedMessage
 
 MAX_CLASSIFIED_CHARS = 200_000
+QUEUE_PRIOR_RULE = "gw.queue_prior"
 
 
 def to_input(parsed: ParsedMessage) -> MessageInput:
@@ -28,6 +38,17 @@ def to_input(parsed: ParsedMessage) -> MessageInput:
 
 def classify_parsed(parsed: ParsedMessage, rules: RuleSet) -> Classification:
     return classify(to_input(parsed), rules)
+
+
+def with_queue_prior(result: Classification, prior: str) -> Classification:
+    """A message that matched no rule at all goes to its alias's usual category (sales@ gets
+    enquiries), still marked ``needs_triage``: a better guess than "other", which needs
+    positive evidence. A weak rule match or a header signal is evidence and is kept."""
+    if not prior or result.decided_by != "fallback" or result.category == prior:
+        return result
+    note = Evidence(QUEUE_PRIOR_RULE, f"queue prior of the alias: {prior} "
+                    f"(no rule decided; was {result.category})", "header")
+    return replace(result, category=prior, evidence=(*result.evidence, note))
 
 
 def rules_for(settings: Settings | None, *, fresh: bool = False) -> RuleSet:

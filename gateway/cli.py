@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = cases.add_parser("list", help="all cases")
     p.add_argument("--status", choices=CASE_STATUSES)
     p.add_argument("--category", choices=CASE_CATEGORIES)
+    p.add_argument("--triage", action="store_true",
+                   help="only cases with a customer message waiting for a person to confirm "
+                        "its classification ('commgate cases classify')")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_cases_list)
     p = cases.add_parser("show", help="one case with its messages and events")
@@ -124,11 +127,12 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
         cli_outbound,
         cli_search,
         cli_threads,
+        cli_triage,
     )
 
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
             cli_orders.register, cli_search.register, cli_compliance.register,
-            cli_evidence.register]
+            cli_evidence.register, cli_triage.register]
 
 
 def subcommands_of(sub: Any, name: str) -> Any:
@@ -248,6 +252,9 @@ def render_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, int]]
 CASE_COLUMNS = [("ref", "REF", 12), ("category", "CATEGORY", 9), ("status", "STATUS", 8),
                 ("scope_change", "SCOPE", 5), ("message_count", "MSGS", 4),
                 ("customer", "CUSTOMER", 30), ("subject", "SUBJECT", 50)]
+TRIAGE_COLUMNS = [("ref", "REF", 12), ("category", "CATEGORY", 9), ("scope_change", "SCOPE", 5),
+                  ("lowest_confidence", "CONF", 5), ("alias", "ALIAS", 24),
+                  ("customer", "CUSTOMER", 30), ("subject", "SUBJECT", 50)]
 
 
 def _progress_bar(total: int | None) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
@@ -321,15 +328,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
+    from gateway.triage import triage_queue
     from gateway.views import list_cases
 
     with opened_app(args) as app, app.db.session() as session:
-        rows = list_cases(session, status=args.status, category=args.category)
+        if args.triage:
+            rows = [row for row in triage_queue(session)
+                    if (not args.status or row["status"] == args.status)
+                    and (not args.category or row["category"] == args.category)]
+        else:
+            rows = list_cases(session, status=args.status, category=args.category)
     if args.json:
         emit_json(rows)
     else:
-        print(render_table(rows, CASE_COLUMNS))
-        print(f"{len(rows)} cases")
+        print(render_table(rows, TRIAGE_COLUMNS if args.triage else CASE_COLUMNS))
+        print(f"{len(rows)} cases{' waiting for triage' if args.triage else ''}")
     return EXIT_OK
 
 

@@ -46,6 +46,10 @@ class AliasConfig(_Section):
     address: str
     queue: str = ""
     owner_role: str = "staff"
+    # The category a human message to this alias most likely is when no rule decides it
+    # (sales@ -> enquiry, returns@ -> property); such a message still waits in the triage
+    # queue. "" keeps the classifier's fallback ("other", or "enquiry" for a question).
+    prior: Literal["", "enquiry", "order", "feedback", "property", "other"] = ""
 
     @field_validator("address")
     @classmethod
@@ -150,6 +154,9 @@ class IdentifierPattern(_Section):
 class ClassifierConfig(_Section):
     rules_path: str = ""
     identifier_patterns: list[IdentifierPattern] = []
+    # A customer's message classified with a confidence below this waits for a person in
+    # 'commgate cases list --triage', as does every message no rule decided (0: only those).
+    triage_below: Annotated[float, Field(ge=0, le=1)] = 0.35
 
 
 class ThreadingConfig(_Section):
@@ -348,6 +355,11 @@ class Settings:
     @property
     def alias_addresses(self) -> list[str]:
         return [alias.address for alias in self.config.aliases]
+
+    def prior_for(self, alias: str) -> str:
+        """The queue prior of an alias ("" when it has none or is not configured)."""
+        wanted = alias.lower()
+        return next((a.prior for a in self.config.aliases if a.address == wanted), "")
 
     @property
     def default_alias(self) -> str:

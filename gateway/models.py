@@ -176,6 +176,9 @@ class Message(Base):
     identifiers: Mapped[JsonList]
     evidence: Mapped[JsonList]
     rules_version: Mapped[str] = mapped_column(String(64), default="")
+    # No rule decided this customer's message, or with a low confidence: it waits for a
+    # person, who confirms or corrects the case's classification (gateway/triage.py).
+    needs_triage: Mapped[bool] = mapped_column(Boolean, default=False)
     thread_rule: Mapped[str] = mapped_column(String(32), default="")
     filed_at: Mapped[Timestamp]
     # Outlook's Thread-Index conversation id (its first 22 bytes, hex) and the subject with

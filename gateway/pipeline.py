@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from archive import Archive, BlobNotFoundError, LedgerEntry
 from classifiers import Classification, RuleSet
 from gateway.after_filing import FiledMessage, run_hooks
-from gateway.classification import classify_parsed
+from gateway.classification import classify_parsed, with_queue_prior
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.models import (
@@ -55,6 +55,7 @@ from gateway.threader import (
     reference_chain,
     thread_keys,
 )
+from gateway.triage import CLASSIFIED_EVENT, needs_person, triage_reason
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"
@@ -251,7 +252,8 @@ class Processor:
             return Rejected(receipt, "parse", "not an e-mail message: no header fields "
                             "(From, To, Subject, Date, Message-ID, Received) were found")
         try:
-            classification = classify_parsed(parsed, self.rules)
+            classification = with_queue_prior(classify_parsed(parsed, self.rules),
+                                              self.settings.prior_for(receipt.alias))
         except Exception as exc:
             log.exception("receipt %d: classifier failed", receipt.seq)
             return Rejected(receipt, "classify",
@@ -358,6 +360,11 @@ class _CaseState:
     category: str
     scope_change: bool
     changed: bool = False
+    # In the triage queue: a customer's message of it waits for a person.
+    needs_triage: bool = False
+    # The category is a guess (no confident message of the case says it): a confident rule
+    # decision on a later message replaces it, as it replaces "other".
+    guessed: bool = False
 
 
 class _BatchWriter:
@@ -366,6 +373,7 @@ class _BatchWriter:
     def __init__(self, session: Session, settings: Settings) -> None:
         self.session = session
         self.prefix = settings.config.case_prefix
+        self.triage_below = settings.config.classifier.triage_below
         self.now = utcnow()
         self.new_cases: list[_NewCase] = []
         self.messages: list[_NewMessage] = []
@@ -419,10 +427,19 @@ class _BatchWriter:
     def load_cases(self, ids: list[int]) -> None:
         wanted = [i for i in set(ids) if i not in self.cases or not self.cases[i].category]
         if wanted:
-            for cid, ref, category, scope in self.session.execute(
-                    select(Case.id, Case.ref, Case.category, Case.scope_change)
-                    .where(Case.id.in_(wanted))):
-                self.cases[cid] = _CaseState(ref, category, scope)
+            waiting = (select(Message.id).where(
+                Message.case_id == Case.id, Message.needs_triage.is_(True)).exists())
+            # A confident message of the case's category, or a person's word, makes it no guess.
+            supported = or_(select(Message.id).where(
+                Message.case_id == Case.id, Message.direction == "inbound",
+                Message.needs_triage.is_(False), Message.category == Case.category).exists(),
+                select(CaseEvent.id).where(CaseEvent.case_id == Case.id,
+                                           CaseEvent.kind == CLASSIFIED_EVENT).exists())
+            for cid, ref, category, scope, triage, confirmed in self.session.execute(
+                    select(Case.id, Case.ref, Case.category, Case.scope_change,
+                           waiting, supported).where(Case.id.in_(wanted))):
+                self.cases[cid] = _CaseState(ref, category, scope, needs_triage=triage,
+                                             guessed=triage and not confirmed)
 
     def file(self, message: _NewMessage, case: CaseKey, decision: ThreadDecision,
              keys: ThreadKeys) -> None:
@@ -440,14 +457,19 @@ class _BatchWriter:
         self.events.append((case, message, "message_threaded", {
             "rule": decision.rule, "key": decision.key, "seq": prepared.receipt.seq,
             "sha256": prepared.receipt.sha256}))
+        inbound = prepared.receipt.direction != "outbound"
+        message.row["needs_triage"] = inbound and needs_person(classification,
+                                                               self.triage_below)
         self.events.append((case, message, "message_classified", {
             "category": classification.category, "scope_change": classification.scope_change,
             "confidence": classification.confidence,
+            "decided_by": classification.decided_by,
+            "needs_triage": message.row["needs_triage"],
             "rules": sorted({e.rule_id for e in classification.evidence}),
             "rules_version": classification.rules_version, "defects": list(parsed.defects)}))
         # Our own outbound mail is on record, but what *we* wrote never flags a scope change
         # or re-categorises the customer's case.
-        if prepared.receipt.direction != "outbound":
+        if inbound:
             self._customer_signals(case, message, state, classification)
         self.receipts.append((prepared.receipt, "filed", message, case, ""))
 
@@ -457,10 +479,23 @@ class _BatchWriter:
             self.events.append((case, message, "scope_change_flagged",
                                 {"evidence": message.row["evidence"]}))
             state.scope_change = True
-        if state.category == "other" and classification.category != "other":
+        triage = message.row["needs_triage"]
+        opening = isinstance(case, _NewCase) and case.first_seq == message.prepared.receipt.seq
+        if opening:
+            state.guessed = triage
+        elif ((state.category == "other" or (state.guessed and not triage))
+              and classification.category not in ("other", state.category)):
             self.events.append((case, message, "category_changed",
                                 {"from": state.category, "to": classification.category}))
             state.category = classification.category
+            state.guessed = triage
+        elif not triage and classification.category == state.category:
+            state.guessed = False
+        if triage and not state.needs_triage:
+            state.needs_triage = True
+            self.events.append((case, message, "triage_needed", {
+                "reason": triage_reason(classification, self.triage_below),
+                "category": state.category}))
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.app import App
-from gateway.classification import classify_parsed
+from gateway.classification import classify_parsed, with_queue_prior
 from gateway.models import Case, CaseEvent, Message, utcnow
 from gateway.parsing import parse_message
 from gateway.pipeline import SYSTEM
+from gateway.triage import CLASSIFIED_EVENT
 
 BATCH = 200
 
@@ -64,7 +65,8 @@ def reclassify(app: App, dry_run: bool = False) -> ReclassifySummary:
                 except Exception as exc:  # expired or missing blob: report, keep going
                     summary.unreadable.append({"sha256": message.sha256, "reason": str(exc)})
                     continue
-                result = classify_parsed(parse_message(raw), rules)
+                result = with_queue_prior(classify_parsed(parse_message(raw), rules),
+                                          app.settings.prior_for(message.alias))
                 if (result.category, result.scope_change) == (message.category,
                                                               message.scope_change):
                     summary.unchanged += 1
@@ -97,8 +99,11 @@ def reclassify(app: App, dry_run: bool = False) -> ReclassifySummary:
 
 
 def _refresh_cases(session: Any, case_ids: set[int]) -> None:
-    """A case takes its category from its first message and is flagged if any message is."""
-    for case in session.scalars(select(Case).where(Case.id.in_(case_ids))):
+    """A case takes its category from its first message and is flagged if any message is,
+    unless a person classified it ('commgate cases classify'): their word stands."""
+    confirmed = set(session.scalars(select(CaseEvent.case_id).where(
+        CaseEvent.case_id.in_(case_ids), CaseEvent.kind == CLASSIFIED_EVENT)))
+    for case in session.scalars(select(Case).where(Case.id.in_(case_ids - confirmed))):
         messages = session.scalars(select(Message).where(Message.case_id == case.id)
                                    .order_by(Message.id)).all()
         category = next((m.category for m in messages if m.category != "other"),

@@ -18,7 +18,8 @@ CHECKLIST_ITEMS = ("scope", "requirements", "delivery-date", "special-handling",
                    "customer-property")
 CHECK_STATES = ("ok", "not-ok", "n/a")
 REVIEW_KINDS = ("scope-change", "property-incident")
-REVIEW_STATUSES = ("pending", "approved", "rejected")
+# "withdrawn": staff found there was no change to review (gateway/triage.py), with a reason.
+REVIEW_STATUSES = ("pending", "approved", "rejected", "withdrawn")
 DECISIONS = ("accepted", "declined")
 
 

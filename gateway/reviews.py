@@ -202,6 +202,29 @@ def decide_review(session: Session, settings: Settings, case: Case, review: Revi
     return review
 
 
+def withdraw_review(session: Session, case: Case, review: Review, *, reason: str,
+                    actor: str) -> Review:
+    """Close a pending review that staff found has nothing to decide (the message was no
+    scope change after all), with a reason; no confirmation goes to the customer, who asked
+    for nothing. The case goes on once no other review is pending."""
+    if review.status != "pending":
+        raise WorkflowError(f"not allowed because review {review.id} was already "
+                            f"{review.status} by {review.decided_by} on "
+                            f"{iso(review.decided_at)}")
+    if not reason.strip():
+        raise WorkflowError("not allowed because withdrawing a review needs a reason")
+    review.status, review.decided_by, review.decided_at = "withdrawn", actor, utcnow()
+    review.decision_note = reason.strip()
+    session.flush()
+    for each in {case, session.get(Case, review.case_id)}:
+        if each is not None:
+            each.review_required = bool(pending_reviews(session, each))
+    record(session, case, "review_withdrawn",
+           {"review_id": review.id, "kind": review.kind, "reason": review.decision_note},
+           actor=actor, message_pk=review.trigger_message_pk)
+    return review
+
+
 def _queue_confirmation(session: Session, settings: Settings, case: Case, review: Review,
                         actor: str, template: str) -> None:
     from gateway.outbound import queue_mail  # the outbound module imports the case models

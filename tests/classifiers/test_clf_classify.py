@@ -101,6 +101,56 @@ def test_machine_generated_notification_without_content_is_other() -> None:
     assert result.category == "other"
 
 
+PROCUREMENT_PO = (
+    "Globex Corp has sent you a new purchase order.\n\nPurchase order number: 4500123456\n"
+    "Line 1: 10 x Pump housing PH-200\nRequested delivery date: 2026-01-15\n\n"
+    "Please confirm the order in the supplier portal.\n"
+    "This message was sent automatically. Please do not reply to this email."
+)
+
+
+@pytest.mark.parametrize("sender", ["do_not_reply@buy.example", "no-reply@buy.example",
+                                    "noreply@buy.example", "donotreply@buy.example"])
+def test_procurement_po_beats_bulk_and_no_reply_noise(sender: str) -> None:
+    result = run(
+        "Purchase Order 4500123456 from Globex Corp",
+        PROCUREMENT_PO,
+        from_addr=sender,
+        headers=(("Precedence", "bulk"), ("Auto-Submitted", "auto-generated")),
+    )
+    assert "hdr.from.noreply" in {e.rule_id for e in result.evidence}
+    assert (result.category, result.decided_by, result.needs_triage) == ("order", "rule", False)
+    # Noise is not evidence against the order: the decision is not a low-confidence one.
+    assert result.confidence > 0.5
+
+
+def test_list_headers_still_outweigh_business_words_of_a_digest() -> None:
+    result = run(
+        "pump-users Digest, Vol 12, Issue 6",
+        "Message: 1\nWe lost two seals last week and are not happy with the supplier. "
+        "We are very disappointed with the quality.",
+        headers=(("Precedence", "list"), ("List-Id", "<pump-users.lists.example>"),
+                 ("List-Unsubscribe", "<https://lists.example/u>")),
+    )
+    assert (result.category, result.decided_by) == ("other", "header")
+
+
+def test_real_auto_reply_is_other_by_header_and_needs_no_triage() -> None:
+    result = run("Automatic reply: PO 4500958870", PO_BODY,
+                 headers=(("Auto-Submitted", "auto-replied"),))
+    assert (result.category, result.decided_by, result.needs_triage) == ("other", "header",
+                                                                         False)
+
+
+def test_nothing_decided_needs_triage_and_says_so() -> None:
+    human = run("Hello", "Hi Tom, see you at the fair next week. Best, Anna")
+    assert (human.category, human.decided_by, human.needs_triage) == ("other", "fallback", True)
+    assert human.confidence == pytest.approx(0.3)
+    assert human.to_dict()["needs_triage"] is True
+    decided = run("Order", PO_BODY)
+    assert (decided.decided_by, decided.needs_triage) == ("rule", False)
+
+
 def test_property_outranks_order_when_clear() -> None:
     body = (
         "For our PO 4500936641 we will provide the motors ourselves. Today we shipped the "
