@@ -14,16 +14,10 @@ from gateway.errors import ConfigError
 from gateway.models import Case, CaseEvent, Message
 from gateway.review_models import Review
 from tests.conftest import make_message, write_messages
+from tests.gateway.test_reviews import CHANGE, ORDER
 
 UNDECIDED = dict(subject="Hello", message_id="<hello@customer.example>",
                  body="Hi Tom,\nsee you at the fair next week.\n\nBest,\nAnna")
-ORDER = dict(subject="Purchase order 4500871234", message_id="<po@customer.example>",
-             body="Hello,\nplease find attached our purchase order 4500871234 for 200 pump "
-                  "housings PH-40 as quoted.\nDelivery date 15 January 2027.\n\nRegards\nAnna")
-CHANGE = dict(subject="Change to PO 4500871234", message_id="<chg@customer.example>",
-              in_reply_to="<po@customer.example>",
-              body="Hello,\nplease increase the quantity on PO 4500871234 to 260 pieces, same "
-                   "delivery date.\n\nRegards\nAnna")
 AUTO_REPLY = dict(subject="Automatic reply: Purchase order 4500871234",
                   message_id="<ooo@customer.example>",
                   extra_headers="Auto-Submitted: auto-replied",
