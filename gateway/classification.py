@@ -40,6 +40,25 @@ def classify_parsed(parsed: ParsedMessage, rules: RuleSet) -> Classification:
     return classify(to_input(parsed), rules)
 
 
+# The case event of a person's classification (gateway/triage.py): what later filing and
+# reclassify must not overrule. Kept here, beside the other triage decisions the pipeline
+# takes, so the pipeline does not import the triage workflow.
+CLASSIFIED_EVENT = "case_classified"
+
+
+def needs_person(classification: Classification, triage_below: float) -> bool:
+    """Whether a customer's message waits in the triage queue: no rule decided it, or its
+    confidence is below ``[classifier] triage_below``."""
+    return classification.needs_triage or classification.confidence < triage_below
+
+
+def triage_reason(classification: Classification, triage_below: float) -> str:
+    """Why a message waits, in words for the case history."""
+    if classification.needs_triage:
+        return f"no rule decided the category ({classification.decided_by})"
+    return f"confidence {classification.confidence:.2f} is below {triage_below:.2f}"
+
+
 def with_queue_prior(result: Classification, prior: str) -> Classification:
     """A message that matched no rule at all goes to its alias's usual category (sales@ gets
     enquiries), still marked ``needs_triage``: a better guess than "other", which needs

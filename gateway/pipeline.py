@@ -27,7 +27,13 @@ from sqlalchemy.orm import Session
 from archive import Archive, BlobNotFoundError, LedgerEntry
 from classifiers import Classification, RuleSet
 from gateway.after_filing import FiledMessage, run_hooks
-from gateway.classification import classify_parsed, with_queue_prior
+from gateway.classification import (
+    CLASSIFIED_EVENT,
+    classify_parsed,
+    needs_person,
+    triage_reason,
+    with_queue_prior,
+)
 from gateway.config import Settings
 from gateway.db import Database
 from gateway.models import (
@@ -55,7 +61,6 @@ from gateway.threader import (
     reference_chain,
     thread_keys,
 )
-from gateway.triage import CLASSIFIED_EVENT, needs_person, triage_reason
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"

@@ -15,11 +15,10 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.app import App
-from gateway.classification import classify_parsed, with_queue_prior
+from gateway.classification import CLASSIFIED_EVENT, classify_parsed, with_queue_prior
 from gateway.models import Case, CaseEvent, Message, utcnow
 from gateway.parsing import parse_message
 from gateway.pipeline import SYSTEM
-from gateway.triage import CLASSIFIED_EVENT
 
 BATCH = 200
 

@@ -19,28 +19,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from classifiers import Classification
+from gateway.classification import CLASSIFIED_EVENT
 from gateway.events import WorkflowError, case_family, record
 from gateway.models import CATEGORY_VALUES, Case, Message
 from gateway.review_models import Review
 from gateway.reviews import open_review, pending_reviews, withdraw_review
 from gateway.views import case_summary
 
-CLASSIFIED_EVENT = "case_classified"
 SCOPE_REVIEW = "scope-change"
-
-
-def needs_person(classification: Classification, triage_below: float) -> bool:
-    """Whether a customer's message waits in the triage queue: no rule decided it, or its
-    confidence is below ``[classifier] triage_below``."""
-    return classification.needs_triage or classification.confidence < triage_below
-
-
-def triage_reason(classification: Classification, triage_below: float) -> str:
-    """Why a message waits, in words for the case history."""
-    if classification.needs_triage:
-        return f"no rule decided the category ({classification.decided_by})"
-    return f"confidence {classification.confidence:.2f} is below {triage_below:.2f}"
 
 
 def triage_queue(session: Session) -> list[dict[str, Any]]:
