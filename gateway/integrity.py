@@ -22,6 +22,7 @@ from archive.checkpoints import CheckpointCheck
 from archive.verify import SeqRanges, verify_archive
 from gateway.app import App
 from gateway.models import LedgerHighWater, LedgerReceipt
+from gateway.pipeline import missing_seqs
 
 # Ranges a text report names before it says "and N more".
 SHOWN_RANGES = 10
@@ -118,19 +119,11 @@ def _still_unrecorded(app: App, seen: SeqRanges) -> SeqRanges:
     database outage left without one at its next catch-up)."""
     if not seen.count:
         return seen
-    table = LedgerReceipt.__table__
     still = SeqRanges(limit=seen.limit)
-    with app.db.engine.connect() as connection:
+    with app.db.session() as session:
         for first, last in seen.ranges:
-            arrived = connection.execution_options(stream_results=True).execute(
-                select(table.c.seq).where(table.c.seq.between(first, last))
-                .order_by(table.c.seq)).scalars()
-            for seq in arrived:  # the gaps between the rows that arrived are still missing
-                if seq > first:
-                    still.add_range(first, seq - 1)
-                first = seq + 1
-            if first <= last:
-                still.add_range(first, last)
+            for low, high in missing_seqs(session, first, last):
+                still.add_range(low, high)
     # Past the listing limit: counted, not looked at again.
     still.count += seen.unlisted
     still.unlisted += seen.unlisted
