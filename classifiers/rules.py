@@ -159,6 +159,7 @@ class RuleSet:
     _phrase_matchers: dict[str, PhraseMatcher] = field(default_factory=dict, repr=False)
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
     _sequence_indexes: dict[str, SequenceIndex] = field(default_factory=dict, repr=False)
+    _word_sets: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, repr=False)
     _concept_forms: dict[str, dict[str, frozenset[str]]] = field(
         default_factory=dict, repr=False
     )
@@ -207,15 +208,23 @@ class RuleSet:
 
     def negators_for(self, lang: str) -> frozenset[str]:
         """The negators of ``lang`` and of English (mail mixes English into any language)."""
-        return self.negators.get(lang, frozenset()) | self.negators.get(DEFAULT, frozenset())
+        key = ("negators", lang)
+        if key not in self._word_sets:
+            self._word_sets[key] = self.negators.get(lang, frozenset()) | self.negators.get(
+                DEFAULT, frozenset()
+            )
+        return self._word_sets[key]
 
     def conditionals_for(self, lang: str) -> frozenset[str]:
         """The conditional words of ``lang`` and of English (some are two words: "in case")."""
-        return (
-            self.conditionals.get(lang, frozenset())
-            | self.conditionals.get(DEFAULT, frozenset())
-            | frozenset(ENGLISH_CONDITIONALS)
-        )
+        key = ("conditionals", lang)
+        if key not in self._word_sets:
+            self._word_sets[key] = (
+                self.conditionals.get(lang, frozenset())
+                | self.conditionals.get(DEFAULT, frozenset())
+                | frozenset(ENGLISH_CONDITIONALS)
+            )
+        return self._word_sets[key]
 
     def concept_forms(self, lang: str) -> dict[str, frozenset[str]]:
         """Concept name -> every lower-case form of ``lang``'s concepts (lemmas expanded).
