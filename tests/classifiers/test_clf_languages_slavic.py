@@ -72,7 +72,7 @@ CZECH = [
      "listopadu.\nS pozdravem",
      "order", True),
     ("zmena mnozstvi",
-     "prosim zmenit mnozstvi v pol. 20 z 500 na 800 ks, ostatni beze zmeny\nodeslano z mobilu",
+     "prosim zmenit mnozstvi v obj. 4500771234 pol. 20 z 500 na 800 ks, ostatni beze zmeny\nodeslano z mobilu",
      "order", True),
     ("Reklamace – dodávka 07/25",
      "Dobrý den,\nreklamujeme poslední dodávku: polovina pouzder má vadné závity. Dodávka "
