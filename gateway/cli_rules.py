@@ -30,7 +30,11 @@ def register(sub: Any) -> None:
     p = rules.add_parser("evaluate", help="score a candidate rules folder against the rules in "
                          "force on staff-classified messages and labelled corpora")
     p.add_argument("--rules", type=Path, metavar="DIR",
-                   help="candidate rules folder (default: the rules in force)")
+                   help="candidate rules folder in place of the shipped rules (or the "
+                        "installation's rules_path); its extra_rules still apply")
+    p.add_argument("--extra-rules", type=Path, metavar="DIR",
+                   help="candidate folder in place of the installation's [classifier] "
+                        "extra_rules (an edited copy of rules.d)")
     p.add_argument("--corpus", type=Path, action="append", default=[], metavar="DIR",
                    help="a labelled corpus folder (labels.jsonl + mail/); repeatable. Without "
                         "an installation (--home, $COMMGATE_HOME) only corpora are scored")
@@ -63,18 +67,27 @@ def _settings(args: argparse.Namespace, required: bool) -> Settings | None:
     return load_settings(find_home(args.home))
 
 
-def _rules_folder(settings: Settings | None, path: Path) -> RuleSet:
-    """A rules folder with the installation's own identifier formats; a broken one is the
-    operator's to fix (exit 2)."""
+def _rules_folder(settings: Settings | None, path: Path | None,
+                  extra: Path | None = None) -> RuleSet:
+    """A rules folder (None: the installation's, else the shipped one) with the installation's
+    identifier formats and ``extra`` (None: its extra_rules). A broken one is the operator's
+    to fix (exit 2)."""
     from classifiers import RulesError, load_rules
     from gateway.errors import RulesConfigError
 
-    patterns = [] if settings is None else [
-        (p.kind, p.pattern) for p in settings.config.classifier.identifier_patterns]
+    patterns: list[tuple[str, str]] = []
+    if settings is not None:
+        cfg = settings.config.classifier
+        patterns = [(p.kind, p.pattern) for p in cfg.identifier_patterns]
+        if path is None and cfg.rules_path:
+            path = settings.resolve(cfg.rules_path)
+        if extra is None and cfg.extra_rules:
+            extra = settings.resolve(cfg.extra_rules)
     try:
-        return load_rules(path, patterns)
+        return load_rules(path, patterns, extra)
     except RulesError as exc:
-        raise RulesConfigError(f"rules {path}: {exc}") from None
+        raise RulesConfigError(f"rules {path or 'shipped'}"
+                               f"{f' + {extra}' if extra else ''}: {exc}") from None
 
 
 def cmd_rules_evaluate(args: argparse.Namespace) -> int:
@@ -86,7 +99,8 @@ def cmd_rules_evaluate(args: argparse.Namespace) -> int:
     corpora = [item for folder in args.corpus for item in load_corpus(folder)]
     settings = _settings(args, required=not args.corpus)
     in_force = rules_for(settings, fresh=True)
-    candidate = in_force if args.rules is None else _rules_folder(settings, args.rules)
+    candidate = (in_force if args.rules is None and args.extra_rules is None
+                 else _rules_folder(settings, args.rules, args.extra_rules))
     staff = []
     if settings is not None:
         actor = current_actor(args.actor)
@@ -165,9 +179,9 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     from classifiers.rules import check_examples
     from gateway.classification import rules_for
 
-    settings = _settings(args, required=False)
-    rules = (rules_for(settings, fresh=True) if args.rules is None
-             else _rules_folder(settings, args.rules))
+    # A folder named on the command line is checked on its own; else the rules in force.
+    rules = (rules_for(_settings(args, required=False), fresh=True) if args.rules is None
+             else _rules_folder(None, args.rules))
     problems = check_examples(rules)
     if args.json:
         emit_json({"rules_version": rules.version, "rules": rules.rule_count,

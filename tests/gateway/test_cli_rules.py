@@ -70,6 +70,31 @@ def test_evaluate_replays_staff_decisions_and_lists_the_decision_a_candidate_cha
     assert f"{refs[ORDER['subject']]}" in text.out and "order -> " in text.out
 
 
+def test_evaluate_an_edited_extra_rules_folder_shows_the_decision_it_wins(home, cli,
+                                                                         tmp_path):
+    refs = labelled_installation(home, cli, tmp_path)
+    extra = tmp_path / "rules.d" / "en"
+    extra.mkdir(parents=True)
+    (extra / "order.toml").write_text(
+        '[[rules]]\nid = "en.order.test_fair_meeting"\nweight = 5\n'
+        'note = "test only: meeting at the fair counts as an order"\n'
+        'phrases = ["at the fair"]\n'
+        'examples = ["We will see you at the fair."]\n'
+        'counter_examples = ["We skip the trade show this year."]\n')
+    result = cli("rules", "evaluate", "--extra-rules", str(extra.parent), "--as", "alice",
+                 "--json")
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["rules"]["candidate"] != data["rules"]["in_force"]
+    assert [c["source"].split(" (")[1].split(",")[0] for c in data["changes"]] == [
+        refs[UNDECIDED["subject"]]]
+    change = data["changes"][0]
+    assert (change["in_force"]["category"], change["candidate"]["category"]) == ("other",
+                                                                                 "order")
+    assert data["candidate"]["classes"]["order"]["recall"] == 1.0
+    assert data["candidate"]["coverage"] == 1.0 and data["in_force"]["coverage"] == 0.5
+
+
 def test_evaluate_records_the_archive_reads_in_the_access_log(home, cli, tmp_path):
     labelled_installation(home, cli, tmp_path)
     assert cli("rules", "evaluate", "--as", "auditor-bob").code == 0
