@@ -114,6 +114,10 @@ def cmd_rules_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(summary)
         return EXIT_OK
+    if not staff and not corpora:
+        print("nothing to evaluate: no message was confirmed or corrected with 'commgate cases "
+              "classify' yet, and no --corpus folder was given")
+        return EXIT_OK
     print(f"rules in force {in_force.version}, candidate {candidate.version}: "
           f"{len(staff)} staff-classified message(s), {len(corpora)} corpus message(s)")
     print("\n".join(_figures(result)))

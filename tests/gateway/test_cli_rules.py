@@ -163,6 +163,8 @@ def test_suggest_lists_words_of_corrected_messages_that_no_rule_covers(home, cli
 
 def test_suggest_with_no_corrections_lists_nothing(home, cli, tmp_path):
     ingest(cli, tmp_path, ORDER)
+    nothing = cli("rules", "evaluate", "--as", "alice")
+    assert nothing.code == 0 and nothing.out.startswith("nothing to evaluate")
     result = cli("rules", "suggest", "--as", "alice", "--json")
     assert result.code == 0 and result.json() == []
     assert cli("audit", "log", "--action", "view-raw", "--json").json() == []
