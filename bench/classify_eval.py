@@ -6,139 +6,60 @@ the mails next to a ``manifest.json`` (a JSON list of the same objects, as in
 ``gateway/demo/mail``) works too. Each message goes the way the gateway sends it:
 ``gateway.parsing.parse_message`` -> ``gateway.classification.to_input`` -> ``classify``.
 
-Printed: per-class precision/recall/F1, macro-F1, scope-change precision/recall/F1, identifier
-recall and precision (case-insensitive, set per message), a confusion matrix, the misclassified
-files, and throughput in messages/s for parse + prepare + classify on one core (rules loaded
-and spaCy warmed up before timing; ``--passes`` timed passes over the corpus, best and median).
+Printed (figures from ``classifiers.evaluation``, corpus loading from ``gateway.rule_eval``):
+per-class precision/recall/F1, macro-F1, scope-change precision/recall/F1, identifier recall
+and precision (set per message, ignoring case, spaces, '#' and hyphens), COVERAGE (share
+decided by a rule or header verdict), PER-LANGUAGE accuracy, the CONFUSION matrix, the
+misclassified files, and throughput in messages/s for parse + prepare + classify on one core
+(rules loaded and spaCy warmed up before timing; ``--passes`` timed passes over the corpus,
+best and median).
 
 ``--sisimai DIR`` (the ``sisimai`` corpus folder) also reports the share of its maildir
 messages classified ``other``; its SOURCE.md says ``maildir/not/`` holds the only non-bounces,
 so exactly those are excluded (and listed with that reason).
 
+``--rules DIR`` scores another rules folder (an older revision's, see bench/loco.py).
+
 Run::
 
-    /tmp/probe/bin/python bench/classify_eval.py ../shared/corpora/labelled-dev \\
+    python bench/classify_eval.py --passes 1 ../shared/corpora/labelled-dev \\
         --identifier-pattern 'serial=AF\\d{2}-\\d{6}' --sisimai ../shared/corpora/sisimai
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import _project_path  # noqa: F401  (must come before archive/gateway)
 
 from bench.corpora import require_corpus
-from classifiers import CATEGORIES, Classification, RuleSet, classify, load_rules
-from gateway.classification import to_input
-from gateway.parsing import parse_message
-
-
-@dataclass(frozen=True)
-class Labelled:
-    name: str
-    raw: bytes
-    category: str
-    scope_change: bool
-    identifiers: tuple[str, ...]
-
-
-def load_corpus(folder: Path) -> list[Labelled]:
-    """Read ``labels.jsonl`` + ``mail/`` or ``manifest.json`` + mails beside it."""
-    if (folder / "labels.jsonl").is_file():
-        mail_dir = folder / "mail"
-        lines = (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()
-        entries = [json.loads(line) for line in lines if line.strip()]
-    elif (folder / "manifest.json").is_file():
-        mail_dir = folder
-        entries = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    else:
-        raise SystemExit(f"{folder}: neither labels.jsonl nor manifest.json found")
-    return [
-        Labelled(
-            name=e["file"],
-            raw=(mail_dir / e["file"]).read_bytes(),
-            category=e["category"],
-            scope_change=bool(e["scope_change"]),
-            identifiers=tuple(e.get("identifiers") or ()),
-        )
-        for e in entries
-    ]
+from classifiers import Classification, RuleSet, load_rules
+from classifiers.evaluation import Report, differences, evaluate, report_lines
+from gateway.rule_eval import Labelled, classify_raw, load_corpus
 
 
 def run(raw: bytes, rules: RuleSet) -> Classification:
-    return classify(to_input(parse_message(raw)), rules)
+    return classify_raw(raw, rules)
 
 
-def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return p, r, f
-
-
-def score(corpus: Sequence[Labelled], results: Sequence[Classification]) -> dict[str, float]:
-    """Print the quality report; return the headline figures."""
-    confusion: Counter[tuple[str, str]] = Counter()
-    scope = Counter()
-    id_tp = id_fn = id_fp = 0
-    errors: list[str] = []
+def score(corpus: Sequence[Labelled], results: Sequence[Classification]) -> Report:
+    """Print the quality report (classifiers.evaluation); return it."""
+    report = evaluate(zip((item.expected for item in corpus), results, strict=True))
+    print("\n".join(report_lines(report)))
+    errors = []
     for item, res in zip(corpus, results, strict=True):
-        confusion[(item.category, res.category)] += 1
-        scope[(item.scope_change, res.scope_change)] += 1
-        gold = {i.lower() for i in item.identifiers}
-        got = {i.value.lower() for i in res.identifiers}
-        id_tp += len(gold & got)
-        id_fn += len(gold - got)
-        id_fp += len(got - gold)
-        notes = []
-        if item.category != res.category:
-            notes.append(f"category {item.category} -> {res.category}")
-        if item.scope_change != res.scope_change:
-            notes.append(f"scope {item.scope_change} -> {res.scope_change}")
-        if gold - got:
-            notes.append(f"missed ids {sorted(gold - got)}")
-        if got - gold:
-            notes.append(f"extra ids {sorted(got - gold)}")
+        notes = differences(item.expected, res)
         if notes:
-            errors.append(f"  {item.name}: " + "; ".join(notes))
-
-    print(f"{'class':<10} {'prec':>6} {'rec':>6} {'F1':>6} {'n':>5}")
-    f1s = []
-    for cat in CATEGORIES:
-        tp = confusion[(cat, cat)]
-        fp = sum(v for (g, p), v in confusion.items() if p == cat and g != cat)
-        fn = sum(v for (g, p), v in confusion.items() if g == cat and p != cat)
-        n = tp + fn
-        p, r, f = _prf(tp, fp, fn)
-        if n or tp + fp:
-            f1s.append(f)
-        print(f"{cat:<10} {p:6.3f} {r:6.3f} {f:6.3f} {n:5d}")
-    macro = sum(f1s) / len(f1s) if f1s else 0.0
-    sp, sr, sf = _prf(scope[(True, True)], scope[(False, True)], scope[(True, False)])
-    ip, ir, _ = _prf(id_tp, id_fp, id_fn)
-    accuracy = sum(confusion[(c, c)] for c in CATEGORIES) / max(1, len(corpus))
-    print(f"macro-F1 {macro:.3f}   accuracy {accuracy:.3f}   ({len(corpus)} messages)")
-    print(f"scope change: precision {sp:.3f} recall {sr:.3f} F1 {sf:.3f}")
-    print(
-        f"identifiers: recall {ir:.3f} ({id_tp}/{id_tp + id_fn})   "
-        f"precision {ip:.3f} ({id_tp}/{id_tp + id_fp})"
-    )
-    print("\nconfusion matrix (rows = label, columns = predicted)")
-    print(" " * 10 + "".join(f"{c[:8]:>9}" for c in CATEGORIES))
-    for g in CATEGORIES:
-        print(f"{g:<10}" + "".join(f"{confusion[(g, p)]:>9d}" for p in CATEGORIES))
+            errors.append(f"  {item.source}: " + "; ".join(notes))
     if errors:
         print(f"\ndifferences ({len(errors)} messages)")
         print("\n".join(errors))
-    return {"macro_f1": macro, "scope_f1": sf, "id_recall": ir, "id_precision": ip}
+    return report
 
 
 def throughput(raws: Sequence[bytes], rules: RuleSet, passes: int) -> None:
@@ -189,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="KIND=REGEX",
         help="a company's own identifier format, e.g. serial=AF\\d{2}-\\d{6} (repeatable)",
     )
+    ap.add_argument("--rules", type=Path, metavar="DIR",
+                    help="score this rules folder instead of the shipped classifier/rules")
     ap.add_argument("--passes", type=int, default=5, help="timed passes (default 5)")
     ap.add_argument("--no-timing", action="store_true", help="skip the throughput measurement")
     ap.add_argument("--sisimai", type=Path, help="sisimai corpus folder: report the other-rate")
@@ -205,11 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep or not regex:
             ap.error(f"--identifier-pattern {spec!r}: expected KIND=REGEX")
         extra.append((kind, regex))
-    rules = load_rules(extra_identifier_patterns=extra)
+    rules = load_rules(args.rules, extra_identifier_patterns=extra)
     print(f"rules version {rules.version}, {rules.rule_count} rules")
     if args.corpus is not None:
         corpus = load_corpus(args.corpus)
-        score(corpus, [run(item.raw, rules) for item in corpus])
+        score(corpus, [classify_raw(item.raw, rules) for item in corpus])
         if not args.no_timing:
             throughput([item.raw for item in corpus], rules, args.passes)
     if args.sisimai is not None:

@@ -125,6 +125,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
         cli_lifecycle,
         cli_orders,
         cli_outbound,
+        cli_rules,
         cli_search,
         cli_threads,
         cli_triage,
@@ -132,7 +133,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
 
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
             cli_orders.register, cli_search.register, cli_compliance.register,
-            cli_evidence.register, cli_triage.register]
+            cli_evidence.register, cli_triage.register, cli_rules.register]
 
 
 def subcommands_of(sub: Any, name: str) -> Any:

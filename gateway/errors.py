@@ -20,3 +20,8 @@ class CaseNotFoundError(GatewayError):
 class RulesConfigError(ConfigError):
     """Raised when the classifier rules cannot be loaded. The operator's to fix, never a
     message's fault: processing stops instead of quarantining every message."""
+
+
+class LabelledCorpusError(ConfigError):
+    """Raised when a labelled corpus folder named for a rule evaluation has no labels file or
+    names a message that cannot be read: the operator's command to fix."""
