@@ -59,6 +59,14 @@ def test_a_reply_that_moves_the_delivery_of_an_order_is_a_change_of_that_order(
     assert_a_change_of_the_order(app, "move@customer.example")
 
 
+def test_reclassify_reads_the_case_as_the_pipeline_did(app, tmp_path, cli):
+    file(app, tmp_path, ORDER, MOVE)
+    result = cli("reclassify", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["changed"] == []
+    assert_a_change_of_the_order(app, "move@customer.example")
+
+
 @pytest.mark.xfail(strict=True, reason="needs English scope rules for a date moved in a "
                    "question (issue 12 item 6, branch i12-enscope): today no rule reads "
                    "'move delivery to week 48' as a date change, and the context never makes "
