@@ -440,7 +440,9 @@ class _BatchWriter:
     def load_contexts(self, ids: list[int]) -> None:
         wanted = [i for i in set(ids) if i not in self.contexts]
         if wanted:
-            self.contexts.update(load_contexts(self.session, wanted, self.triage_below))
+            for case_id, context in load_contexts(self.session, wanted,
+                                                  self.triage_below).items():
+                self.contexts[case_id] = context
 
     def load_cases(self, ids: list[int]) -> None:
         wanted = [i for i in set(ids) if i not in self.cases or not self.cases[i].category]

@@ -79,6 +79,7 @@ def classify_case(session: Session, case: Case, *, category: str,
                             f"classify that one")
     waiting = list(session.scalars(select(Message).where(
         Message.case_id == case.id, Message.needs_triage.is_(True)).order_by(Message.id)))
+    was = case.category
     before = {"category": case.category, "scope_change": case.scope_change}
     after = {"category": category,
              "scope_change": case.scope_change if scope_change is None else scope_change}
@@ -86,7 +87,7 @@ def classify_case(session: Session, case: Case, *, category: str,
     reviews = _sync_scope_review(session, case, before["scope_change"], scope_change,
                                  actor=actor, reason=reason, waiting=waiting)
     case.category, case.scope_change = after["category"], after["scope_change"]
-    records = _sync_records(session, case, before["category"], actor=actor, waiting=waiting)
+    records = _sync_records(session, case, was, actor=actor, waiting=waiting)
     for message in waiting:
         message.needs_triage = False
     data = {"from": before, "to": after, "changed": before != after,
