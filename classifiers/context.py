@@ -5,22 +5,25 @@ order or a quote is judged as a possible change of it, not as something new.
 itself never sees a case. It is conservative: it only moves a decision the message's own
 evidence already points to, and never makes a change out of nothing.
 
-* ``ctx.existing_order``: the case holds an order, and the message (called order or enquiry)
-  carries change wording of its own in the new text (a scope rule, even below the scope
-  threshold, or an order change/cancel phrase), with no "no changes": it changes that order
-  (category order, scope change; an enquiry already flagged as a change becomes an order
-  change). An enquiry needs a change of quantity, specification, date,
-  place, a hold or a cancellation; the weak hints ("change", "revised") are enough for a
-  message that is about an order already.
+* ``ctx.existing_order``: the case holds an order (or a message of it that was only guessed
+  to be one, whose order number this message names), and the message (called order or
+  enquiry) carries change wording of its own in the new text (a scope rule, even below the
+  scope threshold, or an order change/cancel phrase): it changes that order (category order,
+  scope change; an enquiry already flagged as a change becomes an order change). An enquiry
+  needs a named change (quantity, specification, date, place, a hold or a cancellation); the
+  weak hints ("change", "revised") are enough for a message that is about an order already.
 * ``ctx.open_enquiry``: the case holds an open enquiry or a quote (and no order), and an
-  enquiry changes quantities, specification, date, place or price: an enquiry with a scope
-  change (a change of the open quotation, not a new request).
+  enquiry changes quantities, specification, date, place or price, or has change wording and
+  names a quotation: an enquiry with a scope change (a change of the open quotation, not a
+  new request).
 * ``ctx.existing_po``: the case holds an order, the message was called order only because it
   names a purchase order, every order number it names is the case's own, and it asks
   something: a question about the existing order, an enquiry, not a new order.
 
 Scope evidence found only in the subject does not count: a reply quotes its subject, and
-"Re: Change to PO 4500871234" above "Thank you" changes nothing.
+"Re: Change to PO 4500871234" above "Thank you" changes nothing. A "no changes" rule cancels the
+weak hints but not a named change: "move line 10 to week 19, line 20 stays as it is" is a
+change, "no changes, just confirming" is none.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class CaseContext:
     quote: bool = False  # a quote or RFQ number is on record in the case
     property: bool = False  # the customer-property register has an item on the case
     identifiers: frozenset[tuple[str, str]] = frozenset()  # (kind, normalised value)
+    # Order numbers on the customer's messages classified order, guesses included.
+    ordered: frozenset[str] = frozenset()
 
     def holds(self, identifier: Identifier) -> bool:
         return (identifier.kind, normalise(identifier.value)) in self.identifiers
@@ -67,8 +72,10 @@ class CaseContext:
         """The context after a message is filed; ``counts``: it is the customer's and a rule
         or a person decided its category (a guess waiting in triage says nothing yet)."""
         known = self.identifiers | {(i.kind, normalise(i.value)) for i in identifiers}
+        ordered = self.ordered | {normalise(i.value) for i in identifiers
+                                  if category == "order" and i.kind == "po"}
         return replace(
-            self, identifiers=frozenset(known),
+            self, identifiers=frozenset(known), ordered=frozenset(ordered),
             order=self.order or (counts and category == "order"),
             enquiry=self.enquiry or (counts and category == "enquiry"),
             quote=self.quote or any(i.kind == "quote" for i in identifiers))
@@ -83,7 +90,7 @@ def in_context(classification: Classification, context: CaseContext) -> Classifi
     if classification.category not in ("order", "enquiry"):
         return classification
     changes = _own_changes(classification)
-    if (context.order and _changes_order(classification, changes)
+    if (_holds_order(classification, context) and _changes_order(classification, changes)
             and not (classification.category == "order" and classification.scope_change)):
         what = ", ".join(sorted(changes - {"reference"})) or "change"
         return _moved(classification, "order", True, EXISTING_ORDER,
@@ -91,8 +98,8 @@ def in_context(classification: Classification, context: CaseContext) -> Classifi
     if classification.scope_change:
         return classification
     if ((context.enquiry or context.quote) and not context.order
-            and classification.category == "enquiry" and changes & _ENQUIRY_CHANGES):
-        what = ", ".join(sorted(changes & _ENQUIRY_CHANGES))
+            and classification.category == "enquiry" and _changes_quote(classification, changes)):
+        what = ", ".join(sorted(changes & _ENQUIRY_CHANGES)) or "change"
         return _moved(classification, "enquiry", True, OPEN_ENQUIRY,
                       f"{what} of the enquiry or quote already in the case")
     if context.order and _cites_case_order(classification, context):
@@ -103,25 +110,37 @@ def in_context(classification: Classification, context: CaseContext) -> Classifi
 
 
 def _own_changes(classification: Classification) -> set[str]:
-    """What the message's own new text changes (scope rule kinds, "order" for an order
-    change phrase); empty when it says nothing changes."""
+    """What the message's own new text changes (scope rule kinds, "reference" for a general
+    change word or an order change phrase). "No changes" leaves only the named changes."""
     kinds: set[str] = set()
+    nothing = False
     for e in classification.evidence:
         if ".scope." in e.rule_id:
             kind = e.text.split(":", 1)[0].strip()
-            if kind == _NOTHING_CHANGES:
-                return set()
-            if e.field in _OWN_TEXT:
+            nothing = nothing or kind == _NOTHING_CHANGES
+            if e.field in _OWN_TEXT and kind != _NOTHING_CHANGES:
                 kinds.add(kind)
         elif e.rule_id.endswith(_ORDER_CHANGE_RULE) and e.field in _OWN_TEXT:
             kinds.add("reference")
-    return kinds
+    return kinds & _ENQUIRY_CHANGES if nothing else kinds
+
+
+def _holds_order(classification: Classification, context: CaseContext) -> bool:
+    """The case holds an order, or a guessed one whose number this message names."""
+    return context.order or any(i.kind == "po" and normalise(i.value) in context.ordered
+                                for i in classification.identifiers)
 
 
 def _changes_order(classification: Classification, changes: set[str]) -> bool:
     if classification.category == "order":
         return bool(changes)
     return bool(changes & _CHANGES)
+
+
+def _changes_quote(classification: Classification, changes: set[str]) -> bool:
+    """A named change, or change wording beside a quotation's number."""
+    return bool(changes & _ENQUIRY_CHANGES) or (
+        bool(changes) and any(i.kind == "quote" for i in classification.identifiers))
 
 
 def _cites_case_order(classification: Classification, context: CaseContext) -> bool:

@@ -154,3 +154,30 @@ def test_a_real_reply_with_a_change_phrase_in_an_order_case_end_to_end():
         body_text="Hi,\ncould we change the delivery to week 48?\n\nThanks\nAnna"))
     moved = in_context(result, ORDER_CASE)
     assert (moved.category, moved.scope_change) == ("order", True)
+
+
+def test_a_named_change_survives_a_no_change_of_another_line():
+    message = made("order", ("en.scope.date", "date: move line 10 to week 19", "body"),
+                   ("en.scope.nothing_changes", "none: stays as it is", "body"))
+    result = in_context(message, ORDER_CASE)
+    assert (result.category, result.scope_change) == ("order", True)
+
+
+def test_a_guessed_order_counts_when_the_message_names_its_number():
+    guessed = EMPTY.with_message("order", (PO,), counts=False)
+    names_it = made("enquiry", ("en.scope.hold", "hold: put on hold", "body"),
+                    identifiers=(Identifier("po", "4500-871234"),))
+    result = in_context(names_it, guessed)
+    assert (result.category, result.scope_change) == ("order", True)
+    other_po = made("enquiry", ("en.scope.hold", "hold: put on hold", "body"),
+                    identifiers=(Identifier("po", "4500999999"),))
+    assert in_context(other_po, guessed) is other_po
+
+
+def test_change_wording_beside_a_quote_number_changes_the_open_enquiry():
+    message = made("enquiry", ("en.scope.weak_hint", "reference: changes", "body"),
+                   identifiers=(Identifier("quote", "Q-25-0412"),))
+    result = in_context(message, ENQUIRY_CASE)
+    assert (result.category, result.scope_change) == ("enquiry", True)
+    without_number = made("enquiry", ("en.scope.weak_hint", "reference: changes", "body"))
+    assert in_context(without_number, ENQUIRY_CASE) is without_number
