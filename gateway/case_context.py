@@ -15,6 +15,7 @@ number (:func:`load_contexts`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -79,9 +80,8 @@ def _context(family: list[int], cases: dict[int, tuple[str, str]], staff: set[in
         confirmed and category == "order")
     enquiry = (context.enquiry or (confirmed and category == "enquiry")) and (
         status not in FINISHED)
-    return CaseContext(order=order, enquiry=enquiry, quote=context.quote,
-                       property=context.property or any(m in held for m in family),
-                       identifiers=context.identifiers)
+    return replace(context, order=order, enquiry=enquiry,
+                   property=context.property or any(m in held for m in family))
 
 
 def after_filing(context: CaseContext, classification: Classification, *, inbound: bool,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from gateway.case_context import load_contexts
 from gateway.events import case_by_ref
 from gateway.models import Case, CaseEvent, Message
 from gateway.review_models import Review
@@ -132,3 +133,24 @@ def test_a_guess_nobody_confirmed_does_not_make_the_case_hold_an_order(app, tmp_
         message = stored(session, "move@customer.example")
         assert message.category == "enquiry"
         assert "context" not in classified_event(session, message.id).data
+
+
+def test_the_context_read_from_the_database_says_what_the_case_holds(app, tmp_path, cli):
+    guess = dict(subject="PO RB-0098 shafts", message_id="<rb@customer.example>",
+                 body="Hi Hannah,\nas discussed on the phone, please take this email as our "
+                      "purchase order: PO: RB-0098\n25 x precision shaft 12 mm.\n\nMark")
+    quote = dict(subject="RFQ brackets", message_id="<rfq@customer.example>",
+                 sender="Lea <lea@other.example>",
+                 body="Hello,\ncould you quote 40 brackets? Our reference RFQ-2025-0231.\n\nLea")
+    file(app, tmp_path, guess, quote)
+    with app.db.session() as session:
+        cases = {c.subject: c.id for c in session.scalars(select(Case))}
+        contexts = load_contexts(session, cases.values(), 0.35)
+        guessed = contexts[cases["PO RB-0098 shafts"]]
+        assert guessed.order is False and guessed.ordered == frozenset({"rb0098"})
+        enquiry = contexts[cases["RFQ brackets"]]
+        assert (enquiry.enquiry, enquiry.order, enquiry.quote) == (True, False, True)
+    assert cli("cases", "classify", "NPC-000001", "--category", "order").code == 0
+    with app.db.session() as session:
+        assert load_contexts(session, [cases["PO RB-0098 shafts"]], 0.35)[
+            cases["PO RB-0098 shafts"]].order is True
