@@ -11,7 +11,8 @@ CATEGORIES: tuple[str, ...] = ("property", "order", "feedback", "enquiry", "othe
 
 IDENTIFIER_KINDS: tuple[str, ...] = ("po", "rma", "quote", "serial", "drawing")
 
-EVIDENCE_FIELDS: tuple[str, ...] = ("header", "subject", "body", "attachment")
+# "case": a context rule read it from the case the message was threaded into (context.py).
+EVIDENCE_FIELDS: tuple[str, ...] = ("header", "subject", "body", "attachment", "case")
 
 # Which step of the decision chose the category: a header verdict, a content rule, a business
 # rule below the threshold, or the fallback when nothing matched. The last two are guesses

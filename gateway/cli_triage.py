@@ -45,7 +45,24 @@ def cmd_cases_classify(args: argparse.Namespace) -> int:
     print(f"{result['ref']}: {change} (by {actor})")
     for review in result["reviews"]:
         print(f"  review {review['review_id']} {review['action']}")
+    for line in _record_lines(result["records"]):
+        print(f"  {line}")
     return EXIT_OK
+
+
+def _record_lines(records: dict[str, Any]) -> list[str]:
+    """What the new category did to the property register and the feedback record."""
+    lines = []
+    for name, done in records.items():
+        thing = "property item" if name == "property" else "feedback record"
+        for action in ("proposed", "opened", "dismissed", "kept"):
+            value = done.get(action)
+            ids = value if isinstance(value, list) else [value] if value is not None else []
+            if ids:
+                lines.append(f"{thing} {', '.join(map(str, ids))} {action}")
+        if done.get("reason"):
+            lines.append(f"  ({done['reason']})")
+    return lines
 
 
 def _label(state: dict[str, Any]) -> str:

@@ -71,7 +71,13 @@ MAX_REF_CHARS = 128
 def suggest_type(classification: Classification) -> tuple[str, list[str]]:
     """The feedback type the classifier's evidence points at ("" when unclear), and the rule
     ids it was read from (kept in the event so the suggestion can be explained)."""
-    rules = sorted({e.rule_id for e in classification.evidence if ".feedback." in e.rule_id})
+    return suggest_type_from_rules(e.rule_id for e in classification.evidence)
+
+
+def suggest_type_from_rules(rule_ids: Iterable[str]) -> tuple[str, list[str]]:
+    """:func:`suggest_type` from the rule ids alone (a filed message keeps them in its
+    evidence: what a person's reclassification reads)."""
+    rules = sorted({rule for rule in rule_ids if ".feedback." in rule})
     suffixes = {rule.rsplit(".", 1)[-1] for rule in rules}
     for kind, names in _RULE_TYPES:
         if suffixes.intersection(names):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session
 
 from archive import Archive, BlobNotFoundError, LedgerEntry
 from classifiers import Classification, RuleSet
+from classifiers.context import CONTEXT_RULES, EMPTY, CaseContext, in_context
 from gateway.after_filing import FiledMessage, run_hooks
+from gateway.case_context import after_filing, load_contexts
 from gateway.classification import (
     CLASSIFIED_EVENT,
     classify_parsed,
@@ -309,6 +311,8 @@ class Processor:
                        if decision.case is None else "")
             decisions.append((prepared, decision, target, keys))
         writer.load_cases([target for _, _, target, _ in decisions if isinstance(target, int)])
+        writer.load_contexts([target for prepared, _, target, _ in decisions
+                              if isinstance(target, int) and reads_context(prepared)])
         for prepared, decision, target, keys in decisions:
             writer.file(in_batch[(prepared.receipt.sha256, prepared.receipt.alias)], target,
                         decision, keys)
@@ -394,6 +398,9 @@ class _BatchWriter:
         self.follow_ups: list[tuple[CaseKey, CaseKey]] = []
         self.rehomed: list[tuple[CaseKey, CaseKey, str]] = []
         self.merged_into: dict[int, int] = {}
+        # What each case holds, for the messages of this batch that the context may move
+        # (classifiers.context); grows as the batch files into the case.
+        self.contexts: dict[CaseKey, CaseContext] = {}
 
     # -- collecting --------------------------------------------------------------------------
 
@@ -427,7 +434,15 @@ class _BatchWriter:
         case = _NewCase(row, opened, prepared.receipt.seq)
         self.new_cases.append(case)
         self.cases[case] = _CaseState("", classification.category, False)
+        self.contexts[case] = EMPTY
         return case
+
+    def load_contexts(self, ids: list[int]) -> None:
+        wanted = [i for i in set(ids) if i not in self.contexts]
+        if wanted:
+            for case_id, context in load_contexts(self.session, wanted,
+                                                  self.triage_below).items():
+                self.contexts[case_id] = context
 
     def load_cases(self, ids: list[int]) -> None:
         wanted = [i for i in set(ids) if i not in self.cases or not self.cases[i].category]
@@ -448,6 +463,8 @@ class _BatchWriter:
 
     def file(self, message: _NewMessage, case: CaseKey, decision: ThreadDecision,
              keys: ThreadKeys) -> None:
+        before = message.prepared.classification
+        self._read_in_context(message, case)
         prepared = message.prepared
         parsed, classification = prepared.parsed, prepared.classification
         message.row = _message_row(prepared.receipt, parsed, classification, decision)
@@ -471,12 +488,29 @@ class _BatchWriter:
             "decided_by": classification.decided_by,
             "needs_triage": message.row["needs_triage"],
             "rules": sorted({e.rule_id for e in classification.evidence}),
-            "rules_version": classification.rules_version, "defects": list(parsed.defects)}))
+            "rules_version": classification.rules_version, "defects": list(parsed.defects)}
+            | _context_note(before, classification)))
         # Our own outbound mail is on record, but what *we* wrote never flags a scope change
         # or re-categorises the customer's case.
         if inbound:
             self._customer_signals(case, message, state, classification)
         self.receipts.append((prepared.receipt, "filed", message, case, ""))
+
+    def _read_in_context(self, message: _NewMessage, case: CaseKey) -> None:
+        """Let what the case already holds move the message's classification (an order's
+        change is no new order), then add the message to what the case holds. Our own
+        outbound mail adds its identifiers (a quote we sent) but is never moved."""
+        if case not in self.contexts:
+            return  # no message of this batch in the case can be moved (reads_context)
+        prepared = message.prepared
+        inbound = prepared.receipt.direction != "outbound"
+        context = self.contexts[case]
+        read = in_context(prepared.classification, context) if inbound \
+            else prepared.classification
+        if read is not prepared.classification:
+            message.prepared = replace(prepared, classification=read)
+        self.contexts[case] = after_filing(context, read, inbound=inbound,
+                                           triage_below=self.triage_below)
 
     def _customer_signals(self, case: CaseKey, message: _NewMessage, state: _CaseState,
                           classification: Classification) -> None:
@@ -657,6 +691,24 @@ class _BatchWriter:
 
     def _ref(self, case: CaseKey | None) -> str | None:
         return self.cases[case].ref if case is not None and case in self.cases else None
+
+
+def reads_context(prepared: Prepared) -> bool:
+    """Whether the case's context may move this message (classifiers.context moves only a
+    customer's order or enquiry): only the cases of such messages have their context read."""
+    return (prepared.receipt.direction != "outbound"
+            and prepared.classification.category in ("order", "enquiry"))
+
+
+def _context_note(before: Classification, after: Classification) -> dict[str, Any]:
+    """For the ``message_classified`` event: what the classifier said before the case's
+    context moved it, and by which context rule (nothing when it did not)."""
+    if before is after:
+        return {}
+    return {"context": {"rules": sorted({e.rule_id for e in after.evidence
+                                         if e.rule_id in CONTEXT_RULES}),
+                        "from": {"category": before.category,
+                                 "scope_change": before.scope_change}}}
 
 
 def without_nul(value: Any) -> Any:

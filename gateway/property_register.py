@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -263,45 +264,76 @@ def _attachment(session: Session, case: Case, wanted: str) -> tuple[Message, dic
 
 # -- after filing -----------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Notice:
+    """A customer's message read as a property notice: what an item is proposed from (by the
+    pipeline's classification, or by a person who reclassified the case as property)."""
+
+    case: Case
+    message_pk: int
+    subject: str
+    sender: str
+    identifiers: tuple[tuple[str, str], ...]  # (kind, value) as the classifier found them
+    rules: tuple[str, ...]  # the rule ids that made it property
+
+
 def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
     """A customer's property notice proposes an item for staff to confirm.
 
-    Per batch: one query for the items already proposed (reprocessing), one for the cases and
-    one flush for the new items' ids (their history and events name them)."""
-    notices = [entry for entry in filed if entry.direction != "outbound"
+    Per batch: one query for the cases, and :func:`propose_items` (one query for the items
+    already proposed, one flush for the new items' ids)."""
+    entries = [entry for entry in filed if entry.direction != "outbound"
                and entry.classification.category == "property"]
+    if not entries:
+        return
+    cases = cases_by_id(session, (entry.case_id for entry in entries))
+    propose_items(session, [Notice(
+        case=cases[entry.case_id], message_pk=entry.message_pk, subject=entry.parsed.subject,
+        sender=entry.parsed.from_addr,
+        identifiers=tuple((i.kind, i.value) for i in entry.classification.identifiers),
+        rules=tuple(sorted({e.rule_id for e in entry.classification.evidence})))
+        for entry in entries if entry.case_id in cases], actor=SYSTEM)
+
+
+def propose_items(session: Session, notices: Sequence[Notice], *, actor: str,
+                  again_after_dismissal: bool = False) -> list[PropertyItem]:
+    """Propose one item per notice (status ``announced``, ``proposed``) for staff to confirm,
+    with its history row and a ``property_proposed`` event naming ``actor``. A message that
+    already proposed an item proposes none again (reprocessing), unless that item was
+    dismissed and ``again_after_dismissal`` (a person says it is property after all)."""
     if not notices:
-        return
-    proposed = set(session.scalars(select(PropertyItem.source_message_pk).where(
-        PropertyItem.source_message_pk.in_([entry.message_pk for entry in notices]))))
-    cases = cases_by_id(session, (entry.case_id for entry in notices))
-    new = [(entry, cases[entry.case_id], _proposed_item(cases[entry.case_id], entry))
-           for entry in notices
-           if entry.message_pk not in proposed and entry.case_id in cases]
+        return []
+    query = select(PropertyItem.source_message_pk).where(
+        PropertyItem.source_message_pk.in_([n.message_pk for n in notices]))
+    if again_after_dismissal:
+        query = query.where(PropertyItem.status != "dismissed")
+    proposed = set(session.scalars(query))
+    new = [(notice, _proposed_item(notice, actor)) for notice in notices
+           if notice.message_pk not in proposed]
     if not new:
-        return
-    session.add_all([item for *_, item in new])
+        return []
+    session.add_all([item for _, item in new])
     session.flush()
-    for entry, case, item in new:
-        session.add(_history_row(item, SYSTEM, "proposed", None, "announced", "",
-                                 {"message_pk": entry.message_pk}))
-        record(session, case, "property_proposed",
-               _event_data(item) | {"rules": sorted({e.rule_id for e in
-                                                     entry.classification.evidence})},
-               message_pk=entry.message_pk)
+    for notice, item in new:
+        session.add(_history_row(item, actor, "proposed", None, "announced", "",
+                                 {"message_pk": notice.message_pk}))
+        record(session, notice.case, "property_proposed",
+               _event_data(item) | {"rules": list(notice.rules)},
+               actor=actor, message_pk=notice.message_pk)
+    return [item for _, item in new]
 
 
-def _proposed_item(case: Case, entry: FiledMessage) -> PropertyItem:
-    identifiers = [{"kind": i.kind, "value": i.value}
-                   for i in entry.classification.identifiers if i.kind in _ITEM_IDENTIFIERS]
+def _proposed_item(notice: Notice, actor: str) -> PropertyItem:
+    identifiers = [{"kind": kind, "value": value} for kind, value in notice.identifiers
+                   if kind in _ITEM_IDENTIFIERS]
     now = utcnow()
-    return PropertyItem(case_id=case.id, kind="physical-item",
-                        description=(entry.parsed.subject or "property notice")[:1000],
-                        owner=case.customer or entry.parsed.from_addr,
+    return PropertyItem(case_id=notice.case.id, kind="physical-item",
+                        description=(notice.subject or "property notice")[:1000],
+                        owner=notice.case.customer or notice.sender,
                         identifiers=identifiers, status="announced", proposed=True,
                         condition="", location="", handling="", filename="",
-                        source_message_pk=entry.message_pk, created_at=now,
-                        created_by=SYSTEM, updated_at=now)
+                        source_message_pk=notice.message_pk, created_at=now,
+                        created_by=actor, updated_at=now)
 
 
 # -- read models ------------------------------------------------------------------------------

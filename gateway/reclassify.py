@@ -14,7 +14,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from classifiers import Classification
+from classifiers.context import EMPTY, in_context
 from gateway.app import App
+from gateway.case_context import load_contexts
 from gateway.classification import CLASSIFIED_EVENT, classify_parsed, with_queue_prior
 from gateway.models import Case, CaseEvent, Message, utcnow
 from gateway.parsing import parse_message
@@ -64,8 +67,9 @@ def reclassify(app: App, dry_run: bool = False) -> ReclassifySummary:
                 except Exception as exc:  # expired or missing blob: report, keep going
                     summary.unreadable.append({"sha256": message.sha256, "reason": str(exc)})
                     continue
-                result = with_queue_prior(classify_parsed(parse_message(raw), rules),
-                                          app.settings.prior_for(message.alias))
+                result = _in_context(session, app, message, with_queue_prior(
+                    classify_parsed(parse_message(raw), rules),
+                    app.settings.prior_for(message.alias)))
                 if (result.category, result.scope_change) == (message.category,
                                                               message.scope_change):
                     summary.unchanged += 1
@@ -95,6 +99,18 @@ def reclassify(app: App, dry_run: bool = False) -> ReclassifySummary:
                 session.flush()
                 _refresh_cases(session, touched)
     return summary
+
+
+def _in_context(session: Any, app: App, message: Message, result: Classification
+                ) -> Classification:
+    """The result as the pipeline files it: read in the context of the case (the messages
+    filed before this one, and the case's records), so a rules run does not undo it."""
+    if message.direction == "outbound" or result.category not in ("order", "enquiry"):
+        return result
+    contexts = load_contexts(session, [message.case_id],
+                             app.settings.config.classifier.triage_below,
+                             before_message=message.id)
+    return in_context(result, contexts.get(message.case_id, EMPTY))
 
 
 def _refresh_cases(session: Any, case_ids: set[int]) -> None:

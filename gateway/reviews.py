@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from classifiers.context import EXISTING_ORDER, OPEN_ENQUIRY
 from gateway.events import SYSTEM, WorkflowError, case_family, cases_by_id, record
 from gateway.models import Case, CaseLink, Message, utcnow
 from gateway.review_models import (
@@ -404,10 +405,14 @@ def _awaited_confirmations(session: Session, items: Sequence[FiledMessage]) -> s
     return found
 
 
+_SIGNALS = ("clf.change_order", EXISTING_ORDER, OPEN_ENQUIRY)
+
+
 def scope_evidence(evidence: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The evidence of scope rules ("en.scope.quantity") and of the change-order signal."""
+    """The evidence of scope rules ("en.scope.quantity"), of the change-order signal and of
+    the case context that made the message a change (classifiers/context.py)."""
     return [e for e in evidence if ".scope." in e.get("rule_id", "")
-            or e.get("rule_id") == "clf.change_order"]
+            or e.get("rule_id") in _SIGNALS]
 
 
 def _plan_scope_review(session: Session, case: Case, item: FiledMessage) -> Review | int | None:
@@ -423,7 +428,7 @@ def _plan_scope_review(session: Session, case: Case, item: FiledMessage) -> Revi
         if earlier is not None:
             return int(earlier)
     changes = sorted({e["text"].split(":", 1)[0] for e in evidence
-                      if e.get("rule_id") != "clf.change_order"})
+                      if e.get("rule_id") not in _SIGNALS})
     summary = f"{', '.join(changes) or 'scope change'} ({item.parsed.subject})"
     review = _new_review(case, "scope-change", actor=SYSTEM, summary=summary,
                          evidence=evidence, trigger_message_pk=item.message_pk)
