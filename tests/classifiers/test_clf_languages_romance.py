@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pytest
 
 from classifiers import MessageInput, classify, load_rules
+from classifiers.prepare import new_text
+from gateway.threader import is_reply_subject, normalise_subject
 
 RULES = load_rules()
 
@@ -152,3 +154,49 @@ def test_every_romance_language_has_its_own_rule_folder() -> None:
     for lang in ("fr", "es", "it", "pt"):
         categories = {r.category for r in RULES.content_rules.values() if r.language == lang}
         assert categories == {"enquiry", "order", "feedback", "property", "other", "scope"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Annullate la riga 3.\n\nIl giorno 5 nov 2024 alle 10:02, Vendite <s@x.example> ha "
+        "scritto:\n> vecchio",
+        "Annullate la riga 3.\n\nEm 5 de nov. de 2024, às 10:02, Vendas <s@x.example> "
+        "escreveu:\n> antigo",
+        "Annullate la riga 3.\n\n-----Messaggio originale-----\nDa: Vendite\nvecchio",
+        "Annullate la riga 3.\n\n-----Mensagem original-----\nDe: Vendas\nantigo",
+        "Annullate la riga 3.\n\nDa: Vendite <s@x.example>\nInviato: lunedì\nA: me\nvecchio",
+        "Annullate la riga 3.\n\nDe: Vendas <s@x.example>\nEnviada: segunda-feira\nPara: mim\n"
+        "antigo",
+        "Annullate la riga 3.\n\nCordiali saluti,\nMario Rossi\nUfficio acquisti",
+        "Annullate la riga 3.\n\nCom os melhores cumprimentos,\nJoão Silva\nCompras",
+        "Annullate la riga 3.\n\nQuesto messaggio e i suoi allegati sono riservati e "
+        "destinati al solo destinatario.",
+        "Annullate la riga 3.\n\nEsta mensagem pode conter informação confidencial.",
+    ],
+)
+def test_italian_and_portuguese_quotes_signatures_and_footers_are_cut(body: str) -> None:
+    text = new_text(body)
+    # The closing formula itself stays (as "Best regards," does); what follows it goes.
+    assert text.split("\n\n")[0] == "Annullate la riga 3."
+    cut = ("vecchio", "antigo", "Rossi", "Silva", "riservati", "confidencial")
+    assert not any(word in text for word in cut), text
+
+
+def test_italian_and_portuguese_forwards_keep_the_forwarded_text() -> None:
+    outlook = (
+        "vedi sotto\n\nDa: Elena <e@x.example>\nInviato: giovedì\n\nServe una pompa da 45 m3/h."
+    )
+    assert "45 m3/h" in new_text(outlook, "I: dimensionamento pompa")
+    assert "45 m3/h" not in new_text(outlook, "R: dimensionamento pompa")
+    marker = "olá\n---------- Mensagem encaminhada ---------\nDe: a\nData: b\n\nTexto da pergunta"
+    assert "Texto da pergunta" in new_text(marker, "bomba")
+
+
+@pytest.mark.parametrize(
+    "subject", ["R: Ordine 4711", "I: Ordine 4711", "RES: Ordine 4711", "ENC: Ordine 4711",
+                "RV: Ordine 4711", "TR: Ordine 4711", "Réf: Ordine 4711"],
+)
+def test_romance_reply_and_forward_prefixes(subject: str) -> None:
+    assert is_reply_subject(subject)
+    assert normalise_subject(subject) == normalise_subject("Ordine 4711")
