@@ -200,3 +200,13 @@ def test_italian_and_portuguese_forwards_keep_the_forwarded_text() -> None:
 def test_romance_reply_and_forward_prefixes(subject: str) -> None:
     assert is_reply_subject(subject)
     assert normalise_subject(subject) == normalise_subject("Ordine 4711")
+
+
+def test_portuguese_no_is_a_contraction_not_the_english_negator() -> None:
+    assert "no" not in RULES.negators_for("pt") and "não" in RULES.negators_for("pt")
+    assert "no" in RULES.negators_for("es")  # Spanish "no" is a negator
+    result = classify(MessageInput(
+        subject="Encomenda 4500654",
+        body_text="Bom dia, entreguem as peças no nosso armazém de Braga em vez de Porto.",
+    ), RULES)
+    assert (result.category, result.scope_change) == ("order", True), result.evidence
