@@ -34,7 +34,7 @@ from typing import Any
 CONCEPTS_FILE = "concepts.toml"
 CONCEPT_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _CONCEPT_KEYS = {"note", "lemmas", "forms", "prefixes"}
-_TOP_KEYS = {"description", "negators", "conditionals", "concepts"}
+_TOP_KEYS = {"description", "negators", "not_negators", "conditionals", "concepts"}
 # English conditionals apply to every language (English is mixed into business mail everywhere).
 ENGLISH_CONDITIONALS: tuple[str, ...] = ("if", "whether", "unless", "in case", "should we", "once")
 
@@ -78,6 +78,8 @@ class Lexicon:
     negators: frozenset[str]
     conditionals: frozenset[str]
     concepts: dict[str, Concept]
+    # English negators that are ordinary words here (Portuguese "no" = "in the"): not negators.
+    not_negators: frozenset[str] = frozenset()
 
 
 def _words(value: Any, key: str, rule_id: str, *, phrases: bool = False) -> frozenset[str]:
@@ -107,13 +109,14 @@ def parse_concepts(lang: str, data: Mapping[str, Any]) -> Lexicon:
     if unknown:
         raise ConceptError("-", f"unknown top-level keys {sorted(unknown)}")
     negators = _words(data.get("negators", []), "negators", "negators")
+    not_negators = _words(data.get("not_negators", []), "not_negators", "not_negators")
     conditionals = _words(data.get("conditionals", []), "conditionals", "conditionals",
                           phrases=True)
     table = data.get("concepts", {})
     if not isinstance(table, dict):
         raise ConceptError("-", "concepts must be tables [concepts.NAME]")
     concepts = {name: _concept(lang, name, entry) for name, entry in table.items()}
-    return Lexicon(negators, conditionals, concepts)
+    return Lexicon(negators, conditionals, concepts, not_negators)
 
 
 def _concept(lang: str, name: str, entry: Any) -> Concept:
@@ -145,7 +148,7 @@ def merge_lexicons(base: Lexicon | None, extra: Lexicon) -> Lexicon:
     for name, concept in extra.concepts.items():
         concepts[name] = concepts[name].merged(concept) if name in concepts else concept
     return Lexicon(base.negators | extra.negators, base.conditionals | extra.conditionals,
-                   concepts)
+                   concepts, base.not_negators | extra.not_negators)
 
 
 def _lemma_table(lang: str) -> dict[str, Any]:

@@ -24,10 +24,11 @@ _REPLY_HEADERS: tuple[re.Pattern[str], ...] = (
     re.compile(r"^Am\b.{0,200}\bschrieb\b.{0,200}:\s*$", re.I),
     re.compile(r"^Le\b.{0,200}\ba\s+[ée]crit\s*:\s*$", re.I),
     re.compile(r"^El\b.{0,200}\bescribi[óo]\s*:\s*$", re.I),
-    re.compile(r"^\S.{0,200}\b(?:wrote|schrieb|a [ée]crit|escribi[óo])\s*:\s*$", re.I),
+    re.compile(r"^\S.{0,200}\b(?:wrote|schrieb|a [ée]crit|escribi[óo]|ha scritto|scrisse"
+               r"|escreveu)\s*:\s*$", re.I),
     re.compile(
         r"^-{2,}\s*(?:Original Message|Urspr[üu]ngliche Nachricht|Originalnachricht"
-        r"|Message d'origine|Mensaje original)\s*-{2,}\s*$",
+        r"|Message d'origine|Mensaje original|Messaggio originale|Mensagem original)\s*-{2,}\s*$",
         re.I,
     ),
     re.compile(r"^_{10,}\s*$"),  # Outlook's rule above the quoted header block
@@ -36,16 +37,20 @@ _REPLY_HEADERS: tuple[re.Pattern[str], ...] = (
 # Outlook-style header block: "From:" followed within a few lines by "Sent:"/"Date:".
 _BLOCK_FROM = re.compile(r"^\*?(?:From|Von|De|Da)\s*:\*?\s", re.I)
 _BLOCK_SENT = re.compile(
-    r"^\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée](?:\s+le)?|Enviado(?:\s+el)?|Fecha)\s*:\*?\s", re.I
+    r"^\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée](?:\s+le)?|Enviado(?:\s+el)?|Fecha|Inviato|Enviada"
+    r"|Data)\s*:\*?\s", re.I
 )
 
 _FORWARD_MARKERS = re.compile(
     r"^\s*(?:-{2,}\s*(?:Forwarded message|Weitergeleitete Nachricht|Message transf[ée]r[ée]"
-    r"|Mensaje reenviado)\s*-{2,}|Begin forwarded message:|Anfang der weitergeleiteten"
-    r" Nachricht:|D[ée]but du message r[ée]exp[ée]di[ée]\s*:|Inicio del mensaje reenviado:)",
+    r"|Mensaje reenviado|Messaggio inoltrato|Mensagem (?:re)?encaminhada)\s*-{2,}"
+    r"|Begin forwarded message:|Anfang der weitergeleiteten"
+    r" Nachricht:|D[ée]but du message r[ée]exp[ée]di[ée]\s*:|Inicio del mensaje reenviado:"
+    r"|Inizio messaggio inoltrato:|In[íi]cio da mensagem (?:re)?encaminhada:)",
     re.I,
 )
-_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|fw|enc)\s*:", re.I)
+# "I:" is Italian Outlook's forward prefix ("Inoltra").
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|fw|enc|i)\s*:", re.I)
 
 _SIGNATURE = re.compile(r"^(?:-- ?|—)$")
 # Legal footers and disclaimers: everything from here on is boilerplate.
@@ -61,6 +66,10 @@ _FOOTER = re.compile(
     r"|ce (?:message|courriel|e-?mail)(?: et (?:ses|les) pi[èe]ces jointes)? (?:est|sont)"
     r" (?:strictement )?confidentiel"
     r"|este (?:mensaje|correo)[^.]{0,40} (?:es|son|contiene) (?:informaci[óo]n )?confidencial"
+    r"|quest[oa] (?:e-?mail|messaggio|comunicazione)[^.]{0,60} (?:[èe]|sono|contiene|pu[òo]"
+    r" contenere) (?:informazioni )?(?:riservat|confidenzial)"
+    r"|esta (?:mensagem|comunica[çc][ãa]o|e-?mail)[^.]{0,60} (?:[ée]|s[ãa]o|cont[ée]m|pode"
+    r" conter) (?:informa[çc][ãa]o )?(?:confidencial|reservad|privilegiad)"
     r"|please consider the environment before printing)",
     re.I,
 )
@@ -71,7 +80,9 @@ _CLOSING = re.compile(
     r"|mit freundlichen gr[üu](?:ß|ss)en|freundliche gr[üu](?:ß|ss)e|beste gr[üu](?:ß|ss)e"
     r"|viele gr[üu](?:ß|ss)e|gru(?:ß|ss)|mfg|vg"
     r"|cordialement|bien cordialement|salutations(?: distingu[ée]es)?|bien [àa] vous"
-    r"|saludos(?: cordiales)?|atentamente|un saludo|cordialmente)[\s,.!]*$",
+    r"|saludos(?: cordiales)?|atentamente|un saludo|cordialmente"
+    r"|(?:cordiali|distinti|cari) saluti|saluti|un cordiale saluto|grazie(?: mille)?"
+    r"|(?:com os )?(?:melhores )?cumprimentos|atenciosamente|obrigad[oa]|um abra[çc]o)[\s,.!]*$",
     re.I,
 )
 # After a closing, at most this many lines are taken as the signature (name, role, company).
@@ -100,7 +111,8 @@ def _reply_header(lines: list[str], i: int) -> bool:
     if any(p.match(stripped) for p in _REPLY_HEADERS):
         return True
     # Mail clients wrap long "On …, X <x@y> wrote:" lines in two.
-    if i + 1 < len(lines) and re.match(r"^(?:On|Am|Le|El)\b", stripped) and len(stripped) < 200:
+    if (i + 1 < len(lines) and re.match(r"^(?:On|Am|Le|El|Il|Em)\b", stripped)
+            and len(stripped) < 200):
         joined = f"{stripped} {lines[i + 1].strip()}"
         return any(p.match(joined) for p in _REPLY_HEADERS[:5])
     return False

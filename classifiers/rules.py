@@ -155,6 +155,7 @@ class RuleSet:
     source_files: tuple[str, ...]
     concepts: dict[str, dict[str, Concept]] = field(default_factory=dict)
     conditionals: dict[str, frozenset[str]] = field(default_factory=dict)
+    not_negators: dict[str, frozenset[str]] = field(default_factory=dict)
     _pipelines: dict[str, Language] = field(default_factory=dict, repr=False)
     _phrase_matchers: dict[str, PhraseMatcher] = field(default_factory=dict, repr=False)
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
@@ -213,12 +214,13 @@ class RuleSet:
         return self._phrase_matchers[lang], self._token_matchers[lang]
 
     def negators_for(self, lang: str) -> frozenset[str]:
-        """The negators of ``lang`` and of English (mail mixes English into any language)."""
+        """The negators of ``lang`` and of English (mail mixes English into any language),
+        less the English ones that are ordinary words of ``lang`` (its ``not_negators``)."""
         key = ("negators", lang)
         if key not in self._word_sets:
-            self._word_sets[key] = self.negators.get(lang, frozenset()) | self.negators.get(
-                DEFAULT, frozenset()
-            )
+            self._word_sets[key] = (
+                self.negators.get(lang, frozenset()) | self.negators.get(DEFAULT, frozenset())
+            ) - self.not_negators.get(lang, frozenset())
         return self._word_sets[key]
 
     def conditionals_for(self, lang: str) -> frozenset[str]:
@@ -721,6 +723,7 @@ def load_rules(
         + tuple(str(p) for p in extra_files),
         concepts={lang: lex.concepts for lang, lex in state.lexicons.items()},
         conditionals={lang: lex.conditionals for lang, lex in state.lexicons.items()},
+        not_negators={lang: lex.not_negators for lang, lex in state.lexicons.items()},
     )
     if extra_ids:
         problems = check_examples(ruleset, rule_ids=extra_ids)
