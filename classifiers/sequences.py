@@ -185,12 +185,10 @@ class SequenceIndex:
 
     def masks(self, doc: Doc) -> list[int]:
         """One bitmask per token of ``doc``."""
-        from spacy.attrs import LOWER
-
         if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
         cache = self._cache
-        hashes = doc.to_array(LOWER).tolist()
+        hashes = doc.to_array("LOWER").tolist()
         out = [cache.get(h) for h in hashes]
         strings = doc.vocab.strings
         for i, mask in enumerate(out):
