@@ -82,6 +82,22 @@ CASES = [
     ("property", "our tooling", "Please confirm our injection mould is stored safely at your "
      "plant."),
     ("property", "Return", "Please return our test fixture as we need it for another supplier."),
+    # boundaries of the labelling rules: a drawing sent with an RFQ is property, asking for
+    # OUR drawing or samples is an enquiry, a credit-note chaser for old returns and a question
+    # how to return faulty parts are feedback, an order citing a drawing number is an order
+    ("property", "quote", "Please quote 500 pcs to the attached drawing."),
+    ("enquiry", "drawing", "Can you send us your drawing of the standard flange? We need it for "
+     "our design."),
+    ("enquiry", "samples", "Could you send us two samples of the gasket for testing?"),
+    ("enquiry", "password", "I forgot my password for the portal, can you reset it please?"),
+    ("feedback", "returns", "We returned the faulty units two months ago and still no credit. "
+     "Very poor."),
+    ("feedback", "return process", "How do we return a faulty unit? Is there a form?"),
+    ("order", "PO 5512", "Our PO 5512 is attached. Drawing number 77-120 rev C applies, as "
+     "quoted."),
+    ("order", "samples order", "Please send 2 samples of the gasket, our PO 9912 covers the cost."),
+    ("order", "call-off", "Please deliver the next 200 pcs from our framework order, week 32."),
+    ("other", "Re: confirmation", "Thank you for the confirmation."),
     # other: hand-written out-of-office, promotions, acknowledgements, applications
     ("other", "Out of office", "I am on annual leave until 12 May with no access to email."),
     ("other", "webinar", "Join our free webinar on 5-axis machining. Register now! Unsubscribe "
