@@ -7,7 +7,9 @@ text): one two-token pattern costs 250 µs per text, 50 patterns with their own 
 150 tokens; a few hundred sequence rules would cost more than the rest of classification.
 Here every distinct lower-case word is classified ONCE (cached by its hash) into a bitmask of
 the symbols the language's rules use: each concept, literal word, ``#num``, and markers for
-negators, whitespace and paragraph breaks. A text is then a list of ints; a sequence whose
+negators, whitespace and paragraph breaks. A form that the tokenizer splits ("call-off",
+"qty.", "ci-joint") is found by the language's ``PhraseMatcher`` instead and stands for one
+element however many tokens it has. A text is then a list of ints; a sequence whose
 symbols do not all occur in it is skipped with one AND, and the few others are searched in
 plain Python over the positions of their symbols. The semantics are the Matcher's with a
 bounded wildcard ``{"OP": "{0,W}"}`` between elements, except that whitespace tokens (line
@@ -27,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy
+
 if TYPE_CHECKING:
     from spacy.tokens import Doc
 
@@ -35,6 +39,7 @@ MAX_ELEMENTS = 6
 MAX_UNORDERED = 3
 _NEG, _SPACE, _BREAK = 1, 2, 4
 _FIRST_SYMBOL_BIT = 3
+_SYMBOL_LOW = (1 << _FIRST_SYMBOL_BIT) - 1  # the marker bits below the first symbol
 _DIGIT = re.compile(r"\d")
 _CACHE_LIMIT = 200_000  # distinct words remembered per language before the cache is renewed
 
@@ -134,8 +139,10 @@ class SequenceIndex:
         forms: Mapping[tuple[str, str], frozenset[str]],
         prefixes: Mapping[tuple[str, str], tuple[str, ...]],
         negators: frozenset[str],
+        one_token: Callable[[str], bool] = lambda word: True,
     ) -> None:
-        """``forms`` / ``prefixes``: (language, concept name) -> lower-case forms / prefixes."""
+        """``forms`` / ``prefixes``: (language, concept name) -> lower-case forms / prefixes;
+        ``one_token(word)``: whether the language's tokenizer keeps ``word`` as one token."""
         self._bits: dict[tuple[str, ...], int] = {}
         self._compiled: list[_Compiled] = []
         for rule in rules:
@@ -151,18 +158,26 @@ class SequenceIndex:
         self._form_masks: dict[str, int] = {}
         self._prefixes: list[tuple[str, int]] = []
         self._num = 0
+        # bit -> forms of several tokens, for the PhraseMatcher (see RuleSet.matchers)
+        self.phrases: dict[int, list[str]] = {}
         for symbol, bit in self._bits.items():
             if symbol[0] == "concept":
                 key = (symbol[1], symbol[2])
-                for form in forms.get(key, ()):
-                    self._form_masks[form] = self._form_masks.get(form, 0) | bit
+                self._add_forms(forms.get(key, ()), bit, one_token)
                 self._prefixes += [(p, bit) for p in prefixes.get(key, ())]
             elif symbol[0] == "literal":
-                self._form_masks[symbol[1]] = self._form_masks.get(symbol[1], 0) | bit
+                self._add_forms((symbol[1],), bit, one_token)
             else:
                 self._num = bit
         self._negators = negators
         self._cache: dict[int, int] = {}
+
+    def _add_forms(self, forms: Iterable[str], bit: int, one_token: Callable[[str], bool]) -> None:
+        for form in forms:
+            if one_token(form):
+                self._form_masks[form] = self._form_masks.get(form, 0) | bit
+            else:
+                self.phrases.setdefault(bit, []).append(form)
 
     def _bit(self, symbol: tuple[str, ...]) -> int:
         if symbol not in self._bits:
@@ -196,62 +211,96 @@ class SequenceIndex:
             cache[h] = self._mask(strings[h])
         return list(map(cache.__getitem__, hashes))
 
-    def find(self, doc: Doc) -> list[tuple[str, int, int]]:
+    def find(
+        self, doc: Doc, phrase_hits: Iterable[tuple[int, int, int]] = ()
+    ) -> list[tuple[str, int, int]]:
         """(rule id, start token, end token) of each sequence match in ``doc``: for each rule
         and end token the shortest span; spans with a negator inside are left out for
-        negatable rules."""
+        negatable rules. ``phrase_hits``: (bit, start, end) of the forms in :attr:`phrases`
+        that the PhraseMatcher found."""
         if not self._compiled or not len(doc):
             return []
         masks = self.masks(doc)
+        phrase_hits = list(phrase_hits)
         present = 0
         for m in set(masks):
             present |= m
+        for bit, _, _ in phrase_hits:
+            present |= bit
         todo = [c for c in self._compiled if c.need & present == c.need]
         if not todo:
             return []
-        keep = [i for i, m in enumerate(masks) if not m & _SPACE or m & _BREAK]
-        compact = [masks[i] for i in keep]
-        paragraph = list(itertools.accumulate(1 if m & _BREAK else 0 for m in compact))
-        # most words belong to no concept: the positions of each symbol are looked up among the
-        # few that do
-        symbols = [(k, m) for k, m in enumerate(compact) if m >> _FIRST_SYMBOL_BIT]
-        positions: dict[int, list[int]] = {}
+        # Positions count the tokens that are not whitespace (a line break is no word); no
+        # match spans a blank line. numpy: no Python step per token.
+        space = doc.to_array("IS_SPACE").astype(bool)
+        rank = numpy.cumsum(~space).tolist()
+        breaks = [i for i in numpy.flatnonzero(space).tolist() if masks[i] & _BREAK]
+        needed = 0
+        for c in todo:
+            needed |= c.need
+        occurrences, negators = _occurrences(masks, rank, phrase_hits, needed)
         out: list[tuple[str, int, int]] = []
         for c in todo:
-            for start, end in _search(c.bits, c.window, symbols, positions):
-                if paragraph[start] != paragraph[end]:
+            for first, last in _search(c.bits, c.window, rank, occurrences):
+                if _within(breaks, first, last):
                     continue
-                if c.negatable and any(m & _NEG for m in compact[start : end + 1]):
+                if c.negatable and _within(negators, first - 1, last + 1):
                     continue
-                out.append((c.rule_id, keep[start], keep[end] + 1))
+                out.append((c.rule_id, first, last + 1))
         return out
+
+
+Occurrences = dict[int, tuple[list[int], list[tuple[int, int]]]]
+
+
+def _within(positions: list[int], after: int, before: int) -> bool:
+    """Whether a position of the sorted ``positions`` lies strictly between the two."""
+    i = bisect.bisect_right(positions, after)
+    return i < len(positions) and positions[i] < before
+
+
+def _occurrences(
+    masks: list[int], rank: list[int], phrase_hits: list[tuple[int, int, int]], needed: int
+) -> tuple[Occurrences, list[int]]:
+    """bit -> (ranks, (first, last) tokens) of each word or phrase that belongs to one of the
+    ``needed`` symbols, in order of position; and the negators' positions. Most words are
+    neither: skipped with one comparison."""
+    wanted = needed | _NEG
+    found: list[tuple[int, int, int]] = [(i, i, m) for i, m in enumerate(masks) if m & wanted]
+    negators = [i for i, _, m in found if m & _NEG]
+    found += [(s, e - 1, bit) for bit, s, e in phrase_hits if bit & needed]
+    found.sort(key=lambda f: rank[f[0]])
+    out: Occurrences = {}
+    for first, last, mask in found:
+        mask &= needed
+        while mask:
+            bit = mask & -mask
+            ranks, spans = out.setdefault(bit, ([], []))
+            ranks.append(rank[first])
+            spans.append((first, last))
+            mask ^= bit
+    return out, negators
 
 
 def _search(
     bits: tuple[int, ...],
     window: int,
-    symbols: list[tuple[int, int]],
-    positions: dict[int, list[int]],
+    rank: list[int],
+    occurrences: Occurrences,
 ) -> list[tuple[int, int]]:
-    """(first, last) positions of matches of ``bits`` in order with gaps of at most ``window``;
-    for each last position the latest possible first one. ``symbols``: (position, mask) of
-    the words that belong to some symbol; ``positions`` caches the positions per bit."""
-
-    def where(bit: int) -> list[int]:
-        if bit not in positions:
-            positions[bit] = [k for k, m in symbols if m & bit]
-        return positions[bit]
-
-    states = [(p, p) for p in where(bits[0])]
+    """(first, last) tokens of matches of ``bits`` in order, with at most ``window`` counted
+    tokens between consecutive elements; for each last token the latest possible first one."""
+    states = occurrences.get(bits[0], ([], []))[1]
     for bit in bits[1:]:
-        found = where(bit)
+        ranks, spans = occurrences.get(bit, ([], []))
         best: dict[int, int] = {}
         for start, end in states:
-            lo = bisect.bisect_right(found, end)
-            hi = bisect.bisect_right(found, end + window + 1)
-            for q in found[lo:hi]:
-                if best.get(q, -1) < start:
-                    best[q] = start
+            after = rank[end]
+            lo = bisect.bisect_right(ranks, after)
+            hi = bisect.bisect_right(ranks, after + window + 1)
+            for _, last in spans[lo:hi]:
+                if best.get(last, -1) < start:
+                    best[last] = start
         states = sorted((s, q) for q, s in best.items())
         if not states:
             break
