@@ -44,11 +44,11 @@ def test_each_family_recognises_general_wording(subject: str, body: str, categor
     assert run(subject, body).category == category
 
 
-def test_near_rule_needs_the_item_within_the_window() -> None:
+def test_handover_rule_needs_the_item_within_the_window() -> None:
     hit = run("Repair", "Yesterday we sent our three old pumps to your workshop.")
-    assert any(e.rule_id == "en.property.item_sent_to_us" for e in hit.evidence)
+    assert any(e.rule_id == "en.property.item_handed_over" for e in hit.evidence)
     miss = run("Repair", "We sent the order last week; the pumps are still not here.")
-    assert not any(e.rule_id == "en.property.item_sent_to_us" for e in miss.evidence)
+    assert not any(e.rule_id == "en.property.item_handed_over" for e in miss.evidence)
 
 
 def test_erp_purchase_order_with_auto_submitted_is_an_order() -> None:
