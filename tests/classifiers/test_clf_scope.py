@@ -1,0 +1,157 @@
+"""Scope change in English: one test per family, each as a statement, a question and a terse
+imperative, and the negatives the labelling rules name (no changes, conditions, new orders with
+special requirements, "as quoted", acknowledgements, capability questions, owed deliveries).
+
+The sentences are written for these tests in several writing styles (formal, chatty, mobile
+shorthand); none comes from a labelled corpus.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from classifiers import Classification, MessageInput, classify, load_rules
+
+RULES = load_rules()
+
+
+def run(subject: str, body: str) -> Classification:
+    return classify(MessageInput(subject=subject, body_text=body), RULES)
+
+
+def changes(result: Classification) -> set[str]:
+    """The change kinds named in the scope evidence ("date: postpone delivery" -> "date")."""
+    return {
+        e.text.split(":", 1)[0]
+        for e in result.evidence
+        if e.rule_id.startswith("en.scope.") and ":" in e.text
+    }
+
+
+FAMILIES = {
+    "cancellation": [
+        ("PO 88-1203", "We hereby cancel our purchase order 88-1203 in full; the project was stopped."),
+        ("Line 2", "Is it still possible to cancel line 2 of our order before you start?"),
+        ("cxl", "pls cancel 4471-02, sent twice by mistake"),
+    ],
+    "hold": [
+        ("Order 5521", "Our customer has frozen the project, so please put order 5521 on hold."),
+        ("Shipment", "Could you hold the shipment for our PO 7710 until we confirm the site is ready?"),
+        ("PO 3391", "do not ship until further notice pls"),
+    ],
+    "quantity": [
+        ("PO 4410", "Please increase the quantity on PO 4410 line 1 from 250 to 400 pcs."),
+        ("Order 7781", "Could we reduce the quantity on order 7781 to 120 units?"),
+        ("PO 2291 l.3", "qty 500 not 300 on line 3"),
+    ],
+    "date": [
+        ("Order 9920", "Due to a site delay we need to postpone delivery of order 9920 to week 14."),
+        ("Delivery", "Could we move delivery of PO 5512 to week 48?"),
+        ("PO 3340", "push to wk 12 pls"),
+        ("SO 77812", "Is there any chance of pulling in SO 77812 by a week?"),
+    ],
+    "address": [
+        ("Order 6612", "Please change the delivery address on order 6612 to our Leeds warehouse."),
+        ("PO 1180", "Can you change the ship-to address for PO 1180 to our second plant?"),
+    ],
+    "specification": [
+        ("PO 4512", "Engineering have revised the drawing: please change the finish on PO 4512 "
+                    "to black oxide."),
+        ("Quote 311", "Could you change the material in your quote 311 to 316L?"),
+        ("rev", "PO 6631 - make to rev C not rev B"),
+    ],
+    "price": [
+        ("Quote 2210", "Could you extend the validity of quote 2210 to the end of June?"),
+        ("Order 8891", "Your acknowledgement for order 8891 shows the wrong unit price, please "
+                       "correct the price to the quoted EUR 4.10."),
+        ("Q-1190", "can u hold the price on Q-1190 another 30 days?"),
+    ],
+    "terms": [
+        ("PO 4470", "For our PO 4470 we would like to change the delivery terms from EXW to DAP."),
+    ],
+    "obligation": [
+        ("Late delivery 7712", "Order 7712 arrived three weeks late. We expect a 5% credit on "
+                               "the invoice."),
+        ("Inspection", "From now on every delivery to our plant must include a measurement "
+                       "report; deliveries without it will be rejected."),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("what", "subject", "body"),
+    [(what, s, b) for what, cases in FAMILIES.items() for s, b in cases],
+)
+def test_scope_change_family(what: str, subject: str, body: str) -> None:
+    result = run(subject, body)
+    assert result.scope_change is True, result.evidence
+    assert what in changes(result)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        # nothing changes
+        ("PO 4410", "No changes to the order, just confirming the delivery date is still week 20."),
+        ("Order 5521", "Nothing changes on our side, please go ahead as planned."),
+        # a condition or a possibility, not a request
+        ("Order 5521", "If we need to change the quantity later, how much notice do you need?"),
+        ("PO 7710", "Should we have to postpone the delivery, we will let you know in good time."),
+        # new orders and RFQs, even with special requirements
+        ("New PO 4471", "Please find our PO 4471 for 300 pcs as quoted. Delivery to our Leeds "
+                        "warehouse, 3.1 certificates required, packed in VCI bags."),
+        ("RFQ", "Please quote 500 brackets in 316L with a passivated finish, delivery in 6 weeks."),
+        ("Order", "We would like to order 40 flanges as per your quotation 2281."),
+        # general capability questions
+        ("Material", "Can you generally supply these pins in 17-4PH instead of 303?"),
+        ("Lead time", "What is your usual lead time for 1,000 pcs?"),
+        # demands to deliver what is already owed
+        ("PO 6631", "You still have not sent the CoC for PO 6631. Please send it today."),
+        ("Short delivery", "We received 180 instead of 200 pcs on PO 3391, please ship the "
+                           "missing 20."),
+        # pure acknowledgements and status questions
+        ("Re: Order confirmation 8891", "Thanks, received."),
+        ("Order 8891", "When will order 8891 ship? Any update on the delivery date?"),
+        # negated requests
+        ("PO 5512", "Please don't cancel the order, we still want the parts."),
+        # the change concerns future orders only
+        ("New address", "Please note our new delivery address for all future orders."),
+    ],
+)
+def test_not_a_scope_change(subject: str, body: str) -> None:
+    result = run(subject, body)
+    assert result.scope_change is False, result.evidence
+
+
+def test_partial_invariance_does_not_cancel_a_change() -> None:
+    """'Lines 1 and 3 remain unchanged' is what a change order says about the rest."""
+    result = run(
+        "PO 2291",
+        "Please cancel line 2 of PO 2291. Lines 1 and 3 remain unchanged, no other changes.",
+    )
+    assert result.scope_change is True
+    assert "cancellation" in changes(result)
+
+
+def test_cancellation_of_an_order_is_an_order() -> None:
+    result = run("Cancel PO 4500123456", "Please cancel our PO 4500123456 in full.")
+    assert (result.category, result.scope_change) == ("order", True)
+    assert any(e.rule_id == "clf.change_order" for e in result.evidence)
+
+
+def test_change_to_an_open_quote_stays_an_enquiry() -> None:
+    result = run(
+        "Quote Q-25-0311",
+        "Thanks for quote Q-25-0311. Could you revise it for 500 pcs instead of 200 and "
+        "send an updated quote?",
+    )
+    assert (result.category, result.scope_change) == ("enquiry", True)
+
+
+def test_compensation_claim_in_a_complaint_stays_feedback() -> None:
+    result = run(
+        "Late again - order 7712",
+        "This is the third late delivery in a row and we are very disappointed. We will deduct "
+        "5% from your invoice and expect the replacements by air at your cost.",
+    )
+    assert (result.category, result.scope_change) == ("feedback", True)
