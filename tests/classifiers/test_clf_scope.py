@@ -30,13 +30,13 @@ def changes(result: Classification) -> set[str]:
 
 FAMILIES = {
     "cancellation": [
-        ("PO 88-1203", "We hereby cancel our purchase order 88-1203 in full; the project was stopped."),
+        ("PO 88-1203", "We hereby cancel our purchase order 88-1203 in full; the project is off."),
         ("Line 2", "Is it still possible to cancel line 2 of our order before you start?"),
         ("cxl", "pls cancel 4471-02, sent twice by mistake"),
     ],
     "hold": [
         ("Order 5521", "Our customer has frozen the project, so please put order 5521 on hold."),
-        ("Shipment", "Could you hold the shipment for our PO 7710 until we confirm the site is ready?"),
+        ("Shipment", "Could you hold the shipment for PO 7710 until we confirm the site is ready?"),
         ("PO 3391", "do not ship until further notice pls"),
     ],
     "quantity": [
@@ -45,7 +45,7 @@ FAMILIES = {
         ("PO 2291 l.3", "qty 500 not 300 on line 3"),
     ],
     "date": [
-        ("Order 9920", "Due to a site delay we need to postpone delivery of order 9920 to week 14."),
+        ("Order 9920", "Due to a site delay we need to postpone delivery of order 9920 to wk 14."),
         ("Delivery", "Could we move delivery of PO 5512 to week 48?"),
         ("PO 3340", "push to wk 12 pls"),
         ("SO 77812", "Is there any chance of pulling in SO 77812 by a week?"),
@@ -121,6 +121,61 @@ def test_scope_change_family(what: str, subject: str, body: str) -> None:
 def test_not_a_scope_change(subject: str, body: str) -> None:
     result = run(subject, body)
     assert result.scope_change is False, result.evidence
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Re: PO 2231", "hi, can we bump line 1 up to 600? thx"),
+        ("Order 4471", "Could you please ship the balance of order 4471 in March rather than "
+                       "February?"),
+        ("PO 9912", "We would need to delay the delivery of PO 9912 by two weeks, is that ok?"),
+        ("Re: your quotation 8812", "Kindly revise your offer for 2000 pcs, the customer "
+                                    "increased the volume."),
+        ("PO 1120", "Delivery date for PO 1120 has to move from 12 May to 2 June, sorry."),
+        ("RMA 5531", "For RMA 5531 please also check the second sensor and add it to the repair."),
+        ("Subscription", "Please downgrade our plan from 20 users to 10 at the next renewal."),
+        ("PO 7710", "change qty to 50 pls"),
+        ("PO 7710", "Could you split PO 7710 into two deliveries, half now and half in June?"),
+        ("Contract 22", "We want to terminate the service contract 22 at the end of this year."),
+        ("Order 5510", "Please remove item 4 from order 5510, we found stock internally."),
+        ("Re: Order 6620", "pls deliver to our Hamburg site instead of Bremen for this one"),
+        ("Quote 3320", "Is it possible to extend the quote 3320 until end of next month?"),
+        ("PO 8841", "The drawing changed to rev F - please manufacture the remaining parts to "
+                    "rev F."),
+        ("PO 3312", "Sorry we ordered wrong, the colour must be RAL 7035 not RAL 9005, please "
+                    "amend."),
+        ("Order 1191", "We need the parts earlier, can you expedite order 1191 to ship this "
+                       "Friday?"),
+        ("Late delivery PO 8812", "Because of the delay we will charge you the penalty of 2% "
+                                  "per week as per our terms."),
+        ("PO 6623", "We are cancelling lines 3 and 4, rest unchanged."),
+        ("Order 7734", "Hold production on order 7734 pending our design review."),
+    ],
+)
+def test_scope_change_in_other_styles(subject: str, body: str) -> None:
+    assert run(subject, body).scope_change is True
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("PO 2231", "Please confirm receipt of PO 2231."),
+        ("Quote", "Please quote 2000 pcs, delivery to our Hamburg site, packed on euro pallets."),
+        ("PO 9912", "Attached our PO 9912 as per your quote, delivery week 20 as agreed."),
+        ("Complaint", "The last delivery was late and the boxes were damaged. Very disappointed."),
+        ("Portal", "How do I change my password in the portal?"),
+        ("Question", "Do you offer a discount for annual volumes above 10,000 pcs?"),
+        ("Re: Quote 3320", "Is quote 3320 still valid?"),
+        ("Newsletter", "We have changed our privacy policy. Read more on our website."),
+        ("Visit", "Can we arrange a visit to your plant in week 23?"),
+        ("PO 7710", "If the price changes we will need a new approval, so please let me know."),
+        ("PO 8812", "Please expedite, we are still waiting for PO 8812 which was due last week!"),
+        ("Delay", "The delay of the delivery cost us a week of production."),
+    ],
+)
+def test_not_a_scope_change_in_other_styles(subject: str, body: str) -> None:
+    assert run(subject, body).scope_change is False
 
 
 def test_partial_invariance_does_not_cancel_a_change() -> None:
