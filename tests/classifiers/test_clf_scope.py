@@ -151,6 +151,29 @@ def test_not_a_scope_change(subject: str, body: str) -> None:
                                   "per week as per our terms."),
         ("PO 6623", "We are cancelling lines 3 and 4, rest unchanged."),
         ("Order 7734", "Hold production on order 7734 pending our design review."),
+        ("Re: SO-4410", "Sent from my iPhone\n\nneed 200 more on this one, same price"),
+        ("PO 5521", "Can you make it 40 pcs pls, not 25"),
+        ("po 7781", "plz change del date to 14/6"),
+        ("Order 8823", "we dont need line 3 anymore, pls remove"),
+        ("Re: Quotation 7711", "We would like to have the option with anodised finish added "
+                               "to the quotation."),
+        ("PO 3390", "Our customer pushed the project back, so can the delivery for PO 3390 go "
+                    "out in August instead?"),
+        ("PO 4421 - change", "Kindly note the quantity for item 2 shall be 75 nos in place of "
+                             "50 nos."),
+        ("Order 1102", "We have decided to cancel the remaining quantity of order 1102."),
+        ("PO 6610", "Could you pack the parts in individual bags instead of bulk?"),
+        ("PO 2219", "Please ship by sea instead of air for PO 2219, we're not in a hurry now."),
+        ("Re: quote 331", "Can you requote with delivery DDP Warsaw?"),
+        ("PO 8810", "Due to budget cuts we have to reduce PO 8810 by half."),
+        ("PO 1129", "The quantity on PO 1129 is wrong, it should be 120 not 210, please correct."),
+        ("Our order 4471", "We need to postpone. New date tbc."),
+        ("Service visit", "Could we reschedule next week's service visit to the 24th?"),
+        ("PO 2235", "Please send the goods to our Lyon warehouse, not to Paris as stated on "
+                    "PO 2235."),
+        ("Order 5520", "pls put 5520 on hold, customer issue"),
+        ("Calibration 301", "Please add the two torque wrenches we sent yesterday to "
+                            "calibration order 301."),
     ],
 )
 def test_scope_change_in_other_styles(subject: str, body: str) -> None:
@@ -172,6 +195,19 @@ def test_scope_change_in_other_styles(subject: str, body: str) -> None:
         ("PO 7710", "If the price changes we will need a new approval, so please let me know."),
         ("PO 8812", "Please expedite, we are still waiting for PO 8812 which was due last week!"),
         ("Delay", "The delay of the delivery cost us a week of production."),
+        ("PO 5521", "Received the goods, thanks. Quantity 25 pcs correct."),
+        ("Question", "What would it cost if we doubled the quantity next year?"),
+        ("Question", "Can your finish be changed to black oxide in general, or only on request?"),
+        ("Quote 331", "We accept your quotation 331 as quoted, please proceed."),
+        ("RFQ", "Please quote 500 pcs with delivery DDP Warsaw and 3.1 certificates."),
+        ("Holiday", "Our plant is closed from 24 Dec to 2 Jan, please plan deliveries "
+                    "accordingly."),
+        ("Order 4471", "Is there any chance to get a status update on order 4471?"),
+        ("PO 6610", "This is our first order with you: PO 6610 for 300 bushings, packed in "
+                    "individual bags."),
+        ("Parcel", "Your parcel is on its way. Track your parcel or change your delivery: "
+                   "https://track.example/1550"),
+        ("RMA", "I've sent the manifold for repair. Could you raise the RMA at your end?"),
     ],
 )
 def test_not_a_scope_change_in_other_styles(subject: str, body: str) -> None:
