@@ -160,6 +160,7 @@ class RuleSet:
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
     _sequence_indexes: dict[str, SequenceIndex] = field(default_factory=dict, repr=False)
     _word_sets: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, repr=False)
+    _languages: tuple[str, ...] | None = field(default=None, repr=False)
     _concept_forms: dict[str, dict[str, frozenset[str]]] = field(
         default_factory=dict, repr=False
     )
@@ -173,7 +174,10 @@ class RuleSet:
         return len(self.content_rules) + len(self.header_rules) + len(self.identifier_patterns)
 
     def languages(self) -> tuple[str, ...]:
-        return tuple(sorted({r.language for r in self.content_rules.values()}))
+        """Languages with content rules of their own (asked once per message: cached)."""
+        if self._languages is None:
+            self._languages = tuple(sorted({r.language for r in self.content_rules.values()}))
+        return self._languages
 
     def pipeline(self, lang: str) -> Language:
         """A blank spaCy pipeline (tokenizer only) for ``lang``, cached per rule set."""
@@ -202,6 +206,8 @@ class RuleSet:
                     phrase.add(rule.id + NEAR_SECOND, [nlp.make_doc(p) for p in rule.near[1]])
                 if rule.patterns:
                     token.add(rule.id, [list(p) for p in rule.patterns])
+            for bit, forms in self.sequence_index(lang).phrases.items():
+                phrase.add(f"{SEQUENCE_FORM}{bit}", [nlp.make_doc(f) for f in forms])
             self._phrase_matchers[lang] = phrase
             self._token_matchers[lang] = token
         return self._phrase_matchers[lang], self._token_matchers[lang]
@@ -247,8 +253,9 @@ class RuleSet:
             prefixes = {
                 (lg, c.name): c.prefixes for lg in langs for c in self.concepts.get(lg, {}).values()
             }
+            nlp = self.pipeline(lang)
             self._sequence_indexes[lang] = SequenceIndex(
-                rules, forms, prefixes, self.negators_for(lang)
+                rules, forms, prefixes, self.negators_for(lang), lambda w: _one_token(nlp, w)
             )
         return self._sequence_indexes[lang]
 
@@ -266,6 +273,9 @@ CONDITIONAL_DEFAULT: dict[str, str] = {
 DEFAULT_WINDOW = 4
 # A ``near`` rule's second phrase must start within this many tokens after the first.
 MAX_WINDOW = 12
+# PhraseMatcher key of the concept forms and literals of several tokens ("call-off"), followed
+# by the sequence index's bit for them.
+SEQUENCE_FORM = "#form#"
 NEAR_FIRST = "#near0"
 NEAR_SECOND = "#near1"
 _HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "bounce", "requires", "note",
@@ -756,3 +766,19 @@ def check_examples(
             if fires(text):
                 problems.append(f"{where}: counter_example {n} fires: {text!r}")
     return problems
+
+
+_APOSTROPHES = ("'", "\u2019")
+
+
+def _one_token(nlp: Language, word: str) -> bool:
+    """Whether the tokenizer can yield ``word`` as one token (else the sequence index has it
+    found as a phrase). An elision ("l'", "j'") or a clitic ("'s") is a token only when glued
+    to its word ("l'offre" -> "l'", "offre")."""
+    if len(nlp.make_doc(word)) == 1:
+        return True
+    if word.endswith(_APOSTROPHES):
+        return nlp.make_doc(word + "abc")[0].lower_ == word
+    if word.startswith(_APOSTROPHES):
+        return nlp.make_doc("abc" + word)[-1].lower_ == word
+    return False

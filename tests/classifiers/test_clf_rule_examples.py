@@ -7,21 +7,21 @@ from pathlib import Path
 import pytest
 
 from classifiers import load_rules
-from classifiers.rules import check_examples
+from classifiers.rules import RuleSet, check_examples
 
 
 @pytest.fixture(scope="module")
-def shipped():  # type: ignore[no-untyped-def]
+def shipped() -> RuleSet:
     return load_rules()
 
 
-def test_every_example_fires_and_no_counter_example_does(shipped) -> None:  # type: ignore[no-untyped-def]
+def test_every_example_fires_and_no_counter_example_does(shipped: RuleSet) -> None:
     problems = check_examples(shipped)
     assert problems == [], "\n".join(problems)
 
 
 @pytest.mark.xfail(reason="examples being written (issue 12)", strict=False)
-def test_every_content_rule_has_examples_and_counter_examples(shipped) -> None:  # type: ignore[no-untyped-def]
+def test_every_content_rule_has_examples_and_counter_examples(shipped: RuleSet) -> None:
     lacking = sorted(
         f"{r.source}: {r.id}"
         for r in shipped.content_rules.values()
@@ -46,3 +46,18 @@ def test_a_broken_example_is_reported_with_file_and_rule(tmp_path: Path) -> None
         "'We hereby order nothing.'",
     ]
     assert check_examples(load_rules(tmp_path / "rules"), languages=["de"]) == []
+
+
+def test_an_elision_is_one_token_glued_to_its_word(tmp_path: Path) -> None:
+    rules = tmp_path / "rules" / "fr"
+    rules.mkdir(parents=True)
+    (rules / "concepts.toml").write_text(
+        '[concepts.det]\nforms = ["l\'", "d\'", "le"]\n[concepts.doc]\nforms = ["offre"]\n',
+        "utf-8",
+    )
+    (rules / "order.toml").write_text(
+        '[[rules]]\nid = "fr.order.offre"\nweight = 2\nsequence = ["@det", "@doc"]\nwindow = 0\n'
+        'examples = ["Nous acceptons l\'offre."]\ncounter_examples = ["Une offre."]\n',
+        "utf-8",
+    )
+    assert check_examples(load_rules(tmp_path / "rules")) == []
