@@ -174,6 +174,25 @@ def test_not_a_scope_change(subject: str, body: str) -> None:
         ("Order 5520", "pls put 5520 on hold, customer issue"),
         ("Calibration 301", "Please add the two torque wrenches we sent yesterday to "
                             "calibration order 301."),
+        ("Order 3319", "Would it be possible to receive order 3319 one week later than "
+                       "confirmed?"),
+        ("PO 7723", "Please we want to change the colour for PO 7723 to blue, is possible?"),
+        ("Contract 2024-17", "In accordance with clause 8 we give notice to reduce the annual "
+                             "volume under contract 2024-17 to 40,000 units."),
+        ("Re: Offer 5512", "We kindly ask you to adapt your offer 5512 to 3 pieces instead of 5."),
+        ("PO 8890", "we have to cancel, sorry - project stopped"),
+        ("PO 2201", "Instead of the 24 V version we now need the 230 V version on PO 2201."),
+        ("Job 771", "Please skip the painting on job 771, we will paint in-house."),
+        ("Order 4412", "Can we change payment terms on order 4412 to 60 days?"),
+        ("PO 3318", "The packaging on PO 3318 must be changed to wooden crates for sea freight."),
+        ("Order 5590", "Please deliver 50 pcs now and hold the remaining 150 until we call them "
+                       "off."),
+        ("Order 2281", "Can you swap the stainless fittings on order 2281 for brass ones?"),
+        ("PO 6621", "Please amend PO 6621: delivery address is now Unit 4, Riverside Park."),
+        ("Order 8873", "Since the machine is down we urgently need order 8873 two weeks earlier "
+                       "than the confirmed date."),
+        ("Calibration", "Please also calibrate the two spare gauges in the same job, at the same "
+                        "rate."),
     ],
 )
 def test_scope_change_in_other_styles(subject: str, body: str) -> None:
@@ -208,6 +227,17 @@ def test_scope_change_in_other_styles(subject: str, body: str) -> None:
         ("Parcel", "Your parcel is on its way. Track your parcel or change your delivery: "
                    "https://track.example/1550"),
         ("RMA", "I've sent the manifold for repair. Could you raise the RMA at your end?"),
+        ("Out of office", "I am out of the office until Monday. For urgent changes to orders "
+                          "contact sales."),
+        ("Newsletter", "Big changes are coming to our product range - read all about it."),
+        ("Order 3319", "Order 3319 arrived one week later than confirmed. Not acceptable."),
+        ("RFQ", "Would it be possible to quote 3 pieces and 5 pieces?"),
+        ("Question", "What is the cancellation policy for custom parts?"),
+        ("Thanks", "Thanks a lot for changing the date so quickly last time!"),
+        ("PO 6621", "Attached PO 6621, delivery to Unit 4, Riverside Park, as agreed on the "
+                    "phone."),
+        ("Invoiced twice", "You invoiced us twice for the same delivery. Please cancel one of "
+                           "them."),
     ],
 )
 def test_not_a_scope_change_in_other_styles(subject: str, body: str) -> None:
