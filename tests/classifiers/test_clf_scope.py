@@ -193,6 +193,34 @@ def test_not_a_scope_change(subject: str, body: str) -> None:
                        "than the confirmed date."),
         ("Calibration", "Please also calibrate the two spare gauges in the same job, at the same "
                         "rate."),
+        ("Re: Order 7731", "Hi Tom, small change - can you make the brackets in 3 mm plate instead "
+                           "of 2 mm? Rest as ordered."),
+        ("PO 4419", "Further to our PO 4419, we now require delivery in two lots: 100 in May and "
+                    "100 in July."),
+        ("Order 5518", "Please be advised that order 5518 is cancelled with immediate effect."),
+        ("Job 3304", "Can the overhaul on job 3304 be limited to the gearbox only? We'll do the "
+                     "motor ourselves."),
+        ("PO 9917 revision", "Revision 2 of PO 9917 attached: line 3 quantity reduced to 20."),
+        ("Licences", "We'd like to go from 10 to 25 licences from next month."),
+        ("Quote 8812", "Could you keep quote 8812 open until the end of September?"),
+        ("PO 3356", "Due to a design change the holes on item 2 move 3 mm inward. Updated drawing "
+                    "attached."),
+        ("Order 1187", "Hold order 1187 pls - waiting for customer approval"),
+        ("PO 7742", "We need to bring delivery of PO 7742 forward to 14 March if at all possible."),
+        ("Order 6652", "Please note we will only accept 95 of the 120 units on order 6652; the "
+                       "rest can be cancelled."),
+        ("PO 2218", "Pls invoice in EUR instead of GBP for PO 2218 - our finance team asked."),
+        ("Order 4480", "Could you remove the documentation package from order 4480 and reduce the "
+                       "price accordingly?"),
+        ("Maintenance contract", "We would like to increase the number of service visits under our "
+                                 "contract from 2 to 4 per year."),
+        ("PO 5502", "Our customer moved their shutdown, so PO 5502 is now needed in week 41 "
+                    "instead of week 45."),
+        ("Re: PO 6670", "Quick one - make that 12 boxes, not 10."),
+        ("Order 2294", "Is it too late to change the voltage on order 2294 to 110 V?"),
+        ("RMA 7781", "Regarding RMA 7781: please replace the unit instead of repairing it."),
+        ("Complaint PO 4403", "Given the repeated delays, we require all remaining deliveries on "
+                              "PO 4403 to be shipped express at your expense."),
     ],
 )
 def test_scope_change_in_other_styles(subject: str, body: str) -> None:
@@ -238,6 +266,23 @@ def test_scope_change_in_other_styles(subject: str, body: str) -> None:
                     "phone."),
         ("Invoiced twice", "You invoiced us twice for the same delivery. Please cancel one of "
                            "them."),
+        ("Order 7731", "Hi Tom, the brackets arrived, all good. Rest as ordered too."),
+        ("PO 4419", "Attached our PO 4419 for 200 pcs, delivery in two lots: 100 in May and 100 in "
+                    "July."),
+        ("Cancellation", "We noticed your order 5518 was cancelled by your system. Was that "
+                         "intended?"),
+        ("RFQ", "Please quote 25 licences for the standard plan."),
+        ("Quote 8812", "Until when is quote 8812 open?"),
+        ("Drawing", "Attached is the drawing for the new bracket we need quoted, 200 pcs."),
+        ("Order 1187", "Order 1187 received, thank you."),
+        ("PO 7742", "When can you deliver PO 7742? We hope before 14 March."),
+        ("Invoice", "Could you resend the invoice for order 6652? We cannot find it."),
+        ("Feedback", "The service visit last week was excellent, thanks to your engineer."),
+        ("PO 5502", "Please confirm PO 5502 is on track for week 45."),
+        ("Question", "Is it possible to get the brackets in 3 mm plate as a standard option?"),
+        ("Late delivery", "PO 4403 is two weeks late. Please ship the missing parts immediately."),
+        ("Info", "We have moved our accounts department to a new office, no action needed."),
+        ("Auto-reply", "Thank you for your message. We will reply within 24 hours."),
     ],
 )
 def test_not_a_scope_change_in_other_styles(subject: str, body: str) -> None:
