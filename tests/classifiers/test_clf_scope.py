@@ -221,6 +221,30 @@ def test_not_a_scope_change(subject: str, body: str) -> None:
         ("RMA 7781", "Regarding RMA 7781: please replace the unit instead of repairing it."),
         ("Complaint PO 4403", "Given the repeated delays, we require all remaining deliveries on "
                               "PO 4403 to be shipped express at your expense."),
+        ("PO 5530", "Good morning, our project slipped so we'd like to take delivery of PO 5530 in "
+                    "January rather than December."),
+        ("Order 7719 - amendment", "Amendment: item 1 now 35 pcs, item 2 deleted."),
+        ("Re: Quote 4471", "Thanks for the quote. We'd also need it with an IP67 enclosure - can "
+                           "you update it?"),
+        ("PO 2290", "Could the parts on PO 2290 be supplied with a 2.2 certificate instead "
+                    "of 3.1?"),
+        ("order 3381", "pls dont ship 3381 yet, we'll confirm date"),
+        ("PO 6610", "Our new ship-to for PO 6610 is: Hall 3, Dock Road, Tilbury."),
+        ("Order 9981", "Please reduce the order 9981 to the 40 pcs already produced and close it."),
+        ("Quotation 5521", "Please revise quotation 5521 for a 3-year term instead of 1 year."),
+        ("PO 4480", "We need to change the finish on PO 4480 from zinc to nickel, please confirm "
+                    "impact on price."),
+        ("Job 2201", "Please stop all work on job 2201 immediately."),
+        ("Order 1123", "We'd rather have the order delivered to site directly than to our "
+                       "warehouse."),
+        ("PO 7731", "Kindly split PO 7731 so that line 1 ships now and lines 2-3 with the next "
+                    "delivery."),
+        ("Subscription", "Please cancel the premium support add-on on our subscription from next "
+                         "billing cycle."),
+        ("PO 3340 - price", "The price on your confirmation for PO 3340 is 5% above the agreed "
+                            "price, please adjust."),
+        ("Late order 5512", "Because order 5512 is late we will deduct the penalty from your "
+                            "invoice as per clause 12."),
     ],
 )
 def test_scope_change_in_other_styles(subject: str, body: str) -> None:
@@ -283,6 +307,18 @@ def test_scope_change_in_other_styles(subject: str, body: str) -> None:
         ("Late delivery", "PO 4403 is two weeks late. Please ship the missing parts immediately."),
         ("Info", "We have moved our accounts department to a new office, no action needed."),
         ("Auto-reply", "Thank you for your message. We will reply within 24 hours."),
+        ("PO 5530", "Please deliver PO 5530 in January as per our schedule."),
+        ("Order 7719", "Item 1 35 pcs, item 2 10 pcs - please confirm price and delivery."),
+        ("Quote 4471", "Thanks for the quote, we will review it internally and come back to you."),
+        ("Certificates", "Which certificates can you supply with your parts, 2.2 or 3.1?"),
+        ("order 3381", "when will 3381 ship?"),
+        ("Address", "Please find our company details and ship-to address for the new account."),
+        ("Complaint", "The parts on order 9981 have burrs on the edges. Please investigate."),
+        ("Praise", "Thanks for splitting the delivery last month, it really helped us."),
+        ("Job 2201", "Work on job 2201 looks great so far, keep it up."),
+        ("Price list", "Could you send your current price list?"),
+        ("Visit", "Our auditor will visit your plant on 14 May; please confirm the time."),
+        ("Order", "Please supply 50 pcs, delivered to site directly, not to our warehouse."),
     ],
 )
 def test_not_a_scope_change_in_other_styles(subject: str, body: str) -> None:
