@@ -245,6 +245,23 @@ def test_not_a_scope_change(subject: str, body: str) -> None:
                             "price, please adjust."),
         ("Late order 5512", "Because order 5512 is late we will deduct the penalty from your "
                             "invoice as per clause 12."),
+        ("Re: PO 8841", "Morning - any chance you could ship PO 8841 a week early? Our line "
+                        "starts sooner than planned."),
+        ("Order 3391", "Unfortunately we must withdraw order 3391, the end customer went "
+                       "bankrupt."),
+        ("PO 7715", "Please supply the remaining 60 pieces of PO 7715 with black anodising "
+                    "instead of clear."),
+        ("Quote 1182", "Please requote 1182 on FCA terms, we will arrange collection ourselves."),
+        ("PO 2250 qty", "Qty on PO 2250 should read 600, not 60 - typo on our side."),
+        ("Order 9912", "We've decided to drop item 3 from order 9912."),
+        ("PO 4471", "Is it still possible to add 2 spare motors to PO 4471 before it ships?"),
+        ("Service contract", "We'd like to extend our service contract by another 12 months on "
+                             "the same terms."),
+        ("PO 5519", "Due to the steel surcharge dispute we ask you to hold all shipments on PO "
+                    "5519 until resolved."),
+        ("Order 7790", "Please change the labelling on order 7790 to our new logo, artwork "
+                       "attached."),
+        ("Re: delivery date", "Can we push SO 88123 out to the 30th? Warehouse is full."),
     ],
 )
 def test_scope_change_in_other_styles(subject: str, body: str) -> None:
@@ -319,6 +336,17 @@ def test_scope_change_in_other_styles(subject: str, body: str) -> None:
         ("Price list", "Could you send your current price list?"),
         ("Visit", "Our auditor will visit your plant on 14 May; please confirm the time."),
         ("Order", "Please supply 50 pcs, delivered to site directly, not to our warehouse."),
+        ("PO 8841", "Will PO 8841 ship on time? Our line starts next week."),
+        ("Order 3391", "Please find attached order 3391 for 40 units."),
+        ("Quote", "Please quote FCA terms, we will arrange collection ourselves."),
+        ("Repair", "What does a clean-and-test cost compared to a full overhaul?"),
+        ("PO 2250", "PO 2250 for 600 pcs attached, please confirm."),
+        ("Item 3", "Item 3 on order 9912 was damaged in transit, photos attached."),
+        ("Contract", "When does our service contract expire?"),
+        ("Steel surcharge", "We do not accept the steel surcharge on your invoice for PO 5519."),
+        ("Artwork", "Attached our new logo for the labels on future orders."),
+        ("Thanks", "Thanks for shipping SO 88123 so quickly."),
+        ("Colour", "Did you change the anodising supplier? The colour looks warmer."),
     ],
 )
 def test_not_a_scope_change_in_other_styles(subject: str, body: str) -> None:
