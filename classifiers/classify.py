@@ -69,6 +69,8 @@ OVERRIDE_MIN = 5.0
 SCOPE_MIN = 3.0
 FALLBACK_CONFIDENCE = 0.3
 CHANGE_ORDER_WEIGHT = 3.0
+# A scope rule this heavy names the change itself; lighter ones are hints (see _structural).
+CHANGE_KIND_MIN = 2.5
 RMA_WEIGHT = 1.5
 ORDER_CHANGES = frozenset({"quantity", "specification", "date", "address", "cancellation", "hold"})
 ORDER_REFERENCE = ".order.po_mention"
@@ -125,14 +127,18 @@ def _structural(
     * A change of quantity, specification, date, address, a hold or a cancellation that names
       an existing order (an order phrase or a PO number in the new text) is a change order.
       Price and obligation changes are left out: they are as often demands of a complaint.
+      Only scope rules of weight ``CHANGE_KIND_MIN`` or more say what changes: hints ("by
+      express", "20 more") come with complaints too and must not turn one into an order.
     * An RMA number in the subject or the new text means a unit of the customer's comes or
       came to us: a faint property signal that clearer content outranks.
     """
     out: list[tuple[str, str, float, str]] = []
     kinds = {
         h.rule.change
-        for w, h in weighted.values()
-        if h.rule.category == SCOPE and w > 0 and h.rule.change in ORDER_CHANGES
+        for _, h in weighted.values()
+        if h.rule.category == SCOPE
+        and h.rule.weight >= CHANGE_KIND_MIN
+        and h.rule.change in ORDER_CHANGES
     }
     scope = sum(w for w, h in weighted.values() if h.rule.category == SCOPE)
     new = f"{subject}\n{text}".lower()
