@@ -5,7 +5,7 @@ See ``classify.py`` for how the decision is scored.
 """
 
 from classifiers.classify import classify
-from classifiers.rules import RulesError, RuleSet, load_rules
+from classifiers.rules import RulesError, RuleSet, check_examples, load_rules
 from classifiers.types import (
     CATEGORIES,
     Classification,
@@ -22,6 +22,7 @@ __all__ = [
     "MessageInput",
     "RuleSet",
     "RulesError",
+    "check_examples",
     "classify",
     "load_rules",
 ]

@@ -6,10 +6,16 @@ the rules of that language plus the English rules (English phrases are common in
 mail). A token ``Matcher`` runs only if some rule needs token patterns. Which field a match
 is in follows from its character offset.
 
+Sequence rules (``sequence = ["@order_verb", "@order_document"]``) are found by
+``sequences.SequenceIndex`` on the same ``Doc``.
+
 A rule counts once per field however often it matches (repetition is not more evidence), and a
-match right after a negator ("we have not shipped", "do not cancel") is ignored unless the rule
-is marked ``negatable = false`` (rules that themselves express a negation). The negation check
-looks at the characters before the match, so no spaCy ``Token`` objects are created for it.
+match right after a negator ("we have not shipped", "do not cancel"), or with a negator inside
+a sequence match, is ignored unless the rule is marked ``negatable = false`` (rules that
+themselves express a negation). A match of a rule with ``conditional = "skip"`` (the default for
+order, property and scope rules) after a conditional word earlier in its clause ("if we order",
+"in case we return the gauges") is ignored too: it is hypothetical. Both checks look at the
+characters before the match, so no spaCy ``Token`` objects are created for them.
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ from classifiers.rules import NEAR_FIRST, NEAR_SECOND, ContentRule, RuleSet
 # How many words before a match are searched for a negator; stops at punctuation.
 NEGATION_WINDOW = 3
 _CLAUSE_END = re.compile(r"[.;:!?,()\n\[\]]")
+# How many words before a match are searched for a conditional; a clause ends at . ; : ! ? and
+# a line break (a comma does not end it: "if the price is right, we order").
+CONDITION_WINDOW = 8
+_CONDITION_END = re.compile(r"[.;:!?\n]")
 _APOSTROPHE = "\u2019"  # typographic apostrophe, as in "don\u2019t"
 _WORD = re.compile(rf"[^\W\d_]+(?:['{_APOSTROPHE}][^\W\d_]+)?")
 # Separates the fields in the joined text; no phrase spans a blank line.
@@ -43,6 +53,20 @@ def negated(text: str, start_char: int, negators: frozenset[str]) -> bool:
     clause = _CLAUSE_END.split(before)[-1]
     words = _WORD.findall(clause.lower().replace(_APOSTROPHE, "'"))[-NEGATION_WINDOW:]
     return any(w in negators or w.endswith("n't") for w in words)
+
+
+def conditional(text: str, start_char: int, conditionals: frozenset[str]) -> bool:
+    """True when a conditional word or phrase ("if", "in case") stands among the
+    ``CONDITION_WINDOW`` words before ``start_char`` in the same clause."""
+    before = text[max(0, start_char - 160) : start_char]
+    clause = _CONDITION_END.split(before)[-1]
+    words = _WORD.findall(clause.lower().replace(_APOSTROPHE, "'"))[-CONDITION_WINDOW:]
+    if not words:
+        return False
+    if not conditionals.isdisjoint(words):
+        return True
+    joined = " " + " ".join(words) + " "
+    return any(" " in c and f" {c} " in joined for c in conditionals)
 
 
 def _resolve_near(
@@ -95,11 +119,14 @@ def match_message(
     found = phrase(doc)
     if len(token):
         found += token(doc)
-    negators = rules.negators.get(lang, frozenset()) | rules.negators.get("en", frozenset())
+    matches = [(nlp.vocab.strings[m], s, e) for m, s, e in found]
+    sequences = rules.sequence_index(lang)
+    if len(sequences):
+        matches += sequences.find(doc)
+    negators = rules.negators_for(lang)
+    conditionals = rules.conditionals_for(lang)
     hits: dict[tuple[str, str], Hit] = {}
-    for rule_id, start, end in _resolve_near(
-        [(nlp.vocab.strings[m], s, e) for m, s, e in found], rules
-    ):
+    for rule_id, start, end in _resolve_near(matches, rules):
         rule = rules.content_rules[rule_id]
         span = doc[start:end]
         char = span.start_char
@@ -107,6 +134,8 @@ def match_message(
         if (rule.id, field) in hits or field not in rule.fields:
             continue
         if rule.negatable and negated(joined, char, negators):
+            continue
+        if rule.conditional == "skip" and conditional(joined, char, conditionals):
             continue
         hits[(rule.id, field)] = Hit(rule, span.text, field)
     return list(hits.values())

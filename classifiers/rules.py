@@ -6,11 +6,18 @@ Layout of the rules folder (all TOML, read with :mod:`tomllib`)::
     identifiers.toml          regex patterns for PO/RMA/quote/serial/drawing numbers
     <lang>/<category>.toml    phrase rules for one category in one language
     <lang>/scope.toml         phrase rules for scope changes, plus that language's negators
+    <lang>/concepts.toml      concept lexicons, negators and conditionals (``concepts.py``)
 
 Every rule has a unique ``id``; a broken file raises :class:`RulesError` with a one-line
 message naming the file, the rule id and the problem, so a bad rules upgrade is refused at
 start-up instead of misclassifying mail. The rules version is a sha256 over the bytes of all
 rule files sorted by relative path, so every classification names the exact rules used.
+
+An installation may add a folder of its own (``extra_rules``) with the same ``<lang>/`` layout:
+its rules join the shipped ones (ids must not clash), its concepts extend the shipped concepts
+of the same name, its files are part of the version, and its rules' ``examples`` are checked
+when it is loaded (:func:`check_examples`), so a rule that does not do what its author showed
+is refused at start.
 """
 
 from __future__ import annotations
@@ -18,17 +25,37 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from classifiers.concepts import (
+    CONCEPTS_FILE,
+    ENGLISH_CONDITIONALS,
+    Concept,
+    ConceptError,
+    Lexicon,
+    expand,
+    merge_lexicons,
+    parse_concepts,
+)
 from classifiers.language import DEFAULT, SUPPORTED
+from classifiers.sequences import (
+    MAX_UNORDERED,
+    Element,
+    SequenceError,
+    SequenceIndex,
+    SequenceRule,
+    parse_sequence,
+)
 from classifiers.types import CATEGORIES, IDENTIFIER_KINDS
 
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.matcher import Matcher, PhraseMatcher
+    from spacy.vocab import Vocab
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent / "rules"
 
@@ -78,6 +105,12 @@ class ContentRule:
     negatable: bool
     change: str  # scope rules only: what the change is about; "reference"/"none" are helpers
     note: str
+    sequences: tuple[tuple[Element, ...], ...] = ()
+    unordered: bool = False
+    conditional: str = "keep"  # "skip": a conditional clause before the match drops it
+    examples: tuple[str, ...] = ()
+    counter_examples: tuple[str, ...] = ()
+    source: str = ""  # the rule's file, as problem lines name it ("nl/order.toml")
 
 
 @dataclass(frozen=True)
@@ -120,9 +153,15 @@ class RuleSet:
     identifier_patterns: tuple[IdentifierPattern, ...]
     negators: dict[str, frozenset[str]]
     source_files: tuple[str, ...]
+    concepts: dict[str, dict[str, Concept]] = field(default_factory=dict)
+    conditionals: dict[str, frozenset[str]] = field(default_factory=dict)
     _pipelines: dict[str, Language] = field(default_factory=dict, repr=False)
     _phrase_matchers: dict[str, PhraseMatcher] = field(default_factory=dict, repr=False)
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
+    _sequence_indexes: dict[str, SequenceIndex] = field(default_factory=dict, repr=False)
+    _concept_forms: dict[str, dict[str, frozenset[str]]] = field(
+        default_factory=dict, repr=False
+    )
     _combined_identifiers: list[tuple[re.Pattern[str], list[IdentifierPattern]]] | None = field(
         default=None, repr=False
     )
@@ -166,11 +205,56 @@ class RuleSet:
             self._token_matchers[lang] = token
         return self._phrase_matchers[lang], self._token_matchers[lang]
 
+    def negators_for(self, lang: str) -> frozenset[str]:
+        """The negators of ``lang`` and of English (mail mixes English into any language)."""
+        return self.negators.get(lang, frozenset()) | self.negators.get(DEFAULT, frozenset())
+
+    def conditionals_for(self, lang: str) -> frozenset[str]:
+        """The conditional words of ``lang`` and of English (some are two words: "in case")."""
+        return (
+            self.conditionals.get(lang, frozenset())
+            | self.conditionals.get(DEFAULT, frozenset())
+            | frozenset(ENGLISH_CONDITIONALS)
+        )
+
+    def concept_forms(self, lang: str) -> dict[str, frozenset[str]]:
+        """Concept name -> every lower-case form of ``lang``'s concepts (lemmas expanded).
+
+        Read from the lemma table once per language, the first time it is needed."""
+        if lang not in self._concept_forms:
+            self._concept_forms[lang] = expand(lang, self.concepts.get(lang, {}).values())
+        return self._concept_forms[lang]
+
+    def sequence_index(self, lang: str) -> SequenceIndex:
+        """The sequence rules of ``lang`` and English, compiled for ``lang``'s messages."""
+        if lang not in self._sequence_indexes:
+            rules = [
+                SequenceRule(r.id, r.language, r.sequences, r.window, r.unordered, r.negatable)
+                for r in self.content_rules.values()
+                if r.sequences and r.language in (lang, DEFAULT)
+            ]
+            langs = {r.language for r in rules}
+            forms = {(lg, name): f for lg in langs for name, f in self.concept_forms(lg).items()}
+            prefixes = {
+                (lg, c.name): c.prefixes for lg in langs for c in self.concepts.get(lg, {}).values()
+            }
+            self._sequence_indexes[lang] = SequenceIndex(
+                rules, forms, prefixes, self.negators_for(lang)
+            )
+        return self._sequence_indexes[lang]
+
 
 _CONTENT_KEYS = {
     "id", "weight", "phrases", "near", "window", "patterns", "fields", "negatable", "change",
-    "note",
+    "note", "sequence", "sequences", "unordered", "conditional", "examples", "counter_examples",
 }
+# A conditional clause ("if we order ...") makes a statement hypothetical: it is no order,
+# no property notice, no change. An enquiry is often conditional ("let me know if you can").
+CONDITIONAL_DEFAULT: dict[str, str] = {
+    "property": "skip", "order": "skip", SCOPE: "skip",
+    "enquiry": "keep", "feedback": "keep", "other": "keep",
+}
+DEFAULT_WINDOW = 4
 # A ``near`` rule's second phrase must start within this many tokens after the first.
 MAX_WINDOW = 12
 NEAR_FIRST = "#near0"
@@ -242,17 +326,22 @@ def _compile(path: Path, rule_id: str, pattern: Any, flags: int = re.I) -> re.Pa
         raise _fail(path, rule_id, f"bad regex: {exc}") from None
 
 
-def _content_rule(path: Path, lang: str, category: str, entry: dict[str, Any]) -> ContentRule:
+def _content_rule(
+    path: Path,
+    lang: str,
+    category: str,
+    entry: dict[str, Any],
+    concepts: Mapping[str, Concept],
+    source: str,
+) -> ContentRule:
     _check_keys(path, entry, _CONTENT_KEYS)
     rid = entry["id"]
     phrases = _str_list(path, entry, "phrases")
-    near_first, near_second, window = _near(path, entry)
-    patterns = entry.get("patterns", [])
-    if not isinstance(patterns, list) or not all(
-        isinstance(p, list) and p and all(isinstance(t, dict) for t in p) for p in patterns
-    ):
-        raise _fail(path, rid, "patterns must be a list of non-empty token-pattern lists")
-    if not phrases and not patterns and not near_first:
+    near_first, near_second = _near(path, entry)
+    sequences, unordered = _sequences(path, entry, concepts)
+    window = _window(path, entry) if near_first or sequences else 0
+    patterns = _patterns(path, lang, entry)
+    if not phrases and not patterns and not near_first and not sequences:
         raise _fail(path, rid, "empty phrase list")
     fields = _str_list(path, entry, "fields") or CONTENT_FIELDS
     if set(fields) - set(CONTENT_FIELDS):
@@ -263,14 +352,9 @@ def _content_rule(path: Path, lang: str, category: str, entry: dict[str, Any]) -
     negatable = entry.get("negatable", True)
     if not isinstance(negatable, bool):
         raise _fail(path, rid, "negatable must be true or false")
-    if patterns:
-        import spacy
-        from spacy.matcher import Matcher
-
-        try:
-            Matcher(spacy.blank(lang).vocab).add(rid, patterns)
-        except Exception as exc:  # spaCy raises several types for bad patterns
-            raise _fail(path, rid, f"bad token pattern: {exc}") from None
+    conditional = entry.get("conditional", CONDITIONAL_DEFAULT[category])
+    if conditional not in ("skip", "keep"):
+        raise _fail(path, rid, 'conditional must be "skip" or "keep"')
     return ContentRule(
         id=rid,
         category=category,
@@ -279,21 +363,87 @@ def _content_rule(path: Path, lang: str, category: str, entry: dict[str, Any]) -
         phrases=phrases,
         near=(near_first, near_second),
         window=window,
-        patterns=tuple(tuple(p) for p in patterns),
+        patterns=patterns,
         fields=fields,
         negatable=negatable,
         change=change,
         note=str(entry.get("note", "")),
+        sequences=sequences,
+        unordered=unordered,
+        conditional=conditional,
+        examples=_str_list(path, entry, "examples"),
+        counter_examples=_str_list(path, entry, "counter_examples"),
+        source=source,
     )
 
 
-def _near(path: Path, entry: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+Pattern = tuple[dict[str, Any], ...]
+
+
+def _patterns(path: Path, lang: str, entry: dict[str, Any]) -> tuple[Pattern, ...]:
+    """Raw spaCy token patterns, checked by building them into a Matcher."""
+    rid = entry["id"]
+    patterns = entry.get("patterns", [])
+    if not isinstance(patterns, list) or not all(
+        isinstance(p, list) and p and all(isinstance(t, dict) for t in p) for p in patterns
+    ):
+        raise _fail(path, rid, "patterns must be a list of non-empty token-pattern lists")
+    if any(str(key).upper() == "LEMMA" for p in patterns for t in p for key in t):
+        raise _fail(path, rid, "patterns may not use LEMMA (the pipelines have no lemmatizer): "
+                    "use a concept with lemmas in a sequence")
+    if patterns:
+        from spacy.matcher import Matcher
+
+        try:
+            Matcher(_vocab(lang)).add(rid, patterns)
+        except Exception as exc:  # spaCy raises several types for bad patterns
+            raise _fail(path, rid, f"bad token pattern: {exc}") from None
+    return tuple(tuple(p) for p in patterns)
+
+
+@cache
+def _vocab(lang: str) -> Vocab:
+    import spacy
+
+    return spacy.blank(lang).vocab
+
+
+def _sequences(
+    path: Path, entry: dict[str, Any], concepts: Mapping[str, Concept]
+) -> tuple[tuple[tuple[Element, ...], ...], bool]:
+    """``sequence = [...]`` and / or ``sequences = [[...], ...]``, and ``unordered``."""
+    rid = entry["id"]
+    raw = ([entry["sequence"]] if "sequence" in entry else []) + (
+        entry["sequences"] if isinstance(entry.get("sequences"), list) else []
+    )
+    if "sequences" in entry and not (isinstance(entry["sequences"], list) and entry["sequences"]):
+        raise _fail(path, rid, "sequences must be a non-empty list of sequences")
+    try:
+        sequences = tuple(parse_sequence(seq, concepts.__contains__) for seq in raw)
+    except SequenceError as exc:
+        raise _fail(path, rid, str(exc)) from None
+    unordered = entry.get("unordered", False)
+    if not isinstance(unordered, bool):
+        raise _fail(path, rid, "unordered must be true or false")
+    if unordered and not all(2 <= len(seq) <= MAX_UNORDERED for seq in sequences):
+        raise _fail(path, rid, f"unordered needs sequences of 2 to {MAX_UNORDERED} elements")
+    return sequences, unordered
+
+
+def _window(path: Path, entry: dict[str, Any]) -> int:
+    window = entry.get("window", DEFAULT_WINDOW)
+    if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= MAX_WINDOW:
+        raise _fail(path, entry["id"], f"window must be an integer in [0, {MAX_WINDOW}]")
+    return window
+
+
+def _near(path: Path, entry: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``near = [["we sent", "we shipped"], ["pump", "samples"]]``: the rule fires when a phrase
     of the first list is followed, within ``window`` tokens, by one of the second ("we shipped
     our two old pumps"). One readable rule instead of thousands of phrase combinations."""
     near = entry.get("near")
     if near is None:
-        return (), (), 0
+        return (), ()
     if not (
         isinstance(near, list)
         and len(near) == 2
@@ -301,10 +451,7 @@ def _near(path: Path, entry: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str
                 for p in near)
     ):
         raise _fail(path, entry["id"], "near must be two non-empty phrase lists")
-    window = entry.get("window", 4)
-    if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= MAX_WINDOW:
-        raise _fail(path, entry["id"], f"window must be an integer in [0, {MAX_WINDOW}]")
-    return tuple(near[0]), tuple(near[1]), window
+    return tuple(near[0]), tuple(near[1])
 
 
 def _header_rule(path: Path, entry: dict[str, Any]) -> HeaderRule:
@@ -384,14 +531,24 @@ def _identifier_rules(path: Path, data: dict[str, Any]) -> list[IdentifierPatter
     return out
 
 
-def rules_version(files: Sequence[Path], root: Path, extra: Sequence[tuple[str, str]] = ()) -> str:
+def rules_version(
+    files: Sequence[Path],
+    root: Path,
+    extra: Sequence[tuple[str, str]] = (),
+    extra_files: Sequence[Path] = (),
+    extra_root: Path | None = None,
+) -> str:
     """sha256 over the rule files' bytes, sorted by relative path (first 16 hex chars).
 
-    Extra identifier patterns change results too, so they are part of the version.
+    Extra identifier patterns and an installation's ``extra_rules`` files change results too,
+    so they are part of the version.
     """
     digest = hashlib.sha256()
-    for path in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
-        digest.update(path.relative_to(root).as_posix().encode())
+    named = [(p.relative_to(root).as_posix(), p) for p in files]
+    if extra_root is not None:
+        named += [("extra_rules/" + p.relative_to(extra_root).as_posix(), p) for p in extra_files]
+    for rel, path in sorted(named, key=lambda item: item[0]):
+        digest.update(rel.encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
@@ -400,76 +557,193 @@ def rules_version(files: Sequence[Path], root: Path, extra: Sequence[tuple[str, 
     return digest.hexdigest()[:16]
 
 
+@dataclass
+class _Loading:
+    """What :func:`load_rules` collects from the shipped folder and the installation's."""
+
+    content: dict[str, ContentRule] = field(default_factory=dict)
+    negators: dict[str, frozenset[str]] = field(default_factory=dict)
+    lexicons: dict[str, Lexicon] = field(default_factory=dict)
+    header_rules: list[HeaderRule] = field(default_factory=list)
+    ident: list[IdentifierPattern] = field(default_factory=list)
+    seen: dict[str, str] = field(default_factory=dict)
+
+    def claim(self, p: Path, rid: str) -> None:
+        if rid in self.seen:
+            raise _fail(p, rid, f"duplicate id (also in {self.seen[rid]})")
+        self.seen[rid] = str(p)
+
+    def add_negators(self, lang: str, words: frozenset[str]) -> None:
+        self.negators[lang] = self.negators.get(lang, frozenset()) | words
+
+
+def _language_file(root: Path, p: Path) -> tuple[str, str] | None:
+    """(language, stem) for ``<lang>/<name>.toml`` of a supported language, else None."""
+    rel = p.relative_to(root)
+    if len(rel.parts) == 2 and rel.parts[0] in SUPPORTED:
+        return rel.parts[0], p.stem
+    return None
+
+
+def _load_concepts(root: Path, files: list[Path], state: _Loading) -> None:
+    for p in files:
+        where = _language_file(root, p)
+        if where is None or p.name != CONCEPTS_FILE:
+            continue
+        lang = where[0]
+        try:
+            lexicon = parse_concepts(lang, _read(p))
+        except ConceptError as exc:
+            raise _fail(p, exc.rule_id, exc.problem) from None
+        state.lexicons[lang] = merge_lexicons(state.lexicons.get(lang), lexicon)
+        state.add_negators(lang, lexicon.negators)
+
+
+def _load_content(root: Path, p: Path, state: _Loading, source: str) -> None:
+    where = _language_file(root, p)
+    assert where is not None
+    lang, category = where
+    if category not in CATEGORIES and category != SCOPE:
+        raise _fail(p, "-", f"unknown category {category!r}")
+    data = _read(p)
+    allowed = {"rules", "description"} | ({"negators"} if category == SCOPE else set())
+    lexicon = state.lexicons.get(lang)
+    concepts = lexicon.concepts if lexicon else {}
+    for entry in _entries(p, data, allowed):
+        state.claim(p, entry["id"])
+        state.content[entry["id"]] = _content_rule(p, lang, category, entry, concepts, source)
+    if category == SCOPE:
+        neg = data.get("negators", [])
+        if not isinstance(neg, list) or not all(isinstance(n, str) for n in neg):
+            raise _fail(p, "negators", "negators must be a list of strings")
+        state.add_negators(lang, frozenset(n.lower() for n in neg))
+
+
+def _extra_files(extra: Path) -> list[Path]:
+    """The files of an installation's rules folder: ``<lang>/<category>.toml`` only."""
+    if not extra.is_dir():
+        raise RulesError(f"{extra}: rule '-': extra_rules folder not found")
+    files = sorted(extra.rglob("*.toml"))
+    for p in files:
+        if _language_file(extra, p) is None:
+            raise RulesError(f"{p}: rule '-': unexpected rule file location (an extra_rules "
+                             "folder holds <language>/<category>.toml and "
+                             "<language>/concepts.toml)")
+    return files
+
+
 def load_rules(
-    path: Path | None = None, extra_identifier_patterns: Sequence[tuple[str, str]] = ()
+    path: Path | None = None,
+    extra_identifier_patterns: Sequence[tuple[str, str]] = (),
+    extra_rules: Path | None = None,
 ) -> RuleSet:
     """Load and validate every rule file under ``path`` (default: the package's rules/).
 
     ``extra_identifier_patterns`` are (kind, regex) pairs for a company's own number formats
     (e.g. its serial numbers); the whole regex match is the identifier value.
+    ``extra_rules`` is an installation's own folder of ``<lang>/`` rule and concept files;
+    its rules' examples are checked here, so a broken one is refused with one line.
     """
     root = Path(path) if path is not None else DEFAULT_RULES_DIR
     if not root.is_dir():
         raise RulesError(f"{root}: rule '-': rules folder not found")
-    files: list[Path] = []
-    content: dict[str, ContentRule] = {}
-    negators: dict[str, frozenset[str]] = {}
-    header_rules: list[HeaderRule] = []
-    ident: list[IdentifierPattern] = []
-    seen: dict[str, str] = {}
+    files = sorted(root.rglob("*.toml"))
+    extra_root = Path(extra_rules) if extra_rules is not None else None
+    extra_files = _extra_files(extra_root) if extra_root is not None else []
+    state = _Loading()
+    _load_concepts(root, files, state)
+    if extra_root is not None:
+        _load_concepts(extra_root, extra_files, state)
 
-    def claim(p: Path, rid: str) -> None:
-        if rid in seen:
-            raise _fail(p, rid, f"duplicate id (also in {seen[rid]})")
-        seen[rid] = _rel(p)
-
-    for p in sorted(root.rglob("*.toml")):
+    for p in files:
         rel = p.relative_to(root)
-        files.append(p)
-        data = _read(p)
         if rel.as_posix() == "headers.toml":
-            for entry in _entries(p, data, {"rules", "description"}):
-                claim(p, entry["id"])
-                header_rules.append(_header_rule(p, entry))
+            for entry in _entries(p, _read(p), {"rules", "description"}):
+                state.claim(p, entry["id"])
+                state.header_rules.append(_header_rule(p, entry))
         elif rel.as_posix() == "identifiers.toml":
-            for pat in _identifier_rules(p, data):
-                claim(p, pat.id)
-                ident.append(pat)
-        elif len(rel.parts) == 2 and rel.parts[0] in SUPPORTED:
-            lang, category = rel.parts[0], p.stem
-            if category not in CATEGORIES and category != SCOPE:
-                raise _fail(p, "-", f"unknown category {category!r}")
-            allowed = {"rules", "description"} | ({"negators"} if category == SCOPE else set())
-            for entry in _entries(p, data, allowed):
-                claim(p, entry["id"])
-                content[entry["id"]] = _content_rule(p, lang, category, entry)
-            if category == SCOPE:
-                neg = data.get("negators", [])
-                if not isinstance(neg, list) or not all(isinstance(n, str) for n in neg):
-                    raise _fail(p, "negators", "negators must be a list of strings")
-                negators[lang] = frozenset(n.lower() for n in neg)
+            for pat in _identifier_rules(p, _read(p)):
+                state.claim(p, pat.id)
+                state.ident.append(pat)
+        elif _language_file(root, p) is not None:
+            if p.name != CONCEPTS_FILE:
+                _load_content(root, p, state, rel.as_posix())
         else:
             raise RulesError(f"{p}: rule '-': unexpected rule file location (expected "
                              "headers.toml, identifiers.toml or <language>/<category>.toml)")
+    extra_ids: list[str] = []
+    if extra_root is not None:
+        for p in extra_files:
+            if p.name != CONCEPTS_FILE:
+                before = set(state.content)
+                _load_content(extra_root, p, state, str(p))
+                extra_ids += [rid for rid in state.content if rid not in before]
 
-    known = {r.id for r in header_rules}
-    for r in header_rules:
+    known = {r.id for r in state.header_rules}
+    for r in state.header_rules:
         missing = set(r.requires) - known
         if missing:
             raise _fail(root / "headers.toml", r.id, f"requires unknown rules {sorted(missing)}")
 
     for n, (kind, regex) in enumerate(extra_identifier_patterns, start=1):
         fake = Path("<extra_identifier_patterns>")  # the caller's own formats: no rule file
-        ident.append(
+        state.ident.append(
             _identifier_pattern(
                 fake, f"extra.{n}.{kind}", kind, "", regex, False, "company-specific format"
             )
         )
-    return RuleSet(
-        version=rules_version(files, root, extra_identifier_patterns),
-        content_rules=content,
-        header_rules=tuple(header_rules),
-        identifier_patterns=tuple(ident),
-        negators=negators,
-        source_files=tuple(p.relative_to(root).as_posix() for p in files),
+    ruleset = RuleSet(
+        version=rules_version(files, root, extra_identifier_patterns, extra_files, extra_root),
+        content_rules=state.content,
+        header_rules=tuple(state.header_rules),
+        identifier_patterns=tuple(state.ident),
+        negators=state.negators,
+        source_files=tuple(p.relative_to(root).as_posix() for p in files)
+        + tuple(str(p) for p in extra_files),
+        concepts={lang: lex.concepts for lang, lex in state.lexicons.items()},
+        conditionals={lang: lex.conditionals for lang, lex in state.lexicons.items()},
     )
+    if extra_ids:
+        problems = check_examples(ruleset, rule_ids=extra_ids)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise RulesError(problems[0] + more)
+    return ruleset
+
+
+def check_examples(
+    ruleset: RuleSet,
+    languages: Sequence[str] | None = None,
+    *,
+    rule_ids: Sequence[str] | None = None,
+) -> list[str]:
+    """One problem line per example that does not fire and counter-example that does.
+
+    Each example is matched on its own, as the body of a mail in the rule's language (or in
+    the first of the rule's ``fields`` when it is not scored on the body), exactly as mail is:
+    same tokenizer, negation and condition handling. Empty list: every rule does what its
+    examples say. ``languages`` / ``rule_ids`` limit the check to those rules.
+    """
+    from classifiers.matching import match_message  # matching imports this module
+
+    wanted = set(rule_ids) if rule_ids is not None else None
+    problems: list[str] = []
+    for rule in ruleset.content_rules.values():
+        if languages is not None and rule.language not in languages:
+            continue
+        if wanted is not None and rule.id not in wanted:
+            continue
+        fld = "body" if "body" in rule.fields else rule.fields[0]
+
+        def fires(text: str, rule: ContentRule = rule, fld: str = fld) -> bool:
+            hits = match_message([(fld, text)], rule.language, ruleset)
+            return any(h.rule.id == rule.id for h in hits)
+
+        where = f"{rule.source}: rule {rule.id!r}"
+        for n, text in enumerate(rule.examples, start=1):
+            if not fires(text):
+                problems.append(f"{where}: example {n} does not fire: {text!r}")
+        for n, text in enumerate(rule.counter_examples, start=1):
+            if fires(text):
+                problems.append(f"{where}: counter_example {n} fires: {text!r}")
+    return problems

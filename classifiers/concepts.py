@@ -1,0 +1,184 @@
+"""Concept lexicons (``<lang>/concepts.toml``): word classes that sequence rules combine.
+
+A concept is a set of lower-case word forms, given as
+
+* ``lemmas``: expanded, when a language's matchers are first built (its first message), to
+  every form that spaCy's lookup table (spacy-lookups-data, table ``lemma_lookup``) maps to
+  one of them, plus the lemma itself. The pipelines stay tokenizer-only (a lemmatizer per
+  message would cost more than the whole match), so lemmas are turned into forms once;
+* ``forms``: exact forms, for gaps in the table and for words of any language;
+* ``prefixes``: the word starts with one of them (Polish has no table; Czech and Portuguese
+  tables are thin).
+
+The table is read from the same file ``spacy.lookups.load_lookups`` reads, before spaCy hashes
+its keys (a loaded ``Table`` keeps only hashes, so the forms of a lemma cannot be listed from
+it). Only the forms that concepts need are kept; the table itself is dropped and its memory
+handed back to the system (a table holds up to 800,000 entries, the daemon must stay below
+300 MB with all languages).
+
+Languages without a table (Polish) refuse ``lemmas`` with a message that says to list forms
+or prefixes: a silent fallback would let a rule writer believe inflected forms are covered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+CONCEPTS_FILE = "concepts.toml"
+CONCEPT_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+_CONCEPT_KEYS = {"note", "lemmas", "forms", "prefixes"}
+_TOP_KEYS = {"description", "negators", "conditionals", "concepts"}
+# English conditionals apply to every language (English is mixed into business mail everywhere).
+ENGLISH_CONDITIONALS: tuple[str, ...] = ("if", "whether", "unless", "in case", "should we", "once")
+
+
+class ConceptError(ValueError):
+    """Raised by :func:`parse_concepts` for a malformed concepts file: (rule id, problem)."""
+
+    def __init__(self, rule_id: str, problem: str) -> None:
+        super().__init__(problem)
+        self.rule_id = rule_id
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One word class of one language, as written in its concepts file."""
+
+    name: str
+    language: str
+    lemmas: frozenset[str]
+    forms: frozenset[str]
+    prefixes: tuple[str, ...]
+    note: str = ""
+
+    def merged(self, other: Concept) -> Concept:
+        """This concept extended by an installation's concept of the same name."""
+        return Concept(
+            name=self.name,
+            language=self.language,
+            lemmas=self.lemmas | other.lemmas,
+            forms=self.forms | other.forms,
+            prefixes=tuple(dict.fromkeys(self.prefixes + other.prefixes)),
+            note=self.note or other.note,
+        )
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """What one concepts file declares: negators, conditionals and concepts."""
+
+    negators: frozenset[str]
+    conditionals: frozenset[str]
+    concepts: dict[str, Concept]
+
+
+def _words(value: Any, key: str, rule_id: str, *, phrases: bool = False) -> frozenset[str]:
+    """A list of non-empty lower-cased words (``phrases``: several words allowed)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConceptError(rule_id, f"{key} must be a list of non-empty strings")
+    out = [" ".join(v.lower().split()) for v in value]
+    if not phrases:
+        spaced = [v for v in out if " " in v]
+        if spaced:
+            raise ConceptError(rule_id, f"{key} must be single words, not {spaced[0]!r} "
+                               "(combine words with a sequence)")
+    return frozenset(out)
+
+
+@cache
+def has_lemma_table(lang: str) -> bool:
+    """Whether spacy-lookups-data has a ``lemma_lookup`` table for ``lang``."""
+    from spacy.util import registry
+
+    return lang in registry.lookups and "lemma_lookup" in registry.lookups.get(lang)
+
+
+def parse_concepts(lang: str, data: Mapping[str, Any]) -> Lexicon:
+    """Validate one language's concepts file (already parsed TOML)."""
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ConceptError("-", f"unknown top-level keys {sorted(unknown)}")
+    negators = _words(data.get("negators", []), "negators", "negators")
+    conditionals = _words(data.get("conditionals", []), "conditionals", "conditionals",
+                          phrases=True)
+    table = data.get("concepts", {})
+    if not isinstance(table, dict):
+        raise ConceptError("-", "concepts must be tables [concepts.NAME]")
+    concepts = {name: _concept(lang, name, entry) for name, entry in table.items()}
+    return Lexicon(negators, conditionals, concepts)
+
+
+def _concept(lang: str, name: str, entry: Any) -> Concept:
+    where = f"@{name}"
+    if not CONCEPT_NAME.match(name):
+        raise ConceptError(where, "concept names are [a-z][a-z0-9_]*")
+    if not isinstance(entry, dict):
+        raise ConceptError(where, "a concept is a table with lemmas, forms or prefixes")
+    unknown = set(entry) - _CONCEPT_KEYS
+    if unknown:
+        raise ConceptError(where, f"unknown keys {sorted(unknown)}")
+    lemmas = _words(entry.get("lemmas", []), "lemmas", where)
+    forms = _words(entry.get("forms", []), "forms", where)
+    prefixes = _words(entry.get("prefixes", []), "prefixes", where)
+    if not (lemmas or forms or prefixes):
+        raise ConceptError(where, "a concept needs lemmas, forms or prefixes")
+    if lemmas and not has_lemma_table(lang):
+        raise ConceptError(where, f"{lang!r} has no lemma table in spacy-lookups-data, so "
+                           "lemmas cannot be expanded: list the words under forms or prefixes")
+    return Concept(name, lang, lemmas, forms, tuple(sorted(prefixes)),
+                   str(entry.get("note", "")))
+
+
+def merge_lexicons(base: Lexicon | None, extra: Lexicon) -> Lexicon:
+    """``extra`` (an installation's file) added to ``base`` (the shipped one)."""
+    if base is None:
+        return extra
+    concepts = dict(base.concepts)
+    for name, concept in extra.concepts.items():
+        concepts[name] = concepts[name].merged(concept) if name in concepts else concept
+    return Lexicon(base.negators | extra.negators, base.conditionals | extra.conditionals,
+                   concepts)
+
+
+def _lemma_table(lang: str) -> dict[str, Any]:
+    from spacy.util import load_language_data, registry
+
+    return load_language_data(registry.lookups.get(lang)["lemma_lookup"])
+
+
+def _release_memory() -> None:
+    """Hand freed heap pages back to the system (glibc keeps them otherwise: +60 MB RSS per
+    large table). Elsewhere this is a no-op."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def expand(lang: str, concepts: Iterable[Concept]) -> dict[str, frozenset[str]]:
+    """Every form of each concept (name -> lower-case forms; prefixes are not included).
+
+    The lemma table is read at most once per call and dropped before returning."""
+    concepts = list(concepts)
+    wanted = {lemma for c in concepts for lemma in c.lemmas}
+    by_lemma: dict[str, set[str]] = {lemma: {lemma} for lemma in wanted}
+    if wanted:
+        table = _lemma_table(lang)
+        for form, lemma in table.items():
+            for value in (lemma,) if isinstance(lemma, str) else lemma:
+                hit = by_lemma.get(value.lower())
+                if hit is not None:
+                    hit.add(form.lower())
+        del table
+        _release_memory()
+    return {
+        c.name: frozenset(c.forms.union(*(by_lemma[lemma] for lemma in c.lemmas)))
+        for c in concepts
+    }

@@ -1,0 +1,48 @@
+"""Every shipped content rule documents and tests itself with examples and counter-examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from classifiers import load_rules
+from classifiers.rules import check_examples
+
+
+@pytest.fixture(scope="module")
+def shipped():  # type: ignore[no-untyped-def]
+    return load_rules()
+
+
+def test_every_example_fires_and_no_counter_example_does(shipped) -> None:  # type: ignore[no-untyped-def]
+    problems = check_examples(shipped)
+    assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.xfail(reason="examples being written (issue 12)", strict=False)
+def test_every_content_rule_has_examples_and_counter_examples(shipped) -> None:  # type: ignore[no-untyped-def]
+    lacking = sorted(
+        f"{r.source}: {r.id}"
+        for r in shipped.content_rules.values()
+        if not r.examples or not r.counter_examples
+    )
+    assert lacking == [], f"{len(lacking)} rules lack examples:\n" + "\n".join(lacking)
+
+
+def test_a_broken_example_is_reported_with_file_and_rule(tmp_path: Path) -> None:
+    rules = tmp_path / "rules" / "en"
+    rules.mkdir(parents=True)
+    (rules / "order.toml").write_text(
+        '[[rules]]\nid = "en.order.hereby"\nweight = 3\nphrases = ["we hereby order"]\n'
+        'examples = ["We hereby order 10 pumps.", "Please send 10 pumps."]\n'
+        'counter_examples = ["We do not hereby order anything.", "We hereby order nothing."]\n',
+        "utf-8",
+    )
+    problems = check_examples(load_rules(tmp_path / "rules"))
+    assert problems == [
+        "en/order.toml: rule 'en.order.hereby': example 2 does not fire: 'Please send 10 pumps.'",
+        "en/order.toml: rule 'en.order.hereby': counter_example 2 fires: "
+        "'We hereby order nothing.'",
+    ]
+    assert check_examples(load_rules(tmp_path / "rules"), languages=["de"]) == []
