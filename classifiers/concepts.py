@@ -151,7 +151,10 @@ def merge_lexicons(base: Lexicon | None, extra: Lexicon) -> Lexicon:
 def _lemma_table(lang: str) -> dict[str, Any]:
     from spacy.util import load_language_data, registry
 
-    return load_language_data(registry.lookups.get(lang)["lemma_lookup"])
+    table = load_language_data(registry.lookups.get(lang)["lemma_lookup"])
+    if not isinstance(table, dict):
+        raise TypeError(f"lemma_lookup of {lang!r} is not a table")
+    return table
 
 
 def _release_memory() -> None:

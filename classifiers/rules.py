@@ -159,6 +159,7 @@ class RuleSet:
     _phrase_matchers: dict[str, PhraseMatcher] = field(default_factory=dict, repr=False)
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
     _sequence_indexes: dict[str, SequenceIndex] = field(default_factory=dict, repr=False)
+    _word_sets: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, repr=False)
     _concept_forms: dict[str, dict[str, frozenset[str]]] = field(
         default_factory=dict, repr=False
     )
@@ -207,15 +208,23 @@ class RuleSet:
 
     def negators_for(self, lang: str) -> frozenset[str]:
         """The negators of ``lang`` and of English (mail mixes English into any language)."""
-        return self.negators.get(lang, frozenset()) | self.negators.get(DEFAULT, frozenset())
+        key = ("negators", lang)
+        if key not in self._word_sets:
+            self._word_sets[key] = self.negators.get(lang, frozenset()) | self.negators.get(
+                DEFAULT, frozenset()
+            )
+        return self._word_sets[key]
 
     def conditionals_for(self, lang: str) -> frozenset[str]:
         """The conditional words of ``lang`` and of English (some are two words: "in case")."""
-        return (
-            self.conditionals.get(lang, frozenset())
-            | self.conditionals.get(DEFAULT, frozenset())
-            | frozenset(ENGLISH_CONDITIONALS)
-        )
+        key = ("conditionals", lang)
+        if key not in self._word_sets:
+            self._word_sets[key] = (
+                self.conditionals.get(lang, frozenset())
+                | self.conditionals.get(DEFAULT, frozenset())
+                | frozenset(ENGLISH_CONDITIONALS)
+            )
+        return self._word_sets[key]
 
     def concept_forms(self, lang: str) -> dict[str, frozenset[str]]:
         """Concept name -> every lower-case form of ``lang``'s concepts (lemmas expanded).
@@ -746,4 +755,34 @@ def check_examples(
         for n, text in enumerate(rule.counter_examples, start=1):
             if fires(text):
                 problems.append(f"{where}: counter_example {n} fires: {text!r}")
+    if rule_ids is None:
+        problems += check_words(ruleset, languages)
+    return problems
+
+
+def check_words(ruleset: RuleSet, languages: Sequence[str] | None = None) -> list[str]:
+    """Concept words and sequence literals that the language's tokenizer splits into several
+    tokens ("e-mail", "z.b."): an element matches ONE token, so such a word never matches."""
+    problems: list[str] = []
+    for lang, concepts in sorted(ruleset.concepts.items()):
+        if languages is not None and lang not in languages:
+            continue
+        nlp = ruleset.pipeline(lang)
+        for concept in concepts.values():
+            for word in sorted(concept.lemmas | concept.forms):
+                if len(nlp.make_doc(word)) != 1:
+                    problems.append(f"{lang}/concepts.toml: concept '@{concept.name}': {word!r} "
+                                    f"is split into several tokens by the {lang} tokenizer, so "
+                                    "it never matches: list its parts in a sequence")
+    for rule in ruleset.content_rules.values():
+        if languages is not None and rule.language not in languages:
+            continue
+        for seq in rule.sequences:
+            for element in seq:
+                if element.kind == "literal" and len(
+                    ruleset.pipeline(rule.language).make_doc(element.value)
+                ) != 1:
+                    problems.append(f"{rule.source}: rule {rule.id!r}: literal {element.value!r} "
+                                    f"is split into several tokens by the {rule.language} "
+                                    "tokenizer, so it never matches: use one element per token")
     return problems

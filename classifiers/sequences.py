@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ MAX_ELEMENTS = 6
 MAX_UNORDERED = 3
 _NEG, _SPACE, _BREAK = 1, 2, 4
 _FIRST_SYMBOL_BIT = 3
+_DIGIT = re.compile(r"\d")
 _CACHE_LIMIT = 200_000  # distinct words remembered per language before the cache is renewed
 
 
@@ -175,7 +177,7 @@ class SequenceIndex:
         for prefix, bit in self._prefixes:
             if word.startswith(prefix):
                 mask |= bit
-        if self._num and any(ch.isdigit() for ch in word):
+        if self._num and _DIGIT.search(word):
             mask |= self._num
         if word in self._negators or word.endswith(("n't", "n\u2019t")):
             mask |= _NEG
@@ -185,19 +187,14 @@ class SequenceIndex:
 
     def masks(self, doc: Doc) -> list[int]:
         """One bitmask per token of ``doc``."""
-        from spacy.attrs import LOWER
-
         if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
         cache = self._cache
-        hashes = doc.to_array(LOWER).tolist()
-        out = [cache.get(h) for h in hashes]
+        hashes = doc.to_array("LOWER").tolist()
         strings = doc.vocab.strings
-        for i, mask in enumerate(out):
-            if mask is None:
-                h = hashes[i]
-                out[i] = cache[h] = self._mask(strings[h])
-        return out  # type: ignore[return-value]  # every None was replaced
+        for h in set(hashes).difference(cache):
+            cache[h] = self._mask(strings[h])
+        return list(map(cache.__getitem__, hashes))
 
     def find(self, doc: Doc) -> list[tuple[str, int, int]]:
         """(rule id, start token, end token) of each sequence match in ``doc``: for each rule
@@ -215,10 +212,13 @@ class SequenceIndex:
         keep = [i for i, m in enumerate(masks) if not m & _SPACE or m & _BREAK]
         compact = [masks[i] for i in keep]
         paragraph = list(itertools.accumulate(1 if m & _BREAK else 0 for m in compact))
+        # most words belong to no concept: the positions of each symbol are looked up among the
+        # few that do
+        symbols = [(k, m) for k, m in enumerate(compact) if m >> _FIRST_SYMBOL_BIT]
         positions: dict[int, list[int]] = {}
         out: list[tuple[str, int, int]] = []
         for c in todo:
-            for start, end in _search(c.bits, c.window, compact, positions):
+            for start, end in _search(c.bits, c.window, symbols, positions):
                 if paragraph[start] != paragraph[end]:
                     continue
                 if c.negatable and any(m & _NEG for m in compact[start : end + 1]):
@@ -228,14 +228,18 @@ class SequenceIndex:
 
 
 def _search(
-    bits: tuple[int, ...], window: int, compact: list[int], positions: dict[int, list[int]]
+    bits: tuple[int, ...],
+    window: int,
+    symbols: list[tuple[int, int]],
+    positions: dict[int, list[int]],
 ) -> list[tuple[int, int]]:
     """(first, last) positions of matches of ``bits`` in order with gaps of at most ``window``;
-    for each last position the latest possible first one."""
+    for each last position the latest possible first one. ``symbols``: (position, mask) of
+    the words that belong to some symbol; ``positions`` caches the positions per bit."""
 
     def where(bit: int) -> list[int]:
         if bit not in positions:
-            positions[bit] = [k for k, m in enumerate(compact) if m & bit]
+            positions[bit] = [k for k, m in symbols if m & bit]
         return positions[bit]
 
     states = [(p, p) for p in where(bits[0])]

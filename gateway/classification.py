@@ -71,27 +71,34 @@ def with_queue_prior(result: Classification, prior: str) -> Classification:
 
 
 def rules_for(settings: Settings | None, *, fresh: bool = False) -> RuleSet:
-    """The rule set an installation uses: the shipped rules or its own, plus its own id formats.
+    """The rule set an installation uses: the shipped rules or its own, plus its own id formats
+    and its ``extra_rules`` folder.
 
     ``fresh`` reads the files again (SIGHUP: they may have changed under the same path). A
-    broken rule file raises :class:`RulesConfigError`: an operator error, not a message's.
+    broken rule file, or an extra rule whose examples fail, raises :class:`RulesConfigError`:
+    an operator error, not a message's.
     """
     load = _load_rules if fresh else _cached_rules
     if settings is None:
-        return load(None, ())
+        return load(None, (), None)
     cfg = settings.config.classifier
     path = settings.resolve(cfg.rules_path) if cfg.rules_path else None
-    return load(path, tuple((p.kind, p.pattern) for p in cfg.identifier_patterns))
+    extra = settings.resolve(cfg.extra_rules) if cfg.extra_rules else None
+    return load(path, tuple((p.kind, p.pattern) for p in cfg.identifier_patterns), extra)
 
 
-def _load_rules(path: Path | None, patterns: tuple[tuple[str, str], ...]) -> RuleSet:
+def _load_rules(
+    path: Path | None, patterns: tuple[tuple[str, str], ...], extra: Path | None
+) -> RuleSet:
     try:
-        return load_rules(path, patterns)
+        return load_rules(path, patterns, extra_rules=extra)
     except RulesError as exc:
         raise RulesConfigError(f"classifier rules: {exc}") from None
 
 
 @lru_cache(maxsize=4)
-def _cached_rules(path: Path | None, patterns: tuple[tuple[str, str], ...]) -> RuleSet:
+def _cached_rules(
+    path: Path | None, patterns: tuple[tuple[str, str], ...], extra: Path | None
+) -> RuleSet:
     # Building the spaCy matchers takes about half a second; do it once per process.
-    return _load_rules(path, patterns)
+    return _load_rules(path, patterns, extra)

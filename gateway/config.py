@@ -153,6 +153,9 @@ class IdentifierPattern(_Section):
 
 class ClassifierConfig(_Section):
     rules_path: str = ""
+    # An installation's own rules folder (<lang>/<category>.toml, <lang>/concepts.toml), added
+    # to the rules of rules_path; checked (structure and examples) when the rules are loaded.
+    extra_rules: str = ""
     identifier_patterns: list[IdentifierPattern] = []
     # A customer's message classified with a confidence below this waits for a person in
     # 'commgate cases list --triage', as does every message no rule decided (0: only those).

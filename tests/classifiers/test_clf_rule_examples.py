@@ -7,21 +7,21 @@ from pathlib import Path
 import pytest
 
 from classifiers import load_rules
-from classifiers.rules import check_examples
+from classifiers.rules import RuleSet, check_examples
 
 
 @pytest.fixture(scope="module")
-def shipped():  # type: ignore[no-untyped-def]
+def shipped() -> RuleSet:
     return load_rules()
 
 
-def test_every_example_fires_and_no_counter_example_does(shipped) -> None:  # type: ignore[no-untyped-def]
+def test_every_example_fires_and_no_counter_example_does(shipped: RuleSet) -> None:
     problems = check_examples(shipped)
     assert problems == [], "\n".join(problems)
 
 
 @pytest.mark.xfail(reason="examples being written (issue 12)", strict=False)
-def test_every_content_rule_has_examples_and_counter_examples(shipped) -> None:  # type: ignore[no-untyped-def]
+def test_every_content_rule_has_examples_and_counter_examples(shipped: RuleSet) -> None:
     lacking = sorted(
         f"{r.source}: {r.id}"
         for r in shipped.content_rules.values()
@@ -46,3 +46,17 @@ def test_a_broken_example_is_reported_with_file_and_rule(tmp_path: Path) -> None
         "'We hereby order nothing.'",
     ]
     assert check_examples(load_rules(tmp_path / "rules"), languages=["de"]) == []
+
+
+def test_words_the_tokenizer_splits_are_reported(tmp_path: Path) -> None:
+    rules = tmp_path / "rules" / "en"
+    rules.mkdir(parents=True)
+    (rules / "concepts.toml").write_text('[concepts.mail]\nforms = ["e-mail", "mail"]\n', "utf-8")
+    (rules / "enquiry.toml").write_text(
+        '[[rules]]\nid = "en.enquiry.mail"\nweight = 1\nsequence = ["@mail", "can\'t"]\n',
+        "utf-8",
+    )
+    problems = check_examples(load_rules(tmp_path / "rules"))
+    assert len(problems) == 2
+    assert problems[0].startswith("en/concepts.toml: concept '@mail': 'e-mail' is split")
+    assert problems[1].startswith("en/enquiry.toml: rule 'en.enquiry.mail': literal \"can't\"")

@@ -23,7 +23,7 @@ conditionals = ["provided"]
 lemmas = ["order"]
 
 [concepts.order_document]
-forms = ["po", "purchase-order"]
+forms = ["po", "pos"]
 prefixes = ["quotation"]
 
 [concepts.determiner]
