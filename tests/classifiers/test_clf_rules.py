@@ -23,7 +23,8 @@ def test_loaded_rule_count_equals_entries_in_files() -> None:
     rules = load_rules()
     assert rules.rule_count == _count_entries(DEFAULT_RULES_DIR)
     assert rules.rule_count > 60
-    assert set(rules.languages()) == {"en", "de", "fr", "es"}
+    # Languages are added folder by folder (issue 12); the Germanic ones are all there.
+    assert {"en", "de", "fr", "es", "nl", "sv", "da"} <= set(rules.languages())
 
 
 def test_extra_identifier_patterns_are_counted_and_change_the_version() -> None:
