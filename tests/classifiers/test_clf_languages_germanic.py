@@ -73,6 +73,8 @@ MAILS: tuple[Mail, ...] = (
     Mail("nl-status-question", "nl", "Leverdatum order 4500123",
          "Hallo,\n\nWanneer wordt order 4500123 geleverd? De leverdatum blijft zoals afgesproken, "
          "we willen alleen de planning bijwerken.\n\nGroet,\nPieter", "enquiry", False),
+    Mail("nl-terse-quantity", "nl", "Antw: Order 4711", "Regel 2 graag verlagen naar 50 stuks.\n\n"
+         "Groet Kees", "order", True),
     # --- Swedish ---------------------------------------------------------------------------
     Mail("sv-enquiry", "sv", "Förfrågan flänsar i rostfritt",
          "Hej,\n\nVi vill gärna ha en offert på 200 flänsar DN80 i rostfritt stål, inklusive "
@@ -111,6 +113,8 @@ MAILS: tuple[Mail, ...] = (
          "inte skickat något än.\n\nHälsningar,\nLars Nilsson", "enquiry", False),
     Mail("sv-acknowledgement", "sv", "SV: Orderbekräftelse 24-0917",
          "Tack, mottaget.\n\nHälsningar,\nAnna", "other", False),
+    Mail("sv-terse-quantity", "sv", "SV: Order 4711", "Rad 2 vänligen minska till 50 st.\n\n"
+         "Hälsningar Kalle", "order", True),
     # --- Danish ----------------------------------------------------------------------------
     Mail("da-enquiry", "da", "Forespørgsel flanger i rustfrit stål",
          "Hej,\n\nVi vil gerne have et tilbud på 200 flanger DN80 i rustfrit stål inklusive "
@@ -147,6 +151,11 @@ MAILS: tuple[Mail, ...] = (
     Mail("da-conditional-property", "da", "Spørgsmål om renovering",
          "Hej,\n\nHvis vi sender vores forme til jer til renovering, hvor lang tid tager det så? "
          "Vi har ikke sendt noget endnu.\n\nHilsen\nSøren Larsen", "enquiry", False),
+    Mail("da-terse-quantity", "da", "SV: Ordre 4711", "Linje 2 reducer venligst til 50 stk.\n\n"
+         "Hilsen Kim", "order", True),
+    Mail("da-invoice-complaint", "da", "Faktura 2025-114",
+         "Hej,\n\nFakturaen for vores ordre 4711 er desværre forkert, rabatten mangler.\n\n"
+         "Hilsen\nKim", "feedback", False),
     # --- German (terse and question-form changes beside the labelled corpora) ----------------
     Mail("de-terse-cancel", "de", "AW: Bestellung 4711",
          "pos 3 bitte streichen, rest wie bestellt.\n\ngruß kai", "order", True),
