@@ -160,6 +160,7 @@ class RuleSet:
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
     _sequence_indexes: dict[str, SequenceIndex] = field(default_factory=dict, repr=False)
     _word_sets: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, repr=False)
+    _languages: tuple[str, ...] | None = field(default=None, repr=False)
     _concept_forms: dict[str, dict[str, frozenset[str]]] = field(
         default_factory=dict, repr=False
     )
@@ -173,7 +174,10 @@ class RuleSet:
         return len(self.content_rules) + len(self.header_rules) + len(self.identifier_patterns)
 
     def languages(self) -> tuple[str, ...]:
-        return tuple(sorted({r.language for r in self.content_rules.values()}))
+        """Languages with content rules of their own (asked once per message: cached)."""
+        if self._languages is None:
+            self._languages = tuple(sorted({r.language for r in self.content_rules.values()}))
+        return self._languages
 
     def pipeline(self, lang: str) -> Language:
         """A blank spaCy pipeline (tokenizer only) for ``lang``, cached per rule set."""
