@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from classifiers.rules import NEAR_FIRST, NEAR_SECOND, ContentRule, RuleSet
+from classifiers.rules import NEAR_FIRST, NEAR_SECOND, SEQUENCE_FORM, ContentRule, RuleSet
 
 # How many words before a match are searched for a negator; stops at punctuation.
 NEGATION_WINDOW = 3
@@ -119,10 +119,17 @@ def match_message(
     found = phrase(doc)
     if len(token):
         found += token(doc)
-    matches = [(nlp.vocab.strings[m], s, e) for m, s, e in found]
+    matches: list[tuple[str, int, int]] = []
+    forms: list[tuple[int, int, int]] = []  # concept forms of several tokens, for sequences
+    for m, s, e in found:
+        key = nlp.vocab.strings[m]
+        if key.startswith(SEQUENCE_FORM):
+            forms.append((int(key[len(SEQUENCE_FORM) :]), s, e))
+        else:
+            matches.append((key, s, e))
     sequences = rules.sequence_index(lang)
     if len(sequences):
-        matches += sequences.find(doc)
+        matches += sequences.find(doc, forms)
     negators = rules.negators_for(lang)
     conditionals = rules.conditionals_for(lang)
     hits: dict[tuple[str, str], Hit] = {}

@@ -206,6 +206,8 @@ class RuleSet:
                     phrase.add(rule.id + NEAR_SECOND, [nlp.make_doc(p) for p in rule.near[1]])
                 if rule.patterns:
                     token.add(rule.id, [list(p) for p in rule.patterns])
+            for bit, forms in self.sequence_index(lang).phrases.items():
+                phrase.add(f"{SEQUENCE_FORM}{bit}", [nlp.make_doc(f) for f in forms])
             self._phrase_matchers[lang] = phrase
             self._token_matchers[lang] = token
         return self._phrase_matchers[lang], self._token_matchers[lang]
@@ -251,8 +253,9 @@ class RuleSet:
             prefixes = {
                 (lg, c.name): c.prefixes for lg in langs for c in self.concepts.get(lg, {}).values()
             }
+            nlp = self.pipeline(lang)
             self._sequence_indexes[lang] = SequenceIndex(
-                rules, forms, prefixes, self.negators_for(lang)
+                rules, forms, prefixes, self.negators_for(lang), lambda w: _one_token(nlp, w)
             )
         return self._sequence_indexes[lang]
 
@@ -270,6 +273,9 @@ CONDITIONAL_DEFAULT: dict[str, str] = {
 DEFAULT_WINDOW = 4
 # A ``near`` rule's second phrase must start within this many tokens after the first.
 MAX_WINDOW = 12
+# PhraseMatcher key of the concept forms and literals of several tokens ("call-off"), followed
+# by the sequence index's bit for them.
+SEQUENCE_FORM = "#form#"
 NEAR_FIRST = "#near0"
 NEAR_SECOND = "#near1"
 _HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "bounce", "requires", "note",
@@ -759,34 +765,20 @@ def check_examples(
         for n, text in enumerate(rule.counter_examples, start=1):
             if fires(text):
                 problems.append(f"{where}: counter_example {n} fires: {text!r}")
-    if rule_ids is None:
-        problems += check_words(ruleset, languages)
     return problems
 
 
-def check_words(ruleset: RuleSet, languages: Sequence[str] | None = None) -> list[str]:
-    """Concept words and sequence literals that the language's tokenizer splits into several
-    tokens ("e-mail", "z.b."): an element matches ONE token, so such a word never matches."""
-    problems: list[str] = []
-    for lang, concepts in sorted(ruleset.concepts.items()):
-        if languages is not None and lang not in languages:
-            continue
-        nlp = ruleset.pipeline(lang)
-        for concept in concepts.values():
-            for word in sorted(concept.lemmas | concept.forms):
-                if len(nlp.make_doc(word)) != 1:
-                    problems.append(f"{lang}/concepts.toml: concept '@{concept.name}': {word!r} "
-                                    f"is split into several tokens by the {lang} tokenizer, so "
-                                    "it never matches: list its parts in a sequence")
-    for rule in ruleset.content_rules.values():
-        if languages is not None and rule.language not in languages:
-            continue
-        for seq in rule.sequences:
-            for element in seq:
-                if element.kind == "literal" and len(
-                    ruleset.pipeline(rule.language).make_doc(element.value)
-                ) != 1:
-                    problems.append(f"{rule.source}: rule {rule.id!r}: literal {element.value!r} "
-                                    f"is split into several tokens by the {rule.language} "
-                                    "tokenizer, so it never matches: use one element per token")
-    return problems
+_APOSTROPHES = ("'", "\u2019")
+
+
+def _one_token(nlp: Language, word: str) -> bool:
+    """Whether the tokenizer can yield ``word`` as one token (else the sequence index has it
+    found as a phrase). An elision ("l'", "j'") or a clitic ("'s") is a token only when glued
+    to its word ("l'offre" -> "l'", "offre")."""
+    if len(nlp.make_doc(word)) == 1:
+        return True
+    if word.endswith(_APOSTROPHES):
+        return nlp.make_doc(word + "abc")[0].lower_ == word
+    if word.startswith(_APOSTROPHES):
+        return nlp.make_doc("abc" + word)[-1].lower_ == word
+    return False

@@ -7,7 +7,9 @@ text): one two-token pattern costs 250 µs per text, 50 patterns with their own 
 150 tokens; a few hundred sequence rules would cost more than the rest of classification.
 Here every distinct lower-case word is classified ONCE (cached by its hash) into a bitmask of
 the symbols the language's rules use: each concept, literal word, ``#num``, and markers for
-negators, whitespace and paragraph breaks. A text is then a list of ints; a sequence whose
+negators, whitespace and paragraph breaks. A form that the tokenizer splits ("call-off",
+"qty.", "ci-joint") is found by the language's ``PhraseMatcher`` instead and stands for one
+element however many tokens it has. A text is then a list of ints; a sequence whose
 symbols do not all occur in it is skipped with one AND, and the few others are searched in
 plain Python over the positions of their symbols. The semantics are the Matcher's with a
 bounded wildcard ``{"OP": "{0,W}"}`` between elements, except that whitespace tokens (line
@@ -134,8 +136,10 @@ class SequenceIndex:
         forms: Mapping[tuple[str, str], frozenset[str]],
         prefixes: Mapping[tuple[str, str], tuple[str, ...]],
         negators: frozenset[str],
+        one_token: Callable[[str], bool] = lambda word: True,
     ) -> None:
-        """``forms`` / ``prefixes``: (language, concept name) -> lower-case forms / prefixes."""
+        """``forms`` / ``prefixes``: (language, concept name) -> lower-case forms / prefixes;
+        ``one_token(word)``: whether the language's tokenizer keeps ``word`` as one token."""
         self._bits: dict[tuple[str, ...], int] = {}
         self._compiled: list[_Compiled] = []
         for rule in rules:
@@ -151,18 +155,26 @@ class SequenceIndex:
         self._form_masks: dict[str, int] = {}
         self._prefixes: list[tuple[str, int]] = []
         self._num = 0
+        # bit -> forms of several tokens, for the PhraseMatcher (see RuleSet.matchers)
+        self.phrases: dict[int, list[str]] = {}
         for symbol, bit in self._bits.items():
             if symbol[0] == "concept":
                 key = (symbol[1], symbol[2])
-                for form in forms.get(key, ()):
-                    self._form_masks[form] = self._form_masks.get(form, 0) | bit
+                self._add_forms(forms.get(key, ()), bit, one_token)
                 self._prefixes += [(p, bit) for p in prefixes.get(key, ())]
             elif symbol[0] == "literal":
-                self._form_masks[symbol[1]] = self._form_masks.get(symbol[1], 0) | bit
+                self._add_forms((symbol[1],), bit, one_token)
             else:
                 self._num = bit
         self._negators = negators
         self._cache: dict[int, int] = {}
+
+    def _add_forms(self, forms: Iterable[str], bit: int, one_token: Callable[[str], bool]) -> None:
+        for form in forms:
+            if one_token(form):
+                self._form_masks[form] = self._form_masks.get(form, 0) | bit
+            else:
+                self.phrases.setdefault(bit, []).append(form)
 
     def _bit(self, symbol: tuple[str, ...]) -> int:
         if symbol not in self._bits:
@@ -196,26 +208,38 @@ class SequenceIndex:
             cache[h] = self._mask(strings[h])
         return list(map(cache.__getitem__, hashes))
 
-    def find(self, doc: Doc) -> list[tuple[str, int, int]]:
+    def find(
+        self, doc: Doc, phrase_hits: Iterable[tuple[int, int, int]] = ()
+    ) -> list[tuple[str, int, int]]:
         """(rule id, start token, end token) of each sequence match in ``doc``: for each rule
         and end token the shortest span; spans with a negator inside are left out for
-        negatable rules."""
+        negatable rules. ``phrase_hits``: (bit, start, end) of the forms in :attr:`phrases`
+        that the PhraseMatcher found."""
         if not self._compiled or not len(doc):
             return []
         masks = self.masks(doc)
+        phrase_hits = list(phrase_hits)
         present = 0
         for m in set(masks):
             present |= m
+        for bit, _, _ in phrase_hits:
+            present |= bit
         todo = [c for c in self._compiled if c.need & present == c.need]
         if not todo:
             return []
         keep = [i for i, m in enumerate(masks) if not m & _SPACE or m & _BREAK]
         compact = [masks[i] for i in keep]
         paragraph = list(itertools.accumulate(1 if m & _BREAK else 0 for m in compact))
-        # most words belong to no concept: the positions of each symbol are looked up among the
-        # few that do
-        symbols = [(k, m) for k, m in enumerate(compact) if m >> _FIRST_SYMBOL_BIT]
-        positions: dict[int, list[int]] = {}
+        # Most words belong to no concept: the occurrences of each symbol, (first, last)
+        # position, are looked up among the few that do, plus the phrase hits.
+        symbols = [(k, k, m) for k, m in enumerate(compact) if m >> _FIRST_SYMBOL_BIT]
+        if phrase_hits:
+            at = {i: k for k, i in enumerate(keep)}
+            symbols += [
+                (at[s], at[e - 1], bit) for bit, s, e in phrase_hits if s in at and e - 1 in at
+            ]
+            symbols.sort()
+        positions: dict[int, tuple[list[int], list[int]]] = {}
         out: list[tuple[str, int, int]] = []
         for c in todo:
             for start, end in _search(c.bits, c.window, symbols, positions):
@@ -230,28 +254,31 @@ class SequenceIndex:
 def _search(
     bits: tuple[int, ...],
     window: int,
-    symbols: list[tuple[int, int]],
-    positions: dict[int, list[int]],
+    symbols: list[tuple[int, int, int]],
+    positions: dict[int, tuple[list[int], list[int]]],
 ) -> list[tuple[int, int]]:
     """(first, last) positions of matches of ``bits`` in order with gaps of at most ``window``;
-    for each last position the latest possible first one. ``symbols``: (position, mask) of
-    the words that belong to some symbol; ``positions`` caches the positions per bit."""
+    for each last position the latest possible first one. ``symbols``: (first, last, mask) of
+    the words and phrases that belong to some symbol, sorted; ``positions`` caches the
+    occurrences (firsts, lasts) per bit."""
 
-    def where(bit: int) -> list[int]:
+    def where(bit: int) -> tuple[list[int], list[int]]:
         if bit not in positions:
-            positions[bit] = [k for k, m in symbols if m & bit]
+            found = [(first, last) for first, last, m in symbols if m & bit]
+            positions[bit] = ([f for f, _ in found], [la for _, la in found])
         return positions[bit]
 
-    states = [(p, p) for p in where(bits[0])]
+    firsts, lasts = where(bits[0])
+    states = list(zip(firsts, lasts, strict=True))
     for bit in bits[1:]:
-        found = where(bit)
+        firsts, lasts = where(bit)
         best: dict[int, int] = {}
         for start, end in states:
-            lo = bisect.bisect_right(found, end)
-            hi = bisect.bisect_right(found, end + window + 1)
-            for q in found[lo:hi]:
-                if best.get(q, -1) < start:
-                    best[q] = start
+            lo = bisect.bisect_right(firsts, end)
+            hi = bisect.bisect_right(firsts, end + window + 1)
+            for q in range(lo, hi):
+                if best.get(lasts[q], -1) < start:
+                    best[lasts[q]] = start
         states = sorted((s, q) for q, s in best.items())
         if not states:
             break

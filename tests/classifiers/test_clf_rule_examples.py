@@ -48,15 +48,16 @@ def test_a_broken_example_is_reported_with_file_and_rule(tmp_path: Path) -> None
     assert check_examples(load_rules(tmp_path / "rules"), languages=["de"]) == []
 
 
-def test_words_the_tokenizer_splits_are_reported(tmp_path: Path) -> None:
-    rules = tmp_path / "rules" / "en"
+def test_an_elision_is_one_token_glued_to_its_word(tmp_path: Path) -> None:
+    rules = tmp_path / "rules" / "fr"
     rules.mkdir(parents=True)
-    (rules / "concepts.toml").write_text('[concepts.mail]\nforms = ["e-mail", "mail"]\n', "utf-8")
-    (rules / "enquiry.toml").write_text(
-        '[[rules]]\nid = "en.enquiry.mail"\nweight = 1\nsequence = ["@mail", "can\'t"]\n',
+    (rules / "concepts.toml").write_text(
+        '[concepts.det]\nforms = ["l\'", "d\'", "le"]\n[concepts.doc]\nforms = ["offre"]\n',
         "utf-8",
     )
-    problems = check_examples(load_rules(tmp_path / "rules"))
-    assert len(problems) == 2
-    assert problems[0].startswith("en/concepts.toml: concept '@mail': 'e-mail' is split")
-    assert problems[1].startswith("en/enquiry.toml: rule 'en.enquiry.mail': literal \"can't\"")
+    (rules / "order.toml").write_text(
+        '[[rules]]\nid = "fr.order.offre"\nweight = 2\nsequence = ["@det", "@doc"]\nwindow = 0\n'
+        'examples = ["Nous acceptons l\'offre."]\ncounter_examples = ["Une offre."]\n',
+        "utf-8",
+    )
+    assert check_examples(load_rules(tmp_path / "rules")) == []

@@ -227,3 +227,18 @@ def test_polish_concepts_use_forms_and_prefixes(tmp_path: Path) -> None:
     })
     assert "pl.order.x" in _fired(rules, "Zamawiamy 300 sztuk.", "pl")
     assert "pl.order.x" in _fired(rules, "Chcemy zamówić 300 sztuk.", "pl")
+
+
+def test_forms_the_tokenizer_splits_stand_for_one_element(tmp_path: Path) -> None:
+    rules = _rules(tmp_path, {
+        "en/concepts.toml": '[concepts.doc]\nforms = ["call-off", "qty.", "po"]\n'
+                            '[concepts.move]\nlemmas = ["move"]\nforms = ["re-schedule"]\n',
+        "en/scope.toml": _rule("en.scope.move_doc", 'change = "date"\n'
+                               'sequence = ["@move", "@doc", "#num"]\nwindow = 1'),
+        "en/order.toml": _rule("en.order.pull_in", 'sequence = ["pull-in", "@doc"]\nwindow = 2'),
+    })
+    assert "en.scope.move_doc" in _fired(rules, "Please re-schedule the call-off 4711.")
+    assert "en.scope.move_doc" in _fired(rules, "We moved qty. 20 to May")
+    assert "en.scope.move_doc" in _fired(rules, "Please move PO 12")
+    assert "en.scope.move_doc" not in _fired(rules, "Please re-schedule the call-off.")
+    assert "en.order.pull_in" in _fired(rules, "A pull-in of the call-off")
