@@ -32,6 +32,18 @@ class Mail:
     scope_change: bool
 
 
+# Our order confirmation quoted below a reply, as Outlook quotes it in each language.
+QUOTED_NL = ("\n\nMet vriendelijke groet,\nJan de Vries\nInkoper\n\nVan: Verkoop <v@x.example>\n"
+             "Verzonden: dinsdag 4 maart 2025 09:12\nAan: Jan de Vries\nOnderwerp: "
+             "Orderbevestiging 25-0117\n\nBeste Jan, hierbij de orderbevestiging. Wij leveren in "
+             "week 14.\n")
+QUOTED_SV = ("\n\nMed vänliga hälsningar\nAnna Lind\n\nFrån: Försäljning <s@x.example>\n"
+             "Skickat: den 4 mars 2025 09:12\nTill: Anna Lind\nÄmne: Orderbekräftelse 25-0117\n\n"
+             "Hej Anna, här kommer orderbekräftelsen. Vi levererar vecka 14.\n")
+QUOTED_DA = ("\n\nMed venlig hilsen\nJens Holm\n\nFra: Salg <s@x.example>\nSendt: 4. marts 2025 "
+             "09:12\nTil: Jens Holm\nEmne: Ordrebekræftelse 25-0117\n\nHej Jens, her er "
+             "ordrebekræftelsen. Vi leverer i uge 14.\n")
+
 MAILS: tuple[Mail, ...] = (
     # --- Dutch -----------------------------------------------------------------------------
     Mail("nl-enquiry", "nl", "Aanvraag RVS flenzen",
@@ -75,6 +87,9 @@ MAILS: tuple[Mail, ...] = (
          "we willen alleen de planning bijwerken.\n\nGroet,\nPieter", "enquiry", False),
     Mail("nl-terse-quantity", "nl", "Antw: Order 4711", "Regel 2 graag verlagen naar 50 stuks.\n\n"
          "Groet Kees", "order", True),
+    Mail("nl-reply-date-change", "nl", "Antw: Orderbevestiging 25-0117",
+         "Hallo,\n\nKunnen jullie de levering twee weken uitstellen? Onze hal is nog niet klaar."
+         + QUOTED_NL, "order", True),
     # --- Swedish ---------------------------------------------------------------------------
     Mail("sv-enquiry", "sv", "Förfrågan flänsar i rostfritt",
          "Hej,\n\nVi vill gärna ha en offert på 200 flänsar DN80 i rostfritt stål, inklusive "
@@ -115,6 +130,8 @@ MAILS: tuple[Mail, ...] = (
          "Tack, mottaget.\n\nHälsningar,\nAnna", "other", False),
     Mail("sv-terse-quantity", "sv", "SV: Order 4711", "Rad 2 vänligen minska till 50 st.\n\n"
          "Hälsningar Kalle", "order", True),
+    Mail("sv-reply-acknowledgement", "sv", "SV: Orderbekräftelse 25-0117", "Tack, mottaget."
+         + QUOTED_SV, "other", False),
     # --- Danish ----------------------------------------------------------------------------
     Mail("da-enquiry", "da", "Forespørgsel flanger i rustfrit stål",
          "Hej,\n\nVi vil gerne have et tilbud på 200 flanger DN80 i rustfrit stål inklusive "
@@ -156,6 +173,8 @@ MAILS: tuple[Mail, ...] = (
     Mail("da-invoice-complaint", "da", "Faktura 2025-114",
          "Hej,\n\nFakturaen for vores ordre 4711 er desværre forkert, rabatten mangler.\n\n"
          "Hilsen\nKim", "feedback", False),
+    Mail("da-reply-question", "da", "SV: Ordrebekræftelse 25-0117",
+         "Hej,\n\nEr det muligt også at få et 3.1-certifikat med?" + QUOTED_DA, "enquiry", False),
     # --- German (terse and question-form changes beside the labelled corpora) ----------------
     Mail("de-terse-cancel", "de", "AW: Bestellung 4711",
          "pos 3 bitte streichen, rest wie bestellt.\n\ngruß kai", "order", True),
