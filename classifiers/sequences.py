@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy
+
 if TYPE_CHECKING:
     from spacy.tokens import Doc
 
@@ -37,6 +39,7 @@ MAX_ELEMENTS = 6
 MAX_UNORDERED = 3
 _NEG, _SPACE, _BREAK = 1, 2, 4
 _FIRST_SYMBOL_BIT = 3
+_SYMBOL_LOW = (1 << _FIRST_SYMBOL_BIT) - 1  # the marker bits below the first symbol
 _DIGIT = re.compile(r"\d")
 _CACHE_LIMIT = 200_000  # distinct words remembered per language before the cache is renewed
 
@@ -227,58 +230,77 @@ class SequenceIndex:
         todo = [c for c in self._compiled if c.need & present == c.need]
         if not todo:
             return []
-        keep = [i for i, m in enumerate(masks) if not m & _SPACE or m & _BREAK]
-        compact = [masks[i] for i in keep]
-        paragraph = list(itertools.accumulate(1 if m & _BREAK else 0 for m in compact))
-        # Most words belong to no concept: the occurrences of each symbol, (first, last)
-        # position, are looked up among the few that do, plus the phrase hits.
-        symbols = [(k, k, m) for k, m in enumerate(compact) if m >> _FIRST_SYMBOL_BIT]
-        if phrase_hits:
-            at = {i: k for k, i in enumerate(keep)}
-            symbols += [
-                (at[s], at[e - 1], bit) for bit, s, e in phrase_hits if s in at and e - 1 in at
-            ]
-            symbols.sort()
-        positions: dict[int, tuple[list[int], list[int]]] = {}
+        # Positions count the tokens that are not whitespace (a line break is no word); no
+        # match spans a blank line. numpy: no Python step per token.
+        space = doc.to_array("IS_SPACE").astype(bool)
+        rank = numpy.cumsum(~space).tolist()
+        breaks = [i for i in numpy.flatnonzero(space).tolist() if masks[i] & _BREAK]
+        needed = 0
+        for c in todo:
+            needed |= c.need
+        occurrences, negators = _occurrences(masks, rank, phrase_hits, needed)
         out: list[tuple[str, int, int]] = []
         for c in todo:
-            for start, end in _search(c.bits, c.window, symbols, positions):
-                if paragraph[start] != paragraph[end]:
+            for first, last in _search(c.bits, c.window, rank, occurrences):
+                if _within(breaks, first, last):
                     continue
-                if c.negatable and any(m & _NEG for m in compact[start : end + 1]):
+                if c.negatable and _within(negators, first - 1, last + 1):
                     continue
-                out.append((c.rule_id, keep[start], keep[end] + 1))
+                out.append((c.rule_id, first, last + 1))
         return out
+
+
+Occurrences = dict[int, tuple[list[int], list[tuple[int, int]]]]
+
+
+def _within(positions: list[int], after: int, before: int) -> bool:
+    """Whether a position of the sorted ``positions`` lies strictly between the two."""
+    i = bisect.bisect_right(positions, after)
+    return i < len(positions) and positions[i] < before
+
+
+def _occurrences(
+    masks: list[int], rank: list[int], phrase_hits: list[tuple[int, int, int]], needed: int
+) -> tuple[Occurrences, list[int]]:
+    """bit -> (ranks, (first, last) tokens) of each word or phrase that belongs to one of the
+    ``needed`` symbols, in order of position; and the negators' positions. Most words are
+    neither: skipped with one comparison."""
+    wanted = needed | _NEG
+    found: list[tuple[int, int, int]] = [(i, i, m) for i, m in enumerate(masks) if m & wanted]
+    negators = [i for i, _, m in found if m & _NEG]
+    found += [(s, e - 1, bit) for bit, s, e in phrase_hits if bit & needed]
+    found.sort(key=lambda f: rank[f[0]])
+    out: Occurrences = {}
+    for first, last, mask in found:
+        mask &= needed
+        while mask:
+            bit = mask & -mask
+            ranks, spans = out.setdefault(bit, ([], []))
+            ranks.append(rank[first])
+            spans.append((first, last))
+            mask ^= bit
+    return out, negators
 
 
 def _search(
     bits: tuple[int, ...],
     window: int,
-    symbols: list[tuple[int, int, int]],
-    positions: dict[int, tuple[list[int], list[int]]],
+    rank: list[int],
+    occurrences: Occurrences,
 ) -> list[tuple[int, int]]:
-    """(first, last) positions of matches of ``bits`` in order with gaps of at most ``window``;
-    for each last position the latest possible first one. ``symbols``: (first, last, mask) of
-    the words and phrases that belong to some symbol, sorted; ``positions`` caches the
-    occurrences (firsts, lasts) per bit."""
-
-    def where(bit: int) -> tuple[list[int], list[int]]:
-        if bit not in positions:
-            found = [(first, last) for first, last, m in symbols if m & bit]
-            positions[bit] = ([f for f, _ in found], [la for _, la in found])
-        return positions[bit]
-
-    firsts, lasts = where(bits[0])
-    states = list(zip(firsts, lasts, strict=True))
+    """(first, last) tokens of matches of ``bits`` in order, with at most ``window`` counted
+    tokens between consecutive elements; for each last token the latest possible first one."""
+    states = occurrences.get(bits[0], ([], []))[1]
     for bit in bits[1:]:
-        firsts, lasts = where(bit)
+        ranks, spans = occurrences.get(bit, ([], []))
         best: dict[int, int] = {}
         for start, end in states:
-            lo = bisect.bisect_right(firsts, end)
-            hi = bisect.bisect_right(firsts, end + window + 1)
-            for q in range(lo, hi):
-                if best.get(lasts[q], -1) < start:
-                    best[lasts[q]] = start
+            after = rank[end]
+            lo = bisect.bisect_right(ranks, after)
+            hi = bisect.bisect_right(ranks, after + window + 1)
+            for _, last in spans[lo:hi]:
+                if best.get(last, -1) < start:
+                    best[last] = start
         states = sorted((s, q) for q, s in best.items())
         if not states:
             break
