@@ -32,10 +32,21 @@ _REPLY_HEADERS: tuple[re.Pattern[str], ...] = (
         re.I,
     ),
     re.compile(r"^_{10,}\s*$"),  # Outlook's rule above the quoted header block
+    # Dutch "Op 3 mrt. 2025 om 10:15 schreef X:", Swedish and Danish "Den 3 mars 2025 kl. 10:15
+    # skrev X:", and their clients' separators.
+    re.compile(r"^\S.{0,200}\b(?:schreef|skrev)\s*:\s*$", re.I),
+    re.compile(r"^(?:Op|Den)\b.{0,200}\b(?:schreef|skrev)\b.{0,200}:\s*$", re.I),
+    re.compile(
+        r"^-{2,}\s*(?:Oorspronkelijk bericht|Ursprungligt meddelande|Oprindelig meddelelse)"
+        r"\s*-{2,}\s*$",
+        re.I,
+    ),
 )
 
 # Outlook-style header block: "From:" followed within a few lines by "Sent:"/"Date:".
-_BLOCK_FROM = re.compile(r"^\*?(?:From|Von|De|Da)\s*:\*?\s", re.I)
+_BLOCK_FROM = re.compile(r"^\*?(?:From|Von|De|Da|Van|Fr[åa]n|Fra)\s*:\*?\s", re.I)
+# Dutch, Swedish and Danish Outlook ("Verzonden:", "Skickat:", "Sendt:").
+_BLOCK_SENT_NORDIC = re.compile(r"^\*?(?:Verzonden|Skickat|Sendt)\s*:\*?\s", re.I)
 _BLOCK_SENT = re.compile(
     r"^\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée](?:\s+le)?|Enviado(?:\s+el)?|Fecha|Inviato|Enviada"
     r"|Data)\s*:\*?\s", re.I
@@ -62,6 +73,11 @@ _FOOTER = re.compile(
     r"|diese (?:e-?mail|nachricht)(?: und (?:alle|eventuelle)[^.]{0,30})? (?:enth[äa]lt|ist)"
     r" (?:m[öo]glicherweise )?vertraulich"
     r"|(?:gesch[äa]ftsf[üu]hrer(?:ung)?|sitz der gesellschaft|amtsgericht|registergericht)\s*:?"
+    r"|dit (?:e-?mail(?:bericht)?|bericht)[^.]{0,60} (?:is|kan) (?:uitsluitend )?"
+    r"(?:vertrouwelijk|bestemd)"
+    r"|detta (?:e-?post(?:meddelande)?|meddelande|mejl)[^.]{0,60} (?:är|kan innehålla)"
+    r" (?:konfidentiell|sekretess)"
+    r"|denne (?:e-?mail|meddelelse|mail)[^.]{0,60} (?:er|kan indeholde) (?:fortrolig|konfidentiel)"
     r"|registered (?:office|in england)|company registration (?:no|number)"
     r"|ce (?:message|courriel|e-?mail)(?: et (?:ses|les) pi[èe]ces jointes)? (?:est|sont)"
     r" (?:strictement )?confidentiel"
@@ -79,6 +95,9 @@ _CLOSING = re.compile(
     r"|cheers|sincerely|yours (?:sincerely|faithfully|truly)|thanks(?: again)?|thank you"
     r"|mit freundlichen gr[üu](?:ß|ss)en|freundliche gr[üu](?:ß|ss)e|beste gr[üu](?:ß|ss)e"
     r"|viele gr[üu](?:ß|ss)e|gru(?:ß|ss)|mfg|vg"
+    r"|(?:met )?vriendelijke groet(?:en)?|(?:hartelijke )?groet(?:en)?|mvg"
+    r"|(?:med )?vänliga hälsningar|(?:bästa )?hälsningar|mvh|vh"
+    r"|(?:med )?venlig hilsen|(?:de )?bedste hilsner|(?:venlige )?hilsner|hilsen"
     r"|cordialement|bien cordialement|salutations(?: distingu[ée]es)?|bien [àa] vous"
     r"|saludos(?: cordiales)?|atentamente|un saludo|cordialmente"
     r"|(?:cordiali|distinti|cari) saluti|saluti|un cordiale saluto|grazie(?: mille)?"
@@ -103,7 +122,10 @@ def _is_outlook_block(lines: list[str], i: int) -> bool:
     """True when line i starts a "From: … Sent: …" header block of a quoted message."""
     if not _BLOCK_FROM.match(lines[i].strip()):
         return False
-    return any(_BLOCK_SENT.match(ln.strip()) for ln in lines[i + 1 : i + 5])
+    return any(
+        _BLOCK_SENT.match(ln.strip()) or _BLOCK_SENT_NORDIC.match(ln.strip())
+        for ln in lines[i + 1 : i + 5]
+    )
 
 
 def _reply_header(lines: list[str], i: int) -> bool:

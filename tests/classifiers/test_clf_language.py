@@ -209,6 +209,9 @@ def test_dutch_mail_is_reported_dutch_and_classified_with_english_rules() -> Non
 def test_a_language_gets_its_own_rules_once_a_rules_folder_exists(tmp_path: Path) -> None:
     root = tmp_path / "rules"
     shutil.copytree(DEFAULT_RULES_DIR, root)
+    # The shipped rules have a Dutch folder: take it out to start from a language without one.
+    shutil.rmtree(root / "nl")
+    assert rules_language("nl", load_rules(root)) == "en"
     (root / "nl").mkdir()
     (root / "nl" / "order.toml").write_text(
         '[[rules]]\nid = "nl.order.test_bestellen"\nweight = 4\n'

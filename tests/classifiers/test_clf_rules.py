@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from classifiers import RulesError, load_rules
+from classifiers.language import SUPPORTED
 from classifiers.rules import DEFAULT_RULES_DIR
 
 
@@ -23,8 +24,8 @@ def test_loaded_rule_count_equals_entries_in_files() -> None:
     rules = load_rules()
     assert rules.rule_count == _count_entries(DEFAULT_RULES_DIR)
     assert rules.rule_count > 60
-    # Languages are added folder by folder (issue 12); the Romance ones are all there.
-    assert {"en", "de", "fr", "es", "it", "pt"} <= set(rules.languages())
+    # Every supported language has a rules folder of its own (issue 12).
+    assert set(rules.languages()) == set(SUPPORTED)
 
 
 def test_extra_identifier_patterns_are_counted_and_change_the_version() -> None:
