@@ -20,7 +20,6 @@ def test_every_example_fires_and_no_counter_example_does(shipped: RuleSet) -> No
     assert problems == [], "\n".join(problems)
 
 
-@pytest.mark.xfail(reason="examples being written (issue 12)", strict=False)
 def test_every_content_rule_has_examples_and_counter_examples(shipped: RuleSet) -> None:
     lacking = sorted(
         f"{r.source}: {r.id}"

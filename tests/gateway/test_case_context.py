@@ -14,7 +14,10 @@ from tests.gateway.test_reviews import ORDER, file
 
 MOVE = dict(subject="Re: Purchase order 4500871234", message_id="<move@customer.example>",
             in_reply_to="<po@customer.example>",
-            body="Hi,\ncould we change the delivery to week 48?\n\nThanks\nAnna")
+            # A hint of a change only ("ourselves"): the message alone is not flagged; in the
+            # order's case it is a change of that order.
+            body="Hi,\nwe'll do the painting ourselves, so the parts can come unpainted."
+                 "\n\nThanks\nAnna")
 MOVE_AS_ISSUED = dict(MOVE, message_id="<move48@customer.example>",
                       body="Hi,\ncould we move delivery to week 48?\n\nThanks\nAnna")
 SECOND_PO = dict(subject="Re: Purchase order 4500871234", message_id="<po2@customer.example>",
@@ -70,10 +73,6 @@ def test_reclassify_reads_the_case_as_the_pipeline_did(app, tmp_path, cli):
     assert_a_change_of_the_order(app, "move@customer.example")
 
 
-@pytest.mark.xfail(strict=True, reason="needs English scope rules for a date moved in a "
-                   "question (issue 12 item 6, branch i12-enscope): today no rule reads "
-                   "'move delivery to week 48' as a date change, and the context never makes "
-                   "a change out of nothing. Drop this mark when that branch is merged.")
 def test_the_issue_s_own_sentence_in_an_order_thread_is_a_change_of_that_order(app, tmp_path):
     file(app, tmp_path, ORDER, MOVE_AS_ISSUED)
     # With a rule that reads the date change, the classifier may flag it on its own (the PO
@@ -140,9 +139,8 @@ def test_a_guess_nobody_confirmed_does_not_make_the_case_hold_an_order(app, tmp_
 
 
 def test_the_context_read_from_the_database_says_what_the_case_holds(app, tmp_path, cli):
-    guess = dict(subject="PO RB-0098 shafts", message_id="<rb@customer.example>",
-                 body="Hi Hannah,\nas discussed on the phone, please take this email as our "
-                      "purchase order: PO: RB-0098\n25 x precision shaft 12 mm.\n\nMark")
+    guess = dict(subject="Purchase order RB-0098", message_id="<rb@customer.example>",
+                 body="Hi Hannah,\n25 x precision shaft 12 mm.\n\nMark")
     quote = dict(subject="RFQ brackets", message_id="<rfq@customer.example>",
                  sender="Lea <lea@other.example>",
                  body="Hello,\ncould you quote 40 brackets? Our reference RFQ-2025-0231.\n\nLea")
@@ -150,11 +148,11 @@ def test_the_context_read_from_the_database_says_what_the_case_holds(app, tmp_pa
     with app.db.session() as session:
         cases = {c.subject: c.id for c in session.scalars(select(Case))}
         contexts = load_contexts(session, cases.values(), 0.35)
-        guessed = contexts[cases["PO RB-0098 shafts"]]
+        guessed = contexts[cases["Purchase order RB-0098"]]
         assert guessed.order is False and guessed.ordered == frozenset({"rb0098"})
         enquiry = contexts[cases["RFQ brackets"]]
         assert (enquiry.enquiry, enquiry.order, enquiry.quote) == (True, False, True)
     assert cli("cases", "classify", "NPC-000001", "--category", "order").code == 0
     with app.db.session() as session:
-        assert load_contexts(session, [cases["PO RB-0098 shafts"]], 0.35)[
-            cases["PO RB-0098 shafts"]].order is True
+        assert load_contexts(session, [cases["Purchase order RB-0098"]], 0.35)[
+            cases["Purchase order RB-0098"]].order is True
