@@ -29,9 +29,17 @@ from classifiers.rules import NEAR_FIRST, NEAR_SECOND, SEQUENCE_FORM, ContentRul
 NEGATION_WINDOW = 3
 _CLAUSE_END = re.compile(r"[.;:!?,()\n\[\]]")
 # How many words before a match are searched for a conditional; a clause ends at . ; : ! ? and
-# a line break (a comma does not end it: "if the price is right, we order").
+# a line break (a comma does not end it: "if the price is right, we order"), and where a
+# contrast or a request starts a new main clause: "we usually order 500, but please reduce it",
+# "before you start, please change the finish" ask for something now.
 CONDITION_WINDOW = 8
-_CONDITION_END = re.compile(r"[.;:!?\n]")
+_CONDITION_END = re.compile(
+    r"[.;:!?\n]|\b(?:but|aber|mais|pero|mas|maar|ale)\b"
+    r"|,\s*(?:please|pls|plz|kindly|bitte|svp|merci de|por favor|per favore|prosimy|proszę"
+    r"|prosíme|prosím|graag|gelieve|venligst|vänligen|snälla)\b",
+    re.IGNORECASE)
+# A modal that opens its clause makes a polite request, not a supposition.
+_REQUEST_MODALS = frozenset({"may"})
 _APOSTROPHE = "\u2019"  # typographic apostrophe, as in "don\u2019t"
 _WORD = re.compile(rf"[^\W\d_]+(?:['{_APOSTROPHE}][^\W\d_]+)?")
 # Separates the fields in the joined text; no phrase spans a blank line.
@@ -60,7 +68,10 @@ def conditional(text: str, start_char: int, conditionals: frozenset[str]) -> boo
     ``CONDITION_WINDOW`` words before ``start_char`` in the same clause."""
     before = text[max(0, start_char - 160) : start_char]
     clause = _CONDITION_END.split(before)[-1]
-    words = _WORD.findall(clause.lower().replace(_APOSTROPHE, "'"))[-CONDITION_WINDOW:]
+    words = _WORD.findall(clause.lower().replace(_APOSTROPHE, "'"))
+    if words and words[0] in _REQUEST_MODALS:
+        words = words[1:]  # "May we postpone ...?" asks; "we may order" supposes
+    words = words[-CONDITION_WINDOW:]
     if not words:
         return False
     if not conditionals.isdisjoint(words):

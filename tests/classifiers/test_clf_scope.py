@@ -385,3 +385,20 @@ def test_compensation_claim_in_a_complaint_stays_feedback() -> None:
         "5% from your invoice and expect the replacements by air at your cost.",
     )
     assert (result.category, result.scope_change) == ("feedback", True)
+
+
+@pytest.mark.parametrize("body", [
+    "May we postpone the delivery to week 12?",
+    "Before you start, please change the finish to black anodised.",
+    "We usually order 500, but please reduce line 2 to 300 this time.",
+])
+def test_a_request_after_a_supposition_or_a_habit_is_still_a_change(body: str) -> None:
+    # "may" opening a question asks; a comma before "please", or a "but", starts a new main
+    # clause, so "before", "usually" and "if" of the first clause do not make it hypothetical.
+    result = run("Re: PO 4500123456", body)
+    assert (result.category, result.scope_change) == ("order", True)
+
+
+def test_a_supposition_in_the_same_clause_still_holds() -> None:
+    result = run("Re: PO 4500123456", "If we need to reduce the quantity we will let you know.")
+    assert result.scope_change is False
