@@ -21,7 +21,7 @@ def run(subject: str, body: str) -> Classification:
 
 
 POLISH = [
-    ("Zapytanie ofertowe – tuleje",
+    ("Zapytanie ofertowe - tuleje",
      "Dzień dobry,\nprosimy o przesłanie oferty na 200 szt. tulei ze stali nierdzewnej "
      "według załączonego opisu. Jaki jest czas realizacji?\nPozdrawiam\nAnna Nowak",
      "enquiry", False),
@@ -36,13 +36,13 @@ POLISH = [
     ("anulowanie poz. 2",
      "prosze anulowac poz. 2 z zamowienia 4500881234, reszta bez zmian\nwysłane z telefonu",
      "order", True),
-    ("Reklamacja – partia 07/25",
+    ("Reklamacja - partia 07/25",
      "Dzień dobry,\nskładamy reklamację na ostatnią dostawę: połowa tulei ma wadliwe "
      "gwinty. To już kolejne opóźnienie i kolejny problem w tym kwartale. Jesteśmy bardzo "
      "niezadowoleni.\nZ poważaniem",
      "feedback", False),
     ("Podziękowanie",
-     "Dzień dobry,\nświetna robota – części pasują idealnie, a dostawa była przed czasem. "
+     "Dzień dobry,\nświetna robota - części pasują idealnie, a dostawa była przed czasem. "
      "Bardzo profesjonalna obsługa.\nPozdrawiam",
      "feedback", False),
     ("Sprawdziany do kalibracji",
@@ -59,7 +59,7 @@ POLISH = [
 ]
 
 CZECH = [
-    ("Poptávka – pouzdra",
+    ("Poptávka - pouzdra",
      "Dobrý den,\nprosíme o zaslání cenové nabídky na 200 ks pouzder z nerezové oceli dle "
      "přiloženého popisu. Jaká je dodací lhůta?\nS pozdravem\nJana Nováková",
      "enquiry", False),
@@ -72,14 +72,15 @@ CZECH = [
      "listopadu.\nS pozdravem",
      "order", True),
     ("zmena mnozstvi",
-     "prosim zmenit mnozstvi v obj. 4500771234 pol. 20 z 500 na 800 ks, ostatni beze zmeny\nodeslano z mobilu",
+     "prosim zmenit mnozstvi v obj. 4500771234 pol. 20 z 500 na 800 ks, ostatni beze zmeny\n"
+     "odeslano z mobilu",
      "order", True),
-    ("Reklamace – dodávka 07/25",
+    ("Reklamace - dodávka 07/25",
      "Dobrý den,\nreklamujeme poslední dodávku: polovina pouzder má vadné závity. Dodávka "
      "byla navíc opět zpožděná. Jsme velmi nespokojeni.\nS pozdravem",
      "feedback", False),
     ("Poděkování",
-     "Dobrý den,\nskvělá práce – díly sedí přesně a dodávka přišla před termínem. Velmi "
+     "Dobrý den,\nskvělá práce - díly sedí přesně a dodávka přišla před termínem. Velmi "
      "profesionální přístup.\nS pozdravem",
      "feedback", False),
     ("Měřidla ke kalibraci",
