@@ -52,7 +52,7 @@ MAX_BACKOFF_SECONDS = 6 * 3600
 MAX_REFERENCES = 20
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
 _REPLY_PREFIX = re.compile(
-    r"^\s*((re|aw|antw|antwort|fwd?|wg|wtr|sv|vs|vb|doorst|tr|rif|r|res|enc|rv|i)"
+    r"^\s*((re|aw|antw|antwort|fwd?|wg|wtr|sv|vs|vb|doorst|tr|rif|r|res|enc|rv|i|odp|pd|př)"
     r"\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 
 

@@ -68,7 +68,7 @@ SignedRef = Callable[[str], "str | None"]
 # "Re^2:", "AW(3):"), stripped repeatedly from the start; RFC 5256 base subject rules besides.
 _PREFIX = re.compile(
     r"^\s*(?:re|fwd?|aw|wg|wtr|sv|vs|vb|tr|antw|antwort|odp|rif|r|res|enc|rv|ref|réf|i|ynt|atb|fs|vl"
-    r"|doorst|pd|přeposlat|πρ|回复|回覆|转发|答复)\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*[:\uff1a]\s*",
+    r"|doorst|pd|př|přeposlat|πρ|回复|回覆|转发|答复)\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*[:\uff1a]\s*",
     re.IGNORECASE)
 _BLOB = re.compile(r"^\s*\[[^\[\]]*\]\s*")
 _FWD_TRAILER = re.compile(r"\s*\((?:fwd?)\)\s*$", re.IGNORECASE)

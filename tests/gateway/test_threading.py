@@ -386,6 +386,7 @@ def test_different_ticket_tags_with_the_same_subject_do_not_join(app, tmp_path):
 
 @pytest.mark.parametrize(("raw", "expected"), [
     ("Re: Fwd: AW: WG: SV: VS: TR: Antw: Odp: pump", "pump"),
+    ("PŘ: Odp: PD: ODP: Wtr: I: pump", "pump"),  # Czech and Polish Outlook, Italian, Dutch
     ("RE[2]: Re^3: AW(2): pump", "pump"),
     ("[foo] Fwd: [bar] Re: fw: b (fWd)  (fwd)", "b"),  # RFC 5256 / imaptest sort-subject
     ("Re: [FWD: c]", "c"),
