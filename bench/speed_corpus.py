@@ -324,6 +324,9 @@ class Generator:
             pdf = b"%PDF-1.4\n" + r.randbytes(r.randint(300, 1_200)) + b"\n%%EOF\n"
             msg.add_attachment(pdf, maintype="application", subtype="pdf",
                                filename=f"document_{r.randint(1_000, 99_999)}.pdf")
+        for part in msg.walk():  # boundaries from this generator's seed, not the global one
+            if part.is_multipart():
+                part.set_boundary(f"=_{r.getrandbits(64):016x}")
         return msg.as_bytes(), text
 
     def messages(self, count: int) -> Iterator[tuple[str, bytes]]:
