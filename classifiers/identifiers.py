@@ -17,13 +17,10 @@ followed across "X, Y and Z" and across one-per-line lists whose items look alik
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterator
+from functools import lru_cache
 
-try:  # the regex parser of the standard library (private, present since Python 3.11)
-    from re import _constants, _parser  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - a later Python without it: no lookaheads, same results
-    _constants = _parser = None
-
+from classifiers.regex_starts import Finder, finder, first_chars, lookahead
 from classifiers.rules import IdentifierPattern, RuleSet
 from classifiers.types import Identifier
 
@@ -174,12 +171,12 @@ def _combined(rules: RuleSet) -> list[tuple[re.Pattern[str], list[IdentifierPatt
             ]
             head = _shared_lookbehind(parts)
             alternatives = [x[len(head):] for x in parts]
-            firsts = [_first_chars(x, flags) for x in alternatives]
+            firsts = [first_chars(x, flags) for x in alternatives]
             body = "|".join(
-                f"(?:{_lookahead(f)}{x})" for x, f in zip(alternatives, firsts, strict=True)
+                f"(?:{lookahead(f)}{x})" for x, f in zip(alternatives, firsts, strict=True)
             )
             union = None if None in firsts else set().union(*firsts)  # type: ignore[arg-type]
-            cached.append((re.compile(f"{head}{_lookahead(union)}(?:{body})", flags), group))
+            cached.append((re.compile(f"{head}{lookahead(union)}(?:{body})", flags), group))
         rules._combined_identifiers = cached
     return cached
 
@@ -190,72 +187,6 @@ def _shared_lookbehind(parts: list[str]) -> str:
     if first is None or not all(x.startswith(first.group(0)) for x in parts):
         return ""
     return first.group(0)
-
-
-def _lookahead(chars: set[str] | None) -> str:
-    """``(?=[...])`` over the characters a pattern can start with: the regex engine tests one
-    character class instead of entering every alternative (under IGNORECASE it cannot skip a
-    failing literal on its own)."""
-    if not chars:
-        return ""
-    return "(?=[" + "".join(sorted(re.escape(c) for c in chars)) + "])"
-
-
-def _first_chars(pattern: str, flags: int) -> set[str] | None:
-    """The characters a match of ``pattern`` can start with (both cases under IGNORECASE), or
-    None when that is not a short list (a class such as \\d or \\w, an empty match)."""
-    if _parser is None:
-        return None
-    try:
-        parsed = _parser.parse(pattern, flags)
-    except re.error:
-        return None
-    return _firsts(list(parsed), bool(flags & re.I))
-
-
-def _cased(code: int, fold: bool) -> set[str]:
-    c = chr(code)
-    return {c, c.lower(), c.upper()} if fold else {c}
-
-
-def _firsts(items: list[tuple[Any, Any]], fold: bool) -> set[str] | None:
-    """First characters of a parsed sequence; an optional part adds its own and looks on."""
-    out: set[str] = set()
-    for op, av in items:
-        if op in (_constants.ASSERT, _constants.ASSERT_NOT, _constants.AT):
-            continue  # zero-width: the next item decides
-        if op is _constants.LITERAL:
-            return out | _cased(av, fold)
-        if op is _constants.IN:
-            for kind, val in av:
-                if kind is _constants.LITERAL:
-                    out |= _cased(val, fold)
-                elif kind is _constants.RANGE and val[1] - val[0] < 64:
-                    for code in range(val[0], val[1] + 1):
-                        out |= _cased(code, fold)
-                else:
-                    return None
-            return out
-        if op is _constants.SUBPATTERN:
-            got = _firsts(list(av[3]), fold)
-            return None if got is None else out | got
-        if op is _constants.BRANCH:
-            for alt in av[1]:
-                got = _firsts(list(alt), fold)
-                if got is None:
-                    return None
-                out |= got
-            return out
-        if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT):
-            got = _firsts(list(av[2]), fold)
-            if got is None:
-                return None
-            out |= got
-            if av[0] >= 1:
-                return out
-            continue  # optional: what follows may start the match as well
-        return None
-    return None  # the pattern can match the empty string
 
 
 # Every value holds a digit, and a label with its number word and filler words stands within
@@ -285,11 +216,41 @@ def _spans(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
     before a stretch, so a stretch starting inside a word finds nothing glued to it."""
     found: list[tuple[int, int, str, str, bool]] = []
     stretches = _stretches(text)
+    lowered = ""
     for regex, group in _combined(rules):
+        find = _finder(regex) if stretches else None
+        if find is not None:
+            lowered = lowered or text.lower()
+            if len(lowered) != len(text):  # "İ" lowers to two characters: positions shift
+                find = None
         for lo, hi in stretches:
-            for m in regex.finditer(text, lo, hi):
+            for m in _matches(text, lowered, regex, find, lo, hi):
                 _take(text, m, group, found)
     return found
+
+
+@lru_cache(maxsize=16)
+def _finder(regex: re.Pattern[str]) -> Finder | None:
+    """The prefilter of one combined alternation (``regex_starts.py``), built on first use."""
+    head = _shared_lookbehind([regex.pattern])
+    return finder(regex, head[len("(?<!") : -1]) if head else None
+
+
+def _matches(
+    text: str, lowered: str, regex: re.Pattern[str], find: Finder | None, lo: int, hi: int
+) -> Iterator[re.Match[str]]:
+    """What ``regex.finditer(text, lo, hi)`` finds, the regex tried only where ``find`` says a
+    match can start: the same matches in the same order (the earliest start wins, and the
+    search goes on where a match ended). Under IGNORECASE Python's regex engine enters every
+    alternative at every word; here it runs at the two dozen starts per mail instead."""
+    if find is None:
+        yield from regex.finditer(text, lo, hi)
+        return
+    free = lo
+    for pos in find.starts(lowered, lo, hi):
+        if pos >= free and (m := regex.match(text, pos, hi)) is not None:
+            yield m
+            free = max(m.end(), pos + 1)
 
 
 def _take(

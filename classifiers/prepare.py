@@ -128,15 +128,22 @@ def _is_outlook_block(lines: list[str], i: int) -> bool:
     )
 
 
+# One pass each instead of a loop over the patterns: this runs on every line of every body.
+_ANY_REPLY_HEADER = re.compile("|".join(f"(?:{p.pattern})" for p in _REPLY_HEADERS), re.I)
+_WROTE_HEADER = re.compile("|".join(f"(?:{p.pattern})" for p in _REPLY_HEADERS[:5]), re.I)
+_WRAPPED_START = re.compile(r"(?:On|Am|Le|El|Il|Em)\b")
+
+
 def _reply_header(lines: list[str], i: int) -> bool:
     stripped = lines[i].strip()
-    if any(p.match(stripped) for p in _REPLY_HEADERS):
+    # Every header ends with its colon ("... wrote:") or is a rule of "-" or "_".
+    headed = stripped[-1:] == ":" or stripped[:1] in ("-", "_")
+    if headed and _ANY_REPLY_HEADER.match(stripped):
         return True
     # Mail clients wrap long "On …, X <x@y> wrote:" lines in two.
-    if (i + 1 < len(lines) and re.match(r"^(?:On|Am|Le|El|Il|Em)\b", stripped)
-            and len(stripped) < 200):
+    if i + 1 < len(lines) and len(stripped) < 200 and _WRAPPED_START.match(stripped):
         joined = f"{stripped} {lines[i + 1].strip()}"
-        return any(p.match(joined) for p in _REPLY_HEADERS[:5])
+        return _WROTE_HEADER.match(joined) is not None
     return False
 
 

@@ -25,7 +25,10 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any, TypeVar
 
+from gateway import mime_boundary
+
 log = logging.getLogger(__name__)
+mime_boundary.install()  # the stdlib parser, without a regex compile per boundary
 T = TypeVar("T")
 
 MAX_TEXT_CHARS = 1_000_000

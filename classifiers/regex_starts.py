@@ -1,0 +1,293 @@
+"""Where a regex match can start, read from the parsed pattern: a cheap prefilter.
+
+Python's ``re`` has no multi-pattern prefilter: a long alternation is entered at every position
+of the text, and under IGNORECASE it cannot even skip a position on its first character. Most
+of a mail has no identifier in it, so ``classifiers.identifiers`` first finds the few positions
+where one of its patterns can start, with a :class:`Finder` built here from the first
+characters every match must begin with, and applies the full alternation only there.
+
+The finder is a superset by construction: it is derived from the parse tree of the pattern
+(``re._parser``, the standard library's own parser) and keeps every prefix a match can have;
+where the tree holds something it cannot enumerate (a class such as ``\\w``, a back
+reference), the prefix simply ends there, which only lets more positions through. A pattern
+whose matches can begin with anything gets no finder, and the caller scans as before.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+try:  # the regex parser of the standard library (private, present since Python 3.11)
+    from re import _casefix, _constants, _parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - a later Python without it: no finder, same results
+    _casefix = _constants = _parser = None
+
+# Characters of each prefix: three tell "ord"er from "or" and "pla"n from "p"lease; more
+# characters make the finder's own alternation longer than what it saves.
+PREFIX_CHARS = 3
+_MAX_PREFIXES = 400  # more are cut to fewer characters
+_MAX_CLASS = 40  # a wider character class ends the prefix
+
+
+def first_chars(pattern: str, flags: int) -> set[str] | None:
+    """The characters a match of ``pattern`` can start with (both cases under IGNORECASE), or
+    None when that is not a short list (a class such as \\d or \\w, an empty match)."""
+    if _parser is None:
+        return None
+    try:
+        parsed = _parser.parse(pattern, flags)
+    except re.error:
+        return None
+    return _firsts(list(parsed), bool(flags & re.I))
+
+
+def lookahead(chars: set[str] | None) -> str:
+    """``(?=[...])`` over the characters a pattern can start with: the regex engine tests one
+    character class instead of entering every alternative (under IGNORECASE it cannot skip a
+    failing literal on its own)."""
+    if not chars:
+        return ""
+    return "(?=[" + "".join(sorted(re.escape(c) for c in chars)) + "])"
+
+
+def _cased(code: int, fold: bool) -> set[str]:
+    c = chr(code)
+    return {c, c.lower(), c.upper()} if fold else {c}
+
+
+def _firsts(items: list[tuple[Any, Any]], fold: bool) -> set[str] | None:
+    """First characters of a parsed sequence; an optional part adds its own and looks on."""
+    out: set[str] = set()
+    for op, av in items:
+        if op in (_constants.ASSERT, _constants.ASSERT_NOT, _constants.AT):
+            continue  # zero-width: the next item decides
+        if op is _constants.LITERAL:
+            return out | _cased(av, fold)
+        if op is _constants.IN:
+            for kind, val in av:
+                if kind is _constants.LITERAL:
+                    out |= _cased(val, fold)
+                elif kind is _constants.RANGE and val[1] - val[0] < 64:
+                    for code in range(val[0], val[1] + 1):
+                        out |= _cased(code, fold)
+                else:
+                    return None
+            return out
+        if op is _constants.SUBPATTERN:
+            got = _firsts(list(av[3]), fold)
+            return None if got is None else out | got
+        if op is _constants.BRANCH:
+            for alt in av[1]:
+                got = _firsts(list(alt), fold)
+                if got is None:
+                    return None
+                out |= got
+            return out
+        if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT):
+            got = _firsts(list(av[2]), fold)
+            if got is None:
+                return None
+            out |= got
+            if av[0] >= 1:
+                return out
+            continue  # optional: what follows may start the match as well
+        return None
+    return None  # the pattern can match the empty string
+
+
+# ---------------------------------------------------------------- prefixes of several characters
+
+# A prefix is a tuple of characters as written in the pattern; ``done`` prefixes are complete
+# (PREFIX_CHARS long, or ended by something that cannot be enumerated), ``open`` ones grow.
+_Prefixes = tuple[set[str], set[str]]  # (open, done)
+
+
+def prefixes(pattern: str, flags: int, k: int = PREFIX_CHARS) -> set[str] | None:
+    """Strings of up to ``k`` characters one of which every match of ``pattern`` starts with
+    (as written in the pattern: under IGNORECASE compare without case), or None when a match
+    can start with nearly anything."""
+    if _parser is None:
+        return None
+    try:
+        parsed = _parser.parse(pattern, flags)
+    except re.error:
+        return None
+    got = _grow(list(parsed), {""}, k, bool(flags & re.I))
+    if got is None:
+        return None
+    found = got[0] | got[1]
+    if not found or "" in found:
+        return None
+    return {p for p in found if not any(q != p and p.startswith(q) for q in found)}
+
+
+def _grow(items: list[tuple[Any, Any]], start: set[str], k: int, fold: bool) -> _Prefixes | None:
+    """The prefixes after matching ``items`` from the ``start`` prefixes."""
+    open_, done = set(start), set()
+    for op, av in items:
+        if not open_:
+            break
+        if op in (_constants.ASSERT, _constants.ASSERT_NOT, _constants.AT):
+            continue  # zero-width
+        step = _item(op, av, open_, k, fold)
+        if step is None:
+            return None
+        open_, more = step
+        done |= more
+        if len(open_) + len(done) > _MAX_PREFIXES:  # "[A-Z]{2,6}": shorter prefixes do
+            return set(), _shorten(open_ | done)
+    return open_, done
+
+
+def _shorten(found: set[str]) -> set[str]:
+    """``found`` cut to the longest length that leaves at most ``_MAX_PREFIXES`` of them
+    (a shorter prefix lets more positions through, never fewer)."""
+    for size in range(max(map(len, found)) - 1, 0, -1):
+        cut = {p[:size] for p in found}
+        if len(cut) <= _MAX_PREFIXES:
+            return cut
+    return {p[:1] for p in found}
+
+
+def _item(op: Any, av: Any, open_: set[str], k: int, fold: bool) -> _Prefixes | None:
+    if op is _constants.LITERAL:
+        return _extend(open_, {chr(av)}, k)
+    if op is _constants.IN:
+        chars = _class_chars(av)
+        return (set(), open_) if chars is None else _extend(open_, chars, k)
+    if op is _constants.SUBPATTERN:
+        if av[1] & re.I and not fold:  # (?i:...) inside a case-sensitive pattern
+            return set(), open_
+        return _grow(list(av[3]), open_, k, fold)
+    if op is _constants.BRANCH:
+        out_open: set[str] = set()
+        out_done: set[str] = set()
+        for alt in av[1]:
+            got = _grow(list(alt), open_, k, fold)
+            if got is None:
+                return None
+            out_open |= got[0]
+            out_done |= got[1]
+        return out_open, out_done
+    if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT):
+        return _repeat(av[0], av[1], list(av[2]), open_, k, fold)
+    return set(), open_  # anything else ends the prefixes here
+
+
+def _repeat(lo: int, hi: int, body: list[tuple[Any, Any]], open_: set[str], k: int,
+            fold: bool) -> _Prefixes | None:
+    """``body`` repeated ``lo`` to ``hi`` times: the prefixes after each count from ``lo`` on.
+    Every repetition either adds a character or leaves the prefixes as they were, so ``k``
+    repetitions reach every prefix of ``k`` characters."""
+    out_open = set(open_) if lo == 0 else set()
+    out_done: set[str] = set()
+    step = open_
+    for count in range(1, min(hi, k) + 1):
+        got = _grow(body, step, k, fold)
+        if got is None:
+            return None
+        step, more = got
+        out_done |= more
+        if count >= lo:
+            out_open |= step
+        if not step:
+            break
+    else:
+        if lo > k:  # never reached ``lo``: what is left may go on, with more characters
+            out_done |= step
+    return out_open, out_done
+
+
+def _extend(open_: set[str], chars: set[str], k: int) -> _Prefixes:
+    grown = {p + c for p in open_ for c in chars}
+    return {p for p in grown if len(p) < k}, {p for p in grown if len(p) >= k}
+
+
+def _class_chars(av: list[tuple[Any, Any]]) -> set[str] | None:
+    """The characters of a short character class; None for a negated, category or wide one."""
+    out: set[str] = set()
+    for kind, val in av:
+        if kind is _constants.LITERAL:
+            out.add(chr(val))
+        elif kind is _constants.RANGE and val[1] - val[0] < _MAX_CLASS:
+            out.update(chr(c) for c in range(val[0], val[1] + 1))
+        else:
+            return None
+    return out if len(out) <= _MAX_CLASS else None
+
+
+# ---------------------------------------------------------------- the finder
+
+
+@dataclass(frozen=True)
+class Finder:
+    """Positions where a match of one case-insensitive pattern can start.
+
+    ``regex`` runs over ``str.lower()`` of the text. It matches the character before such a
+    position (one that may stand before a match) and looks ahead for a prefix, spelled with
+    every character Python's ``re`` treats as the same letter (``re._casefix``: the long s
+    for "s", the dotless i for "i"). It starts with a character class and is case-sensitive,
+    so the engine skips the characters outside that class (inside words) without entering
+    the pattern.
+    """
+
+    regex: re.Pattern[str]
+
+    def starts(self, lowered: str, lo: int, hi: int) -> list[int]:
+        """Candidate starts in ``lowered[lo:hi]``, ascending (``lowered``: the text after
+        ``str.lower()``, which the caller checked has the text's length)."""
+        found = [m.end() for m in self.regex.finditer(lowered, max(0, lo - 1), hi)]
+        return [0, *found] if lo == 0 else found
+
+
+def finder(pattern: re.Pattern[str], boundary: str) -> Finder | None:
+    """A :class:`Finder` for a case-insensitive ``pattern``, or None.
+
+    ``boundary`` is the one-character class (``[...]``) that the character before a match must
+    not belong to: ``pattern`` asserts that itself, in a lookbehind. Case-sensitive patterns
+    get none: there the engine fails fast on a first character that does not fit, and a
+    finder measured slower than the pattern itself.
+    """
+    if not pattern.flags & re.I or _casefix is None or not boundary.startswith("["):
+        return None
+    if boundary.startswith("[^") or _width(boundary) != (1, 1):
+        return None
+    found = prefixes(pattern.pattern, pattern.flags)
+    if found is None:
+        return None
+    if any(len(v) != 1 for p in found for c in p for v in _same_letter(c)):
+        return None  # a letter whose lowercase is two characters ("İ"): keep it simple
+    return Finder(re.compile(f"[^{boundary[1:]}(?={_trie(found)})", re.S))
+
+
+def _width(pattern: str) -> tuple[int, int] | None:
+    try:
+        return tuple(_parser.parse(pattern).getwidth())  # type: ignore[return-value]
+    except re.error:
+        return None
+
+
+def _same_letter(c: str) -> list[str]:
+    """``c`` after ``str.lower()``, and the other characters ``re`` matches it with under
+    IGNORECASE, lowered too."""
+    low = c.lower()
+    extra = _casefix._EXTRA_CASES.get(ord(low), ())
+    return sorted({low, *(chr(e).lower() for e in extra)})
+
+
+def _trie(rests: set[str]) -> str:
+    """An alternation of ``rests`` (lowered, each letter as the class of its equivalents),
+    sharing first letters; "" when any of them is empty."""
+    if "" in rests:
+        return ""
+    tree: dict[tuple[str, ...], set[str]] = {}
+    for r in rests:
+        tree.setdefault(tuple(_same_letter(r[0])), set()).add(r[1:])
+    out = []
+    for chars in sorted(tree):
+        head = re.escape(chars[0]) if len(chars) == 1 else (
+            "[" + "".join(re.escape(c) for c in chars) + "]")
+        out.append(head + _trie(tree[chars]))
+    return out[0] if len(out) == 1 else "(?:" + "|".join(out) + ")"

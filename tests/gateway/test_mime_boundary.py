@@ -1,0 +1,58 @@
+"""The feedparser's boundary matcher without a regex per boundary answers as the regex does."""
+
+from __future__ import annotations
+
+import email
+import email.feedparser
+import re
+
+import pytest
+
+from gateway import mime_boundary
+from gateway.parsing import parse_message
+
+BOUNDARIES = ["===============7320396268364370220==", "----=_Part_12_34.5678", "a b(c)+?*",
+              "_=_next=_part_", "x"]
+LINE_ENDS = ["", "\n", "\r\n", "\r", "--", "--\n", "--\r\n", "  \t\n", "--  \r\n", "x\n", " x\n",
+             "-\n", "\n\n"]
+
+
+def _stdlib(separator: str) -> re.Pattern[str]:
+    """The pattern exactly as email.feedparser builds it."""
+    return re.compile("(?P<sep>" + re.escape(separator) +
+                      r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$")
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_boundary_lines_match_as_the_stdlib_regex_does(boundary: str) -> None:
+    separator = "--" + boundary
+    fast = mime_boundary.compile_pattern(_stdlib(separator).pattern)
+    assert isinstance(fast, mime_boundary.BoundaryPattern)
+    lines = [separator + end for end in LINE_ENDS] + ["-" + separator + "\n", "text\n", ""]
+    for line in lines:
+        want, got = _stdlib(separator).match(line), fast.match(line)
+        assert (got is None) == (want is None), line
+        if want is not None and got is not None:
+            for name in (0, "sep", "end", "ws", "linesep"):
+                assert got.group(name) == want.group(name), (line, name)
+
+
+def test_other_patterns_are_compiled_by_re() -> None:
+    assert isinstance(mime_boundary.compile_pattern(r"(\r\n|\r|\n)\Z"), re.Pattern)
+    assert isinstance(mime_boundary.compile_pattern("(?P<sep>a|b" + r")(?P<end>--)?(?P<ws>[ \t]*)"
+                                                    r"(?P<linesep>\r\n|\r|\n)?$"), re.Pattern)
+
+
+def test_parsing_is_unchanged_by_the_fast_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = (b"From: a@example.com\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="b(1)+."\r\n\r\npreamble\r\n'
+           b"--b(1)+.\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n"
+           b"--inner\r\nContent-Type: text/plain\r\n\r\nhello --b(1)+. world\r\n"
+           b"--inner  \r\nContent-Type: text/html\r\n\r\n<p>hello</p>\r\n--inner--\r\n"
+           b"--b(1)+.\r\nContent-Type: text/csv; name=a.csv\r\n\r\nx;y\r\n--b(1)+.--\r\nepilogue")
+    fast = parse_message(raw)
+    assert isinstance(email.feedparser.re, type(mime_boundary._ReForFeedparser()))
+    monkeypatch.setattr(email.feedparser, "re", re)
+    assert parse_message(raw) == fast
+    assert fast.text.startswith("hello --b(1)+. world")
+    assert [a.filename for a in fast.attachments] == ["a.csv"]
