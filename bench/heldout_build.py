@@ -30,7 +30,7 @@ from email.parser import BytesParser
 
 DOMAIN = "brightwell-lab.example"
 POLICY = policy.SMTP.clone(max_line_length=78)
-START = dt.datetime(2025, 3, 3, 8, 12, tzinfo=dt.timezone.utc)
+START = dt.datetime(2025, 3, 3, 8, 12, tzinfo=dt.UTC)
 REPLY_RE = re.compile(r"^(re|aw|r|sv|fw|fwd|wg)\s*:", re.I)
 
 
@@ -47,7 +47,8 @@ def _html(body):
     out = []
     for p in paras:
         out.append("<p>" + html.escape(p).replace("\n", "<br>\n") + "</p>")
-    return ("<html><head><meta charset=\"utf-8\"></head><body style=\"font-family:Calibri,Arial,sans-serif;font-size:11pt\">\n"
+    return ("<html><head><meta charset=\"utf-8\"></head>"
+            "<body style=\"font-family:Calibri,Arial,sans-serif;font-size:11pt\">\n"
             + "\n".join(out) + "\n</body></html>\n")
 
 
@@ -82,7 +83,8 @@ def build_simple(rec, n, date):
         msg["X-Auto-Response-Suppress"] = "All"
     if st in ("html", "news"):
         if st == "news":
-            msg["List-Unsubscribe"] = f"<mailto:unsubscribe-{_h(n, 'lu')}@{_addr(rec['sender']).split('@')[1]}>"
+            domain = _addr(rec["sender"]).split("@")[1]
+            msg["List-Unsubscribe"] = f"<mailto:unsubscribe-{_h(n, 'lu')}@{domain}>"
             msg["Precedence"] = "bulk"
         msg.set_content(body, charset="utf-8", cte="quoted-printable" if n % 2 else "8bit")
         msg.add_alternative(_html(body), subtype="html", charset="utf-8", cte="quoted-printable")
@@ -104,7 +106,8 @@ def build_simple(rec, n, date):
     data = msg.as_bytes(policy=POLICY)
     if st == "latin1" and not rec["subject"].isascii():
         # email.policy re-encodes encoded-words as UTF-8; put the ISO-8859-1 one back
-        enc = Header(rec["subject"], "iso-8859-1", maxlinelen=76, header_name="Subject").encode(linesep="\r\n")
+        enc = Header(rec["subject"], "iso-8859-1", maxlinelen=76,
+                     header_name="Subject").encode(linesep="\r\n")
         data = re.sub(rb"^Subject:.*?\r\n(?![ \t])", ("Subject: " + enc + "\r\n").encode("ascii"),
                       data, count=1, flags=re.M | re.S)
     return data
@@ -140,7 +143,8 @@ def build_bounce(rec, n, date):
            f"Final-Recipient: rfc822; {rcpt}\n"
            "Action: failed\n"
            "Status: 5.1.1\n"
-           f"Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown\n\n"
+           f"Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: "
+           "User unknown\n\n"
            f"--{bnd}\n"
            "Content-Description: Undelivered Message Headers\n"
            "Content-Type: text/rfc822-headers\n\n"
@@ -152,14 +156,16 @@ def build_bounce(rec, n, date):
 
 def main(argv):
     root = pathlib.Path(argv[1] if len(argv) > 1 else "tests/fixtures/heldout")
-    recs = [json.loads(l) for l in (root / "source.jsonl").read_text(encoding="utf-8").splitlines() if l.strip()]
+    lines = (root / "source.jsonl").read_text(encoding="utf-8").splitlines()
+    recs = [json.loads(line) for line in lines if line.strip()]
     maildir = root / "mail"
     maildir.mkdir(parents=True, exist_ok=True)
     labels = []
     for n, rec in enumerate(recs, 1):
         assert rec["file"] == f"{n:03d}.eml", rec["file"]
         date = START + dt.timedelta(hours=7 * n, minutes=(n * 37) % 60, seconds=(n * 13) % 60)
-        data = build_bounce(rec, n, date) if rec["style"] == "bounce" else build_simple(rec, n, date)
+        build = build_bounce if rec["style"] == "bounce" else build_simple
+        data = build(rec, n, date)
         # every line CRLF, no bare LF
         data = re.sub(rb"(?<!\r)\n", b"\r\n", data)
         (maildir / rec["file"]).write_bytes(data)
@@ -171,8 +177,8 @@ def main(argv):
             "alias": f"{rec['alias']}@{DOMAIN}", "style": rec["style"],
         })
     with open(root / "labels.jsonl", "w", encoding="utf-8") as fh:
-        for l in labels:
-            fh.write(json.dumps(l, ensure_ascii=False) + "\n")
+        for label in labels:
+            fh.write(json.dumps(label, ensure_ascii=False) + "\n")
     print(f"wrote {len(labels)} messages to {maildir}")
 
 

@@ -12,7 +12,9 @@ How the decision is made (every step is visible in the returned evidence):
    with the English rules alone; header and identifier rules are language-neutral anyway.
 3. **Content scores.** Each content rule that matches adds its ``weight`` to its category
    once (repetition is not more evidence). A match in the subject counts ``SUBJECT_FACTOR``
-   times its weight, because the subject is the sender's own summary. Two structural signals
+   times its weight, because the subject is the sender's own summary; in a reply ("Re:",
+   "AW:", "SV:" ...) the subject is inherited, so it counts ``REPLY_SUBJECT_FACTOR`` and a
+   scope change named only there counts nothing. Two structural signals
    are added (``_structural``): a quantity/spec/date/address/hold/cancellation change that
    names an existing order adds ``CHANGE_ORDER_WEIGHT`` to order ("clf.change_order"); an RMA
    number in the new text adds ``RMA_WEIGHT`` to property ("clf.rma_reference").
@@ -57,11 +59,16 @@ from classifiers.headers import evaluate_headers
 from classifiers.identifiers import extract_identifiers
 from classifiers.language import DEFAULT, detect_language
 from classifiers.matching import Hit, match_message
-from classifiers.prepare import prepare
+from classifiers.prepare import REPLY_SUBJECT, prepare
 from classifiers.rules import SCOPE, RuleSet, load_rules
 from classifiers.types import CATEGORIES, Classification, Evidence, Identifier, MessageInput
 
 SUBJECT_FACTOR = 1.5
+# A reply's subject is the earlier mail's ("Re: Your change request on NPC-1"): it says what
+# the conversation is about, not what this mail does, so it counts less, and a change named
+# only there is no change of this mail.
+REPLY_SUBJECT_FACTOR = 0.75
+REPLY_SCOPE_FACTOR = 0.0
 MIN_SCORE = 2.5
 PRIORITY_FRACTION = 0.6
 HEADER_THRESHOLD = 3.0
@@ -106,11 +113,20 @@ def _hits(subject: str, text: str, attachments: str, lang: str, rules: RuleSet) 
     return match_message(fields, rules_language(lang, rules), rules)
 
 
-def _weights(hits: list[Hit]) -> dict[str, tuple[float, Hit]]:
-    """Best weighted hit per rule id: a rule counts once, the subject counts more."""
+def _subject_factor(hit: Hit, reply: bool) -> float:
+    if hit.field != "subject":
+        return 1.0
+    if not reply:
+        return SUBJECT_FACTOR
+    return REPLY_SCOPE_FACTOR if hit.rule.category == SCOPE else REPLY_SUBJECT_FACTOR
+
+
+def _weights(hits: list[Hit], reply: bool = False) -> dict[str, tuple[float, Hit]]:
+    """Best weighted hit per rule id: a rule counts once, the subject counts more, except
+    the inherited subject of a reply (see ``REPLY_SUBJECT_FACTOR``)."""
     best: dict[str, tuple[float, Hit]] = {}
     for hit in hits:
-        w = hit.rule.weight * (SUBJECT_FACTOR if hit.field == "subject" else 1.0)
+        w = hit.rule.weight * _subject_factor(hit, reply)
         if hit.rule.id not in best or abs(w) > abs(best[hit.rule.id][0]):
             best[hit.rule.id] = (w, hit)
     return best
@@ -205,7 +221,8 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
     text = prepared.text
     language = detect_language(text, subject)
     attachments = _attachment_text(msg.attachment_names)
-    weighted = _weights(_hits(subject, text, attachments, language, rs))
+    weighted = _weights(_hits(subject, text, attachments, language, rs),
+                        reply=bool(REPLY_SUBJECT.match(subject)))
 
     scores = {c: 0.0 for c in CATEGORIES}
     structural: list[Evidence] = []

@@ -62,6 +62,11 @@ _FORWARD_MARKERS = re.compile(
 )
 # "I:" is Italian Outlook's forward prefix ("Inoltra").
 _FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|fw|enc|i)\s*:", re.I)
+# Reply prefixes of the common clients in the 11 languages ("Re:", "AW:", "SV:", "Odp:", "R:",
+# "RES:", "Antw:", "VS:", "PD:"...): the subject of a reply is the earlier mail's subject.
+REPLY_SUBJECT = re.compile(
+    r"^\s*(?:re|aw|sv|vs|antw|antwort|wtr|odp|pd|r|res|rif|ref|réf)\s*(?:\[\d+\]|\(\d+\))?\s*:",
+    re.I)
 
 _SIGNATURE = re.compile(r"^(?:-- ?|—)$")
 # Legal footers and disclaimers: everything from here on is boilerplate.

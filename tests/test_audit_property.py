@@ -64,6 +64,12 @@ def test_receipt_protection_and_return_of_customer_property(cli, home, tmp_path)
                if c["subject"] == "Drawing D-4471 rev C")
     (message,) = ok(cli("cases", "show", ref, "--json"))["messages"]
     (attachment,) = message["attachments"]
+    # The mail hands over a drawing, so the pipeline proposed a register entry for it; the
+    # engineer registers the drawing itself with its file and dismisses the generic proposal.
+    (generic,) = [p for p in ok(cli("property", "list", "--json"))
+                  if p["proposed"] and p["case"] == ref]
+    ok(cli("property", "status", str(generic["id"]), "dismissed", "--note",
+           "registered below as the drawing file itself", "--as", "eng.kim", "--json"))
     registered = ok(cli("property", "add", ref, "--kind", "drawing", "--description",
                         "Drawing D-4471 rev C (pump housing PH-40)", "--identifier",
                         "drawing=D-4471", "--attachment", attachment["sha256"],

@@ -402,3 +402,11 @@ def test_a_request_after_a_supposition_or_a_habit_is_still_a_change(body: str) -
 def test_a_supposition_in_the_same_clause_still_holds() -> None:
     result = run("Re: PO 4500123456", "If we need to reduce the quantity we will let you know.")
     assert result.scope_change is False
+
+
+def test_a_change_named_only_in_an_inherited_reply_subject_is_no_change() -> None:
+    # "Re: Your change request on NPC-1": our own subject, answered with a plain confirmation.
+    result = run("Re: Your change request on NPC-000001", "Hello,\nconfirmed, thank you.\nAnna")
+    assert result.scope_change is False
+    fresh = run("Change request: PO 4500123456", "Please reduce line 2 to 300 pcs.")
+    assert fresh.scope_change is True

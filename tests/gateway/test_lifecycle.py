@@ -179,8 +179,8 @@ def test_new_cases_get_owner_role_and_due_times_from_the_most_specific_targets(l
               make_message(subject="Purchase order 4500012345",
                            body="Please find our purchase order PO 4500012345 for 20 pieces "
                                 "of part 1234, delivery by 15 December.\nRegards"),  # sales order
-              make_message(sender="other@elsewhere.example", subject="Hello",
-                           body="Hi,\nplease call me back when you can."))  # sales, no target
+              make_message(sender="news@elsewhere.example", subject="Our spring newsletter",
+                           body="Read our news.\nUnsubscribe | Manage preferences"))  # no target
     expected = {
         "NPC-000001": ("enquiry", "staff", 4, 48),
         "NPC-000002": ("feedback", "quality", 8, 48),
@@ -208,7 +208,8 @@ def test_a_case_that_turns_into_a_complaint_gets_the_complaint_targets(lc_app, t
     with lc_app.db.session() as session:
         case = case_by_ref(session, "NPC-000001")
         opened, first_due = case.opened_at, case.first_response_due
-        assert (case.category, case.owner_role) == ("other", "staff")
+        # A request to call back is an enquiry (a person wants contact), on the staff queue.
+        assert (case.category, case.owner_role) == ("enquiry", "staff")
         assert first_due == opened + timedelta(hours=4)
     file_mail(lc_app, tmp_path, make_message(subject="Re: Hello", body=COMPLAINT,
                                              to="support@northpoint.example",

@@ -62,7 +62,8 @@ def test_a_flagged_change_opens_a_pending_review_with_its_evidence(app, tmp_path
         assert case.review_required is True
         assert "quantity" in review.summary
         assert {"field", "rule_id", "text"} <= set(review.evidence[0])
-        assert any(e["rule_id"].endswith(".scope.quantity") for e in review.evidence)
+        assert any(".scope." in e["rule_id"] and e["text"].startswith("quantity:")
+                   for e in review.evidence)
         assert "review_opened" in kinds(session, case)
 
 
