@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from classifiers import Classification, MessageInput, classify, load_rules
-
-RULES = load_rules()
-
-
-def run(subject: str, body: str) -> Classification:
-    return classify(MessageInput(subject=subject, body_text=body), RULES)
-
+from classifiers import MessageInput, classify
+from tests.classifiers.language_mail import (
+    RULES,
+    Mail,
+    assert_classified_in_its_language,
+    assert_own_rule_folders,
+)
 
 POLISH = [
     ("Zapytanie ofertowe - tuleje",
@@ -97,23 +96,21 @@ CZECH = [
 ]
 
 
-@pytest.mark.parametrize(("subject", "body", "category", "scope"), POLISH,
-                         ids=[f"pl-{n}" for n in range(len(POLISH))])
-def test_polish_mail(subject: str, body: str, category: str, scope: bool) -> None:
-    result = run(subject, body)
-    assert (result.language, result.category, result.scope_change) == ("pl", category, scope), \
-        [e.rule_id for e in result.evidence]
+MAILS = [Mail(f"{lang}-{n}", lang, *mail) for lang, mails in (("pl", POLISH), ("cs", CZECH))
+         for n, mail in enumerate(mails)]
 
 
-@pytest.mark.parametrize(("subject", "body", "category", "scope"), CZECH,
-                         ids=[f"cs-{n}" for n in range(len(CZECH))])
-def test_czech_mail(subject: str, body: str, category: str, scope: bool) -> None:
-    result = run(subject, body)
-    assert (result.language, result.category, result.scope_change) == ("cs", category, scope), \
-        [e.rule_id for e in result.evidence]
+@pytest.mark.parametrize("mail", MAILS, ids=lambda m: m.name)
+def test_mail_is_classified_in_its_language(mail: Mail) -> None:
+    assert_classified_in_its_language(mail)
+
+
+def test_polish_and_czech_have_rule_folders_of_their_own() -> None:
+    assert_own_rule_folders(("pl", "cs"))
 
 
 def test_polish_rules_decide_by_rule_not_by_fallback() -> None:
-    result = run("Zamówienie", "Zamawiamy 40 szt. zgodnie z ofertą nr 55.")
+    result = classify(MessageInput(subject="Zamówienie",
+                                   body_text="Zamawiamy 40 szt. zgodnie z ofertą nr 55."), RULES)
     assert result.decided_by == "rule"
     assert any(e.rule_id.startswith("pl.order.") for e in result.evidence)
