@@ -18,15 +18,13 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.thread_eval import CASE_PREFIX, guess_aliases
+from bench.thread_eval import ingested
 
 
 @dataclass(frozen=True)
@@ -50,27 +48,8 @@ def load_gold(corpus: Path) -> list[tuple[Path, tuple[str, bool]]]:
 
 
 def evaluate(corpus: Path, aliases: Sequence[str] = ()) -> list[Filed]:
-    from gateway.app import App
-    from gateway.config import DATABASE_URL_ENV
-    from gateway.ingest import ingest
-    from gateway.setup import init_home
-
     gold = load_gold(corpus)
-    paths = [path for path, _ in gold]
-    saved_url = os.environ.pop(DATABASE_URL_ENV, None)  # always a fresh SQLite database
-    try:
-        with tempfile.TemporaryDirectory(prefix="commgate-context-eval-") as tmp:
-            home = init_home(str(Path(tmp) / "home"), CASE_PREFIX,
-                             list(aliases) or guess_aliases(paths))
-            app = App.open(home)
-            try:
-                ingest(app, paths)
-                decided = _decisions(app)
-            finally:
-                app.close()
-    finally:
-        if saved_url is not None:
-            os.environ[DATABASE_URL_ENV] = saved_url
+    decided = ingested([path for path, _ in gold], aliases, _decisions)
     result = []
     for path, label in gold:
         sha = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -29,14 +29,16 @@ import re
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 TARGET_F1 = 0.95
 TARGET_UNRELATED = 0
 # A prefix no corpus uses for its own tags, so a foreign "[ACME-12]" never names one of ours.
 CASE_PREFIX = "EVALX"
+T = TypeVar("T")
 _ADDRESS = re.compile(rb"^(?:to|cc):(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 _ADDR = re.compile(rb"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
@@ -109,29 +111,35 @@ def pairs(groups: dict[str, str]) -> set[tuple[str, str]]:
             for p in itertools.combinations(keys, 2)}
 
 
-def evaluate(corpus: Path, aliases: Sequence[str] = ()) -> ThreadScores:
-    """Ingest ``corpus`` into a throw-away home and score its cases against the labels."""
+def ingested(paths: Sequence[Path], aliases: Sequence[str], read: Callable[[Any], T]) -> T:
+    """Ingest ``paths`` into a throw-away home on a fresh SQLite database and return what
+    ``read(app)`` takes from it: what a new installation does with the corpus."""
     from gateway.app import App
     from gateway.config import DATABASE_URL_ENV
     from gateway.ingest import ingest
     from gateway.setup import init_home
 
-    labelled = load_labels(corpus)
-    paths = [path for path, _ in labelled]
     saved_url = os.environ.pop(DATABASE_URL_ENV, None)  # always a fresh SQLite database
     try:
-        with tempfile.TemporaryDirectory(prefix="commgate-thread-eval-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="commgate-eval-") as tmp:
             home = init_home(str(Path(tmp) / "home"), CASE_PREFIX,
                              list(aliases) or guess_aliases(paths))
             app = App.open(home)
             try:
-                ingest(app, paths)
-                placed = _placement(app)
+                ingest(app, list(paths))
+                return read(app)
             finally:
                 app.close()
     finally:
         if saved_url is not None:
             os.environ[DATABASE_URL_ENV] = saved_url
+
+
+def evaluate(corpus: Path, aliases: Sequence[str] = ()) -> ThreadScores:
+    """Ingest ``corpus`` into a throw-away home and score its cases against the labels."""
+    labelled = load_labels(corpus)
+    paths = [path for path, _ in labelled]
+    placed = ingested(paths, aliases, _placement)
     case_of: dict[str, str] = {}
     rules: dict[str, str] = {}
     for path in paths:
