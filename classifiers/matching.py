@@ -124,6 +124,7 @@ def match_message(
     if not parts:
         return []
     joined = "".join(parts)
+    rules.bound_vocab(lang)
     nlp = rules.pipeline(lang)
     phrase, token = rules.matchers(lang)
     doc = nlp.make_doc(joined)

@@ -41,7 +41,7 @@ _NEG, _SPACE, _BREAK = 1, 2, 4
 _FIRST_SYMBOL_BIT = 3
 _SYMBOL_LOW = (1 << _FIRST_SYMBOL_BIT) - 1  # the marker bits below the first symbol
 _DIGIT = re.compile(r"\d")
-_CACHE_LIMIT = 200_000  # distinct words remembered per language before the cache is renewed
+_CACHE_LIMIT = 30_000  # distinct words remembered per language (about 3 MB) before renewal
 
 
 class SequenceError(ValueError):
