@@ -185,8 +185,19 @@ class RuleSet:
         """A blank spaCy pipeline (tokenizer only) for ``lang``, cached per rule set."""
         if lang not in self._pipelines:
             import spacy  # here: commands that classify nothing do not pay a second for it
+            from spacy.attrs import IS_SPACE, LOWER
 
-            self._pipelines[lang] = spacy.blank(lang)
+            nlp = spacy.blank(lang)
+            if not any(r.patterns for r in self.content_rules.values()
+                       if r.language in (lang, DEFAULT)):
+                # Phrases and sequences read only LOWER and IS_SPACE; the other 21 lexeme
+                # attributes (shape, norm, like_num, ...) were computed in Python for every
+                # new word: a fifth of tokenizing. Token patterns may use any of them.
+                getters = nlp.vocab.lex_attr_getters
+                nlp.vocab.lex_attr_getters = {
+                    k: v for k, v in getters.items() if k in (LOWER, IS_SPACE)
+                }
+            self._pipelines[lang] = nlp
         return self._pipelines[lang]
 
     def matchers(self, lang: str) -> tuple[PhraseMatcher, Matcher]:
