@@ -28,7 +28,7 @@ import gc
 import gzip
 import json
 import re
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -158,15 +158,24 @@ def merge_lexicons(base: Lexicon | None, extra: Lexicon) -> Lexicon:
 _TABLE_ENTRY = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\])')
 
 
-def _table_bytes(lang: str) -> bytes:
-    """The JSON (UTF-8) of ``lang``'s ``lemma_lookup`` table, from the file spaCy's
-    ``load_language_data`` reads (plain or gzipped)."""
+def _table_entries(lang: str) -> Iterator[re.Match[bytes]]:
+    """Each entry of ``lang``'s ``lemma_lookup`` table (the file spaCy's ``load_language_data``
+    reads, plain or gzipped), read 1 MB at a time: the whole text of the largest tables is
+    26 MB, and holding it was the daemon's peak RSS. A match always ends with a complete
+    string or list, so an entry cut by a chunk's end is found in the next one."""
     from spacy.util import registry
 
     path = Path(registry.lookups.get(lang)["lemma_lookup"])
-    if path.exists():
-        return path.read_bytes()
-    return gzip.decompress(path.with_suffix(path.suffix + ".gz").read_bytes())
+    plain = path.exists()
+    with path.open("rb") if plain else gzip.open(path.with_suffix(path.suffix + ".gz")) as fh:
+        rest = b""
+        while chunk := fh.read(1 << 20):
+            text = rest + chunk
+            end = 0
+            for m in _TABLE_ENTRY.finditer(text):
+                yield m
+                end = m.end()
+            rest = text[end:]
 
 
 def _string(raw: bytes) -> str:
@@ -178,12 +187,12 @@ def _string(raw: bytes) -> str:
 def _lemma_hits(lang: str, wanted: Container[str]) -> dict[str, tuple[str, ...]]:
     """form -> lemmas of the table entries with a lemma in ``wanted`` (lower-cased).
 
-    The table's text is scanned one entry at a time instead of loaded as a dict: the dict
+    The table is scanned one entry at a time instead of loaded as a dict: the dict
     of the largest tables (Portuguese: 800,000 entries) took 200 MB for a moment, and that
     moment was the daemon's peak RSS. A form listed twice counts with its last entry, as in
     the dict."""
     hits: dict[str, tuple[str, ...]] = {}
-    for m in _TABLE_ENTRY.finditer(_table_bytes(lang)):
+    for m in _table_entries(lang):
         value = m.group(2)
         if value[:1] == b"[":
             lemmas = tuple(str(v) for v in json.loads(value))

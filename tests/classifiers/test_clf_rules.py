@@ -153,3 +153,19 @@ def test_a_grown_vocabulary_is_dropped_and_matching_stays_the_same(
     after = [(h.rule.id, h.text, h.field) for h in match_message([("body", text)], "en", rules)]
     assert rules.pipeline("en") is not first
     assert after == before and before
+
+
+@pytest.mark.parametrize("lang", ["en", "cs"])
+def test_the_lemma_table_scan_reads_every_entry_spacy_reads(lang: str) -> None:
+    # en and cs: tables of about 1.1 MB, so entries are cut by the 1 MB read and re-joined.
+    from spacy.util import load_language_data, registry
+
+    from classifiers.concepts import _lemma_hits
+
+    class Everything:
+        def __contains__(self, item: object) -> bool:
+            return True
+
+    table = load_language_data(registry.lookups.get(lang)["lemma_lookup"])
+    expected = {k: (v,) if isinstance(v, str) else tuple(v) for k, v in table.items()}
+    assert _lemma_hits(lang, Everything()) == expected
