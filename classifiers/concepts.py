@@ -25,10 +25,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import gzip
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 CONCEPTS_FILE = "concepts.toml"
@@ -151,13 +154,56 @@ def merge_lexicons(base: Lexicon | None, extra: Lexicon) -> Lexicon:
                    concepts, base.not_negators | extra.not_negators)
 
 
-def _lemma_table(lang: str) -> dict[str, Any]:
-    from spacy.util import load_language_data, registry
+# One ``"form": "lemma"`` or ``"form": ["lemma", ...]`` entry of a lookup table's JSON text.
+_TABLE_ENTRY = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\])')
 
-    table = load_language_data(registry.lookups.get(lang)["lemma_lookup"])
-    if not isinstance(table, dict):
-        raise TypeError(f"lemma_lookup of {lang!r} is not a table")
-    return table
+
+def _table_entries(lang: str) -> Iterator[re.Match[bytes]]:
+    """Each entry of ``lang``'s ``lemma_lookup`` table (the file spaCy's ``load_language_data``
+    reads, plain or gzipped), read 1 MB at a time: the whole text of the largest tables is
+    26 MB, and holding it was the daemon's peak RSS. A match always ends with a complete
+    string or list, so an entry cut by a chunk's end is found in the next one."""
+    from spacy.util import registry
+
+    path = Path(registry.lookups.get(lang)["lemma_lookup"])
+    plain = path.exists()
+    with path.open("rb") if plain else gzip.open(path.with_suffix(path.suffix + ".gz")) as fh:
+        rest = b""
+        while chunk := fh.read(1 << 20):
+            text = rest + chunk
+            end = 0
+            for m in _TABLE_ENTRY.finditer(text):
+                yield m
+                end = m.end()
+            rest = text[end:]
+
+
+def _string(raw: bytes) -> str:
+    """A JSON string's content, decoded and unescaped (few table entries have escapes)."""
+    text = raw.decode("utf-8")
+    return str(json.loads(f'"{text}"')) if "\\" in text else text
+
+
+def _lemma_hits(lang: str, wanted: Container[str]) -> dict[str, tuple[str, ...]]:
+    """form -> lemmas of the table entries with a lemma in ``wanted`` (lower-cased).
+
+    The table is scanned one entry at a time instead of loaded as a dict: the dict
+    of the largest tables (Portuguese: 800,000 entries) took 200 MB for a moment, and that
+    moment was the daemon's peak RSS. A form listed twice counts with its last entry, as in
+    the dict."""
+    hits: dict[str, tuple[str, ...]] = {}
+    for m in _table_entries(lang):
+        value = m.group(2)
+        if value[:1] == b"[":
+            lemmas = tuple(str(v) for v in json.loads(value))
+        else:
+            lemmas = (_string(value[1:-1]),)
+        form = _string(m.group(1))
+        if any(v.lower() in wanted for v in lemmas):
+            hits[form] = lemmas
+        elif form in hits:
+            del hits[form]
+    return hits
 
 
 def _release_memory() -> None:
@@ -176,13 +222,11 @@ def expand(lang: str, concepts: Iterable[Concept]) -> dict[str, frozenset[str]]:
     wanted = {lemma for c in concepts for lemma in c.lemmas}
     by_lemma: dict[str, set[str]] = {lemma: {lemma} for lemma in wanted}
     if wanted:
-        table = _lemma_table(lang)
-        for form, lemma in table.items():
-            for value in (lemma,) if isinstance(lemma, str) else lemma:
+        for form, lemmas in _lemma_hits(lang, by_lemma).items():
+            for value in lemmas:
                 hit = by_lemma.get(value.lower())
                 if hit is not None:
                     hit.add(form.lower())
-        del table
         _release_memory()
     return {
         c.name: frozenset(c.forms.union(*(by_lemma[lemma] for lemma in c.lemmas)))

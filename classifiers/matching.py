@@ -124,6 +124,7 @@ def match_message(
     if not parts:
         return []
     joined = "".join(parts)
+    rules.bound_vocab(lang)
     nlp = rules.pipeline(lang)
     phrase, token = rules.matchers(lang)
     doc = nlp.make_doc(joined)
@@ -144,10 +145,15 @@ def match_message(
     negators = rules.negators_for(lang)
     conditionals = rules.conditionals_for(lang)
     hits: dict[tuple[str, str], Hit] = {}
-    for rule_id, start, end in _resolve_near(matches, rules):
+    resolved = _resolve_near(matches, rules)
+    if not resolved:
+        return []
+    # Character offsets and lengths of all tokens at once: a Span per match would create
+    # Token objects (the text of a match is the joined text between its first and last token).
+    offsets, lengths = doc.to_array(["IDX", "LENGTH"]).T.tolist()
+    for rule_id, start, end in resolved:
         rule = rules.content_rules[rule_id]
-        span = doc[start:end]
-        char = span.start_char
+        char = offsets[start]
         field = next(f for b, f in bounds if char < b)
         if (rule.id, field) in hits or field not in rule.fields:
             continue
@@ -155,5 +161,6 @@ def match_message(
             continue
         if rule.conditional == "skip" and conditional(joined, char, conditionals):
             continue
-        hits[(rule.id, field)] = Hit(rule, span.text, field)
+        text = joined[char : offsets[end - 1] + lengths[end - 1]]
+        hits[(rule.id, field)] = Hit(rule, text, field)
     return list(hits.values())

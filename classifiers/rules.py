@@ -159,6 +159,7 @@ class RuleSet:
     _pipelines: dict[str, Language] = field(default_factory=dict, repr=False)
     _phrase_matchers: dict[str, PhraseMatcher] = field(default_factory=dict, repr=False)
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
+    _vocab_sizes: dict[str, int] = field(default_factory=dict, repr=False)
     _sequence_indexes: dict[str, SequenceIndex] = field(default_factory=dict, repr=False)
     _word_sets: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, repr=False)
     _languages: tuple[str, ...] | None = field(default=None, repr=False)
@@ -184,8 +185,19 @@ class RuleSet:
         """A blank spaCy pipeline (tokenizer only) for ``lang``, cached per rule set."""
         if lang not in self._pipelines:
             import spacy  # here: commands that classify nothing do not pay a second for it
+            from spacy.attrs import IS_SPACE, LOWER
 
-            self._pipelines[lang] = spacy.blank(lang)
+            nlp = spacy.blank(lang)
+            if not any(r.patterns for r in self.content_rules.values()
+                       if r.language in (lang, DEFAULT)):
+                # Phrases and sequences read only LOWER and IS_SPACE; the other 21 lexeme
+                # attributes (shape, norm, like_num, ...) were computed in Python for every
+                # new word: a fifth of tokenizing. Token patterns may use any of them.
+                getters = nlp.vocab.lex_attr_getters
+                nlp.vocab.lex_attr_getters = {
+                    k: v for k, v in getters.items() if k in (LOWER, IS_SPACE)
+                }
+            self._pipelines[lang] = nlp
         return self._pipelines[lang]
 
     def matchers(self, lang: str) -> tuple[PhraseMatcher, Matcher]:
@@ -211,7 +223,21 @@ class RuleSet:
                 phrase.add(f"{SEQUENCE_FORM}{bit}", [nlp.make_doc(f) for f in forms])
             self._phrase_matchers[lang] = phrase
             self._token_matchers[lang] = token
+            self._vocab_sizes[lang] = len(nlp.vocab.strings)
         return self._phrase_matchers[lang], self._token_matchers[lang]
+
+    def bound_vocab(self, lang: str) -> None:
+        """Drop ``lang``'s pipeline and matchers (rebuilt on its next message, ~0.1 s) once
+        its vocabulary holds ``VOCAB_GROWTH`` strings more than when they were built.
+
+        Every new word of a message (names, numbers, addresses: about 12 per message) stays
+        in spaCy's vocabulary for good, so a daemon would grow without end. Tokens and matches
+        do not depend on what the vocabulary already holds, so results stay the same."""
+        nlp = self._pipelines.get(lang)
+        base = self._vocab_sizes.get(lang)
+        if nlp is not None and base is not None and len(nlp.vocab.strings) > base + VOCAB_GROWTH:
+            del self._pipelines[lang], self._phrase_matchers[lang], self._token_matchers[lang]
+            del self._vocab_sizes[lang]
 
     def negators_for(self, lang: str) -> frozenset[str]:
         """The negators of ``lang`` and of English (mail mixes English into any language),
@@ -273,6 +299,9 @@ CONDITIONAL_DEFAULT: dict[str, str] = {
     "enquiry": "keep", "feedback": "keep", "other": "keep",
 }
 DEFAULT_WINDOW = 4
+# New strings a language's vocabulary may gather before its pipeline is rebuilt (about
+# 110 bytes each: 3 MB per language).
+VOCAB_GROWTH = 30_000
 # A ``near`` rule's second phrase must start within this many tokens after the first.
 MAX_WINDOW = 12
 # PhraseMatcher key of the concept forms and literals of several tokens ("call-off"), followed

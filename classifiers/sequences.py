@@ -41,7 +41,7 @@ _NEG, _SPACE, _BREAK = 1, 2, 4
 _FIRST_SYMBOL_BIT = 3
 _SYMBOL_LOW = (1 << _FIRST_SYMBOL_BIT) - 1  # the marker bits below the first symbol
 _DIGIT = re.compile(r"\d")
-_CACHE_LIMIT = 200_000  # distinct words remembered per language before the cache is renewed
+_CACHE_LIMIT = 30_000  # distinct words remembered per language (about 3 MB) before renewal
 
 
 class SequenceError(ValueError):
@@ -156,7 +156,7 @@ class SequenceIndex:
                         _Compiled(rule.rule_id, need, bits, rule.window, rule.negatable)
                     )
         self._form_masks: dict[str, int] = {}
-        self._prefixes: list[tuple[str, int]] = []
+        prefix_list: list[tuple[str, int]] = []
         self._num = 0
         # bit -> forms of several tokens, for the PhraseMatcher (see RuleSet.matchers)
         self.phrases: dict[int, list[str]] = {}
@@ -164,13 +164,41 @@ class SequenceIndex:
             if symbol[0] == "concept":
                 key = (symbol[1], symbol[2])
                 self._add_forms(forms.get(key, ()), bit, one_token)
-                self._prefixes += [(p, bit) for p in prefixes.get(key, ())]
+                prefix_list += [(p, bit) for p in prefixes.get(key, ())]
             elif symbol[0] == "literal":
                 self._add_forms((symbol[1],), bit, one_token)
             else:
                 self._num = bit
+        # length -> prefix -> bits: a word is looked up once per prefix length (a handful)
+        # instead of tested against every prefix.
+        self._prefixes: dict[int, dict[str, int]] = {}
+        for prefix, bit in prefix_list:
+            by_prefix = self._prefixes.setdefault(len(prefix), {})
+            by_prefix[prefix] = by_prefix.get(prefix, 0) | bit
         self._negators = negators
         self._cache: dict[int, int] = {}
+        # Each variant under one of its symbols (the one with the fewest forms, a guess at the
+        # rarest): a message only tries the variants filed under a symbol it contains.
+        weight = {bit: self._rarity(symbol, forms, prefixes)
+                  for symbol, bit in self._bits.items()}
+        self._by_anchor: dict[int, list[int]] = {}
+        for n, c in enumerate(self._compiled):
+            anchor = min(c.bits, key=lambda b: (weight[b], b))
+            self._by_anchor.setdefault(anchor, []).append(n)
+
+    @staticmethod
+    def _rarity(
+        symbol: tuple[str, ...],
+        forms: Mapping[tuple[str, str], frozenset[str]],
+        prefixes: Mapping[tuple[str, str], tuple[str, ...]],
+    ) -> int:
+        """How many words a symbol stands for, roughly (a prefix: many; a number: most)."""
+        if symbol[0] == "concept":
+            key = (symbol[1], symbol[2])
+            return len(forms.get(key, ())) + 100 * len(prefixes.get(key, ()))
+        if symbol[0] == "literal":
+            return 1
+        return 1_000_000
 
     def _add_forms(self, forms: Iterable[str], bit: int, one_token: Callable[[str], bool]) -> None:
         for form in forms:
@@ -189,9 +217,8 @@ class SequenceIndex:
 
     def _mask(self, word: str) -> int:
         mask = self._form_masks.get(word, 0)
-        for prefix, bit in self._prefixes:
-            if word.startswith(prefix):
-                mask |= bit
+        for length, by_prefix in self._prefixes.items():
+            mask |= by_prefix.get(word[:length], 0)
         if self._num and _DIGIT.search(word):
             mask |= self._num
         if word in self._negators or word.endswith(("n't", "n\u2019t")):
@@ -227,7 +254,15 @@ class SequenceIndex:
             present |= m
         for bit, _, _ in phrase_hits:
             present |= bit
-        todo = [c for c in self._compiled if c.need & present == c.need]
+        candidates: list[int] = []
+        rest = present
+        while rest:
+            bit = rest & -rest
+            candidates += self._by_anchor.get(bit, ())
+            rest ^= bit
+        compiled = self._compiled
+        todo = [c for c in map(compiled.__getitem__, sorted(candidates))
+                if c.need & present == c.need]
         if not todo:
             return []
         # Positions count the tokens that are not whitespace (a line break is no word); no

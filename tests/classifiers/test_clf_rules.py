@@ -136,3 +136,36 @@ def test_invalid_toml_is_refused(rules_copy: Path) -> None:
 def test_bad_extra_identifier_pattern_is_refused() -> None:
     with pytest.raises(RulesError, match=r"extra\.1\.serial"):
         load_rules(extra_identifier_patterns=[("serial", "([")])
+
+
+def test_a_grown_vocabulary_is_dropped_and_matching_stays_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import classifiers.rules as rules_module
+    from classifiers.matching import match_message
+
+    rules = load_rules()
+    text = "Please cancel our order 4471 for Zyxwquartz-17 and send 30 instead of 12."
+    before = [(h.rule.id, h.text, h.field) for h in match_message([("body", text)], "en", rules)]
+    first = rules.pipeline("en")
+    monkeypatch.setattr(rules_module, "VOCAB_GROWTH", 0)
+    match_message([("body", "Unseenword-a Qqvvbb-991 Wwxxzz-7")], "en", rules)
+    after = [(h.rule.id, h.text, h.field) for h in match_message([("body", text)], "en", rules)]
+    assert rules.pipeline("en") is not first
+    assert after == before and before
+
+
+@pytest.mark.parametrize("lang", ["en", "cs"])
+def test_the_lemma_table_scan_reads_every_entry_spacy_reads(lang: str) -> None:
+    # en and cs: tables of about 1.1 MB, so entries are cut by the 1 MB read and re-joined.
+    from spacy.util import load_language_data, registry
+
+    from classifiers.concepts import _lemma_hits
+
+    class Everything:
+        def __contains__(self, item: object) -> bool:
+            return True
+
+    table = load_language_data(registry.lookups.get(lang)["lemma_lookup"])
+    expected = {k: (v,) if isinstance(v, str) else tuple(v) for k, v in table.items()}
+    assert _lemma_hits(lang, Everything()) == expected
