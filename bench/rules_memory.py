@@ -21,9 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from classifiers.examples import load_rules
 from classifiers.language import SUPPORTED, detect_language
 from classifiers.matching import match_message
-from classifiers.rules import DEFAULT_RULES_DIR, load_rules
+from classifiers.rules import DEFAULT_RULES_DIR
 
 # Ten common business verbs per language (lemmas); Polish has no lemma table: prefixes.
 _VERBS: dict[str, list[str]] = {

@@ -5,7 +5,8 @@ See ``classify.py`` for how the decision is scored.
 """
 
 from classifiers.classify import classify
-from classifiers.rules import RulesError, RuleSet, check_examples, load_rules
+from classifiers.examples import check_examples, load_rules
+from classifiers.rules import RulesError, RuleSet
 from classifiers.types import (
     CATEGORIES,
     Classification,

@@ -55,12 +55,13 @@ import math
 import re
 from functools import lru_cache
 
+from classifiers.examples import load_rules
 from classifiers.headers import evaluate_headers
 from classifiers.identifiers import extract_identifiers
 from classifiers.language import DEFAULT, detect_language
 from classifiers.matching import Hit, match_message
 from classifiers.prepare import REPLY_SUBJECT, prepare
-from classifiers.rules import SCOPE, RuleSet, load_rules
+from classifiers.rules import SCOPE, RuleSet
 from classifiers.types import CATEGORIES, Classification, Evidence, Identifier, MessageInput
 
 SUBJECT_FACTOR = 1.5

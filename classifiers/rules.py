@@ -16,8 +16,8 @@ rule files sorted by relative path, so every classification names the exact rule
 An installation may add a folder of its own (``extra_rules``) with the same ``<lang>/`` layout:
 its rules join the shipped ones (ids must not clash), its concepts extend the shipped concepts
 of the same name, its files are part of the version, and its rules' ``examples`` are checked
-when it is loaded (:func:`check_examples`), so a rule that does not do what its author showed
-is refused at start.
+when it is loaded (:func:`classifiers.examples.load_rules`), so a rule that does not do what
+its author showed is refused at start.
 """
 
 from __future__ import annotations
@@ -86,7 +86,9 @@ CHANGE_KINDS: tuple[str, ...] = (
 
 
 class RulesError(ValueError):
-    """Raised by :func:`load_rules` when a rule file is missing, malformed or inconsistent."""
+    """Raised by :func:`read_rules` when a rule file is missing, malformed or inconsistent,
+    and by :func:`classifiers.examples.load_rules` when an installation's rule fails its
+    examples."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ class RuleSet:
     concepts: dict[str, dict[str, Concept]] = field(default_factory=dict)
     conditionals: dict[str, frozenset[str]] = field(default_factory=dict)
     not_negators: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Ids of the rules that came from an installation's ``extra_rules`` folder.
+    extra_rule_ids: tuple[str, ...] = ()
     _pipelines: dict[str, Language] = field(default_factory=dict, repr=False)
     _phrase_matchers: dict[str, PhraseMatcher] = field(default_factory=dict, repr=False)
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
@@ -609,7 +613,7 @@ def rules_version(
 
 @dataclass
 class _Loading:
-    """What :func:`load_rules` collects from the shipped folder and the installation's."""
+    """What :func:`read_rules` collects from the shipped folder and the installation's."""
 
     content: dict[str, ContentRule] = field(default_factory=dict)
     negators: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -682,17 +686,18 @@ def _extra_files(extra: Path) -> list[Path]:
     return files
 
 
-def load_rules(
+def read_rules(
     path: Path | None = None,
     extra_identifier_patterns: Sequence[tuple[str, str]] = (),
     extra_rules: Path | None = None,
 ) -> RuleSet:
-    """Load and validate every rule file under ``path`` (default: the package's rules/).
+    """Read and validate every rule file under ``path`` (default: the package's rules/); the
+    examples are run by :func:`classifiers.examples.load_rules`, which needs the matcher.
 
     ``extra_identifier_patterns`` are (kind, regex) pairs for a company's own number formats
     (e.g. its serial numbers); the whole regex match is the identifier value.
     ``extra_rules`` is an installation's own folder of ``<lang>/`` rule and concept files;
-    its rules' examples are checked here, so a broken one is refused with one line.
+    its rules are listed in ``RuleSet.extra_rule_ids``.
     """
     root = Path(path) if path is not None else DEFAULT_RULES_DIR
     if not root.is_dir():
@@ -753,51 +758,9 @@ def load_rules(
         concepts={lang: lex.concepts for lang, lex in state.lexicons.items()},
         conditionals={lang: lex.conditionals for lang, lex in state.lexicons.items()},
         not_negators={lang: lex.not_negators for lang, lex in state.lexicons.items()},
+        extra_rule_ids=tuple(extra_ids),
     )
-    if extra_ids:
-        problems = check_examples(ruleset, rule_ids=extra_ids)
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise RulesError(problems[0] + more)
     return ruleset
-
-
-def check_examples(
-    ruleset: RuleSet,
-    languages: Sequence[str] | None = None,
-    *,
-    rule_ids: Sequence[str] | None = None,
-) -> list[str]:
-    """One problem line per example that does not fire and counter-example that does.
-
-    Each example is matched on its own, as the body of a mail in the rule's language (or in
-    the first of the rule's ``fields`` when it is not scored on the body), exactly as mail is:
-    same tokenizer, negation and condition handling. Empty list: every rule does what its
-    examples say. ``languages`` / ``rule_ids`` limit the check to those rules.
-    """
-    from classifiers.matching import match_message  # matching imports this module
-
-    wanted = set(rule_ids) if rule_ids is not None else None
-    problems: list[str] = []
-    for rule in ruleset.content_rules.values():
-        if languages is not None and rule.language not in languages:
-            continue
-        if wanted is not None and rule.id not in wanted:
-            continue
-        fld = "body" if "body" in rule.fields else rule.fields[0]
-
-        def fires(text: str, rule: ContentRule = rule, fld: str = fld) -> bool:
-            hits = match_message([(fld, text)], rule.language, ruleset)
-            return any(h.rule.id == rule.id for h in hits)
-
-        where = f"{rule.source}: rule {rule.id!r}"
-        for n, text in enumerate(rule.examples, start=1):
-            if not fires(text):
-                problems.append(f"{where}: example {n} does not fire: {text!r}")
-        for n, text in enumerate(rule.counter_examples, start=1):
-            if fires(text):
-                problems.append(f"{where}: counter_example {n} fires: {text!r}")
-    return problems
 
 
 _APOSTROPHES = ("'", "\u2019")

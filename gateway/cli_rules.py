@@ -180,7 +180,7 @@ def cmd_rules_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
-    from classifiers.rules import check_examples
+    from classifiers.examples import check_examples
     from gateway.classification import rules_for
 
     # A folder named on the command line is checked on its own; else the rules in force.

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from classifiers import load_rules
-from classifiers.rules import RuleSet, check_examples
+from classifiers.examples import check_examples
+from classifiers.rules import RuleSet
 
 
 @pytest.fixture(scope="module")
