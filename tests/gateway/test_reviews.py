@@ -88,14 +88,31 @@ def test_an_outbound_message_never_opens_a_review(app, tmp_path):
         assert session.scalars(select(Review)).all() == []
 
 
-def test_a_reply_flagged_only_by_its_quoted_subject_does_not_reopen(app, tmp_path):
+def test_a_reply_is_not_flagged_by_its_inherited_subject(app, tmp_path):
     reply = dict(subject="Re: Change to PO 4500871234", message_id="<thanks@customer.example>",
                  in_reply_to="<chg@customer.example>", body="Thank you, agreed.\n\nAnna")
     file(app, tmp_path, ORDER, CHANGE, reply)
     with app.db.session() as session:
+        assert stored_scope(session, "thanks@customer.example") is False
+        assert len(session.scalars(select(Review)).all()) == 1
+
+
+def test_a_message_flagged_only_by_its_quoted_subject_does_not_reopen(app, tmp_path):
+    # A forward keeps the subject's weight (it is the sender's own choice to pass it on), so
+    # the classifier flags it; the review workflow sees only subject evidence and does not
+    # open a second review on the case.
+    forward = dict(subject="FW: Change to PO 4500871234", message_id="<fw@customer.example>",
+                   in_reply_to="<chg@customer.example>", body="Thank you, agreed.\n\nAnna")
+    file(app, tmp_path, ORDER, CHANGE, forward)
+    with app.db.session() as session:
         case = case_by_ref(session, "NPC-000001")
         assert len(session.scalars(select(Review)).all()) == 1
         assert "scope_change_not_reopened" in kinds(session, case)
+
+
+def stored_scope(session, message_id):
+    return session.scalars(select(Message.scope_change)
+                           .where(Message.message_id == message_id)).one()
 
 
 def test_refiling_does_not_open_a_second_review_for_the_same_message(app, tmp_path):
