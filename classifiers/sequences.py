@@ -181,10 +181,12 @@ class SequenceIndex:
         # rarest): a message only tries the variants filed under a symbol it contains.
         weight = {bit: self._rarity(symbol, forms, prefixes)
                   for symbol, bit in self._bits.items()}
-        self._by_anchor: dict[int, list[int]] = {}
+        # (all symbol bits, number) of the variants, by anchor: the test whether a variant's
+        # symbols all occur reads two local ints instead of a dataclass per candidate.
+        self._by_anchor: dict[int, list[tuple[int, int]]] = {}
         for n, c in enumerate(self._compiled):
             anchor = min(c.bits, key=lambda b: (weight[b], b))
-            self._by_anchor.setdefault(anchor, []).append(n)
+            self._by_anchor.setdefault(anchor, []).append((c.need, n))
 
     @staticmethod
     def _rarity(
@@ -254,17 +256,19 @@ class SequenceIndex:
             present |= m
         for bit, _, _ in phrase_hits:
             present |= bit
-        candidates: list[int] = []
+        by_anchor = self._by_anchor
+        numbers: list[int] = []
         rest = present
         while rest:
             bit = rest & -rest
-            candidates += self._by_anchor.get(bit, ())
+            filed = by_anchor.get(bit)
+            if filed:
+                numbers += [n for need, n in filed if need & present == need]
             rest ^= bit
-        compiled = self._compiled
-        todo = [c for c in map(compiled.__getitem__, sorted(candidates))
-                if c.need & present == c.need]
-        if not todo:
+        if not numbers:
             return []
+        numbers.sort()  # the order of the rules, as before: matches come out in that order
+        todo = list(map(self._compiled.__getitem__, numbers))
         # Positions count the tokens that are not whitespace (a line break is no word); no
         # match spans a blank line. numpy: no Python step per token.
         space = doc.to_array("IS_SPACE").astype(bool)
@@ -308,11 +312,15 @@ def _occurrences(
     out: Occurrences = {}
     for first, last, mask in found:
         mask &= needed
+        at, span = rank[first], (first, last)
         while mask:
             bit = mask & -mask
-            ranks, spans = out.setdefault(bit, ([], []))
-            ranks.append(rank[first])
-            spans.append((first, last))
+            entry = out.get(bit)
+            if entry is None:
+                out[bit] = ([at], [span])
+            else:
+                entry[0].append(at)
+                entry[1].append(span)
             mask ^= bit
     return out, negators
 
