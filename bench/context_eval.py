@@ -14,17 +14,17 @@ Run: ``.venv/bin/python bench/context_eval.py [--corpus DIR] [--alias ADDR ...]`
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.thread_eval import ingested
+import _project_path
+
+from bench.thread_eval import corpus_arguments, ingested
 
 
 @dataclass(frozen=True)
@@ -94,16 +94,7 @@ def scores(rows: Sequence[Filed], which: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path,
-                        help="folder with labels.jsonl and mail/ (default: labelled-dev)")
-    parser.add_argument("--alias", action="append", default=[], metavar="ADDR",
-                        help="the corpus's shared mailboxes (default: guessed from To/Cc)")
-    args = parser.parse_args(argv)
-    from bench.corpora import corpora_root, require_corpus  # after _project_path, as a script
-
-    args.corpus = require_corpus(args.corpus or corpora_root() / "labelled-dev")
-    logging.basicConfig(level=logging.ERROR)
+    args = corpus_arguments(__doc__.split("\n\n")[0], argv)
     rows = evaluate(args.corpus, args.alias)
     print(f"corpus {args.corpus}: {len(rows)} messages filed")
     print(f"classifier alone:  {scores(rows, 'alone')}")

@@ -167,8 +167,10 @@ def _placement(app: object) -> dict[str, tuple[str, str]]:
             .join(Case, Case.id == Message.case_id))}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def corpus_arguments(description: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``--corpus`` (default labelled-dev, which must exist) and ``--alias``, shared by the
+    benchmarks that ingest a labelled corpus into a throw-away home."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--corpus", type=Path,
                         help="folder with labels.jsonl and mail/ (default: labelled-dev)")
     parser.add_argument("--alias", action="append", default=[], metavar="ADDR",
@@ -178,6 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args.corpus = require_corpus(args.corpus or corpora_root() / "labelled-dev")
     logging.basicConfig(level=logging.ERROR)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = corpus_arguments(__doc__.split("\n\n")[0], argv)
     scores = evaluate(args.corpus, args.alias)
     print(f"corpus {args.corpus}")
     print(scores.render())
