@@ -15,7 +15,6 @@ Run: ``.venv/bin/python bench/context_eval.py [--corpus DIR] [--alias ADDR ...]`
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 
 import _project_path
 
-from bench.thread_eval import corpus_arguments, ingested
+from bench.thread_eval import corpus_arguments, ingested, read_labels
 
 
 @dataclass(frozen=True)
@@ -37,14 +36,8 @@ class Filed:
 
 
 def load_gold(corpus: Path) -> list[tuple[Path, tuple[str, bool]]]:
-    mail = corpus / "mail" if (corpus / "mail").is_dir() else corpus
-    rows = []
-    with (corpus / "labels.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                item = json.loads(line)
-                rows.append((mail / item["file"], (item["category"], bool(item["scope_change"]))))
-    return rows
+    return [(path, (item["category"], bool(item["scope_change"])))
+            for path, item in read_labels(corpus)]
 
 
 def evaluate(corpus: Path, aliases: Sequence[str] = ()) -> list[Filed]:

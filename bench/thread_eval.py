@@ -78,16 +78,19 @@ class ThreadScores:
         return "\n".join(lines)
 
 
+def read_labels(corpus: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """(message file, its labels.jsonl entry) in file order; the mails are in ``mail/`` or
+    beside labels.jsonl."""
+    mail = corpus / "mail" if (corpus / "mail").is_dir() else corpus
+    with (corpus / "labels.jsonl").open(encoding="utf-8") as handle:
+        items = [json.loads(line) for line in handle if line.strip()]
+    return [(mail / item["file"], item) for item in items]
+
+
 def load_labels(corpus: Path) -> list[tuple[Path, str]]:
     """(message file, thread label) in file order."""
-    mail = corpus / "mail" if (corpus / "mail").is_dir() else corpus
-    labelled = []
-    with (corpus / "labels.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                item = json.loads(line)
-                labelled.append((mail / item["file"], item.get("thread") or f"file:{item['file']}"))
-    return labelled
+    return [(path, item.get("thread") or f"file:{item['file']}")
+            for path, item in read_labels(corpus)]
 
 
 def guess_aliases(paths: Sequence[Path], minimum: int = 3) -> list[str]:
