@@ -77,11 +77,14 @@ def test_sighup_reloads_log_level_and_rules_and_keeps_serving(home, tmp_path):
         assert f"classifier rules {second_version[:12]}" in reloaded
         assert "log level DEBUG" in reloaded
         assert "reload: worker changed in" in log_path.read_text()
-        assert " DEBUG " in reloaded  # the new level is in force
         assert daemon.poll() is None
         send(port, "after the reload")
         assert wait_for(lambda: rules_version_of(app, "after the reload"),
                         what="the second message filed") == second_version
+        # The new level is in force: a DEBUG line follows the reload (waited for, since the
+        # log handler may write it after the "reloaded" line was read).
+        assert wait_for(lambda: " DEBUG " in log_after(log_path, "reloaded "),
+                        what="a DEBUG line after the reload")
 
         # A configuration that is not TOML, then rules that do not load: each refused in
         # one line; the daemon keeps the running ones and keeps answering.
