@@ -4,6 +4,7 @@ every listing has ``--json``."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -29,6 +30,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # as gateway.config.Config.l
 # spelled out here so that 'commgate --help' need not import them.
 CASE_STATUSES = ("new", "open", "waiting", "resolved", "closed")
 CASE_CATEGORIES = ("property", "order", "feedback", "enquiry", "other")
+# Who acts when --as is not given. Read here and nowhere else: the services take the actor as
+# an argument, so a web request names its signed-in user and never inherits a shell variable.
+ACTOR_ENV = "COMMGATE_USER"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +152,34 @@ def add_actor_option(parser: argparse.ArgumentParser) -> None:
     """``--as NAME``: who is acting (default $COMMGATE_USER, else the login name)."""
     parser.add_argument("--as", dest="actor", metavar="NAME",
                         help="who is acting (default: $COMMGATE_USER or your login)")
+
+
+class ActorUnknownError(GatewayError):
+    """Raised when neither --as, $COMMGATE_USER nor the login names who is acting."""
+
+
+def current_actor(explicit: str | None = None) -> str:
+    """Who is acting: ``--as NAME`` on the command line, else $COMMGATE_USER, else the login."""
+    actor = (explicit or os.environ.get(ACTOR_ENV) or getpass.getuser() or "").strip()
+    if not actor or any(ch in actor for ch in "\r\n\x00"):
+        raise ActorUnknownError("cannot tell who is acting: pass --as NAME or set "
+                                "$COMMGATE_USER")
+    return actor[:128]
+
+
+def actor_of(args: argparse.Namespace) -> str:
+    """The actor of a command that has :func:`add_actor_option`."""
+    return current_actor(getattr(args, "actor", None))
+
+
+def reader_of(args: argparse.Namespace) -> str:
+    """The actor for a command that records nothing (a listing, a verification): as
+    :func:`actor_of` where it can tell, else "unknown", so that a timer job without a login
+    name can still verify the archive."""
+    try:
+        return actor_of(args)
+    except (ActorUnknownError, OSError, KeyError):  # getpass: no name for this uid
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -409,15 +441,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_archive_verify(args: argparse.Namespace) -> int:
-    from gateway.integrity import describe, verify_installation
+    from gateway.services.archive import verify_archive
 
     with opened_app(args) as app:
-        report = verify_installation(app, since=args.since)
+        report = verify_archive(app, actor=reader_of(args), since=args.since)
     if args.json:
-        emit_json(report)
+        emit_json(report.to_json())
     else:
-        print("\n".join(describe(report)))
-    return EXIT_OK if report["ok"] else EXIT_FAILED
+        print("\n".join(report.lines()))
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_archive_keygen(args: argparse.Namespace) -> int:
@@ -442,14 +474,10 @@ def cmd_archive_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_archive_checkpoint(args: argparse.Namespace) -> int:
-    from archive import write_checkpoint
+    from gateway.services.archive import sign_checkpoint
 
     with opened_app(args) as app:
-        key = app.settings.checkpoint_key_path()
-        if key is None:
-            raise ConfigError("archive.checkpoint_key is not set: create a key with "
-                              "'commgate archive keygen PATH' and name it in commgate.toml")
-        checkpoint = write_checkpoint(app.archive, key)
+        checkpoint = sign_checkpoint(app, actor=reader_of(args)).checkpoint
     if args.json:
         emit_json(checkpoint.to_json())
     else:

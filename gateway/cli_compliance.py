@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.cli import (
     EXIT_OK,
+    actor_of,
     add_actor_option,
     emit_json,
     opened_app,
+    reader_of,
     render_table,
     subcommands_of,
 )
-from gateway.errors import GatewayError
 
 
 def register(sub: Any) -> None:
@@ -75,38 +75,37 @@ def _when(value: str) -> datetime:
 
 
 def cmd_hold_place(args: argparse.Namespace) -> int:
-    from gateway.events import current_actor
-    from gateway.retention import place_hold
+    from gateway.services.compliance import place_legal_hold
 
     scope, value = next((s, getattr(args, s)) for s in ("case", "customer", "alias", "search")
                         if getattr(args, s))
     with opened_app(args) as app:
-        hold = place_hold(app, scope, value, args.reason, current_actor(args.actor))
+        hold = place_legal_hold(app, actor=actor_of(args), scope=scope, value=value,
+                                reason=args.reason)
     if args.json:
-        emit_json({"id": hold.id, "scope": hold.scope, "value": hold.value})
+        emit_json(hold.to_json())
     else:
         print(f"legal hold {hold.id} placed on {hold.scope} {hold.value}")
     return EXIT_OK
 
 
 def cmd_hold_release(args: argparse.Namespace) -> int:
-    from gateway.events import current_actor
-    from gateway.retention import release_hold
+    from gateway.services.compliance import release_legal_hold
 
     with opened_app(args) as app:
-        hold = release_hold(app, args.id, current_actor(args.actor), args.note)
+        hold = release_legal_hold(app, actor=actor_of(args), hold_id=args.id, note=args.note)
     if args.json:
-        emit_json({"id": hold.id, "released_by": hold.released_by})
+        emit_json(hold.to_json())
     else:
         print(f"legal hold {hold.id} released")
     return EXIT_OK
 
 
 def cmd_hold_list(args: argparse.Namespace) -> int:
-    from gateway.retention import list_holds
+    from gateway.services.compliance import legal_holds
 
-    with opened_app(args) as app, app.db.session() as session:
-        holds = list_holds(session, active_only=not args.all)
+    with opened_app(args) as app:
+        holds = legal_holds(app, actor=reader_of(args), include_released=args.all).to_json()
     if args.json:
         emit_json(holds)
     else:
@@ -117,13 +116,13 @@ def cmd_hold_list(args: argparse.Namespace) -> int:
 
 
 def cmd_retention_expire(args: argparse.Namespace) -> int:
-    from gateway.events import current_actor
-    from gateway.retention import expire
+    from gateway.services.compliance import expire_retention
 
     with opened_app(args) as app:
-        report = expire(app, current_actor(args.actor), now=args.now, dry_run=args.dry_run)
+        report = expire_retention(app, actor=actor_of(args), now=args.now,
+                                  dry_run=args.dry_run)
     if args.json:
-        emit_json(report.to_dict())
+        emit_json(report.to_json())
     else:
         verb = "would remove" if args.dry_run else "removed"
         print(f"{verb} {report.removed_blobs} blob(s) of {report.expired_messages} expired "
@@ -133,10 +132,10 @@ def cmd_retention_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_log(args: argparse.Namespace) -> int:
-    from gateway.access_log import access_log
+    from gateway.services.compliance import audit_log
 
-    with opened_app(args) as app, app.db.session() as session:
-        rows = access_log(app, session, action=args.action)
+    with opened_app(args) as app:
+        rows = audit_log(app, actor=reader_of(args), action=args.action).to_json()
     if args.json:
         emit_json(rows)
     else:
@@ -146,19 +145,13 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
 
 
 def cmd_archive_show(args: argparse.Namespace) -> int:
-    from gateway.access_log import record_access
-    from gateway.events import current_actor
+    from gateway.services.archive import show_raw
 
     with opened_app(args) as app:
-        sha256 = args.sha256.strip().lower()
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-            raise GatewayError(f"not a sha256 digest: {args.sha256!r} (64 hex characters)")
-        record_access(app, current_actor(args.actor), "view-raw",
-                      {"sha256": sha256, "reason": args.reason})
-        raw = app.archive.read(sha256)
+        shown = show_raw(app, actor=actor_of(args), sha256=args.sha256, reason=args.reason)
     sys.stdout.flush()
     if hasattr(sys.stdout, "buffer"):
-        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.write(shown.raw)
     else:  # captured in-process (tests): text only
-        sys.stdout.write(raw.decode("utf-8", "replace"))
+        sys.stdout.write(shown.raw.decode("utf-8", "replace"))
     return EXIT_OK

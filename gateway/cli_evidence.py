@@ -10,6 +10,7 @@ from typing import Any
 from gateway.cli import (
     EXIT_FAILED,
     EXIT_OK,
+    actor_of,
     add_actor_option,
     emit_json,
     opened_app,
@@ -67,24 +68,21 @@ def _selection_options(p: argparse.ArgumentParser) -> None:
 
 
 def _selection(args: argparse.Namespace) -> Any:
-    from gateway.evidence_select import Selection, parse_date
+    from gateway.services.evidence import selection
 
-    return Selection(cases=tuple(args.case),
-                     date_from=parse_date(args.date_from) if args.date_from else None,
-                     date_to=parse_date(args.date_to, end=True) if args.date_to else None,
+    return selection(cases=tuple(args.case), date_from=args.date_from, date_to=args.date_to,
                      alias=args.alias, customer=args.customer)
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    from gateway.events import current_actor
-    from gateway.evidence import export_package
+    from gateway.services.evidence import export_evidence
 
-    selection = _selection(args)
-    actor = current_actor(args.actor)
+    selected = _selection(args)
+    actor = actor_of(args)
     with opened_app(args) as app:
-        report = export_package(app, selection, args.output, actor)
+        report = export_evidence(app, actor=actor, selected=selected, output=args.output)
     if args.json:
-        emit_json(report.to_dict())
+        emit_json(report.to_json())
     else:
         signed = "signed" if report.signed else "UNSIGNED (no checkpoint key configured)"
         print(f"wrote {report.path}: {len(report.cases)} case(s), {report.messages} "
@@ -97,12 +95,12 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify_package(args: argparse.Namespace) -> int:
     # Offline: nothing here opens a home, an archive or a database.
-    from gateway.evidence_verify import verify_package
+    from gateway.services.package_check import check_package
 
-    result = verify_package(args.package, args.public_key)
+    result = check_package(package=args.package, public_key=args.public_key)
     ok = result.status == "verified" or (result.status == "unsigned" and args.allow_unsigned)
     if args.json:
-        emit_json(result.to_dict())
+        emit_json(result.to_json())
         return EXIT_OK if ok else EXIT_FAILED
     if result.status == "verified":
         cp = result.checkpoint or {}
@@ -123,16 +121,15 @@ def cmd_audit_verify_package(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from gateway.events import current_actor
-    from gateway.exports import export_eml, export_mbox
+    from gateway.services.evidence import export_messages
 
-    selection = _selection(args)
-    actor = current_actor(args.actor)
-    run = export_mbox if args.export_format == "mbox" else export_eml
+    selected = _selection(args)
+    actor = actor_of(args)
     with opened_app(args) as app:
-        report = run(app, selection, args.output, actor)
+        report = export_messages(app, actor=actor, export_format=args.export_format,
+                                 selected=selected, output=args.output)
     if args.json:
-        emit_json(report.to_dict())
+        emit_json(report.to_json())
         return EXIT_OK
     print(f"wrote {report.path}: {report.messages} message(s), {report.bytes} bytes; export "
           f"logged as ledger seq {report.export_seq}")

@@ -10,14 +10,15 @@ from typing import Any
 
 from gateway.cli import (
     EXIT_OK,
+    actor_of,
     add_actor_option,
     emit_json,
     opened_app,
+    reader_of,
     render_table,
     subcommands_of,
 )
 from gateway.errors import GatewayError
-from gateway.views import iso
 
 FEEDBACK_COLUMNS = [("ref", "REF", 12), ("received", "RECEIVED", 20), ("type", "TYPE", 10),
                     ("severity", "SEVERITY", 8), ("status", "STATUS", 8),
@@ -86,14 +87,12 @@ def _when(text: str) -> datetime:
 # -- handlers ----------------------------------------------------------------------------------
 
 def cmd_cases_status(args: argparse.Namespace) -> int:
-    from gateway.events import case_by_ref, current_actor
-    from gateway.lifecycle import set_status
+    from gateway.services.lifecycle import set_case_status
 
-    actor = current_actor(args.actor)
-    with opened_app(args) as app, app.db.session() as session:
-        case = case_by_ref(session, args.ref, for_update=True)
-        event = set_status(session, case, args.status, actor, args.note)
-        result = {"ref": case.ref, **event.data, "actor": actor, "at": iso(event.at)}
+    actor = actor_of(args)
+    with opened_app(args) as app:
+        result = set_case_status(app, actor=actor, ref=args.ref, status=args.status,
+                                 note=args.note).to_json()
     if args.json:
         emit_json(result)
     else:
@@ -102,13 +101,11 @@ def cmd_cases_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_escalate(args: argparse.Namespace) -> int:
-    from gateway.events import current_actor
-    from gateway.lifecycle import escalate_overdue
+    from gateway.services.lifecycle import escalate
 
-    actor = current_actor(args.actor)
+    actor = actor_of(args)
     with opened_app(args) as app:
-        done = escalate_overdue(app, run_by=actor)
-    rows = [e.to_dict() for e in done]
+        rows = escalate(app, actor=actor).to_json()
     if args.json:
         emit_json(rows)
         return EXIT_OK
@@ -121,33 +118,27 @@ def cmd_cases_escalate(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback_set(args: argparse.Namespace) -> int:
-    from gateway.events import case_by_ref, current_actor
-    from gateway.feedback import classify_feedback, details_for_case
+    from gateway.services.lifecycle import set_feedback
 
     if args.feedback_type is None and args.severity is None:
         raise _UsageError("give --type and/or --severity")
-    actor = current_actor(args.actor)
-    with opened_app(args) as app, app.db.session() as session:
-        case = case_by_ref(session, args.ref, for_update=True)
-        classify_feedback(session, case, actor=actor, feedback_type=args.feedback_type,
-                          severity=args.severity)
-        result = {"ref": case.ref, **(details_for_case(session, case) or {})}
-    return _print_feedback(args, result)
+    actor = actor_of(args)
+    with opened_app(args) as app:
+        result = set_feedback(app, actor=actor, ref=args.ref,
+                              feedback_type=args.feedback_type, severity=args.severity)
+    return _print_feedback(args, result.to_json())
 
 
 def cmd_feedback_action(args: argparse.Namespace) -> int:
-    from gateway.events import case_by_ref, current_actor
-    from gateway.feedback import details_for_case, record_corrective_action
+    from gateway.services.lifecycle import record_action
 
-    actor = current_actor(args.actor)
-    with opened_app(args) as app, app.db.session() as session:
-        case = case_by_ref(session, args.ref, for_update=True)
-        record_corrective_action(session, case, actor=actor,
-                                 corrective_action_ref=args.corrective_action,
-                                 resolution_note=args.resolution_note,
-                                 root_cause=args.root_cause)
-        result = {"ref": case.ref, **(details_for_case(session, case) or {})}
-    return _print_feedback(args, result)
+    actor = actor_of(args)
+    with opened_app(args) as app:
+        result = record_action(app, actor=actor, ref=args.ref,
+                               corrective_action=args.corrective_action,
+                               resolution_note=args.resolution_note,
+                               root_cause=args.root_cause)
+    return _print_feedback(args, result.to_json())
 
 
 def _print_feedback(args: argparse.Namespace, result: dict[str, Any]) -> int:
@@ -165,10 +156,11 @@ def _print_feedback(args: argparse.Namespace, result: dict[str, Any]) -> int:
 
 
 def cmd_feedback_list(args: argparse.Namespace) -> int:
-    from gateway.feedback import feedback_log
+    from gateway.services.lifecycle import feedback_cases
 
-    with opened_app(args) as app, app.db.session() as session:
-        rows = feedback_log(session, args.since, args.until)
+    with opened_app(args) as app:
+        rows = feedback_cases(app, actor=reader_of(args), since=args.since,
+                              until=args.until).to_json()
     if args.json:
         emit_json(rows)
     else:
@@ -178,20 +170,15 @@ def cmd_feedback_list(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback_export(args: argparse.Namespace) -> int:
-    from gateway.access_log import record_access
-    from gateway.events import current_actor
-    from gateway.feedback import export_csv
+    from gateway.services.lifecycle import export_feedback
 
     with opened_app(args) as app:
-        record_access(app, current_actor(args.actor), "export",
-                      {"what": "feedback log", "file": str(args.output),
-                       "since": iso(args.since), "until": iso(args.until)})
-        with app.db.session() as session:
-            count = export_csv(session, args.output, args.since, args.until)
+        exported = export_feedback(app, actor=actor_of(args), output=args.output,
+                                   since=args.since, until=args.until)
     if args.json:
-        emit_json({"file": str(args.output), "rows": count})
+        emit_json(exported.to_json())
     else:
-        print(f"wrote {count} feedback case(s) to {args.output}")
+        print(f"wrote {exported.rows} feedback case(s) to {args.output}")
     return EXIT_OK
 
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.cli import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
-from gateway.errors import GatewayError
+from gateway.cli import (
+    EXIT_OK,
+    actor_of,
+    add_actor_option,
+    emit_json,
+    opened_app,
+    reader_of,
+    render_table,
+)
 
 
 def register(sub: Any) -> None:
@@ -38,26 +44,21 @@ def _date(value: str) -> datetime:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from gateway.access_log import record_access
-    from gateway.events import current_actor
-    from gateway.search import Filters, reindex, search
+    from gateway.services.search import rebuild_index, search_archive
 
     with opened_app(args) as app:
         if args.rebuild_index:
-            count = reindex(app)
+            rebuilt = rebuild_index(app, actor=reader_of(args))
             if args.json:
-                emit_json({"indexed": count})
+                emit_json(rebuilt.to_json())
             else:
-                print(f"indexed {count} messages")
+                print(f"indexed {rebuilt.indexed} messages")
             return EXIT_OK
-        if not args.query:
-            raise GatewayError("give a search query (or --rebuild-index)")
-        filters = Filters(alias=args.alias, category=args.category, case_ref=args.case_ref,
-                          customer=args.customer, since=args.since, until=args.until)
-        record_access(app, current_actor(args.actor), "search",
-                      {"query": args.query, "filters": asdict(filters)})
-        with app.db.session() as session:
-            hits = search(session, args.query, filters, limit=args.limit)
+        found = search_archive(app, actor=actor_of(args), query=args.query, alias=args.alias,
+                               category=args.category, case_ref=args.case_ref,
+                               customer=args.customer, since=args.since, until=args.until,
+                               limit=args.limit)
+    hits = found.to_json()
     if args.json:
         emit_json(hits)
     else:

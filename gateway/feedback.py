@@ -47,6 +47,7 @@ from gateway.models import Case, LedgerReceipt, Message, utcnow
 from gateway.views import iso
 
 if TYPE_CHECKING:
+    from gateway.access_log import RecordedAccess
     from gateway.after_filing import FiledMessage
     from gateway.config import Settings
 
@@ -308,7 +309,10 @@ def write_csv(rows: Iterable[dict[str, Any]], stream: IO[str]) -> int:
 
 
 def export_csv(session: Session, path: Path, since: datetime | None = None,
-               until: datetime | None = None) -> int:
+               until: datetime | None = None, *, access: RecordedAccess) -> int:
+    """Write the feedback log to ``path``; ``access`` is the access-log record of this export
+    (``gateway.services.lifecycle.export_feedback`` records and writes in one step)."""
+    access.require("export", what="feedback log", file=str(path))
     with path.open("w", newline="", encoding="utf-8") as stream:
         return write_csv(feedback_log(session, since, until), stream)
 

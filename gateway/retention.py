@@ -32,7 +32,7 @@ from gateway.access_log import record_access
 from gateway.errors import GatewayError
 from gateway.models import HOLD_SCOPES, Case, LegalHold, Message, utcnow
 from gateway.pipeline import queue_entries
-from gateway.search import Filters, parse_query, search, unindex_messages
+from gateway.search import matching_messages, parse_query, unindex_messages
 
 if TYPE_CHECKING:
     from gateway.after_filing import FiledMessage
@@ -136,8 +136,7 @@ def _held(session: Session, candidates: Sequence[tuple[Message, Case]]) -> set[i
     ids = {m.id for m, _ in candidates}
     for hold in holds:
         if hold.scope == "search":
-            hits = search(session, hold.value, Filters(), limit=10_000_000)
-            held |= ids & {h["message"] for h in hits}
+            held |= ids & matching_messages(session, hold.value, limit=10_000_000)
             continue
         held |= {m.id for m, c in candidates if hold.value in _hold_keys(hold.scope, m, c)}
     return held

@@ -6,6 +6,10 @@ languages, and stemming in the wrong one loses more than it finds). Both index t
 taken from the parsed message at filing time, and both match every word of the query (a
 ``"quoted phrase"`` as a phrase, ``word*`` as a prefix). Results are newest first; the filters
 (alias, category, case, customer domain or address, date range) are ordinary indexed columns.
+
+Search hits carry message content (subject, sender, snippet), so :func:`search` hands them out
+only against the access record of that very query (``gateway.services.search`` records and
+searches in one step); :func:`matching_messages` gives the legal hold check message ids only.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from gateway.errors import GatewayError
 from gateway.models import Case, Message
 
 if TYPE_CHECKING:
+    from gateway.access_log import RecordedAccess
     from gateway.after_filing import FiledMessage
     from gateway.app import App
     from gateway.config import Settings
@@ -152,8 +157,20 @@ def _document(parsed: ParsedMessage) -> dict[str, str]:
 
 
 def search(session: Session, query: str, filters: Filters | None = None,
-           limit: int = 50) -> list[dict[str, Any]]:
-    """Messages matching every term of ``query`` and the filters, newest first."""
+           limit: int = 50, *, access: RecordedAccess) -> list[dict[str, Any]]:
+    """Messages matching every term of ``query`` and the filters, newest first; ``access`` is
+    the access-log record of this query."""
+    access.require("search", query=query)
+    return _hits(session, query, filters, limit)
+
+
+def matching_messages(session: Session, query: str, limit: int) -> set[int]:
+    """The ids of the messages ``query`` matches (no content: for the legal hold check)."""
+    return {hit["message"] for hit in _hits(session, query, None, limit)}
+
+
+def _hits(session: Session, query: str, filters: Filters | None,
+          limit: int) -> list[dict[str, Any]]:
     terms = parse_query(query)
     filters = filters or Filters()
     if session.get_bind().dialect.name == "sqlite":

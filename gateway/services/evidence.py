@@ -1,0 +1,93 @@
+"""Exports for auditors: evidence packages, mbox and .eml folders (``commgate audit export``,
+``commgate export mbox|eml``).
+
+Every export is recorded in the access log by the export itself (``gateway.evidence``,
+``gateway.exports``): after the selection is resolved, before a message byte is read, and the
+record names the cases and messages it hands out. Checking a package is
+``gateway.services.package_check`` (offline: it loads no database code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gateway.evidence import export_package
+from gateway.evidence_select import Selection, parse_date
+from gateway.exports import export_eml, export_mbox
+from gateway.services.base import View
+
+if TYPE_CHECKING:
+    from gateway.app import App
+
+EXPORT_FORMATS = ("mbox", "eml")
+
+
+@dataclass(frozen=True)
+class PackageExported(View):
+    path: Path
+    sha256: str
+    size: int
+    cases: tuple[str, ...]
+    messages: int
+    purged: int
+    message_bytes: int
+    files: int
+    signed: bool
+    tree_size: int
+    export_seq: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "sha256": self.sha256, "size": self.size,
+                "cases": list(self.cases), "messages": self.messages, "purged": self.purged,
+                "message_bytes": self.message_bytes, "files": self.files,
+                "signed": self.signed, "tree_size": self.tree_size,
+                "export_seq": self.export_seq, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class MessagesExported(View):
+    path: Path
+    format: str
+    messages: int
+    bytes: int
+    purged: tuple[dict[str, Any], ...]
+    export_seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "format": self.format, "messages": self.messages,
+                "bytes": self.bytes, "purged": [dict(item) for item in self.purged],
+                "export_seq": self.export_seq}
+
+
+def selection(*, cases: tuple[str, ...] = (), date_from: str | None = None,
+              date_to: str | None = None, alias: str | None = None,
+              customer: str | None = None) -> Selection:
+    """What to export, from the operator's words (a bare ``date_to`` includes that day);
+    checked before anything is opened, so a mistyped date costs nothing."""
+    return Selection(cases=tuple(cases),
+                     date_from=parse_date(date_from) if date_from else None,
+                     date_to=parse_date(date_to, end=True) if date_to else None,
+                     alias=alias, customer=customer)
+
+
+def export_evidence(ctx: App, *, actor: str, selected: Selection,
+                    output: Path) -> PackageExported:
+    """Build a verifiable evidence package (zip) at ``output``, never overwriting."""
+    r = export_package(ctx, selected, output, actor)
+    return PackageExported(r.path, r.sha256, r.size, r.cases, r.messages, r.purged,
+                           r.message_bytes, r.files, r.signed, r.tree_size, r.export_seq,
+                           r.seconds)
+
+
+def export_messages(ctx: App, *, actor: str, export_format: str, selected: Selection,
+                    output: Path) -> MessagesExported:
+    """The selected messages as one mboxrd file or a new folder of .eml files."""
+    if export_format not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {export_format!r}")
+    run = export_mbox if export_format == "mbox" else export_eml
+    r = run(ctx, selected, output, actor)
+    return MessagesExported(r.path, r.format, r.messages, r.bytes,
+                            tuple(dict(item) for item in r.purged), r.export_seq)

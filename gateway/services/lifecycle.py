@@ -1,0 +1,126 @@
+"""Case lifecycle and customer feedback (``commgate cases status|escalate``, ``commgate
+feedback set|action|list|export``): each call is one transaction and names who acted.
+
+Exporting the feedback log hands out customer data in a file, so :func:`export_feedback`
+records the export in the access log before the file is written; ``gateway.feedback.export_csv``
+refuses to write without that record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gateway.access_log import record_access
+from gateway.events import case_by_ref
+from gateway.feedback import (
+    classify_feedback,
+    details_for_case,
+    export_csv,
+    feedback_log,
+    record_corrective_action,
+)
+from gateway.lifecycle import Escalation, escalate_overdue, set_status
+from gateway.services.base import View
+from gateway.services.compliance import Rows
+from gateway.views import iso
+
+if TYPE_CHECKING:
+    from gateway.app import App
+
+
+@dataclass(frozen=True)
+class StatusChanged(View):
+    """``change`` is the event's record: from, to, note (and why, when it was automatic)."""
+
+    ref: str
+    change: dict[str, Any]
+    actor: str
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ref": self.ref, **self.change, "actor": self.actor, "at": iso(self.at)}
+
+
+@dataclass(frozen=True)
+class Escalations(View):
+    escalations: tuple[Escalation, ...]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [item.to_dict() for item in self.escalations]
+
+
+@dataclass(frozen=True)
+class FeedbackDetails(View):
+    """A case's feedback record after a change (``details`` as ``cases show`` has it)."""
+
+    ref: str
+    details: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ref": self.ref, **self.details}
+
+
+@dataclass(frozen=True)
+class FeedbackExported(View):
+    file: Path
+    rows: int
+    access_seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": str(self.file), "rows": self.rows}
+
+
+def set_case_status(ctx: App, *, actor: str, ref: str, status: str,
+                    note: str = "") -> StatusChanged:
+    """Move a case to another status (refused when the case may not go there)."""
+    with ctx.db.session() as session:
+        case = case_by_ref(session, ref, for_update=True)
+        event = set_status(session, case, status, actor, note)
+        return StatusChanged(case.ref, dict(event.data), actor, event.at)
+
+
+def escalate(ctx: App, *, actor: str) -> Escalations:
+    """Escalate overdue cases now, as the daemon does on its schedule."""
+    return Escalations(tuple(escalate_overdue(ctx, run_by=actor)))
+
+
+def set_feedback(ctx: App, *, actor: str, ref: str, feedback_type: str | None = None,
+                 severity: str | None = None) -> FeedbackDetails:
+    """Set the feedback type and/or severity of a case."""
+    with ctx.db.session() as session:
+        case = case_by_ref(session, ref, for_update=True)
+        classify_feedback(session, case, actor=actor, feedback_type=feedback_type,
+                          severity=severity)
+        return FeedbackDetails(case.ref, details_for_case(session, case) or {})
+
+
+def record_action(ctx: App, *, actor: str, ref: str, corrective_action: str,
+                  resolution_note: str, root_cause: str | None = None) -> FeedbackDetails:
+    """Record the corrective action (its QMS reference) and the resolution of a feedback case."""
+    with ctx.db.session() as session:
+        case = case_by_ref(session, ref, for_update=True)
+        record_corrective_action(session, case, actor=actor,
+                                 corrective_action_ref=corrective_action,
+                                 resolution_note=resolution_note, root_cause=root_cause)
+        return FeedbackDetails(case.ref, details_for_case(session, case) or {})
+
+
+def feedback_cases(ctx: App, *, actor: str, since: datetime | None = None,
+                   until: datetime | None = None) -> Rows:
+    """The feedback log: feedback cases received in the period, oldest first."""
+    del actor
+    with ctx.db.session() as session:
+        return Rows(tuple(feedback_log(session, since, until)))
+
+
+def export_feedback(ctx: App, *, actor: str, output: Path, since: datetime | None = None,
+                    until: datetime | None = None) -> FeedbackExported:
+    """Record the export in the access log, then write the feedback log as CSV."""
+    access = record_access(ctx, actor, "export", {
+        "what": "feedback log", "file": str(output), "since": iso(since), "until": iso(until)})
+    with ctx.db.session() as session:
+        count = export_csv(session, output, since, until, access=access)
+    return FeedbackExported(output, count, access.seq)
