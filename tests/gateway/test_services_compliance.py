@@ -5,13 +5,14 @@ environment's), and its view's JSON is what the command line prints with ``--jso
 from __future__ import annotations
 
 import csv
+import inspect
 import re
 import uuid
 from pathlib import Path
 
 import pytest
 
-from gateway import feedback, search
+from gateway import cli_compliance, cli_evidence, cli_lifecycle, cli_search, feedback, search
 from gateway.access_log import AccessNotRecordedError, RecordedAccess, record_access
 from gateway.errors import GatewayError
 from gateway.ingest import ingest
@@ -173,3 +174,13 @@ def test_only_the_command_line_asks_the_environment_who_is_acting():
                      if re.search(r"COMMGATE_USER|\bgetpass\b", path.read_text())
                      and path.relative_to(GATEWAY).parts[0] not in ("cli.py", "cli"))
     assert readers == []
+
+
+@pytest.mark.parametrize("module", [cli_search, cli_compliance, cli_evidence, cli_lifecycle],
+                         ids=lambda module: module.__name__)
+def test_these_commands_reach_the_domain_only_through_the_services(module):
+    source = inspect.getsource(module)
+    imported = set(re.findall(r"^\s*from (gateway[\w.]*) import", source, re.MULTILINE))
+    assert imported
+    assert {name for name in imported if not name.startswith("gateway.services.")} <= {
+        "gateway.cli", "gateway.errors"}
