@@ -150,6 +150,14 @@ def add_actor_option(parser: argparse.ArgumentParser) -> None:
                         help="who is acting (default: $COMMGATE_USER or your login)")
 
 
+def command_actor(args: argparse.Namespace) -> str:
+    """Who runs the command, for the services: ``--as NAME`` where the command has it, else
+    $COMMGATE_USER, else the login name."""
+    from gateway.events import current_actor
+
+    return current_actor(getattr(args, "actor", None))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its errors become one line on stderr and an exit code chosen by the
     error's type: 2 for the operator's configuration or usage, 1 for everything else."""
@@ -329,16 +337,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
-    from gateway.triage import triage_queue
-    from gateway.views import list_cases
+    from gateway.services.cases import list_cases
 
-    with opened_app(args) as app, app.db.session() as session:
-        if args.triage:
-            rows = [row for row in triage_queue(session)
-                    if (not args.status or row["status"] == args.status)
-                    and (not args.category or row["category"] == args.category)]
-        else:
-            rows = list_cases(session, status=args.status, category=args.category)
+    with opened_app(args) as app:
+        cases = list_cases(app, actor=command_actor(args), status=args.status,
+                           category=args.category, triage_only=args.triage)
+    rows = cases.to_json()
     if args.json:
         emit_json(rows)
     else:
@@ -348,10 +352,11 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_show(args: argparse.Namespace) -> int:
-    from gateway.views import show_case
+    from gateway.services.cases import show_case
 
-    with opened_app(args) as app, app.db.session() as session:
-        case = show_case(session, args.ref)
+    with opened_app(args) as app:
+        view = show_case(app, actor=command_actor(args), ref=args.ref)
+    case = view.to_json()
     if args.json:
         emit_json(case)
         return EXIT_OK
@@ -459,10 +464,10 @@ def cmd_archive_checkpoint(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
-    from gateway.views import list_quarantine
+    from gateway.services.cases import list_quarantine
 
-    with opened_app(args) as app, app.db.session() as session:
-        rows = list_quarantine(session)
+    with opened_app(args) as app:
+        rows = list_quarantine(app, actor=command_actor(args)).to_json()
     if args.json:
         emit_json(rows)
     else:
@@ -473,26 +478,25 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    from gateway.services.cases import retry_quarantine
+
     with opened_app(args) as app:
-        _ = app.processor.rules  # broken rules: refuse before any receipt is touched
-        outcomes = app.processor.retry_quarantined()
-    rows = [{"seq": o.seq, "status": o.status, "case": o.case_ref, "reason": o.reason}
-            for o in outcomes]
+        outcomes = retry_quarantine(app, actor=command_actor(args))
     if args.json:
-        emit_json(rows)
+        emit_json(outcomes.to_json())
     else:
-        filed = sum(1 for o in outcomes if o.status != "quarantined")
+        filed = sum(1 for o in outcomes.items if o.status != "quarantined")
         print(f"retried {len(outcomes)}: {filed} filed, {len(outcomes) - filed} still quarantined")
     return EXIT_OK
 
 
 def cmd_reclassify(args: argparse.Namespace) -> int:
-    from gateway.reclassify import reclassify
+    from gateway.services.cases import reclassify
 
     with opened_app(args) as app:
-        summary = reclassify(app, dry_run=args.dry_run)
+        summary = reclassify(app, actor=command_actor(args), dry_run=args.dry_run)
     if args.json:
-        emit_json(summary.to_dict())
+        emit_json(summary.to_json())
         return EXIT_OK
     verb = "would change" if args.dry_run else "changed"
     print(f"examined {summary.examined}: {len(summary.changed)} {verb}, "
