@@ -19,7 +19,7 @@ from gateway.cli import EXIT_FAILED, EXIT_OK, add_actor_option, command_actor, e
 
 if TYPE_CHECKING:
     from gateway.config import Settings
-    from gateway.rule_eval import Comparison
+    from gateway.services.rules import Evaluation
 
 
 def register(sub: Any) -> None:
@@ -91,7 +91,7 @@ def cmd_rules_evaluate(args: argparse.Namespace) -> int:
     print(f"rules in force {view.in_force_version}, candidate {view.candidate_version}: "
           f"{view.staff_messages} staff-classified message(s), {view.corpus_messages} corpus "
           f"message(s)")
-    print("\n".join(_figures(result)))
+    print("\n".join(_figures(view)))
     print(f"\n{len(result.changes)} decision(s) would change")
     for change in result.changes:
         print(f"  {change.source}: {_label(change.in_force)} -> {_label(change.candidate)} "
@@ -99,12 +99,12 @@ def cmd_rules_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _figures(result: Comparison) -> list[str]:
+def _figures(view: Evaluation) -> list[str]:
     """In force and candidate side by side: per class P/R/F1, then the headline figures."""
     def cell(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.3f}"
 
-    now, new = result.in_force, result.candidate
+    now, new = view.comparison.in_force, view.comparison.candidate
     lines = [f"{'':<15}{'in force':^21}{'candidate':^21}",
              f"{'class':<10}{'n':>5}" + f"{'P':>7}{'R':>7}{'F1':>7}" * 2]
     for a, b in zip(now.classes, new.classes, strict=True):
