@@ -4,6 +4,7 @@ every listing has ``--json``."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
@@ -29,6 +30,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # as gateway.config.Config.l
 # spelled out here so that 'commgate --help' need not import them.
 CASE_STATUSES = ("new", "open", "waiting", "resolved", "closed")
 CASE_CATEGORIES = ("property", "order", "feedback", "enquiry", "other")
+# Who acts when --as is not given. Read here and nowhere else: the services take the actor as
+# an argument, so a web request names its signed-in user and never inherits a shell variable.
+ACTOR_ENV = "COMMGATE_USER"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,12 +154,32 @@ def add_actor_option(parser: argparse.ArgumentParser) -> None:
                         help="who is acting (default: $COMMGATE_USER or your login)")
 
 
-def command_actor(args: argparse.Namespace) -> str:
-    """Who runs the command, for the services: ``--as NAME`` where the command has it, else
-    $COMMGATE_USER, else the login name."""
-    from gateway.events import current_actor
+class ActorUnknownError(GatewayError):
+    """Raised when neither --as, $COMMGATE_USER nor the login names who is acting."""
 
+
+def current_actor(explicit: str | None = None) -> str:
+    """Who is acting: ``--as NAME`` on the command line, else $COMMGATE_USER, else the login."""
+    actor = (explicit or os.environ.get(ACTOR_ENV) or getpass.getuser() or "").strip()
+    if not actor or any(ch in actor for ch in "\r\n\x00"):
+        raise ActorUnknownError("cannot tell who is acting: pass --as NAME or set "
+                                "$COMMGATE_USER")
+    return actor[:128]
+
+
+def actor_of(args: argparse.Namespace) -> str:
+    """The actor of a command that has :func:`add_actor_option`."""
     return current_actor(getattr(args, "actor", None))
+
+
+def reader_of(args: argparse.Namespace) -> str:
+    """The actor for a command that records nothing (a listing, a verification): as
+    :func:`actor_of` where it can tell, else "unknown", so that a timer job without a login
+    name can still verify the archive."""
+    try:
+        return actor_of(args)
+    except (ActorUnknownError, OSError, KeyError):  # getpass: no name for this uid
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -340,7 +364,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
     from gateway.services.cases import list_cases
 
     with opened_app(args) as app:
-        cases = list_cases(app, actor=command_actor(args), status=args.status,
+        cases = list_cases(app, actor=reader_of(args), status=args.status,
                            category=args.category, triage_only=args.triage)
     rows = cases.to_json()
     if args.json:
@@ -355,7 +379,7 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     from gateway.services.cases import show_case
 
     with opened_app(args) as app:
-        view = show_case(app, actor=command_actor(args), ref=args.ref)
+        view = show_case(app, actor=reader_of(args), ref=args.ref)
     case = view.to_json()
     if args.json:
         emit_json(case)
@@ -467,7 +491,7 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from gateway.services.cases import list_quarantine
 
     with opened_app(args) as app:
-        rows = list_quarantine(app, actor=command_actor(args)).to_json()
+        rows = list_quarantine(app, actor=reader_of(args)).to_json()
     if args.json:
         emit_json(rows)
     else:
@@ -481,7 +505,7 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
     from gateway.services.cases import retry_quarantine
 
     with opened_app(args) as app:
-        outcomes = retry_quarantine(app, actor=command_actor(args))
+        outcomes = retry_quarantine(app, actor=reader_of(args))
     if args.json:
         emit_json(outcomes.to_json())
     else:
@@ -494,7 +518,7 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     from gateway.services.cases import reclassify
 
     with opened_app(args) as app:
-        summary = reclassify(app, actor=command_actor(args), dry_run=args.dry_run)
+        summary = reclassify(app, actor=reader_of(args), dry_run=args.dry_run)
     if args.json:
         emit_json(summary.to_json())
         return EXIT_OK

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.cli import (
     EXIT_OK,
+    actor_of,
     add_actor_option,
-    command_actor,
     emit_json,
     opened_app,
+    reader_of,
     render_table,
 )
 
@@ -149,7 +150,7 @@ def cmd_review_checklist(args: argparse.Namespace) -> int:
     from gateway.services.orders import set_checklist
 
     with opened_app(args) as app:
-        result = set_checklist(app, actor=command_actor(args), ref=args.ref,
+        result = set_checklist(app, actor=actor_of(args), ref=args.ref,
                                items=args.item)
     lines = [f"{name:<18} {v['state'] if v else '-':<7} {v['note'] if v else ''}"
              for name, v in result.checklist.items()]
@@ -161,7 +162,7 @@ def cmd_review_decide(args: argparse.Namespace) -> int:
     from gateway.services.orders import decide_review
 
     with opened_app(args) as app:
-        review = decide_review(app, actor=command_actor(args), ref=args.ref,
+        review = decide_review(app, actor=actor_of(args), ref=args.ref,
                                approve=args.approve, note=args.note, review_id=args.review,
                                template=args.template, confirm=not args.no_confirmation)
     sent = (f"; confirmation {review.confirmation_message_id} queued"
@@ -179,7 +180,7 @@ def cmd_review_list(args: argparse.Namespace) -> int:
     from gateway.services.orders import list_reviews
 
     with opened_app(args) as app:
-        rows = list_reviews(app, actor=command_actor(args), pending_only=args.pending,
+        rows = list_reviews(app, actor=reader_of(args), pending_only=args.pending,
                             case=args.case).to_json()
     return _print(args, rows, f"{render_table(rows, REVIEW_COLUMNS)}\n{len(rows)} reviews")
 
@@ -190,7 +191,7 @@ def cmd_order_decide(args: argparse.Namespace) -> int:
     from gateway.services.orders import decide_order
 
     with opened_app(args) as app:
-        view = decide_order(app, actor=command_actor(args), ref=args.ref,
+        view = decide_order(app, actor=actor_of(args), ref=args.ref,
                             message=args.message, accept=args.accept, note=args.note).to_json()
     return _print(args, view, f"order {view['ref']} {view['decision']} by {view['actor']} on "
                               f"message {view['message']['pk']} ({view['message']['subject']})")
@@ -200,7 +201,7 @@ def cmd_order_show(args: argparse.Namespace) -> int:
     from gateway.services.orders import order_record
 
     with opened_app(args) as app:
-        record = order_record(app, actor=command_actor(args), ref=args.ref).to_json()
+        record = order_record(app, actor=reader_of(args), ref=args.ref).to_json()
     if args.json:
         emit_json(record)
         return EXIT_OK
@@ -247,7 +248,7 @@ def cmd_property_add(args: argparse.Namespace) -> int:
     from gateway.services.property import add_item
 
     with opened_app(args) as app:
-        item = add_item(app, actor=command_actor(args), ref=args.ref, kind=args.kind,
+        item = add_item(app, actor=actor_of(args), ref=args.ref, kind=args.kind,
                         description=args.description, owner=args.owner,
                         identifiers=args.identifier, handling=args.handling,
                         attachment=args.attachment, condition=args.condition,
@@ -259,7 +260,7 @@ def cmd_property_confirm(args: argparse.Namespace) -> int:
     from gateway.services.property import confirm_item
 
     with opened_app(args) as app:
-        item = confirm_item(app, actor=command_actor(args), item_id=args.id, kind=args.kind,
+        item = confirm_item(app, actor=actor_of(args), item_id=args.id, kind=args.kind,
                             description=args.description, handling=args.handling,
                             note=args.note)
     return _print_item(args, item)
@@ -269,7 +270,7 @@ def cmd_property_receive(args: argparse.Namespace) -> int:
     from gateway.services.property import receive_item
 
     with opened_app(args) as app:
-        item = receive_item(app, actor=command_actor(args), item_id=args.id,
+        item = receive_item(app, actor=actor_of(args), item_id=args.id,
                             condition=args.condition, location=args.location,
                             handling=args.handling, note=args.note)
     return _print_item(args, item)
@@ -279,7 +280,7 @@ def cmd_property_status(args: argparse.Namespace) -> int:
     from gateway.services.property import set_status
 
     with opened_app(args) as app:
-        item = set_status(app, actor=command_actor(args), item_id=args.id, status=args.status,
+        item = set_status(app, actor=actor_of(args), item_id=args.id, status=args.status,
                           note=args.note, location=args.location)
     return _print_item(args, item)
 
@@ -288,7 +289,7 @@ def cmd_property_move(args: argparse.Namespace) -> int:
     from gateway.services.property import move_item
 
     with opened_app(args) as app:
-        item = move_item(app, actor=command_actor(args), item_id=args.id,
+        item = move_item(app, actor=actor_of(args), item_id=args.id,
                          location=args.location, note=args.note)
     return _print_item(args, item)
 
@@ -297,7 +298,7 @@ def cmd_property_list(args: argparse.Namespace) -> int:
     from gateway.services.property import list_items
 
     with opened_app(args) as app:
-        rows = list_items(app, actor=command_actor(args), customer=args.customer,
+        rows = list_items(app, actor=reader_of(args), customer=args.customer,
                           include_dismissed=args.all).to_json()
     return _print(args, rows, f"{render_table(rows, PROPERTY_COLUMNS)}\n{len(rows)} items")
 
@@ -306,7 +307,7 @@ def cmd_property_show(args: argparse.Namespace) -> int:
     from gateway.services.property import show_item
 
     with opened_app(args) as app:
-        view = show_item(app, actor=command_actor(args), item_id=args.id).to_json()
+        view = show_item(app, actor=reader_of(args), item_id=args.id).to_json()
     if args.json:
         emit_json(view)
         return EXIT_OK

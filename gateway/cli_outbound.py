@@ -8,10 +8,11 @@ from typing import Any
 
 from gateway.cli import (
     EXIT_OK,
+    actor_of,
     add_actor_option,
-    command_actor,
     emit_json,
     opened_app,
+    reader_of,
     render_table,
 )
 from gateway.errors import GatewayError
@@ -90,7 +91,7 @@ def cmd_templates_create(args: argparse.Namespace) -> int:
 
     body = _read_text(args.body_file)
     with opened_app(args) as app:
-        template = create_template(app, actor=command_actor(args), name=args.name,
+        template = create_template(app, actor=actor_of(args), name=args.name,
                                    subject=args.subject, body=body)
     if args.json:
         emit_json(template.to_json())
@@ -107,7 +108,7 @@ def cmd_templates_create(args: argparse.Namespace) -> int:
 def cmd_templates_transition(args: argparse.Namespace) -> int:
     from gateway.services.outbound import approve_template, publish_template
 
-    actor = command_actor(args)
+    actor = actor_of(args)
     change = approve_template if args.templates_command == "approve" else publish_template
     with opened_app(args) as app:
         template = change(app, actor=actor, name=args.name, version=args.version)
@@ -122,7 +123,7 @@ def cmd_templates_list(args: argparse.Namespace) -> int:
     from gateway.services.outbound import list_templates
 
     with opened_app(args) as app:
-        rows = list_templates(app, actor=command_actor(args)).to_json()
+        rows = list_templates(app, actor=reader_of(args)).to_json()
     if args.json:
         emit_json(rows)
     else:
@@ -134,7 +135,7 @@ def cmd_templates_show(args: argparse.Namespace) -> int:
     from gateway.services.outbound import show_template
 
     with opened_app(args) as app:
-        result = show_template(app, actor=command_actor(args), name=args.name,
+        result = show_template(app, actor=reader_of(args), name=args.name,
                                version=args.version).to_json()
     if args.json:
         emit_json(result)
@@ -153,7 +154,7 @@ def cmd_reply(args: argparse.Namespace) -> int:
 
     variables = parse_variables(args.var)
     body = _read_text(args.body_file) if args.body_file else None
-    actor = command_actor(args)
+    actor = actor_of(args)
     with opened_app(args) as app:
         mail = reply(app, actor=actor, ref=args.ref, template=args.template, body=body,
                      to=args.to or (), subject=args.subject, variables=variables)
@@ -169,7 +170,7 @@ def cmd_outbound_list(args: argparse.Namespace) -> int:
     from gateway.services.outbound import list_mail
 
     with opened_app(args) as app:
-        rows = list_mail(app, actor=command_actor(args), status=args.status,
+        rows = list_mail(app, actor=reader_of(args), status=args.status,
                          case=args.case).to_json()
     if args.json:
         emit_json(rows)
@@ -186,7 +187,7 @@ def cmd_outbound_deliver(args: argparse.Namespace) -> int:
     from gateway.services.outbound import deliver
 
     with opened_app(args) as app:
-        report = deliver(app, actor=command_actor(args))
+        report = deliver(app, actor=reader_of(args))
     if args.json:
         emit_json(report.to_json())
     else:

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli import EXIT_FAILED, EXIT_OK, add_actor_option, command_actor, emit_json
+from gateway.cli import EXIT_FAILED, EXIT_OK, actor_of, add_actor_option, emit_json
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -79,7 +79,7 @@ def cmd_rules_evaluate(args: argparse.Namespace) -> int:
         view = evaluate_corpora(**options)
     else:
         with opened_app(args) as app:
-            view = evaluate(app, actor=command_actor(args), **options)
+            view = evaluate(app, actor=actor_of(args), **options)
     if args.json:
         emit_json(view.to_json())
         return EXIT_OK
@@ -130,7 +130,7 @@ def cmd_rules_suggest(args: argparse.Namespace) -> int:
     from gateway.services.rules import suggest_words
 
     with opened_app(args) as app:
-        suggestions = suggest_words(app, actor=command_actor(args), min_count=args.min_count)
+        suggestions = suggest_words(app, actor=actor_of(args), min_count=args.min_count)
     if args.json:
         emit_json(suggestions.to_json())
         return EXIT_OK

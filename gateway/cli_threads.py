@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.cli import (
     EXIT_OK,
+    actor_of,
     add_actor_option,
-    command_actor,
     emit_json,
     opened_app,
     subcommands_of,
@@ -71,7 +71,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, service: Callable[..., View], **options: Any) -> int:
     """Call the service with the app, the actor and the note; print what it did."""
     with opened_app(args) as app:
-        result = service(app, actor=command_actor(args), note=args.note, **options).to_json()
+        result = service(app, actor=actor_of(args), note=args.note, **options).to_json()
     if args.json:
         emit_json(result)
     else:

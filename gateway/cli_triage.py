@@ -10,8 +10,8 @@ from typing import Any
 from gateway.cli import (
     CASE_CATEGORIES,
     EXIT_OK,
+    actor_of,
     add_actor_option,
-    command_actor,
     emit_json,
     subcommands_of,
 )
@@ -37,7 +37,7 @@ def cmd_cases_classify(args: argparse.Namespace) -> int:
     from gateway.cli import opened_app
     from gateway.services.cases import classify_case
 
-    actor = command_actor(args)
+    actor = actor_of(args)
     scope = None if args.scope_change is None else args.scope_change == "yes"
     with opened_app(args) as app:
         result = classify_case(app, actor=actor, ref=args.ref, category=args.category,
