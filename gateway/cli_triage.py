@@ -71,4 +71,5 @@ def _record_lines(records: Mapping[str, Any]) -> list[str]:
 
 
 def _label(state: Mapping[str, Any]) -> str:
-    return state["category"] + (", scope change" if state["scope_change"] else "")
+    category: str = state["category"]
+    return category + (", scope change" if state["scope_change"] else "")
