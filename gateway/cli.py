@@ -361,16 +361,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
-    from gateway.triage import triage_queue
-    from gateway.views import list_cases
+    from gateway.services.cases import list_cases
 
-    with opened_app(args) as app, app.db.session() as session:
-        if args.triage:
-            rows = [row for row in triage_queue(session)
-                    if (not args.status or row["status"] == args.status)
-                    and (not args.category or row["category"] == args.category)]
-        else:
-            rows = list_cases(session, status=args.status, category=args.category)
+    with opened_app(args) as app:
+        cases = list_cases(app, actor=reader_of(args), status=args.status,
+                           category=args.category, triage_only=args.triage)
+    rows = cases.to_json()
     if args.json:
         emit_json(rows)
     else:
@@ -380,10 +376,11 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_show(args: argparse.Namespace) -> int:
-    from gateway.views import show_case
+    from gateway.services.cases import show_case
 
-    with opened_app(args) as app, app.db.session() as session:
-        case = show_case(session, args.ref)
+    with opened_app(args) as app:
+        view = show_case(app, actor=reader_of(args), ref=args.ref)
+    case = view.to_json()
     if args.json:
         emit_json(case)
         return EXIT_OK
@@ -487,10 +484,10 @@ def cmd_archive_checkpoint(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
-    from gateway.views import list_quarantine
+    from gateway.services.cases import list_quarantine
 
-    with opened_app(args) as app, app.db.session() as session:
-        rows = list_quarantine(session)
+    with opened_app(args) as app:
+        rows = list_quarantine(app, actor=reader_of(args)).to_json()
     if args.json:
         emit_json(rows)
     else:
@@ -501,26 +498,25 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    from gateway.services.cases import retry_quarantine
+
     with opened_app(args) as app:
-        _ = app.processor.rules  # broken rules: refuse before any receipt is touched
-        outcomes = app.processor.retry_quarantined()
-    rows = [{"seq": o.seq, "status": o.status, "case": o.case_ref, "reason": o.reason}
-            for o in outcomes]
+        outcomes = retry_quarantine(app, actor=reader_of(args))
     if args.json:
-        emit_json(rows)
+        emit_json(outcomes.to_json())
     else:
-        filed = sum(1 for o in outcomes if o.status != "quarantined")
+        filed = sum(1 for o in outcomes.items if o.status != "quarantined")
         print(f"retried {len(outcomes)}: {filed} filed, {len(outcomes) - filed} still quarantined")
     return EXIT_OK
 
 
 def cmd_reclassify(args: argparse.Namespace) -> int:
-    from gateway.reclassify import reclassify
+    from gateway.services.cases import reclassify
 
     with opened_app(args) as app:
-        summary = reclassify(app, dry_run=args.dry_run)
+        summary = reclassify(app, actor=reader_of(args), dry_run=args.dry_run)
     if args.json:
-        emit_json(summary.to_dict())
+        emit_json(summary.to_json())
         return EXIT_OK
     verb = "would change" if args.dry_run else "changed"
     print(f"examined {summary.examined}: {len(summary.changed)} {verb}, "

@@ -9,14 +9,18 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
+from gateway.cli import (
+    EXIT_OK,
+    actor_of,
+    add_actor_option,
+    emit_json,
+    opened_app,
+    reader_of,
+    render_table,
+)
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from gateway.app import App
-
-Work = Callable[["Session", "App"], Any]
+    from gateway.services.base import View
 
 
 def register(sub: Any) -> None:
@@ -132,18 +136,6 @@ def _register_property(sub: Any) -> None:
 
 # -- running ----------------------------------------------------------------------------------
 
-def _run(args: argparse.Namespace, work: Work) -> Any:
-    """Open the app, do ``work`` in one transaction, close the app; its result."""
-    with opened_app(args) as app, app.db.session() as session:
-        return work(session, app)
-
-
-def _actor(args: argparse.Namespace) -> str:
-    from gateway.events import current_actor
-
-    return current_actor(getattr(args, "actor", None))
-
-
 def _print(args: argparse.Namespace, value: Any, text: str) -> int:
     if args.json:
         emit_json(value)
@@ -155,42 +147,28 @@ def _print(args: argparse.Namespace, value: Any, text: str) -> int:
 # -- review -----------------------------------------------------------------------------------
 
 def cmd_review_checklist(args: argparse.Namespace) -> int:
-    from gateway.events import case_by_ref
-    from gateway.reviews import Check, checklist_gaps, set_checks
+    from gateway.services.orders import set_checklist
 
-    checks = [Check.parse(text) for text in args.item]
-    actor = _actor(args)
-
-    def work(session: Session, _app: App) -> dict[str, Any]:
-        case = case_by_ref(session, args.ref, for_update=True)
-        items = set_checks(session, case, checks, actor)
-        return {"ref": case.ref, "checklist": items, "gaps": checklist_gaps(session, case)}
-
-    result = _run(args, work)
+    with opened_app(args) as app:
+        result = set_checklist(app, actor=actor_of(args), ref=args.ref,
+                               items=args.item)
     lines = [f"{name:<18} {v['state'] if v else '-':<7} {v['note'] if v else ''}"
-             for name, v in result["checklist"].items()]
-    lines.append("complete" if not result["gaps"] else "incomplete: " + "; ".join(result["gaps"]))
-    return _print(args, result, "\n".join(lines))
+             for name, v in result.checklist.items()]
+    lines.append("complete" if not result.gaps else "incomplete: " + "; ".join(result.gaps))
+    return _print(args, result.to_json(), "\n".join(lines))
 
 
 def cmd_review_decide(args: argparse.Namespace) -> int:
-    from gateway.events import case_by_ref
-    from gateway.reviews import decide_review, find_review, review_view
+    from gateway.services.orders import decide_review
 
-    actor = _actor(args)
-
-    def work(session: Session, app: App) -> dict[str, Any]:
-        case = case_by_ref(session, args.ref, for_update=True)
-        review = find_review(session, case, args.review)
-        decide_review(session, app.settings, case, review, approve=args.approve,
-                      note=args.note, actor=actor, template=args.template,
-                      confirm=not args.no_confirmation)
-        return review_view(session, review)
-
-    view = _run(args, work)
-    sent = (f"; confirmation {view['confirmation_message_id']} queued"
-            if view["confirmation_message_id"] else "; no confirmation sent")
-    return _print(args, view, f"review {view['id']} on {view['case']} {view['status']}{sent}")
+    with opened_app(args) as app:
+        review = decide_review(app, actor=actor_of(args), ref=args.ref,
+                               approve=args.approve, note=args.note, review_id=args.review,
+                               template=args.template, confirm=not args.no_confirmation)
+    sent = (f"; confirmation {review.confirmation_message_id} queued"
+            if review.confirmation_message_id else "; no confirmation sent")
+    return _print(args, review.to_json(),
+                  f"review {review.id} on {review.case} {review.status}{sent}")
 
 
 REVIEW_COLUMNS = [("id", "ID", 5), ("case", "CASE", 12), ("kind", "KIND", 17),
@@ -199,43 +177,31 @@ REVIEW_COLUMNS = [("id", "ID", 5), ("case", "CASE", 12), ("kind", "KIND", 17),
 
 
 def cmd_review_list(args: argparse.Namespace) -> int:
-    from gateway.events import case_by_ref
-    from gateway.reviews import list_reviews
+    from gateway.services.orders import list_reviews
 
-    def work(session: Session, _app: App) -> list[dict[str, Any]]:
-        case = case_by_ref(session, args.case) if args.case else None
-        return list_reviews(session, pending_only=args.pending, case=case)
-
-    rows = _run(args, work)
+    with opened_app(args) as app:
+        rows = list_reviews(app, actor=reader_of(args), pending_only=args.pending,
+                            case=args.case).to_json()
     return _print(args, rows, f"{render_table(rows, REVIEW_COLUMNS)}\n{len(rows)} reviews")
 
 
 # -- order ------------------------------------------------------------------------------------
 
 def cmd_order_decide(args: argparse.Namespace) -> int:
-    from gateway.events import case_by_ref
-    from gateway.reviews import decide_order, decision_view, resolve_message
+    from gateway.services.orders import decide_order
 
-    actor = _actor(args)
-
-    def work(session: Session, _app: App) -> dict[str, Any]:
-        case = case_by_ref(session, args.ref, for_update=True)
-        message = resolve_message(session, case, args.message)
-        decision = decide_order(session, case, message, accept=args.accept, actor=actor,
-                                note=args.note)
-        return {"ref": case.ref, **decision_view(session, decision)}
-
-    view = _run(args, work)
+    with opened_app(args) as app:
+        view = decide_order(app, actor=actor_of(args), ref=args.ref,
+                            message=args.message, accept=args.accept, note=args.note).to_json()
     return _print(args, view, f"order {view['ref']} {view['decision']} by {view['actor']} on "
                               f"message {view['message']['pk']} ({view['message']['subject']})")
 
 
 def cmd_order_show(args: argparse.Namespace) -> int:
-    from gateway.events import case_by_ref
-    from gateway.reviews import details_for_case
+    from gateway.services.orders import order_record
 
-    record = _run(args, lambda session, _app: details_for_case(
-        session, case_by_ref(session, args.ref)))
+    with opened_app(args) as app:
+        record = order_record(app, actor=reader_of(args), ref=args.ref).to_json()
     if args.json:
         emit_json(record)
         return EXIT_OK
@@ -267,107 +233,81 @@ PROPERTY_COLUMNS = [("id", "ID", 5), ("case", "CASE", 12), ("kind", "KIND", 13),
                     ("description", "DESCRIPTION", 40)]
 
 
-def _identifiers(texts: list[str]) -> list[dict[str, str]]:
-    from gateway.events import WorkflowError
-
-    result = []
-    for text in texts:
-        kind, sep, value = text.partition("=")
-        if not sep or not kind.strip() or not value.strip():
-            raise WorkflowError(f"not allowed because {text!r} is not an identifier: write "
-                                f"KIND=VALUE")
-        result.append({"kind": kind.strip().lower(), "value": value.strip()})
-    return result
-
-
-def _item_work(args: argparse.Namespace, change: Callable[[Session, Any], Any]
-               ) -> dict[str, Any]:
-    from gateway.property_register import item_by_id, item_view
-
-    def work(session: Session, _app: App) -> dict[str, Any]:
-        item = item_by_id(session, args.id, for_update=True)
-        change(session, item)
-        return item_view(session, item, with_history=True)
-
-    return _run(args, work)
-
-
 def _item_line(view: dict[str, Any]) -> str:
     return (f"property item {view['id']} ({view['kind']}, {view['case']}): {view['status']}"
             f"{' (proposed)' if view['proposed'] else ''}"
             f"{', at ' + view['location'] if view['location'] else ''}")
 
 
-def cmd_property_add(args: argparse.Namespace) -> int:
-    from gateway.events import case_by_ref
-    from gateway.property_register import add_item, item_view
-
-    actor = _actor(args)
-    identifiers = _identifiers(args.identifier)
-
-    def work(session: Session, _app: App) -> dict[str, Any]:
-        case = case_by_ref(session, args.ref, for_update=True)
-        item = add_item(session, case, kind=args.kind, description=args.description,
-                        actor=actor, owner=args.owner, identifiers=identifiers,
-                        handling=args.handling, attachment=args.attachment,
-                        condition=args.condition, location=args.location)
-        return item_view(session, item, with_history=True)
-
-    view = _run(args, work)
+def _print_item(args: argparse.Namespace, item: View) -> int:
+    view = item.to_json()
     return _print(args, view, _item_line(view))
+
+
+def cmd_property_add(args: argparse.Namespace) -> int:
+    from gateway.services.property import add_item
+
+    with opened_app(args) as app:
+        item = add_item(app, actor=actor_of(args), ref=args.ref, kind=args.kind,
+                        description=args.description, owner=args.owner,
+                        identifiers=args.identifier, handling=args.handling,
+                        attachment=args.attachment, condition=args.condition,
+                        location=args.location)
+    return _print_item(args, item)
 
 
 def cmd_property_confirm(args: argparse.Namespace) -> int:
-    from gateway.property_register import confirm_item
+    from gateway.services.property import confirm_item
 
-    actor = _actor(args)
-    view = _item_work(args, lambda session, item: confirm_item(
-        session, item, actor, kind=args.kind, description=args.description,
-        handling=args.handling, note=args.note))
-    return _print(args, view, _item_line(view))
+    with opened_app(args) as app:
+        item = confirm_item(app, actor=actor_of(args), item_id=args.id, kind=args.kind,
+                            description=args.description, handling=args.handling,
+                            note=args.note)
+    return _print_item(args, item)
 
 
 def cmd_property_receive(args: argparse.Namespace) -> int:
-    from gateway.property_register import receive_item
+    from gateway.services.property import receive_item
 
-    actor = _actor(args)
-    view = _item_work(args, lambda session, item: receive_item(
-        session, item, condition=args.condition, location=args.location, actor=actor,
-        note=args.note, handling=args.handling))
-    return _print(args, view, _item_line(view))
+    with opened_app(args) as app:
+        item = receive_item(app, actor=actor_of(args), item_id=args.id,
+                            condition=args.condition, location=args.location,
+                            handling=args.handling, note=args.note)
+    return _print_item(args, item)
 
 
 def cmd_property_status(args: argparse.Namespace) -> int:
-    from gateway.property_register import set_status
+    from gateway.services.property import set_status
 
-    actor = _actor(args)
-    view = _item_work(args, lambda session, item: set_status(
-        session, item, args.status, actor=actor, note=args.note, location=args.location))
-    return _print(args, view, _item_line(view))
+    with opened_app(args) as app:
+        item = set_status(app, actor=actor_of(args), item_id=args.id, status=args.status,
+                          note=args.note, location=args.location)
+    return _print_item(args, item)
 
 
 def cmd_property_move(args: argparse.Namespace) -> int:
-    from gateway.property_register import move_item
+    from gateway.services.property import move_item
 
-    actor = _actor(args)
-    view = _item_work(args, lambda session, item: move_item(
-        session, item, location=args.location, actor=actor, note=args.note))
-    return _print(args, view, _item_line(view))
+    with opened_app(args) as app:
+        item = move_item(app, actor=actor_of(args), item_id=args.id,
+                         location=args.location, note=args.note)
+    return _print_item(args, item)
 
 
 def cmd_property_list(args: argparse.Namespace) -> int:
-    from gateway.property_register import property_register
+    from gateway.services.property import list_items
 
-    rows = _run(args, lambda session, _app: property_register(
-        session, args.customer, include_dismissed=args.all))
+    with opened_app(args) as app:
+        rows = list_items(app, actor=reader_of(args), customer=args.customer,
+                          include_dismissed=args.all).to_json()
     return _print(args, rows, f"{render_table(rows, PROPERTY_COLUMNS)}\n{len(rows)} items")
 
 
 def cmd_property_show(args: argparse.Namespace) -> int:
-    from gateway.property_register import item_by_id, item_view
+    from gateway.services.property import show_item
 
-    view = _run(args, lambda session, _app: item_view(
-        session, item_by_id(session, args.id), with_history=True))
+    with opened_app(args) as app:
+        view = show_item(app, actor=reader_of(args), item_id=args.id).to_json()
     if args.json:
         emit_json(view)
         return EXIT_OK

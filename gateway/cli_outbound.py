@@ -6,7 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gateway.cli import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
+from gateway.cli import (
+    EXIT_OK,
+    actor_of,
+    add_actor_option,
+    emit_json,
+    opened_app,
+    reader_of,
+    render_table,
+)
 from gateway.errors import GatewayError
 
 TEMPLATE_COLUMNS = [("name", "NAME", 24), ("version", "VER", 4), ("status", "STATUS", 9),
@@ -79,47 +87,43 @@ def _read_text(path: Path) -> str:
 
 
 def cmd_templates_create(args: argparse.Namespace) -> int:
-    from gateway import templates
-    from gateway.events import current_actor
+    from gateway.services.outbound import create_template
 
     body = _read_text(args.body_file)
-    actor = current_actor(args.actor)
-    with opened_app(args) as app, app.db.session() as session:
-        template = templates.create(session, args.name, args.subject, body, actor)
-        result = templates.view(template)
-    unknown = sorted(set(result["variables"]) - set(templates.KNOWN_VARIABLES))
+    with opened_app(args) as app:
+        template = create_template(app, actor=actor_of(args), name=args.name,
+                                   subject=args.subject, body=body)
     if args.json:
-        emit_json(result)
+        emit_json(template.to_json())
     else:
-        print(f"created {result['name']} v{result['version']} (draft): a different person "
-              f"approves it with 'commgate templates approve {result['name']} --version "
-              f"{result['version']}'")
-        if unknown:
-            print(f"note: variables not filled in by default: {', '.join(unknown)}")
+        print(f"created {template.name} v{template.version} (draft): a different person "
+              f"approves it with 'commgate templates approve {template.name} --version "
+              f"{template.version}'")
+        if template.unknown_variables:
+            print(f"note: variables not filled in by default: "
+                  f"{', '.join(template.unknown_variables)}")
     return EXIT_OK
 
 
 def cmd_templates_transition(args: argparse.Namespace) -> int:
-    from gateway import templates
-    from gateway.events import current_actor
+    from gateway.services.outbound import approve_template, publish_template
 
-    action = args.templates_command
-    actor = current_actor(args.actor)
-    with opened_app(args) as app, app.db.session() as session:
-        change = templates.approve if action == "approve" else templates.publish
-        result = templates.view(change(session, args.name, args.version, actor))
+    actor = actor_of(args)
+    change = approve_template if args.templates_command == "approve" else publish_template
+    with opened_app(args) as app:
+        template = change(app, actor=actor, name=args.name, version=args.version)
     if args.json:
-        emit_json(result)
+        emit_json(template.to_json())
     else:
-        print(f"{result['name']} v{result['version']} is now {result['status']} ({actor})")
+        print(f"{template.name} v{template.version} is now {template.status} ({actor})")
     return EXIT_OK
 
 
 def cmd_templates_list(args: argparse.Namespace) -> int:
-    from gateway import templates
+    from gateway.services.outbound import list_templates
 
-    with opened_app(args) as app, app.db.session() as session:
-        rows = templates.listing(session)
+    with opened_app(args) as app:
+        rows = list_templates(app, actor=reader_of(args)).to_json()
     if args.json:
         emit_json(rows)
     else:
@@ -128,12 +132,11 @@ def cmd_templates_list(args: argparse.Namespace) -> int:
 
 
 def cmd_templates_show(args: argparse.Namespace) -> int:
-    from gateway import templates
+    from gateway.services.outbound import show_template
 
-    with opened_app(args) as app, app.db.session() as session:
-        result = templates.view(templates.get(session, args.name, args.version))
-        result["history"] = [templates.event_view(e)
-                             for e in templates.history(session, args.name)]
+    with opened_app(args) as app:
+        result = show_template(app, actor=reader_of(args), name=args.name,
+                               version=args.version).to_json()
     if args.json:
         emit_json(result)
         return EXIT_OK
@@ -147,38 +150,28 @@ def cmd_templates_show(args: argparse.Namespace) -> int:
 
 
 def cmd_reply(args: argparse.Namespace) -> int:
-    from gateway.events import case_by_ref, current_actor
-    from gateway.outbound import latest_customer_message, mail_view, queue_mail
+    from gateway.services.outbound import parse_variables, reply
 
-    variables = {}
-    for item in args.var:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise GatewayError(f"--var {item!r}: expected NAME=VALUE")
-        variables[name.strip()] = value
+    variables = parse_variables(args.var)
     body = _read_text(args.body_file) if args.body_file else None
-    actor = current_actor(args.actor)
-    with opened_app(args) as app, app.db.session() as session:
-        case = case_by_ref(session, args.ref, for_update=True)
-        parent = latest_customer_message(session, case)
-        mail = queue_mail(session, app.settings, case, kind="reply",
-                          to=args.to or case.customer, actor=actor, template=args.template,
-                          subject=args.subject, body=body, variables=variables,
-                          in_reply_to_pk=parent.id if parent else None)
-        result = mail_view(mail, case.ref)
+    actor = actor_of(args)
+    with opened_app(args) as app:
+        mail = reply(app, actor=actor, ref=args.ref, template=args.template, body=body,
+                     to=args.to or (), subject=args.subject, variables=variables)
     if args.json:
-        emit_json(result)
+        emit_json(mail.to_json())
     else:
-        print(f"queued reply {result['id']} on {result['case']} to {', '.join(result['to'])}: "
-              f"{result['subject']}\nthe daemon delivers it (or run 'commgate outbound deliver')")
+        print(f"queued reply {mail.id} on {mail.case} to {', '.join(mail.to)}: "
+              f"{mail.subject}\nthe daemon delivers it (or run 'commgate outbound deliver')")
     return EXIT_OK
 
 
 def cmd_outbound_list(args: argparse.Namespace) -> int:
-    from gateway.outbound import list_outbound
+    from gateway.services.outbound import list_mail
 
-    with opened_app(args) as app, app.db.session() as session:
-        rows = list_outbound(session, status=args.status, case_ref=args.case)
+    with opened_app(args) as app:
+        rows = list_mail(app, actor=reader_of(args), status=args.status,
+                         case=args.case).to_json()
     if args.json:
         emit_json(rows)
     else:
@@ -191,17 +184,12 @@ def cmd_outbound_list(args: argparse.Namespace) -> int:
 
 
 def cmd_outbound_deliver(args: argparse.Namespace) -> int:
-    from gateway.errors import ConfigError
-    from gateway.outbound import deliver_due
+    from gateway.services.outbound import deliver
 
     with opened_app(args) as app:
-        report = deliver_due(app)
-        app.processor.process_pending()  # file the copies just archived into their cases
-    if report.disabled:
-        raise ConfigError("outbound mail is disabled: set [outbound] enabled = true and "
-                          "[outbound.relay] host in commgate.toml")
+        report = deliver(app, actor=reader_of(args))
     if args.json:
-        emit_json(report.to_dict())
+        emit_json(report.to_json())
     else:
         print(f"archived {len(report.archived)}, sent {len(report.sent)}, deferred "
               f"{len(report.deferred)}, failed {len(report.failed)}")

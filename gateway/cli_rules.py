@@ -15,12 +15,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli import EXIT_FAILED, EXIT_OK, add_actor_option, emit_json
+from gateway.cli import EXIT_FAILED, EXIT_OK, actor_of, add_actor_option, emit_json
 
 if TYPE_CHECKING:
-    from classifiers import RuleSet
     from gateway.config import Settings
-    from gateway.rule_eval import Comparison
+    from gateway.services.rules import Evaluation
 
 
 def register(sub: Any) -> None:
@@ -58,69 +57,41 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_rules_check)
 
 
-def _settings(args: argparse.Namespace, required: bool) -> Settings | None:
-    """The installation's settings, or None when none is named and none is required."""
-    from gateway.config import HOME_ENV, find_home, load_settings
+def _settings(args: argparse.Namespace) -> Settings | None:
+    """The installation's settings, or None when none is named (--home, $COMMGATE_HOME)."""
+    from gateway.config import find_home, load_settings
 
-    if not required and not (args.home or os.environ.get(HOME_ENV)):
-        return None
-    return load_settings(find_home(args.home))
+    return load_settings(find_home(args.home)) if _home_named(args) else None
 
 
-def _rules_folder(settings: Settings | None, path: Path | None,
-                  extra: Path | None = None) -> RuleSet:
-    """A rules folder (None: the installation's, else the shipped one) with the installation's
-    identifier formats and ``extra`` (None: its extra_rules). A broken one is the operator's
-    to fix (exit 2)."""
-    from classifiers import RulesError, load_rules
-    from gateway.errors import RulesConfigError
+def _home_named(args: argparse.Namespace) -> bool:
+    from gateway.config import HOME_ENV
 
-    patterns: list[tuple[str, str]] = []
-    if settings is not None:
-        cfg = settings.config.classifier
-        patterns = [(p.kind, p.pattern) for p in cfg.identifier_patterns]
-        if path is None and cfg.rules_path:
-            path = settings.resolve(cfg.rules_path)
-        if extra is None and cfg.extra_rules:
-            extra = settings.resolve(cfg.extra_rules)
-    try:
-        return load_rules(path, patterns, extra)
-    except RulesError as exc:
-        raise RulesConfigError(f"rules {path or 'shipped'}"
-                               f"{f' + {extra}' if extra else ''}: {exc}") from None
+    return bool(args.home or os.environ.get(HOME_ENV))
 
 
 def cmd_rules_evaluate(args: argparse.Namespace) -> int:
-    from gateway.classification import rules_for
     from gateway.cli import opened_app
-    from gateway.events import current_actor
-    from gateway.rule_eval import compare, load_corpus, staff_labelled
+    from gateway.services.rules import evaluate, evaluate_corpora
 
-    corpora = [item for folder in args.corpus for item in load_corpus(folder)]
-    settings = _settings(args, required=not args.corpus)
-    in_force = rules_for(settings, fresh=True)
-    candidate = (in_force if args.rules is None and args.extra_rules is None
-                 else _rules_folder(settings, args.rules, args.extra_rules))
-    staff = []
-    if settings is not None:
-        actor = current_actor(args.actor)
+    options = {"rules": args.rules, "extra_rules": args.extra_rules, "corpora": args.corpus}
+    if args.corpus and not _home_named(args):
+        view = evaluate_corpora(**options)
+    else:
         with opened_app(args) as app:
-            staff = staff_labelled(app, actor)
-    result = compare(staff + corpora, in_force, candidate)
-    summary = {"rules": {"in_force": in_force.version, "candidate": candidate.version},
-               "messages": {"staff": len(staff), "corpus": len(corpora)},
-               "in_force": result.in_force.to_dict(), "candidate": result.candidate.to_dict(),
-               "changes": [c.to_dict() for c in result.changes]}
+            view = evaluate(app, actor=actor_of(args), **options)
     if args.json:
-        emit_json(summary)
+        emit_json(view.to_json())
         return EXIT_OK
-    if not staff and not corpora:
+    if not view.staff_messages and not view.corpus_messages:
         print("nothing to evaluate: no message was confirmed or corrected with 'commgate cases "
               "classify' yet, and no --corpus folder was given")
         return EXIT_OK
-    print(f"rules in force {in_force.version}, candidate {candidate.version}: "
-          f"{len(staff)} staff-classified message(s), {len(corpora)} corpus message(s)")
-    print("\n".join(_figures(result)))
+    result = view.comparison
+    print(f"rules in force {view.in_force_version}, candidate {view.candidate_version}: "
+          f"{view.staff_messages} staff-classified message(s), {view.corpus_messages} corpus "
+          f"message(s)")
+    print("\n".join(_figures(view)))
     print(f"\n{len(result.changes)} decision(s) would change")
     for change in result.changes:
         print(f"  {change.source}: {_label(change.in_force)} -> {_label(change.candidate)} "
@@ -128,12 +99,12 @@ def cmd_rules_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _figures(result: Comparison) -> list[str]:
+def _figures(view: Evaluation) -> list[str]:
     """In force and candidate side by side: per class P/R/F1, then the headline figures."""
     def cell(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.3f}"
 
-    now, new = result.in_force, result.candidate
+    now, new = view.comparison.in_force, view.comparison.candidate
     lines = [f"{'':<15}{'in force':^21}{'candidate':^21}",
              f"{'class':<10}{'n':>5}" + f"{'P':>7}{'R':>7}{'F1':>7}" * 2]
     for a, b in zip(now.classes, new.classes, strict=True):
@@ -155,23 +126,18 @@ def _label(decision: tuple[str, bool]) -> str:
 
 
 def cmd_rules_suggest(args: argparse.Namespace) -> int:
-    from gateway.classification import rules_for
     from gateway.cli import opened_app
-    from gateway.events import current_actor
-    from gateway.rule_eval import staff_labelled
-    from gateway.rule_suggest import suggest
+    from gateway.services.rules import suggest_words
 
-    actor = current_actor(args.actor)
     with opened_app(args) as app:
-        rules = rules_for(app.settings, fresh=True)
-        corrected = staff_labelled(app, actor, corrected_only=True)
-    suggestions = suggest(corrected, rules, min_count=args.min_count)
+        suggestions = suggest_words(app, actor=actor_of(args), min_count=args.min_count)
     if args.json:
-        emit_json([s.to_dict() for s in suggestions])
+        emit_json(suggestions.to_json())
         return EXIT_OK
-    print(f"{len(corrected)} corrected message(s); candidates in at least {args.min_count}:")
+    print(f"{suggestions.corrected} corrected message(s); candidates in at least "
+          f"{args.min_count}:")
     group = None
-    for s in suggestions:
+    for s in suggestions.items:
         if (s.category, s.language) != group:
             group = (s.category, s.language)
             print(f"{s.category} [{s.language}]")
@@ -180,19 +146,14 @@ def cmd_rules_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
-    from classifiers.examples import check_examples
-    from gateway.classification import rules_for
+    from gateway.services.rules import check_examples
 
     # A folder named on the command line is checked on its own; else the rules in force.
-    rules = (rules_for(_settings(args, required=False), fresh=True) if args.rules is None
-             else _rules_folder(None, args.rules))
-    problems = check_examples(rules)
+    check = check_examples(_settings(args) if args.rules is None else None, rules=args.rules)
     if args.json:
-        emit_json({"rules_version": rules.version, "rules": rules.rule_count,
-                   "problems": problems})
+        emit_json(check.to_json())
     else:
-        print("\n".join(problems))
-        print(f"rules {rules.version}: {rules.rule_count} rules, "
-              f"{len(problems) or 'no'} failing example(s)")
-    return EXIT_FAILED if problems else EXIT_OK
-
+        print("\n".join(check.problems))
+        print(f"rules {check.rules_version}: {check.rules} rules, "
+              f"{len(check.problems) or 'no'} failing example(s)")
+    return EXIT_FAILED if check.problems else EXIT_OK

@@ -4,9 +4,20 @@ Each runs in one transaction and is recorded as case events with who did it (``-
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from gateway.cli import EXIT_OK, add_actor_option, emit_json, opened_app, subcommands_of
+from gateway.cli import (
+    EXIT_OK,
+    actor_of,
+    add_actor_option,
+    emit_json,
+    opened_app,
+    subcommands_of,
+)
+
+if TYPE_CHECKING:
+    from gateway.services.base import View
 
 
 def register(sub: Any) -> None:
@@ -57,13 +68,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true")
 
 
-def _run(args: argparse.Namespace, work: Any, with_settings: bool = False) -> int:
-    from gateway.events import current_actor
-
-    actor = current_actor(args.actor)
-    with opened_app(args) as app, app.db.session() as session:
-        result = (work(session, actor, app.settings) if with_settings
-                  else work(session, actor)).to_dict()
+def _run(args: argparse.Namespace, service: Callable[..., View], **options: Any) -> int:
+    """Call the service with the app, the actor and the note; print what it did."""
+    with opened_app(args) as app:
+        result = service(app, actor=actor_of(args), note=args.note, **options).to_json()
     if args.json:
         emit_json(result)
     else:
@@ -84,39 +92,36 @@ def _describe(result: dict[str, Any]) -> str:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from gateway.merging import merge_cases
+    from gateway.services.threads import merge
 
-    return _run(args, lambda s, actor: merge_cases(s, args.source, args.into, actor, args.note))
+    return _run(args, merge, source=args.source, into=args.into)
 
 
 def cmd_unmerge(args: argparse.Namespace) -> int:
-    from gateway.merging import unmerge
+    from gateway.services.threads import unmerge
 
-    return _run(args, lambda s, actor: unmerge(s, args.source, actor, args.note))
+    return _run(args, unmerge, source=args.source)
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    from gateway.merging import split_case
+    from gateway.services.threads import split
 
-    return _run(args, lambda s, actor, settings: split_case(
-        s, args.ref, args.messages, actor, args.note, settings), with_settings=True)
+    return _run(args, split, ref=args.ref, messages=args.messages)
 
 
 def cmd_unsplit(args: argparse.Namespace) -> int:
-    from gateway.merging import unsplit
+    from gateway.services.threads import unsplit
 
-    return _run(args, lambda s, actor: unsplit(s, args.ref, actor, args.note))
+    return _run(args, unsplit, ref=args.ref)
 
 
 def cmd_link(args: argparse.Namespace) -> int:
-    from gateway.merging import link_cases
+    from gateway.services.threads import link
 
-    return _run(args, lambda s, actor: link_cases(s, args.ref, args.other, args.kind, actor,
-                                                  args.note))
+    return _run(args, link, ref=args.ref, other=args.other, kind=args.kind)
 
 
 def cmd_unlink(args: argparse.Namespace) -> int:
-    from gateway.merging import unlink_cases
+    from gateway.services.threads import unlink
 
-    return _run(args, lambda s, actor: unlink_cases(s, args.ref, args.other, actor, args.kind,
-                                                    args.note))
+    return _run(args, unlink, ref=args.ref, other=args.other, kind=args.kind)

@@ -4,9 +4,17 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
-from gateway.cli import CASE_CATEGORIES, EXIT_OK, add_actor_option, emit_json, subcommands_of
+from gateway.cli import (
+    CASE_CATEGORIES,
+    EXIT_OK,
+    actor_of,
+    add_actor_option,
+    emit_json,
+    subcommands_of,
+)
 
 
 def register(sub: Any) -> None:
@@ -27,30 +35,27 @@ def register(sub: Any) -> None:
 
 def cmd_cases_classify(args: argparse.Namespace) -> int:
     from gateway.cli import opened_app
-    from gateway.events import case_by_ref, current_actor
-    from gateway.triage import classify_case
+    from gateway.services.cases import classify_case
 
-    actor = current_actor(args.actor)
+    actor = actor_of(args)
     scope = None if args.scope_change is None else args.scope_change == "yes"
-    with opened_app(args) as app, app.db.session() as session:
-        case = case_by_ref(session, args.ref, for_update=True)
-        result = classify_case(session, case, category=args.category, scope_change=scope,
-                               actor=actor, note=args.note)
+    with opened_app(args) as app:
+        result = classify_case(app, actor=actor, ref=args.ref, category=args.category,
+                               scope_change=scope, note=args.note)
     if args.json:
-        emit_json(result)
+        emit_json(result.to_json())
         return EXIT_OK
-    before, after = result["from"], result["to"]
-    change = ("confirmed" if not result["changed"] else
-              f"{_label(before)} -> {_label(after)}")
-    print(f"{result['ref']}: {change} (by {actor})")
-    for review in result["reviews"]:
+    change = ("confirmed" if not result.changed else
+              f"{_label(result.before)} -> {_label(result.after)}")
+    print(f"{result.ref}: {change} (by {actor})")
+    for review in result.reviews:
         print(f"  review {review['review_id']} {review['action']}")
-    for line in _record_lines(result["records"]):
+    for line in _record_lines(result.records):
         print(f"  {line}")
     return EXIT_OK
 
 
-def _record_lines(records: dict[str, Any]) -> list[str]:
+def _record_lines(records: Mapping[str, Any]) -> list[str]:
     """What the new category did to the property register and the feedback record."""
     lines = []
     for name, done in records.items():
@@ -65,5 +70,6 @@ def _record_lines(records: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _label(state: dict[str, Any]) -> str:
-    return state["category"] + (", scope change" if state["scope_change"] else "")
+def _label(state: Mapping[str, Any]) -> str:
+    category: str = state["category"]
+    return category + (", scope change" if state["scope_change"] else "")

@@ -1,0 +1,188 @@
+"""Cases: the list (all, or the triage queue), one case in full, a person's classification,
+the quarantine and reclassification with the current rules."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gateway import triage, views
+from gateway.events import case_by_ref
+from gateway.reclassify import reclassify as reclassify_all
+from gateway.services.base import View
+from gateway.services.rows import Listing, RowView
+
+if TYPE_CHECKING:
+    from gateway.app import App
+
+Row = Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseSummary(RowView):
+    """One line of ``cases list``."""
+
+    ref: str
+    category: str
+    status: str
+    scope_change: bool
+    opened_at: str | None
+    updated_at: str | None
+    alias: str
+    customer: str
+    subject: str
+    message_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TriageEntry(CaseSummary):
+    """A case in the triage queue: the summary with the messages waiting for a person."""
+
+    lowest_confidence: float
+    waiting: tuple[Row, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseList(Listing[CaseSummary]):
+    triage: bool = False  # the triage queue (TriageEntry items), not every case
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseEvent(RowView):
+    at: str | None
+    actor: str
+    kind: str
+    data: Row
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseDetail(CaseSummary):
+    """``cases show``: the case, its messages and events, and each workflow's part of it."""
+
+    messages: tuple[Row, ...]
+    events: tuple[CaseEvent, ...]
+    lifecycle: Row
+    links: Row
+    order: Row
+    property: Row
+    outbound: Row
+
+
+@dataclasses.dataclass(frozen=True)
+class Classification(RowView):
+    """What ``cases classify`` did (the ``case_classified`` event's data with ref and actor)."""
+
+    JSON_NAMES: ClassVar[Mapping[str, str]] = {"before": "from", "after": "to"}
+
+    ref: str
+    actor: str
+    before: Row
+    after: Row
+    changed: bool
+    messages: tuple[Row, ...]
+    reviews: tuple[Row, ...]
+    records: Row
+    note: str
+
+
+@dataclasses.dataclass(frozen=True)
+class QuarantineEntry(RowView):
+    seq: int
+    sha256: str
+    stage: str
+    reason: str
+    at: str | None
+    attempts: int
+    alias: str | None
+    transport: str
+    envelope: Row | None
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryOutcome(View):
+    """One quarantined receipt sent through processing again."""
+
+    seq: int
+    status: str  # filed | duplicate | quarantined
+    case: str | None
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Reclassified(View):
+    """What ``reclassify`` changed (or would change, ``dry_run``)."""
+
+    dry_run: bool
+    examined: int
+    unchanged: int
+    changed: tuple[Row, ...]
+    unreadable: tuple[Row, ...]
+
+    def to_json(self) -> Any:
+        data = super().to_json()
+        del data["dry_run"]
+        return data
+
+
+def list_cases(ctx: App, *, actor: str, status: str | None = None,
+               category: str | None = None, triage_only: bool = False) -> CaseList:
+    """Every case, or (``triage_only``) those with a customer message waiting for a person to
+    confirm its classification, oldest first; both filtered by status and category."""
+    del actor  # reading case summaries is not recorded
+    with ctx.db.session() as session:
+        if triage_only:
+            return CaseList(tuple(
+                TriageEntry.from_row(row, waiting=tuple(row["waiting"]))
+                for row in triage.triage_queue(session)
+                if (not status or row["status"] == status)
+                and (not category or row["category"] == category)), triage=True)
+        return CaseList(tuple(CaseSummary.from_row(row) for row in views.list_cases(
+            session, status=status, category=category)))
+
+
+def show_case(ctx: App, *, actor: str, ref: str) -> CaseDetail:
+    """One case with its messages, events and the workflows' records of it."""
+    del actor  # as 'cases show' today: not recorded in the access log
+    with ctx.db.session() as session:
+        case = views.show_case(session, ref)
+    return CaseDetail.from_row(case, messages=tuple(case["messages"]),
+                               events=tuple(CaseEvent.from_row(e) for e in case["events"]))
+
+
+def classify_case(ctx: App, *, actor: str, ref: str, category: str,
+                  scope_change: bool | None = None, note: str = "") -> Classification:
+    """A person confirms or corrects a case's category (and scope-change flag); recorded as
+    the ``case_classified`` event with the actor (gateway/triage.py has the rules)."""
+    with ctx.db.session() as session:
+        case = case_by_ref(session, ref, for_update=True)
+        result = triage.classify_case(session, case, category=category,
+                                      scope_change=scope_change, actor=actor, note=note)
+    return Classification.from_row(result, messages=tuple(result["messages"]),
+                                   reviews=tuple(result["reviews"]))
+
+
+def list_quarantine(ctx: App, *, actor: str) -> Listing[QuarantineEntry]:
+    """Messages archived but not filed, with the stage that refused them and why."""
+    del actor
+    with ctx.db.session() as session:
+        return Listing(tuple(QuarantineEntry.from_row(row)
+                             for row in views.list_quarantine(session)))
+
+
+def retry_quarantine(ctx: App, *, actor: str) -> Listing[RetryOutcome]:
+    """Run the quarantined messages through processing again (after a fix or a rules change).
+    Broken rules stop it before any receipt is touched (they are the operator's to fix)."""
+    del actor  # the filing records its own events, as the daemon's
+    _ = ctx.processor.rules
+    return Listing(tuple(RetryOutcome(o.seq, o.status, o.case_ref, o.reason)
+                         for o in ctx.processor.retry_quarantined()))
+
+
+def reclassify(ctx: App, *, actor: str, dry_run: bool = False) -> Reclassified:
+    """Classify every archived message again with the current rules; each change is recorded
+    as a ``message_reclassified`` event of the rules (actor ``system``), as before."""
+    del actor
+    summary = reclassify_all(ctx, dry_run=dry_run)
+    return Reclassified(dry_run, summary.examined, summary.unchanged, tuple(summary.changed),
+                        tuple(summary.unreadable))

@@ -1,0 +1,199 @@
+"""Controlled templates (four-eyes: a different person approves), staff replies and the outbound
+queue. The rules are gateway/templates.py's and gateway/outbound.py's; each function here runs
+them in one transaction with the actor recorded in the template history or on the mail."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gateway import outbound, templates
+from gateway.errors import ConfigError, GatewayError
+from gateway.events import case_by_ref
+from gateway.services.base import View
+from gateway.services.rows import Listing, RowView
+
+if TYPE_CHECKING:
+    from gateway.app import App
+
+Row = Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateSummary(RowView):
+    """One version of a template, without its text (``templates list``)."""
+
+    id: int
+    name: str
+    version: int
+    status: str
+    subject: str
+    author: str
+    created_at: str | None
+    approved_by: str | None
+    approved_at: str | None
+    published_at: str | None
+    retired_at: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Template(TemplateSummary):
+    """One version with its body and the variables it uses."""
+
+    body: str
+    variables: tuple[str, ...]
+
+    @property
+    def unknown_variables(self) -> list[str]:
+        """Variables that queue_mail does not fill in by default (a caller must give them)."""
+        return sorted(set(self.variables) - set(templates.KNOWN_VARIABLES))
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateEvent(RowView):
+    at: str | None
+    actor: str
+    action: str
+    name: str
+    version: int
+    data: Row | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateDetail(Template):
+    """A version with the history of the whole template (every version), oldest first."""
+
+    history: tuple[TemplateEvent, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Mail(RowView):
+    """One outbound message and its delivery state."""
+
+    JSON_NAMES: ClassVar[Mapping[str, str]] = {"sender": "from"}
+
+    id: int
+    case: str
+    kind: str
+    status: str
+    auto: bool
+    message_id: str | None
+    sender: str
+    to: tuple[str, ...]
+    subject: str
+    template_name: str | None
+    template_version: int | None
+    actor: str
+    created_at: str | None
+    attempts: int
+    next_attempt_at: str | None
+    sent_at: str | None
+    last_error: str | None
+    relay_reply: str | None
+    sha256: str | None
+    seq: int | None
+    in_reply_to_pk: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery(View):
+    """What one delivery run did, by outbound mail id."""
+
+    archived: tuple[int, ...]
+    sent: tuple[int, ...]
+    deferred: tuple[int, ...]
+    failed: tuple[int, ...]
+    disabled: bool
+
+
+def _template(row: Row) -> Template:
+    return Template.from_row(row, variables=tuple(row["variables"]))
+
+
+def _mail(row: Row) -> Mail:
+    return Mail.from_row(row, to=tuple(row["to"]))
+
+
+def create_template(ctx: App, *, actor: str, name: str, subject: str, body: str) -> Template:
+    """A new draft version; a different person approves it, then it can be published."""
+    with ctx.db.session() as session:
+        return _template(templates.view(templates.create(session, name, subject, body, actor)))
+
+
+def approve_template(ctx: App, *, actor: str, name: str, version: int) -> Template:
+    with ctx.db.session() as session:
+        return _template(templates.view(templates.approve(session, name, version, actor)))
+
+
+def publish_template(ctx: App, *, actor: str, name: str, version: int) -> Template:
+    with ctx.db.session() as session:
+        return _template(templates.view(templates.publish(session, name, version, actor)))
+
+
+def list_templates(ctx: App, *, actor: str) -> Listing[TemplateSummary]:
+    """Every version of every template, by name and version."""
+    del actor  # reading is not recorded
+    with ctx.db.session() as session:
+        return Listing(tuple(TemplateSummary.from_row(row)
+                             for row in templates.listing(session)))
+
+
+def show_template(ctx: App, *, actor: str, name: str, version: int | None = None
+                  ) -> TemplateDetail:
+    """One version (default: the newest) with the template's history."""
+    del actor
+    with ctx.db.session() as session:
+        row = templates.view(templates.get(session, name, version))
+        history = tuple(TemplateEvent.from_row(templates.event_view(e))
+                        for e in templates.history(session, name))
+    return TemplateDetail.from_row({**row, "history": history},
+                                   variables=tuple(row["variables"]))
+
+
+def parse_variables(texts: Sequence[str]) -> dict[str, str]:
+    """Template variables given as ``NAME=VALUE``."""
+    variables = {}
+    for item in texts:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise GatewayError(f"--var {item!r}: expected NAME=VALUE")
+        variables[name.strip()] = value
+    return variables
+
+
+def reply(ctx: App, *, actor: str, ref: str, template: str | None = None,
+          body: str | None = None, to: Sequence[str] = (), subject: str | None = None,
+          variables: Mapping[str, str] | None = None) -> Mail:
+    """Queue a staff reply on a case (from a published template or a text), to the case's
+    customer unless ``to`` names others, threaded to the latest customer message."""
+    with ctx.db.session() as session:
+        case = case_by_ref(session, ref, for_update=True)
+        parent = outbound.latest_customer_message(session, case)
+        mail = outbound.queue_mail(session, ctx.settings, case, kind="reply",
+                                   to=list(to) or case.customer, actor=actor,
+                                   template=template, subject=subject, body=body,
+                                   variables=dict(variables or {}),
+                                   in_reply_to_pk=parent.id if parent else None)
+        return _mail(outbound.mail_view(mail, case.ref))
+
+
+def list_mail(ctx: App, *, actor: str, status: str | None = None, case: str | None = None
+              ) -> Listing[Mail]:
+    del actor
+    with ctx.db.session() as session:
+        return Listing(tuple(_mail(row) for row in outbound.list_outbound(
+            session, status=status, case_ref=case)))
+
+
+def deliver(ctx: App, *, actor: str) -> Delivery:
+    """Archive and relay the mail that is due now, then file the archived copies into their
+    cases. Outbound mail switched off is the operator's to fix (a ConfigError)."""
+    del actor  # each attempt is recorded on the mail; who queued it is its actor
+    report = outbound.deliver_due(ctx)
+    ctx.processor.process_pending()
+    if report.disabled:
+        raise ConfigError("outbound mail is disabled: set [outbound] enabled = true and "
+                          "[outbound.relay] host in commgate.toml")
+    return Delivery(tuple(report.archived), tuple(report.sent), tuple(report.deferred),
+                    tuple(report.failed), report.disabled)
