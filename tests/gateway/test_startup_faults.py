@@ -5,6 +5,7 @@ quarantined, and it is filed once the fault is fixed. Real processes via the com
 
 from __future__ import annotations
 
+import ast
 import mailbox
 import os
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+import gateway
 from archive import ArchiveError, Receipt
 from classifiers.rules import DEFAULT_RULES_DIR
 from gateway.app import App
@@ -250,6 +252,26 @@ def test_exit_codes_follow_the_class_of_the_error_not_its_name():
     assert exit_code_for(ValueError("x")) is None
 
 
+def test_every_gateway_error_is_defined_in_one_module_and_says_when_it_is_raised():
+    """STYLE.md (imapclient): one exception base per package, each subclass documented with
+    "raised when", all in gateway/errors.py (private ones of one command aside)."""
+    from gateway import errors
+
+    ours = {name: cls for name, cls in vars(errors).items()
+            if isinstance(cls, type) and issubclass(cls, GatewayError)}
+    assert {name for name, cls in ours.items() if not (cls.__doc__ or "").startswith(
+        "Raised when")} == {"GatewayError"}
+    elsewhere = []
+    for path in Path(gateway.__file__).parent.rglob("*.py"):
+        if path == Path(errors.__file__):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+                    and any(_base_name(base) in ours for base in node.bases)):
+                elsewhere.append(f"{path.name}: {node.name}")
+    assert elsewhere == []
+
+
 def test_rules_errors_reach_the_command_line_as_configuration_errors():
     """classifiers/ knows nothing of the gateway; the bridge translates at the load."""
     from classifiers import RulesError
@@ -259,6 +281,10 @@ def test_rules_errors_reach_the_command_line_as_configuration_errors():
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+def _base_name(node: ast.expr) -> str:
+    return node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+
 
 def _environ() -> dict[str, str]:
     return dict(os.environ)
