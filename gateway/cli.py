@@ -25,6 +25,14 @@ log = logging.getLogger("commgate")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # What a shell reports for cat or grep ended by SIGPIPE (128 + 13): the reader went away.
 EXIT_BROKEN_PIPE = 141
+# The exit code of each error raised on purpose, by class; a subclass takes its nearest
+# ancestor's. 2: the operator's configuration, rules or command line (fix it and run again);
+# 1: the command ran and failed (a check, a runtime fault).
+EXIT_CODES: dict[type[BaseException], int] = {
+    ConfigError: EXIT_USAGE,
+    GatewayError: EXIT_FAILED,
+    ArchiveError: EXIT_FAILED,
+}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # as gateway.config.Config.log_level
 # The values the list filters accept (gateway.lifecycle.STATUSES, classifiers.CATEGORIES);
 # spelled out here so that 'commgate --help' need not import them.
@@ -208,14 +216,24 @@ def _run(argv: Sequence[str] | None) -> int:
                         stream=sys.stderr)
     try:
         return int(args.handler(args) or EXIT_OK)
-    except ConfigError as exc:  # the configuration, the rules, a setting: the operator fixes it
+    except Exception as exc:
+        code = exit_code_for(exc)
+        if code is None:  # not raised on purpose: a bug, shown with its traceback
+            raise
         print(f"commgate: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (GatewayError, ArchiveError) as exc:
-        print(f"commgate: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return code
     except KeyboardInterrupt:
         return 130
+
+
+def exit_code_for(exc: BaseException) -> int | None:
+    """The exit code of an error raised on purpose: the entry of the nearest class along its
+    MRO in :data:`EXIT_CODES` (by class, never by name). None for anything else: a bug, which
+    keeps its traceback."""
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return None
 
 
 def _stdout_is_a_pipe() -> bool:
@@ -316,9 +334,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if missing:
         print(f"commgate: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
+    from gateway.preflight import check_filing_config
     from gateway.setup import claim_archive
 
     with opened_app(args) as app:
+        # Before any mail is read: a configuration fault is one line and exit 2, and the mail
+        # stays where it is, not archived to wait nor quarantined as if it were bad.
+        app.processor.use_rules(check_filing_config(app.settings))
         # As the daemon: never file into a database that belongs to another archive.
         claim_archive(app.archive, app.db)
         app.archive.clean_tmp()  # leftovers of killed runs, older than an hour
@@ -332,10 +354,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         emit_json(summary.to_dict())
     else:
         print(summary.render())
-    if summary.not_filed:
-        print(f"commgate: error: {summary.not_filed}; nothing was filed: the {summary.archived} "
-              "message(s) archived wait and are filed once the rules are fixed (by the daemon "
-              "or the next ingest)", file=sys.stderr)
+    if summary.not_filed:  # found only while filing (a key file changed meanwhile, say)
+        print(f"commgate: error: {summary.not_filed}; filing stopped: what was archived and "
+              "not filed waits in the queue and is filed once this is fixed (by the daemon or "
+              "the next ingest)", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 
@@ -344,17 +366,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
     from gateway.config import find_home, load_settings
-    from gateway.daemon import run_daemon
+    from gateway.daemon import check_daemon_config, run_daemon
 
     # Until the daemon's own handler is in place a SIGHUP would end the process (its default):
     # a reload must never stop the daemon, so one this early is ignored.
     previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
+        settings = load_settings(find_home(args.home))
+        # Checked before the log level is raised and the database opened (its migration logs
+        # at INFO): a configuration fault is the one line on stderr, before any mail is read.
+        rules = check_daemon_config(settings)
         # The command line's level wins over the configuration's, also across SIGHUP reloads.
         fixed = cli_log_level(args)
-        logging.getLogger().setLevel(fixed or load_settings(find_home(args.home)).config.log_level)
+        logging.getLogger().setLevel(fixed or settings.config.log_level)
         with opened_app(args) as app:
-            run_daemon(app, fixed_log_level=fixed)
+            run_daemon(app, fixed_log_level=fixed, rules=rules)
     finally:
         signal.signal(signal.SIGHUP, previous)
     return EXIT_OK
@@ -410,14 +436,13 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from gateway.classification import classify_parsed, rules_for
+    from gateway.config import HOME_ENV, find_home, load_settings
     from gateway.parsing import parse_message
 
-    settings = None
-    if args.home:
-        from gateway.config import find_home, load_settings
-
-        settings = load_settings(find_home(args.home))
-    rules = rules_for(settings)
+    # The installation's rules when one is named (--home or $COMMGATE_HOME, as for every
+    # command), else the shipped ones. Read before any file: broken rules are one line.
+    named = args.home or os.environ.get(HOME_ENV)
+    rules = rules_for(load_settings(find_home(args.home)) if named else None)
     status = EXIT_OK
     for path in args.files:
         try:

@@ -21,12 +21,12 @@ from watchdog.observers import Observer
 from archive import ArchiveReplacedError, ArchiveWriteError, write_checkpoint
 from classifiers import RuleSet
 from gateway.app import App
-from gateway.classification import rules_for
 from gateway.config import Config, Settings, load_settings
 from gateway.dropfolder import DropFolder
-from gateway.errors import GatewayError
+from gateway.errors import ConfigError, GatewayError
 from gateway.intake import GroupCommitter, Intake, first_line
 from gateway.integrity import describe, verify_installation
+from gateway.preflight import check_filing_config
 from gateway.sdnotify import notify
 from gateway.setup import claim_archive
 
@@ -86,12 +86,12 @@ def build_intakes(app: App, committer: GroupCommitter) -> list[Intake]:
 
 
 def check_daemon_config(settings: Settings) -> RuleSet:
-    """What the daemon would otherwise trip over only later (its first message to classify, its
-    first scheduled checkpoint), checked at start and on SIGHUP; the classifier rules, read
-    afresh. Every problem is one ConfigError line."""
-    settings.database_url()
+    """What the daemon would otherwise trip over only later (its first message to classify or
+    to thread by our signed ids, its first scheduled checkpoint), checked at start and on
+    SIGHUP; the classifier rules, read afresh. Every problem is one ConfigError line."""
+    rules = check_filing_config(settings, fresh=True)
     settings.checkpoint_key_path()
-    return rules_for(settings, fresh=True)
+    return rules
 
 
 class Daemon:
@@ -386,8 +386,8 @@ class Daemon:
                 if backoff is None:
                     backoff = _Backoff(asyncio.get_running_loop().time(), record_failures)
                     log.error("processing paused: %s; retrying with back-off (%.1f s up to "
-                              "%.0f s) until the database answers", first_line(exc),
-                              RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS)
+                              "%.0f s) until %s", first_line(exc), RETRY_FIRST_SECONDS,
+                              RETRY_MAX_SECONDS, _paused_until(exc))
                 log.debug("processing failure (attempt %d)", backoff.attempts, exc_info=True)
                 continue
             seen_record_failures = record_failures
@@ -417,6 +417,14 @@ class Daemon:
                 return
 
 
+def _paused_until(exc: Exception) -> str:
+    """What the operator waits for: a configuration fault (found only while filing, say a key
+    file changed since the start) leaves the mail queued until it is fixed."""
+    if isinstance(exc, ConfigError):
+        return "the configuration is fixed; the mail waits in the queue, none is quarantined"
+    return "the database answers"
+
+
 class _Backoff:
     """Exponential back-off of the worker during a database outage."""
 
@@ -430,10 +438,13 @@ class _Backoff:
         return min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (self.attempts - 1))
 
 
-def run_daemon(app: App, fixed_log_level: str | None = None) -> None:
+def run_daemon(app: App, fixed_log_level: str | None = None,
+               rules: RuleSet | None = None) -> None:
     """Run until SIGTERM/SIGINT; a configuration the daemon could only fail on later (broken
-    rules, an unusable checkpoint key) is refused now with one ConfigError line."""
-    app.processor.use_rules(check_daemon_config(app.settings))
+    rules, an unusable checkpoint or threading key) is refused now with one ConfigError line.
+    ``rules``: what :func:`check_daemon_config` returned for ``app.settings``, if the caller
+    checked them already (before opening the database)."""
+    app.processor.use_rules(rules if rules is not None else check_daemon_config(app.settings))
     # Archive writes finish in worker threads that must get the interpreter back quickly to
     # release the waiting SMTP sessions; Python's default 5 ms switch interval would add up to
     # 5 ms to every acknowledgement while the loop is busy (measured by bench/smtp_ingest.py).

@@ -10,15 +10,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.errors import CaseNotFoundError, GatewayError
+from gateway.errors import CaseNotFoundError
+from gateway.errors import WorkflowError as WorkflowError  # re-exported
 from gateway.models import Case, CaseEvent, utcnow
 
 SYSTEM = "system"
 _IN_CHUNK = 5000
-
-
-class WorkflowError(GatewayError):
-    """Raised when an action is not allowed in the case's current state; says why in one line."""
 
 
 def current_actor(explicit: str | None = None) -> str:

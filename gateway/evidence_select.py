@@ -25,13 +25,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.errors import GatewayError
+from gateway.errors import SelectionError as SelectionError  # re-exported
 from gateway.events import case_by_ref, case_family
 from gateway.models import Case, CaseLink, LedgerReceipt, Message
-
-
-class SelectionError(GatewayError):
-    """Raised when an export selection names nothing, or names it in a form we cannot read."""
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from gateway.errors import GatewayError
+from gateway.errors import EvidenceError as EvidenceError  # re-exported
 
 # Small writes (zip headers, small messages) are gathered into pieces of this size before the
 # writer thread takes them: one hand-over per piece, not per write.
 _PIECE = 1 << 20
 # Pieces waiting for the writer thread: bounds the memory an export holds in flight.
 _PIECES_IN_FLIGHT = 4
-
-
-class EvidenceError(GatewayError):
-    """Raised when a package cannot be built (output exists, archived bytes do not match)."""
 
 
 def write_failure(exc: OSError, path: Path) -> EvidenceError:

@@ -11,7 +11,7 @@ from typing import Any
 from archive import Receipt
 from gateway.aliases import alias_from_headers
 from gateway.app import App
-from gateway.errors import RulesConfigError
+from gateway.errors import ConfigError
 from gateway.intake import Delivery, accept
 from gateway.pipeline import Outcome
 from gateway.sources import SourceProblem, iter_messages
@@ -29,7 +29,8 @@ class IngestSummary:
     new_cases: int = 0
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     unreadable: list[dict[str, str]] = field(default_factory=list)
-    # Why nothing was filed (the classifier rules are broken): the mail is archived and waits.
+    # Why filing stopped (a configuration fault such as broken classifier rules): what was
+    # archived and not filed waits in the queue.
     not_filed: str = ""
 
     def add_outcomes(self, outcomes: list[Outcome], origins: dict[int, str]) -> None:
@@ -71,17 +72,13 @@ def ingest(
     alias: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> IngestSummary:
-    """Archive every message found, then process it; malformed mail is filed or quarantined."""
+    """Archive every message found, then process it; malformed mail is filed or quarantined.
+    A configuration fault stops the filing, not the archiving (``not_filed`` says why)."""
     summary = IngestSummary()
     aliases = app.settings.alias_addresses
     default_alias = alias or app.settings.default_alias
     batch: list[Delivery] = []
     batch_bytes = 0
-    try:
-        _ = app.processor.rules
-    except RulesConfigError as exc:
-        # Archiving needs no rules: take the mail in, and file it once they are fixed.
-        summary.not_filed = str(exc)
 
     def flush() -> None:
         nonlocal batch, batch_bytes
@@ -92,7 +89,12 @@ def ingest(
         summary.duplicates += accepted.duplicates
         by_seq = {entry.seq: _origin(entry.envelope) for entry in accepted.entries}
         if not summary.not_filed:
-            summary.add_outcomes(app.processor.process_pending(), by_seq)
+            try:
+                summary.add_outcomes(app.processor.process_pending(), by_seq)
+            except ConfigError as exc:
+                # The operator's, found only now (``commgate ingest`` checks at start): the
+                # mail is archived and queued; take the rest in too, file it after the fix.
+                summary.not_filed = str(exc)
         if progress:
             progress(len(batch))
         batch, batch_bytes = [], 0

@@ -38,6 +38,7 @@ from gateway.classification import (
 )
 from gateway.config import Settings
 from gateway.db import Database
+from gateway.errors import ConfigError
 from gateway.models import (
     Case,
     CaseEvent,
@@ -114,7 +115,8 @@ class Processor:
     @property
     def rules(self) -> RuleSet:
         """Loaded on first use: listing cases or verifying the archive needs no classifier.
-        Broken rules raise RulesConfigError (an operator error, see _process_batch)."""
+        Broken rules raise RulesConfigError, an operator error: like every ConfigError raised
+        while filing, it stops processing with the receipts pending (never quarantined)."""
         if self._rules is None:
             self._rules = self._rules_factory()
         return self._rules
@@ -217,6 +219,8 @@ class Processor:
             try:
                 with session.begin_nested():
                     return self._file_batch(session, receipts, cache)
+            except ConfigError:
+                raise  # the operator's (a key file changed since the start): the batch waits
             except Exception:
                 if len(receipts) > 1:
                     log.warning("batch of %d failed as a whole; filing one by one",
@@ -236,6 +240,8 @@ class Processor:
                     log.exception("receipt %d: integrity conflict twice", receipt.seq)
                     return self._quarantine_now(session, receipt, "filing",
                                                 "database conflict while filing")
+            except ConfigError:
+                raise  # never the message's fault: it stays pending until the fix
             except Exception as exc:
                 log.exception("receipt %d could not be processed", receipt.seq)
                 return self._quarantine_now(session, receipt, "processing",
@@ -261,6 +267,8 @@ class Processor:
         try:
             classification = with_queue_prior(classify_parsed(parsed, self.rules),
                                               self.settings.prior_for(receipt.alias))
+        except ConfigError:
+            raise
         except Exception as exc:
             log.exception("receipt %d: classifier failed", receipt.seq)
             return Rejected(receipt, "classify",

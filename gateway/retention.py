@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from archive import Receipt
 from gateway import events
 from gateway.access_log import record_access
-from gateway.errors import GatewayError
+from gateway.errors import HoldError as HoldError  # re-exported
 from gateway.models import HOLD_SCOPES, Case, LegalHold, Message, utcnow
 from gateway.pipeline import queue_entries
 from gateway.search import matching_messages, parse_query, unindex_messages
@@ -40,10 +40,6 @@ if TYPE_CHECKING:
     from gateway.config import Settings
 
 _CHUNK = 500
-
-
-class HoldError(GatewayError):
-    """Raised when a hold names nothing that exists or is already released."""
 
 
 def retention_days(settings: Settings, alias: str, category: str) -> int:

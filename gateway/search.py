@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, literal_column, select, text
 from sqlalchemy.orm import Session
 
-from gateway.errors import GatewayError
+from gateway.errors import SearchQueryError as SearchQueryError  # re-exported
 from gateway.models import Case, Message
 
 if TYPE_CHECKING:
@@ -40,10 +40,6 @@ MIN_PREFIX = 3
 _NARROW = 5_000  # at most this many candidates: filter first, then match
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-class SearchQueryError(GatewayError):
-    """Raised when a query has no searchable word."""
 
 
 @dataclass(frozen=True)

@@ -173,8 +173,11 @@ def list_quarantine(ctx: App, *, actor: str) -> Listing[QuarantineEntry]:
 def retry_quarantine(ctx: App, *, actor: str) -> Listing[RetryOutcome]:
     """Run the quarantined messages through processing again (after a fix or a rules change).
     Broken rules stop it before any receipt is touched (they are the operator's to fix)."""
+    from gateway.preflight import check_filing_config
+
     del actor  # the filing records its own events, as the daemon's
-    _ = ctx.processor.rules
+    # Refused before any receipt is touched: a fault found later would leave them pending.
+    ctx.processor.use_rules(check_filing_config(ctx.settings))
     return Listing(tuple(RetryOutcome(o.seq, o.status, o.case_ref, o.reason)
                          for o in ctx.processor.retry_quarantined()))
 

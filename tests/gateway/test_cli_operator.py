@@ -200,8 +200,8 @@ def test_classify_with_broken_rules_is_one_line_naming_the_file(cli, home, tmp_p
     assert "not valid TOML" in line
 
 
-def test_ingest_with_broken_rules_archives_files_nothing_and_quarantines_nothing(cli, home,
-                                                                                 tmp_path):
+def test_ingest_with_broken_rules_reads_nothing_and_quarantines_nothing(cli, home, tmp_path):
+    """Checked before any mail is read (issue 13): nothing archived, nothing quarantined."""
     broken = break_rules(home)
     original = (DEFAULT_RULES_DIR / "de" / "order.toml").read_text("utf-8")
     messages = [str(p) for p in write_messages(tmp_path / "mail", [
@@ -209,13 +209,12 @@ def test_ingest_with_broken_rules_archives_files_nothing_and_quarantines_nothing
     result = cli("ingest", *messages, "--json")
     assert result.code == 2
     line = one_line(result.err)
-    assert f"classifier rules: {broken}: rule '-': not valid TOML" in line
-    assert "filed once the rules are fixed" in line
-    summary = result.json()
-    assert (summary["archived"], summary["filed"], summary["quarantined"]) == (3, 0, [])
+    assert line.startswith(f"commgate: error: classifier rules: {broken}: rule '-': "
+                           "not valid TOML: ")
+    assert result.out == ""
     app = App.open(home)
     try:
-        assert app.processor.backlog() == 3  # durable and queued, waiting for the rules
+        assert app.archive.head() is None and app.processor.backlog() == 0
         with app.db.session() as session:
             assert list_quarantine(session) == []
     finally:
@@ -230,7 +229,7 @@ def test_ingest_with_broken_rules_archives_files_nothing_and_quarantines_nothing
 
     broken.write_text(original, "utf-8")
     summary = cli("ingest", *messages, "--json").json()
-    assert (summary["duplicates"], summary["filed"], summary["not_filed"]) == (3, 3, "")
+    assert (summary["archived"], summary["filed"], summary["not_filed"]) == (3, 3, "")
     assert len(cli("cases", "list", "--json").json()) == 3
 
 
