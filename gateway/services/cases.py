@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from gateway import triage, views
 from gateway.events import case_by_ref
+from gateway.preflight import check_filing_config
 from gateway.reclassify import reclassify as reclassify_all
 from gateway.services.base import View
 from gateway.services.rows import Listing, RowView
@@ -173,8 +174,6 @@ def list_quarantine(ctx: App, *, actor: str) -> Listing[QuarantineEntry]:
 def retry_quarantine(ctx: App, *, actor: str) -> Listing[RetryOutcome]:
     """Run the quarantined messages through processing again (after a fix or a rules change).
     Broken rules stop it before any receipt is touched (they are the operator's to fix)."""
-    from gateway.preflight import check_filing_config
-
     del actor  # the filing records its own events, as the daemon's
     # Refused before any receipt is touched: a fault found later would leave them pending.
     ctx.processor.use_rules(check_filing_config(ctx.settings))
