@@ -289,7 +289,8 @@ def _item_work(args: argparse.Namespace, change: Callable[[Session, Any], Any]
         change(session, item)
         return item_view(session, item, with_history=True)
 
-    return _run(args, work)
+    view: dict[str, Any] = _run(args, work)
+    return view
 
 
 def _item_line(view: dict[str, Any]) -> str:

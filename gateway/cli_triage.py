@@ -66,4 +66,5 @@ def _record_lines(records: dict[str, Any]) -> list[str]:
 
 
 def _label(state: dict[str, Any]) -> str:
-    return state["category"] + (", scope change" if state["scope_change"] else "")
+    category: str = state["category"]
+    return category + (", scope change" if state["scope_change"] else "")
