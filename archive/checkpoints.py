@@ -420,9 +420,10 @@ class CheckpointCheck:
         head = archive.ledger.head()
         ledger_size = head.seq if head else 0
         for cp, problem in lines:
+            assert key is not None  # loaded above whenever there is a line
             if cp is None:
                 self.cheap_problem = Inconsistency(0, "unreadable-checkpoint", problem)
-            elif key is None or not cp.signature_valid(key):
+            elif not cp.signature_valid(key):
                 self.cheap_problem = Inconsistency(
                     cp.tree_size, "bad-signature", f"checkpoint {cp.time} (size {cp.tree_size}) "
                     f"is not signed by key {key_id(key)[:16]}")

@@ -377,10 +377,11 @@ def _check_lines(data: bytes, start: int, end: int, since: int, prefix: str) -> 
                  and line.startswith('{"') else None)
         parsed = _parse_plain(plain) if plain is not None else None
         if parsed is None:
-            parsed = _parse(line)
-            if type(parsed) is str:  # unreadable: what LedgerEntry.from_line says about it
-                out.append((index, parsed))
+            general = _parse(line)
+            if isinstance(general, str):  # unreadable: what LedgerEntry.from_line says about it
+                out.append((index, general))
                 break
+            parsed = general
         seq, kind, sha, size, prev, entry_hash, computed = parsed
         hash_ok = computed == entry_hash
         blob = None
@@ -441,7 +442,7 @@ def _parse(line: str | bytes) -> tuple[Any, ...] | str:
         computed = hashlib.sha256(_canonical(seq, time, kind, sha, size, direction, transport,
                                              envelope, prev).encode()).hexdigest()
     except (ValueError, KeyError, TypeError):
-        raw = line if type(line) is bytes else line.encode("utf-8", "surrogatepass")
+        raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")
         try:
             entry = LedgerEntry.from_line(raw + b"\n")  # as read, with its newline
         except LedgerFormatError as exc:

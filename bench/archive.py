@@ -35,6 +35,7 @@ import argparse
 import email
 import email.message
 import email.policy
+import functools
 import gc
 import hashlib
 import itertools
@@ -150,7 +151,7 @@ def measure_verify(home: Path, rounds: int) -> dict[str, object]:
     way the command opens it (no spaCy, no filing state), both warmed by one untimed run,
     then ``rounds`` interleaved timings of each."""
     app = App.open(home)
-    blob_dir = app.archive.blobs.blob_dir  # type: ignore[attr-defined]
+    blob_dir = app.archive.blobs.blob_dir  # type: ignore[attr-defined]  # the filesystem store
     size = hash_all(blob_dir)
     verify_installation(app)  # warm as well: the database connection, the key, lazy imports
     hashing, verifying = [], []
@@ -219,7 +220,7 @@ def bench_checkpoint(root: Path, entries: int) -> dict[str, float]:
 
 def vocabulary(size: int, rng: random.Random) -> list[str]:
     letters = "abcdefghijklmnopqrstuvwxyz"
-    words = set()
+    words: set[str] = set()
     while len(words) < size:
         words.add("".join(rng.choice(letters) for _ in range(rng.randint(4, 10))))
     return sorted(words)
@@ -282,8 +283,8 @@ def bench_search(root: Path, count: int, queries: int) -> dict[str, float]:
                 filters = Filters(customer=rng.choice(domains)) if n % 4 == 1 else Filters(
                     alias=ALIASES[n % 3], since=now - timedelta(days=30))
             access = record_access(recorder, "bench", "search", {"query": query})
-            latencies[kind].append(timed(lambda q=query, f=filters, a=access: search(
-                session, q, f, access=a)))
+            latencies[kind].append(timed(functools.partial(search, session, query, filters,
+                                                           access=access)))
     recorder.close()
     db.close()
     every = sorted(t for values in latencies.values() for t in values)
@@ -304,7 +305,7 @@ def bench_export(app: App, root: Path, rounds: int) -> dict[str, float]:
     from gateway.evidence import export_package
     from gateway.evidence_select import Selection
 
-    blob_dir: Path = app.archive.blobs.blob_dir  # type: ignore[attr-defined]
+    blob_dir: Path = app.archive.blobs.blob_dir  # type: ignore[attr-defined]  # filesystem store
     blobs = [b for shard in sorted(blob_dir.iterdir()) for b in shard.iterdir()]
 
     def copy_all() -> None:

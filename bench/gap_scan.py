@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import _project_path  # noqa: F401  (must come before gateway)
 from sqlalchemy import Engine, create_engine, text
@@ -102,7 +103,7 @@ def punch(engine: Engine, gaps: list[tuple[int, int]]) -> None:
                          {"low": low, "high": high})
 
 
-def timed(run: Callable[[], object], rounds: int) -> tuple[float, object]:
+def timed(run: Callable[[], object], rounds: int) -> tuple[float, Any]:
     times, result = [], None
     for _ in range(rounds):
         start = time.perf_counter()

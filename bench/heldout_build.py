@@ -27,6 +27,7 @@ from email import policy
 from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
+from typing import Any
 
 DOMAIN = "brightwell-lab.example"
 POLICY = policy.SMTP.clone(max_line_length=78)
@@ -34,15 +35,18 @@ START = dt.datetime(2025, 3, 3, 8, 12, tzinfo=dt.UTC)
 REPLY_RE = re.compile(r"^(re|aw|r|sv|fw|fwd|wg)\s*:", re.I)
 
 
-def _h(n, s, k=8):
+Record = dict[str, Any]  # one line of source.jsonl
+
+
+def _h(n: int, s: str, k: int = 8) -> str:
     return hashlib.sha1(f"{n}:{s}".encode()).hexdigest()[:k].upper()
 
 
-def _addr(sender):
+def _addr(sender: str) -> str:
     return email.utils.parseaddr(sender)[1]
 
 
-def _html(body):
+def _html(body: str) -> str:
     paras = body.strip().split("\n\n")
     out = []
     for p in paras:
@@ -52,7 +56,7 @@ def _html(body):
             + "\n".join(out) + "\n</body></html>\n")
 
 
-def _common_headers(msg, rec, n, date):
+def _common_headers(msg: EmailMessage, rec: Record, n: int, date: dt.datetime) -> None:
     sender_addr = _addr(rec["sender"])
     sdom = sender_addr.split("@")[1]
     to = f"{rec['alias']}@{DOMAIN}"
@@ -73,7 +77,7 @@ def _common_headers(msg, rec, n, date):
         msg["Content-Language"] = rec["language"]
 
 
-def build_simple(rec, n, date):
+def build_simple(rec: Record, n: int, date: dt.datetime) -> bytes:
     st = rec["style"]
     body = rec["body"]
     msg = EmailMessage(policy=POLICY)
@@ -113,15 +117,17 @@ def build_simple(rec, n, date):
     return data
 
 
-def boundary_fix(msg, n):
+def boundary_fix(msg: EmailMessage, n: int) -> None:
     if msg.is_multipart():
         msg.set_boundary(f"----=_Part_{n:03d}_{_h(n, 'b', 12)}")
 
 
-def build_bounce(rec, n, date):
+def build_bounce(rec: Record, n: int, date: dt.datetime) -> bytes:
     text, orig = rec["body"].split("--ORIG--\n", 1)
     bnd = f"----=_Report_{n:03d}_{_h(n, 'b', 12)}"
-    rcpt = re.search(r"<([^>]+)>", text).group(1)
+    found = re.search(r"<([^>]+)>", text)
+    assert found is not None, f"{rec['file']}: no <recipient> in the bounce text"
+    rcpt = found.group(1)
     hdr = EmailMessage(policy=POLICY)
     _common_headers(hdr, rec, n, date)
     head = hdr.as_string(policy=POLICY.clone(linesep="\n")).split("\n\n", 1)[0]
@@ -154,7 +160,7 @@ def build_bounce(rec, n, date):
     return raw.replace("\n", "\r\n").encode("ascii")
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
     root = pathlib.Path(argv[1] if len(argv) > 1 else "tests/fixtures/heldout")
     lines = (root / "source.jsonl").read_text(encoding="utf-8").splitlines()
     recs = [json.loads(line) for line in lines if line.strip()]

@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Literal
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
@@ -105,7 +106,8 @@ def baseline(server: Dovecot, out: Path) -> int:
     return count
 
 
-def commgate(server: Dovecot, work: Path, mode: str, last_uid: int) -> float:
+def commgate(server: Dovecot, work: Path, mode: Literal["move", "flag"], last_uid: int
+             ) -> float:
     """Seconds from ImapIntake.start() until the checkpoint covers ``last_uid`` (home set-up,
     migrations and App.open are not timed)."""
     home = work / "home"

@@ -352,7 +352,7 @@ def profile_full(messages: Sequence[BenchMessage], ws: Workspace) -> tuple[pstat
 
 def report_profile(stats: pstats.Stats, count: int, seconds: float, top: int) -> None:
     raw_stats: dict[tuple[str, int, str], tuple[int, int, float, float, object]]
-    raw_stats = stats.stats  # type: ignore[attr-defined]
+    raw_stats = stats.stats  # type: ignore[attr-defined]  # not in typeshed's pstats
     total = sum(tt for _cc, _nc, tt, _ct, _callers in raw_stats.values())
     print(f"\nProfile: one extra ingest of {count} messages under cProfile, {seconds:.2f} s wall "
           f"({count / seconds:.0f} msg/s profiled; {total:.2f} s of profiled function time)")
@@ -384,7 +384,7 @@ def report_profile(stats: pstats.Stats, count: int, seconds: float, top: int) ->
     if top:
         for order in ("cumulative", "tottime"):
             print(f"\nTop {top} functions by {order}:")
-            stats.stream = sys.stdout  # type: ignore[attr-defined]
+            stats.stream = sys.stdout  # type: ignore[attr-defined]  # not in typeshed's pstats
             stats.sort_stats(order).print_stats(top)
 
 

@@ -29,7 +29,9 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import _project_path  # noqa: F401  (must come before archive/gateway)
 
@@ -63,13 +65,14 @@ _FUNCTION_WORDS = {
     "pozdravem prosím také",
 }
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+Detect = Callable[[str], str]  # text -> ISO 639-1 code
 
 
-def _words_detector():
+def _words_detector() -> Detect:
     sets = {lang: frozenset(words.split()) for lang, words in _FUNCTION_WORDS.items()}
 
     def detect(text: str) -> str:
-        counts = Counter()
+        counts: Counter[str] = Counter()
         for word in _WORD.findall(text.lower()):
             for lang, words in sets.items():
                 if word in words:
@@ -79,7 +82,7 @@ def _words_detector():
     return detect
 
 
-def _py3langid_detector():
+def _py3langid_detector() -> Detect:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     ident = LanguageIdentifier.from_model_file(MODEL_FILE)
@@ -87,7 +90,7 @@ def _py3langid_detector():
     return lambda text: ident.classify(text)[0]
 
 
-def _lingua_detector(low: bool):
+def _lingua_detector(low: bool) -> Detect:
     from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
     langs = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in LANGS]
@@ -103,13 +106,13 @@ def _lingua_detector(low: bool):
     return detect
 
 
-def _commgate_detector():
+def _commgate_detector() -> Callable[[str, str], str]:
     from classifiers.language import detect_language
 
     return detect_language  # called as detect_language(new_text, subject)
 
 
-def build(candidate: str):
+def build(candidate: str) -> Callable[..., str]:
     if candidate == "words":
         return _words_detector()
     if candidate == "py3langid":
@@ -153,7 +156,7 @@ def _rss_kb() -> int:
     return 0
 
 
-def child(candidate: str, corpora: list[str]) -> dict:
+def child(candidate: str, corpora: list[str]) -> dict[str, Any]:
     """Run one candidate over every text set; return accuracy, time and memory as JSON."""
     sets = {"fixture": fixture_items()}
     for folder in corpora:
@@ -161,17 +164,18 @@ def child(candidate: str, corpora: list[str]) -> dict:
     import numpy  # noqa: F401  (the daemon has it loaded through spaCy; not the detector's cost)
 
     before = _rss_kb()
+    call: Callable[[str, str], str]  # (subject, body) -> language
     if candidate == "commgate":
         detect = build(candidate)
         call = lambda subject, body: detect(body, subject)  # noqa: E731
     else:
         detect = build(candidate)
         call = lambda subject, body: detect(f"{subject}\n{body}")  # noqa: E731
-    out: dict = {"candidate": candidate, "sets": {}}
+    out: dict[str, Any] = {"candidate": candidate, "sets": {}}
     all_inputs = []
     for name, rows in sets.items():
-        per = defaultdict(lambda: [0, 0])
-        subj = defaultdict(lambda: [0, 0])
+        per: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
+        subj: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
         for lang, subject, body in rows:
             got = call(subject, body)
             per[lang][0] += got == lang
@@ -192,13 +196,13 @@ def child(candidate: str, corpora: list[str]) -> dict:
     return out
 
 
-def _acc(cells: dict) -> str:
+def _acc(cells: dict[str, list[int]]) -> str:
     ok = sum(v[0] for v in cells.values())
     n = sum(v[1] for v in cells.values())
     return f"{ok / n:.3f}" if n else "-"
 
 
-def report(results: list[dict]) -> None:
+def report(results: list[dict[str, Any]]) -> None:
     for name in results[0]["sets"]:
         langs = [lang for lang in LANGS if lang in results[0]["sets"][name]["full"]]
         for mode in ("full", "subject"):

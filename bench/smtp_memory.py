@@ -120,7 +120,7 @@ async def _serve_commgate(folder: Path, conn: Connection, max_bytes: int) -> Non
     home = init_home(str(folder), "NPC", [ALIAS])
     app = App.open(home)
     fields = SmtpConfig.model_fields
-    options = {"max_message_bytes": max_bytes}
+    options: dict[str, Any] = {"max_message_bytes": max_bytes}
     if "max_bytes_in_flight" in fields:  # the limit this benchmark is about must not refuse
         options["max_bytes_in_flight"] = max_bytes * 64
     intake = SmtpIntake(app, SmtpConfig(enabled=True, listen="127.0.0.1", port=0,

@@ -110,8 +110,8 @@ def pairs(groups: dict[str, str]) -> set[tuple[str, str]]:
     members: dict[str, list[str]] = {}
     for key, group in groups.items():
         members.setdefault(group, []).append(key)
-    return {tuple(sorted(p)) for keys in members.values()  # type: ignore[misc]
-            for p in itertools.combinations(keys, 2)}
+    return {(min(a, b), max(a, b)) for keys in members.values()
+            for a, b in itertools.combinations(keys, 2)}
 
 
 def ingested(paths: Sequence[Path], aliases: Sequence[str], read: Callable[[Any], T]) -> T:
@@ -164,7 +164,7 @@ def _placement(app: object) -> dict[str, tuple[str, str]]:
 
     from gateway.models import Case, Message
 
-    with app.db.session() as session:  # type: ignore[attr-defined]
+    with app.db.session() as session:  # type: ignore[attr-defined]  # an App (loaded lazily)
         return {sha: (ref, rule) for sha, ref, rule in session.execute(
             select(Message.sha256, Case.ref, Message.thread_rule)
             .join(Case, Case.id == Message.case_id))}

@@ -279,7 +279,7 @@ def bounced_message_id(msg: MessageInput) -> str | None:
         return m.group(1)
     for name, value in msg.headers:
         if name.strip().lower() == "in-reply-to":
-            ids = _ANGLE_ID.findall(value)
+            ids: list[str] = _ANGLE_ID.findall(value)
             if ids:
                 return ids[0]
     return None

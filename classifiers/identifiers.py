@@ -175,7 +175,8 @@ def _combined(rules: RuleSet) -> list[tuple[re.Pattern[str], list[IdentifierPatt
             body = "|".join(
                 f"(?:{lookahead(f)}{x})" for x, f in zip(alternatives, firsts, strict=True)
             )
-            union = None if None in firsts else set().union(*firsts)  # type: ignore[arg-type]
+            known = [f for f in firsts if f is not None]
+            union = set[str]().union(*known) if len(known) == len(firsts) else None
             cached.append((re.compile(f"{head}{lookahead(union)}(?:{body})", flags), group))
         rules._combined_identifiers = cached
     return cached

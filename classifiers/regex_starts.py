@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 try:  # the regex parser of the standard library (private, present since Python 3.11)
-    from re import _casefix, _constants, _parser  # type: ignore[attr-defined]
+    from re import _casefix, _constants, _parser  # type: ignore[attr-defined]  # private: no stubs
 except ImportError:  # pragma: no cover - a later Python without it: no finder, same results
     _casefix = _constants = _parser = None
 
@@ -264,7 +264,7 @@ def finder(pattern: re.Pattern[str], boundary: str) -> Finder | None:
 
 def _width(pattern: str) -> tuple[int, int] | None:
     try:
-        return tuple(_parser.parse(pattern).getwidth())  # type: ignore[return-value]
+        return tuple(_parser.parse(pattern).getwidth())
     except re.error:
         return None
 

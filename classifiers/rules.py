@@ -197,8 +197,9 @@ class RuleSet:
                 # Phrases and sequences read only LOWER and IS_SPACE; the other 21 lexeme
                 # attributes (shape, norm, like_num, ...) were computed in Python for every
                 # new word: a fifth of tokenizing. Token patterns may use any of them.
-                getters = nlp.vocab.lex_attr_getters
-                nlp.vocab.lex_attr_getters = {
+                # (spaCy's vocab.pyi leaves out this public cdef attribute of vocab.pxd.)
+                getters = nlp.vocab.lex_attr_getters  # type: ignore[attr-defined]
+                nlp.vocab.lex_attr_getters = {  # type: ignore[attr-defined]
                     k: v for k, v in getters.items() if k in (LOWER, IS_SPACE)
                 }
             self._pipelines[lang] = nlp

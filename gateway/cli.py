@@ -308,7 +308,7 @@ TRIAGE_COLUMNS = [("ref", "REF", 12), ("category", "CATEGORY", 9), ("scope_chang
                   ("customer", "CUSTOMER", 30), ("subject", "SUBJECT", 50)]
 
 
-def _progress_bar(total: int | None) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+def _progress_bar(total: int | None) -> tuple[Callable[[int], object] | None, Callable[[], None]]:
     if not sys.stderr.isatty():
         return None, lambda: None
     from tqdm import tqdm

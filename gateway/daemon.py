@@ -435,7 +435,8 @@ class _Backoff:
 
     def next_delay(self) -> float:
         self.attempts += 1
-        return min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (self.attempts - 1))
+        delay: float = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (self.attempts - 1))
+        return delay
 
 
 def run_daemon(app: App, fixed_log_level: str | None = None,

@@ -177,7 +177,8 @@ def collect(session: Session, selected: Selected) -> dict[str, Any]:
     merged_ref = _refs(session, {c.merged_into_id for c in cases if c.merged_into_id})
     data: dict[str, Any] = {
         "cases": [_case_json(c, counts.get(c.id, 0), selected.reasons.get(c.id, ""),
-                             links.get(c.id, []), merged_ref.get(c.merged_into_id))
+                             links.get(c.id, []),
+                             merged_ref.get(c.merged_into_id) if c.merged_into_id else None)
                   for c in cases],
         "messages": [_message_json(m, refs, selected) for m in selected.messages],
         "events": events_by_case, "reviews": [], "property": [], "orders": {},
@@ -247,11 +248,11 @@ def _refs(session: Session, ids: set[int]) -> dict[int, str]:
 
 def _links(session: Session, case_ids: list[int]) -> dict[int, list[dict[str, str]]]:
     links: dict[int, list[dict[str, str]]] = {}
-    rows = []
-    for chunk in _in_chunks(case_ids):
-        rows += session.execute(select(CaseLink.case_id, CaseLink.other_case_id, CaseLink.kind)
-                                .where(CaseLink.case_id.in_(chunk) |
-                                       CaseLink.other_case_id.in_(chunk))).all()
+    rows = [row for chunk in _in_chunks(case_ids)
+            for row in session.execute(select(CaseLink.case_id, CaseLink.other_case_id,
+                                              CaseLink.kind)
+                                       .where(CaseLink.case_id.in_(chunk) |
+                                              CaseLink.other_case_id.in_(chunk))).all()]
     names = _refs(session, {r[0] for r in rows} | {r[1] for r in rows})
     wanted = set(case_ids)
     for a, b, kind in rows:

@@ -134,7 +134,8 @@ for _kind in ("property_proposed", "property_registered", "property_confirmed",
 
 def describe(event: Event) -> str:
     """One line of plain text (escaped by the caller) saying what the event records."""
-    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    raw = event.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
     try:
         if event["kind"] in _DESCRIBE:
             return _DESCRIBE[event["kind"]](data)

@@ -294,7 +294,8 @@ def _verify_messages(manifest: Mapping[str, Any], actual: Mapping[str, str], hea
             problems.add(MANIFEST, "a message entry is not an object")
             continue
         result.messages += 1
-        entry = item.get("entry") if isinstance(item.get("entry"), dict) else {}
+        raw_entry = item.get("entry")
+        entry: dict[str, Any] = raw_entry if isinstance(raw_entry, dict) else {}
         seq, sha = item.get("seq"), item.get("sha256")
         label = f"{MANIFEST}: message seq {seq}"
         if entry.get("seq") != seq or entry.get("sha256") != sha:

@@ -145,7 +145,7 @@ class PackageWriter:
             raise write_failure(exc, out_path) from exc
         self.tmp = Path(name)
         self.sink = HashingSink(self.tmp, fd)
-        self.zip = zipfile.ZipFile(self.sink, "w", allowZip64=True)  # type: ignore[arg-type]
+        self.zip = zipfile.ZipFile(self.sink, "w", allowZip64=True)
         stamp = exported_at[:19]
         self.date_time = (int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10]),
                           int(stamp[11:13]), int(stamp[14:16]), int(stamp[17:19]))

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.access_log import record_access
-from gateway.evidence import EvidenceError
 from gateway.evidence_select import Selection, resolve
 from gateway.evidence_verify import SUMS
+from gateway.evidence_zip import EvidenceError
 
 if TYPE_CHECKING:
     from gateway.app import App

@@ -47,7 +47,7 @@ class Backoff:
     max_seconds: float = 300.0
 
     def delay(self, failures: int) -> float:
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, failures - 1))
+        ceiling: float = min(self.max_seconds, self.base_seconds * 2 ** max(0, failures - 1))
         return ceiling * random.uniform(0.5, 1.0)
 
 

@@ -70,7 +70,7 @@ def ingest(
     app: App,
     paths: list[Path],
     alias: str | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> IngestSummary:
     """Archive every message found, then process it; malformed mail is filed or quarantined.
     A configuration fault stops the filing, not the archiving (``not_filed`` says why)."""

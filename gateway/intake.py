@@ -64,7 +64,7 @@ def accept(app: App, deliveries: Sequence[Delivery], skip_known: bool = True) ->
     known: set[tuple[str, str]] = set()
     if skip_known and keys:
         with app.db.session() as session:
-            known = {tuple(row) for row in session.execute(
+            known = {(sha, alias) for sha, alias in session.execute(
                 select(LedgerReceipt.sha256, LedgerReceipt.alias).where(
                     tuple_(LedgerReceipt.sha256, LedgerReceipt.alias).in_(set(keys))))}
     for key, delivery in zip(keys, deliveries, strict=True):

@@ -286,7 +286,9 @@ def _without_comments(value: str) -> str:
 
 
 def _split_outside_quotes(value: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in value:
         if char == '"':
             quoted = not quoted

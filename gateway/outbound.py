@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.headerregistry import Address
@@ -279,7 +279,7 @@ def deliver_due(app: App, *, now: datetime | None = None, limit: int = 200) -> D
     if not config.enabled:
         report.disabled = True
         return report
-    clock = (lambda: now) if now is not None else utcnow
+    clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
     relay = Relay(app.settings)  # a missing relay is a configuration error, before any claim
     ids = _claim(app, clock(), limit)
     if not ids:
@@ -413,8 +413,9 @@ def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]
             and f.alias.lower() in acknowledge]
     if not config.enabled or not todo:
         return
-    envelopes = dict(session.execute(select(LedgerReceipt.seq, LedgerReceipt.envelope).where(
-        LedgerReceipt.seq.in_([f.seq for f in todo]))).all())
+    envelopes: dict[int, dict[str, Any]] = dict(session.execute(
+        select(LedgerReceipt.seq, LedgerReceipt.envelope).where(
+            LedgerReceipt.seq.in_([f.seq for f in todo]))).all())
     cases = cases_by_id(session, (item.case_id for item in todo))
     # Held here so that queue_mail's session.get finds them (the identity map is weak).
     answered = list(session.scalars(select(Message).where(

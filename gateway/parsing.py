@@ -202,7 +202,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     sha = hashlib.sha256(raw).hexdigest()
     msg, nested_too_deep = _parse_structure(raw, defects)
     headers = _headers(msg, defects)
-    lookup = {}
+    lookup: dict[str, str] = {}
     for key, value in headers:
         lookup.setdefault(key.lower(), value)
     message_id = _first_id(lookup.get("message-id", ""))
@@ -212,7 +212,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         defects.append("unparseable Message-ID")
     # raw_items: the values as they arrived (8-bit bytes kept as surrogates, not sanitised
     # into Header objects), which the address parser needs.
-    raw_items = _safe(lambda: list(msg.raw_items()), [])[:MAX_HEADERS]
+    raw_items: list[tuple[str, str]] = _safe(lambda: list(msg.raw_items())[:MAX_HEADERS], [])
     senders = _addresses(_raw_field(raw_items, "from", first=True), defects)
     if not senders:
         defects.append("missing or unparseable From")
@@ -332,7 +332,7 @@ def _report_type(msg: email.message.Message) -> str:
 
 
 def _headers(msg: email.message.Message, defects: list[str]) -> list[tuple[str, str]]:
-    items = _safe(msg.items, [])
+    items: list[tuple[str, str]] = _safe(msg.items, [])
     if len(items) > MAX_HEADERS:
         defects.append(f"{len(items)} header fields; only the first {MAX_HEADERS} are read")
     return [(str(name), decode_header_value(value, defects, str(name)))
@@ -471,7 +471,7 @@ class _Body:
         filename = part.get_filename()
         disposition = (part.get_content_disposition() or "").lower()
         payload = part.get_payload(decode=True)
-        if payload is None:
+        if not isinstance(payload, bytes):  # decode=True gives bytes for a leaf part, or None
             payload = b""
         where = f"part {number} ({ctype})"
         if filename or disposition == "attachment" or not ctype.startswith("text/"):

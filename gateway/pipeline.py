@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -555,8 +556,8 @@ class _BatchWriter:
                     | {"case_id": self._case_id(m.row["_case"])} for m in filed]
             ids = session.scalars(insert(Message).returning(Message.id,
                                                             sort_by_parameter_order=True), rows)
-            for message, message_id in zip(filed, ids, strict=True):
-                message.id = message_id
+            for new, message_id in zip(filed, ids, strict=True):
+                new.id = message_id
             references = [{"message_pk": m.id, "position": n, "ref": ref} for m in filed
                           for n, ref in enumerate(reference_chain(m.prepared.parsed))]
             if references:
@@ -742,7 +743,9 @@ def queue_entries(session: Session, entries: Sequence[LedgerEntry]) -> None:
     # The daemon's recorder and a catch_up (here or in a CLI import) may queue the same
     # entries at the same moment: whoever comes second inserts nothing.
     dialect = session.get_bind().dialect.name
-    dialect_insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
+    inserts: dict[str, Callable[[type[LedgerReceipt]], postgresql.Insert | sqlite.Insert]] = {
+        "postgresql": pg_insert, "sqlite": sqlite_insert}
+    dialect_insert = inserts[dialect]
     session.execute(dialect_insert(LedgerReceipt).on_conflict_do_nothing(
         index_elements=["seq"]), [_receipt_row(e) for e in entries])
 

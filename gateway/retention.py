@@ -21,9 +21,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from archive import Receipt
@@ -64,11 +64,12 @@ def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]
 def extend_retention(session: Session, case: Case, until: datetime, actor: str,
                      note: str) -> int:
     """Keep every message of a case at least until ``until`` (never shortens)."""
-    changed = session.execute(
+    # An UPDATE gives a CursorResult, though Session.execute is typed to give a Result.
+    changed = cast(CursorResult[Any], session.execute(
         update(Message).where(Message.case_id == case.id, Message.purged_at.is_(None),
                               or_(Message.retain_until.is_(None),
                                   Message.retain_until < until))
-        .values(retain_until=until)).rowcount
+        .values(retain_until=until))).rowcount
     events.record(session, case, "retention_extended",
                   {"until": until.isoformat(), "messages": changed, "note": note}, actor=actor)
     return changed

@@ -88,7 +88,8 @@ def set_checks(session: Session, case: Case, checks: Sequence[Check], actor: str
     changes = []
     for check in checks:
         row = session.get(RequirementCheck, (case.id, check.item))
-        before = seen[check.item]["state"] if seen[check.item] else None
+        seen_item = seen[check.item]
+        before = seen_item["state"] if seen_item else None
         if row is None:
             row = RequirementCheck(case_id=case.id, item=check.item)
             session.add(row)

@@ -26,7 +26,7 @@ import ssl
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from email._header_value_parser import get_addr_spec, get_angle_addr
+from email._header_value_parser import AddrSpec, AngleAddr, get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from typing import Any
 
@@ -217,6 +217,8 @@ async def _rest_of_line(reader: asyncio.StreamReader, take: Callable[[bytes], ob
 class _Tracked:
     """What both protocol classes add: admission and limits, typed replies, our DATA reader."""
 
+    # A mixin of aiosmtpd's SMTP and LMTP (the sessions below): mypy checks it alone, so what
+    # it uses of SMTP (super(), transport, limits) carries a "type: ignore" naming the mixin.
     intake: SmtpIntake
     peer_host = ""
     archiving: asyncio.Future[None] | None = None
@@ -224,13 +226,14 @@ class _Tracked:
     in_data = False
     data_seen = 0.0  # loop time at which bytes last arrived
     loop: asyncio.AbstractEventLoop
+    _timeout_handle: asyncio.TimerHandle | None  # SMTP's session timer
 
     def _create_envelope(self) -> Envelope:
         return _Transaction()
 
     def _set_post_data_state(self) -> None:
         self._release()  # after DATA, RSET, EHLO: the transaction's bytes are gone
-        super()._set_post_data_state()  # type: ignore[misc]
+        super()._set_post_data_state()  # type: ignore[misc]  # mixin: SMTP's
 
     def _release(self) -> None:
         if self.held:
@@ -239,11 +242,11 @@ class _Tracked:
 
     async def push(self, status: Any) -> None:
         replacement = _AIOSMTPD_REPLIES.get(status) if isinstance(status, str) else None
-        await super().push(replacement or status)  # type: ignore[misc]
+        await super().push(replacement or status)  # type: ignore[misc]  # mixin: SMTP's
 
     def data_received(self, data: bytes) -> None:
         self.data_seen = self.loop.time()
-        super().data_received(data)  # type: ignore[misc]
+        super().data_received(data)  # type: ignore[misc]  # mixin: SMTP's
 
     def _timeout_cb(self) -> None:
         """The session timer ran out: 421 and close (RFC 5321 §4.5.3.2, §3.8).
@@ -269,6 +272,7 @@ class _Tracked:
     def _data_reply(self, reply: str) -> str:
         """RFC 2033 §4.2: after the data, LMTP answers once per accepted recipient."""
         if isinstance(self, LMTP):
+            assert self.envelope is not None  # DATA is inside a transaction
             return "\r\n".join([reply] * max(1, len(self.envelope.rcpt_tos)))
         return reply
 
@@ -318,7 +322,7 @@ class _Tracked:
     async def _receive(self) -> tuple[bytes, str | None]:
         """The message, or the reason it was dropped (read to its end all the same, as RFC
         5321 §4.2.5 implies, so the session stays in step)."""
-        limit: int = self.data_size_limit  # type: ignore[attr-defined]
+        limit: int = self.data_size_limit  # type: ignore[attr-defined]  # mixin: SMTP's
         budget = self.intake.budget
         data = bytearray()
         refusal: str | None = None
@@ -341,16 +345,16 @@ class _Tracked:
             data = bytearray()  # dropped at once: memory is what the limits protect
             self._release()
 
-        await read_data(self._reader, take)  # type: ignore[attr-defined]
+        await read_data(self._reader, take)  # type: ignore[attr-defined]  # mixin: SMTP's
         return bytes(data), refusal
 
     def connection_lost(self, error: Exception | None) -> None:
-        super().connection_lost(error)  # type: ignore[misc]
+        super().connection_lost(error)  # type: ignore[misc]  # mixin: SMTP's
         self._release()
         self.intake._forget(self)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        limit: int = self.local_part_limit  # type: ignore[attr-defined]
+        limit: int = self.local_part_limit  # type: ignore[attr-defined]  # mixin: SMTP's
         if len(arg) > _CACHED_ADDRESS_CHARS:  # the cache must not hold what a sender makes up
             return _parse_address.__wrapped__(arg, limit)
         return _parse_address(arg, limit)
@@ -367,6 +371,7 @@ def _parse_address(arg: str, local_part_limit: int) -> tuple[str | None, str | N
     aiosmtpd's version also builds a ``typing.Protocol`` class on each call."""
     if not arg:
         return "", ""
+    address: AngleAddr | AddrSpec
     try:
         if arg.lstrip().startswith("<"):
             address, rest = get_angle_addr(arg)
@@ -567,6 +572,7 @@ class _Gate(asyncio.Protocol):
             transport.write(TOO_MANY_SESSIONS)
             transport.close()
             return
+        # The session is an SMTP or LMTP mixed with _Tracked (mypy sees the mixin alone).
         transport.set_protocol(session)  # type: ignore[arg-type]
         session.connection_made(transport)  # type: ignore[attr-defined]
 
@@ -576,7 +582,7 @@ class SmtpIntake:
 
     def __init__(self, app: App, config: SmtpConfig, committer: GroupCommitter) -> None:
         self.config = config
-        self.name = config.protocol
+        self.name: str = config.protocol
         self.tls = tls_context(config, app.settings.resolve)
         self.handler = AliasHandler(frozenset(app.settings.alias_addresses), committer,
                                     config.protocol, require_tls=config.require_starttls)
@@ -721,7 +727,7 @@ class SmtpIntake:
         if waiting:
             await asyncio.wait(waiting, timeout=STOP_GRACE_SECONDS)
         for session in list(self.sessions):
-            transport = session.transport  # type: ignore[attr-defined]
+            transport = session.transport  # type: ignore[attr-defined]  # mixin: SMTP's
             if transport is None or transport.is_closing():
                 continue
             # RFC 5321 §3.8: the server may send 421 at any time and close when shutting down.
@@ -732,7 +738,7 @@ class SmtpIntake:
                 await asyncio.wait_for(self._no_sessions.wait(), CLOSE_WAIT_SECONDS)
             except TimeoutError:
                 for session in list(self.sessions):
-                    transport = session.transport  # type: ignore[attr-defined]
+                    transport = session.transport  # type: ignore[attr-defined]  # mixin
                     if transport is not None:
                         transport.abort()
         await self._server.wait_closed()

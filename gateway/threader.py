@@ -457,6 +457,7 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
                 select(Message.message_id, Message.case_id, Message.direction,
                        Message.from_addr)
                 .where(Message.message_id.in_(chunk)).order_by(Message.id)):
+            assert message_id is not None  # it matched in_(chunk)
             index.case_by_message_id.setdefault(message_id, case_id)
             if direction == "outbound" or sender.lower() in index.our_addresses:
                 index.sent_by_us.add(message_id)
@@ -475,6 +476,7 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
         for conversation, case_id in session.execute(
                 select(Message.thread_index, Message.case_id)
                 .where(Message.thread_index.in_(chunk)).order_by(Message.id)):
+            assert conversation is not None  # it matched in_(chunk)
             index.case_by_conversation.setdefault(conversation, case_id)
     _load_subjects(session, index, batch, rules)
     refs = {ref for k in batch for _, ref in k.signed} | {
@@ -493,7 +495,7 @@ def _load_orphan_counts(session: Session, index: ThreadIndex, own_ids: set[str])
     pairs = {(case, mid) for mid in own_ids for case in index.referenced_by.get(mid, ())}
     if not pairs:
         return
-    cases = sorted({case for case, _ in pairs})
+    cases = sorted({case for case, _ in pairs if isinstance(case, int)})  # all loaded ids
     for case_id, size in session.execute(
             select(Message.case_id, func.count()).where(Message.case_id.in_(cases))
             .group_by(Message.case_id)):
@@ -560,7 +562,7 @@ def _load_cases(session: Session, index: ThreadIndex, refs: set[str]) -> None:
                 merged_into[case_id] = into
                 pending.add(into)
         pending -= set(index.customer_domain)
-    index.merged.update(merged_into)
+    index.merged.update(merged_into.items())
 
 
 def _load_participants(session: Session, index: ThreadIndex, cases: set[CaseKey]) -> None:

@@ -80,8 +80,8 @@ def classify_case(session: Session, case: Case, *, category: str,
     waiting = list(session.scalars(select(Message).where(
         Message.case_id == case.id, Message.needs_triage.is_(True)).order_by(Message.id)))
     was = case.category
-    before = {"category": case.category, "scope_change": case.scope_change}
-    after = {"category": category,
+    before: dict[str, Any] = {"category": case.category, "scope_change": case.scope_change}
+    after: dict[str, Any] = {"category": category,
              "scope_change": case.scope_change if scope_change is None else scope_change}
     reason = note.strip() or f"classified by {actor}: no scope change"
     reviews = _sync_scope_review(session, case, before["scope_change"], scope_change,

@@ -6,6 +6,7 @@ Create Date: 2026-11-26
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,7 +23,7 @@ _PROPERTY_STATUSES = ("('announced', 'received', 'in-use', 'returned', 'destroye
 _GUARDED = "property_history"
 
 
-def _ts(name: str, nullable: bool = False) -> sa.Column:
+def _ts(name: str, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
