@@ -18,14 +18,6 @@ SYSTEM = "system"
 _IN_CHUNK = 5000
 
 
-def current_actor(explicit: str | None = None) -> str:
-    """Transitional: the command line's actor (``gateway.cli.current_actor``, the one place
-    that asks the environment). Remove once no ``cli_*`` module imports it from here."""
-    from gateway.cli import current_actor as from_command_line
-
-    return from_command_line(explicit)
-
-
 def case_by_ref(session: Session, ref: str, *, for_update: bool = False) -> Case:
     query = select(Case).where(Case.ref == ref.strip().upper())
     if for_update:
