@@ -1,20 +1,38 @@
 """The processing worker: archived receipts in, messages filed into cases out.
 
-Receipts are processed in batches: parse and classify each message (pure, per-message
-try/except), then thread and file the whole batch with a handful of bulk statements. If the
-batch fails as a whole (a bug, or another node filing the same bytes at the same moment), its
-SAVEPOINT is rolled back and the receipts are filed one by one, so one poison message is
-quarantined with its reason while the rest commit (Mailman's habit: one try/except per message
-at the loop boundary). Everything here is derived from the archived bytes, so it can be re-run
-after a crash or a rules upgrade with the same result.
+Each receipt goes through five named stages, in this order:
+
+1. **dedupe** (:class:`Dedupe`): bytes already filed for the same alias, by an earlier batch or
+   earlier in this one, are a duplicate delivery. First, because a retried delivery then costs
+   one indexed lookup and never a parse.
+2. **prepare** (:meth:`Processor._prepare`): read the archived bytes, parse and classify them
+   (pure); whatever goes wrong becomes a :class:`Rejected`, quarantined with its reason.
+3. **thread** (:func:`thread_batch`): decide each message's case over an index loaded once for
+   the batch (:mod:`gateway.threader`); a message may open a new case or re-home orphans.
+4. **write** (:class:`_BatchWriter`): read each message in its case's context, then write the
+   cases, messages, events, quarantine entries and receipt statuses with a few bulk statements.
+5. **hooks** (:func:`gateway.after_filing.run_hooks`): the workflows see the filed messages.
+   Last, because hooks observe filed messages only (with their ids and final case), never a
+   message that a later stage could still drop.
+
+Stages pass small frozen values (:class:`Duplicate`, :class:`Prepared`, :class:`Rejected`,
+:class:`Threaded`, :class:`Filing`) and return their results; nothing a stage received is
+changed in place. Only the batch writer accumulates, because ids exist only once it writes.
+
+Receipts are processed in batches, all in one SAVEPOINT. If the batch fails as a whole (a bug,
+or another node filing the same bytes at the same moment), the SAVEPOINT is rolled back and the
+receipts are filed one by one, so one poison message is quarantined with its reason while the
+rest commit (Mailman's habit: one try/except per message at the loop boundary). Everything here
+is derived from the archived bytes, so it can be re-run after a crash or a rules upgrade with
+the same result.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -55,7 +73,9 @@ from gateway.parsing import ParsedMessage, parse_message
 from gateway.signing import signed_case_ref
 from gateway.threader import (
     CaseKey,
+    SignedRef,
     ThreadDecision,
+    ThreadIndex,
     ThreadingRules,
     ThreadKeys,
     case_ref,
@@ -86,8 +106,33 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class FiledEarlier:
+    """Bytes an earlier batch filed for the same alias: the message and its case."""
+
+    message_pk: int
+    case_id: int
+    case_ref: str
+
+
+@dataclass(frozen=True)
+class FiledInBatch:
+    """A message filed in this batch, named by its receipt's seq: its id exists once the
+    batch writer has written it."""
+
+    seq: int
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Stage 1's result: these bytes are already filed for the receipt's alias."""
+
+    receipt: LedgerReceipt
+    of: FiledEarlier | FiledInBatch
+
+
+@dataclass(frozen=True)
 class Prepared:
-    """A message parsed and classified, ready to be threaded and filed."""
+    """Stage 2's result: a message parsed and classified, ready to be threaded and filed."""
 
     receipt: LedgerReceipt
     parsed: ParsedMessage
@@ -96,9 +141,83 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Rejected:
+    """Stage 2's result for a message that cannot be filed: quarantined with its reason."""
+
     receipt: LedgerReceipt
     stage: str
     reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class NewCase:
+    """A case a message of this batch opens. Compared by identity: it is a key of the thread
+    index and of the batch writer until the writer gives it an id and a reference."""
+
+    first_seq: int
+    alias: str
+    category: str  # the opening message's, before the case's context is read
+    subject: str
+    customer: str
+    rule: str
+    possible_follow_up_of: str | None
+
+    @classmethod
+    def opened_by(cls, prepared: Prepared, decision: ThreadDecision) -> NewCase:
+        parsed = prepared.parsed
+        return cls(first_seq=prepared.receipt.seq, alias=prepared.receipt.alias,
+                   category=prepared.classification.category, subject=parsed.subject[:1000],
+                   customer=parsed.from_addr, rule=decision.rule,
+                   possible_follow_up_of=decision.possible_follow_up_of)
+
+    def opened_event(self) -> dict[str, Any]:
+        """The data of its ``case_opened`` event."""
+        return {"rule": self.rule, "category": self.category, "alias": self.alias,
+                "customer": self.customer, "subject": self.subject,
+                "possible_follow_up_of": self.possible_follow_up_of}
+
+
+@dataclass(frozen=True)
+class Threaded:
+    """Stage 3's result: the case a prepared message joins (an existing case's id, or the
+    :class:`NewCase` it or an earlier message of the batch opened) and why."""
+
+    prepared: Prepared
+    keys: ThreadKeys
+    decision: ThreadDecision
+    case: CaseKey
+
+    @property
+    def opened(self) -> NewCase | None:
+        """The case this message opens, if it opens one."""
+        case = self.case
+        if isinstance(case, NewCase) and case.first_seq == self.prepared.receipt.seq:
+            return case
+        return None
+
+
+@dataclass(frozen=True)
+class Filing:
+    """Stage 4's record of one message: as read in its case's context, with its messages row
+    (all but ``case_id``, which a new case has only once the cases are written)."""
+
+    prepared: Prepared
+    case: CaseKey
+    opens_case: bool
+    row: Mapping[str, Any]
+
+    @property
+    def receipt(self) -> LedgerReceipt:
+        return self.prepared.receipt
+
+
+@dataclass(frozen=True)
+class _Event:
+    """A case event of the batch; its case and message may still be waiting for their ids."""
+
+    case: CaseKey
+    message: int | FiledInBatch | None
+    kind: str
+    data: dict[str, Any]
 
 
 class Processor:
@@ -278,57 +397,33 @@ class Processor:
 
     def _file_batch(self, session: Session, receipts: Sequence[LedgerReceipt],
                     cache: dict[int, Prepared | Rejected]) -> list[Outcome]:
-        config = self.settings.config
+        """The five stages over one batch, inside the caller's SAVEPOINT."""
+        admitted = self._admit(session, receipts, cache)
+        ready = [a for a in admitted if isinstance(a, Prepared)]
+        threaded = thread_batch(session, ready, self.threading_rules, self._signed_ref)
         writer = _BatchWriter(session, self.settings)
-        already = _filed_messages(session, receipts)
-        in_batch: dict[tuple[str, str], _NewMessage] = {}
-        ready: list[Prepared] = []
+        outcomes = writer.write([a for a in admitted if not isinstance(a, Prepared)], threaded)
+        run_hooks(session, self.settings, writer.filed())
+        return outcomes
+
+    def _admit(self, session: Session, receipts: Sequence[LedgerReceipt],
+               cache: dict[int, Prepared | Rejected]) -> list[Duplicate | Prepared | Rejected]:
+        """Stages 1 and 2 for each receipt, in ledger order. ``cache`` keeps what was prepared,
+        so a batch refiled one by one does not parse and classify its messages twice."""
+        dedupe = Dedupe(session, receipts)
+        admitted: list[Duplicate | Prepared | Rejected] = []
         for receipt in receipts:
-            key = (receipt.sha256, receipt.alias)
-            if key in already:
-                writer.duplicate(receipt, *already[key])
-                continue
-            if key in in_batch:
-                writer.duplicate_of_new(receipt, in_batch[key])
+            duplicate = dedupe(receipt)
+            if duplicate is not None:
+                admitted.append(duplicate)
                 continue
             if receipt.seq not in cache:
                 cache[receipt.seq] = self._prepare(receipt)
-            result = cache[receipt.seq]
-            if isinstance(result, Rejected):
-                writer.quarantine(result)
-                continue
-            ready.append(result)
-            in_batch[key] = writer.reserve_message(result)
-        bounced = [p.classification.bounced_message_id for p in ready
-                   if p.classification.bounced_message_id]
-        rules = self.threading_rules
-        signed = self._signed_ref
-        batch_keys = [thread_keys(p.parsed, config.case_prefix, signed,
-                                  inbound=p.receipt.direction == "inbound",
-                                  received_at=p.receipt.received_at) for p in ready]
-        index = load_index(session, batch_keys, rules, bounced)
-        decisions = []
-        for prepared, keys in zip(ready, batch_keys, strict=True):
-            decision = decide_thread(keys, index, rules,
-                                     prepared.classification.bounced_message_id)
-            target = decision.case if decision.case is not None else writer.open_case(
-                prepared, decision)
-            for orphans in decision.merge_orphans:
-                index.merge(orphans, target)
-                writer.rehome(orphans, target, keys.message_id or "")
-            index.file(keys, target, domain_of(prepared.parsed.from_addr)
-                       if decision.case is None else "")
-            decisions.append((prepared, decision, target, keys))
-        writer.load_cases([target for _, _, target, _ in decisions if isinstance(target, int)])
-        writer.load_contexts([target for prepared, _, target, _ in decisions
-                              if isinstance(target, int) and reads_context(prepared)])
-        for prepared, decision, target, keys in decisions:
-            writer.file(in_batch[(prepared.receipt.sha256, prepared.receipt.alias)], target,
-                        decision, keys)
-        outcomes = writer.flush()
-        writer.link_and_merge()
-        run_hooks(session, self.settings, writer.filed())
-        return outcomes
+            prepared = cache[receipt.seq]
+            if isinstance(prepared, Prepared):
+                dedupe.admit(prepared)
+            admitted.append(prepared)
+        return admitted
 
     @property
     def threading_rules(self) -> ThreadingRules:
@@ -345,31 +440,69 @@ class Processor:
         return signed_case_ref(self.settings, message_id)
 
 
+# -- stage 1: dedupe --------------------------------------------------------------------------
+
+
+class Dedupe:
+    """Stage 1: the same bytes for the same alias are filed once. Later deliveries (a client's
+    retry, a second intake, a re-run after a crash) are recorded as duplicates of the first,
+    found with one query for the whole batch and before anything is parsed."""
+
+    def __init__(self, session: Session, receipts: Sequence[LedgerReceipt]) -> None:
+        self._earlier = _filed_messages(session, receipts)
+        self._in_batch: dict[tuple[str, str], FiledInBatch] = {}
+
+    def __call__(self, receipt: LedgerReceipt) -> Duplicate | None:
+        key = (receipt.sha256, receipt.alias)
+        of = self._earlier.get(key) or self._in_batch.get(key)
+        return None if of is None else Duplicate(receipt, of)
+
+    def admit(self, prepared: Prepared) -> None:
+        """Later copies of these bytes in the batch are duplicates of this prepared one (a
+        copy that failed to prepare is no original: the next copy is prepared in its turn)."""
+        receipt = prepared.receipt
+        self._in_batch[(receipt.sha256, receipt.alias)] = FiledInBatch(receipt.seq)
+
+
 def _filed_messages(session: Session, receipts: Sequence[LedgerReceipt]
-                    ) -> dict[tuple[str, str], tuple[int, int, str]]:
-    """(sha256, alias) -> (message id, case id, case ref) for bytes already filed."""
+                    ) -> dict[tuple[str, str], FiledEarlier]:
+    """(sha256, alias) -> the message and case of bytes already filed."""
     shas = {r.sha256 for r in receipts}
     rows = session.execute(
         select(Message.sha256, Message.alias, Message.id, Message.case_id, Case.ref)
         .join(Case, Case.id == Message.case_id).where(Message.sha256.in_(shas)))
-    return {(sha, alias): (mid, cid, ref) for sha, alias, mid, cid, ref in rows}
+    return {(sha, alias): FiledEarlier(mid, cid, ref) for sha, alias, mid, cid, ref in rows}
 
 
-@dataclass(eq=False)
-class _NewCase:
-    """A case opened in this batch; its id and reference exist once the batch is written."""
-
-    row: dict[str, Any]
-    opened: dict[str, Any]
-    first_seq: int
-    id: int | None = None
+# -- stage 3: thread --------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
-class _NewMessage:
-    prepared: Prepared
-    row: dict[str, Any] = field(default_factory=dict)
-    id: int | None = None
+def thread_batch(session: Session, ready: Sequence[Prepared], rules: ThreadingRules,
+                 signed: SignedRef) -> list[Threaded]:
+    """Stage 3: the case of each prepared message, in ledger order, over one index loaded for
+    the batch; each decision is added to the index, so a reply threads to a message filed
+    earlier in the same batch."""
+    keys = [thread_keys(p.parsed, rules.prefix, signed, inbound=p.receipt.direction == "inbound",
+                        received_at=p.receipt.received_at) for p in ready]
+    bounced = [p.classification.bounced_message_id for p in ready
+               if p.classification.bounced_message_id]
+    index = load_index(session, keys, rules, bounced)
+    return [_thread_one(prepared, message_keys, index, rules)
+            for prepared, message_keys in zip(ready, keys, strict=True)]
+
+
+def _thread_one(prepared: Prepared, keys: ThreadKeys, index: ThreadIndex,
+                rules: ThreadingRules) -> Threaded:
+    decision = decide_thread(keys, index, rules, prepared.classification.bounced_message_id)
+    case = decision.case if decision.case is not None else NewCase.opened_by(prepared, decision)
+    for orphans in decision.merge_orphans:
+        index.merge(orphans, case)
+    index.file(keys, case, domain_of(prepared.parsed.from_addr)
+               if decision.case is None else "")
+    return Threaded(prepared, keys, decision, case)
+
+
+# -- stage 4: write ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -386,65 +519,57 @@ class _CaseState:
 
 
 class _BatchWriter:
-    """Collects the rows of one batch in memory and writes them with a few bulk statements."""
+    """Stage 4: collects the rows of one batch in memory and writes them with a few bulk
+    statements. The one stateful stage: case and message ids exist only once it writes, so
+    it keeps what the batch did to each case and fills the ids in as the inserts return them."""
 
     def __init__(self, session: Session, settings: Settings) -> None:
         self.session = session
         self.prefix = settings.config.case_prefix
         self.triage_below = settings.config.classifier.triage_below
         self.now = utcnow()
-        self.new_cases: list[_NewCase] = []
-        self.messages: list[_NewMessage] = []
+        # Per receipt, in the order recorded: what the receipts row and the Outcome say.
+        self.results: list[Duplicate | Rejected | Filing] = []
+        self.filings: dict[int, Filing] = {}  # by seq
+        self.threaded: list[Threaded] = []  # of the filings, for link_and_merge
+        self.new_cases: list[NewCase] = []
         self.cases: dict[CaseKey, _CaseState] = {}
-        self.events: list[tuple[CaseKey, _NewMessage | int | None, str, dict[str, Any]]] = []
-        self.receipts: list[tuple[LedgerReceipt, str, _NewMessage | int | None, CaseKey | None,
-                                  str]] = []
-        self.rejected: list[Rejected] = []
-        # Written after the batch's own events, so a case's history reads in order.
-        self.late_events: list[tuple[CaseKey, _NewMessage | int | None, str,
-                                     dict[str, Any]]] = []
-        # (new case, tagged case) for strangers' case tags; (orphan case, parent's case, id).
-        self.follow_ups: list[tuple[CaseKey, CaseKey]] = []
-        self.rehomed: list[tuple[CaseKey, CaseKey, str]] = []
+        self.events: list[_Event] = []
+        self.case_ids: dict[NewCase, int] = {}
+        self.message_ids: dict[int, int] = {}  # seq -> id, of the messages filed here
         self.merged_into: dict[int, int] = {}
         # What each case holds, for the messages of this batch that the context may move
         # (classifiers.context); grows as the batch files into the case.
         self.contexts: dict[CaseKey, CaseContext] = {}
 
+    def write(self, settled: Sequence[Duplicate | Rejected],
+              threaded: Sequence[Threaded]) -> list[Outcome]:
+        """Record the receipts settled before threading, file the threaded messages, write
+        it all; one :class:`Outcome` per receipt, in ledger order."""
+        for result in settled:
+            if isinstance(result, Duplicate):
+                self.duplicate(result)
+            else:
+                self.quarantine(result)
+        self.load_cases([t.case for t in threaded if isinstance(t.case, int)])
+        self.load_contexts([t.case for t in threaded
+                            if isinstance(t.case, int) and reads_context(t.prepared)])
+        for message in threaded:
+            self.file(message)
+        outcomes = self.flush()
+        self.link_and_merge()
+        return outcomes
+
     # -- collecting --------------------------------------------------------------------------
 
-    def reserve_message(self, prepared: Prepared) -> _NewMessage:
-        message = _NewMessage(prepared)
-        self.messages.append(message)
-        return message
-
-    def duplicate(self, receipt: LedgerReceipt, message_id: int, case_id: int, ref: str) -> None:
-        self.cases.setdefault(case_id, _CaseState(ref, "", False))
-        self.events.append((case_id, message_id, "duplicate_delivery", _duplicate_data(receipt)))
-        self.receipts.append((receipt, "duplicate", message_id, case_id, ""))
-
-    def duplicate_of_new(self, receipt: LedgerReceipt, first: _NewMessage) -> None:
-        self.receipts.append((receipt, "duplicate", first, None, ""))
-        self.late_events.append((first, first, "duplicate_delivery", _duplicate_data(receipt)))
+    def duplicate(self, duplicate: Duplicate) -> None:
+        self.results.append(duplicate)
+        if isinstance(duplicate.of, FiledEarlier):
+            self.events.append(_Event(duplicate.of.case_id, duplicate.of.message_pk,
+                                      "duplicate_delivery", _duplicate_data(duplicate.receipt)))
 
     def quarantine(self, rejected: Rejected) -> None:
-        self.rejected.append(rejected)
-        self.receipts.append((rejected.receipt, "quarantined", None, None, rejected.reason))
-
-    def open_case(self, prepared: Prepared, decision: ThreadDecision) -> _NewCase:
-        parsed, classification = prepared.parsed, prepared.classification
-        row = {"alias": prepared.receipt.alias, "category": classification.category,
-               "status": "new", "scope_change": False, "subject": parsed.subject[:1000],
-               "customer": parsed.from_addr, "customer_domain": domain_of(parsed.from_addr),
-               "opened_at": self.now, "updated_at": self.now}
-        opened = {"rule": decision.rule, "category": row["category"], "alias": row["alias"],
-                  "customer": row["customer"], "subject": row["subject"],
-                  "possible_follow_up_of": decision.possible_follow_up_of}
-        case = _NewCase(row, opened, prepared.receipt.seq)
-        self.new_cases.append(case)
-        self.cases[case] = _CaseState("", classification.category, False)
-        self.contexts[case] = EMPTY
-        return case
+        self.results.append(rejected)
 
     def load_contexts(self, ids: list[int]) -> None:
         wanted = [i for i in set(ids) if i not in self.contexts]
@@ -470,171 +595,159 @@ class _BatchWriter:
                 self.cases[cid] = _CaseState(ref, category, scope, needs_triage=triage,
                                              guessed=triage and not confirmed)
 
-    def file(self, message: _NewMessage, case: CaseKey, decision: ThreadDecision,
-             keys: ThreadKeys) -> None:
-        before = message.prepared.classification
-        self._read_in_context(message, case)
-        prepared = message.prepared
-        parsed, classification = prepared.parsed, prepared.classification
-        message.row = _message_row(prepared.receipt, parsed, classification, decision)
-        message.row.update(thread_index=keys.conversation, norm_subject=keys.norm_subject)
-        if decision.follow_up_case is not None:
-            self.follow_ups.append((case, decision.follow_up_case))
-        message.row["_case"] = case
-        state = self.cases[case]
-        if isinstance(case, _NewCase) and case.first_seq == prepared.receipt.seq:
-            self.events.append((case, None, "case_opened", case.opened))
-        state.changed = True
-        self.events.append((case, message, "message_threaded", {
-            "rule": decision.rule, "key": decision.key, "seq": prepared.receipt.seq,
-            "sha256": prepared.receipt.sha256}))
-        inbound = prepared.receipt.direction != "outbound"
-        message.row["needs_triage"] = inbound and needs_person(classification,
-                                                               self.triage_below)
-        self.events.append((case, message, "message_classified", {
-            "category": classification.category, "scope_change": classification.scope_change,
-            "confidence": classification.confidence,
-            "decided_by": classification.decided_by,
-            "needs_triage": message.row["needs_triage"],
-            "rules": sorted({e.rule_id for e in classification.evidence}),
-            "rules_version": classification.rules_version, "defects": list(parsed.defects)}
-            | _context_note(before, classification)))
+    def file(self, threaded: Threaded) -> None:
+        """File one message into its case: its row and the events it causes."""
+        opened = threaded.opened
+        if opened is not None:
+            self._open(opened)
+            self.events.append(_Event(opened, None, "case_opened", opened.opened_event()))
+        filing = self._filing(threaded)
+        self.cases[filing.case].changed = True
+        self.events += self._message_events(threaded, filing)
         # Our own outbound mail is on record, but what *we* wrote never flags a scope change
         # or re-categorises the customer's case.
-        if inbound:
-            self._customer_signals(case, message, state, classification)
-        self.receipts.append((prepared.receipt, "filed", message, case, ""))
+        if filing.receipt.direction != "outbound":
+            self._customer_signals(filing)
+        self.results.append(filing)
+        self.filings[filing.receipt.seq] = filing
+        self.threaded.append(threaded)
 
-    def _read_in_context(self, message: _NewMessage, case: CaseKey) -> None:
-        """Let what the case already holds move the message's classification (an order's
-        change is no new order), then add the message to what the case holds. Our own
-        outbound mail adds its identifiers (a quote we sent) but is never moved."""
+    def _filing(self, threaded: Threaded) -> Filing:
+        prepared = self._read_in_context(threaded.prepared, threaded.case)
+        receipt, classification = prepared.receipt, prepared.classification
+        inbound = receipt.direction != "outbound"
+        row = _message_row(receipt, prepared.parsed, classification, threaded.decision) | {
+            "thread_index": threaded.keys.conversation,
+            "norm_subject": threaded.keys.norm_subject,
+            "needs_triage": inbound and needs_person(classification, self.triage_below)}
+        return Filing(prepared, threaded.case, threaded.opened is not None, row)
+
+    def _message_events(self, threaded: Threaded, filing: Filing) -> list[_Event]:
+        receipt, decision = filing.receipt, threaded.decision
+        classification = filing.prepared.classification
+        message = FiledInBatch(receipt.seq)
+        return [
+            _Event(filing.case, message, "message_threaded", {
+                "rule": decision.rule, "key": decision.key, "seq": receipt.seq,
+                "sha256": receipt.sha256}),
+            _Event(filing.case, message, "message_classified", {
+                "category": classification.category,
+                "scope_change": classification.scope_change,
+                "confidence": classification.confidence,
+                "decided_by": classification.decided_by,
+                "needs_triage": filing.row["needs_triage"],
+                "rules": sorted({e.rule_id for e in classification.evidence}),
+                "rules_version": classification.rules_version,
+                "defects": list(filing.prepared.parsed.defects)}
+                | _context_note(threaded.prepared.classification, classification))]
+
+    def _open(self, case: NewCase) -> None:
+        self.new_cases.append(case)
+        self.cases[case] = _CaseState("", case.category, False)
+        self.contexts[case] = EMPTY
+
+    def _read_in_context(self, prepared: Prepared, case: CaseKey) -> Prepared:
+        """The message as what the case already holds reads it (an order's change is no new
+        order); what the case holds then includes it. Our own outbound mail adds its
+        identifiers (a quote we sent) but is never moved."""
         if case not in self.contexts:
-            return  # no message of this batch in the case can be moved (reads_context)
-        prepared = message.prepared
+            return prepared  # no message of this batch in the case can be moved (reads_context)
         inbound = prepared.receipt.direction != "outbound"
         context = self.contexts[case]
         read = in_context(prepared.classification, context) if inbound \
             else prepared.classification
-        if read is not prepared.classification:
-            message.prepared = replace(prepared, classification=read)
         self.contexts[case] = after_filing(context, read, inbound=inbound,
                                            triage_below=self.triage_below)
+        return prepared if read is prepared.classification \
+            else replace(prepared, classification=read)
 
-    def _customer_signals(self, case: CaseKey, message: _NewMessage, state: _CaseState,
-                          classification: Classification) -> None:
+    def _customer_signals(self, filing: Filing) -> None:
+        case, classification = filing.case, filing.prepared.classification
+        message = FiledInBatch(filing.receipt.seq)
+        state = self.cases[case]
         if classification.scope_change:
-            self.events.append((case, message, "scope_change_flagged",
-                                {"evidence": message.row["evidence"]}))
+            self.events.append(_Event(case, message, "scope_change_flagged",
+                                      {"evidence": filing.row["evidence"]}))
             state.scope_change = True
-        triage = message.row["needs_triage"]
-        opening = isinstance(case, _NewCase) and case.first_seq == message.prepared.receipt.seq
-        if opening:
+        triage = filing.row["needs_triage"]
+        if filing.opens_case:
             state.guessed = triage
         elif ((state.category == "other" or (state.guessed and not triage))
               and classification.category not in ("other", state.category)):
-            self.events.append((case, message, "category_changed",
-                                {"from": state.category, "to": classification.category}))
+            self.events.append(_Event(case, message, "category_changed",
+                                      {"from": state.category, "to": classification.category}))
             state.category = classification.category
             state.guessed = triage
         elif not triage and classification.category == state.category:
             state.guessed = False
         if triage and not state.needs_triage:
             state.needs_triage = True
-            self.events.append((case, message, "triage_needed", {
+            self.events.append(_Event(case, message, "triage_needed", {
                 "reason": triage_reason(classification, self.triage_below),
                 "category": state.category}))
 
     # -- writing -----------------------------------------------------------------------------
 
     def flush(self) -> list[Outcome]:
-        session = self.session
         self._insert_cases()
-        filed = [m for m in self.messages if m.row]
-        if filed:
-            rows = [without_nul({k: v for k, v in m.row.items() if k != "_case"})
-                    | {"case_id": self._case_id(m.row["_case"])} for m in filed]
-            ids = session.scalars(insert(Message).returning(Message.id,
-                                                            sort_by_parameter_order=True), rows)
-            for new, message_id in zip(filed, ids, strict=True):
-                new.id = message_id
-            references = [{"message_pk": m.id, "position": n, "ref": ref} for m in filed
-                          for n, ref in enumerate(reference_chain(m.prepared.parsed))]
-            if references:
-                session.execute(insert(MessageReference), references)
-        events = self.events + self.late_events
-        if events:
-            session.execute(insert(CaseEvent), [
-                {"case_id": self._case_id(case), "at": self.now, "actor": SYSTEM, "kind": kind,
-                 "message_pk": self._message_id(message), "data": without_nul(data)}
-                for case, message, kind, data in events])
+        self._insert_messages()
+        self._insert_events()
         self._update_cases()
         self._write_quarantine()
-        session.execute(update(LedgerReceipt), [
-            {"seq": receipt.seq, "status": status, "message_pk": self._message_id(message),
-             "processed_at": self.now}
-            for receipt, status, message, _, _ in self.receipts])
-        outcomes = []
-        for receipt, status, message, case, reason in self.receipts:
-            if case is None and isinstance(message, _NewMessage):
-                case = message.row.get("_case")
-            new_case = (isinstance(case, _NewCase) and status == "filed"
-                        and case.first_seq == receipt.seq)
-            outcomes.append(Outcome(receipt.seq, status, self._ref(case), new_case, reason))
-        return sorted(outcomes, key=lambda o: o.seq)
-
-    def rehome(self, orphans: CaseKey, target: CaseKey, parent_id: str) -> None:
-        self.rehomed.append((orphans, target, parent_id))
+        self.session.execute(update(LedgerReceipt), [
+            {"seq": result.receipt.seq, "status": _status(result),
+             "message_pk": self._message_pk(result), "processed_at": self.now}
+            for result in self.results])
+        return sorted((self._outcome(result) for result in self.results), key=lambda o: o.seq)
 
     def link_and_merge(self) -> None:
         """After :meth:`flush`: link strangers' new cases to the case they tagged, and merge
         orphan cases into the case their late parent joined (both rare, so ORM-level)."""
         from gateway.merging import system_merge
 
-        if self.follow_ups:
+        follow_ups = [t for t in self.threaded if t.decision.follow_up_case is not None]
+        if follow_ups:
             refs = {}
-            for new, tagged in self.follow_ups:
-                new_id, tagged_id = self._case_id(new), self._case_id(tagged)
+            for threaded in follow_ups:
+                new_id = self._case_id(threaded.case)
+                tagged_id = self._case_id(threaded.decision.follow_up_case)
                 self.session.add(CaseLink(case_id=new_id, other_case_id=tagged_id,
                                           kind="possible-follow-up", created_at=self.now,
                                           actor=SYSTEM))
-                refs[tagged_id] = self.cases[new].ref
+                refs[tagged_id] = self.cases[threaded.case].ref
             self.session.flush()
             for tagged_id, new_ref in refs.items():
                 self.session.add(CaseEvent(case_id=tagged_id, at=self.now, actor=SYSTEM,
                                            kind="possible_follow_up",
                                            data={"case": new_ref}))
-        for orphans, target, parent_id in self.rehomed:
-            source_id, target_id = self._case_id(orphans), self._case_id(target)
-            while target_id in self.merged_into:
-                target_id = self.merged_into[target_id]
-            system_merge(self.session, source_id, target_id,
-                         f"replies to <{parent_id}> joined the case of their parent")
-            self.merged_into[source_id] = target_id
+        for threaded in self.threaded:
+            for orphans in threaded.decision.merge_orphans:
+                source_id, target_id = self._case_id(orphans), self._case_id(threaded.case)
+                while target_id in self.merged_into:
+                    target_id = self.merged_into[target_id]
+                parent_id = threaded.keys.message_id or ""
+                system_merge(self.session, source_id, target_id,
+                             f"replies to <{parent_id}> joined the case of their parent")
+                self.merged_into[source_id] = target_id
         self.session.flush()
 
     def filed(self) -> list[FiledMessage]:
-        """The messages this batch filed (after :meth:`flush`), for the workflow hooks; a
-        message whose case was merged away in this batch is reported in the surviving case."""
+        """Stage 5's input: the messages this batch filed (after :meth:`write`); a message
+        whose case was merged away in this batch is reported in the surviving case."""
         result = []
-        refs = {self._case_id(key): state.ref for key, state in self.cases.items()
-                if not isinstance(key, _NewCase) or key.id is not None}
-        for message in self.messages:
-            if not message.row or message.id is None:
-                continue
-            case = message.row["_case"]
-            receipt = message.prepared.receipt
-            case_id = self._case_id(case)
-            new_case = isinstance(case, _NewCase) and case.first_seq == receipt.seq
+        refs = {self._case_id(key): state.ref for key, state in self.cases.items()}
+        for filing in self.filings.values():
+            receipt = filing.receipt
+            case_id, new_case = self._case_id(filing.case), filing.opens_case
             while case_id in self.merged_into:
                 case_id, new_case = self.merged_into[case_id], False
             result.append(FiledMessage(
-                message_pk=message.id, case_id=case_id,
+                message_pk=self.message_ids[receipt.seq], case_id=case_id,
                 case_ref=refs.get(case_id) or self._load_ref(case_id),
                 new_case=new_case,
                 seq=receipt.seq, sha256=receipt.sha256, alias=receipt.alias,
-                direction=receipt.direction, parsed=message.prepared.parsed,
-                classification=message.prepared.classification))
+                direction=receipt.direction, parsed=filing.prepared.parsed,
+                classification=filing.prepared.classification))
         return result
 
     def _load_ref(self, case_id: int) -> str:
@@ -649,14 +762,47 @@ class _BatchWriter:
         ).scalar_one()
         first_number = last - len(self.new_cases) + 1
         for number, case in enumerate(self.new_cases, start=first_number):
-            case.row["ref"] = case_ref(self.prefix, number)
-            self.cases[case].ref = case.row["ref"]
-            case.row["scope_change"] = self.cases[case].scope_change
-            case.row["category"] = self.cases[case].category
+            self.cases[case].ref = case_ref(self.prefix, number)
         ids = self.session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True),
-                                   [without_nul(c.row) for c in self.new_cases])
+                                   [without_nul(self._case_row(c)) for c in self.new_cases])
         for case, case_id in zip(self.new_cases, ids, strict=True):
-            case.id = case_id
+            self.case_ids[case] = case_id
+
+    def _case_row(self, case: NewCase) -> dict[str, Any]:
+        state = self.cases[case]
+        return {"alias": case.alias, "category": state.category, "status": "new",
+                "scope_change": state.scope_change, "subject": case.subject,
+                "customer": case.customer, "customer_domain": domain_of(case.customer),
+                "opened_at": self.now, "updated_at": self.now, "ref": state.ref}
+
+    def _insert_messages(self) -> None:
+        filings = list(self.filings.values())
+        if not filings:
+            return
+        rows = [without_nul(dict(f.row)) | {"case_id": self._case_id(f.case)} for f in filings]
+        ids = self.session.scalars(insert(Message).returning(Message.id,
+                                                             sort_by_parameter_order=True), rows)
+        for filing, message_id in zip(filings, ids, strict=True):
+            self.message_ids[filing.receipt.seq] = message_id
+        references = [{"message_pk": self.message_ids[f.receipt.seq], "position": n,
+                       "ref": ref} for f in filings
+                      for n, ref in enumerate(reference_chain(f.prepared.parsed))]
+        if references:
+            self.session.execute(insert(MessageReference), references)
+
+    def _insert_events(self) -> None:
+        # A duplicate of a message filed in this batch comes last, so a case's history reads
+        # in order (the message is filed before its second delivery is noted).
+        late = [_Event(self.filings[r.of.seq].case, r.of, "duplicate_delivery",
+                       _duplicate_data(r.receipt)) for r in self.results
+                if isinstance(r, Duplicate) and isinstance(r.of, FiledInBatch)]
+        events = self.events + late
+        if events:
+            self.session.execute(insert(CaseEvent), [
+                {"case_id": self._case_id(e.case), "at": self.now, "actor": SYSTEM,
+                 "kind": e.kind, "message_pk": self._event_message_pk(e.message),
+                 "data": without_nul(e.data)}
+                for e in events])
 
     def _update_cases(self) -> None:
         rows = [{"id": key, "updated_at": self.now, "category": state.category,
@@ -667,39 +813,62 @@ class _BatchWriter:
             self.session.execute(update(Case), rows)
 
     def _write_quarantine(self) -> None:
-        if not self.rejected:
+        rejected = [r for r in self.results if isinstance(r, Rejected)]
+        if not rejected:
             return
-        seqs = [r.receipt.seq for r in self.rejected]
         known = {entry.seq: entry for entry in self.session.scalars(
-            select(QuarantineEntry).where(QuarantineEntry.seq.in_(seqs)))}
-        for rejected in self.rejected:
-            entry = known.get(rejected.receipt.seq)
+            select(QuarantineEntry).where(QuarantineEntry.seq.in_(
+                [r.receipt.seq for r in rejected])))}
+        for reject in rejected:
+            entry = known.get(reject.receipt.seq)
             if entry is None:
                 self.session.add(QuarantineEntry(
-                    seq=rejected.receipt.seq, sha256=rejected.receipt.sha256,
-                    stage=rejected.stage, reason=rejected.reason, created_at=self.now))
+                    seq=reject.receipt.seq, sha256=reject.receipt.sha256,
+                    stage=reject.stage, reason=reject.reason, created_at=self.now))
             else:
-                entry.stage, entry.reason = rejected.stage, rejected.reason
+                entry.stage, entry.reason = reject.stage, reject.reason
                 entry.attempts += 1
-            log.warning("receipt %d quarantined at %s: %s", rejected.receipt.seq,
-                        rejected.stage, rejected.reason)
+            log.warning("receipt %d quarantined at %s: %s", reject.receipt.seq,
+                        reject.stage, reject.reason)
         self.session.flush()
 
-    def _case_id(self, case: CaseKey | _NewMessage) -> int:
-        if isinstance(case, _NewMessage):
-            case = case.row["_case"]
-        if isinstance(case, _NewCase):
-            assert case.id is not None
-            return case.id
+    def _message_pk(self, result: Duplicate | Rejected | Filing) -> int | None:
+        """The message a receipts row points to: the one filed, or the first copy."""
+        if isinstance(result, Filing):
+            return self.message_ids[result.receipt.seq]
+        if isinstance(result, Duplicate):
+            of = result.of
+            return of.message_pk if isinstance(of, FiledEarlier) else self.message_ids[of.seq]
+        return None
+
+    def _outcome(self, result: Duplicate | Rejected | Filing) -> Outcome:
+        seq = result.receipt.seq
+        if isinstance(result, Filing):
+            return Outcome(seq, "filed", self._ref(result.case), result.opens_case)
+        if isinstance(result, Duplicate):
+            ref = (result.of.case_ref if isinstance(result.of, FiledEarlier)
+                   else self._ref(self.filings[result.of.seq].case))
+            return Outcome(seq, "duplicate", ref)
+        return Outcome(seq, "quarantined", None, False, result.reason)
+
+    def _event_message_pk(self, message: int | FiledInBatch | None) -> int | None:
+        return self.message_ids[message.seq] if isinstance(message, FiledInBatch) else message
+
+    def _case_id(self, case: CaseKey) -> int:
+        if isinstance(case, NewCase):
+            return self.case_ids[case]
         assert isinstance(case, int)
         return case
 
-    @staticmethod
-    def _message_id(message: _NewMessage | int | None) -> int | None:
-        return message.id if isinstance(message, _NewMessage) else message
+    def _ref(self, case: CaseKey) -> str | None:
+        return self.cases[case].ref if case in self.cases else None
 
-    def _ref(self, case: CaseKey | None) -> str | None:
-        return self.cases[case].ref if case is not None and case in self.cases else None
+
+def _status(result: Duplicate | Rejected | Filing) -> str:
+    """The receipts row's status for the stage a receipt ended in."""
+    if isinstance(result, Filing):
+        return "filed"
+    return "duplicate" if isinstance(result, Duplicate) else "quarantined"
 
 
 def reads_context(prepared: Prepared) -> bool:

@@ -216,6 +216,80 @@ def test_a_batch_that_fails_while_filing_is_refiled_one_by_one(app, tmp_path, mo
     assert only["message_count"] == 2
 
 
+def deliver(app, raw, copies=1):
+    """``copies`` deliveries of the same bytes to one alias, each with its own receipt (what a
+    client's retry or a second intake does), queued for the worker."""
+    from archive import Receipt
+
+    receipt = Receipt("smtp", {"alias": "sales@northpoint.example"})
+    app.processor.record([app.archive.store(raw, receipt) for _ in range(copies)])
+
+
+def delivery_records(app):
+    """(seq, status, message_pk) of every receipt, and the duplicate_delivery events."""
+    with app.db.session() as session:
+        receipts = session.execute(select(LedgerReceipt.seq, LedgerReceipt.status,
+                                          LedgerReceipt.message_pk)
+                                   .order_by(LedgerReceipt.seq)).all()
+        events = session.execute(select(CaseEvent.kind, CaseEvent.message_pk, CaseEvent.data)
+                                 .order_by(CaseEvent.id)).all()
+    return [tuple(r) for r in receipts], [tuple(e) for e in events]
+
+
+def test_a_redelivery_of_filed_bytes_is_a_duplicate_before_it_is_parsed(app, monkeypatch):
+    """Dedupe is the first stage: a retried delivery costs no parse (and so no classifier)."""
+    import gateway.pipeline as pipeline
+
+    raw = make_message()
+    deliver(app, raw)
+    (first,) = app.processor.process_pending()
+
+    def must_not_parse(raw):
+        raise AssertionError("a duplicate delivery was parsed")
+
+    # A parse that fails is the only way to see that it did not happen: inject it.
+    monkeypatch.setattr(pipeline, "parse_message", must_not_parse)
+    deliver(app, raw, copies=2)
+    outcomes = app.processor.process_pending()
+    assert [(o.seq, o.status, o.case_ref) for o in outcomes] == [
+        (2, "duplicate", first.case_ref), (3, "duplicate", first.case_ref)]
+    receipts, events = delivery_records(app)
+    message_pk = receipts[0][2]
+    assert receipts == [(1, "filed", message_pk), (2, "duplicate", message_pk),
+                        (3, "duplicate", message_pk)]
+    assert [(kind, pk, data["seq"]) for kind, pk, data in events
+            if kind == "duplicate_delivery"] == [("duplicate_delivery", message_pk, 2),
+                                                 ("duplicate_delivery", message_pk, 3)]
+
+
+def test_a_second_copy_in_the_same_batch_is_a_duplicate_noted_after_the_filing(app):
+    raw = make_message()
+    deliver(app, raw, copies=2)
+    first, second = app.processor.process_pending()
+    assert (first.status, first.new_case) == ("filed", True)
+    assert (second.status, second.case_ref, second.new_case) == (
+        "duplicate", first.case_ref, False)
+    receipts, events = delivery_records(app)
+    message_pk = receipts[0][2]
+    assert receipts == [(1, "filed", message_pk), (2, "duplicate", message_pk)]
+    # The case's history reads in order: the message is filed, then its second delivery noted.
+    filing = {"case_opened", "message_threaded", "message_classified", "duplicate_delivery"}
+    assert [(kind, pk) for kind, pk, _ in events if kind in filing] == [
+        ("case_opened", None), ("message_threaded", message_pk),
+        ("message_classified", message_pk), ("duplicate_delivery", message_pk)]
+
+
+def test_a_copy_of_bytes_that_could_not_be_prepared_is_no_duplicate(app):
+    """A rejected first copy files nothing, so the next copy is prepared (and judged) itself:
+    it is quarantined with its own reason, never recorded as a duplicate of nothing."""
+    deliver(app, b"\x00\x01binary garbage \xff" * 50, copies=2)
+    outcomes = app.processor.process_pending()
+    assert [(o.status, o.reason[:21]) for o in outcomes] == [
+        ("quarantined", "not an e-mail message")] * 2
+    with app.db.session() as session:
+        assert [q["seq"] for q in list_quarantine(session)] == [1, 2]
+
+
 def test_nul_characters_in_the_text_are_filed_on_every_backend(app, tmp_path):
     raw = make_message(subject="Drawing", body="see part\x00 number 7 \x00 attached")
     summary = run(app, tmp_path, [raw])
