@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archive import ArchiveError
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ActorUnknownError, ConfigError, GatewayError
 
 if TYPE_CHECKING:
     from gateway.app import App
@@ -160,10 +160,6 @@ def add_actor_option(parser: argparse.ArgumentParser) -> None:
     """``--as NAME``: who is acting (default $COMMGATE_USER, else the login name)."""
     parser.add_argument("--as", dest="actor", metavar="NAME",
                         help="who is acting (default: $COMMGATE_USER or your login)")
-
-
-class ActorUnknownError(GatewayError):
-    """Raised when neither --as, $COMMGATE_USER nor the login names who is acting."""
 
 
 def current_actor(explicit: str | None = None) -> str:

@@ -38,6 +38,11 @@ class CaseNotFoundError(GatewayError):
     """Raised when a case reference names no case."""
 
 
+class ActorUnknownError(GatewayError):
+    """Raised when the command line cannot tell who is acting: no --as, no actor set in the
+    environment and no login name."""
+
+
 class WorkflowError(GatewayError):
     """Raised when an action is not allowed in the case's current state; says why in one line."""
 
