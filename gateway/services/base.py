@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from gateway.views import iso
+from gateway.workflows.cases import iso
 
 
 def jsonable(value: Any) -> Any:

@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway import loops, outbound
-from gateway.app import App
+from gateway.bootstrap import App
 from gateway.config import SmtpConfig, parse_config
-from gateway.errors import ConfigError
-from gateway.intake import GroupCommitter
-from gateway.models import CaseEvent
-from gateway.outbound_models import OutboundMail
-from gateway.parsing import parse_message
-from gateway.smtp import SmtpIntake
+from gateway.core.errors import ConfigError
+from gateway.db.models import CaseEvent
+from gateway.db.outbound import OutboundMail
+from gateway.intake.handoff import GroupCommitter
+from gateway.intake.smtp import SmtpIntake
+from gateway.processing.parsing import parse_message
+from gateway.workflows.outbound import loops
+from gateway.workflows.outbound import queue as outbound
 from tests.conftest import make_message
 from tests.gateway import test_outbound
 from tests.gateway.test_outbound import MX, SALES, delivered, receive_raw

@@ -22,16 +22,17 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import select, text
 
 from archive import sha256_hex
-from gateway import outbound, templates
-from gateway.app import App
+from gateway.bootstrap import App
 from gateway.config import CONFIG_NAME, load_settings
-from gateway.errors import ConfigError
-from gateway.events import WorkflowError, case_by_ref
-from gateway.ingest import ingest
-from gateway.models import Case, CaseEvent, Message
-from gateway.outbound_models import OutboundMail
-from gateway.parsing import parse_message
-from gateway.signing import signed_case_ref
+from gateway.core.errors import ConfigError
+from gateway.db.models import Case, CaseEvent, Message
+from gateway.db.outbound import OutboundMail
+from gateway.processing.ingest import ingest
+from gateway.processing.parsing import parse_message
+from gateway.processing.signing import signed_case_ref
+from gateway.workflows import templates
+from gateway.workflows.events import WorkflowError, case_by_ref
+from gateway.workflows.outbound import queue as outbound
 from tests.conftest import make_message, wait_for, write_messages
 from tests.gateway.test_smtp import LoopThread
 
@@ -561,7 +562,7 @@ def test_the_daemon_acknowledges_a_dropped_message_through_the_relay(
     try:
         publish(app)
         with open(log_path, "w") as log:
-            daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
+            daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "run"],
                                       env={**os.environ, "COMMGATE_HOME": str(home)},
                                       stdout=log, stderr=subprocess.STDOUT)
             try:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.ingest import ingest
-from gateway.search import Filters, SearchQueryError, parse_query, reindex, search
+from gateway.processing.ingest import ingest
+from gateway.workflows.search import Filters, SearchQueryError, parse_query, reindex, search
 from tests.conftest import make_message, write_messages
 
 

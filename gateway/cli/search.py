@@ -1,0 +1,67 @@
+"""``commgate search``: full text over the archive's headers and bodies, with filters."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.cli.main import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
+from gateway.core.errors import GatewayError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("search", help="full-text search over headers and bodies")
+    p.add_argument("query", nargs="?", default="",
+                   help='words (all must match), "a phrase", or prefix*')
+    p.add_argument("--alias", help="only mail filed for this alias")
+    p.add_argument("--category", choices=["enquiry", "order", "feedback", "property", "other"])
+    p.add_argument("--case", dest="case_ref", metavar="REF", help="only this case")
+    p.add_argument("--customer", help="an address, or a whole domain")
+    p.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="received on or after")
+    p.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="received before")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--rebuild-index", action="store_true",
+                   help="re-read every archived message and rebuild the index")
+    p.add_argument("--json", action="store_true")
+    add_actor_option(p)
+    p.set_defaults(handler=cmd_search)
+
+
+def _date(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-11-30, got {value!r}"
+                                         ) from exc
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from gateway.workflows.access_log import record_access
+    from gateway.workflows.events import current_actor
+    from gateway.workflows.search import Filters, reindex, search
+
+    with opened_app(args) as app:
+        if args.rebuild_index:
+            count = reindex(app)
+            if args.json:
+                emit_json({"indexed": count})
+            else:
+                print(f"indexed {count} messages")
+            return EXIT_OK
+        if not args.query:
+            raise GatewayError("give a search query (or --rebuild-index)")
+        filters = Filters(alias=args.alias, category=args.category, case_ref=args.case_ref,
+                          customer=args.customer, since=args.since, until=args.until)
+        record_access(app, current_actor(args.actor), "search",
+                      {"query": args.query, "filters": asdict(filters)})
+        with app.db.session() as session:
+            hits = search(session, args.query, filters, limit=args.limit)
+    if args.json:
+        emit_json(hits)
+    else:
+        print(render_table(hits, [("case", "CASE", 10), ("filed_at", "RECEIVED", 20),
+                                  ("from", "FROM", 28), ("subject", "SUBJECT", 60)]))
+        print(f"{len(hits)} message(s)")
+    return EXIT_OK

@@ -1,0 +1,53 @@
+"""The access log: every search, view of a raw message, export, hold and purge is recorded.
+
+Each record is a small JSON document stored like a message (content-addressed blob) with a
+ledger entry of kind ``access``, so it sits in the same hash chain as the mail it concerns and
+is covered by the signed Merkle checkpoints: an operator cannot quietly drop the record of
+having read or exported something. The record is written *before* the data is handed out, so a
+crash can lose a view but never leave one unrecorded.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive import LedgerEntry, Receipt
+from gateway.db.models import LedgerReceipt, utcnow
+
+if TYPE_CHECKING:
+    from gateway.bootstrap import App
+
+ACTIONS = ("search", "view-raw", "export", "purge", "hold", "release")
+
+
+def record_access(app: App, actor: str, action: str, detail: dict[str, Any]) -> LedgerEntry:
+    """Append one access record to the archive (durable on return) and its database copy."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown access action {action!r}")
+    record = {"action": action, "actor": actor, "at": utcnow().isoformat(), "detail": detail}
+    raw = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode()
+    receipt = Receipt(transport="access-log", direction="internal",
+                      envelope={"action": action, "actor": actor})
+    entry = app.archive.store_record("access", raw, receipt)
+    app.processor.record([entry])
+    return entry
+
+
+def access_log(app: App, session: Session, action: str | None = None,
+               since: datetime | None = None) -> list[dict[str, Any]]:
+    """The recorded accesses, oldest first, each with its ledger seq and full record."""
+    query = select(LedgerReceipt).where(LedgerReceipt.kind == "access")
+    if since is not None:
+        query = query.where(LedgerReceipt.received_at >= since)
+    rows = []
+    for receipt in session.scalars(query.order_by(LedgerReceipt.seq)):
+        if action and receipt.envelope.get("action") != action:
+            continue
+        record = json.loads(app.archive.read(receipt.sha256))
+        rows.append({"seq": receipt.seq, "entry_hash": receipt.entry_hash, **record})
+    return rows
