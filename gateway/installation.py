@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 
 from archive import Archive, ArchiveId, ArchiveIdentityError
 from gateway.config import CONFIG_NAME, find_home, load_settings, parse_config, render_config
+from gateway.core.clock import utcnow
 from gateway.core.errors import ConfigError
-from gateway.db.models import IntakeCheckpoint, LedgerReceipt, utcnow
+from gateway.db.models import IntakeCheckpoint, LedgerReceipt
 from gateway.db.session import Database
 
 # The row of ``intake_checkpoints`` naming the archive the database is filed from (the archive

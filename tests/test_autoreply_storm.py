@@ -25,7 +25,7 @@ from gateway.db.outbound import OutboundMail
 from gateway.installation import init_home
 from gateway.intake.handoff import GroupCommitter
 from gateway.intake.smtp import SmtpIntake
-from gateway.workflows.outbound.queue import deliver_due
+from gateway.workflows.outbound.delivery import deliver_due
 from tests.conftest import fresh_pg_database, make_message
 from tests.gateway.test_outbound import publish
 from tests.gateway.test_smtp import LoopThread

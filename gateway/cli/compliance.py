@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.cli.main import (
+from gateway.cli._common import (
     EXIT_OK,
     add_actor_option,
     emit_json,
@@ -75,7 +75,7 @@ def _when(value: str) -> datetime:
 
 
 def cmd_hold_place(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import current_actor
+    from gateway.db.events import current_actor
     from gateway.workflows.retention import place_hold
 
     scope, value = next((s, getattr(args, s)) for s in ("case", "customer", "alias", "search")
@@ -90,7 +90,7 @@ def cmd_hold_place(args: argparse.Namespace) -> int:
 
 
 def cmd_hold_release(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import current_actor
+    from gateway.db.events import current_actor
     from gateway.workflows.retention import release_hold
 
     with opened_app(args) as app:
@@ -117,7 +117,7 @@ def cmd_hold_list(args: argparse.Namespace) -> int:
 
 
 def cmd_retention_expire(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import current_actor
+    from gateway.db.events import current_actor
     from gateway.workflows.retention import expire
 
     with opened_app(args) as app:
@@ -146,8 +146,8 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
 
 
 def cmd_archive_show(args: argparse.Namespace) -> int:
+    from gateway.db.events import current_actor
     from gateway.workflows.access_log import record_access
-    from gateway.workflows.events import current_actor
 
     with opened_app(args) as app:
         sha256 = args.sha256.strip().lower()

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.main import (
+from gateway.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     add_actor_option,
@@ -76,8 +76,8 @@ def _selection(args: argparse.Namespace) -> Any:
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
+    from gateway.db.events import current_actor
     from gateway.evidence.package import export_package
-    from gateway.workflows.events import current_actor
 
     selection = _selection(args)
     actor = current_actor(args.actor)
@@ -123,8 +123,8 @@ def cmd_audit_verify_package(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from gateway.db.events import current_actor
     from gateway.evidence.exports import export_eml, export_mbox
-    from gateway.workflows.events import current_actor
 
     selection = _selection(args)
     actor = current_actor(args.actor)

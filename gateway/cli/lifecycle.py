@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.main import (
+from gateway.cli._common import (
     EXIT_OK,
     add_actor_option,
     emit_json,
@@ -17,7 +17,7 @@ from gateway.cli.main import (
     subcommands_of,
 )
 from gateway.core.errors import GatewayError
-from gateway.workflows.cases import iso
+from gateway.core.text import iso
 
 FEEDBACK_COLUMNS = [("ref", "REF", 12), ("received", "RECEIVED", 20), ("type", "TYPE", 10),
                     ("severity", "SEVERITY", 8), ("status", "STATUS", 8),
@@ -86,7 +86,7 @@ def _when(text: str) -> datetime:
 # -- handlers ----------------------------------------------------------------------------------
 
 def cmd_cases_status(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import case_by_ref, current_actor
+    from gateway.db.events import case_by_ref, current_actor
     from gateway.workflows.lifecycle import set_status
 
     actor = current_actor(args.actor)
@@ -102,7 +102,7 @@ def cmd_cases_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_escalate(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import current_actor
+    from gateway.db.events import current_actor
     from gateway.workflows.lifecycle import escalate_overdue
 
     actor = current_actor(args.actor)
@@ -121,7 +121,7 @@ def cmd_cases_escalate(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback_set(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import case_by_ref, current_actor
+    from gateway.db.events import case_by_ref, current_actor
     from gateway.workflows.feedback import classify_feedback, details_for_case
 
     if args.feedback_type is None and args.severity is None:
@@ -136,7 +136,7 @@ def cmd_feedback_set(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback_action(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import case_by_ref, current_actor
+    from gateway.db.events import case_by_ref, current_actor
     from gateway.workflows.feedback import details_for_case, record_corrective_action
 
     actor = current_actor(args.actor)
@@ -178,8 +178,8 @@ def cmd_feedback_list(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from gateway.db.events import current_actor
     from gateway.workflows.access_log import record_access
-    from gateway.workflows.events import current_actor
     from gateway.workflows.feedback import export_csv
 
     with opened_app(args) as app:

@@ -9,26 +9,28 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from archive import ArchiveError
+from gateway.cli._common import (
+    CASE_CATEGORIES,
+    CASE_COLUMNS,
+    CASE_STATUSES,
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    TRIAGE_COLUMNS,
+    emit_json,
+    opened_app,
+    render_table,
+)
 from gateway.core.errors import ConfigError, GatewayError
 
-if TYPE_CHECKING:
-    from gateway.bootstrap import App
-
 log = logging.getLogger("commgate")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-# What a shell reports for cat or grep ended by SIGPIPE (128 + 13): the reader went away.
-EXIT_BROKEN_PIPE = 141
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # as gateway.config.Config.log_level
-# The values the list filters accept (gateway.workflows.lifecycle.STATUSES, classifiers.CATEGORIES);
-# spelled out here so that 'commgate --help' need not import them.
-CASE_STATUSES = ("new", "open", "waiting", "resolved", "closed")
-CASE_CATEGORIES = ("property", "order", "feedback", "enquiry", "other")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,20 +136,6 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
             cli_evidence.register, cli_triage.register, cli_rules.register]
 
 
-def subcommands_of(sub: Any, name: str) -> Any:
-    """The sub-command group of an existing command (``cases``, ``archive``, ``audit`` ...), so
-    a workflow module can add actions to it."""
-    parser = sub.choices[name]
-    return next(action for action in parser._actions
-                if isinstance(action, argparse._SubParsersAction))
-
-
-def add_actor_option(parser: argparse.ArgumentParser) -> None:
-    """``--as NAME``: who is acting (default $COMMGATE_USER, else the login name)."""
-    parser.add_argument("--as", dest="actor", metavar="NAME",
-                        help="who is acting (default: $COMMGATE_USER or your login)")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its errors become one line on stderr and an exit code chosen by the
     error's type: 2 for the operator's configuration or usage, 1 for everything else."""
@@ -209,52 +197,6 @@ def cli_log_level(args: argparse.Namespace) -> str | None:
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-@contextmanager
-def opened_app(args: argparse.Namespace) -> Iterator[App]:
-    """The installation for one command, closed however the command ends."""
-    app = open_app(args)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
-def open_app(args: argparse.Namespace) -> App:
-    # Imported here: 'commgate --help' should not pay for loading the whole gateway.
-    from gateway.bootstrap import App
-    from gateway.config import find_home
-
-    return App.open(find_home(args.home))
-
-
-def emit_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
-    sys.stdout.write("\n")
-
-
-def render_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, int]]) -> str:
-    """A plain text table; ``columns`` = (key, heading, max width)."""
-    def cell(value: Any, width: int) -> str:
-        text = "yes" if value is True else "" if value in (False, None) else str(value)
-        return text if len(text) <= width else text[: width - 1] + "…"
-
-    widths = [max([len(h)] + [len(cell(r.get(k), w)) for r in rows]) for k, h, w in columns]
-    lines = ["  ".join(h.ljust(wd) for (_, h, _), wd in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * wd for wd in widths))
-    for row in rows:
-        lines.append("  ".join(cell(row.get(k), w).ljust(wd)
-                               for (k, _, w), wd in zip(columns, widths, strict=True)))
-    return "\n".join(line.rstrip() for line in lines)
-
-
-CASE_COLUMNS = [("ref", "REF", 12), ("category", "CATEGORY", 9), ("status", "STATUS", 8),
-                ("scope_change", "SCOPE", 5), ("message_count", "MSGS", 4),
-                ("customer", "CUSTOMER", 30), ("subject", "SUBJECT", 50)]
-TRIAGE_COLUMNS = [("ref", "REF", 12), ("category", "CATEGORY", 9), ("scope_change", "SCOPE", 5),
-                  ("lowest_confidence", "CONF", 5), ("alias", "ALIAS", 24),
-                  ("customer", "CUSTOMER", 30), ("subject", "SUBJECT", 50)]
-
 
 def _progress_bar(total: int | None) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
     if not sys.stderr.isatty():

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli.main import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
+from gateway.cli._common import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace, work: Work) -> Any:
 
 
 def _actor(args: argparse.Namespace) -> str:
-    from gateway.workflows.events import current_actor
+    from gateway.db.events import current_actor
 
     return current_actor(getattr(args, "actor", None))
 
@@ -155,7 +155,7 @@ def _print(args: argparse.Namespace, value: Any, text: str) -> int:
 # -- review -----------------------------------------------------------------------------------
 
 def cmd_review_checklist(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import case_by_ref
+    from gateway.db.events import case_by_ref
     from gateway.workflows.reviews import Check, checklist_gaps, set_checks
 
     checks = [Check.parse(text) for text in args.item]
@@ -174,7 +174,7 @@ def cmd_review_checklist(args: argparse.Namespace) -> int:
 
 
 def cmd_review_decide(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import case_by_ref
+    from gateway.db.events import case_by_ref
     from gateway.workflows.reviews import decide_review, find_review, review_view
 
     actor = _actor(args)
@@ -199,7 +199,7 @@ REVIEW_COLUMNS = [("id", "ID", 5), ("case", "CASE", 12), ("kind", "KIND", 17),
 
 
 def cmd_review_list(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import case_by_ref
+    from gateway.db.events import case_by_ref
     from gateway.workflows.reviews import list_reviews
 
     def work(session: Session, _app: App) -> list[dict[str, Any]]:
@@ -213,7 +213,7 @@ def cmd_review_list(args: argparse.Namespace) -> int:
 # -- order ------------------------------------------------------------------------------------
 
 def cmd_order_decide(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import case_by_ref
+    from gateway.db.events import case_by_ref
     from gateway.workflows.reviews import decide_order, decision_view, resolve_message
 
     actor = _actor(args)
@@ -231,7 +231,7 @@ def cmd_order_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_order_show(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import case_by_ref
+    from gateway.db.events import case_by_ref
     from gateway.workflows.reviews import details_for_case
 
     record = _run(args, lambda session, _app: details_for_case(
@@ -268,7 +268,7 @@ PROPERTY_COLUMNS = [("id", "ID", 5), ("case", "CASE", 12), ("kind", "KIND", 13),
 
 
 def _identifiers(texts: list[str]) -> list[dict[str, str]]:
-    from gateway.workflows.events import WorkflowError
+    from gateway.core.errors import WorkflowError
 
     result = []
     for text in texts:
@@ -299,7 +299,7 @@ def _item_line(view: dict[str, Any]) -> str:
 
 
 def cmd_property_add(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import case_by_ref
+    from gateway.db.events import case_by_ref
     from gateway.workflows.property import add_item, item_view
 
     actor = _actor(args)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.main import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
+from gateway.cli._common import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
 from gateway.core.errors import GatewayError
 
 TEMPLATE_COLUMNS = [("name", "NAME", 24), ("version", "VER", 4), ("status", "STATUS", 9),
@@ -79,8 +79,8 @@ def _read_text(path: Path) -> str:
 
 
 def cmd_templates_create(args: argparse.Namespace) -> int:
+    from gateway.db.events import current_actor
     from gateway.workflows import templates
-    from gateway.workflows.events import current_actor
 
     body = _read_text(args.body_file)
     actor = current_actor(args.actor)
@@ -100,8 +100,8 @@ def cmd_templates_create(args: argparse.Namespace) -> int:
 
 
 def cmd_templates_transition(args: argparse.Namespace) -> int:
+    from gateway.db.events import current_actor
     from gateway.workflows import templates
-    from gateway.workflows.events import current_actor
 
     action = args.templates_command
     actor = current_actor(args.actor)
@@ -147,7 +147,7 @@ def cmd_templates_show(args: argparse.Namespace) -> int:
 
 
 def cmd_reply(args: argparse.Namespace) -> int:
-    from gateway.workflows.events import case_by_ref, current_actor
+    from gateway.db.events import case_by_ref, current_actor
     from gateway.workflows.outbound.queue import latest_customer_message, mail_view, queue_mail
 
     variables = {}
@@ -192,7 +192,7 @@ def cmd_outbound_list(args: argparse.Namespace) -> int:
 
 def cmd_outbound_deliver(args: argparse.Namespace) -> int:
     from gateway.core.errors import ConfigError
-    from gateway.workflows.outbound.queue import deliver_due
+    from gateway.workflows.outbound.delivery import deliver_due
 
     with opened_app(args) as app:
         report = deliver_due(app)

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli.main import EXIT_FAILED, EXIT_OK, add_actor_option, emit_json
+from gateway.cli._common import EXIT_FAILED, EXIT_OK, add_actor_option, emit_json, opened_app
 
 if TYPE_CHECKING:
     from classifiers import RuleSet
@@ -91,9 +91,8 @@ def _rules_folder(settings: Settings | None, path: Path | None,
 
 
 def cmd_rules_evaluate(args: argparse.Namespace) -> int:
-    from gateway.cli.main import opened_app
+    from gateway.db.events import current_actor
     from gateway.processing.classification import rules_for
-    from gateway.workflows.events import current_actor
     from gateway.workflows.rule_eval import compare, load_corpus, staff_labelled
 
     corpora = [item for folder in args.corpus for item in load_corpus(folder)]
@@ -155,9 +154,8 @@ def _label(decision: tuple[str, bool]) -> str:
 
 
 def cmd_rules_suggest(args: argparse.Namespace) -> int:
-    from gateway.cli.main import opened_app
+    from gateway.db.events import current_actor
     from gateway.processing.classification import rules_for
-    from gateway.workflows.events import current_actor
     from gateway.workflows.rule_eval import staff_labelled
     from gateway.workflows.rule_suggest import suggest
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.cli.main import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
+from gateway.cli._common import EXIT_OK, add_actor_option, emit_json, opened_app, render_table
 from gateway.core.errors import GatewayError
 
 
@@ -38,8 +38,8 @@ def _date(value: str) -> datetime:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from gateway.db.events import current_actor
     from gateway.workflows.access_log import record_access
-    from gateway.workflows.events import current_actor
     from gateway.workflows.search import Filters, reindex, search
 
     with opened_app(args) as app:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gateway.cli.main import EXIT_OK, add_actor_option, emit_json, opened_app, subcommands_of
+from gateway.cli._common import EXIT_OK, add_actor_option, emit_json, opened_app, subcommands_of
 
 
 def register(sub: Any) -> None:
@@ -58,7 +58,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, work: Any, with_settings: bool = False) -> int:
-    from gateway.workflows.events import current_actor
+    from gateway.db.events import current_actor
 
     actor = current_actor(args.actor)
     with opened_app(args) as app, app.db.session() as session:

@@ -7,7 +7,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gateway.cli.main import CASE_CATEGORIES, EXIT_OK, add_actor_option, emit_json, subcommands_of
+from gateway.cli._common import (
+    CASE_CATEGORIES,
+    EXIT_OK,
+    add_actor_option,
+    emit_json,
+    opened_app,
+    subcommands_of,
+)
 
 
 def register(sub: Any) -> None:
@@ -27,8 +34,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_cases_classify(args: argparse.Namespace) -> int:
-    from gateway.cli.main import opened_app
-    from gateway.workflows.events import case_by_ref, current_actor
+    from gateway.db.events import case_by_ref, current_actor
     from gateway.workflows.triage import classify_case
 
     actor = current_actor(args.actor)

@@ -13,6 +13,10 @@ class DatabaseError(GatewayError):
     """Raised when the database cannot be reached or migrated; the message says what to check."""
 
 
+class WorkflowError(GatewayError):
+    """Raised when an action is not allowed in the case's current state; says why in one line."""
+
+
 class CaseNotFoundError(GatewayError):
     """Raised when a case reference names no case."""
 

@@ -303,7 +303,7 @@ class Daemon:
 
     async def _deliveries(self) -> None:
         """Relay due outbound mail after each filed batch and periodically (retries)."""
-        from gateway.workflows.outbound.queue import deliver_due
+        from gateway.workflows.outbound.delivery import deliver_due
 
         every = min(DELIVER_EVERY_SECONDS, self.app.settings.config.outbound.retry_base_seconds)
         while not self.stop.is_set():

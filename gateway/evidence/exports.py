@@ -34,7 +34,7 @@ from gateway.evidence.verify import SUMS
 from gateway.workflows.access_log import record_access
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import App
+    from gateway.core.context import Context
 
 _FROM_LINE = re.compile(rb"^(>*From )", re.MULTILINE)
 _SAFE_SENDER = re.compile(r"[!-~]{1,254}")  # printable, no blanks: one token on the From line
@@ -78,7 +78,7 @@ def from_line(sender: str, received: datetime | None) -> bytes:
     return f"From {token} {when}\n".encode("ascii")
 
 
-def export_mbox(app: App, selection: Selection, out_path: Path | str, actor: str
+def export_mbox(app: Context, selection: Selection, out_path: Path | str, actor: str
                 ) -> ExportReport:
     out_path = Path(out_path)
     _refuse_existing(out_path)
@@ -103,7 +103,7 @@ def export_mbox(app: App, selection: Selection, out_path: Path | str, actor: str
     return report
 
 
-def export_eml(app: App, selection: Selection, folder: Path | str, actor: str
+def export_eml(app: Context, selection: Selection, folder: Path | str, actor: str
                ) -> ExportReport:
     folder = Path(folder)
     _refuse_existing(folder)
@@ -132,7 +132,7 @@ def _refuse_existing(path: Path) -> None:
         raise EvidenceError(f"no such folder: {path.parent}")
 
 
-def _start(app: App, selection: Selection, out_path: Path, actor: str,
+def _start(app: Context, selection: Selection, out_path: Path, actor: str,
            report: ExportReport) -> list[_Item]:
     """Resolve the selection, then record the export: before any message bytes are read."""
     with app.db.session() as session:
@@ -147,7 +147,7 @@ def _start(app: App, selection: Selection, out_path: Path, actor: str,
     return items
 
 
-def _contents(app: App, items: list[_Item], report: ExportReport
+def _contents(app: Context, items: list[_Item], report: ExportReport
               ) -> Iterator[tuple[_Item, bytes]]:
     for item in items:
         if item.purged:

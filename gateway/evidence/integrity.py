@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select
 from archive import Inconsistency, public_key_path
 from archive.checkpoints import CheckpointCheck
 from archive.verify import SeqRanges, verify_archive
-from gateway.bootstrap import App
+from gateway.core.context import Context
 from gateway.db.models import LedgerHighWater, LedgerReceipt
 from gateway.processing.pipeline import missing_seqs
 
@@ -28,7 +28,7 @@ from gateway.processing.pipeline import missing_seqs
 SHOWN_RANGES = 10
 
 
-def _database_copy(app: App) -> Callable[[int, int], dict[int, str]]:
+def _database_copy(app: Context) -> Callable[[int, int], dict[int, str]]:
     """The entry hashes the database recorded for a range of seqs (one query per range)."""
     table = LedgerReceipt.__table__
 
@@ -45,7 +45,7 @@ def _database_copy(app: App) -> Callable[[int, int], dict[int, str]]:
     return recorded
 
 
-def verify_installation(app: App, since: int = 0) -> dict[str, Any]:
+def verify_installation(app: Context, since: int = 0) -> dict[str, Any]:
     """Chain, blobs (from ``since`` on), the database's copy of every entry hash, checkpoints.
 
     The checkpoints' Merkle roots are built from the leaves of the chain walk itself, and the
@@ -79,7 +79,7 @@ def verify_installation(app: App, since: int = 0) -> dict[str, Any]:
     return result
 
 
-def _database_marks(app: App) -> tuple[tuple[int, str], int]:
+def _database_marks(app: Context) -> tuple[tuple[int, str], int]:
     """The high-water mark (seq, entry hash) and the greatest seq in ``receipts``."""
     with app.db.session() as session:
         mark = session.execute(select(LedgerHighWater.seq, LedgerHighWater.entry_hash)
@@ -88,7 +88,7 @@ def _database_marks(app: App) -> tuple[tuple[int, str], int]:
     return (mark[0], mark[1]) if mark else (0, ""), last_row
 
 
-def _beyond_the_ledger(app: App, head: int, head_hash: str, high_water: tuple[int, str],
+def _beyond_the_ledger(app: Context, head: int, head_hash: str, high_water: tuple[int, str],
                        last_row: int) -> Inconsistency | None:
     """What the database remembers of entries the ledger no longer has: rows past its end, or
     a high-water mark past it (the rows were removed too), or a mark at the ledger's last seq
@@ -113,7 +113,7 @@ def _beyond_the_ledger(app: App, head: int, head_hash: str, high_water: tuple[in
     return None
 
 
-def _still_unrecorded(app: App, seen: SeqRanges) -> SeqRanges:
+def _still_unrecorded(app: Context, seen: SeqRanges) -> SeqRanges:
     """The walk's entries without a row, less those whose row has arrived since: a running
     daemon writes an entry to the ledger a moment before its row (and files entries a
     database outage left without one at its next catch-up)."""
@@ -130,7 +130,7 @@ def _still_unrecorded(app: App, seen: SeqRanges) -> SeqRanges:
     return still
 
 
-def _rows_without_entries(app: App, head: int, last_row: int) -> SeqRanges:
+def _rows_without_entries(app: Context, head: int, last_row: int) -> SeqRanges:
     """Rows whose seq the ledger does not have: past its end (up to the greatest seq there was
     before the walk; later rows are the daemon's new entries), or no seq at all (below 1)."""
     rows = SeqRanges()

@@ -37,6 +37,8 @@ from archive import LedgerEntry, public_key_path
 from archive.checkpoints import Checkpoint, key_id, load_public_key
 from archive.ledger import utc_now_iso
 from archive.proofs import prove_entries
+from gateway.core.text import iso
+from gateway.db.events import case_families
 from gateway.db.models import Case, CaseEvent, CaseLink, Message
 from gateway.evidence.bundle import EvidenceError, PackageWriter
 from gateway.evidence.report import render_report
@@ -53,11 +55,9 @@ from gateway.evidence.verify import (
 from gateway.workflows import feedback, reviews
 from gateway.workflows import property as property_register
 from gateway.workflows.access_log import record_access
-from gateway.workflows.cases import iso
-from gateway.workflows.events import case_families
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import App
+    from gateway.core.context import Context
 
 _IN_CHUNK = 5000
 
@@ -93,7 +93,7 @@ class PackageReport:
                 "export_seq": self.export_seq, "seconds": round(self.seconds, 3)}
 
 
-def export_package(app: App, selection: Selection, out_path: Path | str, actor: str
+def export_package(app: Context, selection: Selection, out_path: Path | str, actor: str
                    ) -> PackageReport:
     """Build the evidence package for ``selection`` at ``out_path`` (never overwritten)."""
     started = time.monotonic()
@@ -332,7 +332,7 @@ def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
 
 # -- the archive side --------------------------------------------------------------------------
 
-def _signing(app: App, checkpoint: Checkpoint | None) -> tuple[str | None, str]:
+def _signing(app: Context, checkpoint: Checkpoint | None) -> tuple[str | None, str]:
     """The public key PEM that checks ``checkpoint``, and a line saying how the package is
     signed."""
     if checkpoint is None:

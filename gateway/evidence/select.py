@@ -26,8 +26,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.core.errors import GatewayError
+from gateway.db.events import case_by_ref, case_family
 from gateway.db.models import Case, CaseLink, LedgerReceipt, Message
-from gateway.workflows.events import case_by_ref, case_family
 
 
 class SelectionError(GatewayError):

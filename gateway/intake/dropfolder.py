@@ -16,8 +16,8 @@ from pathlib import Path
 
 from archive import Receipt
 from archive.blobstore import fsync_dir
-from gateway.bootstrap import App
 from gateway.config import DropFolderConfig
+from gateway.core.context import Context
 from gateway.intake.aliases import alias_from_headers
 from gateway.intake.handoff import Delivery, accept
 from gateway.intake.sources import is_maildir
@@ -81,7 +81,7 @@ class DropFolder:
         self.seen = {p: s for p, s in self.seen.items() if p in present}
         return ready
 
-    def take(self, app: App) -> int:
+    def take(self, app: Context) -> int:
         """Archive the ready files in batches and remove each once durable; returns how many."""
         taken = 0
         files = self.ready_files()
@@ -89,7 +89,7 @@ class DropFolder:
             taken += self._take_batch(app, files[start:start + MAX_BATCH])
         return taken
 
-    def _take_batch(self, app: App, files: list[Path]) -> int:
+    def _take_batch(self, app: Context, files: list[Path]) -> int:
         deliveries, sources = [], []
         aliases = app.settings.alias_addresses
         for path in files:

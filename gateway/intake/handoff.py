@@ -20,7 +20,7 @@ from sqlalchemy import select, tuple_
 
 from archive import LedgerEntry, Receipt, sha256_hex
 from archive.blobstore import PendingSync
-from gateway.bootstrap import App
+from gateway.core.context import Context
 from gateway.db.models import LedgerReceipt
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Accepted:
     duplicates: int = 0
 
 
-def accept(app: App, deliveries: Sequence[Delivery], skip_known: bool = True) -> Accepted:
+def accept(app: Context, deliveries: Sequence[Delivery], skip_known: bool = True) -> Accepted:
     """Archive ``deliveries`` and queue them for processing.
 
     With ``skip_known`` a message whose exact bytes are already archived for the same alias is
@@ -78,7 +78,7 @@ def accept(app: App, deliveries: Sequence[Delivery], skip_known: bool = True) ->
     # next catch_up (the daemon's worker, the next import) finds these entries in the ledger
     # as entries without a database row, so the delivery still succeeds.
     try:
-        app.processor.record(result.entries)
+        app.queue(result.entries)
     except Exception as exc:
         log.warning("archived seq %s..%s but could not queue them in the database (%s); they "
                     "are filed from the ledger by the next catch-up (the running daemon, or "
@@ -123,7 +123,7 @@ class GroupCommitter:
     it: during a database outage mail is still archived and acknowledged).
     """
 
-    def __init__(self, app: App, on_archived: Callable[[], None] = lambda: None,
+    def __init__(self, app: Context, on_archived: Callable[[], None] = lambda: None,
                  max_batch: int = 256, max_writers: int = 2,
                  inline_bytes: int = INLINE_WRITE_BYTES) -> None:
         self.app = app
@@ -228,7 +228,7 @@ class GroupCommitter:
             await asyncio.sleep(RECORD_GATHER_SECONDS)
             entries, self._unrecorded = self._unrecorded, []
             try:
-                await asyncio.to_thread(self.app.processor.record, entries)
+                await asyncio.to_thread(self.app.queue, entries)
             except Exception as exc:
                 self._record_failed(entries, exc)
             else:

@@ -23,8 +23,8 @@ from imapclient.exceptions import LoginError
 from sqlalchemy.exc import SQLAlchemyError
 
 from archive import ArchiveWriteError
-from gateway.bootstrap import App
 from gateway.config import ImapMailboxConfig
+from gateway.core.context import Context
 from gateway.core.errors import ConfigError, DatabaseError
 from gateway.db.nodelock import NodeLock
 from gateway.intake.handoff import GroupCommitter
@@ -116,7 +116,7 @@ class ImapIntake:
     the processing worker.
     """
 
-    def __init__(self, app: App, config: ImapMailboxConfig, committer: GroupCommitter,
+    def __init__(self, app: Context, config: ImapMailboxConfig, committer: GroupCommitter,
                  tuning: Tuning | None = None, backoff: Backoff | None = None) -> None:
         self.app = app
         self.config = config

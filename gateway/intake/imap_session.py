@@ -24,9 +24,10 @@ from imapclient import IMAPClient
 from sqlalchemy import select as sql_select
 
 from archive import Receipt
-from gateway.bootstrap import App
 from gateway.config import ImapMailboxConfig
-from gateway.db.models import IntakeCheckpoint, utcnow
+from gateway.core.clock import utcnow
+from gateway.core.context import Context
+from gateway.db.models import IntakeCheckpoint
 from gateway.intake.aliases import alias_from_headers
 from gateway.intake.handoff import Delivery, accept
 
@@ -58,7 +59,7 @@ class Tuning:
     timeout_seconds: float = 60.0
 
 
-def load_checkpoint(app: App, intake: str, folder: str) -> Checkpoint | None:
+def load_checkpoint(app: Context, intake: str, folder: str) -> Checkpoint | None:
     with app.db.session() as session:
         value = session.scalar(sql_select(IntakeCheckpoint.value).where(
             IntakeCheckpoint.intake == intake, IntakeCheckpoint.key == folder))
@@ -67,7 +68,7 @@ def load_checkpoint(app: App, intake: str, folder: str) -> Checkpoint | None:
     return Checkpoint(int(value["uidvalidity"]), int(value["last_uid"]))
 
 
-def save_checkpoint(app: App, intake: str, folder: str, checkpoint: Checkpoint) -> None:
+def save_checkpoint(app: Context, intake: str, folder: str, checkpoint: Checkpoint) -> None:
     value = {"uidvalidity": checkpoint.uidvalidity, "last_uid": checkpoint.last_uid}
     with app.db.session() as session:
         row = session.get(IntakeCheckpoint, (intake, folder))
@@ -128,7 +129,7 @@ class Waker:
 class MailboxSession:
     """A logged-in connection with the folder selected; ``run`` drains and waits until stopped."""
 
-    def __init__(self, app: App, config: ImapMailboxConfig, password: str, waker: Waker,
+    def __init__(self, app: Context, config: ImapMailboxConfig, password: str, waker: Waker,
                  tuning: Tuning, on_state: Callable[[str], None],
                  on_archived: Callable[[int], None]) -> None:
         self.app = app

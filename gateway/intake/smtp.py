@@ -34,8 +34,8 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from archive import ArchiveWriteError, LedgerEntry, Receipt
-from gateway.bootstrap import App
 from gateway.config import SmtpConfig
+from gateway.core.context import Context
 from gateway.core.errors import ConfigError
 from gateway.intake.handoff import Delivery, GroupCommitter
 
@@ -574,7 +574,7 @@ class _Gate(asyncio.Protocol):
 class SmtpIntake:
     """The Intake for ``[smtp]``: an aiosmtpd SMTP or LMTP server on the running loop."""
 
-    def __init__(self, app: App, config: SmtpConfig, committer: GroupCommitter) -> None:
+    def __init__(self, app: Context, config: SmtpConfig, committer: GroupCommitter) -> None:
         self.config = config
         self.name = config.protocol
         self.tls = tls_context(config, app.settings.resolve)

@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from classifiers import Classification, Identifier
 from classifiers.context import EMPTY, CaseContext
+from gateway.db.events import case_families
 from gateway.db.models import Case, CaseEvent, Message
 from gateway.db.property import PropertyItem
 from gateway.db.reviews import OrderDecision
 from gateway.processing.classification import CLASSIFIED_EVENT, needs_person
-from gateway.workflows.events import case_families
 
 FINISHED = ("resolved", "closed")
 

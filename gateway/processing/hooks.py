@@ -2,14 +2,14 @@
 transaction: lifecycle changes (reopen, first response), reviews opened by scope changes,
 property notices proposed for the register, acknowledgements queued.
 
-Each workflow module exposes ``on_filed(session, settings, filed)``; they run in the order of
-:data:`HOOKS`, and a failure in one fails the batch (which the worker then files one by one and
+Each workflow module exposes ``on_filed(session, settings, filed)``; the composition root
+(:data:`gateway.bootstrap.HOOKS`, the only list of them) hands them to the worker, they run in
+that order, and a failure in one fails the batch (which the worker then files one by one and
 quarantines the message that breaks it), so a workflow never silently misses a message.
 
 A hook works per batch, as the pipeline does: one query for what it needs of all the batch's
-messages (``WHERE case_id IN (...)``, :func:`gateway.workflows.events.cases_by_id`), objects added,
-at
-most one flush (for ids that events name). A query or a flush per message costs ~2 ms, as much
+messages (``WHERE case_id IN (...)``, :func:`gateway.db.events.cases_by_id`), objects added,
+at most one flush (for ids that events name). A query or a flush per message costs ~2 ms, as much
 as parsing and classifying the message.
 """
 
@@ -47,25 +47,8 @@ class FiledMessage:
 Hook = Callable[[Session, "Settings", Sequence[FiledMessage]], None]
 
 
-def hooks() -> list[Hook]:
-    # Imported here: the workflow modules import the pipeline's models, not the other way.
-    from gateway.workflows import (
-        feedback,
-        lifecycle,
-        retention,
-        reviews,
-        search,
-    )
-    from gateway.workflows import (
-        property as property_register,
-    )
-    from gateway.workflows.outbound import queue as outbound
-
-    return [search.on_filed, retention.on_filed, lifecycle.on_filed, reviews.on_filed,
-            feedback.on_filed, property_register.on_filed, outbound.on_filed]
-
-
-def run_hooks(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
+def run_hooks(hooks: Sequence[Hook], session: Session, settings: Settings,
+              filed: Sequence[FiledMessage]) -> None:
     if filed:
-        for hook in hooks():
+        for hook in hooks:
             hook(session, settings, filed)

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from archive import Receipt
-from gateway.bootstrap import App
 from gateway.core.errors import RulesConfigError
 from gateway.intake.aliases import alias_from_headers
 from gateway.intake.handoff import Delivery, accept
 from gateway.intake.sources import SourceProblem, iter_messages
+from gateway.processing.context import WorkerContext
 from gateway.processing.pipeline import Outcome
 
 BATCH_MESSAGES = 100
@@ -66,7 +66,7 @@ class IngestSummary:
 
 
 def ingest(
-    app: App,
+    app: WorkerContext,
     paths: list[Path],
     alias: str | None = None,
     progress: Callable[[int], None] | None = None,

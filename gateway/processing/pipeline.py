@@ -28,6 +28,8 @@ from archive import Archive, BlobNotFoundError, LedgerEntry
 from classifiers import Classification, RuleSet
 from classifiers.context import CONTEXT_RULES, EMPTY, CaseContext, in_context
 from gateway.config import Settings
+from gateway.core.clock import utcnow
+from gateway.core.text import without_nul
 from gateway.db.models import (
     Case,
     CaseEvent,
@@ -37,10 +39,10 @@ from gateway.db.models import (
     Message,
     MessageReference,
     QuarantineEntry,
-    utcnow,
 )
 from gateway.db.session import Database
 from gateway.processing.case_context import after_filing, load_contexts
+from gateway.processing.case_merge import system_merge
 from gateway.processing.classification import (
     CLASSIFIED_EVENT,
     classify_parsed,
@@ -48,7 +50,7 @@ from gateway.processing.classification import (
     triage_reason,
     with_queue_prior,
 )
-from gateway.processing.hooks import FiledMessage, run_hooks
+from gateway.processing.hooks import FiledMessage, Hook, run_hooks
 from gateway.processing.parsing import ParsedMessage, parse_message
 from gateway.processing.signing import signed_case_ref
 from gateway.processing.threader import (
@@ -101,10 +103,11 @@ class Rejected:
 
 class Processor:
     def __init__(self, db: Database, archive: Archive, settings: Settings,
-                 rules: Callable[[], RuleSet]) -> None:
+                 rules: Callable[[], RuleSet], *, hooks: Sequence[Hook]) -> None:
         self.db = db
         self.archive = archive
         self.settings = settings
+        self.hooks = tuple(hooks)  # the workflows' on_filed, in order (gateway.bootstrap.HOOKS)
         self._rules_factory = rules
         self._rules: RuleSet | None = None
         # Every seq up to here is known to have its receipts row (rows are never deleted).
@@ -318,7 +321,7 @@ class Processor:
                         decision, keys)
         outcomes = writer.flush()
         writer.link_and_merge()
-        run_hooks(session, self.settings, writer.filed())
+        run_hooks(self.hooks, session, self.settings, writer.filed())
         return outcomes
 
     @property
@@ -580,8 +583,6 @@ class _BatchWriter:
     def link_and_merge(self) -> None:
         """After :meth:`flush`: link strangers' new cases to the case they tagged, and merge
         orphan cases into the case their late parent joined (both rare, so ORM-level)."""
-        from gateway.workflows.merging import system_merge
-
         if self.follow_ups:
             refs = {}
             for new, tagged in self.follow_ups:
@@ -709,18 +710,6 @@ def _context_note(before: Classification, after: Classification) -> dict[str, An
                                          if e.rule_id in CONTEXT_RULES}),
                         "from": {"category": before.category,
                                  "scope_change": before.scope_change}}}
-
-
-def without_nul(value: Any) -> Any:
-    """Text from mail may contain NUL, which PostgreSQL text and JSON refuse; SQLite does not.
-    Dropping it keeps both backends storing the same thing (the raw bytes stay archived)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {k: without_nul(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [without_nul(v) for v in value]
-    return value
 
 
 def _duplicate_data(receipt: LedgerReceipt) -> dict[str, Any]:

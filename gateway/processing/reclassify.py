@@ -16,10 +16,11 @@ from sqlalchemy import select
 
 from classifiers import Classification
 from classifiers.context import EMPTY, in_context
-from gateway.bootstrap import App
-from gateway.db.models import Case, CaseEvent, Message, utcnow
+from gateway.core.clock import utcnow
+from gateway.db.models import Case, CaseEvent, Message
 from gateway.processing.case_context import load_contexts
 from gateway.processing.classification import CLASSIFIED_EVENT, classify_parsed, with_queue_prior
+from gateway.processing.context import WorkerContext
 from gateway.processing.parsing import parse_message
 from gateway.processing.pipeline import SYSTEM
 
@@ -38,7 +39,7 @@ class ReclassifySummary:
                 "changed": self.changed, "unreadable": self.unreadable}
 
 
-def _message_ids(app: App) -> Iterator[list[int]]:
+def _message_ids(app: WorkerContext) -> Iterator[list[int]]:
     last = 0
     while True:
         with app.db.session() as session:
@@ -52,7 +53,7 @@ def _message_ids(app: App) -> Iterator[list[int]]:
         last = ids[-1]
 
 
-def reclassify(app: App, dry_run: bool = False) -> ReclassifySummary:
+def reclassify(app: WorkerContext, dry_run: bool = False) -> ReclassifySummary:
     summary = ReclassifySummary()
     rules = app.processor.rules
     for ids in _message_ids(app):
@@ -101,7 +102,7 @@ def reclassify(app: App, dry_run: bool = False) -> ReclassifySummary:
     return summary
 
 
-def _in_context(session: Any, app: App, message: Message, result: Classification
+def _in_context(session: Any, app: WorkerContext, message: Message, result: Classification
                 ) -> Classification:
     """The result as the pipeline files it: read in the context of the case (the messages
     filed before this one, and the case's records), so a rules run does not undo it."""

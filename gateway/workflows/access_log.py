@@ -17,15 +17,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive import LedgerEntry, Receipt
-from gateway.db.models import LedgerReceipt, utcnow
+from gateway.core.clock import utcnow
+from gateway.db.models import LedgerReceipt
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import App
+    from gateway.core.context import Context
 
 ACTIONS = ("search", "view-raw", "export", "purge", "hold", "release")
 
 
-def record_access(app: App, actor: str, action: str, detail: dict[str, Any]) -> LedgerEntry:
+def record_access(app: Context, actor: str, action: str, detail: dict[str, Any]) -> LedgerEntry:
     """Append one access record to the archive (durable on return) and its database copy."""
     if action not in ACTIONS:
         raise ValueError(f"unknown access action {action!r}")
@@ -34,11 +35,11 @@ def record_access(app: App, actor: str, action: str, detail: dict[str, Any]) -> 
     receipt = Receipt(transport="access-log", direction="internal",
                       envelope={"action": action, "actor": actor})
     entry = app.archive.store_record("access", raw, receipt)
-    app.processor.record([entry])
+    app.queue([entry])
     return entry
 
 
-def access_log(app: App, session: Session, action: str | None = None,
+def access_log(app: Context, session: Session, action: str | None = None,
                since: datetime | None = None) -> list[dict[str, Any]]:
     """The recorded accesses, oldest first, each with its ledger seq and full record."""
     query = select(LedgerReceipt).where(LedgerReceipt.kind == "access")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.core.errors import CaseNotFoundError
+from gateway.core.text import iso
 from gateway.db.models import Case, CaseEvent, LedgerReceipt, Message, QuarantineEntry
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+from gateway.workflows import lifecycle, merging, reviews
+from gateway.workflows import property as property_register
+from gateway.workflows.outbound import queue as outbound
 
 
 def case_summary(case: Case, message_count: int) -> dict[str, Any]:
@@ -88,11 +87,7 @@ def show_case(session: Session, ref: str) -> dict[str, Any]:
 
 
 def _workflow_details() -> list[tuple[str, Any]]:
-    """Each workflow's part of a case (imported here: those modules import this one)."""
-    from gateway.workflows import lifecycle, merging, reviews
-    from gateway.workflows import property as property_register
-    from gateway.workflows.outbound import queue as outbound
-
+    """Each workflow's part of a case."""
     return [("lifecycle", lifecycle.details_for_case), ("links", merging.details_for_case),
             ("order", reviews.details_for_case), ("property", property_register.details_for_case),
             ("outbound", outbound.details_for_case)]

@@ -34,17 +34,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from classifiers import Classification
+from gateway.core.clock import utcnow
+from gateway.core.errors import WorkflowError
+from gateway.core.text import iso
+from gateway.db.events import SYSTEM, case_families, case_family, cases_by_id, record
 from gateway.db.feedback import FEEDBACK_TYPES, SEVERITIES, FeedbackRecord
-from gateway.db.models import Case, LedgerReceipt, Message, utcnow
-from gateway.workflows.cases import iso
-from gateway.workflows.events import (
-    SYSTEM,
-    WorkflowError,
-    case_families,
-    case_family,
-    cases_by_id,
-    record,
-)
+from gateway.db.models import Case, LedgerReceipt, Message
 
 if TYPE_CHECKING:
     from gateway.config import Settings

@@ -45,14 +45,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import Case, CaseEvent, utcnow
+from gateway.core.clock import utcnow
+from gateway.core.errors import WorkflowError
+from gateway.core.text import iso
+from gateway.db.events import SYSTEM, record
+from gateway.db.models import Case, CaseEvent
 from gateway.workflows import feedback, reviews
-from gateway.workflows.cases import iso
-from gateway.workflows.events import SYSTEM, WorkflowError, record
+from gateway.workflows.outbound import queue as outbound
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import App
     from gateway.config import Settings
+    from gateway.core.context import Context
     from gateway.processing.hooks import FiledMessage
 
 log = logging.getLogger(__name__)
@@ -310,7 +313,7 @@ class Escalation:
                 "reason": self.reason}
 
 
-def escalate_overdue(app: App, now: datetime | None = None, *,
+def escalate_overdue(app: Context, now: datetime | None = None, *,
                      run_by: str = SYSTEM) -> list[Escalation]:
     """Escalate every breach that is due and not yet escalated (see the module doc); one
     transaction, one savepoint per case so one failing case does not stop the others."""
@@ -387,9 +390,6 @@ def _earlier_escalations(session: Session, case: Case
 
 def _queue_escalation_mail(session: Session, settings: Settings, case: Case, breach: str,
                            due: datetime, role: str, address: str) -> int:
-    # the outbound module imports this one (first response)
-    from gateway.workflows.outbound import queue as outbound
-
     what = "first response" if breach == "first_response" else "resolution"
     subject = _one_line(f"[{case.ref}] overdue: {what} was due {due:%Y-%m-%d %H:%M} UTC "
                         f"({role})")

@@ -12,8 +12,8 @@ case event that names exactly which messages moved, so it can be undone from the
 * ``link_cases`` / ``unlink_cases``: ``related`` and ``enquiry-order`` links; a
   ``possible-follow-up`` link the threader made can be removed once staff have looked.
 
-The threader uses :func:`merge_case_objects` for its system merges (a parent that arrives
-after its replies), so those are undone the same way.
+The threader uses :func:`~gateway.processing.case_merge.merge_case_objects` for its system
+merges (a parent that arrives after its replies), so those are undone the same way.
 """
 
 from __future__ import annotations
@@ -25,30 +25,25 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from gateway.db.models import Case, CaseEvent, CaseLink, Counter, Message, utcnow
+from gateway.core.clock import utcnow
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref, record
+from gateway.db.models import Case, CaseEvent, CaseLink, Counter, Message
+from gateway.processing.case_merge import (
+    MoveResult,
+    merge_case_objects,
+    message_ids,
+    move_messages,
+    ref_of,
+)
 from gateway.processing.threader import case_ref, domain_of
-from gateway.workflows.events import SYSTEM, WorkflowError, case_by_ref, record
+from gateway.workflows.lifecycle import apply_targets
 
 if TYPE_CHECKING:
     from gateway.config import Settings
 
-MERGED = "merged"
 STAFF_LINK_KINDS = ("related", "enquiry-order")
 UNLINKABLE_KINDS = (*STAFF_LINK_KINDS, "possible-follow-up")
-
-
-@dataclass(frozen=True)
-class MoveResult:
-    """What a merge, unmerge or split did: messages moved from one case to another."""
-
-    action: str
-    source: str
-    target: str
-    message_pks: tuple[int, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "from": self.source, "to": self.target,
-                "messages": list(self.message_pks)}
 
 
 @dataclass(frozen=True)
@@ -70,32 +65,6 @@ def merge_cases(session: Session, source_ref: str, target_ref: str, actor: str,
     return merge_case_objects(session, source, target, actor, note)
 
 
-def merge_case_objects(session: Session, source: Case, target: Case, actor: str,
-                       note: str = "", reason: str = "staff") -> MoveResult:
-    """Move every message of ``source`` into ``target`` and mark ``source`` merged."""
-    if source.id == target.id:
-        raise WorkflowError(f"not allowed because {source.ref} cannot be merged into itself")
-    if source.merged_into_id is not None:
-        raise WorkflowError(f"not allowed because {source.ref} is already merged into "
-                            f"{_ref_of(session, source.merged_into_id)}")
-    if target.merged_into_id is not None:
-        raise WorkflowError(f"not allowed because {target.ref} is itself merged into "
-                            f"{_ref_of(session, target.merged_into_id)}; merge into that case")
-    moved = _message_ids(session, source.id)
-    _move(session, moved, target.id)
-    status_before = source.status
-    source.merged_into_id = target.id
-    source.status = MERGED
-    session.add(CaseLink(case_id=source.id, other_case_id=target.id, kind="merged-into",
-                         created_at=utcnow(), actor=actor))
-    data = {"into": target.ref, "messages": moved, "status_before": status_before,
-            "reason": reason, "note": note}
-    record(session, source, "case_merged", data, actor=actor)
-    record(session, target, "case_merged_in", {"from": source.ref, "messages": moved,
-                                               "reason": reason, "note": note}, actor=actor)
-    return MoveResult("merge", source.ref, target.ref, tuple(moved))
-
-
 def unmerge(session: Session, source_ref: str, actor: str, note: str = "") -> MoveResult:
     """Undo the newest merge of ``source_ref``: exactly the messages it moved go back."""
     source = case_by_ref(session, source_ref, for_update=True)
@@ -112,7 +81,7 @@ def unmerge(session: Session, source_ref: str, actor: str, note: str = "") -> Mo
     if elsewhere:
         raise WorkflowError(f"not allowed because message(s) {elsewhere} have moved out of "
                             f"{target.ref} since the merge; move them back first")
-    _move(session, moved, source.id)
+    move_messages(session, moved, source.id)
     source.merged_into_id = None
     source.status = str(event.data.get("status_before") or "open")
     session.execute(delete(CaseLink).where(CaseLink.case_id == source.id,
@@ -132,11 +101,11 @@ def split_case(session: Session, ref: str, message_pks: Sequence[int], actor: st
     source = case_by_ref(session, ref, for_update=True)
     if source.merged_into_id is not None:
         raise WorkflowError(f"not allowed because {source.ref} is merged; split "
-                            f"{_ref_of(session, source.merged_into_id)} instead")
+                            f"{ref_of(session, source.merged_into_id)} instead")
     chosen = sorted(set(int(pk) for pk in message_pks))
     if not chosen:
         raise WorkflowError("not allowed because no message was chosen to split off")
-    present = _message_ids(session, source.id)
+    present = message_ids(session, source.id)
     foreign = [pk for pk in chosen if pk not in present]
     if foreign:
         raise WorkflowError(f"not allowed because message(s) {foreign} are not in {source.ref}")
@@ -152,7 +121,7 @@ def split_case(session: Session, ref: str, message_pks: Sequence[int], actor: st
                customer_domain=domain_of(first.from_addr), opened_at=now, updated_at=now)
     session.add(new)
     session.flush()
-    _move(session, chosen, new.id)
+    move_messages(session, chosen, new.id)
     session.add(CaseLink(case_id=new.id, other_case_id=source.id, kind="split-from",
                          created_at=now, actor=actor))
     record(session, new, "case_opened", {"rule": "split", "split_from": source.ref,
@@ -164,8 +133,6 @@ def split_case(session: Session, ref: str, message_pks: Sequence[int], actor: st
     record(session, source, "case_split", {"to": new.ref, "messages": chosen, "note": note},
            actor=actor)
     if settings is not None:
-        from gateway.workflows.lifecycle import apply_targets  # lifecycle imports this module
-
         apply_targets(session, settings, new, first=True)
     return MoveResult("split", source.ref, new.ref, tuple(chosen))
 
@@ -200,7 +167,7 @@ def link_cases(session: Session, ref: str, other_ref: str, kind: str, actor: str
     for each in (case, other):
         if each.merged_into_id is not None:
             raise WorkflowError(f"not allowed because {each.ref} is merged into "
-                                f"{_ref_of(session, each.merged_into_id)}; link that case")
+                                f"{ref_of(session, each.merged_into_id)}; link that case")
     if _links(session, case.id, other.id, kind):
         raise WorkflowError(f"not allowed because {case.ref} and {other.ref} are already "
                             f"linked as {kind}")
@@ -250,24 +217,11 @@ def details_for_case(session: Session, case: Case) -> dict[str, Any]:
         links.append({"kind": link.kind, "direction": "to" if outgoing else "from",
                       "case": refs.get(link.other_case_id if outgoing else link.case_id),
                       "actor": link.actor, "at": link.created_at.isoformat()})
-    merged_into = _ref_of(session, case.merged_into_id) if case.merged_into_id else None
+    merged_into = ref_of(session, case.merged_into_id) if case.merged_into_id else None
     return {"merged_into": merged_into, "links": links}
 
 
-def system_merge(session: Session, source_id: int, target_id: int, note: str) -> MoveResult:
-    """The threader's merge of an orphan case into its parent's case (rule referenced-by)."""
-    source = session.get(Case, source_id, with_for_update=True)
-    target = session.get(Case, target_id, with_for_update=True)
-    assert source is not None and target is not None
-    return merge_case_objects(session, source, target, SYSTEM, note, reason="referenced-by")
-
-
 # -- helpers -----------------------------------------------------------------------------------
-
-def _message_ids(session: Session, case_id: int) -> list[int]:
-    return list(session.scalars(select(Message.id).where(Message.case_id == case_id)
-                                .order_by(Message.id)))
-
 
 def _messages_not_in(session: Session, pks: list[int], case_id: int) -> list[int]:
     if not pks:
@@ -275,14 +229,6 @@ def _messages_not_in(session: Session, pks: list[int], case_id: int) -> list[int
     found = set(session.scalars(select(Message.id).where(Message.id.in_(pks),
                                                          Message.case_id == case_id)))
     return [pk for pk in pks if pk not in found]
-
-
-def _move(session: Session, pks: list[int], case_id: int) -> None:
-    session.flush()
-    if pks:
-        session.execute(update(Message).where(Message.id.in_(pks)).values(case_id=case_id)
-                        .execution_options(synchronize_session=False))
-    session.expire_all()
 
 
 def _last_event(session: Session, case_id: int, kind: str) -> CaseEvent | None:
@@ -298,10 +244,6 @@ def _links(session: Session, case_id: int, other_id: int, kind: str | None) -> l
     if kind:
         query = query.where(CaseLink.kind == kind)
     return list(session.scalars(query.order_by(CaseLink.id)))
-
-
-def _ref_of(session: Session, case_id: int | None) -> str:
-    return session.scalar(select(Case.ref).where(Case.id == case_id)) or "?"
 
 
 def _next_ref(session: Session, like_ref: str) -> str:

@@ -21,17 +21,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import Case, Message, utcnow
+from gateway.core.clock import utcnow
+from gateway.core.errors import WorkflowError
+from gateway.core.text import iso
+from gateway.db.events import SYSTEM, case_family, cases_by_id, record, surviving_case
+from gateway.db.models import Case, Message
 from gateway.db.property import PROPERTY_KINDS, PROPERTY_STATUSES, PropertyHistory, PropertyItem
-from gateway.workflows.cases import iso
-from gateway.workflows.events import (
-    SYSTEM,
-    WorkflowError,
-    case_family,
-    cases_by_id,
-    record,
-    surviving_case,
-)
 from gateway.workflows.reviews import open_review
 
 if TYPE_CHECKING:

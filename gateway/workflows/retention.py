@@ -27,16 +27,17 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from archive import Receipt
+from gateway.core.clock import utcnow
 from gateway.core.errors import GatewayError
-from gateway.db.models import HOLD_SCOPES, Case, LegalHold, Message, utcnow
+from gateway.db import events
+from gateway.db.models import HOLD_SCOPES, Case, LegalHold, Message
 from gateway.processing.pipeline import queue_entries
-from gateway.workflows import events
 from gateway.workflows.access_log import record_access
 from gateway.workflows.search import Filters, parse_query, search, unindex_messages
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import App
     from gateway.config import Settings
+    from gateway.core.context import Context
     from gateway.processing.hooks import FiledMessage
 
 _CHUNK = 500
@@ -80,7 +81,7 @@ def extend_retention(session: Session, case: Case, until: datetime, actor: str,
 
 # -- holds -------------------------------------------------------------------------------------
 
-def place_hold(app: App, scope: str, value: str, reason: str, actor: str) -> LegalHold:
+def place_hold(app: Context, scope: str, value: str, reason: str, actor: str) -> LegalHold:
     if scope not in HOLD_SCOPES:
         raise HoldError(f"a hold covers one of {', '.join(HOLD_SCOPES)}, not {scope!r}")
     if not reason.strip():
@@ -105,7 +106,7 @@ def place_hold(app: App, scope: str, value: str, reason: str, actor: str) -> Leg
     return hold
 
 
-def release_hold(app: App, hold_id: int, actor: str, note: str = "") -> LegalHold:
+def release_hold(app: Context, hold_id: int, actor: str, note: str = "") -> LegalHold:
     with app.db.session() as session:
         hold = session.get(LegalHold, hold_id)
         if hold is None or hold.released_at is not None:
@@ -168,7 +169,7 @@ class ExpiryReport:
                 "tombstone_seqs": self.tombstones}
 
 
-def expire(app: App, actor: str = events.SYSTEM, now: datetime | None = None,
+def expire(app: Context, actor: str = events.SYSTEM, now: datetime | None = None,
            dry_run: bool = False) -> ExpiryReport:
     """Remove the content of every message past retention that no hold covers."""
     now = now or utcnow()
@@ -212,7 +213,7 @@ def _still_needed(session: Session, sha256: str, expiring: set[int], now: dateti
     return bool(others) or bool(expiring & held)
 
 
-def _purge(app: App, session: Session, sha256: str, filings: list[tuple[Message, Case]],
+def _purge(app: Context, session: Session, sha256: str, filings: list[tuple[Message, Case]],
            actor: str, now: datetime) -> int:
     envelope = {"reason": "retention", "actor": actor,
                 "messages": [m.id for m, _ in filings],

@@ -26,7 +26,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from classifiers.context import EXISTING_ORDER, OPEN_ENQUIRY
-from gateway.db.models import Case, CaseLink, Message, utcnow
+from gateway.core.clock import utcnow
+from gateway.core.errors import WorkflowError
+from gateway.core.text import iso
+from gateway.db.events import SYSTEM, case_family, cases_by_id, record
+from gateway.db.models import Case, CaseLink, Message
 from gateway.db.reviews import (
     CHECK_STATES,
     CHECKLIST_ITEMS,
@@ -34,8 +38,7 @@ from gateway.db.reviews import (
     RequirementCheck,
     Review,
 )
-from gateway.workflows.cases import iso
-from gateway.workflows.events import SYSTEM, WorkflowError, case_family, cases_by_id, record
+from gateway.workflows.outbound.queue import queue_mail
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -229,10 +232,6 @@ def withdraw_review(session: Session, case: Case, review: Review, *, reason: str
 
 def _queue_confirmation(session: Session, settings: Settings, case: Case, review: Review,
                         actor: str, template: str) -> None:
-    from gateway.workflows.outbound.queue import (
-        queue_mail,  # the outbound module imports the case models
-    )
-
     trigger = session.get(Message, review.trigger_message_pk) if review.trigger_message_pk \
         else None
     to = (trigger.from_addr if trigger and trigger.from_addr else "") or case.customer

@@ -35,7 +35,7 @@ from gateway.processing.classification import CLASSIFIED_EVENT, to_input
 from gateway.processing.parsing import parse_message
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import App
+    from gateway.core.context import Context
 
 EVALUATE_REASON = "commgate rules: replaying staff-classified messages through the rules"
 
@@ -109,7 +109,7 @@ def _corpus_entry(folder: Path, mail_dir: Path, entry: dict[str, Any]) -> Labell
                     expected)
 
 
-def staff_labelled(app: App, actor: str, *, corrected_only: bool = False) -> list[Labelled]:
+def staff_labelled(app: Context, actor: str, *, corrected_only: bool = False) -> list[Labelled]:
     """Every message a person confirmed or corrected (``corrected_only``: corrected), with
     their latest word on its case.
 
@@ -146,7 +146,7 @@ def staff_labelled(app: App, actor: str, *, corrected_only: bool = False) -> lis
             for row, expected, said in wanted]
 
 
-def record_reads(app: App, actor: str, sha256s: Sequence[str]) -> None:
+def record_reads(app: Context, actor: str, sha256s: Sequence[str]) -> None:
     """One access-log record naming every archived message about to be read."""
     from gateway.workflows.access_log import record_access
 

@@ -21,13 +21,14 @@ from sqlalchemy import bindparam, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from gateway.core.errors import GatewayError
+from gateway.core.text import iso, without_nul
 from gateway.db.models import Case, Message
+from gateway.processing.parsing import ParsedMessage, parse_message
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import App
     from gateway.config import Settings
+    from gateway.core.context import Context
     from gateway.processing.hooks import FiledMessage
-    from gateway.processing.parsing import ParsedMessage
 
 MAX_BODY_CHARS = 200_000
 _FIRST_PAGE, _MAX_PAGE = 200, 20_000
@@ -138,8 +139,6 @@ def unindex_messages(session: Session, message_pks: Sequence[int]) -> None:
 
 def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
     """Index every message as it is filed, in the filing transaction."""
-    from gateway.processing.pipeline import without_nul
-
     index_messages(session, [(item.message_pk, without_nul(_document(item.parsed)))
                              for item in filed])
 
@@ -245,18 +244,13 @@ _HIT_COLUMNS = (Message.id, Case.ref, Message.sha256, Message.alias, Message.cat
 
 
 def _hit(row: Any) -> dict[str, Any]:
-    from gateway.workflows.cases import iso
-
     return {"message": row.id, "case": row.ref, "sha256": row.sha256, "alias": row.alias,
             "category": row.category, "from": row.from_addr, "subject": row.subject,
             "date": iso(row.date), "filed_at": iso(row.filed_at), "snippet": row.snippet[:200]}
 
 
-def reindex(app: App, chunk: int = 500) -> int:
+def reindex(app: Context, chunk: int = 500) -> int:
     """Rebuild the whole index from the archived bytes (after an upgrade or a restore)."""
-    from gateway.processing.parsing import parse_message
-    from gateway.processing.pipeline import without_nul
-
     count, last = 0, 0
     with app.db.session() as session:
         session.execute(text("DELETE FROM message_search"))

@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.config import TEMPLATE_NAME
-from gateway.db.models import utcnow
+from gateway.core.clock import utcnow
+from gateway.core.errors import WorkflowError
+from gateway.core.text import iso
 from gateway.db.outbound import Template, TemplateEvent
-from gateway.workflows.cases import iso
-from gateway.workflows.events import WorkflowError
 
 # What queue_mail provides to every template; callers may add their own (a review note ...).
 KNOWN_VARIABLES = ("case_ref", "customer", "customer_name", "subject", "alias", "company",

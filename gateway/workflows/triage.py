@@ -29,6 +29,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_family, record
 from gateway.db.models import CATEGORY_VALUES, Case, Message
 from gateway.db.property import PropertyItem
 from gateway.db.reviews import Review
@@ -36,7 +38,6 @@ from gateway.processing.classification import CLASSIFIED_EVENT
 from gateway.workflows import feedback
 from gateway.workflows import property as property_register
 from gateway.workflows.cases import case_summary
-from gateway.workflows.events import WorkflowError, case_family, record
 from gateway.workflows.reviews import open_review, pending_reviews, withdraw_review
 
 SCOPE_REVIEW = "scope-change"

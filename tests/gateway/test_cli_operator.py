@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from classifiers.rules import DEFAULT_RULES_DIR
 from gateway.bootstrap import App
-from gateway.cli.main import CASE_CATEGORIES, CASE_STATUSES, LOG_LEVELS
+from gateway.cli._common import CASE_CATEGORIES, CASE_STATUSES
+from gateway.cli.main import LOG_LEVELS
 from gateway.cli.main import main as cli_main
 from gateway.config import DATABASE_URL_ENV, Config
 from gateway.core.errors import ConfigError

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from gateway.bootstrap import App
+from gateway.db.events import case_by_ref
 from gateway.db.models import CaseEvent
 from gateway.db.outbound import OutboundMail
 from gateway.processing.ingest import ingest
-from gateway.workflows.events import case_by_ref
 from gateway.workflows.lifecycle import escalate_overdue, mark_first_response, set_status
 from tests.conftest import daemon_process, make_message, wait_for, write_messages
 

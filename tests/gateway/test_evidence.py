@@ -29,7 +29,8 @@ from archive import (
 )
 from archive.checkpoints import Checkpoint
 from gateway.bootstrap import App
-from gateway.db.models import Message, utcnow
+from gateway.core.clock import utcnow
+from gateway.db.models import Message
 from gateway.evidence.package import EvidenceError, export_package
 from gateway.evidence.select import Selection, SelectionError, parse_date
 from gateway.evidence.verify import MANIFEST, verify_package

@@ -10,7 +10,7 @@ import subprocess
 from datetime import timedelta
 
 from gateway.bootstrap import App
-from gateway.db.models import utcnow
+from gateway.core.clock import utcnow
 from gateway.evidence.exports import from_line, mboxrd_quote
 from gateway.processing.ingest import ingest
 from gateway.workflows.retention import expire

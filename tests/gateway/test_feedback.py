@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from classifiers import Classification, Evidence
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref
 from gateway.db.models import CaseEvent, LedgerReceipt
 from gateway.processing.ingest import ingest
-from gateway.workflows.events import WorkflowError, case_by_ref
 from gateway.workflows.feedback import (
     CSV_COLUMNS,
     classify_feedback,

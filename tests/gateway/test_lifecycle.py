@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from gateway.bootstrap import App
-from gateway.db.models import CaseEvent, utcnow
+from gateway.core.clock import utcnow
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref
+from gateway.db.models import CaseEvent
 from gateway.processing.ingest import ingest
-from gateway.workflows.events import WorkflowError, case_by_ref
 from gateway.workflows.lifecycle import (
     STATUSES,
     TRANSITIONS,

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from classifiers import Classification
 from gateway.bootstrap import App
 from gateway.config import Settings, SmtpConfig, parse_config
-from gateway.db.models import CaseEvent, utcnow
+from gateway.core.clock import utcnow
+from gateway.db.models import CaseEvent
 from gateway.db.outbound import OutboundMail
 from gateway.intake.handoff import GroupCommitter
 from gateway.intake.smtp import SmtpIntake

@@ -10,13 +10,14 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref, case_families
 from gateway.db.models import Case, CaseEvent
 from gateway.db.property import PropertyItem
 from gateway.db.reviews import CHECKLIST_ITEMS
 from gateway.evidence.package import collect
 from gateway.evidence.select import Selection, resolve
 from gateway.processing.ingest import ingest
-from gateway.workflows.events import WorkflowError, case_by_ref, case_families
 from gateway.workflows.feedback import record_for
 from gateway.workflows.lifecycle import can_close
 from gateway.workflows.merging import merge_cases

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref
 from gateway.db.models import CaseEvent
 from gateway.db.property import PropertyHistory, PropertyItem
 from gateway.processing.ingest import ingest
-from gateway.workflows.events import WorkflowError, case_by_ref
 from gateway.workflows.property import (
     add_item,
     confirm_item,

@@ -16,7 +16,8 @@ from archive import (
     write_checkpoint,
 )
 from gateway.bootstrap import App
-from gateway.db.models import CaseEvent, LedgerReceipt, Message, utcnow
+from gateway.core.clock import utcnow
+from gateway.db.models import CaseEvent, LedgerReceipt, Message
 from gateway.evidence.integrity import verify_installation
 from gateway.processing.ingest import ingest
 from gateway.workflows.retention import expire, place_hold, release_hold

@@ -8,13 +8,14 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref
 from gateway.db.models import CaseEvent, CaseLink, Message
 from gateway.db.reviews import CHECKLIST_ITEMS, Review
 from gateway.processing.classification import classify_parsed, rules_for
 from gateway.processing.hooks import FiledMessage
 from gateway.processing.ingest import ingest
 from gateway.processing.parsing import parse_message
-from gateway.workflows.events import WorkflowError, case_by_ref
 from gateway.workflows.reviews import (
     Check,
     checklist_gaps,

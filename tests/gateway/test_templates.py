@@ -10,9 +10,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from gateway.bootstrap import App
+from gateway.core.errors import WorkflowError
 from gateway.db.outbound import Template, TemplateEvent
 from gateway.workflows import templates
-from gateway.workflows.events import WorkflowError
 
 
 def statuses(app: App, name: str) -> list[tuple[int, str]]:

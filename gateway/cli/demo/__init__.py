@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gateway.bootstrap import App
-from gateway.cli.main import CASE_COLUMNS, render_table
+from gateway.cli._common import CASE_COLUMNS, render_table
 from gateway.installation import init_home
 from gateway.processing.ingest import ingest
 from gateway.workflows.cases import list_cases

@@ -12,16 +12,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.core.errors import CaseNotFoundError, GatewayError
-from gateway.db.models import Case, CaseEvent, utcnow
+from gateway.core.clock import utcnow
+from gateway.core.errors import CaseNotFoundError, WorkflowError
+from gateway.db.models import Case, CaseEvent
 
 SYSTEM = "system"
 ACTOR_ENV = "COMMGATE_USER"
 _IN_CHUNK = 5000
-
-
-class WorkflowError(GatewayError):
-    """Raised when an action is not allowed in the case's current state; says why in one line."""
 
 
 def current_actor(explicit: str | None = None) -> str:
