@@ -495,14 +495,13 @@ def test_status_line(app: App, serve) -> None:
 
 
 class _Recorded:
-    """An App stand-in for the committer: a real archive, a processor that only counts."""
+    """A Context stand-in for the committer: a real archive, a queue that only counts."""
 
     def __init__(self, root: Path) -> None:
         self.archive = Archive.open(root)
         self.recorded: list[int] = []
-        self.processor = self
 
-    def record(self, batch: list[LedgerEntry]) -> None:
+    def queue(self, batch: list[LedgerEntry]) -> None:
         self.recorded += [entry.seq for entry in batch]
 
 
