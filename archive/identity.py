@@ -3,7 +3,7 @@
 A process that opened an archive must never append to another one that later took its place
 (the folder deleted or moved away and a new one made at the same path): it would file its
 receipts into a ledger that is not the one its database mirrors. The id tells archives apart
-across processes and restarts (the database keeps a copy, see gateway/setup.py); within a
+across processes and restarts (the database keeps a copy, see gateway/installation.py); within a
 process the open ledger file's (st_dev, st_ino) does, which costs one ``stat`` per batch.
 
 The id is not part of the hash chain: binding it into the first entry or the genesis hash would

@@ -61,14 +61,14 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from archive import Archive, Receipt, generate_key, inclusion_proof, write_checkpoint  # noqa: E402
 from archive.ledger import NewEntry  # noqa: E402
 from bench.corpora import corpora_root, require_corpus  # noqa: E402
-from gateway.access_log import record_access  # noqa: E402
-from gateway.app import App  # noqa: E402
-from gateway.db import Database  # noqa: E402
-from gateway.ingest import ingest  # noqa: E402
-from gateway.integrity import verify_installation  # noqa: E402
-from gateway.models import Case, Message  # noqa: E402
-from gateway.search import Filters, document_of, index_messages, search  # noqa: E402
-from gateway.setup import init_home  # noqa: E402
+from gateway.bootstrap import App  # noqa: E402
+from gateway.db.models import Case, Message  # noqa: E402
+from gateway.db.session import Database  # noqa: E402
+from gateway.evidence.integrity import verify_installation  # noqa: E402
+from gateway.installation import init_home  # noqa: E402
+from gateway.processing.ingest import ingest  # noqa: E402
+from gateway.workflows.access_log import record_access  # noqa: E402
+from gateway.workflows.search import Filters, document_of, index_messages, search  # noqa: E402
 
 DEFAULT_CORPUS = corpora_root() / "labelled-dev" / "mail"
 ALIASES = ["sales@acme-fluidics.example", "support@acme-fluidics.example",
@@ -271,7 +271,7 @@ def bench_search(root: Path, count: int, queries: int) -> dict[str, float]:
         "prefix": lambda: rng.choice(vocab[:500])[:4] + "*",
     }
     latencies: dict[str, list[float]] = {kind: [] for kind in kinds}
-    # Hits are handed out only against an access record of the query (gateway.access_log);
+    # Hits are handed out only against an access record of the query (gateway.workflows.access_log);
     # the records go to a home of their own, outside the timed search.
     recorder = App.open(init_home(str(root / "search-home"), "BEN", ALIASES))
     with db.session() as session:
@@ -302,8 +302,8 @@ def bench_search(root: Path, count: int, queries: int) -> dict[str, float]:
 # -- 4. evidence package vs copying ------------------------------------------------------------
 
 def bench_export(app: App, root: Path, rounds: int) -> dict[str, float]:
-    from gateway.evidence import export_package
-    from gateway.evidence_select import Selection
+    from gateway.evidence.package import export_package
+    from gateway.evidence.select import Selection
 
     blob_dir: Path = app.archive.blobs.blob_dir  # type: ignore[attr-defined]  # filesystem store
     blobs = [b for shard in sorted(blob_dir.iterdir()) for b in shard.iterdir()]

@@ -3,10 +3,12 @@
 A labelled corpus is a folder with ``labels.jsonl`` (one JSON object per line: ``file``,
 ``category``, ``scope_change``, ``identifiers``) and the mails in ``mail/``; a folder holding
 the mails next to a ``manifest.json`` (a JSON list of the same objects, as in
-``gateway/demo/mail``) works too. Each message goes the way the gateway sends it:
-``gateway.parsing.parse_message`` -> ``gateway.classification.to_input`` -> ``classify``.
+``gateway/cli/demo/mail``) works too. Each message goes the way the gateway sends it:
+``gateway.processing.parsing.parse_message`` -> ``gateway.processing.classification.to_input`` ->
+``classify``.
 
-Printed (figures from ``classifiers.evaluation``, corpus loading from ``gateway.rule_eval``):
+Printed (figures from ``classifiers.evaluation``, corpus loading from
+``gateway.workflows.rule_eval``):
 per-class precision/recall/F1, macro-F1, scope-change precision/recall/F1, identifier recall
 and precision (set per message, ignoring case, spaces, '#' and hyphens), COVERAGE (share
 decided by a rule or header verdict), PER-LANGUAGE accuracy, the CONFUSION matrix, the
@@ -40,7 +42,7 @@ import _project_path  # noqa: F401  (must come before archive/gateway)
 from bench.corpora import require_corpus
 from classifiers import Classification, RuleSet, load_rules
 from classifiers.evaluation import Report, differences, evaluate, report_lines
-from gateway.rule_eval import Labelled, classify_raw, load_corpus
+from gateway.workflows.rule_eval import Labelled, classify_raw, load_corpus
 
 
 def run(raw: bytes, rules: RuleSet) -> Classification:

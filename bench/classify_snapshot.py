@@ -25,8 +25,8 @@ def snapshot(count: int, seed: int, out: Path) -> int:
     """Classify ``count`` generated messages and write their results to ``out``."""
     from bench.speed_corpus import Generator, load_sources
     from classifiers import classify, load_rules
-    from gateway.classification import to_input
-    from gateway.parsing import parse_message
+    from gateway.processing.classification import to_input
+    from gateway.processing.parsing import parse_message
 
     sources = load_sources(require_corpus(corpora_root()))
     rules = load_rules()

@@ -95,10 +95,10 @@ def _timed(work: Callable[[], object]) -> tuple[float, float]:
 def child(mode: str, warm_file: Path, file: Path) -> Measurement:
     """Run one measurement in this (fresh) process and return its figures."""
     if mode == "full":
-        import gateway.daemon  # noqa: F401  (the daemon's modules count towards its memory)
+        import gateway.daemon.supervisor  # noqa: F401  (the daemon's modules count towards its memory)
     from classifiers import classify, load_rules
-    from gateway.classification import to_input
-    from gateway.parsing import parse_message
+    from gateway.processing.classification import to_input
+    from gateway.processing.parsing import parse_message
 
     warm, raws = read_messages(warm_file), read_messages(file)
     languages: set[str] = set()

@@ -57,7 +57,7 @@ def _decisions(app: Any) -> dict[str, tuple[tuple[str, bool], tuple[str, bool],
     """sha256 -> (as filed, as the classifier alone said, context rules)."""
     from sqlalchemy import select
 
-    from gateway.models import CaseEvent, Message
+    from gateway.db.models import CaseEvent, Message
 
     with app.db.session() as session:
         notes = {pk: data.get("context") for pk, data in session.execute(

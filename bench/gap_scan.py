@@ -1,7 +1,8 @@
 """Gap scan benchmark: how long does finding receipts rows missing from the ledger's range take?
 
 ``Processor.catch_up`` files every ledger entry without a receipts row. At start (and in a new
-CLI process) it scans the whole range once with ``gateway.pipeline.missing_seqs``; after that
+CLI process) it scans the whole range once with ``gateway.processing.pipeline.missing_seqs``; after
+that
 only the entries added since. This builds a real ``receipts`` table (the project's schema) of
 ``--rows`` seqs with a few gaps (an outage-sized run in the middle, a few single rows, the
 tail) and times:
@@ -34,8 +35,8 @@ import _project_path  # noqa: F401  (must come before gateway)
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from gateway.models import Base
-from gateway.pipeline import missing_seqs
+from gateway.db.models import Base
+from gateway.processing.pipeline import missing_seqs
 
 PG_ADMIN_URL = os.environ.get(
     "COMMGATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -36,12 +36,12 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from imapclient import IMAPClient  # noqa: E402
 
-from gateway.app import App  # noqa: E402
+from gateway.bootstrap import App  # noqa: E402
 from gateway.config import DATABASE_URL_ENV, ImapMailboxConfig  # noqa: E402
-from gateway.imap import ImapIntake  # noqa: E402
-from gateway.imap_session import load_checkpoint  # noqa: E402
-from gateway.intake import GroupCommitter  # noqa: E402
-from gateway.setup import init_home  # noqa: E402
+from gateway.installation import init_home  # noqa: E402
+from gateway.intake.handoff import GroupCommitter  # noqa: E402
+from gateway.intake.imap import ImapIntake  # noqa: E402
+from gateway.intake.imap_session import load_checkpoint  # noqa: E402
 from tests.dovecot import Dovecot  # noqa: E402
 
 PASSWORD = "bench-secret"

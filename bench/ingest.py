@@ -6,11 +6,13 @@ each made unique by an ``X-Bench-Copy: n`` header line at the top so that its sh
 1. raw write+fsync (files/s): every message written to its own new file and fsynced. This is
    the disk's limit for "one durable file per message" and the baseline for the rest.
 2. archive only (messages/s): ``Archive.store_many`` in the batches ``commgate ingest`` uses
-   (``gateway.ingest.BATCH_MESSAGES`` / ``BATCH_BYTES``), and one-by-one ``Archive.store`` (what
+   (``gateway.processing.ingest.BATCH_MESSAGES`` / ``BATCH_BYTES``), and one-by-one
+   ``Archive.store`` (what
    an SMTP delivery of a single message costs) for comparison. Each stores blobs durably
    (tmp file, fsync, rename, shard-folder fsync) and appends fsynced ledger entries.
 3. full pipeline on SQLite (messages/s): a fresh home (``init_home``, not timed), ``App.open``
-   and the classifier rules (not timed: spaCy), then ``gateway.ingest.ingest(app, [folder])``
+   and the classifier rules (not timed: spaCy), then ``gateway.processing.ingest.ingest(app,
+   [folder])``
    is timed: read files, archive, queue, parse, classify, thread, write cases and events.
 4. ratios of the medians: archive / raw (target >= 0.8), full pipeline absolute (target >= 300
    messages/s on SQLite) and full / raw.
@@ -54,10 +56,10 @@ import _project_path  # noqa: F401  (must come before archive/gateway)
 import archive
 from archive import Archive, Receipt
 from bench.corpora import corpora_root, require_corpus
-from gateway.aliases import alias_from_headers
-from gateway.app import App
-from gateway.ingest import BATCH_BYTES, BATCH_MESSAGES, IngestSummary, ingest
-from gateway.setup import init_home
+from gateway.bootstrap import App
+from gateway.installation import init_home
+from gateway.intake.aliases import alias_from_headers
+from gateway.processing.ingest import BATCH_BYTES, BATCH_MESSAGES, IngestSummary, ingest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = corpora_root() / "labelled-dev" / "mail"
@@ -192,7 +194,8 @@ def _receipt(message: BenchMessage, inbox: Path) -> Receipt:
 def ingest_batches(
     messages: Sequence[BenchMessage], inbox: Path
 ) -> list[list[tuple[bytes, Receipt]]]:
-    """The batches ``gateway.ingest.ingest`` hands to the archive (by count or by bytes)."""
+    """The batches ``gateway.processing.ingest.ingest`` hands to the archive (by count or by
+    bytes)."""
     batches: list[list[tuple[bytes, Receipt]]] = []
     batch: list[tuple[bytes, Receipt]] = []
     size = 0
@@ -279,7 +282,8 @@ def package_buckets() -> list[tuple[str, str]]:
     gateway_dir = _package_dir("gateway") or ""
     pairs = [
         (str(Path(archive.__file__).parent) + os.sep, "archive (blobs, ledger)"),
-        (gateway_dir + "parsing.py", "parsing (gateway.parsing)"),
+        (gateway_dir + os.path.join("processing", "parsing.py"),
+         "parsing (gateway.processing.parsing)"),
         (_package_dir("mailparser"), "parsing (mail-parser)"),
         (_package_dir("email"), "parsing (stdlib email)"),
         (_package_dir("classifiers"), "classifiers (own code)"),
@@ -318,20 +322,20 @@ def bucket_of(filename: str, func: str, buckets: Sequence[tuple[str, str]]) -> s
 
 # (path suffix, function name, label): inclusive time of the pipeline stages, nested by indent.
 STAGES = [
-    ("gateway/ingest.py", "ingest", "ingest() total"),
-    ("gateway/sources.py", "_messages_in", "  read input files (iter_messages)"),
-    ("gateway/aliases.py", "alias_from_headers", "  alias_from_headers"),
-    ("gateway/intake.py", "accept", "  accept: dedup query + archive + queue"),
+    ("gateway/processing/ingest.py", "ingest", "ingest() total"),
+    ("gateway/intake/sources.py", "_messages_in", "  read input files (iter_messages)"),
+    ("gateway/intake/aliases.py", "alias_from_headers", "  alias_from_headers"),
+    ("gateway/intake/handoff.py", "accept", "  accept: dedup query + archive + queue"),
     ("archive/store.py", "store_many", "    Archive.store_many"),
-    ("gateway/pipeline.py", "record", "    Processor.record (queue rows)"),
-    ("gateway/pipeline.py", "process_pending", "  process_pending"),
-    ("gateway/pipeline.py", "_process_one", "    _process_one (SAVEPOINT + _file)"),
-    ("gateway/pipeline.py", "_file", "      _file (one message)"),
-    ("gateway/parsing.py", "parse_message", "        parse_message"),
-    ("gateway/classification.py", "classify_parsed", "        classify_parsed"),
-    ("gateway/threader.py", "decide_thread", "        decide_thread"),
-    ("gateway/pipeline.py", "_case_for", "        _case_for"),
-    ("gateway/pipeline.py", "_record_decisions", "        _record_decisions"),
+    ("gateway/processing/pipeline.py", "record", "    Processor.record (queue rows)"),
+    ("gateway/processing/pipeline.py", "process_pending", "  process_pending"),
+    ("gateway/processing/pipeline.py", "_process_one", "    _process_one (SAVEPOINT + _file)"),
+    ("gateway/processing/pipeline.py", "_file", "      _file (one message)"),
+    ("gateway/processing/parsing.py", "parse_message", "        parse_message"),
+    ("gateway/processing/classification.py", "classify_parsed", "        classify_parsed"),
+    ("gateway/processing/threader.py", "decide_thread", "        decide_thread"),
+    ("gateway/processing/pipeline.py", "_case_for", "        _case_for"),
+    ("gateway/processing/pipeline.py", "_record_decisions", "        _record_decisions"),
     ("sqlalchemy/orm/session.py", "flush", "  Session.flush (all callers)"),
     ("sqlalchemy/orm/session.py", "commit", "  SessionTransaction.commit (COMMIT, RELEASE)"),
 ]

@@ -135,8 +135,8 @@ def fixture_items() -> list[tuple[str, str, str]]:
 def corpus_items(folder: Path) -> list[tuple[str, str, str]]:
     """(gold language, subject, new text) as ``classify`` sees them."""
     from classifiers.prepare import prepare
-    from gateway.classification import to_input
-    from gateway.parsing import parse_message
+    from gateway.processing.classification import to_input
+    from gateway.processing.parsing import parse_message
 
     rows = []
     for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines():

@@ -37,7 +37,7 @@ import _project_path  # noqa: F401  (must come before archive/gateway)
 from bench.corpora import require_corpus
 from classifiers import RuleSet, load_rules
 from classifiers.evaluation import Report, evaluate
-from gateway.rule_eval import classify_raw, load_corpus
+from gateway.workflows.rule_eval import classify_raw, load_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = "classifiers/rules"

@@ -6,7 +6,8 @@ What is measured, in ONE run, with the SAME ~5 KB message (made unique per send 
 (a) bare: an aiosmtpd server on loopback whose ``handle_DATA`` writes each message to its own new
     file and fsyncs it (in a worker thread, so concurrent sessions overlap their fsyncs), then
     answers 250. The floor for "durable before 250" with one file per message.
-(b) commgate: ``gateway.smtp.SmtpIntake`` with a ``GroupCommitter`` on a fresh SQLite home: 250
+(b) commgate: ``gateway.intake.smtp.SmtpIntake`` with a ``GroupCommitter`` on a fresh SQLite home:
+250
     only after blob (tmp, fsync, rename, folder fsync) and ledger entry (append, fsync) are
     durable and the receipt is queued in the database. No processing worker runs.
 
@@ -90,11 +91,11 @@ async def _serve(kind: str, folder: Path, conn: Connection) -> None:
         server.close()
         conn.send(sum(1 for _ in folder.iterdir()))
         return
-    from gateway.app import App
+    from gateway.bootstrap import App
     from gateway.config import SmtpConfig
-    from gateway.intake import GroupCommitter
-    from gateway.setup import init_home
-    from gateway.smtp import SmtpIntake
+    from gateway.installation import init_home
+    from gateway.intake.handoff import GroupCommitter
+    from gateway.intake.smtp import SmtpIntake
 
     home = init_home(str(folder), "NPC", [ALIAS])
     app = App.open(home)

@@ -11,7 +11,8 @@ Two servers, in the same run:
 (a) bare: an aiosmtpd server on the process's loop with aiosmtpd's own DATA reader (a bytearray
     per line, then a join) whose ``handle_DATA`` writes ``envelope.content`` to its own new file
     and fsyncs it (in a worker thread), then answers 250;
-(b) commgate: ``gateway.smtp.SmtpIntake`` (``read_data``: pieces of up to 64 KiB into one buffer)
+(b) commgate: ``gateway.intake.smtp.SmtpIntake`` (``read_data``: pieces of up to 64 KiB into one
+buffer)
     with a ``GroupCommitter`` on a fresh SQLite home.
 
 ``--rounds`` rounds run both, in alternating order, each in a fresh process after ``os.sync()``.
@@ -111,11 +112,11 @@ async def _serve_bare(folder: Path, conn: Connection, max_bytes: int) -> None:
 
 
 async def _serve_commgate(folder: Path, conn: Connection, max_bytes: int) -> None:
-    from gateway.app import App
+    from gateway.bootstrap import App
     from gateway.config import SmtpConfig
-    from gateway.intake import GroupCommitter
-    from gateway.setup import init_home
-    from gateway.smtp import SmtpIntake
+    from gateway.installation import init_home
+    from gateway.intake.handoff import GroupCommitter
+    from gateway.intake.smtp import SmtpIntake
 
     home = init_home(str(folder), "NPC", [ALIAS])
     app = App.open(home)

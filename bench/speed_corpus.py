@@ -31,7 +31,7 @@ from pathlib import Path
 
 import _project_path  # noqa: F401  (must come before gateway)
 
-from gateway.parsing import parse_message
+from gateway.processing.parsing import parse_message
 
 LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "da", "cs")
 # Share of each language: mostly English and German as on a European manufacturer's aliases,

@@ -117,10 +117,10 @@ def pairs(groups: dict[str, str]) -> set[tuple[str, str]]:
 def ingested(paths: Sequence[Path], aliases: Sequence[str], read: Callable[[Any], T]) -> T:
     """Ingest ``paths`` into a throw-away home on a fresh SQLite database and return what
     ``read(app)`` takes from it: what a new installation does with the corpus."""
-    from gateway.app import App
+    from gateway.bootstrap import App
     from gateway.config import DATABASE_URL_ENV
-    from gateway.ingest import ingest
-    from gateway.setup import init_home
+    from gateway.installation import init_home
+    from gateway.processing.ingest import ingest
 
     saved_url = os.environ.pop(DATABASE_URL_ENV, None)  # always a fresh SQLite database
     try:
@@ -162,7 +162,7 @@ def _placement(app: object) -> dict[str, tuple[str, str]]:
     """sha256 -> (case reference, thread rule) of every filed message."""
     from sqlalchemy import select
 
-    from gateway.models import Case, Message
+    from gateway.db.models import Case, Message
 
     with app.db.session() as session:  # type: ignore[attr-defined]  # an App (loaded lazily)
         return {sha: (ref, rule) for sha, ref, rule in session.execute(

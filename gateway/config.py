@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.engine import URL, make_url
 
-from gateway.errors import ConfigError
+from gateway.core.errors import ConfigError
 
 CONFIG_NAME = "commgate.toml"
 HOME_ENV = "COMMGATE_HOME"
@@ -229,7 +229,8 @@ class OutboundConfig(_Section):
     acknowledge: dict[str, str] = {}
     ack_per_sender_per_day: Annotated[int, Field(ge=0)] = 3
     # authserv-ids (RFC 8601) of our own MX hosts whose Authentication-Results we believe; only
-    # those headers say whether a sender was authenticated (gateway/loops.py, backscatter).
+    # those headers say whether a sender was authenticated (gateway/workflows/outbound/loops.py,
+    # backscatter).
     trusted_authserv_ids: list[str] = []
     max_attempts: Annotated[int, Field(ge=1)] = 10
     retry_base_seconds: Annotated[float, Field(gt=0)] = 60.0
@@ -288,7 +289,7 @@ REVIEW_TEMPLATE_DEFAULTS = {
     "property-incident/approved": "property-incident-report",
     "property-incident/rejected": "property-incident-report",
 }
-# What a template may be called (gateway.templates enforces the same rule).
+# What a template may be called (gateway.workflows.templates enforces the same rule).
 TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 

@@ -27,11 +27,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bench.corpora import CORPORA_ENV, corpora_root
-from gateway.app import App
-from gateway.cli import main as cli_main
+from gateway.bootstrap import App
+from gateway.cli.main import main as cli_main
 from gateway.config import DATABASE_URL_ENV
-from gateway.db import Database
-from gateway.setup import init_home
+from gateway.db.session import Database
+from gateway.installation import init_home
 
 PG_ADMIN_URL = os.environ.get(
     "COMMGATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -233,7 +233,7 @@ def daemon_process(home: Path, log_path: Path) -> Iterator[subprocess.Popen[byte
     30 s is killed and the test fails with the end of its log.
     """
     with open(log_path, "w") as log:
-        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
+        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "run"],
                                   env={**os.environ, "COMMGATE_HOME": str(home)},
                                   stdout=log, stderr=subprocess.STDOUT)
         try:

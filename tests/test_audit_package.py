@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from archive.checkpoints import Checkpoint, key_id
 from archive.entries import compute_entry_hash
-from gateway.cli import main as cli_main
-from gateway.evidence_verify import MANIFEST, SUMS, verify_package
-from gateway.setup import init_home
+from gateway.cli.main import main as cli_main
+from gateway.evidence.verify import MANIFEST, SUMS, verify_package
+from gateway.installation import init_home
 from tests.conftest import make_message, write_messages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def test_a_package_verifies_offline_with_the_installation_deleted(cli, home, tmp
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMMGATE_")}
     env["PYTHONPATH"] = str(REPO)
     checked = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "audit", "verify-package", str(package),
+        [sys.executable, "-m", "gateway.cli.main", "audit", "verify-package", str(package),
          "--public-key", str(public), "--json"],
         cwd=auditor, env=env, capture_output=True, text=True, timeout=120)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -107,10 +107,10 @@ def test_a_package_verifies_offline_with_the_installation_deleted(cli, home, tmp
 
     # The checker itself loads nothing of the database side.
     imports = subprocess.run(
-        [sys.executable, "-c", "import sys, json; from gateway.evidence_verify import "
+        [sys.executable, "-c", "import sys, json; from gateway.evidence.verify import "
          "verify_package as v; r = v(sys.argv[1], sys.argv[2]); print(json.dumps([r.status, "
-         "sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'gateway.db', "
-         "'gateway.models')))]))", str(package), str(public)],
+         "sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'gateway.db.session', "
+         "'gateway.db.models')))]))", str(package), str(public)],
         cwd=auditor, env=env, capture_output=True, text=True, timeout=120)
     assert json.loads(imports.stdout) == ["verified", []], imports.stderr
 

@@ -14,7 +14,7 @@ import email.policy
 import hashlib
 from email.message import EmailMessage
 
-from gateway.app import App
+from gateway.bootstrap import App
 from tests.conftest import make_message, write_messages
 
 NOTICE = make_message(

@@ -18,14 +18,14 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
-from gateway.app import App
+from gateway.bootstrap import App
 from gateway.config import CONFIG_NAME, DATABASE_URL_ENV, SmtpConfig
-from gateway.intake import GroupCommitter
-from gateway.models import CaseEvent
-from gateway.outbound import deliver_due
-from gateway.outbound_models import OutboundMail
-from gateway.setup import init_home
-from gateway.smtp import SmtpIntake
+from gateway.db.models import CaseEvent
+from gateway.db.outbound import OutboundMail
+from gateway.installation import init_home
+from gateway.intake.handoff import GroupCommitter
+from gateway.intake.smtp import SmtpIntake
+from gateway.workflows.outbound.delivery import deliver_due
 from tests.conftest import fresh_pg_database, make_message
 from tests.gateway.test_outbound import publish
 from tests.gateway.test_smtp import LoopThread

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from gateway.app import App
-from gateway.cli import main as cli_main
+from gateway.bootstrap import App
+from gateway.cli.main import main as cli_main
 from gateway.config import DATABASE_URL_ENV
-from gateway.setup import init_home
-from gateway.views import list_cases, show_case
+from gateway.installation import init_home
+from gateway.workflows.cases import list_cases, show_case
 from tests.conftest import BACKENDS, CORPORA, fresh_pg_database
 
 MAIL = CORPORA / "labelled-dev" / "mail"

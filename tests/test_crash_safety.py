@@ -2,7 +2,8 @@
 
 ARCHITECTURE contracts 1 and 3: a crash at any instant loses nothing, a retried import creates
 no duplicate message or case, and processing re-runs to the same result. The import runs as a
-real subprocess (``python -m gateway.cli``) against the ``home`` fixture's backend and is killed
+real subprocess (``python -m gateway.cli.main``) against the ``home`` fixture's backend and is
+killed
 with SIGKILL at least 20 times, at moments chosen by a random delay after start (mostly start-up:
 imports, opening the database, catch-up) or by polling until the archive has grown past a random
 count: blob files (lands in the archive write of a batch), ledger lines (lands right after a
@@ -209,7 +210,7 @@ class LedgerWatch:
 
 
 def _start(home: Path, folder: Path, log: Path, json_out: bool = False) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "gateway.cli", "--home", str(home), "ingest", str(folder)]
+    args = [sys.executable, "-m", "gateway.cli.main", "--home", str(home), "ingest", str(folder)]
     with open(log, "ab") as err:
         return subprocess.Popen(args + (["--json"] if json_out else []), env=dict(os.environ),
                                 stdout=subprocess.PIPE if json_out else subprocess.DEVNULL,
@@ -373,7 +374,7 @@ def test_ingest_survives_repeated_sigkill(home: Path, tmp_path: Path) -> None:
     opened = Counter(case_id for case_id, kind, _ in events if kind == "case_opened")
     assert opened == Counter(case_id for case_id, _ in refs)
 
-    verify = subprocess.run([sys.executable, "-m", "gateway.cli", "--home", str(home),
+    verify = subprocess.run([sys.executable, "-m", "gateway.cli.main", "--home", str(home),
                              "archive", "verify", "--json"], capture_output=True, timeout=120,
                             env=dict(os.environ))
     assert verify.returncode == 0, verify.stdout.decode() + verify.stderr.decode()[-2000:]

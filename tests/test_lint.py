@@ -1,18 +1,32 @@
-"""The code base stays ruff-clean and mypy-clean (both pinned in the test extras)."""
+"""The code base stays ruff-clean and keeps its import rules (docs/architecture.md): the
+import-linter contracts hold and no module of gateway/, archive/ or classifiers/ takes part in
+an import circle, type-only and function-level imports included (the linters are pinned in the
+test extras)."""
 
+from __future__ import annotations
+
+import ast
 import importlib.util
+import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("gateway", "archive", "classifiers")
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} is not installed: pip install -e '.[test]'"
+    return found
 
 
 def test_ruff_reports_nothing():
-    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
-    assert ruff, "ruff is not installed: pip install -e '.[test]'"
-    done = subprocess.run([ruff, "check", "--quiet", str(ROOT)], capture_output=True, text=True)
+    done = subprocess.run([_tool("ruff"), "check", "--quiet", str(ROOT)], capture_output=True,
+                          text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -22,3 +36,120 @@ def test_mypy_reports_nothing():
     done = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_import_contracts_hold():
+    """The layers, forbidden imports and libraries of [tool.importlinter] in pyproject.toml."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+# -- import circles ----------------------------------------------------------------------------
+
+def import_graph(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Module -> modules of ``packages`` it imports, anywhere in its code: at the top, inside
+    functions and under ``if TYPE_CHECKING`` alike (each is a dependency a reader must follow)."""
+    files = {}
+    for package in packages:
+        for path in (root / package).rglob("*.py"):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            files[".".join(parts)] = path
+    graph: dict[str, set[str]] = {module: set() for module in files}
+    for module, path in files.items():
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = module.split(".") if is_package else module.split(".")[:-1]
+                    anchor = anchor[: len(anchor) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for name in names:
+                while name and name not in graph:
+                    name = name.rpartition(".")[0]
+                # A module's own package is loaded before it anyway: not an edge of a circle.
+                if name and name != module and not module.startswith(name + "."):
+                    graph[module].add(name)
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for other in sorted(graph[module]):
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in on_stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_circle():
+    graph = import_graph(ROOT, PACKAGES)
+    assert len(graph) > 100  # the walk found the code
+    assert circles(graph) == []
+
+
+def test_a_type_only_circle_is_found(tmp_path):
+    """The check itself: a circle closed only by a TYPE_CHECKING import or one inside a
+    function is still a circle."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg.b import thing\n")
+    (package / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import c\n")
+    (package / "c.py").write_text("def f():\n    from .a import thing\n")
+    (package / "d.py").write_text("import pkg.a\n")
+    assert circles(import_graph(tmp_path, ("pkg",))) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+# -- what an intake loads ----------------------------------------------------------------------
+
+def test_an_intake_loads_neither_the_worker_nor_the_classifiers():
+    """Intakes get the archive and a queue callable: importing one in a fresh interpreter
+    loads no processing, no workflow, no classifier and no spaCy."""
+    script = ("import json, sys\n"
+              "import gateway.intake.smtp, gateway.intake.imap, gateway.intake.dropfolder\n"
+              "print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    loaded = json.loads(done.stdout)
+    assert "gateway.intake.smtp" in loaded
+    heavy = [m for m in loaded if m.startswith(("gateway.processing", "gateway.workflows",
+                                                "gateway.bootstrap", "classifiers", "spacy"))]
+    assert heavy == []

@@ -37,10 +37,10 @@ import pytest
 from sqlalchemy import select
 
 from bench.thread_eval import TARGET_F1, evaluate
-from gateway.ingest import ingest
-from gateway.models import Case, CaseLink, Message
-from gateway.parsing import parse_message
-from gateway.threader import normalise_subject
+from gateway.db.models import Case, CaseLink, Message
+from gateway.processing.ingest import ingest
+from gateway.processing.parsing import parse_message
+from gateway.processing.threader import normalise_subject
 from tests.conftest import CORPORA
 
 pytestmark = pytest.mark.corpora

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from archive import Checkpoint, write_checkpoint
-from gateway.access_log import record_access
-from gateway.errors import ConfigError, GatewayError
-from gateway.integrity import describe, verify_installation
+from gateway.core.errors import ConfigError, GatewayError
+from gateway.evidence.integrity import describe, verify_installation
 from gateway.services.base import View
+from gateway.workflows.access_log import record_access
 
 if TYPE_CHECKING:
-    from gateway.app import App
+    from gateway.core.context import Context
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -62,7 +62,7 @@ class SignedCheckpoint(View):
         return self.checkpoint.to_json()
 
 
-def show_raw(ctx: App, *, actor: str, sha256: str, reason: str = "") -> RawMessage:
+def show_raw(ctx: Context, *, actor: str, sha256: str, reason: str = "") -> RawMessage:
     """Record the view in the access log, then read the blob."""
     digest = sha256.strip().lower()
     if not _SHA256.fullmatch(digest):
@@ -71,14 +71,14 @@ def show_raw(ctx: App, *, actor: str, sha256: str, reason: str = "") -> RawMessa
     return RawMessage(digest, ctx.archive.read(digest), access.seq)
 
 
-def verify_archive(ctx: App, *, actor: str, since: int = 0) -> IntegrityReport:
+def verify_archive(ctx: Context, *, actor: str, since: int = 0) -> IntegrityReport:
     """Recompute every hash and compare the ledger with the database (hashes only: no
     record; ``actor`` is taken for the common shape of the services)."""
     del actor
     return IntegrityReport(verify_installation(ctx, since=since))
 
 
-def sign_checkpoint(ctx: App, *, actor: str) -> SignedCheckpoint:
+def sign_checkpoint(ctx: Context, *, actor: str) -> SignedCheckpoint:
     """Sign a Merkle tree head over the whole ledger with the configured key."""
     del actor
     key = ctx.settings.checkpoint_key_path()

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from gateway.views import iso
+from gateway.core.text import iso
 
 
 def jsonable(value: Any) -> Any:

@@ -7,15 +7,17 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gateway import triage, views
-from gateway.events import case_by_ref
-from gateway.preflight import check_filing_config
-from gateway.reclassify import reclassify as reclassify_all
+from gateway.db.events import case_by_ref
+from gateway.processing.preflight import check_filing_config
+from gateway.processing.reclassify import reclassify as reclassify_all
 from gateway.services.base import View
 from gateway.services.rows import Listing, RowView
+from gateway.workflows import cases as views
+from gateway.workflows import triage
 
 if TYPE_CHECKING:
-    from gateway.app import App
+    from gateway.core.context import Context
+    from gateway.processing.context import WorkerContext
 
 Row = Mapping[str, Any]
 
@@ -126,7 +128,7 @@ class Reclassified(View):
         return data
 
 
-def list_cases(ctx: App, *, actor: str, status: str | None = None,
+def list_cases(ctx: Context, *, actor: str, status: str | None = None,
                category: str | None = None, triage_only: bool = False) -> CaseList:
     """Every case, or (``triage_only``) those with a customer message waiting for a person to
     confirm its classification, oldest first; both filtered by status and category."""
@@ -142,7 +144,7 @@ def list_cases(ctx: App, *, actor: str, status: str | None = None,
             session, status=status, category=category)))
 
 
-def show_case(ctx: App, *, actor: str, ref: str) -> CaseDetail:
+def show_case(ctx: Context, *, actor: str, ref: str) -> CaseDetail:
     """One case with its messages, events and the workflows' records of it."""
     del actor  # as 'cases show' today: not recorded in the access log
     with ctx.db.session() as session:
@@ -151,10 +153,10 @@ def show_case(ctx: App, *, actor: str, ref: str) -> CaseDetail:
                                events=tuple(CaseEvent.from_row(e) for e in case["events"]))
 
 
-def classify_case(ctx: App, *, actor: str, ref: str, category: str,
+def classify_case(ctx: Context, *, actor: str, ref: str, category: str,
                   scope_change: bool | None = None, note: str = "") -> Classification:
     """A person confirms or corrects a case's category (and scope-change flag); recorded as
-    the ``case_classified`` event with the actor (gateway/triage.py has the rules)."""
+    the ``case_classified`` event with the actor (gateway/workflows/triage.py has the rules)."""
     with ctx.db.session() as session:
         case = case_by_ref(session, ref, for_update=True)
         result = triage.classify_case(session, case, category=category,
@@ -163,7 +165,7 @@ def classify_case(ctx: App, *, actor: str, ref: str, category: str,
                                    reviews=tuple(result["reviews"]))
 
 
-def list_quarantine(ctx: App, *, actor: str) -> Listing[QuarantineEntry]:
+def list_quarantine(ctx: Context, *, actor: str) -> Listing[QuarantineEntry]:
     """Messages archived but not filed, with the stage that refused them and why."""
     del actor
     with ctx.db.session() as session:
@@ -171,7 +173,7 @@ def list_quarantine(ctx: App, *, actor: str) -> Listing[QuarantineEntry]:
                              for row in views.list_quarantine(session)))
 
 
-def retry_quarantine(ctx: App, *, actor: str) -> Listing[RetryOutcome]:
+def retry_quarantine(ctx: WorkerContext, *, actor: str) -> Listing[RetryOutcome]:
     """Run the quarantined messages through processing again (after a fix or a rules change).
     Broken rules stop it before any receipt is touched (they are the operator's to fix)."""
     del actor  # the filing records its own events, as the daemon's
@@ -181,7 +183,7 @@ def retry_quarantine(ctx: App, *, actor: str) -> Listing[RetryOutcome]:
                          for o in ctx.processor.retry_quarantined()))
 
 
-def reclassify(ctx: App, *, actor: str, dry_run: bool = False) -> Reclassified:
+def reclassify(ctx: WorkerContext, *, actor: str, dry_run: bool = False) -> Reclassified:
     """Classify every archived message again with the current rules; each change is recorded
     as a ``message_reclassified`` event of the rules (actor ``system``), as before."""
     del actor

@@ -1,6 +1,6 @@
 """Legal holds, retention expiry and the access log itself (``commgate hold|retention|audit
 log``). Placing or releasing a hold and purging content are recorded in the access log by the
-workflow functions of ``gateway.retention`` themselves; reading the access log is not."""
+workflow functions of ``gateway.workflows.retention`` themselves; reading the access log is not."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gateway.access_log import access_log
-from gateway.retention import expire, list_holds, place_hold, release_hold
 from gateway.services.base import View
+from gateway.workflows.access_log import access_log
+from gateway.workflows.retention import expire, list_holds, place_hold, release_hold
 
 if TYPE_CHECKING:
-    from gateway.app import App
+    from gateway.core.context import Context
 
 
 @dataclass(frozen=True)
@@ -54,27 +54,27 @@ class ExpiryResult(View):
                 "tombstone_seqs": list(self.tombstone_seqs)}
 
 
-def place_legal_hold(ctx: App, *, actor: str, scope: str, value: str,
+def place_legal_hold(ctx: Context, *, actor: str, scope: str, value: str,
                      reason: str) -> HoldPlaced:
     """Hold a case, customer, alias or search against expiry (recorded as ``hold``)."""
     hold = place_hold(ctx, scope, value, reason, actor)
     return HoldPlaced(hold.id, hold.scope, hold.value)
 
 
-def release_legal_hold(ctx: App, *, actor: str, hold_id: int, note: str = "") -> HoldReleased:
+def release_legal_hold(ctx: Context, *, actor: str, hold_id: int, note: str = "") -> HoldReleased:
     """Release a hold; it stays on record (recorded as ``release``)."""
     hold = release_hold(ctx, hold_id, actor, note)
     return HoldReleased(hold.id, hold.released_by)
 
 
-def legal_holds(ctx: App, *, actor: str, include_released: bool = False) -> Rows:
+def legal_holds(ctx: Context, *, actor: str, include_released: bool = False) -> Rows:
     """The active holds (``include_released``: every hold ever placed)."""
     del actor
     with ctx.db.session() as session:
         return Rows(tuple(list_holds(session, active_only=not include_released)))
 
 
-def expire_retention(ctx: App, *, actor: str, now: datetime | None = None,
+def expire_retention(ctx: Context, *, actor: str, now: datetime | None = None,
                      dry_run: bool = False) -> ExpiryResult:
     """Remove content past retention that no hold covers (a purge is recorded)."""
     report = expire(ctx, actor, now=now, dry_run=dry_run)
@@ -82,7 +82,7 @@ def expire_retention(ctx: App, *, actor: str, now: datetime | None = None,
                         report.kept_shared, tuple(report.tombstones), dry_run)
 
 
-def audit_log(ctx: App, *, actor: str, action: str | None = None) -> Rows:
+def audit_log(ctx: Context, *, actor: str, action: str | None = None) -> Rows:
     """Who searched, viewed, exported, held or purged what, oldest first."""
     del actor
     with ctx.db.session() as session:

@@ -1,11 +1,10 @@
 """Exports for auditors: evidence packages, mbox and .eml folders (``commgate audit export``,
 ``commgate export mbox|eml``).
 
-Every export is recorded in the access log by the export itself (``gateway.evidence``,
-``gateway.exports``): after the selection is resolved, before a message byte is read, and the
-record names the cases and messages it hands out. Checking a package is
-``gateway.services.package_check`` (offline: it loads no database code).
-"""
+Every export is recorded in the access log by the export itself (``gateway.evidence.package``,
+``gateway.evidence.exports``): after the selection is resolved, before a message byte is read,
+and the record names the cases and messages it hands out. Checking a package is
+``gateway.services.package_check`` (offline: it loads no database code). """
 
 from __future__ import annotations
 
@@ -13,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.evidence import export_package
-from gateway.evidence_select import Selection, parse_date
-from gateway.exports import export_eml, export_mbox
+from gateway.evidence.exports import export_eml, export_mbox
+from gateway.evidence.package import export_package
+from gateway.evidence.select import Selection, parse_date
 from gateway.services.base import View
 
 if TYPE_CHECKING:
-    from gateway.app import App
+    from gateway.core.context import Context
 
 EXPORT_FORMATS = ("mbox", "eml")
 
@@ -73,7 +72,7 @@ def selection(*, cases: tuple[str, ...] = (), date_from: str | None = None,
                      alias=alias, customer=customer)
 
 
-def export_evidence(ctx: App, *, actor: str, selected: Selection,
+def export_evidence(ctx: Context, *, actor: str, selected: Selection,
                     output: Path) -> PackageExported:
     """Build a verifiable evidence package (zip) at ``output``, never overwriting."""
     r = export_package(ctx, selected, output, actor)
@@ -82,7 +81,7 @@ def export_evidence(ctx: App, *, actor: str, selected: Selection,
                            r.seconds)
 
 
-def export_messages(ctx: App, *, actor: str, export_format: str, selected: Selection,
+def export_messages(ctx: Context, *, actor: str, export_format: str, selected: Selection,
                     output: Path) -> MessagesExported:
     """The selected messages as one mboxrd file or a new folder of .eml files."""
     if export_format not in EXPORT_FORMATS:

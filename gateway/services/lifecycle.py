@@ -1,10 +1,9 @@
 """Case lifecycle and customer feedback (``commgate cases status|escalate``, ``commgate
 feedback set|action|list|export``): each call is one transaction and names who acted.
 
-Exporting the feedback log hands out customer data in a file, so :func:`export_feedback`
-records the export in the access log before the file is written; ``gateway.feedback.export_csv``
-refuses to write without that record.
-"""
+Exporting the feedback log hands out customer data in a file, so :func:`export_feedback` records
+the export in the access log before the file is written;
+``gateway.workflows.feedback.export_csv`` refuses to write without that record. """
 
 from __future__ import annotations
 
@@ -13,22 +12,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.access_log import record_access
-from gateway.events import case_by_ref
-from gateway.feedback import (
+from gateway.core.text import iso
+from gateway.db.events import case_by_ref
+from gateway.services.base import View
+from gateway.services.compliance import Rows
+from gateway.workflows.access_log import record_access
+from gateway.workflows.feedback import (
     classify_feedback,
     details_for_case,
     export_csv,
     feedback_log,
     record_corrective_action,
 )
-from gateway.lifecycle import Escalation, escalate_overdue, set_status
-from gateway.services.base import View
-from gateway.services.compliance import Rows
-from gateway.views import iso
+from gateway.workflows.lifecycle import Escalation, escalate_overdue, set_status
 
 if TYPE_CHECKING:
-    from gateway.app import App
+    from gateway.core.context import Context
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class FeedbackExported(View):
         return {"file": str(self.file), "rows": self.rows}
 
 
-def set_case_status(ctx: App, *, actor: str, ref: str, status: str,
+def set_case_status(ctx: Context, *, actor: str, ref: str, status: str,
                     note: str = "") -> StatusChanged:
     """Move a case to another status (refused when the case may not go there)."""
     with ctx.db.session() as session:
@@ -82,12 +81,12 @@ def set_case_status(ctx: App, *, actor: str, ref: str, status: str,
         return StatusChanged(case.ref, dict(event.data), actor, event.at)
 
 
-def escalate(ctx: App, *, actor: str) -> Escalations:
+def escalate(ctx: Context, *, actor: str) -> Escalations:
     """Escalate overdue cases now, as the daemon does on its schedule."""
     return Escalations(tuple(escalate_overdue(ctx, run_by=actor)))
 
 
-def set_feedback(ctx: App, *, actor: str, ref: str, feedback_type: str | None = None,
+def set_feedback(ctx: Context, *, actor: str, ref: str, feedback_type: str | None = None,
                  severity: str | None = None) -> FeedbackDetails:
     """Set the feedback type and/or severity of a case."""
     with ctx.db.session() as session:
@@ -97,7 +96,7 @@ def set_feedback(ctx: App, *, actor: str, ref: str, feedback_type: str | None = 
         return FeedbackDetails(case.ref, details_for_case(session, case) or {})
 
 
-def record_action(ctx: App, *, actor: str, ref: str, corrective_action: str,
+def record_action(ctx: Context, *, actor: str, ref: str, corrective_action: str,
                   resolution_note: str, root_cause: str | None = None) -> FeedbackDetails:
     """Record the corrective action (its QMS reference) and the resolution of a feedback case."""
     with ctx.db.session() as session:
@@ -108,7 +107,7 @@ def record_action(ctx: App, *, actor: str, ref: str, corrective_action: str,
         return FeedbackDetails(case.ref, details_for_case(session, case) or {})
 
 
-def feedback_cases(ctx: App, *, actor: str, since: datetime | None = None,
+def feedback_cases(ctx: Context, *, actor: str, since: datetime | None = None,
                    until: datetime | None = None) -> Rows:
     """The feedback log: feedback cases received in the period, oldest first."""
     del actor
@@ -116,7 +115,7 @@ def feedback_cases(ctx: App, *, actor: str, since: datetime | None = None,
         return Rows(tuple(feedback_log(session, since, until)))
 
 
-def export_feedback(ctx: App, *, actor: str, output: Path, since: datetime | None = None,
+def export_feedback(ctx: Context, *, actor: str, output: Path, since: datetime | None = None,
                     until: datetime | None = None) -> FeedbackExported:
     """Record the export in the access log, then write the feedback log as CSV."""
     access = record_access(ctx, actor, "export", {

@@ -1,7 +1,7 @@
-"""The enquiry → order and scope-change workflows: the requirement checklist, review
-decisions, order acceptance. The rules (an order is accepted only with every review decided and
-the checklist complete, a decision needs a note ...) are gateway/reviews.py's; each function
-here runs them in one transaction and records the case event with the actor."""
+"""The enquiry → order and scope-change workflows: the requirement checklist, review decisions,
+order acceptance. The rules (an order is accepted only with every review decided and the
+checklist complete, a decision needs a note ...) are gateway/workflows/reviews.py's; each
+function here runs them in one transaction and records the case event with the actor."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gateway import reviews
-from gateway.events import case_by_ref
+from gateway.db.events import case_by_ref
 from gateway.services.rows import Listing, RowView
+from gateway.workflows import reviews
 
 if TYPE_CHECKING:
-    from gateway.app import App
+    from gateway.core.context import Context
 
 Row = Mapping[str, Any]
 
@@ -96,7 +96,7 @@ class OrderRecord(RowView):
     messages: tuple[Row, ...]
 
 
-def set_checklist(ctx: App, *, actor: str, ref: str, items: Sequence[str]) -> Checklist:
+def set_checklist(ctx: Context, *, actor: str, ref: str, items: Sequence[str]) -> Checklist:
     """Record checklist items given as ``ITEM=STATE[:NOTE]`` (one ``checklist_updated``
     event); a malformed item refuses them all."""
     checks = [reviews.Check.parse(text) for text in items]
@@ -106,7 +106,7 @@ def set_checklist(ctx: App, *, actor: str, ref: str, items: Sequence[str]) -> Ch
         return Checklist(case.ref, state, tuple(reviews.checklist_gaps(session, case)))
 
 
-def decide_review(ctx: App, *, actor: str, ref: str, approve: bool, note: str,
+def decide_review(ctx: Context, *, actor: str, ref: str, approve: bool, note: str,
                   review_id: int | None = None, template: str | None = None,
                   confirm: bool = True) -> Review:
     """Approve or reject a pending review (the case's only one unless ``review_id``) and queue
@@ -119,7 +119,7 @@ def decide_review(ctx: App, *, actor: str, ref: str, approve: bool, note: str,
         return Review.from_row(reviews.review_view(session, review))
 
 
-def list_reviews(ctx: App, *, actor: str, pending_only: bool = False,
+def list_reviews(ctx: Context, *, actor: str, pending_only: bool = False,
                  case: str | None = None) -> Listing[Review]:
     """Reviews of every case, or of one case's family; optionally only the pending ones."""
     del actor  # reading is not recorded
@@ -129,11 +129,11 @@ def list_reviews(ctx: App, *, actor: str, pending_only: bool = False,
             session, pending_only=pending_only, case=of)))
 
 
-def decide_order(ctx: App, *, actor: str, ref: str, message: str, accept: bool,
+def decide_order(ctx: Context, *, actor: str, ref: str, message: str, accept: bool,
                  note: str = "") -> OrderDecided:
     """Accept or decline the order of a case on one customer message (its pk or Message-ID).
     Refused while a review is pending or the checklist is incomplete, and a decline without
-    a note (gateway/reviews.py)."""
+    a note (gateway/workflows/reviews.py)."""
     with ctx.db.session() as session:
         case = case_by_ref(session, ref, for_update=True)
         decision = reviews.decide_order(session, case,
@@ -143,7 +143,7 @@ def decide_order(ctx: App, *, actor: str, ref: str, message: str, accept: bool,
                                       **reviews.decision_view(session, decision)})
 
 
-def order_record(ctx: App, *, actor: str, ref: str) -> OrderRecord:
+def order_record(ctx: Context, *, actor: str, ref: str) -> OrderRecord:
     del actor
     with ctx.db.session() as session:
         row = reviews.details_for_case(session, case_by_ref(session, ref))

@@ -1,6 +1,7 @@
 """Controlled templates (four-eyes: a different person approves), staff replies and the outbound
-queue. The rules are gateway/templates.py's and gateway/outbound.py's; each function here runs
-them in one transaction with the actor recorded in the template history or on the mail."""
+queue. The rules are gateway/workflows/templates.py's and gateway/workflows/outbound/queue.py's;
+each function here runs them in one transaction with the actor recorded in the template history
+or on the mail."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gateway import outbound, templates
-from gateway.errors import ConfigError, GatewayError
-from gateway.events import case_by_ref
+from gateway.core.errors import ConfigError, GatewayError
+from gateway.db.events import case_by_ref
 from gateway.services.base import View
 from gateway.services.rows import Listing, RowView
+from gateway.workflows import templates
+from gateway.workflows.outbound import queue as outbound
+from gateway.workflows.outbound.delivery import deliver_due
 
 if TYPE_CHECKING:
-    from gateway.app import App
+    from gateway.core.context import Context
+    from gateway.processing.context import WorkerContext
 
 Row = Mapping[str, Any]
 
@@ -115,23 +119,23 @@ def _mail(row: Row) -> Mail:
     return Mail.from_row(row, to=tuple(row["to"]))
 
 
-def create_template(ctx: App, *, actor: str, name: str, subject: str, body: str) -> Template:
+def create_template(ctx: Context, *, actor: str, name: str, subject: str, body: str) -> Template:
     """A new draft version; a different person approves it, then it can be published."""
     with ctx.db.session() as session:
         return _template(templates.view(templates.create(session, name, subject, body, actor)))
 
 
-def approve_template(ctx: App, *, actor: str, name: str, version: int) -> Template:
+def approve_template(ctx: Context, *, actor: str, name: str, version: int) -> Template:
     with ctx.db.session() as session:
         return _template(templates.view(templates.approve(session, name, version, actor)))
 
 
-def publish_template(ctx: App, *, actor: str, name: str, version: int) -> Template:
+def publish_template(ctx: Context, *, actor: str, name: str, version: int) -> Template:
     with ctx.db.session() as session:
         return _template(templates.view(templates.publish(session, name, version, actor)))
 
 
-def list_templates(ctx: App, *, actor: str) -> Listing[TemplateSummary]:
+def list_templates(ctx: Context, *, actor: str) -> Listing[TemplateSummary]:
     """Every version of every template, by name and version."""
     del actor  # reading is not recorded
     with ctx.db.session() as session:
@@ -139,7 +143,7 @@ def list_templates(ctx: App, *, actor: str) -> Listing[TemplateSummary]:
                              for row in templates.listing(session)))
 
 
-def show_template(ctx: App, *, actor: str, name: str, version: int | None = None
+def show_template(ctx: Context, *, actor: str, name: str, version: int | None = None
                   ) -> TemplateDetail:
     """One version (default: the newest) with the template's history."""
     del actor
@@ -162,7 +166,7 @@ def parse_variables(texts: Sequence[str]) -> dict[str, str]:
     return variables
 
 
-def reply(ctx: App, *, actor: str, ref: str, template: str | None = None,
+def reply(ctx: Context, *, actor: str, ref: str, template: str | None = None,
           body: str | None = None, to: Sequence[str] = (), subject: str | None = None,
           variables: Mapping[str, str] | None = None) -> Mail:
     """Queue a staff reply on a case (from a published template or a text), to the case's
@@ -178,7 +182,7 @@ def reply(ctx: App, *, actor: str, ref: str, template: str | None = None,
         return _mail(outbound.mail_view(mail, case.ref))
 
 
-def list_mail(ctx: App, *, actor: str, status: str | None = None, case: str | None = None
+def list_mail(ctx: Context, *, actor: str, status: str | None = None, case: str | None = None
               ) -> Listing[Mail]:
     del actor
     with ctx.db.session() as session:
@@ -186,11 +190,11 @@ def list_mail(ctx: App, *, actor: str, status: str | None = None, case: str | No
             session, status=status, case_ref=case)))
 
 
-def deliver(ctx: App, *, actor: str) -> Delivery:
+def deliver(ctx: WorkerContext, *, actor: str) -> Delivery:
     """Archive and relay the mail that is due now, then file the archived copies into their
     cases. Outbound mail switched off is the operator's to fix (a ConfigError)."""
     del actor  # each attempt is recorded on the mail; who queued it is its actor
-    report = outbound.deliver_due(ctx)
+    report = deliver_due(ctx)
     ctx.processor.process_pending()
     if report.disabled:
         raise ConfigError("outbound mail is disabled: set [outbound] enabled = true and "

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.evidence_verify import verify_package
+from gateway.evidence.verify import verify_package
 from gateway.services.base import View
 
 

@@ -1,6 +1,6 @@
 """The customer property register (ISO 9001 8.5.3): items registered, confirmed, received,
 moved and handed back, each change in the item's chain of custody with the actor
-(gateway/property_register.py has the rules)."""
+(gateway/workflows/property.py has the rules)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gateway import property_register as register
-from gateway.events import WorkflowError, case_by_ref
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref
 from gateway.services.rows import Listing, RowView
+from gateway.workflows import property as register
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from gateway.app import App
-    from gateway.property_models import PropertyItem
+    from gateway.core.context import Context
+    from gateway.db.property import PropertyItem
 
 Row = Mapping[str, Any]
 
@@ -69,7 +70,7 @@ def _detail(session: Session, item: PropertyItem) -> ItemDetail:
     return ItemDetail.from_row(row, history=tuple(row["history"]))
 
 
-def add_item(ctx: App, *, actor: str, ref: str, kind: str, description: str, owner: str = "",
+def add_item(ctx: Context, *, actor: str, ref: str, kind: str, description: str, owner: str = "",
              identifiers: Sequence[str] = (), handling: str = "", attachment: str | None = None,
              condition: str = "", location: str = "") -> ItemDetail:
     """Register an item of the case's customer (``identifiers`` as ``KIND=VALUE``)."""
@@ -83,7 +84,7 @@ def add_item(ctx: App, *, actor: str, ref: str, kind: str, description: str, own
         return _detail(session, item)
 
 
-def _change(ctx: App, item_id: int, change: Callable[[Session, PropertyItem], Any]
+def _change(ctx: Context, item_id: int, change: Callable[[Session, PropertyItem], Any]
             ) -> ItemDetail:
     with ctx.db.session() as session:
         item = register.item_by_id(session, item_id, for_update=True)
@@ -91,7 +92,7 @@ def _change(ctx: App, item_id: int, change: Callable[[Session, PropertyItem], An
         return _detail(session, item)
 
 
-def confirm_item(ctx: App, *, actor: str, item_id: int, kind: str | None = None,
+def confirm_item(ctx: Context, *, actor: str, item_id: int, kind: str | None = None,
                  description: str | None = None, handling: str | None = None,
                  note: str = "") -> ItemDetail:
     """Confirm an item proposed from a property notice, optionally correcting it."""
@@ -100,27 +101,27 @@ def confirm_item(ctx: App, *, actor: str, item_id: int, kind: str | None = None,
         note=note))
 
 
-def receive_item(ctx: App, *, actor: str, item_id: int, condition: str, location: str,
+def receive_item(ctx: Context, *, actor: str, item_id: int, condition: str, location: str,
                  handling: str | None = None, note: str = "") -> ItemDetail:
     return _change(ctx, item_id, lambda session, item: register.receive_item(
         session, item, condition=condition, location=location, actor=actor, note=note,
         handling=handling))
 
 
-def set_status(ctx: App, *, actor: str, item_id: int, status: str, note: str = "",
+def set_status(ctx: Context, *, actor: str, item_id: int, status: str, note: str = "",
                location: str | None = None) -> ItemDetail:
     """Move an item along its chain of custody (loss or damage opens an incident review)."""
     return _change(ctx, item_id, lambda session, item: register.set_status(
         session, item, status, actor=actor, note=note, location=location))
 
 
-def move_item(ctx: App, *, actor: str, item_id: int, location: str, note: str = ""
+def move_item(ctx: Context, *, actor: str, item_id: int, location: str, note: str = ""
               ) -> ItemDetail:
     return _change(ctx, item_id, lambda session, item: register.move_item(
         session, item, location=location, actor=actor, note=note))
 
 
-def list_items(ctx: App, *, actor: str, customer: str | None = None,
+def list_items(ctx: Context, *, actor: str, customer: str | None = None,
                include_dismissed: bool = False) -> Listing[Item]:
     """The register, optionally of one owner (an address or a domain)."""
     del actor  # reading is not recorded
@@ -129,7 +130,7 @@ def list_items(ctx: App, *, actor: str, customer: str | None = None,
             session, customer, include_dismissed=include_dismissed)))
 
 
-def show_item(ctx: App, *, actor: str, item_id: int) -> ItemDetail:
+def show_item(ctx: Context, *, actor: str, item_id: int) -> ItemDetail:
     del actor
     with ctx.db.session() as session:
         return _detail(session, register.item_by_id(session, item_id))

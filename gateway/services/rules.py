@@ -1,9 +1,8 @@
 """Judging a rule change before it is put in force: replay staff-classified messages and
-labelled corpora through the rules in force and a candidate (gateway/rule_eval.py), suggest
-words of corrected messages no rule covers (gateway/rule_suggest.py), run every rule's
-examples. Installation-level: reading archived messages is recorded in the access log with
-the actor by gateway/rule_eval.py before any blob is read.
-"""
+labelled corpora through the rules in force and a candidate (gateway/workflows/rule_eval.py),
+suggest words of corrected messages no rule covers (gateway/workflows/rule_suggest.py), run
+every rule's examples. Installation-level: reading archived messages is recorded in the access
+log with the actor by gateway/workflows/rule_eval.py before any blob is read. """
 
 from __future__ import annotations
 
@@ -12,17 +11,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.classification import rules_for
-from gateway.errors import RulesConfigError
-from gateway.rule_eval import Comparison, Labelled, compare, load_corpus, staff_labelled
-from gateway.rule_suggest import Suggestion, suggest
+from gateway.core.errors import RulesConfigError
+from gateway.processing.classification import rules_for
 from gateway.services.base import View
 from gateway.services.rows import Listing
+from gateway.workflows.rule_eval import Comparison, Labelled, compare, load_corpus, staff_labelled
+from gateway.workflows.rule_suggest import Suggestion, suggest
 
 if TYPE_CHECKING:
     from classifiers import RuleSet
-    from gateway.app import App
     from gateway.config import Settings
+    from gateway.core.context import Context
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +85,7 @@ def rules_folder(settings: Settings | None, path: Path | None,
                                f"{f' + {extra}' if extra else ''}: {exc}") from None
 
 
-def evaluate(ctx: App, *, actor: str, rules: Path | None = None,
+def evaluate(ctx: Context, *, actor: str, rules: Path | None = None,
              extra_rules: Path | None = None, corpora: Sequence[Path] = ()) -> Evaluation:
     """Score the candidate (``rules`` / ``extra_rules`` in place of the installation's; none
     given: the rules in force against themselves) on the installation's staff-classified
@@ -114,7 +113,7 @@ def _evaluate(settings: Settings | None, corpora: Sequence[Path], rules: Path | 
                       compare(staff + labelled, in_force, candidate))
 
 
-def suggest_words(ctx: App, *, actor: str, min_count: int = 2) -> Suggestions:
+def suggest_words(ctx: Context, *, actor: str, min_count: int = 2) -> Suggestions:
     """Frequent words of the messages staff corrected that no rule covers, per category and
     language, each in at least ``min_count`` of them."""
     rules = rules_for(ctx.settings, fresh=True)

@@ -1,7 +1,7 @@
 """Searching the archive: the access record first, then the hits (``commgate search``).
 
 A search hands out message content (subject, sender, snippet), so it is recorded in the access
-log with the query and the filters before the database is asked; ``gateway.search.search``
+log with the query and the filters before the database is asked; ``gateway.workflows.search.search``
 refuses to run without that record, so this module is the way to search.
 """
 
@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gateway.access_log import record_access
-from gateway.errors import GatewayError
-from gateway.search import Filters, reindex, search
+from gateway.core.errors import GatewayError
 from gateway.services.base import View
+from gateway.workflows.access_log import record_access
+from gateway.workflows.search import Filters, reindex, search
 
 if TYPE_CHECKING:
-    from gateway.app import App
+    from gateway.core.context import Context
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class IndexRebuilt(View):
     indexed: int
 
 
-def search_archive(ctx: App, *, actor: str, query: str, alias: str | None = None,
+def search_archive(ctx: Context, *, actor: str, query: str, alias: str | None = None,
                    category: str | None = None, case_ref: str | None = None,
                    customer: str | None = None, since: datetime | None = None,
                    until: datetime | None = None, limit: int = 50) -> SearchResult:
@@ -72,7 +72,7 @@ def search_archive(ctx: App, *, actor: str, query: str, alias: str | None = None
     return SearchResult(query, tuple(_hit(row) for row in rows), access.seq)
 
 
-def rebuild_index(ctx: App, *, actor: str) -> IndexRebuilt:
+def rebuild_index(ctx: Context, *, actor: str) -> IndexRebuilt:
     """Re-read every archived message into the index; it hands nothing out, so no record
     (``actor`` is taken for the common shape of the services)."""
     del actor

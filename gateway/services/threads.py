@@ -1,5 +1,5 @@
 """Staff corrections of threading: merge, unmerge, split, unsplit, link, unlink. Each runs in
-one transaction and is recorded as case events naming the actor (gateway/merging.py)."""
+one transaction and is recorded as case events naming the actor (gateway/workflows/merging.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from gateway import merging
+from gateway.processing.case_merge import MoveResult
 from gateway.services.base import View
+from gateway.workflows import merging
 
 if TYPE_CHECKING:
-    from gateway.app import App
+    from gateway.core.context import Context
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Linked(View):
     kind: str
 
 
-def _moved(result: merging.MoveResult) -> Moved:
+def _moved(result: MoveResult) -> Moved:
     return Moved(result.action, result.source, result.target, tuple(result.message_pks))
 
 
@@ -46,35 +47,35 @@ def _linked(result: merging.LinkResult) -> Linked:
     return Linked(result.action, result.case, result.other, result.kind)
 
 
-def merge(ctx: App, *, actor: str, source: str, into: str, note: str = "") -> Moved:
+def merge(ctx: Context, *, actor: str, source: str, into: str, note: str = "") -> Moved:
     """Move every message of ``source`` into ``into`` (reversible with :func:`unmerge`)."""
     with ctx.db.session() as session:
         return _moved(merging.merge_cases(session, source, into, actor, note))
 
 
-def unmerge(ctx: App, *, actor: str, source: str, note: str = "") -> Moved:
+def unmerge(ctx: Context, *, actor: str, source: str, note: str = "") -> Moved:
     with ctx.db.session() as session:
         return _moved(merging.unmerge(session, source, actor, note))
 
 
-def split(ctx: App, *, actor: str, ref: str, messages: Sequence[int], note: str = "") -> Moved:
+def split(ctx: Context, *, actor: str, ref: str, messages: Sequence[int], note: str = "") -> Moved:
     """Move the chosen messages of ``ref`` into a new case."""
     with ctx.db.session() as session:
         return _moved(merging.split_case(session, ref, list(messages), actor, note,
                                          ctx.settings))
 
 
-def unsplit(ctx: App, *, actor: str, ref: str, note: str = "") -> Moved:
+def unsplit(ctx: Context, *, actor: str, ref: str, note: str = "") -> Moved:
     with ctx.db.session() as session:
         return _moved(merging.unsplit(session, ref, actor, note))
 
 
-def link(ctx: App, *, actor: str, ref: str, other: str, kind: str, note: str = "") -> Linked:
+def link(ctx: Context, *, actor: str, ref: str, other: str, kind: str, note: str = "") -> Linked:
     with ctx.db.session() as session:
         return _linked(merging.link_cases(session, ref, other, kind, actor, note))
 
 
-def unlink(ctx: App, *, actor: str, ref: str, other: str, kind: str | None = None,
+def unlink(ctx: Context, *, actor: str, ref: str, other: str, kind: str | None = None,
            note: str = "") -> Linked:
     with ctx.db.session() as session:
         return _linked(merging.unlink_cases(session, ref, other, actor, kind, note))

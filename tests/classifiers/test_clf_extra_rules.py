@@ -9,9 +9,9 @@ import pytest
 from classifiers import RulesError, load_rules
 from classifiers.matching import match_message
 from classifiers.rules import RuleSet
-from gateway.classification import rules_for
 from gateway.config import Settings, parse_config
-from gateway.errors import RulesConfigError
+from gateway.core.errors import RulesConfigError
+from gateway.processing.classification import rules_for
 
 BASE = {
     "en/concepts.toml": 'negators = ["not"]\n[concepts.order_verb]\nlemmas = ["order"]\n',

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from classifiers.prepare import new_text
-from gateway.threader import is_reply_subject, normalise_subject
+from gateway.processing.threader import is_reply_subject, normalise_subject
 from tests.classifiers.language_mail import (
     Mail,
     assert_classified_in_its_language,

@@ -12,7 +12,7 @@ import pytest
 
 from classifiers import MessageInput, classify
 from classifiers.prepare import new_text
-from gateway.threader import is_reply_subject, normalise_subject
+from gateway.processing.threader import is_reply_subject, normalise_subject
 from tests.classifiers.language_mail import (
     RULES,
     Mail,

@@ -1,4 +1,4 @@
-from gateway.aliases import alias_from_headers
+from gateway.intake.aliases import alias_from_headers
 
 ALIASES = ["sales@northpoint.example", "support@northpoint.example"]
 

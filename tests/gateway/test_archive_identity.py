@@ -10,9 +10,9 @@ from sqlalchemy import delete
 
 from archive import Archive, ArchiveIdentityError, Receipt
 from archive.identity import ID_FILE, read_archive_id
-from gateway.intake import Delivery, accept
-from gateway.models import IntakeCheckpoint
-from gateway.setup import ARCHIVE_ROW, claim_archive, recorded_archive_id
+from gateway.db.models import IntakeCheckpoint
+from gateway.installation import ARCHIVE_ROW, claim_archive, recorded_archive_id
+from gateway.intake.handoff import Delivery, accept
 from tests.conftest import daemon_process, make_message, wait_for
 from tests.dovecot import free_port
 from tests.gateway.test_daemon import smtp_ready

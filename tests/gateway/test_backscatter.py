@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway import loops, outbound
-from gateway.app import App
+from gateway.bootstrap import App
 from gateway.config import SmtpConfig, parse_config
-from gateway.errors import ConfigError
-from gateway.intake import GroupCommitter
-from gateway.models import CaseEvent
-from gateway.outbound_models import OutboundMail
-from gateway.parsing import parse_message
-from gateway.smtp import SmtpIntake
+from gateway.core.errors import ConfigError
+from gateway.db.models import CaseEvent
+from gateway.db.outbound import OutboundMail
+from gateway.intake.handoff import GroupCommitter
+from gateway.intake.smtp import SmtpIntake
+from gateway.processing.parsing import parse_message
+from gateway.workflows.outbound import delivery, loops
 from tests.conftest import make_message
 from tests.gateway import test_outbound
 from tests.gateway.test_outbound import MX, SALES, delivered, receive_raw
@@ -62,7 +62,7 @@ def test_forged_from_addresses_get_no_acknowledgement(started) -> None:
                      for victim in victims])
     assert rows(app) == [(victim, "suppressed", f"envelope sender spammer@bulk.example does "
                                                 f"not match From {victim}") for victim in victims]
-    assert outbound.deliver_due(app).sent == [] and relay.handler.received == []
+    assert delivery.deliver_due(app).sent == [] and relay.handler.received == []
     with app.db.session() as session:  # each suppression is on record in the victim's case
         reasons = [e.data["reason"] for e in session.scalars(select(CaseEvent).where(
             CaseEvent.kind == "outbound_suppressed"))]
@@ -80,7 +80,7 @@ def test_an_envelope_of_the_same_organisation_is_acknowledged(started) -> None:
     assert [r[:2] for r in rows(app)] == [("anna@example.co.uk", "queued"),
                                           ("ben@example.co.uk", "queued"),
                                           ("cleo@example.co.uk", "suppressed")]
-    assert len(outbound.deliver_due(app).sent) == 2
+    assert len(delivery.deliver_due(app).sent) == 2
     assert [r.rcpt_tos for r in relay.handler.received] == [["anna@example.co.uk"],
                                                             ["ben@example.co.uk"]]
 
@@ -97,7 +97,7 @@ def test_our_mx_saying_the_sender_failed_means_no_acknowledgement(
     receive_raw(app, tmp_path / "in", delivered(make_message(subject=SPAM), results=verdict))
     assert rows(app) == [("anna@customer.example", "suppressed",
                           f"{reason} in Authentication-Results of {MX}")]
-    assert outbound.deliver_due(app).sent == []
+    assert delivery.deliver_due(app).sent == []
 
 
 def test_another_hosts_authentication_results_are_ignored(started, tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_another_hosts_authentication_results_are_ignored(started, tmp_path: Pat
                          b"\r\n", 1))
     assert [r[:2] for r in rows(app)] == [("anna@customer.example", "queued"),
                                           ("anna@customer.example", "suppressed")]
-    outbound.deliver_due(app)
+    delivery.deliver_due(app)
     [got] = relay.handler.received
     message = got.message()
     assert message["Subject"] == "Received: [NPC-000001]"  # the case reference only
@@ -135,7 +135,7 @@ def test_an_authenticated_sender_sees_its_subject_and_dmarc_pass_beats_an_esp_en
         make_message(subject="RFQ 20 manifold blocks"), envelope="return-77@esp.example",
         results="spf=pass smtp.mailfrom=esp.example; dkim=pass header.d=customer.example; "
                 "dmarc=pass (p=reject) header.from=customer.example"))
-    outbound.deliver_due(app)
+    delivery.deliver_due(app)
     [got] = relay.handler.received
     assert got.message()["Subject"] == "Received: RFQ 20 manifold blocks [NPC-000001]"
     assert "Dear Anna Buyer," in got.message().get_content()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from gateway.case_context import load_contexts
-from gateway.events import case_by_ref
-from gateway.models import Case, CaseEvent, Message
-from gateway.review_models import Review
+from gateway.db.events import case_by_ref
+from gateway.db.models import Case, CaseEvent, Message
+from gateway.db.reviews import Review
+from gateway.processing.case_context import load_contexts
 from tests.gateway.test_reviews import ORDER, file
 
 MOVE = dict(subject="Re: Purchase order 4500871234", message_id="<move@customer.example>",

@@ -10,8 +10,8 @@ import tempfile
 
 import pytest
 
-from gateway.cli import main as cli_main
-from gateway.demo import SAMPLE_MAIL
+from gateway.cli.demo import SAMPLE_MAIL
+from gateway.cli.main import main as cli_main
 from tests.conftest import make_message, write_messages
 
 CASE_KEYS = {"ref", "category", "status", "scope_change", "opened_at", "messages"}
@@ -144,7 +144,7 @@ def test_demo_files_the_sample_threads_into_one_case_each(tmp_path, monkeypatch,
 
 
 def test_console_script_runs_as_a_module(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "gateway.cli", "--help"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "gateway.cli.main", "--help"], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0 and "archive" in done.stdout
 
@@ -196,7 +196,7 @@ def test_an_mbox_with_a_byte_order_mark_and_unescaped_from_lines(cli, tmp_path):
 
 def test_commands_that_classify_nothing_do_not_load_spacy(home):
     """Loading spaCy takes about a second: search, verify and export must not wait for it."""
-    script = ("import sys; from gateway.cli import main; "
+    script = ("import sys; from gateway.cli.main import main; "
               f"code = main(['--home', {str(home)!r}, 'archive', 'verify']); "
               "print(code, 'spacy' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -16,15 +16,16 @@ import pytest
 from sqlalchemy import select
 
 from classifiers.rules import DEFAULT_RULES_DIR
-from gateway.app import App
-from gateway.cli import CASE_CATEGORIES, CASE_STATUSES, LOG_LEVELS
-from gateway.cli import main as cli_main
+from gateway.bootstrap import App
+from gateway.cli._common import CASE_CATEGORIES, CASE_STATUSES
+from gateway.cli.main import LOG_LEVELS
+from gateway.cli.main import main as cli_main
 from gateway.config import DATABASE_URL_ENV, Config
-from gateway.db import Database
-from gateway.errors import ConfigError
-from gateway.lifecycle import STATUSES
-from gateway.models import LedgerReceipt
-from gateway.views import list_quarantine
+from gateway.core.errors import ConfigError
+from gateway.db.models import LedgerReceipt
+from gateway.db.session import Database
+from gateway.workflows.cases import list_quarantine
+from gateway.workflows.lifecycle import STATUSES
 from tests.conftest import make_message, write_messages
 
 
@@ -73,7 +74,7 @@ def test_a_reader_that_stops_reading_ends_a_listing_quietly(home, cli):
     read_end, write_end = os.pipe()
     os.close(read_end)  # what head does after its first lines, here before the first byte
     try:
-        done = subprocess.run([sys.executable, "-m", "gateway.cli", "--home", str(home),
+        done = subprocess.run([sys.executable, "-m", "gateway.cli.main", "--home", str(home),
                                "cases", "list", "--json"], stdout=write_end,
                               stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     finally:
@@ -86,7 +87,7 @@ def test_a_broken_pipe_that_is_not_stdout_is_not_hidden(monkeypatch):
     """Only the reader of our output going away is quiet: a socket of ours that broke (stdout
     here is no pipe) still surfaces. The fault is raised by hand; a relay that hangs up at the
     right moment cannot be arranged reliably."""
-    from gateway import cli
+    import gateway.cli.main as cli
 
     def broken_socket(_args):  # type: ignore[no-untyped-def]
         raise BrokenPipeError(32, "Broken pipe")
@@ -100,7 +101,7 @@ def test_log_level_on_the_command_line(home):
     """Commands log warnings only; --log-level (any case) shows more, here alembic's INFO line
     about the database it opened."""
     def stderr_of(*options: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "gateway.cli", "--home", str(home),
+        done = subprocess.run([sys.executable, "-m", "gateway.cli.main", "--home", str(home),
                                *options, "cases", "list"], capture_output=True, text=True,
                               timeout=120, check=True)
         return done.stderr
@@ -236,7 +237,7 @@ def test_ingest_with_broken_rules_reads_nothing_and_quarantines_nothing(cli, hom
 def test_processing_leaves_receipts_pending_when_the_rules_break(home):
     """The worker's path: a rules failure is raised, not turned into quarantine entries."""
     from archive import Receipt
-    from gateway.intake import Delivery, accept
+    from gateway.intake.handoff import Delivery, accept
 
     break_rules(home)
     broken_app = App.open(home)

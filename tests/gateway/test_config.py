@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.config import Settings, load_settings, parse_config
-from gateway.errors import ConfigError
+from gateway.core.errors import ConfigError
 
 
 @pytest.mark.parametrize(("toml", "expected"), [

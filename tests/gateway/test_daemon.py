@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.app import App
-from gateway.views import list_cases
+from gateway.bootstrap import App
+from gateway.workflows.cases import list_cases
 from tests.conftest import daemon_process, make_message, wait_for
 from tests.dovecot import Dovecot, free_port
 from tests.gateway.test_imap import append
@@ -60,7 +60,7 @@ def test_daemon_takes_mail_from_smtp_imap_and_a_drop_folder_then_stops(home, tmp
         env = {**os.environ, "COMMGATE_HOME": str(home),
                "TEST_DAEMON_IMAP_PASSWORD": "sales-secret"}
         # The log goes to a file, not a pipe nobody reads while the test waits.
-        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"], env=env,
+        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "run"], env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake to listen")
@@ -142,13 +142,13 @@ def lose_database(app: App) -> None:
 
 def test_a_scheduled_verify_without_its_database_logs_one_line_and_lets_the_daemon_run(
         app, caplog):
-    from gateway.daemon import Daemon
+    from gateway.daemon.supervisor import Daemon
 
     daemon = Daemon(app)
     lose_database(app)
-    with caplog.at_level("ERROR", logger="gateway.daemon"):
+    with caplog.at_level("ERROR", logger="gateway.daemon.supervisor"):
         daemon._verify()  # before: the exception ended the integrity task for good
-    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.daemon"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.daemon.supervisor"]
     assert len(lines) == 1
     assert lines[0].startswith("scheduled verify could not run: ")
     assert "\n" not in lines[0]

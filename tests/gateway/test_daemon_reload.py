@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from classifiers import load_rules
 from classifiers.rules import DEFAULT_RULES_DIR
-from gateway.app import App
-from gateway.models import Message
+from gateway.bootstrap import App
+from gateway.db.models import Message
 from tests.conftest import daemon_process, make_message, wait_for
 from tests.dovecot import free_port
 from tests.gateway.test_daemon import smtp_ready

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from archive import ArchiveWriteError
-from gateway.app import App
+from gateway.bootstrap import App
 from gateway.config import DropFolderConfig
-from gateway.dropfolder import DropFolder
-from gateway.views import list_cases
+from gateway.intake.dropfolder import DropFolder
+from gateway.workflows.cases import list_cases
 from tests.conftest import make_message, remount_read_only, wait_for
 
 
@@ -82,7 +82,7 @@ def test_daemon_takes_dropped_files_and_stops_cleanly_on_sigterm(home, tmp_path)
     mailbox.Maildir(str(drop))  # creates cur/ new/ tmp/
     add_dropfolder(home, drop)
     env = {**os.environ, "COMMGATE_HOME": str(home)}
-    daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"], env=env,
+    daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "run"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         box = mailbox.Maildir(str(drop))

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway.app import App
-from gateway.events import case_by_ref
-from gateway.ingest import ingest
-from gateway.lifecycle import escalate_overdue, mark_first_response, set_status
-from gateway.models import CaseEvent
-from gateway.outbound_models import OutboundMail
+from gateway.bootstrap import App
+from gateway.db.events import case_by_ref
+from gateway.db.models import CaseEvent
+from gateway.db.outbound import OutboundMail
+from gateway.processing.ingest import ingest
+from gateway.workflows.lifecycle import escalate_overdue, mark_first_response, set_status
 from tests.conftest import daemon_process, make_message, wait_for, write_messages
 
 COMPLAINT = ("Hello,\nthis is a formal complaint: the bearings arrived damaged, unacceptable."

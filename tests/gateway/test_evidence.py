@@ -1,4 +1,5 @@
-"""Evidence packages (gateway/evidence.py) on both backends against the real archive: what goes
+"""Evidence packages (gateway/evidence/package.py) on both backends against the real archive: what
+goes
 in, how the selection works, the access record, checkpoints, purged messages, escaping."""
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from archive import (
     verify_inclusion,
 )
 from archive.checkpoints import Checkpoint
-from gateway.access_log import access_log
-from gateway.app import App
-from gateway.evidence import EvidenceError, export_package
-from gateway.evidence_select import Selection, SelectionError, parse_date
-from gateway.evidence_verify import MANIFEST, verify_package
-from gateway.ingest import ingest
-from gateway.models import Message, utcnow
-from gateway.retention import expire
+from gateway.bootstrap import App
+from gateway.core.clock import utcnow
+from gateway.db.models import Message
+from gateway.evidence.package import EvidenceError, export_package
+from gateway.evidence.select import Selection, SelectionError, parse_date
+from gateway.evidence.verify import MANIFEST, verify_package
+from gateway.processing.ingest import ingest
+from gateway.workflows.access_log import access_log
+from gateway.workflows.retention import expire
 from tests.conftest import make_message, write_messages
 
 HOSTILE = make_message(

@@ -1,4 +1,5 @@
-"""Standard exports (gateway/exports.py) through the CLI on both backends: an mboxrd file and a
+"""Standard exports (gateway/evidence/exports.py) through the CLI on both backends: an mboxrd file
+and a
 folder of .eml files, byte-exact, each recorded in the access log."""
 
 from __future__ import annotations
@@ -8,11 +9,11 @@ import re
 import subprocess
 from datetime import timedelta
 
-from gateway.app import App
-from gateway.exports import from_line, mboxrd_quote
-from gateway.ingest import ingest
-from gateway.models import utcnow
-from gateway.retention import expire
+from gateway.bootstrap import App
+from gateway.core.clock import utcnow
+from gateway.evidence.exports import from_line, mboxrd_quote
+from gateway.processing.ingest import ingest
+from gateway.workflows.retention import expire
 from tests.conftest import make_message, write_messages
 
 TRICKY = make_message(subject="Lines that look like separators",

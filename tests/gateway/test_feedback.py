@@ -11,8 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from classifiers import Classification, Evidence
-from gateway.events import WorkflowError, case_by_ref
-from gateway.feedback import (
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref
+from gateway.db.models import CaseEvent, LedgerReceipt
+from gateway.processing.ingest import ingest
+from gateway.workflows.feedback import (
     CSV_COLUMNS,
     classify_feedback,
     feedback_log,
@@ -21,9 +24,7 @@ from gateway.feedback import (
     suggest_type,
     write_csv,
 )
-from gateway.ingest import ingest
-from gateway.lifecycle import can_close, set_status
-from gateway.models import CaseEvent, LedgerReceipt
+from gateway.workflows.lifecycle import can_close, set_status
 from tests.conftest import make_message, write_messages
 
 COMPLAINT = ("Hello,\nthis is a formal complaint: the bearings arrived damaged, unacceptable."

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from gateway.ingest import ingest
-from gateway.models import CaseEvent, LedgerReceipt, Message
-from gateway.views import list_cases, list_quarantine, show_case
+from gateway.db.models import CaseEvent, LedgerReceipt, Message
+from gateway.processing.ingest import ingest
+from gateway.workflows.cases import list_cases, list_quarantine, show_case
 from tests.conftest import make_message, write_messages
 
 
@@ -169,7 +169,7 @@ def test_processing_is_rerunnable_from_the_archive(app, tmp_path):
 
 
 def test_a_poison_message_is_quarantined_and_the_batch_continues(app, tmp_path, monkeypatch):
-    import gateway.pipeline as pipeline
+    import gateway.processing.pipeline as pipeline
 
     real = pipeline.classify_parsed
 
@@ -197,7 +197,7 @@ def test_a_poison_message_is_quarantined_and_the_batch_continues(app, tmp_path, 
 
 def test_a_batch_that_fails_while_filing_is_refiled_one_by_one(app, tmp_path, monkeypatch):
     """A bug in the filing stage for one message must not hold back the others of its batch."""
-    import gateway.pipeline as pipeline
+    import gateway.processing.pipeline as pipeline
 
     real = pipeline._message_row
 
@@ -238,7 +238,7 @@ def delivery_records(app):
 
 def test_a_redelivery_of_filed_bytes_is_a_duplicate_before_it_is_parsed(app, monkeypatch):
     """Dedupe is the first stage: a retried delivery costs no parse (and so no classifier)."""
-    import gateway.pipeline as pipeline
+    import gateway.processing.pipeline as pipeline
 
     raw = make_message()
     deliver(app, raw)

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import delete, func, select, text
 
 from archive import LedgerEntry, Receipt
-from gateway.app import App
-from gateway.intake import Delivery, accept
-from gateway.models import LedgerReceipt, Message
-from gateway.pipeline import missing_seqs, queue_entries
+from gateway.bootstrap import App
+from gateway.db.models import LedgerReceipt, Message
+from gateway.intake.handoff import Delivery, accept
+from gateway.processing.pipeline import missing_seqs, queue_entries
 from tests.conftest import make_message, write_messages
 
 
@@ -49,7 +49,7 @@ def test_a_gap_below_later_records_is_queued_and_filed(app: App, caplog) -> None
     tail = archive_only(app, 2, "at the end")
     assert receipt_seqs(app) == [e.seq for e in before + after]
 
-    with caplog.at_level(logging.DEBUG, logger="gateway.pipeline"):
+    with caplog.at_level(logging.DEBUG, logger="gateway.processing.pipeline"):
         assert app.processor.catch_up(logging.WARNING) == 6
     assert receipt_seqs(app) == list(range(1, 12))
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -148,7 +148,7 @@ def test_a_routine_catch_up_reports_at_debug_only(app: App, caplog) -> None:
     """In a running daemon the worker's scan may meet a batch the recorder is queueing at that
     moment: no gap, so not worth a line in the operator's log (it was INFO every round)."""
     archive_only(app, 2, "in flight")
-    with caplog.at_level(logging.DEBUG, logger="gateway.pipeline"):
+    with caplog.at_level(logging.DEBUG, logger="gateway.processing.pipeline"):
         assert app.processor.catch_up() == 2
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
         (logging.DEBUG, "queued 2 archived entries that had no database row (seq 1-2)")]

@@ -17,18 +17,18 @@ import pytest
 from imapclient import IMAPClient
 from sqlalchemy import func, select
 
-from gateway.app import App
+from gateway.bootstrap import App
 from gateway.config import ImapMailboxConfig
-from gateway.imap import Backoff, ImapIntake
-from gateway.imap_session import (
+from gateway.db.models import LedgerReceipt
+from gateway.intake.handoff import Delivery, GroupCommitter, accept
+from gateway.intake.imap import Backoff, ImapIntake
+from gateway.intake.imap_session import (
     Checkpoint,
     Tuning,
     load_checkpoint,
     plan_batches,
     save_checkpoint,
 )
-from gateway.intake import Delivery, GroupCommitter, accept
-from gateway.models import LedgerReceipt
 from tests.conftest import make_message, wait_for
 from tests.dovecot import Dovecot
 
@@ -203,7 +203,7 @@ def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(
 
 def test_uidvalidity_reset_rescans_without_importing_twice(app, dovecot, intakes, monkeypatch,
                                                            caplog):
-    caplog.set_level(logging.WARNING, logger="gateway.imap_session")
+    caplog.set_level(logging.WARNING, logger="gateway.intake.imap_session")
     first = messages(4, prefix="First")
     append(dovecot, first, folder="Sales")
     intake = intakes(mailbox(dovecot, monkeypatch, folder="Sales", after_archive="flag"))
@@ -234,7 +234,7 @@ def test_uidvalidity_reset_rescans_without_importing_twice(app, dovecot, intakes
 
 def test_wrong_password_is_reported_once_and_the_other_mailbox_keeps_working(
         app, dovecot, intakes, monkeypatch, caplog):
-    caplog.set_level(logging.DEBUG, logger="gateway.imap")
+    caplog.set_level(logging.DEBUG, logger="gateway.intake.imap")
     bad = intakes(mailbox(dovecot, monkeypatch, user="sales", password="wrong"))
     good = intakes(mailbox(dovecot, monkeypatch, user="support"))
     append(dovecot, messages(3), user="support")

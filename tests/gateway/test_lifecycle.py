@@ -8,18 +8,20 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from gateway.app import App
-from gateway.events import WorkflowError, case_by_ref
-from gateway.ingest import ingest
-from gateway.lifecycle import (
+from gateway.bootstrap import App
+from gateway.core.clock import utcnow
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref
+from gateway.db.models import CaseEvent
+from gateway.processing.ingest import ingest
+from gateway.workflows.lifecycle import (
     STATUSES,
     TRANSITIONS,
     can_close,
     mark_first_response,
     set_status,
 )
-from gateway.models import CaseEvent, utcnow
-from gateway.reviews import open_review
+from gateway.workflows.reviews import open_review
 from tests.conftest import make_message, write_messages
 
 LIFECYCLE = """

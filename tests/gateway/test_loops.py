@@ -11,20 +11,21 @@ import pytest
 from sqlalchemy import select
 
 from classifiers import Classification
-from gateway import loops
-from gateway.app import App
-from gateway.classification import classify_parsed, rules_for
+from gateway.bootstrap import App
 from gateway.config import Settings, SmtpConfig, parse_config
-from gateway.intake import GroupCommitter
-from gateway.models import CaseEvent, utcnow
-from gateway.outbound_models import OutboundMail
-from gateway.parsing import parse_message
-from gateway.smtp import SmtpIntake
+from gateway.core.clock import utcnow
+from gateway.db.models import CaseEvent
+from gateway.db.outbound import OutboundMail
+from gateway.intake.handoff import GroupCommitter
+from gateway.intake.smtp import SmtpIntake
+from gateway.processing.classification import classify_parsed, rules_for
+from gateway.processing.parsing import parse_message
+from gateway.workflows.outbound import loops
 from tests.conftest import make_message
 from tests.gateway.test_outbound import SALES, configure, publish, receive
 from tests.gateway.test_smtp import LoopThread
 
-DEMO = Path(__file__).resolve().parents[2] / "gateway" / "demo" / "mail"
+DEMO = Path(__file__).resolve().parents[2] / "gateway" / "cli" / "demo" / "mail"
 SETTINGS = Settings(Path("/nonexistent"), parse_config(
     'case_prefix = "NPC"\n[[aliases]]\naddress = "sales@northpoint.example"\n'
     '[[aliases]]\naddress = "support@northpoint.example"\n'))

@@ -10,17 +10,18 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from gateway.events import WorkflowError, case_by_ref, case_families
-from gateway.evidence import collect
-from gateway.evidence_select import Selection, resolve
-from gateway.feedback import record_for
-from gateway.ingest import ingest
-from gateway.lifecycle import can_close
-from gateway.merging import merge_cases
-from gateway.models import Case, CaseEvent
-from gateway.property_models import PropertyItem
-from gateway.review_models import CHECKLIST_ITEMS
-from gateway.reviews import (
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref, case_families
+from gateway.db.models import Case, CaseEvent
+from gateway.db.property import PropertyItem
+from gateway.db.reviews import CHECKLIST_ITEMS
+from gateway.evidence.package import collect
+from gateway.evidence.select import Selection, resolve
+from gateway.processing.ingest import ingest
+from gateway.workflows.feedback import record_for
+from gateway.workflows.lifecycle import can_close
+from gateway.workflows.merging import merge_cases
+from gateway.workflows.reviews import (
     Check,
     decide_order,
     open_review,
@@ -223,7 +224,7 @@ def test_after_the_unmerge_the_feedback_record_is_the_merged_cases_alone(app, tm
 
 def test_feedback_set_on_the_survivor_edits_the_family_record_not_a_new_one(app, tmp_path,
                                                                            cli):
-    from gateway.feedback_models import FeedbackRecord
+    from gateway.db.feedback import FeedbackRecord
 
     file(app, tmp_path, COMPLAINT, OTHER)
     ok(cli("cases", "merge", A, "--into", B, "--as", "staff"))
@@ -246,11 +247,11 @@ def test_when_both_cases_have_a_record_the_survivors_governs_and_the_other_shows
 
 def test_feedback_filed_into_the_survivor_opens_no_second_record(app, tmp_path):
     from classifiers import Classification, Evidence
-    from gateway.after_filing import FiledMessage
-    from gateway.feedback import on_filed
-    from gateway.feedback_models import FeedbackRecord
-    from gateway.models import Message
-    from gateway.parsing import parse_message
+    from gateway.db.feedback import FeedbackRecord
+    from gateway.db.models import Message
+    from gateway.processing.hooks import FiledMessage
+    from gateway.processing.parsing import parse_message
+    from gateway.workflows.feedback import on_filed
 
     file(app, tmp_path, COMPLAINT, OTHER)
     raw = make_message(**OTHER)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from gateway.ingest import ingest
-from gateway.models import Case, CaseEvent, CaseLink, Message
+from gateway.db.models import Case, CaseEvent, CaseLink, Message
+from gateway.processing.ingest import ingest
 from tests.conftest import make_message, write_messages
 
 

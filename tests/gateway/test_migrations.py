@@ -6,12 +6,12 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import gateway.feedback_models
-import gateway.outbound_models
-import gateway.property_models
-import gateway.review_models  # noqa: F401 - their tables join Base.metadata
-from gateway.db import Database
-from gateway.models import Base
+import gateway.db.feedback
+import gateway.db.outbound
+import gateway.db.property
+import gateway.db.reviews  # noqa: F401 - their tables join Base.metadata
+from gateway.db.models import Base
+from gateway.db.session import Database
 
 
 def _made_by_hand(difference: object) -> bool:

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from gateway import mime_boundary
-from gateway.parsing import parse_message
+from gateway.processing import mime_boundary
+from gateway.processing.parsing import parse_message
 
 BOUNDARIES = ["===============7320396268364370220==", "----=_Part_12_34.5678", "a b(c)+?*",
               "_=_next=_part_", "x"]

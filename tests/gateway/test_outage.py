@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from gateway.config import DATABASE_URL_ENV
-from gateway.setup import init_home
+from gateway.installation import init_home
 from tests.conftest import ALIASES, make_message, wait_for
 from tests.dovecot import free_port
 from tests.gateway.test_daemon import smtp_ready
@@ -107,7 +107,7 @@ class Daemon:
 
     def start(self) -> None:
         with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
+            self.process = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "run"],
                                             env=self.env, stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: smtp_ready(self.port), what="the SMTP intake to listen")
 

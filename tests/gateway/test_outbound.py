@@ -22,16 +22,18 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import select, text
 
 from archive import sha256_hex
-from gateway import outbound, templates
-from gateway.app import App
+from gateway.bootstrap import App
 from gateway.config import CONFIG_NAME, load_settings
-from gateway.errors import ConfigError
-from gateway.events import WorkflowError, case_by_ref
-from gateway.ingest import ingest
-from gateway.models import Case, CaseEvent, Message
-from gateway.outbound_models import OutboundMail
-from gateway.parsing import parse_message
-from gateway.signing import signed_case_ref
+from gateway.core.errors import ConfigError, WorkflowError
+from gateway.db.events import case_by_ref
+from gateway.db.models import Case, CaseEvent, Message
+from gateway.db.outbound import OutboundMail
+from gateway.processing.ingest import ingest
+from gateway.processing.parsing import parse_message
+from gateway.processing.signing import signed_case_ref
+from gateway.workflows import templates
+from gateway.workflows.outbound import delivery
+from gateway.workflows.outbound import queue as outbound
 from tests.conftest import make_message, wait_for, write_messages
 from tests.gateway.test_smtp import LoopThread
 
@@ -224,7 +226,7 @@ def test_ack_reaches_the_relay_archived_first_signed_tagged_and_auto_submitted(
     app, relay = started()
     receive(app, tmp_path / "in", make_message(subject="RFQ 20 manifold blocks",
                                                message_id="<rfq-1@customer.example>"))
-    report = outbound.deliver_due(app)
+    report = delivery.deliver_due(app)
     assert (len(report.sent), report.deferred, report.failed) == (1, [], [])
     [got] = relay.handler.received
     message = got.message()
@@ -260,10 +262,10 @@ def test_ack_reaches_the_relay_archived_first_signed_tagged_and_auto_submitted(
 def test_our_own_ack_is_never_acknowledged_and_only_new_cases_are(started, tmp_path) -> None:
     app, relay = started()
     receive(app, tmp_path / "a", make_message(message_id="<q1@customer.example>"))
-    outbound.deliver_due(app)
+    delivery.deliver_due(app)
     receive(app, tmp_path / "b", make_message(subject="Re: Question about part 1234",
                                               in_reply_to="<q1@customer.example>"))
-    outbound.deliver_due(app)
+    delivery.deliver_due(app)
     assert [m.kind for m in mails(app)] == ["ack"]
     assert len(relay.handler.received) == 1
 
@@ -279,7 +281,7 @@ def test_ack_without_a_published_template_is_suppressed_with_the_reason(
         assert mail.status == "suppressed"
         [event] = events(app, "outbound_suppressed")
         assert "no published version" in event.data["reason"]
-        assert outbound.deliver_due(app).sent == []
+        assert delivery.deliver_due(app).sent == []
     finally:
         app.close()
 
@@ -291,7 +293,7 @@ def test_the_configured_display_name_and_company_name_reach_the_customer(
                                f'from_names = {{ "{SALES.upper()}" = "Northpoint Vertrieb Öst" }}')
     publish(app, body="Dear ${customer_name},\nthank you; ${company} will answer.\n")
     receive(app, tmp_path / "in", make_message(subject="RFQ 20 manifold blocks"))
-    outbound.deliver_due(app)
+    delivery.deliver_due(app)
     [got] = relay.handler.received
     message = got.message()
     # Non-ASCII display names are RFC 2047 encoded on the wire and read back unchanged.
@@ -336,7 +338,7 @@ def test_crlf_in_a_customer_subject_and_name_never_becomes_a_header(
     body.write_text("Hello, about your message.\n")
     assert cli("reply", "NPC-000001", "--body-file", str(body), "--subject",
                "Subject: hi\r\nBcc: victim3@x.example", "--as", "carol").code == 0
-    outbound.deliver_due(app)
+    delivery.deliver_due(app)
     assert len(relay.handler.received) == 2
     for got in relay.handler.received:
         names = header_names(got.data)
@@ -354,7 +356,7 @@ def test_an_address_encoded_in_a_display_name_does_not_become_the_customer(
     app, relay = started()
     receive(app, tmp_path / "in", make_message(
         sender="=?utf-8?q?Anna=0D=0ABcc=3A_victim=40x.example?= <anna@customer.example>"))
-    outbound.deliver_due(app)
+    delivery.deliver_due(app)
     assert [got.rcpt_tos for got in relay.handler.received] == [[CUSTOMER]]
 
 
@@ -425,17 +427,17 @@ def test_451_is_retried_with_backoff_across_a_restart_then_sent_once(
         started, home, tmp_path) -> None:
     app, relay = started(RelayHandler(replies=["451 4.3.0 Try again later"]))
     receive(app, tmp_path / "in", make_message())
-    first = outbound.deliver_due(app)
+    first = delivery.deliver_due(app)
     [mail] = mails(app)
     assert (first.deferred, mail.status, mail.attempts) == ([mail.id], "deferred", 1)
     assert mail.last_error == "451 4.3.0 Try again later"
     assert mail.next_attempt_at is not None and mail.created_at < mail.next_attempt_at
-    assert outbound.deliver_due(app).deferred == []  # not due yet: nothing is tried
+    assert delivery.deliver_due(app).deferred == []  # not due yet: nothing is tried
     assert relay.handler.attempts == 1
     app.close()  # a daemon restart: the retry state is in the database
     again = App.open(home)
     try:
-        later = outbound.deliver_due(again, now=mail.next_attempt_at + timedelta(seconds=1))
+        later = delivery.deliver_due(again, now=mail.next_attempt_at + timedelta(seconds=1))
         assert later.sent == [mail.id] and later.archived == []
         [done] = mails(again)
         assert (done.status, done.attempts, done.sha256) == ("sent", 2, mail.sha256)
@@ -452,23 +454,23 @@ def test_451_is_retried_with_backoff_across_a_restart_then_sent_once(
 def test_550_fails_permanently_and_is_recorded(started, tmp_path) -> None:
     app, relay = started(RelayHandler(replies=["550 5.7.1 Message rejected"]))
     receive(app, tmp_path / "in", make_message())
-    report = outbound.deliver_due(app)
+    report = delivery.deliver_due(app)
     [mail] = mails(app)
     assert (report.failed, mail.status, mail.next_attempt_at) == ([mail.id], "failed", None)
     [failed] = events(app, "outbound_failed")
     assert failed.data["relay_reply"] == "550 5.7.1 Message rejected"
     assert failed.data["reason"] == "permanent failure"
-    assert outbound.deliver_due(app, now=mail.created_at + timedelta(days=2)).failed == []
+    assert delivery.deliver_due(app, now=mail.created_at + timedelta(days=2)).failed == []
     assert relay.handler.attempts == 1 and relay.handler.received == []
 
 
 def test_temporary_failures_give_up_after_max_attempts(started, tmp_path) -> None:
     app, _ = started(RelayHandler(replies=["451 4.3.0 busy"] * 5), extra="max_attempts = 2")
     receive(app, tmp_path / "in", make_message())
-    outbound.deliver_due(app)
+    delivery.deliver_due(app)
     [mail] = mails(app)
     assert mail.next_attempt_at is not None
-    report = outbound.deliver_due(app, now=mail.next_attempt_at + timedelta(seconds=1))
+    report = delivery.deliver_due(app, now=mail.next_attempt_at + timedelta(seconds=1))
     [mail] = mails(app)
     assert (report.failed, mail.status, mail.attempts) == ([mail.id], "failed", 2)
     assert "gave up after 2 attempts" in events(app, "outbound_failed")[0].data["reason"]
@@ -483,7 +485,7 @@ def test_an_unreachable_relay_defers(home, relays, tmp_path) -> None:
     try:
         publish(app)
         receive(app, tmp_path / "in", make_message())
-        report = outbound.deliver_due(app)
+        report = delivery.deliver_due(app)
         [mail] = mails(app)
         assert (report.deferred, mail.status) == ([mail.id], "deferred")
         assert mail.last_error.startswith("relay unavailable: ConnectionRefusedError")
@@ -514,7 +516,7 @@ def test_starttls_verified_against_ca_file_and_auth(home, relays, relay_certific
     try:
         publish(app)
         receive(app, tmp_path / "in", make_message())
-        report = outbound.deliver_due(app)
+        report = delivery.deliver_due(app)
         [mail] = mails(app)
         if sent:
             [got] = relay.handler.received
@@ -537,7 +539,7 @@ def test_starttls_refuses_a_relay_whose_certificate_is_not_trusted(
     try:
         publish(app)
         receive(app, tmp_path / "in", make_message())
-        outbound.deliver_due(app)
+        delivery.deliver_due(app)
         [mail] = mails(app)
         assert mail.status == "deferred" and "SSLCertVerificationError" in mail.last_error
         assert relay.handler.received == []
@@ -561,7 +563,7 @@ def test_the_daemon_acknowledges_a_dropped_message_through_the_relay(
     try:
         publish(app)
         with open(log_path, "w") as log:
-            daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli", "run"],
+            daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "run"],
                                       env={**os.environ, "COMMGATE_HOME": str(home)},
                                       stdout=log, stderr=subprocess.STDOUT)
             try:
@@ -591,7 +593,7 @@ def test_our_own_reply_never_flags_a_scope_change_or_recategorises_the_case(
                             actor="dora", subject="Your order",
                             body="As agreed, we will increase the quantity of PO-4711 from 20 "
                                  "to 40 pieces and move delivery to 12 December.\n")
-    outbound.deliver_due(app)
+    delivery.deliver_due(app)
     app.processor.process_pending()
     with app.db.session() as session:
         filed = session.scalars(select(Message).where(Message.direction == "outbound")).one()

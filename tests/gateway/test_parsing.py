@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.parsing import ParsedMessage, html_to_text, parse_message, safe_filename
+from gateway.processing.parsing import ParsedMessage, html_to_text, parse_message, safe_filename
 from tests.conftest import FIXTURES, make_message
 
 

@@ -1,4 +1,4 @@
-"""The customer property register (gateway/property_register.py) on real databases: proposals
+"""The customer property register (gateway/workflows/property.py) on real databases: proposals
 from property notices, the chain of custody, attachments registered by sha256, incidents."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from gateway.events import WorkflowError, case_by_ref
-from gateway.ingest import ingest
-from gateway.models import CaseEvent
-from gateway.property_models import PropertyHistory, PropertyItem
-from gateway.property_register import (
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref
+from gateway.db.models import CaseEvent
+from gateway.db.property import PropertyHistory, PropertyItem
+from gateway.processing.ingest import ingest
+from gateway.workflows.property import (
     add_item,
     confirm_item,
     details_for_case,
@@ -24,7 +25,7 @@ from gateway.property_register import (
     receive_item,
     set_status,
 )
-from gateway.reviews import pending_review
+from gateway.workflows.reviews import pending_review
 from tests.conftest import make_message, write_messages
 
 NOTICE = dict(subject="Test fixture for order 4500871234", message_id="<fx@customer.example>",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from gateway.models import Message
+from gateway.db.models import Message
 from tests.conftest import make_message, write_messages
 
 

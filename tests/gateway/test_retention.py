@@ -15,12 +15,13 @@ from archive import (
     verify_inclusion,
     write_checkpoint,
 )
-from gateway.app import App
-from gateway.ingest import ingest
-from gateway.integrity import verify_installation
-from gateway.models import CaseEvent, LedgerReceipt, Message, utcnow
-from gateway.retention import expire, place_hold, release_hold
+from gateway.bootstrap import App
+from gateway.core.clock import utcnow
+from gateway.db.models import CaseEvent, LedgerReceipt, Message
+from gateway.evidence.integrity import verify_installation
+from gateway.processing.ingest import ingest
 from gateway.services.search import search_archive
+from gateway.workflows.retention import expire, place_hold, release_hold
 from tests.conftest import make_message, write_messages
 
 RETENTION = """

@@ -1,4 +1,5 @@
-"""Scope-change reviews, the requirement-review checklist and order acceptance (gateway/reviews.py)
+"""Scope-change reviews, the requirement-review checklist and order acceptance
+(gateway/workflows/reviews.py)
 on real databases, with messages filed by the real pipeline."""
 
 from __future__ import annotations
@@ -7,14 +8,15 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from gateway.after_filing import FiledMessage
-from gateway.classification import classify_parsed, rules_for
-from gateway.events import WorkflowError, case_by_ref
-from gateway.ingest import ingest
-from gateway.models import CaseEvent, CaseLink, Message
-from gateway.parsing import parse_message
-from gateway.review_models import CHECKLIST_ITEMS, Review
-from gateway.reviews import (
+from gateway.core.errors import WorkflowError
+from gateway.db.events import case_by_ref
+from gateway.db.models import CaseEvent, CaseLink, Message
+from gateway.db.reviews import CHECKLIST_ITEMS, Review
+from gateway.processing.classification import classify_parsed, rules_for
+from gateway.processing.hooks import FiledMessage
+from gateway.processing.ingest import ingest
+from gateway.processing.parsing import parse_message
+from gateway.workflows.reviews import (
     Check,
     checklist_gaps,
     decide_order,
@@ -260,7 +262,7 @@ def test_a_review_is_decided_once_and_needs_a_note(app, tmp_path):
 
 
 def test_a_review_on_a_case_merged_away_still_binds_the_surviving_case(app, tmp_path):
-    from gateway.merging import merge_cases
+    from gateway.workflows.merging import merge_cases
 
     other = dict(message_id="<question@customer.example>")
     file(app, tmp_path, other, ORDER, CHANGE)
@@ -288,10 +290,11 @@ def test_the_review_tables_refuse_unknown_kinds_and_states(app, tmp_path):
             "VALUES (:c, 'scope', 'maybe', '', 'x', CURRENT_TIMESTAMP)"), {"c": case.id})
 
 
-# -- confirmation to the customer (needs gateway.outbound.queue_mail and gateway.templates) ---
+# -- confirmation to the customer (needs gateway.workflows.outbound.queue.queue_mail and
+# gateway.workflows.templates) ---
 
 def publish_template(session, name, body):
-    from gateway import templates
+    from gateway.workflows import templates
 
     templates.create(session, name, "Your change request on ${case_ref}", body, "writer")
     templates.approve(session, name, 1, "approver")
@@ -336,7 +339,7 @@ def test_a_decision_without_a_published_template_is_refused(app, tmp_path):
 
 
 def test_an_installation_names_its_own_confirmation_templates(home, tmp_path):
-    from gateway.app import App
+    from gateway.bootstrap import App
     from gateway.config import CONFIG_NAME
 
     with (home / CONFIG_NAME).open("a") as config:
@@ -359,7 +362,7 @@ def test_an_installation_names_its_own_confirmation_templates(home, tmp_path):
 
 def test_an_unknown_decision_in_the_template_names_is_refused_at_start_up(home):
     from gateway.config import CONFIG_NAME, load_settings
-    from gateway.errors import ConfigError
+    from gateway.core.errors import ConfigError
 
     with (home / CONFIG_NAME).open("a") as config:
         config.write('\n[reviews.templates]\n"scope-change/maybe" = "x"\n')

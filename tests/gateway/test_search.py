@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.ingest import ingest
-from gateway.search import SearchQueryError, parse_query, reindex
+from gateway.processing.ingest import ingest
 from gateway.services.search import search_archive
+from gateway.workflows.search import SearchQueryError, parse_query, reindex
 from tests.conftest import make_message, write_messages
 
 

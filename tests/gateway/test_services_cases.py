@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from gateway.config import CONFIG_NAME
-from gateway.events import WorkflowError
-from gateway.models import CaseEvent, Message
-from gateway.review_models import CHECKLIST_ITEMS, OrderDecision
+from gateway.core.errors import WorkflowError
+from gateway.db.models import CaseEvent, Message
+from gateway.db.reviews import CHECKLIST_ITEMS, OrderDecision
 from gateway.services import cases, orders, outbound, property, threads
 from gateway.services.cases import CaseSummary
 from tests.conftest import make_message, write_messages

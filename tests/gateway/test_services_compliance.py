@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway import cli_compliance, cli_evidence, cli_lifecycle, cli_search, feedback, search
-from gateway.access_log import AccessNotRecordedError, RecordedAccess, record_access
-from gateway.errors import GatewayError
-from gateway.ingest import ingest
+import gateway.cli.compliance as cli_compliance
+import gateway.cli.evidence as cli_evidence
+import gateway.cli.lifecycle as cli_lifecycle
+import gateway.cli.search as cli_search
+from gateway.core.errors import GatewayError
+from gateway.processing.ingest import ingest
 from gateway.services.archive import show_raw
 from gateway.services.compliance import (
     audit_log,
@@ -34,6 +36,8 @@ from gateway.services.lifecycle import (
 )
 from gateway.services.package_check import check_package
 from gateway.services.search import search_archive
+from gateway.workflows import feedback, search
+from gateway.workflows.access_log import AccessNotRecordedError, RecordedAccess, record_access
 from tests.conftest import make_message, write_messages
 
 GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
@@ -183,4 +187,4 @@ def test_these_commands_reach_the_domain_only_through_the_services(module):
     imported = set(re.findall(r"^\s*from (gateway[\w.]*) import", source, re.MULTILINE))
     assert imported
     assert {name for name in imported if not name.startswith("gateway.services.")} <= {
-        "gateway.cli", "gateway.errors"}
+        "gateway.cli.main", "gateway.core.errors"}

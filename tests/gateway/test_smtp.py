@@ -25,11 +25,11 @@ import pytest
 from sqlalchemy import select
 
 from archive import Archive, ArchiveWriteError, LedgerEntry, Receipt, sha256_hex
-from gateway.app import App
+from gateway.bootstrap import App
 from gateway.config import CONFIG_NAME, SmtpConfig
-from gateway.intake import Delivery, GroupCommitter
-from gateway.models import LedgerReceipt
-from gateway.smtp import SmtpIntake
+from gateway.db.models import LedgerReceipt
+from gateway.intake.handoff import Delivery, GroupCommitter
+from gateway.intake.smtp import SmtpIntake
 from tests.conftest import make_message, remount_read_only, wait_for
 
 SALES, SUPPORT, RETURNS = ("sales@northpoint.example", "support@northpoint.example",
@@ -495,14 +495,13 @@ def test_status_line(app: App, serve) -> None:
 
 
 class _Recorded:
-    """An App stand-in for the committer: a real archive, a processor that only counts."""
+    """A Context stand-in for the committer: a real archive, a queue that only counts."""
 
     def __init__(self, root: Path) -> None:
         self.archive = Archive.open(root)
         self.recorded: list[int] = []
-        self.processor = self
 
-    def record(self, batch: list[LedgerEntry]) -> None:
+    def queue(self, batch: list[LedgerEntry]) -> None:
         self.recorded += [entry.seq for entry in batch]
 
 

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.app import App
+from gateway.bootstrap import App
 from gateway.config import parse_config
-from gateway.errors import ConfigError
-from gateway.smtp import open_files_limit, read_data, session_cap
+from gateway.core.errors import ConfigError
+from gateway.intake.smtp import open_files_limit, read_data, session_cap
 from tests.conftest import make_message, wait_for
 from tests.gateway import test_smtp
 from tests.gateway.test_smtp import SALES, SENDER, entries
@@ -31,7 +31,7 @@ from tests.gateway.test_smtp import SALES, SENDER, entries
 loop_thread = test_smtp.loop_thread
 serve = test_smtp.serve
 
-SMTP_LOG = "gateway.smtp"
+SMTP_LOG = "gateway.intake.smtp"
 
 
 class RawClient:
@@ -226,7 +226,7 @@ def test_data_beyond_the_budget_is_drained_then_452_and_the_retry_works(
 
 
 def test_data_waits_for_room_then_452(app: App, serve, monkeypatch) -> None:
-    monkeypatch.setattr("gateway.smtp.DATA_ROOM_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr("gateway.intake.smtp.DATA_ROOM_WAIT_SECONDS", 0.3)
     server = serve(max_message_bytes=100_000, max_bytes_in_flight=100_000)
     raw = filler(20)
     with smtp_from(server.port) as first, smtp_from(server.port) as second:

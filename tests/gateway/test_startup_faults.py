@@ -19,13 +19,14 @@ from sqlalchemy import select
 import gateway
 from archive import ArchiveError, Receipt
 from classifiers.rules import DEFAULT_RULES_DIR
-from gateway.app import App
-from gateway.cli import EXIT_FAILED, EXIT_USAGE, exit_code_for
-from gateway.errors import ConfigError, GatewayError, RulesConfigError
-from gateway.ingest import ingest
-from gateway.intake import Delivery, accept
-from gateway.models import LedgerReceipt, Message
-from gateway.views import list_quarantine
+from gateway.bootstrap import App
+from gateway.cli._common import EXIT_FAILED, EXIT_USAGE
+from gateway.cli.main import exit_code_for
+from gateway.core.errors import ConfigError, GatewayError, RulesConfigError
+from gateway.db.models import LedgerReceipt, Message
+from gateway.intake.handoff import Delivery, accept
+from gateway.processing.ingest import ingest
+from gateway.workflows.cases import list_quarantine
 from tests.conftest import daemon_process, make_message, wait_for, write_messages
 
 UNSET_KEY_ENV = "COMMGATE_TEST_UNSET_SIGNING_KEY"
@@ -36,8 +37,8 @@ OUR_ID = "<NPC-000001.abc123.abcdefghijklmnop@northpoint.example>"
 def commgate(home: Path, *args: str, use_home: bool = True,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``commgate [--home HOME] ARGS...`` as the operator runs it: a process of its own."""
-    command = [sys.executable, "-m", "gateway.cli", *(["--home", str(home)] if use_home else []),
-               *args]
+    command = [sys.executable, "-m", "gateway.cli.main",
+               *(["--home", str(home)] if use_home else []), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
                           env=env)
 
@@ -254,8 +255,8 @@ def test_exit_codes_follow_the_class_of_the_error_not_its_name():
 
 def test_every_gateway_error_is_defined_in_one_module_and_says_when_it_is_raised():
     """STYLE.md (imapclient): one exception base per package, each subclass documented with
-    "raised when", all in gateway/errors.py (private ones of one command aside)."""
-    from gateway import errors
+    "raised when", all in gateway/core/errors.py (private ones of one command aside)."""
+    from gateway.core import errors
 
     ours = {name: cls for name, cls in vars(errors).items()
             if isinstance(cls, type) and issubclass(cls, GatewayError)}

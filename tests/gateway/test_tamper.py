@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from archive import Receipt
 from archive.entries import compute_entry_hash
 from archive.verify import SeqRanges
-from gateway.integrity import _still_unrecorded, describe_ranges
+from gateway.evidence.integrity import _still_unrecorded, describe_ranges
 from tests.conftest import make_message, write_messages
 
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from gateway import templates
-from gateway.app import App
-from gateway.events import WorkflowError
-from gateway.outbound_models import Template, TemplateEvent
+from gateway.bootstrap import App
+from gateway.core.errors import WorkflowError
+from gateway.db.outbound import Template, TemplateEvent
+from gateway.workflows import templates
 
 
 def statuses(app: App, name: str) -> list[tuple[int, str]]:

@@ -12,11 +12,11 @@ import base64
 import pytest
 from sqlalchemy import select
 
-from gateway.ingest import ingest
-from gateway.models import Case, CaseLink, Message
-from gateway.signing import make_message_id
-from gateway.threader import normalise_subject
-from gateway.views import list_cases, show_case
+from gateway.db.models import Case, CaseLink, Message
+from gateway.processing.ingest import ingest
+from gateway.processing.signing import make_message_id
+from gateway.processing.threader import normalise_subject
+from gateway.workflows.cases import list_cases, show_case
 from tests.conftest import make_message, write_messages
 
 _folders = iter(range(10_000))

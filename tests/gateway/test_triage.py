@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select, update
 
 from gateway.config import CONFIG_NAME, parse_config
-from gateway.errors import ConfigError
-from gateway.models import Case, CaseEvent, Message
-from gateway.review_models import Review
+from gateway.core.errors import ConfigError
+from gateway.db.models import Case, CaseEvent, Message
+from gateway.db.reviews import Review
 from tests.conftest import make_message, write_messages
 from tests.gateway.test_reviews import CHANGE, ORDER
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from gateway.feedback_models import FeedbackRecord
-from gateway.models import CaseEvent, Message
-from gateway.property_models import PropertyHistory, PropertyItem
+from gateway.db.feedback import FeedbackRecord
+from gateway.db.models import CaseEvent, Message
+from gateway.db.property import PropertyHistory, PropertyItem
 from tests.gateway.test_triage import UNDECIDED, configure, ingest, triage
 
 

@@ -1,0 +1,63 @@
+"""Exceptions of the gateway package: one base class, each subclass says when it is raised.
+
+Every error the gateway raises on purpose is defined here, so a caller (the command line, later
+the web application) finds them all in one place; the modules that raise them re-export them.
+The message is one line an operator can act on. ``gateway.cli.main.EXIT_CODES`` maps them to exit
+codes by class: a :class:`ConfigError` is the operator's to fix (exit 2), any other one a command
+that ran and failed (exit 1). Errors of the libraries stay theirs (``archive.ArchiveError``,
+``classifiers.RulesError``); the gateway translates them where it calls the library when their
+meaning changes (broken rules are :class:`RulesConfigError`, see gateway.processing.classification).
+"""
+
+
+class GatewayError(Exception):
+    """Base class of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """Raised when the configuration is missing or invalid; the message is one actionable line.
+    Never a message's fault: the commands that file mail check for it at start, and processing
+    that meets one later stops with the mail queued instead of quarantining it."""
+
+
+class RulesConfigError(ConfigError):
+    """Raised when the classifier rules cannot be loaded. The operator's to fix, never a
+    message's fault: processing stops instead of quarantining every message."""
+
+
+class LabelledCorpusError(ConfigError):
+    """Raised when a labelled corpus folder named for a rule evaluation has no labels file or
+    names a message that cannot be read: the operator's command to fix."""
+
+
+class DatabaseError(GatewayError):
+    """Raised when the database cannot be reached or migrated; the message says what to check."""
+
+
+class CaseNotFoundError(GatewayError):
+    """Raised when a case reference names no case."""
+
+
+class ActorUnknownError(GatewayError):
+    """Raised when the command line cannot tell who is acting: no --as, no actor set in the
+    environment and no login name."""
+
+
+class WorkflowError(GatewayError):
+    """Raised when an action is not allowed in the case's current state; says why in one line."""
+
+
+class HoldError(GatewayError):
+    """Raised when a hold names nothing that exists or is already released."""
+
+
+class SearchQueryError(GatewayError):
+    """Raised when a query has no searchable word."""
+
+
+class SelectionError(GatewayError):
+    """Raised when an export selection names nothing, or names it in a form we cannot read."""
+
+
+class EvidenceError(GatewayError):
+    """Raised when a package cannot be built (output exists, archived bytes do not match)."""

@@ -1,0 +1,23 @@
+"""Text as every layer writes it: timestamps in JSON, and strings both databases accept."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with ``Z``: the one timestamp form of every ``--json`` and export."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def without_nul(value: Any) -> Any:
+    """Text from mail may contain NUL, which PostgreSQL text and JSON refuse; SQLite does not.
+    Dropping it keeps both backends storing the same thing (the raw bytes stay archived)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {k: without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value

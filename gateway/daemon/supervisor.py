@@ -1,0 +1,454 @@
+"""``commgate run``: every configured intake and the processing worker on one asyncio loop.
+
+Blocking work (fsync, database) runs in worker threads so the loop stays responsive. SIGTERM
+and SIGINT stop intakes first, let the batch in progress finish, and return; whatever was
+archived but not yet processed is picked up at the next start (the queue is in the database,
+and ``catch_up`` re-queues anything the ledger has that the database missed). SIGHUP reads the
+configuration and the classifier rules again, as mail daemons do, and never stops the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from contextlib import suppress
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from archive import ArchiveReplacedError, ArchiveWriteError, write_checkpoint
+from classifiers import RuleSet
+from gateway.bootstrap import App
+from gateway.config import Config, Settings, load_settings
+from gateway.core.errors import ConfigError, GatewayError
+from gateway.daemon.sdnotify import notify
+from gateway.evidence.integrity import describe, verify_installation
+from gateway.installation import claim_archive
+from gateway.intake.dropfolder import DropFolder
+from gateway.intake.handoff import GroupCommitter, Intake, first_line
+from gateway.processing.preflight import check_filing_config
+
+log = logging.getLogger(__name__)
+
+
+class _Wake(FileSystemEventHandler):
+    """Turns watchdog's thread callbacks into a wake-up of an asyncio task."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+        self.loop = loop
+        self.event = event
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self.loop.call_soon_threadsafe(self.event.set)
+
+
+STATUS_EVERY_SECONDS = 300.0
+# What a SIGHUP applies to the running daemon; any other change waits for a restart.
+LIVE_SETTINGS = frozenset({"log_level", "classifier"})
+# Due outbound mail (retries) is looked for at least this often, besides after every filing.
+DELIVER_EVERY_SECONDS = 30.0
+# The worker's back-off while the database does not answer: doubling from the first to the
+# last, so a long outage costs a connection attempt every half minute, not five a second.
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for ``event`` at most ``seconds``; True if it was set.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that coincides with
+    the event being set, and a task that ignores its cancellation hangs the shutdown (seen in
+    tests/gateway/test_daemon.py). ``asyncio.timeout`` does not have that race.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+def build_intakes(app: App, committer: GroupCommitter) -> list[Intake]:
+    """The network intakes the configuration asks for (drop folders are run by the daemon)."""
+    intakes: list[Intake] = []
+    config = app.settings.config
+    if config.smtp.enabled:
+        from gateway.intake.smtp import SmtpIntake
+
+        intakes.append(SmtpIntake(app, config.smtp, committer))
+    for mailbox in config.imap:
+        from gateway.intake.imap import ImapIntake
+
+        intakes.append(ImapIntake(app, mailbox, committer))
+    return intakes
+
+
+def check_daemon_config(settings: Settings) -> RuleSet:
+    """What the daemon would otherwise trip over only later (its first message to classify or
+    to thread by our signed ids, its first scheduled checkpoint), checked at start and on
+    SIGHUP; the classifier rules, read afresh. Every problem is one ConfigError line."""
+    rules = check_filing_config(settings, fresh=True)
+    settings.checkpoint_key_path()
+    return rules
+
+
+class Daemon:
+    def __init__(self, app: App, fixed_log_level: str | None = None) -> None:
+        self.app = app
+        self.fixed_log_level = fixed_log_level  # from the command line: wins over reloads
+        self.hup = asyncio.Event()
+        self.stop = asyncio.Event()
+        self.work = asyncio.Event()  # set when something was archived
+        self.deliver = asyncio.Event()  # set when something was filed (acknowledgements)
+        self.folders = [DropFolder(cfg, app.settings.resolve(cfg.path))
+                        for cfg in app.settings.config.dropfolders]
+        self.committer = GroupCommitter(app, on_archived=self.work.set)
+        self.intakes = build_intakes(app, self.committer)
+        self.fatal: ArchiveReplacedError | None = None  # why the daemon stopped on its own
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        # Refuses a database filed from another archive; afterwards, a write that finds another
+        # archive at the path stops the daemon instead (and is answered with a 4xx).
+        await asyncio.to_thread(claim_archive, self.app.archive, self.app.db)
+        self.app.archive.on_replaced = lambda exc: self._call_soon(loop, exc)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.hup.set)
+        loop.add_signal_handler(signal.SIGUSR1, self.log_tasks)
+        cleaned = await asyncio.to_thread(self.app.archive.clean_tmp)
+        if cleaned:
+            log.info("removed %d temporary file(s) left by interrupted archive writes", cleaned)
+        # Anything found now was left by a crash or a database outage: worth a warning.
+        queued = await asyncio.to_thread(self.app.processor.catch_up, logging.WARNING)
+        backlog = await asyncio.to_thread(self.app.processor.backlog)
+        observer = Observer()
+        tasks = [asyncio.create_task(self._worker(), name="worker")]
+        for folder in self.folders:
+            folder.watched_path.mkdir(parents=True, exist_ok=True)
+            wake = asyncio.Event()
+            observer.schedule(_Wake(loop, wake), str(folder.watched_path), recursive=False)
+            tasks.append(asyncio.create_task(self._watch(folder, wake), name=folder.name))
+        observer.start()
+        for intake in self.intakes:
+            await intake.start()
+        tasks.append(asyncio.create_task(self._report(), name="status"))
+        tasks.append(asyncio.create_task(self._reloads(), name="reload"))
+        tasks.append(asyncio.create_task(self._integrity(), name="integrity"))
+        if self.app.settings.config.outbound.enabled:
+            tasks.append(asyncio.create_task(self._deliveries(), name="outbound"))
+        tasks.append(asyncio.create_task(self._escalations(), name="escalations"))
+        if self.app.settings.config.retention.expire_every_hours:
+            tasks.append(asyncio.create_task(self._expiry(), name="retention"))
+        log.info("commgate running: %d drop folder(s) %s; backlog %d (%d re-queued)",
+                 len(self.folders), [str(f.watched_path) for f in self.folders], backlog, queued)
+        for intake in self.intakes:
+            log.info("%s: %s", intake.name, intake.status())
+        notify("READY=1")
+        self.work.set()
+        try:
+            await self.stop.wait()
+        finally:
+            notify("STOPPING=1")
+            log.info("stopping: finishing the batch in progress")
+            for intake in self.intakes:
+                try:
+                    await intake.stop()
+                except Exception:
+                    log.exception("%s: did not stop cleanly", intake.name)
+            await self.committer.drain()
+            observer.stop()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
+            await asyncio.to_thread(observer.join, 5)
+            log.info("stopped")
+        if self.fatal is not None:
+            raise self.fatal  # 'commgate run' prints its one line and exits 1
+
+    def request_stop(self) -> None:
+        self.stop.set()
+
+    async def _reloads(self) -> None:
+        """One reload per SIGHUP (several HUPs during a reload make one more)."""
+        while True:
+            await self.hup.wait()
+            self.hup.clear()
+            try:
+                await asyncio.to_thread(self.reload)
+            except Exception:
+                log.exception("reload failed; still running with the previous configuration")
+
+    def reload(self) -> None:
+        """Read commgate.toml and the classifier rules again; apply what can change live (log
+        level, rules) and name what needs a restart. An invalid new configuration is refused in
+        one line and the running one kept."""
+        path = self.app.settings.config_path
+        notify("RELOADING=1")
+        try:
+            settings = load_settings(self.app.settings.home)
+            rules = check_daemon_config(settings)
+        except GatewayError as exc:
+            log.error("reload refused, still running with the previous configuration: %s", exc)
+            return
+        finally:
+            notify("READY=1")
+        running, new = self.app.settings.config, settings.config
+        level = self.fixed_log_level or new.log_level
+        logging.getLogger().setLevel(level)
+        self.app.processor.use_rules(rules)
+        later = [name for name in Config.model_fields
+                 if name not in LIVE_SETTINGS and getattr(running, name) != getattr(new, name)]
+        if later:
+            log.warning("reload: %s changed in %s; restart the daemon to apply that",
+                        ", ".join(later), path)
+        log.info("reloaded %s: log level %s, classifier rules %s", path, level,
+                 rules.version[:12])
+        log.debug("classifier rules: %d files: %s", len(rules.source_files),
+                  ", ".join(rules.source_files))
+    def give_up(self, error: ArchiveReplacedError) -> None:
+        """Stop: the archive at the path is not the one opened (nothing more is written)."""
+        if self.fatal is None:
+            self.fatal = error
+            log.error("%s", error)
+        self.stop.set()
+
+    def _call_soon(self, loop: asyncio.AbstractEventLoop, error: ArchiveReplacedError) -> None:
+        with suppress(RuntimeError):  # the loop is closed: the daemon has stopped already
+            loop.call_soon_threadsafe(self.give_up, error)
+
+    def log_tasks(self) -> None:
+        """SIGUSR1: log what every task is waiting for (for an operator whose daemon hangs)."""
+        for task in asyncio.all_tasks():
+            frames = task.get_stack(limit=3)
+            where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in frames) or "-"
+            log.warning("task %s: %s", task.get_name(), where)
+        for intake in self.intakes:
+            log.warning("%s: %s", intake.name, intake.status())
+
+    async def _watch(self, folder: DropFolder, wake: asyncio.Event) -> None:
+        config = folder.config
+        while not self.stop.is_set():
+            try:
+                taken = await asyncio.to_thread(folder.take, self.app)
+            except ArchiveWriteError as exc:
+                log.error("%s: %s; the files stay and are retried", folder.name, exc)
+                taken = 0
+            except Exception:
+                log.exception("%s: scan failed; retrying", folder.name)
+                taken = 0
+            if taken:
+                log.info("%s: archived %d file(s)", folder.name, taken)
+                self.work.set()
+            # Files waiting to settle need another look soon; otherwise wait for an event.
+            timeout = config.settle_seconds / 2 + 0.05 if folder.seen else config.rescan_seconds
+            await wait_event(wake, timeout)
+            wake.clear()
+
+    async def _integrity(self) -> None:
+        """Sign checkpoints and re-verify the archive on the configured schedule."""
+        config = self.app.settings.config.archive
+        checkpoint_every = config.checkpoint_minutes * 60 if config.checkpoint_key else 0
+        verify_every = config.verify_hours * 3600
+        if not (checkpoint_every or verify_every):
+            return
+        loop = asyncio.get_running_loop()
+        next_checkpoint = loop.time() + checkpoint_every if checkpoint_every else None
+        next_verify = loop.time() + verify_every if verify_every else None
+        while not self.stop.is_set():
+            due = min(t for t in (next_checkpoint, next_verify) if t is not None)
+            if await wait_event(self.stop, max(0.0, due - loop.time())):
+                return
+            now = loop.time()
+            if next_checkpoint is not None and now >= next_checkpoint:
+                await asyncio.to_thread(self._checkpoint)
+                next_checkpoint = now + checkpoint_every
+            if next_verify is not None and now >= next_verify:
+                await asyncio.to_thread(self._verify)
+                next_verify = now + verify_every
+
+    async def _escalations(self) -> None:
+        """Escalate overdue cases every lifecycle.escalate_every_minutes
+        (gateway/workflows/lifecycle.py)."""
+        from gateway.workflows.lifecycle import escalate_overdue
+
+        every = self.app.settings.config.lifecycle.escalate_every_minutes * 60
+        while not await wait_event(self.stop, every):
+            try:
+                done = await asyncio.to_thread(escalate_overdue, self.app)
+            except Exception as exc:
+                log.error("escalation run failed: %s; retrying in %.0f s", exc, every)
+                continue
+            if done:
+                log.info("escalated %d overdue breach(es): %s", len(done),
+                         ", ".join(f"{e.case_ref} {e.breach}" for e in done))
+
+    async def _expiry(self) -> None:
+        """Remove content past retention every retention.expire_every_hours (unless held)."""
+        from gateway.workflows.retention import expire
+
+        every = self.app.settings.config.retention.expire_every_hours * 3600
+        while not await wait_event(self.stop, every):
+            try:
+                report = await asyncio.to_thread(expire, self.app)
+            except Exception as exc:
+                log.error("retention expiry failed: %s; retrying in %.0f s", exc, every)
+                continue
+            log.info("retention: removed %d blob(s) of %d expired message(s); %d held",
+                     report.removed_blobs, report.expired_messages, report.held_messages)
+
+    async def _deliveries(self) -> None:
+        """Relay due outbound mail after each filed batch and periodically (retries)."""
+        from gateway.workflows.outbound.delivery import deliver_due
+
+        every = min(DELIVER_EVERY_SECONDS, self.app.settings.config.outbound.retry_base_seconds)
+        while not self.stop.is_set():
+            self.deliver.clear()
+            try:
+                # Shielded: a stop request lets the messages being handed over be recorded.
+                report = await asyncio.shield(asyncio.to_thread(deliver_due, self.app))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("outbound delivery failed: %s; retrying in %.0f s", exc, every)
+            else:
+                if report.sent or report.deferred or report.failed:
+                    log.info("outbound: %d sent, %d deferred, %d failed", len(report.sent),
+                             len(report.deferred), len(report.failed))
+            await wait_event(self.deliver, every)
+
+    def _checkpoint(self) -> None:
+        key = self.app.settings.resolve(self.app.settings.config.archive.checkpoint_key)
+        try:
+            checkpoint = write_checkpoint(self.app.archive, key, only_if_grown=True)
+        except Exception as exc:
+            log.error("checkpoint failed: %s", exc)
+            return
+        log.info("checkpoint: %d entries, root %s", checkpoint.tree_size, checkpoint.root_hash)
+
+    def _verify(self) -> None:
+        try:
+            report = verify_installation(self.app)
+        except Exception as exc:  # the database is down, say: the next scheduled run verifies
+            log.error("scheduled verify could not run: %s; next try at the next interval",
+                      first_line(exc))
+            return
+        if report["ok"]:
+            log.info("scheduled verify: archive intact (%d entries, %d blobs)",
+                     report["entries"], report["blobs"])
+        else:
+            for line in describe(report):
+                log.error("scheduled verify: %s", line)
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_EVERY_SECONDS)
+            try:
+                backlog = str(await asyncio.to_thread(self.app.processor.backlog))
+            except Exception:  # the database is down: the worker reports that, once
+                backlog = "unknown"
+            states = "; ".join(f"{i.name}: {i.status()}" for i in self.intakes) or "no intakes"
+            log.info("status: backlog %s; %s", backlog, states)
+
+    async def _worker(self) -> None:
+        """Queue what the database lacks, then file pending receipts; back off while it fails.
+
+        Every round starts with the gap scan (``catch_up``), cheap once the ledger up to the
+        last round is known to be mirrored: entries the recorder could not queue during a
+        database outage are filed in the first round the database answers again.
+        """
+        poll = self.app.settings.config.worker.poll_seconds
+        backoff: _Backoff | None = None  # set while the database does not answer
+        seen_record_failures = 0
+        while not self.stop.is_set():
+            if backoff is None:
+                await wait_event(self.work, poll)
+                self.work.clear()
+            else:
+                await self._wait_out(backoff)
+            record_failures = self.committer.record_failures
+            # Repairing after an outage (ours, or the recorder's): what is queued is a gap.
+            repairing = backoff is not None or record_failures != seen_record_failures
+            try:
+                queued = await asyncio.to_thread(
+                    self.app.processor.catch_up, logging.WARNING if repairing else logging.DEBUG)
+                # Shielded: a stop request lets the batch in progress commit.
+                outcomes = await asyncio.shield(asyncio.to_thread(
+                    self.app.processor.process_pending, self.app.settings.config.worker.batch_size))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # One line per outage, not one per attempt: the cause is usually the database
+                # being unreachable, which the operator fixes outside.
+                if backoff is None:
+                    backoff = _Backoff(asyncio.get_running_loop().time(), record_failures)
+                    log.error("processing paused: %s; retrying with back-off (%.1f s up to "
+                              "%.0f s) until %s", first_line(exc), RETRY_FIRST_SECONDS,
+                              RETRY_MAX_SECONDS, _paused_until(exc))
+                log.debug("processing failure (attempt %d)", backoff.attempts, exc_info=True)
+                continue
+            seen_record_failures = record_failures
+            if backoff is not None:
+                log.warning("processing resumed after %.0f s: %d archived entries that had no "
+                            "database row were queued", asyncio.get_running_loop().time()
+                            - backoff.since, queued)
+                backoff = None
+            if outcomes:
+                filed = sum(o.status == "filed" for o in outcomes)
+                log.info("processed %d receipt(s): %d filed", len(outcomes), filed)
+                self.work.set()  # there may be more
+                if filed:
+                    self.deliver.set()
+
+    async def _wait_out(self, backoff: _Backoff) -> None:
+        """Wait the back-off's next delay, or less once the recorder, having failed during
+        this outage, reaches the database again; new mail alone does not cut it short
+        (during an outage it arrives every moment)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + backoff.next_delay()
+        while (left := deadline - loop.time()) > 0:
+            woken = await wait_event(self.work, left)
+            self.work.clear()
+            if (woken and self.committer.database_answers
+                    and self.committer.record_failures != backoff.record_failures):
+                return
+
+
+def _paused_until(exc: Exception) -> str:
+    """What the operator waits for: a configuration fault (found only while filing, say a key
+    file changed since the start) leaves the mail queued until it is fixed."""
+    if isinstance(exc, ConfigError):
+        return "the configuration is fixed; the mail waits in the queue, none is quarantined"
+    return "the database answers"
+
+
+class _Backoff:
+    """Exponential back-off of the worker during a database outage."""
+
+    def __init__(self, since: float, record_failures: int) -> None:
+        self.since = since
+        self.record_failures = record_failures  # the recorder's count when it began
+        self.attempts = 0
+
+    def next_delay(self) -> float:
+        self.attempts += 1
+        delay: float = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** (self.attempts - 1))
+        return delay
+
+
+def run_daemon(app: App, fixed_log_level: str | None = None,
+               rules: RuleSet | None = None) -> None:
+    """Run until SIGTERM/SIGINT; a configuration the daemon could only fail on later (broken
+    rules, an unusable checkpoint or threading key) is refused now with one ConfigError line.
+    ``rules``: what :func:`check_daemon_config` returned for ``app.settings``, if the caller
+    checked them already (before opening the database)."""
+    app.processor.use_rules(rules if rules is not None else check_daemon_config(app.settings))
+    # Archive writes finish in worker threads that must get the interpreter back quickly to
+    # release the waiting SMTP sessions; Python's default 5 ms switch interval would add up to
+    # 5 ms to every acknowledgement while the loop is busy (measured by bench/smtp_ingest.py).
+    sys.setswitchinterval(0.0005)
+    asyncio.run(Daemon(app, fixed_log_level).run())

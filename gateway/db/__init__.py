@@ -1,0 +1,1 @@
+"""The database: engine and sessions, the models of every area, migrations, the node lock."""

@@ -1,0 +1,1 @@
+"""What auditors get: evidence packages, standard exports and the installation's verify."""

@@ -1,0 +1,1 @@
+"""Intakes (SMTP, IMAP, drop folder, files): archive durably, queue, only then let go."""

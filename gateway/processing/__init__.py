@@ -1,0 +1,1 @@
+"""The worker: archived receipts parsed, classified, threaded and filed into cases."""

@@ -1,0 +1,52 @@
+"""Mail taken in from the command line: ``commgate ingest`` (files and folders archived, then
+filed) and ``commgate classify`` (one file judged by the rules, nothing stored).
+
+The daemon's intakes hand mail to the worker themselves; these are the same steps for a person
+at a shell, kept here so that a web page offering an upload would run exactly them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gateway.processing.classification import classify_parsed, rules_for
+from gateway.processing.ingest import IngestSummary, ingest
+from gateway.processing.parsing import parse_message
+from gateway.processing.preflight import check_filing_config
+
+if TYPE_CHECKING:
+    from classifiers import RuleSet
+    from gateway.config import Settings
+    from gateway.processing.context import WorkerContext
+
+
+def check_filing(ctx: WorkerContext) -> None:
+    """Refuse a configuration fault before any mail is read: it is one line and exit 2, and
+    the mail stays where it is, neither archived to wait nor quarantined as if it were bad."""
+    ctx.processor.use_rules(check_filing_config(ctx.settings))
+
+
+def ingest_paths(ctx: WorkerContext, *, actor: str, paths: list[Path],
+                 alias: str | None = None,
+                 progress: Callable[[int], object] | None = None) -> IngestSummary:
+    """Archive every message in ``paths``, then file it. Mail is archived and filed by the
+    system, as the daemon's intakes do; ``actor`` names who ran it in the log only."""
+    logging.getLogger(__name__).info("ingest of %d path(s) started by %s", len(paths), actor)
+    ctx.archive.clean_tmp()  # leftovers of killed runs, older than an hour
+    ctx.processor.catch_up(logging.WARNING)  # what an earlier run could not queue
+    return ingest(ctx, paths, alias=alias, progress=progress)
+
+
+def classifier_rules(settings: Settings | None) -> RuleSet:
+    """The rules an installation uses (None: the shipped ones); broken ones raise
+    :class:`gateway.core.errors.RulesConfigError`."""
+    return rules_for(settings)
+
+
+def classify_raw(raw: bytes, rules: RuleSet) -> dict[str, Any]:
+    """What the worker would decide about these bytes, as ``commgate classify --json`` prints
+    it (without the file name)."""
+    return classify_parsed(parse_message(raw), rules).to_dict()

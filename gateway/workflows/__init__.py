@@ -1,0 +1,1 @@
+"""The clause 8.2.1 workflows over filed cases: lifecycle, reviews, feedback, property, ..."""

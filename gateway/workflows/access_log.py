@@ -1,0 +1,97 @@
+"""The access log: every search, view of a raw message, export, hold and purge is recorded.
+
+Each record is a small JSON document stored like a message (content-addressed blob) with a
+ledger entry of kind ``access``, so it sits in the same hash chain as the mail it concerns and
+is covered by the signed Merkle checkpoints: an operator cannot quietly drop the record of
+having read or exported something. The record is written *before* the data is handed out, so a
+crash can lose a view but never leave one unrecorded.
+
+:func:`record_access` returns a :class:`RecordedAccess`, and it is the only way to get one. The
+domain functions that hand out message content or an export without recording it themselves
+(``search.search``, ``feedback.export_csv``) demand one for exactly the query or file they serve:
+a caller that skipped the record has nothing to pass and fails at once, not in an audit. The
+services (``gateway.services``) are where callers get both in one step.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from archive import LedgerEntry, Receipt
+from gateway.core.clock import utcnow
+from gateway.db.models import LedgerReceipt
+
+if TYPE_CHECKING:
+    from gateway.core.context import Context
+
+ACTIONS = ("search", "view-raw", "export", "purge", "hold", "release")
+_SEAL = object()  # only record_access holds it: a RecordedAccess cannot be made by hand
+
+
+class AccessNotRecordedError(RuntimeError):
+    """Raised when content is asked for with a record of some other access: a programming
+    error (the caller skipped the access log), never an operator's."""
+
+
+@dataclass(frozen=True, eq=False)
+class RecordedAccess:
+    """Proof that an access was recorded in the archive: what, by whom, about what."""
+
+    entry: LedgerEntry
+    actor: str
+    action: str
+    detail: dict[str, Any]
+    _seal: object = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._seal is not _SEAL:
+            raise AccessNotRecordedError("a RecordedAccess comes from record_access only")
+
+    @property
+    def seq(self) -> int:
+        return self.entry.seq
+
+    @property
+    def sha256(self) -> str:
+        return self.entry.sha256
+
+    def require(self, action: str, **detail: Any) -> None:
+        """Refuse unless this is the record of ``action`` on exactly ``detail``."""
+        if self.action != action or any(self.detail.get(k) != v for k, v in detail.items()):
+            raise AccessNotRecordedError(
+                f"no access record for this {action}: record it first (gateway.services)")
+
+
+def record_access(app: Context, actor: str, action: str, detail: dict[str, Any]
+                  ) -> RecordedAccess:
+    """Append one access record to the archive (durable on return) and its database copy."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown access action {action!r}")
+    record = {"action": action, "actor": actor, "at": utcnow().isoformat(), "detail": detail}
+    raw = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode()
+    receipt = Receipt(transport="access-log", direction="internal",
+                      envelope={"action": action, "actor": actor})
+    entry = app.archive.store_record("access", raw, receipt)
+    app.queue([entry])
+    return RecordedAccess(entry, actor, action, detail, _SEAL)
+
+
+def access_log(app: Context, session: Session, action: str | None = None,
+               since: datetime | None = None) -> list[dict[str, Any]]:
+    """The recorded accesses, oldest first, each with its ledger seq and full record."""
+    query = select(LedgerReceipt).where(LedgerReceipt.kind == "access")
+    if since is not None:
+        query = query.where(LedgerReceipt.received_at >= since)
+    rows = []
+    for receipt in session.scalars(query.order_by(LedgerReceipt.seq)):
+        if action and receipt.envelope.get("action") != action:
+            continue
+        record = json.loads(app.archive.read(receipt.sha256))
+        rows.append({"seq": receipt.seq, "entry_hash": receipt.entry_hash, **record})
+    return rows

@@ -1,0 +1,112 @@
+"""Read models: cases, messages and quarantine as plain JSON-ready dicts (CLI and web UI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.core.errors import CaseNotFoundError
+from gateway.core.text import iso
+from gateway.db.models import Case, CaseEvent, LedgerReceipt, Message, QuarantineEntry
+from gateway.workflows import lifecycle, merging, reviews
+from gateway.workflows import property as property_register
+from gateway.workflows.outbound import queue as outbound
+
+
+def case_summary(case: Case, message_count: int) -> dict[str, Any]:
+    return {
+        "ref": case.ref,
+        "category": case.category,
+        "status": case.status,
+        "scope_change": case.scope_change,
+        "opened_at": iso(case.opened_at),
+        "updated_at": iso(case.updated_at),
+        "alias": case.alias,
+        "customer": case.customer,
+        "subject": case.subject,
+        "message_count": message_count,
+    }
+
+
+def message_view(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,  # what 'order accept --message', 'cases split --message' take
+        "sha256": message.sha256,
+        "message_id": message.message_id,
+        "from": message.from_addr,
+        "from_name": message.from_name,
+        "to": message.to_addrs,
+        "subject": message.subject,
+        "date": iso(message.date),
+        "category": message.category,
+        "scope_change": message.scope_change,
+        "direction": message.direction,
+        "alias": message.alias,
+        "language": message.language,
+        "identifiers": message.identifiers,
+        "evidence": message.evidence,
+        "rules_version": message.rules_version,
+        "thread_rule": message.thread_rule,
+        "attachments": message.attachments,
+        "defects": message.defects,
+        "snippet": message.snippet,
+        "seq": message.first_seq,
+    }
+
+
+def event_view(event: CaseEvent) -> dict[str, Any]:
+    return {"at": iso(event.at), "actor": event.actor, "kind": event.kind, "data": event.data}
+
+
+def list_cases(session: Session, status: str | None = None, category: str | None = None
+               ) -> list[dict[str, Any]]:
+    counts = (select(Message.case_id, func.count().label("n")).group_by(Message.case_id)
+              .subquery())
+    query = (select(Case, func.coalesce(counts.c.n, 0))
+             .outerjoin(counts, counts.c.case_id == Case.id).order_by(Case.id))
+    if status:
+        query = query.where(Case.status == status)
+    if category:
+        query = query.where(Case.category == category)
+    return [case_summary(case, count) for case, count in session.execute(query)]
+
+
+def show_case(session: Session, ref: str) -> dict[str, Any]:
+    case = session.scalar(select(Case).where(func.upper(Case.ref) == ref.strip().upper()))
+    if case is None:
+        raise CaseNotFoundError(f"no case {ref!r}; 'commgate cases list' shows the references")
+    messages = [message_view(m) for m in case.messages]
+    view = case_summary(case, len(messages))
+    view["messages"] = messages
+    view["events"] = [event_view(e) for e in case.events]
+    for section, details in _workflow_details():
+        view[section] = details(session, case)
+    return view
+
+
+def _workflow_details() -> list[tuple[str, Any]]:
+    """Each workflow's part of a case."""
+    return [("lifecycle", lifecycle.details_for_case), ("links", merging.details_for_case),
+            ("order", reviews.details_for_case), ("property", property_register.details_for_case),
+            ("outbound", outbound.details_for_case)]
+
+
+def list_quarantine(session: Session, include_resolved: bool = False) -> list[dict[str, Any]]:
+    query = (select(QuarantineEntry, LedgerReceipt)
+             .join(LedgerReceipt, LedgerReceipt.seq == QuarantineEntry.seq)
+             .order_by(QuarantineEntry.seq))
+    if not include_resolved:
+        query = query.where(LedgerReceipt.status == "quarantined")
+    return [{
+        "seq": entry.seq,
+        "sha256": entry.sha256,
+        "stage": entry.stage,
+        "reason": entry.reason,
+        "at": iso(entry.created_at),
+        "attempts": entry.attempts,
+        "alias": receipt.alias,
+        "transport": receipt.transport,
+        "envelope": receipt.envelope,
+    } for entry, receipt in session.execute(query)]

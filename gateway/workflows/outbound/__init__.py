@@ -1,0 +1,1 @@
+"""Outbound mail: queued, archived before it leaves, relayed, kept out of mail loops."""
