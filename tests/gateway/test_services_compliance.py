@@ -187,4 +187,4 @@ def test_these_commands_reach_the_domain_only_through_the_services(module):
     imported = set(re.findall(r"^\s*from (gateway[\w.]*) import", source, re.MULTILINE))
     assert imported
     assert {name for name in imported if not name.startswith("gateway.services.")} <= {
-        "gateway.cli.main", "gateway.core.errors"}
+        "gateway.cli._common", "gateway.core.errors"}
