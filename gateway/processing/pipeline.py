@@ -32,6 +32,7 @@ from gateway.core.clock import utcnow
 from gateway.core.text import without_nul
 from gateway.db.models import (
     Case,
+    CaseAlias,
     CaseEvent,
     CaseLink,
     Counter,
@@ -41,6 +42,7 @@ from gateway.db.models import (
     QuarantineEntry,
 )
 from gateway.db.session import Database
+from gateway.processing.automatic import automatic_reason
 from gateway.processing.case_context import after_filing, load_contexts
 from gateway.processing.case_merge import system_merge
 from gateway.processing.classification import (
@@ -61,7 +63,9 @@ from gateway.processing.threader import (
     case_ref,
     decide_thread,
     domain_of,
+    foreign_tag_patterns,
     load_index,
+    new_aliases,
     reference_chain,
     thread_keys,
 )
@@ -299,7 +303,8 @@ class Processor:
         signed = self._signed_ref
         batch_keys = [thread_keys(p.parsed, config.case_prefix, signed,
                                   inbound=p.receipt.direction == "inbound",
-                                  received_at=p.receipt.received_at) for p in ready]
+                                  received_at=p.receipt.received_at,
+                                  patterns=rules.foreign_tags) for p in ready]
         index = load_index(session, batch_keys, rules, bounced)
         decisions = []
         for prepared, keys in zip(ready, batch_keys, strict=True):
@@ -310,8 +315,11 @@ class Processor:
             for orphans in decision.merge_orphans:
                 index.merge(orphans, target)
                 writer.rehome(orphans, target, keys.message_id or "")
+            aliases = new_aliases(keys, decision, index, target)
             index.file(keys, target, domain_of(prepared.parsed.from_addr)
-                       if decision.case is None else "")
+                       if decision.case is None else "", aliases)
+            writer.alias(in_batch[(prepared.receipt.sha256, prepared.receipt.alias)], target,
+                         aliases, decision.rule)
             decisions.append((prepared, decision, target, keys))
         writer.load_cases([target for _, _, target, _ in decisions if isinstance(target, int)])
         writer.load_contexts([target for prepared, _, target, _ in decisions
@@ -333,7 +341,8 @@ class Processor:
             generic_subjects=frozenset(s.strip().lower()
                                        for s in config.threading.generic_subjects),
             subject_window_days=config.threading.subject_window_days,
-            own_addresses=frozenset(self.settings.alias_addresses))
+            own_addresses=frozenset(self.settings.alias_addresses),
+            foreign_tags=foreign_tag_patterns(tuple(config.threading.foreign_tags)))
 
     def _signed_ref(self, message_id: str) -> str | None:
         return signed_case_ref(self.settings, message_id)
@@ -400,6 +409,8 @@ class _BatchWriter:
         # (new case, tagged case) for strangers' case tags; (orphan case, parent's case, id).
         self.follow_ups: list[tuple[CaseKey, CaseKey]] = []
         self.rehomed: list[tuple[CaseKey, CaseKey, str]] = []
+        # (case, message, foreign tag, rule): tags of earlier systems that now name the case.
+        self.aliases: list[tuple[CaseKey, _NewMessage, str, str]] = []
         self.merged_into: dict[int, int] = {}
         # What each case holds, for the messages of this batch that the context may move
         # (classifiers.context); grows as the batch files into the case.
@@ -479,12 +490,21 @@ class _BatchWriter:
         if isinstance(case, _NewCase) and case.first_seq == prepared.receipt.seq:
             self.events.append((case, None, "case_opened", case.opened))
         state.changed = True
-        self.events.append((case, message, "message_threaded", {
-            "rule": decision.rule, "key": decision.key, "seq": prepared.receipt.seq,
-            "sha256": prepared.receipt.sha256}))
+        threaded = {"rule": decision.rule, "key": decision.key, "seq": prepared.receipt.seq,
+                    "sha256": prepared.receipt.sha256}
+        aliases = [tag for _, m, tag, _ in self.aliases if m is message]
+        if aliases:  # the tags of earlier systems this message made names of the case
+            threaded["aliases"] = aliases
+        self.events.append((case, message, "message_threaded", threaded))
         inbound = prepared.receipt.direction != "outbound"
-        message.row["needs_triage"] = inbound and needs_person(classification,
-                                                               self.triage_below)
+        opening = isinstance(case, _NewCase) and case.first_seq == prepared.receipt.seq
+        # An out-of-office or calendar answer joining a case is no word of the customer: it
+        # neither re-categorises the case nor waits for a person (the lifecycle does not
+        # reopen for it either).
+        automatic = (automatic_reason(parsed, classification.bounced_message_id)
+                     if inbound and not opening else "")
+        message.row["needs_triage"] = inbound and not automatic and needs_person(
+            classification, self.triage_below)
         self.events.append((case, message, "message_classified", {
             "category": classification.category, "scope_change": classification.scope_change,
             "confidence": classification.confidence,
@@ -492,10 +512,11 @@ class _BatchWriter:
             "needs_triage": message.row["needs_triage"],
             "rules": sorted({e.rule_id for e in classification.evidence}),
             "rules_version": classification.rules_version, "defects": list(parsed.defects)}
-            | _context_note(before, classification)))
+            | _context_note(before, classification)
+            | ({"automatic": automatic} if automatic else {})))
         # Our own outbound mail is on record, but what *we* wrote never flags a scope change
-        # or re-categorises the customer's case.
-        if inbound:
+        # or re-categorises the customer's case; nor does a machine answering for them.
+        if inbound and not automatic:
             self._customer_signals(case, message, state, classification)
         self.receipts.append((prepared.receipt, "filed", message, case, ""))
 
@@ -556,6 +577,11 @@ class _BatchWriter:
                           for n, ref in enumerate(reference_chain(m.prepared.parsed))]
             if references:
                 session.execute(insert(MessageReference), references)
+        if self.aliases:
+            session.execute(insert(CaseAlias), [
+                {"tag": tag, "case_id": self._case_id(case), "message_pk": message.id,
+                 "rule": rule, "created_at": self.now}
+                for case, message, tag, rule in self.aliases])
         events = self.events + self.late_events
         if events:
             session.execute(insert(CaseEvent), [
@@ -576,6 +602,10 @@ class _BatchWriter:
                         and case.first_seq == receipt.seq)
             outcomes.append(Outcome(receipt.seq, status, self._ref(case), new_case, reason))
         return sorted(outcomes, key=lambda o: o.seq)
+
+    def alias(self, message: _NewMessage, case: CaseKey, tags: Sequence[str],
+              rule: str) -> None:
+        self.aliases.extend((case, message, tag, rule) for tag in tags)
 
     def rehome(self, orphans: CaseKey, target: CaseKey, parent_id: str) -> None:
         self.rehomed.append((orphans, target, parent_id))
