@@ -28,11 +28,17 @@ DATABASE_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+
 DATABASE_URL_FORMS = "postgresql://USER@HOST/DATABASE or sqlite:///PATH"
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 # The tag shapes of earlier systems that threading knows out of the box: "[ABC-12345]",
-# "[Ticket#12345]", "(Case 12345)" (the same list is gateway.processing.threader's default).
+# "[Ticket#12345]", "(Case 12345)" / "[Fall 12345]" in the 11 languages, "[#12345]" and
+# "[rt.example.com #123]" (Freshdesk- and RT-style helpdesks), Salesforce's "ref:_00D…:ref"
+# (the same list is gateway.processing.threader's default).
 DEFAULT_FOREIGN_TAGS = (
     r"\[\s*[A-Za-z][A-Za-z0-9]{1,15}\s*-\s*\d{1,12}\s*\]",
     r"\[\s*[A-Za-z][A-Za-z0-9]{1,15}\s*#\s*\d{1,12}\s*\]",
-    r"\(\s*(?:Case|Ticket|Fall|Dossier|Caso|Sag|Ärende|Zgłoszenie|Případ)\s*#?\s*\d{3,12}\s*\)",
+    r"[\[(]\s*(?:Case|Ticket|Fall|Vorgang|Dossier|Demande|Caso|Expediente|Pratica|Zaak|Melding"
+    r"|Chamado|Sprawa|Zgłoszenie|Ärende|Sag|Případ|Požadavek)\s*[#:]?\s*\d{3,12}\s*[\])]",
+    r"\[\s*#\s*\d{3,12}\s*\]",
+    r"\[\s*[A-Za-z0-9][A-Za-z0-9.-]{1,63}\s+#\s*\d{1,12}\s*\]",
+    r"ref:_[0-9A-Za-z]{5,}\.?_?[0-9A-Za-z]{5,}:ref",
 )
 
 

@@ -13,6 +13,7 @@ from gateway.bootstrap import App
 from gateway.config import CONFIG_NAME
 from gateway.db.events import case_by_ref
 from gateway.db.models import CaseAlias, CaseLink
+from gateway.processing.threader import foreign_tags, normalise_subject, tag_key
 from gateway.workflows.cases import show_case
 from gateway.workflows.lifecycle import set_status
 from tests.conftest import make_message
@@ -256,3 +257,28 @@ def test_an_automatic_reply_joins_by_our_tag_without_reopening_or_recategorising
     classified = _events(app, "NPC-000001", "message_classified")[-1]
     assert classified["automatic"] == reason and classified["needs_triage"] is False
     assert not _events(app, "NPC-000001", "category_changed")
+
+
+# -- the default tag shapes of earlier systems -------------------------------------------------
+
+@pytest.mark.parametrize(("subject", "tags"), [
+    ("AW: [KPS-31207] Kalibrierung", {"KPS-31207"}),
+    ("[Ticket#4471] Problème de livraison", {"TICKET#4471"}),
+    ("Re: [ticket # 4471] Problème de livraison", {"TICKET#4471"}),
+    ("Pedido de rodamientos (Caso 20931)", {"CASO 20931"}),
+    ("Sv: [Ärende 55012] Offert", {"ÄRENDE 55012"}),
+    ("Odp: (Zgłoszenie: 4711) reklamacja", {"ZGŁOSZENIE: 4711"}),
+    ("[#12345] Login schlägt fehl", {"#12345"}),  # Freshdesk-style
+    ("Re: [rt.example.com #123] Portal", {"RT.EXAMPLE.COM#123"}),  # Request Tracker
+    ("Case 00012345 [ ref:_00D5J1aB2._5005J1abcde:ref ]", {"REF:_00D5J1AB2._5005J1ABCDE:REF"}),
+    ("Re: [NPC-000012] ours, not foreign", set()),
+    ("Re: [EXTERNAL] Angebot (Rev 2) für KW 12 [KW 12]", set()),
+])
+def test_the_default_shapes_find_tags_of_common_systems_and_nothing_else(subject, tags):
+    assert foreign_tags(subject, "NPC") == tags
+    assert not any(t.lower() in normalise_subject(subject, "NPC") for t in tags)
+
+
+def test_a_tag_is_compared_without_its_spacing_or_case():
+    assert tag_key("[ kps - 31207 ]") == tag_key("[KPS-31207]") == "KPS-31207"
+    assert tag_key("(case 12345)") == tag_key("[Case 12345]") == "CASE 12345"
