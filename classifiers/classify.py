@@ -60,8 +60,9 @@ from classifiers.headers import evaluate_headers
 from classifiers.identifiers import extract_identifiers
 from classifiers.language import DEFAULT, detect_language
 from classifiers.matching import Hit, match_message
-from classifiers.prepare import REPLY_SUBJECT, prepare
+from classifiers.prepare import prepare
 from classifiers.rules import SCOPE, RuleSet
+from classifiers.subjects import REPLY_SUBJECT
 from classifiers.types import CATEGORIES, Classification, Evidence, Identifier, MessageInput
 
 SUBJECT_FACTOR = 1.5

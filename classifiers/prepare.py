@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from classifiers.subjects import FORWARD_SUBJECT
+
 # The longest new text handed to spaCy: what a customer writes now fits easily, and a 1 MB
 # body (a pasted log, an ERP listing) must not stall the worker.
 MAX_NEW_TEXT = 8_000
@@ -60,13 +62,9 @@ _FORWARD_MARKERS = re.compile(
     r"|Inizio messaggio inoltrato:|In[íi]cio da mensagem (?:re)?encaminhada:)",
     re.I,
 )
-# "I:" is Italian Outlook's forward prefix ("Inoltra").
-_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|fw|enc|i)\s*:", re.I)
-# Reply prefixes of the common clients in the 11 languages ("Re:", "AW:", "SV:", "Odp:", "R:",
-# "RES:", "Antw:", "VS:", "PD:"...): the subject of a reply is the earlier mail's subject.
-REPLY_SUBJECT = re.compile(
-    r"^\s*(?:re|aw|sv|vs|antw|antwort|wtr|odp|pd|r|res|rif|ref|réf)\s*(?:\[\d+\]|\(\d+\))?\s*:",
-    re.I)
+# Forward markers ("I:" is Italian Outlook's "Inoltra") and reply markers of the 11 languages
+# ("Re:", "AW:", "SV:", "Odp:", "R:", "RES:"...): the one list in classifiers/subjects.py.
+_FORWARD_SUBJECT = FORWARD_SUBJECT
 
 _SIGNATURE = re.compile(r"^(?:-- ?|—)$")
 # Legal footers and disclaimers: everything from here on is boilerplate.

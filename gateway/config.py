@@ -27,6 +27,19 @@ DATABASE_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+
                     "sqlite+pysqlite": "sqlite+pysqlite"}
 DATABASE_URL_FORMS = "postgresql://USER@HOST/DATABASE or sqlite:///PATH"
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+# The tag shapes of earlier systems that threading knows out of the box: "[ABC-12345]",
+# "[Ticket#12345]", "(Case 12345)" / "[Fall 12345]" in the 11 languages, "[#12345]" and
+# "[rt.example.com #123]" (Freshdesk- and RT-style helpdesks), Salesforce's "ref:_00D…:ref"
+# (the same list is gateway.processing.threader's default).
+DEFAULT_FOREIGN_TAGS = (
+    r"\[\s*[A-Za-z][A-Za-z0-9]{1,15}\s*-\s*\d{1,12}\s*\]",
+    r"\[\s*[A-Za-z][A-Za-z0-9]{1,15}\s*#\s*\d{1,12}\s*\]",
+    r"[\[(]\s*(?:Case|Ticket|Fall|Vorgang|Dossier|Demande|Caso|Expediente|Pratica|Zaak|Melding"
+    r"|Chamado|Sprawa|Zgłoszenie|Ärende|Sag|Případ|Požadavek)\s*[#:]?\s*\d{3,12}\s*[\])]",
+    r"\[\s*#\s*\d{3,12}\s*\]",
+    r"\[\s*[A-Za-z0-9][A-Za-z0-9.-]{1,63}\s+#\s*\d{1,12}\s*\]",
+    r"ref:_[0-9A-Za-z]{5,}\.?_?[0-9A-Za-z]{5,}:ref",
+)
 
 
 def _one_line_text(value: str) -> str:
@@ -178,6 +191,23 @@ class ThreadingConfig(_Section):
         "info", "information", "help", "quote", "quotation", "urgent", "complaint", "feedback",
         "thanks", "thank you", "invoice", "(no subject)", "no subject", "",
     ]
+    # Case tags of earlier systems (an old helpdesk, the staff's own numbering), as regular
+    # expressions over the subject. A tag seen on a message threaded by its headers (or that
+    # opened a case) becomes an alias of that case; a participant's later mail carrying it
+    # joins the case, a stranger's gets a new case linked as a possible follow-up.
+    foreign_tags: list[str] = list(DEFAULT_FOREIGN_TAGS)
+
+    @field_validator("foreign_tags")
+    @classmethod
+    def _are_patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {pattern!r} ({exc})") from None
+            if compiled.match(""):
+                raise ValueError(f"{pattern!r} matches an empty subject; a tag needs text")
+        return value
 
 
 class TargetConfig(_Section):

@@ -242,6 +242,23 @@ class CaseLink(Base):
     actor: Mapped[str] = mapped_column(String(128), default="system")
 
 
+class CaseAlias(Base):
+    """A case tag of another system (an earlier helpdesk's ``[KPS-31207]``, ``[Ticket#4471]``)
+    that names this case: seen in the subject of a message threaded into it by its headers or
+    that opened it. Written once by the threader, never updated; a tag that names two cases
+    names neither."""
+
+    __tablename__ = "case_aliases"
+    __table_args__ = (UniqueConstraint("tag", "case_id", name="case_aliases_unique"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tag: Mapped[str] = mapped_column(String(128), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[Timestamp]
+
+
 HOLD_SCOPES = ("case", "customer", "alias", "search")
 
 

@@ -52,6 +52,7 @@ from gateway.core.errors import ConfigError
 from gateway.core.text import without_nul
 from gateway.db.models import (
     Case,
+    CaseAlias,
     CaseEvent,
     CaseLink,
     Counter,
@@ -61,6 +62,7 @@ from gateway.db.models import (
     QuarantineEntry,
 )
 from gateway.db.session import Database
+from gateway.processing.automatic import automatic_reason
 from gateway.processing.case_context import after_filing, load_contexts
 from gateway.processing.case_merge import system_merge
 from gateway.processing.classification import (
@@ -83,7 +85,9 @@ from gateway.processing.threader import (
     case_ref,
     decide_thread,
     domain_of,
+    foreign_tag_patterns,
     load_index,
+    new_aliases,
     reference_chain,
     thread_keys,
 )
@@ -187,6 +191,8 @@ class Threaded:
     keys: ThreadKeys
     decision: ThreadDecision
     case: CaseKey
+    # Tags of earlier systems on this message that now name the case (threader.new_aliases).
+    aliases: tuple[str, ...] = ()
 
     @property
     def opened(self) -> NewCase | None:
@@ -206,6 +212,8 @@ class Filing:
     case: CaseKey
     opens_case: bool
     row: Mapping[str, Any]
+    # Why a machine answered (out-of-office, calendar reply) rather than the customer; "" if not.
+    automatic: str = ""
 
     @property
     def receipt(self) -> LedgerReceipt:
@@ -437,7 +445,8 @@ class Processor:
             generic_subjects=frozenset(s.strip().lower()
                                        for s in config.threading.generic_subjects),
             subject_window_days=config.threading.subject_window_days,
-            own_addresses=frozenset(self.settings.alias_addresses))
+            own_addresses=frozenset(self.settings.alias_addresses),
+            foreign_tags=foreign_tag_patterns(tuple(config.threading.foreign_tags)))
 
     def _signed_ref(self, message_id: str) -> str | None:
         return signed_case_ref(self.settings, message_id)
@@ -486,7 +495,8 @@ def thread_batch(session: Session, ready: Sequence[Prepared], rules: ThreadingRu
     the batch; each decision is added to the index, so a reply threads to a message filed
     earlier in the same batch."""
     keys = [thread_keys(p.parsed, rules.prefix, signed, inbound=p.receipt.direction == "inbound",
-                        received_at=p.receipt.received_at) for p in ready]
+                        received_at=p.receipt.received_at, patterns=rules.foreign_tags)
+            for p in ready]
     bounced = [p.classification.bounced_message_id for p in ready
                if p.classification.bounced_message_id]
     index = load_index(session, keys, rules, bounced)
@@ -500,9 +510,10 @@ def _thread_one(prepared: Prepared, keys: ThreadKeys, index: ThreadIndex,
     case = decision.case if decision.case is not None else NewCase.opened_by(prepared, decision)
     for orphans in decision.merge_orphans:
         index.merge(orphans, case)
+    aliases = new_aliases(keys, decision, index, case)
     index.file(keys, case, domain_of(prepared.parsed.from_addr)
-               if decision.case is None else "")
-    return Threaded(prepared, keys, decision, case)
+               if decision.case is None else "", aliases)
+    return Threaded(prepared, keys, decision, case, aliases)
 
 
 # -- stage 4: write ---------------------------------------------------------------------------
@@ -608,8 +619,8 @@ class _BatchWriter:
         self.cases[filing.case].changed = True
         self.events += self._message_events(threaded, filing)
         # Our own outbound mail is on record, but what *we* wrote never flags a scope change
-        # or re-categorises the customer's case.
-        if filing.receipt.direction != "outbound":
+        # or re-categorises the customer's case; nor does a machine answering for them.
+        if filing.receipt.direction != "outbound" and not filing.automatic:
             self._customer_signals(filing)
         self.results.append(filing)
         self.filings[filing.receipt.seq] = filing
@@ -619,20 +630,29 @@ class _BatchWriter:
         prepared = self._read_in_context(threaded.prepared, threaded.case)
         receipt, classification = prepared.receipt, prepared.classification
         inbound = receipt.direction != "outbound"
+        opens_case = threaded.opened is not None
+        # An out-of-office or calendar answer joining a case is no word of the customer: it
+        # neither re-categorises the case nor waits for a person (the lifecycle does not
+        # reopen for it either).
+        automatic = (automatic_reason(prepared.parsed, classification.bounced_message_id)
+                     if inbound and not opens_case else "")
         row = _message_row(receipt, prepared.parsed, classification, threaded.decision) | {
             "thread_index": threaded.keys.conversation,
             "norm_subject": threaded.keys.norm_subject,
-            "needs_triage": inbound and needs_person(classification, self.triage_below)}
-        return Filing(prepared, threaded.case, threaded.opened is not None, row)
+            "needs_triage": inbound and not automatic and needs_person(classification,
+                                                                       self.triage_below)}
+        return Filing(prepared, threaded.case, opens_case, row, automatic)
 
     def _message_events(self, threaded: Threaded, filing: Filing) -> list[_Event]:
         receipt, decision = filing.receipt, threaded.decision
         classification = filing.prepared.classification
         message = FiledInBatch(receipt.seq)
+        threaded_data: dict[str, Any] = {"rule": decision.rule, "key": decision.key,
+                                         "seq": receipt.seq, "sha256": receipt.sha256}
+        if threaded.aliases:  # the tags of earlier systems this message made names of the case
+            threaded_data["aliases"] = list(threaded.aliases)
         return [
-            _Event(filing.case, message, "message_threaded", {
-                "rule": decision.rule, "key": decision.key, "seq": receipt.seq,
-                "sha256": receipt.sha256}),
+            _Event(filing.case, message, "message_threaded", threaded_data),
             _Event(filing.case, message, "message_classified", {
                 "category": classification.category,
                 "scope_change": classification.scope_change,
@@ -642,7 +662,8 @@ class _BatchWriter:
                 "rules": sorted({e.rule_id for e in classification.evidence}),
                 "rules_version": classification.rules_version,
                 "defects": list(filing.prepared.parsed.defects)}
-                | _context_note(threaded.prepared.classification, classification))]
+                | _context_note(threaded.prepared.classification, classification)
+                | ({"automatic": filing.automatic} if filing.automatic else {}))]
 
     def _open(self, case: NewCase) -> None:
         self.new_cases.append(case)
@@ -790,6 +811,12 @@ class _BatchWriter:
                       for n, ref in enumerate(reference_chain(f.prepared.parsed))]
         if references:
             self.session.execute(insert(MessageReference), references)
+        aliases = [{"tag": tag, "case_id": self._case_id(t.case),
+                    "message_pk": self.message_ids[t.prepared.receipt.seq],
+                    "rule": t.decision.rule, "created_at": self.now}
+                   for t in self.threaded for tag in t.aliases]
+        if aliases:
+            self.session.execute(insert(CaseAlias), aliases)
 
     def _insert_events(self) -> None:
         # A duplicate of a message filed in this batch comes last, so a case's history reads

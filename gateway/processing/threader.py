@@ -21,14 +21,21 @@
    knows a case number gets a new case linked as a possible follow-up instead.
    Rules 2-4, 6 and 7 link by ids the sender chose, so they too join only a case the sender
    takes part in (wrote, or was in To/Cc of, one of its messages, or writes from the customer's
-   domain or ours); a stranger's message gets a new case linked as a possible follow-up in the
-   same way. A bounce joins freely only when it returns our own outbound mail.
-9. ``subject``: for a message that says it is a reply or forward (a ``Re:``/``AW:``... prefix
-   or references we do not have), the normalised subject (prefixes and case tags stripped) of
-   an inbound message from the same correspondent within ``threading.subject_window_days``;
-   never for generic or very short subjects. A fresh mail that merely repeats a subject (the
-   weekly "Call-off framework order 4711") opens its own case.
-10. ``new-case``.
+   organisational domain or ours); a stranger's message gets a new case linked as a possible
+   follow-up in the same way. A bounce joins freely only when it returns our own outbound mail.
+9. ``foreign-tag``: a case tag of an earlier system (``threading.foreign_tags``: ``[KPS-31207]``,
+   ``[Ticket#4471]``, ``(Case 12345)``) that is an alias of exactly one case. A tag becomes an
+   alias when it is in the subject of a message threaded by rules 1-8 except ``bounce-of``, or
+   of a message that opened the case; a tag naming two cases names neither. Only a participant
+   joins by it (as for rule 8); a stranger's message gets a new case linked as a possible
+   follow-up.
+10. ``subject``: for a message that says it is a reply or forward (a ``Re:``/``AW:``/
+   ``Automatische Antwort:``... prefix, classifiers/subjects.py, or references we do not have),
+   the normalised subject (prefixes and case tags stripped) of an inbound message from the same
+   correspondent, or to a case the sender was in From/To/Cc of, within
+   ``threading.subject_window_days``; never for generic or very short subjects. A fresh mail
+   that merely repeats a subject (the weekly "Call-off framework order 4711") opens its own case.
+11. ``new-case``.
 
 Message-IDs are chosen by senders, so they only ever *join* threads; they never address the
 archive (that is what sha256 is for). The decision itself is a pure function of a
@@ -51,7 +58,10 @@ from typing import TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.db.models import Case, CaseLink, Message, MessageReference
+from classifiers.subjects import MARKER, strip_automatic
+from gateway.config import DEFAULT_FOREIGN_TAGS
+from gateway.core.domains import organisational_domain
+from gateway.db.models import Case, CaseAlias, CaseLink, Message, MessageReference
 from gateway.processing.parsing import ParsedMessage
 
 MAX_REFERENCES = 100
@@ -64,16 +74,14 @@ _T = TypeVar("_T")
 CaseKey = Hashable  # an existing case's id, or a case opened earlier in the same batch
 SignedRef = Callable[[str], "str | None"]
 
-# Reply and forward markers of the common clients and languages, with counters ("RE[2]:",
-# "Re^2:", "AW(3):"), stripped repeatedly from the start; RFC 5256 base subject rules besides.
-_PREFIX = re.compile(
-    r"^\s*(?:re|fwd?|aw|wg|wtr|sv|vs|vb|tr|antw|antwort|odp|rif|r|res|enc|rv|ref|réf|i|ynt|atb|fs|vl"
-    r"|doorst|pd|př|přeposlat|πρ|回复|回覆|转发|答复)\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*[:\uff1a]\s*",
-    re.IGNORECASE)
+# Reply and forward markers of every supported language, with counters ("RE[2]:", "Re^2:",
+# "AW(3):"), stripped repeatedly from the start (classifiers/subjects.py, the one list); RFC
+# 5256 base subject rules besides.
+_PREFIX = MARKER
 _BLOB = re.compile(r"^\s*\[[^\[\]]*\]\s*")
 _FWD_TRAILER = re.compile(r"\s*\((?:fwd?)\)\s*$", re.IGNORECASE)
 _FWD_WRAPPED = re.compile(r"^\[(?:fwd?):\s*(.*)\]$", re.IGNORECASE)
-_TICKET_TAG = re.compile(r"\[\s*[A-Za-z][A-Za-z0-9]{1,15}\s*[-#]\s*\d{1,12}\s*\]")
+_TAG_JOINT = re.compile(r"\s*([-#])\s*")
 _SPACE = re.compile(r"\s+")
 
 
@@ -94,6 +102,7 @@ class ThreadKeys:
     when: datetime | None
     is_reply: bool = False  # says it answers or forwards something (prefix or references)
     recipients: frozenset[str] = frozenset()  # To and Cc, lower-cased: they take part too
+    foreign: frozenset[str] = frozenset()  # case tags of earlier systems, as tag_key() gives
 
 
 @dataclass(frozen=True)
@@ -105,12 +114,18 @@ class ThreadDecision:
     follow_up_case: CaseKey | None = None  # the tagged case a stranger's new case is linked to
     merge_orphans: tuple[CaseKey, ...] = ()  # cases holding only replies to this message
 
+    @property
+    def opens_case(self) -> bool:
+        """A new case of its own, not a stranger's mail pointing at someone else's case."""
+        return self.case is None and self.follow_up_case is None
+
 
 @dataclass(frozen=True)
 class SubjectSeen:
     when: datetime | None
     case: CaseKey
     tags: frozenset[str]
+    sender: str = ""
 
 
 @dataclass
@@ -130,8 +145,10 @@ class ThreadIndex:
     # An id -> the cases of messages that reference it (re-homing, shared ghost parents).
     referenced_by: dict[str, list[CaseKey]] = field(default_factory=dict)
     case_by_conversation: dict[str, CaseKey] = field(default_factory=dict)
-    by_subject: dict[tuple[str, str], list[SubjectSeen]] = field(
-        default_factory=lambda: defaultdict(list))
+    # Normalised subject -> inbound messages that had it (who sent them, when, in which case).
+    by_subject: dict[str, list[SubjectSeen]] = field(default_factory=lambda: defaultdict(list))
+    # A tag of an earlier system -> the cases it names (more than one: it names none).
+    case_by_alias: dict[str, list[CaseKey]] = field(default_factory=dict)
     # Orphan detection: how many messages a case holds, and how many reference a given id.
     case_size: dict[CaseKey, int] = field(default_factory=lambda: defaultdict(int))
     referencing: dict[tuple[CaseKey, str], int] = field(default_factory=lambda: defaultdict(int))
@@ -147,8 +164,11 @@ class ThreadIndex:
             seen.add(case)
         return case
 
-    def file(self, keys: ThreadKeys, case: CaseKey, customer_domain: str = "") -> None:
+    def file(self, keys: ThreadKeys, case: CaseKey, customer_domain: str = "",
+             aliases: Iterable[str] = ()) -> None:
         """Remember a message just filed, so later messages of the batch can join it."""
+        for tag in aliases:
+            self.add_alias(tag, case)
         if keys.message_id:
             self.case_by_message_id.setdefault(keys.message_id, case)
             if not keys.inbound or keys.sender.lower() in self.our_addresses:
@@ -167,8 +187,18 @@ class ThreadIndex:
         if keys.conversation:
             self.case_by_conversation.setdefault(keys.conversation, case)
         if keys.inbound and keys.norm_subject and keys.sender:
-            self.by_subject[(keys.norm_subject, keys.sender)].append(
-                SubjectSeen(keys.when, case, keys.tags))
+            self.by_subject[keys.norm_subject].append(
+                SubjectSeen(keys.when, case, keys.tags, keys.sender))
+
+    def add_alias(self, tag: str, case: CaseKey) -> None:
+        cases = self.case_by_alias.setdefault(tag, [])
+        if case not in cases:
+            cases.append(case)
+
+    def alias_case(self, tag: str) -> CaseKey | None:
+        """The one (surviving) case a foreign tag names; None when it names none or several."""
+        cases = {self.resolve(c) for c in self.case_by_alias.get(tag, ())}
+        return cases.pop() if len(cases) == 1 else None
 
     def add_reference(self, ref: str, case: CaseKey) -> None:
         cases = self.referenced_by.setdefault(ref, [])
@@ -211,27 +241,59 @@ def tagged_ref(parsed: ParsedMessage, prefix: str) -> str | None:
     return case_ref(prefix, int(match.group(1))) if match else None
 
 
-def subject_tags(subject: str, prefix: str) -> frozenset[str]:
+ForeignPatterns = tuple[re.Pattern[str], ...]
+
+
+@lru_cache(maxsize=16)
+def foreign_tag_patterns(patterns: tuple[str, ...] = DEFAULT_FOREIGN_TAGS) -> ForeignPatterns:
+    """The configured tag shapes of earlier systems, matched case-insensitively."""
+    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+
+
+DEFAULT_FOREIGN = foreign_tag_patterns()
+
+
+def tag_key(text: str) -> str:
+    """A foreign tag as stored and compared: ``[ kps - 31207 ]`` -> ``KPS-31207``,
+    ``[Ticket# 42]`` -> ``TICKET#42``, ``(case 12345)`` -> ``CASE 12345``."""
+    inner = _TAG_JOINT.sub(r"\1", text.strip().strip("[]()").strip())
+    return _SPACE.sub(" ", inner).upper()[:128]
+
+
+def foreign_tags(subject: str, prefix: str = "",
+                 patterns: ForeignPatterns = DEFAULT_FOREIGN) -> frozenset[str]:
+    """The tags of earlier systems in a subject (never one of ours: ``[PREFIX-n]``)."""
+    found = {tag_key(m.group(0)) for pattern in patterns for m in pattern.finditer(subject)}
+    ours = f"{prefix.upper()}-" if prefix else None
+    return frozenset(t for t in found if not (ours and t.startswith(ours)))
+
+
+def subject_tags(subject: str, prefix: str,
+                 patterns: ForeignPatterns = DEFAULT_FOREIGN) -> frozenset[str]:
     """Case and ticket tags (``[NPC-123]``, ``[Ticket#42]``) normalised for comparison:
     ``NPC-000123``, ``TICKET#42``."""
     ours = {case_ref(prefix, int(n)) for n in case_tag_pattern(prefix).findall(subject)}
-    theirs = {_SPACE.sub("", t).strip("[]").upper() for t in _TICKET_TAG.findall(subject)}
-    theirs = {t for t in theirs if not t.startswith(f"{prefix.upper()}-")}
-    return frozenset(ours | theirs)
+    return frozenset(ours | foreign_tags(subject, prefix, patterns))
 
 
-def normalise_subject(subject: str, prefix: str = "") -> str:
-    """The subject a conversation keeps: reply/forward markers (any language, repeated, with
-    counters), list and case tags, ``(fwd)`` trailers stripped (RFC 5256 base subject), space
-    collapsed, lower-cased."""
-    text = _SPACE.sub(" ", subject).strip()
+def _strip_tags(text: str, prefix: str, patterns: ForeignPatterns) -> str:
     if prefix:
         text = case_tag_pattern(prefix).sub(" ", text)
-    text = _TICKET_TAG.sub(" ", text)
+    for pattern in patterns:
+        text = pattern.sub(" ", text)
+    return text
+
+
+def normalise_subject(subject: str, prefix: str = "",
+                      patterns: ForeignPatterns = DEFAULT_FOREIGN) -> str:
+    """The subject a conversation keeps: reply/forward markers (any language, repeated, with
+    counters), list and case tags (ours and earlier systems'), ``(fwd)`` trailers stripped
+    (RFC 5256 base subject), space collapsed, lower-cased."""
+    text = _strip_tags(_SPACE.sub(" ", subject).strip(), prefix, patterns)
     while True:
         before = text
         text = _FWD_TRAILER.sub("", text).strip()
-        text = _PREFIX.sub("", text)
+        text = _PREFIX.sub("", strip_automatic(text))
         stripped = _BLOB.sub("", text)
         if stripped.strip():
             text = stripped
@@ -244,16 +306,17 @@ def normalise_subject(subject: str, prefix: str = "") -> str:
     return _SPACE.sub(" ", text).strip().lower()[:255]
 
 
-def is_reply_subject(subject: str, prefix: str = "") -> bool:
+def is_reply_subject(subject: str, prefix: str = "",
+                     patterns: ForeignPatterns = DEFAULT_FOREIGN) -> bool:
     """Does the subject carry a reply or forward marker (after any list or case tags)?"""
-    text = case_tag_pattern(prefix).sub(" ", subject) if prefix else subject
-    text = _TICKET_TAG.sub(" ", text)
+    text = _strip_tags(subject, prefix, patterns)
     for _ in range(20):
         stripped = _BLOB.sub("", text, count=1)
         if stripped == text:
             break
         text = stripped
-    return bool(_PREFIX.match(text) or _FWD_TRAILER.search(text))
+    return bool(_PREFIX.match(text) or _FWD_TRAILER.search(text)
+                or strip_automatic(text) != text)
 
 
 def conversation_id(parsed: ParsedMessage) -> str | None:
@@ -288,7 +351,8 @@ def reference_chain(parsed: ParsedMessage) -> list[str]:
 
 
 def thread_keys(parsed: ParsedMessage, prefix: str, signed_ref: SignedRef, *,
-                inbound: bool = True, received_at: datetime | None = None) -> ThreadKeys:
+                inbound: bool = True, received_at: datetime | None = None,
+                patterns: ForeignPatterns = DEFAULT_FOREIGN) -> ThreadKeys:
     found = ancestors(parsed)
     own = [parsed.message_id] if parsed.message_id else []
     signed = []
@@ -299,13 +363,14 @@ def thread_keys(parsed: ParsedMessage, prefix: str, signed_ref: SignedRef, *,
     return ThreadKeys(
         message_id=parsed.message_id, ancestors=tuple(found),
         chain=tuple(reference_chain(parsed)), signed=tuple(signed),
-        conversation=conversation_id(parsed), norm_subject=normalise_subject(parsed.subject,
-                                                                             prefix),
-        tags=subject_tags(parsed.subject, prefix), tagged_ref=tagged_ref(parsed, prefix),
+        conversation=conversation_id(parsed),
+        norm_subject=normalise_subject(parsed.subject, prefix, patterns),
+        tags=subject_tags(parsed.subject, prefix, patterns), tagged_ref=tagged_ref(parsed, prefix),
         sender=parsed.from_addr, inbound=inbound, when=parsed.date or received_at,
         is_reply=bool(parsed.in_reply_to or parsed.references)
-        or is_reply_subject(parsed.subject, prefix),
-        recipients=frozenset(a.addr.lower() for a in (*parsed.to, *parsed.cc) if a.addr))
+        or is_reply_subject(parsed.subject, prefix, patterns),
+        recipients=frozenset(a.addr.lower() for a in (*parsed.to, *parsed.cc) if a.addr),
+        foreign=foreign_tags(parsed.subject, prefix, patterns))
 
 
 @dataclass(frozen=True)
@@ -317,6 +382,7 @@ class ThreadingRules:
     generic_subjects: Collection[str] = ()
     subject_window_days: float = 14.0
     own_addresses: Collection[str] = ()
+    foreign_tags: ForeignPatterns = DEFAULT_FOREIGN
 
 
 def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
@@ -364,6 +430,9 @@ def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
             return ThreadDecision(case, "case-tag", keys.tagged_ref)
         return ThreadDecision(None, "new-case", keys.tagged_ref,
                               possible_follow_up_of=keys.tagged_ref, follow_up_case=case)
+    by_alias = _by_foreign_tag(keys, index, rules)
+    if by_alias is not None:
+        return by_alias
     by_subject = _by_subject(keys, index, rules)
     if by_subject is not None:
         return by_subject
@@ -395,6 +464,43 @@ def _by_identity(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules
     return None, follow_up
 
 
+def _by_foreign_tag(keys: ThreadKeys, index: ThreadIndex,
+                    rules: ThreadingRules) -> ThreadDecision | None:
+    """Rule 9: a tag of an earlier system that names exactly one case (an alias). A
+    participant joins it; a stranger gets a new case linked as a possible follow-up."""
+    stranger: tuple[CaseKey, str] | None = None
+    for tag in sorted(keys.foreign):
+        case = index.alias_case(tag)
+        if case is None:
+            continue
+        if _is_participant(index, case, keys.sender, rules.free_mail_domains):
+            return ThreadDecision(case, "foreign-tag", tag)
+        stranger = stranger or (case, tag)
+    if stranger is None:
+        return None
+    case, tag = stranger
+    return ThreadDecision(None, "new-case", tag, possible_follow_up_of=index.refs.get(case),
+                          follow_up_case=case)
+
+
+# The rules whose decision lets a foreign tag in the subject name the case: the message's own
+# headers (or our tag) put it there, from someone who takes part in it.
+ALIAS_RULES = frozenset({"signed-reference", "same-message-id", "in-reply-to", "references",
+                         "referenced-by", "shared-reference", "thread-index", "case-tag"})
+
+
+def new_aliases(keys: ThreadKeys, decision: ThreadDecision, index: ThreadIndex,
+                target: CaseKey) -> tuple[str, ...]:
+    """The foreign tags of this message that become aliases of ``target``: when it was threaded
+    by a header rule or our tag, or opened the case (never a stranger's follow-up case)."""
+    if not keys.foreign or not (decision.opens_case or decision.rule in ALIAS_RULES):
+        return ()
+    target = index.resolve(target)
+    return tuple(sorted(t for t in keys.foreign
+                        if target not in {index.resolve(c)
+                                          for c in index.case_by_alias.get(t, ())}))
+
+
 def subject_is_specific(norm_subject: str, generic_subjects: Collection[str]) -> bool:
     return len(norm_subject) >= MIN_SUBJECT_CHARS and norm_subject not in generic_subjects
 
@@ -407,8 +513,12 @@ def _by_subject(keys: ThreadKeys, index: ThreadIndex,
         return None
     window = timedelta(days=rules.subject_window_days)
     best: SubjectSeen | None = None
-    for seen in index.by_subject.get((keys.norm_subject, keys.sender), ()):
+    sender = keys.sender.lower()
+    for seen in index.by_subject.get(keys.norm_subject, ()):
         if keys.when is None or seen.when is None or abs(keys.when - seen.when) > window:
+            continue
+        if seen.sender.lower() != sender and not _takes_part_in_conversation(
+                index, index.resolve(seen.case), sender):
             continue
         if keys.tags and seen.tags and not keys.tags & seen.tags:
             continue  # two different tickets that happen to share a subject
@@ -417,6 +527,30 @@ def _by_subject(keys: ThreadKeys, index: ThreadIndex,
     if best is None:
         return None
     return ThreadDecision(index.resolve(best.case), "subject", keys.norm_subject)
+
+
+def _takes_part_in_conversation(index: ThreadIndex, case: CaseKey, sender: str) -> bool:
+    """For the subject rule: the sender wrote, or was in To/Cc of, a message of the case. A
+    colleague who never was (the same customer's domain) may have her own case with the same
+    words, and so may staff: a subject alone never joins them."""
+    return sender in index.participants.get(case, set())
+
+
+def _same_customer(index: ThreadIndex, case: CaseKey, sender: str,
+                   free_mail_domains: Collection[str]) -> bool:
+    """The sender writes from the case customer's organisational domain (RFC 7489 §3.2:
+    ``eu.customer.example`` is ``customer.example``), unless that is free mail."""
+    org = _organisation(domain_of(sender), free_mail_domains)
+    return bool(org) and org == _organisation(index.customer_domain.get(case) or "",
+                                              free_mail_domains)
+
+
+def _organisation(domain: str, free_mail_domains: Collection[str]) -> str:
+    """The organisational domain, or "" for none or a free-mail provider's."""
+    if not domain or domain in free_mail_domains:
+        return ""
+    org = organisational_domain(domain)
+    return "" if org in free_mail_domains else org
 
 
 def _may_join(index: ThreadIndex, case: CaseKey, keys: ThreadKeys,
@@ -437,10 +571,8 @@ def _is_participant(index: ThreadIndex, case: CaseKey, sender: str,
         return False
     if sender in index.participants.get(case, set()) or sender in index.our_addresses:
         return True
-    domain = domain_of(sender)
-    return (bool(domain) and domain not in free_mail_domains
-            and (domain == index.customer_domain.get(case)
-                 or domain in index.our_domains))
+    return (_same_customer(index, case, sender, free_mail_domains)
+            or _organisation(domain_of(sender), free_mail_domains) in index.our_domains)
 
 
 def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRules,
@@ -450,8 +582,8 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
     own_ids = {k.message_id for k in batch if k.message_id}
     ids = {mid for k in batch for mid, _ in k.ancestors} | own_ids | set(extra_ids)
     index.our_addresses = frozenset(a.lower() for a in rules.own_addresses)
-    index.our_domains = frozenset(domain_of(a) for a in index.our_addresses) - frozenset(
-        rules.free_mail_domains)
+    index.our_domains = frozenset(_organisation(domain_of(a), rules.free_mail_domains)
+                                  for a in index.our_addresses) - {""}
     for chunk in _chunks(sorted(ids)):
         for message_id, case_id, direction, sender in session.execute(
                 select(Message.message_id, Message.case_id, Message.direction,
@@ -482,8 +614,11 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
     refs = {ref for k in batch for _, ref in k.signed} | {
         k.tagged_ref for k in batch if k.tagged_ref}
     _load_cases(session, index, refs)
+    _load_aliases(session, index, {t for k in batch for t in k.foreign})
     named = {*index.case_by_message_id.values(), *index.case_by_conversation.values(),
-             *(c for cases in index.referenced_by.values() for c in cases)}
+             *(c for cases in index.referenced_by.values() for c in cases),
+             *(c for cases in index.case_by_alias.values() for c in cases),
+             *(seen.case for seens in index.by_subject.values() for seen in seens)}
     _load_participants(session, index, {index.resolve(c) for c in named}
                        | {index.resolve(c) for c in index.case_by_ref.values()})
     return index
@@ -519,21 +654,49 @@ def _load_subjects(session: Session, index: ThreadIndex, batch: Sequence[ThreadK
                    rules: ThreadingRules) -> None:
     if not rules.subject_window_days:
         return
-    wanted = {(k.norm_subject, k.sender) for k in batch if k.inbound and k.sender and k.is_reply
+    wanted = {k.norm_subject for k in batch if k.inbound and k.sender and k.is_reply
               and subject_is_specific(k.norm_subject, rules.generic_subjects)}
-    if not wanted:
-        return
-    subjects = sorted({s for s, _ in wanted})
-    senders = sorted({s for _, s in wanted})
-    for chunk in _chunks(subjects):
+    for chunk in _chunks(sorted(wanted)):
         for norm, sender, case_id, date, filed_at, subject in session.execute(
                 select(Message.norm_subject, Message.from_addr, Message.case_id, Message.date,
                        Message.filed_at, Message.subject)
-                .where(Message.norm_subject.in_(chunk), Message.from_addr.in_(senders),
-                       Message.direction == "inbound").order_by(Message.id)):
-            if (norm, sender) in wanted:
-                index.by_subject[(norm, sender)].append(SubjectSeen(
-                    date or filed_at, case_id, subject_tags(subject, rules.prefix)))
+                .where(Message.norm_subject.in_(chunk), Message.direction == "inbound")
+                .order_by(Message.id)):
+            index.by_subject[norm].append(SubjectSeen(
+                date or filed_at, case_id, subject_tags(subject, rules.prefix,
+                                                        rules.foreign_tags), sender))
+
+
+def _load_aliases(session: Session, index: ThreadIndex, tags: set[str]) -> None:
+    """The cases the batch's foreign tags name (followed to the survivor of a merge)."""
+    merged_into: dict[int, int] = {}
+    for chunk in _chunks(sorted(tags)):
+        for tag, case_id, into in session.execute(
+                select(CaseAlias.tag, CaseAlias.case_id, Case.merged_into_id)
+                .join(Case, Case.id == CaseAlias.case_id)
+                .where(CaseAlias.tag.in_(chunk)).order_by(CaseAlias.id)):
+            index.add_alias(tag, case_id)
+            if into is not None:
+                merged_into[case_id] = into
+    _follow_merges(session, index, merged_into)
+
+
+def _follow_merges(session: Session, index: ThreadIndex, merged_into: dict[int, int]) -> None:
+    """Record ``merged_into`` and the merges of the cases it leads to, with their domains."""
+    pending = set(merged_into.values()) - set(index.customer_domain)
+    for _ in range(10):  # chains of merges are short; bounded to be safe
+        if not pending:
+            break
+        found = session.execute(select(Case.id, Case.customer_domain, Case.merged_into_id)
+                                .where(Case.id.in_(sorted(pending)))).all()
+        pending = set()
+        for case_id, domain, into in found:
+            index.customer_domain[case_id] = domain
+            if into is not None:
+                merged_into[case_id] = into
+                pending.add(into)
+        pending -= set(index.customer_domain)
+    index.merged.update(merged_into.items())
 
 
 def _load_cases(session: Session, index: ThreadIndex, refs: set[str]) -> None:
@@ -549,20 +712,7 @@ def _load_cases(session: Session, index: ThreadIndex, refs: set[str]) -> None:
         index.customer_domain[case_id] = domain
         if into is not None:
             merged_into[case_id] = into
-    pending = set(merged_into.values()) - set(index.customer_domain)
-    for _ in range(10):  # chains of merges are short; bounded to be safe
-        if not pending:
-            break
-        found = session.execute(select(Case.id, Case.customer_domain, Case.merged_into_id)
-                                .where(Case.id.in_(sorted(pending)))).all()
-        pending = set()
-        for case_id, domain, into in found:
-            index.customer_domain[case_id] = domain
-            if into is not None:
-                merged_into[case_id] = into
-                pending.add(into)
-        pending -= set(index.customer_domain)
-    index.merged.update(merged_into.items())
+    _follow_merges(session, index, merged_into)
 
 
 def _load_participants(session: Session, index: ThreadIndex, cases: set[CaseKey]) -> None:

@@ -50,6 +50,7 @@ from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
 from gateway.db.events import SYSTEM, record
 from gateway.db.models import Case, CaseEvent
+from gateway.processing.automatic import automatic_reason as machine_reason
 from gateway.workflows import feedback, reviews
 from gateway.workflows.outbound import queue as outbound
 
@@ -72,7 +73,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 REOPENED_BY_CUSTOMER = ("waiting", "resolved", "closed")
 ACTIVE = ("new", "open", "waiting")
 BREACHES = ("first_response", "resolution")
-_AUTOMATIC_MARKERS = ("x-autoreply", "x-autorespond", "x-auto-response-suppress")
 
 
 # -- statuses ----------------------------------------------------------------------------------
@@ -271,22 +271,10 @@ def _reopen(session: Session, settings: Settings, case: Case, f: FiledMessage) -
 
 def automatic_reason(settings: Settings, f: FiledMessage) -> str:
     """Why this message was not written by a person at the customer ("" if it was)."""
-    parsed = f.parsed
-    submitted = parsed.header("Auto-Submitted").strip().lower()
-    if submitted and submitted != "no":
-        return f"automatic message (Auto-Submitted: {submitted[:40]})"
-    precedence = parsed.header("Precedence").strip().lower()
-    if precedence in ("bulk", "list", "junk", "auto_reply"):
-        return f"automatic message (Precedence: {precedence})"
-    if any(parsed.header(name) for name in _AUTOMATIC_MARKERS):
-        return "automatic message (out-of-office header)"
-    if f.classification.bounced_message_id or parsed.report_type:
-        return "delivery report or bounce"
-    sender = parsed.from_addr.lower()
-    local = sender.split("@", 1)[0]
-    if not sender or local in ("mailer-daemon", "postmaster") or "noreply" in local.replace(
-            "-", "").replace("_", ""):
-        return f"automatic sender {sender or '(none)'}"
+    machine = machine_reason(f.parsed, f.classification.bounced_message_id)
+    if machine:
+        return machine
+    sender = f.parsed.from_addr.lower()
     ours = set(settings.alias_addresses)
     if sender in ours or sender.rsplit("@", 1)[-1] in {a.rsplit("@", 1)[-1] for a in ours}:
         return f"our own address {sender}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config import Settings, load_settings, parse_config
+from gateway.config import DEFAULT_FOREIGN_TAGS, Settings, load_settings, parse_config
 from gateway.core.errors import ConfigError
 
 
@@ -23,6 +23,10 @@ from gateway.core.errors import ConfigError
     ("[[classifier.identifier_patterns]]\nkind = 'po'\npattern = '(['",
      "classifier.identifier_patterns[0].pattern: not a valid regular expression"),
     ("case_prefix = ", "not valid TOML"),
+    ("[threading]\nforeign_tags = ['[KPS-(']",
+     "threading.foreign_tags: not a regular expression: '[KPS-('"),
+    ("[threading]\nforeign_tags = ['\\d*']",
+     "threading.foreign_tags: '\\\\d*' matches an empty subject"),
 ])
 def test_invalid_configuration_gives_one_line_naming_the_key(toml, expected):
     with pytest.raises(ConfigError) as raised:
@@ -43,6 +47,22 @@ def test_the_example_configuration_is_valid():
     example = Path(__file__).resolve().parents[2] / "config" / "commgate.example.toml"
     config = parse_config(example.read_text(), str(example))
     assert config.aliases[0].address == "sales@example.com"
+
+
+def test_the_example_documents_the_default_foreign_tag_shapes():
+    """The commented-out foreign_tags of the example are the defaults, word for word."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "config" / "commgate.example.toml"
+    lines = example.read_text().splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("# foreign_tags = "))
+    block = [lines[start][2:]]
+    for line in lines[start + 1:]:
+        if not line.startswith("#     "):
+            break
+        block.append(line[2:])
+    documented = parse_config("[threading]\n" + "\n".join(block)).threading.foreign_tags
+    assert documented == list(DEFAULT_FOREIGN_TAGS) == parse_config("").threading.foreign_tags
 
 
 def test_default_database_is_sqlite_in_the_home(tmp_path, monkeypatch):

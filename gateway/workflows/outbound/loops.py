@@ -18,14 +18,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from publicsuffixlist import PublicSuffixList
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from classifiers import Classification
+from gateway.core.domains import organisational_domain as organisational_domain
+from gateway.core.domains import same_organisation
 from gateway.db.outbound import OutboundMail
 from gateway.processing.parsing import ParsedMessage
 
@@ -196,25 +196,6 @@ def envelope_sender(parsed: ParsedMessage, envelope_from: str | None) -> str | N
         return envelope_from.strip().strip("<>")
     value = parsed.header("Return-Path").strip()
     return value.strip("<>").strip() if value else None
-
-
-@lru_cache(maxsize=1)
-def _public_suffixes() -> PublicSuffixList:
-    # The list bundled with the package: never fetched at run time.
-    return PublicSuffixList()
-
-
-@lru_cache(maxsize=4096)
-def organisational_domain(domain: str) -> str:
-    """``mail.example.co.uk`` -> ``example.co.uk`` (RFC 7489 §3.2, by the Public Suffix List);
-    a name that is itself a public suffix or unknown stays as it is."""
-    name = domain.strip().rstrip(".").lower()
-    return _public_suffixes().privatesuffix(name) or name
-
-
-def same_organisation(first: str, second: str) -> bool:
-    return bool(first) and bool(second) and (
-        organisational_domain(first) == organisational_domain(second))
 
 
 def check_sender(settings: Settings, parsed: ParsedMessage,

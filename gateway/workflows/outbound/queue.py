@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classifiers.subjects import strip_markers
 from gateway.core.clock import utcnow
 from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
@@ -45,9 +46,6 @@ log = logging.getLogger(__name__)
 
 MAX_REFERENCES = 20
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
-_REPLY_PREFIX = re.compile(
-    r"^\s*((re|aw|antw|antwort|fwd?|wg|wtr|sv|vs|vb|doorst|tr|rif|r|res|enc|rv|i|odp|pd|př)"
-    r"\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 
 
 # -- queueing --------------------------------------------------------------------------------
@@ -60,7 +58,7 @@ def header_text(value: str, limit: int = 900) -> str:
 
 def reply_subject(case: Case) -> str:
     """``Re: <case subject> [NPC-000123]`` without stacked Re:/AW: prefixes."""
-    return "Re: " + _REPLY_PREFIX.sub("", header_text(case.subject)).strip()
+    return "Re: " + strip_markers(header_text(case.subject)).strip()
 
 
 def tagged_subject(subject: str, ref: str, prefix: str) -> str:
