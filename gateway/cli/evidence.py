@@ -80,9 +80,9 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     selected = _selection(args)
     actor = actor_of(args)
     with opened_app(args) as app:
-        report = export_evidence(app, actor=actor, selected=selected, output=args.output)
+        report = export_evidence(app, actor=actor, selected=selected, output=args.output).report
     if args.json:
-        emit_json(report.to_json())
+        emit_json(report.to_dict())
     else:
         signed = "signed" if report.signed else "UNSIGNED (no checkpoint key configured)"
         print(f"wrote {report.path}: {len(report.cases)} case(s), {report.messages} "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.evidence.exports import export_eml, export_mbox
-from gateway.evidence.package import export_package
+from gateway.evidence.package import PackageReport, export_package
 from gateway.evidence.select import Selection, parse_date
 from gateway.services.base import View
 
@@ -25,25 +25,12 @@ EXPORT_FORMATS = ("mbox", "eml")
 
 @dataclass(frozen=True)
 class PackageExported(View):
-    path: Path
-    sha256: str
-    size: int
-    cases: tuple[str, ...]
-    messages: int
-    purged: int
-    message_bytes: int
-    files: int
-    signed: bool
-    tree_size: int
-    export_seq: int
-    seconds: float
+    """The package written: the report of :func:`gateway.evidence.package.export_package`."""
+
+    report: PackageReport
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": str(self.path), "sha256": self.sha256, "size": self.size,
-                "cases": list(self.cases), "messages": self.messages, "purged": self.purged,
-                "message_bytes": self.message_bytes, "files": self.files,
-                "signed": self.signed, "tree_size": self.tree_size,
-                "export_seq": self.export_seq, "seconds": round(self.seconds, 3)}
+        return self.report.to_dict()
 
 
 @dataclass(frozen=True)
@@ -75,10 +62,7 @@ def selection(*, cases: tuple[str, ...] = (), date_from: str | None = None,
 def export_evidence(ctx: Context, *, actor: str, selected: Selection,
                     output: Path) -> PackageExported:
     """Build a verifiable evidence package (zip) at ``output``, never overwriting."""
-    r = export_package(ctx, selected, output, actor)
-    return PackageExported(r.path, r.sha256, r.size, r.cases, r.messages, r.purged,
-                           r.message_bytes, r.files, r.signed, r.tree_size, r.export_seq,
-                           r.seconds)
+    return PackageExported(export_package(ctx, selected, output, actor))
 
 
 def export_messages(ctx: Context, *, actor: str, export_format: str, selected: Selection,
