@@ -1,7 +1,7 @@
 """IMAP intake benchmark: commgate's ImapIntake against a plain imapclient loop, same mailbox.
 
-One private Dovecot (``tests.dovecot``) on loopback holds one INBOX of N (default 2,000) ~5 KB
-messages, appended once; the Maildir is then copied aside and restored before each
+One private Dovecot (``tests.support.dovecot``) on loopback holds one INBOX of N (default
+2,000) ~5 KB messages, appended once; the Maildir is then copied aside and restored before each
 measurement, so every measurement starts from the identical mailbox (same UIDs, no flags).
 
 1. fetch only: one imapclient connection fetches every message (BODY.PEEK[], 100 UIDs per
@@ -42,7 +42,7 @@ from gateway.installation import init_home  # noqa: E402
 from gateway.intake.handoff import GroupCommitter  # noqa: E402
 from gateway.intake.imap import ImapIntake  # noqa: E402
 from gateway.intake.imap_session import load_checkpoint  # noqa: E402
-from tests.dovecot import Dovecot  # noqa: E402
+from tests.support.dovecot import Dovecot  # noqa: E402
 
 PASSWORD = "bench-secret"
 ALIAS = "sales@northpoint.example"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 
-from tests.conftest import make_message
+from tests.support.mail import make_message
 
 COMPLAINT = ("Hello,\n\nthis is a formal complaint: the 20 bearings of delivery 4711 arrived "
              "damaged. This is unacceptable.\n\nAnna Buyer\nCustomer GmbH")

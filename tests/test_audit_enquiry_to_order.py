@@ -8,7 +8,7 @@ final assertion is the order record an auditor is shown.
 
 from __future__ import annotations
 
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 RFQ = make_message(
     subject="Quotation for 200 pump housings PH-40", message_id="<rfq-7731@customer.example>",

@@ -28,7 +28,7 @@ from archive.entries import compute_entry_hash
 from gateway.cli.main import main as cli_main
 from gateway.evidence.verify import MANIFEST, SUMS, verify_package
 from gateway.installation import init_home
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 REPO = Path(__file__).resolve().parents[1]
 RFQ = make_message(subject="Quotation for 200 pump housings PH-40",

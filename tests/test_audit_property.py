@@ -15,7 +15,7 @@ import hashlib
 from email.message import EmailMessage
 
 from gateway.bootstrap import App
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 NOTICE = make_message(
     subject="Test fixture for order 4500871234", message_id="<fx-2291@customer.example>",

@@ -9,7 +9,7 @@ record with its trail of case events, as an auditor is shown it.
 
 from __future__ import annotations
 
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 PURCHASE_ORDER = make_message(
     subject="Purchase order 4500871234", message_id="<po-4500871234@customer.example>",

@@ -26,9 +26,10 @@ from gateway.installation import init_home
 from gateway.intake.handoff import GroupCommitter
 from gateway.intake.smtp import SmtpIntake
 from gateway.workflows.outbound.delivery import deliver_due
-from tests.conftest import fresh_pg_database, make_message
-from tests.gateway.test_outbound import publish
-from tests.gateway.test_smtp import LoopThread
+from tests.support.databases import fresh_pg_database
+from tests.support.mail import make_message
+from tests.support.outbound import publish
+from tests.support.smtp import LoopThread
 
 MAX_ROUNDS = 25
 

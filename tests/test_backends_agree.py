@@ -23,7 +23,8 @@ from gateway.cli.main import main as cli_main
 from gateway.config import DATABASE_URL_ENV
 from gateway.installation import init_home
 from gateway.workflows.cases import list_cases, show_case
-from tests.conftest import BACKENDS, CORPORA, fresh_pg_database
+from tests.support.corpora import CORPORA
+from tests.support.databases import BACKENDS, fresh_pg_database
 
 MAIL = CORPORA / "labelled-dev" / "mail"
 ACME = ["sales@acme-fluidics.example", "support@acme-fluidics.example",

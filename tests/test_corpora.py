@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import CORPORA
+from tests.support.corpora import CORPORA
 
 pytestmark = pytest.mark.corpora
 

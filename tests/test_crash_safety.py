@@ -51,7 +51,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from archive import sha256_hex
 from gateway.config import DATABASE_URL_ENV, load_settings
-from tests.conftest import ALIASES, make_message, write_messages
+from tests.support.mail import ALIASES, make_message, write_messages
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """The code base stays ruff-clean and keeps its import rules (docs/architecture.md): the
 import-linter contracts hold and no module of gateway/, archive/ or classifiers/ takes part in
 an import circle, type-only and function-level imports included (the linters are pinned in the
-test extras)."""
+test extras). The tests take their shared helpers from tests/support only."""
 
 from __future__ import annotations
 
@@ -153,3 +153,70 @@ def test_an_intake_loads_neither_the_worker_nor_the_classifiers():
     heavy = [m for m in loaded if m.startswith(("gateway.processing", "gateway.workflows",
                                                 "gateway.bootstrap", "classifiers", "spacy"))]
     assert heavy == []
+
+
+# -- where test helpers live -------------------------------------------------------------------
+
+def imported_modules(path: Path, module: str) -> list[str]:
+    """Every dotted name ``path`` (module ``module``) imports, anywhere in its code; for
+    ``from X import a`` both ``X`` and ``X.a``, since ``a`` may be a module."""
+    is_package = path.name == "__init__.py"
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".") if is_package else module.split(".")[:-1]
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found += [f"{base}.{alias.name}" for alias in node.names]
+    return found
+
+
+def helper_import_faults(root: Path) -> list[str]:
+    """Imports under ``root``/tests that reach a test helper anywhere but tests/support: from a
+    conftest.py (pytest's job to load), from a ``test_*`` module or any other tests module."""
+    faults = []
+    for path in sorted((root / "tests").rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        for name in imported_modules(path, ".".join(parts)):
+            pieces = name.split(".")
+            in_tests = pieces[0] == "tests" and pieces[:2] != ["tests", "support"]
+            test_module = any(p == "conftest" or p.startswith("test_") for p in pieces)
+            if in_tests or test_module:
+                faults.append(f"{path.relative_to(root)}: imports {name}")
+    return faults
+
+
+def test_test_helpers_come_from_tests_support_only():
+    assert len(list((ROOT / "tests" / "support").glob("*.py"))) > 5  # the walk has a target
+    assert helper_import_faults(ROOT) == []
+
+
+def test_a_helper_imported_from_a_test_module_or_conftest_is_found(tmp_path):
+    """The check itself: conftest, another test module (absolute, relative, as a module, in a
+    function) and a helper module outside tests/support are each reported; support is not."""
+    (tmp_path / "tests" / "support").mkdir(parents=True)
+    (tmp_path / "tests" / "gateway").mkdir()
+    for package in ("tests", "tests/support", "tests/gateway"):
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "tests" / "helpers.py").write_text("X = 1\n")
+    (tmp_path / "tests" / "support" / "mail.py").write_text("from tests.support import waiting\n")
+    (tmp_path / "tests" / "gateway" / "test_a.py").write_text(
+        "from tests.conftest import make_message\n"
+        "from tests.gateway import test_b\n"
+        "from .test_b import serve\n"
+        "from tests.helpers import X\n"
+        "from tests.support.mail import make_message as m\n"
+        "def f():\n    import conftest\n")
+    assert helper_import_faults(tmp_path) == [
+        "tests/gateway/test_a.py: imports tests.conftest.make_message",
+        "tests/gateway/test_a.py: imports tests.gateway.test_b",
+        "tests/gateway/test_a.py: imports tests.gateway.test_b.serve",
+        "tests/gateway/test_a.py: imports tests.helpers.X",
+        "tests/gateway/test_a.py: imports conftest",
+    ]

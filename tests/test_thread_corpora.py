@@ -41,7 +41,7 @@ from gateway.db.models import Case, CaseLink, Message
 from gateway.processing.ingest import ingest
 from gateway.processing.parsing import parse_message
 from gateway.processing.threader import normalise_subject
-from tests.conftest import CORPORA
+from tests.support.corpora import CORPORA
 
 pytestmark = pytest.mark.corpora
 

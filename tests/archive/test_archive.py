@@ -15,7 +15,7 @@ import pytest
 
 from archive import GENESIS_HASH, Archive, ArchiveReplacedError, ArchiveWriteError, Receipt
 from archive.blobstore import PendingSync
-from tests.conftest import remount_read_only
+from tests.support.filesystems import remount_read_only
 
 
 def receipt(alias: str = "sales@northpoint.example") -> Receipt:

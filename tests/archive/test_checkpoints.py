@@ -12,18 +12,9 @@ import pytest
 
 from archive import Archive, Receipt, merkle
 from archive import checkpoints as cps
-from archive.entries import GENESIS_HASH, LedgerEntry, compute_entry_hash
 from archive.errors import LedgerFormatError
-from archive.ledger import NewEntry
 from archive.verify import verify_archive
-
-
-def add_entries(archive: Archive, count: int, start: int = 0) -> None:
-    """Ledger entries without blobs: checkpoints only look at the ledger."""
-    archive.ledger.append_many([
-        NewEntry(sha256=f"{start + i:064x}", size=i,
-                 receipt=Receipt("file", {"alias": "sales@example.com", "n": start + i}))
-        for i in range(count)])
+from tests.support.checkpoints import add_entries, pub, rewrite_entry
 
 
 def store_messages(archive: Archive, count: int, start: int = 0) -> None:
@@ -47,26 +38,6 @@ def checked(archive: Archive, public_key: Path) -> object:
 
 def entry_hashes(archive: Archive) -> list[bytes]:
     return [bytes.fromhex(e.entry_hash) for e in archive.entries()]
-
-
-def rewrite_entry(archive: Archive, seq: int) -> None:
-    """A competent forger: edit one entry and re-chain everything after it, so the chain
-    still verifies and only an earlier signed checkpoint can tell."""
-    path = archive.ledger.path
-    entries = [LedgerEntry.from_line(line) for line in path.read_bytes().splitlines(True)]
-    out, prev = [], GENESIS_HASH
-    for e in entries:
-        fields = e.hashed_fields()
-        fields["prev_hash"] = prev
-        if e.seq == seq:
-            fields["envelope"] = {**fields["envelope"], "alias": "forged@example.com"}
-        prev = compute_entry_hash(fields)
-        out.append(LedgerEntry(**fields, entry_hash=prev).to_line())
-    path.write_bytes(b"".join(out))
-
-
-def pub(key: Path) -> Path:
-    return cps.public_key_path(key)
 
 
 # --- keys -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from archive import checkpoints as cps
 from archive import verify_inclusion
 from archive.proofs import prove_entries
-from tests.archive.test_checkpoints import add_entries, pub, rewrite_entry
+from tests.support.checkpoints import add_entries, pub, rewrite_entry
 
 
 def test_proofs_lead_to_a_checkpoint_signed_in_the_same_pass(archive, key):

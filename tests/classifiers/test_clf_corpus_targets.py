@@ -17,7 +17,7 @@ import pytest
 from classifiers import load_rules
 from classifiers.evaluation import Report, evaluate
 from gateway.workflows.rule_eval import classify_raw, load_corpus
-from tests.conftest import CORPORA
+from tests.support.corpora import CORPORA
 
 HELDOUT = Path(__file__).resolve().parents[1] / "fixtures" / "heldout"
 

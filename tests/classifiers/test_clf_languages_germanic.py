@@ -14,7 +14,7 @@ import pytest
 
 from classifiers.prepare import new_text
 from gateway.processing.threader import is_reply_subject, normalise_subject
-from tests.classifiers.language_mail import (
+from tests.support.language_mail import (
     Mail,
     assert_classified_in_its_language,
     assert_own_rule_folders,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from classifiers import MessageInput, classify
-from tests.classifiers.language_mail import (
+from tests.support.language_mail import (
     RULES,
     Mail,
     assert_classified_in_its_language,

@@ -13,9 +13,10 @@ from archive.identity import ID_FILE, read_archive_id
 from gateway.db.models import IntakeCheckpoint
 from gateway.installation import ARCHIVE_ROW, claim_archive, recorded_archive_id
 from gateway.intake.handoff import Delivery, accept
-from tests.conftest import daemon_process, make_message, wait_for
-from tests.dovecot import free_port
-from tests.gateway.test_daemon import smtp_ready
+from tests.support.daemon import daemon_process, smtp_ready
+from tests.support.dovecot import free_port
+from tests.support.mail import make_message
+from tests.support.waiting import wait_for
 
 
 def replace_archive(home: Path, away: Path) -> str:

@@ -19,15 +19,11 @@ from gateway.intake.handoff import GroupCommitter
 from gateway.intake.smtp import SmtpIntake
 from gateway.processing.parsing import parse_message
 from gateway.workflows.outbound import delivery, loops
-from tests.conftest import make_message
-from tests.gateway import test_outbound
-from tests.gateway.test_outbound import MX, SALES, delivered, receive_raw
-from tests.gateway.test_smtp import LoopThread
+from tests.support.mail import make_message
+from tests.support.outbound import MX, SALES, delivered, receive_raw
+from tests.support.smtp import LoopThread
 
 SPAM = "Cheap pills at http://spam.example/buy"
-# The real relay and the acknowledging app of the outbound tests.
-relays = test_outbound.relays
-started = test_outbound.started
 
 
 def over_smtp(app: App, *mails: tuple[str, bytes]) -> None:

@@ -10,7 +10,7 @@ from gateway.db.events import case_by_ref
 from gateway.db.models import Case, CaseEvent, Message
 from gateway.db.reviews import Review
 from gateway.processing.case_context import load_contexts
-from tests.gateway.test_reviews import ORDER, file
+from tests.support.cases import ORDER, file
 
 MOVE = dict(subject="Re: Purchase order 4500871234", message_id="<move@customer.example>",
             in_reply_to="<po@customer.example>",

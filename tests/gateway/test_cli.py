@@ -12,7 +12,7 @@ import pytest
 
 from gateway.cli.demo import SAMPLE_MAIL
 from gateway.cli.main import main as cli_main
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 CASE_KEYS = {"ref", "category", "status", "scope_change", "opened_at", "messages"}
 MESSAGE_KEYS = {"sha256", "message_id", "from", "subject", "date", "category", "direction"}

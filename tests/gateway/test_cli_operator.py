@@ -26,7 +26,7 @@ from gateway.db.models import LedgerReceipt
 from gateway.db.session import Database
 from gateway.workflows.cases import list_quarantine
 from gateway.workflows.lifecycle import STATUSES
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 
 def one_line(text: str) -> str:

@@ -11,9 +11,9 @@ import shutil
 from pathlib import Path
 
 from classifiers.rules import DEFAULT_RULES_DIR
-from tests.conftest import make_message
-from tests.gateway.test_reviews import ORDER
-from tests.gateway.test_triage import UNDECIDED, configure, ingest, triage
+from tests.support.cases import ORDER
+from tests.support.mail import make_message
+from tests.support.triage import UNDECIDED, configure, ingest, triage
 
 LATHE = dict(subject="Next week", message_id="<lathe1@customer.example>",
              body="Hi Tom,\nkindly reserve the lathe slot on Thursday.\n\nBest,\nAnna")

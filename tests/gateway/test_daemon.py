@@ -13,9 +13,12 @@ from pathlib import Path
 
 from gateway.bootstrap import App
 from gateway.workflows.cases import list_cases
-from tests.conftest import daemon_process, make_message, wait_for
-from tests.dovecot import Dovecot, free_port
-from tests.gateway.test_imap import append
+from tests.support.daemon import daemon_process
+from tests.support.databases import pg_admin
+from tests.support.dovecot import Dovecot, free_port
+from tests.support.imap import append
+from tests.support.mail import make_message
+from tests.support.waiting import wait_for
 
 
 def configure(home: Path, smtp_port: int, imap_port: int, drop: Path) -> None:
@@ -126,15 +129,13 @@ def lose_database(app: App) -> None:
     """The database disappears under the running daemon (a real fault, not a stand-in)."""
     from sqlalchemy import text
 
-    from tests.conftest import _pg_admin
-
     url = app.db.engine.url
     app.db.engine.dispose()
     if url.get_backend_name() == "sqlite":
         for suffix in ("", "-wal", "-shm"):
             Path(f"{url.database}{suffix}").unlink(missing_ok=True)
         return
-    admin = _pg_admin()
+    admin = pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE "{url.database}" WITH (FORCE)'))
     admin.dispose()

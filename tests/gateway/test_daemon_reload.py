@@ -16,9 +16,10 @@ from classifiers import load_rules
 from classifiers.rules import DEFAULT_RULES_DIR
 from gateway.bootstrap import App
 from gateway.db.models import Message
-from tests.conftest import daemon_process, make_message, wait_for
-from tests.dovecot import free_port
-from tests.gateway.test_daemon import smtp_ready
+from tests.support.daemon import daemon_process, smtp_ready
+from tests.support.dovecot import free_port
+from tests.support.mail import make_message
+from tests.support.waiting import wait_for
 
 
 def send(port: int, subject: str) -> None:

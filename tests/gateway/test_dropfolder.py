@@ -16,7 +16,9 @@ from gateway.bootstrap import App
 from gateway.config import DropFolderConfig
 from gateway.intake.dropfolder import DropFolder
 from gateway.workflows.cases import list_cases
-from tests.conftest import make_message, remount_read_only, wait_for
+from tests.support.filesystems import remount_read_only
+from tests.support.mail import make_message
+from tests.support.waiting import wait_for
 
 
 def add_dropfolder(home: Path, folder: Path, settle: float = 0.2) -> None:

@@ -14,7 +14,9 @@ from gateway.db.models import CaseEvent
 from gateway.db.outbound import OutboundMail
 from gateway.processing.ingest import ingest
 from gateway.workflows.lifecycle import escalate_overdue, mark_first_response, set_status
-from tests.conftest import daemon_process, make_message, wait_for, write_messages
+from tests.support.daemon import daemon_process
+from tests.support.mail import make_message, write_messages
+from tests.support.waiting import wait_for
 
 COMPLAINT = ("Hello,\nthis is a formal complaint: the bearings arrived damaged, unacceptable."
              "\nAnna")

@@ -37,7 +37,7 @@ from gateway.evidence.verify import MANIFEST, verify_package
 from gateway.processing.ingest import ingest
 from gateway.workflows.access_log import access_log
 from gateway.workflows.retention import expire
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 HOSTILE = make_message(
     subject='<script>alert("x")</script><img src=http://evil.example/t.png>',

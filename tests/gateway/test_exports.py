@@ -14,7 +14,7 @@ from gateway.core.clock import utcnow
 from gateway.evidence.exports import from_line, mboxrd_quote
 from gateway.processing.ingest import ingest
 from gateway.workflows.retention import expire
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 TRICKY = make_message(subject="Lines that look like separators",
                       body="Hello\nFrom now on we order weekly.\n>From the archive:\n"

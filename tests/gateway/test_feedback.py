@@ -25,7 +25,7 @@ from gateway.workflows.feedback import (
     write_csv,
 )
 from gateway.workflows.lifecycle import can_close, set_status
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 COMPLAINT = ("Hello,\nthis is a formal complaint: the bearings arrived damaged, unacceptable."
              "\nAnna")

@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from gateway.db.models import CaseEvent, LedgerReceipt, Message
 from gateway.processing.ingest import ingest
 from gateway.workflows.cases import list_cases, list_quarantine, show_case
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 
 def run(app, tmp_path, messages, folder="in", alias=None):

@@ -18,7 +18,7 @@ from gateway.bootstrap import App
 from gateway.db.models import LedgerReceipt, Message
 from gateway.intake.handoff import Delivery, accept
 from gateway.processing.pipeline import missing_seqs, queue_entries
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 
 def deliveries(count: int, label: str) -> list[Delivery]:

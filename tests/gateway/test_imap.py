@@ -1,7 +1,7 @@
 """IMAP intake against a real Dovecot on loopback, on both database backends.
 
 Each test polls the database (or the server) for its condition with a deadline; nothing
-sleeps for timing. Dovecot is started per test by ``tests.dovecot`` with its own Maildir.
+sleeps for timing. Dovecot is started per test by ``tests.support.dovecot`` with its own Maildir.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from imapclient import IMAPClient
 from sqlalchemy import func, select
 
 from gateway.bootstrap import App
@@ -29,13 +28,13 @@ from gateway.intake.imap_session import (
     plan_batches,
     save_checkpoint,
 )
-from tests.conftest import make_message, wait_for
-from tests.dovecot import Dovecot
+from tests.support.dovecot import Dovecot
+from tests.support.imap import USERS, append, client
+from tests.support.mail import make_message
+from tests.support.waiting import wait_for
 
-USERS = {"sales": "sales-secret", "support": "support-secret"}
 FAST = Tuning(batch_messages=50, idle_renew_seconds=30.0, timeout_seconds=10.0)
 QUICK_RETRY = Backoff(base_seconds=0.05, max_seconds=0.5)
-
 
 
 @pytest.fixture
@@ -87,23 +86,6 @@ def mailbox(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch, user: str = "sale
     values: dict[str, Any] = {"name": user, "host": "127.0.0.1", "port": dovecot.port,
                               "security": "none", "user": user, "password_env": env}
     return ImapMailboxConfig(**(values | options))
-
-
-def client(dovecot: Dovecot, user: str = "sales") -> IMAPClient:
-    """Another mail client (the company's mail server delivering, a person reading)."""
-    imap = IMAPClient("127.0.0.1", dovecot.port, ssl=False, timeout=10)
-    imap.login(user, USERS[user])
-    return imap
-
-
-def append(dovecot: Dovecot, messages: list[bytes], folder: str = "INBOX",
-           user: str = "sales") -> None:
-    imap = client(dovecot, user)
-    if not imap.folder_exists(folder):
-        imap.create_folder(folder)
-    for raw in messages:
-        imap.append(folder, raw)
-    imap.logout()
 
 
 def folder_flags(dovecot: Dovecot, folder: str, user: str = "sales") -> dict[int, tuple]:

@@ -22,7 +22,7 @@ from gateway.workflows.lifecycle import (
     set_status,
 )
 from gateway.workflows.reviews import open_review
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 LIFECYCLE = """
 [lifecycle]

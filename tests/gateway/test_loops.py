@@ -21,9 +21,9 @@ from gateway.intake.smtp import SmtpIntake
 from gateway.processing.classification import classify_parsed, rules_for
 from gateway.processing.parsing import parse_message
 from gateway.workflows.outbound import loops
-from tests.conftest import make_message
-from tests.gateway.test_outbound import SALES, configure, publish, receive
-from tests.gateway.test_smtp import LoopThread
+from tests.support.mail import make_message
+from tests.support.outbound import SALES, configure, publish, receive
+from tests.support.smtp import LoopThread
 
 DEMO = Path(__file__).resolve().parents[2] / "gateway" / "cli" / "demo" / "mail"
 SETTINGS = Settings(Path("/nonexistent"), parse_config(

@@ -29,7 +29,7 @@ from gateway.workflows.reviews import (
     resolve_message,
     set_checks,
 )
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 A, B = "NPC-000001", "NPC-000002"
 ORDER = dict(subject="Purchase order 4500871234", message_id="<po@customer.example>",

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from gateway.db.models import Case, CaseEvent, CaseLink, Message
 from gateway.processing.ingest import ingest
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 
 def seed(app, tmp_path):

@@ -28,9 +28,10 @@ from sqlalchemy import create_engine, text
 
 from gateway.config import DATABASE_URL_ENV
 from gateway.installation import init_home
-from tests.conftest import ALIASES, make_message, wait_for
-from tests.dovecot import free_port
-from tests.gateway.test_daemon import smtp_ready
+from tests.support.daemon import smtp_ready
+from tests.support.dovecot import free_port
+from tests.support.mail import ALIASES, make_message
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.postgresql_outage
 

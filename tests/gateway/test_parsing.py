@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.processing.parsing import ParsedMessage, html_to_text, parse_message, safe_filename
-from tests.conftest import FIXTURES, make_message
+from tests.support.corpora import FIXTURES
+from tests.support.mail import make_message
 
 
 def parse_fixture(name: str) -> ParsedMessage:

@@ -26,7 +26,7 @@ from gateway.workflows.property import (
     set_status,
 )
 from gateway.workflows.reviews import pending_review
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 NOTICE = dict(subject="Test fixture for order 4500871234", message_id="<fx@customer.example>",
               body="Hello,\nwe are sending our test fixture serial no. FX-2291 for the pump "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from gateway.db.models import Message
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 
 def test_reclassify_records_each_change_as_an_event(cli, app, tmp_path):

@@ -22,7 +22,7 @@ from gateway.evidence.integrity import verify_installation
 from gateway.processing.ingest import ingest
 from gateway.services.search import search_archive
 from gateway.workflows.retention import expire, place_hold, release_hold
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 RETENTION = """
 [retention]

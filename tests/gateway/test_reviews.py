@@ -14,7 +14,6 @@ from gateway.db.models import CaseEvent, CaseLink, Message
 from gateway.db.reviews import CHECKLIST_ITEMS, Review
 from gateway.processing.classification import classify_parsed, rules_for
 from gateway.processing.hooks import FiledMessage
-from gateway.processing.ingest import ingest
 from gateway.processing.parsing import parse_message
 from gateway.workflows.reviews import (
     Check,
@@ -29,20 +28,10 @@ from gateway.workflows.reviews import (
     resolve_message,
     set_checks,
 )
-from tests.conftest import make_message, write_messages
+from tests.support.cases import CHANGE, ORDER, file
+from tests.support.mail import make_message
 
-ORDER = dict(subject="Purchase order 4500871234", message_id="<po@customer.example>",
-             body="Hello,\nplease find attached our purchase order 4500871234 for 200 pump "
-                  "housings PH-40 as quoted.\nDelivery date 15 January 2027.\n\nRegards\nAnna")
-CHANGE = dict(subject="Change to PO 4500871234", message_id="<chg@customer.example>",
-              in_reply_to="<po@customer.example>",
-              body="Hello,\nplease increase the quantity on PO 4500871234 to 260 pieces, same "
-                   "delivery date.\n\nRegards\nAnna")
 ALL_OK = [Check(item, "ok") for item in CHECKLIST_ITEMS]
-
-
-def file(app, tmp_path, *messages, folder="in"):
-    ingest(app, write_messages(tmp_path / folder, [make_message(**m) for m in messages]))
 
 
 def kinds(session, case):

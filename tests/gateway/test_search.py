@@ -9,7 +9,7 @@ import pytest
 from gateway.processing.ingest import ingest
 from gateway.services.search import search_archive
 from gateway.workflows.search import SearchQueryError, parse_query, reindex
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from gateway.db.models import CaseEvent, Message
 from gateway.db.reviews import CHECKLIST_ITEMS, OrderDecision
 from gateway.services import cases, orders, outbound, property, threads
 from gateway.services.cases import CaseSummary
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 ORDER = dict(subject="Purchase order 4500871234", message_id="<po@customer.example>",
              body="Hello,\nplease find attached our purchase order 4500871234 for 200 pump "

@@ -38,7 +38,7 @@ from gateway.services.package_check import check_package
 from gateway.services.search import search_archive
 from gateway.workflows import feedback, search
 from gateway.workflows.access_log import AccessNotRecordedError, RecordedAccess, record_access
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
 COMPLAINT = ("Hello,\nthis is a formal complaint: the flange bearings arrived damaged, "

@@ -1,4 +1,4 @@
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 
 def test_ingest_files_a_message_into_a_case(cli, tmp_path):

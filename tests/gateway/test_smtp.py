@@ -15,107 +15,25 @@ import smtplib
 import socket
 import ssl
 import subprocess
-import threading
-from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from archive import Archive, ArchiveWriteError, LedgerEntry, Receipt, sha256_hex
 from gateway.bootstrap import App
-from gateway.config import CONFIG_NAME, SmtpConfig
+from gateway.config import CONFIG_NAME
 from gateway.db.models import LedgerReceipt
 from gateway.intake.handoff import Delivery, GroupCommitter
-from gateway.intake.smtp import SmtpIntake
-from tests.conftest import make_message, remount_read_only, wait_for
-
-SALES, SUPPORT, RETURNS = ("sales@northpoint.example", "support@northpoint.example",
-                           "returns@northpoint.example")
-SENDER = "anna@customer.example"
-T = TypeVar("T")
-
-
-class LoopThread:
-    """An asyncio loop in a background thread: the daemon's loop, as far as the test cares."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="smtp-loop",
-                                       daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.run(self.loop.shutdown_default_executor())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-@dataclass
-class Server:
-    intake: SmtpIntake
-    app: App
-    loop: LoopThread
-
-    @property
-    def port(self) -> int:
-        return self.intake.port
-
-    def stop(self) -> None:
-        self.loop.run(self.intake.stop())
-
-    def session_count(self) -> int:
-        async def count() -> int:
-            return len(self.intake.sessions)
-        return self.loop.run(count())
-
-    def client(self, lmtp: bool = False) -> smtplib.SMTP:
-        factory = smtplib.LMTP if lmtp else smtplib.SMTP
-        client = factory("127.0.0.1", self.port, local_hostname="client.test", timeout=60)
-        client.ehlo()
-        return client
-
-
-def entries(app: App) -> list[LedgerEntry]:
-    return list(app.archive.entries())
-
+from tests.support.filesystems import remount_read_only
+from tests.support.mail import make_message
+from tests.support.smtp import RETURNS, SALES, SENDER, SUPPORT, entries
+from tests.support.waiting import wait_for
 
 
 def tmp_leftovers(app: App) -> list[Path]:
     return list((app.settings.archive_path / "tmp").iterdir())
-
-
-@pytest.fixture
-def loop_thread() -> Iterator[LoopThread]:
-    thread = LoopThread()
-    yield thread
-    thread.close()
-
-
-@pytest.fixture
-def serve(app: App, loop_thread: LoopThread) -> Iterator[Callable[..., Server]]:
-    """Start an SmtpIntake on a free loopback port; ``serve(other_app, protocol="lmtp")``."""
-    running: list[Server] = []
-
-    def start(target: App | None = None, **options: Any) -> Server:
-        options = {"enabled": True, "listen": "127.0.0.1", "port": 0,
-                   "hostname": "mx.northpoint.test", **options}
-        target = target or app
-        intake = SmtpIntake(target, SmtpConfig(**options), GroupCommitter(target))
-        loop_thread.run(intake.start())
-        server = Server(intake, target, loop_thread)
-        running.append(server)
-        return server
-
-    yield start
-    for server in running:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -23,13 +23,9 @@ from gateway.bootstrap import App
 from gateway.config import parse_config
 from gateway.core.errors import ConfigError
 from gateway.intake.smtp import open_files_limit, read_data, session_cap
-from tests.conftest import make_message, wait_for
-from tests.gateway import test_smtp
-from tests.gateway.test_smtp import SALES, SENDER, entries
-
-# The fixtures of test_smtp: the product's SmtpIntake on a loop in a background thread.
-loop_thread = test_smtp.loop_thread
-serve = test_smtp.serve
+from tests.support.mail import make_message
+from tests.support.smtp import SALES, SENDER, entries
+from tests.support.waiting import wait_for
 
 SMTP_LOG = "gateway.intake.smtp"
 

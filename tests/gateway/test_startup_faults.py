@@ -27,7 +27,9 @@ from gateway.db.models import LedgerReceipt, Message
 from gateway.intake.handoff import Delivery, accept
 from gateway.processing.ingest import ingest
 from gateway.workflows.cases import list_quarantine
-from tests.conftest import daemon_process, make_message, wait_for, write_messages
+from tests.support.daemon import daemon_process
+from tests.support.mail import make_message, write_messages
+from tests.support.waiting import wait_for
 
 UNSET_KEY_ENV = "COMMGATE_TEST_UNSET_SIGNING_KEY"
 # One of our signed Message-IDs in form (the signature need not match): reading it needs the key.

@@ -13,7 +13,7 @@ from archive import Receipt
 from archive.entries import compute_entry_hash
 from archive.verify import SeqRanges
 from gateway.evidence.integrity import _still_unrecorded, describe_ranges
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 
 @pytest.fixture

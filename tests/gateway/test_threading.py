@@ -17,7 +17,7 @@ from gateway.processing.ingest import ingest
 from gateway.processing.signing import make_message_id
 from gateway.processing.threader import normalise_subject
 from gateway.workflows.cases import list_cases, show_case
-from tests.conftest import make_message, write_messages
+from tests.support.mail import make_message, write_messages
 
 _folders = iter(range(10_000))
 

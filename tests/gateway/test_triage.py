@@ -4,20 +4,16 @@ classify' confirms or corrects it with a case event and keeps the scope-change r
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select, update
 
-from gateway.config import CONFIG_NAME, parse_config
+from gateway.config import parse_config
 from gateway.core.errors import ConfigError
 from gateway.db.models import Case, CaseEvent, Message
 from gateway.db.reviews import Review
-from tests.conftest import make_message, write_messages
-from tests.gateway.test_reviews import CHANGE, ORDER
+from tests.support.cases import CHANGE, ORDER
+from tests.support.triage import UNDECIDED, configure, ingest, triage
 
-UNDECIDED = dict(subject="Hello", message_id="<hello@customer.example>",
-                 body="Hi Tom,\nsee you at the fair next week.\n\nBest,\nAnna")
 AUTO_REPLY = dict(subject="Automatic reply: Purchase order 4500871234",
                   message_id="<ooo@customer.example>",
                   extra_headers="Auto-Submitted: auto-replied",
@@ -33,30 +29,6 @@ PROCUREMENT_PO = dict(
          "Requested delivery date: 2026-01-15\n\n"
          "Please confirm the order in the supplier portal.\n"
          "This message was sent automatically. Please do not reply to this email.")
-
-
-def configure(home: Path, *, triage_below: float | None = None) -> None:
-    """sales@ gets enquiries, returns@ customers' units; support@ has no prior."""
-    config = home / CONFIG_NAME
-    text = config.read_text()
-    for alias, prior in (("sales", "enquiry"), ("returns", "property")):
-        line = f'address = "{alias}@northpoint.example"'
-        text = text.replace(line, f'{line}\nprior = "{prior}"')
-    if triage_below is not None:
-        text += f"\n[classifier]\ntriage_below = {triage_below}\n"
-    config.write_text(text)
-
-
-def ingest(cli, tmp_path: Path, *messages: dict, folder: str = "in") -> None:
-    paths = write_messages(tmp_path / folder, [make_message(**m) for m in messages])
-    result = cli("ingest", *map(str, paths))
-    assert result.code == 0, result.err
-
-
-def triage(cli) -> list[dict]:
-    result = cli("cases", "list", "--triage", "--json")
-    assert result.code == 0, result.err
-    return result.json()
 
 
 def case_show(cli, ref: str) -> dict:

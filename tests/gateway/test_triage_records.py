@@ -9,7 +9,7 @@ from sqlalchemy import select
 from gateway.db.feedback import FeedbackRecord
 from gateway.db.models import CaseEvent, Message
 from gateway.db.property import PropertyHistory, PropertyItem
-from tests.gateway.test_triage import UNDECIDED, configure, ingest, triage
+from tests.support.triage import UNDECIDED, configure, ingest, triage
 
 
 def classify(cli, ref: str, category: str, actor: str) -> dict:

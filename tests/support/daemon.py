@@ -1,0 +1,46 @@
+"""The real daemon in a subprocess, and the check that its SMTP intake answers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def daemon_process(home: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``commgate run`` for ``home`` in a subprocess, its output in ``log_path``.
+
+    On leaving, a daemon still running is stopped with SIGTERM; one that does not stop within
+    30 s is killed and the test fails with the end of its log.
+    """
+    with open(log_path, "w") as log:
+        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "run"],
+                                  env={**os.environ, "COMMGATE_HOME": str(home)},
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield daemon
+        finally:
+            if daemon.poll() is None:
+                daemon.send_signal(signal.SIGTERM)
+                try:
+                    daemon.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+                    daemon.wait(timeout=5)
+                    raise AssertionError("the daemon did not stop on SIGTERM:\n"
+                                         + log_path.read_text()[-3000:]) from None
+
+
+def smtp_ready(port: int) -> bool:
+    """Whether an SMTP server on loopback ``port`` answers NOOP (for ``wait_for``)."""
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
+            return client.noop()[0] == 250
+    except OSError:
+        return False
