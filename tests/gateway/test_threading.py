@@ -13,36 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from gateway.db.models import Case, CaseLink, Message
-from gateway.processing.ingest import ingest
 from gateway.processing.signing import make_message_id
 from gateway.processing.threader import normalise_subject
-from gateway.workflows.cases import list_cases, show_case
-from tests.support.mail import make_message, write_messages
-
-_folders = iter(range(10_000))
-
-
-def run(app, tmp_path, messages):
-    paths = write_messages(tmp_path / f"in{next(_folders)}", messages)
-    return ingest(app, paths)
-
-
-def cases(app):
-    with app.db.session() as session:
-        return [c for c in list_cases(session) if c["status"] != "merged"]
-
-
-def rules_of(app, ref):
-    with app.db.session() as session:
-        shown = show_case(session, ref)
-    return [e["data"]["rule"] for e in shown["events"] if e["kind"] == "message_threaded"]
-
-
-def case_of(app, message_id):
-    with app.db.session() as session:
-        return session.scalar(select(Case.ref).join(Message, Message.case_id == Case.id)
-                              .where(Message.message_id == message_id))
-
+from gateway.workflows.cases import show_case
+from tests.support.mail import make_message
+from tests.support.threading import case_of, cases, rules_of, run
 
 # -- our own signed reference ------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from gateway.db.models import CaseAlias, CaseLink
 from gateway.processing.threader import foreign_tags, normalise_subject, tag_key
 from gateway.workflows.cases import show_case
 from gateway.workflows.lifecycle import set_status
-from tests.conftest import make_message
-from tests.gateway.test_threading import cases, rules_of, run
+from tests.support.mail import make_message
+from tests.support.threading import cases, rules_of, run
 
 
 def _events(app, ref, kind):
