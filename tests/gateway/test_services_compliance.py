@@ -158,7 +158,7 @@ def test_exports_are_recorded_by_the_service_call_and_check_as_the_cli_does(mail
                                                                             tmp_path):
     chosen = selection(cases=("NPC-000001",))
     package = export_evidence(mail, actor="auditor-9", selected=chosen,
-                              output=tmp_path / "evidence.zip")
+                              output=tmp_path / "evidence.zip").report
     assert (package.cases, package.messages) == (("NPC-000001",), 1)
     mbox = export_messages(mail, actor="auditor-9", export_format="mbox", selected=chosen,
                            output=tmp_path / "case.mbox")
