@@ -70,21 +70,28 @@ def with_queue_prior(result: Classification, prior: str) -> Classification:
     return replace(result, category=prior, evidence=(*result.evidence, note))
 
 
-def rules_for(settings: Settings | None, *, fresh: bool = False) -> RuleSet:
+def rules_for(settings: Settings | None, *, fresh: bool = False, rules_path: Path | None = None,
+              extra_rules: Path | None = None) -> RuleSet:
     """The rule set an installation uses: the shipped rules or its own, plus its own id formats
     and its ``extra_rules`` folder.
 
-    ``fresh`` reads the files again (SIGHUP: they may have changed under the same path). A
-    broken rule file, or an extra rule whose examples fail, raises :class:`RulesConfigError`:
-    an operator error, not a message's.
+    ``fresh`` reads the files again (SIGHUP: they may have changed under the same path).
+    ``rules_path`` / ``extra_rules`` put a candidate folder in place of the installation's
+    (``commgate rules evaluate|check``); a candidate is always read fresh. A broken rule file,
+    or an extra rule whose examples fail, raises :class:`RulesConfigError`: an operator error,
+    not a message's.
     """
-    load = _load_rules if fresh else _cached_rules
-    if settings is None:
-        return load(None, (), None)
-    cfg = settings.config.classifier
-    path = settings.resolve(cfg.rules_path) if cfg.rules_path else None
-    extra = settings.resolve(cfg.extra_rules) if cfg.extra_rules else None
-    return load(path, tuple((p.kind, p.pattern) for p in cfg.identifier_patterns), extra)
+    load = _load_rules if fresh or rules_path or extra_rules else _cached_rules
+    path, extra = rules_path, extra_rules
+    patterns: tuple[tuple[str, str], ...] = ()
+    if settings is not None:
+        cfg = settings.config.classifier
+        patterns = tuple((p.kind, p.pattern) for p in cfg.identifier_patterns)
+        if path is None and cfg.rules_path:
+            path = settings.resolve(cfg.rules_path)
+        if extra is None and cfg.extra_rules:
+            extra = settings.resolve(cfg.extra_rules)
+    return load(path, patterns, extra)
 
 
 def _load_rules(

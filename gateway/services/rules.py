@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.core.errors import RulesConfigError
 from gateway.processing.classification import rules_for
 from gateway.services.base import View
 from gateway.services.rows import Listing
@@ -19,7 +18,6 @@ from gateway.workflows.rule_eval import Comparison, Labelled, compare, load_corp
 from gateway.workflows.rule_suggest import Suggestion, suggest
 
 if TYPE_CHECKING:
-    from classifiers import RuleSet
     from gateway.config import Settings
     from gateway.core.context import Context
 
@@ -63,28 +61,6 @@ class ExampleCheck(View):
     problems: tuple[str, ...]
 
 
-def rules_folder(settings: Settings | None, path: Path | None,
-                 extra: Path | None = None) -> RuleSet:
-    """A rules folder (None: the installation's, else the shipped one) with the installation's
-    identifier formats and ``extra`` (None: its extra_rules). A broken one is the operator's
-    to fix (a configuration error)."""
-    from classifiers import RulesError, load_rules
-
-    patterns: list[tuple[str, str]] = []
-    if settings is not None:
-        cfg = settings.config.classifier
-        patterns = [(p.kind, p.pattern) for p in cfg.identifier_patterns]
-        if path is None and cfg.rules_path:
-            path = settings.resolve(cfg.rules_path)
-        if extra is None and cfg.extra_rules:
-            extra = settings.resolve(cfg.extra_rules)
-    try:
-        return load_rules(path, patterns, extra)
-    except RulesError as exc:
-        raise RulesConfigError(f"rules {path or 'shipped'}"
-                               f"{f' + {extra}' if extra else ''}: {exc}") from None
-
-
 def evaluate(ctx: Context, *, actor: str, rules: Path | None = None,
              extra_rules: Path | None = None, corpora: Sequence[Path] = ()) -> Evaluation:
     """Score the candidate (``rules`` / ``extra_rules`` in place of the installation's; none
@@ -107,7 +83,7 @@ def _evaluate(settings: Settings | None, corpora: Sequence[Path], rules: Path | 
     labelled = [item for folder in corpora for item in load_corpus(folder)]
     in_force = rules_for(settings, fresh=True)
     candidate = (in_force if rules is None and extra_rules is None
-                 else rules_folder(settings, rules, extra_rules))
+                 else rules_for(settings, rules_path=rules, extra_rules=extra_rules))
     staff = staff_messages()  # read last: a broken candidate refuses before any access
     return Evaluation(in_force.version, candidate.version, len(staff), len(labelled),
                       compare(staff + labelled, in_force, candidate))
@@ -129,5 +105,6 @@ def check_examples(settings: Settings | None, *, rules: Path | None = None) -> E
     Takes settings, not the installation: it reads no database and no archive."""
     from classifiers.examples import check_examples as run_examples
 
-    ruleset = rules_for(settings, fresh=True) if rules is None else rules_folder(None, rules)
+    ruleset = (rules_for(settings, fresh=True) if rules is None
+               else rules_for(None, rules_path=rules))
     return ExampleCheck(ruleset.version, ruleset.rule_count, tuple(run_examples(ruleset)))
