@@ -157,6 +157,8 @@ def _combined(rules: RuleSet) -> list[tuple[re.Pattern[str], list[IdentifierPatt
 
     The "not glued to a word" lookbehind every pattern starts with is tested once, before the
     alternatives: inside a word the scan then moves on after one check instead of one per rule.
+    The class of first characters is tested before that lookbehind (both are zero-width, so
+    the order changes no match): it fails at most positions and costs less.
     """
     cached = rules._combined_identifiers
     if cached is None:
@@ -177,7 +179,7 @@ def _combined(rules: RuleSet) -> list[tuple[re.Pattern[str], list[IdentifierPatt
             )
             known = [f for f in firsts if f is not None]
             union = set[str]().union(*known) if len(known) == len(firsts) else None
-            cached.append((re.compile(f"{head}{lookahead(union)}(?:{body})", flags), group))
+            cached.append((re.compile(f"{lookahead(union)}{head}(?:{body})", flags), group))
         rules._combined_identifiers = cached
     return cached
 
@@ -195,20 +197,28 @@ def _shared_lookbehind(parts: list[str]) -> str:
 # a mail is prose without numbers). Each stretch ends at a space, so no value is cut in two.
 LOOK_BEHIND = 160
 LOOK_AHEAD = 80
-_DIGITS = re.compile(r"\d+")
+# "\d\d*", not "\d+": a pattern that starts with a character class lets the regex engine skip
+# to the next digit in C; one that starts with a repeat is entered at every position.
+_DIGITS = re.compile(r"\d\d*")
 _SPACE = re.compile(r"\s")
 
 
 def _stretches(text: str) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
+    lo = hi = -1  # the stretch being grown; the text after ``hi`` has not been looked at
+    space = _SPACE.search
     for m in _DIGITS.finditer(text):
-        start = max(0, m.start() - LOOK_BEHIND)
-        if out and start <= out[-1][1]:
-            if m.end() + LOOK_AHEAD <= out[-1][1]:
-                continue
-            start = out.pop()[0]
-        space = _SPACE.search(text, m.end() + LOOK_AHEAD)
-        out.append((start, space.start() if space else len(text)))
+        start, end = m.span()
+        if end + LOOK_AHEAD <= hi:
+            continue  # inside the current stretch, and so is its look-ahead
+        if start - LOOK_BEHIND > hi or hi < 0:  # a new stretch: the last one is complete
+            if hi >= 0:
+                out.append((lo, hi))
+            lo = max(0, start - LOOK_BEHIND)
+        after = space(text, end + LOOK_AHEAD)
+        hi = after.start() if after else len(text)
+    if hi >= 0:
+        out.append((lo, hi))
     return out
 
 
@@ -230,10 +240,14 @@ def _spans(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
     return found
 
 
+# The class of first characters that ``_combined`` puts before the shared lookbehind.
+_FIRST_CHARS = re.compile(r"^\(\?=\[(?:\\.|[^\]\\])*\]\)")
+
+
 @lru_cache(maxsize=16)
 def _finder(regex: re.Pattern[str]) -> Finder | None:
     """The prefilter of one combined alternation (``regex_starts.py``), built on first use."""
-    head = _shared_lookbehind([regex.pattern])
+    head = _shared_lookbehind([_FIRST_CHARS.sub("", regex.pattern, count=1)])
     return finder(regex, head[len("(?<!") : -1]) if head else None
 
 
@@ -289,7 +303,11 @@ def _take(
 # Item tables pasted into the text: cells split by a tab, "|", ";" or ",".
 _CELL = re.compile(r"[^\S\n]*[\t|;,][^\S\n]*")
 # A header row: three or more short cells without digits (rows of numbers are not headers).
-_HEADER_ROW = re.compile(r"^[^\d\n\t|;,]{1,30}(?:[\t|;,][^\d\n\t|;,]{1,30}){2,}$", re.M)
+_ROW = r"[^\d\n\t|;,]{1,30}(?:[\t|;,][^\d\n\t|;,]{1,30}){2,}(?=\n|\Z)"
+# The first line, and the lines after a newline: a pattern that starts with "\n" lets the
+# regex engine jump from line to line, where "^" under re.M is tried at every character.
+_FIRST_ROW = re.compile(f"({_ROW})")
+_NEXT_ROW = re.compile(rf"\n({_ROW})")
 PROBE = "4711-0815"  # a number put after a header cell to see whether a label pattern takes it
 MAX_ROWS = 200
 
@@ -310,12 +328,20 @@ def _header_kinds(cells: list[str], rules: RuleSet) -> dict[int, IdentifierPatte
     return out
 
 
+def _header_rows(text: str) -> Iterator[re.Match[str]]:
+    """Lines that are whole header rows, in order (the row is group 1)."""
+    first = _FIRST_ROW.match(text)
+    if first is not None:
+        yield first
+    yield from _NEXT_ROW.finditer(text, first.end() if first else 0)
+
+
 def _table_cells(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
     """Values in the columns of an item table whose header names an identifier kind, row by
     row until a row with fewer cells (the table has ended)."""
     found: list[tuple[int, int, str, str, bool]] = []
-    for header in _HEADER_ROW.finditer(text):
-        cells = _CELL.split(header.group(0))
+    for header in _header_rows(text):
+        cells = _CELL.split(header.group(1))
         if len(cells) < 3:
             continue
         columns = _header_kinds(cells, rules)
