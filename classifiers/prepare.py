@@ -12,7 +12,39 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from classifiers.regex_starts import first_chars, lookahead
 from classifiers.subjects import FORWARD_SUBJECT
+
+
+@dataclass(frozen=True, slots=True)
+class _LineRegex:
+    """A regex for the start of a line, tried only on lines whose first character can begin a
+    match. Most lines of a mail open no quote, footer or signature, and a set lookup costs less
+    than entering a long alternation (under IGNORECASE the engine tries every alternative)."""
+
+    regex: re.Pattern[str]
+    starts: frozenset[str]  # the ASCII characters a match can begin with; others are tried
+
+    def match(self, line: str) -> bool:
+        c = line[:1]
+        return (c in self.starts or c > "\x7f") and self.regex.match(line) is not None
+
+
+def _line_regex(pattern: str, flags: int = 0, lead: str = "") -> _LineRegex:
+    """``lead`` + ``pattern`` behind a test of the first character a ``pattern`` match can
+    begin with (``lead`` must match nothing on the lines it is used for, e.g. leading space on
+    stripped lines). Which ASCII characters can begin one is asked of ``re`` itself, so its
+    case folding ("K" for the Kelvin sign) decides; when ``pattern`` can begin with nearly
+    anything, every line is tried."""
+    ascii_chars = [chr(i) for i in range(128)]
+    chars = first_chars(pattern, flags)
+    if chars is None:
+        starts = frozenset(ascii_chars)
+    else:
+        first = re.compile(lookahead(chars), flags)
+        starts = frozenset(c for c in ascii_chars if first.match(c))
+    return _LineRegex(re.compile(lead + pattern, flags), starts)
+
 
 # The longest new text handed to spaCy: what a customer writes now fits easily, and a 1 MB
 # body (a pasted log, an ERP listing) must not stall the worker.
@@ -46,7 +78,7 @@ _REPLY_HEADERS: tuple[re.Pattern[str], ...] = (
 )
 
 # Outlook-style header block: "From:" followed within a few lines by "Sent:"/"Date:".
-_BLOCK_FROM = re.compile(r"^\*?(?:From|Von|De|Da|Van|Fr[åa]n|Fra)\s*:\*?\s", re.I)
+_BLOCK_FROM = _line_regex(r"^\*?(?:From|Von|De|Da|Van|Fr[åa]n|Fra)\s*:\*?\s", re.I)
 # Dutch, Swedish and Danish Outlook ("Verzonden:", "Skickat:", "Sendt:").
 _BLOCK_SENT_NORDIC = re.compile(r"^\*?(?:Verzonden|Skickat|Sendt)\s*:\*?\s", re.I)
 _BLOCK_SENT = re.compile(
@@ -54,21 +86,23 @@ _BLOCK_SENT = re.compile(
     r"|Data)\s*:\*?\s", re.I
 )
 
-_FORWARD_MARKERS = re.compile(
-    r"^\s*(?:-{2,}\s*(?:Forwarded message|Weitergeleitete Nachricht|Message transf[ée]r[ée]"
+# Applied to stripped lines only: the leading "\s*" matches nothing there.
+_FORWARD_MARKERS = _line_regex(
+    r"(?:-{2,}\s*(?:Forwarded message|Weitergeleitete Nachricht|Message transf[ée]r[ée]"
     r"|Mensaje reenviado|Messaggio inoltrato|Mensagem (?:re)?encaminhada)\s*-{2,}"
     r"|Begin forwarded message:|Anfang der weitergeleiteten"
     r" Nachricht:|D[ée]but du message r[ée]exp[ée]di[ée]\s*:|Inicio del mensaje reenviado:"
     r"|Inizio messaggio inoltrato:|In[íi]cio da mensagem (?:re)?encaminhada:)",
     re.I,
+    lead=r"^\s*",
 )
 # Forward markers ("I:" is Italian Outlook's "Inoltra") and reply markers of the 11 languages
 # ("Re:", "AW:", "SV:", "Odp:", "R:", "RES:"...): the one list in classifiers/subjects.py.
 _FORWARD_SUBJECT = FORWARD_SUBJECT
 
-_SIGNATURE = re.compile(r"^(?:-- ?|—)$")
+_SIGNATURE = _line_regex(r"^(?:-- ?|—)$")
 # Legal footers and disclaimers: everything from here on is boilerplate.
-_FOOTER = re.compile(
+_FOOTER = _line_regex(
     r"^(?:this (?:e-?mail|message|communication)(?: and any (?:files|attachments)[^.]{0,40})?"
     r" (?:is|are|may (?:be|contain)|contains?) (?:strictly )?(?:confidential|privileged|intended)"
     r"|the information (?:contained )?in this (?:e-?mail|message)"
@@ -93,7 +127,7 @@ _FOOTER = re.compile(
     re.I,
 )
 # A closing formula on a short line of its own; the lines after it are the signature.
-_CLOSING = re.compile(
+_CLOSING = _line_regex(
     r"^(?:(?:with )?(?:kind|best|warm|many thanks and|thanks and) regards|regards|best"
     r"|cheers|sincerely|yours (?:sincerely|faithfully|truly)|thanks(?: again)?|thank you"
     r"|mit freundlichen gr[üu](?:ß|ss)en|freundliche gr[üu](?:ß|ss)e|beste gr[üu](?:ß|ss)e"
@@ -109,7 +143,10 @@ _CLOSING = re.compile(
 )
 # After a closing, at most this many lines are taken as the signature (name, role, company).
 _SIGNATURE_LINES = 12
-_WRAPPED = re.compile(r"(?<=[^\n])\n(?=[ \t]*[a-zà-ÿß(])")
+# A newline after a non-empty line, before a lowercase word: a hard wrap. The pattern starts
+# with the newline itself (the lookbehind then checks the character before it), so the regex
+# engine jumps from newline to newline instead of trying a lookbehind at every character.
+_WRAPPED = re.compile(r"\n(?<=[^\n]\n)(?=[ \t]*[a-zà-ÿß(])")
 
 
 @dataclass(frozen=True)
@@ -134,7 +171,7 @@ def _is_outlook_block(lines: list[str], i: int) -> bool:
 # One pass each instead of a loop over the patterns: this runs on every line of every body.
 _ANY_REPLY_HEADER = re.compile("|".join(f"(?:{p.pattern})" for p in _REPLY_HEADERS), re.I)
 _WROTE_HEADER = re.compile("|".join(f"(?:{p.pattern})" for p in _REPLY_HEADERS[:5]), re.I)
-_WRAPPED_START = re.compile(r"(?:On|Am|Le|El|Il|Em)\b")
+_WRAPPED_START = _line_regex(r"(?:On|Am|Le|El|Il|Em)\b")
 
 
 def _reply_header(lines: list[str], i: int) -> bool:
