@@ -205,21 +205,29 @@ _SPACE = re.compile(r"\s")
 
 def _stretches(text: str) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
-    lo = hi = -1  # the stretch being grown; the text after ``hi`` has not been looked at
-    space = _SPACE.search
+    lo = last = -1  # the start of the stretch being grown, and the end of its last digit run
     for m in _DIGITS.finditer(text):
         start, end = m.span()
-        if end + LOOK_AHEAD <= hi:
-            continue  # inside the current stretch, and so is its look-ahead
-        if start - LOOK_BEHIND > hi or hi < 0:  # a new stretch: the last one is complete
-            if hi >= 0:
-                out.append((lo, hi))
+        # The stretch reaches at least LOOK_AHEAD past its last digits (or the end of the
+        # text): only a run further away than that can begin a new one, and only then is the
+        # space that ends the stretch looked for.
+        if lo < 0:
             lo = max(0, start - LOOK_BEHIND)
-        after = space(text, end + LOOK_AHEAD)
-        hi = after.start() if after else len(text)
-    if hi >= 0:
-        out.append((lo, hi))
+        elif start - LOOK_BEHIND > last + LOOK_AHEAD:
+            hi = _stretch_end(text, last)
+            if start - LOOK_BEHIND > hi:
+                out.append((lo, hi))
+                lo = start - LOOK_BEHIND
+        last = end
+    if lo >= 0:
+        out.append((lo, _stretch_end(text, last)))
     return out
+
+
+def _stretch_end(text: str, last: int) -> int:
+    """The first space LOOK_AHEAD characters after the digits that end at ``last``."""
+    space = _SPACE.search(text, last + LOOK_AHEAD)
+    return space.start() if space else len(text)
 
 
 def _spans(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
