@@ -30,6 +30,7 @@ from gateway.processing import mime_boundary
 log = logging.getLogger(__name__)
 mime_boundary.install()  # the stdlib parser, without a regex compile per boundary
 T = TypeVar("T")
+_MISSING: Any = object()
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_HEADERS = 500
@@ -165,6 +166,10 @@ def decode_header_value(value: object, defects: list[str], name: str) -> str:
                        else chunk for chunk, _ in email.header.decode_header(value))
     else:
         text = str(value)
+        if text.isprintable() and "=?" not in text:
+            # Most values: no surrogates, line breaks or control characters (none of them is
+            # printable), no encoded-words, so nothing below would change them.
+            return text[:MAX_HEADER_CHARS].strip()
     if _SURROGATE.search(text):
         # compat32 keeps raw 8-bit header bytes as surrogates.
         text = _raw_8bit_header(text.encode("ascii", "surrogateescape"), defects, name)
@@ -200,7 +205,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     """Never raises: whatever goes wrong is recorded in ``defects``."""
     defects: list[str] = []
     sha = hashlib.sha256(raw).hexdigest()
-    msg, nested_too_deep = _parse_structure(raw, defects)
+    msg, parts, nested_too_deep = _parse_structure(raw, defects)
     headers = _headers(msg, defects)
     lookup: dict[str, str] = {}
     for key, value in headers:
@@ -217,7 +222,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if not senders:
         defects.append("missing or unparseable From")
     body = _Body(defects)
-    body.walk(msg)
+    body.walk(parts)
     text = body.text()
     if not text and _has_body(raw) and not nested_too_deep:  # mail-parser would recurse too
         text = _mailparser_text(raw, defects)
@@ -238,7 +243,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         text=text[:MAX_TEXT_CHARS],
         attachments=tuple(body.attachments),
         part_types=tuple(body.part_types),
-        defects=tuple(dict.fromkeys(defects + _parser_defects(msg))),
+        defects=tuple(dict.fromkeys(defects + _parser_defects(parts))),
     )
 
 
@@ -249,11 +254,19 @@ class _DepthLimitedMessage(email.message.Message):
     RecursionError that loses the whole message, headers included (and each line costs a step
     per level). While it is being parsed, a multipart or message/* part at the limit calls
     itself opaque, so everything inside it stays one raw payload.
+
+    It also remembers what it has read of its own headers: the parser and ``parse_message``
+    ask a part for its content type about seven times and for its parameters three times,
+    and each answer was a scan of every header field. Every method that changes the header
+    fields or the default type forgets what was read, so the answers stay the stdlib's.
     """
 
     depth = 0
     parsing = True
     kept_raw = False
+    _first: dict[str, Any] | None = None
+    _declared: str | None = None  # the content type as the stdlib reads it
+    _params: dict[str, list[tuple[str, Any]]] | None = None  # field -> its parameters
 
     def attach(self, payload: email.message.Message) -> None:  # type: ignore[override]
         if isinstance(payload, _DepthLimitedMessage):
@@ -261,32 +274,101 @@ class _DepthLimitedMessage(email.message.Message):
         super().attach(payload)
 
     def get_content_type(self) -> str:
-        declared = super().get_content_type()
+        declared = self._declared
+        if declared is None:
+            declared = self._declared = super().get_content_type()
         if (self.parsing and self.depth >= MAX_MIME_DEPTH
                 and declared.startswith(("multipart/", "message/"))):
             self.kept_raw = True
             return "application/octet-stream"
         return declared
 
+    def get(self, name: str, failobj: Any = None) -> Any:
+        return self._fields().get(name.lower(), failobj)
 
-def _parse_structure(raw: bytes, defects: list[str]) -> tuple[email.message.Message, bool]:
-    """The parsed message, and whether its nesting went past ``MAX_MIME_DEPTH``."""
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._fields()
+
+    def _fields(self) -> dict[str, Any]:
+        """Each field name, lower case, with its first value as ``get`` returns it."""
+        first = self._first
+        if first is None:
+            first = {}
+            for key, value in self.raw_items():
+                lower = key.lower()
+                if lower not in first:
+                    first[lower] = self.policy.header_fetch_parse(key, value)
+            self._first = first
+        return first
+
+    def _get_params_preserve(self, failobj: Any, header: str) -> Any:
+        params = self._params
+        if params is None:
+            params = self._params = {}
+        key = header.lower()
+        found = params.get(key)
+        if found is None:
+            found = super()._get_params_preserve(_MISSING, header)  # type: ignore[misc]
+            if found is _MISSING:
+                return failobj
+            params[key] = found
+        return list(found)  # get_params hands the list out: a copy keeps ours intact
+
+    def _forget(self) -> None:
+        self._first = self._declared = self._params = None
+
+    def set_raw(self, name: str, value: Any) -> None:
+        self._forget()
+        super().set_raw(name, value)
+
+    def __setitem__(self, name: str, val: Any) -> None:
+        self._forget()
+        super().__setitem__(name, val)
+
+    def __delitem__(self, name: str) -> None:
+        self._forget()
+        super().__delitem__(name)
+
+    def replace_header(self, _name: str, _value: Any) -> None:
+        self._forget()
+        super().replace_header(_name, _value)
+
+    def add_header(self, _name: str, _value: Any, **_params: Any) -> None:
+        self._forget()
+        super().add_header(_name, _value, **_params)
+
+    def set_boundary(self, boundary: str) -> None:
+        self._forget()
+        super().set_boundary(boundary)
+
+    def set_default_type(self, ctype: str) -> None:
+        self._forget()
+        super().set_default_type(ctype)
+
+
+def _parse_structure(
+    raw: bytes, defects: list[str]
+) -> tuple[email.message.Message, list[email.message.Message], bool]:
+    """The parsed message, its parts (itself first, as ``walk`` gives them), and whether its
+    nesting went past ``MAX_MIME_DEPTH``."""
     try:
         msg = email.message_from_bytes(_accept_obsolete_field_names(raw),
                                        _class=_DepthLimitedMessage)
     except Exception as exc:  # pragma: no cover - the depth limit leaves little that raises
         defects.append(f"message could not be parsed: {exc}")
         headers_only = email.parser.BytesHeaderParser()
-        return _safe(lambda: headers_only.parsebytes(raw), email.message.Message()), False
+        broken = _safe(lambda: headers_only.parsebytes(raw), email.message.Message())
+        return broken, _safe(lambda: list(broken.walk()), [broken]), False
     too_deep = False
-    for part in msg.walk():
+    parts = list(msg.walk())
+    for part in parts:
         if isinstance(part, _DepthLimitedMessage):
             part.parsing = False
             too_deep = too_deep or part.kept_raw
     if too_deep:
         defects.append(f"MIME nesting deeper than {MAX_MIME_DEPTH} levels; inner parts kept "
                        "as raw bytes")
-    return msg, too_deep
+    return msg, parts, too_deep
 
 
 def _accept_obsolete_field_names(raw: bytes) -> bytes:
@@ -404,9 +486,9 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
         return None
 
 
-def _parser_defects(msg: email.message.Message) -> list[str]:
+def _parser_defects(parts: list[email.message.Message]) -> list[str]:
     found = []
-    for part in _safe(lambda: list(msg.walk()), [msg]):
+    for part in parts:
         for defect in getattr(part, "defects", []) or []:
             found.append(type(defect).__name__)
     return found
@@ -451,12 +533,7 @@ class _Body:
         self.attachments: list[Attachment] = []
         self.part_types: list[str] = []
 
-    def walk(self, msg: email.message.Message) -> None:
-        try:
-            parts = list(msg.walk())
-        except Exception as exc:  # deeply broken nesting
-            self.defects.append(f"MIME structure could not be walked: {exc}")
-            parts = [msg]
+    def walk(self, parts: list[email.message.Message]) -> None:
         for number, part in enumerate(parts):
             try:
                 self._part(part, number)
