@@ -352,8 +352,7 @@ def _parse_structure(
     """The parsed message, its parts (itself first, as ``walk`` gives them), and whether its
     nesting went past ``MAX_MIME_DEPTH``."""
     try:
-        msg = email.message_from_bytes(_accept_obsolete_field_names(raw),
-                                       _class=_DepthLimitedMessage)
+        msg = mime_boundary.parse_bytes(_accept_obsolete_field_names(raw), _DepthLimitedMessage)
     except Exception as exc:  # pragma: no cover - the depth limit leaves little that raises
         defects.append(f"message could not be parsed: {exc}")
         headers_only = email.parser.BytesHeaderParser()

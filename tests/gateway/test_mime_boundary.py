@@ -56,3 +56,25 @@ def test_parsing_is_unchanged_by_the_fast_boundaries(monkeypatch: pytest.MonkeyP
     assert parse_message(raw) == fast
     assert fast.text.startswith("hello --b(1)+. world")
     assert [a.filename for a in fast.attachments] == ["a.csv"]
+
+
+UNCLOSED = (b'From: a@example.com\r\nContent-Type: multipart/alternative; boundary="--x.1"\r\n\r\n'
+            b"preamble\r\n----x.1\r\nContent-Type: text/plain\r\n\r\n-- \r\nsig\r\n"
+            b"----x.1\r\n")  # the last separator opens a part that never comes (zammad mail034)
+NESTED = (b"Content-Type: multipart/mixed; boundary=out\n\n--out\n"
+          b"Content-Type: multipart/related; boundary=in\n\n--in\n\nbody\n--out\n"
+          b"Content-Type: message/delivery-status\n\nReporting-MTA: x\n\nStatus: 5.0.0\n"
+          b"--out\n--out\nContent-Type: text/plain\n\n--in--\n-\n--out--\nepilogue\n")
+
+
+@pytest.mark.parametrize("raw", [UNCLOSED, NESTED, UNCLOSED.replace(b"\r\n", b"\r"),
+                                 NESTED[: len(NESTED) // 2], b"", b"\n", b"Subject: x"])
+def test_the_line_buffer_parses_as_the_stdlib_does(raw: bytes) -> None:
+    """Structure, payloads and defects of every part, against ``email.message_from_bytes``."""
+    def parts(msg: email.message.Message) -> list[tuple[object, ...]]:
+        return [(p.items(), p.get_content_type(), p.get_payload() if not p.is_multipart()
+                 else None, p.preamble, p.epilogue, [type(d).__name__ for d in p.defects])
+                for p in msg.walk()]
+
+    got = mime_boundary.parse_bytes(raw, email.message.Message)
+    assert parts(got) == parts(email.message_from_bytes(raw))
