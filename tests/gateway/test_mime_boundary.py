@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.feedparser
+import itertools
 import re
 
 import pytest
@@ -78,3 +79,15 @@ def test_the_line_buffer_parses_as_the_stdlib_does(raw: bytes) -> None:
 
     got = mime_boundary.parse_bytes(raw, email.message.Message)
     assert parts(got) == parts(email.message_from_bytes(raw))
+
+
+def test_the_line_end_at_the_end_is_found_as_the_stdlib_regex_finds_it() -> None:
+    stdlib = re.compile(r"(\r\n|\r|\n)\Z")
+    fast = mime_boundary.LineEndAtEnd()
+    assert email.feedparser.NLCRE_eol.__class__ is mime_boundary.LineEndAtEnd  # installed
+    texts = ["".join(chars) for n in range(5) for chars in itertools.product("a\r\n", repeat=n)]
+    for text in [*texts, "x" * 10_000 + "\r\n", "\n\r", "\r\r\n"]:
+        want, got = stdlib.search(text), fast.search(text)
+        assert (got is None) == (want is None), repr(text)
+        if want is not None and got is not None:
+            assert got.group(0) == want.group(0) and got.group(1) == want.group(1), repr(text)
