@@ -166,15 +166,15 @@ class BoundaryLines(_BufferedSubFile):  # type: ignore[misc]
     def pushlines(self, lines: list[str]) -> None:
         grouped: list[str] = []
         run: list[str] | None = None
+        header_line = _HEADER_LINE.match
         for line in lines:
-            if line.startswith("--"):
-                if run is not None:
-                    grouped.append(_run(run))
-                    run = None
-                grouped.append(line)
-            elif run is not None:
-                run.append(line)
-            elif line[0] in "\r\n" or _HEADER_LINE.match(line):
+            if run is not None:  # the common case first: a line of a body
+                if line[:2] != "--":
+                    run.append(line)
+                    continue
+                grouped.append(_run(run))
+                run = None
+            if line[:2] == "--" or line[0] in "\r\n" or header_line(line):
                 grouped.append(line)
             else:
                 run = [line]

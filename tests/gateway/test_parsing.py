@@ -311,3 +311,17 @@ def test_plain_address_fields_are_read_as_getaddresses_reads_them():
     for value in plain:
         assert _read_addresses(value) == getaddresses([value]), value
     assert 2_000 < len(plain) < len(fields) / 2  # both ways are exercised
+
+
+def test_the_end_of_the_header_is_where_the_regex_finds_it():
+    import itertools
+    import re
+
+    from gateway.processing.parsing import _header_end
+
+    regex = re.compile(rb"\r?\n\r?\n")
+    for n in range(7):
+        for chars in itertools.product([b"\r", b"\n", b"a"], repeat=n):
+            raw = b"".join(chars)
+            found = regex.search(raw)
+            assert _header_end(raw) == (found.start() if found else len(raw)), raw
