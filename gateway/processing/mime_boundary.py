@@ -127,65 +127,16 @@ def install() -> None:
 
 # The feedparser's line buffer: not public, so only used where this Python has it as known.
 _BufferedSubFile: Any = vars(email.feedparser).get("BufferedSubFile", object)
-# What the parser takes for a header line (or a From_ line); only read if the buffer is used.
-_HEADER_LINE: Any = vars(email.feedparser).get("headerRE")
-
-
-class _Run(str):
-    """Lines handed to the parser as one: ``lines`` has them one by one."""
-
-    lines: list[str]
-
-
-def _run(lines: list[str]) -> str:
-    if len(lines) == 1:
-        return lines[0]
-    run = _Run("".join(lines))
-    run.lines = lines
-    return run
 
 
 class BoundaryLines(_BufferedSubFile):  # type: ignore[misc]
     """The feedparser's line buffer, with a shortcut while every false-EOF predicate on its
     stack is the ``match`` of a :class:`BoundaryPattern`: each of those needs a line that
-    starts with ``--``, so any other line is returned without asking them.
-
-    In that state it also hands out a run of lines as one "line" where every reader in the
-    parser does with the run what it would do line by line: the run starts with a line that
-    is neither a header field nor blank (so a header block ends at it, as it would at its
-    first line) and no line of it starts with ``--``. Whatever reads such a line next keeps
-    reading (a body, a preamble, an epilogue) or puts it back. Where another predicate is on
-    the stack (a delivery-status report ends its blocks at a blank line) a run at the head is
-    split into its lines again before it is read.
-    """
+    starts with ``--``, so any other line is returned without asking them."""
 
     def __init__(self) -> None:
         super().__init__()
         self._boundaries_only = True  # the stack is empty
-
-    def pushlines(self, lines: list[str]) -> None:
-        grouped: list[str] = []
-        run: list[str] | None = None
-        header_line = _HEADER_LINE.match
-        for line in lines:
-            if run is not None:  # the common case first: a line of a body
-                if line[:2] != "--":
-                    run.append(line)
-                    continue
-                grouped.append(_run(run))
-                run = None
-            if line[:2] == "--" or line[0] in "\r\n" or header_line(line):
-                grouped.append(line)
-            else:
-                run = [line]
-        if run is not None:
-            grouped.append(_run(run))
-        super().pushlines(grouped)
-
-    def _split_head(self) -> None:
-        lines = self._lines
-        if lines and type(lines[0]) is _Run:
-            lines.extendleft(reversed(lines.popleft().lines))
 
     def push_eof_matcher(self, pred: Callable[[str], object]) -> None:
         super().push_eof_matcher(pred)
@@ -206,8 +157,6 @@ class BoundaryLines(_BufferedSubFile):  # type: ignore[misc]
             line = lines[0]
             if line and not line.startswith("--"):
                 return lines.popleft()
-        else:
-            self._split_head()
         return super().readline()
 
     def __next__(self) -> Any:
@@ -217,8 +166,6 @@ class BoundaryLines(_BufferedSubFile):  # type: ignore[misc]
             line = lines[0]
             if line and not line.startswith("--"):
                 return lines.popleft()
-        else:
-            self._split_head()
         line = super().readline()
         if line == "":
             raise StopIteration
@@ -232,7 +179,7 @@ def parse_bytes(
     :class:`BoundaryLines` buffer where this Python's parser has the buffer it replaces."""
     parser = email.feedparser.FeedParser(factory)
     buffer = getattr(parser, "_input", None)
-    if type(buffer) is _BufferedSubFile and _HEADER_LINE is not None and all(
+    if type(buffer) is _BufferedSubFile and all(
         hasattr(buffer, name) for name in ("_lines", "_eofstack", "_closed")
     ):
         parser._input = BoundaryLines()  # type: ignore[attr-defined]

@@ -85,7 +85,7 @@ def _stdlib_parse(raw: bytes) -> email.message.Message:
         email.feedparser.NLCRE_eol = fast_eol  # type: ignore[attr-defined]
 
 
-RUNS = (b"From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\npre\n-\nx: y\n"
+BODIES = (b"From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\npre\n-\nx: y\n"
         b"--b\nbody first\nSubject: no header\n\n--b\nText: a header\nlater\n--b\n\n"
         b"--b\nfirst line\n--not the boundary\nmore\n--b--\nepi\nlogue\n")
 DIGEST = (b"Content-Type: multipart/digest; boundary=d\n\n--d\nnot a header\n\nbody\n"
@@ -96,7 +96,7 @@ REPORT = (b"Content-Type: multipart/report; boundary=r\n\n--r\n"
           b"--r--\n")
 
 
-@pytest.mark.parametrize("raw", [UNCLOSED, NESTED, UNCLOSED.replace(b"\r\n", b"\r"), RUNS,
+@pytest.mark.parametrize("raw", [UNCLOSED, NESTED, UNCLOSED.replace(b"\r\n", b"\r"), BODIES,
                                  DIGEST, REPORT, NESTED[: len(NESTED) // 2], b"", b"\n",
                                  b"Subject: x", b"garbage first\nSubject: x\n\nbody\n",
                                  b"From nobody\nSubject: x\n\nFrom the body\n"])
