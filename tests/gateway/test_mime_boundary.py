@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.feedparser
+import itertools
 import re
 
 import pytest
@@ -56,3 +57,76 @@ def test_parsing_is_unchanged_by_the_fast_boundaries(monkeypatch: pytest.MonkeyP
     assert parse_message(raw) == fast
     assert fast.text.startswith("hello --b(1)+. world")
     assert [a.filename for a in fast.attachments] == ["a.csv"]
+
+
+UNCLOSED = (b'From: a@example.com\r\nContent-Type: multipart/alternative; boundary="--x.1"\r\n\r\n'
+            b"preamble\r\n----x.1\r\nContent-Type: text/plain\r\n\r\n-- \r\nsig\r\n"
+            b"----x.1\r\n")  # the last separator opens a part that never comes (zammad mail034)
+NESTED = (b"Content-Type: multipart/mixed; boundary=out\n\n--out\n"
+          b"Content-Type: multipart/related; boundary=in\n\n--in\n\nbody\n--out\n"
+          b"Content-Type: message/delivery-status\n\nReporting-MTA: x\n\nStatus: 5.0.0\n"
+          b"--out\n--out\nContent-Type: text/plain\n\n--in--\n-\n--out--\nepilogue\n")
+
+
+def _parts(msg: email.message.Message) -> list[tuple[object, ...]]:
+    """Everything the parser decided about each part."""
+    return [(p.get_unixfrom(), p.items(), p.get_content_type(), p.get_payload() if not
+             p.is_multipart() else None, p.preamble, p.epilogue,
+             [type(d).__name__ for d in p.defects]) for p in msg.walk()]
+
+
+def _stdlib_parse(raw: bytes) -> email.message.Message:
+    """message_from_bytes with the stdlib's own line-end regex."""
+    fast_eol = email.feedparser.NLCRE_eol
+    email.feedparser.NLCRE_eol = re.compile(r"(\r\n|\r|\n)\Z")  # type: ignore[attr-defined]
+    try:
+        return email.message_from_bytes(raw)
+    finally:
+        email.feedparser.NLCRE_eol = fast_eol  # type: ignore[attr-defined]
+
+
+BODIES = (b"From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\npre\n-\nx: y\n"
+        b"--b\nbody first\nSubject: no header\n\n--b\nText: a header\nlater\n--b\n\n"
+        b"--b\nfirst line\n--not the boundary\nmore\n--b--\nepi\nlogue\n")
+DIGEST = (b"Content-Type: multipart/digest; boundary=d\n\n--d\nnot a header\n\nbody\n"
+          b"--d\n\nno headers at all\n--d--\n")
+REPORT = (b"Content-Type: multipart/report; boundary=r\n\n--r\n"
+          b"Content-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
+          b"Final-Recipient: a@b\nnot a field\nstill in the block\n\nlast block\nx\n"
+          b"--r--\n")
+
+
+@pytest.mark.parametrize("raw", [UNCLOSED, NESTED, UNCLOSED.replace(b"\r\n", b"\r"), BODIES,
+                                 DIGEST, REPORT, NESTED[: len(NESTED) // 2], b"", b"\n",
+                                 b"Subject: x", b"garbage first\nSubject: x\n\nbody\n",
+                                 b"From nobody\nSubject: x\n\nFrom the body\n"])
+def test_the_line_buffer_parses_as_the_stdlib_does(raw: bytes) -> None:
+    """Structure, payloads and defects of every part, against ``email.message_from_bytes``."""
+    assert _parts(mime_boundary.parse_bytes(raw, email.message.Message)) == _parts(
+        _stdlib_parse(raw))
+
+
+@pytest.mark.corpora
+def test_the_corpora_parse_as_the_stdlib_parses_them() -> None:
+    """Every file of the shared corpora, also with bare CR and with LF line ends."""
+    from tests.support.corpora import CORPORA
+
+    files = [p for p in sorted(CORPORA.rglob("*")) if p.is_file()]
+    assert len(files) > 1_500
+    for path in files:
+        raw = path.read_bytes()
+        for variant in (raw, raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r")):
+            got = mime_boundary.parse_bytes(variant, email.message.Message)
+            assert _parts(got) == _parts(_stdlib_parse(variant)), path
+
+
+def test_the_line_end_at_the_end_is_found_as_the_stdlib_regex_finds_it() -> None:
+    stdlib = re.compile(r"(\r\n|\r|\n)\Z")
+    fast = mime_boundary.LineEndAtEnd()
+    assert email.feedparser.NLCRE_eol.__class__ is mime_boundary.LineEndAtEnd  # installed
+    texts = ["".join(chars) for n in range(5) for chars in itertools.product("a\r\n", repeat=n)]
+    for text in [*texts, "x" * 10_000 + "\r\n", "\n\r", "\r\r\n"]:
+        want, got = stdlib.search(text), fast.search(text)
+        assert (got is None) == (want is None), repr(text)
+        if want is not None and got is not None:
+            assert got.group(0) == want.group(0) and got.group(1) == want.group(1), repr(text)

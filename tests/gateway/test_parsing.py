@@ -264,3 +264,64 @@ def test_deep_mime_and_obsolete_syntax_are_filed_by_ingest(cli, tmp_path):
                          .json()["messages"]] for subject, case in cases.items()}
     assert senders == {"Deeply nested": ["deep@customer.example"],
                        "Spare part 4711": ["old.mailer@legacy-industrie.example"]}
+
+
+ADDRESS_FIELDS = [
+    "a@b.example", "Anna Buyer <Anna@Customer.example>", '"Buyer, Anna" <anna@c.example>',
+    "<anna@c.example>", "J. Smith<j@s.example>", '"" <e@x.example>', " <lead@x.example>",
+    "=?utf-8?q?J=C3=BCrgen?= <j@x.example>", "Anna  Buyer <a@b.example>", "a@b.example ",
+    "a..b@c.example", ".a@b.example", "a@b..example", "a@[1.2.3.4]", '"a b"@c.example',
+    "Anna <a@b.example> (work)", "Anna\t<a@b.example>", "Anna <a@b.example>, b@c.example",
+    'Anna "B" <a@b.example>', '"A \\" B" <a@b.example>', "Gr\udcfc\udcdfe <g@x.example>",
+    "undisclosed-recipients:;", "a@b.example\r\n", "Anna\r\n <a@b.example>", "@b.example",
+]
+
+
+def _fuzzed_address_fields(count: int) -> list[str]:
+    """Name and address shapes near the plain ones, with the characters that matter to the
+    stdlib's address parser."""
+    rng = random.Random(12)
+    name_pieces = ["a", "Bo", "x.y", ".", "@", "<", ">", '"', " ", "  ", "\t", "\\", ",", ";",
+                   ":", "(", ")", "[", "]", "-", "=?", "?=", "ü", "\udce4", "\r\n ", "'", "é"]
+    addr_pieces = ["a", "b1", ".", "..", "@", "-", "+", "_", "é", " ", "[", "]", '"', "(", ")"]
+
+    def name() -> str:
+        return "".join(rng.choice(name_pieces) for _ in range(rng.randint(0, 6)))
+
+    def addr() -> str:
+        if rng.random() < 0.5:
+            return rng.choice(["a", "a.b", "a+b"]) + "@" + rng.choice(["b.example", "b", "b-c.d"])
+        return "".join(rng.choice(addr_pieces) for _ in range(rng.randint(1, 8)))
+
+    shapes = [lambda: addr(), lambda: f"{name()} <{addr()}>", lambda: f"{name()}<{addr()}>",
+              lambda: f'"{name()}" <{addr()}>', lambda: f"{name()} {addr()}"]
+    return [rng.choice(shapes)() for _ in range(count)]
+
+
+def test_plain_address_fields_are_read_as_getaddresses_reads_them():
+    """The shortcut for a field of one plain address gives what the stdlib parser gives."""
+    from email.utils import getaddresses
+
+    from gateway.processing.parsing import _ONE_ADDRESS, _read_addresses
+
+    fields = ADDRESS_FIELDS + _fuzzed_address_fields(20_000)
+    fields += [f"{name} <{addr}>" for name in ("Anna", "A. B", '"B, A"', "") for addr in
+               ("a@b.example", "a.b+c@d-e.example", "a@b")]
+    plain = [value for value in fields if _ONE_ADDRESS.fullmatch(value)]
+    for value in plain:
+        assert _read_addresses(value) == getaddresses([value]), value
+    assert 2_000 < len(plain) < len(fields) / 2  # both ways are exercised
+
+
+def test_the_end_of_the_header_is_where_the_regex_finds_it():
+    import itertools
+    import re
+
+    from gateway.processing.parsing import _header_end
+
+    regex = re.compile(rb"\r?\n\r?\n")
+    for n in range(7):
+        for chars in itertools.product([b"\r", b"\n", b"a"], repeat=n):
+            raw = b"".join(chars)
+            found = regex.search(raw)
+            assert _header_end(raw) == (found.start() if found else len(raw)), raw
