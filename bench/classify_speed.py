@@ -19,9 +19,16 @@ timed is a running daemon, not its start. Rates are messages per CPU second of t
 rates are printed beside them. ``full`` also reports its peak RSS (``ru_maxrss``) after it
 has classified messages of every language, with the daemon's modules imported.
 
+``--baseline DIR`` compares this checkout with another one (say the main checkout) in the
+same run: every mode of a round also runs DIR's own child (``DIR/bench/classify_speed.py``,
+``PYTHONPATH=DIR``) on the same message files, the two alternating which goes first, and the
+report adds the ratio this / baseline per mode (median and range over the rounds). Rates of
+two separate runs on a shared machine are not comparable; ratios taken in one run are.
+
 Run::
 
     PYTHONPATH=$PWD python bench/classify_speed.py --rounds 5 --count 2000
+    PYTHONPATH=$PWD python bench/classify_speed.py --rounds 5 --count 2000 --baseline /work/main
 """
 
 from __future__ import annotations
@@ -109,16 +116,20 @@ def child(mode: str, warm_file: Path, file: Path) -> Measurement:
         for raw in warm:
             nlp.make_doc(to_input(parse_message(raw)).body_text or "")
         bodies = [to_input(parse_message(raw)).body_text or "" for raw in raws]
+
         def tokenize() -> None:
             for body in bodies:
                 nlp.make_doc(body)  # not kept: the docs of 2,000 mails would be the peak RSS
+
         cpu, wall = _timed(tokenize)
     elif mode == "parse":
         for raw in warm:
             to_input(parse_message(raw))
+
         def parse_all() -> None:
             for raw in raws:
                 to_input(parse_message(raw))
+
         cpu, wall = _timed(parse_all)
     else:
         rules = load_rules()
@@ -126,14 +137,18 @@ def child(mode: str, warm_file: Path, file: Path) -> Measurement:
             languages.add(classify(to_input(parse_message(raw)), rules).language)
         if mode == "classify":
             inputs = [to_input(parse_message(raw)) for raw in raws]
+
             def classify_all() -> None:
                 for m in inputs:
                     classify(m, rules)
+
             cpu, wall = _timed(classify_all)
         else:
+
             def work() -> None:
                 for raw in raws:
                     languages.add(classify(to_input(parse_message(raw)), rules).language)
+
             cpu, wall = _timed(work)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     return Measurement(mode, len(raws), cpu, wall, peak, tuple(sorted(languages)))
@@ -142,21 +157,36 @@ def child(mode: str, warm_file: Path, file: Path) -> Measurement:
 # ---------------------------------------------------------------- parent: rounds and report
 
 
-def _spawn(mode: str, warm: Path, file: Path, cpu: int | None) -> Measurement:
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    cmd = [sys.executable, __file__, "--child", mode, str(warm), str(file)]
+HERE = Path(__file__).resolve().parent.parent
+
+
+def _spawn(
+    mode: str, warm: Path, file: Path, cpu: int | None, checkout: Path = HERE
+) -> Measurement:
+    """Run ``checkout``'s own child for one mode: its code, its benchmark, our message files."""
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONPATH=str(checkout),
+    )
+    script = checkout / "bench" / "classify_speed.py"
+    cmd = [sys.executable, str(script), "--child", mode, str(warm), str(file)]
     if cpu is not None:
         cmd[2:2] = ["--cpu", str(cpu)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, env=env, cwd=checkout, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"child {mode} failed:\n{done.stderr}")
+        raise SystemExit(f"child {mode} of {checkout} failed:\n{done.stderr}")
     data = json.loads(done.stdout.strip().splitlines()[-1])
     return Measurement(**{**data, "languages": tuple(data["languages"])})
 
 
 def _spread(values: Sequence[float], fmt: str = "{:.0f}") -> str:
-    return (f"median {fmt.format(statistics.median(values))}  "
-            f"range {fmt.format(min(values))}-{fmt.format(max(values))}")
+    return (
+        f"median {fmt.format(statistics.median(values))}  "
+        f"range {fmt.format(min(values))}-{fmt.format(max(values))}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,8 +194,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--count", type=int, default=2000, help="distinct messages per round")
     ap.add_argument("--corpora", type=Path, default=None, help="the shared corpora folder")
-    ap.add_argument("--cpu", type=int, default=None,
-                    help="pin the children to this CPU (they are single-threaded either way)")
+    ap.add_argument(
+        "--cpu",
+        type=int,
+        default=None,
+        help="pin the children to this CPU (they are single-threaded either way)",
+    )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="another checkout whose own child runs interleaved with ours "
+        "(e.g. /work/main); the report adds the ratio this/baseline per mode",
+    )
     ap.add_argument("--child", nargs=3, metavar=("MODE", "WARMUP", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -176,52 +218,94 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from bench.speed_corpus import LANGUAGES, Generator, load_sources
 
+    baseline = args.baseline.resolve() if args.baseline else None
+    if baseline is not None and not (baseline / "bench" / "classify_speed.py").is_file():
+        raise SystemExit(f"--baseline {baseline}: no bench/classify_speed.py there")
     sources = load_sources(require_corpus(args.corpora or corpora_root()))
     results: dict[str, list[Measurement]] = {m: [] for m in MODES}
+    base: dict[str, list[Measurement]] = {m: [] for m in MODES}
     sizes: list[int] = []
     with tempfile.TemporaryDirectory(prefix="classify-speed-") as tmp:
         for rnd in range(args.rounds):
             gen = Generator(sources, seed=1_000 + rnd)  # every round its own messages
             raws = [raw for _, raw in gen.messages(args.count)]
-            warm = [gen.message(lang)[0] for lang in LANGUAGES
-                    for _ in range(WARMUP_PER_LANGUAGE)]
+            warm = [gen.message(lang)[0] for lang in LANGUAGES for _ in range(WARMUP_PER_LANGUAGE)]
             sizes += [len(r) for r in raws]
             file, warm_file = Path(tmp, f"round{rnd}"), Path(tmp, f"warm{rnd}")
             write_messages(file, raws)
             write_messages(warm_file, warm)
-            order = MODES[rnd % len(MODES):] + MODES[: rnd % len(MODES)]
-            for mode in order:
-                res = _spawn(mode, warm_file, file, args.cpu)
-                results[mode].append(res)
-                print(f"round {rnd + 1} {mode:<9} {res.rate():7.0f} msg/s CPU "
-                      f"{res.rate('wall'):7.0f} wall  peak RSS {res.maxrss_mb:.0f} MB", flush=True)
+            order = MODES[rnd % len(MODES) :] + MODES[: rnd % len(MODES)]
+            for i, mode in enumerate(order):
+                sides: list[tuple[str, Path, dict[str, list[Measurement]]]] = [
+                    ("this", HERE, results)
+                ]
+                if baseline is not None:
+                    sides.append(("baseline", baseline, base))
+                    if (rnd + i) % 2:  # alternate who runs first: no side gets the warm cache
+                        sides.reverse()
+                for side, checkout, into in sides:
+                    res = _spawn(mode, warm_file, file, args.cpu, checkout)
+                    into[mode].append(res)
+                    tag = f" {side:<8}" if baseline is not None else ""
+                    print(
+                        f"round {rnd + 1} {mode:<9}{tag} {res.rate():7.0f} msg/s CPU "
+                        f"{res.rate('wall'):7.0f} wall  peak RSS {res.maxrss_mb:.0f} MB",
+                        flush=True,
+                    )
     _report(results, sizes, args)
+    if baseline is not None:
+        print(f"\nbaseline {baseline}:")
+        _report(base, sizes, args)
+        _compare(results, base)
     return 0
 
 
-def _report(results: dict[str, list[Measurement]], sizes: list[int],
-            args: argparse.Namespace) -> None:
+def _compare(this: dict[str, list[Measurement]], base: dict[str, list[Measurement]]) -> None:
+    """Ratio this / baseline per mode, round by round (each pair ran on the same messages)."""
+    print("\nthis / baseline (> 1: this checkout is faster; RSS: < 1 is smaller)")
+    for mode in MODES:
+        pairs = list(zip(this[mode], base[mode], strict=True))
+        cpu = [t.rate() / b.rate() for t, b in pairs]
+        wall = [t.rate("wall") / b.rate("wall") for t, b in pairs]
+        print(f"  {mode:<9} msg/s CPU {_spread(cpu, '{:.3f}')}   wall {_spread(wall, '{:.3f}')}")
+    rss = [t.maxrss_mb / b.maxrss_mb for t, b in zip(this["full"], base["full"], strict=True)]
+    print(f"  peak RSS of full: {_spread(rss, '{:.3f}')}")
+
+
+def _report(
+    results: dict[str, list[Measurement]], sizes: list[int], args: argparse.Namespace
+) -> None:
     def rate(mode: str, clock: str = "cpu") -> list[float]:
         return [r.rate(clock) for r in results[mode]]
 
     def kb(share: float) -> str:
         return f"{sorted(sizes)[int(share * (len(sizes) - 1))] / 1024:.1f}"
 
-    print(f"\n{args.rounds} rounds x {args.count} distinct messages, one core, fresh process "
-          f"per measurement; message size median {kb(0.5)} KB (p10 {kb(0.1)}, p90 {kb(0.9)})")
-    labels = {"full": "parse + classify from raw bytes", "classify": "classify alone",
-              "parse": "parse + to_input alone", "tokenize": 'spacy.blank("en").make_doc'}
+    print(
+        f"\n{args.rounds} rounds x {args.count} distinct messages, one core, fresh process "
+        f"per measurement; message size median {kb(0.5)} KB (p10 {kb(0.1)}, p90 {kb(0.9)})"
+    )
+    labels = {
+        "full": "parse + classify from raw bytes",
+        "classify": "classify alone",
+        "parse": "parse + to_input alone",
+        "tokenize": 'spacy.blank("en").make_doc',
+    }
     for mode in MODES:
-        print(f"{labels[mode]:<32} msg/s CPU {_spread(rate(mode))}   "
-              f"wall {_spread(rate(mode, 'wall'))}")
+        print(
+            f"{labels[mode]:<32} msg/s CPU {_spread(rate(mode))}   "
+            f"wall {_spread(rate(mode, 'wall'))}"
+        )
     tok = rate("tokenize")
     for mode in ("full", "classify"):
         ratios = [t / m for t, m in zip(tok, rate(mode), strict=True)]
         print(f"cost of {mode} in tokenizer passes: {_spread(ratios, '{:.2f}')}")
     rss = [r.maxrss_mb for r in results["full"]]
     langs = sorted({x for r in results["full"] for x in r.languages})
-    print(f"peak RSS of the full child (daemon modules imported, {len(langs)} languages "
-          f"classified: {' '.join(langs)}): {_spread(rss, '{:.0f}')} MB")
+    print(
+        f"peak RSS of the full child (daemon modules imported, {len(langs)} languages "
+        f"classified: {' '.join(langs)}): {_spread(rss, '{:.0f}')} MB"
+    )
 
 
 if __name__ == "__main__":
