@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,9 +38,8 @@ if TYPE_CHECKING:
 NUM = "#num"
 MAX_ELEMENTS = 6
 MAX_UNORDERED = 3
-_NEG, _SPACE, _BREAK = 1, 2, 4
+_NEG, _BREAK = 1, 4  # marker bits of negators and blank lines (bit 1 is unused)
 _FIRST_SYMBOL_BIT = 3
-_SYMBOL_LOW = (1 << _FIRST_SYMBOL_BIT) - 1  # the marker bits below the first symbol
 _DIGIT = re.compile(r"\d")
 _CACHE_LIMIT = 30_000  # distinct words remembered per language (about 3 MB) before renewal
 
@@ -124,10 +124,10 @@ class SequenceRule:
 @dataclass(frozen=True)
 class _Compiled:
     rule_id: str
-    need: int  # all symbol bits of the variant
-    bits: tuple[int, ...]
+    numbers: tuple[int, ...]  # bit number of each element's symbol
     window: int
     negatable: bool
+    spread: tuple[int, ...]  # _spread_steps(window)
 
 
 class SequenceIndex:
@@ -148,12 +148,17 @@ class SequenceIndex:
         for rule in rules:
             for seq in rule.sequences:
                 for variant in variants(seq, rule.unordered):
-                    bits = tuple(self._bit(e.symbol(rule.language)) for e in variant)
-                    need = 0
-                    for b in bits:
-                        need |= b
+                    numbers = tuple(
+                        self._bit(e.symbol(rule.language)).bit_length() - 1 for e in variant
+                    )
                     self._compiled.append(
-                        _Compiled(rule.rule_id, need, bits, rule.window, rule.negatable)
+                        _Compiled(
+                            rule.rule_id,
+                            numbers,
+                            rule.window,
+                            rule.negatable,
+                            _spread_steps(rule.window),
+                        )
                     )
         self._form_masks: dict[str, int] = {}
         prefix_list: list[tuple[str, int]] = []
@@ -169,38 +174,32 @@ class SequenceIndex:
                 self._add_forms((symbol[1],), bit, one_token)
             else:
                 self._num = bit
-        # length -> prefix -> bits: a word is looked up once per prefix length (a handful)
-        # instead of tested against every prefix.
-        self._prefixes: dict[int, dict[str, int]] = {}
+        # Every leading part of a prefix -> the bits of the prefixes equal to it (0 for none):
+        # a word is looked up one leading part longer at a time, and most words leave the
+        # table after a letter or two, instead of one look-up per prefix length.
+        self._leads: dict[str, int] = {}
         for prefix, bit in prefix_list:
-            by_prefix = self._prefixes.setdefault(len(prefix), {})
-            by_prefix[prefix] = by_prefix.get(prefix, 0) | bit
+            for end in range(1, len(prefix)):
+                self._leads.setdefault(prefix[:end], 0)
+            self._leads[prefix] = self._leads.get(prefix, 0) | bit
         self._negators = negators
-        self._cache: dict[int, int] = {}
-        # Each variant under one of its symbols (the one with the fewest forms, a guess at the
-        # rarest): a message only tries the variants filed under a symbol it contains.
-        weight = {bit: self._rarity(symbol, forms, prefixes)
-                  for symbol, bit in self._bits.items()}
-        # (all symbol bits, number) of the variants, by anchor: the test whether a variant's
-        # symbols all occur reads two local ints instead of a dataclass per candidate.
-        self._by_anchor: dict[int, list[tuple[int, int]]] = {}
-        for n, c in enumerate(self._compiled):
-            anchor = min(c.bits, key=lambda b: (weight[b], b))
-            self._by_anchor.setdefault(anchor, []).append((c.need, n))
-
-    @staticmethod
-    def _rarity(
-        symbol: tuple[str, ...],
-        forms: Mapping[tuple[str, str], frozenset[str]],
-        prefixes: Mapping[tuple[str, str], tuple[str, ...]],
-    ) -> int:
-        """How many words a symbol stands for, roughly (a prefix: many; a number: most)."""
-        if symbol[0] == "concept":
-            key = (symbol[1], symbol[2])
-            return len(forms.get(key, ())) + 100 * len(prefixes.get(key, ()))
-        if symbol[0] == "literal":
-            return 1
-        return 1_000_000
+        # word hash -> the bit numbers of its mask, ascending (the markers are 0, 1 and 2)
+        self._cache: dict[int, tuple[int, ...]] = {}
+        # bit numbers of the symbols and negators of whitespace words (none expected; see find)
+        self._spaced: set[int] = set()
+        # Bit numbers of each variant's symbols, one row per element position (a variant
+        # shorter than the longest repeats its first symbol): which variants have all their
+        # symbols in a message is then a few numpy gathers over all variants at once, not a
+        # Python step per variant.
+        longest = max((len(c.numbers) for c in self._compiled), default=1)
+        self._symbol_rows = numpy.array(
+            [
+                [(c.numbers + c.numbers[:1] * longest)[k] for c in self._compiled]
+                for k in range(longest)
+            ],
+            dtype=numpy.intp,
+        )
+        self._width = _FIRST_SYMBOL_BIT + len(self._bits)
 
     def _add_forms(self, forms: Iterable[str], bit: int, one_token: Callable[[str], bool]) -> None:
         for form in forms:
@@ -219,26 +218,37 @@ class SequenceIndex:
 
     def _mask(self, word: str) -> int:
         mask = self._form_masks.get(word, 0)
-        for length, by_prefix in self._prefixes.items():
-            mask |= by_prefix.get(word[:length], 0)
+        leads = self._leads
+        for end in range(1, len(word) + 1):
+            bits = leads.get(word[:end])
+            if bits is None:
+                break
+            mask |= bits
         if self._num and _DIGIT.search(word):
             mask |= self._num
         if word in self._negators or word.endswith(("n't", "n\u2019t")):
             mask |= _NEG
         if word.isspace():
-            mask |= _SPACE | (_BREAK if word.count("\n") >= 2 else 0)
+            self._spaced.update(n for n in range(mask.bit_length()) if mask >> n & 1)
+            mask |= _BREAK if word.count("\n") >= 2 else 0
         return mask
 
-    def masks(self, doc: Doc) -> list[int]:
-        """One bitmask per token of ``doc``."""
+    def _numbers(self, doc: Doc, distinct: set[int]) -> dict[int, tuple[int, ...]]:
+        """The word cache, holding the bit numbers of each of the words ``distinct`` (hashes
+        of the words of ``doc``), ascending: 0 a negator, 2 a blank line, 3 on symbols."""
         if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
         cache = self._cache
-        hashes = doc.to_array("LOWER").tolist()
         strings = doc.vocab.strings
-        for h in set(hashes).difference(cache):
-            cache[h] = self._mask(strings[h])
-        return list(map(cache.__getitem__, hashes))
+        for h in distinct.difference(cache):
+            mask = self._mask(strings[h])
+            numbers: list[int] = []
+            while mask:
+                bit = mask & -mask
+                numbers.append(bit.bit_length() - 1)
+                mask ^= bit
+            cache[h] = tuple(numbers)
+        return cache
 
     def find(
         self, doc: Doc, phrase_hits: Iterable[tuple[int, int, int]] = ()
@@ -249,44 +259,163 @@ class SequenceIndex:
         that the PhraseMatcher found."""
         if not self._compiled or not len(doc):
             return []
-        masks = self.masks(doc)
-        phrase_hits = list(phrase_hits)
-        present = 0
-        for m in set(masks):
-            present |= m
-        for bit, _, _ in phrase_hits:
-            present |= bit
-        by_anchor = self._by_anchor
-        numbers: list[int] = []
-        rest = present
-        while rest:
-            bit = rest & -rest
-            filed = by_anchor.get(bit)
-            if filed:
-                numbers += [n for need, n in filed if need & present == need]
-            rest ^= bit
+        columns = doc.to_array(["LOWER", "IS_SPACE"])
+        hashes = columns[:, 0].tolist()
+        distinct = set(hashes)
+        cache = self._numbers(doc, distinct)
+        at = _Positions(hashes, distinct, cache, columns[:, 1])
+        hits = [(bit.bit_length() - 1, start, end) for bit, start, end in phrase_hits]
+        occurring = numpy.zeros(self._width, dtype=bool)
+        occurring[list(at.single)] = True
+        if hits:
+            occurring[[n for n, _, _ in hits]] = True
+        # Variants with all their symbols in the text, in the order of the rules (matches
+        # come out in that order).
+        numbers = numpy.flatnonzero(occurring.take(self._symbol_rows).all(axis=0)).tolist()
         if not numbers:
             return []
-        numbers.sort()  # the order of the rules, as before: matches come out in that order
         todo = list(map(self._compiled.__getitem__, numbers))
-        # Positions count the tokens that are not whitespace (a line break is no word); no
-        # match spans a blank line. numpy: no Python step per token.
-        space = doc.to_array("IS_SPACE").astype(bool)
-        rank = numpy.cumsum(~space).tolist()
-        breaks = [i for i in numpy.flatnonzero(space).tolist() if masks[i] & _BREAK]
-        needed = 0
-        for c in todo:
-            needed |= c.need
-        occurrences, negators = _occurrences(masks, rank, phrase_hits, needed)
+        # A symbol found as a form of several tokens (or, never seen, as a whitespace word)
+        # has occurrences that are not one position each: its variants are searched over the
+        # tokens of each occurrence instead (all variants if a whitespace word negates).
+        odd = {n for n, _, _ in hits} | self._spaced
+        slow = [c for c in todo if not odd.isdisjoint(c.numbers)] if odd else []
+        if _NEG_NUMBER in odd:
+            slow = todo
+        searched = _spans_search(slow, hashes, cache, at.rank, hits) if slow else {}
+        return at.matches(todo, searched)
+
+
+_NEG_NUMBER, _BREAK_NUMBER = _NEG.bit_length() - 1, _BREAK.bit_length() - 1
+
+
+class _Positions:
+    """Where the symbols, negators and blank lines of a text are, as bitsets over the counted
+    positions (bit r: the r-th token that is not whitespace; a whitespace token has the
+    position of the word before it). "B within W positions after A" is then a shift and an
+    AND over all occurrences at once instead of a Python step per occurrence."""
+
+    def __init__(
+        self,
+        hashes: list[int],
+        distinct: set[int],
+        cache: dict[int, tuple[int, ...]],
+        space: numpy.ndarray,
+    ) -> None:
+        self._counted = space == 0
+        self.rank: list[int] = numpy.cumsum(self._counted).tolist()
+        # the words with a symbol, a negator or a blank line -> their positions
+        at = dict.fromkeys(filter(cache.__getitem__, distinct), 0)
+        for h, r in zip(hashes, self.rank, strict=True):
+            if h in at:
+                at[h] |= 1 << r
+        # bit number -> positions (the markers too: negators and blank lines)
+        self.single: defaultdict[int, int] = defaultdict(int)
+        single = self.single
+        for h, where in at.items():
+            for n in cache[h]:
+                single[n] |= where
+
+    def matches(
+        self, todo: list[_Compiled], searched: dict[_Compiled, list[tuple[str, int, int]]]
+    ) -> list[tuple[str, int, int]]:
+        """What :meth:`SequenceIndex.find` returns for the variants ``todo``; those in
+        ``searched`` are taken from there."""
+        single = self.single
+        negators = single.get(_NEG_NUMBER, 0)
+        breaks = single.get(_BREAK_NUMBER, 0)
         out: list[tuple[str, int, int]] = []
+        tokens: list[int] = []
         for c in todo:
-            for first, last in _search(c.bits, c.window, rank, occurrences):
-                if _within(breaks, first, last):
+            if searched and c in searched:
+                out += searched[c]
+                continue
+            reached = _reached(c, single)
+            ends = reached[-1]
+            if not ends:
+                continue
+            found: list[tuple[int, int]] = []
+            while ends:
+                last = ends.bit_length() - 1
+                ends ^= 1 << last
+                # The latest start: at each element back, the latest reachable position
+                # before the current one (it lies within the window, since the current one
+                # was reached from some position there; and a later position never leads to
+                # an earlier start).
+                first = last
+                for before in reversed(reached[:-1]):
+                    first = (before & ((1 << first) - 1)).bit_length() - 1
+                inside = (1 << last) - (1 << first)  # positions first .. last - 1
+                if breaks & inside:
+                    continue  # a blank line after one of them, before the last
+                if c.negatable and negators & (inside | 1 << last):
                     continue
-                if c.negatable and _within(negators, first - 1, last + 1):
-                    continue
-                out.append((c.rule_id, first, last + 1))
+                found.append((first, last))
+            if not found:
+                continue
+            if not tokens:
+                tokens = numpy.flatnonzero(self._counted).tolist()  # position r + 1 -> token
+            found.sort()
+            out += [(c.rule_id, tokens[f - 1], tokens[q - 1] + 1) for f, q in found]
         return out
+
+
+def _reached(c: _Compiled, single: dict[int, int]) -> list[int]:
+    """For each element of ``c``: the positions where a chain of the elements up to it, each
+    within the window after the one before, can end (bitsets; [0] after a dead end)."""
+    ends = single.get(c.numbers[0], 0)
+    reached = [ends]
+    for n in c.numbers[1:]:
+        if not ends:
+            return [0]
+        starts = ends << 1
+        for k in c.spread:
+            starts |= starts << k
+        ends = starts & single.get(n, 0)
+        reached.append(ends)
+    return reached
+
+
+def _spread_steps(window: int) -> tuple[int, ...]:
+    """Shifts whose successive ORs (x |= x << k) set bits 0..window after each set bit."""
+    steps: list[int] = []
+    covered = 0
+    while covered < window:
+        step = min(covered + 1, window - covered)
+        steps.append(step)
+        covered += step
+    return tuple(steps)
+
+
+def _spans_search(
+    slow: list[_Compiled],
+    hashes: list[int],
+    cache: dict[int, tuple[int, ...]],
+    rank: list[int],
+    hits: list[tuple[int, int, int]],
+) -> dict[_Compiled, list[tuple[str, int, int]]]:
+    """The matches of the variants ``slow``, searched over the first and last token of each
+    occurrence of their symbols (``hits``: bit number, first token, end of the forms of
+    several tokens)."""
+    masks = {h: sum(1 << n for n in cache[h]) for h in set(hashes)}
+    per_token = list(map(masks.__getitem__, hashes))
+    breaks = [i for i, m in enumerate(per_token) if m & _BREAK]
+    needed = 0
+    for c in slow:
+        for n in c.numbers:
+            needed |= 1 << n
+    occurrences, negators = _occurrences(
+        per_token, rank, [(1 << n, s, e) for n, s, e in hits], needed
+    )
+    out: dict[_Compiled, list[tuple[str, int, int]]] = {}
+    for c in slow:
+        out[c] = [
+            (c.rule_id, first, last + 1)
+            for first, last in _search(c.numbers, c.window, rank, occurrences)
+            if not _within(breaks, first, last)
+            and not (c.negatable and _within(negators, first - 1, last + 1))
+        ]
+    return out
 
 
 Occurrences = dict[int, tuple[list[int], list[tuple[int, int]]]]
@@ -326,16 +455,17 @@ def _occurrences(
 
 
 def _search(
-    bits: tuple[int, ...],
+    numbers: tuple[int, ...],
     window: int,
     rank: list[int],
     occurrences: Occurrences,
 ) -> list[tuple[int, int]]:
-    """(first, last) tokens of matches of ``bits`` in order, with at most ``window`` counted
-    tokens between consecutive elements; for each last token the latest possible first one."""
-    states = occurrences.get(bits[0], ([], []))[1]
-    for bit in bits[1:]:
-        ranks, spans = occurrences.get(bit, ([], []))
+    """(first, last) tokens of matches of the symbols ``numbers`` (bit numbers) in order,
+    with at most ``window`` counted tokens between consecutive elements; for each last token
+    the latest possible first one."""
+    states = occurrences.get(1 << numbers[0], ([], []))[1]
+    for n in numbers[1:]:
+        ranks, spans = occurrences.get(1 << n, ([], []))
         best: dict[int, int] = {}
         for start, end in states:
             after = rank[end]
