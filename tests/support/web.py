@@ -1,0 +1,77 @@
+"""The web application in tests: Starlette's TestClient on a real installation, accounts made
+through the services, the login form filled in as a browser would, and mail that tries every
+usual trick to run script or load something when shown."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from starlette.testclient import TestClient
+
+from gateway.bootstrap import App
+from gateway.services.users import add_user
+from gateway.web.app import create_app
+
+PASSWORD = "correct horse battery staple"
+CLIENT_ADDRESS = "127.0.0.7"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def web_client(app: App, *, address: str = CLIENT_ADDRESS, **options: object) -> TestClient:
+    """A client of the application that does not follow redirects (tests look at them)."""
+    return TestClient(create_app(app, **options), base_url="http://commgate.test",  # type: ignore[arg-type]
+                      follow_redirects=False, client=(address, 50123))
+
+
+def account(app: App, name: str, role: str = "staff", aliases: tuple[str, ...] = (),
+            password: str = PASSWORD) -> None:
+    add_user(app, actor="admin-test", name=name, role=role, aliases=list(aliases),
+             password=password)
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+def log_in(client: TestClient, name: str, password: str = PASSWORD, next_page: str = ""):  # type: ignore[no-untyped-def]
+    """Fill in the login form as a browser would: GET it (session and token), then POST."""
+    form = client.get("/login")
+    return client.post("/login", data={"username": name, "password": password,
+                                       "csrf": csrf_of(form.text), "next": next_page})
+
+
+def form_token(client: TestClient, path: str) -> str:
+    """The CSRF token of the forms on a page."""
+    return csrf_of(client.get(path).text)
+
+
+SCRIPT = "<script>alert('xss')</script>"
+ONERROR = "<img src=x onerror=alert(1)>"
+SVG = "<svg onload=alert(2)><script>alert(3)</script></svg>"
+JS_URL = "javascript:alert(4)"
+REMOTE_IMAGE = "https://tracker.evil.example/pixel.png"
+
+
+def xss_message(to: str = "sales@northpoint.example") -> bytes:
+    """A mail with script, event handlers, ``javascript:`` URLs, SVG and remote images in the
+    subject, the sender's name, the text, the HTML part and an attachment's name."""
+    msg = EmailMessage()
+    msg["From"] = f'"{SCRIPT}{ONERROR}" <mallory@evil.example>'
+    msg["To"] = to
+    msg["Subject"] = f"Order {SCRIPT}{SVG} <img src='{REMOTE_IMAGE}'>"
+    msg["Date"] = "Mon, 23 Nov 2026 09:15:00 +0100"
+    msg["Message-ID"] = make_msgid(domain="evil.example")
+    msg.set_content(f"Please order 20 pieces. {SCRIPT} {ONERROR} <a href=\"{JS_URL}\">x</a>")
+    msg.add_alternative(
+        f"<html><head><style>body{{background:url({REMOTE_IMAGE})}}</style></head><body>"
+        f"<p onclick=\"alert(5)\">Please order 20 pieces.</p>{SCRIPT}{ONERROR}{SVG}"
+        f"<a href=\"{JS_URL}\">click</a><img src=\"{REMOTE_IMAGE}\" alt=\"logo\">"
+        f"<iframe src=\"https://evil.example/\"></iframe><form action=\"https://evil.example/\">"
+        f"<input name=p></form></body></html>", subtype="html")
+    msg.add_attachment(b"%PDF-1.4 not really\n", maintype="application", subtype="pdf",
+                       filename=f"{SCRIPT}\"; evil=1.pdf")
+    return bytes(msg)
