@@ -147,9 +147,10 @@ def case(request: Request, ref: str) -> Response:
     content = case_content(ctx, actor=user.name, ref=detail.ref, queues=user.queues)
     shown = {m.id: m for m in content.messages}
     timeline: list[dict[str, Any]] = [
-        {"at": m["date"] or "", "message": m, "content": shown.get(m["id"])}
+        {"at": m["date"] or "", "message": m, "content": shown.get(m["id"]), "event": None}
         for m in detail.messages]
-    timeline += [{"at": e.at or "", "event": e} for e in detail.events]
+    timeline += [{"at": e.at or "", "message": None, "content": None, "event": e}
+                 for e in detail.events]
     timeline.sort(key=lambda item: item["at"])
     return render(request, "case.html", {
         "case": detail, "timeline": timeline, "statuses": STATUSES,

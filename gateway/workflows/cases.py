@@ -138,9 +138,11 @@ def page_cases(session: Session, where: CaseFilter, *, before_id: int | None = N
     cases = list(session.scalars(query))
     more = len(cases) > limit
     cases = cases[:limit]
-    counts = dict(session.execute(
-        select(Message.case_id, func.count()).where(Message.case_id.in_([c.id for c in cases]))
-        .group_by(Message.case_id)).tuples().all()) if cases else {}
+    counts: dict[int, int] = {}
+    if cases:
+        counts = {case_id: count for case_id, count in session.execute(
+            select(Message.case_id, func.count())
+            .where(Message.case_id.in_([c.id for c in cases])).group_by(Message.case_id))}
     rows = [case_summary(case, counts.get(case.id, 0)) for case in cases]
     return rows, (cases[-1].id if more else None)
 

@@ -4,15 +4,21 @@ usual trick to run script or load something when shown."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 
 from starlette.testclient import TestClient
 
 from gateway.bootstrap import App
+from gateway.config import Settings
+from gateway.processing.ingest import ingest
+from gateway.services.cases import list_cases
 from gateway.services.users import add_user
 from gateway.web.app import create_app
+from tests.support.mail import write_messages
 
 PASSWORD = "correct horse battery staple"
 CLIENT_ADDRESS = "127.0.0.7"
@@ -23,6 +29,14 @@ def web_client(app: App, *, address: str = CLIENT_ADDRESS, **options: object) ->
     """A client of the application that does not follow redirects (tests look at them)."""
     return TestClient(create_app(app, **options), base_url="http://commgate.test",  # type: ignore[arg-type]
                       follow_redirects=False, client=(address, 50123))
+
+
+def with_web(app: App, **options: object) -> App:
+    """The installation with other ``[web]`` settings (as if its commgate.toml said so)."""
+    config = app.settings.config
+    web = config.web.model_copy(update=options)
+    settings = Settings(app.settings.home, config.model_copy(update={"web": web}))
+    return dataclasses.replace(app, settings=settings)
 
 
 def account(app: App, name: str, role: str = "staff", aliases: tuple[str, ...] = (),
@@ -75,3 +89,9 @@ def xss_message(to: str = "sales@northpoint.example") -> bytes:
     msg.add_attachment(b"%PDF-1.4 not really\n", maintype="application", subtype="pdf",
                        filename=f"{SCRIPT}\"; evil=1.pdf")
     return bytes(msg)
+
+
+def file_mail(app: App, folder: Path, *messages: bytes) -> list[str]:
+    """File ``messages`` through the real pipeline; the references of the cases, newest last."""
+    ingest(app, write_messages(folder, list(messages)))
+    return [case.ref for case in list_cases(app, actor="test").items]
