@@ -8,6 +8,7 @@ import dataclasses
 import re
 from email.message import EmailMessage
 from email.utils import make_msgid
+from html.parser import HTMLParser
 from pathlib import Path
 
 from starlette.testclient import TestClient
@@ -95,3 +96,35 @@ def file_mail(app: App, folder: Path, *messages: bytes) -> list[str]:
     """File ``messages`` through the real pipeline; the references of the cases, newest last."""
     ingest(app, write_messages(folder, list(messages)))
     return [case.ref for case in list_cases(app, actor="test").items]
+
+
+class _ActiveContent(HTMLParser):
+    """Collects what in a page could run or load something: script, SVG, style, frames other
+    than our sandboxed one, forms posting elsewhere, event handlers, ``javascript:`` URLs and
+    images or other resources from another site."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "svg", "object", "embed", "base", "meta") and not (
+                tag == "meta" and dict(attrs).keys() <= {"charset", "name", "content"}):
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            value = (value or "").strip().lower()
+            if name.startswith("on"):
+                self.found.append(f"<{tag} {name}>")
+            if name in ("href", "src", "action", "srcset", "formaction", "style") and (
+                    "javascript:" in value or "//" in value or "url(" in value):
+                self.found.append(f"<{tag} {name}={value}>")
+        if tag == "iframe" and dict(attrs).get("sandbox") != "":
+            self.found.append("<iframe> without sandbox")
+
+
+def active_content(html: str) -> list[str]:
+    """What in ``html`` could run or load something (empty: it is inert)."""
+    parser = _ActiveContent()
+    parser.feed(html)
+    parser.close()
+    return parser.found
