@@ -13,8 +13,6 @@ from typing import Any
 
 from gateway.cli._common import EXIT_OK, EXIT_USAGE, opened_app
 
-log = logging.getLogger("commgate")
-
 
 def register(sub: Any) -> None:
     p = sub.add_parser("web", help="serve the staff web application until SIGTERM")
@@ -33,6 +31,5 @@ def cmd_web(args: argparse.Namespace) -> int:
                   f"{app.settings.config_path}", file=sys.stderr)
             return EXIT_USAGE
         logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-        log.info("serving the web application on http://%s/", listen)
         serve(app, listen, "--listen" if args.listen else "web.listen")
     return EXIT_OK

@@ -10,7 +10,10 @@ records what was read.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import signal
 import socket
 from collections.abc import Generator
 
@@ -20,6 +23,8 @@ from gateway.config import parse_listen
 from gateway.core.context import Context
 from gateway.core.errors import ConfigError
 from gateway.web.app import create_app
+
+log = logging.getLogger(__name__)
 
 
 def bind(listen: str, key: str = "web.listen") -> socket.socket:
@@ -51,12 +56,21 @@ def server(ctx: Context, *, embedded: bool = False) -> uvicorn.Server:
 
 
 def serve(ctx: Context, listen: str, key: str = "--listen") -> None:
-    """Serve until SIGTERM or SIGINT (uvicorn finishes the requests in progress)."""
+    """Serve until SIGTERM or SIGINT: uvicorn lets the requests in progress finish, then this
+    returns (the command exits 0, as a service manager expects of a requested stop)."""
     sock = bind(listen, key)
+    log.info("serving the web application on http://%s/", listen)
     try:
-        server(ctx).run(sockets=[sock])
+        asyncio.run(_serve_until_signal(server(ctx, embedded=True), sock))
     finally:
         sock.close()
+
+
+async def _serve_until_signal(web: uvicorn.Server, sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, setattr, web, "should_exit", True)
+    await web.serve(sockets=[sock])
 
 
 class _Embedded(uvicorn.Server):

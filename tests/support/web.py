@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import urllib.error
+import urllib.request
 from email.message import EmailMessage
 from email.utils import make_msgid
 from html.parser import HTMLParser
@@ -128,3 +130,14 @@ def active_content(html: str) -> list[str]:
     parser.feed(html)
     parser.close()
     return parser.found
+
+
+def page_status(url: str) -> int | None:
+    """The HTTP status of ``url`` on a real server, or None while nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return None
