@@ -30,6 +30,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from gateway.config import WebConfig
 
 COOKIE = "commgate_session"
+MAX_TRACKED = 10_000  # names and addresses with failures; beyond it stale ones are dropped
 # Pages: nothing but our own files; no inline script or style; never framed by others.
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
             "frame-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
@@ -122,6 +123,9 @@ class LoginThrottle:
     def failed(self, user: str, address: str) -> None:
         now = self.clock()
         with self._lock:
+            if len(self._failures) >= MAX_TRACKED:  # many names guessed: forget the stale
+                for key in list(self._failures):
+                    self._count(key)
             for key in (("user", user.lower()), ("address", address)):
                 self._failures.setdefault(key, _Window()).failures.append(now)
 
