@@ -75,7 +75,9 @@ def list_cases(session: Session, status: str | None = None, category: str | None
 
 
 def show_case(session: Session, ref: str) -> dict[str, Any]:
-    case = session.scalar(select(Case).where(func.upper(Case.ref) == ref.strip().upper()))
+    # References are upper case (case_prefix and digits): compared as stored, the unique
+    # index finds the case instead of a scan of upper(ref) over every case.
+    case = session.scalar(select(Case).where(Case.ref == ref.strip().upper()))
     if case is None:
         raise CaseNotFoundError(f"no case {ref!r}; 'commgate cases list' shows the references")
     messages = [message_view(m) for m in case.messages]
