@@ -111,7 +111,7 @@ class Case(Base):
         # The web application's case list pages newest first within a queue or a status.
         Index("cases_alias_id", "alias", "id"),
         Index("cases_status_id", "status", "id"),
-        Index("cases_alias_status", "alias", "status"),  # counts per queue, from the index
+        Index("cases_status_alias", "status", "alias"),  # open work per queue, from the index
         # A case's family (the cases merged into it), read by every case page and hook.
         Index("cases_merged_into_id", "merged_into_id"),
     )

@@ -201,7 +201,7 @@ def reclassify(ctx: WorkerContext, *, actor: str, dry_run: bool = False) -> Recl
 @dataclasses.dataclass(frozen=True)
 class CasePage(View):
     """One page of the web application's case list, the cursor of the next page (None on the
-    last), the count of cases per queue and status, and the access record of the full-text
+    last), the open cases per queue and active status, and the access record of the full-text
     query (None without one)."""
 
     items: tuple[CaseSummary, ...]

@@ -25,11 +25,13 @@ from gateway.workflows.feedback import (
     feedback_log,
     record_corrective_action,
 )
+from gateway.workflows.lifecycle import ACTIVE, Escalation, escalate_overdue, set_status
 from gateway.workflows.lifecycle import STATUSES as STATUSES
-from gateway.workflows.lifecycle import Escalation, escalate_overdue, set_status
 
 if TYPE_CHECKING:
     from gateway.core.context import Context
+
+ACTIVE_STATUSES = ACTIVE  # the statuses of open work (the web application's queue counts)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ error pages and the routes of :mod:`gateway.web.pages`."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from gateway.core.context import Context
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 
 
 def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
@@ -77,7 +79,14 @@ async def _session_and_headers(request: Request,
     request.state.client = state.proxies.client(peer, request.url.scheme,
                                                 dict(request.headers))
     request.state.session = state.codec.loads(request.cookies.get(COOKIE))
-    response = await call_next(request)
+    try:
+        response = await call_next(request)
+    except Exception:
+        # Answered here, not by Starlette's outermost error handler, so that a fault (an
+        # unreadable archive, a bug) also gets the security headers; the traceback is logged.
+        log.exception("%s %s failed", request.method, request.url.path)
+        response = PlainTextResponse("Internal error: the administrator finds the cause in "
+                                     "the log.", status_code=500)
     session: WebSession = request.state.session
     if session.changed:
         response.set_cookie(COOKIE, state.codec.dumps(session), max_age=int(state.codec.max_age),

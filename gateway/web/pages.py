@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from gateway.services.cases import CATEGORIES, CaseFilter, case_page, show_case
-from gateway.services.lifecycle import STATUSES, set_case_status
+from gateway.services.lifecycle import ACTIVE_STATUSES, STATUSES, set_case_status
 from gateway.services.messages import attachment, case_content, message_html
 from gateway.services.users import UserView, sign_in, signed_in_user
 from gateway.web.common import BadForm, NotSignedIn, render, state_of
@@ -134,6 +134,7 @@ def cases(request: Request, status: str = "", category: str = "", alias: str = "
     queues = sorted(page.counts) if user.queues is None else sorted(user.queues)
     return render(request, "cases.html", {
         "page": page, "filters": filters, "next_url": next_url, "statuses": STATUSES,
+        "active": ACTIVE_STATUSES,
         "categories": CATEGORIES, "queues": queues, "first_page": not before})
 
 

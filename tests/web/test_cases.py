@@ -152,3 +152,15 @@ def test_the_list_filters_by_customer_status_and_text(app, refs):
         assert cora.get("/cases?status=bogus").status_code == 400
     searches = [r for r in audit_log(app, actor="test").rows if r["action"] == "search"]
     assert [(r["actor"], r["detail"]["query"]) for r in searches] == [("cora", "pump")]
+
+
+def test_a_fault_is_a_500_with_the_security_headers(app, refs, caplog):
+    """A message whose archived bytes are gone (a broken archive, not a missing case)."""
+    sha = show_case(app, actor="test", ref=refs[0]).messages[0]["sha256"]
+    (app.settings.archive_path / "blobs" / sha[:2] / sha).unlink()
+    with signed_in(app, "anna", "admin") as anna:
+        answer = anna.get(f"/cases/{refs[0]}")
+    assert answer.status_code == 500 and "Traceback" not in answer.text
+    assert answer.headers["content-security-policy"] == PAGE_CSP
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert f"GET /cases/{refs[0]} failed" in caplog.text

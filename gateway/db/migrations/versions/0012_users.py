@@ -48,7 +48,7 @@ def upgrade() -> None:
     # The case list of the web application pages newest first within a queue or a status.
     op.create_index("cases_alias_id", "cases", ["alias", "id"])
     op.create_index("cases_status_id", "cases", ["status", "id"])
-    op.create_index("cases_alias_status", "cases", ["alias", "status"])
+    op.create_index("cases_status_alias", "cases", ["status", "alias"])
     # case_family() looks cases up by merged_into_id on every case page: no full scan.
     op.create_index("cases_merged_into_id", "cases", ["merged_into_id"])
     _install_guard()
@@ -57,7 +57,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     _drop_guard()
     op.drop_index("cases_merged_into_id", table_name="cases")
-    op.drop_index("cases_alias_status", table_name="cases")
+    op.drop_index("cases_status_alias", table_name="cases")
     op.drop_index("cases_status_id", table_name="cases")
     op.drop_index("cases_alias_id", table_name="cases")
     op.drop_index("ix_user_events_user_id", table_name="user_events")
