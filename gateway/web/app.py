@@ -63,7 +63,7 @@ class WebState:
 def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
                monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
     """The web application of ``ctx``'s installation (its session key is made on first use)."""
-    from gateway.web import pages
+    from gateway.web import pages, pages_audit, pages_search, pages_triage
 
     config = ctx.settings.config.web
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -79,6 +79,9 @@ def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
     app.middleware("http")(_session_and_headers)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(pages_triage.router)
+    app.include_router(pages_search.router)
+    app.include_router(pages_audit.router)
     app.add_exception_handler(NotSignedIn, _to_login)
     app.add_exception_handler(Forbidden, _error(403))
     app.add_exception_handler(AccessDeniedError, _error(403))
