@@ -30,8 +30,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.core.errors import WorkflowError
-from gateway.db.events import case_family, record
 from gateway.core.text import iso
+from gateway.db.events import case_family, record
 from gateway.db.models import CATEGORY_VALUES, Case, CaseLink, Message
 from gateway.db.property import PropertyItem
 from gateway.db.reviews import Review
