@@ -11,6 +11,7 @@ import pytest
 
 from gateway.config import DATABASE_URL_ENV
 from gateway.installation import init_home
+from gateway.services.archive import sign_checkpoint, verify_archive
 from tests.support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -48,6 +49,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                            ("triage", make_message(**UNDECIDED)),
                            ("xss", xss_message(SALES))):
             refs[label] = file_mail(app, root / label, raw)[-1]
+        sign_checkpoint(app, actor="test")
+        assert verify_archive(app, actor="test").ok
         yield Site(home, server.ready(), url, refs, pub(key))
 
 

@@ -61,10 +61,11 @@ def test_the_hostile_mail_runs_nothing_and_loads_nothing(page, site, watch, tmp_
     # The file name is shown as text (the parser kept its last path part: 'script>"; ...').
     assert page.locator("ul.attachments a").inner_text() == 'script>"; evil=1.pdf'
     screenshot(page, tmp_path, "case")
-    for path in ("/cases", "/triage", "/search?q=order", "/audit"):
+    for path in ("/cases", "/triage", "/audit", "/search?q=order"):
         page.goto(site.base + path)
         page.wait_for_load_state("load")
         assert "alert(" not in page.evaluate("document.title"), path
+    assert page.locator("table.hits").get_by_text(ref).count() == 1
     screenshot(page, tmp_path, "search")
     assert watch.dialogs == []
     assert watch.outside() == []
