@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from gateway.core.errors import AccessDeniedError, CaseNotFoundError, GatewayError
+from gateway.web import pages, pages_audit, pages_search, pages_triage
+from gateway.web.common import BadForm, NotSignedIn, WebState, render, state_of
 from gateway.web.rights import Forbidden
 from gateway.web.secret import session_key
 from gateway.web.security import (
@@ -36,35 +37,9 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 
 
-class NotSignedIn(Exception):
-    """Raised by a page when no one is signed in; answered with 303 to the login form."""
-
-
-class BadForm(Exception):
-    """Raised when a form lacks its CSRF token or has an unusable value (403 / 400)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass
-class WebState:
-    """What every request of one application shares."""
-
-    ctx: Context
-    codec: SessionCodec
-    throttle: LoginThrottle
-    proxies: ProxyTrust
-    templates: Jinja2Templates
-    secure_cookies: bool
-
-
 def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
                monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
     """The web application of ``ctx``'s installation (its session key is made on first use)."""
-    from gateway.web import pages, pages_audit, pages_search, pages_triage
-
     config = ctx.settings.config.web
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = WebState(
@@ -96,11 +71,6 @@ def _environment() -> Environment:
     # inserted as text. No template marks customer data |safe.
     return Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
                        undefined=StrictUndefined)
-
-
-def state_of(request: Request) -> WebState:
-    state: WebState = request.app.state.web
-    return state
 
 
 async def _session_and_headers(request: Request,
@@ -138,12 +108,3 @@ def _error(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
 async def _bad_form(request: Request, exc: Exception) -> Response:
     status = exc.status if isinstance(exc, BadForm) else 400
     return render(request, "error.html", {"status": status, "message": str(exc)}, status=status)
-
-
-def render(request: Request, template: str, context: dict[str, Any],
-           status: int = 200) -> HTMLResponse:
-    """A page: the template with the signed-in user (if any) and the session's CSRF token."""
-    session: WebSession = request.state.session
-    values = {"user": getattr(request.state, "user", None), "csrf": session.csrf, **context}
-    return state_of(request).templates.TemplateResponse(request, template, values,
-                                                        status_code=status)

@@ -18,7 +18,7 @@ from gateway.services.cases import CATEGORIES, CaseFilter, case_page, show_case
 from gateway.services.lifecycle import STATUSES, set_case_status
 from gateway.services.messages import attachment, case_content, message_html
 from gateway.services.users import UserView, sign_in, signed_in_user
-from gateway.web.app import BadForm, NotSignedIn, render, state_of
+from gateway.web.common import BadForm, NotSignedIn, render, state_of
 from gateway.web.rights import READ_CASES, WORK_CASES, Forbidden, require, require_queue
 from gateway.web.sanitise import clean_html
 from gateway.web.security import MESSAGE_CSP, WebSession

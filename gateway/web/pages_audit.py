@@ -23,7 +23,7 @@ from gateway.services.audit import archive_status
 from gateway.services.compliance import audit_log, expire_retention, legal_holds
 from gateway.services.evidence import export_evidence, selection
 from gateway.services.users import UserView
-from gateway.web.app import BadForm, render, state_of
+from gateway.web.common import BadForm, render, state_of
 from gateway.web.pages import check_csrf, signed_in
 from gateway.web.rights import require
 

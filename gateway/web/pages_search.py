@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from gateway.services.cases import CATEGORIES
 from gateway.services.search import SearchResult, search_archive
-from gateway.web.app import BadForm, render, state_of
+from gateway.web.common import BadForm, render, state_of
 from gateway.web.pages import signed_in
 from gateway.web.rights import READ_CASES, require, require_queue
 

@@ -22,7 +22,7 @@ from gateway.services.cases import classify_case as classify
 from gateway.services.threads import merge, unlink
 from gateway.services.triage import follow_ups
 from gateway.services.users import UserView
-from gateway.web.app import BadForm, render, state_of
+from gateway.web.common import BadForm, render, state_of
 from gateway.web.pages import check_csrf, signed_in
 from gateway.web.rights import WORK_CASES, require, require_queue
 
