@@ -10,6 +10,7 @@ to a temporary file, fsynced, renamed), so a reader never sees half a record.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -19,11 +20,21 @@ from gateway.core.clock import utcnow
 from gateway.core.text import iso
 
 RECORD_NAME = "last-verify.json"
+log = logging.getLogger("commgate")
 
 
 def remember_verify(home: Path, report: dict[str, Any], *, since: int) -> None:
     """Keep what a verify found (its time, whether it was intact, the entries and the first
-    problem) as the installation's last verify."""
+    problem) as the installation's last verify. A home this process may not write (an auditor
+    verifying as another user) costs the record, never the verify: a warning is logged."""
+    try:
+        _write(home, report, since)
+    except OSError as exc:
+        log.warning("the outcome of this verify is not kept in %s: %s", home / RECORD_NAME,
+                    exc.strerror or exc)
+
+
+def _write(home: Path, report: dict[str, Any], since: int) -> None:
     record = {"at": iso(utcnow()), "ok": bool(report["ok"]), "since": since,
               "entries": report["entries"], "blobs": report["blobs"],
               "head_seq": report["head_seq"], "checkpoints": report["checkpoints"],

@@ -10,7 +10,7 @@ from gateway.bootstrap import App
 from gateway.services.archive import sign_checkpoint, verify_archive
 from gateway.services.compliance import audit_log, place_legal_hold
 from gateway.services.package_check import check_package
-from tests.support.checkpoints import configure_checkpoint_key
+from tests.support.checkpoints import configure_checkpoint_key, rewrite_entry
 from tests.support.mail import make_message
 from tests.support.web import account, csrf_of, file_mail, log_in, web_client
 
@@ -50,6 +50,15 @@ def test_the_status_shows_ledger_checkpoint_and_verify(app, refs):
         after = cora.get("/audit").text
     entries = app.archive.ledger.head().seq
     assert f"{entries} entries" in after and "intact" in after and "never: run" not in after
+
+
+def test_a_failed_verify_is_shown_with_its_first_problem(app, refs):
+    rewrite_entry(app.archive, 1)
+    report = verify_archive(app, actor="test")
+    assert not report.ok
+    with signed_in(app, "cora", "compliance") as cora:
+        page = cora.get("/audit").text
+    assert "FAILED" in page and f"at seq {report.report['problem']['seq']}" in page
 
 
 def test_the_status_names_the_last_signed_checkpoint(home, tmp_path):
