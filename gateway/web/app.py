@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from gateway.core.errors import AccessDeniedError, CaseNotFoundError, GatewayError
-from gateway.web import pages
+from gateway.web import pages, pages_audit, pages_search, pages_triage
 from gateway.web.common import BadForm, NotSignedIn, WebState, render, state_of
 from gateway.web.rights import Forbidden
 from gateway.web.secret import session_key
@@ -56,6 +56,9 @@ def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
     app.middleware("http")(_session_and_headers)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.include_router(pages_triage.router)
+    app.include_router(pages_search.router)
+    app.include_router(pages_audit.router)
     app.add_exception_handler(NotSignedIn, _to_login)
     app.add_exception_handler(Forbidden, _error(403))
     app.add_exception_handler(AccessDeniedError, _error(403))
