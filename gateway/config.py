@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.engine import URL, make_url
 
+from gateway.core import passwords
 from gateway.core.errors import ConfigError
 
 CONFIG_NAME = "commgate.toml"
@@ -376,6 +377,14 @@ class WebConfig(_Section):
     login_failures_per_user: Annotated[int, Field(ge=1)] = 5
     login_failures_per_address: Annotated[int, Field(ge=1)] = 20
     login_window_minutes: Annotated[float, Field(gt=0)] = 15.0
+    # The argon2 parameters of new hashes, by argon2-cffi profile (gateway/core/passwords.py);
+    # stored hashes of other parameters are rehashed at the next sign-in.
+    password_hashing: str = passwords.DEFAULT
+
+    @field_validator("password_hashing")
+    @classmethod
+    def _is_profile(cls, value: str) -> str:
+        return passwords.check_profile(value)
 
     @field_validator("listen")
     @classmethod

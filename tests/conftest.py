@@ -29,6 +29,7 @@ from tests.support.cli import CliResult
 from tests.support.corpora import CORPORA_MISSING, REQUIRE_CORPORA_ENV
 from tests.support.databases import BACKENDS, PG_ADMIN_URL, fresh_pg_database, pg_admin, pg_url
 from tests.support.mail import ALIASES
+from tests.support.web import TEST_HASHING, configure_web
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -89,6 +90,7 @@ def home(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(DATABASE_URL_ENV, db_url)
     path = tmp_path / "home"
     init_home(str(path), "NPC", ALIASES)
+    configure_web(path, password_hashing=TEST_HASHING)
     return path
 
 

@@ -52,12 +52,14 @@ def add_user(ctx: Context, *, actor: str, name: str, role: str, aliases: list[st
                         f"{', '.join(ctx.settings.alias_addresses) or 'none'})")
     with ctx.db.session() as session:
         return _view(users.add_user(session, name=name, role=role, aliases=wanted,
-                                    password=password, actor=actor))
+                                    password=password, actor=actor,
+                                    hashing=_hashing(ctx)))
 
 
 def set_password(ctx: Context, *, actor: str, name: str, password: str) -> UserView:
     with ctx.db.session() as session:
-        return _view(users.set_password(session, name=name, password=password, actor=actor))
+        return _view(users.set_password(session, name=name, password=password, actor=actor,
+                                       hashing=_hashing(ctx)))
 
 
 def disable_user(ctx: Context, *, actor: str, name: str) -> UserView:
@@ -74,7 +76,8 @@ def list_users(ctx: Context, *, actor: str) -> Listing[UserView]:
 def sign_in(ctx: Context, *, name: str, password: str) -> UserView | None:
     """The account when the password is right and the account enabled, else None."""
     with ctx.db.session() as session:
-        user = users.check_password(session, name=name, password=password)
+        user = users.check_password(session, name=name, password=password,
+                                    hashing=_hashing(ctx))
         return None if user is None else _view(user)
 
 
@@ -86,6 +89,10 @@ def signed_in_user(ctx: Context, *, name: str) -> UserView | None:
         except UserError:
             return None
         return None if user.disabled else _view(user)
+
+
+def _hashing(ctx: Context) -> str:
+    return ctx.settings.config.web.password_hashing
 
 
 def _view(user: User) -> UserView:

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from gateway.core import passwords
 from gateway.core.errors import AccessDeniedError, CaseNotFoundError, GatewayError
 from gateway.web import pages, pages_audit, pages_search, pages_triage
 from gateway.web.common import BadForm, NotSignedIn, WebState, render, state_of
@@ -43,6 +44,9 @@ def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
                monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
     """The web application of ``ctx``'s installation (its session key is made on first use)."""
     config = ctx.settings.config.web
+    if config.password_hashing in passwords.TEST_ONLY:
+        log.warning("[web] password_hashing = %r is for tests only: its hashes are guessed in "
+                    "microseconds; use %r", config.password_hashing, passwords.DEFAULT)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = WebState(
         ctx=ctx,

@@ -1,10 +1,10 @@
 """Accounts of the web application: add, set a password, disable, list, and check a password.
 
-Passwords are hashed with argon2id (argon2-cffi's ``PasswordHasher`` and its current
-parameters); a hash made with older parameters is replaced at the next successful sign-in, so
-raising the cost needs no reset. Every change is a ``user_events`` row with its actor (never
-the password or hash). An unknown name costs one hash like a known one, so the time of an
-answer does not tell which names exist.
+Passwords are hashed with argon2id with the parameters of the installation's
+``[web] password_hashing`` profile (gateway/core/passwords.py); a hash made with other
+parameters is replaced at the next successful sign-in, so raising the cost needs no reset.
+Every change is a ``user_events`` row with its actor (never the password or hash). An unknown
+name costs one hash like a known one, so the time of an answer does not tell which names exist.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.core import passwords
 from gateway.core.clock import utcnow
 from gateway.core.errors import UserError
 from gateway.core.text import iso
@@ -25,13 +26,10 @@ from gateway.db.users import ROLES, User, UserEvent
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 takes any length; this bounds the work one request can ask for
-_HASHER = PasswordHasher()
-# Verified when the name is unknown, so that answer takes as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("not a password of anyone")
 
 
 def add_user(session: Session, *, name: str, role: str, aliases: list[str], password: str,
-             actor: str) -> User:
+             actor: str, hashing: str = passwords.DEFAULT) -> User:
     """A new account; refused when the name is taken or malformed, or the role is unknown."""
     if not NAME.fullmatch(name):
         raise UserError(f"{name!r} is not a user name (letters, digits, '.', '_', '@', '+', "
@@ -42,7 +40,7 @@ def add_user(session: Session, *, name: str, role: str, aliases: list[str], pass
         raise UserError(f"user {name!r} exists already ('commgate users passwd' changes the "
                         "password)")
     user = User(name=name, role=role, aliases=sorted(set(aliases)),
-                password_hash=_HASHER.hash(_checked(password)), disabled=False,
+                password_hash=passwords.hasher(hashing).hash(_checked(password)), disabled=False,
                 created_at=utcnow(), created_by=actor)
     session.add(user)
     session.flush()
@@ -50,9 +48,10 @@ def add_user(session: Session, *, name: str, role: str, aliases: list[str], pass
     return user
 
 
-def set_password(session: Session, *, name: str, password: str, actor: str) -> User:
+def set_password(session: Session, *, name: str, password: str, actor: str,
+                 hashing: str = passwords.DEFAULT) -> User:
     user = user_by_name(session, name, for_update=True)
-    user.password_hash = _HASHER.hash(_checked(password))
+    user.password_hash = passwords.hasher(hashing).hash(_checked(password))
     _record(session, user, "password_set", actor, {})
     return user
 
@@ -77,17 +76,19 @@ def user_by_name(session: Session, name: str, *, for_update: bool = False) -> Us
     return user
 
 
-def check_password(session: Session, *, name: str, password: str) -> User | None:
+def check_password(session: Session, *, name: str, password: str,
+                   hashing: str = passwords.DEFAULT) -> User | None:
     """The account when ``password`` is its password and it is not disabled, else None.
-    A hash made with older argon2 parameters is replaced by one with the current ones."""
+    A hash made with other argon2 parameters than ``hashing``'s is replaced by one with them."""
+    hasher = passwords.hasher(hashing)
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     if user is None or len(password) > MAX_PASSWORD:
-        _verify(_DUMMY_HASH, password[:MAX_PASSWORD])
+        _verify(hasher, passwords.dummy_hash(hashing), password[:MAX_PASSWORD])
         return None
-    if not _verify(user.password_hash, password) or user.disabled:
+    if not _verify(hasher, user.password_hash, password) or user.disabled:
         return None
-    if _HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = _HASHER.hash(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
         _record(session, user, "password_rehashed", user.name, {})
     return user
 
@@ -102,9 +103,10 @@ def user_row(user: User) -> dict[str, Any]:
             "created_by": user.created_by}
 
 
-def _verify(password_hash: str, password: str) -> bool:
+def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches; the parameters are read from the hash, not the hasher."""
     try:
-        return _HASHER.verify(password_hash, password)
+        return hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

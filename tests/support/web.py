@@ -5,6 +5,7 @@ usual trick to run script or load something when shown."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import urllib.error
 import urllib.request
@@ -16,7 +17,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from gateway.bootstrap import App
-from gateway.config import Settings
+from gateway.config import CONFIG_NAME, Settings
 from gateway.processing.ingest import ingest
 from gateway.services.cases import list_cases
 from gateway.services.users import add_user
@@ -26,6 +27,25 @@ from tests.support.mail import write_messages
 PASSWORD = "correct horse battery staple"
 CLIENT_ADDRESS = "127.0.0.7"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+# Test homes hash passwords with argon2-cffi's CHEAPEST profile: every test makes accounts and
+# signs in, and the default costs half a second a hash (tests/web/test_users.py checks the
+# default and the rehash on its own).
+TEST_HASHING = "cheapest"
+
+
+def configure_web(home: Path, **options: str) -> None:
+    """Set ``[web]`` options in the home's commgate.toml (its ``[web]`` table, made if absent),
+    as an administrator would edit it."""
+    config = home / CONFIG_NAME
+    text = config.read_text()
+    lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in options.items())
+    if "\n[web]\n" in text:
+        text = text.replace("\n[web]\n", f"\n[web]\n{lines}", 1)
+    else:
+        text += f"\n[web]\n{lines}"
+    config.write_text(text)
 
 
 def web_client(app: App, *, address: str = CLIENT_ADDRESS, **options: object) -> TestClient:

@@ -19,7 +19,7 @@ from gateway.web.secret import KEY_NAME
 from tests.support.daemon import daemon_process
 from tests.support.dovecot import free_port
 from tests.support.waiting import wait_for
-from tests.support.web import account, page_status, web_client, with_web
+from tests.support.web import account, configure_web, page_status, web_client, with_web
 
 
 def _commgate(home, *args, **options):
@@ -45,8 +45,7 @@ def test_commgate_web_serves_until_sigterm(home):
 
 def test_commgate_run_serves_the_web_application_when_configured(home, tmp_path):
     port = free_port()
-    with open(home / "commgate.toml", "a") as config:
-        config.write(f'\n[web]\nlisten = "127.0.0.1:{port}"\n')
+    configure_web(home, listen=f"127.0.0.1:{port}")
     with daemon_process(home, tmp_path / "daemon.log") as daemon:
         assert wait_for(lambda: page_status(f"http://127.0.0.1:{port}/login"),
                         what="the login page") == 200
@@ -57,8 +56,7 @@ def test_commgate_run_serves_the_web_application_when_configured(home, tmp_path)
 
 
 def test_a_bad_listen_value_is_one_line(home):
-    with open(home / "commgate.toml", "a") as config:
-        config.write('\n[web]\nlisten = "localhost"\n')
+    configure_web(home, listen="localhost")
     done = _commgate(home, "run")
     _, err = done.communicate(timeout=60)
     assert done.returncode == 2

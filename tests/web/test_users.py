@@ -4,14 +4,17 @@ change recorded with its actor; what the web application then lets in."""
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from sqlalchemy import select, text, update
 
+from gateway.config import Config
+from gateway.core import passwords
 from gateway.db.users import User, UserEvent
 from gateway.services.users import sign_in
-from tests.support.web import log_in, web_client
+from tests.support.web import TEST_HASHING, log_in, web_client, with_web
 
 SALES = "sales@northpoint.example"
 
@@ -92,8 +95,12 @@ def test_a_disabled_account_cannot_sign_in(app, users):
                                          ("user_disabled", "boss")]
 
 
-def test_a_hash_made_with_older_parameters_is_replaced_at_sign_in(app, users):
+@pytest.mark.parametrize("configured", [passwords.DEFAULT, TEST_HASHING])
+def test_a_hash_made_with_other_parameters_is_replaced_at_sign_in(app, users, configured):
+    """The configured profile decides new hashes; a stored hash of other parameters still
+    signs in and is replaced by one of the configured profile."""
     users("add", "anna", "--role", "staff", stdin="a long secret\n")
+    app = with_web(app, password_hashing=configured)
     old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("a long secret")
     with app.db.session() as session:
         session.execute(update(User).values(password_hash=old))
@@ -101,8 +108,27 @@ def test_a_hash_made_with_older_parameters_is_replaced_at_sign_in(app, users):
     with app.db.session() as session:
         stored = session.scalar(select(User.password_hash))
         kinds = session.scalars(select(UserEvent.kind).order_by(UserEvent.id)).all()
-    assert stored != old and not PasswordHasher().check_needs_rehash(stored)
+    assert stored != old and not passwords.hasher(configured).check_needs_rehash(stored)
     assert kinds[-1] == "password_rehashed"
+    assert sign_in(app, name="anna", password="a long secret") is not None
+    with app.db.session() as session:
+        assert session.scalar(select(User.password_hash)) == stored  # no second rehash
+
+
+def test_the_default_profile_is_the_libraries_default():
+    assert passwords.PROFILES[Config().web.password_hashing] == profiles.get_default_parameters()
+
+
+def test_the_test_only_profile_is_warned_about_at_start(app, caplog):
+    with caplog.at_level(logging.WARNING, logger="gateway.web.app"):
+        web_client(app)
+    assert [r.getMessage() for r in caplog.records] == [
+        "[web] password_hashing = 'cheapest' is for tests only: its hashes are guessed in "
+        "microseconds; use 'rfc9106-low-memory'"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gateway.web.app"):
+        web_client(with_web(app, password_hashing=passwords.DEFAULT))
+    assert caplog.records == []
 
 
 def test_the_account_history_cannot_be_changed(app, users):

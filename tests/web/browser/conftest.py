@@ -22,7 +22,7 @@ from tests.support.browser import (
 from tests.support.checkpoints import configure_checkpoint_key, pub
 from tests.support.mail import ALIASES, make_message
 from tests.support.triage import UNDECIDED
-from tests.support.web import account, file_mail, xss_message
+from tests.support.web import TEST_HASHING, account, configure_web, file_mail, xss_message
 
 SALES, SUPPORT = "sales@northpoint.example", "support@northpoint.example"
 PEOPLE = (("anna", "staff", (SALES,)), ("sam", "staff", (SUPPORT,)),
@@ -37,6 +37,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(DATABASE_URL_ENV, url)
         init_home(str(home), "NPC", ALIASES)
+    configure_web(home, password_hashing=TEST_HASHING)
     key = configure_checkpoint_key(home, root / "keys")
     prepared = Site(home, "", url, {}, pub(key))
     env = {**os.environ, DATABASE_URL_ENV: url}
