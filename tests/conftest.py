@@ -14,7 +14,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -99,6 +99,30 @@ def app(home: Path) -> Iterator[App]:
     application = App.open(home)
     yield application
     application.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_app(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """One installation (as ``app``, each backend) shared by the tests of a module, for tests
+    that only read what a fixture made in it: a home costs seconds, a test milliseconds."""
+    root = tmp_path_factory.mktemp("module")
+    with pytest.MonkeyPatch.context() as patch, _module_db(request, root) as url:
+        patch.setenv(DATABASE_URL_ENV, url)
+        init_home(str(root / "home"), "NPC", ALIASES)
+        configure_web(root / "home", password_hashing=TEST_HASHING)
+        application = App.open(root / "home")
+        yield application
+        application.close()
+
+
+@contextmanager
+def _module_db(request: pytest.FixtureRequest, root: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+pysqlite:///{root / 'commgate.db'}"
+        return
+    with fresh_pg_database(request.getfixturevalue("pg_template")) as url:
+        yield url
 
 
 @pytest.fixture
