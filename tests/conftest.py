@@ -27,7 +27,14 @@ from gateway.db.session import Database
 from gateway.installation import init_home
 from tests.support.cli import CliResult
 from tests.support.corpora import CORPORA_MISSING, REQUIRE_CORPORA_ENV
-from tests.support.databases import BACKENDS, PG_ADMIN_URL, fresh_pg_database, pg_admin, pg_url
+from tests.support.databases import (
+    BACKENDS,
+    PG_ADMIN_URL,
+    PgDatabases,
+    fresh_pg_database,
+    pg_admin,
+    pg_url,
+)
 from tests.support.mail import ALIASES
 from tests.support.web import TEST_HASHING, configure_web
 
@@ -75,13 +82,23 @@ def pg_template() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def pg_databases(pg_template: str) -> Iterator[PgDatabases]:
+    """The tests' fresh PostgreSQL databases, made and dropped in the background."""
+    databases = PgDatabases(pg_template)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+pysqlite:///{tmp_path / 'commgate.db'}"
         return
-    with fresh_pg_database(request.getfixturevalue("pg_template")) as url:
-        yield url
+    databases: PgDatabases = request.getfixturevalue("pg_databases")
+    url = databases.take()
+    yield url
+    databases.give_back(url)
 
 
 @pytest.fixture
