@@ -46,7 +46,8 @@ class PgDatabases:
 
     CREATE DATABASE ... TEMPLATE and DROP DATABASE each take seconds on a busy server while a
     test takes milliseconds; one background thread makes the next copy while a test runs and
-    another drops the used ones (a drop never delays the next copy).
+    four others drop the used ones (a drop never delays the next copy; each DROP waits for a
+    checkpoint, and drops waiting together share one).
     Each test still gets a database nobody used before.
     """
 
@@ -55,7 +56,7 @@ class PgDatabases:
         self.prefix = prefix
         self.admin = pg_admin()
         self.maker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-make")
-        self.dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop")
+        self.dropper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pg-drop")
         self.spare: Future[str] | None = None
         self.drops: list[Future[None]] = []
 
