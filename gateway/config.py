@@ -7,6 +7,7 @@ inline: the database password comes from an environment variable or a file named
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.engine import URL, make_url
 
+from gateway.core import passwords
 from gateway.core.errors import ConfigError
 
 CONFIG_NAME = "commgate.toml"
@@ -346,6 +348,69 @@ class ReviewsConfig(_Section):
         return self.templates.get(key) or REVIEW_TEMPLATE_DEFAULTS[key]
 
 
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as host and port; ValueError says the form."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(
+            ch.isspace() or ch in "/[]" for ch in host):
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {value!r}")
+    return host, int(port)
+
+
+class WebConfig(_Section):
+    """The staff web application (docs/web.md): served by 'commgate web', and by 'commgate
+    run' when ``listen`` is set. Its session key is made at first start in the home folder."""
+
+    listen: str = ""
+    session_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 480.0
+    # Send the session cookie only over HTTPS (always on when the request came over HTTPS).
+    secure_cookies: bool = False
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed and,
+    # when trusted_proxy_header is set, whose header names the signed-in person (single sign-on).
+    trusted_proxies: list[str] = []
+    trusted_proxy_header: str = ""
+    # Failed sign-ins allowed per user name and per client address within the window.
+    login_failures_per_user: Annotated[int, Field(ge=1)] = 5
+    login_failures_per_address: Annotated[int, Field(ge=1)] = 20
+    login_window_minutes: Annotated[float, Field(gt=0)] = 15.0
+    # The argon2 parameters of new hashes, by argon2-cffi profile (gateway/core/passwords.py);
+    # stored hashes of other parameters are rehashed at the next sign-in.
+    password_hashing: str = passwords.DEFAULT
+
+    @field_validator("password_hashing")
+    @classmethod
+    def _is_profile(cls, value: str) -> str:
+        return passwords.check_profile(value)
+
+    @field_validator("listen")
+    @classmethod
+    def _is_listen(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _are_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("trusted_proxy_header")
+    @classmethod
+    def _is_header(cls, value: str) -> str:
+        if value and not _HEADER_NAME.match(value):
+            raise ValueError(f"{value!r} is not an HTTP header name")
+        return value
+
+
 class Config(_Section):
     """The whole installation. Paths are relative to the home folder unless absolute."""
 
@@ -365,6 +430,7 @@ class Config(_Section):
     outbound: OutboundConfig = OutboundConfig()
     reviews: ReviewsConfig = ReviewsConfig()
     retention: RetentionConfig = RetentionConfig()
+    web: WebConfig = WebConfig()
 
 
 class Settings:
@@ -536,6 +602,9 @@ def _check_cross_references(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: smtp.max_bytes_in_flight must be at least "
                           f"max_message_bytes ({smtp.max_message_bytes}), or a message of the "
                           f"largest size allowed could never be taken")
+    if config.web.trusted_proxy_header and not config.web.trusted_proxies:
+        raise ConfigError(f"{source}: web.trusted_proxy_header needs web.trusted_proxies (the "
+                          f"proxy addresses whose header is believed)")
     for number, ident in enumerate(config.classifier.identifier_patterns):
         try:
             re.compile(ident.pattern)

@@ -14,7 +14,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -27,8 +27,16 @@ from gateway.db.session import Database
 from gateway.installation import init_home
 from tests.support.cli import CliResult
 from tests.support.corpora import CORPORA_MISSING, REQUIRE_CORPORA_ENV
-from tests.support.databases import BACKENDS, PG_ADMIN_URL, fresh_pg_database, pg_admin, pg_url
+from tests.support.databases import (
+    BACKENDS,
+    PG_ADMIN_URL,
+    PgDatabases,
+    fresh_pg_database,
+    pg_admin,
+    pg_url,
+)
 from tests.support.mail import ALIASES
+from tests.support.web import TEST_HASHING, configure_web
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,13 +82,23 @@ def pg_template() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def pg_databases(pg_template: str) -> Iterator[PgDatabases]:
+    """The tests' fresh PostgreSQL databases, made and dropped in the background."""
+    databases = PgDatabases(pg_template)
+    yield databases
+    databases.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+pysqlite:///{tmp_path / 'commgate.db'}"
         return
-    with fresh_pg_database(request.getfixturevalue("pg_template")) as url:
-        yield url
+    databases: PgDatabases = request.getfixturevalue("pg_databases")
+    url = databases.take()
+    yield url
+    databases.give_back(url)
 
 
 @pytest.fixture
@@ -89,6 +107,7 @@ def home(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(DATABASE_URL_ENV, db_url)
     path = tmp_path / "home"
     init_home(str(path), "NPC", ALIASES)
+    configure_web(path, password_hashing=TEST_HASHING)
     return path
 
 
@@ -97,6 +116,30 @@ def app(home: Path) -> Iterator[App]:
     application = App.open(home)
     yield application
     application.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_app(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """One installation (as ``app``, each backend) shared by the tests of a module, for tests
+    that only read what a fixture made in it: a home costs seconds, a test milliseconds."""
+    root = tmp_path_factory.mktemp("module")
+    with pytest.MonkeyPatch.context() as patch, _module_db(request, root) as url:
+        patch.setenv(DATABASE_URL_ENV, url)
+        init_home(str(root / "home"), "NPC", ALIASES)
+        configure_web(root / "home", password_hashing=TEST_HASHING)
+        application = App.open(root / "home")
+        yield application
+        application.close()
+
+
+@contextmanager
+def _module_db(request: pytest.FixtureRequest, root: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+pysqlite:///{root / 'commgate.db'}"
+        return
+    with fresh_pg_database(request.getfixturevalue("pg_template")) as url:
+        yield url
 
 
 @pytest.fixture

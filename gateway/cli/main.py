@@ -139,10 +139,13 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     import gateway.cli.search as cli_search
     import gateway.cli.threads as cli_threads
     import gateway.cli.triage as cli_triage
+    import gateway.cli.users as cli_users
+    import gateway.cli.web as cli_web
 
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
             cli_orders.register, cli_search.register, cli_compliance.register,
-            cli_evidence.register, cli_triage.register, cli_rules.register]
+            cli_evidence.register, cli_triage.register, cli_rules.register,
+            cli_users.register, cli_web.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,3 +61,12 @@ class SelectionError(GatewayError):
 
 class EvidenceError(GatewayError):
     """Raised when a package cannot be built (output exists, archived bytes do not match)."""
+
+
+class UserError(GatewayError):
+    """Raised when an account command names no account, an account twice, an unknown role or
+    alias, or gives an unusable password; says which in one line."""
+
+
+class AccessDeniedError(GatewayError):
+    """Raised when a person asks for a case of a queue (alias) they have no right to."""

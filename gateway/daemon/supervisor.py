@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from contextlib import suppress
 
+import uvicorn
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -29,8 +31,10 @@ from gateway.installation import claim_archive
 from gateway.intake.dropfolder import DropFolder
 from gateway.intake.handoff import GroupCommitter, Intake, first_line
 from gateway.processing.preflight import check_filing_config
+from gateway.web.serve import bind, server
 
 log = logging.getLogger(__name__)
+WEB_STOP_SECONDS = 10.0  # how long requests in progress may take to finish at shutdown
 
 
 class _Wake(FileSystemEventHandler):
@@ -124,6 +128,8 @@ class Daemon:
         # Anything found now was left by a crash or a database outage: worth a warning.
         queued = await asyncio.to_thread(self.app.processor.catch_up, logging.WARNING)
         backlog = await asyncio.to_thread(self.app.processor.backlog)
+        # Bound before anything starts: an address in use is the one line 'run' exits with.
+        web = self._web_server()
         observer = Observer()
         tasks = [asyncio.create_task(self._worker(), name="worker")]
         for folder in self.folders:
@@ -134,6 +140,9 @@ class Daemon:
         observer.start()
         for intake in self.intakes:
             await intake.start()
+        if web is not None:
+            server, sock = web
+            tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="web"))
         tasks.append(asyncio.create_task(self._report(), name="status"))
         tasks.append(asyncio.create_task(self._reloads(), name="reload"))
         tasks.append(asyncio.create_task(self._integrity(), name="integrity"))
@@ -159,6 +168,8 @@ class Daemon:
                 except Exception:
                     log.exception("%s: did not stop cleanly", intake.name)
             await self.committer.drain()
+            if web is not None:
+                await self._stop_web(*web, tasks)
             observer.stop()
             for task in tasks:
                 task.cancel()
@@ -169,6 +180,25 @@ class Daemon:
             log.info("stopped")
         if self.fatal is not None:
             raise self.fatal  # 'commgate run' prints its one line and exits 1
+
+    def _web_server(self) -> tuple[uvicorn.Server, socket.socket] | None:
+        """The web application's server and its bound socket, when ``[web] listen`` is set."""
+        listen = self.app.settings.config.web.listen
+        if not listen:
+            return None
+        sock = bind(listen)
+        log.info("web application on http://%s/", listen)
+        return server(self.app, embedded=True), sock
+
+    async def _stop_web(self, web: uvicorn.Server, sock: socket.socket,
+                        tasks: list[asyncio.Task[None]]) -> None:
+        """Let the requests in progress finish (uvicorn's graceful exit), then close."""
+        web.should_exit = True
+        task = next(t for t in tasks if t.get_name() == "web")
+        with suppress(asyncio.CancelledError, TimeoutError):
+            async with asyncio.timeout(WEB_STOP_SECONDS):  # not wait_for: see wait_event
+                await asyncio.shield(task)
+        sock.close()
 
     def request_stop(self) -> None:
         self.stop.set()

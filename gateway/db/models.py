@@ -108,6 +108,12 @@ class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         CheckConstraint(f"category IN {CATEGORY_VALUES!r}", name="cases_category_known"),
+        # The web application's case list pages newest first within a queue or a status.
+        Index("cases_alias_id", "alias", "id"),
+        Index("cases_status_id", "status", "id"),
+        Index("cases_status_alias", "status", "alias"),  # open work per queue, from the index
+        # A case's family (the cases merged into it), read by every case page and hook.
+        Index("cases_merged_into_id", "merged_into_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

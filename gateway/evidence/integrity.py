@@ -22,6 +22,7 @@ from archive.checkpoints import CheckpointCheck
 from archive.verify import SeqRanges, verify_archive
 from gateway.core.context import Context
 from gateway.db.models import LedgerHighWater, LedgerReceipt
+from gateway.evidence.verify_record import remember_verify
 from gateway.processing.pipeline import missing_seqs
 
 # Ranges a text report names before it says "and N more".
@@ -76,6 +77,7 @@ def verify_installation(app: Context, since: int = 0) -> dict[str, Any]:
     if problem is not None:
         result["problem"] = {"seq": problem.seq, "kind": problem.problem,
                              "detail": problem.detail}
+    remember_verify(app.settings.home, result, since=since)
     return result
 
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 mime_boundary.install()  # the stdlib parser, without a regex compile per boundary
 T = TypeVar("T")
 _MISSING: Any = object()
+B = TypeVar("B", bound="_Body")
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_HEADERS = 500
@@ -210,8 +211,29 @@ def _decode_chunks(chunks: list[tuple[bytes | str, str | None]], defects: list[s
     )
 
 
+@dataclass(frozen=True)
+class MessageBody:
+    """What a person reads of a message (the web application's case page): the parsed
+    message, its HTML parts as decoded text (unsanitised: the reader's to clean) and the
+    decoded bytes of each attachment, in the order of ``parsed.attachments``."""
+
+    parsed: ParsedMessage
+    html: tuple[str, ...]
+    payloads: tuple[bytes, ...]
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
     """Never raises: whatever goes wrong is recorded in ``defects``."""
+    return _parse(raw, _Body)[0]
+
+
+def read_body(raw: bytes) -> MessageBody:
+    """:func:`parse_message` keeping the HTML parts and attachment bytes; never raises."""
+    parsed, body = _parse(raw, _KeepingBody)
+    return MessageBody(parsed, tuple(body.html), tuple(body.payloads))
+
+
+def _parse(raw: bytes, body_type: type[B]) -> tuple[ParsedMessage, B]:
     defects: list[str] = []
     sha = hashlib.sha256(raw).hexdigest()
     msg, parts, nested_too_deep = _parse_structure(raw, defects)
@@ -230,7 +252,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     senders = _addresses(_raw_field(raw_items, "from", first=True), defects)
     if not senders:
         defects.append("missing or unparseable From")
-    body = _Body(defects)
+    body = body_type(defects)
     body.walk(parts)
     text = body.text()
     if not text and _has_body(raw) and not nested_too_deep:  # mail-parser would recurse too
@@ -253,7 +275,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         attachments=tuple(body.attachments),
         part_types=tuple(body.part_types),
         defects=tuple(dict.fromkeys(defects + _parser_defects(parts))),
-    )
+    ), body
 
 
 class _DepthLimitedMessage(email.message.Message):
@@ -596,6 +618,7 @@ class _Body:
                 self.attachments.append(Attachment(
                     filename=safe_filename(label), content_type=ctype, size=len(payload),
                     sha256=hashlib.sha256(payload).hexdigest()))
+                self.keep(payload)
             return
         text = decode_bytes(payload, part.get_content_charset(), self.defects, where)
         if ctype == "text/html":
@@ -604,10 +627,24 @@ class _Body:
                 "text/"):
             self.plain.append(text)
 
+    def keep(self, payload: bytes) -> None:
+        """An attachment's bytes: dropped here (filing needs only their hash)."""
+
     def text(self) -> str:
         if self.plain:
             return "\n\n".join(self.plain)
         return html_to_text("\n".join(self.html)) if self.html else ""
+
+
+class _KeepingBody(_Body):
+    """A walk that also keeps each attachment's bytes (for a person to download)."""
+
+    def __init__(self, defects: list[str]) -> None:
+        super().__init__(defects)
+        self.payloads: list[bytes] = []
+
+    def keep(self, payload: bytes) -> None:
+        self.payloads.append(payload)
 
 
 class _TextExtractor(HTMLParser):

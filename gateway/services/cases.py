@@ -8,18 +8,24 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gateway.db.events import case_by_ref
+from gateway.db.models import CATEGORY_VALUES
 from gateway.processing.preflight import check_filing_config
 from gateway.processing.reclassify import reclassify as reclassify_all
 from gateway.services.base import View
 from gateway.services.rows import Listing, RowView
 from gateway.workflows import cases as views
 from gateway.workflows import triage
+from gateway.workflows.access_log import record_access
+from gateway.workflows.cases import CaseFilter as CaseFilter
+from gateway.workflows.search import Filters, search
 
 if TYPE_CHECKING:
     from gateway.core.context import Context
     from gateway.processing.context import WorkerContext
 
 Row = Mapping[str, Any]
+CATEGORIES = CATEGORY_VALUES
+QUERY_LIMIT = 1000  # search hits a case list's full-text filter looks at
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,3 +196,36 @@ def reclassify(ctx: WorkerContext, *, actor: str, dry_run: bool = False) -> Recl
     summary = reclassify_all(ctx, dry_run=dry_run)
     return Reclassified(dry_run, summary.examined, summary.unchanged, tuple(summary.changed),
                         tuple(summary.unreadable))
+
+
+@dataclasses.dataclass(frozen=True)
+class CasePage(View):
+    """One page of the web application's case list, the cursor of the next page (None on the
+    last), the open cases per queue and active status, and the access record of the full-text
+    query (None without one)."""
+
+    items: tuple[CaseSummary, ...]
+    next_before: int | None
+    counts: Row
+    access_seq: int | None
+
+
+def case_page(ctx: Context, *, actor: str, where: CaseFilter, query: str = "",
+              before: int | None = None, limit: int = 50) -> CasePage:
+    """Cases newest first, filtered; ``query`` is a full-text search over the messages
+    (recorded in the access log, as ``commgate search``), narrowing the list to the cases it
+    finds among its newest :data:`QUERY_LIMIT` hits."""
+    access_seq = None
+    if query.strip():
+        filters = Filters(alias=where.alias, category=where.category)
+        access = record_access(ctx, actor, "search", {"query": query,
+                                                      "filters": dataclasses.asdict(filters)})
+        access_seq = access.seq
+        with ctx.db.session() as session:
+            hits = search(session, query, filters, limit=QUERY_LIMIT, access=access)
+        where = dataclasses.replace(where, refs=frozenset(hit["case"] for hit in hits))
+    with ctx.db.session() as session:
+        rows, next_before = views.page_cases(session, where, before_id=before, limit=limit)
+        counts = views.queue_counts(session, where.queues)
+    return CasePage(tuple(CaseSummary.from_row(row) for row in rows), next_before, counts,
+                    access_seq)

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.core.errors import AccessDeniedError
 from gateway.core.text import iso
 from gateway.db.events import case_by_ref
 from gateway.services.base import View
@@ -24,10 +25,13 @@ from gateway.workflows.feedback import (
     feedback_log,
     record_corrective_action,
 )
-from gateway.workflows.lifecycle import Escalation, escalate_overdue, set_status
+from gateway.workflows.lifecycle import ACTIVE, Escalation, escalate_overdue, set_status
+from gateway.workflows.lifecycle import STATUSES as STATUSES
 
 if TYPE_CHECKING:
     from gateway.core.context import Context
+
+ACTIVE_STATUSES = ACTIVE  # the statuses of open work (the web application's queue counts)
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,15 @@ class FeedbackExported(View):
         return {"file": str(self.file), "rows": self.rows}
 
 
-def set_case_status(ctx: Context, *, actor: str, ref: str, status: str,
-                    note: str = "") -> StatusChanged:
-    """Move a case to another status (refused when the case may not go there)."""
+def set_case_status(ctx: Context, *, actor: str, ref: str, status: str, note: str = "",
+                    queues: frozenset[str] | None = None) -> StatusChanged:
+    """Move a case to another status (refused when the case may not go there, or when it is
+    outside ``queues``, the aliases the actor may work; None: every one)."""
     with ctx.db.session() as session:
         case = case_by_ref(session, ref, for_update=True)
+        if queues is not None and case.alias not in queues:
+            raise AccessDeniedError(f"{case.ref} is in the queue {case.alias}, which you may "
+                                    "not work")
         event = set_status(session, case, status, actor, note)
         return StatusChanged(case.ref, dict(event.data), actor, event.at)
 

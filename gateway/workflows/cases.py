@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -74,7 +75,9 @@ def list_cases(session: Session, status: str | None = None, category: str | None
 
 
 def show_case(session: Session, ref: str) -> dict[str, Any]:
-    case = session.scalar(select(Case).where(func.upper(Case.ref) == ref.strip().upper()))
+    # References are upper case (case_prefix and digits): compared as stored, the unique
+    # index finds the case instead of a scan of upper(ref) over every case.
+    case = session.scalar(select(Case).where(Case.ref == ref.strip().upper()))
     if case is None:
         raise CaseNotFoundError(f"no case {ref!r}; 'commgate cases list' shows the references")
     messages = [message_view(m) for m in case.messages]
@@ -110,3 +113,71 @@ def list_quarantine(session: Session, include_resolved: bool = False) -> list[di
         "transport": receipt.transport,
         "envelope": receipt.envelope,
     } for entry, receipt in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What the case list of the web application is narrowed to. ``queues`` is the set of
+    aliases the reader may see (None: every queue); ``refs`` the cases a full-text search
+    found (None: no search)."""
+
+    status: str | None = None
+    category: str | None = None
+    alias: str | None = None
+    review_required: bool | None = None
+    customer: str | None = None
+    queues: frozenset[str] | None = None
+    refs: frozenset[str] | None = None
+
+
+def page_cases(session: Session, where: CaseFilter, *, before_id: int | None = None,
+               limit: int = 50) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of cases, newest first, and the id to pass as ``before_id`` for the next page
+    (None on the last). Keyset paging on the primary key: page 2,000 costs what page 1 does."""
+    query = _filtered_cases(select(Case), where).order_by(Case.id.desc()).limit(limit + 1)
+    if before_id is not None:
+        query = query.where(Case.id < before_id)
+    cases = list(session.scalars(query))
+    more = len(cases) > limit
+    cases = cases[:limit]
+    counts: dict[int, int] = {}
+    if cases:
+        counts = {case_id: count for case_id, count in session.execute(
+            select(Message.case_id, func.count())
+            .where(Message.case_id.in_([c.id for c in cases])).group_by(Message.case_id))}
+    rows = [case_summary(case, counts.get(case.id, 0)) for case in cases]
+    return rows, (cases[-1].id if more else None)
+
+
+def queue_counts(session: Session, queues: frozenset[str] | None) -> dict[str, dict[str, int]]:
+    """Per alias (queue): how many cases wait in each active status (new, open, waiting).
+    Resolved and closed cases are left out: they grow for ever, the open work does not, so
+    this reads only the active part of the (status, alias) index."""
+    query = (select(Case.alias, Case.status, func.count())
+             .where(Case.status.in_(lifecycle.ACTIVE)).group_by(Case.alias, Case.status))
+    if queues is not None:
+        query = query.where(Case.alias.in_(sorted(queues)))
+    counts: dict[str, dict[str, int]] = {}
+    for alias, status, count in session.execute(query):
+        counts.setdefault(alias, {})[status] = count
+    return counts
+
+
+def _filtered_cases(query: Any, where: CaseFilter) -> Any:
+    if where.status:
+        query = query.where(Case.status == where.status)
+    if where.category:
+        query = query.where(Case.category == where.category)
+    if where.alias:
+        query = query.where(Case.alias == where.alias.lower())
+    if where.review_required is not None:
+        query = query.where(Case.review_required == where.review_required)
+    if where.customer:
+        wanted = where.customer.strip().lower()
+        query = query.where(Case.customer == wanted if "@" in wanted
+                            else Case.customer_domain == wanted)
+    if where.queues is not None:
+        query = query.where(Case.alias.in_(sorted(where.queues)))
+    if where.refs is not None:
+        query = query.where(Case.ref.in_(sorted(where.refs)))
+    return query

@@ -30,8 +30,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.core.errors import WorkflowError
+from gateway.core.text import iso
 from gateway.db.events import case_family, record
-from gateway.db.models import CATEGORY_VALUES, Case, Message
+from gateway.db.models import CATEGORY_VALUES, Case, CaseLink, Message
 from gateway.db.property import PropertyItem
 from gateway.db.reviews import Review
 from gateway.processing.classification import CLASSIFIED_EVENT
@@ -226,3 +227,25 @@ def _waiting_view(message: Message) -> dict[str, Any]:
             "category": message.category, "scope_change": message.scope_change,
             "confidence": message.confidence, "language": message.language,
             "snippet": message.snippet[:200]}
+
+
+FOLLOW_UP_LINK = "possible-follow-up"
+
+
+def possible_follow_ups(session: Session) -> list[dict[str, Any]]:
+    """The threader's possible-follow-up links still standing, oldest first: a stranger's new
+    case and the case its mail pointed at, for a person to merge, keep apart (unlink) or
+    leave. Each row names both cases' queue, so a caller can show only its reader's."""
+    links = list(session.scalars(select(CaseLink).where(CaseLink.kind == FOLLOW_UP_LINK)
+                                 .order_by(CaseLink.id)))
+    ids = {link.case_id for link in links} | {link.other_case_id for link in links}
+    cases = {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(ids)))}
+    rows = []
+    for link in links:
+        new, tagged = cases[link.case_id], cases[link.other_case_id]
+        rows.append({"case": new.ref, "alias": new.alias, "customer": new.customer,
+                     "subject": new.subject, "status": new.status,
+                     "linked_at": iso(link.created_at), "other": tagged.ref,
+                     "other_alias": tagged.alias, "other_customer": tagged.customer,
+                     "other_subject": tagged.subject})
+    return rows

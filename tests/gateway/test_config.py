@@ -27,6 +27,9 @@ from gateway.core.errors import ConfigError
      "threading.foreign_tags: not a regular expression: '[KPS-('"),
     ("[threading]\nforeign_tags = ['\\d*']",
      "threading.foreign_tags: '\\\\d*' matches an empty subject"),
+    ("[web]\npassword_hashing = 'fast'",
+     "web.password_hashing: unknown password hashing profile 'fast' (expected one of: "
+     "rfc9106-low-memory, rfc9106-high-memory, pre-21.2, cheapest)"),
 ])
 def test_invalid_configuration_gives_one_line_naming_the_key(toml, expected):
     with pytest.raises(ConfigError) as raised:

@@ -9,7 +9,8 @@ from alembic.migration import MigrationContext
 import gateway.db.feedback
 import gateway.db.outbound
 import gateway.db.property
-import gateway.db.reviews  # noqa: F401 - their tables join Base.metadata
+import gateway.db.reviews
+import gateway.db.users  # noqa: F401 - their tables join Base.metadata
 from gateway.db.models import Base
 from gateway.db.session import Database
 

@@ -37,3 +37,17 @@ def rewrite_entry(archive: Archive, seq: int) -> None:
 
 def pub(key: Path) -> Path:
     return cps.public_key_path(key)
+
+
+def configure_checkpoint_key(home: Path, folder: Path) -> Path:
+    """A new signing key in ``folder`` named as the home's ``archive.checkpoint_key`` (open
+    the installation afterwards); the key's path."""
+    from archive import generate_key
+
+    key = folder / "checkpoint.key"
+    folder.mkdir(parents=True)
+    generate_key(key)
+    config = home / "commgate.toml"
+    config.write_text(config.read_text().replace(
+        'path = "archive"', f'path = "archive"\ncheckpoint_key = "{key}"', 1))
+    return key

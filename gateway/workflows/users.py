@@ -1,0 +1,123 @@
+"""Accounts of the web application: add, set a password, disable, list, and check a password.
+
+Passwords are hashed with argon2id with the parameters of the installation's
+``[web] password_hashing`` profile (gateway/core/passwords.py); a hash made with other
+parameters is replaced at the next successful sign-in, so raising the cost needs no reset.
+Every change is a ``user_events`` row with its actor (never the password or hash). An unknown
+name costs one hash like a known one, so the time of an answer does not tell which names exist.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.core import passwords
+from gateway.core.clock import utcnow
+from gateway.core.errors import UserError
+from gateway.core.text import iso
+from gateway.db.users import ROLES, User, UserEvent
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024  # argon2 takes any length; this bounds the work one request can ask for
+
+
+def add_user(session: Session, *, name: str, role: str, aliases: list[str], password: str,
+             actor: str, hashing: str = passwords.DEFAULT) -> User:
+    """A new account; refused when the name is taken or malformed, or the role is unknown."""
+    if not NAME.fullmatch(name):
+        raise UserError(f"{name!r} is not a user name (letters, digits, '.', '_', '@', '+', "
+                        "'-'; at most 128, starting with a letter or digit)")
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise UserError(f"user {name!r} exists already ('commgate users passwd' changes the "
+                        "password)")
+    user = User(name=name, role=role, aliases=sorted(set(aliases)),
+                password_hash=passwords.hasher(hashing).hash(_checked(password)), disabled=False,
+                created_at=utcnow(), created_by=actor)
+    session.add(user)
+    session.flush()
+    _record(session, user, "user_added", actor, {"role": role, "aliases": user.aliases})
+    return user
+
+
+def set_password(session: Session, *, name: str, password: str, actor: str,
+                 hashing: str = passwords.DEFAULT) -> User:
+    user = user_by_name(session, name, for_update=True)
+    user.password_hash = passwords.hasher(hashing).hash(_checked(password))
+    _record(session, user, "password_set", actor, {})
+    return user
+
+
+def disable_user(session: Session, *, name: str, actor: str) -> User:
+    """Disable an account: it can no longer sign in, and its open sessions end at their next
+    request. Its row stays: its name is the actor of case events."""
+    user = user_by_name(session, name, for_update=True)
+    if not user.disabled:
+        user.disabled = True
+        _record(session, user, "user_disabled", actor, {})
+    return user
+
+
+def user_by_name(session: Session, name: str, *, for_update: bool = False) -> User:
+    query = select(User).where(User.name == name)
+    if for_update:
+        query = query.with_for_update()
+    user = session.scalars(query).one_or_none()
+    if user is None:
+        raise UserError(f"no user {name!r}: 'commgate users list' shows them")
+    return user
+
+
+def check_password(session: Session, *, name: str, password: str,
+                   hashing: str = passwords.DEFAULT) -> User | None:
+    """The account when ``password`` is its password and it is not disabled, else None.
+    A hash made with other argon2 parameters than ``hashing``'s is replaced by one with them."""
+    hasher = passwords.hasher(hashing)
+    user = session.scalars(select(User).where(User.name == name)).one_or_none()
+    if user is None or len(password) > MAX_PASSWORD:
+        _verify(hasher, passwords.dummy_hash(hashing), password[:MAX_PASSWORD])
+        return None
+    if not _verify(hasher, user.password_hash, password) or user.disabled:
+        return None
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+        _record(session, user, "password_rehashed", user.name, {})
+    return user
+
+
+def list_users(session: Session) -> list[dict[str, Any]]:
+    return [user_row(user) for user in session.scalars(select(User).order_by(User.name))]
+
+
+def user_row(user: User) -> dict[str, Any]:
+    return {"name": user.name, "role": user.role, "aliases": list(user.aliases),
+            "disabled": user.disabled, "created_at": iso(user.created_at),
+            "created_by": user.created_by}
+
+
+def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches; the parameters are read from the hash, not the hasher."""
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _checked(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password is too short: at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise UserError(f"the password is too long: at most {MAX_PASSWORD} characters")
+    return password
+
+
+def _record(session: Session, user: User, kind: str, actor: str, data: dict[str, Any]) -> None:
+    session.add(UserEvent(user_id=user.id, at=utcnow(), actor=actor, kind=kind, data=data))
