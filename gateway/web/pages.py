@@ -31,8 +31,9 @@ _ASCII_NAME = re.compile(r"[^A-Za-z0-9._ -]")
 
 # -- signing in --------------------------------------------------------------------------------
 
-def signed_in(request: Request) -> UserView:
-    """The person of this request: named by a trusted proxy, else by the session."""
+def signed_in(request: Request, roles: frozenset[str] | None = None) -> UserView:
+    """The person of this request (named by a trusted proxy, else by the session), who must
+    hold one of ``roles`` when they are given (403 otherwise)."""
     state, client = state_of(request), request.state.client
     if client.proxy_user:
         user = signed_in_user(state.ctx, name=client.proxy_user)
@@ -47,6 +48,8 @@ def signed_in(request: Request) -> UserView:
             request.state.session = WebSession.anonymous(state.codec.clock())
             raise NotSignedIn()
     request.state.user = user
+    if roles is not None:
+        require(user, roles)
     return user
 
 
@@ -113,8 +116,7 @@ def logout(request: Request, csrf: FormText = "") -> Response:
 @router.get("/cases")
 def cases(request: Request, status: str = "", category: str = "", alias: str = "",
           review: str = "", customer: str = "", q: str = "", before: str = "") -> Response:
-    user = signed_in(request)
-    require(user, READ_CASES)
+    user = signed_in(request, READ_CASES)
     if status not in ("", *STATUSES) or category not in ("", *CATEGORIES) or review not in (
             "", "yes", "no") or not (before == "" or before.isdigit()):
         raise BadForm("unknown filter value")
@@ -140,8 +142,7 @@ def cases(request: Request, status: str = "", category: str = "", alias: str = "
 
 @router.get("/cases/{ref}")
 def case(request: Request, ref: str) -> Response:
-    user = signed_in(request)
-    require(user, READ_CASES)
+    user = signed_in(request, READ_CASES)
     ctx = state_of(request).ctx
     detail = show_case(ctx, actor=user.name, ref=ref)
     require_queue(user, detail.alias)
@@ -161,8 +162,7 @@ def case(request: Request, ref: str) -> Response:
 @router.get("/cases/{ref}/messages/{message}/html")
 def message_part(request: Request, ref: str, message: int) -> Response:
     """The sanitised HTML of a message, for the sandboxed frame of the case page."""
-    user = signed_in(request)
-    require(user, READ_CASES)
+    user = signed_in(request, READ_CASES)
     part = message_html(state_of(request).ctx, actor=user.name, ref=ref, message=message,
                         queues=user.queues)
     document = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>"
@@ -173,8 +173,7 @@ def message_part(request: Request, ref: str, message: int) -> Response:
 
 @router.get("/cases/{ref}/messages/{message}/attachments/{index}")
 def download(request: Request, ref: str, message: int, index: int) -> Response:
-    user = signed_in(request)
-    require(user, READ_CASES)
+    user = signed_in(request, READ_CASES)
     item = attachment(state_of(request).ctx, actor=user.name, ref=ref, message=message,
                       index=index, queues=user.queues)
     # Always a download of opaque bytes: never rendered by the browser, whatever it claims.

@@ -11,7 +11,7 @@ from gateway.services.cases import CATEGORIES
 from gateway.services.search import SearchResult, search_archive
 from gateway.web.common import BadForm, render, state_of
 from gateway.web.pages import signed_in
-from gateway.web.rights import READ_CASES, require, require_queue
+from gateway.web.rights import READ_CASES, require_queue
 
 router = APIRouter()
 HIT_LIMIT = 100
@@ -19,8 +19,7 @@ HIT_LIMIT = 100
 
 @router.get("/search")
 def search(request: Request, q: str = "", alias: str = "", category: str = "") -> Response:
-    user = signed_in(request)
-    require(user, READ_CASES)
+    user = signed_in(request, READ_CASES)
     if category not in ("", *CATEGORIES):
         raise BadForm("unknown category")
     if alias:

@@ -21,10 +21,9 @@ from gateway.services.cases import CATEGORIES, list_cases, list_quarantine, show
 from gateway.services.cases import classify_case as classify
 from gateway.services.threads import merge, unlink
 from gateway.services.triage import follow_ups
-from gateway.services.users import UserView
 from gateway.web.common import BadForm, render, state_of
 from gateway.web.pages import check_csrf, signed_in
-from gateway.web.rights import WORK_CASES, require, require_queue
+from gateway.web.rights import WORK_CASES, require_queue
 
 router = APIRouter()
 FormText = Annotated[str, Form()]
@@ -32,15 +31,9 @@ SCOPE_CHOICES = {"": None, "yes": True, "no": False}
 FOLLOW_UP_KIND = "possible-follow-up"
 
 
-def _worker(request: Request) -> UserView:
-    user = signed_in(request)
-    require(user, WORK_CASES)
-    return user
-
-
 @router.get("/triage")
 def triage(request: Request, done: str = "") -> Response:
-    user = _worker(request)
+    user = signed_in(request, WORK_CASES)
     ctx = state_of(request).ctx
     waiting = [e for e in list_cases(ctx, actor=user.name, triage_only=True).items
                if user.may_see(e.alias)]
@@ -59,7 +52,7 @@ def classify_case(request: Request, ref: str, category: FormText = "",
                   scope_change: FormText = "", note: FormText = "",
                   csrf: FormText = "") -> Response:
     """Confirm (the case's own category sent back) or correct a case's classification."""
-    user = _worker(request)
+    user = signed_in(request, WORK_CASES)
     check_csrf(request, csrf)
     if category not in CATEGORIES or scope_change not in SCOPE_CHOICES:
         raise BadForm("unknown category or scope-change value")
@@ -74,7 +67,7 @@ def classify_case(request: Request, ref: str, category: FormText = "",
 def follow_up(request: Request, ref: str, other: FormText = "", action: FormText = "",
               note: FormText = "", csrf: FormText = "") -> Response:
     """Merge a stranger's case into the case it pointed at, or keep it apart."""
-    user = _worker(request)
+    user = signed_in(request, WORK_CASES)
     check_csrf(request, csrf)
     if action not in ("merge", "unlink"):
         raise BadForm(f"unknown action {action!r}")
