@@ -220,3 +220,33 @@ def test_a_helper_imported_from_a_test_module_or_conftest_is_found(tmp_path):
         "tests/gateway/test_a.py: imports tests.helpers.X",
         "tests/gateway/test_a.py: imports conftest",
     ]
+
+
+_MARKERS = ("<<<<<<< ", "=======\n", ">>>>>>> ")
+_TEXT_SUFFIXES = {".py", ".md", ".toml", ".html", ".css", ".txt", ".cfg", ".ini", ".sh", ".yml"}
+
+
+def conflict_markers(root: Path) -> list[str]:
+    """Lines that begin a merge conflict's part in a text file of the tree (``path:line``)."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        parts = path.relative_to(root).parts
+        if path.suffix not in _TEXT_SUFFIXES or parts[0].startswith(".") or not path.is_file():
+            continue
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for number, line in enumerate(fh, 1):
+                if line.startswith(_MARKERS[::2]) or line == _MARKERS[1]:
+                    found.append(f"{path.relative_to(root)}:{number}")
+    return found
+
+
+def test_no_merge_conflict_markers_are_committed():
+    assert conflict_markers(ROOT) == []
+
+
+def test_a_conflict_marker_in_a_document_is_found(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("text\n<<<<<<< HEAD\nours\n=======\ntheirs\n"
+                                            ">>>>>>> branch\n")
+    (tmp_path / "b.md").write_text("a table rule\n=======\n")  # a setext heading: a marker too
+    assert conflict_markers(tmp_path) == ["b.md:2", "docs/a.md:2", "docs/a.md:4", "docs/a.md:6"]
