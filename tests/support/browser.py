@@ -5,7 +5,6 @@ make and every dialog they open."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.daemon import stop_with_sigterm
 from tests.support.waiting import wait_for
 from tests.support.web import PASSWORD
 
@@ -72,14 +72,7 @@ def web_process(home: Path, log_path: Path, env: dict[str, str]) -> Iterator[Web
         try:
             yield WebServer(server, f"http://127.0.0.1:{port}", log_path)
         finally:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait(timeout=5)
-                    raise AssertionError("commgate web did not stop on SIGTERM") from None
+            stop_with_sigterm(server, "commgate web", log_path)
 
 
 @dataclass

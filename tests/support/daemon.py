@@ -26,15 +26,22 @@ def daemon_process(home: Path, log_path: Path) -> Iterator[subprocess.Popen[byte
         try:
             yield daemon
         finally:
-            if daemon.poll() is None:
-                daemon.send_signal(signal.SIGTERM)
-                try:
-                    daemon.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    daemon.kill()
-                    daemon.wait(timeout=5)
-                    raise AssertionError("the daemon did not stop on SIGTERM:\n"
-                                         + log_path.read_text()[-3000:]) from None
+            stop_with_sigterm(daemon, "the daemon", log_path)
+
+
+def stop_with_sigterm(process: subprocess.Popen[bytes], what: str, log_path: Path) -> None:
+    """SIGTERM a process still running; one that does not stop within 30 s is killed and the
+    test fails with the end of its log."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+        raise AssertionError(f"{what} did not stop on SIGTERM:\n"
+                             + log_path.read_text()[-3000:]) from None
 
 
 def smtp_ready(port: int) -> bool:
