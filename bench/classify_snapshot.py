@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.corpora import corpora_root, require_corpus
+from bench.snapshots import compare
 
 
 def snapshot(count: int, seed: int, out: Path) -> int:
@@ -38,17 +39,6 @@ def snapshot(count: int, seed: int, out: Path) -> int:
     return count
 
 
-def compare(before: Path, after: Path) -> int:
-    """Print each message whose result differs; exit status 1 if any does."""
-    a = before.read_text(encoding="utf-8").splitlines()
-    b = after.read_text(encoding="utf-8").splitlines()
-    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y]
-    for i in differ[:20]:
-        print(f"message {i}:\n  before {a[i]}\n  after  {b[i]}")
-    print(f"{len(a)} / {len(b)} messages, {len(differ)} differ")
-    return 1 if differ or len(a) != len(b) else 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=2000)
@@ -57,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("files", nargs="+", type=Path)
     args = ap.parse_args(argv)
     if args.compare:
-        return compare(*args.files[:2])
+        return compare(args.files[0], args.files[1], label="n")
     snapshot(args.count, args.seed, args.files[0])
     return 0
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import _project_path  # noqa: F401  (must come before gateway)
 
 from bench.corpora import corpora_root, require_corpus
+from bench.snapshots import compare
 
 _FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
@@ -108,21 +109,6 @@ def snapshot(count: int, seed: int, out: Path) -> int:
     return written
 
 
-def compare(before: Path, after: Path) -> int:
-    """Print each message whose fields differ; exit status 1 if any does."""
-    a = before.read_text(encoding="utf-8").splitlines()
-    b = after.read_text(encoding="utf-8").splitlines()
-    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y]
-    for i in differ[:20]:
-        x, y = json.loads(a[i]), json.loads(b[i])
-        fields = [k for k in sorted(x.keys() | y.keys()) if x.get(k) != y.get(k)]
-        print(f"{x.get('message')}: differs in {', '.join(fields)}")
-        for k in fields[:3]:
-            print(f"  before {k} = {str(x.get(k))[:300]}\n  after  {k} = {str(y.get(k))[:300]}")
-    print(f"{len(a)} / {len(b)} messages, {len(differ)} differ")
-    return 1 if differ or len(a) != len(b) else 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=2000, help="generated messages")
@@ -131,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("files", nargs="+", type=Path)
     args = ap.parse_args(argv)
     if args.compare:
-        return compare(*args.files[:2])
+        return compare(args.files[0], args.files[1], label="message")
     print(f"{snapshot(args.count, args.seed, args.files[0])} messages", file=sys.stderr)
     return 0
 
