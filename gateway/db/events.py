@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from gateway.core.clock import utcnow
 from gateway.core.errors import CaseNotFoundError
@@ -16,6 +16,7 @@ from gateway.db.models import Case, CaseEvent
 
 SYSTEM = "system"
 _IN_CHUNK = 5000
+_FAMILIES = "commgate.case_families"
 
 
 def case_by_ref(session: Session, ref: str, *, for_update: bool = False) -> Case:
@@ -54,6 +55,39 @@ def case_families(session: Session, case_ids: Iterable[int]) -> dict[int, list[i
     filing hooks ask for a whole batch). Each case gets its whole family, even when another
     of the cases asked about is part of it."""
     wanted = list(dict.fromkeys(case_ids))
+    known = _known_families(session)
+    missing = [case_id for case_id in wanted if case_id not in known]
+    if missing:
+        known.update(_families(session, missing))
+    return {case_id: list(known[case_id]) for case_id in wanted}
+
+
+def _known_families(session: Session) -> dict[int, list[int]]:
+    """The families this session has read since its last write: a case page asks for one
+    case's family once per workflow part (reviews, checklist, decisions, property, feedback),
+    each a query per merge level. Forgotten on every flush, write statement and transaction
+    end, and not kept while the session holds unflushed changes (a merge in progress)."""
+    if session.new or session.dirty or session.deleted:
+        return {}
+    known: dict[int, list[int]] = session.info.setdefault(_FAMILIES, {})
+    return known
+
+
+def _forget_families(session: Session, *_: Any) -> None:
+    session.info.pop(_FAMILIES, None)
+
+
+def _forget_families_on_write(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        _forget_families(state.session)
+
+
+event.listen(Session, "after_flush", _forget_families)
+event.listen(Session, "after_transaction_end", _forget_families)
+event.listen(Session, "do_orm_execute", _forget_families_on_write)
+
+
+def _families(session: Session, wanted: list[int]) -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     seen, frontier = set(wanted), wanted
     while frontier:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.core.errors import WorkflowError
 from gateway.db.events import case_by_ref, case_families
@@ -284,6 +284,21 @@ def test_a_family_follows_a_chain_of_merges_for_each_case_asked_about(app, tmp_p
         families = case_families(session, [ids[B], ids[A]])
         assert families == {ids[B]: [ids[B], ids[A], ids["NPC-000003"]],
                             ids[A]: [ids[A], ids["NPC-000003"]]}
+
+
+def test_a_family_read_earlier_in_the_session_follows_a_merge_and_an_unmerge(app, tmp_path):
+    # Families are remembered per session between writes (a case page asks for one several
+    # times); a merge or unmerge in the same session must be seen at once.
+    file(app, tmp_path, ORDER, OTHER)
+    with app.db.session() as session:
+        a, b = case_by_ref(session, A), case_by_ref(session, B)
+        assert case_families(session, [b.id]) == {b.id: [b.id]}
+        merge_cases(session, A, B, "staff")
+        assert case_families(session, [b.id]) == {b.id: [b.id, a.id]}
+        a.merged_into_id = None  # unflushed: the remembered family must not be used
+        assert case_families(session, [b.id]) == {b.id: [b.id]}
+        session.execute(update(Case).where(Case.id == a.id).values(merged_into_id=b.id))
+        assert case_families(session, [b.id]) == {b.id: [b.id, a.id]}
 
 
 def test_an_evidence_package_of_the_survivor_holds_the_whole_chain_once(app, tmp_path, cli):
