@@ -24,7 +24,16 @@ from gateway.services.outbound import (
 from tests.support.mail import make_message
 from tests.support.outbound import CUSTOMER, SALES, Relays, configure
 from tests.support.smtp import LoopThread
-from tests.support.web import account, file_mail, form_token, log_in, web_client
+from tests.support.web import (
+    SCRIPT,
+    account,
+    active_content,
+    file_mail,
+    form_token,
+    log_in,
+    web_client,
+    xss_message,
+)
 
 SUPPORT = "support@northpoint.example"
 QUOTE_BODY = "Dear ${customer_name},\n\nyour order ${order_no} ships this week.\n\n${actor}\n"
@@ -228,6 +237,21 @@ def test_a_reply_needs_the_cases_queue(app, case):
             "template": "quote", "version": "1", "name": "order_no", "value": "4711",
             "csrf": form_token(sam, "/templates")}).status_code == 403
     assert list_mail(app, actor="test").items == ()
+
+
+def test_hostile_text_in_the_case_and_the_variables_stays_text(app, tmp_path):
+    (ref,) = file_mail(app, tmp_path / "in", xss_message(SALES))
+    publish(app, subject="")  # the reply's subject is Re: the customer's subject
+    with signed_in(app, "anna", "staff", SALES) as anna:
+        assert anna.post(f"/cases/{ref}/reply", data={
+            "template": "quote", "version": "1", "name": "order_no", "value": SCRIPT,
+            "csrf": form_token(anna, "/templates")}).status_code == 303
+        (mail,) = list_mail(app, actor="test").items
+        assert SCRIPT in mail.subject
+        for path in (f"/cases/{ref}/reply?template=quote", "/outbound", f"/cases/{ref}"):
+            page = anna.get(path)
+            assert page.status_code == 200 and SCRIPT not in page.text, path
+            assert active_content(page.text) == [], path
 
 
 @pytest.fixture
