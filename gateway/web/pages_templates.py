@@ -26,7 +26,7 @@ from gateway.services.outbound import (
     show_template,
 )
 from gateway.web import pages_reply
-from gateway.web.common import render, state_of
+from gateway.web.common import BadForm, render, state_of
 from gateway.web.pages import check_csrf, signed_in
 from gateway.web.rights import READ_CASES, WORK_CASES
 
@@ -63,8 +63,11 @@ def template(request: Request, name: str, version: int | None = None) -> Respons
     """One version (default: the newest) with every version and the template's history."""
     user = signed_in(request, READ_CASES)
     ctx = state_of(request).ctx
+    versions = by_name(list_templates(ctx, actor=user.name).items).get(name, [])
+    if not versions or (version is not None and version not in {v.version for v in versions}):
+        raise BadForm(f"no template {name!r}" + (f" version {version}" if version else ""),
+                      status=404)
     detail = show_template(ctx, actor=user.name, name=name, version=version)
-    versions = by_name(list_templates(ctx, actor=user.name).items).get(detail.name, [])
     return render(request, "template.html", {
         "t": detail, "versions": versions, "quoted": quote(detail.name, safe=""),
         "may_draft": user.role in DRAFT_TEMPLATES,

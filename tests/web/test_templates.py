@@ -81,6 +81,8 @@ def test_compliance_reads_but_does_not_draft_approve_or_reply(app, case):
         detail = cora.get("/templates/quote?version=1")
         assert detail.status_code == 200 and "${order_no}" in detail.text
         assert "Approve v2" not in cora.get("/templates/quote").text
+        assert cora.get("/templates/quote?version=3").status_code == 404
+        assert cora.get("/templates/nothing").status_code == 404
         token = form_token(cora, "/templates")
         assert cora.post("/templates", data={"name": "x", "subject": "s", "body": "b",
                                              "csrf": token}).status_code == 403
