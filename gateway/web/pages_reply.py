@@ -1,0 +1,100 @@
+"""Replying to a case from a published template (``commgate reply REF --template NAME --var
+NAME=VALUE``) and ``/outbound``, the outbound mail with its delivery state (``commgate
+outbound list``).
+
+The reply is queued by the same service as on the command line, with the signed-in person as
+actor; the daemon archives it, relays it and files the archived copy into the case. The form
+asks only for the variables the template uses beyond those every mail fills in (case
+reference, customer name ...): the person cannot override those. The workflow refuses a line
+break in any value the subject uses, and a value in the body is body text, never a header.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
+
+from gateway.core.errors import GatewayError
+from gateway.services.cases import show_case
+from gateway.services.outbound import TemplateSummary, list_mail, list_templates, reply
+from gateway.services.outbound import show_template as template_detail
+from gateway.web.common import BadForm, render, state_of
+from gateway.web.pages import check_csrf, signed_in
+from gateway.web.rights import READ_CASES, WORK_CASES, require_queue
+
+if TYPE_CHECKING:
+    from gateway.core.context import Context
+
+router = APIRouter()
+FormText = Annotated[str, Form()]
+FormList = Annotated[list[str] | None, Form()]
+MAIL_STATUSES = ("queued", "sent", "deferred", "failed", "suppressed")
+
+
+@router.get("/cases/{ref}/reply")
+def reply_form(request: Request, ref: str, template: str = "") -> Response:
+    """Choose a published template, then fill in its variables."""
+    user = signed_in(request, WORK_CASES)
+    ctx = state_of(request).ctx
+    case = show_case(ctx, actor=user.name, ref=ref)
+    require_queue(user, case.alias)
+    choices = published(ctx, user.name)
+    chosen = None
+    if template:
+        if template not in choices:
+            raise BadForm(f"{template!r} has no published version", status=404)
+        chosen = template_detail(ctx, actor=user.name, name=template,
+                                 version=choices[template].version)
+    return render(request, "reply.html", {
+        "case": case, "quoted_ref": quote(case.ref, safe=""), "choices": choices,
+        "chosen": chosen})
+
+
+@router.post("/cases/{ref}/reply")
+def send_reply(request: Request, ref: str, template: FormText = "", version: FormText = "",
+               name: FormList = None, value: FormList = None, csrf: FormText = "") -> Response:
+    """Queue the reply. The version the person saw must still be the published one, and the
+    variables must be exactly those the form asked for."""
+    user = signed_in(request, WORK_CASES)
+    check_csrf(request, csrf)
+    ctx = state_of(request).ctx
+    require_queue(user, show_case(ctx, actor=user.name, ref=ref).alias)
+    name, value = name or [], value or []
+    current = published(ctx, user.name).get(template)
+    if current is None:
+        raise BadForm(f"{template!r} has no published version", status=409)
+    if version != str(current.version):
+        raise GatewayError(f"{template} v{current.version} was published since you opened the "
+                           f"form: open it again to see the text that would be sent")
+    asked = template_detail(ctx, actor=user.name, name=template,
+                            version=current.version).unknown_variables
+    if len(name) != len(value) or sorted(name) != asked:
+        raise BadForm(f"the form must give the variables {', '.join(asked) or '(none)'}")
+    if any(not text.strip() for text in value):
+        raise BadForm("fill in every variable")
+    mail = reply(ctx, actor=user.name, ref=ref, template=template,
+                 variables=dict(zip(name, value, strict=True)))
+    return RedirectResponse(f"/cases/{quote(mail.case, safe='')}#outbound-{mail.id}",
+                            status_code=303)
+
+
+@router.get("/outbound")
+def outbound(request: Request, status: str = "", case: str = "") -> Response:
+    """Outbound mail of the reader's queues (a mail's sender is its case's queue)."""
+    user = signed_in(request, READ_CASES)
+    if status not in ("", *MAIL_STATUSES):
+        raise BadForm("unknown status")
+    mails = [m for m in list_mail(state_of(request).ctx, actor=user.name,
+                                  status=status or None, case=case.strip() or None).items
+             if user.may_see(m.sender)]
+    return render(request, "outbound.html", {
+        "mails": mails, "statuses": MAIL_STATUSES, "filters": {"status": status, "case": case}})
+
+
+def published(ctx: Context, actor: str) -> dict[str, TemplateSummary]:
+    """The version of each template that may be sent now, by name."""
+    return {t.name: t for t in list_templates(ctx, actor=actor).items
+            if t.status == "published"}
