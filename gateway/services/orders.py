@@ -174,10 +174,10 @@ def decide_order(ctx: Context, *, actor: str, ref: str, message: str, accept: bo
                                       **reviews.decision_view(session, decision)})
 
 
-def order_record(ctx: Context, *, actor: str, ref: str) -> OrderRecord:
+def order_record(ctx: Context, *, actor: str, ref: str, queues: Queues = None) -> OrderRecord:
     del actor
     with ctx.db.session() as session:
-        row = reviews.details_for_case(session, case_by_ref(session, ref))
+        row = reviews.details_for_case(session, _case(session, ref, queues))
     return OrderRecord.from_row(
         row, linked=tuple(row["linked"]), checklist_gaps=tuple(row["checklist_gaps"]),
         reviews=tuple(Review.from_row(r) for r in row["reviews"]),

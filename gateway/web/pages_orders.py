@@ -85,9 +85,11 @@ def checklist(request: Request, ref: str, item: FormList = [],  # noqa: B006 (Fa
             not set(state) <= {"", *CHECK_STATES}):
         raise BadForm("unknown checklist item or state")
     ctx = state_of(request).ctx
-    current = order_record(ctx, actor=user.name, ref=ref).checklist
+    current = order_record(ctx, actor=user.name, ref=ref, queues=user.queues).checklist
     changed = [f"{name}={value}:{text.strip()}" for name, value, text in zip(
         item, state, note, strict=True) if value and _differs(current.get(name), value, text)]
+    if not changed:
+        raise BadForm("nothing in the checklist was changed")
     set_checklist(ctx, actor=user.name, ref=ref, items=changed, queues=user.queues)
     return _back(ref, "checklist")
 

@@ -66,6 +66,8 @@ def test_a_case_of_another_queue_is_refused_before_anything_is_recorded(app, tmp
     with pytest.raises(AccessDeniedError):
         orders.decide_order(app, actor="sam", ref="NPC-000001", message="po@customer.example",
                             accept=False, note="no", queues=SUPPORT)
+    with pytest.raises(AccessDeniedError):
+        orders.order_record(app, actor="sam", ref="NPC-000001", queues=SUPPORT)
     with app.db.session() as session:
         assert set(session.scalars(select(CaseEvent.actor))) == {"system"}
     review = orders.decide_review(app, actor="anna", ref="NPC-000001", approve=True,

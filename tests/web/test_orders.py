@@ -166,6 +166,8 @@ def test_an_order_is_accepted_with_its_checklist(app, ordered):
         assert anna.post(f"/cases/{REF}/checklist", data=checklist_form(token, states)
                          ).status_code == 303
         assert "Complete." in anna.get(f"/cases/{REF}").text
+        unchanged = anna.post(f"/cases/{REF}/checklist", data=checklist_form(token, states))
+        assert unchanged.status_code == 400 and "nothing in the checklist" in unchanged.text
         accepted = anna.post(f"/cases/{REF}/order", data={
             "message": str(ordered), "decision": "accept", "note": "as quoted", "csrf": token})
         assert (accepted.status_code, accepted.headers["location"]) == (303, f"/cases/{REF}#order")
