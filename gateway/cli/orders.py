@@ -83,6 +83,10 @@ def _register_order(sub: Any) -> None:
     p = _command(group, "show", "linked enquiries, checklist, reviews and decisions of a case",
                  cmd_order_show, actor=False)
     p.add_argument("ref")
+    p = _command(group, "list", "order decisions of all cases, newest first", cmd_order_list,
+                 actor=False)
+    p.add_argument("--decision", choices=("accepted", "declined"),
+                   help="only the accepted or only the declined ones")
 
 
 def _register_property(sub: Any) -> None:
@@ -195,6 +199,18 @@ def cmd_order_decide(args: argparse.Namespace) -> int:
                             message=args.message, accept=args.accept, note=args.note).to_json()
     return _print(args, view, f"order {view['ref']} {view['decision']} by {view['actor']} on "
                               f"message {view['message']['pk']} ({view['message']['subject']})")
+
+
+ORDER_COLUMNS = [("id", "ID", 5), ("case", "CASE", 12), ("decision", "DECISION", 9),
+                 ("actor", "BY", 16), ("at", "AT", 20), ("note", "NOTE", 50)]
+
+
+def cmd_order_list(args: argparse.Namespace) -> int:
+    from gateway.services.orders import list_orders
+
+    with opened_app(args) as app:
+        rows = list_orders(app, actor=reader_of(args), decision=args.decision).to_json()
+    return _print(args, rows, f"{render_table(rows, ORDER_COLUMNS)}\n{len(rows)} decisions")
 
 
 def cmd_order_show(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ Rules, each enforced here and recorded as a case event:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -475,14 +475,30 @@ def review_view(session: Session, review: Review) -> dict[str, Any]:
     }
 
 
-def list_reviews(session: Session, *, pending_only: bool = False, case: Case | None = None
-                 ) -> list[dict[str, Any]]:
+def list_reviews(session: Session, *, pending_only: bool = False, case: Case | None = None,
+                 queues: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Reviews oldest first; ``queues`` keeps those of cases in these aliases (None: all)."""
     query = select(Review).order_by(Review.id)
     if pending_only:
         query = query.where(Review.status == "pending")
     if case is not None:
         query = query.where(Review.case_id.in_(case_family(session, case)))
+    if queues is not None:
+        query = query.join(Case, Case.id == Review.case_id).where(Case.alias.in_(queues))
     return [review_view(session, r) for r in session.scalars(query)]
+
+
+def list_decisions(session: Session, *, decision: str | None = None,
+                   queues: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Order decisions of every case, newest first; ``decision`` keeps the accepted or the
+    declined ones, ``queues`` those of cases in these aliases (None: all)."""
+    query = select(OrderDecision).order_by(OrderDecision.id.desc())
+    if decision is not None:
+        query = query.where(OrderDecision.decision == decision)
+    if queues is not None:
+        query = query.join(Case, Case.id == OrderDecision.case_id).where(
+            Case.alias.in_(queues))
+    return [decision_view(session, d) for d in session.scalars(query)]
 
 
 def decision_view(session: Session, decision: OrderDecision) -> dict[str, Any]:
