@@ -13,7 +13,15 @@ import pytest
 from gateway.services.cases import show_case
 from gateway.services.compliance import audit_log
 from tests.support.mail import make_message
-from tests.support.web import account, file_mail, form_token, log_in, web_client
+from tests.support.web import (
+    SCRIPT,
+    account,
+    active_content,
+    file_mail,
+    form_token,
+    log_in,
+    web_client,
+)
 
 SALES, SUPPORT = "sales@northpoint.example", "support@northpoint.example"
 COMPLAINT = ("Hello,\nthis is a formal complaint: the bearings arrived damaged, unacceptable."
@@ -150,3 +158,19 @@ def test_the_csv_download_is_of_the_readers_queues_and_in_the_access_log(app, co
         ("anna", "feedback log", [SALES])]
     assert exports[0]["detail"]["since"].startswith("2000-01-01")
     assert support not in answer.text
+
+
+def test_what_customers_and_staff_wrote_is_shown_as_text(app, tmp_path):
+    (ref,) = file_mail(app, tmp_path / "x", make_message(
+        subject=f"Broken {SCRIPT}", body=COMPLAINT, sender=f'"{SCRIPT}" <m@evil.example>'))
+    with signed_in(app, "ada", "admin") as ada:
+        token = form_token(ada, "/feedback")
+        assert ada.post(f"/cases/{ref}/feedback", data={
+            "feedback_type": "complaint", "csrf": token}).status_code == 303
+        assert ada.post(f"/cases/{ref}/feedback/action", data={
+            "corrective_action": SCRIPT, "resolution_note": SCRIPT, "root_cause": SCRIPT,
+            "csrf": token}).status_code == 303
+        for path in ("/feedback", f"/cases/{ref}"):
+            page = ada.get(path)
+            assert page.status_code == 200 and "&lt;script&gt;" in page.text, path
+            assert active_content(page.text) == [], path

@@ -12,7 +12,15 @@ import pytest
 from gateway.services.cases import show_case
 from gateway.services.property import list_items, show_item
 from tests.support.mail import make_message
-from tests.support.web import account, file_mail, form_token, log_in, web_client
+from tests.support.web import (
+    SCRIPT,
+    account,
+    active_content,
+    file_mail,
+    form_token,
+    log_in,
+    web_client,
+)
 
 SALES, SUPPORT = "sales@northpoint.example", "support@northpoint.example"
 NOTICE = dict(subject="Test fixture for order 4500871234",
@@ -98,7 +106,7 @@ def test_an_item_is_registered_received_moved_and_returned_as_the_person(app, ca
     with signed_in(app, "anna", "staff", SALES) as anna:
         item = add(anna, ref, identifiers="serial=FX-2291\ndrawing=D-4471",
                    handling="keep dry")
-        assert 'action="/property/%d/receive"' % item in anna.get(f"/cases/{ref}").text
+        assert f'action="/property/{item}/receive"' in anna.get(f"/cases/{ref}").text
         assert post(anna, f"/property/{item}/receive", condition="no visible damage",
                     location="store B2").status_code == 303
         assert post(anna, f"/property/{item}/move", location="test bench 3",
@@ -189,3 +197,16 @@ def test_the_register_filters_by_owner_and_status(app, cases):
         received = ada.get("/property?status=received").text
         assert f'id="item-{second}"' in received and f'id="item-{first}"' not in received
         assert ada.get("/property?status=nonsense").status_code == 400
+
+
+def test_what_customers_and_staff_wrote_is_shown_as_text(app, tmp_path):
+    (ref,) = file_mail(app, tmp_path / "x", make_message(
+        subject=f"Fixture {SCRIPT}", sender=f'"{SCRIPT}" <mallory@evil.example>'))
+    with signed_in(app, "ada", "admin") as ada:
+        item = add(ada, ref, description=f"Jig {SCRIPT}", handling=SCRIPT,
+                   identifiers=f"serial={SCRIPT}")
+        post(ada, f"/property/{item}/receive", condition=SCRIPT, location=SCRIPT, note=SCRIPT)
+        for path in ("/property", f"/property/{item}", f"/cases/{ref}"):
+            page = ada.get(path)
+            assert page.status_code == 200 and "&lt;script&gt;" in page.text, path
+            assert active_content(page.text) == [], path
