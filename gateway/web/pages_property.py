@@ -74,12 +74,14 @@ def add(request: Request, ref: str, kind: FormText = "", description: FormText =
 
 
 @router.post("/property/{item_id}/confirm")
-def confirm(request: Request, item_id: int, description: FormText = "",
+def confirm(request: Request, item_id: int, kind: FormText = "", description: FormText = "",
             handling: FormText = "", note: FormText = "", csrf: FormText = "") -> Response:
     """Confirm a proposal from a property notice (an empty field keeps what was proposed)."""
     user = _worker(request, item_id, csrf)
+    if kind not in ("", *KINDS):
+        raise BadForm(f"unknown kind {kind!r}")
     return _back(confirm_item(state_of(request).ctx, actor=user.name, item_id=item_id,
-                              description=description.strip() or None,
+                              kind=kind or None, description=description.strip() or None,
                               handling=handling.strip() or None, note=note.strip()))
 
 
@@ -120,10 +122,8 @@ def _readable(request: Request, user: UserView, item_id: int) -> ItemDetail:
     """The item, when its case is in a queue of ``user`` (403 otherwise)."""
     ctx = state_of(request).ctx
     detail = show_item(ctx, actor=user.name, item_id=item_id)
-    if detail.case is not None:
-        require_queue(user, show_case(ctx, actor=user.name, ref=detail.case).alias)
-    elif user.queues is not None:
-        require_queue(user, "")
+    alias = show_case(ctx, actor=user.name, ref=detail.case).alias if detail.case else ""
+    require_queue(user, alias)
     return detail
 
 

@@ -140,11 +140,14 @@ def test_a_proposal_from_a_notice_is_confirmed_as_the_person(app, tmp_path):
         page = anna.get(f"/cases/{ref}").text
         assert f'action="/property/{proposed.id}/confirm"' in page
         assert f'action="/property/{proposed.id}/receive"' not in page
-        assert post(anna, f"/property/{proposed.id}/confirm",
+        assert post(anna, f"/property/{proposed.id}/confirm", kind="drone",
+                    description="x").status_code == 400
+        assert post(anna, f"/property/{proposed.id}/confirm", kind="tooling",
                     description="Test fixture FX-2291").status_code == 303
         assert f'action="/property/{proposed.id}/receive"' in anna.get(f"/cases/{ref}").text
     detail = show_item(app, actor="t", item_id=proposed.id)
-    assert not detail.proposed and detail.description == "Test fixture FX-2291"
+    assert (detail.proposed, detail.kind, detail.description) == (
+        False, "tooling", "Test fixture FX-2291")
     assert [e.actor for e in events(app, ref, "property_confirmed")] == ["anna"]
 
 
