@@ -18,6 +18,8 @@ from gateway.db.events import case_by_ref
 from gateway.services.base import View
 from gateway.services.compliance import Rows
 from gateway.workflows.access_log import record_access
+from gateway.workflows.feedback import FEEDBACK_TYPES as FEEDBACK_TYPES
+from gateway.workflows.feedback import SEVERITIES as SEVERITIES
 from gateway.workflows.feedback import (
     classify_feedback,
     details_for_case,
@@ -116,18 +118,25 @@ def record_action(ctx: Context, *, actor: str, ref: str, corrective_action: str,
 
 
 def feedback_cases(ctx: Context, *, actor: str, since: datetime | None = None,
-                   until: datetime | None = None) -> Rows:
-    """The feedback log: feedback cases received in the period, oldest first."""
+                   until: datetime | None = None,
+                   queues: frozenset[str] | None = None) -> Rows:
+    """The feedback log: feedback cases received in the period, oldest first (only those of
+    ``queues``, the aliases the reader may see, when given)."""
     del actor
     with ctx.db.session() as session:
-        return Rows(tuple(feedback_log(session, since, until)))
+        return Rows(tuple(feedback_log(session, since, until, aliases=queues)))
 
 
 def export_feedback(ctx: Context, *, actor: str, output: Path, since: datetime | None = None,
-                    until: datetime | None = None) -> FeedbackExported:
-    """Record the export in the access log, then write the feedback log as CSV."""
-    access = record_access(ctx, actor, "export", {
-        "what": "feedback log", "file": str(output), "since": iso(since), "until": iso(until)})
+                    until: datetime | None = None,
+                    queues: frozenset[str] | None = None) -> FeedbackExported:
+    """Record the export in the access log, then write the feedback log as CSV (of
+    ``queues`` only when given: the record names them)."""
+    detail: dict[str, Any] = {"what": "feedback log", "file": str(output), "since": iso(since),
+                              "until": iso(until)}
+    if queues is not None:
+        detail["queues"] = sorted(queues)
+    access = record_access(ctx, actor, "export", detail)
     with ctx.db.session() as session:
-        count = export_csv(session, output, since, until, access=access)
+        count = export_csv(session, output, since, until, access=access, aliases=queues)
     return FeedbackExported(output, count, access.seq)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.core.errors import WorkflowError
 from gateway.db.events import case_by_ref
+from gateway.db.property import PROPERTY_KINDS, PROPERTY_STATUSES
 from gateway.services.rows import Listing, RowView
 from gateway.workflows import property as register
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from gateway.db.property import PropertyItem
 
 Row = Mapping[str, Any]
+KINDS = PROPERTY_KINDS
+STATUSES = PROPERTY_STATUSES
+NEEDS_NOTE = register.NEEDS_NOTE  # statuses that need a note saying what happened
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,12 +126,21 @@ def move_item(ctx: Context, *, actor: str, item_id: int, location: str, note: st
 
 
 def list_items(ctx: Context, *, actor: str, customer: str | None = None,
-               include_dismissed: bool = False) -> Listing[Item]:
-    """The register, optionally of one owner (an address or a domain)."""
+               include_dismissed: bool = False, status: str | None = None,
+               queues: frozenset[str] | None = None) -> Listing[Item]:
+    """The register, optionally of one owner (an address or a domain), of one status, and of
+    the cases of ``queues`` (the aliases the reader may see; None: every one)."""
     del actor  # reading is not recorded
     with ctx.db.session() as session:
         return Listing(tuple(Item.from_row(row) for row in register.property_register(
-            session, customer, include_dismissed=include_dismissed)))
+            session, customer, include_dismissed=include_dismissed, status=status,
+            aliases=queues)))
+
+
+def next_statuses(status: str, proposed: bool) -> tuple[str, ...]:
+    """The statuses ``set_status`` accepts for an item in ``status`` (proposed or confirmed);
+    a receipt is ``receive_item``'s."""
+    return register.next_statuses(status, proposed)
 
 
 def show_item(ctx: Context, *, actor: str, item_id: int) -> ItemDetail:

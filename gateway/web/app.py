@@ -22,7 +22,9 @@ from gateway.core.errors import AccessDeniedError, CaseNotFoundError, GatewayErr
 from gateway.web import (
     pages,
     pages_audit,
+    pages_feedback,
     pages_orders,
+    pages_property,
     pages_search,
     pages_templates,
     pages_triage,
@@ -72,6 +74,8 @@ def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
     app.include_router(pages_audit.router)
     app.include_router(pages_templates.router)  # and pages_reply's (reply, /outbound)
     app.include_router(pages_orders.router)
+    app.include_router(pages_feedback.router)
+    app.include_router(pages_property.router)
     app.add_exception_handler(NotSignedIn, _to_login)
     app.add_exception_handler(Forbidden, _error(403))
     app.add_exception_handler(AccessDeniedError, _error(403))

@@ -19,6 +19,7 @@ from gateway.services.lifecycle import ACTIVE_STATUSES, STATUSES, set_case_statu
 from gateway.services.messages import attachment, case_content, message_html
 from gateway.services.orders import CHECK_STATES
 from gateway.services.users import UserView, sign_in, signed_in_user
+from gateway.web.case_fbprop import case_forms
 from gateway.web.common import BadForm, NotSignedIn, render, state_of
 from gateway.web.rights import READ_CASES, WORK_CASES, Forbidden, require, require_queue
 from gateway.web.sanitise import clean_html
@@ -158,7 +159,7 @@ def case(request: Request, ref: str) -> Response:
     return render(request, "case.html", {
         "case": detail, "timeline": timeline, "statuses": STATUSES,
         "may_work": user.role in WORK_CASES, "quoted_ref": quote(detail.ref, safe=""),
-        "check_states": CHECK_STATES})
+        "check_states": CHECK_STATES, "fbprop": case_forms(detail)})
 
 
 @router.get("/cases/{ref}/messages/{message}/html")

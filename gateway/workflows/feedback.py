@@ -25,7 +25,7 @@ Decisions:
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -254,11 +254,13 @@ def _with_family_record(session: Session, case_ids: list[int]) -> set[int]:
 # -- the log -----------------------------------------------------------------------------------
 
 def feedback_log(session: Session, since: datetime | None = None,
-                 until: datetime | None = None) -> list[dict[str, Any]]:
+                 until: datetime | None = None, *,
+                 aliases: Collection[str] | None = None) -> list[dict[str, Any]]:
     """Every feedback case, oldest first: what came in, how it was classified and resolved.
 
     ``received`` is when the case's first inbound message reached the archive (the ledger
     time), else when the case was opened; ``since`` is inclusive, ``until`` exclusive.
+    ``aliases``: only the cases of these queues (a web reader's rights; None: every queue).
     """
     first = (select(Message.case_id, func.min(Message.first_seq).label("seq"))
              .where(Message.direction == "inbound").group_by(Message.case_id).subquery())
@@ -267,6 +269,8 @@ def feedback_log(session: Session, since: datetime | None = None,
              .outerjoin(first, first.c.case_id == Case.id)
              .outerjoin(LedgerReceipt, LedgerReceipt.seq == first.c.seq)
              .order_by(Case.id))
+    if aliases is not None:
+        query = query.where(Case.alias.in_(sorted(aliases)))
     rows = []
     for row, case, receipt_time in session.execute(query):
         received = receipt_time or case.opened_at
@@ -304,12 +308,13 @@ def write_csv(rows: Iterable[dict[str, Any]], stream: IO[str]) -> int:
 
 
 def export_csv(session: Session, path: Path, since: datetime | None = None,
-               until: datetime | None = None, *, access: RecordedAccess) -> int:
+               until: datetime | None = None, *, access: RecordedAccess,
+               aliases: Collection[str] | None = None) -> int:
     """Write the feedback log to ``path``; ``access`` is the access-log record of this export
     (``gateway.services.lifecycle.export_feedback`` records and writes in one step)."""
     access.require("export", what="feedback log", file=str(path))
     with path.open("w", newline="", encoding="utf-8") as stream:
-        return write_csv(feedback_log(session, since, until), stream)
+        return write_csv(feedback_log(session, since, until, aliases=aliases), stream)
 
 
 def details_for_case(session: Session, case: Case) -> dict[str, Any] | None:

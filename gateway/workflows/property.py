@@ -13,7 +13,7 @@ accepted until someone records how it was handled and the report to the customer
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,15 @@ _HEX = re.compile(r"^[0-9a-f]{8,64}$")
 # Identifiers worth keeping on an item (an order number says which order it belongs to).
 _ITEM_IDENTIFIERS = ("serial", "drawing", "rma", "po")
 _IN_CHUNK = 5000
+
+
+def next_statuses(status: str, proposed: bool) -> tuple[str, ...]:
+    """Where :func:`set_status` lets an item in ``status`` go: a proposal only to dismissed,
+    a confirmed item anywhere its status allows but dismissed (a receipt is
+    :func:`receive_item`'s, so "received" from announced is not among them)."""
+    if proposed:
+        return tuple(s for s in TRANSITIONS[status] if s == "dismissed")
+    return tuple(s for s in TRANSITIONS[status] if s != "dismissed")
 
 
 def normalise_status(text: str) -> str:
@@ -367,15 +376,22 @@ def item_view(session: Session, item: PropertyItem, *, with_history: bool = Fals
 
 
 def property_register(session: Session, customer: str | None = None, *,
-                      include_dismissed: bool = False, with_history: bool = False
+                      include_dismissed: bool = False, with_history: bool = False,
+                      status: str | None = None, aliases: Collection[str] | None = None
                       ) -> list[dict[str, Any]]:
-    """The register: every item (optionally of one customer: an address or a domain)."""
+    """The register: every item (optionally of one customer: an address or a domain; of one
+    status; of the cases of some queues, ``aliases``: a web reader's rights)."""
     query = select(PropertyItem).order_by(PropertyItem.id)
+    if status is not None:
+        query = query.where(PropertyItem.status == normalise_status(status))
+    if aliases is not None:
+        query = query.join(Case, Case.id == PropertyItem.case_id).where(
+            Case.alias.in_(sorted(aliases)))
     if customer:
         wanted = customer.strip().lower()
         owner = func.lower(PropertyItem.owner)
         query = query.where(or_(owner == wanted, owner.like(f"%@{wanted}")))
-    if not include_dismissed:
+    if not include_dismissed and status is None:
         query = query.where(PropertyItem.status != "dismissed")
     return [item_view(session, i, with_history=with_history) for i in session.scalars(query)]
 

@@ -12,14 +12,15 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway.core.errors import WorkflowError
 from gateway.db.events import case_by_ref
-from gateway.db.models import CaseEvent
-from gateway.db.property import PropertyHistory, PropertyItem
+from gateway.db.models import Case, CaseEvent
+from gateway.db.property import PROPERTY_STATUSES, PropertyHistory, PropertyItem
 from gateway.processing.ingest import ingest
 from gateway.workflows.property import (
     add_item,
     confirm_item,
     details_for_case,
     move_item,
+    next_statuses,
     normalise_status,
     property_register,
     receive_item,
@@ -201,3 +202,41 @@ def test_status_spellings(given, status):
 def test_an_unknown_status_names_the_known_ones():
     with pytest.raises(WorkflowError, match="announced, received, in-use"):
         normalise_status("borrowed")
+
+
+# How a confirmed item gets to each status (after add_item: announced).
+_PATHS = {"announced": (), "received": ("receive",), "in-use": ("receive", "in-use"),
+          "lost-damaged": ("receive", "lost-damaged"), "returned": ("receive", "returned"),
+          "destroyed": ("receive", "destroyed")}
+
+
+def test_next_statuses_are_exactly_what_set_status_accepts(app, tmp_path):
+    """The web's status choices (next_statuses) never offer a step set_status refuses, nor
+    hide one it allows, for a confirmed item in each status and for a proposal."""
+    file(app, tmp_path, make_message(**NOTICE))
+
+    def accepted(session, item, target):
+        try:
+            set_status(session, item, target, actor="t", note="why")
+        except WorkflowError:
+            return False
+        return True
+
+    with app.db.session() as session:
+        proposal = session.scalars(select(PropertyItem)).one()
+        case = session.get(Case, proposal.case_id)
+        offered = {target for target in PROPERTY_STATUSES
+                   if accepted(session, session.scalars(select(PropertyItem).where(
+                       PropertyItem.id == proposal.id)).one(), target)}
+        assert offered == set(next_statuses("announced", True)) == {"dismissed"}
+        for status, steps in _PATHS.items():
+            for target in PROPERTY_STATUSES:
+                item = add_item(session, case, kind="tooling", description="jig", actor="t")
+                for step in steps:
+                    if step == "receive":
+                        receive_item(session, item, condition="ok", location="shelf", actor="t")
+                    else:
+                        set_status(session, item, step, actor="t", note="why")
+                assert item.status == status
+                assert accepted(session, item, target) == (
+                    target in next_statuses(status, False)), (status, target)

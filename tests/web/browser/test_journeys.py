@@ -54,7 +54,7 @@ def test_triage_corrects_a_message_as_the_person(page, site, tmp_path):
 def test_the_hostile_mail_runs_nothing_and_loads_nothing(page, site, watch, tmp_path):
     ref = site.refs["xss"]
     log_in(page, site.base, "ada", path=f"/cases/{ref}")
-    page.locator("details summary").first.click()
+    page.locator("li.message details summary").first.click()
     frame = page.frame_locator("iframe").first
     assert "Please order 20 pieces." in frame.locator("body").inner_text()
     assert "<script>alert('xss')</script>" in page.locator("h1 + dl").inner_text()

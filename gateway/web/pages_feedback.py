@@ -1,0 +1,114 @@
+"""``/feedback``: the feedback log of ``commgate feedback list`` (period filters, the reader's
+queues only) with its CSV download (``commgate feedback export``: recorded in the access log
+before the file is written), and the case page's feedback actions: type and severity
+(``feedback set``), the corrective action and resolution (``feedback action``), each a case
+event with the signed-in person as actor."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+from starlette.background import BackgroundTask
+
+from gateway.services.cases import show_case
+from gateway.services.lifecycle import (
+    FEEDBACK_TYPES,
+    SEVERITIES,
+    export_feedback,
+    feedback_cases,
+    record_action,
+    set_feedback,
+)
+from gateway.services.users import UserView
+from gateway.web.common import BadForm, render, state_of
+from gateway.web.pages import check_csrf, signed_in
+from gateway.web.rights import READ_CASES, WORK_CASES, require_queue
+
+router = APIRouter()
+FormText = Annotated[str, Form()]
+
+
+def when(text: str, name: str) -> datetime | None:
+    """A period bound as the command line reads it: an ISO date or time, UTC unless given."""
+    if not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadForm(f"{name}: not an ISO date or time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+@router.get("/feedback")
+def feedback_log(request: Request, since: str = "", until: str = "") -> Response:
+    user = signed_in(request, READ_CASES)
+    rows = feedback_cases(state_of(request).ctx, actor=user.name, since=when(since, "since"),
+                          until=when(until, "until"), queues=user.queues).rows
+    return render(request, "feedback.html", {"rows": rows, "since": since, "until": until})
+
+
+@router.post("/feedback/export")
+def export(request: Request, since: FormText = "", until: FormText = "",
+           csrf: FormText = "") -> Response:
+    """The log as CSV, as ``commgate feedback export`` writes it (of the reader's queues)."""
+    user = signed_in(request, READ_CASES)
+    check_csrf(request, csrf)
+    period = when(since, "since"), when(until, "until")
+    folder = Path(tempfile.mkdtemp(prefix="commgate-feedback-"))
+    try:
+        exported = export_feedback(state_of(request).ctx, actor=user.name,
+                                   output=folder / "feedback-log.csv", since=period[0],
+                                   until=period[1], queues=user.queues)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(exported.file, media_type="text/csv; charset=utf-8",
+                        filename=f"feedback-log-{exported.access_seq}.csv",
+                        background=BackgroundTask(shutil.rmtree, folder, True))
+
+
+@router.post("/cases/{ref}/feedback")
+def classify(request: Request, ref: str, feedback_type: FormText = "", severity: FormText = "",
+             csrf: FormText = "") -> Response:
+    """Set the feedback type and/or severity (an empty choice leaves it as it is)."""
+    user = _worker(request, ref, csrf)
+    if feedback_type not in ("", *FEEDBACK_TYPES) or severity not in ("", *SEVERITIES):
+        raise BadForm("unknown feedback type or severity")
+    if not feedback_type and not severity:
+        raise BadForm("choose a feedback type and/or a severity")
+    done = set_feedback(state_of(request).ctx, actor=user.name, ref=ref,
+                        feedback_type=feedback_type or None, severity=severity or None)
+    return _back(done.ref)
+
+
+@router.post("/cases/{ref}/feedback/action")
+def corrective_action(request: Request, ref: str, corrective_action: FormText = "",
+                      resolution_note: FormText = "", root_cause: FormText = "",
+                      csrf: FormText = "") -> Response:
+    """Record the corrective action's QMS reference and the resolution (the workflow refuses
+    either one empty); an empty root cause leaves the recorded one as it is."""
+    user = _worker(request, ref, csrf)
+    done = record_action(state_of(request).ctx, actor=user.name, ref=ref,
+                         corrective_action=corrective_action,
+                         resolution_note=resolution_note,
+                         root_cause=root_cause.strip() or None)
+    return _back(done.ref)
+
+
+def _worker(request: Request, ref: str, csrf: str) -> UserView:
+    """The signed-in person, who may work cases and the queue of ``ref``."""
+    user = signed_in(request, WORK_CASES)
+    check_csrf(request, csrf)
+    require_queue(user, show_case(state_of(request).ctx, actor=user.name, ref=ref).alias)
+    return user
+
+
+def _back(ref: str) -> Response:
+    return RedirectResponse(f"/cases/{quote(ref, safe='')}#feedback", status_code=303)
