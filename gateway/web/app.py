@@ -19,7 +19,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from gateway.core import passwords
 from gateway.core.errors import AccessDeniedError, CaseNotFoundError, GatewayError
-from gateway.web import pages, pages_audit, pages_search, pages_triage
+from gateway.web import (
+    pages,
+    pages_audit,
+    pages_dashboard,
+    pages_search,
+    pages_triage,
+)
 from gateway.web.common import BadForm, NotSignedIn, WebState, render, state_of
 from gateway.web.rights import Forbidden
 from gateway.web.secret import session_key
@@ -63,6 +69,7 @@ def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
     app.include_router(pages_triage.router)
     app.include_router(pages_search.router)
     app.include_router(pages_audit.router)
+    app.include_router(pages_dashboard.router)
     app.add_exception_handler(NotSignedIn, _to_login)
     app.add_exception_handler(Forbidden, _error(403))
     app.add_exception_handler(AccessDeniedError, _error(403))
