@@ -24,6 +24,7 @@ from gateway.web import (
     pages_audit,
     pages_dashboard,
     pages_search,
+    pages_threads,
     pages_triage,
 )
 from gateway.web.common import BadForm, NotSignedIn, WebState, render, state_of
@@ -69,7 +70,8 @@ def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
     app.include_router(pages_triage.router)
     app.include_router(pages_search.router)
     app.include_router(pages_audit.router)
-    app.include_router(pages_dashboard.router)
+    for extra in (pages_dashboard, pages_threads):
+        app.include_router(extra.router)
     app.add_exception_handler(NotSignedIn, _to_login)
     app.add_exception_handler(Forbidden, _error(403))
     app.add_exception_handler(AccessDeniedError, _error(403))
