@@ -23,6 +23,7 @@ from gateway.web import (
     pages,
     pages_audit,
     pages_dashboard,
+    pages_holds,
     pages_search,
     pages_threads,
     pages_triage,
@@ -70,7 +71,7 @@ def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
     app.include_router(pages_triage.router)
     app.include_router(pages_search.router)
     app.include_router(pages_audit.router)
-    for extra in (pages_dashboard, pages_threads):
+    for extra in (pages_dashboard, pages_threads, pages_holds):
         app.include_router(extra.router)
     app.add_exception_handler(NotSignedIn, _to_login)
     app.add_exception_handler(Forbidden, _error(403))
