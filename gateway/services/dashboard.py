@@ -13,10 +13,20 @@ no customer content.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, case, distinct, func, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    case,
+    distinct,
+    func,
+    literal_column,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from gateway.core.clock import utcnow
@@ -81,56 +91,65 @@ def dashboard(ctx: Context, *, actor: str, queues: frozenset[str] | None,
     days up to ``now`` (today included)."""
     del actor  # counts only: nothing to record
     now = now or utcnow()
-    until = now.date()
+    until = now.astimezone(UTC).date()
     since = until - timedelta(days=days - 1)
     with ctx.db.session() as session:
-        dialect = session.get_bind().dialect.name
-        start = datetime.combine(since, datetime.min.time(), tzinfo=now.tzinfo)
+        start = datetime.combine(since, time.min, tzinfo=UTC)
         first, resolution = _breach_counts(session, queues, now)
+        triage_messages, triage_cases = _triage(session, queues)
         return Dashboard(
             since=since, until=until,
-            new_cases=_new_cases(session, queues, start, since, days, dialect),
+            new_cases=_new_cases(session, queues, since, days),
             first_response_breaches=first, resolution_breaches=resolution,
             overdue=_overdue(session, queues, now),
             open_reviews=_open_reviews(session, queues),
-            triage_messages=_count(session, queues, func.count(Message.id)),
-            triage_cases=_count(session, queues, func.count(distinct(Message.case_id))),
+            triage_messages=triage_messages, triage_cases=triage_cases,
             confidence=_confidence(session, queues, start))
 
 
-def _in_queues(queues: frozenset[str] | None) -> ColumnElement[bool]:
-    """SQL: the case is in one of ``queues`` (None: every queue)."""
-    return true() if queues is None else Case.alias.in_(sorted(queues))
+def _in_queues(session: Session, queues: frozenset[str] | None) -> ColumnElement[bool]:
+    """SQL: the case is in one of ``queues`` (None: every queue).
+
+    On SQLite tested on ``alias || ''``, which no index serves: every count here is driven by
+    its own range index (opened_at, a due time, the waiting messages) that also holds the
+    alias. Offered the plain column, SQLite (without ANALYZE statistics) prefers the alias
+    index and reads all of a queue's cases once per day of the chart: 40 times slower with
+    100,000 cases. PostgreSQL plans from its statistics and gets the column itself."""
+    if queues is None:
+        return true()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    return (Case.alias + "" if sqlite else Case.alias).in_(sorted(queues))
 
 
-def _new_cases(session: Session, queues: frozenset[str] | None, start: datetime, since: date,
-               days: int, dialect: str) -> tuple[DayCounts, ...]:
-    # Cases merged into another stay counted: each was a new case when it was opened.
-    day = (func.date(func.timezone("UTC", Case.opened_at)) if dialect == "postgresql"
-           else func.date(Case.opened_at))
-    rows = session.execute(
-        select(day, Case.category, func.count())
-        .where(Case.opened_at >= start, _in_queues(queues))
-        .group_by(day, Case.category)).all()
-    counts: dict[str, dict[str, int]] = {}
-    for opened, category, count in rows:
-        key = opened.isoformat() if isinstance(opened, date) else str(opened)[:10]
-        counts.setdefault(key, {})[category] = int(count)
-    result = []
+def _new_cases(session: Session, queues: frozenset[str] | None, since: date,
+               days: int) -> tuple[DayCounts, ...]:
+    # One range per day (UTC) over the index on opened_at, in one statement: no day function
+    # on every row and no sort of a month of cases (a third of the time on SQLite), and the
+    # day boundaries are the same on every backend. Cases merged into another stay counted:
+    # each was a new case when it was opened.
+    parts: list[Select[Any, str, int]] = []
     for offset in range(days):
-        each = since + timedelta(days=offset)
-        found = counts.get(each.isoformat(), {})
-        result.append(DayCounts(each, {c: found.get(c, 0) for c in CATEGORY_VALUES}))
-    return tuple(result)
+        start = datetime.combine(since + timedelta(days=offset), time.min, tzinfo=UTC)
+        parts.append(select(literal_column(str(offset)), Case.category, func.count())
+                     .where(Case.opened_at >= start, Case.opened_at < start + timedelta(days=1),
+                            _in_queues(session, queues))
+                     .group_by(Case.category))
+    counts: dict[int, dict[str, int]] = {}
+    for offset, category, count in session.execute(union_all(*parts)).all():
+        counts.setdefault(int(offset), {})[category] = int(count)
+    return tuple(DayCounts(since + timedelta(days=offset),
+                           {c: counts.get(offset, {}).get(c, 0) for c in CATEGORY_VALUES})
+                 for offset in range(days))
 
 
 def _breach_counts(session: Session, queues: frozenset[str] | None,
                    now: datetime) -> tuple[int, int]:
-    row = session.execute(
-        select(func.count(case((first_response_overdue(now), 1))),
-               func.count(case((resolution_overdue(now), 1))))
-        .where(Case.status.in_(ACTIVE), _in_queues(queues))).one()
-    return int(row[0]), int(row[1])
+    # Two counts, not one with OR: each is a range over its own index (status, due time).
+    first, resolution = (int(session.scalar(
+        select(func.count()).select_from(Case)
+        .where(Case.status.in_(ACTIVE), condition, _in_queues(session, queues))) or 0)
+        for condition in (first_response_overdue(now), resolution_overdue(now)))
+    return first, resolution
 
 
 def _overdue(session: Session, queues: frozenset[str] | None,
@@ -141,7 +160,7 @@ def _overdue(session: Session, queues: frozenset[str] | None,
             ("resolution", resolution_overdue(now), Case.resolution_due)):
         rows = session.execute(
             select(Case.ref, Case.alias, due)
-            .where(Case.status.in_(ACTIVE), condition, _in_queues(queues))
+            .where(Case.status.in_(ACTIVE), condition, _in_queues(session, queues))
             .order_by(due, Case.id).limit(OVERDUE_SHOWN)).all()
         found += [Overdue(ref, alias, breach, when) for ref, alias, when in rows
                   if when is not None]
@@ -150,18 +169,23 @@ def _overdue(session: Session, queues: frozenset[str] | None,
 
 
 def _open_reviews(session: Session, queues: frozenset[str] | None) -> dict[str, int]:
-    rows = session.execute(
-        select(Review.kind, func.count()).join(Case, Case.id == Review.case_id)
-        .where(Review.status == "pending", _in_queues(queues)).group_by(Review.kind)).all()
+    query = select(Review.kind, func.count()).where(Review.status == "pending")
+    if queues is not None:
+        query = query.join(Case, Case.id == Review.case_id).where(_in_queues(session, queues))
+    rows = session.execute(query.group_by(Review.kind)).all()
     return {kind: int(count) for kind, count in sorted(rows)}
 
 
-def _count(session: Session, queues: frozenset[str] | None,
-           what: ColumnElement[int]) -> int:
-    """Triage backlog: customer messages waiting for a person (the triage page's queue)."""
-    return int(session.scalar(
-        select(what).join(Case, Case.id == Message.case_id)
-        .where(Message.needs_triage.is_(True), _in_queues(queues))) or 0)
+def _triage(session: Session, queues: frozenset[str] | None) -> tuple[int, int]:
+    """Triage backlog: customer messages waiting for a person (the triage page's queue), and
+    the cases they are in."""
+    query = (select(func.count(Message.id), func.count(distinct(Message.case_id)))
+             .where(Message.needs_triage.is_(True)))
+    if queues is not None:
+        query = query.join(Case, Case.id == Message.case_id).where(
+            _in_queues(session, queues))
+    messages, cases = session.execute(query).one()
+    return int(messages), int(cases)
 
 
 def _confidence(session: Session, queues: frozenset[str] | None,
