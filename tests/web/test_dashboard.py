@@ -15,6 +15,7 @@ from gateway.bootstrap import App
 from gateway.db.models import Message
 from gateway.services.cases import classify_case, list_cases, show_case
 from gateway.services.dashboard import CONFIDENCE_BUCKETS, dashboard
+from gateway.web import charts
 from tests.support.mail import make_message
 from tests.support.triage import UNDECIDED
 from tests.support.web import account, file_mail, log_in, web_client
@@ -166,3 +167,16 @@ def _figure(html: str, name: str) -> str:
 
 def _table(html: str, name: str) -> str:
     return html.split(f'class="cases {name}"', 1)[1].split("</table>", 1)[0]
+
+
+def test_chart_labels_are_escaped_and_the_svg_has_no_style_or_script():
+    hostile = "<script>alert(1)</script>"
+    for svg in (charts.stacked_bars(hostile, [hostile, "b"], [hostile], [[2], [1]]),
+                charts.bars(hostile, [hostile], [3])):
+        assert hostile not in svg and "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
+        assert "<script" not in svg and "style=" not in svg
+        assert svg.startswith("<svg") and svg.endswith("</svg>")
+    # Bar heights follow the numbers: 2 is twice as tall as 1.
+    svg = charts.bars("t", ["a", "b"], [2, 1])
+    heights = [float(h) for h in re.findall(r'<rect class="bar"[^>]* height="([\d.]+)"', svg)]
+    assert heights[0] == pytest.approx(2 * heights[1])
