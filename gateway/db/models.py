@@ -114,6 +114,11 @@ class Case(Base):
         Index("cases_status_alias", "status", "alias"),  # open work per queue, from the index
         # A case's family (the cases merged into it), read by every case page and hook.
         Index("cases_merged_into_id", "merged_into_id"),
+        # The dashboard (gateway/services/dashboard.py): new cases per day, SLA breaches.
+        Index("cases_opened_at", "opened_at", "category", "alias"),
+        Index("cases_status_first_response_due", "status", "first_response_due",
+              "first_response_at", "alias"),
+        Index("cases_status_resolution_due", "status", "resolution_due", "alias"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -154,6 +159,9 @@ class Message(Base):
         UniqueConstraint("sha256", "alias", name="messages_sha256_alias"),
         CheckConstraint("length(sha256) = 64", name="messages_sha256_length"),
         CheckConstraint(f"category IN {CATEGORY_VALUES!r}", name="messages_category_known"),
+        # The triage backlog (the few waiting messages) and a month's confidence (dashboard).
+        Index("messages_needs_triage", "needs_triage", "case_id"),
+        Index("messages_filed_at", "filed_at", "direction", "alias", "confidence"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

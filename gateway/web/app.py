@@ -22,11 +22,14 @@ from gateway.core.errors import AccessDeniedError, CaseNotFoundError, GatewayErr
 from gateway.web import (
     pages,
     pages_audit,
+    pages_dashboard,
     pages_feedback,
+    pages_holds,
     pages_orders,
     pages_property,
     pages_search,
     pages_templates,
+    pages_threads,
     pages_triage,
 )
 from gateway.web.common import BadForm, NotSignedIn, WebState, render, state_of
@@ -73,9 +76,9 @@ def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
     app.include_router(pages_search.router)
     app.include_router(pages_audit.router)
     app.include_router(pages_templates.router)  # and pages_reply's (reply, /outbound)
-    app.include_router(pages_orders.router)
-    app.include_router(pages_feedback.router)
-    app.include_router(pages_property.router)
+    for extra in (pages_orders, pages_feedback, pages_property, pages_dashboard, pages_threads,
+                  pages_holds):
+        app.include_router(extra.router)
     app.add_exception_handler(NotSignedIn, _to_login)
     app.add_exception_handler(Forbidden, _error(403))
     app.add_exception_handler(AccessDeniedError, _error(403))

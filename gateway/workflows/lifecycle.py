@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.core.clock import utcnow
@@ -301,6 +301,16 @@ class Escalation:
                 "reason": self.reason}
 
 
+def first_response_overdue(now: datetime) -> ColumnElement[bool]:
+    """SQL: the case's first response was due by ``now`` and none was sent (a breach)."""
+    return and_(Case.first_response_due <= now, Case.first_response_at.is_(None))
+
+
+def resolution_overdue(now: datetime) -> ColumnElement[bool]:
+    """SQL: the case's resolution was due by ``now`` (a breach while the case is active)."""
+    return Case.resolution_due <= now
+
+
 def escalate_overdue(app: Context, now: datetime | None = None, *,
                      run_by: str = SYSTEM) -> list[Escalation]:
     """Escalate every breach that is due and not yet escalated (see the module doc); one
@@ -311,8 +321,7 @@ def escalate_overdue(app: Context, now: datetime | None = None, *,
         overdue = session.scalars(
             select(Case).where(
                 Case.status.in_(ACTIVE),
-                or_(and_(Case.first_response_due <= now, Case.first_response_at.is_(None)),
-                    Case.resolution_due <= now))
+                or_(first_response_overdue(now), resolution_overdue(now)))
             .order_by(Case.id).with_for_update(skip_locked=True)).all()
         for case in overdue:
             try:
