@@ -7,8 +7,9 @@ TestClient: routing, session, rendering, the service) against the service functi
 run directly (the same query and transaction, no HTTP), and prints p50/p95 of each and the
 median and range of the ratio per round.
 
-Pages: the first page of ``/cases``; a filtered page (status and queue); a deep page (the
-keyset cursor half-way down); ``/cases/REF`` (one access-log record and the archive read).
+Pages: the first page of ``/cases``; filtered pages (status and queue; overdue; owner role); a
+deep page (the keyset cursor half-way down); ``/cases/REF`` (one access-log record and the
+archive read).
 
 Run: ``python bench/web.py [--cases 100000] [--rounds 40] [--backend sqlite|postgresql|both]``
 (PostgreSQL: COMMGATE_TEST_PG, by default the test server on 127.0.0.1:5432, in a database of
@@ -84,8 +85,8 @@ def build(folder: Path, url: str, cases: int) -> App:
              "status": STATUSES[n % 5], "scope_change": False, "subject": f"Enquiry {n}",
              "customer": f"buyer{n % 5000}@firm{n % 700}.example",
              "customer_domain": f"firm{n % 700}.example", "opened_at": now - timedelta(
-                 minutes=cases - n), "updated_at": now, "owner_role": "staff",
-             "review_required": n % 50 == 0} for n in range(cases)]
+                 minutes=cases - n), "updated_at": now, "review_required": n % 50 == 0,
+             **lifecycle_fields(n, now - timedelta(minutes=cases - n))} for n in range(cases)]
     with app.db.session() as session:
         for chunk in range(0, cases, 10_000):
             session.execute(insert(Case), rows[chunk:chunk + 10_000])
@@ -98,6 +99,16 @@ def build(folder: Path, url: str, cases: int) -> App:
     print(f"  {cases:,} cases inserted in {time.perf_counter() - start:.1f} s")
     add_user(app, actor="bench", name="bench", role="admin", aliases=[], password=PASSWORD)
     return app
+
+
+def lifecycle_fields(n: int, opened: datetime) -> dict[str, object]:
+    """Owner role and targets: one case in ten owned by quality; due in 4 h (first response,
+    answered for two cases in three) and 7 days (resolution), so the newest week is on time
+    and the overdue filter must skip it."""
+    return {"owner_role": "quality" if n % 10 == 0 else "staff",
+            "first_response_due": opened + timedelta(hours=4),
+            "first_response_at": opened + timedelta(hours=1) if n % 3 else None,
+            "resolution_due": opened + timedelta(days=7)}
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -129,6 +140,14 @@ def run(backend: str, cases: int, rounds: int) -> None:
                 lambda: client.get(f"/cases?status=open&alias={ALIASES[1]}"),
                 lambda: case_page(app, actor="bench", where=CaseFilter(
                     status="open", alias=ALIASES[1]), limit=50)),
+            "case list, overdue": (
+                lambda: client.get("/cases?overdue=yes"),
+                lambda: case_page(app, actor="bench", where=CaseFilter(
+                    overdue_at=datetime.now(UTC)), limit=50)),
+            "case list, owner role": (
+                lambda: client.get("/cases?owner=quality"),
+                lambda: case_page(app, actor="bench", where=CaseFilter(
+                    owner_role="quality"), limit=50)),
             "case list, deep page": (
                 lambda: client.get(f"/cases?before={middle}"),
                 lambda: case_page(app, actor="bench", where=CaseFilter(), before=middle,

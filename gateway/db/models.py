@@ -112,6 +112,7 @@ class Case(Base):
         Index("cases_alias_id", "alias", "id"),
         Index("cases_status_id", "status", "id"),
         Index("cases_status_alias", "status", "alias"),  # open work per queue, from the index
+        Index("cases_owner_role_id", "owner_role", "id"),  # the owner filter, newest first
         # A case's family (the cases merged into it), read by every case page and hook.
         Index("cases_merged_into_id", "merged_into_id"),
         # The dashboard (gateway/services/dashboard.py): new cases per day, SLA breaches.

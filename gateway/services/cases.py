@@ -14,7 +14,7 @@ from gateway.processing.reclassify import reclassify as reclassify_all
 from gateway.services.base import View
 from gateway.services.rows import Listing, RowView
 from gateway.workflows import cases as views
-from gateway.workflows import triage
+from gateway.workflows import lifecycle, triage
 from gateway.workflows.access_log import record_access
 from gateway.workflows.cases import CaseFilter as CaseFilter
 from gateway.workflows.search import Filters, search
@@ -229,3 +229,8 @@ def case_page(ctx: Context, *, actor: str, where: CaseFilter, query: str = "",
         counts = views.queue_counts(session, where.queues)
     return CasePage(tuple(CaseSummary.from_row(row) for row in rows), next_before, counts,
                     access_seq)
+
+
+def owner_roles(ctx: Context) -> tuple[str, ...]:
+    """The owner roles the configuration gives cases (the case list's owner filter)."""
+    return lifecycle.owner_roles(ctx.settings)

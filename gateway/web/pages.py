@@ -14,13 +14,15 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from gateway.services.cases import CATEGORIES, CaseFilter, case_page, show_case
+from gateway.core.clock import utcnow
+from gateway.services.cases import CATEGORIES, CaseFilter, case_page, owner_roles, show_case
 from gateway.services.lifecycle import ACTIVE_STATUSES, STATUSES, set_case_status
-from gateway.services.messages import attachment, case_content, message_html
+from gateway.services.messages import MessageContent, attachment, case_content, message_html
 from gateway.services.orders import CHECK_STATES
 from gateway.services.users import UserView, sign_in, signed_in_user
 from gateway.web.case_fbprop import case_forms
 from gateway.web.common import BadForm, NotSignedIn, render, state_of
+from gateway.web.highlight import message_evidence
 from gateway.web.rights import READ_CASES, WORK_CASES, Forbidden, require, require_queue
 from gateway.web.sanitise import clean_html
 from gateway.web.security import MESSAGE_CSP, WebSession
@@ -117,20 +119,24 @@ def logout(request: Request, csrf: FormText = "") -> Response:
 
 @router.get("/cases")
 def cases(request: Request, status: str = "", category: str = "", alias: str = "",
-          review: str = "", customer: str = "", q: str = "", before: str = "") -> Response:
+          review: str = "", customer: str = "", owner: str = "", overdue: str = "",
+          q: str = "", before: str = "") -> Response:
     user = signed_in(request, READ_CASES)
     if status not in ("", *STATUSES) or category not in ("", *CATEGORIES) or review not in (
-            "", "yes", "no") or not (before == "" or before.isdigit()):
+            "", "yes", "no") or overdue not in ("", "yes") or not (
+            before == "" or before.isdigit()):
         raise BadForm("unknown filter value")
     if alias:
         require_queue(user, alias)
     where = CaseFilter(status=status or None, category=category or None, alias=alias or None,
                        review_required=None if not review else review == "yes",
-                       customer=customer.strip() or None, queues=user.queues)
-    page = case_page(state_of(request).ctx, actor=user.name, where=where, query=q,
+                       customer=customer.strip() or None, owner_role=owner.strip() or None,
+                       overdue_at=utcnow() if overdue else None, queues=user.queues)
+    ctx = state_of(request).ctx
+    page = case_page(ctx, actor=user.name, where=where, query=q,
                      before=int(before) if before else None, limit=PAGE_SIZE)
     filters = {"status": status, "category": category, "alias": alias, "review": review,
-               "customer": customer, "q": q}
+               "customer": customer, "owner": owner, "overdue": overdue, "q": q}
     next_url = None
     if page.next_before is not None:
         next_url = "/cases?" + urlencode({**{k: v for k, v in filters.items() if v},
@@ -139,7 +145,8 @@ def cases(request: Request, status: str = "", category: str = "", alias: str = "
     return render(request, "cases.html", {
         "page": page, "filters": filters, "next_url": next_url, "statuses": STATUSES,
         "active": ACTIVE_STATUSES,
-        "categories": CATEGORIES, "queues": queues, "first_page": not before})
+        "categories": CATEGORIES, "queues": queues, "first_page": not before,
+        "owner_roles": owner_roles(ctx)})
 
 
 @router.get("/cases/{ref}")
@@ -151,7 +158,8 @@ def case(request: Request, ref: str) -> Response:
     content = case_content(ctx, actor=user.name, ref=detail.ref, queues=user.queues)
     shown = {m.id: m for m in content.messages}
     timeline: list[dict[str, Any]] = [
-        {"at": m["date"] or "", "message": m, "content": shown.get(m["id"]), "event": None}
+        {"at": m["date"] or "", "message": m, "content": shown.get(m["id"]), "event": None,
+         "evidence": message_evidence(m, _shown_text(shown.get(m["id"])))}
         for m in detail.messages]
     timeline += [{"at": e.at or "", "message": None, "content": None, "event": e}
                  for e in detail.events]
@@ -160,6 +168,10 @@ def case(request: Request, ref: str) -> Response:
         "case": detail, "timeline": timeline, "statuses": STATUSES,
         "may_work": user.role in WORK_CASES, "quoted_ref": quote(detail.ref, safe=""),
         "check_states": CHECK_STATES, "fbprop": case_forms(detail)})
+
+
+def _shown_text(content: MessageContent | None) -> str | None:
+    return None if content is None or content.purged else content.text
 
 
 @router.get("/cases/{ref}/messages/{message}/html")

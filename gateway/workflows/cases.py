@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -46,6 +47,8 @@ def message_view(message: Message) -> dict[str, Any]:
         "direction": message.direction,
         "alias": message.alias,
         "language": message.language,
+        "confidence": message.confidence,
+        "needs_triage": message.needs_triage,
         "identifiers": message.identifiers,
         "evidence": message.evidence,
         "rules_version": message.rules_version,
@@ -119,13 +122,16 @@ def list_quarantine(session: Session, include_resolved: bool = False) -> list[di
 class CaseFilter:
     """What the case list of the web application is narrowed to. ``queues`` is the set of
     aliases the reader may see (None: every queue); ``refs`` the cases a full-text search
-    found (None: no search)."""
+    found (None: no search); ``overdue_at`` keeps the cases overdue at that time (the
+    lifecycle's definition, the one escalation uses)."""
 
     status: str | None = None
     category: str | None = None
     alias: str | None = None
     review_required: bool | None = None
     customer: str | None = None
+    owner_role: str | None = None
+    overdue_at: datetime | None = None
     queues: frozenset[str] | None = None
     refs: frozenset[str] | None = None
 
@@ -176,6 +182,10 @@ def _filtered_cases(query: Any, where: CaseFilter) -> Any:
         wanted = where.customer.strip().lower()
         query = query.where(Case.customer == wanted if "@" in wanted
                             else Case.customer_domain == wanted)
+    if where.owner_role:
+        query = query.where(Case.owner_role == where.owner_role.strip())
+    if where.overdue_at is not None:
+        query = query.where(lifecycle.overdue_at(where.overdue_at))
     if where.queues is not None:
         query = query.where(Case.alias.in_(sorted(where.queues)))
     if where.refs is not None:

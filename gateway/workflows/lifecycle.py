@@ -179,6 +179,14 @@ def targets_for(settings: Settings, alias: str, category: str) -> Targets:
                    values["resolution_hours"], sources)
 
 
+def owner_roles(settings: Settings) -> tuple[str, ...]:
+    """Every owner role the configuration can give a case (the aliases' and the targets'),
+    sorted: what the case list's owner filter offers."""
+    roles = {a.owner_role for a in settings.config.aliases}
+    roles |= {t.owner_role for t in settings.config.lifecycle.targets}
+    return tuple(sorted(r for r in roles if r) or ("staff",))
+
+
 def apply_targets(session: Session, settings: Settings, case: Case, *, first: bool) -> bool:
     """Set owner role and due times from the targets; record what changed. Returns whether
     anything changed. ``first``: the case was just opened ("targets_set")."""
@@ -311,6 +319,12 @@ def resolution_overdue(now: datetime) -> ColumnElement[bool]:
     return Case.resolution_due <= now
 
 
+def overdue_at(now: datetime) -> ColumnElement[bool]:
+    """The one definition of an overdue case (escalation, the dashboard's breaches and the web
+    case list): active, and its first response or its resolution overdue at ``now``."""
+    return and_(Case.status.in_(ACTIVE), or_(first_response_overdue(now), resolution_overdue(now)))
+
+
 def escalate_overdue(app: Context, now: datetime | None = None, *,
                      run_by: str = SYSTEM) -> list[Escalation]:
     """Escalate every breach that is due and not yet escalated (see the module doc); one
@@ -319,9 +333,7 @@ def escalate_overdue(app: Context, now: datetime | None = None, *,
     done: list[Escalation] = []
     with app.db.session() as session:
         overdue = session.scalars(
-            select(Case).where(
-                Case.status.in_(ACTIVE),
-                or_(first_response_overdue(now), resolution_overdue(now)))
+            select(Case).where(overdue_at(now))
             .order_by(Case.id).with_for_update(skip_locked=True)).all()
         for case in overdue:
             try:
