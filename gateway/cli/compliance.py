@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
     holds = sub.add_parser("hold", help="legal holds: content they cover is never expired"
                            ).add_subparsers(dest="hold_command", required=True,
                                             metavar="ACTION")
-    p = holds.add_parser("place", help="place a hold on a case, customer, alias or search")
+    p = holds.add_parser("place", help="place a hold on a case, customer, alias or search "
+                         "(refused when it covers no message yet, but for a configured alias)")
     scope = p.add_mutually_exclusive_group(required=True)
     scope.add_argument("--case", metavar="REF")
     scope.add_argument("--customer", metavar="ADDR_OR_DOMAIN")
@@ -33,9 +34,10 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     add_actor_option(p)
     p.set_defaults(handler=cmd_hold_place)
-    p = holds.add_parser("release", help="release a hold (it stays on record)")
+    p = holds.add_parser("release", help="release a hold (it stays on record); needs --note")
     p.add_argument("id", type=int)
-    p.add_argument("--note", default="")
+    p.add_argument("--note", default="", help="why it is released (required; kept in the "
+                   "access log and the case history)")
     p.add_argument("--json", action="store_true")
     add_actor_option(p)
     p.set_defaults(handler=cmd_hold_release)
