@@ -58,8 +58,8 @@ def register(sub: Any) -> None:
     audit = sub.add_parser("audit", help="evidence for auditors").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION")
     p = audit.add_parser("log", help="who searched, viewed, exported, held or purged what")
-    p.add_argument("--action", choices=["search", "view-raw", "export", "purge", "hold",
-                                        "release"])
+    p.add_argument("--action", choices=["search", "view-raw", "export", "export-failed",
+                                        "purge", "hold", "release"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_audit_log)
 
@@ -141,8 +141,11 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(rows)
     else:
+        for row in rows:  # an export that failed afterwards is not shown as handed out
+            if row.get("failed"):
+                row["action"] = f"{row['action']} FAILED"
         print(render_table(rows, [("seq", "SEQ", 8), ("at", "AT", 26), ("actor", "ACTOR", 16),
-                                  ("action", "ACTION", 9), ("detail", "DETAIL", 60)]))
+                                  ("action", "ACTION", 13), ("detail", "DETAIL", 60)]))
     return EXIT_OK
 
 
