@@ -33,7 +33,7 @@ import gateway.db.events as events
 from archive import Receipt
 from gateway.core.clock import utcnow
 from gateway.core.errors import HoldError as HoldError  # re-exported
-from gateway.db.models import HOLD_SCOPES, Case, LegalHold, Message
+from gateway.db.models import HOLD_SCOPES, Case, LedgerReceipt, LegalHold, Message
 from gateway.processing.pipeline import queue_entries
 from gateway.workflows.access_log import record_access
 from gateway.workflows.search import matching_messages, parse_query, unindex_messages
@@ -226,6 +226,22 @@ def expire(app: Context, actor: str = events.SYSTEM, now: datetime | None = None
     if not dry_run and report.removed_blobs:
         record_access(app, actor, "purge", report.to_dict())
     return report
+
+
+def tombstone_of(session: Session, sha256: str) -> dict[str, Any] | None:
+    """The tombstone that disposed of these bytes (None: they were never purged): its ledger
+    seq, when, by whom, why and the retention that ran out. What a view of purged content
+    shows instead of "missing"."""
+    entry = session.scalars(select(LedgerReceipt).where(
+        LedgerReceipt.kind == "tombstone", LedgerReceipt.sha256 == sha256)
+        .order_by(LedgerReceipt.seq)).first()
+    if entry is None:
+        return None
+    envelope = entry.envelope if isinstance(entry.envelope, dict) else {}
+    return {"seq": entry.seq, "at": entry.received_at.isoformat(),
+            "actor": envelope.get("actor", ""), "reason": envelope.get("reason", ""),
+            "retain_until": envelope.get("retain_until"),
+            "messages": envelope.get("messages", [])}
 
 
 def _still_needed(session: Session, sha256: str, expiring: set[int], now: datetime,

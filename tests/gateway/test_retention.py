@@ -209,3 +209,17 @@ def test_exporting_the_feedback_log_is_recorded_before_the_file_is_written(cli, 
     (record,) = cli("audit", "log", "--action", "export", "--json").json()
     assert record["actor"] == "qm-lead"
     assert record["detail"]["what"] == "feedback log" and record["detail"]["file"] == str(out)
+
+
+def test_showing_purged_content_names_its_tombstone(rapp, tmp_path, cli):
+    """The auditor's hole: 'archive show' of purged content said "missing"."""
+    file_mail(rapp, tmp_path, [make_message(body="About the flange adapter, please.")])
+    (row,) = message_rows(rapp).values()
+    expire(rapp, "records-officer", now=later(31))
+    with rapp.db.session() as session:
+        tombstone = session.scalar(select(LedgerReceipt.seq).where(
+            LedgerReceipt.kind == "tombstone"))
+    shown = cli("archive", "show", row.sha256, "--as", "auditor-1", "--reason", "ISO audit")
+    assert shown.code == 1 and "missing" not in shown.err
+    assert ("was purged on " in shown.err and "by records-officer (retention, retained until"
+            in shown.err and f"its tombstone is ledger entry seq {tombstone}" in shown.err)
