@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -97,12 +97,10 @@ def export_failure_recorded(app: Context, actor: str, export_seq: int, output: s
     try:
         yield
     except BaseException as exc:
-        try:
+        with suppress(Exception):  # the export's own error is the one to report
             record_access(app, actor, "export-failed", {
                 "export_seq": export_seq, "output": output,
                 "error": f"{type(exc).__name__}: {exc}"})
-        except Exception:  # noqa: BLE001 - the export's own error is the one to report
-            pass
         raise
 
 
