@@ -41,6 +41,7 @@ from gateway.db.reviews import (
     RequirementCheck,
     Review,
 )
+from gateway.workflows.change_text import describe_change
 from gateway.workflows.outbound.queue import queue_mail
 
 if TYPE_CHECKING:
@@ -245,7 +246,9 @@ def _queue_confirmation(session: Session, settings: Settings, case: Case, review
     mail = queue_mail(session, settings, case, kind="confirmation", to=[to], actor=actor,
                       template=template, in_reply_to_pk=review.trigger_message_pk,
                       variables={"review_id": str(review.id), "decision": review.status,
-                                 "note": review.decision_note, "change": review.summary})
+                                 "note": review.decision_note, "summary": review.summary,
+                                 "change": describe_change(session, review, linked_case_ids(
+                                     session, case, "enquiry-order"))})
     review.confirmation_mail_id = mail.id
     review.confirmation_message_id = bare_id(mail.message_id)
     session.flush()

@@ -390,3 +390,25 @@ def test_a_pending_change_on_another_case_of_the_order_blocks_acceptance(app, tm
                "--as", "qa").code == 0
     accepted = cli("order", "accept", order, "--message", "1", "--as", "qa")
     assert accepted.code == 0, accepted.err
+
+
+@pytest.mark.parametrize(("change_body", "expected"), [
+    ("please increase the quantity on PO 4500871234 to 260 pieces, same delivery date.",
+     "quantity 200 → 260"),
+    ("please increase the quantity on PO 4500871234 to 400 pieces and move the delivery date "
+     "to 1 February 2027.", "quantity 200 → 400; delivery date 15 January 2027 → "
+                            "1 February 2027"),
+])
+def test_the_confirmation_says_what_changed(app, tmp_path, change_body, expected):
+    """The auditor's hole: ${change} gave the rule names ("quantity, reference (Change to
+    PO ...)"), not what changed."""
+    from gateway.db.outbound import OutboundMail
+
+    file(app, tmp_path, ORDER, {**CHANGE, "body": f"Hello,\n{change_body}\n\nRegards\nAnna"})
+    with app.db.session() as session:
+        publish_template(session, "scope-change-approved", "We accept: ${change}.\n")
+        case = case_by_ref(session, "NPC-000001")
+        review = decide_review(session, app.settings, case, pending_review(session, case),
+                               approve=True, note="capacity checked", actor="qa")
+        mail = session.get(OutboundMail, review.confirmation_mail_id)
+        assert mail.body == f"We accept: {expected}.\n"
