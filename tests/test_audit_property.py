@@ -54,8 +54,12 @@ def test_receipt_protection_and_return_of_customer_property(cli, home, tmp_path)
            "--as", "stores.tom", "--json"))
     ok(cli("property", "status", item, "in-use", "--location", "Test bay 2",
            "--note", "leak test of lot 7", "--as", "test.eva", "--json"))
-    ok(cli("property", "status", item, "returned", "--note", "DHL 1234567890, crate resealed",
-           "--as", "shipping.joe", "--json"))
+    refused = cli("property", "status", item, "returned", "--note", "crate resealed",
+                  "--as", "shipping.joe")
+    assert refused.code == 1 and "needs where it went (--destination)" in refused.err
+    ok(cli("property", "status", item, "returned", "--note", "crate resealed",
+           "--destination", "Anna, Customer GmbH, goods-in dock 2",
+           "--shipping-ref", "DHL 1234567890", "--as", "shipping.joe", "--json"))
     refused = cli("property", "status", item, "in-use", "--as", "test.eva")
     assert refused.code == 1 and "cannot go from returned to in-use" in refused.err
 
@@ -87,6 +91,11 @@ def test_receipt_protection_and_return_of_customer_property(cli, home, tmp_path)
     archived_sha256 = hashlib.sha256(part.get_content()).hexdigest()
 
     register = ok(cli("property", "list", "--customer", "customer.example", "--json"))
+    returned = ok(cli("property", "show", item, "--json"))
+    assert "Test bay" not in returned["location"]  # no longer in our care
+    shipped = returned["history"][-1]["data"]
+    assert (shipped["from_location"], shipped["destination"], shipped["shipping_ref"]) == (
+        "Test bay 2", "Anna, Customer GmbH, goods-in dock 2", "DHL 1234567890")
     fixture = ok(cli("property", "show", item, "--json"))
     case_events = [(e["kind"], e["actor"], e["data"].get("to"))
                    for e in ok(cli("cases", "show", fixture["case"], "--json"))["events"]
@@ -110,8 +119,8 @@ def test_receipt_protection_and_return_of_customer_property(cli, home, tmp_path)
             ("sales.ben", "confirmed", "announced", "announced", "", None),
             ("stores.tom", "status", "announced", "received", "", "Bonded store, rack B3"),
             ("test.eva", "status", "received", "in-use", "leak test of lot 7", "Test bay 2"),
-            ("shipping.joe", "status", "in-use", "returned", "DHL 1234567890, crate resealed",
-             "Test bay 2"),
+            ("shipping.joe", "status", "in-use", "returned", "crate resealed",
+             "returned to Anna, Customer GmbH, goods-in dock 2 (shipment DHL 1234567890)"),
         ],
         "case_events": [("property_proposed", "system", None),
                         ("property_confirmed", "sales.ben", None),

@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
     holds = sub.add_parser("hold", help="legal holds: content they cover is never expired"
                            ).add_subparsers(dest="hold_command", required=True,
                                             metavar="ACTION")
-    p = holds.add_parser("place", help="place a hold on a case, customer, alias or search")
+    p = holds.add_parser("place", help="place a hold on a case, customer, alias or search "
+                         "(refused when it covers no message yet, but for a configured alias)")
     scope = p.add_mutually_exclusive_group(required=True)
     scope.add_argument("--case", metavar="REF")
     scope.add_argument("--customer", metavar="ADDR_OR_DOMAIN")
@@ -33,9 +34,10 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     add_actor_option(p)
     p.set_defaults(handler=cmd_hold_place)
-    p = holds.add_parser("release", help="release a hold (it stays on record)")
+    p = holds.add_parser("release", help="release a hold (it stays on record); needs --note")
     p.add_argument("id", type=int)
-    p.add_argument("--note", default="")
+    p.add_argument("--note", default="", help="why it is released (required; kept in the "
+                   "access log and the case history)")
     p.add_argument("--json", action="store_true")
     add_actor_option(p)
     p.set_defaults(handler=cmd_hold_release)
@@ -56,8 +58,8 @@ def register(sub: Any) -> None:
     audit = sub.add_parser("audit", help="evidence for auditors").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION")
     p = audit.add_parser("log", help="who searched, viewed, exported, held or purged what")
-    p.add_argument("--action", choices=["search", "view-raw", "export", "purge", "hold",
-                                        "release"])
+    p.add_argument("--action", choices=["search", "view-raw", "export", "export-failed",
+                                        "purge", "hold", "release"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_audit_log)
 
@@ -139,8 +141,11 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(rows)
     else:
+        for row in rows:  # an export that failed afterwards is not shown as handed out
+            if row.get("failed"):
+                row["action"] = f"{row['action']} FAILED"
         print(render_table(rows, [("seq", "SEQ", 8), ("at", "AT", 26), ("actor", "ACTOR", 16),
-                                  ("action", "ACTION", 9), ("detail", "DETAIL", 60)]))
+                                  ("action", "ACTION", 13), ("detail", "DETAIL", 60)]))
     return EXIT_OK
 
 

@@ -41,11 +41,15 @@ def register(sub: Any) -> None:
     feedback = sub.add_parser("feedback", help="customer feedback: classify, corrective action, "
                               "log").add_subparsers(dest="feedback_command", required=True,
                                                     metavar="ACTION")
-    p = feedback.add_parser("set", help="set the feedback type and/or severity of a case")
+    p = feedback.add_parser("set", help="set the feedback type and/or severity of a case "
+                            "(a complaint's type is changed only with --note, by a reviewer, "
+                            "compliance or admin account)")
     p.add_argument("ref")
     p.add_argument("--type", dest="feedback_type",
                    choices=("complaint", "suggestion", "praise", "survey"))
     p.add_argument("--severity", choices=("low", "medium", "high", "critical"))
+    p.add_argument("--note", default="", help="why (kept in the case history and the feedback "
+                   "log; required to change a complaint's type)")
     _common(p, cmd_feedback_set)
     p = feedback.add_parser("action", help="record the corrective action and the resolution")
     p.add_argument("ref")
@@ -125,7 +129,8 @@ def cmd_feedback_set(args: argparse.Namespace) -> int:
     actor = actor_of(args)
     with opened_app(args) as app:
         result = set_feedback(app, actor=actor, ref=args.ref,
-                              feedback_type=args.feedback_type, severity=args.severity)
+                              feedback_type=args.feedback_type, severity=args.severity,
+                              note=args.note)
     return _print_feedback(args, result.to_json())
 
 
@@ -156,7 +161,7 @@ def _print_feedback(args: argparse.Namespace, result: dict[str, Any]) -> int:
 
 
 def cmd_feedback_list(args: argparse.Namespace) -> int:
-    from gateway.services.lifecycle import feedback_cases
+    from gateway.services.lifecycle import feedback_cases, history_text
 
     with opened_app(args) as app:
         rows = feedback_cases(app, actor=reader_of(args), since=args.since,
@@ -166,6 +171,10 @@ def cmd_feedback_list(args: argparse.Namespace) -> int:
     else:
         print(render_table(rows, FEEDBACK_COLUMNS))
         print(f"{len(rows)} feedback case(s)")
+        for row in rows:
+            retypes = [change for change in row["type_history"] if change["from"]]
+            if retypes:
+                print(f"{row['ref']} type changed: {history_text(retypes)}")
     return EXIT_OK
 
 

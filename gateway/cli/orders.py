@@ -126,6 +126,10 @@ def _register_property(sub: Any) -> None:
                                   "dismissed (a proposal only)")
     p.add_argument("--note", default="")
     p.add_argument("--location", help="where it is now")
+    p.add_argument("--destination", default="", help="returned: where it was sent (required "
+                   "with returned; becomes its place)")
+    p.add_argument("--shipping-ref", default="", metavar="REF",
+                   help="returned: the shipment's reference (carrier and tracking number)")
     p = _command(group, "move", "record a new storage place", cmd_property_move)
     p.add_argument("id", type=int)
     p.add_argument("--location", required=True)
@@ -297,7 +301,8 @@ def cmd_property_status(args: argparse.Namespace) -> int:
 
     with opened_app(args) as app:
         item = set_status(app, actor=actor_of(args), item_id=args.id, status=args.status,
-                          note=args.note, location=args.location)
+                          note=args.note, location=args.location,
+                          destination=args.destination, shipping_ref=args.shipping_ref)
     return _print_item(args, item)
 
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.evidence.bundle import EvidenceError
 from gateway.evidence.select import Selection, resolve
 from gateway.evidence.verify import SUMS
-from gateway.workflows.access_log import record_access
+from gateway.workflows.access_log import export_failure_recorded, record_access
 
 if TYPE_CHECKING:
     from gateway.core.context import Context
@@ -84,6 +84,13 @@ def export_mbox(app: Context, selection: Selection, out_path: Path | str, actor:
     _refuse_existing(out_path)
     report = ExportReport(out_path, "mbox")
     items = _start(app, selection, out_path, actor, report)
+    with export_failure_recorded(app, actor, report.export_seq, out_path.name):
+        _write_mbox(app, items, out_path, report)
+    return report
+
+
+def _write_mbox(app: Context, items: list[_Item], out_path: Path, report: ExportReport
+                ) -> None:
     fd, name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.",
                                 suffix=".partial")
     tmp = Path(name)
@@ -98,9 +105,10 @@ def export_mbox(app: Context, selection: Selection, out_path: Path | str, actor:
         os.link(tmp, out_path)
     except FileExistsError as exc:
         raise EvidenceError(f"{out_path} appeared while exporting; not overwritten") from exc
+    except OSError as exc:
+        raise EvidenceError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    return report
 
 
 def export_eml(app: Context, selection: Selection, folder: Path | str, actor: str
@@ -109,6 +117,12 @@ def export_eml(app: Context, selection: Selection, folder: Path | str, actor: st
     _refuse_existing(folder)
     report = ExportReport(folder, "eml")
     items = _start(app, selection, folder, actor, report)
+    with export_failure_recorded(app, actor, report.export_seq, folder.name):
+        _write_eml(app, items, folder, report)
+    return report
+
+
+def _write_eml(app: Context, items: list[_Item], folder: Path, report: ExportReport) -> None:
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.",
                                 suffix=".partial"))
     try:
@@ -122,7 +136,6 @@ def export_eml(app: Context, selection: Selection, folder: Path | str, actor: st
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise EvidenceError(f"cannot write {folder}: {exc.strerror or exc}") from exc
-    return report
 
 
 def _refuse_existing(path: Path) -> None:

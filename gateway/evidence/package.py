@@ -54,7 +54,11 @@ from gateway.evidence.verify import (
 )
 from gateway.workflows import feedback, reviews
 from gateway.workflows import property as property_register
-from gateway.workflows.access_log import record_access
+from gateway.workflows.access_log import (
+    RecordedAccess,
+    export_failure_recorded,
+    record_access,
+)
 
 if TYPE_CHECKING:
     from gateway.core.context import Context
@@ -109,6 +113,14 @@ def export_package(app: Context, selection: Selection, out_path: Path | str, act
     record = record_access(app, actor, "export", {
         "format": FORMAT, "selection": selection.to_dict(), "output": out_path.name,
         "cases": [c["ref"] for c in data["cases"]], "messages": len(data["messages"])})
+    with export_failure_recorded(app, actor, record.seq, out_path.name):
+        return _build(app, selection, out_path, actor, data, record, exported_at, started)
+
+
+def _build(app: Context, selection: Selection, out_path: Path, actor: str,
+           data: dict[str, Any], record: RecordedAccess, exported_at: str,
+           started: float) -> PackageReport:
+    """The package of an export already recorded as ``record``."""
     wanted = {m["seq"] for m in data["messages"]}
     wanted |= {m["tombstone_seq"] for m in data["messages"] if m.get("tombstone_seq")}
     wanted.add(record.seq)

@@ -18,6 +18,7 @@ from gateway.core.errors import ConfigError, GatewayError
 from gateway.evidence.integrity import describe, verify_installation
 from gateway.services.base import View
 from gateway.workflows.access_log import record_access
+from gateway.workflows.retention import tombstone_of
 
 if TYPE_CHECKING:
     from gateway.core.context import Context
@@ -63,10 +64,20 @@ class SignedCheckpoint(View):
 
 
 def show_raw(ctx: Context, *, actor: str, sha256: str, reason: str = "") -> RawMessage:
-    """Record the view in the access log, then read the blob."""
+    """Record the view in the access log, then read the blob. Purged content is refused
+    with its tombstone (when, by whom, why), nothing being handed out."""
     digest = sha256.strip().lower()
     if not _SHA256.fullmatch(digest):
         raise GatewayError(f"not a sha256 digest: {sha256!r} (64 hex characters)")
+    with ctx.db.session() as session:
+        tombstone = tombstone_of(session, digest)
+    if tombstone is not None:
+        until = (f", retained until {tombstone['retain_until']}"
+                 if tombstone["retain_until"] else "")
+        raise GatewayError(
+            f"{digest} was purged on {tombstone['at']} by {tombstone['actor'] or 'system'} "
+            f"({tombstone['reason'] or 'no reason recorded'}{until}): its tombstone is ledger "
+            f"entry seq {tombstone['seq']}; the message record stays ('commgate cases show')")
     access = record_access(ctx, actor, "view-raw", {"sha256": digest, "reason": reason})
     return RawMessage(digest, ctx.archive.read(digest), access.seq)
 

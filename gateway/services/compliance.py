@@ -56,13 +56,14 @@ class ExpiryResult(View):
 
 def place_legal_hold(ctx: Context, *, actor: str, scope: str, value: str,
                      reason: str) -> HoldPlaced:
-    """Hold a case, customer, alias or search against expiry (recorded as ``hold``)."""
+    """Hold a case, customer, alias or search against expiry (recorded as ``hold``); refused
+    when a customer, alias or search hold covers nothing (gateway.workflows.retention)."""
     hold = place_hold(ctx, scope, value, reason, actor)
     return HoldPlaced(hold.id, hold.scope, hold.value)
 
 
-def release_legal_hold(ctx: Context, *, actor: str, hold_id: int, note: str = "") -> HoldReleased:
-    """Release a hold; it stays on record (recorded as ``release``)."""
+def release_legal_hold(ctx: Context, *, actor: str, hold_id: int, note: str) -> HoldReleased:
+    """Release a hold with a note saying why; it stays on record (recorded as ``release``)."""
     hold = release_hold(ctx, hold_id, actor, note)
     return HoldReleased(hold.id, hold.released_by)
 

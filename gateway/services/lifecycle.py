@@ -27,6 +27,7 @@ from gateway.workflows.feedback import (
     feedback_log,
     record_corrective_action,
 )
+from gateway.workflows.feedback import history_text as history_text  # the CLI prints it
 from gateway.workflows.lifecycle import ACTIVE, Escalation, escalate_overdue, set_status
 from gateway.workflows.lifecycle import STATUSES as STATUSES
 
@@ -97,12 +98,13 @@ def escalate(ctx: Context, *, actor: str) -> Escalations:
 
 
 def set_feedback(ctx: Context, *, actor: str, ref: str, feedback_type: str | None = None,
-                 severity: str | None = None) -> FeedbackDetails:
-    """Set the feedback type and/or severity of a case."""
+                 severity: str | None = None, note: str = "") -> FeedbackDetails:
+    """Set the feedback type and/or severity of a case; taking a complaint to another type
+    needs ``note`` and an account with a quality role (gateway.workflows.feedback)."""
     with ctx.db.session() as session:
         case = case_by_ref(session, ref, for_update=True)
         classify_feedback(session, case, actor=actor, feedback_type=feedback_type,
-                          severity=severity)
+                          severity=severity, note=note)
         return FeedbackDetails(case.ref, details_for_case(session, case) or {})
 
 

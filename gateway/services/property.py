@@ -113,10 +113,13 @@ def receive_item(ctx: Context, *, actor: str, item_id: int, condition: str, loca
 
 
 def set_status(ctx: Context, *, actor: str, item_id: int, status: str, note: str = "",
-               location: str | None = None) -> ItemDetail:
-    """Move an item along its chain of custody (loss or damage opens an incident review)."""
+               location: str | None = None, destination: str = "",
+               shipping_ref: str = "") -> ItemDetail:
+    """Move an item along its chain of custody (loss or damage opens an incident review; a
+    return needs its destination and shipping reference)."""
     return _change(ctx, item_id, lambda session, item: register.set_status(
-        session, item, status, actor=actor, note=note, location=location))
+        session, item, status, actor=actor, note=note, location=location,
+        destination=destination, shipping_ref=shipping_ref))
 
 
 def move_item(ctx: Context, *, actor: str, item_id: int, location: str, note: str = ""

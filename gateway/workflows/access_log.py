@@ -11,11 +11,18 @@ domain functions that hand out message content or an export without recording it
 (``search.search``, ``feedback.export_csv``) demand one for exactly the query or file they serve:
 a caller that skipped the record has nothing to pass and fails at once, not in an audit. The
 services (``gateway.services``) are where callers get both in one step.
+
+An export is recorded before its first byte is read, so an export that then fails (a full disk,
+a damaged blob) cannot take its record back: :func:`export_failure_recorded` adds an
+``export-failed`` record naming it and the error, and :func:`access_log` marks that export
+``failed``, so the log does not show a failed export as one that was handed out.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +37,7 @@ from gateway.db.models import LedgerReceipt
 if TYPE_CHECKING:
     from gateway.core.context import Context
 
-ACTIONS = ("search", "view-raw", "export", "purge", "hold", "release")
+ACTIONS = ("search", "view-raw", "export", "export-failed", "purge", "hold", "release")
 _SEAL = object()  # only record_access holds it: a RecordedAccess cannot be made by hand
 
 
@@ -82,16 +89,42 @@ def record_access(app: Context, actor: str, action: str, detail: dict[str, Any]
     return RecordedAccess(entry, actor, action, detail, _SEAL)
 
 
+@contextmanager
+def export_failure_recorded(app: Context, actor: str, export_seq: int, output: str
+                            ) -> Iterator[None]:
+    """Around the work of an export already recorded as ``export_seq``: when it fails, record
+    ``export-failed`` (which export, the error), then let the error go on."""
+    try:
+        yield
+    except BaseException as exc:
+        with suppress(Exception):  # the export's own error is the one to report
+            record_access(app, actor, "export-failed", {
+                "export_seq": export_seq, "output": output,
+                "error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
 def access_log(app: Context, session: Session, action: str | None = None,
                since: datetime | None = None) -> list[dict[str, Any]]:
-    """The recorded accesses, oldest first, each with its ledger seq and full record."""
+    """The recorded accesses, oldest first, each with its ledger seq and full record; an
+    export that failed afterwards carries ``failed`` (the failure's seq and error)."""
     query = select(LedgerReceipt).where(LedgerReceipt.kind == "access")
     if since is not None:
         query = query.where(LedgerReceipt.received_at >= since)
+    receipts = list(session.scalars(query.order_by(LedgerReceipt.seq)))
+    failures = {}
+    for receipt in receipts:
+        if receipt.envelope.get("action") == "export-failed":
+            detail = json.loads(app.archive.read(receipt.sha256)).get("detail", {})
+            failures[detail.get("export_seq")] = {"seq": receipt.seq,
+                                                  "error": detail.get("error", "")}
     rows = []
-    for receipt in session.scalars(query.order_by(LedgerReceipt.seq)):
+    for receipt in receipts:
         if action and receipt.envelope.get("action") != action:
             continue
         record = json.loads(app.archive.read(receipt.sha256))
-        rows.append({"seq": receipt.seq, "entry_hash": receipt.entry_hash, **record})
+        row = {"seq": receipt.seq, "entry_hash": receipt.entry_hash, **record}
+        if receipt.seq in failures:
+            row["failed"] = failures[receipt.seq]
+        rows.append(row)
     return rows

@@ -12,6 +12,12 @@ Decisions:
   action.
 - A complaint cannot be closed without a corrective-action reference and a resolution note
   (checked by :func:`close_blocker`, which ``gateway.workflows.lifecycle.can_close`` consults).
+- Retyping a complaint to another type (which would lift the corrective-action rule) needs a
+  note saying why and an actor with a quality role (:data:`QUALITY_ROLES`): an enabled account
+  of this installation (``commgate users add``) with role reviewer, compliance or admin. The
+  command line's actor is a login name with no role of its own, so without an account nobody
+  may do it; the ``feedback_classified`` event keeps who, why and the role, and the log
+  (:func:`feedback_log`) shows every type change.
 - A closed or merged case's feedback record is evidence and is not edited: reopen the case
   (or work on the case it was merged into) first.
 - A merge leaves the record on the case it was filed on; the surviving case reads, edits and
@@ -39,7 +45,8 @@ from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
 from gateway.db.events import SYSTEM, case_families, case_family, cases_by_id, record
 from gateway.db.feedback import FEEDBACK_TYPES, SEVERITIES, FeedbackRecord
-from gateway.db.models import Case, LedgerReceipt, Message
+from gateway.db.models import Case, CaseEvent, LedgerReceipt, Message
+from gateway.db.users import User
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -59,7 +66,11 @@ _RULE_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("complaint", ("complaint_hint",)),
 )
 CSV_COLUMNS = ("ref", "received", "customer", "type", "severity", "status",
-               "corrective action", "resolution", "closed_at", "days to close", "root cause")
+               "corrective action", "resolution", "closed_at", "days to close", "root cause",
+               "type history")
+# The roles that may take a feedback record out of "complaint" (see the module's decisions).
+QUALITY_ROLES = ("reviewer", "compliance", "admin")
+CLASSIFIED_EVENT = "feedback_classified"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_REF_CHARS = 128
 
@@ -124,8 +135,9 @@ def _add_record(session: Session, case: Case, *, actor: str, suggested_type: str
 
 def classify_feedback(session: Session, case: Case, *, actor: str,
                       feedback_type: str | None = None,
-                      severity: str | None = None) -> FeedbackRecord:
-    """Staff set the type and/or severity; creates the record on a case that has none."""
+                      severity: str | None = None, note: str = "") -> FeedbackRecord:
+    """Staff set the type and/or severity; creates the record on a case that has none.
+    Taking a complaint to another type needs ``note`` and a quality role (:func:`_may_retype`)."""
     if feedback_type is None and severity is None:
         raise WorkflowError("nothing to set: give a type and/or a severity")
     if feedback_type is not None and feedback_type not in FEEDBACK_TYPES:
@@ -136,6 +148,12 @@ def classify_feedback(session: Session, case: Case, *, actor: str,
                             f"(one of: {', '.join(SEVERITIES)})")
     _check_editable(case)
     row = open_record(session, case, actor=actor)
+    extra: dict[str, Any] = {}
+    if row.type == "complaint" and feedback_type not in (None, "complaint"):
+        extra = {"note": _may_retype(session, case, actor, note), "role": _role_of(session,
+                                                                                   actor)}
+    elif note.strip():
+        extra = {"note": note.strip()}
     changes: dict[str, dict[str, str]] = {}
     for name, value in (("type", feedback_type), ("severity", severity)):
         if value is not None and getattr(row, name) != value:
@@ -143,9 +161,32 @@ def classify_feedback(session: Session, case: Case, *, actor: str,
             setattr(row, name, value)
     if changes:
         row.updated_at = utcnow()
-        record(session, case, "feedback_classified", changes | _filed_on(session, case, row),
-               actor=actor)
+        record(session, case, CLASSIFIED_EVENT,
+               changes | extra | _filed_on(session, case, row), actor=actor)
     return row
+
+
+def _may_retype(session: Session, case: Case, actor: str, note: str) -> str:
+    """The note of a change away from "complaint", when the actor may make it (else refused):
+    without this a complaint could be closed without corrective action by retyping it first."""
+    why = note.strip()
+    if not why:
+        raise WorkflowError(f"not allowed because {case.ref} is a complaint: changing its type "
+                            f"needs a note saying why (--note)")
+    role = _role_of(session, actor)
+    if role not in QUALITY_ROLES:
+        has = (f"has the role {role}" if role else
+               "has no enabled account of this installation ('commgate users add')")
+        raise WorkflowError(f"not allowed because {case.ref} is a complaint: changing its type "
+                            f"needs a quality role ({', '.join(QUALITY_ROLES)}), and {actor} "
+                            f"{has}")
+    return why
+
+
+def _role_of(session: Session, actor: str) -> str:
+    """The role of the enabled account named ``actor`` ("" when there is none)."""
+    user = session.scalars(select(User).where(User.name == actor)).one_or_none()
+    return "" if user is None or user.disabled else user.role
 
 
 def record_corrective_action(session: Session, case: Case, *, actor: str,
@@ -261,6 +302,7 @@ def feedback_log(session: Session, since: datetime | None = None,
     ``received`` is when the case's first inbound message reached the archive (the ledger
     time), else when the case was opened; ``since`` is inclusive, ``until`` exclusive.
     ``aliases``: only the cases of these queues (a web reader's rights; None: every queue).
+    ``type_history`` lists every change of the type: from, to, by, at, why.
     """
     first = (select(Message.case_id, func.min(Message.first_seq).label("seq"))
              .where(Message.direction == "inbound").group_by(Message.case_id).subquery())
@@ -272,12 +314,44 @@ def feedback_log(session: Session, since: datetime | None = None,
     if aliases is not None:
         query = query.where(Case.alias.in_(sorted(aliases)))
     rows = []
+    histories = _type_histories(session)
     for row, case, receipt_time in session.execute(query):
         received = receipt_time or case.opened_at
         if (since and received < since) or (until and received >= until):
             continue
-        rows.append(_log_row(row, case, received))
+        rows.append(_log_row(row, case, received) | {"type_history":
+                                                      histories.get(case.ref, [])})
     return rows
+
+
+def _type_histories(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """Every type change of every record, by the ref of the case the record was filed on (an
+    event on a survivor about a merged-in case's record names that case)."""
+    events = session.execute(select(Case.ref, CaseEvent.at, CaseEvent.actor, CaseEvent.data)
+                             .join(Case, Case.id == CaseEvent.case_id)
+                             .where(CaseEvent.kind == CLASSIFIED_EVENT)
+                             .order_by(CaseEvent.id))
+    histories: dict[str, list[dict[str, Any]]] = {}
+    for ref, at, actor, data in events:
+        change = data.get("type") if isinstance(data, dict) else None
+        if not change:
+            continue
+        histories.setdefault(data.get("record_case") or ref, []).append({
+            "from": change["from"], "to": change["to"], "by": actor, "at": iso(at),
+            "note": data.get("note", ""), "role": data.get("role", "")})
+    return histories
+
+
+def history_text(history: Iterable[dict[str, Any]]) -> str:
+    """The type history in one cell: "2026-12-01T09:00:00Z complaint -> suggestion by qa
+    (reviewer): not a complaint, a wish"; changes separated by "; "."""
+    parts = []
+    for change in history:
+        role = f" ({change['role']})" if change.get("role") else ""
+        why = f": {change['note']}" if change.get("note") else ""
+        parts.append(f"{change['at']} {change['from'] or '(unset)'} -> {change['to']} by "
+                     f"{change['by']}{role}{why}")
+    return "; ".join(parts)
 
 
 def _log_row(row: FeedbackRecord, case: Case, received: datetime) -> dict[str, Any]:
@@ -302,7 +376,7 @@ def write_csv(rows: Iterable[dict[str, Any]], stream: IO[str]) -> int:
             row["ref"], row["received"], _cell(row["customer"]), row["type"], row["severity"],
             row["status"], _cell(row["corrective_action"]), _cell(row["resolution"]),
             row["closed_at"] or "", "" if row["days_to_close"] is None else row["days_to_close"],
-            _cell(row["root_cause"])])
+            _cell(row["root_cause"]), _cell(history_text(row.get("type_history", ())))])
         count += 1
     return count
 

@@ -161,8 +161,11 @@ def receive_item(session: Session, item: PropertyItem, *, condition: str, locati
 
 
 def set_status(session: Session, item: PropertyItem, status: str, *, actor: str,
-               note: str = "", location: str | None = None) -> PropertyItem:
-    """Move an item along its chain of custody; loss or damage opens an incident review."""
+               note: str = "", location: str | None = None, destination: str = "",
+               shipping_ref: str = "") -> PropertyItem:
+    """Move an item along its chain of custody; loss or damage opens an incident review.
+    A return needs where it went and the shipment's reference (the proof it left our care);
+    the item's place is then that destination, no longer the store it was taken from."""
     status = normalise_status(status)
     if item.status == "announced" and status == "received":
         raise WorkflowError(f"not allowed because a receipt needs condition and location: use "
@@ -180,9 +183,20 @@ def set_status(session: Session, item: PropertyItem, status: str, *, actor: str,
     if item.proposed and status != "dismissed":
         raise WorkflowError(f"not allowed because property item {item.id} is only proposed: "
                             f"confirm it first")
+    extra: dict[str, Any] = {}
+    if status == "returned":
+        destination, shipping_ref = " ".join(destination.split()), " ".join(
+            shipping_ref.split())
+        if not destination or not shipping_ref:
+            raise WorkflowError(f"not allowed because returning property item {item.id} needs "
+                                f"where it went (--destination) and the shipment's reference "
+                                f"(--shipping-ref)")
+        extra = {"from_location": item.location, "destination": destination,
+                 "shipping_ref": shipping_ref}
+        location = f"returned to {destination} (shipment {shipping_ref})"
     if location is not None and location.strip():
         item.location = location.strip()
-    _change(session, item, status, actor, note, "property_status_changed")
+    _change(session, item, status, actor, note, "property_status_changed", extra)
     if status == "lost-damaged":
         _open_incident(session, item, actor, note)
     return item
@@ -206,11 +220,11 @@ def move_item(session: Session, item: PropertyItem, *, location: str, actor: str
 
 
 def _change(session: Session, item: PropertyItem, status: str, actor: str, note: str,
-            event: str) -> PropertyItem:
+            event: str, extra: dict[str, Any] | None = None) -> PropertyItem:
     before, item.status, item.updated_at = item.status, status, utcnow()
     data = {"condition": item.condition, "location": item.location,
             "received_at": iso(item.received_at)} if status == "received" else {
-                "location": item.location}
+                "location": item.location, **(extra or {})}
     _history(session, item, actor, "status", before, status, note, data)
     record(session, _case_of(session, item), event,
            {"item_id": item.id, "description": item.description, "from": before, "to": status,

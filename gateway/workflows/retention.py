@@ -6,7 +6,10 @@
   only ever be extended, never shortened.
 * A legal hold covers a case, a customer (an address or a whole domain), an alias, or a search
   (every message the query matches *at expiry time*, so mail that arrives later is held too).
-  Holds are released, never deleted.
+  Holds are released, never deleted, and a release needs a note saying why. A hold on a
+  customer, alias or search that covers nothing when it is placed is refused: a typo in the
+  address would otherwise hold nothing and say nothing (an alias of this installation may be
+  held before its first mail).
 * ``expire`` removes the content of messages past retention that no hold covers: it writes a
   tombstone ledger entry naming the blob (so the chain, and every proof over it, still
   verifies), then deletes the blob, blanks the snippet and drops the message from the search
@@ -30,7 +33,7 @@ import gateway.db.events as events
 from archive import Receipt
 from gateway.core.clock import utcnow
 from gateway.core.errors import HoldError as HoldError  # re-exported
-from gateway.db.models import HOLD_SCOPES, Case, LegalHold, Message
+from gateway.db.models import HOLD_SCOPES, Case, LedgerReceipt, LegalHold, Message
 from gateway.processing.pipeline import queue_entries
 from gateway.workflows.access_log import record_access
 from gateway.workflows.search import matching_messages, parse_query, unindex_messages
@@ -89,8 +92,8 @@ def place_hold(app: Context, scope: str, value: str, reason: str, actor: str) ->
         if scope == "case":
             case = events.case_by_ref(session, value)
             value = case.ref
-        elif scope == "search":
-            parse_query(value)  # refuse a query that could never match anything
+        else:
+            _refuse_empty(app, session, scope, value)
         hold = LegalHold(scope=scope, value=value, reason=reason, created_by=actor,
                          created_at=utcnow())
         session.add(hold)
@@ -103,7 +106,32 @@ def place_hold(app: Context, scope: str, value: str, reason: str, actor: str) ->
     return hold
 
 
+def _refuse_empty(app: Context, session: Session, scope: str, value: str) -> None:
+    """Refuse a customer, alias or search hold that covers no message now."""
+    if scope == "search":
+        parse_query(value)  # refuse a query that could never match anything
+        if matching_messages(session, value, limit=1):
+            return
+        raise HoldError(f"not placed: the search {value!r} matches no archived message; check "
+                        f"it with 'commgate search'")
+    if scope == "alias":
+        if value in app.settings.alias_addresses or session.scalar(
+                select(Message.id).where(Message.alias == value).limit(1)) is not None:
+            return
+        raise HoldError(f"not placed: {value} is no alias of this installation and no message "
+                        f"was filed for it (aliases: "
+                        f"{', '.join(app.settings.alias_addresses) or 'none'})")
+    if session.scalar(select(Case.id).where(
+            or_(Case.customer == value, Case.customer_domain == value)).limit(1)) is None:
+        raise HoldError(f"not placed: no case has the customer {value} (an address or a whole "
+                        f"domain, as 'commgate cases list' shows it)")
+
+
 def release_hold(app: Context, hold_id: int, actor: str, note: str = "") -> LegalHold:
+    """Release an active hold; ``note`` (why) is required and kept in the access log."""
+    if not note.strip():
+        raise HoldError("a legal hold is released only with a note saying why (--note)")
+    note = note.strip()
     with app.db.session() as session:
         hold = session.get(LegalHold, hold_id)
         if hold is None or hold.released_at is not None:
@@ -198,6 +226,22 @@ def expire(app: Context, actor: str = events.SYSTEM, now: datetime | None = None
     if not dry_run and report.removed_blobs:
         record_access(app, actor, "purge", report.to_dict())
     return report
+
+
+def tombstone_of(session: Session, sha256: str) -> dict[str, Any] | None:
+    """The tombstone that disposed of these bytes (None: they were never purged): its ledger
+    seq, when, by whom, why and the retention that ran out. What a view of purged content
+    shows instead of "missing"."""
+    entry = session.scalars(select(LedgerReceipt).where(
+        LedgerReceipt.kind == "tombstone", LedgerReceipt.sha256 == sha256)
+        .order_by(LedgerReceipt.seq)).first()
+    if entry is None:
+        return None
+    envelope = entry.envelope if isinstance(entry.envelope, dict) else {}
+    return {"seq": entry.seq, "at": entry.received_at.isoformat(),
+            "actor": envelope.get("actor", ""), "reason": envelope.get("reason", ""),
+            "retain_until": envelope.get("retain_until"),
+            "messages": envelope.get("messages", [])}
 
 
 def _still_needed(session: Session, sha256: str, expiring: set[int], now: datetime,

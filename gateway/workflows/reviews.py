@@ -14,6 +14,9 @@ Rules, each enforced here and recorded as a case event:
   confirmation's Message-ID is linked to the review (``review_confirmed``).
 * An order is accepted only when no review is pending and every checklist item is ok or n/a;
   the acceptance names who, when and on which message, and keeps the checklist as it stood.
+  A pending scope change filed elsewhere blocks it too (:func:`pending_changes_elsewhere`): on
+  a case linked to this one (any link kind) or on a case naming one of this case's order
+  numbers (a change mailed without a reply header opens its own case).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from classifiers.context import EXISTING_ORDER, OPEN_ENQUIRY
+from classifiers.context import EXISTING_ORDER, OPEN_ENQUIRY, normalise
 from gateway.core.clock import utcnow
 from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
@@ -38,6 +41,7 @@ from gateway.db.reviews import (
     RequirementCheck,
     Review,
 )
+from gateway.workflows.change_text import describe_change
 from gateway.workflows.outbound.queue import queue_mail
 
 if TYPE_CHECKING:
@@ -242,7 +246,9 @@ def _queue_confirmation(session: Session, settings: Settings, case: Case, review
     mail = queue_mail(session, settings, case, kind="confirmation", to=[to], actor=actor,
                       template=template, in_reply_to_pk=review.trigger_message_pk,
                       variables={"review_id": str(review.id), "decision": review.status,
-                                 "note": review.decision_note, "change": review.summary})
+                                 "note": review.decision_note, "summary": review.summary,
+                                 "change": describe_change(session, review, linked_case_ids(
+                                     session, case, "enquiry-order"))})
     review.confirmation_mail_id = mail.id
     review.confirmation_message_id = bare_id(mail.message_id)
     session.flush()
@@ -289,6 +295,8 @@ def decide_order(session: Session, case: Case, message: Message, *, accept: bool
     items = checklist(session, case)
     if accept:
         reasons = [f"review {r.id} ({r.kind}) is pending" for r in pending_reviews(session, case)]
+        reasons += [f"review {r.id} ({r.kind}) on {ref} is pending ({why})"
+                    for r, ref, why in pending_changes_elsewhere(session, case)]
         reasons += [f"the requirement review is incomplete ({gap})"
                     for gap in checklist_gaps(session, case)]
         latest = latest_decision(session, case)
@@ -309,6 +317,56 @@ def decide_order(session: Session, case: Case, message: Message, *, accept: bool
             "message": _message_brief(message), "checklist": items},
            actor=actor, message_pk=message.id)
     return decision
+
+
+def pending_changes_elsewhere(session: Session, case: Case) -> list[tuple[Review, str, str]]:
+    """Pending scope-change reviews outside the case's family that concern its order: on a
+    case linked to it (or merged into such a case), or on a case whose messages name one of its
+    order numbers. Each with the ref of the case it is on and why it counts."""
+    family = set(case_family(session, case))
+    pending = list(session.scalars(select(Review).where(
+        Review.status == "pending", Review.kind == "scope-change",
+        Review.case_id.not_in(family)).order_by(Review.id)))
+    if not pending:
+        return []
+    linked = set(session.scalars(select(CaseLink.other_case_id).where(
+        CaseLink.case_id.in_(family)))) | set(session.scalars(select(CaseLink.case_id).where(
+            CaseLink.other_case_id.in_(family))))
+    ours = _order_numbers(session, family)
+    found = []
+    for review in pending:
+        other = session.get(Case, review.case_id)
+        if other is None:
+            continue
+        members = set(case_family(session, _survivor(session, other)))
+        if members & linked:
+            found.append((review, other.ref, "a linked case"))
+        elif shared := sorted(ours & _order_numbers(session, members)):
+            found.append((review, other.ref, f"it names order {', '.join(shared)}"))
+    return found
+
+
+def _survivor(session: Session, case: Case) -> Case:
+    """The case a merged case's messages now show on (itself when not merged)."""
+    seen = {case.id}
+    while case.merged_into_id is not None and case.merged_into_id not in seen:
+        parent = session.get(Case, case.merged_into_id)
+        if parent is None:
+            break
+        seen.add(parent.id)
+        case = parent
+    return case
+
+
+def _order_numbers(session: Session, case_ids: Iterable[int]) -> set[str]:
+    """The purchase-order numbers the messages of these cases name (normalised)."""
+    numbers = set()
+    for identifiers in session.scalars(select(Message.identifiers).where(
+            Message.case_id.in_(list(case_ids)))):
+        for item in identifiers or ():
+            if isinstance(item, dict) and item.get("kind") == "po" and item.get("value"):
+                numbers.add(normalise(str(item["value"])))
+    return numbers
 
 
 def latest_decision(session: Session, case: Case) -> OrderDecision | None:

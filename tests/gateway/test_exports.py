@@ -121,3 +121,29 @@ def test_purged_messages_are_reported_not_exported(home, cli, tmp_path):
     assert report["messages"] == 1 and len(report["purged"]) == 1
     assert report["purged"][0]["tombstone_seq"] > report["purged"][0]["seq"]
     assert read_mboxrd(out.read_bytes()) == [TRICKY]
+
+
+def test_a_failed_export_is_logged_as_failed_not_as_handed_out(cli, tmp_path, small_fs):
+    """The auditor's hole: an export that failed (here a full disk) was in the access log
+    as an export like any other."""
+    import base64
+    import os
+
+    big = make_message(subject="Drawings", body=base64.encodebytes(os.urandom(300_000)).decode())
+    paths = write_messages(tmp_path / "in", [big])
+    assert cli("ingest", *map(str, paths)).code == 0
+    full = small_fs(64)
+    for args in (("export", "mbox", "--alias", "sales@northpoint.example", "-o",
+                  str(full / "out.mbox")),
+                 ("audit", "export", "--case", "NPC-000001", "-o", str(full / "out.zip"))):
+        result = cli(*args, "--as", "carl")
+        assert result.code != 0 and re.search("No space left|disk full", result.err), result.err
+    assert cli("export", "mbox", "--alias", "sales@northpoint.example", "-o",
+               str(tmp_path / "ok.mbox"), "--as", "carl").code == 0
+    exports = cli("audit", "log", "--action", "export", "--json").json()
+    failures = cli("audit", "log", "--action", "export-failed", "--json").json()
+    assert [bool(row.get("failed")) for row in exports] == [True, True, False]
+    assert [f["detail"]["export_seq"] for f in failures] == [r["seq"] for r in exports[:2]]
+    assert all(re.search("No space left|disk full", f["detail"]["error"]) for f in failures)
+    table = cli("audit", "log").out
+    assert table.count("export FAILED") == 2

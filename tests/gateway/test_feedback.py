@@ -172,3 +172,37 @@ def test_the_log_says_when_it_came_in_and_how_long_it_took(app, tmp_path):
 def test_feedback_set_without_anything_to_set_is_an_error(cli):
     result = cli("feedback", "set", "NPC-000001", "--as", "alice")
     assert result.code == 1 and "give --type and/or --severity" in result.err
+
+
+def test_a_complaint_is_not_closed_without_action_by_retyping_it_first(app, tmp_path, cli):
+    """The auditor's hole: 'feedback set REF --type suggestion', then close. Leaving
+    "complaint" needs a note and a quality role; the log keeps the change with who and why."""
+    from gateway.services.users import add_user
+
+    file_mail(app, tmp_path, make_message(subject="Damaged bearings", body=COMPLAINT))
+    for name, role in (("sam", "staff"), ("quinn", "reviewer")):
+        add_user(app, actor="admin", name=name, role=role, aliases=[], password="x" * 12)
+    ref = "NPC-000001"
+    assert cli("feedback", "set", ref, "--type", "complaint", "--as", "sam").code == 0
+    refused = cli("feedback", "set", ref, "--type", "suggestion", "--as", "quinn")
+    assert refused.code == 1 and "needs a note saying why" in refused.err
+    for actor, why in (("sam", "has the role staff"),
+                       ("nobody", "has no enabled account of this installation")):
+        refused = cli("feedback", "set", ref, "--type", "suggestion", "--note", "a wish",
+                      "--as", actor)
+        assert refused.code == 1 and "needs a quality role" in refused.err and why in refused.err
+    assert cli("cases", "status", ref, "closed", "--as", "sam").code == 1  # still a complaint
+    done = cli("feedback", "set", ref, "--type", "suggestion", "--note",
+               "asks for other packaging, nothing was damaged", "--as", "quinn")
+    assert done.code == 0, done.err
+    listing = cli("feedback", "list", "--as", "sam")
+    assert (f"{ref} type changed: " in listing.out
+            and "complaint -> suggestion by quinn (reviewer): asks for other packaging"
+            in listing.out)
+    (row,) = cli("feedback", "list", "--json", "--as", "sam").json()
+    assert [(c["from"], c["to"], c["by"]) for c in row["type_history"]] == [
+        ("", "complaint", "sam"), ("complaint", "suggestion", "quinn")]
+    out = tmp_path / "log.csv"
+    assert cli("feedback", "export", "-o", str(out), "--as", "sam").code == 0
+    (exported,) = csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))
+    assert "complaint -> suggestion by quinn (reviewer): asks" in exported["type history"]

@@ -89,7 +89,10 @@ def test_the_chain_of_custody_from_announced_to_returned(app, tmp_path):
                      actor="stores", handling="keep dry")
         set_status(session, item, "in use", actor="test.bay", location="Test bay 2")
         move_item(session, item, location="Rack B4", actor="stores", note="bay cleared")
-        set_status(session, item, "returned", actor="shipping", note="DHL 1234")
+        with pytest.raises(WorkflowError, match="needs where it went"):
+            set_status(session, item, "returned", actor="shipping", destination="Anna")
+        set_status(session, item, "returned", actor="shipping", destination="Anna, dock 2",
+                   shipping_ref="DHL 1234")
         with pytest.raises(WorkflowError, match="allowed: none"):
             set_status(session, item, "in-use", actor="x")
         steps = session.scalars(select(PropertyHistory).where(
@@ -109,7 +112,9 @@ def test_the_chain_of_custody_from_announced_to_returned(app, tmp_path):
         assert events(session, "property_received")[0].data["location"] == "Rack B3"
         view = details_for_case(session, case_by_ref(session, "NPC-000001"))["property"][0]
         assert (view["status"], view["handling"], view["location"]) == (
-            "returned", "keep dry", "Rack B4")
+            "returned", "keep dry", "returned to Anna, dock 2 (shipment DHL 1234)")
+        assert changes[-1].data["from_location"] == "Rack B4"
+        assert changes[-1].data["shipping_ref"] == "DHL 1234"
         assert len(view["history"]) == 6
 
 

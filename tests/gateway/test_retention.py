@@ -152,6 +152,31 @@ def test_the_same_bytes_for_two_aliases_stay_until_both_filings_expire(rapp, tmp
     assert expire(rapp, now=later(366)).removed_blobs == 1
 
 
+def test_a_release_needs_a_note_and_a_hold_must_cover_something(rapp, tmp_path, cli):
+    """The auditor's holes: 'hold release' took no note, and a hold on a customer that
+    matches nothing was accepted silently (a typo holds nothing)."""
+    file_mail(rapp, tmp_path, [make_message(body="About the flange adapter, please.")])
+    for scope, value, why in (
+            ("--customer", "anna@custmer.example", "no case has the customer"),
+            ("--customer", "custmer.example", "no case has the customer"),
+            ("--alias", "sale@northpoint.example", "is no alias of this installation"),
+            ("--search", "gasket", "matches no archived message")):
+        refused = cli("hold", "place", scope, value, "--reason", "dispute", "--as", "legal")
+        assert refused.code == 1 and "not placed" in refused.err and why in refused.err
+    for scope, value in (("--customer", "Anna@Customer.example"), ("--customer",
+                         "customer.example"), ("--alias", "support@northpoint.example"),
+                         ("--search", "flange")):
+        placed = cli("hold", "place", scope, value, "--reason", "dispute", "--as", "legal")
+        assert placed.code == 0, placed.err
+    refused = cli("hold", "release", "1", "--as", "legal")
+    assert refused.code == 1 and "released only with a note saying why" in refused.err
+    assert cli("hold", "release", "1", "--note", " ", "--as", "legal").code == 1
+    assert cli("hold", "release", "1", "--note", "settled 2026-12-01", "--as", "legal").code == 0
+    log = cli("audit", "log", "--action", "release", "--json").json()
+    assert [r["detail"]["note"] for r in log] == ["settled 2026-12-01"]
+    assert [h["id"] for h in cli("hold", "list", "--json").json()] == [2, 3, 4]
+
+
 def test_every_access_is_a_ledger_entry_in_the_access_log(rapp, tmp_path, cli):
     file_mail(rapp, tmp_path, [make_message(body="flange")])
     (row,) = message_rows(rapp).values()
@@ -184,3 +209,17 @@ def test_exporting_the_feedback_log_is_recorded_before_the_file_is_written(cli, 
     (record,) = cli("audit", "log", "--action", "export", "--json").json()
     assert record["actor"] == "qm-lead"
     assert record["detail"]["what"] == "feedback log" and record["detail"]["file"] == str(out)
+
+
+def test_showing_purged_content_names_its_tombstone(rapp, tmp_path, cli):
+    """The auditor's hole: 'archive show' of purged content said "missing"."""
+    file_mail(rapp, tmp_path, [make_message(body="About the flange adapter, please.")])
+    (row,) = message_rows(rapp).values()
+    expire(rapp, "records-officer", now=later(31))
+    with rapp.db.session() as session:
+        tombstone = session.scalar(select(LedgerReceipt.seq).where(
+            LedgerReceipt.kind == "tombstone"))
+    shown = cli("archive", "show", row.sha256, "--as", "auditor-1", "--reason", "ISO audit")
+    assert shown.code == 1 and "missing" not in shown.err
+    assert ("was purged on " in shown.err and "by records-officer (retention, retained until"
+            in shown.err and f"its tombstone is ledger entry seq {tombstone}" in shown.err)

@@ -357,3 +357,58 @@ def test_an_unknown_decision_in_the_template_names_is_refused_at_start_up(home):
         config.write('\n[reviews.templates]\n"scope-change/maybe" = "x"\n')
     with pytest.raises(ConfigError, match=r"unknown decision 'scope-change/maybe'"):
         load_settings(home)
+
+
+SEPARATE_CHANGE = dict(subject="Quantity change", message_id="<chg2@customer.example>",
+                       body="Hello,\nplease increase the quantity on PO 4500871234 to 400 "
+                            "pieces and move the delivery date to 1 February 2027.\n\n"
+                            "Regards\nAnna")
+
+
+@pytest.mark.parametrize("how", ["linked", "same order number"])
+def test_a_pending_change_on_another_case_of_the_order_blocks_acceptance(app, tmp_path, cli,
+                                                                         how):
+    """The auditor's hole: the change to the PO filed as its own case (no reply header) did
+    not block `order accept` on the order case; linked or naming the same PO, it must."""
+    file(app, tmp_path, ORDER)
+    changed = {**SEPARATE_CHANGE}
+    if how == "linked":  # a linked case blocks whatever it names
+        changed["body"] = changed["body"].replace("on PO 4500871234 ", "")
+    file(app, tmp_path, changed, folder="change")
+    order, change = "NPC-000001", "NPC-000002"
+    with app.db.session() as session:
+        assert pending_review(session, case_by_ref(session, order)) is None
+        assert pending_review(session, case_by_ref(session, change)) is not None
+    if how == "linked":
+        assert cli("cases", "link", order, change, "--kind", "related", "--as", "anna").code == 0
+    items = [arg for item in CHECKLIST_ITEMS for arg in ("--item", f"{item}=ok")]
+    assert cli("review", "checklist", order, *items, "--as", "qa").code == 0
+    refused = cli("order", "accept", order, "--message", "1", "--as", "qa")
+    why = "a linked case" if how == "linked" else "it names order 4500871234"
+    assert refused.code == 1 and f"on {change} is pending ({why})" in refused.err
+    assert cli("review", "approve", change, "--note", "fine", "--no-confirmation",
+               "--as", "qa").code == 0
+    accepted = cli("order", "accept", order, "--message", "1", "--as", "qa")
+    assert accepted.code == 0, accepted.err
+
+
+@pytest.mark.parametrize(("change_body", "expected"), [
+    ("please increase the quantity on PO 4500871234 to 260 pieces, same delivery date.",
+     "quantity 200 → 260"),
+    ("please increase the quantity on PO 4500871234 to 400 pieces and move the delivery date "
+     "to 1 February 2027.", "quantity 200 → 400; delivery date 15 January 2027 → "
+                            "1 February 2027"),
+])
+def test_the_confirmation_says_what_changed(app, tmp_path, change_body, expected):
+    """The auditor's hole: ${change} gave the rule names ("quantity, reference (Change to
+    PO ...)"), not what changed."""
+    from gateway.db.outbound import OutboundMail
+
+    file(app, tmp_path, ORDER, {**CHANGE, "body": f"Hello,\n{change_body}\n\nRegards\nAnna"})
+    with app.db.session() as session:
+        publish_template(session, "scope-change-approved", "We accept: ${change}.\n")
+        case = case_by_ref(session, "NPC-000001")
+        review = decide_review(session, app.settings, case, pending_review(session, case),
+                               approve=True, note="capacity checked", actor="qa")
+        mail = session.get(OutboundMail, review.confirmation_mail_id)
+        assert mail.body == f"We accept: {expected}.\n"

@@ -141,7 +141,8 @@ def test_listings_and_changes_print_as_the_command_line_does(mail, cli, tmp_path
                             reason="dispute")
     assert hold.to_json() == {"id": hold.id, "scope": "case", "value": "NPC-000001"}
     assert legal_holds(mail, actor="legal").to_json() == cli("hold", "list", "--json").json()
-    assert release_legal_hold(mail, actor="legal", hold_id=hold.id).to_json() == {
+    assert release_legal_hold(mail, actor="legal", hold_id=hold.id,
+                              note="settled").to_json() == {
         "id": hold.id, "released_by": "legal"}
     assert legal_holds(mail, actor="legal", include_released=True).to_json() == cli(
         "hold", "list", "--all", "--json").json()
