@@ -76,15 +76,17 @@ def export(request: Request, since: FormText = "", until: FormText = "",
 
 @router.post("/cases/{ref}/feedback")
 def classify(request: Request, ref: str, feedback_type: FormText = "", severity: FormText = "",
-             csrf: FormText = "") -> Response:
-    """Set the feedback type and/or severity (an empty choice leaves it as it is)."""
+             note: FormText = "", csrf: FormText = "") -> Response:
+    """Set the feedback type and/or severity (an empty choice leaves it as it is). Taking a
+    complaint to another type needs the note and a quality role: the workflow's rule."""
     user = _worker(request, ref, csrf)
     if feedback_type not in ("", *FEEDBACK_TYPES) or severity not in ("", *SEVERITIES):
         raise BadForm("unknown feedback type or severity")
     if not feedback_type and not severity:
         raise BadForm("choose a feedback type and/or a severity")
     done = set_feedback(state_of(request).ctx, actor=user.name, ref=ref,
-                        feedback_type=feedback_type or None, severity=severity or None)
+                        feedback_type=feedback_type or None, severity=severity or None,
+                        note=note.strip())
     return _back(done.ref)
 
 

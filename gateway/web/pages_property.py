@@ -103,15 +103,19 @@ def move(request: Request, item_id: int, location: FormText = "", note: FormText
 
 @router.post("/property/{item_id}/status")
 def change_status(request: Request, item_id: int, status: FormText = "", note: FormText = "",
-                  location: FormText = "", csrf: FormText = "") -> Response:
+                  location: FormText = "", destination: FormText = "",
+                  shipping_ref: FormText = "", csrf: FormText = "") -> Response:
     """Returned, destroyed, lost or damaged (an incident review), in use ...: as the workflow
-    allows from the item's status; loss, damage and destruction need a note."""
+    allows from the item's status; loss, damage and destruction need a note, a return its
+    destination and shipping reference."""
     user = _worker(request, item_id, csrf)
     if status not in STATUSES:
         raise BadForm(f"unknown status {status!r}")
     return _back(set_status(state_of(request).ctx, actor=user.name, item_id=item_id,
                             status=status, note=note.strip(),
-                            location=location.strip() or None))
+                            location=location.strip() or None,
+                            destination=destination.strip(),
+                            shipping_ref=shipping_ref.strip()))
 
 
 def _lines(text: str) -> list[str]:

@@ -142,6 +142,34 @@ def test_refusals_are_answered_and_change_nothing(app, complaints):
     assert events(app, ref, "corrective_action_recorded") == []
 
 
+def test_a_complaint_is_retyped_only_by_a_quality_role_with_a_reason(app, complaints):
+    ref = complaints[0]
+    with signed_in(app, "anna", "staff", SALES) as anna:
+        token = form_token(anna, f"/cases/{ref}")
+        assert anna.post(f"/cases/{ref}/feedback", data={
+            "feedback_type": "complaint", "csrf": token}).status_code == 303
+        refused = anna.post(f"/cases/{ref}/feedback", data={
+            "feedback_type": "suggestion", "note": "customer says it is a suggestion",
+            "csrf": token})
+        assert refused.status_code == 409
+    assert show_case(app, actor="t", ref=ref).lifecycle["feedback"]["type"] == "complaint"
+    with signed_in(app, "rita", "reviewer", SALES) as rita:
+        token = form_token(rita, f"/cases/{ref}")
+        no_reason = rita.post(f"/cases/{ref}/feedback", data={
+            "feedback_type": "suggestion", "csrf": token})
+        assert no_reason.status_code == 409
+        done = rita.post(f"/cases/{ref}/feedback", data={
+            "feedback_type": "suggestion", "note": "a proposal, no defect", "csrf": token})
+        assert done.status_code == 303
+    record = show_case(app, actor="t", ref=ref).lifecycle["feedback"]
+    assert record["type"] == "suggestion"
+    typed, changed = events(app, ref, "feedback_classified")
+    assert typed.actor == "anna" and typed.data["type"]["to"] == "complaint"
+    assert changed.actor == "rita" and changed.data["type"] == {
+        "from": "complaint", "to": "suggestion"}
+    assert changed.data["note"] == "a proposal, no defect"
+
+
 def test_the_csv_download_is_of_the_readers_queues_and_in_the_access_log(app, complaints):
     sales, support = complaints
     with signed_in(app, "anna", "staff", SALES) as anna:

@@ -111,8 +111,12 @@ def test_an_item_is_registered_received_moved_and_returned_as_the_person(app, ca
                     location="store B2").status_code == 303
         assert post(anna, f"/property/{item}/move", location="test bench 3",
                     note="for the first article").status_code == 303
+        refused = post(anna, f"/property/{item}/status", status="returned",
+                       note="sent back with the parts")
+        assert refused.status_code == 409 and "destination" in refused.text
         answer = post(anna, f"/property/{item}/status", status="returned",
-                      note="sent back with the parts", location="courier")
+                      note="sent back with the parts", destination="Flanges GmbH, Linz",
+                      shipping_ref="DHL 00340434161094042557")
         assert answer.status_code == 303
         assert answer.headers["location"] == f"/cases/{ref}#item-{item}"
         page = anna.get(f"/property/{item}").text
@@ -121,7 +125,8 @@ def test_an_item_is_registered_received_moved_and_returned_as_the_person(app, ca
             assert text in page, text
     detail = show_item(app, actor="t", item_id=item)
     assert (detail.status, detail.condition, detail.location) == (
-        "returned", "no visible damage", "courier")
+        "returned", "no visible damage",
+        "returned to Flanges GmbH, Linz (shipment DHL 00340434161094042557)")
     assert detail.identifiers == [{"kind": "serial", "value": "FX-2291"},
                                   {"kind": "drawing", "value": "D-4471"}]
     assert [(h["actor"], h["action"], h["to"]) for h in detail.history] == [

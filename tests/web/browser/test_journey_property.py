@@ -42,6 +42,8 @@ def test_a_customers_tooling_is_registered_received_and_returned(page, site, tmp
     status = page.locator(f"#item-{item_id} form.property-status")
     status.locator("select[name=status]").select_option("returned")
     status.locator("input[name=note]").fill("returned with the first delivery")
+    status.locator("input[name=destination]").fill("Flanges GmbH, Linz")
+    status.locator("input[name=shipping_ref]").fill("DHL 00340434161094042557")
     status.get_by_role("button", name="Set status").click()
     page.wait_for_load_state("load")
     assert "returned" in page.locator(f"#item-{item_id} h3 span.status").inner_text()
@@ -58,7 +60,9 @@ def test_a_customers_tooling_is_registered_received_and_returned(page, site, tmp
     assert [(s[1], s[2], s[4]) for s in steps] == [
         ("anna", "registered", "announced"), ("anna", "status", "received"),
         ("anna", "status", "returned")]
-    assert "tool store, shelf 4" in page.locator("dl.item").inner_text()
+    assert ("returned to Flanges GmbH, Linz (shipment DHL 00340434161094042557)"
+            in page.locator("dl.item").inner_text())
+    assert "tool store, shelf 4" in page.locator("table.custody").inner_text()
     screenshot(page, tmp_path, "property-item")
     with site.app() as app:
         detail = show_item(app, actor="test", item_id=item_id)
