@@ -81,6 +81,14 @@ def log_in(client: TestClient, name: str, password: str = PASSWORD, next_page: s
                                        "csrf": csrf_of(form.text), "next": next_page})
 
 
+def signed_in(app: App, name: str, role: str, *aliases: str) -> TestClient:
+    """A client signed in as a new account ``name`` with ``role`` and queue rights."""
+    account(app, name, role, aliases)
+    client = web_client(app)
+    assert log_in(client, name).status_code == 303
+    return client
+
+
 def form_token(client: TestClient, path: str) -> str:
     """The CSRF token of the forms on a page."""
     return csrf_of(client.get(path).text)

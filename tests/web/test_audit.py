@@ -12,7 +12,7 @@ from gateway.services.compliance import audit_log, place_legal_hold
 from gateway.services.package_check import check_package
 from tests.support.checkpoints import configure_checkpoint_key, rewrite_entry
 from tests.support.mail import make_message
-from tests.support.web import account, csrf_of, file_mail, log_in, web_client
+from tests.support.web import csrf_of, file_mail, signed_in
 
 SALES = "sales@northpoint.example"
 
@@ -21,13 +21,6 @@ SALES = "sales@northpoint.example"
 def refs(app, tmp_path):
     return file_mail(app, tmp_path / "in", make_message(subject="Pump housings", to=SALES),
                      make_message(subject="Seal", sender="Bo <bo@other.example>"))
-
-
-def signed_in(app, name, role, *aliases):
-    account(app, name, role, aliases)
-    client = web_client(app)
-    assert log_in(client, name).status_code == 303
-    return client
 
 
 def test_audit_needs_a_session_and_the_compliance_role(app, client, refs):

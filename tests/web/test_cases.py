@@ -9,7 +9,7 @@ from gateway.services.cases import show_case
 from gateway.services.compliance import audit_log
 from gateway.web.security import PAGE_CSP
 from tests.support.mail import make_message
-from tests.support.web import account, file_mail, form_token, log_in, web_client
+from tests.support.web import account, file_mail, form_token, log_in, signed_in
 
 SALES, SUPPORT = "sales@northpoint.example", "support@northpoint.example"
 
@@ -21,13 +21,6 @@ def refs(app, tmp_path):
                      make_message(subject="Quote for 20 pump housings", to=SALES),
                      make_message(subject="Broken seal on delivery 778",
                                   sender="Bo <bo@other.example>", to=SUPPORT))
-
-
-def signed_in(app, name, role, *aliases):
-    account(app, name, role, aliases)
-    client = web_client(app)
-    assert log_in(client, name).status_code == 303
-    return client
 
 
 def test_every_page_sends_a_visitor_without_a_session_to_the_login(client, refs):

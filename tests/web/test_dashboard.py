@@ -18,7 +18,7 @@ from gateway.services.dashboard import CONFIDENCE_BUCKETS, dashboard
 from gateway.web import charts
 from tests.support.mail import make_message
 from tests.support.triage import UNDECIDED
-from tests.support.web import account, file_mail, log_in, web_client
+from tests.support.web import file_mail, signed_in
 
 SALES, SUPPORT = "sales@northpoint.example", "support@northpoint.example"
 COMPLAINT = ("Hello,\nthis is a formal complaint: the bearings arrived damaged, unacceptable."
@@ -94,13 +94,6 @@ def expected(app: App, refs: list[str], queues: set[str], now: datetime) -> dict
     return {"per_day": per_day, "first": first, "resolution": resolution,
             "triage_messages": sum(len(e.waiting) for e in triage),
             "triage_cases": len(triage), "confidence": buckets}
-
-
-def signed_in(app, name, role, *aliases):
-    account(app, name, role, aliases)
-    client = web_client(app)
-    assert log_in(client, name).status_code == 303
-    return client
 
 
 def test_the_dashboard_needs_a_session(client):

@@ -15,24 +15,15 @@ from gateway.services.compliance import audit_log
 from tests.support.mail import make_message
 from tests.support.web import (
     SCRIPT,
-    account,
     active_content,
     file_mail,
     form_token,
-    log_in,
-    web_client,
+    signed_in,
 )
 
 SALES, SUPPORT = "sales@northpoint.example", "support@northpoint.example"
 COMPLAINT = ("Hello,\nthis is a formal complaint: the bearings arrived damaged, unacceptable."
              "\nAnna")
-
-
-def signed_in(app, name, role, *aliases):
-    account(app, name, role, aliases)
-    client = web_client(app)
-    assert log_in(client, name).status_code == 303
-    return client
 
 
 @pytest.fixture

@@ -14,14 +14,7 @@ from gateway.db.models import Message
 from gateway.services.cases import show_case
 from gateway.services.compliance import audit_log, legal_holds
 from tests.support.mail import make_message
-from tests.support.web import account, file_mail, form_token, log_in, web_client
-
-
-def signed_in(app, name, role, *aliases):
-    account(app, name, role, aliases)
-    client = web_client(app)
-    assert log_in(client, name).status_code == 303
-    return client
+from tests.support.web import file_mail, form_token, signed_in
 
 
 @pytest.fixture

@@ -11,17 +11,10 @@ from gateway.services.cases import show_case
 from gateway.services.orders import CHECKLIST_ITEMS, list_reviews, order_record
 from gateway.services.outbound import approve_template, create_template, publish_template
 from tests.support.cases import CHANGE, ORDER, file
-from tests.support.web import account, form_token, log_in, web_client
+from tests.support.web import form_token, signed_in
 
 SALES, SUPPORT = "sales@northpoint.example", "support@northpoint.example"
 REF = "NPC-000001"
-
-
-def signed_in(app, name, role, *aliases):
-    account(app, name, role, aliases)
-    client = web_client(app)
-    assert log_in(client, name).status_code == 303
-    return client
 
 
 @pytest.fixture

@@ -14,12 +14,10 @@ from gateway.services.property import list_items, show_item
 from tests.support.mail import make_message
 from tests.support.web import (
     SCRIPT,
-    account,
     active_content,
     file_mail,
     form_token,
-    log_in,
-    web_client,
+    signed_in,
 )
 
 SALES, SUPPORT = "sales@northpoint.example", "support@northpoint.example"
@@ -28,13 +26,6 @@ NOTICE = dict(subject="Test fixture for order 4500871234",
                    "housings by courier. It should arrive on Tuesday. Please handle with care."
                    "\n\nRegards\nAnna")
 _ITEM = re.compile(r"#item-(\d+)$")
-
-
-def signed_in(app, name, role, *aliases):
-    account(app, name, role, aliases)
-    client = web_client(app)
-    assert log_in(client, name).status_code == 303
-    return client
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from gateway.services.compliance import audit_log
 from tests.support.mail import make_message
-from tests.support.web import account, file_mail, log_in, web_client
+from tests.support.web import file_mail, signed_in
 
 SALES, SUPPORT = "sales@northpoint.example", "support@northpoint.example"
 
@@ -19,13 +19,6 @@ def refs(app, tmp_path):
                                   to=SALES),
                      make_message(subject="Pump seal broken", body="The pump seal broke.",
                                   sender="Bo <bo@other.example>", to=SUPPORT))
-
-
-def signed_in(app, name, role, *aliases):
-    account(app, name, role, aliases)
-    client = web_client(app)
-    assert log_in(client, name).status_code == 303
-    return client
 
 
 def test_search_needs_a_session(client, refs):

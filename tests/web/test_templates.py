@@ -26,24 +26,15 @@ from tests.support.outbound import CUSTOMER, SALES, Relays, configure
 from tests.support.smtp import LoopThread
 from tests.support.web import (
     SCRIPT,
-    account,
     active_content,
     file_mail,
     form_token,
-    log_in,
-    web_client,
+    signed_in,
     xss_message,
 )
 
 SUPPORT = "support@northpoint.example"
 QUOTE_BODY = "Dear ${customer_name},\n\nyour order ${order_no} ships this week.\n\n${actor}\n"
-
-
-def signed_in(app, name, role, *aliases):
-    account(app, name, role, aliases)
-    client = web_client(app)
-    assert log_in(client, name).status_code == 303
-    return client
 
 
 def publish(app: App, name: str = "quote", subject: str = "Your order", body: str = QUOTE_BODY

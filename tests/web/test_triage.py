@@ -9,16 +9,9 @@ import pytest
 from gateway.services.cases import list_cases, show_case
 from tests.support.mail import make_message
 from tests.support.triage import UNDECIDED
-from tests.support.web import account, file_mail, form_token, log_in, web_client
+from tests.support.web import file_mail, form_token, signed_in
 
 SALES, SUPPORT = "sales@northpoint.example", "support@northpoint.example"
-
-
-def signed_in(app, name, role, *aliases):
-    account(app, name, role, aliases)
-    client = web_client(app)
-    assert log_in(client, name).status_code == 303
-    return client
 
 
 @pytest.fixture
