@@ -15,8 +15,8 @@ import signal
 import socket
 import sys
 from contextlib import suppress
+from typing import TYPE_CHECKING
 
-import uvicorn
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -31,7 +31,9 @@ from gateway.installation import claim_archive
 from gateway.intake.dropfolder import DropFolder
 from gateway.intake.handoff import GroupCommitter, Intake, first_line
 from gateway.processing.preflight import check_filing_config
-from gateway.web.serve import bind, server
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 WEB_STOP_SECONDS = 10.0  # how long requests in progress may take to finish at shutdown
@@ -186,6 +188,10 @@ class Daemon:
         listen = self.app.settings.config.web.listen
         if not listen:
             return None
+        # Imported here: the web stack (FastAPI, Starlette, Jinja2, uvicorn) costs the daemon
+        # about 20 MB of memory, which an installation without [web] listen does not pay.
+        from gateway.web.serve import bind, server
+
         sock = bind(listen)
         log.info("web application on http://%s/", listen)
         return server(self.app, embedded=True), sock
