@@ -215,6 +215,9 @@ _PATHS = {"announced": (), "received": ("receive",), "in-use": ("receive", "in-u
           "destroyed": ("receive", "destroyed")}
 
 
+RETURN_TO = {"destination": "Olga, Flanges GmbH", "shipping_ref": "DHL 1234"}  # what a return needs
+
+
 def test_next_statuses_are_exactly_what_set_status_accepts(app, tmp_path):
     """The web's status choices (next_statuses) never offer a step set_status refuses, nor
     hide one it allows, for a confirmed item in each status and for a proposal."""
@@ -222,7 +225,7 @@ def test_next_statuses_are_exactly_what_set_status_accepts(app, tmp_path):
 
     def accepted(session, item, target):
         try:
-            set_status(session, item, target, actor="t", note="why")
+            set_status(session, item, target, actor="t", note="why", **RETURN_TO)
         except WorkflowError:
             return False
         return True
@@ -241,7 +244,7 @@ def test_next_statuses_are_exactly_what_set_status_accepts(app, tmp_path):
                     if step == "receive":
                         receive_item(session, item, condition="ok", location="shelf", actor="t")
                     else:
-                        set_status(session, item, step, actor="t", note="why")
+                        set_status(session, item, step, actor="t", note="why", **RETURN_TO)
                 assert item.status == status
                 assert accepted(session, item, target) == (
                     target in next_statuses(status, False)), (status, target)
