@@ -77,6 +77,8 @@ def test_required_chars_reads_the_pattern() -> None:
     assert required_chars(re.compile(r"(?i)a|-")) is None  # "A" matches too: no safe set
     assert required_chars(re.compile(r"(?i:a)b")) == frozenset("b")
     assert required_chars(re.compile(r"[^x]+")) is None
+    # split at the top-level "|" only, not inside a class or a group
+    assert required_chars(re.compile(r"[|]x|(a|b)-|\|y")) == frozenset("|-")
 
 
 def test_unknown_patterns_are_left_alone() -> None:
