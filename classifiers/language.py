@@ -16,7 +16,6 @@ A bilingual footer further down is past the head and does not decide.
 from __future__ import annotations
 
 import re
-from array import array
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -58,33 +57,11 @@ def _quote_starts(line: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _identifier() -> LanguageIdentifier:
-    """py3langid's model cut down to the supported languages, loaded on first use.
+    """py3langid's model cut down to the supported languages (in compact tables:
+    ``classifiers.langid_model``), loaded on first use."""
+    from classifiers.langid_model import load_identifier
 
-    The full model covers 97 languages; keeping only our columns of its probability table
-    (instead of ``set_languages``, which keeps the full table too) saves about 25 MB.
-    """
-    import numpy as np
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    full = LanguageIdentifier.from_model_file(MODEL_FILE)
-    keep = [i for i, code in enumerate(full.nb_classes) if code in SUPPORTED]
-    identifier = LanguageIdentifier(
-        # float32: numpy has no fast float16 matrix product; 4 MB for 11 columns
-        np.ascontiguousarray(full.nb_ptc[:, keep], dtype=np.float32),
-        full.nb_pc[keep].copy(),
-        [full.nb_classes[i] for i in keep],
-        full.tk_nextmove,
-        array("i", full.tk_output),
-        tk_row=full.tk_row,
-    )
-    if isinstance(getattr(identifier, "_rowbase", None), list):
-        # The byte-by-byte walk reads a row offset and an output per byte. As lists these are
-        # pointers to int objects spread over megabytes; between two messages spaCy pushes
-        # them out of the CPU cache, and the walk took 5 times its isolated time. Packed
-        # arrays hold the same numbers in a quarter of the memory: a quarter less time
-        # inside the classifier (bench/classify_speed.py), the same results.
-        identifier._rowbase = array("q", identifier._rowbase)
-    return identifier
+    return load_identifier(SUPPORTED)
 
 
 def own_text(text: str) -> str:

@@ -1,0 +1,222 @@
+"""Faster, equivalent regex calls for spaCy's tokenizer: same tokens, less searching.
+
+spaCy splits every chunk it has not seen before (numbers, names, addresses: about 35 per
+message) with four regexes, and three of them are called in a way that does more work than
+their result needs:
+
+* **Suffixes.** ``suffix_search`` is ``re.search`` over ``piece1$|piece2$|...``: it tries
+  every ~80 alternatives at every position of the chunk, although spaCy reads only where
+  the match starts (its end is the end of the chunk). Every piece but ``\\.\\.+`` matches at
+  most ``width`` characters, so a match starts in the last ``width`` characters unless the
+  unbounded pieces match; the search starts there (lookbehinds still see the characters
+  before it). A chunk with a line break (``$`` also matches before a final ``\\n``) or one
+  that an unbounded piece matches is searched as before.
+* **Prefixes.** ``^piece1|^piece2|...`` without ``re.MULTILINE`` can only match at position
+  0, so ``match`` gives what ``search`` gives without trying the other positions.
+* **URLs and French token exceptions.** ``url_match`` (spaCy's URL pattern) and French
+  ``token_match`` (a few hundred hyphenated and elided word forms) can only match a chunk
+  containing one of a few characters (a "." for a URL, a hyphen or an apostrophe for the
+  French forms), read from the pattern itself (:func:`required_chars`); chunks without any of
+  them are answered ``None`` without running the regex.
+
+Each replacement is installed only when the tokenizer's pattern is exactly the one it was
+derived from (spaCy's own, rebuilt from the language defaults), otherwise the tokenizer is
+left as it is. ``tests/classifiers/test_clf_affixes.py`` compares the tokens with and without
+them in every supported language.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+Search = Callable[[str], "re.Match[str] | None"]
+# The stdlib's own regex parser (widths, required characters); typeshed has no stubs for it.
+sre_parse: Any = importlib.import_module("re._parser")
+sre_c: Any = importlib.import_module("re._constants")
+# Pieces wider than this (``\.\.+`` reports MAXREPEAT) are "unbounded".
+_BOUNDED = 100
+# A character class larger than this is not a useful pre-test.
+_MAX_SET = 64
+
+
+def _width(piece: str) -> int:
+    return int(sre_parse.parse(piece).getwidth()[1])
+
+
+def suffix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
+    """``pattern.search`` restricted to the positions where a suffix can start (see module
+    docstring), or ``None`` when ``pattern`` is not ``piece1$|piece2$|...`` of ``pieces``."""
+    pieces = [p for p in pieces if p.strip()]
+    if pattern.pattern != "|".join(p + "$" for p in pieces) or pattern.flags & re.MULTILINE:
+        return None
+    widths = [_width(p) for p in pieces]
+    bounded = [w for w in widths if w <= _BOUNDED]
+    if not bounded:
+        return None
+    width = max(bounded)
+    wide = [p + "$" for p, w in zip(pieces, widths, strict=True) if w > _BOUNDED]
+    unbounded = re.compile("|".join(wide), pattern.flags).search if wide else None
+    search = pattern.search
+
+    def suffix(string: str) -> re.Match[str] | None:
+        n = len(string)
+        if n <= width or "\n" in string or (unbounded is not None and unbounded(string)):
+            return search(string)
+        return search(string, n - width)
+
+    return suffix
+
+
+def prefix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
+    """``pattern.match`` when ``pattern`` is ``^piece1|^piece2|...`` of ``pieces`` (no
+    ``re.MULTILINE``: every alternative can match at position 0 only), else ``None``."""
+    pieces = [p for p in pieces if p.strip()]
+    if pattern.pattern != "|".join("^" + p for p in pieces) or pattern.flags & re.MULTILINE:
+        return None
+    return pattern.match
+
+
+def _item_chars(op: Any, av: Any, ignorecase: bool) -> frozenset[str] | None:
+    """Characters one of which every match of this regex item contains (``None``: unknown)."""
+    if op is sre_c.LITERAL:
+        c = chr(av)
+        return None if ignorecase and c.lower() != c.upper() else frozenset(c)
+    if op is sre_c.IN:
+        chars: set[str] = set()
+        for sub_op, sub_av in av:
+            if sub_op is sre_c.LITERAL:
+                chars.add(chr(sub_av))
+            elif sub_op is sre_c.RANGE and sub_av[1] - sub_av[0] < _MAX_SET:
+                chars.update(chr(c) for c in range(sub_av[0], sub_av[1] + 1))
+            else:  # NEGATE, CATEGORY, a large range
+                return None
+        if len(chars) > _MAX_SET or (ignorecase and any(c.lower() != c.upper() for c in chars)):
+            return None
+        return frozenset(chars)
+    if op is sre_c.SUBPATTERN:  # (group, add_flags, del_flags, pattern)
+        inner = (ignorecase or bool(av[1] & re.IGNORECASE)) and not av[2] & re.IGNORECASE
+        return _sequence_chars(av[3], inner)
+    if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT) and av[0] >= 1:
+        return _sequence_chars(av[2], ignorecase)
+    if op is sre_c.BRANCH:
+        union: set[str] = set()
+        for alternative in av[1]:
+            chars_of = _sequence_chars(alternative, ignorecase)
+            if chars_of is None:
+                return None
+            union |= chars_of
+        return frozenset(union)
+    return None  # anchors, lookarounds, ANY, categories, optional items: no requirement
+
+
+def _sequence_chars(seq: Any, ignorecase: bool) -> frozenset[str] | None:
+    """The smallest requirement among the items every match of ``seq`` passes through."""
+    best: frozenset[str] | None = None
+    for op, av in seq:
+        chars = _item_chars(op, av, ignorecase)
+        if chars is not None and (best is None or len(chars) < len(best)):
+            best = chars
+    return best
+
+
+@lru_cache(maxsize=32)  # a pipeline is rebuilt as its vocabulary grows: parse once
+def required_chars(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """A set of characters such that every string ``pattern`` matches contains one of them
+    (read from the parsed pattern; only mandatory literals and small character classes
+    count, and under ``re.IGNORECASE`` only characters without case), or ``None``.
+
+    The top-level alternatives are parsed one at a time: French ``token_match`` parsed whole
+    took 17 MB for a moment (hundreds of alternatives with large letter classes), this way
+    3 MB."""
+    union: set[str] = set()
+    for alternative in _alternatives(pattern.pattern):
+        try:
+            parsed = sre_parse.parse(alternative, pattern.flags)
+        except re.error:
+            return None
+        chars = _sequence_chars(parsed, bool(parsed.state.flags & re.IGNORECASE))
+        if chars is None:
+            return None
+        union |= chars
+    return frozenset(union)
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """``pattern`` split at its top-level ``|`` (outside groups, classes and escapes)."""
+    parts: list[str] = []
+    depth, start, i, klass = 0, 0, 0, -1  # klass: where the open character class began
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if klass >= 0:  # "]" right after "[" or "[^" is a member, not the end
+            if c == "]" and i > klass + 1 and pattern[klass + 1 : i] != "^":
+                klass = -1
+        elif c == "[":
+            klass = i
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts
+
+
+def guarded(match: Search, pattern: re.Pattern[str]) -> Search | None:
+    """``match``, answering ``None`` at once for strings without any of the characters every
+    match of ``pattern`` needs; ``None`` when the pattern needs no particular character."""
+    needed = required_chars(pattern)
+    if needed is None:
+        return None
+
+    def guarded_match(string: str) -> re.Match[str] | None:
+        return None if needed.isdisjoint(string) else match(string)
+
+    return guarded_match
+
+
+def speed_up(nlp: Language) -> None:
+    """Give ``nlp`` a tokenizer with the equivalent searches of this module (each only where
+    its pattern is the one it was derived from), the same special cases and settings.
+
+    A new tokenizer rather than assigning to the old one: every assignment to a search of a
+    spaCy tokenizer reloads its ~1,500 special cases, and four reloads per language left
+    11 MB more in the daemon."""
+    tokenizer_class: Any = importlib.import_module("spacy.tokenizer").Tokenizer  # no stubs
+
+    tokenizer: Any = nlp.tokenizer  # a Tokenizer; typed as a callable by spaCy
+    defaults = nlp.Defaults
+    searches = {name: getattr(tokenizer, name) for name in
+                ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match")}
+    current = getattr(searches["suffix_search"], "__self__", None)
+    if isinstance(current, re.Pattern) and defaults.suffixes:
+        suffix = suffix_search(current, [str(p) for p in defaults.suffixes])
+        searches["suffix_search"] = suffix or searches["suffix_search"]
+    current = getattr(searches["prefix_search"], "__self__", None)
+    if isinstance(current, re.Pattern) and defaults.prefixes:
+        prefix = prefix_search(current, [str(p) for p in defaults.prefixes])
+        searches["prefix_search"] = prefix or searches["prefix_search"]
+    for name in ("url_match", "token_match"):
+        match = searches[name]
+        current = getattr(match, "__self__", None)
+        if isinstance(current, re.Pattern) and match == current.match:
+            searches[name] = guarded(match, current) or match
+    nlp.tokenizer = tokenizer_class(
+        nlp.vocab,
+        rules=tokenizer.rules,
+        faster_heuristics=tokenizer.faster_heuristics,
+        max_cache_size=tokenizer.max_cache_size,
+        **searches,
+    )

@@ -1,0 +1,87 @@
+"""The tokenizer's faster affix searches (classifiers/affixes.py) give spaCy's tokens exactly."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import spacy
+
+from classifiers.affixes import guarded, prefix_search, required_chars, speed_up, suffix_search
+from classifiers.language import SUPPORTED
+
+# Characters that start, end or sit inside spaCy's affix and URL patterns (euro, pound, degree,
+# dashes, quotes; the widest units: 4 and 5 characters), plus plain ones.
+ALPHABET = [*"aAsSkmgMBT019 .,:;!?'\"()[]%$/#@_*+^&\n"]
+ALPHABET += [*"\u20ac\u00a3\u00b0-\u2013\u2014\u2019\u2018\u2026"]
+ALPHABET += ["km", "'s", "\u2019S", "...", "km/h", "mbar", "\u0627\u0643\u0648\u0627\u0628"]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TRICKY = (
+    "Order 4500871234... see www.example.com/po?x=1 or mail sales@example.de (asap)!\n"
+    "5km 20% 3.5mm US$40 €12 12°C. It's l'entreprise d\u2019un porte-monnaie, aujourd'hui. "
+    "rock'n'roll ..... «quoted» \"x\" [a] {b} 1-2-3 ft. n't e.g. U.S.A. 10:30 ¿qué? "
+    "abc..\nabc.\n x.. ...\n\n\t \u2014dash\u2014 a\u2019s arc-en-ciel grand'mère 192.168.0.1"
+)
+
+
+def _random_strings(seed: int, count: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 12))) for _ in range(count)]
+
+
+def _span(match: re.Match[str] | None) -> tuple[int, int] | None:
+    return None if match is None else (match.start(), match.end())
+
+
+@pytest.mark.parametrize("lang", SUPPORTED)
+def test_searches_agree_with_spacy_on_random_chunks(lang: str) -> None:
+    nlp = spacy.blank(lang)
+    plain: Any = nlp.tokenizer
+    suffix_pattern = plain.suffix_search.__self__
+    prefix_pattern = plain.prefix_search.__self__
+    suffix = suffix_search(suffix_pattern, [str(p) for p in nlp.Defaults.suffixes or ()])
+    prefix = prefix_search(prefix_pattern, [str(p) for p in nlp.Defaults.prefixes or ()])
+    assert suffix is not None and prefix is not None
+    matchers = [(m, guarded(m, m.__self__)) for m in (plain.url_match, plain.token_match) if m]
+    for text in _random_strings(hash(lang) % 1000, 4000):
+        # spaCy reads the length of a suffix or prefix match only
+        assert _span(suffix(text)) == _span(suffix_pattern.search(text)), text
+        assert _span(prefix(text)) == _span(prefix_pattern.search(text)), text
+        for match, fast in matchers:
+            assert fast is not None
+            assert _span(fast(text)) == _span(match(text)), text
+
+
+@pytest.mark.parametrize("lang", SUPPORTED)
+def test_tokens_are_spacys(lang: str) -> None:
+    texts = [TRICKY, *(_random_strings(7, 300))]
+    texts += [p.read_text(errors="replace")[:4000]
+              for p in sorted((FIXTURES / "heldout").rglob("*.eml"))[:40]]
+    plain, fast = spacy.blank(lang), spacy.blank(lang)
+    speed_up(fast)
+    sped_up: Any = fast.tokenizer
+    assert not isinstance(getattr(sped_up.suffix_search, "__self__", None), re.Pattern)
+    for text in texts:
+        expected = [(t.text, t.idx, t.whitespace_) for t in plain.make_doc(text)]
+        assert [(t.text, t.idx, t.whitespace_) for t in fast.make_doc(text)] == expected
+
+
+def test_required_chars_reads_the_pattern() -> None:
+    assert required_chars(re.compile(r"^(?:\w+://)?[a-z]+\.[a-z]{2,}$")) == frozenset(".")
+    assert required_chars(re.compile(r"x[-_]?y")) == frozenset("x")  # the optional class is not
+    assert required_chars(re.compile(r"a-|b'")) == frozenset("ab")
+    assert required_chars(re.compile(r"(?i)a-|b'")) == frozenset("-'")  # cased letters are not
+    assert required_chars(re.compile(r"(?i)a|-")) is None  # "A" matches too: no safe set
+    assert required_chars(re.compile(r"(?i:a)b")) == frozenset("b")
+    assert required_chars(re.compile(r"[^x]+")) is None
+    # split at the top-level "|" only, not inside a class or a group
+    assert required_chars(re.compile(r"[|]x|(a|b)-|\|y")) == frozenset("|-")
+
+
+def test_unknown_patterns_are_left_alone() -> None:
+    other = re.compile(r"x$|y$")
+    assert suffix_search(other, ["x", "z"]) is None
+    assert prefix_search(re.compile(r"^x|^y", re.M), ["x", "y"]) is None
