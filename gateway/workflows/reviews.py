@@ -32,7 +32,7 @@ from classifiers.context import EXISTING_ORDER, OPEN_ENQUIRY, normalise
 from gateway.core.clock import utcnow
 from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
-from gateway.db.events import SYSTEM, case_family, cases_by_id, record
+from gateway.db.events import SYSTEM, case_family, cases_by_id, record, surviving_case
 from gateway.db.models import Case, CaseLink, Message
 from gateway.db.reviews import (
     CHECK_STATES,
@@ -338,24 +338,12 @@ def pending_changes_elsewhere(session: Session, case: Case) -> list[tuple[Review
         other = session.get(Case, review.case_id)
         if other is None:
             continue
-        members = set(case_family(session, _survivor(session, other)))
+        members = set(case_family(session, surviving_case(session, other)))
         if members & linked:
             found.append((review, other.ref, "a linked case"))
         elif shared := sorted(ours & _order_numbers(session, members)):
             found.append((review, other.ref, f"it names order {', '.join(shared)}"))
     return found
-
-
-def _survivor(session: Session, case: Case) -> Case:
-    """The case a merged case's messages now show on (itself when not merged)."""
-    seen = {case.id}
-    while case.merged_into_id is not None and case.merged_into_id not in seen:
-        parent = session.get(Case, case.merged_into_id)
-        if parent is None:
-            break
-        seen.add(parent.id)
-        case = parent
-    return case
 
 
 def _order_numbers(session: Session, case_ids: Iterable[int]) -> set[str]:
