@@ -333,6 +333,9 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         print(f"link:     {link['kind']} {link['direction']} {link['case']}")
     if life["close_blocker"]:
         print(f"cannot close: {life['close_blocker']}")
+    for hold in case["holds"]:
+        print(f"hold:     {hold['id']} {hold['scope']} {hold['value']!r} placed by "
+              f"{hold['created_by']} {hold['created_at']}: {hold['reason']}")
     print()
     print(render_table(case["messages"], [
         ("date", "DATE", 20), ("from", "FROM", 30), ("category", "CATEGORY", 9),

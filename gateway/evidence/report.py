@@ -265,6 +265,17 @@ def _messages_table(messages: list[dict[str, Any]]) -> str:
             f"<th>subject</th><th>content</th></tr>{''.join(rows)}</table>")
 
 
+def _holds_html(holds: list[dict[str, Any]]) -> str:
+    """The active legal holds of any scope (case, customer, alias, search) covering the case."""
+    if not holds:
+        return ""
+    rows = "".join(f"<tr><td>{e(h['id'])}</td><td>{e(h['scope'])}</td><td>{e(h['value'])}</td>"
+                   f"<td>{e(h['reason'])}</td><td class=who>{e(h['created_by'])}</td>"
+                   f"<td class=when>{e(h['created_at'])}</td></tr>" for h in holds)
+    return ('<h3>Legal holds</h3><table class="holds"><tr><th>hold</th><th>covers</th>'
+            f"<th>which</th><th>reason</th><th>placed by</th><th>at</th></tr>{rows}</table>")
+
+
 def _case_section(case: dict[str, Any], events: list[Event], messages: list[dict[str, Any]],
                   data: dict[str, Any]) -> str:
     links = ", ".join(f'{e(link["kind"])} <a href="#{e(anchor(link["case"]))}">'
@@ -283,7 +294,8 @@ def _case_section(case: dict[str, Any], events: list[Event], messages: list[dict
         f"<td>{e(ev.get('message_seq'))}</td></tr>" for ev in events)
     return (f'<section id="{e(anchor(case["ref"]))}"><h2>{e(case["ref"])}: '
             f"{e(case['subject'])}</h2><table>{rows}<tr><th>links</th><td>{links}</td></tr>"
-            f"</table>{_trace(case, events, data)}<h3>Messages</h3>"
+            f"</table>{_holds_html(case.get('holds') or [])}{_trace(case, events, data)}"
+            "<h3>Messages</h3>"
             f"{_messages_table(messages)}<h3>All events</h3><table><tr><th>at</th><th>by</th>"
             f"<th>event</th><th>what</th><th>message seq</th></tr>{timeline}</table></section>")
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from gateway.core.errors import CaseNotFoundError
 from gateway.core.text import iso
 from gateway.db.models import Case, CaseEvent, LedgerReceipt, Message, QuarantineEntry
-from gateway.workflows import lifecycle, merging, reviews
+from gateway.workflows import lifecycle, merging, retention, reviews
 from gateway.workflows import property as property_register
 from gateway.workflows.outbound import queue as outbound
 
@@ -89,6 +89,7 @@ def show_case(session: Session, ref: str) -> dict[str, Any]:
     view["events"] = [event_view(e) for e in case.events]
     for section, details in _workflow_details():
         view[section] = details(session, case)
+    view["holds"] = retention.holds_covering(session, [case])[case.id]
     return view
 
 

@@ -159,9 +159,10 @@ def search(session: Session, query: str, filters: Filters | None = None,
     return _hits(session, query, filters, limit)
 
 
-def matching_messages(session: Session, query: str, limit: int) -> set[int]:
+def matching_messages(session: Session, query: str, limit: int,
+                      filters: Filters | None = None) -> set[int]:
     """The ids of the messages ``query`` matches (no content: for the legal hold check)."""
-    return {hit["message"] for hit in _hits(session, query, None, limit)}
+    return {hit["message"] for hit in _hits(session, query, filters, limit)}
 
 
 def _hits(session: Session, query: str, filters: Filters | None,
