@@ -338,8 +338,9 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
               f"{hold['created_by']} {hold['created_at']}: {hold['reason']}")
     print()
     print(render_table(case["messages"], [
-        ("date", "DATE", 20), ("from", "FROM", 30), ("category", "CATEGORY", 9),
-        ("scope_change", "SCOPE", 5), ("subject", "SUBJECT", 50), ("sha256", "SHA256", 12)]))
+        ("filed_at", "RECEIVED", 20), ("date", "SENT (DATE:)", 20), ("from", "FROM", 30),
+        ("category", "CATEGORY", 9), ("scope_change", "SCOPE", 5), ("subject", "SUBJECT", 40),
+        ("sha256", "SHA256", 12)]))
     print()
     for event in case["events"]:
         print(f"{event['at']}  {event['actor']:<8} {event['kind']:<20} "

@@ -259,10 +259,11 @@ def _messages_table(messages: list[dict[str, Any]]) -> str:
         else:
             content = f'<a href="{e(m["file"])}">{e(m["file"])}</a>'
         rows.append(f"<tr><td>{e(m['seq'])}</td><td class=when>{e(m.get('received_at'))}</td>"
-                    f"<td>{e(m.get('direction'))}</td><td>{e(m.get('from'))}</td>"
+                    f"<td class=when>{e(m.get('date'))}</td><td>{e(m.get('direction'))}</td>"
+                    f"<td>{e(m.get('from'))}</td>"
                     f"<td>{e(m.get('subject'))}</td><td>{content}</td></tr>")
-    return ("<table><tr><th>seq</th><th>received</th><th>direction</th><th>from</th>"
-            f"<th>subject</th><th>content</th></tr>{''.join(rows)}</table>")
+    return ("<table><tr><th>seq</th><th>received</th><th>sent (Date:)</th><th>direction</th>"
+            f"<th>from</th><th>subject</th><th>content</th></tr>{''.join(rows)}</table>")
 
 
 def _holds_html(holds: list[dict[str, Any]]) -> str:

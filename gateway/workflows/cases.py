@@ -41,7 +41,8 @@ def message_view(message: Message) -> dict[str, Any]:
         "from_name": message.from_name,
         "to": message.to_addrs,
         "subject": message.subject,
-        "date": iso(message.date),
+        "date": iso(message.date),  # the Date header: when the sender says it was sent
+        "filed_at": iso(message.filed_at),  # when the archive received it
         "category": message.category,
         "scope_change": message.scope_change,
         "direction": message.direction,
