@@ -333,10 +333,14 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         print(f"link:     {link['kind']} {link['direction']} {link['case']}")
     if life["close_blocker"]:
         print(f"cannot close: {life['close_blocker']}")
+    for hold in case["holds"]:
+        print(f"hold:     {hold['id']} {hold['scope']} {hold['value']!r} placed by "
+              f"{hold['created_by']} {hold['created_at']}: {hold['reason']}")
     print()
     print(render_table(case["messages"], [
-        ("date", "DATE", 20), ("from", "FROM", 30), ("category", "CATEGORY", 9),
-        ("scope_change", "SCOPE", 5), ("subject", "SUBJECT", 50), ("sha256", "SHA256", 12)]))
+        ("filed_at", "RECEIVED", 20), ("date", "SENT (DATE:)", 20), ("from", "FROM", 30),
+        ("category", "CATEGORY", 9), ("scope_change", "SCOPE", 5), ("subject", "SUBJECT", 40),
+        ("sha256", "SHA256", 12)]))
     print()
     for event in case["events"]:
         print(f"{event['at']}  {event['actor']:<8} {event['kind']:<20} "

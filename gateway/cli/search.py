@@ -25,8 +25,13 @@ def register(sub: Any) -> None:
     p.add_argument("--category", choices=["enquiry", "order", "feedback", "property", "other"])
     p.add_argument("--case", dest="case_ref", metavar="REF", help="only this case")
     p.add_argument("--customer", help="an address, or a whole domain")
-    p.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="received on or after")
-    p.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="received before")
+    p.add_argument("--since", type=_date, metavar="YYYY-MM-DD",
+                   help="received (or, with --by sent, sent) on or after")
+    p.add_argument("--until", type=_date, metavar="YYYY-MM-DD",
+                   help="received (or, with --by sent, sent) before")
+    p.add_argument("--by", choices=["received", "sent"], default="received",
+                   help="which date --since/--until filter: when the archive received the "
+                   "mail (default) or its own Date header (imported history)")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--rebuild-index", action="store_true",
                    help="re-read every archived message and rebuild the index")
@@ -57,12 +62,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         found = search_archive(app, actor=actor_of(args), query=args.query, alias=args.alias,
                                category=args.category, case_ref=args.case_ref,
                                customer=args.customer, since=args.since, until=args.until,
-                               limit=args.limit)
+                               by=args.by, limit=args.limit)
     hits = found.to_json()
     if args.json:
         emit_json(hits)
     else:
         print(render_table(hits, [("case", "CASE", 10), ("filed_at", "RECEIVED", 20),
-                                  ("from", "FROM", 28), ("subject", "SUBJECT", 60)]))
+                                  ("date", "SENT (DATE:)", 20), ("from", "FROM", 28),
+                                  ("subject", "SUBJECT", 50)]))
         print(f"{len(hits)} message(s)")
     return EXIT_OK

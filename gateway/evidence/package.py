@@ -3,8 +3,9 @@
 Layout of the zip (checked by :mod:`gateway.evidence.verify`)::
 
     messages/<seq>-<sha256>.eml   original bytes, named by ledger seq and sha256 (never by mail)
-    manifest.json                 selection, cases, messages with their ledger entries and
-                                  inclusion proofs, the signed checkpoint, public key and key id,
+    manifest.json                 selection, cases (with the legal holds covering each),
+                                  messages with their ledger entries and inclusion proofs,
+                                  the signed checkpoint, public key and key id,
                                   the access-log entry of this export, every file's sha256
     export-record.json            the access-log record of this export (its bytes are in the
                                   ledger: the package proves its own export was logged)
@@ -52,7 +53,7 @@ from gateway.evidence.verify import (
     SUMS,
     message_path,
 )
-from gateway.workflows import feedback, reviews
+from gateway.workflows import feedback, retention, reviews
 from gateway.workflows import property as property_register
 from gateway.workflows.access_log import (
     RecordedAccess,
@@ -188,11 +189,12 @@ def collect(session: Session, selected: Selected) -> dict[str, Any]:
             "data": event.data})
     links = _links(session, list(refs))
     merged_ref = _refs(session, {c.merged_into_id for c in cases if c.merged_into_id})
+    holds = retention.holds_covering(session, cases)
     data: dict[str, Any] = {
         "cases": [_case_json(c, counts.get(c.id, 0), selected.reasons.get(c.id, ""),
                              links.get(c.id, []),
                              merged_ref.get(c.merged_into_id) if c.merged_into_id else None)
-                  for c in cases],
+                  | {"holds": holds[c.id]} for c in cases],
         "messages": [_message_json(m, refs, selected) for m in selected.messages],
         "events": events_by_case, "reviews": [], "property": [], "orders": {},
     }

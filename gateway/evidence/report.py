@@ -259,10 +259,22 @@ def _messages_table(messages: list[dict[str, Any]]) -> str:
         else:
             content = f'<a href="{e(m["file"])}">{e(m["file"])}</a>'
         rows.append(f"<tr><td>{e(m['seq'])}</td><td class=when>{e(m.get('received_at'))}</td>"
-                    f"<td>{e(m.get('direction'))}</td><td>{e(m.get('from'))}</td>"
+                    f"<td class=when>{e(m.get('date'))}</td><td>{e(m.get('direction'))}</td>"
+                    f"<td>{e(m.get('from'))}</td>"
                     f"<td>{e(m.get('subject'))}</td><td>{content}</td></tr>")
-    return ("<table><tr><th>seq</th><th>received</th><th>direction</th><th>from</th>"
-            f"<th>subject</th><th>content</th></tr>{''.join(rows)}</table>")
+    return ("<table><tr><th>seq</th><th>received</th><th>sent (Date:)</th><th>direction</th>"
+            f"<th>from</th><th>subject</th><th>content</th></tr>{''.join(rows)}</table>")
+
+
+def _holds_html(holds: list[dict[str, Any]]) -> str:
+    """The active legal holds of any scope (case, customer, alias, search) covering the case."""
+    if not holds:
+        return ""
+    rows = "".join(f"<tr><td>{e(h['id'])}</td><td>{e(h['scope'])}</td><td>{e(h['value'])}</td>"
+                   f"<td>{e(h['reason'])}</td><td class=who>{e(h['created_by'])}</td>"
+                   f"<td class=when>{e(h['created_at'])}</td></tr>" for h in holds)
+    return ('<h3>Legal holds</h3><table class="holds"><tr><th>hold</th><th>covers</th>'
+            f"<th>which</th><th>reason</th><th>placed by</th><th>at</th></tr>{rows}</table>")
 
 
 def _case_section(case: dict[str, Any], events: list[Event], messages: list[dict[str, Any]],
@@ -283,7 +295,8 @@ def _case_section(case: dict[str, Any], events: list[Event], messages: list[dict
         f"<td>{e(ev.get('message_seq'))}</td></tr>" for ev in events)
     return (f'<section id="{e(anchor(case["ref"]))}"><h2>{e(case["ref"])}: '
             f"{e(case['subject'])}</h2><table>{rows}<tr><th>links</th><td>{links}</td></tr>"
-            f"</table>{_trace(case, events, data)}<h3>Messages</h3>"
+            f"</table>{_holds_html(case.get('holds') or [])}{_trace(case, events, data)}"
+            "<h3>Messages</h3>"
             f"{_messages_table(messages)}<h3>All events</h3><table><tr><th>at</th><th>by</th>"
             f"<th>event</th><th>what</th><th>message seq</th></tr>{timeline}</table></section>")
 

@@ -76,6 +76,7 @@ class CaseDetail(CaseSummary):
     order: Row
     property: Row
     outbound: Row
+    holds: tuple[Row, ...]  # the active legal holds of any scope covering the case
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,7 +157,8 @@ def show_case(ctx: Context, *, actor: str, ref: str) -> CaseDetail:
     with ctx.db.session() as session:
         case = views.show_case(session, ref)
     return CaseDetail.from_row(case, messages=tuple(case["messages"]),
-                               events=tuple(CaseEvent.from_row(e) for e in case["events"]))
+                               events=tuple(CaseEvent.from_row(e) for e in case["events"]),
+                               holds=tuple(case["holds"]))
 
 
 def classify_case(ctx: Context, *, actor: str, ref: str, category: str,

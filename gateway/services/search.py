@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.core.errors import GatewayError
 from gateway.services.base import View
 from gateway.workflows.access_log import record_access
-from gateway.workflows.search import Filters, reindex, search
+from gateway.workflows.search import DATE_BASES, Filters, reindex, search
 
 if TYPE_CHECKING:
     from gateway.core.context import Context
@@ -60,12 +60,16 @@ class IndexRebuilt(View):
 def search_archive(ctx: Context, *, actor: str, query: str, alias: str | None = None,
                    category: str | None = None, case_ref: str | None = None,
                    customer: str | None = None, since: datetime | None = None,
-                   until: datetime | None = None, limit: int = 50) -> SearchResult:
-    """Record the search in the access log, then run it."""
+                   until: datetime | None = None, by: str = "received",
+                   limit: int = 50) -> SearchResult:
+    """Record the search in the access log, then run it. ``by`` says which date ``since`` and
+    ``until`` filter: ``received`` (filed in the archive) or ``sent`` (the Date header)."""
     if not query:
         raise GatewayError("give a search query (or --rebuild-index)")
+    if by not in DATE_BASES:
+        raise GatewayError(f"dates filter by one of {', '.join(DATE_BASES)}, not {by!r}")
     filters = Filters(alias=alias, category=category, case_ref=case_ref, customer=customer,
-                      since=since, until=until)
+                      since=since, until=until, by=by)
     access = record_access(ctx, actor, "search", {"query": query, "filters": asdict(filters)})
     with ctx.db.session() as session:
         rows = search(session, query, filters, limit=limit, access=access)

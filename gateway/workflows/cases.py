@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from gateway.core.errors import CaseNotFoundError
 from gateway.core.text import iso
 from gateway.db.models import Case, CaseEvent, LedgerReceipt, Message, QuarantineEntry
-from gateway.workflows import lifecycle, merging, reviews
+from gateway.workflows import lifecycle, merging, retention, reviews
 from gateway.workflows import property as property_register
 from gateway.workflows.outbound import queue as outbound
 
@@ -41,7 +41,8 @@ def message_view(message: Message) -> dict[str, Any]:
         "from_name": message.from_name,
         "to": message.to_addrs,
         "subject": message.subject,
-        "date": iso(message.date),
+        "date": iso(message.date),  # the Date header: when the sender says it was sent
+        "filed_at": iso(message.filed_at),  # when the archive received it
         "category": message.category,
         "scope_change": message.scope_change,
         "direction": message.direction,
@@ -89,6 +90,7 @@ def show_case(session: Session, ref: str) -> dict[str, Any]:
     view["events"] = [event_view(e) for e in case.events]
     for section, details in _workflow_details():
         view[section] = details(session, case)
+    view["holds"] = retention.holds_covering(session, [case])[case.id]
     return view
 
 

@@ -36,7 +36,12 @@ from gateway.core.errors import HoldError as HoldError  # re-exported
 from gateway.db.models import HOLD_SCOPES, Case, LedgerReceipt, LegalHold, Message
 from gateway.processing.pipeline import queue_entries
 from gateway.workflows.access_log import record_access
-from gateway.workflows.search import matching_messages, parse_query, unindex_messages
+from gateway.workflows.search import (
+    Filters,
+    matching_messages,
+    parse_query,
+    unindex_messages,
+)
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -148,32 +153,82 @@ def list_holds(session: Session, active_only: bool = True) -> list[dict[str, Any
     query = select(LegalHold).order_by(LegalHold.id)
     if active_only:
         query = query.where(LegalHold.released_at.is_(None))
-    return [{"id": h.id, "scope": h.scope, "value": h.value, "reason": h.reason,
-             "created_by": h.created_by, "created_at": h.created_at.isoformat(),
-             "released_by": h.released_by,
-             "released_at": h.released_at.isoformat() if h.released_at else None}
-            for h in session.scalars(query)]
+    return [_hold_json(h) for h in session.scalars(query)]
+
+
+def _hold_json(h: LegalHold) -> dict[str, Any]:
+    return {"id": h.id, "scope": h.scope, "value": h.value, "reason": h.reason,
+            "created_by": h.created_by, "created_at": h.created_at.isoformat(),
+            "released_by": h.released_by,
+            "released_at": h.released_at.isoformat() if h.released_at else None}
+
+
+def holds_covering(session: Session, cases: Sequence[Case]) -> dict[int, list[dict[str, Any]]]:
+    """The active holds covering each case (by case id), by the very rule ``expire`` uses to
+    spare a message: a hold covers a case when it covers any of its messages, and a case or
+    customer hold covers its case even before it has mail. So a case page and an evidence
+    package say what keeps the case's content, whatever the hold's scope."""
+    covering: dict[int, list[dict[str, Any]]] = {case.id: [] for case in cases}
+    holds = _active_holds(session)
+    if not holds or not cases:
+        return covering
+    by_id = {case.id: case for case in cases}
+    pairs = [(m, by_id[m.case_id]) for chunk in _in_chunks(list(by_id))
+             for m in session.scalars(select(Message).where(Message.case_id.in_(chunk)))]
+    # With one case, a search is narrowed to its messages instead of run over the archive.
+    only = cases[0].ref if len(cases) == 1 else None
+    for hold in holds:
+        covered = {by_id[case_id] for case_id in _covering(session, hold, pairs, only)}
+        if hold.scope in ("case", "customer"):
+            covered |= {case for case in cases if hold.value in _hold_keys(hold.scope, None, case)}
+        for case in covered:
+            covering[case.id].append(_hold_json(hold))
+    return covering
+
+
+def _active_holds(session: Session) -> Sequence[LegalHold]:
+    return session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))
+                           .order_by(LegalHold.id)).all()
+
+
+def _in_chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[start:start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
 
 
 def _held(session: Session, candidates: Sequence[tuple[Message, Case]]) -> set[int]:
     """Which of these messages an active hold covers."""
-    holds = session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None))).all()
     held: set[int] = set()
-    ids = {m.id for m, _ in candidates}
-    for hold in holds:
-        if hold.scope == "search":
-            held |= ids & matching_messages(session, hold.value, limit=10_000_000)
-            continue
-        held |= {m.id for m, c in candidates if hold.value in _hold_keys(hold.scope, m, c)}
+    for hold in _active_holds(session):
+        held |= _covered_messages(session, hold, candidates)
     return held
 
 
-def _hold_keys(scope: str, message: Message, case: Case) -> tuple[str, ...]:
-    """The values a hold of this scope would have to name to cover the message."""
+def _covering(session: Session, hold: LegalHold, candidates: Sequence[tuple[Message, Case]],
+              case_ref: str | None = None) -> set[int]:
+    """The ids of the cases of the candidate messages this hold covers."""
+    covered = _covered_messages(session, hold, candidates, case_ref)
+    return {case.id for message, case in candidates if message.id in covered}
+
+
+def _covered_messages(session: Session, hold: LegalHold,
+                      candidates: Sequence[tuple[Message, Case]],
+                      case_ref: str | None = None) -> set[int]:
+    """The one rule of what a hold covers: a search hold the messages its query matches, any
+    other the messages whose case, customer or alias it names."""
+    ids = {m.id for m, _ in candidates}
+    if hold.scope == "search":
+        return ids & matching_messages(session, hold.value, limit=10_000_000,
+                                       filters=Filters(case_ref=case_ref) if case_ref else None)
+    return {m.id for m, c in candidates if hold.value in _hold_keys(hold.scope, m, c)}
+
+
+def _hold_keys(scope: str, message: Message | None, case: Case) -> tuple[str, ...]:
+    """The values a hold of this scope would have to name to cover the message (``None``: the
+    case itself, for the scopes that do not depend on a message)."""
     if scope == "case":
         return (case.ref,)
     if scope == "alias":
-        return (message.alias,)
+        return (message.alias,) if message is not None else ()
     return (case.customer, case.customer_domain)
 
 

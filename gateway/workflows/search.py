@@ -49,6 +49,9 @@ class Term:
     prefix: bool = False
 
 
+DATE_BASES = ("received", "sent")  # the archive's filing time, or the message's Date header
+
+
 @dataclass(frozen=True)
 class Filters:
     alias: str | None = None
@@ -57,6 +60,7 @@ class Filters:
     customer: str | None = None  # an address, or a domain
     since: datetime | None = None
     until: datetime | None = None
+    by: str = "received"  # which date since/until filter: one of DATE_BASES
 
 
 def parse_query(query: str) -> list[Term]:
@@ -159,9 +163,10 @@ def search(session: Session, query: str, filters: Filters | None = None,
     return _hits(session, query, filters, limit)
 
 
-def matching_messages(session: Session, query: str, limit: int) -> set[int]:
+def matching_messages(session: Session, query: str, limit: int,
+                      filters: Filters | None = None) -> set[int]:
     """The ids of the messages ``query`` matches (no content: for the legal hold check)."""
-    return {hit["message"] for hit in _hits(session, query, None, limit)}
+    return {hit["message"] for hit in _hits(session, query, filters, limit)}
 
 
 def _hits(session: Session, query: str, filters: Filters | None,
@@ -220,10 +225,12 @@ def _filtered(statement: Any, filters: Filters) -> Any:
         customer = filters.customer.lower()
         statement = statement.where(
             Case.customer == customer if "@" in customer else Case.customer_domain == customer)
+    # Imported history is filed at import time: its chronology is in the Date header.
+    when = Message.date if filters.by == "sent" else Message.filed_at
     if filters.since:
-        statement = statement.where(Message.filed_at >= filters.since)
+        statement = statement.where(when >= filters.since)
     if filters.until:
-        statement = statement.where(Message.filed_at < filters.until)
+        statement = statement.where(when < filters.until)
     return statement
 
 
