@@ -31,12 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import _project_path  # noqa: F401  (must come before gateway)
 
-from bench.classify_speed import WARMUP_PER_LANGUAGE, read_messages, write_messages
+from bench.classify_speed import _LENGTH, WARMUP_PER_LANGUAGE, read_messages, write_messages
 from bench.corpora import corpora_root, require_corpus
 
 HERE = Path(__file__).resolve().parent.parent
@@ -48,6 +48,13 @@ def _rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         pages = int(fh.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _stream(file: Path) -> Iterator[bytes]:
+    """The messages of ``file`` one by one (the format of ``classify_speed.write_messages``)."""
+    with file.open("rb") as fh:
+        while head := fh.read(_LENGTH.size):
+            yield fh.read(_LENGTH.unpack(head)[0])
 
 
 def child(checkout: Path, warm_file: Path, file: Path, checkpoints: Sequence[int]) -> None:
@@ -65,13 +72,13 @@ def child(checkout: Path, warm_file: Path, file: Path, checkpoints: Sequence[int
     rules = load_rules()
     for raw in read_messages(warm_file):
         classify(to_input(parse_message(raw)), rules)
-    raws = read_messages(file)
-    marks = sorted({c for c in checkpoints if c <= len(raws)})
+    raws = _stream(file)  # one at a time: 30,000 messages held at once would be ~150 MB of RSS
+    marks = sorted(checkpoints)
     start = time.process_time()
     done, cpu0 = 0, start
     for mark in marks:
-        for raw in raws[done:mark]:
-            classify(to_input(parse_message(raw)), rules)
+        for _ in range(mark - done):
+            classify(to_input(parse_message(next(raws))), rules)
         cpu = time.process_time()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         row = {"n": mark, "rss": _rss_mb(), "peak": peak, "rate": (mark - done) / (cpu - cpu0),
