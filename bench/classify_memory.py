@@ -87,7 +87,9 @@ def child(checkout: Path, warm_file: Path, file: Path, checkpoints: Sequence[int
         done, cpu0 = mark, cpu
 
 
-def _spawn(checkout: Path, warm: Path, file: Path, checkpoints: Sequence[int]) -> list[dict]:
+def _spawn(
+    checkout: Path, warm: Path, file: Path, checkpoints: Sequence[int]
+) -> list[dict[str, float]]:
     env = dict(
         os.environ,
         OMP_NUM_THREADS="1",
@@ -138,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sides = [("this", HERE)]
     if args.baseline is not None:
         sides.append(("baseline", args.baseline.resolve()))
-    rows: dict[str, list[list[dict]]] = {name: [] for name, _ in sides}
+    rows: dict[str, list[list[dict[str, float]]]] = {name: [] for name, _ in sides}
     with tempfile.TemporaryDirectory(prefix="classify-memory-") as tmp:
         file, warm_file = Path(tmp, "messages"), Path(tmp, "warm")
         write_messages(file, raws)
