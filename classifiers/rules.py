@@ -306,11 +306,9 @@ CONDITIONAL_DEFAULT: dict[str, str] = {
     "enquiry": "keep", "feedback": "keep", "other": "keep",
 }
 DEFAULT_WINDOW = 4
-# New strings a language's vocabulary may gather before its pipeline is rebuilt. Each costs
-# about 450 bytes (string, lexeme, hash entries; measured with bench/classify_memory.py), so
-# 10,000 hold 4.5 MB per language; a rebuild costs 0.05-0.5 s (English 0.14 s every ~900
-# English messages).
-VOCAB_GROWTH = 10_000
+# New strings a language's vocabulary may gather before its pipeline is rebuilt (about
+# 110 bytes each: 3 MB per language).
+VOCAB_GROWTH = 30_000
 # A ``near`` rule's second phrase must start within this many tokens after the first.
 MAX_WINDOW = 12
 # PhraseMatcher key of the concept forms and literals of several tokens ("call-off"), followed
