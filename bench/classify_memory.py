@@ -36,7 +36,13 @@ from pathlib import Path
 
 import _project_path  # noqa: F401  (must come before gateway)
 
-from bench.classify_speed import _LENGTH, WARMUP_PER_LANGUAGE, read_messages, write_messages
+from bench.classify_speed import (
+    _LENGTH,
+    WARMUP_PER_LANGUAGE,
+    child_env,
+    read_messages,
+    write_messages,
+)
 from bench.corpora import corpora_root, require_corpus
 
 HERE = Path(__file__).resolve().parent.parent
@@ -90,13 +96,7 @@ def child(checkout: Path, warm_file: Path, file: Path, checkpoints: Sequence[int
 def _spawn(
     checkout: Path, warm: Path, file: Path, checkpoints: Sequence[int]
 ) -> list[dict[str, float]]:
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        OPENBLAS_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        PYTHONPATH=str(checkout),
-    )
+    env = child_env(checkout)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(checkout), str(warm),
            str(file), "--checkpoints", ",".join(map(str, checkpoints))]
     done = subprocess.run(cmd, env=env, cwd=checkout, capture_output=True, text=True, check=False)

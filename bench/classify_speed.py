@@ -160,17 +160,18 @@ def child(mode: str, warm_file: Path, file: Path) -> Measurement:
 HERE = Path(__file__).resolve().parent.parent
 
 
+def child_env(checkout: Path) -> dict[str, str]:
+    """The environment of a measured child: ``checkout``'s code, numeric libraries on one
+    thread (the figures are per core)."""
+    return dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                MKL_NUM_THREADS="1", PYTHONPATH=str(checkout))
+
+
 def _spawn(
     mode: str, warm: Path, file: Path, cpu: int | None, checkout: Path = HERE
 ) -> Measurement:
     """Run ``checkout``'s own child for one mode: its code, its benchmark, our message files."""
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        OPENBLAS_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        PYTHONPATH=str(checkout),
-    )
+    env = child_env(checkout)
     script = checkout / "bench" / "classify_speed.py"
     cmd = [sys.executable, str(script), "--child", mode, str(warm), str(file)]
     if cpu is not None:
