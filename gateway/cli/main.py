@@ -135,6 +135,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     import gateway.cli.lifecycle as cli_lifecycle
     import gateway.cli.orders as cli_orders
     import gateway.cli.outbound as cli_outbound
+    import gateway.cli.readiness as cli_readiness
     import gateway.cli.rules as cli_rules
     import gateway.cli.search as cli_search
     import gateway.cli.threads as cli_threads
@@ -144,7 +145,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
 
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
             cli_orders.register, cli_search.register, cli_compliance.register,
-            cli_evidence.register, cli_triage.register, cli_rules.register,
+            cli_evidence.register, cli_readiness.register, cli_triage.register, cli_rules.register,
             cli_users.register, cli_web.register]
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ from gateway.evidence.verify import (
     EXPORT_RECORD,
     FORMAT,
     MANIFEST,
+    MESSAGES_DIR,
     REPORT,
     SUMS,
     message_path,
@@ -98,11 +99,19 @@ class PackageReport:
                 "export_seq": self.export_seq, "seconds": round(self.seconds, 3)}
 
 
-def export_package(app: Context, selection: Selection, out_path: Path | str, actor: str
+def export_package(app: Context, selection: Selection, out_path: Path | str, actor: str, *,
+                   extra_files: Mapping[str, bytes] | None = None, purpose: str = ""
                    ) -> PackageReport:
-    """Build the evidence package for ``selection`` at ``out_path`` (never overwritten)."""
+    """Build the evidence package for ``selection`` at ``out_path`` (never overwritten).
+
+    ``extra_files`` (name -> bytes) go into the package beside the reports, listed in the
+    manifest and SHA256SUMS like every other file, so the offline verify covers them (the
+    audit pack's procedure, templates and traces); ``purpose`` is kept in the access record.
+    """
     started = time.monotonic()
     out_path = Path(out_path)
+    extra = dict(extra_files or {})
+    _check_extra_names(extra)
     if out_path.exists():
         raise EvidenceError(f"{out_path} already exists; refusing to overwrite it")
     if not out_path.parent.is_dir():
@@ -111,16 +120,31 @@ def export_package(app: Context, selection: Selection, out_path: Path | str, act
         selected = resolve(session, selection)
         data = collect(session, selected)
     exported_at = utc_now_iso()
-    record = record_access(app, actor, "export", {
+    detail: dict[str, Any] = {
         "format": FORMAT, "selection": selection.to_dict(), "output": out_path.name,
-        "cases": [c["ref"] for c in data["cases"]], "messages": len(data["messages"])})
+        "cases": [c["ref"] for c in data["cases"]], "messages": len(data["messages"])}
+    if purpose:
+        detail |= {"purpose": purpose, "files": sorted(extra)}
+    record = record_access(app, actor, "export", detail)
     with export_failure_recorded(app, actor, record.seq, out_path.name):
-        return _build(app, selection, out_path, actor, data, record, exported_at, started)
+        return _build(app, selection, out_path, actor, data, record, exported_at, started,
+                      extra)
+
+
+def _check_extra_names(extra: Mapping[str, bytes]) -> None:
+    """Extra files live in a folder of their own (the package's files are at its top, the
+    messages in messages/), with plain relative names the verifier accepts."""
+    for name in extra:
+        parts = name.split("/")
+        if (len(parts) < 2 or parts[0] + "/" == MESSAGES_DIR or not all(parts)
+                or ".." in parts or "\\" in name):
+            raise EvidenceError(f"{name!r} cannot be added to an evidence package: extra "
+                                "files go in a folder of their own")
 
 
 def _build(app: Context, selection: Selection, out_path: Path, actor: str,
            data: dict[str, Any], record: RecordedAccess, exported_at: str,
-           started: float) -> PackageReport:
+           started: float, extra: Mapping[str, bytes]) -> PackageReport:
     """The package of an export already recorded as ``record``."""
     wanted = {m["seq"] for m in data["messages"]}
     wanted |= {m["tombstone_seq"] for m in data["messages"] if m.get("tombstone_seq")}
@@ -154,7 +178,7 @@ def _build(app: Context, selection: Selection, out_path: Path, actor: str,
         reports[REPORT] = render_report(manifest, data).encode("utf-8")
         message_bytes = copying.result()
         writer.add(EXPORT_RECORD, app.archive.read(record.sha256))
-        for name, content in reports.items():
+        for name, content in (reports | dict(extra)).items():
             writer.add(name, content)
         manifest["files"] = dict(writer.digests)
         # Compact: the C encoder is ~10x faster than an indented dump; `jq .` pretty-prints.

@@ -1,0 +1,424 @@
+"""Measured conformance (ISO 9001 8.2.1): how often the records show the procedure was followed.
+
+The Customer Communication Procedure (``gateway.evidence.procedure``) states the rules of this
+installation; this module measures, from the records alone, how often each rule was kept over a
+period, so the written process cannot drift from the practised one without it showing.
+
+Each rule is one :class:`ConformanceCheck` in :data:`CHECKS`: a name, the element of clause
+8.2.1 it belongs to, one sentence saying what it measures, and a function
+``fn(session, settings, since) -> Measured`` (a numerator over a denominator and the failing
+cases, each with its reason). Adding a rule (controlled documents sent in their published
+version, non-happy-path replies approved, feedback reviewed on cadence, calls and meetings on
+the record) is one such function and one line in :data:`CHECKS`.
+
+Decisions:
+- A check counts only what it can judge: a target not yet due, an item still announced and a
+  case still open are left out of the denominator, not counted as kept.
+- A complaint is a case whose feedback record *was ever* a complaint (its current type, or a
+  ``feedback_classified`` event from "complaint"): retyping it before closing does not take it
+  out of the measure, and the retype is named in the finding.
+- Figures are read from the records (rows and case events), never from configuration: the
+  configuration is what the procedure says, the records are what was done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from classifiers.context import normalise
+from gateway.core.clock import utcnow
+from gateway.core.text import iso
+from gateway.db.events import case_family, surviving_case
+from gateway.db.feedback import FeedbackRecord
+from gateway.db.models import Case, CaseEvent, CaseLink, Message
+from gateway.db.outbound import OutboundMail
+from gateway.db.property import PropertyHistory, PropertyItem
+from gateway.db.reviews import CHECKLIST_ITEMS, OrderDecision, Review
+from gateway.workflows.feedback import CLASSIFIED_EVENT
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+
+# The elements of clause 8.2.1 the procedure is organised by (a to d), and the response and
+# escalation rules that cut across them (8.2.1 e: contingency).
+ELEMENTS: dict[str, str] = {
+    "information": "8.2.1 a: information about products and services",
+    "orders": "8.2.1 b: enquiries, contracts and orders, including changes",
+    "feedback": "8.2.1 c: customer feedback, including complaints",
+    "property": "8.2.1 d: handling or controlling customer property",
+    "response": "8.2.1 e: response targets, escalation and contingency",
+}
+KEPT_STATES = ("ok", "n/a")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One case where the rule was not kept, and why (one line an auditor can check)."""
+
+    ref: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Measured:
+    """``numerator`` of ``denominator`` records kept the rule; ``failing`` names the others."""
+
+    numerator: int
+    denominator: int
+    failing: tuple[Finding, ...] = ()
+
+    @property
+    def rate(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+
+Measure = Callable[[Session, "Settings", datetime], Measured]
+
+
+@dataclass(frozen=True)
+class ConformanceCheck:
+    """One rule of the procedure and how its keeping is measured from the records."""
+
+    name: str
+    element: str
+    measures: str
+    measure: Measure
+
+
+@dataclass(frozen=True)
+class ConformanceResult:
+    check: ConformanceCheck
+    measured: Measured
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.measured
+        return {"name": self.check.name, "element": self.check.element,
+                "measures": self.check.measures, "numerator": m.numerator,
+                "denominator": m.denominator,
+                "rate": None if m.rate is None else round(m.rate, 4),
+                "failing": [{"ref": f.ref, "reason": f.reason} for f in m.failing]}
+
+
+def measure_all(session: Session, settings: Settings, since: datetime,
+                checks: Iterable[ConformanceCheck] | None = None) -> list[ConformanceResult]:
+    """Every check of :data:`CHECKS` (or those given) over the records since ``since``."""
+    return [ConformanceResult(check, check.measure(session, settings, since))
+            for check in (CHECKS if checks is None else checks)]
+
+
+def _ratio(results: Iterable[tuple[str, str | None]]) -> Measured:
+    """(ref, reason it failed or None) per judged record."""
+    judged = list(results)
+    failing = tuple(Finding(ref, why) for ref, why in judged if why)
+    return Measured(len(judged) - len(failing), len(judged), failing)
+
+
+def case_refs(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return dict(session.execute(select(Case.id, Case.ref).where(Case.id.in_(wanted))).all())
+
+
+# -- orders (8.2.1 b) -------------------------------------------------------------------------
+
+def checklist_gap(checklist: Any) -> str | None:
+    """What kept a stored checklist (an order decision's) from being complete, or None."""
+    items = checklist if isinstance(checklist, dict) else {}
+    missing = [name for name in CHECKLIST_ITEMS if not items.get(name)]
+    not_ok = [name for name in CHECKLIST_ITEMS
+              if items.get(name) and items[name].get("state") not in KEPT_STATES]
+    gaps = ([f"not checked: {', '.join(missing)}"] if missing else []) + (
+        [f"not ok: {', '.join(not_ok)}"] if not_ok else [])
+    return "; ".join(gaps) or None
+
+
+def accepted_since(session: Session, since: datetime) -> list[OrderDecision]:
+    return list(session.scalars(select(OrderDecision).where(
+        OrderDecision.decision == "accepted", OrderDecision.at >= since)
+        .order_by(OrderDecision.id)))
+
+
+def requirement_review_complete(session: Session, settings: Settings,
+                                since: datetime) -> Measured:
+    decisions = accepted_since(session, since)
+    refs = case_refs(session, (d.case_id for d in decisions))
+    return _ratio((refs[d.case_id], _review_gap(d)) for d in decisions)
+
+
+def _review_gap(decision: OrderDecision) -> str | None:
+    gap = checklist_gap(decision.checklist)
+    return (f"accepted by {decision.actor} on {iso(decision.at)} with the requirement review "
+            f"incomplete ({gap})") if gap else None
+
+
+def changes_of_order(session: Session, case: Case) -> list[Review]:
+    """The scope-change reviews that concern an order case: its family's, those of the cases
+    linked to it, and those of cases naming one of its order numbers (a change mailed without
+    a reply header opens its own case); the same reach as acceptance's own check."""
+    family = set(case_family(session, case))
+    linked = set(session.scalars(select(CaseLink.other_case_id).where(
+        CaseLink.case_id.in_(family)))) | set(session.scalars(select(CaseLink.case_id).where(
+            CaseLink.other_case_id.in_(family))))
+    found = []
+    ours: set[str] | None = None
+    for review in session.scalars(select(Review).where(Review.kind == "scope-change")
+                                  .order_by(Review.id)):
+        if review.case_id in family or review.case_id in linked:
+            found.append(review)
+            continue
+        ours = order_numbers(session, family) if ours is None else ours
+        other = session.get(Case, review.case_id)
+        if ours and other is not None and ours & order_numbers(
+                session, case_family(session, surviving_case(session, other))):
+            found.append(review)
+    return found
+
+
+def order_numbers(session: Session, case_ids: Iterable[int]) -> set[str]:
+    """The purchase-order numbers the messages of these cases name (normalised)."""
+    numbers = set()
+    for identifiers in session.scalars(select(Message.identifiers).where(
+            Message.case_id.in_(list(case_ids)))):
+        for item in identifiers or ():
+            if isinstance(item, dict) and item.get("kind") == "po" and item.get("value"):
+                numbers.add(normalise(str(item["value"])))
+    return numbers
+
+
+def unconfirmed_at_acceptance(session: Session, decision: OrderDecision) -> list[str]:
+    """Each scope change the order was accepted over without the customer's confirmation:
+    opened before the acceptance and not confirmed by the customer before it."""
+    case = session.get(Case, decision.case_id)
+    if case is None:
+        return []
+    problems = []
+    for review in changes_of_order(session, case):
+        if review.opened_at > decision.at or review.status == "withdrawn":
+            continue
+        if review.status == "pending" or (review.decided_at and review.decided_at > decision.at):
+            problems.append(f"scope change review {review.id} was still undecided")
+        elif review.confirmed_at is None or review.confirmed_at > decision.at:
+            problems.append(f"the customer had not confirmed scope change review {review.id} "
+                            f"({review.status} by {review.decided_by})")
+    return problems
+
+
+def changes_confirmed_before_acceptance(session: Session, settings: Settings,
+                                        since: datetime) -> Measured:
+    decisions = accepted_since(session, since)
+    refs = case_refs(session, (d.case_id for d in decisions))
+    judged = []
+    for d in decisions:
+        problems = unconfirmed_at_acceptance(session, d)
+        judged.append((refs[d.case_id], f"accepted by {d.actor} on {iso(d.at)} while "
+                       f"{'; '.join(problems)}" if problems else None))
+    return _ratio(judged)
+
+
+def review_confirmation_gap(review: Review) -> str | None:
+    """Why a scope-change review lacks its decision or the customer's confirmation, or None."""
+    if review.status == "pending":
+        return f"scope change review {review.id} is still pending since {iso(review.opened_at)}"
+    if review.confirmation_mail_id is None:
+        return (f"scope change review {review.id} was {review.status} by {review.decided_by} "
+                f"without a confirmation to the customer")
+    if review.confirmed_by_message_pk is None:
+        return (f"scope change review {review.id} was {review.status} by {review.decided_by}; "
+                f"the customer's confirmation has not been received")
+    return None
+
+
+def scope_changes_confirmed(session: Session, settings: Settings, since: datetime) -> Measured:
+    reviews = list(session.scalars(select(Review).where(
+        Review.kind == "scope-change", Review.status != "withdrawn",
+        Review.opened_at >= since).order_by(Review.id)))
+    refs = case_refs(session, (r.case_id for r in reviews))
+    return _ratio((refs[r.case_id], review_confirmation_gap(r)) for r in reviews)
+
+
+# -- feedback (8.2.1 c) -----------------------------------------------------------------------
+
+def retypes_from_complaint(session: Session, case_ids: Iterable[int]
+                           ) -> dict[int, list[dict[str, Any]]]:
+    """Every change of a feedback type away from "complaint", by case id: who, when, why."""
+    wanted = sorted(set(case_ids))
+    found: dict[int, list[dict[str, Any]]] = {}
+    if not wanted:
+        return found
+    for case_id, at, actor, data in session.execute(
+            select(CaseEvent.case_id, CaseEvent.at, CaseEvent.actor, CaseEvent.data).where(
+                CaseEvent.kind == CLASSIFIED_EVENT, CaseEvent.case_id.in_(wanted))
+            .order_by(CaseEvent.id)):
+        change = data.get("type") if isinstance(data, dict) else None
+        if isinstance(change, dict) and change.get("from") == "complaint":
+            found.setdefault(case_id, []).append({
+                "to": change.get("to"), "by": actor, "at": iso(at),
+                "note": data.get("note", ""), "role": data.get("role", "")})
+    return found
+
+
+def complaints(session: Session) -> list[tuple[FeedbackRecord, Case, list[dict[str, Any]]]]:
+    """Every feedback record that is or was a complaint, with its case and its retypes."""
+    rows = list(session.execute(select(FeedbackRecord, Case).join(
+        Case, Case.id == FeedbackRecord.case_id).order_by(FeedbackRecord.id)).tuples())
+    retypes = retypes_from_complaint(session, (case.id for _, case in rows))
+    return [(row, case, retypes.get(case.id, [])) for row, case in rows
+            if row.type == "complaint" or case.id in retypes]
+
+
+def corrective_action_gap(row: FeedbackRecord, retypes: list[dict[str, Any]]) -> str | None:
+    """Why a complaint's record lacks its corrective action, or None."""
+    missing = [what for what, value in (("corrective action", row.corrective_action_ref),
+                                        ("resolution note", row.resolution_note)) if not value]
+    if not missing:
+        return None
+    why = f"closed without {' and '.join(missing)}"
+    if retypes:
+        last = retypes[-1]
+        role = f" ({last['role']})" if last["role"] else ""
+        why += (f" after it was retyped complaint -> {last['to']} by {last['by']}{role} on "
+                f"{last['at']}: {last['note'] or 'no note'}")
+    return why
+
+
+def complaints_with_corrective_action(session: Session, settings: Settings,
+                                      since: datetime) -> Measured:
+    return _ratio((case.ref, corrective_action_gap(row, retypes))
+                  for row, case, retypes in complaints(session)
+                  if case.status == "closed" and case.closed_at and case.closed_at >= since)
+
+
+# -- property (8.2.1 d) -----------------------------------------------------------------------
+
+def custody_gaps(session: Session, item: PropertyItem) -> dict[str, str | None]:
+    """The receipt and return records of an item: "" when present, the reason when missing,
+    None when not applicable (still announced; still in our care)."""
+    steps = list(session.scalars(select(PropertyHistory).where(
+        PropertyHistory.item_id == item.id).order_by(PropertyHistory.id)))
+    receipt = next((s for s in steps if s.to_status == "received"), None)
+    gaps: dict[str, str | None] = {"receipt": None, "return": None}
+    if item.status != "announced":
+        data = receipt.data if receipt and isinstance(receipt.data, dict) else {}
+        gaps["receipt"] = "" if receipt and data.get("condition") and data.get("location") else (
+            f"property item {item.id} ({item.status}) has no receipt record with condition and "
+            f"location")
+    if item.status == "returned":
+        back = next((s for s in reversed(steps) if s.to_status == "returned"), None)
+        data = back.data if back and isinstance(back.data, dict) else {}
+        gaps["return"] = "" if data.get("destination") and data.get("shipping_ref") else (
+            f"property item {item.id} is returned without a destination and shipment reference")
+    elif item.status == "destroyed":
+        gone = next((s for s in reversed(steps) if s.to_status == "destroyed"), None)
+        gaps["return"] = "" if gone and gone.note else (
+            f"property item {item.id} is destroyed without a record saying how")
+    return gaps
+
+
+def confirmed_items(session: Session, since: datetime) -> list[PropertyItem]:
+    return list(session.scalars(select(PropertyItem).where(
+        PropertyItem.proposed.is_(False), PropertyItem.status != "dismissed",
+        PropertyItem.created_at >= since).order_by(PropertyItem.id)))
+
+
+def property_custody_recorded(session: Session, settings: Settings,
+                              since: datetime) -> Measured:
+    items = [i for i in confirmed_items(session, since) if i.status != "announced"]
+    refs = case_refs(session, (i.case_id for i in items))
+    judged = []
+    for item in items:
+        gaps = [why for why in custody_gaps(session, item).values() if why]
+        judged.append((refs[item.case_id], "; ".join(gaps) or None))
+    return _ratio(judged)
+
+
+# -- information (8.2.1 a) --------------------------------------------------------------------
+
+def mail_from_published_templates(session: Session, settings: Settings,
+                                  since: datetime) -> Measured:
+    mails = list(session.scalars(select(OutboundMail).where(
+        OutboundMail.kind.in_(("ack", "reply", "confirmation")),
+        OutboundMail.status != "suppressed", OutboundMail.created_at >= since)
+        .order_by(OutboundMail.id)))
+    refs = case_refs(session, (m.case_id for m in mails))
+    return _ratio((refs[m.case_id], None if m.template_name else
+                   f"{m.kind} {m.id} by {m.actor} on {iso(m.created_at)} is free text, not a "
+                   f"controlled template") for m in mails)
+
+
+# -- response targets (8.2.1 e) ---------------------------------------------------------------
+
+def _target_cases(session: Session, since: datetime, due: Any) -> list[Case]:
+    return list(session.scalars(select(Case).where(
+        Case.opened_at >= since, Case.status != "merged", due.is_not(None))
+        .order_by(Case.id)))
+
+
+def first_response_gap(case: Case, now: datetime) -> str | None:
+    """Why the first response missed its target, None when kept, "" when not yet judgeable."""
+    due = case.first_response_due
+    if due is None:
+        return ""
+    if case.first_response_at is not None:
+        return None if case.first_response_at <= due else (
+            f"first response {iso(case.first_response_at)}, due {iso(due)}")
+    return f"no first response; due {iso(due)}" if due <= now else ""
+
+
+def first_responses_within_target(session: Session, settings: Settings,
+                                  since: datetime) -> Measured:
+    now = utcnow()
+    judged = [(c.ref, first_response_gap(c, now))
+              for c in _target_cases(session, since, Case.first_response_due)]
+    return _ratio((ref, why) for ref, why in judged if why != "")
+
+
+def resolutions_within_target(session: Session, settings: Settings,
+                              since: datetime) -> Measured:
+    now = utcnow()
+    judged = []
+    for case in _target_cases(session, since, Case.resolution_due):
+        due = case.resolution_due
+        assert due is not None  # selected so
+        if case.resolved_at is not None:
+            judged.append((case.ref, None if case.resolved_at <= due else
+                           f"resolved {iso(case.resolved_at)}, due {iso(due)}"))
+        elif due <= now:
+            judged.append((case.ref, f"not resolved; due {iso(due)}"))
+    return _ratio(judged)
+
+
+# The registry: one line per rule. Order is the order of the procedure's conformance table.
+CHECKS: tuple[ConformanceCheck, ...] = (
+    ConformanceCheck("replies-from-published-templates", "information",
+                     "acknowledgements, replies and confirmations sent from a published "
+                     "(approved) template rather than free text", mail_from_published_templates),
+    ConformanceCheck("orders-with-complete-review", "orders",
+                     "orders accepted with every requirement-review item ok or n/a",
+                     requirement_review_complete),
+    ConformanceCheck("orders-with-changes-confirmed", "orders",
+                     "orders accepted only after each earlier scope change was decided and "
+                     "confirmed by the customer", changes_confirmed_before_acceptance),
+    ConformanceCheck("scope-changes-confirmed", "orders",
+                     "scope changes reviewed (decision with a note) and confirmed by the "
+                     "customer", scope_changes_confirmed),
+    ConformanceCheck("complaints-with-corrective-action", "feedback",
+                     "complaints closed with a corrective-action reference and a resolution "
+                     "note (a complaint retyped before closing still counts)",
+                     complaints_with_corrective_action),
+    ConformanceCheck("property-with-custody-records", "property",
+                     "customer property with a receipt record (condition, location) and, once "
+                     "gone, a return (destination, shipment) or disposal record",
+                     property_custody_recorded),
+    ConformanceCheck("first-response-within-target", "response",
+                     "cases whose first response went out within the configured target",
+                     first_responses_within_target),
+    ConformanceCheck("resolution-within-target", "response",
+                     "cases resolved within the configured target", resolutions_within_target),
+)
