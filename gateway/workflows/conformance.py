@@ -267,7 +267,7 @@ def retypes_from_complaint(session: Session, case_ids: Iterable[int]
 def complaints(session: Session) -> list[tuple[FeedbackRecord, Case, list[dict[str, Any]]]]:
     """Every feedback record that is or was a complaint, with its case and its retypes."""
     rows = list(session.execute(select(FeedbackRecord, Case).join(
-        Case, Case.id == FeedbackRecord.case_id).order_by(FeedbackRecord.id)).tuples())
+        Case, Case.id == FeedbackRecord.case_id).order_by(FeedbackRecord.id)).all())
     retypes = retypes_from_complaint(session, (case.id for _, case in rows))
     return [(row, case, retypes.get(case.id, [])) for row, case in rows
             if row.type == "complaint" or case.id in retypes]
