@@ -158,10 +158,14 @@ def _review_gap(decision: OrderDecision) -> str | None:
             f"incomplete ({gap})") if gap else None
 
 
-def changes_of_order(session: Session, case: Case) -> list[Review]:
+def changes_of_order(session: Session, case: Case,
+                     numbers: dict[int, set[str]] | None = None) -> list[Review]:
     """The scope-change reviews that concern an order case: its family's, those of the cases
     linked to it, and those of cases naming one of its order numbers (a change mailed without
-    a reply header opens its own case); the same reach as acceptance's own check."""
+    a reply header opens its own case); the same reach as acceptance's own check.
+    ``numbers`` keeps each other case's order numbers between calls (one measure asks for
+    every accepted order)."""
+    numbers = {} if numbers is None else numbers
     family = set(case_family(session, case))
     linked = set(session.scalars(select(CaseLink.other_case_id).where(
         CaseLink.case_id.in_(family)))) | set(session.scalars(select(CaseLink.case_id).where(
@@ -174,11 +178,18 @@ def changes_of_order(session: Session, case: Case) -> list[Review]:
             found.append(review)
             continue
         ours = order_numbers(session, family) if ours is None else ours
-        other = session.get(Case, review.case_id)
-        if ours and other is not None and ours & order_numbers(
-                session, case_family(session, surviving_case(session, other))):
+        if ours and ours & _numbers_of(session, review.case_id, numbers):
             found.append(review)
     return found
+
+
+def _numbers_of(session: Session, case_id: int, known: dict[int, set[str]]) -> set[str]:
+    """The order numbers of the family (of the surviving case) a case belongs to."""
+    if case_id not in known:
+        case = session.get(Case, case_id)
+        known[case_id] = order_numbers(session, case_family(
+            session, surviving_case(session, case))) if case is not None else set()
+    return known[case_id]
 
 
 def order_numbers(session: Session, case_ids: Iterable[int]) -> set[str]:
@@ -192,14 +203,15 @@ def order_numbers(session: Session, case_ids: Iterable[int]) -> set[str]:
     return numbers
 
 
-def unconfirmed_at_acceptance(session: Session, decision: OrderDecision) -> list[str]:
+def unconfirmed_at_acceptance(session: Session, decision: OrderDecision,
+                              numbers: dict[int, set[str]] | None = None) -> list[str]:
     """Each scope change the order was accepted over without the customer's confirmation:
     opened before the acceptance and not confirmed by the customer before it."""
     case = session.get(Case, decision.case_id)
     if case is None:
         return []
     problems = []
-    for review in changes_of_order(session, case):
+    for review in changes_of_order(session, case, numbers):
         if review.opened_at > decision.at or review.status == "withdrawn":
             continue
         if review.status == "pending" or (review.decided_at and review.decided_at > decision.at):
@@ -215,8 +227,9 @@ def changes_confirmed_before_acceptance(session: Session, settings: Settings,
     decisions = accepted_since(session, since)
     refs = case_refs(session, (d.case_id for d in decisions))
     judged = []
+    numbers: dict[int, set[str]] = {}
     for d in decisions:
-        problems = unconfirmed_at_acceptance(session, d)
+        problems = unconfirmed_at_acceptance(session, d, numbers)
         judged.append((refs[d.case_id], f"accepted by {d.actor} on {iso(d.at)} while "
                        f"{'; '.join(problems)}" if problems else None))
     return _ratio(judged)
