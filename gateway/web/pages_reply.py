@@ -7,6 +7,8 @@ actor; the daemon archives it, relays it and files the archived copy into the ca
 asks only for the variables the template uses beyond those every mail fills in (case
 reference, customer name ...): the person cannot override those. The workflow refuses a line
 break in any value the subject uses, and a value in the body is body text, never a header.
+The form also offers the published controlled documents (``reply --attach-document``): the
+version the person saw must still be the one in force when the form is sent.
 """
 
 from __future__ import annotations

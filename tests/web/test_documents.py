@@ -16,8 +16,8 @@ from gateway.services.documents import (
     publish_document,
     show_document,
 )
-from gateway.services.outbound import create_template, list_mail
 from gateway.services.outbound import approve_template as approve_t
+from gateway.services.outbound import create_template, list_mail
 from gateway.services.outbound import publish_template as publish_t
 from tests.support.mail import make_message
 from tests.support.outbound import SALES
