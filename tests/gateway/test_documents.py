@@ -140,6 +140,26 @@ def test_the_database_refuses_to_change_bytes_versions_or_history(app: App) -> N
     assert (got.data, got.version.sha256, got.version.author) == (SPEC_V1, sha, "alice")
 
 
+def test_bytes_changed_behind_the_triggers_back_are_refused_on_read(app: App) -> None:
+    """An operator with the database's owner rights can switch a trigger off; the sha256
+    recomputed on every read still catches the changed bytes."""
+    people(app)
+    released(app)
+    with app.db.session() as session:
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(text("DROP TRIGGER document_blobs_no_update"))
+        else:
+            session.execute(text("ALTER TABLE document_blobs DISABLE TRIGGER "
+                                 "document_blobs_append_only"))
+        session.execute(text("UPDATE document_blobs SET content = :evil"), {"evil": b"evil"})
+    with pytest.raises(WorkflowError, match="no longer matches its sha256"):
+        get_document(app, actor="cora", name="spec-ph20")
+    [access] = audit_log(app, actor="test", action="view-document").rows
+    assert access["actor"] == "cora"  # the attempt is on the record all the same
+    with app.db.session() as session, pytest.raises(WorkflowError, match="no longer matches"):
+        documents.document_bytes(session, "spec-ph20", 1)
+
+
 def test_uploaded_names_never_become_paths() -> None:
     assert documents.display_name("../../etc/passwd") == "passwd"
     assert documents.display_name("C:\\Users\\x\\Spec sheet.pdf") == "Spec sheet.pdf"
