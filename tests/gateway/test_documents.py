@@ -34,7 +34,7 @@ from gateway.workflows.outbound import queue as outbound
 from gateway.workflows.outbound.delivery import deliver_due
 from tests.support.mail import make_message
 from tests.support.outbound import CUSTOMER, receive
-from tests.support.web import account
+from tests.support.web import account, file_mail
 
 SPEC_V1 = b"%PDF-1.4\n% pump housing PH-20 spec sheet, revision A\n" + bytes(range(256))
 SPEC_V2 = b"%PDF-1.4\n% pump housing PH-20 spec sheet, revision B\n" + bytes(range(255, -1, -1))
@@ -276,3 +276,14 @@ def test_the_command_line_keeps_and_hands_out_documents(app: App, cli, tmp_path)
     assert "access recorded" in got.out
     log = cli("audit", "log", "--action", "view-document", "--json").json()
     assert [(r["actor"], r["detail"]["document"]) for r in log] == [("cora", "svc-desc")]
+    (ref,) = file_mail(app, tmp_path / "in", make_message(subject="Your service terms?"))
+    body = tmp_path / "body.txt"
+    body.write_text("Attached.\n")
+    sent = cli("reply", ref, "--body-file", str(body), "--attach-document", "svc-desc",
+               "--as", "alice")
+    assert sent.code == 0, sent.err
+    sha = shown["versions"][0]["sha256"]
+    assert f"attached svc-desc v1 (Service description.txt, sha256 {sha})" in sent.out
+    sends = cli("documents", "show", "svc-desc", "--json").json()["sends"]
+    assert [(s["case"], s["version"], s["recipient"], s["actor"]) for s in sends] == [
+        (ref, 1, CUSTOMER, "alice")]
