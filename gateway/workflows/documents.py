@@ -98,10 +98,14 @@ def display_name(uploaded: str) -> str:
 
 
 def content_type_of(filename: str) -> str:
-    """The MIME type a mail client expects for ``filename`` (by its extension)."""
+    """The MIME type a mail client expects for ``filename`` (by its extension). A message or
+    multipart type would make the attachment a part of the mail's own structure (base64 is
+    not allowed there, RFC 2046 §5): such files go as opaque bytes."""
     guessed, _ = mimetypes.guess_type(filename, strict=False)
     guessed = (guessed or "").lower()
-    return guessed if _CONTENT_TYPE.match(guessed) else "application/octet-stream"
+    if not _CONTENT_TYPE.match(guessed) or guessed.startswith(("message/", "multipart/")):
+        return "application/octet-stream"
+    return guessed
 
 
 def role_of(session: Session, actor: str) -> str:

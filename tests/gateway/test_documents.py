@@ -172,6 +172,7 @@ def test_uploaded_names_never_become_paths() -> None:
     assert len(long) == documents.MAX_FILENAME_CHARS and long.endswith(".pdf")
     assert documents.content_type_of("spec.pdf") == "application/pdf"
     assert documents.content_type_of("spec") == "application/octet-stream"
+    assert documents.content_type_of("forwarded.eml") == "application/octet-stream"
 
 
 def test_bad_documents_are_refused(app: App) -> None:
