@@ -138,8 +138,7 @@ def list_documents(ctx: Context, *, actor: str) -> Listing[DocumentVersion]:
 def show_document(ctx: Context, *, actor: str, name: str) -> DocumentDetail:
     with ctx.db.session() as session:
         documents.get(session, documents.check_name(name))
-        versions = [DocumentVersion.from_row(r) for r in documents.listing(session)
-                    if r["name"] == name]
+        versions = [DocumentVersion.from_row(r) for r in documents.listing(session, name)]
         history = [DocumentEvent.from_row(documents.event_view(e))
                    for e in documents.history(session, name)]
         sends = [DocumentSend.from_row(r) for r in documents.sends(session, name)]

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 
+from gateway.core.errors import WorkflowError
 from gateway.services.documents import (
     DocumentVersion,
     add_document,
@@ -70,10 +71,10 @@ def upload(request: Request, name: FormText = "", title: FormText = "",
 @router.get("/documents/{name}")
 def document(request: Request, name: str) -> Response:
     user = signed_in(request, READ_CASES)
-    ctx = state_of(request).ctx
-    if name not in by_name(list_documents(ctx, actor=user.name).items):
-        raise BadForm(f"no document {name!r}", status=404)
-    detail = show_document(ctx, actor=user.name, name=name)
+    try:
+        detail = show_document(state_of(request).ctx, actor=user.name, name=name)
+    except WorkflowError:  # a name that is no document (or no name at all)
+        raise BadForm(f"no document {name!r}", status=404) from None
     owner = detail.versions[-1].owner_role
     return render(request, "document.html", {
         "d": detail, "newest_first": list(reversed(detail.versions)),

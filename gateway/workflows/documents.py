@@ -390,10 +390,12 @@ def document_bytes(session: Session, name: str, version: int) -> bytes:
 
 # -- read models -----------------------------------------------------------------------------
 
-def listing(session: Session) -> list[dict[str, Any]]:
-    rows = session.scalars(select(DocumentVersion).order_by(DocumentVersion.name,
-                                                            DocumentVersion.version))
-    return [view(d) for d in rows]
+def listing(session: Session, name: str | None = None) -> list[dict[str, Any]]:
+    """Every version (of ``name`` only, when given), by name and version."""
+    query = select(DocumentVersion).order_by(DocumentVersion.name, DocumentVersion.version)
+    if name is not None:
+        query = query.where(DocumentVersion.name == name)
+    return [view(d) for d in session.scalars(query)]
 
 
 def history(session: Session, name: str) -> list[DocumentEvent]:
