@@ -5,7 +5,8 @@ Date, rendered subject and body) and records an event; nothing is sent inside th
 transaction. ``deliver_due`` later composes the bytes, archives them (direction outbound, the
 same ledger as inbound mail, so the pipeline files them into their case), and only then hands
 them to the relay; each attempt's outcome is a case event. Because the bytes are a pure function
-of the stored row, a crash between archiving and sending repeats the same bytes.
+of the stored row (and of the controlled document versions attached to it, which never change),
+a crash between archiving and sending repeats the same bytes.
 
 Header values that come from customers (subject, names, message ids) are stripped of line
 breaks and control characters before they reach a header: no header injection.
