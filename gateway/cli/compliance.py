@@ -59,7 +59,7 @@ def register(sub: Any) -> None:
         dest="audit_command", required=True, metavar="ACTION")
     p = audit.add_parser("log", help="who searched, viewed, exported, held or purged what")
     p.add_argument("--action", choices=["search", "view-raw", "export", "export-failed",
-                                        "purge", "hold", "release"])
+                                        "purge", "hold", "release", "view-document"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_audit_log)
 

@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _workflow_commands() -> list[Callable[[Any], None]]:
     """Each workflow module adds its own sub-commands (cases, replies, reviews, property ...)."""
     import gateway.cli.compliance as cli_compliance
+    import gateway.cli.documents as cli_documents
     import gateway.cli.evidence as cli_evidence
     import gateway.cli.lifecycle as cli_lifecycle
     import gateway.cli.orders as cli_orders
@@ -146,7 +147,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
             cli_orders.register, cli_search.register, cli_compliance.register,
             cli_evidence.register, cli_readiness.register, cli_triage.register, cli_rules.register,
-            cli_users.register, cli_web.register]
+            cli_users.register, cli_web.register, cli_documents.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,6 +59,9 @@ def register(sub: Any) -> None:
                    "always added")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="an extra template variable")
+    p.add_argument("--attach-document", action="append", default=[], metavar="NAME",
+                   help="attach the published version of a controlled document (repeatable; "
+                   "which version went to whom is recorded)")
     _common(p, cmd_reply)
 
     outbound = sub.add_parser("outbound", help="outbound mail and its delivery").add_subparsers(
@@ -157,12 +160,17 @@ def cmd_reply(args: argparse.Namespace) -> int:
     actor = actor_of(args)
     with opened_app(args) as app:
         mail = reply(app, actor=actor, ref=args.ref, template=args.template, body=body,
-                     to=args.to or (), subject=args.subject, variables=variables)
+                     to=args.to or (), subject=args.subject, variables=variables,
+                     attach_documents=args.attach_document)
     if args.json:
         emit_json(mail.to_json())
     else:
         print(f"queued reply {mail.id} on {mail.case} to {', '.join(mail.to)}: "
-              f"{mail.subject}\nthe daemon delivers it (or run 'commgate outbound deliver')")
+              f"{mail.subject}")
+        for doc in mail.documents:
+            print(f"attached {doc['name']} v{doc['version']} ({doc['filename']}, sha256 "
+                  f"{doc['sha256']})")
+        print("the daemon delivers it (or run 'commgate outbound deliver')")
     return EXIT_OK
 
 

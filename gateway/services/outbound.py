@@ -13,7 +13,7 @@ from gateway.core.errors import ConfigError, GatewayError
 from gateway.db.events import case_by_ref
 from gateway.services.base import View
 from gateway.services.rows import Listing, RowView
-from gateway.workflows import templates
+from gateway.workflows import documents, templates
 from gateway.workflows.outbound import queue as outbound
 from gateway.workflows.outbound.delivery import deliver_due
 
@@ -101,6 +101,13 @@ class Mail(RowView):
 
 
 @dataclasses.dataclass(frozen=True)
+class Reply(Mail):
+    """A queued reply and the controlled documents attached to it (name, version, sha256)."""
+
+    documents: tuple[Row, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class Delivery(View):
     """What one delivery run did, by outbound mail id."""
 
@@ -168,9 +175,12 @@ def parse_variables(texts: Sequence[str]) -> dict[str, str]:
 
 def reply(ctx: Context, *, actor: str, ref: str, template: str | None = None,
           body: str | None = None, to: Sequence[str] = (), subject: str | None = None,
-          variables: Mapping[str, str] | None = None) -> Mail:
+          variables: Mapping[str, str] | None = None, attach_documents: Sequence[str] = ()
+          ) -> Reply:
     """Queue a staff reply on a case (from a published template or a text), to the case's
-    customer unless ``to`` names others, threaded to the latest customer message."""
+    customer unless ``to`` names others, threaded to the latest customer message, with the
+    published version of each document in ``attach_documents`` attached (which version went
+    to whom is recorded with the mail, in the same transaction)."""
     with ctx.db.session() as session:
         case = case_by_ref(session, ref, for_update=True)
         parent = outbound.latest_customer_message(session, case)
@@ -179,7 +189,12 @@ def reply(ctx: Context, *, actor: str, ref: str, template: str | None = None,
                                    template=template, subject=subject, body=body,
                                    variables=dict(variables or {}),
                                    in_reply_to_pk=parent.id if parent else None)
-        return _mail(outbound.mail_view(mail, case.ref))
+        attached = [documents.attach(session, mail, case, name, actor)
+                    for name in dict.fromkeys(attach_documents)]
+        row = outbound.mail_view(mail, case.ref)
+        return Reply.from_row(row | {"documents": ()}, to=tuple(row["to"]), documents=tuple(
+            {"name": d.name, "version": d.version, "sha256": d.sha256, "filename": d.filename}
+            for d in attached))
 
 
 def list_mail(ctx: Context, *, actor: str, status: str | None = None, case: str | None = None

@@ -7,6 +7,8 @@ actor; the daemon archives it, relays it and files the archived copy into the ca
 asks only for the variables the template uses beyond those every mail fills in (case
 reference, customer name ...): the person cannot override those. The workflow refuses a line
 break in any value the subject uses, and a value in the body is body text, never a header.
+The form also offers the published controlled documents (``reply --attach-document``): the
+version the person saw must still be the one in force when the form is sent.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fastapi.responses import RedirectResponse
 
 from gateway.core.errors import GatewayError
 from gateway.services.cases import show_case
+from gateway.services.documents import DocumentVersion, list_documents
 from gateway.services.outbound import TemplateSummary, list_mail, list_templates, reply
 from gateway.services.outbound import show_template as template_detail
 from gateway.web.common import BadForm, render, state_of
@@ -50,14 +53,16 @@ def reply_form(request: Request, ref: str, template: str = "") -> Response:
                                  version=choices[template].version)
     return render(request, "reply.html", {
         "case": case, "quoted_ref": quote(case.ref, safe=""), "choices": choices,
-        "chosen": chosen})
+        "chosen": chosen, "documents": documents_in_force(ctx, user.name)})
 
 
 @router.post("/cases/{ref}/reply")
 def send_reply(request: Request, ref: str, template: FormText = "", version: FormText = "",
-               name: FormList = None, value: FormList = None, csrf: FormText = "") -> Response:
-    """Queue the reply. The version the person saw must still be the published one, and the
-    variables must be exactly those the form asked for."""
+               name: FormList = None, value: FormList = None, document: FormText = "",
+               csrf: FormText = "") -> Response:
+    """Queue the reply. The version the person saw must still be the published one (of the
+    template and of the document chosen to attach), and the variables must be exactly those
+    the form asked for."""
     user = signed_in(request, WORK_CASES)
     check_csrf(request, csrf)
     ctx = state_of(request).ctx
@@ -75,8 +80,9 @@ def send_reply(request: Request, ref: str, template: FormText = "", version: For
         raise BadForm(f"the form must give the variables {', '.join(asked) or '(none)'}")
     if any(not text.strip() for text in value):
         raise BadForm("fill in every variable")
+    attach = _document_choice(ctx, user.name, document)
     mail = reply(ctx, actor=user.name, ref=ref, template=template,
-                 variables=dict(zip(name, value, strict=True)))
+                 variables=dict(zip(name, value, strict=True)), attach_documents=attach)
     return RedirectResponse(f"/cases/{quote(mail.case, safe='')}#outbound-{mail.id}",
                             status_code=303)
 
@@ -98,3 +104,23 @@ def published(ctx: Context, actor: str) -> dict[str, TemplateSummary]:
     """The version of each template that may be sent now, by name."""
     return {t.name: t for t in list_templates(ctx, actor=actor).items
             if t.status == "published"}
+
+
+def documents_in_force(ctx: Context, actor: str) -> dict[str, DocumentVersion]:
+    """The published version of each controlled document, by name (what a reply may attach)."""
+    return {d.name: d for d in list_documents(ctx, actor=actor).items if d.status == "published"}
+
+
+def _document_choice(ctx: Context, actor: str, choice: str) -> list[str]:
+    """The document to attach (``NAME:VERSION`` as the form offered it), refused when another
+    version has been published since the form was opened."""
+    if not choice:
+        return []
+    doc_name, _, doc_version = choice.rpartition(":")
+    current = documents_in_force(ctx, actor).get(doc_name)
+    if current is None:
+        raise BadForm(f"document {doc_name!r} has no published version", status=409)
+    if doc_version != str(current.version):
+        raise GatewayError(f"{doc_name} v{current.version} was published since you opened the "
+                           f"form: open it again to see what would be attached")
+    return [doc_name]

@@ -1,4 +1,5 @@
-"""The access log: every search, view of a raw message, export, hold and purge is recorded.
+"""The access log: every search, view of a raw message or a controlled document, export, hold
+and purge is recorded.
 
 Each record is a small JSON document stored like a message (content-addressed blob) with a
 ledger entry of kind ``access``, so it sits in the same hash chain as the mail it concerns and
@@ -37,7 +38,8 @@ from gateway.db.models import LedgerReceipt
 if TYPE_CHECKING:
     from gateway.core.context import Context
 
-ACTIONS = ("search", "view-raw", "export", "export-failed", "purge", "hold", "release")
+ACTIONS = ("search", "view-raw", "export", "export-failed", "purge", "hold", "release",
+           "view-document")
 _SEAL = object()  # only record_access holds it: a RecordedAccess cannot be made by hand
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import gateway.db.documents
 import gateway.db.feedback
 import gateway.db.outbound
 import gateway.db.property

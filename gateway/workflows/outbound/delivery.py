@@ -23,7 +23,7 @@ from gateway.core.clock import utcnow
 from gateway.db.events import record
 from gateway.db.models import Case, LedgerReceipt, Message
 from gateway.db.outbound import OutboundMail
-from gateway.workflows import lifecycle
+from gateway.workflows import documents, lifecycle
 from gateway.workflows.outbound.queue import compose, envelope_sender
 from gateway.workflows.outbound.relay import Relay, RelayResult
 
@@ -110,7 +110,8 @@ def _archive(app: WorkerContext, ids: list[int], report: DeliveryReport) -> None
     with app.db.session() as session:
         mails = [m for m in session.scalars(select(OutboundMail).where(
             OutboundMail.id.in_(ids)).order_by(OutboundMail.id)) if m.sha256 is None]
-        items = [(m, compose(m)) for m in mails]
+        attached = documents.attachments_for(session, [m.id for m in mails])
+        items = [(m, compose(m, attached.get(m.id, ()))) for m in mails]
         shas = {sha256_hex(raw) for _, raw in items}
         known = dict(session.execute(select(LedgerReceipt.sha256, LedgerReceipt.seq).where(
             LedgerReceipt.sha256.in_(shas), LedgerReceipt.direction == "outbound")).all())

@@ -5,7 +5,8 @@ Date, rendered subject and body) and records an event; nothing is sent inside th
 transaction. ``deliver_due`` later composes the bytes, archives them (direction outbound, the
 same ledger as inbound mail, so the pipeline files them into their case), and only then hands
 them to the relay; each attempt's outcome is a case event. Because the bytes are a pure function
-of the stored row, a crash between archiving and sending repeats the same bytes.
+of the stored row (and of the controlled document versions attached to it, which never change),
+a crash between archiving and sending repeats the same bytes.
 
 Header values that come from customers (subject, names, message ids) are stripped of line
 breaks and control characters before they reach a header: no header injection.
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from archive import sha256_hex
 from classifiers.subjects import strip_markers
 from gateway.core.clock import utcnow
 from gateway.core.errors import WorkflowError
@@ -36,6 +38,7 @@ from gateway.db.outbound import MAIL_KINDS, OutboundMail
 from gateway.processing.signing import make_message_id
 from gateway.processing.threader import case_tag_pattern, domain_of
 from gateway.workflows import templates
+from gateway.workflows.documents import Attachment
 from gateway.workflows.outbound import loops
 
 if TYPE_CHECKING:
@@ -217,8 +220,9 @@ def _variables(session: Session, settings: Settings, case: Case, parent: Message
 
 # -- composing -------------------------------------------------------------------------------
 
-def compose(mail: OutboundMail) -> bytes:
-    """The exact bytes of ``mail``: a pure function of the stored row."""
+def compose(mail: OutboundMail, attachments: Sequence[Attachment] = ()) -> bytes:
+    """The exact bytes of ``mail``: a pure function of the stored row and its attached
+    controlled documents (immutable versions, :func:`documents.attachments_for`)."""
     message = EmailMessage(policy=SMTP)
     message["Date"] = format_datetime(mail.created_at)
     message["From"] = Address(display_name=mail.from_name or "", addr_spec=mail.from_addr)
@@ -238,6 +242,16 @@ def compose(mail: OutboundMail) -> bytes:
     text = mail.body if mail.body.endswith("\n") else mail.body + "\n"
     # Quoted-printable keeps the message 7-bit, so any relay takes it (no 8BITMIME needed).
     message.set_content(text, charset="utf-8", cte=None if text.isascii() else "quoted-printable")
+    for item in attachments:
+        maintype, _, subtype = item.content_type.partition("/")
+        message.add_attachment(item.data, maintype=maintype, subtype=subtype,
+                               filename=item.filename)
+    if attachments:
+        # The generator would pick a random boundary: derive it from what the message holds,
+        # so composing again after a crash gives the same bytes. "=_" never occurs in base64
+        # or quoted-printable text.
+        seed = "\n".join([mail.message_id or "", *(sha256_hex(a.data) for a in attachments)])
+        message.set_boundary(f"=_commgate_{sha256_hex(seed.encode())[:32]}")
     return message.as_bytes()
 
 
