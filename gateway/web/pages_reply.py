@@ -1,6 +1,8 @@
 """Replying to a case from a published template (``commgate reply REF --template NAME --var
 NAME=VALUE``) and ``/outbound``, the outbound mail with its delivery state (``commgate
-outbound list``).
+outbound list``), where a reply held for a second person's approval shows the approve and
+reject forms (``commgate outbound approve|reject ID``) to those who may decide it; the service
+checks the role and that the approver is not the author.
 
 The reply is queued by the same service as on the command line, with the signed-in person as
 actor; the daemon archives it, relays it and files the archived copy into the case. The form
@@ -19,7 +21,15 @@ from fastapi.responses import RedirectResponse
 
 from gateway.core.errors import GatewayError
 from gateway.services.cases import show_case
-from gateway.services.outbound import TemplateSummary, list_mail, list_templates, reply
+from gateway.services.outbound import (
+    TemplateSummary,
+    approve_mail,
+    list_mail,
+    list_templates,
+    reject_mail,
+    reply,
+    show_mail,
+)
 from gateway.services.outbound import show_template as template_detail
 from gateway.web.common import BadForm, render, state_of
 from gateway.web.pages import check_csrf, signed_in
@@ -31,7 +41,7 @@ if TYPE_CHECKING:
 router = APIRouter()
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str] | None, Form()]
-MAIL_STATUSES = ("queued", "sent", "deferred", "failed", "suppressed")
+MAIL_STATUSES = ("queued", "sent", "deferred", "failed", "suppressed", "pending", "rejected")
 
 
 @router.get("/cases/{ref}/reply")
@@ -92,6 +102,36 @@ def outbound(request: Request, status: str = "", case: str = "") -> Response:
              if user.may_see(m.sender)]
     return render(request, "outbound.html", {
         "mails": mails, "statuses": MAIL_STATUSES, "filters": {"status": status, "case": case}})
+
+
+@router.post("/outbound/{outbound_id}/approve")
+def approve(request: Request, outbound_id: int, note: FormText = "", back: FormText = "",
+            csrf: FormText = "") -> Response:
+    """Release a held reply (the second person; ``commgate outbound approve ID``)."""
+    return _decide(request, outbound_id, note, back, csrf, approve=True)
+
+
+@router.post("/outbound/{outbound_id}/reject")
+def reject(request: Request, outbound_id: int, note: FormText = "", back: FormText = "",
+           csrf: FormText = "") -> Response:
+    """Stop a held reply for good, with why (``commgate outbound reject ID --note``)."""
+    if not note.strip():
+        raise BadForm("a rejection needs a note: say what must change")
+    return _decide(request, outbound_id, note, back, csrf, approve=False)
+
+
+def _decide(request: Request, outbound_id: int, note: str, back: str, csrf: str, *,
+            approve: bool) -> Response:
+    user = signed_in(request, READ_CASES)
+    check_csrf(request, csrf)
+    ctx = state_of(request).ctx
+    require_queue(user, show_mail(ctx, actor=user.name, outbound_id=outbound_id).sender)
+    decide = approve_mail if approve else reject_mail
+    decision = decide(ctx, actor=user.name, outbound_id=outbound_id, note=note.strip())
+    if back == "case":
+        return RedirectResponse(f"/cases/{quote(decision.mail.case, safe='')}"
+                                f"#outbound-{outbound_id}", status_code=303)
+    return RedirectResponse("/outbound?status=pending", status_code=303)
 
 
 def published(ctx: Context, actor: str) -> dict[str, TemplateSummary]:
