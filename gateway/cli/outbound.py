@@ -26,7 +26,7 @@ MAIL_COLUMNS = [("id", "ID", 6), ("case", "CASE", 12), ("kind", "KIND", 12),
                 ("template", "TEMPLATE", 20), ("subject", "SUBJECT", 40),
                 ("last_error", "LAST ERROR", 40)]
 PENDING_COLUMNS = [("id", "ID", 6), ("case", "CASE", 12), ("reply_kind", "REPLY KIND", 18),
-                   ("actor", "AUTHOR", 16), ("needs", "NEEDS", 12), ("held", "HELD", 20),
+                   ("actor", "AUTHOR", 16), ("needs", "NEEDS", 12), ("held", "HELD", 25),
                    ("why", "WHY", 36), ("to", "TO", 30), ("subject", "SUBJECT", 40)]
 MAIL_STATUSES = ("queued", "sent", "deferred", "failed", "suppressed", "pending", "rejected")
 

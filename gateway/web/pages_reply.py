@@ -19,6 +19,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
+from gateway.config import REPLY_KINDS
 from gateway.core.errors import GatewayError
 from gateway.services.cases import show_case
 from gateway.services.outbound import (
@@ -60,12 +61,13 @@ def reply_form(request: Request, ref: str, template: str = "") -> Response:
                                  version=choices[template].version)
     return render(request, "reply.html", {
         "case": case, "quoted_ref": quote(case.ref, safe=""), "choices": choices,
-        "chosen": chosen})
+        "chosen": chosen, "reply_kinds": REPLY_KINDS})
 
 
 @router.post("/cases/{ref}/reply")
 def send_reply(request: Request, ref: str, template: FormText = "", version: FormText = "",
-               name: FormList = None, value: FormList = None, csrf: FormText = "") -> Response:
+               name: FormList = None, value: FormList = None, kind: FormText = "",
+               csrf: FormText = "") -> Response:
     """Queue the reply. The version the person saw must still be the published one, and the
     variables must be exactly those the form asked for."""
     user = signed_in(request, WORK_CASES)
@@ -86,7 +88,7 @@ def send_reply(request: Request, ref: str, template: FormText = "", version: For
     if any(not text.strip() for text in value):
         raise BadForm("fill in every variable")
     mail = reply(ctx, actor=user.name, ref=ref, template=template,
-                 variables=dict(zip(name, value, strict=True)))
+                 variables=dict(zip(name, value, strict=True)), reply_kind=kind)
     return RedirectResponse(f"/cases/{quote(mail.case, safe='')}#outbound-{mail.id}",
                             status_code=303)
 

@@ -129,9 +129,8 @@ def test_a_rejected_reply_from_a_defect_template_is_never_sent(held_app, tmp_pat
 
     with pytest.raises(SystemExit):  # argparse: --note is required
         cli("outbound", "reject", outbound_id, "--as", "bob")
-    with pytest.raises(WorkflowError, match="needs a note"):
-        with app.db.session() as session:
-            approval.reject(session, held["id"], actor="bob", note="  ")
+    with pytest.raises(WorkflowError, match="needs a note"), app.db.session() as session:
+        approval.reject(session, held["id"], actor="bob", note="  ")
     rejected = cli("outbound", "reject", outbound_id, "--as", "bob", "--note",
                    "name the lot numbers and the replacement date")
     assert rejected.code == 0, rejected.err
@@ -279,11 +278,10 @@ def test_a_bad_matrix_is_one_line_that_says_what_is_expected(text, message) -> N
 def test_an_unknown_reply_kind_is_refused(held_app, tmp_path, cli) -> None:
     app, _ = held_app
     ref = customer_case(app, tmp_path)
-    with pytest.raises(WorkflowError, match="'late' is not a kind of reply"):
-        with app.db.session() as session:
-            outbound.queue_mail(session, app.settings, case_by_ref(session, ref),
-                                kind="reply", to=CUSTOMER, actor="alice", body="x\n",
-                                reply_kind="late")
+    with (pytest.raises(WorkflowError, match="'late' is not a kind of reply"),
+          app.db.session() as session):
+        outbound.queue_mail(session, app.settings, case_by_ref(session, ref), kind="reply",
+                            to=CUSTOMER, actor="alice", body="x\n", reply_kind="late")
     body = tmp_path / "b.txt"
     body.write_text("x\n")
     with pytest.raises(SystemExit):  # argparse: not one of the choices

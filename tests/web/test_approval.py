@@ -11,10 +11,17 @@ import pytest
 
 from gateway.bootstrap import App
 from gateway.config import CONFIG_NAME
-from gateway.services.outbound import reply, show_mail
+from gateway.services.outbound import (
+    approve_template,
+    create_template,
+    list_mail,
+    publish_template,
+    reply,
+    show_mail,
+)
 from tests.support.mail import make_message
 from tests.support.outbound import SALES
-from tests.support.web import file_mail, form_token, signed_in
+from tests.support.web import csrf_of, file_mail, form_token, signed_in
 
 MATRIX = '\n[approval]\nkinds = { delay = "reviewer" }\n'
 DELAY = "Dear Anna,\n\nyour pump housings ship two weeks late.\n"
@@ -85,3 +92,29 @@ def test_a_reviewer_rejects_a_held_reply_with_a_note(held, case) -> None:
         page = rita.get("/outbound?status=rejected").text
         assert f'id="outbound-{mail.id}"' in page and "rejected by rita" in page
     assert show_mail(held, actor="test", outbound_id=mail.id).status == "rejected"
+
+
+def test_the_reply_form_holds_a_reply_of_the_templates_kind_or_the_chosen_one(held, case):
+    for name, kind in (("late-notice", "delay"), ("plain", "")):
+        draft = create_template(held, actor="alice", name=name, subject="", reply_kind=kind,
+                                body="Dear ${customer_name},\n\nabout your order.\n")
+        approve_template(held, actor="bob", name=name, version=draft.version)
+        publish_template(held, actor="bob", name=name, version=draft.version)
+    with signed_in(held, "anna", "staff", SALES) as anna:
+        page = anna.get(f"/cases/{case}/reply?template=late-notice").text
+        assert "A delay reply: it may wait for a second person" in page
+        token = csrf_of(page)
+        assert anna.post(f"/cases/{case}/reply", data={
+            "template": "late-notice", "version": "1", "csrf": token}).status_code == 303
+        assert anna.post(f"/cases/{case}/reply", data={
+            "template": "plain", "version": "1", "csrf": token}).status_code == 303
+        assert anna.post(f"/cases/{case}/reply", data={
+            "template": "plain", "version": "1", "kind": "defect",
+            "csrf": token}).status_code == 303
+        assert anna.post(f"/cases/{case}/reply", data={
+            "template": "plain", "version": "1", "kind": "late",
+            "csrf": token}).status_code == 409
+    mails = list_mail(held, actor="test").items
+    assert [(m.template_name, m.reply_kind, m.status) for m in mails] == [
+        ("late-notice", "delay", "pending"), ("plain", "", "queued"),
+        ("plain", "defect", "queued")]  # defect is not in this matrix
