@@ -22,15 +22,19 @@ from gateway.workflows import feedback, templates
 from gateway.workflows.outbound import approval, delivery
 from gateway.workflows.outbound import queue as outbound
 from gateway.workflows.outbound.approval_wait import escalate_waiting
+from gateway.workflows.reviews import decide_review, pending_review
+from tests.support.cases import CHANGE, ORDER, file
+from tests.support.daemon import daemon_process
 from tests.support.mail import make_message
 from tests.support.outbound import CUSTOMER, receive
+from tests.support.waiting import wait_for
 from tests.support.web import account
 
 REVIEWERS = "reviewers@northpoint.example"
 MATRIX = f"""
 [approval]
-kinds = {{ delay = "reviewer", defect = "reviewer" }}
-states = {{ complaint = "compliance" }}
+kinds = {{ delay = "reviewer", defect = "reviewer", scope-change-confirmation = "reviewer" }}
+states = {{ complaint = "compliance", scope-change-pending = "reviewer" }}
 escalate_after_minutes = 60
 
 [lifecycle]
@@ -167,6 +171,75 @@ def test_any_reply_on_a_complaint_case_needs_the_state_role(held_app, tmp_path, 
                 "alice", "--json").json()
     assert (delay["approval"]["role"], delay["approval"]["reasons"]) == (
         "reviewer", ["kind:delay", "state:complaint"])
+
+
+def test_a_scope_change_and_its_confirmation_wait_for_the_reviewer(held_app, tmp_path,
+                                                                   cli) -> None:
+    app, relay = held_app
+    file(app, tmp_path, ORDER, CHANGE)
+    body = tmp_path / "received.txt"
+    body.write_text("Dear Anna,\n\nwe received your change and are checking it.\n")
+    # While the change waits for review, any reply on the case needs the reviewer.
+    interim = cli("reply", "NPC-000001", "--body-file", str(body), "--as", "alice",
+                  "--json").json()
+    assert (interim["status"], interim["approval"]["reasons"]) == (
+        "pending", ["state:scope-change-pending"])
+    with app.db.session() as session:
+        draft = templates.create(session, "scope-change-approved", "Your change on ${case_ref}",
+                                 "We accept your change: ${change}.\n", "alice")
+        templates.approve(session, "scope-change-approved", draft.version, "bob")
+        templates.publish(session, "scope-change-approved", draft.version, "bob")
+        case = case_by_ref(session, "NPC-000001")
+        review = decide_review(session, app.settings, case, pending_review(session, case),
+                               approve=True, note="capacity checked", actor="root")
+        confirmation_id = review.confirmation_mail_id
+    [confirmation] = [m for m in cli("outbound", "list", "--pending", "--json").json()
+                      if m["id"] == confirmation_id]
+    assert (confirmation["kind"], confirmation["reply_kind"],
+            confirmation["approval"]["reasons"]) == (
+        "confirmation", "scope-change-confirmation", ["kind:scope-change-confirmation"])
+    cli("outbound", "deliver")
+    assert replies_received(relay) == []
+    assert cli("outbound", "approve", str(confirmation_id), "--as", "root").code != 0  # author
+    assert cli("outbound", "approve", str(confirmation_id), "--as", "bob").code == 0
+    cli("outbound", "deliver")
+    [sent] = replies_received(relay)
+    assert "We accept your change" in sent.message().get_content()
+    assert [m["status"] for m in cli("outbound", "list", "--case", "NPC-000001",
+                                     "--json").json() if m["kind"] != "ack"] == [
+        "pending", "sent"]  # the interim reply still waits
+
+
+def test_the_daemon_escalates_a_long_wait_on_its_schedule(home, tmp_path) -> None:
+    config = home / CONFIG_NAME
+    config.write_text(config.read_text() + MATRIX.replace(
+        "escalate_after_minutes = 60", "escalate_after_minutes = 0.002").replace(
+        "[lifecycle]\n", "[lifecycle]\nescalate_every_minutes = 0.005\n"))
+    app = App.open(home)
+    try:
+        account(app, "alice", "staff")
+        receive(app, tmp_path / "in", make_message(subject="RFQ 20 manifold blocks"))
+        with app.db.session() as session:
+            outbound.queue_mail(session, app.settings, case_by_ref(session, "NPC-000001"),
+                                kind="reply", to=CUSTOMER, actor="alice", body=DELAY,
+                                reply_kind="delay")
+    finally:
+        app.close()
+    log_path = tmp_path / "daemon.log"
+    with daemon_process(home, log_path) as daemon:
+        wait_for(lambda: "escalated 1 repl(ies) waiting for approval: NPC-000001 outbound 1"
+                 in log_path.read_text(), what="the daemon's approval escalation")
+    assert daemon.returncode == 0, log_path.read_text()[-3000:]
+    app = App.open(home)
+    try:
+        with app.db.session() as session:
+            escalations = list(session.scalars(select(OutboundMail).where(
+                OutboundMail.kind == "escalation")))
+            assert escalations and {tuple(m.to_addrs) for m in escalations} == {(REVIEWERS,)}
+            assert session.scalars(select(OutboundMail.status).where(
+                OutboundMail.id == 1)).one() == "pending"
+    finally:
+        app.close()
 
 
 def test_a_long_wait_is_escalated_once_per_interval_to_the_roles_address(

@@ -207,7 +207,7 @@ def sent_without_approval(session: Session, settings: Settings, since: datetime
         OutboundMail.status == "sent", OutboundMail.auto.is_(False),
         OutboundMail.sent_at >= since).order_by(OutboundMail.id)).all()
     approvals = approvals_by_mail(session, [mail.id for mail, _ in rows])
-    states = _queued_states(session, [mail.id for mail, _ in rows])
+    states = _queued_states(session, [mail for mail, _ in rows])
     found = []
     for mail, ref in rows:
         needed = requirement(settings, mail.reply_kind, states.get(mail.id, []))
@@ -220,13 +220,15 @@ def sent_without_approval(session: Session, settings: Settings, since: datetime
     return found
 
 
-def _queued_states(session: Session, outbound_ids: list[int]) -> dict[int, list[str]]:
-    if not outbound_ids:
+def _queued_states(session: Session, mails: list[OutboundMail]) -> dict[int, list[str]]:
+    """The case states each mail was queued in, from its ``outbound_queued`` event."""
+    if not mails:
         return {}
-    wanted = set(outbound_ids)
+    wanted = {mail.id for mail in mails}
     states: dict[int, list[str]] = {}
     for data in session.scalars(select(CaseEvent.data).where(
-            CaseEvent.kind == "outbound_queued")):
+            CaseEvent.kind == "outbound_queued",
+            CaseEvent.case_id.in_({mail.case_id for mail in mails}))):
         if data.get("outbound_id") in wanted:
             states[data["outbound_id"]] = list(data.get("case_states") or [])
     return states
