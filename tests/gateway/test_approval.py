@@ -359,3 +359,24 @@ def test_an_unknown_reply_kind_is_refused(held_app, tmp_path, cli) -> None:
     body.write_text("x\n")
     with pytest.raises(SystemExit):  # argparse: not one of the choices
         cli("reply", ref, "--body-file", str(body), "--kind", "late")
+
+
+def test_the_evidence_report_says_who_held_and_who_approved(held_app, tmp_path) -> None:
+    from gateway.evidence.report import describe
+
+    app, _ = held_app
+    ref = customer_case(app, tmp_path)
+    with app.db.session() as session:
+        mail = outbound.queue_mail(session, app.settings, case_by_ref(session, ref),
+                                   kind="reply", to=CUSTOMER, actor="alice", body=DELAY,
+                                   reply_kind="delay")
+        mail_id = mail.id
+    with app.db.session() as session:
+        approval.approve(session, mail_id, actor="bob", note="dates checked")
+    with app.db.session() as session:
+        lines = [describe({"kind": e.kind, "data": e.data}) for e in session.scalars(
+            select(CaseEvent).where(CaseEvent.kind.in_(("outbound_held", "outbound_approved")))
+            .order_by(CaseEvent.id))]
+    assert lines == [f"delay {mail_id} held for approval by the role reviewer (kind:delay)",
+                     f"outbound {mail_id} approved as reviewer (written by alice) — "
+                     f"dates checked"]
