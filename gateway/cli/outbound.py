@@ -26,7 +26,7 @@ MAIL_COLUMNS = [("id", "ID", 6), ("case", "CASE", 12), ("kind", "KIND", 12),
                 ("template", "TEMPLATE", 20), ("subject", "SUBJECT", 40),
                 ("last_error", "LAST ERROR", 40)]
 PENDING_COLUMNS = [("id", "ID", 6), ("case", "CASE", 12), ("reply_kind", "REPLY KIND", 18),
-                   ("actor", "AUTHOR", 16), ("needs", "NEEDS", 12), ("held", "HELD", 25),
+                   ("actor", "AUTHOR", 16), ("needs", "NEEDS", 12), ("held", "HELD", 20),
                    ("why", "WHY", 36), ("to", "TO", 30), ("subject", "SUBJECT", 40)]
 MAIL_STATUSES = ("queued", "sent", "deferred", "failed", "suppressed", "pending", "rejected")
 
@@ -209,7 +209,8 @@ def cmd_outbound_list(args: argparse.Namespace) -> int:
                   "held": r["approval"]["held_at"], "why": ", ".join(r["approval"]["reasons"])}
                  for r in rows if r["approval"]]
         print(render_table(table, PENDING_COLUMNS))
-        print(f"{len(table)} replies wait for approval")
+        print(f"{len(table)} {'reply waits' if len(table) == 1 else 'replies wait'} for "
+              f"approval")
     else:
         table = [{**r, "to": ", ".join(r["to"]),
                   "template": f"{r['template_name']} v{r['template_version']}"

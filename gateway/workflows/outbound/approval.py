@@ -86,7 +86,8 @@ def hold(session: Session, case: Case, mail: OutboundMail, needed: Requirement
     mail.status, mail.next_attempt_at = "pending", None
     approval = OutboundApproval(
         outbound_id=mail.id, case_id=case.id, status="pending", role=needed.role,
-        reasons=list(needed.reasons), author=mail.actor, held_at=utcnow(), note="")
+        reasons=list(needed.reasons), author=mail.actor, held_at=utcnow().replace(microsecond=0),
+        note="")
     session.add(approval)
     session.flush()
     record(session, case, "outbound_held", {
