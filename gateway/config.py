@@ -231,6 +231,62 @@ class LifecycleConfig(_Section):
     escalate_every_minutes: Annotated[float, Field(gt=0)] = 5.0
 
 
+# The roles of web and command-line accounts (gateway.db.users); an approver holds one.
+USER_ROLES = ("staff", "reviewer", "compliance", "admin")
+# What a staff reply can be besides an answer (issue 15, non-happy-path mail): the kinds the
+# [approval] matrix may hold for a second person. ``reply --kind`` or the template names one.
+REPLY_KINDS = ("delay", "defect", "incident", "complaint-response", "scope-change-confirmation")
+# The case states that make any reply on the case need approval when the matrix names them:
+# a complaint (feedback classified as one), a scope change awaiting review, a property
+# incident (a pending incident review, or an item lost or damaged).
+APPROVAL_STATES = ("complaint", "scope-change-pending", "property-incident")
+
+
+class ApprovalConfig(_Section):
+    """Four-eyes on non-happy-path mail (docs/approval.md): which replies are held until a
+    second person of which role approves them, and when a waiting one is escalated."""
+
+    # Reply kind -> the role that must approve it, e.g. { delay = "reviewer" }.
+    kinds: dict[str, str] = {}
+    # Case state -> the role that must approve any reply on a case in that state.
+    states: dict[str, str] = {}
+    # A reply waiting this long is mailed to lifecycle.role_addresses[role], again after each
+    # further interval while it waits (the daemon looks every lifecycle.escalate_every_minutes).
+    escalate_after_minutes: Annotated[float, Field(gt=0)] = 240.0
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        return _role_matrix(value, REPLY_KINDS, "reply kind")
+
+    @field_validator("states")
+    @classmethod
+    def _known_states(cls, value: dict[str, str]) -> dict[str, str]:
+        return _role_matrix(value, APPROVAL_STATES, "case state")
+
+    def role_for(self, reply_kind: str, states: list[str]) -> tuple[str, list[str]] | None:
+        """The role that must approve a reply of ``reply_kind`` on a case in ``states`` and the
+        matrix entries that say so; None when it goes out at once. The kind's role wins over
+        a state's, and states count in the order configured."""
+        reasons = ([f"kind:{reply_kind}"] if reply_kind in self.kinds else [])
+        reasons += [f"state:{s}" for s in self.states if s in states]
+        if not reasons:
+            return None
+        first = reasons[0].split(":", 1)
+        role = self.kinds[first[1]] if first[0] == "kind" else self.states[first[1]]
+        return role, reasons
+
+
+def _role_matrix(value: dict[str, str], known: tuple[str, ...], what: str) -> dict[str, str]:
+    for key, role in value.items():
+        if key not in known:
+            raise ValueError(f"unknown {what} {key!r}; expected one of {', '.join(known)}")
+        if role not in USER_ROLES:
+            raise ValueError(f"{key} = {role!r} is not an account role; expected one of "
+                             f"{', '.join(USER_ROLES)}")
+    return value
+
+
 class RelayConfig(_Section):
     """The smarthost that outbound mail is handed to (STARTTLS and AUTH when configured)."""
 
@@ -427,6 +483,7 @@ class Config(_Section):
     classifier: ClassifierConfig = ClassifierConfig()
     threading: ThreadingConfig = ThreadingConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
+    approval: ApprovalConfig = ApprovalConfig()
     outbound: OutboundConfig = OutboundConfig()
     reviews: ReviewsConfig = ReviewsConfig()
     retention: RetentionConfig = RetentionConfig()

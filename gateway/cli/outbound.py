@@ -15,6 +15,7 @@ from gateway.cli._common import (
     reader_of,
     render_table,
 )
+from gateway.config import REPLY_KINDS
 from gateway.core.errors import GatewayError
 
 TEMPLATE_COLUMNS = [("name", "NAME", 24), ("version", "VER", 4), ("status", "STATUS", 9),
@@ -24,6 +25,10 @@ MAIL_COLUMNS = [("id", "ID", 6), ("case", "CASE", 12), ("kind", "KIND", 12),
                 ("status", "STATUS", 10), ("to", "TO", 30), ("attempts", "TRIES", 5),
                 ("template", "TEMPLATE", 20), ("subject", "SUBJECT", 40),
                 ("last_error", "LAST ERROR", 40)]
+PENDING_COLUMNS = [("id", "ID", 6), ("case", "CASE", 12), ("reply_kind", "REPLY KIND", 18),
+                   ("actor", "AUTHOR", 16), ("needs", "NEEDS", 12), ("held", "HELD", 20),
+                   ("why", "WHY", 36), ("to", "TO", 30), ("subject", "SUBJECT", 40)]
+MAIL_STATUSES = ("queued", "sent", "deferred", "failed", "suppressed", "pending", "rejected")
 
 
 def register(sub: Any) -> None:
@@ -35,6 +40,9 @@ def register(sub: Any) -> None:
     p.add_argument("--subject", required=True, help="subject; ${case_ref} ... are filled in")
     p.add_argument("--body-file", required=True, type=Path, metavar="FILE",
                    help="UTF-8 text of the body")
+    p.add_argument("--kind", default="", choices=REPLY_KINDS, metavar="KIND",
+                   help=f"what a reply from it is, for the [approval] matrix "
+                        f"({', '.join(REPLY_KINDS)})")
     _common(p, cmd_templates_create)
     for action in ("approve", "publish"):
         p = templates.add_parser(action, help=f"{action} one version")
@@ -62,14 +70,29 @@ def register(sub: Any) -> None:
     p.add_argument("--attach-document", action="append", default=[], metavar="NAME",
                    help="attach the published version of a controlled document (repeatable; "
                    "which version went to whom is recorded)")
+    p.add_argument("--kind", default="", choices=REPLY_KINDS, metavar="KIND",
+                   help=f"what the reply is ({', '.join(REPLY_KINDS)}); the [approval] matrix "
+                        f"may hold it for a second person (default: the template's kind)")
     _common(p, cmd_reply)
 
     outbound = sub.add_parser("outbound", help="outbound mail and its delivery").add_subparsers(
         dest="outbound_command", required=True, metavar="ACTION")
     p = outbound.add_parser("list", help="outbound mail with its delivery status")
-    p.add_argument("--status", choices=("queued", "sent", "deferred", "failed", "suppressed"))
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--status", choices=MAIL_STATUSES)
+    which.add_argument("--pending", action="store_true",
+                       help="only replies held for approval (--status pending)")
     p.add_argument("--case", metavar="REF")
     _common(p, cmd_outbound_list)
+    p = outbound.add_parser("approve", help="release a reply held for approval (a second "
+                            "person holding the required role)")
+    p.add_argument("id", type=int)
+    p.add_argument("--note", default="", help="optional remark kept with the approval")
+    _common(p, cmd_outbound_decide)
+    p = outbound.add_parser("reject", help="stop a reply held for approval; it is never sent")
+    p.add_argument("id", type=int)
+    p.add_argument("--note", required=True, help="why (what must change)")
+    _common(p, cmd_outbound_decide)
     p = outbound.add_parser("deliver", help="archive and relay the mail that is due now")
     _common(p, cmd_outbound_deliver)
 
@@ -95,7 +118,7 @@ def cmd_templates_create(args: argparse.Namespace) -> int:
     body = _read_text(args.body_file)
     with opened_app(args) as app:
         template = create_template(app, actor=actor_of(args), name=args.name,
-                                   subject=args.subject, body=body)
+                                   subject=args.subject, body=body, reply_kind=args.kind)
     if args.json:
         emit_json(template.to_json())
     else:
@@ -161,9 +184,14 @@ def cmd_reply(args: argparse.Namespace) -> int:
     with opened_app(args) as app:
         mail = reply(app, actor=actor, ref=args.ref, template=args.template, body=body,
                      to=args.to or (), subject=args.subject, variables=variables,
-                     attach_documents=args.attach_document)
+                     attach_documents=args.attach_document, reply_kind=args.kind)
     if args.json:
         emit_json(mail.to_json())
+    elif mail.status == "pending" and mail.approval is not None:
+        print(f"held reply {mail.id} on {mail.case} for approval by the role "
+              f"{mail.approval['role']} ({', '.join(mail.approval['reasons'])}): another "
+              f"person approves it with 'commgate outbound approve {mail.id}'; it is not sent "
+              f"before")
     else:
         print(f"queued reply {mail.id} on {mail.case} to {', '.join(mail.to)}: "
               f"{mail.subject}")
@@ -178,10 +206,18 @@ def cmd_outbound_list(args: argparse.Namespace) -> int:
     from gateway.services.outbound import list_mail
 
     with opened_app(args) as app:
-        rows = list_mail(app, actor=reader_of(args), status=args.status,
+        rows = list_mail(app, actor=reader_of(args),
+                         status="pending" if args.pending else args.status,
                          case=args.case).to_json()
     if args.json:
         emit_json(rows)
+    elif args.pending:
+        table = [{**r, "to": ", ".join(r["to"]), "needs": r["approval"]["role"],
+                  "held": r["approval"]["held_at"], "why": ", ".join(r["approval"]["reasons"])}
+                 for r in rows if r["approval"]]
+        print(render_table(table, PENDING_COLUMNS))
+        print(f"{len(table)} {'reply waits' if len(table) == 1 else 'replies wait'} for "
+              f"approval")
     else:
         table = [{**r, "to": ", ".join(r["to"]),
                   "template": f"{r['template_name']} v{r['template_version']}"
@@ -201,4 +237,24 @@ def cmd_outbound_deliver(args: argparse.Namespace) -> int:
     else:
         print(f"archived {len(report.archived)}, sent {len(report.sent)}, deferred "
               f"{len(report.deferred)}, failed {len(report.failed)}")
+    return EXIT_OK
+
+
+def cmd_outbound_decide(args: argparse.Namespace) -> int:
+    from gateway.services.outbound import approve_mail, reject_mail
+
+    actor = actor_of(args)
+    with opened_app(args) as app:
+        if args.outbound_command == "approve":
+            decision = approve_mail(app, actor=actor, outbound_id=args.id, note=args.note)
+        else:
+            decision = reject_mail(app, actor=actor, outbound_id=args.id, note=args.note)
+    if args.json:
+        emit_json(decision.to_json())
+    elif decision.approval.status == "approved":
+        print(f"approved reply {decision.mail.id} on {decision.mail.case} ({actor}); the "
+              f"daemon delivers it (or run 'commgate outbound deliver')")
+    else:
+        print(f"rejected reply {decision.mail.id} on {decision.mail.case} ({actor}): "
+              f"{decision.approval.note}; it is never sent")
     return EXIT_OK

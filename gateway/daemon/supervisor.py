@@ -308,20 +308,28 @@ class Daemon:
                 next_verify = now + verify_every
 
     async def _escalations(self) -> None:
-        """Escalate overdue cases every lifecycle.escalate_every_minutes
-        (gateway/workflows/lifecycle.py)."""
+        """Escalate overdue cases (gateway/workflows/lifecycle.py) and replies waiting too
+        long for approval (gateway/workflows/outbound/approval_wait.py) every
+        lifecycle.escalate_every_minutes."""
         from gateway.workflows.lifecycle import escalate_overdue
+        from gateway.workflows.outbound.approval_wait import escalate_waiting
 
         every = self.app.settings.config.lifecycle.escalate_every_minutes * 60
         while not await wait_event(self.stop, every):
             try:
                 done = await asyncio.to_thread(escalate_overdue, self.app)
+                waiting = await asyncio.to_thread(escalate_waiting, self.app)
             except Exception as exc:
                 log.error("escalation run failed: %s; retrying in %.0f s", exc, every)
                 continue
             if done:
                 log.info("escalated %d overdue breach(es): %s", len(done),
                          ", ".join(f"{e.case_ref} {e.breach}" for e in done))
+            if waiting:
+                log.info("escalated %d repl(ies) waiting for approval: %s", len(waiting),
+                         ", ".join(f"{e.case_ref} outbound {e.outbound_id}" for e in waiting))
+            if done or waiting:
+                self.deliver.set()  # the escalation mail leaves now, not at the next poll
 
     async def _expiry(self) -> None:
         """Remove content past retention every retention.expire_every_hours (unless held)."""

@@ -37,7 +37,10 @@ from gateway.db.models import (
 TEMPLATE_STATUSES = ("draft", "approved", "published", "retired")
 TEMPLATE_ACTIONS = ("created", "approved", "published", "retired")
 MAIL_KINDS = ("ack", "reply", "confirmation", "escalation")
-MAIL_STATUSES = ("queued", "sent", "deferred", "failed", "suppressed")
+# "pending": held for a second person's approval (migration 0016), never claimed for delivery;
+# "rejected": its approver refused it, it never leaves.
+MAIL_STATUSES = ("queued", "sent", "deferred", "failed", "suppressed", "pending", "rejected")
+APPROVAL_STATUSES = ("pending", "approved", "rejected")
 
 
 class Template(Base):
@@ -62,6 +65,9 @@ class Template(Base):
     approved_at: Mapped[OptionalTimestamp]
     published_at: Mapped[OptionalTimestamp]
     retired_at: Mapped[OptionalTimestamp]
+    # What a reply from this template is (gateway.config.REPLY_KINDS: delay, defect ...; ""
+    # none): the [approval] matrix may hold such replies for a second person (migration 0016).
+    reply_kind: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class TemplateEvent(Base):
@@ -126,3 +132,36 @@ class OutboundMail(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     relay_reply: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[OptionalTimestamp]
+    # What the reply is (gateway.config.REPLY_KINDS; "" none), from ``reply --kind`` or its
+    # template (migration 0016).
+    reply_kind: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # The Date header when it differs from created_at: a held reply is dated when approved.
+    dated_at: Mapped[OptionalTimestamp]
+
+
+class OutboundApproval(Base):
+    """The four-eyes record of one held outbound message (issue 15): why it needed approval,
+    of which role, and who approved or rejected it when. Every step is also a case event."""
+
+    __tablename__ = "outbound_approvals"
+    __table_args__ = (
+        UniqueConstraint("outbound_id", name="outbound_approvals_mail_unique"),
+        CheckConstraint(f"status IN {APPROVAL_STATUSES!r}", name="outbound_approvals_status"),
+        Index("outbound_approvals_status_held", "status", "held_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbound_id: Mapped[int] = mapped_column(ForeignKey("outbound_mail.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # The role the approver must hold (admin may approve for any role).
+    role: Mapped[str] = mapped_column(String(16))
+    # Why: ["kind:delay", "state:complaint", ...], the matrix entries that matched.
+    reasons: Mapped[JsonList]
+    author: Mapped[str] = mapped_column(String(128))
+    held_at: Mapped[Timestamp]
+    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    decided_at: Mapped[OptionalTimestamp]
+    note: Mapped[str] = mapped_column(Text, default="")
+    # The last escalation mail (or record, without an address) of this wait.
+    escalated_at: Mapped[OptionalTimestamp]

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gateway.config import USER_ROLES
 from gateway.db.models import Base, Timestamp
 
-ROLES = ("staff", "reviewer", "compliance", "admin")
+ROLES = USER_ROLES
 
 
 class User(Base):

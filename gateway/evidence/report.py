@@ -123,6 +123,17 @@ _DESCRIBE: dict[str, Callable[[Event], str]] = {
                                  + (f" (template {d['template']} v{d.get('template_version')})"
                                     if d.get("template") else ""),
     "outbound_sent": lambda d: f"{d.get('kind')} sent to {', '.join(d.get('to') or [])}",
+    "outbound_held": lambda d: (f"{d.get('reply_kind') or 'reply'} {d.get('outbound_id')} held "
+                                f"for approval by the role {d.get('role')} "
+                                f"({', '.join(d.get('reasons') or [])})"),
+    "outbound_approved": lambda d: (f"outbound {d.get('outbound_id')} approved as "
+                                    f"{d.get('approver_role')} (written by {d.get('author')})"
+                                    + (f" — {d['note']}" if d.get("note") else "")),
+    "outbound_rejected": lambda d: (f"outbound {d.get('outbound_id')} rejected, never sent "
+                                    f"(written by {d.get('author')}) — {d.get('note', '')}"),
+    "approval_escalated": lambda d: (f"outbound {d.get('outbound_id')} waiting for approval by "
+                                     f"{d.get('role')} escalated to "
+                                     f"{d.get('address') or d.get('reason', '')}"),
     "message_purged": lambda d: f"content removed under retention (tombstone seq "
                                 f"{d.get('tombstone_seq')})",
 }

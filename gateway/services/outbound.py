@@ -9,12 +9,16 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gateway.core.errors import ConfigError, GatewayError
+from gateway.core.errors import ConfigError, GatewayError, WorkflowError
 from gateway.db.events import case_by_ref
+from gateway.db.models import Case
+from gateway.db.outbound import OutboundMail
 from gateway.services.base import View
 from gateway.services.rows import Listing, RowView
 from gateway.workflows import documents, templates
+from gateway.workflows.outbound import approval as approvals
 from gateway.workflows.outbound import queue as outbound
+from gateway.workflows.outbound.approval_wait import escalate_waiting
 from gateway.workflows.outbound.delivery import deliver_due
 
 if TYPE_CHECKING:
@@ -39,6 +43,7 @@ class TemplateSummary(RowView):
     approved_at: str | None
     published_at: str | None
     retired_at: str | None
+    reply_kind: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +103,8 @@ class Mail(RowView):
     sha256: str | None
     seq: int | None
     in_reply_to_pk: int | None
+    reply_kind: str
+    approval: Row | None  # the four-eyes record when the mail was held (Approval's keys)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,13 +130,56 @@ def _template(row: Row) -> Template:
 
 
 def _mail(row: Row) -> Mail:
-    return Mail.from_row(row, to=tuple(row["to"]))
+    held = row["approval"]
+    return Mail.from_row(row, to=tuple(row["to"]),
+                         approval=None if held is None else _approval(held).to_json())
 
 
-def create_template(ctx: Context, *, actor: str, name: str, subject: str, body: str) -> Template:
-    """A new draft version; a different person approves it, then it can be published."""
+def _approval(row: Row) -> Approval:
+    return Approval.from_row(row, reasons=tuple(row["reasons"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Approval(RowView):
+    """The four-eyes record of one held outbound mail."""
+
+    id: int
+    status: str
+    role: str
+    reasons: tuple[str, ...]
+    author: str
+    held_at: str | None
+    decided_by: str | None
+    decided_at: str | None
+    note: str
+    escalated_at: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision(View):
+    """An approval decision with the mail it released or stopped."""
+
+    approval: Approval
+    mail: Mail
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitEscalation(View):
+    case: str
+    outbound_id: int
+    role: str
+    address: str | None
+    mail_id: int | None
+    reason: str
+
+
+def create_template(ctx: Context, *, actor: str, name: str, subject: str, body: str,
+                    reply_kind: str = "") -> Template:
+    """A new draft version; a different person approves it, then it can be published.
+    ``reply_kind`` declares what a reply from it is, for the [approval] matrix."""
     with ctx.db.session() as session:
-        return _template(templates.view(templates.create(session, name, subject, body, actor)))
+        return _template(templates.view(templates.create(session, name, subject, body, actor,
+                                                         reply_kind=reply_kind)))
 
 
 def approve_template(ctx: Context, *, actor: str, name: str, version: int) -> Template:
@@ -175,12 +225,14 @@ def parse_variables(texts: Sequence[str]) -> dict[str, str]:
 
 def reply(ctx: Context, *, actor: str, ref: str, template: str | None = None,
           body: str | None = None, to: Sequence[str] = (), subject: str | None = None,
-          variables: Mapping[str, str] | None = None, attach_documents: Sequence[str] = ()
-          ) -> Reply:
+          variables: Mapping[str, str] | None = None, attach_documents: Sequence[str] = (),
+          reply_kind: str = "") -> Reply:
     """Queue a staff reply on a case (from a published template or a text), to the case's
     customer unless ``to`` names others, threaded to the latest customer message, with the
     published version of each document in ``attach_documents`` attached (which version went
-    to whom is recorded with the mail, in the same transaction)."""
+    to whom is recorded with the mail, in the same transaction). A reply the [approval]
+    matrix names (by ``reply_kind``, the template's kind or the case's state) is held as
+    "pending" until a second person approves it."""
     with ctx.db.session() as session:
         case = case_by_ref(session, ref, for_update=True)
         parent = outbound.latest_customer_message(session, case)
@@ -188,13 +240,54 @@ def reply(ctx: Context, *, actor: str, ref: str, template: str | None = None,
                                    to=list(to) or case.customer, actor=actor,
                                    template=template, subject=subject, body=body,
                                    variables=dict(variables or {}),
-                                   in_reply_to_pk=parent.id if parent else None)
+                                   in_reply_to_pk=parent.id if parent else None,
+                                   reply_kind=reply_kind)
         attached = [documents.attach(session, mail, case, name, actor)
                     for name in dict.fromkeys(attach_documents)]
-        row = outbound.mail_view(mail, case.ref)
-        return Reply.from_row(row | {"documents": ()}, to=tuple(row["to"]), documents=tuple(
-            {"name": d.name, "version": d.version, "sha256": d.sha256, "filename": d.filename}
-            for d in attached))
+        held = approvals.approvals_by_mail(session, [mail.id]).get(mail.id)
+        row = outbound.mail_view(mail, case.ref, held)
+        return Reply.from_row(
+            row | {"documents": ()}, to=tuple(row["to"]),
+            approval=None if held is None else _approval(row["approval"]).to_json(),
+            documents=tuple({"name": d.name, "version": d.version, "sha256": d.sha256,
+                             "filename": d.filename} for d in attached))
+
+
+def show_mail(ctx: Context, *, actor: str, outbound_id: int) -> Mail:
+    """One outbound mail with its delivery state and approval record."""
+    del actor
+    with ctx.db.session() as session:
+        mail = session.get(OutboundMail, outbound_id)
+        if mail is None:
+            raise WorkflowError(f"not allowed because there is no outbound mail {outbound_id}")
+        case = session.get(Case, mail.case_id)
+        assert case is not None
+        held = approvals.approvals_by_mail(session, [mail.id]).get(mail.id)
+        return _mail(outbound.mail_view(mail, case.ref, held))
+
+
+def approve_mail(ctx: Context, *, actor: str, outbound_id: int, note: str = "") -> Decision:
+    """Release a held reply for delivery (``commgate outbound approve ID``): the approver is
+    an account other than the author holding the required role (or admin)."""
+    with ctx.db.session() as session:
+        held, mail, case = approvals.approve(session, outbound_id, actor=actor, note=note)
+        return Decision(_approval(approvals.approval_view(held)),
+                        _mail(outbound.mail_view(mail, case.ref, held)))
+
+
+def reject_mail(ctx: Context, *, actor: str, outbound_id: int, note: str) -> Decision:
+    """Stop a held reply for good, with the reason (``commgate outbound reject ID --note``)."""
+    with ctx.db.session() as session:
+        held, mail, case = approvals.reject(session, outbound_id, actor=actor, note=note)
+        return Decision(_approval(approvals.approval_view(held)),
+                        _mail(outbound.mail_view(mail, case.ref, held)))
+
+
+def escalate_waiting_approvals(ctx: Context, *, actor: str) -> Listing[WaitEscalation]:
+    """Mail each reply's approving role once its wait reached [approval]
+    escalate_after_minutes (again after each further interval); the daemon runs it."""
+    del actor  # the escalations are the system's, recorded on each case
+    return Listing(tuple(WaitEscalation(**e.to_dict()) for e in escalate_waiting(ctx)))
 
 
 def list_mail(ctx: Context, *, actor: str, status: str | None = None, case: str | None = None

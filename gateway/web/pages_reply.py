@@ -1,6 +1,8 @@
 """Replying to a case from a published template (``commgate reply REF --template NAME --var
 NAME=VALUE``) and ``/outbound``, the outbound mail with its delivery state (``commgate
-outbound list``).
+outbound list``), where a reply held for a second person's approval shows the approve and
+reject forms (``commgate outbound approve|reject ID``) to those who may decide it; the service
+checks the role and that the approver is not the author.
 
 The reply is queued by the same service as on the command line, with the signed-in person as
 actor; the daemon archives it, relays it and files the archived copy into the case. The form
@@ -19,10 +21,19 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
+from gateway.config import REPLY_KINDS
 from gateway.core.errors import GatewayError
 from gateway.services.cases import show_case
 from gateway.services.documents import DocumentVersion, list_documents
-from gateway.services.outbound import TemplateSummary, list_mail, list_templates, reply
+from gateway.services.outbound import (
+    TemplateSummary,
+    approve_mail,
+    list_mail,
+    list_templates,
+    reject_mail,
+    reply,
+    show_mail,
+)
 from gateway.services.outbound import show_template as template_detail
 from gateway.web.common import BadForm, render, state_of
 from gateway.web.pages import check_csrf, signed_in
@@ -34,7 +45,7 @@ if TYPE_CHECKING:
 router = APIRouter()
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str] | None, Form()]
-MAIL_STATUSES = ("queued", "sent", "deferred", "failed", "suppressed")
+MAIL_STATUSES = ("queued", "sent", "deferred", "failed", "suppressed", "pending", "rejected")
 
 
 @router.get("/cases/{ref}/reply")
@@ -53,13 +64,14 @@ def reply_form(request: Request, ref: str, template: str = "") -> Response:
                                  version=choices[template].version)
     return render(request, "reply.html", {
         "case": case, "quoted_ref": quote(case.ref, safe=""), "choices": choices,
-        "chosen": chosen, "documents": documents_in_force(ctx, user.name)})
+        "chosen": chosen, "documents": documents_in_force(ctx, user.name),
+        "reply_kinds": REPLY_KINDS})
 
 
 @router.post("/cases/{ref}/reply")
 def send_reply(request: Request, ref: str, template: FormText = "", version: FormText = "",
                name: FormList = None, value: FormList = None, document: FormText = "",
-               csrf: FormText = "") -> Response:
+               kind: FormText = "", csrf: FormText = "") -> Response:
     """Queue the reply. The version the person saw must still be the published one (of the
     template and of the document chosen to attach), and the variables must be exactly those
     the form asked for."""
@@ -82,7 +94,8 @@ def send_reply(request: Request, ref: str, template: FormText = "", version: For
         raise BadForm("fill in every variable")
     attach = _document_choice(ctx, user.name, document)
     mail = reply(ctx, actor=user.name, ref=ref, template=template,
-                 variables=dict(zip(name, value, strict=True)), attach_documents=attach)
+                 variables=dict(zip(name, value, strict=True)), attach_documents=attach,
+                 reply_kind=kind)
     return RedirectResponse(f"/cases/{quote(mail.case, safe='')}#outbound-{mail.id}",
                             status_code=303)
 
@@ -98,6 +111,36 @@ def outbound(request: Request, status: str = "", case: str = "") -> Response:
              if user.may_see(m.sender)]
     return render(request, "outbound.html", {
         "mails": mails, "statuses": MAIL_STATUSES, "filters": {"status": status, "case": case}})
+
+
+@router.post("/outbound/{outbound_id}/approve")
+def approve(request: Request, outbound_id: int, note: FormText = "", back: FormText = "",
+            csrf: FormText = "") -> Response:
+    """Release a held reply (the second person; ``commgate outbound approve ID``)."""
+    return _decide(request, outbound_id, note, back, csrf, approve=True)
+
+
+@router.post("/outbound/{outbound_id}/reject")
+def reject(request: Request, outbound_id: int, note: FormText = "", back: FormText = "",
+           csrf: FormText = "") -> Response:
+    """Stop a held reply for good, with why (``commgate outbound reject ID --note``)."""
+    if not note.strip():
+        raise BadForm("a rejection needs a note: say what must change")
+    return _decide(request, outbound_id, note, back, csrf, approve=False)
+
+
+def _decide(request: Request, outbound_id: int, note: str, back: str, csrf: str, *,
+            approve: bool) -> Response:
+    user = signed_in(request, READ_CASES)
+    check_csrf(request, csrf)
+    ctx = state_of(request).ctx
+    require_queue(user, show_mail(ctx, actor=user.name, outbound_id=outbound_id).sender)
+    decide = approve_mail if approve else reject_mail
+    decision = decide(ctx, actor=user.name, outbound_id=outbound_id, note=note.strip())
+    if back == "case":
+        return RedirectResponse(f"/cases/{quote(decision.mail.case, safe='')}"
+                                f"#outbound-{outbound_id}", status_code=303)
+    return RedirectResponse("/outbound?status=pending", status_code=303)
 
 
 def published(ctx: Context, actor: str) -> dict[str, TemplateSummary]:

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
+from gateway.config import REPLY_KINDS
 from gateway.services.outbound import (
     TemplateSummary,
     approve_template,
@@ -44,17 +45,18 @@ def templates(request: Request) -> Response:
     user = signed_in(request, READ_CASES)
     versions = list_templates(state_of(request).ctx, actor=user.name).items
     return render(request, "templates.html", {
-        "names": by_name(versions), "may_draft": user.role in DRAFT_TEMPLATES})
+        "names": by_name(versions), "may_draft": user.role in DRAFT_TEMPLATES,
+        "reply_kinds": REPLY_KINDS})
 
 
 @router.post("/templates")
 def create(request: Request, name: FormText = "", subject: FormText = "", body: FormText = "",
-           csrf: FormText = "") -> Response:
+           kind: FormText = "", csrf: FormText = "") -> Response:
     """A new draft version (version 1 of a new name, or the next version of an existing one)."""
     user = signed_in(request, DRAFT_TEMPLATES)
     check_csrf(request, csrf)
     draft = create_template(state_of(request).ctx, actor=user.name, name=name.strip(),
-                            subject=subject, body=textarea(body))
+                            subject=subject, body=textarea(body), reply_kind=kind)
     return _to(draft.name, draft.version)
 
 
@@ -71,7 +73,7 @@ def template(request: Request, name: str, version: int | None = None) -> Respons
     return render(request, "template.html", {
         "t": detail, "versions": versions, "quoted": quote(detail.name, safe=""),
         "may_draft": user.role in DRAFT_TEMPLATES,
-        "may_approve": user.role in APPROVE_TEMPLATES})
+        "may_approve": user.role in APPROVE_TEMPLATES, "reply_kinds": REPLY_KINDS})
 
 
 @router.post("/templates/{name}/versions/{version}/approve")

@@ -245,6 +245,7 @@ def _queue_confirmation(session: Session, settings: Settings, case: Case, review
                             f"to")
     mail = queue_mail(session, settings, case, kind="confirmation", to=[to], actor=actor,
                       template=template, in_reply_to_pk=review.trigger_message_pk,
+                      reply_kind=CONFIRMATION_KINDS.get(review.kind, ""),
                       variables={"review_id": str(review.id), "decision": review.status,
                                  "note": review.decision_note, "summary": review.summary,
                                  "change": describe_change(session, review, linked_case_ids(
@@ -257,6 +258,11 @@ def _queue_confirmation(session: Session, settings: Settings, case: Case, review
             "message_id": review.confirmation_message_id, "to": [to],
             "template": mail.template_name, "template_version": mail.template_version},
            actor=actor)
+
+
+# What a review's confirmation is for the [approval] matrix (gateway.config.REPLY_KINDS).
+CONFIRMATION_KINDS = {"scope-change": "scope-change-confirmation",
+                      "property-incident": "incident"}
 
 
 def bare_id(message_id: str | None) -> str | None:

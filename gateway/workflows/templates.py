@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.config import TEMPLATE_NAME
+from gateway.config import REPLY_KINDS, TEMPLATE_NAME
 from gateway.core.clock import utcnow
 from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
@@ -55,9 +55,13 @@ def placeholders(text: str) -> set[str]:
     return found
 
 
-def create(session: Session, name: str, subject: str, body: str, author: str) -> Template:
-    """A new draft version of ``name`` (version 1 for a new name)."""
+def create(session: Session, name: str, subject: str, body: str, author: str,
+           reply_kind: str = "") -> Template:
+    """A new draft version of ``name`` (version 1 for a new name). ``reply_kind`` declares what
+    a reply from it is (a delay notice ...), which the [approval] matrix may hold for a second
+    person."""
     check_name(name)
+    check_reply_kind(reply_kind)
     if _LINE_BREAK.search(subject):
         raise WorkflowError("not allowed because a template subject must be one line")
     if not body.strip():
@@ -73,12 +77,22 @@ def create(session: Session, name: str, subject: str, body: str, author: str) ->
                                 f"({exc}); write a literal $ as $$") from None
     latest = session.scalar(select(func.max(Template.version)).where(Template.name == name))
     template = Template(name=name, version=(latest or 0) + 1, status="draft",
-                        subject=subject.strip(), body=body, author=author, created_at=utcnow())
+                        subject=subject.strip(), body=body, author=author, created_at=utcnow(),
+                        reply_kind=reply_kind)
     session.add(template)
     session.flush()
     _history(session, template, "created", author,
-             {"unknown_variables": sorted(placeholders(subject + body) - set(KNOWN_VARIABLES))})
+             {"unknown_variables": sorted(placeholders(subject + body) - set(KNOWN_VARIABLES)),
+              "reply_kind": reply_kind})
     return template
+
+
+def check_reply_kind(reply_kind: str) -> str:
+    """``reply_kind`` when it is "" or one of REPLY_KINDS; else a WorkflowError that lists them."""
+    if reply_kind and reply_kind not in REPLY_KINDS:
+        raise WorkflowError(f"not allowed because {reply_kind!r} is not a kind of reply; "
+                            f"expected one of {', '.join(REPLY_KINDS)}")
+    return reply_kind
 
 
 def get(session: Session, name: str, version: int | None = None,
@@ -174,7 +188,7 @@ def view(template: Template, *, with_text: bool = True) -> dict[str, Any]:
         "status": template.status, "subject": template.subject, "author": template.author,
         "created_at": iso(template.created_at), "approved_by": template.approved_by,
         "approved_at": iso(template.approved_at), "published_at": iso(template.published_at),
-        "retired_at": iso(template.retired_at)}
+        "retired_at": iso(template.retired_at), "reply_kind": template.reply_kind}
     if with_text:
         result["body"] = template.body
         result["variables"] = sorted(placeholders(template.subject + template.body))

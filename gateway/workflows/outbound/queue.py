@@ -34,12 +34,12 @@ from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
 from gateway.db.events import SYSTEM, cases_by_id, record
 from gateway.db.models import Case, LedgerReceipt, Message, MessageReference
-from gateway.db.outbound import MAIL_KINDS, OutboundMail
+from gateway.db.outbound import MAIL_KINDS, OutboundApproval, OutboundMail
 from gateway.processing.signing import make_message_id
 from gateway.processing.threader import case_tag_pattern, domain_of
 from gateway.workflows import templates
 from gateway.workflows.documents import Attachment
-from gateway.workflows.outbound import loops
+from gateway.workflows.outbound import approval, loops
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -75,11 +75,16 @@ def queue_mail(session: Session, settings: Settings, case: Case, *, kind: str,
                to: str | Sequence[str], actor: str, template: str | None = None,
                subject: str | None = None, body: str | None = None,
                variables: Mapping[str, str] | None = None, in_reply_to_pk: int | None = None,
-               auto: bool = False, withhold_customer_text: bool = False) -> OutboundMail:
+               auto: bool = False, withhold_customer_text: bool = False,
+               reply_kind: str = "") -> OutboundMail:
     """Queue one message for ``case``; it is archived and relayed by :func:`deliver_due`.
 
     ``withhold_customer_text``: the recipient was not authenticated, so nothing the sender
     wrote (subject, display name) is repeated to it; the mail carries only the case reference.
+    ``reply_kind`` (or the template's declared kind) says what a person's mail is (a delay
+    notice ...); when the [approval] matrix says so, by that kind or by the case's state, the
+    mail is held as "pending" until a second person approves it
+    (:mod:`gateway.workflows.outbound.approval`).
     """
     if kind not in MAIL_KINDS:
         raise WorkflowError(f"not allowed because {kind!r} is not a kind of outbound mail "
@@ -91,10 +96,15 @@ def queue_mail(session: Session, settings: Settings, case: Case, *, kind: str,
     if withhold_customer_text:
         values |= {"subject": "", "customer_name": header_text(case.customer, 320)}
     chosen = None
+    templates.check_reply_kind(reply_kind)
     if template is not None:
         chosen = templates.published(session, template)
         rendered = templates.render(chosen, values)
         subject, body = rendered.subject or subject, rendered.body
+        if reply_kind and chosen.reply_kind and reply_kind != chosen.reply_kind:
+            raise WorkflowError(f"not allowed because template {chosen.name} is a "
+                                f"{chosen.reply_kind} reply, not {reply_kind}")
+        reply_kind = reply_kind or chosen.reply_kind
     if not body or not body.strip():
         raise WorkflowError("not allowed because the message has no text: give a template or "
                             "a body")
@@ -116,15 +126,22 @@ def queue_mail(session: Session, settings: Settings, case: Case, *, kind: str,
         template_name=chosen.name if chosen else None,
         template_version=chosen.version if chosen else None,
         in_reply_to_pk=parent.id if parent else None, actor=actor, created_at=now,
-        attempts=0, next_attempt_at=now, last_error="", relay_reply="")
+        attempts=0, next_attempt_at=now, last_error="", relay_reply="", reply_kind=reply_kind)
     session.add(mail)
     session.flush()
+    # What a person writes is checked against the approval matrix; automatic mail never is.
+    states = [] if auto else approval.case_states(session, case)
+    needed = None if auto else approval.requirement(settings, reply_kind, states)
     record(session, case, "outbound_queued", {
         "outbound_id": mail.id, "kind": kind, "to": recipients, "subject": final_subject,
         "message_id": mail.message_id, "template": mail.template_name,
         "template_version": mail.template_version, "auto": auto,
-        "in_reply_to": in_reply_to, "customer_text_withheld": withhold_customer_text},
+        "in_reply_to": in_reply_to, "customer_text_withheld": withhold_customer_text,
+        "reply_kind": reply_kind, "case_states": states,
+        "approval_required": needed is not None},
         actor=actor, message_pk=mail.in_reply_to_pk)
+    if needed is not None:
+        approval.hold(session, case, mail, needed)
     return mail
 
 
@@ -224,7 +241,7 @@ def compose(mail: OutboundMail, attachments: Sequence[Attachment] = ()) -> bytes
     """The exact bytes of ``mail``: a pure function of the stored row and its attached
     controlled documents (immutable versions, :func:`documents.attachments_for`)."""
     message = EmailMessage(policy=SMTP)
-    message["Date"] = format_datetime(mail.created_at)
+    message["Date"] = format_datetime(mail.dated_at or mail.created_at)
     message["From"] = Address(display_name=mail.from_name or "", addr_spec=mail.from_addr)
     message["To"] = [Address(addr_spec=a) for a in mail.to_addrs]
     message["Subject"] = header_text(mail.subject)
@@ -318,7 +335,9 @@ def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]
 
 # -- read models -----------------------------------------------------------------------------
 
-def mail_view(mail: OutboundMail, ref: str = "") -> dict[str, Any]:
+def mail_view(mail: OutboundMail, ref: str = "", held: OutboundApproval | None = None
+              ) -> dict[str, Any]:
+    """One mail's read model; ``held`` is its approval record, if it was held for one."""
     return {"id": mail.id, "case": ref, "kind": mail.kind, "status": mail.status,
             "auto": mail.auto, "message_id": mail.message_id, "from": mail.from_addr,
             "to": mail.to_addrs, "subject": mail.subject, "template_name": mail.template_name,
@@ -327,7 +346,8 @@ def mail_view(mail: OutboundMail, ref: str = "") -> dict[str, Any]:
             "next_attempt_at": iso(mail.next_attempt_at),
             "sent_at": iso(mail.sent_at), "last_error": mail.last_error,
             "relay_reply": mail.relay_reply, "sha256": mail.sha256, "seq": mail.seq,
-            "in_reply_to_pk": mail.in_reply_to_pk}
+            "in_reply_to_pk": mail.in_reply_to_pk, "reply_kind": mail.reply_kind,
+            "approval": None if held is None else approval.approval_view(held)}
 
 
 def list_outbound(session: Session, status: str | None = None,
@@ -337,8 +357,9 @@ def list_outbound(session: Session, status: str | None = None,
         query = query.where(OutboundMail.status == status)
     if case_ref:
         query = query.where(Case.ref == case_ref.strip().upper())
-    return [mail_view(mail, ref) for mail, ref in session.execute(query.order_by(
-        OutboundMail.id))]
+    rows = session.execute(query.order_by(OutboundMail.id)).all()
+    held = approval.approvals_by_mail(session, [mail.id for mail, _ in rows])
+    return [mail_view(mail, ref, held.get(mail.id)) for mail, ref in rows]
 
 
 def details_for_case(session: Session, case: Case) -> dict[str, Any]:
