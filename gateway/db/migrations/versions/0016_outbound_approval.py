@@ -1,7 +1,7 @@
 """outbound approval: non-happy-path replies held for a second person (issue 15)
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-06
 
 A reply the [approval] matrix names (by its kind, or by the state of its case) is queued with
