@@ -133,6 +133,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     import gateway.cli.compliance as cli_compliance
     import gateway.cli.evidence as cli_evidence
     import gateway.cli.lifecycle as cli_lifecycle
+    import gateway.cli.notes as cli_notes
     import gateway.cli.orders as cli_orders
     import gateway.cli.outbound as cli_outbound
     import gateway.cli.rules as cli_rules
@@ -145,7 +146,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
             cli_orders.register, cli_search.register, cli_compliance.register,
             cli_evidence.register, cli_triage.register, cli_rules.register,
-            cli_users.register, cli_web.register]
+            cli_users.register, cli_web.register, cli_notes.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,6 +334,11 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         print(f"link:     {link['kind']} {link['direction']} {link['case']}")
     if life["close_blocker"]:
         print(f"cannot close: {life['close_blocker']}")
+    for note in case["notes"]:
+        outcome = f" -> {note['outcome']}" if note["outcome"] else ""
+        review = f" (scope change, review {note['review_id']})" if note["review_id"] else ""
+        print(f"note:     {note['at']} {note['channel']} by {note['actor']}: "
+              f"{note['summary']}{outcome}{review}")
     for hold in case["holds"]:
         print(f"hold:     {hold['id']} {hold['scope']} {hold['value']!r} placed by "
               f"{hold['created_by']} {hold['created_at']}: {hold['reason']}")

@@ -14,7 +14,7 @@ from gateway.processing.reclassify import reclassify as reclassify_all
 from gateway.services.base import View
 from gateway.services.rows import Listing, RowView
 from gateway.workflows import cases as views
-from gateway.workflows import lifecycle, triage
+from gateway.workflows import lifecycle, notes, triage
 from gateway.workflows.access_log import record_access
 from gateway.workflows.cases import CaseFilter as CaseFilter
 from gateway.workflows.search import Filters, search
@@ -76,6 +76,7 @@ class CaseDetail(CaseSummary):
     order: Row
     property: Row
     outbound: Row
+    notes: tuple[Row, ...]  # calls, meetings, visits on the record (gateway/workflows/notes.py)
     holds: tuple[Row, ...]  # the active legal holds of any scope covering the case
 
 
@@ -158,7 +159,7 @@ def show_case(ctx: Context, *, actor: str, ref: str) -> CaseDetail:
         case = views.show_case(session, ref)
     return CaseDetail.from_row(case, messages=tuple(case["messages"]),
                                events=tuple(CaseEvent.from_row(e) for e in case["events"]),
-                               holds=tuple(case["holds"]))
+                               notes=tuple(case["notes"]), holds=tuple(case["holds"]))
 
 
 def classify_case(ctx: Context, *, actor: str, ref: str, category: str,
@@ -236,3 +237,34 @@ def case_page(ctx: Context, *, actor: str, where: CaseFilter, query: str = "",
 def owner_roles(ctx: Context) -> tuple[str, ...]:
     """The owner roles the configuration gives cases (the case list's owner filter)."""
     return lifecycle.owner_roles(ctx.settings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Note(RowView):
+    """A call, meeting, visit or portal message on the record (``cases note``)."""
+
+    case: str
+    at: str | None
+    actor: str
+    message_pk: int | None
+    channel: str
+    summary: str
+    outcome: str
+    attachment: str | None
+    sha256: str
+    seq: int
+    scope_change: bool
+    review_id: int | None
+
+
+def record_note(ctx: WorkerContext, *, actor: str, ref: str, channel: str, summary: str,
+                outcome: str = "", attachment: tuple[str, bytes] | None = None,
+                scope_change: bool | None = None) -> Note:
+    """Put a call, meeting, visit or portal message on the record of a case: archived as a
+    message (ledger entry, sha256), filed into the case, a ``note_recorded`` event with the
+    actor and channel; a scope change (``scope_change``, or the classifier's verdict on the
+    note when not given) opens the scope-change review as a customer's mail does."""
+    given = notes.Attachment(*attachment) if attachment is not None else None
+    return Note.from_row(notes.record_note(
+        ctx, ref=ref, channel=channel, summary=summary, actor=actor, outcome=outcome,
+        attachment=given, scope_change=scope_change))
