@@ -39,8 +39,11 @@ def test_a_phone_note_with_a_scope_change_opens_a_review(cli, tmp_path):
                "--json")
     assert done.code == 0, done.err
     note = done.json()
-    assert (note["case"], note["channel"], note["actor"], note["scope_change"]) == (
-        "NPC-000001", "phone", "sales.ben", True)
+    assert (note["case"], note["channel"], note["actor"], note["scope_change"],
+            note["attachments"]) == ("NPC-000001", "phone", "sales.ben", True,
+                                     ["call minutes.txt"])
+    assert note["text"] == ("Summary: Anna Buyer phoned: quantity 250 -> 400, delivery 1 Feb "
+                            "2027 Outcome: told her we review and confirm in writing")
 
     # What the auditor is shown: the case waits for the review the call opened, the note is
     # on the case's record with its ledger entry, and the package holds the note's bytes.

@@ -335,10 +335,9 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
     if life["close_blocker"]:
         print(f"cannot close: {life['close_blocker']}")
     for note in case["notes"]:
-        outcome = f" -> {note['outcome']}" if note["outcome"] else ""
         review = f" (scope change, review {note['review_id']})" if note["review_id"] else ""
-        print(f"note:     {note['at']} {note['channel']} by {note['actor']}: "
-              f"{note['summary']}{outcome}{review}")
+        print(f"note:     {note['at']} {note['channel']} by {note['actor']}{review}: "
+              f"{note['text'][:200]}")
     for hold in case["holds"]:
         print(f"hold:     {hold['id']} {hold['scope']} {hold['value']!r} placed by "
               f"{hold['created_by']} {hold['created_at']}: {hold['reason']}")

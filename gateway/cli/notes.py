@@ -55,7 +55,7 @@ def cmd_cases_note(args: argparse.Namespace) -> int:
         emit_json(note.to_json())
         return EXIT_OK
     print(f"{note.case}: {note.channel} note recorded by {note.actor} (ledger entry "
-          f"{note.seq}, sha256 {note.sha256[:12]})")
+          f"{note.seq}, sha256 {note.sha256[:12]}, message {note.message_pk})")
     if note.review_id is not None:
         print(f"scope change: review {note.review_id} opened; 'commgate review approve "
               f"{note.case}' decides it")

@@ -9,10 +9,12 @@ into its case through our signed Message-ID, exactly as a sent reply's copy is; 
 timeline, search and evidence packages then show it with no path of their own. Being ours,
 the filing hooks treat it as our own words (no acknowledgement, no triage, no reopening).
 
-A note can carry a scope change (a customer who phones to raise a quantity): the person says
-so (``scope_change``), or, when they do not say, the classifier's verdict on the note's text
-(the worker classified the filed note with the installation's rules) decides; either way the
-same scope-change review opens as for a customer's mail, with the note as its trigger.
+Its ``on_filed`` hook, in the filing transaction as for mail, records the ``note_recorded``
+event (who, which channel, ledger entry) and, when the note carries a scope change (a customer
+who phones to raise a quantity), opens the same scope-change review a customer's change mail
+opens, with the note as its trigger. The person says whether it is a change; when they do not
+say, the classifier's verdict on the note's text decides (the worker classified the filed note
+with the installation's rules, as it classifies mail).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -33,8 +36,8 @@ from archive import Receipt
 from gateway.core.clock import utcnow
 from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
-from gateway.db.events import case_by_ref, case_family, record
-from gateway.db.models import Case, CaseEvent, Message
+from gateway.db.events import SYSTEM, case_by_ref, case_family, cases_by_id, record
+from gateway.db.models import Case, CaseEvent, LedgerReceipt, Message
 from gateway.processing.signing import make_message_id
 from gateway.processing.threader import domain_of
 from gateway.workflows import reviews
@@ -43,8 +46,10 @@ from gateway.workflows.outbound.queue import header_text, tagged_subject
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from archive import LedgerEntry
     from gateway.config import Settings
-    from gateway.processing.context import WorkerContext
+    from gateway.core.context import Context
+    from gateway.processing.hooks import FiledMessage
 
 CHANNELS = ("phone", "meeting", "visit", "portal")
 NOTE_EVENT = "note_recorded"
@@ -90,10 +95,9 @@ def compose(settings: Settings, case: Case, *, actor: str, channel: str, summary
     message["X-Commgate-Channel"] = channel
     message["X-Commgate-Actor"] = header_text(actor, 120)
     message["X-Commgate-Kind"] = "note"
-    text = f"{channel.capitalize()} note recorded by {actor} on {case.ref}.\n\n" \
-           f"Summary:\n{summary.strip()}\n"
+    text = f"Summary: {summary.strip()}\n"
     if outcome.strip():
-        text += f"\nOutcome:\n{outcome.strip()}\n"
+        text += f"\nOutcome: {outcome.strip()}\n"
     message.set_content(text)
     if attachment is not None:
         name = safe_filename(attachment.filename)
@@ -104,38 +108,28 @@ def compose(settings: Settings, case: Case, *, actor: str, channel: str, summary
     return message.as_bytes()
 
 
-def record_note(app: WorkerContext, *, ref: str, channel: str, summary: str, actor: str,
-                outcome: str = "", attachment: Attachment | None = None,
-                scope_change: bool | None = None) -> dict[str, Any]:
-    """Archive the note, file it into its case, record who and which channel, and open the
-    scope-change review when the note carries a change. The bytes are durable before any
-    event names them (the archive's contract), and filing is the worker's own code."""
+def archive_note(ctx: Context, *, ref: str, channel: str, summary: str, actor: str,
+                 outcome: str = "", attachment: Attachment | None = None,
+                 scope_change: bool | None = None) -> LedgerEntry:
+    """Archive the note and queue it for filing. The bytes are durable before anything names
+    them (the archive's contract); the envelope (in the ledger, so tamper-evident) says who
+    recorded it, on which channel and whether the person said it changes the scope. It holds
+    no free text: what was said is in the blob, which retention can remove."""
     _check(channel, summary, outcome, attachment)
-    with app.db.session() as session:
+    with ctx.db.session() as session:
         case = case_by_ref(session, ref)
         if case.merged_into_id is not None:
             raise WorkflowError(f"not allowed because {case.ref} was merged into another case: "
                                 f"record the note there")
-        raw = compose(app.settings, case, actor=actor, channel=channel, summary=summary,
+        raw = compose(ctx.settings, case, actor=actor, channel=channel, summary=summary,
                       outcome=outcome, attachment=attachment)
-        envelope = {"alias": case.alias or app.settings.default_alias, "case": case.ref,
-                    "kind": "note", "channel": channel, "actor": actor}
-    entry = app.archive.store(raw, Receipt(transport=TRANSPORT, direction="outbound",
+        envelope = {"alias": case.alias or ctx.settings.default_alias, "case": case.ref,
+                    "kind": "note", "channel": channel, "actor": actor,
+                    "scope_change": {None: "classifier", True: "yes", False: "no"}[scope_change]}
+    entry = ctx.archive.store(raw, Receipt(transport=TRANSPORT, direction="outbound",
                                            envelope=envelope))
-    app.queue([entry])
-    app.processor.process_pending()
-    with app.db.session() as session:
-        case = case_by_ref(session, ref, for_update=True)
-        message = session.scalars(select(Message).where(
-            Message.sha256 == entry.sha256,
-            Message.case_id.in_(case_family(session, case)))).first()
-        if message is None:
-            raise WorkflowError(f"the note was archived (ledger entry {entry.seq}, sha256 "
-                                f"{entry.sha256}) but not filed into {case.ref}: "
-                                f"'commgate quarantine list' says why")
-        return _record(session, case, message, channel=channel, summary=summary,
-                       outcome=outcome, actor=actor, attachment=attachment,
-                       scope_change=scope_change)
+    ctx.queue([entry])
+    return entry
 
 
 def _check(channel: str, summary: str, outcome: str, attachment: Attachment | None) -> None:
@@ -152,50 +146,92 @@ def _check(channel: str, summary: str, outcome: str, attachment: Attachment | No
                             f"{MAX_ATTACHMENT // (1024 * 1024)} MiB")
 
 
-def _record(session: Session, case: Case, message: Message, *, channel: str, summary: str,
-            outcome: str, actor: str, attachment: Attachment | None,
-            scope_change: bool | None) -> dict[str, Any]:
-    carries = message.scope_change if scope_change is None else scope_change
-    decided_by = "classifier" if scope_change is None else "staff"
+# -- after filing -----------------------------------------------------------------------------
+
+def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]) -> None:
+    """Record each filed note on its case and open the scope-change review it carries.
+
+    Only our own archived notes count: the ledger entry's transport (set by
+    :func:`archive_note`, never by a sender) says what is a note, not a header of the mail.
+    Filed again (reprocessing), a note already recorded is left alone."""
+    del settings
+    ours = {item.seq: item for item in filed if item.direction == "outbound"}
+    if not ours:
+        return
+    envelopes: dict[int, Any] = {seq: envelope for seq, envelope in session.execute(
+        select(LedgerReceipt.seq, LedgerReceipt.envelope).where(
+            LedgerReceipt.seq.in_(sorted(ours)), LedgerReceipt.transport == TRANSPORT))}
+    if not envelopes:
+        return
+    items = [ours[seq] for seq in sorted(envelopes)]
+    done = set(session.scalars(select(CaseEvent.message_pk).where(
+        CaseEvent.kind == NOTE_EVENT,
+        CaseEvent.message_pk.in_([item.message_pk for item in items]))))
+    cases = cases_by_id(session, (item.case_id for item in items))
+    for item in items:
+        case = cases.get(item.case_id)
+        if case is not None and item.message_pk not in done:
+            _record(session, case, item, envelopes[item.seq])
+
+
+def _record(session: Session, case: Case, item: FiledMessage, envelope: Any) -> None:
+    actor = str(envelope.get("actor") or SYSTEM)
+    channel = str(envelope.get("channel", ""))
+    said = envelope.get("scope_change", "classifier")
+    carries = item.classification.scope_change if said == "classifier" else said == "yes"
+    decided_by = "classifier" if said == "classifier" else "staff"
     data: dict[str, Any] = {
-        "channel": channel, "summary": summary.strip(), "outcome": outcome.strip(),
-        "attachment": safe_filename(attachment.filename) if attachment else None,
-        "sha256": message.sha256, "seq": message.first_seq, "message_id": message.message_id,
+        "channel": channel, "subject": item.parsed.subject,
+        "attachments": [a.filename for a in item.parsed.attachments],
+        "sha256": item.sha256, "seq": item.seq, "message_id": item.parsed.message_id,
         "scope_change": carries, "scope_change_decided_by": decided_by}
-    review = None
     if carries:
-        evidence = reviews.scope_evidence(message.evidence) or [
-            {"rule_id": "staff.note", "field": "note", "text": summary.strip()[:200]}]
+        evidence = reviews.scope_evidence(item.classification.to_dict()["evidence"]) or [
+            {"rule_id": "staff.note", "field": "note", "text": "scope change stated by "
+             f"{actor}"}]
         case.scope_change = True
         record(session, case, "scope_change_flagged",
                {"evidence": evidence, "source": "note", "decided_by": decided_by},
-               actor=actor, message_pk=message.id)
+               actor=actor, message_pk=item.message_pk)
         review = reviews.open_review(
             session, case, "scope-change", actor=actor,
-            summary=f"{channel} note: {header_text(summary, 300)}", evidence=evidence,
-            trigger_message_pk=message.id)
+            summary=f"{channel} note ({item.parsed.subject})", evidence=evidence,
+            trigger_message_pk=item.message_pk)
         data["review_id"] = review.id
-    event = record(session, case, NOTE_EVENT, data, actor=actor, message_pk=message.id)
-    session.flush()
-    return note_view(event, case.ref)
+    record(session, case, NOTE_EVENT, data, actor=actor, message_pk=item.message_pk)
 
 
-def note_view(event: CaseEvent, ref: str) -> dict[str, Any]:
-    """One note as the case page and ``cases show`` show it."""
+# -- read models ------------------------------------------------------------------------------
+
+def note_view(event: CaseEvent, ref: str, message: Message | None) -> dict[str, Any]:
+    """One note as the case page and ``cases show`` show it; what was said is the archived
+    message's text (empty once retention removed it)."""
     data = event.data
-    return {"case": ref, "at": iso(event.at), "actor": event.actor, "message_pk": event.message_pk,
-            "channel": data.get("channel"), "summary": data.get("summary", ""),
-            "outcome": data.get("outcome", ""), "attachment": data.get("attachment"),
-            "sha256": data.get("sha256"), "seq": data.get("seq"),
-            "scope_change": bool(data.get("scope_change")),
+    return {"case": ref, "at": iso(event.at), "actor": event.actor,
+            "message_pk": event.message_pk, "channel": data.get("channel", ""),
+            "subject": data.get("subject", ""),
+            "text": message.snippet if message and message.purged_at is None else "",
+            "attachments": list(data.get("attachments", [])), "sha256": data.get("sha256", ""),
+            "seq": data.get("seq"), "scope_change": bool(data.get("scope_change")),
             "review_id": data.get("review_id")}
+
+
+def find_note(session: Session, sha256: str) -> dict[str, Any] | None:
+    """The note recorded for these archived bytes, if they were filed."""
+    found = session.execute(select(CaseEvent, Case.ref, Message)
+                            .join(Case, Case.id == CaseEvent.case_id)
+                            .join(Message, Message.id == CaseEvent.message_pk)
+                            .where(CaseEvent.kind == NOTE_EVENT, Message.sha256 == sha256)
+                            .order_by(CaseEvent.id)).first()
+    return None if found is None else note_view(found[0], found[1], found[2])
 
 
 def details_for_case(session: Session, case: Case) -> list[dict[str, Any]]:
     """The notes on the case and the cases merged into it, oldest first."""
-    events = session.scalars(select(CaseEvent).where(
-        CaseEvent.case_id.in_(case_family(session, case)), CaseEvent.kind == NOTE_EVENT)
-        .order_by(CaseEvent.id))
-    refs: dict[int, str] = {case_id: ref for case_id, ref in session.execute(
-        select(Case.id, Case.ref).where(Case.id.in_(case_family(session, case))))}
-    return [note_view(event, refs.get(event.case_id, case.ref)) for event in events]
+    family = case_family(session, case)
+    rows = session.execute(select(CaseEvent, Case.ref, Message)
+                           .join(Case, Case.id == CaseEvent.case_id)
+                           .outerjoin(Message, Message.id == CaseEvent.message_pk)
+                           .where(CaseEvent.case_id.in_(family), CaseEvent.kind == NOTE_EVENT)
+                           .order_by(CaseEvent.id))
+    return [note_view(event, ref, message) for event, ref, message in rows]
