@@ -133,9 +133,9 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     import gateway.cli.compliance as cli_compliance
     import gateway.cli.evidence as cli_evidence
     import gateway.cli.lifecycle as cli_lifecycle
-    import gateway.cli.notes as cli_notes
     import gateway.cli.orders as cli_orders
     import gateway.cli.outbound as cli_outbound
+    import gateway.cli.records as cli_records
     import gateway.cli.rules as cli_rules
     import gateway.cli.search as cli_search
     import gateway.cli.threads as cli_threads
@@ -146,7 +146,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
             cli_orders.register, cli_search.register, cli_compliance.register,
             cli_evidence.register, cli_triage.register, cli_rules.register,
-            cli_users.register, cli_web.register, cli_notes.register]
+            cli_users.register, cli_web.register, cli_records.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
