@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
 from gateway.bootstrap import App
 from gateway.services.feedback_reviews import review_cadence
 from tests.support.mail import make_message, write_messages
@@ -116,3 +119,27 @@ def test_a_review_cannot_be_dated_in_the_future(cli, tmp_path):
     refused = cli("feedback", "review", "--attendees", "alice", "--items", ref,
                   "--decision", f"{ref}=improvement:x", "--held", later, "--as", "alice")
     assert refused.code == 1 and "in the future" in refused.err
+
+
+def test_a_recorded_review_cannot_be_changed_or_deleted(cli, home, tmp_path):
+    (ref,) = _complaints(cli, tmp_path, 1)
+    assert cli("feedback", "review", "--attendees", "alice", "--items", ref,
+               "--decision", f"{ref}=improvement:better packaging", "--as", "alice").code == 0
+    app = App.open(home)
+    try:
+        refused = []
+        for statement in ("UPDATE feedback_review_items SET decision = 'no-action'",
+                          "DELETE FROM feedback_review_items",
+                          "UPDATE feedback_reviews SET attendees = '[]'",
+                          "DELETE FROM feedback_reviews"):
+            try:
+                with app.db.session() as session:
+                    session.execute(text(statement))
+            except DBAPIError as exc:
+                refused.append("append-only" in str(exc))
+        with app.db.session() as session:
+            kept = session.execute(text("SELECT decision, text FROM feedback_review_items")).all()
+    finally:
+        app.close()
+    assert refused == [True] * 4
+    assert [tuple(row) for row in kept] == [("improvement", "better packaging")]
