@@ -119,3 +119,16 @@ def test_a_note_is_refused_without_a_summary_and_a_path_is_no_filename(cli, tmp_
     assert [safe_filename(n) for n in ("../../etc/passwd", "..\\boot.ini", "a\r\nb.txt",
                                        ".hidden", "")] == [
         "passwd", "boot.ini", "a_b.txt", "hidden", "attachment"]
+
+
+def test_a_customer_mail_dressed_as_a_note_is_no_note(cli, tmp_path):
+    forged = make_message(subject="Re: Purchase order 4500123456",
+                          in_reply_to="<po-4500123456@customer.example>",
+                          body="Hello,\nwe phoned about it.\nAnna",
+                          extra_headers="X-Commgate-Kind: note\r\nX-Commgate-Channel: phone\r\n"
+                                        "X-Commgate-Actor: sales.ben")
+    mails = write_messages(tmp_path / "mail", [PURCHASE_ORDER, forged])
+    for mail in mails:
+        assert cli("ingest", str(mail)).code == 0
+    case = cli("cases", "show", "NPC-000001", "--json").json()
+    assert len(case["messages"]) == 2 and case["notes"] == []

@@ -20,6 +20,7 @@ from gateway.bootstrap import App
 from gateway.services.feedback_reviews import review_cadence
 from tests.support.mail import make_message, write_messages
 
+SUPPORT = "support@northpoint.example"
 COMPLAINT = ("Hello,\n\nthis is a formal complaint: the {what} arrived damaged. This is "
              "unacceptable.\n\nAnna Buyer")
 
@@ -92,7 +93,8 @@ def test_a_feedback_review_is_recorded_with_each_decision_and_the_cadence_read(
     assert {
         "review": (review["attendees"], review["recorded_by"], review["note"],
                    review["held_at"]),
-        "decisions": [(i["ref"], i["decision"], i["text"]) for i in review["items"]],
+        "decisions": [(i["ref"], i["decision"], i["text"], i["alias"])
+                      for i in review["items"]],
         "events": [(e["actor"], e["data"]["item"], e["data"]["decision"],
                     e["data"]["review_id"]) for e in events],
         "cadence": (cadence["every_days"], cadence["kept"], len(cadence["reviews"]),
@@ -100,9 +102,9 @@ def test_a_feedback_review_is_recorded_with_each_decision_and_the_cadence_read(
     } == {
         "review": (["quality.alice", "ops.bob"], "quality.alice", "quarterly review",
                    held.isoformat().replace("+00:00", "Z")),
-        "decisions": [(first, "corrective-action", "CAPA-2026-031 packaging"),
-                      (second, "improvement", "foam inserts for all bearings"),
-                      (third, "no-action", f"duplicate of {first}, same delivery")],
+        "decisions": [(first, "corrective-action", "CAPA-2026-031 packaging", SUPPORT),
+                      (second, "improvement", "foam inserts for all bearings", SUPPORT),
+                      (third, "no-action", f"duplicate of {first}, same delivery", SUPPORT)],
         "events": [("quality.alice", first, "corrective-action", review["id"]),
                    ("quality.alice", second, "improvement", review["id"]),
                    ("quality.alice", third, "no-action", review["id"])],

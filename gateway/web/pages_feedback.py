@@ -8,8 +8,10 @@ event with the signed-in person as actor."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +22,11 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
 from gateway.services.cases import show_case
-from gateway.services.feedback_reviews import list_feedback_reviews, record_feedback_review
+from gateway.services.feedback_reviews import (
+    FeedbackReview,
+    list_feedback_reviews,
+    record_feedback_review,
+)
 from gateway.services.lifecycle import (
     FEEDBACK_TYPES,
     SEVERITIES,
@@ -57,7 +63,7 @@ def feedback_log(request: Request, since: str = "", until: str = "") -> Response
                           until=when(until, "until"), queues=user.queues).rows
     return render(request, "feedback.html", {
         "rows": rows, "since": since, "until": until,
-        "reviews": list_feedback_reviews(ctx, actor=user.name).items,
+        "reviews": _visible(user, list_feedback_reviews(ctx, actor=user.name).items),
         "may_review": user.role in RECORD_REVIEWS})
 
 
@@ -128,6 +134,14 @@ def corrective_action(request: Request, ref: str, corrective_action: FormText = 
                          resolution_note=resolution_note,
                          root_cause=root_cause.strip() or None)
     return _back(done.ref)
+
+
+def _visible(user: UserView, reviews: Sequence[FeedbackReview]) -> list[FeedbackReview]:
+    """The reviews as the reader may see them: only the items of their queues, and only the
+    reviews with one of those."""
+    shown = [dataclasses.replace(review, items=tuple(
+        item for item in review.items if user.may_see(item["alias"]))) for review in reviews]
+    return [review for review in shown if review.items]
 
 
 def _worker(request: Request, ref: str, csrf: str) -> UserView:

@@ -145,12 +145,13 @@ def _items(items: Sequence[str], decisions: Sequence[Decision]) -> list[str]:
 # -- read models ------------------------------------------------------------------------------
 
 def review_view(session: Session, review: FeedbackReview) -> dict[str, Any]:
-    refs = _refs(session, {item.case_id for item in review.items})
+    cases = _cases(session, {item.case_id for item in review.items})
     return {"id": review.id, "held_at": iso(review.held_at), "attendees": review.attendees,
             "note": review.note, "recorded_by": review.recorded_by,
             "recorded_at": iso(review.recorded_at),
-            "items": [{"ref": refs.get(item.case_id, ""), "decision": item.decision,
-                       "text": item.text} for item in review.items]}
+            "items": [{"ref": cases.get(item.case_id, ("", ""))[0], "decision": item.decision,
+                       "text": item.text, "alias": cases.get(item.case_id, ("", ""))[1]}
+                      for item in review.items]}
 
 
 def list_reviews(session: Session, since: datetime | None = None,
@@ -195,8 +196,9 @@ def review_cadence(session: Session, settings: Settings, since: datetime,
                                for row, ref, status in never]}
 
 
-def _refs(session: Session, case_ids: set[int]) -> dict[int, str]:
+def _cases(session: Session, case_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Reference and queue (alias) of each case: the web shows a reader only their queues."""
     if not case_ids:
         return {}
-    return {case_id: ref for case_id, ref in session.execute(
-        select(Case.id, Case.ref).where(Case.id.in_(case_ids)))}
+    return {case_id: (ref, alias) for case_id, ref, alias in session.execute(
+        select(Case.id, Case.ref, Case.alias).where(Case.id.in_(case_ids)))}

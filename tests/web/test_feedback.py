@@ -216,3 +216,5 @@ def test_the_feedback_log_page_records_a_review_and_lists_it(app, complaints):
     assert (event.actor, event.data["decision"], event.data["attendees"]) == (
         "cora", "no-action", ["cora", "dan"])
     assert f'id="review-{event.data["review_id"]}"' in page and active_content(page) == []
+    with signed_in(app, "sue", "staff", SUPPORT) as sue:  # another queue: not shown
+        assert f'id="review-{event.data["review_id"]}"' not in sue.get("/feedback").text
