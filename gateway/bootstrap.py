@@ -20,7 +20,7 @@ from gateway.db.session import Database
 from gateway.processing.classification import rules_for
 from gateway.processing.hooks import Hook
 from gateway.processing.pipeline import Processor
-from gateway.workflows import feedback, lifecycle, retention, reviews, search
+from gateway.workflows import feedback, lifecycle, notes, retention, reviews, search
 from gateway.workflows import property as property_register
 from gateway.workflows.outbound import queue as outbound
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # What runs in the filing transaction of every batch, in this order (processing/hooks.py).
 HOOKS: tuple[Hook, ...] = (
-    search.on_filed, retention.on_filed, lifecycle.on_filed, reviews.on_filed,
+    search.on_filed, retention.on_filed, lifecycle.on_filed, reviews.on_filed, notes.on_filed,
     feedback.on_filed, property_register.on_filed, outbound.on_filed,
 )
 

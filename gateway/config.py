@@ -404,6 +404,13 @@ class ReviewsConfig(_Section):
         return self.templates.get(key) or REVIEW_TEMPLATE_DEFAULTS[key]
 
 
+class FeedbackConfig(_Section):
+    """Customer feedback (ISO 9001 9.1.2): how often it is reviewed in a recorded meeting
+    ('commgate feedback review'); a longer gap shows in the review cadence."""
+
+    review_every_days: Annotated[int, Field(ge=1, le=366)] = 90
+
+
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 
 
@@ -486,6 +493,7 @@ class Config(_Section):
     approval: ApprovalConfig = ApprovalConfig()
     outbound: OutboundConfig = OutboundConfig()
     reviews: ReviewsConfig = ReviewsConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
     retention: RetentionConfig = RetentionConfig()
     web: WebConfig = WebConfig()
 

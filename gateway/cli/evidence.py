@@ -63,6 +63,9 @@ def _selection_options(p: argparse.ArgumentParser) -> None:
                    help="received on or after (YYYY-MM-DD or ISO 8601, UTC)")
     p.add_argument("--to", dest="date_to", metavar="DATE",
                    help="received before; a bare date includes that day")
+    p.add_argument("--by", choices=("received", "sent"), default="received",
+                   help="which date --from/--to filter: when the archive received the message "
+                        "(default) or its Date header (when the sender says it was sent)")
     p.add_argument("--alias", metavar="ADDR")
     p.add_argument("--customer", metavar="DOMAIN", help="a customer domain or address")
 
@@ -71,7 +74,7 @@ def _selection(args: argparse.Namespace) -> Any:
     from gateway.services.evidence import selection
 
     return selection(cases=tuple(args.case), date_from=args.date_from, date_to=args.date_to,
-                     alias=args.alias, customer=args.customer)
+                     alias=args.alias, customer=args.customer, by=args.by)
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:

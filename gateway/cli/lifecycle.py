@@ -20,10 +20,12 @@ from gateway.cli._common import (
 )
 from gateway.core.errors import GatewayError
 
-FEEDBACK_COLUMNS = [("ref", "REF", 12), ("received", "RECEIVED", 20), ("type", "TYPE", 10),
+FEEDBACK_COLUMNS = [("ref", "REF", 12), ("received", "RECEIVED", 20), ("sent", "SENT", 20),
+                    ("type", "TYPE", 10),
                     ("severity", "SEVERITY", 8), ("status", "STATUS", 8),
                     ("customer", "CUSTOMER", 30), ("corrective_action", "CORRECTIVE ACTION", 20),
-                    ("closed_at", "CLOSED", 20), ("days_to_close", "DAYS", 5)]
+                    ("closed_at", "CLOSED", 20), ("days_to_close", "DAYS", 5),
+                    ("days_from", "FROM", 8)]
 
 
 def register(sub: Any) -> None:

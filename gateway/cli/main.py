@@ -137,6 +137,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     import gateway.cli.orders as cli_orders
     import gateway.cli.outbound as cli_outbound
     import gateway.cli.readiness as cli_readiness
+    import gateway.cli.records as cli_records
     import gateway.cli.rules as cli_rules
     import gateway.cli.search as cli_search
     import gateway.cli.threads as cli_threads
@@ -147,7 +148,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
             cli_orders.register, cli_search.register, cli_compliance.register,
             cli_evidence.register, cli_readiness.register, cli_triage.register, cli_rules.register,
-            cli_users.register, cli_web.register, cli_documents.register]
+            cli_users.register, cli_web.register, cli_documents.register, cli_records.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -335,6 +336,10 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         print(f"link:     {link['kind']} {link['direction']} {link['case']}")
     if life["close_blocker"]:
         print(f"cannot close: {life['close_blocker']}")
+    for note in case["notes"]:
+        review = f" (scope change, review {note['review_id']})" if note["review_id"] else ""
+        print(f"note:     {note['at']} {note['channel']} by {note['actor']}{review}: "
+              f"{note['text'][:200]}")
     for hold in case["holds"]:
         print(f"hold:     {hold['id']} {hold['scope']} {hold['value']!r} placed by "
               f"{hold['created_by']} {hold['created_at']}: {hold['reason']}")

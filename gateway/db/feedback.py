@@ -7,10 +7,12 @@ history an auditor reads is in ``case_events`` and this table is what the log ex
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from datetime import datetime
 
-from gateway.db.models import Base, Timestamp
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gateway.db.models import Base, JsonList, Timestamp, UTCDateTime
 
 FEEDBACK_TYPES = ("complaint", "suggestion", "praise", "survey")
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -40,3 +42,44 @@ class FeedbackRecord(Base):
     created_at: Mapped[Timestamp]
     created_by: Mapped[str] = mapped_column(String(128), default="system")
     updated_at: Mapped[Timestamp]
+
+
+# What a feedback review decided for one item (ISO 9001 9.1.2, 10.2, 10.3).
+REVIEW_DECISIONS = ("corrective-action", "improvement", "no-action")
+
+
+class FeedbackReview(Base):
+    """A review meeting over a set of feedback items: when it was held, who attended, who
+    recorded it. Written once with its items; the database refuses updates and deletes
+    (migration 0017), and each item's case has a ``feedback_reviewed`` event."""
+
+    __tablename__ = "feedback_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    attendees: Mapped[JsonList]
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[Timestamp]
+
+    items: Mapped[list[FeedbackReviewItem]] = relationship(order_by="FeedbackReviewItem.id")
+
+
+class FeedbackReviewItem(Base):
+    """What one review decided for one feedback record: a corrective action (its QMS
+    reference), an improvement, or no action with the reason."""
+
+    __tablename__ = "feedback_review_items"
+    __table_args__ = (
+        UniqueConstraint("review_id", "feedback_id", name="feedback_review_items_unique"),
+        CheckConstraint(f"decision IN {REVIEW_DECISIONS!r}",
+                        name="feedback_review_items_decision_known"),
+        CheckConstraint("length(text) > 0", name="feedback_review_items_text_given"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("feedback_reviews.id"), index=True)
+    feedback_id: Mapped[int] = mapped_column(ForeignKey("feedback.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    decision: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text)

@@ -9,8 +9,9 @@ Shared by the evidence package and the standard exports (mbox, folder of .eml) s
 * ``--alias`` takes the messages filed for that alias, ``--customer`` (an address or a domain)
   the messages of that customer's cases.
 * ``--from``/``--to`` narrow the messages by the time the archive received them (the ledger time,
-  not the sender's Date header, which the sender controls). A bare date in ``--to`` includes that
-  whole day (UTC).
+  not the sender's Date header, which the sender controls), or with ``--by sent`` by their
+  Date header (the chronology of imported history; a message without a Date header is then
+  outside any period). A bare date in ``--to`` includes that whole day (UTC).
 
 The cases exported are the cases of the selected messages (plus, for ``--case``, the related
 ones above); their events are exported in full.
@@ -29,6 +30,8 @@ from gateway.core.errors import SelectionError as SelectionError  # re-exported
 from gateway.db.events import case_by_ref, case_family
 from gateway.db.models import Case, CaseLink, LedgerReceipt, Message
 
+DATE_BASES = ("received", "sent")  # the ledger time, or the message's Date header
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -39,8 +42,12 @@ class Selection:
     date_to: datetime | None = None
     alias: str | None = None
     customer: str | None = None
+    by: str = "received"  # which date --from/--to filter: one of DATE_BASES
 
     def __post_init__(self) -> None:
+        if self.by not in DATE_BASES:
+            raise SelectionError(f"dates filter by one of {', '.join(DATE_BASES)}, not "
+                                 f"{self.by!r}")
         scopes = sum(bool(s) for s in (self.cases, self.alias, self.customer))
         if scopes > 1:
             raise SelectionError("choose one of --case, --alias or --customer (dates may be "
@@ -58,7 +65,7 @@ class Selection:
         return {"cases": list(self.cases),
                 "from": self.date_from.isoformat() if self.date_from else None,
                 "to": self.date_to.isoformat() if self.date_to else None,
-                "alias": self.alias, "customer": self.customer}
+                "alias": self.alias, "customer": self.customer, "by": self.by}
 
 
 def parse_date(value: str, *, end: bool = False) -> datetime:
@@ -104,10 +111,11 @@ def resolve(session: Session, selection: Selection) -> Selected:
         column = Case.customer if "@" in wanted else Case.customer_domain
         query = query.join(Case, Case.id == Message.case_id).where(
             func.lower(column) == wanted)
+    when = Message.date if selection.by == "sent" else LedgerReceipt.received_at
     if selection.date_from is not None:
-        query = query.where(LedgerReceipt.received_at >= selection.date_from)
+        query = query.where(when >= selection.date_from)
     if selection.date_to is not None:
-        query = query.where(LedgerReceipt.received_at < selection.date_to)
+        query = query.where(when < selection.date_to)
     selected = Selected()
     for message, received in session.execute(query.order_by(Message.first_seq, Message.id)):
         selected.messages.append(message)

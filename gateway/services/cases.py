@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from gateway.core.errors import WorkflowError
 from gateway.db.events import case_by_ref
 from gateway.db.models import CATEGORY_VALUES
 from gateway.processing.preflight import check_filing_config
@@ -14,7 +15,7 @@ from gateway.processing.reclassify import reclassify as reclassify_all
 from gateway.services.base import View
 from gateway.services.rows import Listing, RowView
 from gateway.workflows import cases as views
-from gateway.workflows import lifecycle, triage
+from gateway.workflows import lifecycle, notes, triage
 from gateway.workflows.access_log import record_access
 from gateway.workflows.cases import CaseFilter as CaseFilter
 from gateway.workflows.search import Filters, search
@@ -76,6 +77,7 @@ class CaseDetail(CaseSummary):
     order: Row
     property: Row
     outbound: Row
+    notes: tuple[Row, ...]  # calls, meetings, visits on the record (gateway/workflows/notes.py)
     holds: tuple[Row, ...]  # the active legal holds of any scope covering the case
 
 
@@ -158,7 +160,7 @@ def show_case(ctx: Context, *, actor: str, ref: str) -> CaseDetail:
         case = views.show_case(session, ref)
     return CaseDetail.from_row(case, messages=tuple(case["messages"]),
                                events=tuple(CaseEvent.from_row(e) for e in case["events"]),
-                               holds=tuple(case["holds"]))
+                               notes=tuple(case["notes"]), holds=tuple(case["holds"]))
 
 
 def classify_case(ctx: Context, *, actor: str, ref: str, category: str,
@@ -236,3 +238,60 @@ def case_page(ctx: Context, *, actor: str, where: CaseFilter, query: str = "",
 def owner_roles(ctx: Context) -> tuple[str, ...]:
     """The owner roles the configuration gives cases (the case list's owner filter)."""
     return lifecycle.owner_roles(ctx.settings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Note(RowView):
+    """A call, meeting, visit or portal message on the record (``cases note``)."""
+
+    case: str
+    at: str | None
+    actor: str
+    message_pk: int | None
+    channel: str
+    subject: str
+    text: str
+    attachments: tuple[str, ...]
+    sha256: str
+    seq: int | None
+    scope_change: bool
+    review_id: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class NoteArchived(View):
+    """A note archived and waiting for the worker to file it into its case."""
+
+    case: str
+    seq: int
+    sha256: str
+
+
+def archive_note(ctx: Context, *, actor: str, ref: str, channel: str, summary: str,
+                 outcome: str = "", attachment: tuple[str, bytes] | None = None,
+                 scope_change: bool | None = None) -> NoteArchived:
+    """Put a call, meeting, visit or portal message on the record of a case: archived as a
+    message (ledger entry, sha256) and queued; filing it records the ``note_recorded`` event
+    and, for a scope change (``scope_change``, or the classifier's verdict on the note when
+    not given), opens the scope-change review as a customer's mail does."""
+    given = notes.Attachment(*attachment) if attachment is not None else None
+    entry = notes.archive_note(ctx, ref=ref, channel=channel, summary=summary, actor=actor,
+                               outcome=outcome, attachment=given, scope_change=scope_change)
+    return NoteArchived(str(entry.envelope.get("case", ref)), entry.seq, entry.sha256)
+
+
+def record_note(ctx: WorkerContext, *, actor: str, ref: str, channel: str, summary: str,
+                outcome: str = "", attachment: tuple[str, bytes] | None = None,
+                scope_change: bool | None = None) -> Note:
+    """:func:`archive_note`, then file it at once (the command line does not wait for the
+    daemon's worker) and return the note as recorded on its case."""
+    archived = archive_note(ctx, actor=actor, ref=ref, channel=channel, summary=summary,
+                            outcome=outcome, attachment=attachment, scope_change=scope_change)
+    ctx.processor.process_pending()
+    with ctx.db.session() as session:
+        found = notes.find_note(session, archived.sha256)
+    if found is None:
+        raise WorkflowError(f"the note was archived (ledger entry {archived.seq}, sha256 "
+                            f"{archived.sha256}) but not filed: 'commgate quarantine list' "
+                            f"says why")
+    return Note.from_row(found, attachments=tuple(found["attachments"]))

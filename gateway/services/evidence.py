@@ -50,13 +50,13 @@ class MessagesExported(View):
 
 def selection(*, cases: tuple[str, ...] = (), date_from: str | None = None,
               date_to: str | None = None, alias: str | None = None,
-              customer: str | None = None) -> Selection:
+              customer: str | None = None, by: str = "received") -> Selection:
     """What to export, from the operator's words (a bare ``date_to`` includes that day);
     checked before anything is opened, so a mistyped date costs nothing."""
     return Selection(cases=tuple(cases),
                      date_from=parse_date(date_from) if date_from else None,
                      date_to=parse_date(date_to, end=True) if date_to else None,
-                     alias=alias, customer=customer)
+                     alias=alias, customer=customer, by=by)
 
 
 def export_evidence(ctx: Context, *, actor: str, selected: Selection,

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from gateway.core.errors import GatewayError
 from gateway.services.base import View
 from gateway.workflows.access_log import record_access
-from gateway.workflows.search import DATE_BASES, Filters, reindex, search
+from gateway.workflows.search import DATE_BASES as DATE_BASES
+from gateway.workflows.search import Filters, reindex, search
 
 if TYPE_CHECKING:
     from gateway.core.context import Context

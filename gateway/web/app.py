@@ -26,6 +26,7 @@ from gateway.web import (
     pages_documents,
     pages_feedback,
     pages_holds,
+    pages_notes,
     pages_orders,
     pages_property,
     pages_search,
@@ -78,7 +79,7 @@ def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
     app.include_router(pages_audit.router)
     app.include_router(pages_templates.router)  # and pages_reply's (reply, /outbound)
     for extra in (pages_orders, pages_feedback, pages_property, pages_dashboard, pages_threads,
-                  pages_holds, pages_documents):
+                  pages_holds, pages_documents, pages_notes):
         app.include_router(extra.router)
     app.add_exception_handler(NotSignedIn, _to_login)
     app.add_exception_handler(Forbidden, _error(403))

@@ -1,13 +1,17 @@
 """``/feedback``: the feedback log of ``commgate feedback list`` (period filters, the reader's
-queues only) with its CSV download (``commgate feedback export``: recorded in the access log
+queues only), the feedback reviews held (``commgate feedback reviews``) with the form that
+records one (``commgate feedback review``: a quality role, the queues of every item), with its
+CSV download (``commgate feedback export``: recorded in the access log
 before the file is written), and the case page's feedback actions: type and severity
 (``feedback set``), the corrective action and resolution (``feedback action``), each a case
 event with the signed-in person as actor."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +22,11 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
 from gateway.services.cases import show_case
+from gateway.services.feedback_reviews import (
+    FeedbackReview,
+    list_feedback_reviews,
+    record_feedback_review,
+)
 from gateway.services.lifecycle import (
     FEEDBACK_TYPES,
     SEVERITIES,
@@ -29,7 +38,7 @@ from gateway.services.lifecycle import (
 from gateway.services.users import UserView
 from gateway.web.common import BadForm, render, state_of
 from gateway.web.pages import check_csrf, signed_in
-from gateway.web.rights import READ_CASES, WORK_CASES, require_queue
+from gateway.web.rights import READ_CASES, RECORD_REVIEWS, WORK_CASES, require_queue
 
 router = APIRouter()
 FormText = Annotated[str, Form()]
@@ -49,9 +58,32 @@ def when(text: str, name: str) -> datetime | None:
 @router.get("/feedback")
 def feedback_log(request: Request, since: str = "", until: str = "") -> Response:
     user = signed_in(request, READ_CASES)
-    rows = feedback_cases(state_of(request).ctx, actor=user.name, since=when(since, "since"),
+    ctx = state_of(request).ctx
+    rows = feedback_cases(ctx, actor=user.name, since=when(since, "since"),
                           until=when(until, "until"), queues=user.queues).rows
-    return render(request, "feedback.html", {"rows": rows, "since": since, "until": until})
+    return render(request, "feedback.html", {
+        "rows": rows, "since": since, "until": until,
+        "reviews": _visible(user, list_feedback_reviews(ctx, actor=user.name).items),
+        "may_review": user.role in RECORD_REVIEWS})
+
+
+@router.post("/feedback/reviews")
+def record_review(request: Request, attendees: FormText = "", items: FormText = "",
+                  decisions: FormText = "", held: FormText = "", note: FormText = "",
+                  csrf: FormText = "") -> Response:
+    """Record a review meeting as ``commgate feedback review`` does: one decision line
+    (REF=KIND:TEXT) per item, refused whole when one is missing or has no text."""
+    user = signed_in(request, RECORD_REVIEWS)
+    check_csrf(request, csrf)
+    ctx = state_of(request).ctx
+    refs = [ref.strip() for ref in items.split(",") if ref.strip()]
+    for ref in refs:
+        require_queue(user, show_case(ctx, actor=user.name, ref=ref).alias)
+    done = record_feedback_review(
+        ctx, actor=user.name, attendees=attendees.split(","), items=refs,
+        decisions=[line.strip() for line in decisions.splitlines() if line.strip()],
+        held_at=when(held, "held"), note=note)
+    return RedirectResponse(f"/feedback#review-{done.id}", status_code=303)
 
 
 @router.post("/feedback/export")
@@ -102,6 +134,14 @@ def corrective_action(request: Request, ref: str, corrective_action: FormText = 
                          resolution_note=resolution_note,
                          root_cause=root_cause.strip() or None)
     return _back(done.ref)
+
+
+def _visible(user: UserView, reviews: Sequence[FeedbackReview]) -> list[FeedbackReview]:
+    """The reviews as the reader may see them: only the items of their queues, and only the
+    reviews with one of those."""
+    shown = [dataclasses.replace(review, items=tuple(
+        item for item in review.items if user.may_see(item["alias"]))) for review in reviews]
+    return [review for review in shown if review.items]
 
 
 def _worker(request: Request, ref: str, csrf: str) -> UserView:

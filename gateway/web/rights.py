@@ -11,6 +11,9 @@ from gateway.services.users import UserView
 
 READ_CASES = frozenset({"staff", "reviewer", "compliance", "admin"})
 WORK_CASES = frozenset({"staff", "reviewer", "admin"})
+# Recording a feedback review meeting (gateway/workflows/feedback_reviews.py): the quality roles
+# (those that may also take a record out of "complaint", gateway/workflows/feedback.py).
+RECORD_REVIEWS = frozenset({"reviewer", "compliance", "admin"})
 
 
 class Forbidden(Exception):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from gateway.core.errors import CaseNotFoundError
 from gateway.core.text import iso
 from gateway.db.models import Case, CaseEvent, LedgerReceipt, Message, QuarantineEntry
-from gateway.workflows import lifecycle, merging, retention, reviews
+from gateway.workflows import lifecycle, merging, notes, retention, reviews
 from gateway.workflows import property as property_register
 from gateway.workflows.outbound import queue as outbound
 
@@ -98,7 +98,7 @@ def _workflow_details() -> list[tuple[str, Any]]:
     """Each workflow's part of a case."""
     return [("lifecycle", lifecycle.details_for_case), ("links", merging.details_for_case),
             ("order", reviews.details_for_case), ("property", property_register.details_for_case),
-            ("outbound", outbound.details_for_case)]
+            ("outbound", outbound.details_for_case), ("notes", notes.details_for_case)]
 
 
 def list_quarantine(session: Session, include_resolved: bool = False) -> list[dict[str, Any]]:

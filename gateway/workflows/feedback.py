@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from classifiers import Classification
@@ -65,9 +65,9 @@ _RULE_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("praise", ("praise", "thanks_subject")),
     ("complaint", ("complaint_hint",)),
 )
-CSV_COLUMNS = ("ref", "received", "customer", "type", "severity", "status",
-               "corrective action", "resolution", "closed_at", "days to close", "root cause",
-               "type history")
+CSV_COLUMNS = ("ref", "received", "sent", "customer", "type", "severity", "status",
+               "corrective action", "resolution", "closed_at", "days to close",
+               "days measured from", "root cause", "type history")
 # The roles that may take a feedback record out of "complaint" (see the module's decisions).
 QUALITY_ROLES = ("reviewer", "compliance", "admin")
 CLASSIFIED_EVENT = "feedback_classified"
@@ -300,27 +300,33 @@ def feedback_log(session: Session, since: datetime | None = None,
     """Every feedback case, oldest first: what came in, how it was classified and resolved.
 
     ``received`` is when the case's first inbound message reached the archive (the ledger
-    time), else when the case was opened; ``since`` is inclusive, ``until`` exclusive.
-    ``aliases``: only the cases of these queues (a web reader's rights; None: every queue).
-    ``type_history`` lists every change of the type: from, to, by, at, why.
+    time), else when the case was opened; ``sent`` is that message's Date header. ``since`` is
+    inclusive, ``until`` exclusive, both on ``received``. ``days_to_close`` runs from the
+    customer's ``sent`` date when the message has one that is not after its arrival (a
+    sender's clock or a forged date in the future would shorten it), else from ``received``;
+    ``days_from`` says which. ``aliases``: only the cases of these queues (a web reader's
+    rights; None: every queue). ``type_history`` lists every change of the type: from, to, by,
+    at, why.
     """
     first = (select(Message.case_id, func.min(Message.first_seq).label("seq"))
              .where(Message.direction == "inbound").group_by(Message.case_id).subquery())
-    query = (select(FeedbackRecord, Case, LedgerReceipt.received_at)
+    query = (select(FeedbackRecord, Case, LedgerReceipt.received_at, Message.date)
              .join(Case, Case.id == FeedbackRecord.case_id)
              .outerjoin(first, first.c.case_id == Case.id)
              .outerjoin(LedgerReceipt, LedgerReceipt.seq == first.c.seq)
+             .outerjoin(Message, and_(Message.case_id == Case.id,
+                                      Message.first_seq == first.c.seq))
              .order_by(Case.id))
     if aliases is not None:
         query = query.where(Case.alias.in_(sorted(aliases)))
     rows = []
     histories = _type_histories(session)
-    for row, case, receipt_time in session.execute(query):
+    for row, case, receipt_time, sent in session.execute(query):
         received = receipt_time or case.opened_at
         if (since and received < since) or (until and received >= until):
             continue
-        rows.append(_log_row(row, case, received) | {"type_history":
-                                                      histories.get(case.ref, [])})
+        rows.append(_log_row(row, case, received, sent) | {"type_history":
+                                                            histories.get(case.ref, [])})
     return rows
 
 
@@ -354,16 +360,20 @@ def history_text(history: Iterable[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-def _log_row(row: FeedbackRecord, case: Case, received: datetime) -> dict[str, Any]:
+def _log_row(row: FeedbackRecord, case: Case, received: datetime,
+             sent: datetime | None) -> dict[str, Any]:
     closed_at = case.closed_at if case.status == "closed" else None
-    days = (round((closed_at - received).total_seconds() / 86400, 1)
+    days_from = "sent" if sent is not None and sent <= received else "received"
+    start = sent if sent is not None and days_from == "sent" else received
+    days = (round((closed_at - start).total_seconds() / 86400, 1)
             if closed_at is not None else None)
-    return {"ref": case.ref, "received": iso(received), "customer": case.customer,
+    return {"ref": case.ref, "received": iso(received), "sent": iso(sent),
+            "customer": case.customer,
             "subject": case.subject, "type": row.type, "suggested_type": row.suggested_type,
             "severity": row.severity, "status": case.status, "owner_role": case.owner_role,
             "corrective_action": row.corrective_action_ref, "resolution": row.resolution_note,
             "root_cause": row.root_cause, "closed_at": iso(closed_at),
-            "days_to_close": days}
+            "days_to_close": days, "days_from": days_from}
 
 
 def write_csv(rows: Iterable[dict[str, Any]], stream: IO[str]) -> int:
@@ -373,9 +383,10 @@ def write_csv(rows: Iterable[dict[str, Any]], stream: IO[str]) -> int:
     count = 0
     for row in rows:
         writer.writerow([
-            row["ref"], row["received"], _cell(row["customer"]), row["type"], row["severity"],
-            row["status"], _cell(row["corrective_action"]), _cell(row["resolution"]),
-            row["closed_at"] or "", "" if row["days_to_close"] is None else row["days_to_close"],
+            row["ref"], row["received"], row["sent"] or "", _cell(row["customer"]), row["type"],
+            row["severity"], row["status"], _cell(row["corrective_action"]),
+            _cell(row["resolution"]), row["closed_at"] or "",
+            "" if row["days_to_close"] is None else row["days_to_close"], row["days_from"],
             _cell(row["root_cause"]), _cell(history_text(row.get("type_history", ())))])
         count += 1
     return count

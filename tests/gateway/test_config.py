@@ -30,6 +30,10 @@ from gateway.core.errors import ConfigError
     ("[web]\npassword_hashing = 'fast'",
      "web.password_hashing: unknown password hashing profile 'fast' (expected one of: "
      "rfc9106-low-memory, rfc9106-high-memory, pre-21.2, cheapest)"),
+    ("[feedback]\nreview_every_days = 0",
+     "feedback.review_every_days: input should be greater than or equal to 1"),
+    ("[feedback]\nreview_every_days = 400",
+     "feedback.review_every_days: input should be less than or equal to 366"),
 ])
 def test_invalid_configuration_gives_one_line_naming_the_key(toml, expected):
     with pytest.raises(ConfigError) as raised:

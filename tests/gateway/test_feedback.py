@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -157,7 +157,12 @@ def test_the_log_says_when_it_came_in_and_how_long_it_took(app, tmp_path):
         assert len(feedback_log(session, until=received + timedelta(hours=1))) == 2
     assert [r["ref"] for r in rows] == ["NPC-000001", "NPC-000002"]
     assert rows[0]["received"] == received.isoformat().replace("+00:00", "Z")
-    assert rows[0]["status"] == "closed" and rows[0]["days_to_close"] == 0.0
+    # Days to close run from the customer's Date header (sent), before it reached us.
+    sent = datetime(2026, 11, 23, 8, 15, tzinfo=UTC)
+    closed = datetime.fromisoformat(rows[0]["closed_at"].replace("Z", "+00:00"))
+    assert (rows[0]["sent"], rows[0]["days_from"], rows[0]["status"]) == (
+        "2026-11-23T08:15:00Z", "sent", "closed")
+    assert rows[0]["days_to_close"] == round((closed - sent).total_seconds() / 86400, 1)
     assert rows[1]["closed_at"] is None and rows[1]["days_to_close"] is None
     stream = io.StringIO()
     assert write_csv(rows, stream) == 2
@@ -167,6 +172,21 @@ def test_the_log_says_when_it_came_in_and_how_long_it_took(app, tmp_path):
     assert first["corrective action"] == "CAPA-17"
     assert first["resolution"] == "'=HYPERLINK(\"http://evil.example\")"  # not a formula
     assert (first["type"], first["severity"], first["status"]) == ("complaint", "high", "closed")
+    assert (first["sent"], first["days measured from"]) == ("2026-11-23T08:15:00Z", "sent")
+
+
+def test_days_to_close_run_from_arrival_without_a_date_or_with_one_in_the_future(app, tmp_path):
+    future = (datetime.now(UTC) + timedelta(days=30)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    file_mail(app, tmp_path, make_message(subject="Damaged bearings", body=COMPLAINT,
+                                          date=future))
+    for step in (lambda s, c: classify_feedback(s, c, actor="alice", feedback_type="praise"),
+                 lambda s, c: set_status(s, c, "resolved", "alice"),
+                 lambda s, c: set_status(s, c, "closed", "alice")):
+        with_case(app, "NPC-000001", step)
+    with app.db.session() as session:
+        (row,) = feedback_log(session)
+    assert row["sent"] is not None and row["days_from"] == "received"
+    assert 0 <= row["days_to_close"] < 1
 
 
 def test_feedback_set_without_anything_to_set_is_an_error(cli):

@@ -4,12 +4,14 @@ index, and ``search --since/--until --by sent`` filters imported history by when
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import pytest
 
 from gateway.core.errors import GatewayError
 from gateway.services.cases import list_cases
+from gateway.services.evidence import selection
 from gateway.services.search import search_archive
 from tests.support.mail import make_message
 from tests.support.web import file_mail, signed_in
@@ -72,3 +74,43 @@ def test_the_timeline_and_the_package_show_both_dates(app, history, cli, tmp_pat
     with zipfile.ZipFile(package) as archive:
         index = archive.read("index.html").decode()
     assert "<th>sent (Date:)</th>" in index and f"<td class=when>{SENT}</td>" in index
+
+
+def test_audit_export_selects_by_received_or_by_sent(app, history, cli, tmp_path):
+    def exported(name, *args):
+        package = tmp_path / f"{name}.zip"
+        made = cli("audit", "export", "-o", str(package), "--as", "auditor", "--json", *args)
+        if made.code != 0:
+            return made.err.strip()
+        with zipfile.ZipFile(package) as archive:
+            manifest = json.loads(archive.read("manifest.json"))
+        return sorted(m["subject"] for m in manifest["messages"]), manifest["selection"]["by"]
+
+    in_2019 = ("--from", "2019-01-01", "--to", "2019-01-31")
+    assert "nothing matches the selection" in exported("received", *in_2019)
+    assert exported("sent", *in_2019, "--by", "sent") == (["Old flange order"], "sent")
+    assert exported("recent", "--from", "2020-01-01", "--by", "sent") == (
+        ["New flange order"], "sent")
+    assert exported("all", "--from", "2020-01-01") == (
+        ["New flange order", "Old flange order"], "received")
+    with pytest.raises(GatewayError, match="dates filter by one of received, sent"):
+        selection(date_from="2019-01-01", by="written")
+
+
+def test_the_search_page_filters_by_received_or_by_sent(app, history):
+    with signed_in(app, "anna", "staff", "sales@northpoint.example",
+                   "support@northpoint.example") as anna:
+        def found(**params):
+            page = anna.get("/search", params={"q": "flange", **params})
+            assert page.status_code == 200, page.text
+            return sorted(s for s in ("Old flange order", "New flange order") if s in page.text)
+
+        in_2019 = {"since": "2019-01-01", "until": "2019-02-01"}
+        assert found(**in_2019) == []
+        assert found(**in_2019, by="sent") == ["Old flange order"]
+        assert found(since="2020-01-01", by="sent") == ["New flange order"]
+        assert found(since="2020-01-01") == ["New flange order", "Old flange order"]
+        assert anna.get("/search", params={"q": "flange", "by": "written"}).status_code == 400
+        assert anna.get("/search", params={"q": "x", "since": "soon"}).status_code == 400
+        page = anna.get("/search", params={"q": "flange"}).text
+    assert f"<td>{SENT}</td>" in page

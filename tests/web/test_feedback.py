@@ -193,3 +193,28 @@ def test_what_customers_and_staff_wrote_is_shown_as_text(app, tmp_path):
             page = ada.get(path)
             assert page.status_code == 200 and "&lt;script&gt;" in page.text, path
             assert active_content(page.text) == [], path
+
+
+def test_the_feedback_log_page_records_a_review_and_lists_it(app, complaints):
+    sales, _support = complaints
+    form = {"attendees": "cora, dan", "items": sales,
+            "decisions": f"{sales}=no-action:\n"}
+    with signed_in(app, "sam", "staff", SALES) as sam:  # works cases, no quality role
+        token = form_token(sam, "/feedback")
+        assert 'action="/feedback/reviews"' not in sam.get("/feedback").text
+        assert sam.post("/feedback/reviews", data=form | {"csrf": token}).status_code == 403
+    with signed_in(app, "cora", "compliance") as cora:
+        token = form_token(cora, "/feedback")
+        assert cora.post("/feedback/reviews", data=form).status_code == 403  # no token
+        refused = cora.post("/feedback/reviews", data=form | {"csrf": token})
+        assert refused.status_code in (400, 409) and "reason" in refused.text
+        done = cora.post("/feedback/reviews", data=form | {
+            "csrf": token, "decisions": f"{sales}=no-action:{SCRIPT} duplicate\n"})
+        assert done.status_code == 303, done.text
+        page = cora.get("/feedback").text
+    (event,) = events(app, sales, "feedback_reviewed")
+    assert (event.actor, event.data["decision"], event.data["attendees"]) == (
+        "cora", "no-action", ["cora", "dan"])
+    assert f'id="review-{event.data["review_id"]}"' in page and active_content(page) == []
+    with signed_in(app, "sue", "staff", SUPPORT) as sue:  # another queue: not shown
+        assert f'id="review-{event.data["review_id"]}"' not in sue.get("/feedback").text
