@@ -48,7 +48,7 @@ def test_the_procedures_lifecycle_map_names_the_configured_aliases_and_owner_rol
     md, page = tmp_path / "procedure.md", tmp_path / "procedure.html"
     done = cli("procedure", "--days", "30", "-o", str(md))
     assert done.code == 0, done.err
-    assert done.out.startswith(f"wrote {md}: 18 lifecycle rows, 8 conformance rules")
+    assert done.out.startswith(f"wrote {md}: 18 lifecycle rows, 12 conformance rules")
     assert cli("procedure", "--format", "html", "-o", str(page)).code == 0
     document = cli("procedure", "--json").json()
     rows = {(r["phase"], r["alias"]): (r["owner_role"], r["first_response_hours"],

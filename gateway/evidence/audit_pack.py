@@ -12,6 +12,13 @@ added under ``audit/`` (listed in the manifest and SHA256SUMS like every other f
     audit/sample.json       the mock audit: seed, population, traces, readiness
     audit/sample.md         the same, readable
     audit/templates.json    every template version (text included) and its history
+    audit/documents/NAME-vN.EXT  the published bytes of each controlled document in force
+                            (its sha256 in the manifest equals the version's sha256)
+    audit/documents.json    every controlled document: versions, history, who was sent which
+    audit/approvals.json    the non-happy-path replies of the sampled cases: held, approved
+                            or rejected by whom, and those sent without the approval required
+    audit/reviews.json      the feedback reviews of the period, the stretches longer than the
+                            cadence without one, and the items never reviewed
 
 Why one package and not a zip of packages: one manifest, one signed checkpoint and one access
 record cover everything, and the verifier an auditor already has checks it unchanged.
@@ -20,8 +27,9 @@ record cover everything, and the verifier an auditor already has checks it uncha
 from __future__ import annotations
 
 import json
+import mimetypes
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,19 +38,26 @@ from sqlalchemy.orm import Session
 
 from gateway.core.errors import EvidenceError
 from gateway.core.text import iso
-from gateway.db.outbound import Template, TemplateEvent
+from gateway.db.events import case_family
+from gateway.db.models import Case
+from gateway.db.outbound import OutboundMail, Template, TemplateEvent
 from gateway.evidence import procedure
 from gateway.evidence.package import PackageReport, export_package
 from gateway.evidence.report import e
 from gateway.evidence.select import Selection
+from gateway.workflows import documents, feedback_reviews
 from gateway.workflows.mock_audit import AuditSample, take_sample
+from gateway.workflows.outbound import approval
 
 if TYPE_CHECKING:
+    from gateway.config import Settings
     from gateway.core.context import Context
 
 PURPOSE = "audit-pack"
 FOLDER = "audit/"
 INDEX = FOLDER + "index.html"
+DOCUMENTS = FOLDER + "documents/"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Where each kind of evidence lives: (kind, in this pack, in commgate).
 LOCATIONS: tuple[tuple[str, str, str], ...] = (
@@ -52,6 +67,17 @@ LOCATIONS: tuple[tuple[str, str, str], ...] = (
      "audit/sample.md, audit/sample.json", "commgate audit sample --seed SEED"),
     ("Templates in force and every earlier version with its approval history",
      "audit/templates.json", "commgate templates list / templates show NAME"),
+    ("Controlled documents in force (the bytes customers are sent, sha256 in manifest.json)",
+     "audit/documents/", "commgate documents list; commgate documents get NAME -o FILE"),
+    ("Controlled documents: every version, its approval history and who was sent which",
+     "audit/documents.json", "commgate documents show NAME"),
+    ("Non-happy-path replies: held, approved or rejected, and by whom",
+     "audit/approvals.json, events.csv (outbound_held, outbound_approved)",
+     "commgate outbound list --pending; commgate cases show REF"),
+    ("Feedback reviews: attendees, decisions per item, cadence kept or not",
+     "audit/reviews.json", "commgate feedback reviews; commgate procedure"),
+    ("Calls, meetings and visits noted on the case (archived like mail)",
+     "messages/*.eml, events.csv (note_recorded)", "commgate cases show REF"),
     ("Original mail, byte-exact, with ledger entries and inclusion proofs",
      "messages/*.eml, manifest.json", "commgate audit export; commgate archive verify"),
     ("Case timelines: who did what, when", "index.html, events.csv",
@@ -85,6 +111,11 @@ def build_pack(app: Context, *, actor: str, output: Path, days: int, per_kind: i
                              per_kind=per_kind, seed=seed)
         written = procedure.build(session, app.settings, days=days, now=now)
         templates = template_history(session)
+        document_files = documents_in_force_files(session)
+        document_records = document_history(session)
+        approvals = approval_records(session, app.settings, sample.refs)
+        reviews = feedback_reviews.review_cadence(session, app.settings,
+                                                  now - timedelta(days=days), now)
     if not sample.refs:
         raise EvidenceError(f"nothing to sample: no accepted order, scope change, complaint "
                             f"or property item in the last {days} days (try --days)")
@@ -94,8 +125,11 @@ def build_pack(app: Context, *, actor: str, output: Path, days: int, per_kind: i
         FOLDER + "sample.json": _json(sample.to_json()),
         FOLDER + "sample.md": render_sample_markdown(sample).encode(),
         FOLDER + "templates.json": _json(templates),
+        FOLDER + "documents.json": _json(document_records),
+        FOLDER + "approvals.json": _json(approvals),
+        FOLDER + "reviews.json": _json(reviews),
         INDEX: render_index(sample, written).encode(),
-    }
+    } | document_files
     report = export_package(app, Selection(cases=sample.refs), output, actor,
                             extra_files=files, purpose=PURPOSE)
     return AuditPack(report, sample)
@@ -117,6 +151,54 @@ def template_history(session: Session) -> list[dict[str, Any]]:
              "subject": t.subject, "body": t.body, "history": events.get(t.id, [])}
             for t in session.scalars(select(Template).order_by(Template.name,
                                                                Template.version))]
+
+
+def document_file_name(name: str, version: int, content_type: str) -> str:
+    """``audit/documents/NAME-vN.EXT``: the name is a checked document name, the extension
+    follows the content type; the uploaded file name never becomes a path."""
+    ext = mimetypes.guess_extension(content_type) or ".bin"
+    return f"{DOCUMENTS}{name}-v{version}{ext}"
+
+
+def documents_in_force_files(session: Session) -> dict[str, bytes]:
+    """The published bytes of every controlled document in force (verified on read)."""
+    files = {}
+    for doc in documents.documents_in_force(session):
+        version = documents.get(session, doc.name, doc.version)
+        files[document_file_name(doc.name, doc.version, version.content_type)] = \
+            documents.document_bytes(session, doc.name, doc.version)
+    return files
+
+
+def document_history(session: Session) -> list[dict[str, Any]]:
+    """Every controlled document: each version, every step, and who was sent which."""
+    names = sorted({row["name"] for row in documents.listing(session)})
+    return [{"name": name, "versions": documents.listing(session, name),
+             "history": documents.document_history(session, name),
+             "sends": documents.sends(session, name)} for name in names]
+
+
+def approval_records(session: Session, settings: Settings, refs: tuple[str, ...]
+                     ) -> dict[str, Any]:
+    """The sampled cases' replies that were held for approval, with the record of each, and
+    those sent without the approval the matrix asks for."""
+    cases = list(session.scalars(select(Case).where(Case.ref.in_(refs))))
+    family = {case_id for case in cases for case_id in case_family(session, case)}
+    mails = list(session.scalars(select(OutboundMail).where(
+        OutboundMail.case_id.in_(sorted(family))).order_by(OutboundMail.id))) if family else []
+    held = approval.approvals_by_mail(session, [m.id for m in mails])
+    return {"held": [{"outbound_id": m.id, "case": ref_of(session, m.case_id),
+                      "reply_kind": m.reply_kind, "status": m.status,
+                      "approval": approval.approval_of(session, m.id)}
+                     for m in mails if m.id in held],
+            "sent_without_approval": [
+                n.to_json() for n in approval.sent_needing_approval(
+                    session, settings, EPOCH, family) if not n.approved]}
+
+
+def ref_of(session: Session, case_id: int) -> str:
+    case = session.get(Case, case_id)
+    return case.ref if case is not None else ""
 
 
 def _score(value: float | None) -> str:

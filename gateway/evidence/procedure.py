@@ -10,8 +10,10 @@ handling), the escalation and retention rules from their sections, and the last 
 measures from the records how often each rule was kept (``gateway.workflows.conformance``).
 
 What each element says is a :class:`Control` in :data:`CONTROLS` (the element and a function
-``fn(session, settings) -> lines``): controlled documents, a non-happy-path approval matrix or
-a feedback review cadence are each one more function and one line there.
+``fn(session, settings) -> lines``). The templates and the controlled documents in force
+(``workflows.documents.documents_in_force``) are tabled with their versions and approvers; the
+``[approval]`` matrix is stated with the escalation rules, the feedback review cadence with the
+feedback routing, and how a call's outcome reaches the record with the orders.
 
 Two renderings of one :class:`Procedure`: Markdown (table cells with ``|`` and line breaks
 neutralised) and a self-contained HTML page in which every value is escaped (no scripts, a
@@ -21,7 +23,7 @@ Content-Security-Policy that loads nothing), as the evidence package's report.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +37,7 @@ from gateway.db.outbound import Template
 from gateway.db.property import PROPERTY_KINDS
 from gateway.db.reviews import CHECKLIST_ITEMS
 from gateway.evidence.report import e
-from gateway.workflows import conformance, feedback, lifecycle
+from gateway.workflows import conformance, documents, feedback, lifecycle
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -106,6 +108,7 @@ class Procedure:
     lifecycle_map: tuple[MapRow, ...]
     elements: tuple[Section, ...]
     templates: tuple[dict[str, Any], ...]
+    documents: tuple[dict[str, Any], ...]
     escalation: tuple[str, ...]
     retention: tuple[str, ...]
     conformance: tuple[conformance.ConformanceResult, ...]
@@ -116,7 +119,8 @@ class Procedure:
                 "lifecycle_map": [row.to_json() for row in self.lifecycle_map],
                 "elements": [{"element": s.element, "title": s.title, "lines": list(s.lines)}
                              for s in self.elements],
-                "templates": list(self.templates), "escalation": list(self.escalation),
+                "templates": list(self.templates), "documents": list(self.documents),
+                "escalation": list(self.escalation),
                 "retention": list(self.retention),
                 "conformance": [r.to_json() for r in self.conformance]}
 
@@ -131,7 +135,8 @@ def build(session: Session, settings: Settings, *, days: int, now: datetime) -> 
         sections.append(Section(element, title, tuple(lines)))
     return Procedure(now, since, days, settings.config.case_prefix,
                      tuple(lifecycle_map(settings)), tuple(sections),
-                     tuple(templates_in_force(session)), tuple(escalation(settings)),
+                     tuple(templates_in_force(session)), tuple(controlled_documents(session)),
+                     tuple(escalation(settings)),
                      tuple(retention(session, settings)),
                      tuple(conformance.measure_all(session, settings, since)))
 
@@ -157,16 +162,33 @@ def templates_in_force(session: Session) -> list[dict[str, Any]]:
                                      .order_by(Template.name))]
 
 
+def controlled_documents(session: Session) -> list[dict[str, Any]]:
+    """The published version of every controlled document: what customers are sent now, its
+    bytes (sha256), who approved and published it, and the role that owns it."""
+    return [asdict(doc) for doc in documents.documents_in_force(session)]
+
+
 # -- controls of each element -----------------------------------------------------------------
 
 def _information(session: Session, settings: Settings) -> list[str]:
     count = len(templates_in_force(session))
+    docs = documents.documents_in_force(session)
     acks = settings.config.outbound.acknowledge
     lines = [
         "Customer-facing text is sent from templates: draft -> approved by a person other "
         "than its author -> published; an approved text never changes (a change is a new "
         "version) and every transition is kept with who and when.",
-        f"{count} template(s) in force (published); see 'Templates in force'.",
+        f"{count} template(s) in force (published); see 'Templates and controlled documents "
+        f"in force'.",
+        "Product and service information (spec sheets, service descriptions, terms) is kept "
+        "as controlled documents: each has an owner role; a version is approved by a holder "
+        "of that role other than its author, then published; its bytes never change (sha256) "
+        "and superseded versions stay retrievable ('commgate documents').",
+        f"{len(docs)} controlled document(s) in force: " + (", ".join(
+            f"{d.name} v{d.version} (owner {d.owner_role}, approved by {d.approved_by})"
+            for d in docs) if docs else "none") + ".",
+        "'commgate reply REF --attach-document NAME' sends the published version and records "
+        "which version (sha256) went to which recipient on which case.",
         "Every outbound mail is archived (ledger entry, sha256) before it is relayed, with "
         "the template name and version it was made from.",
     ]
@@ -202,6 +224,10 @@ def _feedback(session: Session, settings: Settings) -> list[str]:
         "A complaint cannot be closed without a corrective-action reference and a "
         "resolution note; taking a record out of 'complaint' needs a note and a quality role "
         f"({', '.join(feedback.QUALITY_ROLES)}), and the feedback log keeps every type change.",
+        f"Feedback is reviewed in a recorded meeting at least every "
+        f"{settings.config.feedback.review_every_days} days ([feedback] review_every_days; "
+        "'commgate feedback review'): attendees, and for each item a decision (corrective "
+        "action, improvement, or no action with the reason), on the item's case.",
     ]
 
 
@@ -229,9 +255,21 @@ def _response(session: Session, settings: Settings) -> list[str]:
     return lines
 
 
+def _calls(session: Session, settings: Settings) -> list[str]:
+    return [
+        "Calls, meetings, visits and portal messages reach the record as notes: 'commgate "
+        "cases note REF --channel phone|meeting|visit|portal --summary TEXT [--outcome TEXT] "
+        "[--attach FILE]' (or the case page) archives the note like mail (ledger entry, "
+        "sha256) on the case, in its timeline and evidence packages.",
+        "A note that carries a scope change (a customer who phones to change a quantity) "
+        "opens the same review a change by mail does.",
+    ]
+
+
 CONTROLS: tuple[Control, ...] = (
     Control("information", _information),
     Control("orders", _orders),
+    Control("orders", _calls),
     Control("feedback", _feedback),
     Control("property", _property),
     Control("response", _response),
@@ -248,10 +286,29 @@ def escalation(settings: Settings) -> list[str]:
         lines.append(f"Role {role}: escalations mailed to {where}" if where else
                      f"Role {role}: no escalation address; breaches are recorded on the case "
                      f"only")
+    lines += approval_rules(settings)
     lines += ["Templates are approved by a person other than their author before they can "
-              "be published.",
+              "be published; controlled documents by a holder of their owner role other than "
+              "their author.",
               "Review decisions, order declines, property loss/damage/destruction and type "
               "changes out of 'complaint' each need a note saying why."]
+    return lines
+
+
+def approval_rules(settings: Settings) -> list[str]:
+    """The [approval] matrix: which non-happy-path replies wait for a second person."""
+    config = settings.config.approval
+    if not config.kinds and not config.states:
+        return ["No [approval] matrix is configured: no reply waits for a second person's "
+                "approval before it is sent."]
+    lines = [f"Replies of kind {kind} are held until approved by the role {role}."
+             for kind, role in config.kinds.items()]
+    lines += [f"Any reply on a case in state {state} is held until approved by the role "
+              f"{role}." for state, role in config.states.items()]
+    lines += ["The approver is a person other than the author holding the role (or an admin); "
+              "a rejection needs a note; holding, approval and rejection are case events.",
+              f"A reply waiting longer than {config.escalate_after_minutes:g} minutes is "
+              f"escalated to the role's address, again after each further interval."]
     return lines
 
 
@@ -281,7 +338,10 @@ def _hours(value: float | None) -> str:
 
 def _rate(result: conformance.ConformanceResult) -> str:
     m = result.measured
-    return "no records" if m.rate is None else f"{m.numerator}/{m.denominator} ({m.rate:.0%})"
+    rate = "no records" if m.rate is None else f"{m.numerator}/{m.denominator} ({m.rate:.0%})"
+    if m.note and m.rate is None and m.note.startswith("informational"):
+        return m.note
+    return f"{rate}; {m.note}" if m.note else rate
 
 
 def md_cell(value: Any) -> str:
@@ -299,6 +359,13 @@ def _md_table(head: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
 MAP_HEAD = ("Phase", "Alias (channel)", "Queue", "Owner role", "Record", "First response",
             "Resolution")
 CONFORMANCE_HEAD = ("Element", "Rule", "Kept", "Not kept (case: why)")
+DOCUMENT_HEAD = ("Document", "Version", "Title", "Owner role", "Author", "Approved by",
+                 "Published", "sha256")
+
+
+def _document_cells(d: dict[str, Any]) -> tuple[Any, ...]:
+    return (d["name"], d["version"], d["title"], d["owner_role"], d["author"],
+            d["approved_by"], d["published_at"], d["sha256"])
 
 
 def _map_cells(row: MapRow) -> tuple[str, ...]:
@@ -315,11 +382,13 @@ def render_markdown(p: Procedure) -> str:
     out += ["", "## 2. Elements and how each is controlled"]
     for section in p.elements:
         out += ["", f"### {section.title}", ""] + [f"- {md_cell(line)}" for line in section.lines]
-    out += ["", "## 3. Templates in force", ""]
+    out += ["", "## 3. Templates and controlled documents in force", ""]
     out += _md_table(("Template", "Version", "Author", "Approved by", "Published"),
                      ((t["name"], t["version"], t["author"], t["approved_by"],
                        t["published_at"]) for t in p.templates)) if p.templates else [
         "No template is published."]
+    out += [""] + (_md_table(DOCUMENT_HEAD, (_document_cells(d) for d in p.documents))
+                   if p.documents else ["No controlled document is published."])
     out += ["", "## 4. Escalation and approval", ""] + [f"- {md_cell(x)}" for x in p.escalation]
     out += ["", "## 5. Retention", ""] + [f"- {md_cell(x)}" for x in p.retention]
     out += ["", f"## 6. Measured conformance (last {p.days} days)", ""]
@@ -357,11 +426,13 @@ def render_html_body(p: Procedure) -> str:
              "<h2>2. Elements and how each is controlled</h2>"]
     for section in p.elements:
         parts += [f"<h3>{e(section.title)}</h3>", _html_list(section.lines)]
-    parts.append("<h2>3. Templates in force</h2>")
+    parts.append("<h2>3. Templates and controlled documents in force</h2>")
     parts.append(_html_table(("Template", "Version", "Author", "Approved by", "Published"),
                              ((t["name"], t["version"], t["author"], t["approved_by"],
                                t["published_at"]) for t in p.templates))
                  if p.templates else "<p>No template is published.</p>")
+    parts.append(_html_table(DOCUMENT_HEAD, (_document_cells(d) for d in p.documents))
+                 if p.documents else "<p>No controlled document is published.</p>")
     parts += ["<h2>4. Escalation and approval</h2>", _html_list(p.escalation),
               "<h2>5. Retention</h2>", _html_list(p.retention),
               f"<h2>6. Measured conformance (last {e(p.days)} days)</h2>"]

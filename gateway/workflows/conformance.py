@@ -18,14 +18,18 @@ Decisions:
   ``feedback_classified`` event from "complaint"): retyping it before closing does not take it
   out of the measure, and the retype is named in the finding.
 - Figures are read from the records (rows and case events), never from configuration: the
-  configuration is what the procedure says, the records are what was done.
+  configuration is what the procedure says, the records are what was done. Two rules judge
+  the records against the configuration as it is now: which sent replies needed a second
+  person's approval (the ``[approval]`` matrix) and how often feedback must be reviewed
+  (``[feedback] review_every_days``); a matrix widened after a reply went out shows that reply
+  as sent without approval, which is what an auditor applying today's rule would find.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -34,13 +38,16 @@ from sqlalchemy.orm import Session
 from classifiers.context import normalise
 from gateway.core.clock import utcnow
 from gateway.core.text import iso
+from gateway.db.documents import DocumentVersion
 from gateway.db.events import case_family, surviving_case
-from gateway.db.feedback import FeedbackRecord
+from gateway.db.feedback import FeedbackRecord, FeedbackReviewItem
 from gateway.db.models import Case, CaseEvent, CaseLink, Message
 from gateway.db.outbound import OutboundMail
 from gateway.db.property import PropertyHistory, PropertyItem
 from gateway.db.reviews import CHECKLIST_ITEMS, OrderDecision, Review
+from gateway.workflows import documents, feedback_reviews, notes
 from gateway.workflows.feedback import CLASSIFIED_EVENT
+from gateway.workflows.outbound import approval
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -72,6 +79,9 @@ class Measured:
     numerator: int
     denominator: int
     failing: tuple[Finding, ...] = ()
+    # What the figures alone do not say (reviews held, the cadence), or, for a rule with no
+    # measure (calls and meetings: nothing says which call must be noted), the whole result.
+    note: str = ""
 
     @property
     def rate(self) -> float | None:
@@ -102,7 +112,8 @@ class ConformanceResult:
                 "measures": self.check.measures, "numerator": m.numerator,
                 "denominator": m.denominator,
                 "rate": None if m.rate is None else round(m.rate, 4),
-                "failing": [{"ref": f.ref, "reason": f.reason} for f in m.failing]}
+                "failing": [{"ref": f.ref, "reason": f.reason} for f in m.failing],
+                "note": m.note}
 
 
 def measure_all(session: Session, settings: Settings, since: datetime,
@@ -365,6 +376,105 @@ def mail_from_published_templates(session: Session, settings: Settings,
                    f"controlled template") for m in mails)
 
 
+def _when(text: str) -> datetime:
+    """A time as the read models give it (:func:`iso`) back as a datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def document_send_gap(doc: DocumentVersion | None, send: dict[str, Any]) -> str | None:
+    """Why a recorded send was not of the version published at the time, or None."""
+    what = f"{send['name']} v{send['version']} sent to {send['recipient']} on {send['at']}"
+    if doc is None:
+        return f"{what}: no such version"
+    if doc.sha256 != send["sha256"]:
+        return f"{what}: the bytes sent ({send['sha256'][:12]}) are not the version's"
+    at = _when(send["at"])
+    published_then = doc.published_at is not None and doc.published_at <= at and (
+        doc.ended_at is None or doc.ended_at > at)
+    return None if published_then else f"{what}: that version was not the published one then"
+
+
+def documents_sent_as_published(session: Session, settings: Settings,
+                                since: datetime) -> Measured:
+    names = list(session.scalars(select(DocumentVersion.name).distinct()
+                                 .order_by(DocumentVersion.name)))
+    versions = {(d.name, d.version): d for d in session.scalars(select(DocumentVersion))}
+    judged = []
+    for name in names:
+        for send in documents.sends(session, name):
+            if _when(send["at"]) >= since:
+                judged.append((send["case"], document_send_gap(
+                    versions.get((send["name"], send["version"])), send)))
+    return _ratio(judged)
+
+
+# -- non-happy-path mail, calls and meetings, feedback review (8.2.1 c, e) ---------------------
+
+def replies_approved(session: Session, settings: Settings, since: datetime) -> Measured:
+    needed = approval.sent_needing_approval(session, settings, since)
+    return _ratio((n.ref, None if n.approved else
+                   f"reply {n.mail.id} ({n.mail.reply_kind or 'reply'}, "
+                   f"{', '.join(n.requirement.reasons)}) by {n.mail.actor} sent "
+                   f"{iso(n.mail.sent_at)} without approval by the role {n.requirement.role}")
+                  for n in needed)
+
+
+def feedback_reviewed_on_cadence(session: Session, settings: Settings,
+                                 since: datetime) -> Measured:
+    """The stretches of the period between recorded feedback reviews (from its start, between
+    reviews, to now) and the period's feedback items due for review (recorded more than
+    ``review_every_days`` ago): a stretch is kept when no longer than the cadence, an item when
+    a review took it up."""
+    now = utcnow()
+    cadence = feedback_reviews.review_cadence(session, settings, since, now)
+    every = cadence["every_days"]
+    held = [r["held_at"] for r in cadence["reviews"]]
+    stretches = len(held) + 1
+    judged: list[tuple[str, str | None]] = [("cadence", None)] * (stretches - len(cadence["gaps"]))
+    judged += [("cadence", f"no feedback review from {g['from']} to {g['to']} ({g['days']:g} "
+                f"days; the cadence is every {every} days)") for g in cadence["gaps"]]
+    due = now - timedelta(days=every)
+    never = [item for item in cadence["never_reviewed"]
+             if since <= _when(item["recorded_at"]) <= due]
+    judged += [(item["ref"], f"{item['type'] or 'feedback'} recorded {item['recorded_at']} "
+                f"was never taken up by a feedback review") for item in never]
+    reviewed = _reviewed_items_due(session, since, due)
+    judged += [(ref, None) for ref in reviewed]
+    return Measured(*_counts(judged), note=(
+        f"{len(held)} review(s) held in the period"
+        + (f" (last {held[-1]})" if held else "") + f"; cadence every {every} days"))
+
+
+def _reviewed_items_due(session: Session, since: datetime, due: datetime) -> list[str]:
+    """The feedback items recorded in [since, due] that a review took up (each once)."""
+    rows = session.execute(select(FeedbackRecord.id, Case.ref).join(
+        Case, Case.id == FeedbackRecord.case_id).where(
+        FeedbackRecord.created_at >= since, FeedbackRecord.created_at <= due,
+        FeedbackRecord.id.in_(
+            select(FeedbackReviewItem.feedback_id))).order_by(FeedbackRecord.id)).all()
+    return [ref for _, ref in rows]
+
+
+def _counts(judged: list[tuple[str, str | None]]) -> tuple[int, int, tuple[Finding, ...]]:
+    measured = _ratio(judged)
+    return measured.numerator, measured.denominator, measured.failing
+
+
+def calls_and_meetings_recorded(session: Session, settings: Settings,
+                                since: datetime) -> Measured:
+    """Informational: nothing says which call must be noted, so there is no rate; the count
+    by channel shows whether calls and meetings reach the record at all."""
+    channels: dict[str, int] = {}
+    for data in session.scalars(select(CaseEvent.data).where(
+            CaseEvent.kind == notes.NOTE_EVENT, CaseEvent.at >= since)):
+        channel = str(data.get("channel") or "other") if isinstance(data, dict) else "other"
+        channels[channel] = channels.get(channel, 0) + 1
+    total = sum(channels.values())
+    by = ", ".join(f"{name} {n}" for name, n in sorted(channels.items()))
+    return Measured(0, 0, note=f"informational: {total} call/meeting note(s) on the record"
+                    + (f" ({by})" if by else "") + " ('commgate cases note')")
+
+
 # -- response targets (8.2.1 e) ---------------------------------------------------------------
 
 def _target_cases(session: Session, since: datetime, due: Any) -> list[Case]:
@@ -429,6 +539,20 @@ CHECKS: tuple[ConformanceCheck, ...] = (
                      "customer property with a receipt record (condition, location) and, once "
                      "gone, a return (destination, shipment) or disposal record",
                      property_custody_recorded),
+    ConformanceCheck("documents-sent-as-published", "information",
+                     "controlled documents attached to customer mail in the version published "
+                     "at the time, with its bytes (sha256)", documents_sent_as_published),
+    ConformanceCheck("feedback-reviewed-on-cadence", "feedback",
+                     "no stretch longer than [feedback] review_every_days without a recorded "
+                     "feedback review, and every feedback item due for review taken up by one",
+                     feedback_reviewed_on_cadence),
+    ConformanceCheck("non-happy-path-replies-approved", "response",
+                     "replies the [approval] matrix names (by kind, or by the case's state when "
+                     "queued) sent only after a second person of the role approved them",
+                     replies_approved),
+    ConformanceCheck("calls-and-meetings-recorded", "response",
+                     "calls, meetings, visits and portal messages noted on their case",
+                     calls_and_meetings_recorded),
     ConformanceCheck("first-response-within-target", "response",
                      "cases whose first response went out within the configured target",
                      first_responses_within_target),

@@ -7,9 +7,11 @@ What each sampled record must show is a :class:`TraceCheck` in :data:`TRACE_CHEC
 applies to, the evidence expected, the element of clause 8.2.1, and ``fn(session, settings,
 sampled) -> (status, detail)`` with status "present", "missing" or "n/a" (the evidence does not
 apply to this record yet, e.g. a return record for an item still in our care). A new kind of
-evidence (a controlled document sent in its published version, a non-happy-path reply approved
-before it went out, a phone note on the record) is one function and one line in
-:data:`TRACE_CHECKS`; a new kind of record is one line in :data:`KINDS`.
+evidence is one function and one line in :data:`TRACE_CHECKS`; a new kind of record is one line
+in :data:`KINDS`. Every sampled record's case is also traced for a non-happy-path reply sent
+without the approval the ``[approval]`` matrix asks (missing), and lists the calls and meetings
+noted and the controlled documents sent on it (present when there, never required); a
+complaint shows whether a feedback review took it up once the cadence made one due.
 
 Decisions:
 - The pick is ``random.Random(seed).sample`` over candidates in id order, so the same seed over
@@ -27,7 +29,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -35,11 +37,15 @@ from sqlalchemy.orm import Session
 
 from gateway.core.clock import utcnow
 from gateway.core.text import iso
+from gateway.db.documents import DocumentSend, DocumentVersion
 from gateway.db.events import case_family
+from gateway.db.feedback import FeedbackReview, FeedbackReviewItem
 from gateway.db.models import Case, CaseEvent, Message
 from gateway.db.outbound import OutboundMail
 from gateway.db.reviews import OrderDecision, Review
 from gateway.workflows import conformance as cf
+from gateway.workflows import documents, notes
+from gateway.workflows.outbound import approval
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -354,6 +360,83 @@ def property_owner(session: Session, settings: Settings, s: Sampled) -> Outcome:
                     f"owner {s.record.owner}")
 
 
+# -- evidence on the case of any sampled record ----------------------------------------------
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def replies_approved(session: Session, settings: Settings, s: Sampled) -> Outcome:
+    """A non-happy-path reply on the case (its family) sent without the approval the
+    ``[approval]`` matrix asks for is missing evidence."""
+    needed = approval.sent_needing_approval(session, settings, EPOCH,
+                                            case_family(session, s.case))
+    if not needed:
+        return NOT_APPLICABLE, "no sent reply on the case needed approval"
+    unapproved = [n for n in needed if not n.approved]
+    if unapproved:
+        return MISSING, "; ".join(
+            f"non-happy-path reply {n.mail.id} ({', '.join(n.requirement.reasons)}) by "
+            f"{n.mail.actor} sent {iso(n.mail.sent_at)} without approval by the role "
+            f"{n.requirement.role}" for n in unapproved)
+    return PRESENT, "; ".join(
+        f"reply {n.mail.id} ({', '.join(n.requirement.reasons)}) approved by "
+        f"{n.approval.decided_by} on {iso(n.approval.decided_at)}"
+        for n in needed if n.approval is not None)
+
+
+def notes_on_record(session: Session, settings: Settings, s: Sampled) -> Outcome:
+    """Calls, meetings and visits noted on the case: evidence when there, not required."""
+    found = notes.details_for_case(session, s.case)
+    if not found:
+        return NOT_APPLICABLE, "no call or meeting noted on the case"
+    return PRESENT, "; ".join(f"{n['channel']} note by {n['actor']} on {n['at']} (ledger seq "
+                              f"{n['seq']})" for n in found)
+
+
+def documents_sent(session: Session, settings: Settings, s: Sampled) -> Outcome:
+    """Controlled documents sent on the case, each in the version published at the time."""
+    family = set(case_family(session, s.case))
+    names = sorted(set(session.scalars(select(DocumentSend.name).where(
+        DocumentSend.case_id.in_(family)))))
+    if not names:
+        return NOT_APPLICABLE, "no controlled document sent on the case"
+    versions = {(d.name, d.version): d for d in session.scalars(
+        select(DocumentVersion).where(DocumentVersion.name.in_(names)))}
+    refs = set(cf.case_refs(session, family).values())
+    present: list[str] = []
+    problems: list[str] = []
+    for name in names:
+        for send in documents.sends(session, name):
+            if send["case"] not in refs:
+                continue
+            why = cf.document_send_gap(versions.get((send["name"], send["version"])), send)
+            (problems if why else present).append(why or (
+                f"{send['name']} v{send['version']} ({send['sha256'][:12]}) to "
+                f"{send['recipient']} on {send['at']}"))
+    return (MISSING, "; ".join(problems)) if problems else (PRESENT, "; ".join(present))
+
+
+def complaint_reviewed(session: Session, settings: Settings, s: Sampled) -> Outcome:
+    """Whether a feedback review took the complaint up, judged once the cadence says one was
+    due (``[feedback] review_every_days`` after it was recorded)."""
+    row, _ = s.record
+    every = settings.config.feedback.review_every_days
+    taken = session.execute(select(FeedbackReview.id, FeedbackReview.held_at,
+                                   FeedbackReviewItem.decision, FeedbackReviewItem.text)
+                            .join(FeedbackReviewItem,
+                                  FeedbackReviewItem.review_id == FeedbackReview.id)
+                            .where(FeedbackReviewItem.feedback_id == row.id)
+                            .order_by(FeedbackReview.held_at)).first()
+    if taken is not None:
+        review_id, held_at, decision, text = taken
+        return PRESENT, (f"feedback review {review_id} on {iso(held_at)}: {decision}: {text}")
+    due = row.created_at + timedelta(days=every)
+    if due > utcnow():
+        return NOT_APPLICABLE, (f"not reviewed yet; due by {iso(due)} (every {every} days)")
+    return MISSING, (f"not taken up by a feedback review within {every} days of "
+                     f"{iso(row.created_at)}")
+
+
 # The registries: what is sampled, and what each sampled record must show.
 KINDS: tuple[SampleKind, ...] = (
     SampleKind("order", "accepted orders", accepted_orders),
@@ -379,4 +462,12 @@ TRACE_CHECKS: tuple[TraceCheck, ...] = (
     TraceCheck("property", "owner named", "property", property_owner),
     TraceCheck("property", "receipt record", "property", property_receipt),
     TraceCheck("property", "return or disposal record", "property", property_return),
+    TraceCheck("complaint", "feedback review", "feedback", complaint_reviewed),
+    # On the case of every sampled record: a non-happy-path reply sent without approval is
+    # missing evidence; calls, meetings and documents sent are evidence when there.
+    *(TraceCheck(kind.kind, name, element, check) for kind in KINDS
+      for name, element, check in (
+          ("non-happy-path replies approved", "response", replies_approved),
+          ("calls and meetings on the record", "response", notes_on_record),
+          ("controlled documents sent", "information", documents_sent))),
 )

@@ -34,13 +34,17 @@ def test_the_registries_name_known_elements_and_kinds_once():
         "replies-from-published-templates", "orders-with-complete-review",
         "orders-with-changes-confirmed", "scope-changes-confirmed",
         "complaints-with-corrective-action", "property-with-custody-records",
+        "documents-sent-as-published", "feedback-reviewed-on-cadence",
+        "non-happy-path-replies-approved", "calls-and-meetings-recorded",
         "first-response-within-target", "resolution-within-target"]
     assert kinds == ["order", "scope-change", "complaint", "property"]
-    assert len(mock_audit.TRACE_CHECKS) == 13
+    # 13 of the records themselves, a complaint's feedback review, and on the case of every
+    # kind: replies approved, calls and meetings, documents sent (4 x 3).
+    assert len(mock_audit.TRACE_CHECKS) == 26
     assert {c.element for c in cf.CHECKS} | {c.element for c in mock_audit.TRACE_CHECKS} <= set(
         cf.ELEMENTS)
     assert {c.kind for c in mock_audit.TRACE_CHECKS} == set(kinds)
-    assert len({(c.kind, c.name) for c in mock_audit.TRACE_CHECKS}) == 13
+    assert len({(c.kind, c.name) for c in mock_audit.TRACE_CHECKS}) == 26
 
 
 def test_a_new_rule_and_a_new_piece_of_evidence_are_one_function_each(app, tmp_path):

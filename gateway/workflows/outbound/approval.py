@@ -23,6 +23,7 @@ Decisions:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -198,27 +199,54 @@ def approval_of(session: Session, outbound_id: int) -> dict[str, Any] | None:
     return None if found is None else approval_view(found)
 
 
-def sent_without_approval(session: Session, settings: Settings, since: datetime
-                          ) -> list[dict[str, Any]]:
-    """Replies sent since ``since`` that the current matrix says need approval (by their kind,
-    or by the case states recorded when they were queued) and that no second person approved:
-    what a mock audit reports as missing evidence."""
-    rows = session.execute(select(OutboundMail, Case.ref).join(
-        Case, Case.id == OutboundMail.case_id).where(
+@dataclass(frozen=True)
+class Needed:
+    """A sent reply the current matrix says needs approval, and the approval it got (if any)."""
+
+    mail: OutboundMail
+    ref: str
+    requirement: Requirement
+    approval: OutboundApproval | None
+
+    @property
+    def approved(self) -> bool:
+        return self.approval is not None and self.approval.status == "approved"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"outbound_id": self.mail.id, "case": self.ref,
+                "reply_kind": self.mail.reply_kind, "role": self.requirement.role,
+                "reasons": list(self.requirement.reasons), "author": self.mail.actor,
+                "sent_at": iso(self.mail.sent_at)}
+
+
+def sent_needing_approval(session: Session, settings: Settings, since: datetime,
+                          case_ids: Iterable[int] | None = None) -> list[Needed]:
+    """Replies sent since ``since`` (on ``case_ids`` only, when given) that the current matrix
+    says need approval, by their kind or by the case states recorded when they were queued,
+    each with the approval it got: what the procedure measures and a mock audit traces."""
+    query = select(OutboundMail, Case.ref).join(Case, Case.id == OutboundMail.case_id).where(
         OutboundMail.status == "sent", OutboundMail.auto.is_(False),
-        OutboundMail.sent_at >= since).order_by(OutboundMail.id)).all()
+        OutboundMail.sent_at >= since).order_by(OutboundMail.id)
+    if case_ids is not None:
+        query = query.where(OutboundMail.case_id.in_(sorted(set(case_ids))))
+    rows = session.execute(query).all()
     approvals = approvals_by_mail(session, [mail.id for mail, _ in rows])
     states = _queued_states(session, [mail for mail, _ in rows])
     found = []
     for mail, ref in rows:
         needed = requirement(settings, mail.reply_kind, states.get(mail.id, []))
-        given = approvals.get(mail.id)
-        if needed is None or (given is not None and given.status == "approved"):
-            continue
-        found.append({"outbound_id": mail.id, "case": ref, "reply_kind": mail.reply_kind,
-                      "role": needed.role, "reasons": list(needed.reasons),
-                      "author": mail.actor, "sent_at": iso(mail.sent_at)})
+        if needed is not None:
+            found.append(Needed(mail, ref, needed, approvals.get(mail.id)))
     return found
+
+
+def sent_without_approval(session: Session, settings: Settings, since: datetime
+                          ) -> list[dict[str, Any]]:
+    """Replies sent since ``since`` that the current matrix says need approval (by their kind,
+    or by the case states recorded when they were queued) and that no second person approved:
+    what a mock audit reports as missing evidence."""
+    return [n.to_json() for n in sent_needing_approval(session, settings, since)
+            if not n.approved]
 
 
 def _queued_states(session: Session, mails: list[OutboundMail]) -> dict[int, list[str]]:
