@@ -9,11 +9,18 @@ import hashlib
 import json
 import zipfile
 
+import pytest
+
+from gateway.bootstrap import App
+from gateway.config import CONFIG_NAME
+from gateway.workflows.outbound import delivery
 from tests.support.audit_findings import (
     complaint_closed_without_corrective_action,
     order_accepted_over_an_unconfirmed_change,
 )
 from tests.support.checkpoints import configure_checkpoint_key
+from tests.support.outbound import Relays, RelayServer, configure
+from tests.support.smtp import LoopThread
 
 OWNERS = {"sales@northpoint.example": "sales", "support@northpoint.example": "service",
           "returns@northpoint.example": "logistics"}
@@ -31,6 +38,30 @@ resolution_hours = 240
 alias = "support@northpoint.example"
 first_response_hours = 4
 """
+
+
+@pytest.fixture
+def relay():
+    """A real aiosmtpd relay on loopback: where the daemon's delivery hands outbound mail."""
+    thread = LoopThread()
+    servers = Relays(thread)
+    yield servers.start()
+    servers.close()
+    thread.close()
+
+
+def deliver(home) -> None:
+    """What the daemon's delivery run does: archive and relay every queued mail that is due."""
+    app = App.open(home)
+    try:
+        delivery.deliver_due(app)
+    finally:
+        app.close()
+
+
+def append_config(home, text: str) -> None:
+    with (home / CONFIG_NAME).open("a") as handle:
+        handle.write("\n" + text)
 
 
 def configure_owners(home):
@@ -135,6 +166,14 @@ def test_the_audit_pack_verifies_offline_and_a_tampered_pack_fails(cli, home, tm
     key = configure_checkpoint_key(home, tmp_path / "keys")
     order = order_accepted_over_an_unconfirmed_change(cli, tmp_path)
     complaint = complaint_closed_without_corrective_action(cli, tmp_path)
+    spec = tmp_path / "ph40-spec.txt"
+    spec.write_bytes(b"PH-40 pump housing\nBore 40 H7, deburred, Ra 0.8\n")
+    for step in (("add", "ph40-spec", str(spec), "--title", "PH-40 specification",
+                  "--owner-role", "compliance", "--as", "doc.writer"),
+                 ("approve", "ph40-spec", "--as", "qm.petra"),
+                 ("publish", "ph40-spec", "--as", "qm.petra")):
+        done = cli("documents", *step)
+        assert done.code == 0, done.err
     pack = tmp_path / "audit-pack.zip"
 
     made = cli("audit", "pack", "--seed", "3", "-o", str(pack), "--as", "qm.petra", "--json")
@@ -149,6 +188,9 @@ def test_the_audit_pack_verifies_offline_and_a_tampered_pack_fails(cli, home, tm
         names = set(z.namelist())
         sample = json.loads(z.read("audit/sample.json"))
         templates = json.loads(z.read("audit/templates.json"))
+        documents = json.loads(z.read("audit/documents.json"))
+        published = z.read("audit/documents/ph40-spec-v1.txt")
+        listed = json.loads(z.read("manifest.json"))["files"]
         index = z.read("audit/index.html").decode()
     assert {"audit/procedure.md", "audit/procedure.html", "audit/sample.md",
             "audit/index.html", "reviews.csv", "feedback-log.csv"} <= names
@@ -157,6 +199,18 @@ def test_the_audit_pack_verifies_offline_and_a_tampered_pack_fails(cli, home, tm
             for t in templates] == [("scope-change-approved", 1,
                                      ["created", "approved", "published"])]
     assert "Where each kind of evidence lives" in index and "feedback-log.csv" in index
+    assert all(f"<code>{where}" in index for where in (
+        "audit/documents/", "audit/documents.json", "audit/approvals.json",
+        "audit/reviews.json"))
+    assert {"audit/approvals.json", "audit/reviews.json"} <= names
+    # The controlled document in force: its published bytes, their sha256 in the manifest
+    # equal to the version's, and its history.
+    (document,) = documents
+    (version,) = document["versions"]
+    assert published == spec.read_bytes()
+    assert listed["audit/documents/ph40-spec-v1.txt"] == version["sha256"] == hashlib.sha256(
+        spec.read_bytes()).hexdigest()
+    assert [h["action"] for h in document["history"]] == ["drafted", "approved", "published"]
 
     public = key.with_name(key.name + ".pub")
     checked = cli("audit", "verify-package", str(pack), "--public-key", str(public),
@@ -179,6 +233,76 @@ def test_the_audit_pack_verifies_offline_and_a_tampered_pack_fails(cli, home, tm
     assert refused.out.splitlines()[1:] == [
         f"  audit/procedure.md: sha256 {_sha(tampered, 'audit/procedure.md')} differs from "
         f"SHA256SUMS ({_sha(pack, 'audit/procedure.md')}): the file was altered"]
+
+
+DELAY = "Dear Anna,\n\nthe 260 pump housings ship two weeks late, on 29 January.\n"
+
+
+def test_a_delay_notice_sent_before_the_approval_matrix_named_it_is_missing_evidence(
+        cli, home, tmp_path, relay: RelayServer):
+    configure(home, relay.port, acknowledge=False)
+    order = order_accepted_over_an_unconfirmed_change(cli, tmp_path)
+    body = tmp_path / "delay.txt"
+    body.write_text(DELAY)
+    queued = cli("reply", order, "--body-file", str(body), "--kind", "delay", "--as", "sales.ben",
+                 "--json")
+    assert queued.code == 0, queued.err
+    assert queued.json()["status"] == "queued"  # no [approval] matrix yet: nothing is held
+    deliver(home)
+    assert any(b"ship two weeks late" in r.data for r in relay.handler.received)
+    # The quality lead then writes the rule down: delay notices need a reviewer's approval.
+    append_config(home, '[approval]\nkinds = { delay = "reviewer" }\n')
+    reply_id = queued.json()["id"]
+
+    procedure = cli("procedure", "--json").json()
+    rule = next(r for r in procedure["conformance"]
+                if r["name"] == "non-happy-path-replies-approved")
+    assert "Replies of kind delay are held until approved by the role reviewer." in \
+        procedure["escalation"]
+    sample = cli("audit", "sample", "--seed", "5", "--json").json()
+    (trace,) = [t for t in sample["traces"] if t["kind"] == "order"]
+    evidence = {e["name"]: (e["status"], e["detail"]) for e in trace["evidence"]}
+    sent_at = next(m["sent_at"] for m in cli("outbound", "list", "--json").json()
+                   if m["id"] == reply_id)
+    why = (f"reply {reply_id} (delay, kind:delay) by sales.ben sent {sent_at} without approval "
+           f"by the role reviewer")
+    assert (rule["numerator"], rule["denominator"], rule["failing"]) == (
+        0, 1, [{"ref": order, "reason": why}])
+    # What the auditor is shown: the delay notice on the sampled order went out with no
+    # second person's approval, named as missing evidence of the order's trace.
+    assert evidence["non-happy-path replies approved"] == (
+        "missing", f"non-happy-path reply {reply_id} (kind:delay) by sales.ben sent {sent_at} "
+        f"without approval by the role reviewer")
+    assert "non-happy-path replies approved" in trace["missing"]
+
+
+def test_a_feedback_review_gap_shows_in_conformance_and_the_review_in_the_trace(
+        cli, home, tmp_path):
+    append_config(home, "[feedback]\nreview_every_days = 7\n")
+    complaint = complaint_closed_without_corrective_action(cli, tmp_path)
+    held = cli("feedback", "review", "--attendees", "qm.petra,qa.lena", "--items", complaint,
+               "--decision", f"{complaint}=corrective-action:CAPA-2026-031", "--as", "qm.petra",
+               "--json")
+    assert held.code == 0, held.err
+    held_at = held.json()["held_at"]
+
+    procedure = cli("procedure", "--days", "30", "--json").json()
+    rule = next(r for r in procedure["conformance"]
+                if r["name"] == "feedback-reviewed-on-cadence")
+    lines = next(s["lines"] for s in procedure["elements"] if s["element"] == "feedback")
+    sample = cli("audit", "sample", "--seed", "2", "--json").json()
+    (trace,) = [t for t in sample["traces"] if t["kind"] == "complaint"]
+    reviewed = next(e for e in trace["evidence"] if e["name"] == "feedback review")
+    assert any("reviewed in a recorded meeting at least every 7 days" in line for line in lines)
+    assert (reviewed["status"], reviewed["detail"]) == (
+        "present", f"feedback review 1 on {held_at}: corrective-action: CAPA-2026-031")
+    assert rule["note"] == f"1 review(s) held in the period (last {held_at}); cadence every 7 days"
+    # What the auditor is shown: the 30 days before the review passed without one, longer than
+    # the 7-day cadence the procedure states; the time since the review is within it.
+    assert (rule["numerator"], rule["denominator"]) == (1, 2)
+    assert rule["failing"] == [{"ref": "cadence", "reason": (
+        f"no feedback review from {procedure['since']} to {held_at} (30 days; the cadence is "
+        f"every 7 days)")}]
 
 
 def _sha(package, name):
