@@ -11,9 +11,7 @@ import zipfile
 
 import pytest
 
-from gateway.bootstrap import App
 from gateway.config import CONFIG_NAME
-from gateway.workflows.outbound import delivery
 from tests.support.audit_findings import (
     complaint_closed_without_corrective_action,
     order_accepted_over_an_unconfirmed_change,
@@ -48,15 +46,6 @@ def relay():
     yield servers.start()
     servers.close()
     thread.close()
-
-
-def deliver(home) -> None:
-    """What the daemon's delivery run does: archive and relay every queued mail that is due."""
-    app = App.open(home)
-    try:
-        delivery.deliver_due(app)
-    finally:
-        app.close()
 
 
 def append_config(home, text: str) -> None:
@@ -227,6 +216,15 @@ def test_the_audit_pack_verifies_offline_and_a_tampered_pack_fails(cli, home, tm
     refused = cli("audit", "verify-package", str(tampered), "--public-key", str(public),
                   use_home=False)
     assert refused.code == 1
+    swapped = tmp_path / "swapped-document.zip"
+    with zipfile.ZipFile(pack) as source, zipfile.ZipFile(swapped, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            target.writestr(info, data.replace(b"Ra 0.8", b"Ra 3.2")
+                            if info.filename == "audit/documents/ph40-spec-v1.txt" else data)
+    swap = cli("audit", "verify-package", str(swapped), "--public-key", str(public),
+               use_home=False)
+    assert swap.code == 1 and "audit/documents/ph40-spec-v1.txt: sha256" in swap.out
     # What the auditor is shown: the genuine pack verified against the pinned key, and the
     # altered procedure named as the one file that no longer matches.
     assert checked.out.startswith("package verified: ")
@@ -248,7 +246,7 @@ def test_a_delay_notice_sent_before_the_approval_matrix_named_it_is_missing_evid
                  "--json")
     assert queued.code == 0, queued.err
     assert queued.json()["status"] == "queued"  # no [approval] matrix yet: nothing is held
-    deliver(home)
+    assert cli("outbound", "deliver", "--as", "ops").code == 0  # what the daemon does
     assert any(b"ship two weeks late" in r.data for r in relay.handler.received)
     # The quality lead then writes the rule down: delay notices need a reviewer's approval.
     append_config(home, '[approval]\nkinds = { delay = "reviewer" }\n')

@@ -522,6 +522,9 @@ CHECKS: tuple[ConformanceCheck, ...] = (
     ConformanceCheck("replies-from-published-templates", "information",
                      "acknowledgements, replies and confirmations sent from a published "
                      "(approved) template rather than free text", mail_from_published_templates),
+    ConformanceCheck("documents-sent-as-published", "information",
+                     "controlled documents attached to customer mail in the version published "
+                     "at the time, with its bytes (sha256)", documents_sent_as_published),
     ConformanceCheck("orders-with-complete-review", "orders",
                      "orders accepted with every requirement-review item ok or n/a",
                      requirement_review_complete),
@@ -535,17 +538,14 @@ CHECKS: tuple[ConformanceCheck, ...] = (
                      "complaints closed with a corrective-action reference and a resolution "
                      "note (a complaint retyped before closing still counts)",
                      complaints_with_corrective_action),
-    ConformanceCheck("property-with-custody-records", "property",
-                     "customer property with a receipt record (condition, location) and, once "
-                     "gone, a return (destination, shipment) or disposal record",
-                     property_custody_recorded),
-    ConformanceCheck("documents-sent-as-published", "information",
-                     "controlled documents attached to customer mail in the version published "
-                     "at the time, with its bytes (sha256)", documents_sent_as_published),
     ConformanceCheck("feedback-reviewed-on-cadence", "feedback",
                      "no stretch longer than [feedback] review_every_days without a recorded "
                      "feedback review, and every feedback item due for review taken up by one",
                      feedback_reviewed_on_cadence),
+    ConformanceCheck("property-with-custody-records", "property",
+                     "customer property with a receipt record (condition, location) and, once "
+                     "gone, a return (destination, shipment) or disposal record",
+                     property_custody_recorded),
     ConformanceCheck("non-happy-path-replies-approved", "response",
                      "replies the [approval] matrix names (by kind, or by the case's state when "
                      "queued) sent only after a second person of the role approved them",

@@ -31,10 +31,10 @@ first_response_hours = 4
 def test_the_registries_name_known_elements_and_kinds_once():
     kinds = [k.kind for k in mock_audit.KINDS]
     assert [c.name for c in cf.CHECKS] == [
-        "replies-from-published-templates", "orders-with-complete-review",
-        "orders-with-changes-confirmed", "scope-changes-confirmed",
-        "complaints-with-corrective-action", "property-with-custody-records",
-        "documents-sent-as-published", "feedback-reviewed-on-cadence",
+        "replies-from-published-templates", "documents-sent-as-published",
+        "orders-with-complete-review", "orders-with-changes-confirmed",
+        "scope-changes-confirmed", "complaints-with-corrective-action",
+        "feedback-reviewed-on-cadence", "property-with-custody-records",
         "non-happy-path-replies-approved", "calls-and-meetings-recorded",
         "first-response-within-target", "resolution-within-target"]
     assert kinds == ["order", "scope-change", "complaint", "property"]
