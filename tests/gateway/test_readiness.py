@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from gateway.bootstrap import App
 from gateway.core.clock import utcnow
 from gateway.core.errors import EvidenceError
 from gateway.db.events import case_by_ref
+from gateway.db.feedback import FeedbackRecord
 from gateway.evidence.package import export_package
 from gateway.evidence.select import Selection
 from gateway.services.compliance import audit_log
@@ -103,3 +105,29 @@ def test_extra_files_cannot_take_a_name_of_the_package(app, tmp_path, name):
                        extra_files={name: b"x"}, purpose="test")
     assert not (tmp_path / "p.zip").exists()
     assert not [r for r in audit_log(app, actor="test").rows if r["action"] == "export"]
+
+
+def test_a_complaint_no_review_took_up_within_the_cadence_is_missing_and_never_reviewed(
+        app, tmp_path):
+    (ref,) = file_mail(app, tmp_path / "in", make_message(
+        subject="Complaint: burrs on pump housings", to="support@northpoint.example",
+        body="This is a formal complaint: the housings arrived with burrs in the bore."))
+    recorded = utcnow() - timedelta(days=100)  # the cadence (90 days) has passed since
+    with app.db.session() as session:
+        case = case_by_ref(session, ref)
+        row = session.scalars(select(FeedbackRecord).where(
+            FeedbackRecord.case_id == case.id)).one()
+        row.type, row.created_at = "complaint", recorded
+    with app.db.session() as session:
+        case = case_by_ref(session, ref)
+        row = session.scalars(select(FeedbackRecord).where(
+            FeedbackRecord.case_id == case.id)).one()
+        sampled = mock_audit.Sampled("complaint", row.id, (row, []), case, case.subject)
+        outcome = mock_audit.complaint_reviewed(session, app.settings, sampled)
+        measured = cf.feedback_reviewed_on_cadence(session, app.settings,
+                                                   utcnow() - timedelta(days=120))
+    when = recorded.isoformat().replace("+00:00", "Z")
+    assert outcome == (mock_audit.MISSING,
+                       f"not taken up by a feedback review within 90 days of {when}")
+    assert [f for f in measured.failing if f.ref == ref] == [cf.Finding(
+        ref, f"complaint recorded {when} was never taken up by a feedback review")]
