@@ -6,10 +6,13 @@ period, so the written process cannot drift from the practised one without it sh
 
 Each rule is one :class:`ConformanceCheck` in :data:`CHECKS`: a name, the element of clause
 8.2.1 it belongs to, one sentence saying what it measures, and a function
-``fn(session, settings, since) -> Measured`` (a numerator over a denominator and the failing
-cases, each with its reason). Adding a rule (controlled documents sent in their published
-version, non-happy-path replies approved, feedback reviewed on cadence, calls and meetings on
-the record) is one such function and one line in :data:`CHECKS`.
+``fn(session, settings, since) -> Measured`` (a numerator over a denominator, the failing
+cases, each with its reason, and a note for what the figures do not say). Adding a rule is one
+such function and one line in :data:`CHECKS`; the rules of the issue-15 workflows (controlled
+documents sent in their published version, feedback reviewed on cadence, non-happy-path
+replies approved, calls and meetings on the record) read those workflows' own read functions
+(``documents.sends``, ``feedback_reviews.review_cadence``,
+``outbound.approval.sent_needing_approval``, the ``note_recorded`` events).
 
 Decisions:
 - A check counts only what it can judge: a target not yet due, an item still announced and a
