@@ -18,6 +18,10 @@ their result needs:
   containing one of a few characters (a "." for a URL, a hyphen or an apostrophe for the
   French forms), read from the pattern itself (:func:`required_chars`); chunks without any of
   them are answered ``None`` without running the regex.
+* **Infixes.** ``infix_finditer`` likewise: every infix match of most languages consumes one
+  of about 6,000 characters (punctuation, dashes, symbols and icons; :func:`infix_guard`),
+  and a chunk without any of them (a word, a plain number) gets no match without the
+  alternation, which tries its lookbehinds at every position.
 
 Each replacement is installed only when the tokenizer's pattern is exactly the one it was
 derived from (spaCy's own, rebuilt from the language defaults), otherwise the tokenizer is
