@@ -18,6 +18,10 @@ their result needs:
   containing one of a few characters (a "." for a URL, a hyphen or an apostrophe for the
   French forms), read from the pattern itself (:func:`required_chars`); chunks without any of
   them are answered ``None`` without running the regex.
+* **Infixes.** ``infix_finditer`` likewise: every infix match of most languages consumes one
+  of about 6,000 characters (punctuation, dashes, symbols and icons; :func:`infix_guard`),
+  and a chunk without any of them (a word, a plain number) gets no match without the
+  alternation, which tries its lookbehinds at every position.
 
 Each replacement is installed only when the tokenizer's pattern is exactly the one it was
 derived from (spaCy's own, rebuilt from the language defaults), otherwise the tokenizer is
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -83,8 +87,11 @@ def prefix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
     return pattern.match
 
 
-def _item_chars(op: Any, av: Any, ignorecase: bool) -> frozenset[str] | None:
-    """Characters one of which every match of this regex item contains (``None``: unknown)."""
+def _item_chars(
+    op: Any, av: Any, ignorecase: bool, limit: int = _MAX_SET
+) -> frozenset[str] | None:
+    """Characters one of which every match of this regex item contains (``None``: unknown;
+    also for a class of more than ``limit`` characters)."""
     if op is sre_c.LITERAL:
         c = chr(av)
         return None if ignorecase and c.lower() != c.upper() else frozenset(c)
@@ -93,22 +100,22 @@ def _item_chars(op: Any, av: Any, ignorecase: bool) -> frozenset[str] | None:
         for sub_op, sub_av in av:
             if sub_op is sre_c.LITERAL:
                 chars.add(chr(sub_av))
-            elif sub_op is sre_c.RANGE and sub_av[1] - sub_av[0] < _MAX_SET:
+            elif sub_op is sre_c.RANGE and sub_av[1] - sub_av[0] < limit:
                 chars.update(chr(c) for c in range(sub_av[0], sub_av[1] + 1))
             else:  # NEGATE, CATEGORY, a large range
                 return None
-        if len(chars) > _MAX_SET or (ignorecase and any(c.lower() != c.upper() for c in chars)):
+        if len(chars) > limit or (ignorecase and any(c.lower() != c.upper() for c in chars)):
             return None
         return frozenset(chars)
     if op is sre_c.SUBPATTERN:  # (group, add_flags, del_flags, pattern)
         inner = (ignorecase or bool(av[1] & re.IGNORECASE)) and not av[2] & re.IGNORECASE
-        return _sequence_chars(av[3], inner)
+        return _sequence_chars(av[3], inner, limit)
     if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT) and av[0] >= 1:
-        return _sequence_chars(av[2], ignorecase)
+        return _sequence_chars(av[2], ignorecase, limit)
     if op is sre_c.BRANCH:
         union: set[str] = set()
         for alternative in av[1]:
-            chars_of = _sequence_chars(alternative, ignorecase)
+            chars_of = _sequence_chars(alternative, ignorecase, limit)
             if chars_of is None:
                 return None
             union |= chars_of
@@ -116,11 +123,11 @@ def _item_chars(op: Any, av: Any, ignorecase: bool) -> frozenset[str] | None:
     return None  # anchors, lookarounds, ANY, categories, optional items: no requirement
 
 
-def _sequence_chars(seq: Any, ignorecase: bool) -> frozenset[str] | None:
+def _sequence_chars(seq: Any, ignorecase: bool, limit: int = _MAX_SET) -> frozenset[str] | None:
     """The smallest requirement among the items every match of ``seq`` passes through."""
     best: frozenset[str] | None = None
     for op, av in seq:
-        chars = _item_chars(op, av, ignorecase)
+        chars = _item_chars(op, av, ignorecase, limit)
         if chars is not None and (best is None or len(chars) < len(best)):
             best = chars
     return best
@@ -135,13 +142,17 @@ def required_chars(pattern: re.Pattern[str]) -> frozenset[str] | None:
     The top-level alternatives are parsed one at a time: French ``token_match`` parsed whole
     took 17 MB for a moment (hundreds of alternatives with large letter classes), this way
     3 MB."""
+    return _required_chars(pattern, _MAX_SET)
+
+
+def _required_chars(pattern: re.Pattern[str], limit: int) -> frozenset[str] | None:
     union: set[str] = set()
     for alternative in _alternatives(pattern.pattern):
         try:
             parsed = sre_parse.parse(alternative, pattern.flags)
         except re.error:
             return None
-        chars = _sequence_chars(parsed, bool(parsed.state.flags & re.IGNORECASE))
+        chars = _sequence_chars(parsed, bool(parsed.state.flags & re.IGNORECASE), limit)
         if chars is None:
             return None
         union |= chars
@@ -187,6 +198,46 @@ def guarded(match: Search, pattern: re.Pattern[str]) -> Search | None:
     return guarded_match
 
 
+# spaCy's infixes include a class of ~6,000 symbols (icons, emoji): read as a requirement too.
+_INFIX_SET = 20_000
+
+
+@lru_cache(maxsize=32)
+def infix_guard(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """One character class of the characters every match of ``pattern`` needs (a regex, not
+    a set: a set of 6,000 one-character strings per language took 0.6 MB), or ``None``."""
+    needed = _required_chars(pattern, _INFIX_SET)
+    if not needed:
+        return None
+    points = sorted(map(ord, needed))
+    ranges: list[str] = []
+    start = prev = points[0]
+    for point in [*points[1:], -1]:
+        if point != prev + 1:
+            low, high = re.escape(chr(start)), re.escape(chr(prev))
+            ranges.append(low if start == prev else f"{low}-{high}")
+            start = point
+        prev = point
+    return re.compile(f"[{''.join(ranges)}]")
+
+
+def guarded_finditer(
+    finditer: Callable[[str], Iterator[re.Match[str]]], pattern: re.Pattern[str]
+) -> Callable[[str], Iterable[re.Match[str]]] | None:
+    """``finditer``, answering "no match" at once for strings without any of the characters
+    every match of ``pattern`` needs (most chunks: words and plain numbers); ``None`` when no
+    such characters are known. spaCy calls it on every chunk it has not seen before."""
+    guard = infix_guard(pattern)
+    if guard is None:
+        return None
+    search = guard.search
+
+    def guarded_iter(string: str) -> Iterable[re.Match[str]]:
+        return finditer(string) if search(string) else ()
+
+    return guarded_iter
+
+
 def speed_up(nlp: Language) -> None:
     """Give ``nlp`` a tokenizer with the equivalent searches of this module (each only where
     its pattern is the one it was derived from), the same special cases and settings.
@@ -208,6 +259,10 @@ def speed_up(nlp: Language) -> None:
     if isinstance(current, re.Pattern) and defaults.prefixes:
         prefix = prefix_search(current, [str(p) for p in defaults.prefixes])
         searches["prefix_search"] = prefix or searches["prefix_search"]
+    infix = searches["infix_finditer"]
+    current = getattr(infix, "__self__", None)
+    if isinstance(current, re.Pattern) and infix == current.finditer:
+        searches["infix_finditer"] = guarded_finditer(infix, current) or infix
     for name in ("url_match", "token_match"):
         match = searches[name]
         current = getattr(match, "__self__", None)

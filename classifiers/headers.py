@@ -31,10 +31,12 @@ class HeaderVerdict:
     noise: float = 0.0
 
 
-def _values(rule: HeaderRule, msg: MessageInput) -> list[tuple[str, str]]:
-    """(value, evidence field) pairs the rule looks at."""
+def _values(
+    rule: HeaderRule, msg: MessageInput, fields: dict[str, list[str]]
+) -> list[tuple[str, str]]:
+    """(value, evidence field) pairs the rule looks at (``fields``: :func:`_by_name`)."""
     if rule.field == "header":
-        return [(v, "header") for n, v in msg.headers if n.strip().lower() == rule.name]
+        return [(v, "header") for v in fields.get(rule.name, ())]
     if rule.field == "content_type":
         return [(msg.content_type, "header")]
     if rule.field == "report_type":
@@ -48,11 +50,21 @@ def _values(rule: HeaderRule, msg: MessageInput) -> list[tuple[str, str]]:
     return [(msg.subject, "subject")]
 
 
+def _by_name(msg: MessageInput) -> dict[str, list[str]]:
+    """The values of each header field (name stripped and lower case), in message order:
+    one pass over the fields instead of one per header rule (about 20)."""
+    out: dict[str, list[str]] = {}
+    for name, value in msg.headers:
+        out.setdefault(name.strip().lower(), []).append(value)
+    return out
+
+
 def evaluate_headers(msg: MessageInput, rules: RuleSet) -> HeaderVerdict:
     """Apply every header rule once; a rule with ``requires`` fires only with its partners."""
     fired: dict[str, tuple[HeaderRule, Evidence]] = {}
+    fields = _by_name(msg)
     for rule in rules.header_rules:
-        for value, fld in _values(rule, msg):
+        for value, fld in _values(rule, msg, fields):
             value = (value or "")[:_MAX_VALUE]
             m = rule.pattern.search(value)
             if m:

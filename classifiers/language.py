@@ -32,7 +32,8 @@ _HEAD_CHARS = 200
 # A paragraph of this size is a message of its own; the next paragraph may be a footer.
 _ENOUGH_CHARS = 60
 _MIN_LETTERS = 3
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+# _MIN_LETTERS letters, anything between them: one search instead of a list of every letter.
+_ENOUGH_LETTERS = re.compile(rf"[^\W\d_](?:.*?[^\W\d_]){{{_MIN_LETTERS - 1}}}", re.S)
 # Lines where quoted history begins, in every supported language: a ">" quote, a reply
 # header ("Op … schreef …:", "W dniu … napisał:", "Den … skrev …:", "Il … ha scritto:",
 # "Em … escreveu:", "Dne … napsal:") or an Outlook header block ("Van:", "Od:", "Från:").
@@ -98,7 +99,7 @@ def detect_language(text: str, subject: str = "") -> str:
     either may be empty. ``DEFAULT`` ("en") when there are fewer than three letters to go by.
     """
     sample = f"{subject}\n{own_text(text)}" if subject else own_text(text)
-    if len(_LETTER.findall(sample, 0, 200)) < _MIN_LETTERS:
+    if _ENOUGH_LETTERS.search(sample, 0, 200) is None:
         return DEFAULT
     code, _ = _identifier().classify(sample)
     return code if code in SUPPORTED else DEFAULT

@@ -139,9 +139,12 @@ def match_message(
             forms.append((int(key[len(SEQUENCE_FORM) :]), s, e))
         else:
             matches.append((key, s, e))
+    # Every column of the tokens that matching reads, in one pass over the Doc: the sequence
+    # search reads the first two, and the offsets below the last two.
+    columns = doc.to_array(["LOWER", "IS_SPACE", "IDX", "LENGTH"])
     sequences = rules.sequence_index(lang)
     if len(sequences):
-        matches += sequences.find(doc, forms)
+        matches += sequences.find(doc, forms, columns)
     negators = rules.negators_for(lang)
     conditionals = rules.conditionals_for(lang)
     hits: dict[tuple[str, str], Hit] = {}
@@ -150,7 +153,7 @@ def match_message(
         return []
     # Character offsets and lengths of all tokens at once: a Span per match would create
     # Token objects (the text of a match is the joined text between its first and last token).
-    offsets, lengths = doc.to_array(["IDX", "LENGTH"]).T.tolist()
+    offsets, lengths = columns[:, 2:].T.tolist()
     for rule_id, start, end in resolved:
         rule = rules.content_rules[rule_id]
         char = offsets[start]

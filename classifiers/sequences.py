@@ -251,15 +251,20 @@ class SequenceIndex:
         return cache
 
     def find(
-        self, doc: Doc, phrase_hits: Iterable[tuple[int, int, int]] = ()
+        self,
+        doc: Doc,
+        phrase_hits: Iterable[tuple[int, int, int]] = (),
+        columns: numpy.ndarray | None = None,
     ) -> list[tuple[str, int, int]]:
         """(rule id, start token, end token) of each sequence match in ``doc``: for each rule
         and end token the shortest span; spans with a negator inside are left out for
         negatable rules. ``phrase_hits``: (bit, start, end) of the forms in :attr:`phrases`
-        that the PhraseMatcher found."""
+        that the PhraseMatcher found. ``columns``: ``doc.to_array`` of ``LOWER`` and
+        ``IS_SPACE`` as its first two columns, when the caller has it already."""
         if not self._compiled or not len(doc):
             return []
-        columns = doc.to_array(["LOWER", "IS_SPACE"])
+        if columns is None:
+            columns = doc.to_array(["LOWER", "IS_SPACE"])
         hashes = columns[:, 0].tolist()
         distinct = set(hashes)
         cache = self._numbers(doc, distinct)

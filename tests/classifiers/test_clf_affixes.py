@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 import spacy
 
-from classifiers.affixes import guarded, prefix_search, required_chars, speed_up, suffix_search
+from classifiers.affixes import (
+    guarded,
+    guarded_finditer,
+    infix_guard,
+    prefix_search,
+    required_chars,
+    speed_up,
+    suffix_search,
+)
 from classifiers.language import SUPPORTED
 
 # Characters that start, end or sit inside spaCy's affix and URL patterns (euro, pound, degree,
@@ -67,6 +75,29 @@ def test_tokens_are_spacys(lang: str) -> None:
     for text in texts:
         expected = [(t.text, t.idx, t.whitespace_) for t in plain.make_doc(text)]
         assert [(t.text, t.idx, t.whitespace_) for t in fast.make_doc(text)] == expected
+
+
+# Infixes split between letters and digits at these (and at ~6,000 symbols: a few of them).
+INFIX_ALPHABET = [*"aAzZ09é \u00df.,:;-+*^/<>=~_'\u2013\u2014\u2026\u00a9\u00b0\u2764\u263a\u00a6"]
+
+
+@pytest.mark.parametrize("lang", SUPPORTED)
+def test_guarded_infixes_find_what_spacy_finds(lang: str) -> None:
+    plain: Any = spacy.blank(lang).tokenizer
+    pattern = plain.infix_finditer.__self__
+    fast = guarded_finditer(plain.infix_finditer, pattern)
+    if fast is None:  # French and Italian: an alternative that needs no particular character
+        assert lang in ("fr", "it")
+        return
+    guard = infix_guard(pattern)
+    assert guard is not None and not guard.search("Order 4500871234 Müller")
+    rng = random.Random(hash(lang) % 1000)
+    texts = ["".join(rng.choice(INFIX_ALPHABET) for _ in range(rng.randint(1, 10)))
+             for _ in range(6000)]
+    texts += _random_strings(11, 2000) + TRICKY.split()
+    for text in texts:
+        expected = [m.span() for m in pattern.finditer(text)]
+        assert [m.span() for m in fast(text)] == expected, text
 
 
 def test_required_chars_reads_the_pattern() -> None:
