@@ -124,17 +124,18 @@ def match_message(
     if not parts:
         return []
     joined = "".join(parts)
+    phrase, token = rules.matchers(lang)  # first: building them renews the pipeline's vocab
     rules.bound_vocab(lang)
     nlp = rules.pipeline(lang)
-    phrase, token = rules.matchers(lang)
     doc = nlp.make_doc(joined)
     found = phrase(doc)
     if len(token):
         found += token(doc)
     matches: list[tuple[str, int, int]] = []
     forms: list[tuple[int, int, int]] = []  # concept forms of several tokens, for sequences
+    keys = phrase.vocab.strings  # the matchers' vocabulary, not the message's (see RuleSet)
     for m, s, e in found:
-        key = nlp.vocab.strings[m]
+        key = keys[m]
         if key.startswith(SEQUENCE_FORM):
             forms.append((int(key[len(SEQUENCE_FORM) :]), s, e))
         else:
