@@ -124,34 +124,36 @@ def match_message(
     if not parts:
         return []
     joined = "".join(parts)
-    phrase, token = rules.matchers(lang)  # first: building them renews the pipeline's vocab
-    rules.bound_vocab(lang)
-    nlp = rules.pipeline(lang)
-    doc = nlp.make_doc(joined)
-    found = phrase(doc)
-    if len(token):
-        found += token(doc)
-    matches: list[tuple[str, int, int]] = []
-    forms: list[tuple[int, int, int]] = []  # concept forms of several tokens, for sequences
-    keys = phrase.vocab.strings  # the matchers' vocabulary, not the message's (see RuleSet)
-    for m, s, e in found:
-        key = keys[m]
-        if key.startswith(SEQUENCE_FORM):
-            forms.append((int(key[len(SEQUENCE_FORM) :]), s, e))
-        else:
-            matches.append((key, s, e))
-    sequences = rules.sequence_index(lang)
-    if len(sequences):
-        matches += sequences.find(doc, forms)
+    with rules.lock:  # the Doc and its lexemes may not outlive a memory zone (bound_vocab)
+        rules.bound_vocab(lang)
+        nlp = rules.pipeline(lang)
+        phrase, token = rules.matchers(lang)
+        doc = nlp.make_doc(joined)
+        found = phrase(doc)
+        if len(token):
+            found += token(doc)
+        matches: list[tuple[str, int, int]] = []
+        forms: list[tuple[int, int, int]] = []  # concept forms of several tokens, for sequences
+        for m, s, e in found:
+            key = nlp.vocab.strings[m]
+            if key.startswith(SEQUENCE_FORM):
+                forms.append((int(key[len(SEQUENCE_FORM) :]), s, e))
+            else:
+                matches.append((key, s, e))
+        sequences = rules.sequence_index(lang)
+        if len(sequences):
+            matches += sequences.find(doc, forms)
+        resolved = _resolve_near(matches, rules)
+        if not resolved:
+            return []
+        # Character offsets and lengths of all tokens at once: a Span per match would create
+        # Token objects (the text of a match is the joined text between its first and last
+        # token).
+        offsets, lengths = doc.to_array(["IDX", "LENGTH"]).T.tolist()
+        del doc
     negators = rules.negators_for(lang)
     conditionals = rules.conditionals_for(lang)
     hits: dict[tuple[str, str], Hit] = {}
-    resolved = _resolve_near(matches, rules)
-    if not resolved:
-        return []
-    # Character offsets and lengths of all tokens at once: a Span per match would create
-    # Token objects (the text of a match is the joined text between its first and last token).
-    offsets, lengths = doc.to_array(["IDX", "LENGTH"]).T.tolist()
     for rule_id, start, end in resolved:
         rule = rules.content_rules[rule_id]
         char = offsets[start]

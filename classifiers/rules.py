@@ -23,10 +23,11 @@ its author showed is refused at start.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import re
+import threading
 import tomllib
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -166,6 +167,13 @@ class RuleSet:
     _phrase_matchers: dict[str, PhraseMatcher] = field(default_factory=dict, repr=False)
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
     _vocab_sizes: dict[str, int] = field(default_factory=dict, repr=False)
+    # The open spaCy memory zone of each language's vocabulary (see bound_vocab).
+    _zones: dict[str, AbstractContextManager[object]] = field(default_factory=dict, repr=False)
+    # Held while a message is tokenized and matched: spaCy's pipelines are not thread-safe,
+    # and a zone must not close under another thread's Doc.
+    lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
     _sequence_indexes: dict[str, SequenceIndex] = field(default_factory=dict, repr=False)
     _word_sets: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, repr=False)
     _languages: tuple[str, ...] | None = field(default=None, repr=False)
@@ -188,11 +196,7 @@ class RuleSet:
         return self._languages
 
     def pipeline(self, lang: str) -> Language:
-        """A blank spaCy pipeline (tokenizer only) for ``lang``, cached per rule set.
-
-        Once :meth:`matchers` has been built for ``lang``, this pipeline's vocabulary and
-        tokenizer are renewed ones (:meth:`bound_vocab`); the matchers keep the vocabulary
-        they were built with."""
+        """A blank spaCy pipeline (tokenizer only) for ``lang``, cached per rule set."""
         if lang not in self._pipelines:
             import spacy  # here: commands that classify nothing do not pay a second for it
             from spacy.attrs import IS_SPACE, LOWER
@@ -214,11 +218,7 @@ class RuleSet:
 
     def matchers(self, lang: str) -> tuple[PhraseMatcher, Matcher]:
         """Phrase and token matchers holding the content rules of ``lang`` and of English
-        (tokenised with ``lang``'s tokenizer, so one pass over the text applies both).
-
-        Built once per language, on the vocabulary the pipeline has then; the pipeline then
-        gets a fresh vocabulary for the messages (:func:`_renew`). A match of a message's
-        ``Doc`` names its key by hash: look it up in ``matcher.vocab.strings``."""
+        (tokenised with ``lang``'s tokenizer, so one pass over the text applies both)."""
         if lang not in self._phrase_matchers:
             from spacy.matcher import Matcher, PhraseMatcher
 
@@ -239,28 +239,34 @@ class RuleSet:
                 phrase.add(f"{SEQUENCE_FORM}{bit}", [nlp.make_doc(f) for f in forms])
             self._phrase_matchers[lang] = phrase
             self._token_matchers[lang] = token
-            # The vocabulary above now holds the rules' strings and stays with the matchers;
-            # messages go to a fresh one, which bound_vocab renews as it grows.
-            _renew(nlp)
             self._vocab_sizes[lang] = len(nlp.vocab.strings)
         return self._phrase_matchers[lang], self._token_matchers[lang]
 
     def bound_vocab(self, lang: str) -> None:
-        """Give ``lang``'s pipeline a fresh vocabulary and tokenizer (same special cases,
-        affix functions and lexeme attributes) once its vocabulary holds ``VOCAB_GROWTH``
-        strings more than when it was last renewed.
+        """Bound what ``lang``'s vocabulary gathers from messages: the first
+        ``VOCAB_GROWTH`` new strings after its matchers were built stay for good (common words,
+        and spaCy's tokenizer cache, which fills in that time, points at them); after that,
+        messages are tokenized in a spaCy memory zone, which is closed (its strings and
+        lexemes freed) and a new one opened each time it holds ``VOCAB_GROWTH`` strings.
 
-        Every new word of a message (names, numbers, addresses: about 12 per message) stays
-        in spaCy's vocabulary for good (about 450 bytes a string), so a daemon would grow
-        without end. Tokens and matches do not depend on what the vocabulary already holds
-        (matches compare the hashes of lower-case forms), so results stay the same. A renewal
-        costs one spaCy ``Tokenizer`` (0.005-0.05 s, Dutch 0.2 s: its special cases are
-        reloaded into the new vocabulary); the matchers and the sequence index are kept."""
+        Every new word of a message (names, numbers, addresses: about 12 per message) would
+        otherwise stay in the vocabulary for good, about 450 bytes each, and a daemon would
+        grow without end. Tokens and matches do not depend on what the vocabulary holds
+        (matches compare hashes), so results stay the same. Rebuilding the pipeline instead
+        cost 0.05-0.5 s a time plus the warm vocabulary and cache it lost; a zone costs no
+        rebuild, and keeps the cache and the words gathered before it. Call only under
+        :attr:`lock`: closing a zone frees lexemes another thread's ``Doc`` could hold."""
         nlp = self._pipelines.get(lang)
         base = self._vocab_sizes.get(lang)
-        if nlp is not None and base is not None and len(nlp.vocab.strings) > base + VOCAB_GROWTH:
-            _renew(nlp)
-            self._vocab_sizes[lang] = len(nlp.vocab.strings)
+        if nlp is None or base is None or len(nlp.vocab.strings) <= base + VOCAB_GROWTH:
+            return
+        zone = self._zones.pop(lang, None)
+        if zone is not None:
+            zone.__exit__(None, None, None)
+        zone = nlp.vocab.memory_zone()
+        zone.__enter__()
+        self._zones[lang] = zone
+        self._vocab_sizes[lang] = len(nlp.vocab.strings)
 
     def negators_for(self, lang: str) -> frozenset[str]:
         """The negators of ``lang`` and of English (mail mixes English into any language),
@@ -322,9 +328,9 @@ CONDITIONAL_DEFAULT: dict[str, str] = {
     "enquiry": "keep", "feedback": "keep", "other": "keep",
 }
 DEFAULT_WINDOW = 4
-# New strings a language's vocabulary may gather before it is renewed (about 450 bytes each
-# with spaCy's lexeme and cymem's bookkeeping: 4.5 MB per language).
-VOCAB_GROWTH = 10_000
+# New strings a language's vocabulary keeps for good, and then holds at most in a memory zone
+# (about 450 bytes each with the lexeme and cymem's bookkeeping; see RuleSet.bound_vocab).
+VOCAB_GROWTH = 5_000
 # A ``near`` rule's second phrase must start within this many tokens after the first.
 MAX_WINDOW = 12
 # PhraseMatcher key of the concept forms and literals of several tokens ("call-off"), followed
@@ -472,42 +478,6 @@ def _patterns(path: Path, lang: str, entry: dict[str, Any]) -> tuple[Pattern, ..
         except Exception as exc:  # spaCy raises several types for bad patterns
             raise _fail(path, rid, f"bad token pattern: {exc}") from None
     return tuple(tuple(p) for p in patterns)
-
-
-def _renew(nlp: Language) -> None:
-    """Give ``nlp`` an empty vocabulary with the same lexeme attribute getters, lookups and
-    settings, and a tokenizer on it with the same special cases, affix and match functions
-    and settings: it tokenizes every text as before, without the strings gathered so far
-    (freed once nothing else holds the old vocabulary).
-
-    Cheaper than ``spacy.blank`` + :func:`classifiers.affixes.speed_up` again: the compiled
-    functions are reused, only the special cases are loaded into the new vocabulary."""
-    from spacy.vocab import Vocab
-
-    tokenizer_class: Any = importlib.import_module("spacy.tokenizer").Tokenizer  # no stubs
-
-    old: Any = nlp.vocab  # lex_attr_getters is a cdef attribute vocab.pyi leaves out
-    vocab = Vocab(
-        lex_attr_getters=old.lex_attr_getters,
-        lookups=old.lookups,
-        oov_prob=old.cfg["oov_prob"],
-        vectors_name=old.vectors.name,
-        writing_system=old.writing_system,
-        get_noun_chunks=old.get_noun_chunks,
-    )
-    tokenizer: Any = nlp.tokenizer  # a Tokenizer; typed as a callable by spaCy
-    nlp.tokenizer = tokenizer_class(
-        vocab,
-        rules=tokenizer.rules,
-        prefix_search=tokenizer.prefix_search,
-        suffix_search=tokenizer.suffix_search,
-        infix_finditer=tokenizer.infix_finditer,
-        token_match=tokenizer.token_match,
-        url_match=tokenizer.url_match,
-        faster_heuristics=tokenizer.faster_heuristics,
-        max_cache_size=tokenizer.max_cache_size,
-    )
-    nlp.vocab = vocab
 
 
 @cache
