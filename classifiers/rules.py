@@ -330,7 +330,7 @@ CONDITIONAL_DEFAULT: dict[str, str] = {
 DEFAULT_WINDOW = 4
 # New strings a language's vocabulary keeps for good, and then holds at most in a memory zone
 # (about 450 bytes each with the lexeme and cymem's bookkeeping; see RuleSet.bound_vocab).
-VOCAB_GROWTH = 5_000
+VOCAB_GROWTH = 2_000
 # A ``near`` rule's second phrase must start within this many tokens after the first.
 MAX_WINDOW = 12
 # PhraseMatcher key of the concept forms and literals of several tokens ("call-off"), followed
