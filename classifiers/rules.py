@@ -250,7 +250,7 @@ class RuleSet:
         lexemes freed) and a new one opened each time it holds ``VOCAB_GROWTH`` strings.
 
         Every new word of a message (names, numbers, addresses: about 12 per message) would
-        otherwise stay in the vocabulary for good, about 450 bytes each, and a daemon would
+        otherwise stay in the vocabulary for good, 450-800 bytes each, and a daemon would
         grow without end. Tokens and matches do not depend on what the vocabulary holds
         (matches compare hashes), so results stay the same. Rebuilding the pipeline instead
         cost 0.05-0.5 s a time plus the warm vocabulary and cache it lost; a zone costs no
@@ -329,7 +329,7 @@ CONDITIONAL_DEFAULT: dict[str, str] = {
 }
 DEFAULT_WINDOW = 4
 # New strings a language's vocabulary keeps for good, and then holds at most in a memory zone
-# (about 450 bytes each with the lexeme and cymem's bookkeeping; see RuleSet.bound_vocab).
+# (450-800 bytes each with the lexeme and cymem's bookkeeping; see RuleSet.bound_vocab).
 VOCAB_GROWTH = 2_000
 # A ``near`` rule's second phrase must start within this many tokens after the first.
 MAX_WINDOW = 12
