@@ -124,36 +124,39 @@ def match_message(
     if not parts:
         return []
     joined = "".join(parts)
-    rules.bound_vocab(lang)
-    nlp = rules.pipeline(lang)
-    phrase, token = rules.matchers(lang)
-    doc = nlp.make_doc(joined)
-    found = phrase(doc)
-    if len(token):
-        found += token(doc)
-    matches: list[tuple[str, int, int]] = []
-    forms: list[tuple[int, int, int]] = []  # concept forms of several tokens, for sequences
-    for m, s, e in found:
-        key = nlp.vocab.strings[m]
-        if key.startswith(SEQUENCE_FORM):
-            forms.append((int(key[len(SEQUENCE_FORM) :]), s, e))
-        else:
-            matches.append((key, s, e))
-    # Every column of the tokens that matching reads, in one pass over the Doc: the sequence
-    # search reads the first two, and the offsets below the last two.
-    columns = doc.to_array(["LOWER", "IS_SPACE", "IDX", "LENGTH"])
-    sequences = rules.sequence_index(lang)
-    if len(sequences):
-        matches += sequences.find(doc, forms, columns)
+    with rules.lock:  # the Doc and its lexemes may not outlive a memory zone (bound_vocab)
+        rules.bound_vocab(lang)
+        nlp = rules.pipeline(lang)
+        phrase, token = rules.matchers(lang)
+        doc = nlp.make_doc(joined)
+        found = phrase(doc)
+        if len(token):
+            found += token(doc)
+        matches: list[tuple[str, int, int]] = []
+        forms: list[tuple[int, int, int]] = []  # concept forms of several tokens, for sequences
+        for m, s, e in found:
+            key = nlp.vocab.strings[m]
+            if key.startswith(SEQUENCE_FORM):
+                forms.append((int(key[len(SEQUENCE_FORM) :]), s, e))
+            else:
+                matches.append((key, s, e))
+        # Every column of the tokens that matching reads, in one pass over the Doc: the
+        # sequence search reads the first two, and the offsets below the last two.
+        columns = doc.to_array(["LOWER", "IS_SPACE", "IDX", "LENGTH"])
+        sequences = rules.sequence_index(lang)
+        if len(sequences):
+            matches += sequences.find(doc, forms, columns)
+        resolved = _resolve_near(matches, rules)
+        if not resolved:
+            return []
+        # Character offsets and lengths of all tokens at once: a Span per match would create
+        # Token objects (the text of a match is the joined text between its first and last
+        # token).
+        offsets, lengths = columns[:, 2:].T.tolist()
+        del doc
     negators = rules.negators_for(lang)
     conditionals = rules.conditionals_for(lang)
     hits: dict[tuple[str, str], Hit] = {}
-    resolved = _resolve_near(matches, rules)
-    if not resolved:
-        return []
-    # Character offsets and lengths of all tokens at once: a Span per match would create
-    # Token objects (the text of a match is the joined text between its first and last token).
-    offsets, lengths = columns[:, 2:].T.tolist()
     for rule_id, start, end in resolved:
         rule = rules.content_rules[rule_id]
         char = offsets[start]

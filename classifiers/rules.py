@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import tomllib
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -165,6 +167,13 @@ class RuleSet:
     _phrase_matchers: dict[str, PhraseMatcher] = field(default_factory=dict, repr=False)
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
     _vocab_sizes: dict[str, int] = field(default_factory=dict, repr=False)
+    # The open spaCy memory zone of each language's vocabulary (see bound_vocab).
+    _zones: dict[str, AbstractContextManager[object]] = field(default_factory=dict, repr=False)
+    # Held while a message is tokenized and matched: spaCy's pipelines are not thread-safe,
+    # and a zone must not close under another thread's Doc.
+    lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
     _sequence_indexes: dict[str, SequenceIndex] = field(default_factory=dict, repr=False)
     _word_sets: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, repr=False)
     _languages: tuple[str, ...] | None = field(default=None, repr=False)
@@ -234,17 +243,30 @@ class RuleSet:
         return self._phrase_matchers[lang], self._token_matchers[lang]
 
     def bound_vocab(self, lang: str) -> None:
-        """Drop ``lang``'s pipeline and matchers (rebuilt on its next message, ~0.1 s) once
-        its vocabulary holds ``VOCAB_GROWTH`` strings more than when they were built.
+        """Bound what ``lang``'s vocabulary gathers from messages: the first
+        ``VOCAB_GROWTH`` new strings after its matchers were built stay for good (common words,
+        and spaCy's tokenizer cache, which fills in that time, points at them); after that,
+        messages are tokenized in a spaCy memory zone, which is closed (its strings and
+        lexemes freed) and a new one opened each time it holds ``VOCAB_GROWTH`` strings.
 
-        Every new word of a message (names, numbers, addresses: about 12 per message) stays
-        in spaCy's vocabulary for good, so a daemon would grow without end. Tokens and matches
-        do not depend on what the vocabulary already holds, so results stay the same."""
+        Every new word of a message (names, numbers, addresses: about 12 per message) would
+        otherwise stay in the vocabulary for good, 450-800 bytes each, and a daemon would
+        grow without end. Tokens and matches do not depend on what the vocabulary holds
+        (matches compare hashes), so results stay the same. Rebuilding the pipeline instead
+        cost 0.05-0.5 s a time plus the warm vocabulary and cache it lost; a zone costs no
+        rebuild, and keeps the cache and the words gathered before it. Call only under
+        :attr:`lock`: closing a zone frees lexemes another thread's ``Doc`` could hold."""
         nlp = self._pipelines.get(lang)
         base = self._vocab_sizes.get(lang)
-        if nlp is not None and base is not None and len(nlp.vocab.strings) > base + VOCAB_GROWTH:
-            del self._pipelines[lang], self._phrase_matchers[lang], self._token_matchers[lang]
-            del self._vocab_sizes[lang]
+        if nlp is None or base is None or len(nlp.vocab.strings) <= base + VOCAB_GROWTH:
+            return
+        zone = self._zones.pop(lang, None)
+        if zone is not None:
+            zone.__exit__(None, None, None)
+        zone = nlp.vocab.memory_zone()
+        zone.__enter__()
+        self._zones[lang] = zone
+        self._vocab_sizes[lang] = len(nlp.vocab.strings)
 
     def negators_for(self, lang: str) -> frozenset[str]:
         """The negators of ``lang`` and of English (mail mixes English into any language),
@@ -306,9 +328,9 @@ CONDITIONAL_DEFAULT: dict[str, str] = {
     "enquiry": "keep", "feedback": "keep", "other": "keep",
 }
 DEFAULT_WINDOW = 4
-# New strings a language's vocabulary may gather before its pipeline is rebuilt (about
-# 110 bytes each: 3 MB per language).
-VOCAB_GROWTH = 30_000
+# New strings a language's vocabulary keeps for good, and then holds at most in a memory zone
+# (450-800 bytes each with the lexeme and cymem's bookkeeping; see RuleSet.bound_vocab).
+VOCAB_GROWTH = 2_000
 # A ``near`` rule's second phrase must start within this many tokens after the first.
 MAX_WINDOW = 12
 # PhraseMatcher key of the concept forms and literals of several tokens ("call-off"), followed

@@ -41,7 +41,7 @@ MAX_UNORDERED = 3
 _NEG, _BREAK = 1, 4  # marker bits of negators and blank lines (bit 1 is unused)
 _FIRST_SYMBOL_BIT = 3
 _DIGIT = re.compile(r"\d")
-_CACHE_LIMIT = 30_000  # distinct words remembered per language (about 3 MB) before renewal
+_CACHE_LIMIT = 5_000  # distinct words remembered per language (about 0.6 MB) before renewal
 
 
 class SequenceError(ValueError):

@@ -138,7 +138,7 @@ def test_bad_extra_identifier_pattern_is_refused() -> None:
         load_rules(extra_identifier_patterns=[("serial", "([")])
 
 
-def test_a_grown_vocabulary_is_dropped_and_matching_stays_the_same(
+def test_a_grown_vocabulary_is_bounded_and_matching_stays_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import classifiers.rules as rules_module
@@ -147,11 +147,16 @@ def test_a_grown_vocabulary_is_dropped_and_matching_stays_the_same(
     rules = load_rules()
     text = "Please cancel our order 4471 for Zyxwquartz-17 and send 30 instead of 12."
     before = [(h.rule.id, h.text, h.field) for h in match_message([("body", text)], "en", rules)]
-    first = rules.pipeline("en")
+    nlp = rules.pipeline("en")
+    assert not nlp.vocab.in_memory_zone
     monkeypatch.setattr(rules_module, "VOCAB_GROWTH", 0)
     match_message([("body", "Unseenword-a Qqvvbb-991 Wwxxzz-7")], "en", rules)
+    assert nlp.vocab.in_memory_zone and "qqvvbb-991" in nlp.vocab.strings
+    match_message([("body", "Another Vvkkpp-55")], "en", rules)  # closes that zone, opens one
+    assert "qqvvbb-991" not in nlp.vocab.strings  # freed with its zone
+    assert "zyxwquartz-17" in nlp.vocab.strings  # gathered before the first zone: kept
     after = [(h.rule.id, h.text, h.field) for h in match_message([("body", text)], "en", rules)]
-    assert rules.pipeline("en") is not first
+    assert rules.pipeline("en") is nlp  # nothing rebuilt
     assert after == before and before
 
 
