@@ -395,9 +395,9 @@ def report(sides: Sequence[Side], args: argparse.Namespace) -> None:
         rate = paired.ratios(side.rates, sink.rates)
         p99 = paired.ratios(side.p99, sink.p99)
         print(f"\n{side.kind} / sink, per round:")
-        if not args.rate:
-            print(f"  msg/s ratio   {paired.spread(rate, '{:.2f}')}   "
-                  f"{paired.verdict(statistics.median(rate), TARGET_RATE_RATIO)}")
+        target = (paired.verdict(statistics.median(rate), TARGET_RATE_RATIO) if not args.rate
+                  else f"(of {args.rate:g} msg/s offered to each)")
+        print(f"  msg/s ratio   {paired.spread(rate, '{:.2f}')}   {target}")
         print(f"  p99 ratio     {paired.spread(p99, '{:.2f}')}   "
               f"{paired.verdict(statistics.median(p99), TARGET_P99_RATIO, False)}")
         print(f"  filed when the last 250 came: {paired.spread(side.filed_share, '{:.0%}')}; "
