@@ -339,14 +339,16 @@ class Filed:
         self.engine = create_engine(url)
 
     def processed(self) -> int:
-        """Receipts the worker has finished with (filed, duplicate or quarantined)."""
+        """Receipts the worker has finished with (filed, duplicate or quarantined; named, so
+        that a status a later version adds, such as a worker's claim, does not count)."""
         from sqlalchemy import func, select
 
         from gateway.db.models import LedgerReceipt
 
+        done = ("filed", "duplicate", "quarantined")
         with self.engine.connect() as conn:
             return int(conn.scalar(select(func.count()).select_from(LedgerReceipt)
-                                   .where(LedgerReceipt.status != "pending")) or 0)
+                                   .where(LedgerReceipt.status.in_(done))) or 0)
 
     def new_since(self, last_id: int) -> list[tuple[int, str]]:
         """(message id, Message-ID key) of messages filed after id ``last_id``."""
