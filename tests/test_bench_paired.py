@@ -1,0 +1,64 @@
+"""The shared parts of the paired benchmarks (bench/paired.py) and the profile's attribution of
+time to stages (bench/profile_stages.py): pure functions, checked without running a benchmark."""
+
+from __future__ import annotations
+
+from bench.paired import percentile, ratios, round_order, spread
+from bench.profile_stages import Attribution, Func, own_stage
+
+PARSE: Func = ("/x/gateway/processing/parsing.py", 10, "parse_message")
+CLASSIFY: Func = ("/x/classifiers/classify.py", 20, "classify")
+SQL: Func = ("/venv/site-packages/sqlalchemy/engine/base.py", 5, "execute")
+HELPER: Func = ("/venv/site-packages/lib/helper.py", 7, "helper")
+ROOT: Func = ("/venv/site-packages/lib/top.py", 1, "top")
+
+
+def test_rounds_alternate_two_sides_and_rotate_three() -> None:
+    assert [round_order(n, ["a", "b"]) for n in range(3)] == [["a", "b"], ["b", "a"], ["a", "b"]]
+    firsts = [round_order(n, ["a", "b", "c"])[0] for n in range(3)]
+    assert firsts == ["a", "b", "c"]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([3.0], 0.99) == 3.0
+
+
+def test_summary_is_median_and_range_of_per_round_ratios() -> None:
+    assert ratios([2.0, 3.0], [4.0, 3.0]) == [0.5, 1.0]
+    assert spread([1.0, 5.0, 2.0], "{:.1f}") == "2.0 (1.0-5.0)"
+    assert spread([7.0]) == "7"
+
+
+def test_a_package_stage_needs_the_package_not_a_name_ending_like_it() -> None:
+    assert own_stage(("/repo/archive/store.py", 1, "store_many")) == "archive"
+    assert own_stage(("/repo/bench/myarchive/x.py", 1, "f")) is None
+
+
+def _edge(seconds: float, calls: int = 1) -> tuple[int, int, float, float]:
+    return (calls, calls, seconds, seconds)
+
+
+def test_library_time_goes_to_the_stages_that_called_it_by_their_share() -> None:
+    # The database was called for 3 s from parsing's path and 1 s from classifying's.
+    raw = {
+        ROOT: (1, 1, 0.0, 10.0, {}),
+        PARSE: (1, 1, 1.0, 4.0, {ROOT: _edge(4.0)}),
+        CLASSIFY: (1, 1, 1.0, 2.0, {ROOT: _edge(2.0)}),
+        SQL: (2, 2, 4.0, 4.0, {PARSE: _edge(3.0), CLASSIFY: _edge(1.0)}),
+    }
+    seconds = Attribution(raw).by_stage()
+    assert seconds["parse"] == 1.0 + 3.0
+    assert seconds["classify"] == 1.0 + 1.0
+    assert seconds["other"] == 0.0  # ROOT has no own time
+
+
+def test_recursion_does_not_lose_time() -> None:
+    # helper calls itself; all of it was reached from classify.
+    raw = {
+        CLASSIFY: (1, 1, 0.0, 5.0, {}),
+        HELPER: (3, 1, 5.0, 5.0, {CLASSIFY: _edge(5.0), HELPER: _edge(2.0, 2)}),
+    }
+    assert Attribution(raw).by_stage()["classify"] == 5.0
