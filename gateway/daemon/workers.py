@@ -84,16 +84,16 @@ def worker_main(home: str, name: str, conn: Connection, log_level: str) -> None:
             elif message[0] in ("drain", "finish"):
                 state.stop(message[0])
 
-        while not state.drain:
+        while not state.told("drain"):
             while conn.poll():
                 handle(conn.recv())
-            if state.drain:
+            if state.told("drain"):
                 break
             try:
                 outcomes = processor.process_pending(batch_size)
             except ConfigError as exc:
                 conn.send(("error", str(exc), True))
-                if state.finish:
+                if state.told("finish"):
                     break
                 delay = min(ERROR_MAX_SECONDS, max(ERROR_FIRST_SECONDS, delay * 2))
                 if conn.poll(delay):
@@ -111,7 +111,7 @@ def worker_main(home: str, name: str, conn: Connection, log_level: str) -> None:
             if outcomes:
                 conn.send(("outcomes", outcomes))
                 continue
-            if state.finish:
+            if state.told("finish"):
                 break
             conn.send(("idle",))
             if conn.poll(poll):
@@ -131,13 +131,8 @@ class _State:
     def stop(self, how: str) -> None:
         self._told.add(how)
 
-    @property
-    def drain(self) -> bool:
-        return "drain" in self._told
-
-    @property
-    def finish(self) -> bool:
-        return "finish" in self._told
+    def told(self, how: str) -> bool:
+        return how in self._told
 
 
 def _reload(app: Any) -> None:
