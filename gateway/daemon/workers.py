@@ -90,7 +90,7 @@ def worker_main(home: str, name: str, conn: Connection, log_level: str) -> None:
             if state.told("drain"):
                 break
             try:
-                outcomes = processor.process_pending(batch_size)
+                outcomes = processor.process_batch(batch_size)
             except ConfigError as exc:
                 conn.send(("error", str(exc), True))
                 if state.told("finish"):
@@ -152,19 +152,26 @@ def _reload(app: Any) -> None:
 
 
 def _hold_after_claim(processor: Any, path: Path) -> None:
-    """The test hook of :data:`HOLD_ENV`: wraps the worker's claims so that it stops between
-    claiming a batch and filing it."""
+    """The test hook of :data:`HOLD_ENV`: the first worker of the installation to claim a
+    batch writes its pid and the batch's seqs to ``<path>.claimed`` and waits for ``path`` to
+    exist before it files; every other worker (and this one's later batches) runs as usual."""
     claims = processor.claims
     original = claims.claim
+    marker = path.with_name(path.name + ".claimed")
 
     @contextmanager
     def claim(size: int) -> Any:
         with original(size) as (batch, turn):
-            if batch.receipts:
-                path.with_name(path.name + ".claimed").write_text(
-                    " ".join(str(r.seq) for r in batch.receipts))
-                while not path.exists():
-                    time.sleep(0.01)
+            if batch.receipts and not marker.exists():
+                try:
+                    with open(marker, "x") as fh:
+                        fh.write(" ".join(map(str, [os.getpid()]
+                                              + [r.seq for r in batch.receipts])) + "\n")
+                except FileExistsError:
+                    pass
+                else:
+                    while not path.exists():
+                        time.sleep(0.01)
             yield batch, turn
 
     claims.claim = claim
@@ -328,6 +335,5 @@ class WorkerPool:
         if self.stopping.wait(delay):
             return False
         self._spawn(slot)
-        if freed:
-            self.wake()
+        self.wake()  # the freed batch (or, on PostgreSQL, the rows its end unlocked)
         return True

@@ -324,6 +324,11 @@ class Processor:
             outcomes += done
         return outcomes
 
+    def process_batch(self, size: int) -> list[Outcome]:
+        """Claim and file one batch of at most ``size`` pending receipts (a worker process
+        checks for a stop request between batches)."""
+        return self._process_batch(size)
+
     def retry_quarantined(self) -> list[Outcome]:
         """Send quarantined receipts through the pipeline again (after a fix or a rules change)."""
         with self.db.session() as session:
