@@ -35,6 +35,7 @@ from gateway.evidence.integrity import describe, verify_installation
 from gateway.installation import claim_archive
 from gateway.intake.dropfolder import DropFolder
 from gateway.intake.handoff import GroupCommitter, Intake, first_line
+from gateway.processing.claims import release_dead_here
 from gateway.processing.pipeline import Outcome
 from gateway.processing.preflight import check_filing_config
 
@@ -141,6 +142,9 @@ class Daemon:
             log.info("removed %d temporary file(s) left by interrupted archive writes", cleaned)
         # Anything found now was left by a crash or a database outage: worth a warning.
         queued = await asyncio.to_thread(self.app.processor.catch_up, logging.WARNING)
+        freed = await asyncio.to_thread(release_dead_here, self.app.db)
+        if freed:
+            log.warning("freed %d receipt(s) claimed by worker processes that are gone", freed)
         backlog = await asyncio.to_thread(self.app.processor.backlog)
         # Bound before anything starts: an address in use is the one line 'run' exits with.
         web = self._web_server()

@@ -116,6 +116,30 @@ def release_worker(db: Database, worker: str) -> int:
         return _free(session, LedgerReceipt.claimed_by == worker)
 
 
+def release_dead_here(db: Database) -> int:
+    """Free the pending rows held by workers of this host whose process is gone (a daemon or
+    an import that was killed): called at start, so their batches need not wait for the lease
+    to run out. SQLite only (PostgreSQL released them with the connection). The number freed."""
+    if db.dialect == "postgresql":
+        return 0
+    prefix = f"{socket.gethostname()}:"
+    with db.session() as session:
+        holders = set(session.scalars(select(LedgerReceipt.claimed_by).where(
+            LedgerReceipt.status == "pending", LedgerReceipt.claimed_by.startswith(prefix))))
+        dead = [h for h in holders if h and not _alive(h.removeprefix(prefix).split(":")[0])]
+        return _free(session, LedgerReceipt.claimed_by.in_(dead)) if dead else 0
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def _free(session: Session, *where: object) -> int:
     result = session.execute(update(LedgerReceipt).where(
         LedgerReceipt.status == "pending", *where)  # type: ignore[arg-type]

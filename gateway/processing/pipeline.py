@@ -19,12 +19,14 @@ Stages pass small frozen values (:class:`Duplicate`, :class:`Prepared`, :class:`
 :class:`Threaded`, :class:`Filing`) and return their results; nothing a stage received is
 changed in place. Only the batch writer accumulates, because ids exist only once it writes.
 
-Receipts are processed in batches, all in one SAVEPOINT. If the batch fails as a whole (a bug,
-or another node filing the same bytes at the same moment), the SAVEPOINT is rolled back and the
-receipts are filed one by one, so one poison message is quarantined with its reason while the
-rest commit (Mailman's habit: one try/except per message at the loop boundary). Everything here
-is derived from the archived bytes, so it can be re-run after a crash or a rules upgrade with
-the same result.
+Receipts are processed in batches: claimed (gateway.processing.claims), prepared outside the
+write transaction (stage 2 is most of the cost and needs no database, so worker processes do it
+side by side), then stages 1 and 3-5 in the filing turn, all in one SAVEPOINT. If the batch
+fails as a whole (a bug, or another node filing the same bytes at the same moment), the
+SAVEPOINT is rolled back and the receipts are filed one by one, so one poison message is
+quarantined with its reason while the rest commit (Mailman's habit: one try/except per message
+at the loop boundary). Everything here is derived from the archived bytes, so it can be re-run
+after a crash or a rules upgrade with the same result.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.processing.claims import release_dead_here
 from gateway.processing.classification import classify_parsed, rules_for
 from gateway.processing.ingest import IngestSummary, ingest
 from gateway.processing.ingest import WorkersFactory as WorkersFactory  # for the CLI
@@ -41,6 +42,7 @@ def ingest_paths(ctx: WorkerContext, *, actor: str, paths: list[Path],
     logging.getLogger(__name__).info("ingest of %d path(s) started by %s", len(paths), actor)
     ctx.archive.clean_tmp()  # leftovers of killed runs, older than an hour
     ctx.processor.catch_up(logging.WARNING)  # what an earlier run could not queue
+    release_dead_here(ctx.db)  # batches held by workers of a killed run
     return ingest(ctx, paths, alias=alias, progress=progress, workers=workers)
 
 
