@@ -197,11 +197,12 @@ def test_sigterm_drains_every_worker_of_the_daemon(home, tmp_path, hold):
     try:
         with app.db.session() as session:
             rows = dict(session.execute(select(LedgerReceipt.seq, LedgerReceipt.status)).all())
+            claimed = session.scalar(select(func.count()).where(
+                LedgerReceipt.claimed_by.is_not(None)))
         assert all(rows[seq] == "filed" for seq in first), rows
         # Nothing claimed is left behind: what was not filed is pending for the next start.
         assert set(rows.values()) <= {"filed", "pending"}
-        assert session.scalar(select(func.count()).where(
-            LedgerReceipt.claimed_by.is_not(None))) == 0
+        assert claimed == 0
         assert set(messages_filed(app).values()) == {1}
     finally:
         app.close()
