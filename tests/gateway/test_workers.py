@@ -14,6 +14,7 @@ import logging
 import mailbox
 import os
 import signal
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from gateway.bootstrap import App
 from gateway.daemon.workers import HOLD_ENV, WorkerPool
 from gateway.db.models import LedgerReceipt, Message
 from gateway.intake.handoff import Delivery, accept
-from gateway.processing.claims import Claims
+from gateway.processing.claims import Claims, release_dead_here
 from gateway.processing.ingest import ingest
 from gateway.processing.pipeline import Outcome
 from tests.support.daemon import daemon_process
@@ -226,3 +227,22 @@ def test_a_bulk_import_files_with_worker_processes_and_reports_as_before(app, ho
     assert (summary.filed, summary.new_cases) == (35, 35)
     assert [q["origin"] for q in summary.quarantined] == [str(files[35])]
     assert statuses(app) == {"filed": 35, "quarantined": 1}
+
+
+def test_at_start_the_batches_of_this_hosts_dead_workers_are_freed(app):
+    queue_mail(app, 3)
+    host = socket.gethostname()
+    holders = {1: f"{host}:{os.getpid()}:w0.1", 2: f"{host}:4194305:w1.1",  # above pid_max
+               3: "elsewhere:1:w0.1"}
+    with app.db.session() as session:
+        for seq, holder in holders.items():
+            session.execute(update(LedgerReceipt).where(LedgerReceipt.seq == seq)
+                            .values(claimed_by=holder, lease_until=LedgerReceipt.received_at))
+    freed = release_dead_here(app.db)
+    with app.db.session() as session:
+        left = dict(session.execute(select(LedgerReceipt.seq, LedgerReceipt.claimed_by)).all())
+    if app.db.dialect == "postgresql":  # rows are never leased there: nothing to free
+        assert freed == 0
+        return
+    # A live process's batch and another host's are not this start's to free.
+    assert freed == 1 and left == {1: holders[1], 2: None, 3: holders[3]}
