@@ -294,7 +294,7 @@ class Daemon:
         logging.getLogger().setLevel(level)
         self.app.processor.use_rules(rules)
         if self.pool is not None:
-            self.pool.reload()  # each worker process from its next batch on
+            self.pool.reload(self.fixed_log_level)  # each worker from its next batch on
         later = [name for name in Config.model_fields
                  if name not in LIVE_SETTINGS and getattr(running, name) != getattr(new, name)]
         if later:

@@ -80,7 +80,7 @@ def worker_main(home: str, name: str, conn: Connection, log_level: str) -> None:
 
         def handle(message: tuple[Any, ...]) -> None:
             if message[0] == "reload":
-                _reload(app)
+                _reload(app, message[1])
             elif message[0] in ("drain", "finish"):
                 state.stop(message[0])
 
@@ -135,9 +135,10 @@ class _State:
         return how in self._told
 
 
-def _reload(app: Any) -> None:
-    """New classifier rules and log level from the next batch on; a broken reload keeps the
-    previous ones (the daemon validated them a moment ago, so this is a race with an edit)."""
+def _reload(app: Any, fixed_level: str | None) -> None:
+    """New classifier rules and log level (``fixed_level``, the command line's, wins) from the
+    next batch on; a broken reload keeps the previous ones (the daemon validated them a moment
+    ago, so this is a race with an edit)."""
     from gateway.config import load_settings
     from gateway.processing.classification import rules_for
 
@@ -147,7 +148,7 @@ def _reload(app: Any) -> None:
     except Exception as exc:
         log.error("reload refused, keeping the previous rules: %s", exc)
         return
-    logging.getLogger().setLevel(settings.config.log_level)
+    logging.getLogger().setLevel(fixed_level or settings.config.log_level)
     log.info("reloaded: classifier rules %s", app.processor.rules.version[:12])
 
 
@@ -237,11 +238,12 @@ class WorkerPool:
                 else:
                     slot.dirty = True
 
-    def reload(self) -> None:
-        """Every worker reads the configuration and the rules again before its next batch."""
+    def reload(self, fixed_level: str | None = None) -> None:
+        """Every worker reads the configuration and the rules again before its next batch
+        (``fixed_level``: the command line's log level, which wins over the configuration's)."""
         for slot in self.slots:
             with slot.lock:
-                self._send(slot, ("reload",))
+                self._send(slot, ("reload", fixed_level))
 
     def drain(self, timeout: float) -> bool:
         """Each worker finishes its batch and exits; True if all did within ``timeout``
@@ -286,7 +288,7 @@ class WorkerPool:
         child.close()
         slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False
 
-    def _send(self, slot: _Slot, message: tuple[str, ...]) -> None:
+    def _send(self, slot: _Slot, message: tuple[Any, ...]) -> None:
         if slot.conn is None:
             return
         with suppress(OSError):  # it died: its reader sees the pipe's end and restarts it
