@@ -51,7 +51,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _project_path  # noqa: F401  (must come before archive/gateway)
+try:
+    import _project_path  # noqa: F401  (must come before archive/gateway)
+except ModuleNotFoundError:  # a spawned worker process: it has the parent's fixed sys.path
+    pass
 
 import archive
 from archive import Archive, Receipt

@@ -167,6 +167,13 @@ def ingest(
         summary.add_outcomes(sorted(received, key=lambda o: o.seq), origins)
         if faults and not summary.not_filed:
             summary.not_filed = faults[0]
+        if not summary.not_filed:
+            # What the workers left (they kept dying, say: the log says why) is filed here,
+            # so an import never ends with its mail silently waiting in the queue.
+            try:
+                summary.add_outcomes(app.processor.process_pending(), origins)
+            except ConfigError as exc:
+                summary.not_filed = str(exc)
     return summary
 
 
