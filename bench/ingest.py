@@ -36,6 +36,7 @@ Run: ``/tmp/probe/bin/python bench/ingest.py [--messages N] [--corpus DIR] [--to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import importlib
 import logging
@@ -51,10 +52,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:
+# A spawned worker process (--processes) has the parent's fixed sys.path, without bench/.
+with contextlib.suppress(ModuleNotFoundError):
     import _project_path  # noqa: F401  (must come before archive/gateway)
-except ModuleNotFoundError:  # a spawned worker process: it has the parent's fixed sys.path
-    pass
 
 import archive
 from archive import Archive, Receipt
