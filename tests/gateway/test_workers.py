@@ -214,10 +214,15 @@ def test_a_bulk_import_files_with_worker_processes_and_reports_as_before(app, ho
     good = [make_message(subject=f"import {n}") for n in range(35)]
     files = write_messages(tmp_path / "import", [*good, b"not a message at all\r\n", good[0]])
     pools: list[WorkerPool] = []
+    from_workers: list[Outcome] = []
 
     def workers(on_outcomes, on_error):  # type: ignore[no-untyped-def]
+        def received(outcomes: list[Outcome]) -> None:
+            from_workers.extend(outcomes)
+            on_outcomes(outcomes)
+
         pools.append(WorkerPool(home, 2, app.db, log_level="WARNING",
-                                on_outcomes=on_outcomes, on_error=on_error))
+                                on_outcomes=received, on_error=on_error))
         return pools[-1]
 
     summary = ingest(app, files, workers=workers, workers_after=0)
@@ -227,6 +232,8 @@ def test_a_bulk_import_files_with_worker_processes_and_reports_as_before(app, ho
     assert (summary.filed, summary.new_cases) == (35, 35)
     assert [q["origin"] for q in summary.quarantined] == [str(files[35])]
     assert statuses(app) == {"filed": 35, "quarantined": 1}
+    # The worker processes filed it all (the importing process files only what they left).
+    assert len(from_workers) == 36
 
 
 def test_at_start_the_batches_of_this_hosts_dead_workers_are_freed(app):
