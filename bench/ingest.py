@@ -36,6 +36,7 @@ Run: ``/tmp/probe/bin/python bench/ingest.py [--messages N] [--corpus DIR] [--to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import importlib
 import logging
@@ -51,7 +52,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import _project_path  # noqa: F401  (must come before archive/gateway)
+# A spawned worker process (--processes) has the parent's fixed sys.path, without bench/.
+with contextlib.suppress(ModuleNotFoundError):
+    import _project_path  # noqa: F401  (must come before archive/gateway)
 
 import archive
 from archive import Archive, Receipt
@@ -257,10 +260,22 @@ def fresh_app(ws: Workspace) -> Iterator[tuple[App, Path]]:
         ws.discard(home)
 
 
-def measure_full(inbox: Path, ws: Workspace, summaries: list[IngestSummary]) -> float:
-    with fresh_app(ws) as (app, _home):
+def measure_full(inbox: Path, ws: Workspace, summaries: list[IngestSummary],
+                 processes: int = 0) -> float:
+    """``processes``: worker processes file, as ``commgate ingest`` does with ``[worker]
+    processes`` (their start, a few seconds each loading the rules, is timed: it is part of an
+    import from start to all filed); 0: everything in this process."""
+    with fresh_app(ws) as (app, home):
         result: list[IngestSummary] = []
-        seconds = timed(lambda: result.append(ingest(app, [inbox])))
+        workers = None
+        if processes:
+            from gateway.daemon.workers import WorkerPool
+
+            def workers(on_outcomes: Callable[..., object],
+                        on_error: Callable[..., object]) -> WorkerPool:
+                return WorkerPool(home, processes, app.db, log_level="ERROR",
+                                  on_outcomes=on_outcomes, on_error=on_error)
+        seconds = timed(lambda: result.append(ingest(app, [inbox], workers=workers)))
     summaries.append(result[0])
     return seconds
 
@@ -444,6 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also print the top N profiled functions by cumulative and tottime")
     parser.add_argument("--profile-out", type=Path, help="save the profile (pstats file)")
     parser.add_argument("--tmp", type=Path, help="parent folder for the temp folders")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="worker processes filing the full-pipeline ingest, as "
+                             "'commgate ingest' with [worker] processes = N (0: in-process)")
     args = parser.parse_args(argv)
     if args.messages < 1 or args.rounds < 1:
         parser.error("--messages and --rounds must be at least 1")
@@ -471,13 +489,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw = Series("1. raw write+fsync (files/s)", count)
         batched = Series(f"2a. archive store_many, batches of {BATCH_MESSAGES}", count)
         single = Series("2b. archive store one-by-one", count)
-        full = Series("3. full pipeline ingest() on SQLite", count)
+        full = Series(f"3. full pipeline ingest() on SQLite, {args.processes} worker "
+                      "process(es)", count)
         summaries: list[IngestSummary] = []
         steps: list[tuple[Series, Callable[[], float]]] = [
             (raw, lambda: measure_raw(messages, ws)),
             (batched, lambda: measure_archive_batched(messages, inbox, ws)),
             (single, lambda: measure_archive_single(messages, inbox, ws)),
-            (full, lambda: measure_full(inbox, ws, summaries)),
+            (full, lambda: measure_full(inbox, ws, summaries, args.processes)),
         ]
         for round_no in range(args.rounds):
             shift = round_no % len(steps)

@@ -41,11 +41,13 @@ class App:
     processor: Processor
 
     @classmethod
-    def open(cls, home: Path) -> App:
+    def open(cls, home: Path, *, worker: str | None = None) -> App:
+        """``worker``: the name its processor claims receipts under (a worker process's)."""
         settings = load_settings(home)
         db = Database.open(settings.database_url())
         archive = Archive.open(settings.archive_path)
-        processor = Processor(db, archive, settings, lambda: rules_for(settings), hooks=HOOKS)
+        processor = Processor(db, archive, settings, lambda: rules_for(settings), hooks=HOOKS,
+                              worker=worker)
         return cls(settings, db, archive, processor)
 
     def queue(self, entries: Sequence[LedgerEntry]) -> None:

@@ -159,6 +159,17 @@ class ImapMailboxConfig(_Section):
 class WorkerConfig(_Section):
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
     poll_seconds: Annotated[float, Field(gt=0)] = 1.0
+    # Worker processes that parse, classify and file (gateway/daemon/workers.py); None: one
+    # per core; 0: a thread of the daemon itself (one core; embedded use and small tests).
+    processes: Annotated[int | None, Field(ge=0, le=256)] = None
+    # How long a worker holds a claimed batch on SQLite before another may take it (the daemon
+    # frees a dead worker's batch at once; this covers a hung worker or a killed daemon).
+    lease_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+
+    @property
+    def process_count(self) -> int:
+        """The worker processes to run: ``processes``, or the number of cores."""
+        return (os.cpu_count() or 1) if self.processes is None else self.processes
 
 
 class IdentifierPattern(_Section):

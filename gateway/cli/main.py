@@ -11,7 +11,7 @@ import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archive import ArchiveError
 from gateway.cli._common import (
@@ -29,6 +29,10 @@ from gateway.cli._common import (
     render_table,
 )
 from gateway.core.errors import ConfigError, GatewayError
+
+if TYPE_CHECKING:
+    from gateway.bootstrap import App
+    from gateway.services.intake import WorkersFactory
 
 log = logging.getLogger("commgate")
 # The exit code of each error raised on purpose, by class; a subclass takes its nearest
@@ -260,7 +264,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         update, close = _progress_bar(None)
         try:
             summary = ingest_paths(app, actor=reader_of(args), paths=args.paths,
-                                   alias=args.alias, progress=update)
+                                   alias=args.alias, progress=update,
+                                   workers=_ingest_workers(app))
         finally:
             close()
     if args.json:
@@ -273,6 +278,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
               "the next ingest)", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+def _ingest_workers(app: App) -> WorkersFactory | None:
+    """The worker processes a large import files with: ``[worker] processes`` of them, as
+    the daemon runs (0: the import files in this process)."""
+    count = app.settings.config.worker.process_count
+    if not count:
+        return None
+    from gateway.daemon.workers import WorkerPool
+
+    level = logging.getLevelName(logging.getLogger().level)
+    return lambda on_outcomes, on_error: WorkerPool(
+        app.settings.home, count, app.db, log_level=level, on_outcomes=on_outcomes,
+        on_error=on_error)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,7 +1,11 @@
-"""``commgate run``: every configured intake and the processing worker on one asyncio loop.
+"""``commgate run``: every configured intake on one asyncio loop, and the processing workers.
 
-Blocking work (fsync, database) runs in worker threads so the loop stays responsive. SIGTERM
-and SIGINT stop intakes first, let the batch in progress finish, and return; whatever was
+The intakes only archive and acknowledge; parsing, classification and filing run in worker
+processes (``[worker] processes``, one per core by default; gateway/daemon/workers.py), which
+this loop wakes when mail is queued and supervises; with ``processes = 0`` a thread of the
+daemon files instead. Blocking work (fsync, database) runs in threads so the loop stays
+responsive. SIGTERM and SIGINT stop intakes first, let every worker finish the batch in
+progress (drain), and return; whatever was
 archived but not yet processed is picked up at the next start (the queue is in the database,
 and ``catch_up`` re-queues anything the ledger has that the database missed). SIGHUP reads the
 configuration and the classifier rules again, as mail daemons do, and never stops the daemon.
@@ -26,10 +30,13 @@ from gateway.bootstrap import App
 from gateway.config import Config, Settings, load_settings
 from gateway.core.errors import ConfigError, GatewayError
 from gateway.daemon.sdnotify import notify
+from gateway.daemon.workers import WorkerPool
 from gateway.evidence.integrity import describe, verify_installation
 from gateway.installation import claim_archive
 from gateway.intake.dropfolder import DropFolder
 from gateway.intake.handoff import GroupCommitter, Intake, first_line
+from gateway.processing.claims import release_dead_here
+from gateway.processing.pipeline import Outcome
 from gateway.processing.preflight import check_filing_config
 
 if TYPE_CHECKING:
@@ -37,6 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 WEB_STOP_SECONDS = 10.0  # how long requests in progress may take to finish at shutdown
+# How long worker processes may take to finish their batches at shutdown (systemd's default
+# stop timeout is 90 s); a worker still busy then is killed and its batch stays queued.
+DRAIN_SECONDS = 60.0
 
 
 class _Wake(FileSystemEventHandler):
@@ -113,6 +123,9 @@ class Daemon:
         self.committer = GroupCommitter(app, on_archived=self.work.set)
         self.intakes = build_intakes(app, self.committer)
         self.fatal: ArchiveReplacedError | None = None  # why the daemon stopped on its own
+        # The worker processes ([worker] processes); None: the worker is a thread of ours.
+        self.pool: WorkerPool | None = None
+        self._paused_by = ""  # the configuration fault a worker process last reported
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -129,9 +142,13 @@ class Daemon:
             log.info("removed %d temporary file(s) left by interrupted archive writes", cleaned)
         # Anything found now was left by a crash or a database outage: worth a warning.
         queued = await asyncio.to_thread(self.app.processor.catch_up, logging.WARNING)
+        freed = await asyncio.to_thread(release_dead_here, self.app.db)
+        if freed:
+            log.warning("freed %d receipt(s) claimed by worker processes that are gone", freed)
         backlog = await asyncio.to_thread(self.app.processor.backlog)
         # Bound before anything starts: an address in use is the one line 'run' exits with.
         web = self._web_server()
+        await asyncio.to_thread(self._start_pool, loop)
         observer = Observer()
         tasks = [asyncio.create_task(self._worker(), name="worker")]
         for folder in self.folders:
@@ -158,6 +175,7 @@ class Daemon:
         for intake in self.intakes:
             log.info("%s: %s", intake.name, intake.status())
         notify("READY=1")
+        notify(f"STATUS=filing with {len(self.pool) if self.pool else 'no'} worker process(es)")
         self.work.set()
         try:
             await self.stop.wait()
@@ -170,6 +188,10 @@ class Daemon:
                 except Exception:
                     log.exception("%s: did not stop cleanly", intake.name)
             await self.committer.drain()
+            if self.pool is not None:
+                log.info("draining %d worker process(es)", len(self.pool))
+                if await asyncio.to_thread(self.pool.drain, DRAIN_SECONDS):
+                    log.info("worker processes drained")
             if web is not None:
                 await self._stop_web(*web, tasks)
             observer.stop()
@@ -182,6 +204,40 @@ class Daemon:
             log.info("stopped")
         if self.fatal is not None:
             raise self.fatal  # 'commgate run' prints its one line and exits 1
+
+    def _start_pool(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the worker processes ``[worker] processes`` asks for (none: file in a thread
+        of the daemon, as ``_worker`` does then)."""
+        count = self.app.settings.config.worker.process_count
+        if not count:
+            return
+        level = self.fixed_log_level or logging.getLevelName(logging.getLogger().level)
+        self.pool = WorkerPool(
+            self.app.settings.home, count, self.app.db, log_level=level,
+            on_outcomes=lambda outcomes: loop.call_soon_threadsafe(self._filed, outcomes),
+            on_error=lambda message, config: loop.call_soon_threadsafe(
+                self._worker_failed, message, config))
+        self.pool.start()
+        log.info("started %d worker process(es): pid %s", count,
+                 ", ".join(map(str, self.pool.pids())))
+
+    def _filed(self, outcomes: list[Outcome]) -> None:
+        """A batch was processed (here or by a worker process)."""
+        if not outcomes:
+            return
+        filed = sum(o.status == "filed" for o in outcomes)
+        log.info("processed %d receipt(s): %d filed", len(outcomes), filed)
+        self._paused_by = ""
+        if filed:
+            self.deliver.set()
+
+    def _worker_failed(self, message: str, config_error: bool) -> None:
+        """A worker process found a configuration fault: said once, not once per worker and
+        retry (database faults each worker logs itself, once per outage)."""
+        if config_error and message != self._paused_by:
+            self._paused_by = message
+            log.error("processing paused: %s; %s", message,
+                      _paused_until(ConfigError(message)))
 
     def _web_server(self) -> tuple[uvicorn.Server, socket.socket] | None:
         """The web application's server and its bound socket, when ``[web] listen`` is set."""
@@ -237,6 +293,8 @@ class Daemon:
         level = self.fixed_log_level or new.log_level
         logging.getLogger().setLevel(level)
         self.app.processor.use_rules(rules)
+        if self.pool is not None:
+            self.pool.reload(self.fixed_log_level)  # each worker from its next batch on
         later = [name for name in Config.model_fields
                  if name not in LIVE_SETTINGS and getattr(running, name) != getattr(new, name)]
         if later:
@@ -420,9 +478,14 @@ class Daemon:
             try:
                 queued = await asyncio.to_thread(
                     self.app.processor.catch_up, logging.WARNING if repairing else logging.DEBUG)
-                # Shielded: a stop request lets the batch in progress commit.
-                outcomes = await asyncio.shield(asyncio.to_thread(
-                    self.app.processor.process_pending, self.app.settings.config.worker.batch_size))
+                if self.pool is not None:
+                    self.pool.wake()  # the worker processes claim and file
+                    outcomes: list[Outcome] = []
+                else:
+                    # Shielded: a stop request lets the batch in progress commit.
+                    outcomes = await asyncio.shield(asyncio.to_thread(
+                        self.app.processor.process_pending,
+                        self.app.settings.config.worker.batch_size))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -442,11 +505,8 @@ class Daemon:
                             - backoff.since, queued)
                 backoff = None
             if outcomes:
-                filed = sum(o.status == "filed" for o in outcomes)
-                log.info("processed %d receipt(s): %d filed", len(outcomes), filed)
+                self._filed(outcomes)
                 self.work.set()  # there may be more
-                if filed:
-                    self.deliver.set()
 
     async def _wait_out(self, backoff: _Backoff) -> None:
         """Wait the back-off's next delay, or less once the recorder, having failed during

@@ -87,6 +87,10 @@ class LedgerReceipt(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
     processed_at: Mapped[OptionalTimestamp]
+    # The worker that holds a pending row and until when (SQLite only; PostgreSQL locks the
+    # row instead): gateway/processing/claims.py.
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_until: Mapped[OptionalTimestamp]
 
 
 class LedgerHighWater(Base):

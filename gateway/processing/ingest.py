@@ -1,12 +1,19 @@
-"""``commgate ingest``: bulk import of files, folders, Maildirs and mbox files."""
+"""``commgate ingest``: bulk import of files, folders, Maildirs and mbox files.
+
+Archiving runs here; filing runs in worker processes once the import is large enough to repay
+their start (each loads the classifier, a few seconds: :data:`WORKERS_AFTER`), so a bulk
+import uses every core while a handful of files is filed in this process as before. The
+summary is the same either way: the workers send back the outcome of every receipt.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from archive import Receipt
 from gateway.core.errors import ConfigError
@@ -18,6 +25,25 @@ from gateway.processing.pipeline import Outcome
 
 BATCH_MESSAGES = 100
 BATCH_BYTES = 64 * 1024 * 1024
+# Messages archived before worker processes are started to file: below it the processes' start
+# (a few seconds each, the classifier loaded) costs more than filing here on one core.
+WORKERS_AFTER = 300
+
+
+class Workers(Protocol):
+    """Worker processes filing what is queued (gateway.daemon.workers.WorkerPool)."""
+
+    def start(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+    def finish(self, timeout: float | None = None) -> bool: ...
+
+
+# Makes the worker processes of an import, given where to send each batch's outcomes and each
+# error (message, whether it is a configuration fault).
+WorkersFactory = Callable[[Callable[[list[Outcome]], None], Callable[[str, bool], None]],
+                          Workers]
 
 
 @dataclass
@@ -71,24 +97,49 @@ def ingest(
     paths: list[Path],
     alias: str | None = None,
     progress: Callable[[int], object] | None = None,
+    workers: WorkersFactory | None = None,
+    workers_after: int = WORKERS_AFTER,
 ) -> IngestSummary:
     """Archive every message found, then process it; malformed mail is filed or quarantined.
-    A configuration fault stops the filing, not the archiving (``not_filed`` says why)."""
+    A configuration fault stops the filing, not the archiving (``not_filed`` says why).
+    ``workers``: worker processes take over the filing once ``workers_after`` messages are
+    archived (None: all is filed in this process)."""
     summary = IngestSummary()
+    origins: dict[int, str] = {}
+    received: list[Outcome] = []
+    faults: list[str] = []
+    lock = threading.Lock()
+    pool: Workers | None = None
+
+    def collect(outcomes: list[Outcome]) -> None:
+        with lock:
+            received.extend(outcomes)
+
+    def failed(message: str, config_error: bool) -> None:
+        if config_error:
+            with lock:
+                faults.append(message)
+
     aliases = app.settings.alias_addresses
     default_alias = alias or app.settings.default_alias
     batch: list[Delivery] = []
     batch_bytes = 0
 
     def flush() -> None:
-        nonlocal batch, batch_bytes
+        nonlocal batch, batch_bytes, pool
         if not batch:
             return
         accepted = accept(app, batch)
         summary.archived += len(accepted.entries)
         summary.duplicates += accepted.duplicates
         by_seq = {entry.seq: _origin(entry.envelope) for entry in accepted.entries}
-        if not summary.not_filed:
+        origins.update(by_seq)
+        if pool is None and workers is not None and summary.archived >= workers_after:
+            pool = workers(collect, failed)
+            pool.start()
+        if pool is not None:
+            pool.wake()
+        elif not summary.not_filed:
             try:
                 summary.add_outcomes(app.processor.process_pending(), by_seq)
             except ConfigError as exc:
@@ -111,6 +162,18 @@ def ingest(
         if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
             flush()
     flush()
+    if pool is not None:
+        pool.finish()  # every worker files what is pending, then exits
+        summary.add_outcomes(sorted(received, key=lambda o: o.seq), origins)
+        if faults and not summary.not_filed:
+            summary.not_filed = faults[0]
+        if not summary.not_filed:
+            # What the workers left (they kept dying, say: the log says why) is filed here,
+            # so an import never ends with its mail silently waiting in the queue.
+            try:
+                summary.add_outcomes(app.processor.process_pending(), origins)
+            except ConfigError as exc:
+                summary.not_filed = str(exc)
     return summary
 
 

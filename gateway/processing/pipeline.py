@@ -19,12 +19,14 @@ Stages pass small frozen values (:class:`Duplicate`, :class:`Prepared`, :class:`
 :class:`Threaded`, :class:`Filing`) and return their results; nothing a stage received is
 changed in place. Only the batch writer accumulates, because ids exist only once it writes.
 
-Receipts are processed in batches, all in one SAVEPOINT. If the batch fails as a whole (a bug,
-or another node filing the same bytes at the same moment), the SAVEPOINT is rolled back and the
-receipts are filed one by one, so one poison message is quarantined with its reason while the
-rest commit (Mailman's habit: one try/except per message at the loop boundary). Everything here
-is derived from the archived bytes, so it can be re-run after a crash or a rules upgrade with
-the same result.
+Receipts are processed in batches: claimed (gateway.processing.claims), prepared outside the
+write transaction (stage 2 is most of the cost and needs no database, so worker processes do it
+side by side), then stages 1 and 3-5 in the filing turn, all in one SAVEPOINT. If the batch
+fails as a whole (a bug, or another node filing the same bytes at the same moment), the
+SAVEPOINT is rolled back and the receipts are filed one by one, so one poison message is
+quarantined with its reason while the rest commit (Mailman's habit: one try/except per message
+at the loop boundary). Everything here is derived from the archived bytes, so it can be re-run
+after a crash or a rules upgrade with the same result.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from gateway.db.session import Database
 from gateway.processing.automatic import automatic_reason
 from gateway.processing.case_context import after_filing, load_contexts
 from gateway.processing.case_merge import system_merge
+from gateway.processing.claims import Claims, worker_name
 from gateway.processing.classification import (
     CLASSIFIED_EVENT,
     classify_parsed,
@@ -232,7 +235,8 @@ class _Event:
 
 class Processor:
     def __init__(self, db: Database, archive: Archive, settings: Settings,
-                 rules: Callable[[], RuleSet], *, hooks: Sequence[Hook]) -> None:
+                 rules: Callable[[], RuleSet], *, hooks: Sequence[Hook],
+                 worker: str | None = None) -> None:
         self.db = db
         self.archive = archive
         self.settings = settings
@@ -242,6 +246,9 @@ class Processor:
         # Every seq up to here is known to have its receipts row (rows are never deleted).
         self._complete_through = 0
         self._complete_lock = threading.Lock()
+        # Who this worker is in the queue's claims (a daemon's worker process is named by it).
+        self.claims = Claims(db, worker or worker_name(),
+                             settings.config.worker.lease_seconds)
 
     @property
     def rules(self) -> RuleSet:
@@ -319,6 +326,11 @@ class Processor:
             outcomes += done
         return outcomes
 
+    def process_batch(self, size: int) -> list[Outcome]:
+        """Claim and file one batch of at most ``size`` pending receipts (a worker process
+        checks for a stop request between batches)."""
+        return self._process_batch(size)
+
     def retry_quarantined(self) -> list[Outcome]:
         """Send quarantined receipts through the pipeline again (after a fix or a rules change)."""
         with self.db.session() as session:
@@ -336,27 +348,32 @@ class Processor:
     # -- batches -----------------------------------------------------------------------------
 
     def _process_batch(self, size: int) -> list[Outcome]:
-        with self.db.session() as session:
-            receipts = list(session.scalars(
-                select(LedgerReceipt).where(LedgerReceipt.status == "pending")
-                .order_by(LedgerReceipt.seq).limit(size)
-                .with_for_update(skip_locked=True)))
-            if not receipts:
+        """Claim a batch, prepare its messages outside the filing transaction (the costly,
+        pure part, which workers do side by side), then file it in the filing turn
+        (gateway.processing.claims)."""
+        with self.claims.claim(size) as (batch, turn):
+            if not batch.receipts:
                 return []
             # Loaded before any message is touched: broken rules are the operator's to fix, so
             # they stop processing (the receipts stay pending) instead of quarantining each one.
             _ = self.rules
-            cache: dict[int, Prepared | Rejected] = {}
-            try:
-                with session.begin_nested():
-                    return self._file_batch(session, receipts, cache)
-            except ConfigError:
-                raise  # the operator's (a key file changed since the start): the batch waits
-            except Exception:
-                if len(receipts) > 1:
-                    log.warning("batch of %d failed as a whole; filing one by one",
-                                len(receipts), exc_info=True)
-            return [self._process_single(session, receipt, cache) for receipt in receipts]
+            # Bytes filed already are stage 1's duplicates: not worth a parse.
+            cache: dict[int, Prepared | Rejected] = {
+                r.seq: self._prepare(r) for r in batch.receipts
+                if (r.sha256, r.alias) not in batch.filed_before}
+            with turn.file() as (session, receipts):
+                if not receipts:  # another worker took them over (an expired lease)
+                    return []
+                try:
+                    with session.begin_nested():
+                        return self._file_batch(session, receipts, cache)
+                except ConfigError:
+                    raise  # the operator's (a key file changed since the start): it waits
+                except Exception:
+                    if len(receipts) > 1:
+                        log.warning("batch of %d failed as a whole; filing one by one",
+                                    len(receipts), exc_info=True)
+                return [self._process_single(session, receipt, cache) for receipt in receipts]
 
     def _process_single(self, session: Session, receipt: LedgerReceipt,
                         cache: dict[int, Prepared | Rejected]) -> Outcome:

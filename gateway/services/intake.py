@@ -12,8 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.processing.claims import release_dead_here
 from gateway.processing.classification import classify_parsed, rules_for
 from gateway.processing.ingest import IngestSummary, ingest
+from gateway.processing.ingest import WorkersFactory as WorkersFactory  # for the CLI
 from gateway.processing.parsing import parse_message
 from gateway.processing.preflight import check_filing_config
 
@@ -31,13 +33,17 @@ def check_filing(ctx: WorkerContext) -> None:
 
 def ingest_paths(ctx: WorkerContext, *, actor: str, paths: list[Path],
                  alias: str | None = None,
-                 progress: Callable[[int], object] | None = None) -> IngestSummary:
+                 progress: Callable[[int], object] | None = None,
+                 workers: WorkersFactory | None = None) -> IngestSummary:
     """Archive every message in ``paths``, then file it. Mail is archived and filed by the
-    system, as the daemon's intakes do; ``actor`` names who ran it in the log only."""
+    system, as the daemon's intakes do; ``actor`` names who ran it in the log only.
+    ``workers``: the worker processes a large import files with (the caller's, which owns
+    processes: gateway.daemon.workers)."""
     logging.getLogger(__name__).info("ingest of %d path(s) started by %s", len(paths), actor)
     ctx.archive.clean_tmp()  # leftovers of killed runs, older than an hour
     ctx.processor.catch_up(logging.WARNING)  # what an earlier run could not queue
-    return ingest(ctx, paths, alias=alias, progress=progress)
+    release_dead_here(ctx.db)  # batches held by workers of a killed run
+    return ingest(ctx, paths, alias=alias, progress=progress, workers=workers)
 
 
 def classifier_rules(settings: Settings | None) -> RuleSet:

@@ -1,0 +1,341 @@
+"""Worker processes: parsing, classification and filing on every core, beside the intakes.
+
+The daemon's event loop only archives and acknowledges; ``[worker] processes`` processes (one
+per core unless configured) claim batches of the queue and file them
+(:mod:`gateway.processing.claims` says how two of them never file the same entry). A
+:class:`WorkerPool` starts them with the ``spawn`` method (never a fork of a process that runs
+threads and an event loop), supervises them and talks to each over one pipe:
+
+- parent -> worker: ``wake`` (mail was queued; sent only to an idle worker, at most once per
+  idle report, so a burst of mail never fills a pipe), ``reload`` (read the configuration and
+  rules again before the next batch: no batch is dropped), ``drain`` (finish the batch in
+  progress, then exit), ``finish`` (file everything pending, then exit: ``commgate ingest``).
+- worker -> parent: ``outcomes`` after each batch, ``idle`` when the queue had nothing for it,
+  ``error`` (one line; a configuration fault is marked as such), ``bye`` before it exits.
+
+A worker that dies (a crash, SIGKILL, the OOM killer) is seen by its pipe's end: the pool logs
+one line, frees the batch it held (SQLite; on PostgreSQL its connection's end did) so another
+worker files it, and starts a new one after a back-off (1 s doubling to 60 s while workers keep
+dying without filing anything). A worker ignores SIGINT and SIGHUP (the daemon decides and
+tells it) and takes SIGTERM as ``drain``, so a SIGTERM sent to the whole control group (systemd's
+default) drains too.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from gateway.core.errors import ConfigError
+from gateway.db.session import Database
+from gateway.processing.claims import release_worker, worker_name
+from gateway.processing.pipeline import Outcome
+
+log = logging.getLogger(__name__)
+RESTART_FIRST_SECONDS = 1.0
+RESTART_MAX_SECONDS = 60.0
+ERROR_FIRST_SECONDS = 0.5  # a worker's back-off while the database fails
+ERROR_MAX_SECONDS = 30.0
+# Test hook: a worker that claimed a batch creates "<path>.claimed" and waits for <path> to
+# exist before it files; a test kills it meanwhile (deterministic, no timing).
+HOLD_ENV = "COMMGATE_TEST_WORKER_HOLD"
+
+
+# -- the worker process -------------------------------------------------------------------------
+
+
+def worker_main(home: str, name: str, conn: Connection, log_level: str) -> None:
+    """A worker process's life: build its own installation, then claim and file until told to
+    stop. Runs in the spawned child."""
+    logging.basicConfig(level=log_level, stream=None,
+                        format=f"%(asctime)s %(levelname)s worker {name.rsplit(':', 1)[-1]} "
+                               "%(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    state = _State()
+    signal.signal(signal.SIGTERM, lambda *_: state.stop("drain"))
+    from gateway.bootstrap import App
+    from gateway.processing.classification import rules_for
+
+    app = App.open(Path(home), worker=name)
+    try:
+        processor = app.processor
+        if os.environ.get(HOLD_ENV):
+            _hold_after_claim(processor, Path(os.environ[HOLD_ENV]))
+        processor.use_rules(rules_for(app.settings))
+        batch_size = app.settings.config.worker.batch_size
+        poll = app.settings.config.worker.poll_seconds
+        delay = 0.0  # the back-off while filing fails
+
+        def handle(message: tuple[Any, ...]) -> None:
+            if message[0] == "reload":
+                _reload(app, message[1])
+            elif message[0] in ("drain", "finish"):
+                state.stop(message[0])
+
+        while not state.told("drain"):
+            while conn.poll():
+                handle(conn.recv())
+            if state.told("drain"):
+                break
+            try:
+                outcomes = processor.process_batch(batch_size)
+            except ConfigError as exc:
+                conn.send(("error", str(exc), True))
+                if state.told("finish"):
+                    break
+                delay = min(ERROR_MAX_SECONDS, max(ERROR_FIRST_SECONDS, delay * 2))
+                if conn.poll(delay):
+                    handle(conn.recv())
+                continue
+            except Exception as exc:
+                if not delay:
+                    log.error("filing failed: %s; retrying with back-off", exc)
+                conn.send(("error", str(exc).splitlines()[0] if str(exc) else repr(exc), False))
+                delay = min(ERROR_MAX_SECONDS, max(ERROR_FIRST_SECONDS, delay * 2))
+                if conn.poll(delay):
+                    handle(conn.recv())
+                continue
+            delay = 0.0
+            if outcomes:
+                conn.send(("outcomes", outcomes))
+                continue
+            if state.told("finish"):
+                break
+            conn.send(("idle",))
+            if conn.poll(poll):
+                handle(conn.recv())
+        conn.send(("bye",))
+    finally:
+        app.close()
+
+
+class _State:
+    """What a worker was told: ``drain`` (stop after this batch), ``finish`` (stop when the
+    queue has nothing left)."""
+
+    def __init__(self) -> None:
+        self._told: set[str] = set()
+
+    def stop(self, how: str) -> None:
+        self._told.add(how)
+
+    def told(self, how: str) -> bool:
+        return how in self._told
+
+
+def _reload(app: Any, fixed_level: str | None) -> None:
+    """New classifier rules and log level (``fixed_level``, the command line's, wins) from the
+    next batch on; a broken reload keeps the previous ones (the daemon validated them a moment
+    ago, so this is a race with an edit)."""
+    from gateway.config import load_settings
+    from gateway.processing.classification import rules_for
+
+    try:
+        settings = load_settings(app.settings.home)
+        app.processor.use_rules(rules_for(settings, fresh=True))
+    except Exception as exc:
+        log.error("reload refused, keeping the previous rules: %s", exc)
+        return
+    logging.getLogger().setLevel(fixed_level or settings.config.log_level)
+    log.info("reloaded: classifier rules %s", app.processor.rules.version[:12])
+
+
+def _hold_after_claim(processor: Any, path: Path) -> None:
+    """The test hook of :data:`HOLD_ENV`: the first worker of the installation to claim a
+    batch writes its pid and the batch's seqs to ``<path>.claimed`` and waits for ``path`` to
+    exist before it files; every other worker (and this one's later batches) runs as usual."""
+    claims = processor.claims
+    original = claims.claim
+    marker = path.with_name(path.name + ".claimed")
+
+    @contextmanager
+    def claim(size: int) -> Any:
+        with original(size) as (batch, turn):
+            if batch.receipts and not marker.exists():
+                try:
+                    with open(marker, "x") as fh:
+                        fh.write(" ".join(map(str, [os.getpid()]
+                                              + [r.seq for r in batch.receipts])) + "\n")
+                except FileExistsError:
+                    pass
+                else:
+                    while not path.exists():
+                        time.sleep(0.01)
+            yield batch, turn
+
+    claims.claim = claim
+
+
+# -- the pool in the parent ------------------------------------------------------------------------
+
+
+@dataclass
+class _Slot:
+    index: int
+    name: str = ""
+    process: BaseProcess | None = None
+    conn: Connection | None = None
+    idle: bool = False
+    dirty: bool = False  # woken while busy: wake it when it next reports idle
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    reader: threading.Thread | None = None
+    started: int = 0
+
+
+class WorkerPool:
+    """``count`` worker processes for the installation in ``home``, supervised.
+
+    ``on_outcomes`` and ``on_error(message, is_config_error)`` are called on the pool's reader
+    threads (one per worker)."""
+
+    def __init__(self, home: Path, count: int, db: Database, *, log_level: str,
+                 on_outcomes: Callable[[list[Outcome]], object] = lambda _: None,
+                 on_error: Callable[[str, bool], object] = lambda *_: None) -> None:
+        if count < 1:
+            raise ValueError("a worker pool needs at least one process")
+        self.home = home
+        self.db = db
+        self.log_level = log_level
+        self.on_outcomes = on_outcomes
+        self.on_error = on_error
+        self.context = multiprocessing.get_context("spawn")
+        self.slots = [_Slot(i) for i in range(count)]
+        self.stopping = threading.Event()
+        self._crashes = 0
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def start(self) -> None:
+        for slot in self.slots:
+            self._spawn(slot)
+            slot.reader = threading.Thread(target=self._read, args=(slot,),
+                                           name=f"worker-{slot.index}-reader", daemon=True)
+            slot.reader.start()
+
+    def pids(self) -> list[int]:
+        return [s.process.pid for s in self.slots if s.process and s.process.pid]
+
+    def wake(self) -> None:
+        """Mail was queued: idle workers look now, busy ones when they next would idle."""
+        for slot in self.slots:
+            with slot.lock:
+                if slot.idle:
+                    self._send(slot, ("wake",))
+                    slot.idle = False
+                else:
+                    slot.dirty = True
+
+    def reload(self, fixed_level: str | None = None) -> None:
+        """Every worker reads the configuration and the rules again before its next batch
+        (``fixed_level``: the command line's log level, which wins over the configuration's)."""
+        for slot in self.slots:
+            with slot.lock:
+                self._send(slot, ("reload", fixed_level))
+
+    def drain(self, timeout: float) -> bool:
+        """Each worker finishes its batch and exits; True if all did within ``timeout``
+        (the rest are killed: their batches stay pending, nothing is lost)."""
+        return self._stop(("drain",), timeout)
+
+    def finish(self, timeout: float | None = None) -> bool:
+        """Each worker files everything pending, then exits (``commgate ingest``)."""
+        return self._stop(("finish",), timeout)
+
+    def _stop(self, message: tuple[str], timeout: float | None) -> bool:
+        self.stopping.set()
+        for slot in self.slots:
+            with slot.lock:
+                self._send(slot, message)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        clean = True
+        for slot in self.slots:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if slot.reader is not None:
+                slot.reader.join(left)
+            process = slot.process
+            if process is not None and process.is_alive():
+                log.error("worker %d (pid %s) did not stop in time; killed", slot.index,
+                          process.pid)
+                process.kill()
+                process.join(5)
+                release_worker(self.db, slot.name)
+                clean = False
+        return clean
+
+    # -- supervision ----------------------------------------------------------------------------
+
+    def _spawn(self, slot: _Slot) -> None:
+        parent, child = self.context.Pipe(duplex=True)
+        slot.started += 1
+        slot.name = worker_name(f"w{slot.index}.{slot.started}")
+        process = self.context.Process(
+            target=worker_main, name=f"commgate-worker-{slot.index}",
+            args=(str(self.home), slot.name, child, self.log_level), daemon=False)
+        process.start()
+        child.close()
+        slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False
+
+    def _send(self, slot: _Slot, message: tuple[Any, ...]) -> None:
+        if slot.conn is None:
+            return
+        with suppress(OSError):  # it died: its reader sees the pipe's end and restarts it
+            slot.conn.send(message)
+
+    def _read(self, slot: _Slot) -> None:
+        """One worker's messages, until it is gone for good."""
+        while True:
+            conn = slot.conn
+            assert conn is not None
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                if not self._ended(slot):
+                    return
+                continue
+            kind = message[0]
+            if kind == "outcomes":
+                self._crashes = 0
+                with slot.lock:
+                    slot.idle = False
+                self.on_outcomes(message[1])
+            elif kind == "idle":
+                with slot.lock:
+                    if slot.dirty and not self.stopping.is_set():
+                        slot.dirty = False
+                        self._send(slot, ("wake",))
+                    else:
+                        slot.idle = True
+            elif kind == "error":
+                self.on_error(message[1], message[2])
+
+    def _ended(self, slot: _Slot) -> bool:
+        """The worker's pipe ended: True if a new worker took its place."""
+        process = slot.process
+        assert process is not None and slot.conn is not None
+        process.join(10)
+        slot.conn.close()
+        if self.stopping.is_set():
+            return False
+        freed = release_worker(self.db, slot.name)
+        delay = min(RESTART_MAX_SECONDS, RESTART_FIRST_SECONDS * 2 ** self._crashes)
+        self._crashes += 1
+        log.error("worker %d (pid %s) ended with exit code %s; %d claimed receipt(s) freed; "
+                  "restarting in %.0f s", slot.index, process.pid, process.exitcode, freed, delay)
+        if self.stopping.wait(delay):
+            return False
+        self._spawn(slot)
+        self.wake()  # the freed batch (or, on PostgreSQL, the rows its end unlocked)
+        return True

@@ -1,0 +1,255 @@
+"""Worker processes (gateway/daemon/workers.py, gateway/processing/claims.py), on SQLite and
+PostgreSQL: two workers never file the same entry, a worker killed mid-batch loses and
+duplicates nothing, SIGTERM drains every worker of the daemon.
+
+Real processes throughout. What a test must catch in the middle of a batch it catches with
+the workers' test hook (``COMMGATE_TEST_WORKER_HOLD``): the first worker to claim a batch
+writes its pid and seqs to ``<hold>.claimed`` and waits until ``<hold>`` exists, so "mid-batch"
+is a state the test waits for, not a moment it hopes to hit.
+"""
+
+from __future__ import annotations
+
+import logging
+import mailbox
+import os
+import signal
+import socket
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from archive import Receipt
+from gateway.bootstrap import App
+from gateway.daemon.workers import HOLD_ENV, WorkerPool
+from gateway.db.models import LedgerReceipt, Message
+from gateway.intake.handoff import Delivery, accept
+from gateway.processing.claims import Claims, release_dead_here
+from gateway.processing.ingest import ingest
+from gateway.processing.pipeline import Outcome
+from tests.support.daemon import daemon_process
+from tests.support.mail import make_message, write_messages
+from tests.support.waiting import wait_for
+
+BATCH = 10
+
+
+def set_worker(home: Path, **options: object) -> None:
+    config = home / "commgate.toml"
+    text = config.read_text()
+    lines = "".join(f"{key} = {value!r}\n".replace("'", '"') for key, value in options.items())
+    if "[worker]" in text:
+        text = text.replace("[worker]\n", "[worker]\n" + lines, 1)
+    else:
+        text += "\n[worker]\n" + lines
+    config.write_text(text)
+
+
+def queue_mail(app: App, count: int, copies: int = 0) -> list[bytes]:
+    """``count`` distinct messages archived and queued (not filed), then the first ``copies``
+    of them delivered again (same bytes, same alias: filing must call them duplicates)."""
+    messages = [make_message(subject=f"order {n}", body=f"Please send {n} pieces of part "
+                             f"{1000 + n}.\n\nAnna") for n in range(count)]
+    for raws in (messages, messages[:copies]):
+        deliveries = [Delivery(raw, Receipt(transport="smtp",
+                                            envelope={"alias": "sales@northpoint.example"}))
+                      for raw in raws]
+        assert len(accept(app, deliveries, skip_known=False).entries) == len(raws)
+    return messages
+
+
+def statuses(app: App) -> Counter[str]:
+    with app.db.session() as session:
+        return Counter(dict(session.execute(
+            select(LedgerReceipt.status, func.count()).group_by(LedgerReceipt.status)).all()))
+
+
+def messages_filed(app: App) -> Counter[tuple[str, str]]:
+    with app.db.session() as session:
+        return Counter(session.execute(select(Message.sha256, Message.alias)).all())
+
+
+def held(hold: Path) -> tuple[int, list[int]] | None:
+    """The pid of the worker holding its batch and the batch's seqs, once it holds."""
+    marker = hold.with_name(hold.name + ".claimed")
+    if not marker.exists() or not marker.read_text().endswith("\n"):
+        return None
+    pid, *seqs = map(int, marker.read_text().split())
+    return pid, seqs
+
+
+@pytest.fixture
+def hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "release-the-held-worker"
+    monkeypatch.setenv(HOLD_ENV, str(path))  # spawned workers inherit the environment
+    return path
+
+
+@pytest.fixture
+def outcomes() -> list[Outcome]:
+    return []
+
+
+@pytest.fixture
+def pool(app: App, home: Path, outcomes: list[Outcome]) -> Iterator[WorkerPool]:
+    set_worker(home, batch_size=BATCH)
+    workers = WorkerPool(home, 2, app.db, log_level="INFO", on_outcomes=outcomes.extend)
+    yield workers
+    workers.stopping.set()
+    for process in (s.process for s in workers.slots):
+        if process is not None and process.is_alive():
+            process.kill()
+            process.join(5)
+
+
+def test_two_workers_never_take_the_same_entries(app, home, hold, pool, outcomes):
+    queue_mail(app, 40, copies=5)
+    pool.start()
+    _pid, first = wait_for(lambda: held(hold), timeout=60, what="a worker holding its batch")
+    assert len(first) == BATCH
+    # While one worker holds its batch, the other files everything else and none of the held.
+    wait_for(lambda: statuses(app)["pending"] == BATCH, timeout=60,
+             what="the other worker filing all but the held batch")
+    with app.db.session() as session:
+        pending = list(session.scalars(select(LedgerReceipt.seq).where(
+            LedgerReceipt.status == "pending").order_by(LedgerReceipt.seq)))
+    assert pending == first
+    hold.touch()
+    assert pool.finish(timeout=60)
+    seqs = Counter(o.seq for o in outcomes)
+    assert sorted(seqs) == list(range(1, 46)) and set(seqs.values()) == {1}
+    assert Counter(o.status for o in outcomes) == {"filed": 40, "duplicate": 5}
+    assert statuses(app) == {"filed": 40, "duplicate": 5}
+    assert set(messages_filed(app).values()) == {1} and len(messages_filed(app)) == 40
+
+
+def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(app, home, hold, pool,
+                                                                outcomes, caplog):
+    queue_mail(app, 30)
+    with caplog.at_level(logging.ERROR, logger="gateway.daemon.workers"):
+        pool.start()
+        pid, first = wait_for(lambda: held(hold), timeout=60, what="a worker holding its batch")
+        os.kill(pid, signal.SIGKILL)  # between claiming its batch and filing it
+        # Its batch is freed (SQLite: by the pool; PostgreSQL: its connection ended) and filed
+        # by another worker; nothing is filed twice.
+        wait_for(lambda: statuses(app) == {"filed": 30}, timeout=90,
+                 what="every entry filed after the kill")
+        assert pool.finish(timeout=60)
+    assert any(f"pid {pid}) ended with exit code -9" in r.getMessage() for r in caplog.records)
+    assert set(messages_filed(app).values()) == {1} and len(messages_filed(app)) == 30
+    seqs = Counter(o.seq for o in outcomes)
+    assert sorted(seqs) == list(range(1, 31)) and set(seqs.values()) == {1}
+    assert set(first) <= set(seqs)
+    with app.db.session() as session:
+        assert session.scalar(select(func.count()).where(
+            LedgerReceipt.claimed_by.is_not(None))) == 0
+
+
+def test_claims_of_two_workers_are_disjoint_and_an_expired_lease_is_taken_over(app):
+    queue_mail(app, 6)
+    lease = 60.0
+    first, second = Claims(app.db, "a", lease), Claims(app.db, "b", lease)
+    with first.claim(4) as (batch_a, turn_a):
+        with second.claim(4) as (batch_b, _turn_b):
+            taken_a = [r.seq for r in batch_a.receipts]
+            taken_b = [r.seq for r in batch_b.receipts]
+            assert taken_a == [1, 2, 3, 4] and taken_b == [5, 6]
+        if app.db.dialect == "sqlite":
+            # A lease that ran out (a hung worker) may be taken over; the first worker then
+            # finds its rows no longer its own and files none of them.
+            with app.db.session() as session:
+                session.execute(update(LedgerReceipt).where(LedgerReceipt.claimed_by == "a")
+                                .values(lease_until=LedgerReceipt.received_at))
+            with second.claim(4) as (batch_c, _turn_c):
+                assert [r.seq for r in batch_c.receipts] == [1, 2, 3, 4]
+            with turn_a.file() as (_session, receipts):
+                assert receipts == []
+
+
+def test_sigterm_drains_every_worker_of_the_daemon(home, tmp_path, hold):
+    drop = tmp_path / "Maildir"
+    mailbox.Maildir(str(drop))
+    with open(home / "commgate.toml", "a") as fh:
+        fh.write(f'\n[[dropfolders]]\npath = "{drop}"\n')
+    set_worker(home, batch_size=BATCH, processes=2)
+    log_path = tmp_path / "daemon.log"
+    with daemon_process(home, log_path) as daemon:
+        for n in range(25):
+            mailbox.Maildir(str(drop)).add(make_message(subject=f"drain {n}"))
+        pid, first = wait_for(lambda: held(hold), timeout=90, what="a worker holding its batch")
+        daemon.send_signal(signal.SIGTERM)
+        wait_for(lambda: "draining 2 worker process(es)" in log_path.read_text(),
+                 what="the daemon draining its workers")
+        hold.touch()  # the held worker may now file its batch: drain waited for it
+        daemon.wait(timeout=60)
+    output = log_path.read_text()
+    assert daemon.returncode == 0, output[-3000:]
+    assert "worker processes drained" in output and "stopped" in output
+    started = next(line for line in output.splitlines() if "started 2 worker process(es)" in line)
+    pids = [int(p) for p in started.rsplit("pid ", 1)[1].split(", ")]
+    assert pid in pids
+    for worker in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(worker, 0)
+    app = App.open(home)
+    try:
+        with app.db.session() as session:
+            rows = dict(session.execute(select(LedgerReceipt.seq, LedgerReceipt.status)).all())
+            claimed = session.scalar(select(func.count()).where(
+                LedgerReceipt.claimed_by.is_not(None)))
+        assert all(rows[seq] == "filed" for seq in first), rows
+        # Nothing claimed is left behind: what was not filed is pending for the next start.
+        assert set(rows.values()) <= {"filed", "pending"}
+        assert claimed == 0
+        assert set(messages_filed(app).values()) == {1}
+    finally:
+        app.close()
+
+
+def test_a_bulk_import_files_with_worker_processes_and_reports_as_before(app, home, tmp_path):
+    set_worker(home, batch_size=BATCH)
+    good = [make_message(subject=f"import {n}") for n in range(35)]
+    files = write_messages(tmp_path / "import", [*good, b"not a message at all\r\n", good[0]])
+    pools: list[WorkerPool] = []
+    from_workers: list[Outcome] = []
+
+    def workers(on_outcomes, on_error):  # type: ignore[no-untyped-def]
+        def received(outcomes: list[Outcome]) -> None:
+            from_workers.extend(outcomes)
+            on_outcomes(outcomes)
+
+        pools.append(WorkerPool(home, 2, app.db, log_level="WARNING",
+                                on_outcomes=received, on_error=on_error))
+        return pools[-1]
+
+    summary = ingest(app, files, workers=workers, workers_after=0)
+    assert len(pools) == 1
+    assert all(not s.process.is_alive() for s in pools[0].slots if s.process)
+    assert (summary.seen, summary.archived, summary.duplicates) == (37, 36, 1)
+    assert (summary.filed, summary.new_cases) == (35, 35)
+    assert [q["origin"] for q in summary.quarantined] == [str(files[35])]
+    assert statuses(app) == {"filed": 35, "quarantined": 1}
+    # The worker processes filed it all (the importing process files only what they left).
+    assert len(from_workers) == 36
+
+
+def test_at_start_the_batches_of_this_hosts_dead_workers_are_freed(app):
+    queue_mail(app, 3)
+    host = socket.gethostname()
+    holders = {1: f"{host}:{os.getpid()}:w0.1", 2: f"{host}:4194305:w1.1",  # above pid_max
+               3: "elsewhere:1:w0.1"}
+    with app.db.session() as session:
+        for seq, holder in holders.items():
+            session.execute(update(LedgerReceipt).where(LedgerReceipt.seq == seq)
+                            .values(claimed_by=holder, lease_until=LedgerReceipt.received_at))
+    freed = release_dead_here(app.db)
+    with app.db.session() as session:
+        left = dict(session.execute(select(LedgerReceipt.seq, LedgerReceipt.claimed_by)).all())
+    if app.db.dialect == "postgresql":  # rows are never leased there: nothing to free
+        assert freed == 0
+        return
+    # A live process's batch and another host's are not this start's to free.
+    assert freed == 1 and left == {1: holders[1], 2: None, 3: holders[3]}
