@@ -1,7 +1,7 @@
 """receipt leases: worker processes claim batches of the processing queue on SQLite
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-06
 
 Worker processes (``[worker] processes``) parse and classify a batch outside the filing
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0014"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
