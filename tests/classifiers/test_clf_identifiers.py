@@ -232,3 +232,27 @@ def test_tables_without_an_identifier_column_and_comma_prose_give_nothing() -> N
         "2025-03-14, 4500, 1200\n"
     )
     assert _found(body) == []
+
+
+def test_header_rows_are_those_of_the_backtracking_pattern() -> None:
+    """The possessive cells of ``_ROW`` find the same header rows as the plain pattern, on
+    random lines of cell characters, separators, digits and newlines."""
+    import random
+    import re
+
+    from classifiers import identifiers
+
+    plain = identifiers._ROW.replace("}+", "}")
+    first, following = re.compile(f"({plain})"), re.compile(rf"\n({plain})")
+
+    def rows(text: str) -> list[tuple[int, int]]:
+        m = first.match(text)
+        out = [m.span(1)] if m else []
+        return out + [r.span(1) for r in following.finditer(text, m.end() if m else 0)]
+
+    rng = random.Random(12)
+    alphabet = ["a", "b", " ", "Serial no.", "x" * 29, "\t", "|", ";", ",", "7", "\n", "\n"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert [m.span(1) for m in identifiers._header_rows(text)] == rows(text), repr(text)
+    assert rows("Pos;Serial no.;Qty\n1;SN-4471;2") == [(0, 18)]  # the test can find a row
