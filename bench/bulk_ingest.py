@@ -65,14 +65,7 @@ def archive_copy(source: Path, target: Path) -> int:
             _fsync_folder(target)
             shards.add(digest[:2])
         tmp = shard / f".tmp-{digest}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        paired.write_fsynced(tmp, raw)
         os.rename(tmp, shard / digest)
         _fsync_folder(shard)
         count += 1

@@ -166,6 +166,19 @@ def message_id_key(value: str | None) -> str:
     return (value or "").strip().strip("<>").strip()
 
 
+def write_fsynced(path: Path, raw: bytes) -> None:
+    """Create ``path`` (never an existing file) holding ``raw``, fsynced: the durable write
+    both baselines (the SMTP sink, the archive-style copy) pay per message."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_eml_folder(folder: Path, raws: Sequence[bytes]) -> None:
     """One ``.eml`` file per message, as a user's export would have them."""
     folder.mkdir(parents=True)

@@ -77,14 +77,7 @@ class FsyncSink:
         return "250 2.0.0 OK"
 
     def _write(self, raw: bytes) -> None:
-        fd = os.open(self.folder / uuid.uuid4().hex, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        paired.write_fsynced(self.folder / uuid.uuid4().hex, raw)
 
 
 async def serve_sink(folder: Path, port: int) -> None:
