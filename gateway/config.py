@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -491,6 +492,9 @@ class Config(_Section):
     case_prefix: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,9}$")] = "CASE"
     # The daemon's log level (commands log warnings only, unless -v or --log-level).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # This node's name in every receipt it writes (which node took a message); empty: the
+    # machine's host name. Two nodes on one host need names of their own (docs/two-nodes.md).
+    node_name: Annotated[str, Field(max_length=64)] = ""
     aliases: list[AliasConfig] = []
     database: DatabaseConfig = DatabaseConfig()
     archive: ArchiveConfig = ArchiveConfig()
@@ -527,6 +531,11 @@ class Settings:
     def resolve(self, path: str) -> Path:
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else self.home / candidate
+
+    @property
+    def node_name(self) -> str:
+        """Which node this is, as receipts record it (``node_name``, else the host name)."""
+        return self.config.node_name or socket.gethostname()
 
     @property
     def alias_addresses(self) -> list[str]:

@@ -31,6 +31,7 @@ from gateway.config import Config, Settings, load_settings
 from gateway.core.errors import ConfigError, GatewayError
 from gateway.daemon.sdnotify import notify
 from gateway.daemon.workers import WorkerPool
+from gateway.db.nodelock import NodeLock
 from gateway.evidence.integrity import describe, verify_installation
 from gateway.installation import claim_archive
 from gateway.intake.dropfolder import DropFolder
@@ -126,6 +127,11 @@ class Daemon:
         # The worker processes ([worker] processes); None: the worker is a thread of ours.
         self.pool: WorkerPool | None = None
         self._paused_by = ""  # the configuration fault a worker process last reported
+        # One signer of checkpoints among the nodes sharing the database and the archive
+        # (docs/two-nodes.md): the others stand by and take over when it goes away.
+        self.signer = NodeLock(app.db, "archive-checkpoints")
+        self._signing: bool | None = None  # whether this node signed at the last interval
+        self._signed_size = -1  # the tree size of the checkpoint last logged
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -201,6 +207,7 @@ class Daemon:
                 with suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(observer.join, 5)
+            await asyncio.to_thread(self.signer.release)
             log.info("stopped")
         if self.fatal is not None:
             raise self.fatal  # 'commgate run' prints its one line and exits 1
@@ -424,13 +431,32 @@ class Daemon:
             await wait_event(self.deliver, every)
 
     def _checkpoint(self) -> None:
+        """Sign a checkpoint if this node is the signer. Two signers could not fork the chain
+        (each signs under the checkpoint log's lock, and only a ledger extending the last
+        checkpoint), but one signer keeps the log to one line per interval and the takeover
+        visible in the log."""
+        try:
+            signer = self.signer.hold()
+        except Exception as exc:
+            log.error("checkpoint skipped: cannot reach the database for the signer lock: %s",
+                      first_line(exc))
+            return
+        if signer != self._signing:
+            self._signing = signer
+            log.info("checkpoints: %s", "this node signs them" if signer
+                     else "another node signs them; standing by")
+        if not signer:
+            return
         key = self.app.settings.resolve(self.app.settings.config.archive.checkpoint_key)
         try:
             checkpoint = write_checkpoint(self.app.archive, key, only_if_grown=True)
         except Exception as exc:
             log.error("checkpoint failed: %s", exc)
             return
-        log.info("checkpoint: %d entries, root %s", checkpoint.tree_size, checkpoint.root_hash)
+        if checkpoint.tree_size != self._signed_size:  # an unchanged ledger signs nothing new
+            self._signed_size = checkpoint.tree_size
+            log.info("checkpoint: %d entries, root %s", checkpoint.tree_size,
+                     checkpoint.root_hash)
 
     def _verify(self) -> None:
         try:

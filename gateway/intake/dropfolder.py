@@ -102,7 +102,8 @@ class DropFolder:
                 raw, aliases, app.settings.default_alias)
             deliveries.append(Delivery(raw, Receipt(
                 transport="dropfolder",
-                envelope={"alias": alias, "folder": str(self.path), "file": path.name})))
+                envelope={"alias": alias, "folder": str(self.path), "file": path.name,
+                          "node": app.settings.node_name})))
             sources.append(path)
         if not deliveries:
             return 0

@@ -179,7 +179,8 @@ class ImapIntake:
                     f"imap {self.config.name!r}", self.config.password_env,
                     self.config.password_file)
                 session = MailboxSession(self.app, self.config, password, self._waker,
-                                         self.tuning, self._set_state, self._archived)
+                                         self.tuning, self._set_state, self._archived,
+                                         still_ours=self._lock.still_held)
                 session.connect()
                 self._session = session
                 if failures:

@@ -131,7 +131,8 @@ class MailboxSession:
 
     def __init__(self, app: Context, config: ImapMailboxConfig, password: str, waker: Waker,
                  tuning: Tuning, on_state: Callable[[str], None],
-                 on_archived: Callable[[int], None]) -> None:
+                 on_archived: Callable[[int], None],
+                 still_ours: Callable[[], bool] = lambda: True) -> None:
         self.app = app
         self.config = config
         self.password = password
@@ -139,6 +140,9 @@ class MailboxSession:
         self.tuning = tuning
         self.on_state = on_state
         self.on_archived = on_archived
+        # Asked before every drain after the first: False once this node lost the mailbox's
+        # lock (its database connection dropped), so another node may be polling it now.
+        self.still_ours = still_ours
         self.intake = f"imap:{config.name}"
         self.client: IMAPClient | None = None
         self.checkpoint = Checkpoint(0, 0)
@@ -186,7 +190,8 @@ class MailboxSession:
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> None:
         """Drain, then wait for news and drain again, until stopped; returns early when the
-        folder was replaced under the session, so the caller reconnects and re-scans."""
+        folder was replaced under the session, so the caller reconnects and re-scans, or when
+        the mailbox's node lock was lost, so the caller stands by until it gets it again."""
         assert self.client is not None
         self.drain(leftovers=True)
         use_idle = self.config.idle and self.client.has_capability("IDLE")
@@ -202,6 +207,10 @@ class MailboxSession:
             if self.waker.is_set():
                 break
             if self.folder_replaced():
+                return
+            if not self.still_ours():
+                log.warning("%s: lost this node's lock on the mailbox (its database connection "
+                            "dropped); standing by until it can be taken again", self.intake)
                 return
             self.drain()
 
@@ -311,7 +320,7 @@ class MailboxSession:
             deliveries.append(Delivery(raw, Receipt(transport="imap", envelope={
                 "alias": alias, "mailbox": self.config.name, "host": self.config.host,
                 "folder": self.config.folder, "uidvalidity": self.checkpoint.uidvalidity,
-                "uid": uid})))
+                "uid": uid, "node": settings.node_name})))
             present.append(uid)
         # Durable here (blob and ledger fsynced); a message seen before counts as a duplicate.
         accepted = accept(self.app, deliveries, skip_known=True)

@@ -404,6 +404,7 @@ class AliasHandler:
     require_tls: bool = False
     closing: bool = False
     server_name: str = ""
+    node_name: str = ""  # which node took the message (docs/two-nodes.md)
     counts: dict[str, int] = field(default_factory=lambda: {"archived": 0, "refused": 0})
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
@@ -503,6 +504,7 @@ class AliasHandler:
             "smtputf8": bool(envelope.smtp_utf8),
             "8bitmime": "BODY=8BITMIME" in options,
             "server": self.server_name,
+            "node": self.node_name,
         }
 
     def _reply_for(self, alias: str, result: LedgerEntry | BaseException) -> str:
@@ -585,7 +587,8 @@ class SmtpIntake:
         self.name: str = config.protocol
         self.tls = tls_context(config, app.settings.resolve)
         self.handler = AliasHandler(frozenset(app.settings.alias_addresses), committer,
-                                    config.protocol, require_tls=config.require_starttls)
+                                    config.protocol, require_tls=config.require_starttls,
+                                    node_name=app.settings.node_name)
         self.sessions: set[_Tracked] = set()
         self.peers: Counter[str] = Counter()  # open sessions per client address
         self.budget = MemoryBudget(config.max_bytes_in_flight)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -134,7 +135,8 @@ def test_messages_appended_by_another_client_arrive_through_idle_and_are_moved(
     uidvalidity = load_checkpoint(app, "imap:sales", "INBOX").uidvalidity
     assert rows[0].envelope == {"alias": "sales@northpoint.example", "mailbox": "sales",
                                 "host": "127.0.0.1", "folder": "INBOX",
-                                "uidvalidity": uidvalidity, "uid": 1}
+                                "uidvalidity": uidvalidity, "uid": 1,
+                                "node": socket.gethostname()}
     assert load_checkpoint(app, "imap:sales", "INBOX") == Checkpoint(uidvalidity, 3)
     assert intake.status().startswith(f"connected, IDLE on INBOX (UIDVALIDITY {uidvalidity}, "
                                       f"last UID 3)")

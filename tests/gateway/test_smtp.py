@@ -83,6 +83,7 @@ def test_250_means_blob_ledger_entry_and_receipt_with_envelope(app: App, serve) 
         "alias": SALES, "mail_from": SENDER, "rcpt_to": [SALES], "peer": "127.0.0.1",
         "peer_port": envelope["peer_port"], "helo": "client.test", "tls": False,
         "protocol": "smtp", "smtputf8": False, "8bitmime": False, "server": "mx.northpoint.test",
+        "node": socket.gethostname(),
     }
     # Queueing for the worker happens after the 250 (it is not part of durability).
     def queued() -> list[LedgerReceipt]:
