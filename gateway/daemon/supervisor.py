@@ -30,6 +30,7 @@ from gateway.bootstrap import App
 from gateway.config import Config, Settings, load_settings
 from gateway.core.errors import ConfigError, GatewayError
 from gateway.daemon.sdnotify import notify
+from gateway.daemon.shared_storage import shared_storage_warning
 from gateway.daemon.workers import WorkerPool
 from gateway.db.nodelock import NodeLock
 from gateway.evidence.integrity import describe, verify_installation
@@ -139,6 +140,9 @@ class Daemon:
         # archive at the path stops the daemon instead (and is answered with a 4xx).
         await asyncio.to_thread(claim_archive, self.app.archive, self.app.db)
         self.app.archive.on_replaced = lambda exc: self._call_soon(loop, exc)
+        storage = shared_storage_warning(self.app.settings.archive_path, self.app.db.dialect)
+        if storage:
+            log.warning("%s", storage)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, self.hup.set)
