@@ -312,3 +312,34 @@ def test_only_one_node_polls_a_mailbox_and_another_takes_over(app, db_url, dovec
     append(dovecot, messages(1, prefix="After takeover"))
     wait_for(lambda: len(receipts(app)) == 3, what="the second node to archive")
     assert_each_archived_once(app, 3)
+
+
+def test_a_poller_that_lost_its_node_lock_stands_by_instead_of_polling(
+        app, dovecot, intakes, monkeypatch):
+    """The server dropped the poller's lock connection and another node took the mailbox:
+    the poller notices at its next wake-up and leaves the new mail to that node."""
+    if app.db.dialect != "postgresql":
+        pytest.skip("node locks are PostgreSQL advisory locks (SQLite: one node)")
+    from gateway.db.nodelock import NodeLock
+    from gateway.db.session import Database
+
+    intake = intakes(mailbox(dovecot, monkeypatch))  # IDLE: it wakes only for news
+    wait_for(lambda: "IDLE on INBOX" in intake.status(), what="IDLE")
+    held = intake._lock._connection
+    assert held is not None
+    pid = held.execute(select(func.pg_backend_pid())).scalar_one()
+    held.commit()
+    other_node = Database.open(app.db.engine.url, migrate_schema=False)
+    other = NodeLock(other_node, intake.name)
+    try:
+        with other_node.engine.connect() as admin:
+            assert admin.execute(select(func.pg_terminate_backend(pid))).scalar_one()
+        wait_for(other.hold, what="the other node to take the mailbox")
+        append(dovecot, messages(1))
+        wait_for(lambda: intake.status().startswith("standing by"),
+                 what="the poller to stand by")
+        assert len(folder_flags(dovecot, "INBOX")) == 1  # left for the node holding the lock
+        assert receipts(app) == []
+    finally:
+        other.release()
+        other_node.close()
