@@ -11,8 +11,8 @@ from typing import Any
 from gateway.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
-    add_actor_option,
     actor_of,
+    add_actor_option,
     emit_json,
     opened_app,
     reader_of,

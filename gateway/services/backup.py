@@ -166,7 +166,7 @@ def back_up(ctx: Context, *, actor: str, target: Path,
         shutil.copyfile(source, destination)
         files.append(_file_entry(target, destination))
     final = copied.head
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": FORMAT,
         "created": iso(utcnow()),
         "created_by": actor,
@@ -178,7 +178,7 @@ def back_up(ctx: Context, *, actor: str, target: Path,
                      "file": database.file.relative_to(target).as_posix(),
                      "tool": database.tool_version},
         "checkpoint_public_key": PUBLIC_KEY if len(extra) > 1 else None,
-        "files": sorted(files, key=lambda f: f["path"]),
+        "files": sorted(files, key=lambda f: str(f["path"])),
     }
     if copied.damaged:
         manifest["damaged_blobs"] = copied.damaged

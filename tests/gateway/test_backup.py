@@ -90,7 +90,7 @@ def test_backup_then_restore_on_a_fresh_home_verifies_intact_with_identical_case
     assert manifest["ledger"] == done.json()["manifest"]["ledger"]
     assert manifest["database"]["revision"] == "0018"
     assert manifest["checkpoint_public_key"] == "checkpoint.pub"
-    assert key.exists() and not any("checkpoint.key" == Path(f["path"]).name
+    assert key.exists() and not any(Path(f["path"]).name == "checkpoint.key"
                                     for f in manifest["files"])  # the secret stays home
     assert done.json()["linked"] > 0 and done.json()["copied"] == 0  # same file system
 
