@@ -262,10 +262,19 @@ def restore_backup(home: Path, source: Path) -> Restored:
                 f"the database {url.render_as_string(hide_password=True)} is not empty: "
                 "restore needs an empty one (drop and create it, or set database.url)")
         head = manifest["ledger"]
-        copied = copy_archive(source / ARCHIVE_DIR, archive_path,
-                              LedgerHead(head["seq"], head["head_hash"]) if head["seq"] else None)
-        _check_copied(manifest, copied.files)
-        restore_database(db, source / manifest["database"]["file"], backend)
+        try:
+            copied = copy_archive(source / ARCHIVE_DIR, archive_path,
+                                  LedgerHead(head["seq"], head["head_hash"]) if head["seq"]
+                                  else None)
+            _check_copied(manifest, copied.files)
+            restore_database(db, source / manifest["database"]["file"], backend)
+        except BaseException:
+            # Both were empty: leave them so, and the same restore can simply be run again.
+            db.engine.dispose()
+            _empty(archive_path)
+            if path is not None:
+                path.unlink(missing_ok=True)
+            raise
         upgraded = None
         if revision != script.get_current_head():
             migrate(db.engine)
@@ -276,6 +285,16 @@ def restore_backup(home: Path, source: Path) -> Restored:
         db.close()
     return Restored(str(home), str(source), head["seq"], head["head_hash"], backend, revision,
                     upgraded)
+
+
+def _empty(folder: Path) -> None:
+    """Remove what a failed restore put into ``folder`` (found empty before it began)."""
+    if folder.is_dir():
+        for child in folder.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
 
 
 def read_manifest(source: Path) -> dict[str, Any]:

@@ -216,6 +216,24 @@ def test_restore_refuses_a_home_with_a_database_or_an_archive(home, tmp_path):
     assert not (tmp_path / "other" / "archive2").exists()
 
 
+def test_restore_refuses_a_damaged_or_unfinished_backup(home, tmp_path, empty_db_url,
+                                                        monkeypatch):
+    assert run(home, "backup", str(tmp_path / "backup")).code == 0
+    monkeypatch.setenv(DATABASE_URL_ENV, empty_db_url)
+    ledger = tmp_path / "backup" / "archive" / "ledger" / "ledger.jsonl"  # a copy, not a link
+    kept = ledger.read_bytes()
+    ledger.write_bytes(kept.replace(b'"seq":1,', b'"seq":7,', 1))
+    refused = run(tmp_path / "restored", "restore", str(tmp_path / "backup"))
+    assert refused.code == 1 and refused.err == (
+        f"commgate: error: the backup {tmp_path / 'backup'} is damaged: "
+        "archive/ledger/ledger.jsonl does not match the sha256 in its manifest\n")
+    ledger.write_bytes(kept)
+    (tmp_path / "backup" / "manifest.json").unlink()
+    refused = run(tmp_path / "restored", "restore", str(tmp_path / "backup"))
+    assert refused.code == 1 and "is not a finished commgate backup" in refused.err
+    assert not (tmp_path / "restored" / "archive").exists()
+
+
 def test_a_schema_behind_the_code_is_refused_until_db_upgrade(app, home, tmp_path):
     deliver(app, "Order 1 for pumps")
     app.processor.process_pending()
