@@ -252,9 +252,6 @@ def restore_backup(home: Path, source: Path) -> Restored:
                           f"{url.get_backend_name()} one: set database.url to a {backend} "
                           "database")
     path = sqlite_path(url) if backend == "sqlite" else None
-    if path is not None and path.exists() and path.stat().st_size:
-        raise BackupError(f"the database {path} exists: restore needs none (move it away, or "
-                          "set database.url)")
     db = Database.open(url, schema="unchecked")
     try:
         if not database_is_empty(db):
