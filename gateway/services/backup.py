@@ -138,7 +138,10 @@ def back_up(ctx: Context, *, actor: str, target: Path,
                           f" {what}")
     step = on_step or (lambda _name: None)
     try:
-        (target / DATABASE_DIR).mkdir(parents=True, exist_ok=True)
+        # A new folder is the owner's only: it holds every message (an existing empty one
+        # keeps the mode its owner gave it).
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (target / DATABASE_DIR).mkdir(exist_ok=True)
     except OSError as exc:
         raise BackupError(f"cannot create {target}: {exc.strerror}") from exc
     # Recorded first, so the backup holds the record of its own making. A database behind the

@@ -93,6 +93,7 @@ def test_backup_then_restore_on_a_fresh_home_verifies_intact_with_identical_case
     assert key.exists() and not any(Path(f["path"]).name == "checkpoint.key"
                                     for f in manifest["files"])  # the secret stays home
     assert done.json()["linked"] > 0 and done.json()["copied"] == 0  # same file system
+    assert (tmp_path / "backup").stat().st_mode & 0o777 == 0o700  # it holds every message
 
     monkeypatch.setenv(DATABASE_URL_ENV, empty_db_url)
     fresh = tmp_path / "restored"
