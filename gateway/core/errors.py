@@ -40,6 +40,12 @@ class SchemaError(ConfigError):
     operator's to fix, so exit 2: a daemon refused for it is not restarted in a loop."""
 
 
+class BackupError(GatewayError):
+    """Raised when a backup cannot be made (target not empty, blobs missing that no tombstone
+    accounts for) or restored (the home has a database or an archive, the backup is damaged or
+    unfinished); says which in one line."""
+
+
 class CaseNotFoundError(GatewayError):
     """Raised when a case reference names no case."""
 

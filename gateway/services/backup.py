@@ -36,7 +36,7 @@ from archive.blobstore import fsync_dir
 from archive.copy import ArchiveCopyError, copy_archive
 from gateway.config import CONFIG_NAME, load_settings
 from gateway.core.clock import utcnow
-from gateway.core.errors import ConfigError, GatewayError
+from gateway.core.errors import BackupError, ConfigError
 from gateway.core.text import iso
 from gateway.db.backup import (
     database_is_empty,
@@ -59,10 +59,6 @@ ARCHIVE_DIR = "archive"
 PUBLIC_KEY = "checkpoint.pub"
 # The moments of a backup a caller may act at (tests archive mail there, deterministically).
 STEPS = ("database-copied", "head-read", "archive-copied")
-
-
-class BackupError(GatewayError):
-    """Raised when a backup cannot be made or restored; says why and what to do in one line."""
 
 
 @dataclass(frozen=True)
