@@ -17,6 +17,7 @@ from pathlib import Path
 from archive import Archive, LedgerEntry
 from gateway.config import Settings, load_settings
 from gateway.db.session import Database
+from gateway.db.session import SchemaUse as SchemaUse  # for the command line
 from gateway.processing.classification import rules_for
 from gateway.processing.hooks import Hook
 from gateway.processing.pipeline import Processor
@@ -41,10 +42,12 @@ class App:
     processor: Processor
 
     @classmethod
-    def open(cls, home: Path, *, worker: str | None = None) -> App:
-        """``worker``: the name its processor claims receipts under (a worker process's)."""
+    def open(cls, home: Path, *, worker: str | None = None,
+             schema: SchemaUse = "existing") -> App:
+        """``worker``: the name its processor claims receipts under (a worker process's);
+        ``schema``: whether an empty database is created (see :data:`SchemaUse`)."""
         settings = load_settings(home)
-        db = Database.open(settings.database_url())
+        db = Database.open(settings.database_url(), schema=schema)
         archive = Archive.open(settings.archive_path)
         processor = Processor(db, archive, settings, lambda: rules_for(settings), hooks=HOOKS,
                               worker=worker)

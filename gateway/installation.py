@@ -35,7 +35,7 @@ def init_home(home_arg: str | None, case_prefix: str, aliases: list[str]) -> Pat
     settings = load_settings(home)
     archive = Archive.open(settings.archive_path)
     archive.ensure()  # a new archive gets its id here
-    db = Database.open(settings.database_url())
+    db = Database.open(settings.database_url(), schema="create")
     try:
         claim_archive(archive, db)
     finally:

@@ -75,7 +75,7 @@ def pg_template() -> Iterator[str]:
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}. Start it or set "
                     f"COMMGATE_TEST_BACKENDS=sqlite")
     url = pg_url(name)
-    Database.open(url).close()
+    Database.open(url, schema="create").close()
     yield name
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

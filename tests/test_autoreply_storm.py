@@ -78,7 +78,7 @@ def world(tmp_path: Path, db_url: str, other_db_url: str,
         config = home / CONFIG_NAME  # each side its own database, named in its own config
         config.write_text(config.read_text().replace("[database]\n",
                                                       f'[database]\nurl = "{url}"\n', 1))
-        app = App.open(home)
+        app = App.open(home, schema="create")  # its own new database
         committer = GroupCommitter(app)
         intake = SmtpIntake(app, SmtpConfig(enabled=True, listen="127.0.0.1", port=0,
                                             hostname=f"mx.{name}.example"), committer)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.core.errors import ActorUnknownError
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import App
+    from gateway.bootstrap import App, SchemaUse
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # What a shell reports for cat or grep ended by SIGPIPE (128 + 13): the reader went away.
@@ -69,21 +69,24 @@ def reader_of(args: argparse.Namespace) -> str:
 
 
 @contextmanager
-def opened_app(args: argparse.Namespace) -> Iterator[App]:
-    """The installation for one command, closed however the command ends."""
-    app = open_app(args)
+def opened_app(args: argparse.Namespace, schema: SchemaUse = "existing") -> Iterator[App]:
+    """The installation for one command, closed however the command ends. Only the commands
+    that file mail (``run``, ``ingest``) pass ``schema="create"``: on an empty database they
+    create the schema, as ``init`` does; every other command refuses an empty database, and
+    all refuse one behind the code (gateway.db.session.SchemaUse)."""
+    app = open_app(args, schema)
     try:
         yield app
     finally:
         app.close()
 
 
-def open_app(args: argparse.Namespace) -> App:
+def open_app(args: argparse.Namespace, schema: SchemaUse = "existing") -> App:
     # Imported here: 'commgate --help' should not pay for loading the whole gateway.
     from gateway.bootstrap import App
     from gateway.config import find_home
 
-    return App.open(find_home(args.home))
+    return App.open(find_home(args.home), schema=schema)
 
 
 def emit_json(value: Any) -> None:

@@ -59,7 +59,8 @@ def register(sub: Any) -> None:
         dest="audit_command", required=True, metavar="ACTION")
     p = audit.add_parser("log", help="who searched, viewed, exported, held or purged what")
     p.add_argument("--action", choices=["search", "view-raw", "export", "export-failed",
-                                        "purge", "hold", "release", "view-document"])
+                                        "purge", "hold", "release", "view-document",
+                                        "backup"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_audit_log)
 

@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _workflow_commands() -> list[Callable[[Any], None]]:
     """Each workflow module adds its own sub-commands (cases, replies, reviews, property ...)."""
+    import gateway.cli.backup as cli_backup
     import gateway.cli.compliance as cli_compliance
+    import gateway.cli.database as cli_database
     import gateway.cli.documents as cli_documents
     import gateway.cli.evidence as cli_evidence
     import gateway.cli.lifecycle as cli_lifecycle
@@ -152,7 +154,8 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     return [cli_threads.register, cli_lifecycle.register, cli_outbound.register,
             cli_orders.register, cli_search.register, cli_compliance.register,
             cli_evidence.register, cli_readiness.register, cli_triage.register, cli_rules.register,
-            cli_users.register, cli_web.register, cli_documents.register, cli_records.register]
+            cli_users.register, cli_web.register, cli_documents.register, cli_records.register,
+            cli_database.register, cli_backup.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -255,7 +258,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from gateway.installation import claim_archive
 
-    with opened_app(args) as app:
+    with opened_app(args, schema="create") as app:
         # Before any mail is read: a configuration fault is one line and exit 2, and the mail
         # stays where it is, not archived to wait nor quarantined as if it were bad.
         check_filing(app)
@@ -311,7 +314,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # The command line's level wins over the configuration's, also across SIGHUP reloads.
         fixed = cli_log_level(args)
         logging.getLogger().setLevel(fixed or settings.config.log_level)
-        with opened_app(args) as app:
+        with opened_app(args, schema="create") as app:
             run_daemon(app, fixed_log_level=fixed, rules=rules)
     finally:
         signal.signal(signal.SIGHUP, previous)

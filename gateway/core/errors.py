@@ -34,6 +34,18 @@ class DatabaseError(GatewayError):
     """Raised when the database cannot be reached or migrated; the message says what to check."""
 
 
+class SchemaError(ConfigError):
+    """Raised when the database's schema is not the code's (behind: back up and 'commgate db
+    upgrade'; empty where a command needs an installation; made by a newer commgate). The
+    operator's to fix, so exit 2: a daemon refused for it is not restarted in a loop."""
+
+
+class BackupError(GatewayError):
+    """Raised when a backup cannot be made (target not empty, blobs missing that no tombstone
+    accounts for) or restored (the home has a database or an archive, the backup is damaged or
+    unfinished); says which in one line."""
+
+
 class CaseNotFoundError(GatewayError):
     """Raised when a case reference names no case."""
 

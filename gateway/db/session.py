@@ -5,23 +5,33 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import database_url
-from gateway.core.errors import ConfigError, DatabaseError
+from gateway.core.errors import ConfigError, DatabaseError, SchemaError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+# What ``Database.open`` does about the schema. "create": an empty database is created at the
+# newest revision (init, demo, run, ingest: a brand-new installation must just work);
+# "existing": an empty one is refused; both refuse a schema behind the code (upgrading is the
+# operator's explicit 'commgate db upgrade', after a backup). "unchecked": no look at the
+# schema at all (``db current``, ``db upgrade``, ``restore``, which inspect it themselves).
+SchemaUse = Literal["create", "existing", "unchecked"]
+UPGRADE_HINT = "back up and upgrade: commgate backup DIR && commgate db upgrade"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -58,29 +68,32 @@ def make_engine(url: URL | str) -> Engine:
 
 
 class Database:
-    """One engine and its session factory; ``open`` also migrates the schema to the newest."""
+    """One engine and its session factory; ``open`` checks the schema is the code's."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: URL | str, migrate_schema: bool = True) -> Database:
+    def open(cls, url: URL | str, schema: SchemaUse = "existing") -> Database:
         try:
             url = database_url(url)
         except ValueError as exc:  # a misspelt scheme would otherwise end in a plugin traceback
             raise ConfigError(f"database URL: {exc}") from None
         engine = make_engine(url)
         try:
-            if migrate_schema:
-                migrate(engine)
-            else:
+            if schema == "unchecked":
                 with engine.connect():
                     pass
+            else:
+                require_current(engine, create=schema == "create")
         except OperationalError as exc:
             safe = engine.url.render_as_string(hide_password=True)
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise DatabaseError(f"cannot use the database {safe}: {reason}") from exc
+        except SchemaError:
+            engine.dispose()
+            raise
         return cls(engine)
 
     @property
@@ -103,8 +116,68 @@ def alembic_config() -> AlembicConfig:
     return config
 
 
+@dataclass(frozen=True)
+class SchemaState:
+    """The database's Alembic revision (None: no schema yet) and the code's newest."""
+
+    current: str | None
+    head: str
+    known: bool  # the code has a migration named ``current`` (False: a newer commgate's)
+
+    @property
+    def state(self) -> str:
+        """"current", "behind", "empty" or "unknown" (made by a newer commgate)."""
+        if self.current is None:
+            return "empty"
+        if not self.known:
+            return "unknown"
+        return "current" if self.current == self.head else "behind"
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    assert head is not None  # the package ships its migrations
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    known = current is None or _has_revision(script, current)
+    return SchemaState(current, head, known)
+
+
+def _has_revision(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except (RevisionError, CommandError):  # a revision this code does not have
+        return False
+
+
+def require_current(engine: Engine, create: bool) -> None:
+    """Refuse, in one line, a schema other than the code's; create an empty one at the newest
+    revision when ``create``. Nothing is ever upgraded here: that is 'commgate db upgrade'."""
+    found = schema_state(engine)
+    state = found.state
+    if state == "current":
+        return
+    name = engine.url.render_as_string(hide_password=True)
+    if state == "empty":
+        if not create:
+            raise SchemaError(
+                f"the database {name} has no commgate schema: 'commgate init' creates one, "
+                "'commgate restore DIR' restores a backup into it")
+        migrate(engine)
+        return
+    if state == "behind":
+        raise SchemaError(
+            f"the database {name} is at schema revision {found.current} and this commgate "
+            f"needs {found.head}: {UPGRADE_HINT}")
+    raise SchemaError(
+        f"the database {name} is at schema revision {found.current}, which this commgate "
+        f"(newest {found.head}) does not know: it was made by a newer commgate; run that one")
+
+
 def migrate(engine: Engine) -> None:
-    """Upgrade to the newest revision; a no-op when the schema is already there."""
+    """Upgrade to the newest revision; a no-op when the schema is already there (``init``
+    of an empty database and 'commgate db upgrade' call it; nothing else migrates)."""
     config = alembic_config()
     head = ScriptDirectory.from_config(config).get_current_head()
     with engine.begin() as connection:
@@ -114,3 +187,11 @@ def migrate(engine: Engine) -> None:
         log.info("migrating the database from %s to %s", current or "empty", head)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to ``revision`` (tests of a database behind the code)."""
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

@@ -1,5 +1,5 @@
-"""The access log: every search, view of a raw message or a controlled document, export, hold
-and purge is recorded.
+"""The access log: every search, view of a raw message or a controlled document, export, hold,
+purge and backup is recorded.
 
 Each record is a small JSON document stored like a message (content-addressed blob) with a
 ledger entry of kind ``access``, so it sits in the same hash chain as the mail it concerns and
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from gateway.core.context import Context
 
 ACTIONS = ("search", "view-raw", "export", "export-failed", "purge", "hold", "release",
-           "view-document")
+           "view-document", "backup")
 _SEAL = object()  # only record_access holds it: a RecordedAccess cannot be made by hand
 
 
@@ -77,9 +77,11 @@ class RecordedAccess:
                 f"no access record for this {action}: record it first (gateway.services)")
 
 
-def record_access(app: Context, actor: str, action: str, detail: dict[str, Any]
-                  ) -> RecordedAccess:
-    """Append one access record to the archive (durable on return) and its database copy."""
+def record_access(app: Context, actor: str, action: str, detail: dict[str, Any],
+                  queue: bool = True) -> RecordedAccess:
+    """Append one access record to the archive (durable on return) and its database copy.
+    ``queue=False``: the ledger entry only, its row left to the next catch-up (a backup of a
+    database behind the code, whose tables the current models may not fit)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown access action {action!r}")
     record = {"action": action, "actor": actor, "at": utcnow().isoformat(), "detail": detail}
@@ -87,7 +89,8 @@ def record_access(app: Context, actor: str, action: str, detail: dict[str, Any]
     receipt = Receipt(transport="access-log", direction="internal",
                       envelope={"action": action, "actor": actor})
     entry = app.archive.store_record("access", raw, receipt)
-    app.queue([entry])
+    if queue:
+        app.queue([entry])
     return RecordedAccess(entry, actor, action, detail, _SEAL)
 
 

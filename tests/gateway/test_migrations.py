@@ -23,7 +23,7 @@ def _made_by_hand(difference: object) -> bool:
 
 
 def test_the_migrations_build_exactly_the_schema_the_models_describe(db_url):
-    db = Database.open(db_url)
+    db = Database.open(db_url, schema="create")
     try:
         with db.engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection),
