@@ -61,8 +61,10 @@ class LineProgress:
 
     def __init__(self, stream: TextIO, every: int = EVERY_MESSAGES,
                  seconds: float = EVERY_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, ticking: bool = True) -> None:
+        """``ticking``: False leaves the quiet-stretch lines to whoever calls :meth:`tick`."""
         self._stream, self._every, self._seconds, self._clock = stream, every, seconds, clock
+        self._ticking = ticking
         self._lock = threading.Lock()
         self._total = self._done = self._done_at_line = 0
         self._started = self._line_at = 0.0
@@ -74,7 +76,7 @@ class LineProgress:
             self._total = total
             self._started = self._line_at = self._clock()
             self._write(f"{total} messages to import")
-        if self._seconds > 0:
+        if self._seconds > 0 and self._ticking:
             self._ticker = threading.Thread(target=self._tick_until_closed,
                                             name="ingest-progress", daemon=True)
             self._ticker.start()
@@ -82,14 +84,13 @@ class LineProgress:
     def advance(self, count: int) -> None:
         with self._lock:
             self._done = min(self._total, self._done + count)
-            if (self._done - self._done_at_line >= self._every
-                    or self._clock() - self._line_at >= self._seconds):
+            if self._done - self._done_at_line >= self._every or self._quiet_too_long():
                 self._progress_line()
 
     def tick(self) -> None:
         """The line a quiet stretch gets: written when ``seconds`` passed since the last."""
         with self._lock:
-            if self._clock() - self._line_at >= self._seconds:
+            if self._quiet_too_long():
                 self._progress_line()
 
     def close(self) -> None:
@@ -104,6 +105,9 @@ class LineProgress:
     def _tick_until_closed(self) -> None:
         while not self._stop.wait(self._seconds / 4):
             self.tick()
+
+    def _quiet_too_long(self) -> bool:
+        return self._seconds > 0 and self._clock() - self._line_at >= self._seconds
 
     def _progress_line(self) -> None:
         elapsed = self._clock() - self._started

@@ -140,14 +140,27 @@ def ingest(
 
     aliases = app.settings.alias_addresses
     default_alias = alias or app.settings.default_alias
+    batch_size = app.settings.config.worker.batch_size
     batch: list[Delivery] = []
     batch_bytes = 0
+
+    filed_here = 0
+
+    def file_here(by_seq: dict[int, str]) -> None:
+        """File what is pending in this process, one committed batch at a time, each
+        counted as done when it commits."""
+        nonlocal filed_here
+        while outcomes := app.processor.process_batch(batch_size):
+            summary.add_outcomes(outcomes, by_seq)
+            done(len(outcomes))
+            filed_here += len(outcomes)
 
     def flush() -> None:
         nonlocal batch, batch_bytes, pool
         if not batch:
             return
         accepted = accept(app, batch)
+        batch, batch_bytes = [], 0
         summary.archived += len(accepted.entries)
         summary.duplicates += accepted.duplicates
         by_seq = {entry.seq: _origin(entry.envelope) for entry in accepted.entries}
@@ -155,19 +168,20 @@ def ingest(
         if pool is None and workers is not None and summary.archived >= workers_after:
             pool = workers(collect, failed)
             pool.start()
+        done(accepted.duplicates)
         if pool is not None:
-            pool.wake()
-            done(accepted.duplicates)  # the rest when the workers report it filed
-        else:
-            if not summary.not_filed:
-                try:
-                    summary.add_outcomes(app.processor.process_pending(), by_seq)
-                except ConfigError as exc:
-                    # The operator's, found only now (``commgate ingest`` checks at start): the
-                    # mail is archived and queued; take the rest in too, file it after the fix.
-                    summary.not_filed = str(exc)
-            done(len(batch))
-        batch, batch_bytes = [], 0
+            pool.wake()  # the rest is done when the workers report it filed
+            return
+        before = filed_here
+        if not summary.not_filed:
+            try:
+                file_here(by_seq)
+            except ConfigError as exc:
+                # The operator's, found only now (``commgate ingest`` checks at start): the
+                # mail is archived and queued; take the rest in too, file it after the fix.
+                summary.not_filed = str(exc)
+        # What stayed queued (filing stopped) is done as far as this import goes.
+        done(max(0, len(accepted.entries) - (filed_here - before)))
 
     for item in iter_messages(paths):
         if isinstance(item, SourceProblem):
@@ -191,12 +205,9 @@ def ingest(
             # What the workers left (they kept dying, say: the log says why) is filed here,
             # so an import never ends with its mail silently waiting in the queue.
             try:
-                left = app.processor.process_pending()
+                file_here(origins)
             except ConfigError as exc:
                 summary.not_filed = str(exc)
-            else:
-                summary.add_outcomes(left, origins)
-                done(len(left))
     return summary
 
 
