@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import URL, make_url
 
 from gateway.core import passwords
-from gateway.core.errors import ConfigError
-from gateway.core.shipped import EXAMPLE_CONFIG, ShippedFileMissing, shipped_file
+from gateway.core.errors import ConfigError, ShippedFileMissing
+from gateway.core.shipped import EXAMPLE_CONFIG, shipped_file
 
 CONFIG_NAME = "commgate.toml"
 HOME_ENV = "COMMGATE_HOME"

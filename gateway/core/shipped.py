@@ -13,17 +13,12 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from gateway.core.errors import GatewayError
+from gateway.core.errors import ShippedFileMissing
 
 EXAMPLE_CONFIG = "config/commgate.example.toml"
 SYSTEMD_UNIT = "systemd/commgate.service"
 _PACKAGED = "_data"  # below the gateway package, in a wheel
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the checkout that holds gateway/
-
-
-class ShippedFileMissing(GatewayError):
-    """Raised when a shipped file is neither in the installed package nor in a source tree:
-    the installation is incomplete (a wheel built without its package data)."""
 
 
 def shipped_file(name: str) -> Traversable:
