@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.processing.claims import release_dead_here
 from gateway.processing.classification import classify_parsed, rules_for
-from gateway.processing.ingest import IngestProgress as IngestProgress  # for the CLI
-from gateway.processing.ingest import IngestSummary, ingest
+from gateway.processing.ingest import IngestProgress, IngestSummary, ingest
 from gateway.processing.ingest import WorkersFactory as WorkersFactory  # for the CLI
 from gateway.processing.parsing import parse_message
 from gateway.processing.preflight import check_filing_config
