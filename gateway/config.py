@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import URL, make_url
 
 from gateway.core import passwords
-from gateway.core.errors import ConfigError
+from gateway.core.errors import ConfigError, ShippedFileMissing
+from gateway.core.shipped import EXAMPLE_CONFIG, shipped_file
 
 CONFIG_NAME = "commgate.toml"
 HOME_ENV = "COMMGATE_HOME"
@@ -752,10 +753,20 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _shipped_at(name: str) -> list[str]:
+    try:
+        return [f"# this installation has it at {shipped_file(name)}"]
+    except ShippedFileMissing:  # an incomplete installation: the command says so when run
+        return []
+
+
 def render_config(case_prefix: str, aliases: list[str]) -> str:
-    """The commgate.toml that ``init`` writes: the essentials, pointing to the example file."""
+    """The commgate.toml that ``init`` writes: the essentials, pointing to the example file
+    (by the command that prints it wherever commgate is installed, and by its path here)."""
     lines = [
-        "# commgate configuration; every option is documented in config/commgate.example.toml",
+        "# commgate configuration. Every option, with its default, is documented in the example",
+        "# configuration that 'commgate config example' prints;",
+        *_shipped_at(EXAMPLE_CONFIG),
         f'case_prefix = "{case_prefix}"',
         "",
         "[database]",

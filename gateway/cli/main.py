@@ -28,6 +28,7 @@ from gateway.cli._common import (
     reader_of,
     render_table,
 )
+from gateway.cli.progress import EVERY_MESSAGES, EVERY_SECONDS, MODES, ingest_progress
 from gateway.core.errors import ConfigError, GatewayError
 
 if TYPE_CHECKING:
@@ -69,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--alias", help="file everything for this alias instead of reading headers")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--progress", choices=MODES, default="auto",
+                   help="on stderr: 'bar' (total, rate, time left), 'lines' (a log line every "
+                        "--progress-every messages or --progress-seconds), 'none'; default "
+                        "'auto': the bar on a terminal, else lines")
+    p.add_argument("--progress-every", type=_positive_int, default=EVERY_MESSAGES, metavar="N",
+                   help=f"with lines: one every N messages (default {EVERY_MESSAGES})")
+    p.add_argument("--progress-seconds", type=float, default=EVERY_SECONDS, metavar="T",
+                   help=f"with lines: one at least every T seconds (default {EVERY_SECONDS:g}; "
+                        "0: by count only)")
     p.set_defaults(handler=cmd_ingest)
 
     p = sub.add_parser("run", help="run the daemon (intakes + processing worker)")
@@ -136,6 +146,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
     """Each workflow module adds its own sub-commands (cases, replies, reviews, property ...)."""
     import gateway.cli.backup as cli_backup
     import gateway.cli.compliance as cli_compliance
+    import gateway.cli.config as cli_config
     import gateway.cli.database as cli_database
     import gateway.cli.documents as cli_documents
     import gateway.cli.evidence as cli_evidence
@@ -155,7 +166,7 @@ def _workflow_commands() -> list[Callable[[Any], None]]:
             cli_orders.register, cli_search.register, cli_compliance.register,
             cli_evidence.register, cli_readiness.register, cli_triage.register, cli_rules.register,
             cli_users.register, cli_web.register, cli_documents.register, cli_records.register,
-            cli_database.register, cli_backup.register]
+            cli_database.register, cli_backup.register, cli_config.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -223,21 +234,19 @@ def _version() -> str:
         return "(not installed)"
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def cli_log_level(args: argparse.Namespace) -> str | None:
     """The level the command line asks for (--log-level, else -v for DEBUG), or None."""
     return args.log_level or ("DEBUG" if args.verbose else None)
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-def _progress_bar(total: int | None) -> tuple[Callable[[int], object] | None, Callable[[], None]]:
-    if not sys.stderr.isatty():
-        return None, lambda: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="msg", file=sys.stderr, leave=False)
-    return bar.update, bar.close
-
 
 # -- commands ----------------------------------------------------------------------------------
 
@@ -264,13 +273,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         check_filing(app)
         # As the daemon: never file into a database that belongs to another archive.
         claim_archive(app.archive, app.db)
-        update, close = _progress_bar(None)
+        progress = ingest_progress(args.progress, args.progress_every, args.progress_seconds)
         try:
             summary = ingest_paths(app, actor=reader_of(args), paths=args.paths,
-                                   alias=args.alias, progress=update,
+                                   alias=args.alias, progress=progress,
                                    workers=_ingest_workers(app))
         finally:
-            close()
+            progress.close()  # the bar stays, the last line says how many in how long
     if args.json:
         emit_json(summary.to_dict())
     else:

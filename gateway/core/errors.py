@@ -82,3 +82,8 @@ class UserError(GatewayError):
 
 class AccessDeniedError(GatewayError):
     """Raised when a person asks for a case of a queue (alias) they have no right to."""
+
+
+class ShippedFileMissing(GatewayError):
+    """Raised when a file shipped with commgate (the example configuration, the systemd unit)
+    is neither in the installed package nor in a source tree: an incomplete installation."""

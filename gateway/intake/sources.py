@@ -89,6 +89,24 @@ def count_files(paths: list[Path]) -> int:
     return sum(1 for _ in _files(paths))
 
 
+def count_messages(paths: list[Path]) -> int:
+    """How many items :func:`iter_messages` yields for ``paths`` (messages, and files that
+    cannot be read), for an import's progress total: each mbox is read once more, line by
+    line, for its separators, without keeping any message."""
+    return sum(_count_in(path) for path in _files(paths))
+
+
+def _count_in(path: Path) -> int:
+    try:
+        if not looks_like_mbox(path):
+            return 1
+        with open(path, "rb") as fh:
+            first = fh.readline().removeprefix(_BOM)
+            return is_from_line(first) + sum(map(is_from_line, fh))
+    except OSError:
+        return 1  # iter_messages reports it as one unreadable item
+
+
 def iter_messages(paths: list[Path]) -> Iterator[SourceMessage | SourceProblem]:
     """Every message below ``paths``, file by file, mbox message by message."""
     for path in _files(paths):

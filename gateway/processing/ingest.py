@@ -4,6 +4,10 @@ Archiving runs here; filing runs in worker processes once the import is large en
 their start (each loads the classifier, a few seconds: :data:`WORKERS_AFTER`), so a bulk
 import uses every core while a handful of files is filed in this process as before. The
 summary is the same either way: the workers send back the outcome of every receipt.
+
+Progress (:class:`IngestProgress`) is told the number of messages first, then how many are
+done as they finish: a duplicate or an unreadable file at once, a message once it is filed or
+quarantined, by this process or by a worker (whose outcomes arrive on the pool's threads).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from archive import Receipt
 from gateway.core.errors import ConfigError
 from gateway.intake.aliases import alias_from_headers
 from gateway.intake.handoff import Delivery, accept
-from gateway.intake.sources import SourceProblem, iter_messages
+from gateway.intake.sources import SourceProblem, count_messages, iter_messages
 from gateway.processing.context import WorkerContext
 from gateway.processing.pipeline import Outcome
 
@@ -38,6 +42,16 @@ class Workers(Protocol):
     def wake(self) -> None: ...
 
     def finish(self, timeout: float | None = None) -> bool: ...
+
+
+class IngestProgress(Protocol):
+    """Where an import reports how far it is (the command line's bar or log lines)."""
+
+    def start(self, total: int) -> None:
+        """Called once, before the first message is read, with how many there are."""
+
+    def advance(self, count: int) -> None:
+        """``count`` more messages are done; called from any thread."""
 
 
 # Makes the worker processes of an import, given where to send each batch's outcomes and each
@@ -96,7 +110,7 @@ def ingest(
     app: WorkerContext,
     paths: list[Path],
     alias: str | None = None,
-    progress: Callable[[int], object] | None = None,
+    progress: IngestProgress | None = None,
     workers: WorkersFactory | None = None,
     workers_after: int = WORKERS_AFTER,
 ) -> IngestSummary:
@@ -104,6 +118,9 @@ def ingest(
     A configuration fault stops the filing, not the archiving (``not_filed`` says why).
     ``workers``: worker processes take over the filing once ``workers_after`` messages are
     archived (None: all is filed in this process)."""
+    done: Callable[[int], object] = progress.advance if progress else lambda _: None
+    if progress:
+        progress.start(count_messages(paths))
     summary = IngestSummary()
     origins: dict[int, str] = {}
     received: list[Outcome] = []
@@ -114,6 +131,7 @@ def ingest(
     def collect(outcomes: list[Outcome]) -> None:
         with lock:
             received.extend(outcomes)
+        done(len(outcomes))
 
     def failed(message: str, config_error: bool) -> None:
         if config_error:
@@ -122,14 +140,27 @@ def ingest(
 
     aliases = app.settings.alias_addresses
     default_alias = alias or app.settings.default_alias
+    batch_size = app.settings.config.worker.batch_size
     batch: list[Delivery] = []
     batch_bytes = 0
+
+    filed_here = 0
+
+    def file_here(by_seq: dict[int, str]) -> None:
+        """File what is pending in this process, one committed batch at a time, each
+        counted as done when it commits."""
+        nonlocal filed_here
+        while outcomes := app.processor.process_batch(batch_size):
+            summary.add_outcomes(outcomes, by_seq)
+            done(len(outcomes))
+            filed_here += len(outcomes)
 
     def flush() -> None:
         nonlocal batch, batch_bytes, pool
         if not batch:
             return
         accepted = accept(app, batch)
+        batch, batch_bytes = [], 0
         summary.archived += len(accepted.entries)
         summary.duplicates += accepted.duplicates
         by_seq = {entry.seq: _origin(entry.envelope) for entry in accepted.entries}
@@ -137,22 +168,25 @@ def ingest(
         if pool is None and workers is not None and summary.archived >= workers_after:
             pool = workers(collect, failed)
             pool.start()
+        done(accepted.duplicates)
         if pool is not None:
-            pool.wake()
-        elif not summary.not_filed:
+            pool.wake()  # the rest is done when the workers report it filed
+            return
+        before = filed_here
+        if not summary.not_filed:
             try:
-                summary.add_outcomes(app.processor.process_pending(), by_seq)
+                file_here(by_seq)
             except ConfigError as exc:
                 # The operator's, found only now (``commgate ingest`` checks at start): the
                 # mail is archived and queued; take the rest in too, file it after the fix.
                 summary.not_filed = str(exc)
-        if progress:
-            progress(len(batch))
-        batch, batch_bytes = [], 0
+        # What stayed queued (filing stopped) is done as far as this import goes.
+        done(max(0, len(accepted.entries) - (filed_here - before)))
 
     for item in iter_messages(paths):
         if isinstance(item, SourceProblem):
             summary.unreadable.append({"origin": item.origin, "reason": item.reason})
+            done(1)
             continue
         summary.seen += 1
         target = alias or alias_from_headers(item.raw, aliases, default_alias)
@@ -171,7 +205,7 @@ def ingest(
             # What the workers left (they kept dying, say: the log says why) is filed here,
             # so an import never ends with its mail silently waiting in the queue.
             try:
-                summary.add_outcomes(app.processor.process_pending(), origins)
+                file_here(origins)
             except ConfigError as exc:
                 summary.not_filed = str(exc)
     return summary

@@ -8,13 +8,12 @@ at a shell, kept here so that a web page offering an upload would run exactly th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.processing.claims import release_dead_here
 from gateway.processing.classification import classify_parsed, rules_for
-from gateway.processing.ingest import IngestSummary, ingest
+from gateway.processing.ingest import IngestProgress, IngestSummary, ingest
 from gateway.processing.ingest import WorkersFactory as WorkersFactory  # for the CLI
 from gateway.processing.parsing import parse_message
 from gateway.processing.preflight import check_filing_config
@@ -33,7 +32,7 @@ def check_filing(ctx: WorkerContext) -> None:
 
 def ingest_paths(ctx: WorkerContext, *, actor: str, paths: list[Path],
                  alias: str | None = None,
-                 progress: Callable[[int], object] | None = None,
+                 progress: IngestProgress | None = None,
                  workers: WorkersFactory | None = None) -> IngestSummary:
     """Archive every message in ``paths``, then file it. Mail is archived and filed by the
     system, as the daemon's intakes do; ``actor`` names who ran it in the log only.
