@@ -485,12 +485,29 @@ class WebConfig(_Section):
         return value
 
 
+class MetricsConfig(_Section):
+    """The Prometheus endpoint of 'commgate run' (docs/operations.md, "Metrics and logs"):
+    /metrics, /healthz and /readyz on ``listen``; empty: not served."""
+
+    listen: str = ""
+
+    @field_validator("listen")
+    @classmethod
+    def _is_listen(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+
 class Config(_Section):
     """The whole installation. Paths are relative to the home folder unless absolute."""
 
     case_prefix: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,9}$")] = "CASE"
     # The daemon's log level (commands log warnings only, unless -v or --log-level).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # How log lines look on stderr: text, json (one object per line) or journal (systemd
+    # priority prefixes, for a unit whose stderr is the journal): gateway/core/logs.py.
+    log_format: Literal["text", "json", "journal"] = "text"
     aliases: list[AliasConfig] = []
     database: DatabaseConfig = DatabaseConfig()
     archive: ArchiveConfig = ArchiveConfig()
@@ -507,6 +524,7 @@ class Config(_Section):
     feedback: FeedbackConfig = FeedbackConfig()
     retention: RetentionConfig = RetentionConfig()
     web: WebConfig = WebConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 class Settings:
