@@ -34,7 +34,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -50,7 +50,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
@@ -72,6 +72,9 @@ log = logging.getLogger(__name__)
 LOOP_ANSWER_SECONDS = 5.0  # /healthz: how long the event loop may take to run a no-op
 DB_TIMEOUT_SECONDS = 5  # connect and statement timeout of a scrape's database queries
 CHECKPOINT_TAIL_BYTES = 4096  # enough for the last line of checkpoints.jsonl
+# Filed messages older than this are counted once and remembered (FiledCounts): longer than
+# any filing transaction, so no id below them can still commit.
+SETTLE = timedelta(minutes=10)
 INF = float("inf")  # the age of something that never happened: any "older than" alert fires
 
 
@@ -116,22 +119,63 @@ class Snapshot:
     breaches: dict[str, int]  # first_response / resolution: active cases overdue
 
 
-def read_snapshot(engine: Engine) -> Snapshot:
-    """The database's figures, one grouped count each (the daemon's indexes serve the backlog,
-    the outbound queue and the breaches; filed and quarantined count their tables)."""
+class FiledCounts:
+    """Inbound messages filed, by intake and category, without counting the whole table at
+    every scrape.
+
+    Messages are never deleted and their category is fixed when they are filed, so counts up
+    to a message id stay true: the rows older than :data:`SETTLE` are counted once
+    (the first scrape counts the history) and added to ``settled``; each scrape counts only
+    the rows after the settled id, by primary key. The settling delay is what makes this safe
+    on PostgreSQL, where two workers' transactions may commit ids out of order: a filing
+    transaction lasts seconds, so no row older than that can still appear below the settled
+    id. A database whose ids went backwards (restored, rebuilt) is counted afresh."""
+
+    def __init__(self) -> None:
+        self.settled_id = 0
+        self.settled: dict[tuple[str, str], int] = {}
+
+    def read(self, conn: Connection, now: datetime) -> list[tuple[str, str, int]]:
+        newest = conn.execute(select(func.max(Message.id))).scalar_one() or 0
+        if newest < self.settled_id:
+            self.settled_id, self.settled = 0, {}
+        settled_id, settled = self.settled_id, dict(self.settled)
+        cut = conn.execute(select(func.max(Message.id)).where(
+            Message.id > settled_id, Message.filed_at <= now - SETTLE)).scalar_one()
+        if cut is not None:
+            for key, count in self._count(conn, settled_id, cut).items():
+                settled[key] = settled.get(key, 0) + count
+            settled_id = cut
+        totals = dict(settled)
+        for key, count in self._count(conn, settled_id, None).items():
+            totals[key] = totals.get(key, 0) + count
+        self.settled_id, self.settled = settled_id, settled  # only once every query answered
+        return [(intake, category, n) for (intake, category), n in sorted(totals.items())]
+
+    @staticmethod
+    def _count(conn: Connection, after: int, upto: int | None) -> dict[tuple[str, str], int]:
+        query = (select(LedgerReceipt.transport, Message.category, func.count())
+                 .join(LedgerReceipt, LedgerReceipt.seq == Message.first_seq)
+                 .where(Message.id > after, Message.direction == "inbound")
+                 .group_by(LedgerReceipt.transport, Message.category))
+        if upto is not None:
+            query = query.where(Message.id <= upto)
+        return {(t, c): n for t, c, n in conn.execute(query)}
+
+
+def read_snapshot(engine: Engine, filed: FiledCounts) -> Snapshot:
+    """The database's figures: a grouped count each, by an index or the primary key (filed:
+    only the recent rows, see :class:`FiledCounts`; quarantine and reviews are small)."""
     now = utcnow()
     missing = sqlite_file_missing(engine.url)
     if missing:
         raise ConnectionError(missing)
     with engine.connect() as conn:
-        filed = [(t, c, n) for t, c, n in conn.execute(
-            select(LedgerReceipt.transport, Message.category, func.count())
-            .join(Message, Message.id == LedgerReceipt.message_pk)
-            .where(LedgerReceipt.status == "filed", LedgerReceipt.direction == "inbound")
-            .group_by(LedgerReceipt.transport, Message.category))]
+        filed_counts = filed.read(conn, now)
+        # IN, not a join: SQLite would scan receipts to join the few quarantine rows.
         quarantined = [(t, n) for t, n in conn.execute(
             select(LedgerReceipt.transport, func.count())
-            .join(QuarantineEntry, QuarantineEntry.seq == LedgerReceipt.seq)
+            .where(LedgerReceipt.seq.in_(select(QuarantineEntry.seq)))
             .group_by(LedgerReceipt.transport))]
         quarantine_open = conn.execute(select(func.count()).select_from(QuarantineEntry).where(
             QuarantineEntry.resolved_at.is_(None))).scalar_one()
@@ -147,7 +191,8 @@ def read_snapshot(engine: Engine) -> Snapshot:
                 Case.status.in_(ACTIVE), overdue)).scalar_one()
             for name, overdue in (("first_response", first_response_overdue(now)),
                                   ("resolution", resolution_overdue(now)))}
-    return Snapshot(filed, quarantined, quarantine_open, backlog, outbound, reviews, breaches)
+    return Snapshot(filed_counts, quarantined, quarantine_open, backlog, outbound, reviews,
+                    breaches)
 
 
 class DatabaseCollector(Collector):
@@ -162,6 +207,8 @@ class DatabaseCollector(Collector):
         self.home = home
         self.archive = archive
         self._failing = False
+        self._filed = FiledCounts()
+        self._lock = threading.Lock()  # scrapes may come at once; FiledCounts has state
 
     def describe(self) -> Iterable[Metric]:
         return []  # collected only when scraped, never at registration
@@ -170,7 +217,8 @@ class DatabaseCollector(Collector):
         up = GaugeMetricFamily("commgate_database_up",
                                "1 when the last scrape could read the database, else 0.")
         try:
-            snapshot = read_snapshot(self.engine)
+            with self._lock:
+                snapshot = read_snapshot(self.engine, self._filed)
         except Exception as exc:
             if not self._failing:
                 log.warning("metrics: the database's figures are left out while it does not "

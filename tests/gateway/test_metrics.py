@@ -30,6 +30,9 @@ from tests.support.mail import make_message
 from tests.support.waiting import wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+# A deadline, not a delay: worker processes load the classifier (spaCy) before they file, which
+# takes tens of seconds on a machine busy with other test processes.
+DEADLINE = 180.0
 
 
 def configure(home: Path, *, smtp_port: int, metrics_port: int | None = None,
@@ -117,11 +120,12 @@ def test_metrics_move_during_an_ingest_and_readyz_follows_the_database(home, tmp
     configure(home, smtp_port=smtp_port, metrics_port=metrics_port)
     log_path = tmp_path / "daemon.log"
     with daemon(home, log_path):
-        wait_for(lambda: get(metrics_port, "/healthz")[0] == 200, what="/healthz to answer 200")
+        wait_for(lambda: get(metrics_port, "/healthz")[0] == 200, what="/healthz to answer 200",
+                 timeout=DEADLINE)
         assert get(metrics_port, "/healthz") == (200, "ok\n")
-        wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake")
+        wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake", timeout=DEADLINE)
         ready = wait_for(lambda: (r := get(metrics_port, "/readyz"))[0] == 200 and r,
-                         what="/readyz 200")
+                         what="/readyz 200", timeout=DEADLINE)
         assert ready == (200, "ok\n")
         before = scrape(metrics_port)
         assert value(before, "commgate_database_up") == 1
@@ -143,7 +147,7 @@ def test_metrics_move_during_an_ingest_and_readyz_follows_the_database(home, tmp
                     and value(samples, "commgate_backlog") == 0)
             return samples if done else None
 
-        samples = wait_for(filed, what="5 messages filed and the backlog at 0")
+        samples = wait_for(filed, what="5 messages filed and the backlog at 0", timeout=DEADLINE)
         categories = {dict(ls)["category"] for (n, ls) in samples
                       if n == "commgate_messages_filed_total"}
         assert categories and categories <= {"enquiry", "order", "feedback", "property", "other"}
@@ -154,8 +158,8 @@ def test_metrics_move_during_an_ingest_and_readyz_follows_the_database(home, tmp
         assert get(metrics_port, "/nothing")[0] == 404
 
         lose_database(db_url)
-        status, reason = wait_for(lambda: (r := get(metrics_port, "/readyz"))[0] == 503 and r,
-                                  what="/readyz 503 without the database")
+        _, reason = wait_for(lambda: (r := get(metrics_port, "/readyz"))[0] == 503 and r,
+                             what="/readyz 503 without the database", timeout=DEADLINE)
         assert reason.startswith("database "), reason
         assert "\n" not in reason.rstrip("\n")  # one line per problem, only this one
         # /metrics still answers, saying the database does not; the process is alive.
@@ -184,10 +188,10 @@ def test_json_log_lines_parse_and_carry_the_worker(home, tmp_path):
               top='log_format = "json"\nlog_level = "DEBUG"')
     log_path = tmp_path / "daemon.log"
     with daemon(home, log_path, COMMGATE_TEST_SECRET="x"):
-        wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake")
+        wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake", timeout=DEADLINE)
         send(smtp_port, 2)
         wait_for(lambda: value(scrape(metrics_port), "commgate_messages_filed_total") == 2,
-                 what="2 messages filed")
+                 what="2 messages filed", timeout=DEADLINE)
     lines = log_path.read_text().splitlines()
     assert lines
     records = [json.loads(line) for line in lines]  # every line is one JSON object
@@ -207,8 +211,9 @@ def test_journal_prefixes_when_stderr_is_the_journal_and_log_level_honoured(home
     configure(home, smtp_port=smtp_port, top='log_format = "journal"')
     log_path = tmp_path / "daemon.log"
     with daemon(home, log_path, JOURNAL_STREAM="log"):
-        wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake")
-        wait_for(lambda: "commgate running" in log_path.read_text(), what="the start line")
+        wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake", timeout=DEADLINE)
+        wait_for(lambda: "commgate running" in log_path.read_text(), what="the start line",
+                 timeout=DEADLINE)
     lines = log_path.read_text().splitlines()
     assert all(re.match(r"<[2-7]>", line) for line in lines), lines
     assert any(line.startswith("<6>gateway.daemon.supervisor: commgate running")
@@ -222,7 +227,7 @@ def test_journal_prefixes_when_stderr_is_the_journal_and_log_level_honoured(home
         'log_level = "INFO"', ""))
     quiet = tmp_path / "quiet.log"
     with daemon(home, quiet, JOURNAL_STREAM="1:1"):
-        wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake")
+        wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake", timeout=DEADLINE)
         send(smtp_port, 1)
     text_lines = quiet.read_text().splitlines()
     assert not any(line.startswith("<") for line in text_lines), text_lines
