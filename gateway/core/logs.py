@@ -76,7 +76,8 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = redact(self.formatException(record.exc_info))
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in line:
-                line[key] = value if _is_json(value) else redact(str(value))
+                line[key] = (redact(value) if isinstance(value, str)
+                             else value if _is_json(value) else redact(str(value)))
         return json.dumps(line, ensure_ascii=False, default=str)
 
 

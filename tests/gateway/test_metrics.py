@@ -249,6 +249,8 @@ def test_passwords_in_urls_never_reach_a_log_line():
         out = logs.formatter(log_format, journal=True).format(_record(line))
         assert "s3cr3t" not in out and "commgate:***@db" in out, out
     assert logs.redact("smtp://user@relay:587") == "smtp://user@relay:587"
+    extra = logs.JsonFormatter().format(_record("x", url="postgresql://u:s3cr3t@db/x"))
+    assert json.loads(extra)["url"] == "postgresql://u:***@db/x"
 
 
 def test_json_keeps_structured_extras_and_the_traceback():
@@ -277,3 +279,47 @@ def test_journal_is_text_unless_the_stream_is_the_journal(monkeypatch):
         st = os.fstat(devnull.fileno())
         monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
         assert logs.is_journal(devnull)
+
+
+# -- the filed counts, settled and recent ----------------------------------------------------
+
+
+def test_filed_counts_settle_old_rows_and_count_new_ones_by_key(cli, tmp_path, home):
+    """Counted once and remembered (settled), or counted at each scrape (recent), the totals
+    are the same; a database whose ids went backwards is counted afresh."""
+    import mailbox
+    from datetime import timedelta
+
+    from gateway.bootstrap import App
+    from gateway.core.clock import utcnow
+    from gateway.daemon.metrics import FiledCounts, metrics_engine
+
+    def ingest(name: str, count: int) -> None:
+        box = mailbox.mbox(str(tmp_path / name))
+        for n in range(count):
+            box.add(make_message(subject=f"{name} {n}", message_id=f"<{name}-{n}@customer.x>"))
+        box.close()
+        assert cli("ingest", str(tmp_path / name), "--json").json()["filed"] == count
+
+    ingest("first.mbox", 3)
+    app = App.open(home)
+    engine = metrics_engine(app.db.engine.url)
+    try:
+        settled, recent = FiledCounts(), FiledCounts()
+        later = utcnow() + timedelta(days=1)
+        with engine.connect() as conn:
+            assert sum(n for *_, n in settled.read(conn, later)) == 3
+            assert settled.settled_id > 0 and sum(settled.settled.values()) == 3
+            assert sum(n for *_, n in recent.read(conn, utcnow() - timedelta(days=1))) == 3
+            assert recent.settled_id == 0  # nothing old enough: all counted as recent
+        ingest("second.mbox", 2)
+        with engine.connect() as conn:
+            totals = settled.read(conn, utcnow() - timedelta(days=1))
+            assert totals == recent.read(conn, utcnow() - timedelta(days=1))
+            assert {intake for intake, _, _ in totals} == {"file"}
+            assert sum(n for *_, n in totals) == 5
+            settled.settled_id += 1000  # as if the database were restored from an older copy
+            assert sum(n for *_, n in settled.read(conn, later)) == 5
+    finally:
+        engine.dispose()
+        app.close()
