@@ -487,6 +487,20 @@ class WebConfig(_Section):
         return value
 
 
+class MetricsConfig(_Section):
+    """The Prometheus endpoint of 'commgate run' (docs/operations.md, "Metrics and logs"):
+    /metrics, /healthz and /readyz on ``listen``; empty: not served."""
+
+    listen: str = ""
+
+    @field_validator("listen")
+    @classmethod
+    def _is_listen(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+
 class Config(_Section):
     """The whole installation. Paths are relative to the home folder unless absolute."""
 
@@ -496,6 +510,9 @@ class Config(_Section):
     # This node's name in every receipt it writes (which node took a message); empty: the
     # machine's host name. Two nodes on one host need names of their own (docs/two-nodes.md).
     node_name: Annotated[str, Field(max_length=64)] = ""
+    # How log lines look on stderr: text, json (one object per line) or journal (systemd
+    # priority prefixes, for a unit whose stderr is the journal): gateway/core/logs.py.
+    log_format: Literal["text", "json", "journal"] = "text"
     aliases: list[AliasConfig] = []
     database: DatabaseConfig = DatabaseConfig()
     archive: ArchiveConfig = ArchiveConfig()
@@ -512,6 +529,7 @@ class Config(_Section):
     feedback: FeedbackConfig = FeedbackConfig()
     retention: RetentionConfig = RetentionConfig()
     web: WebConfig = WebConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 class Settings:

@@ -29,6 +29,7 @@ from gateway.cli._common import (
     render_table,
 )
 from gateway.cli.progress import EVERY_MESSAGES, EVERY_SECONDS, MODES, ingest_progress
+from gateway.core import logs
 from gateway.core.errors import ConfigError, GatewayError
 
 if TYPE_CHECKING:
@@ -190,9 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=cli_log_level(args) or logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logs.configure(cli_log_level(args) or logging.WARNING)
     try:
         return int(args.handler(args) or EXIT_OK)
     except Exception as exc:
@@ -303,7 +302,7 @@ def _ingest_workers(app: App) -> WorkersFactory | None:
     level = logging.getLevelName(logging.getLogger().level)
     return lambda on_outcomes, on_error: WorkerPool(
         app.settings.home, count, app.db, log_level=level, on_outcomes=on_outcomes,
-        on_error=on_error)
+        on_error=on_error, log_format=app.settings.config.log_format)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -322,7 +321,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         rules = check_daemon_config(settings)
         # The command line's level wins over the configuration's, also across SIGHUP reloads.
         fixed = cli_log_level(args)
-        logging.getLogger().setLevel(fixed or settings.config.log_level)
+        logs.configure(fixed or settings.config.log_level, settings.config.log_format)
         with opened_app(args, schema="create") as app:
             run_daemon(app, fixed_log_level=fixed, rules=rules)
     finally:

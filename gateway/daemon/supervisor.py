@@ -44,6 +44,8 @@ from gateway.processing.preflight import check_filing_config
 if TYPE_CHECKING:
     import uvicorn
 
+    from gateway.daemon.metrics import MetricsServer
+
 log = logging.getLogger(__name__)
 WEB_STOP_SECONDS = 10.0  # how long requests in progress may take to finish at shutdown
 # How long worker processes may take to finish their batches at shutdown (systemd's default
@@ -63,6 +65,7 @@ class _Wake(FileSystemEventHandler):
 
 
 STATUS_EVERY_SECONDS = 300.0
+LOOP_ANSWER_SECONDS = 5.0  # /readyz: how long the loop may take to say how the intakes are
 # What a SIGHUP applies to the running daemon; any other change waits for a restart.
 LIVE_SETTINGS = frozenset({"log_level", "classifier"})
 # Due outbound mail (retries) is looked for at least this often, besides after every filing.
@@ -133,6 +136,8 @@ class Daemon:
         self.signer = NodeLock(app.db, "archive-checkpoints")
         self._signing: bool | None = None  # whether this node signed at the last interval
         self._signed_size = -1  # the tree size of the checkpoint last logged
+        self._intakes_started = False  # for /readyz
+        self._folder_tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -158,6 +163,7 @@ class Daemon:
         backlog = await asyncio.to_thread(self.app.processor.backlog)
         # Bound before anything starts: an address in use is the one line 'run' exits with.
         web = self._web_server()
+        metrics = self._metrics_server(loop)
         await asyncio.to_thread(self._start_pool, loop)
         observer = Observer()
         tasks = [asyncio.create_task(self._worker(), name="worker")]
@@ -166,12 +172,16 @@ class Daemon:
             wake = asyncio.Event()
             observer.schedule(_Wake(loop, wake), str(folder.watched_path), recursive=False)
             tasks.append(asyncio.create_task(self._watch(folder, wake), name=folder.name))
+            self._folder_tasks.append(tasks[-1])
         observer.start()
         for intake in self.intakes:
             await intake.start()
+        self._intakes_started = True
         if web is not None:
             server, sock = web
             tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="web"))
+        if metrics is not None:
+            metrics.start()
         tasks.append(asyncio.create_task(self._report(), name="status"))
         tasks.append(asyncio.create_task(self._reloads(), name="reload"))
         tasks.append(asyncio.create_task(self._integrity(), name="integrity"))
@@ -191,6 +201,8 @@ class Daemon:
             await self.stop.wait()
         finally:
             notify("STOPPING=1")
+            if metrics is not None:
+                metrics.stopping = True  # /readyz answers 503 "stopping" from now on
             log.info("stopping: finishing the batch in progress")
             for intake in self.intakes:
                 try:
@@ -212,6 +224,8 @@ class Daemon:
                     await task
             await asyncio.to_thread(observer.join, 5)
             await asyncio.to_thread(self.signer.release)
+            if metrics is not None:
+                await asyncio.to_thread(metrics.stop)
             log.info("stopped")
         if self.fatal is not None:
             raise self.fatal  # 'commgate run' prints its one line and exits 1
@@ -225,6 +239,7 @@ class Daemon:
         level = self.fixed_log_level or logging.getLevelName(logging.getLogger().level)
         self.pool = WorkerPool(
             self.app.settings.home, count, self.app.db, log_level=level,
+            log_format=self.app.settings.config.log_format,
             on_outcomes=lambda outcomes: loop.call_soon_threadsafe(self._filed, outcomes),
             on_error=lambda message, config: loop.call_soon_threadsafe(
                 self._worker_failed, message, config))
@@ -262,6 +277,39 @@ class Daemon:
         sock = bind(listen)
         log.info("web application on http://%s/", listen)
         return server(self.app, embedded=True), sock
+
+    def _metrics_server(self, loop: asyncio.AbstractEventLoop) -> MetricsServer | None:
+        """The /metrics, /healthz and /readyz endpoint, bound, when ``[metrics] listen`` is
+        set (gateway/daemon/metrics.py); it serves once the intakes are started."""
+        listen = self.app.settings.config.metrics.listen
+        if not listen:
+            return None
+        from gateway.daemon.metrics import (
+            DatabaseCollector,
+            MetricsServer,
+            Readiness,
+            metrics_engine,
+            scrape_registry,
+        )
+
+        engine = metrics_engine(self.app.db.engine.url)
+        collector = DatabaseCollector(engine, self.app.settings.home, self.app.archive)
+        readiness = Readiness(engine, self.app.archive, lambda: asyncio.run_coroutine_threadsafe(
+            self._intake_problems(), loop).result(LOOP_ANSWER_SECONDS))
+        server = MetricsServer(listen, scrape_registry(collector), readiness, loop)
+        log.info("metrics on http://%s/metrics (and /healthz, /readyz)", listen)
+        return server
+
+    async def _intake_problems(self) -> list[str]:
+        """What keeps this node from taking mail: an SMTP intake not listening, a drop
+        folder's watcher that ended (asked on the loop, which owns both)."""
+        if not self._intakes_started:
+            return ["intakes not started yet"]
+        problems = [f"{intake.name}: not listening ({intake.status()})"
+                    for intake in self.intakes if not getattr(intake, "serving", lambda: True)()]
+        problems += [f"{task.get_name()}: watcher ended" for task in self._folder_tasks
+                     if task.done()]
+        return problems
 
     async def _stop_web(self, web: uvicorn.Server, sock: socket.socket,
                         tasks: list[asyncio.Task[None]]) -> None:

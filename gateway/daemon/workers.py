@@ -37,6 +37,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from gateway.core import logs
 from gateway.core.errors import ConfigError
 from gateway.db.session import Database
 from gateway.processing.claims import release_worker, worker_name
@@ -55,12 +56,11 @@ HOLD_ENV = "COMMGATE_TEST_WORKER_HOLD"
 # -- the worker process -------------------------------------------------------------------------
 
 
-def worker_main(home: str, name: str, conn: Connection, log_level: str) -> None:
+def worker_main(home: str, name: str, conn: Connection, log_level: str,
+                log_format: str = "text") -> None:
     """A worker process's life: build its own installation, then claim and file until told to
-    stop. Runs in the spawned child."""
-    logging.basicConfig(level=log_level, stream=None,
-                        format=f"%(asctime)s %(levelname)s worker {name.rsplit(':', 1)[-1]} "
-                               "%(name)s: %(message)s")
+    stop. Runs in the spawned child; it logs to the stderr it shares with the daemon."""
+    logs.configure(log_level, log_format, worker=name.rsplit(":", 1)[-1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     state = _State()
@@ -202,12 +202,14 @@ class WorkerPool:
 
     def __init__(self, home: Path, count: int, db: Database, *, log_level: str,
                  on_outcomes: Callable[[list[Outcome]], object] = lambda _: None,
-                 on_error: Callable[[str, bool], object] = lambda *_: None) -> None:
+                 on_error: Callable[[str, bool], object] = lambda *_: None,
+                 log_format: str = "text") -> None:
         if count < 1:
             raise ValueError("a worker pool needs at least one process")
         self.home = home
         self.db = db
         self.log_level = log_level
+        self.log_format = log_format  # [log_format]: the workers write as the daemon does
         self.on_outcomes = on_outcomes
         self.on_error = on_error
         self.context = multiprocessing.get_context("spawn")
@@ -283,7 +285,8 @@ class WorkerPool:
         slot.name = worker_name(f"w{slot.index}.{slot.started}")
         process = self.context.Process(
             target=worker_main, name=f"commgate-worker-{slot.index}",
-            args=(str(self.home), slot.name, child, self.log_level), daemon=False)
+            args=(str(self.home), slot.name, child, self.log_level, self.log_format),
+            daemon=False)
         process.start()
         child.close()
         slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False

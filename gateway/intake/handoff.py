@@ -20,6 +20,7 @@ from sqlalchemy import select, tuple_
 
 from archive import LedgerEntry, Receipt, sha256_hex
 from archive.blobstore import PendingSync
+from gateway.core import metrics
 from gateway.core.context import Context
 from gateway.db.models import LedgerReceipt
 
@@ -73,7 +74,16 @@ def accept(app: Context, deliveries: Sequence[Delivery], skip_known: bool = True
             continue
         known.add(key)
         todo.append(delivery)
-    result.entries = app.archive.store_many([(d.raw, d.receipt) for d in todo])
+    for delivery in todo:
+        metrics.count_accepted(delivery.receipt.transport)
+    try:
+        result.entries = app.archive.store_many([(d.raw, d.receipt) for d in todo])
+    except Exception:
+        for delivery in todo:
+            metrics.count_archive_failure(delivery.receipt.transport)
+        raise
+    for delivery in todo:
+        metrics.count_archived(delivery.receipt.transport)
     # Durable from here on. Queueing is bookkeeping: if the database is unavailable now, the
     # next catch_up (the daemon's worker, the next import) finds these entries in the ledger
     # as entries without a database row, so the delivery still succeeds.
@@ -156,6 +166,8 @@ class GroupCommitter:
         """
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[LedgerEntry]] = [loop.create_future() for _ in deliveries]
+        for delivery in deliveries:
+            metrics.count_accepted(delivery.receipt.transport)
         self._waiting.extend(zip(deliveries, futures, strict=True))
         self._start_writers()
         return futures
@@ -181,10 +193,13 @@ class GroupCommitter:
         try:
             entries = await self._store([(delivery.raw, delivery.receipt) for delivery, _ in batch])
         except Exception as exc:
-            for _, future in batch:
+            for delivery, future in batch:
+                metrics.count_archive_failure(delivery.receipt.transport)
                 if not future.done():
                     future.set_exception(exc)
             return
+        for delivery, _ in batch:
+            metrics.count_archived(delivery.receipt.transport)
         for (_, future), entry in zip(batch, entries, strict=True):
             if not future.done():
                 future.set_result(entry)

@@ -23,6 +23,7 @@ import logging
 import resource
 import socket
 import ssl
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from archive import ArchiveWriteError, LedgerEntry, Receipt
 from gateway.config import SmtpConfig
+from gateway.core import metrics
 from gateway.core.context import Context
 from gateway.core.errors import ConfigError
 from gateway.intake.handoff import Delivery, GroupCommitter
@@ -450,6 +452,7 @@ class AliasHandler:
             return SHUTTING_DOWN
         raw = envelope.original_content
         assert raw is not None
+        started = time.perf_counter()
         facts = self.envelope_facts(session, envelope)
         aliases = list(dict.fromkeys(envelope.rcpt_tos))  # one receipt per alias, one blob
         server.archiving = asyncio.get_running_loop().create_future()
@@ -474,11 +477,13 @@ class AliasHandler:
                 self._log_failure(alias, result)
             else:
                 self.counts["archived"] += 1
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if not failures:  # the time until the 250 (a refusal is counted as a failure instead)
+            metrics.ACCEPT_SECONDS.labels(self.protocol).observe(time.perf_counter() - started)
         if self.protocol == "lmtp":
             # RFC 2033 §4.2: one status per accepted RCPT, in order, each for its recipient.
             return "\r\n".join(self._reply_for(alias, outcome[alias])
                                for alias in envelope.rcpt_tos)
-        failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             return failure_reply(failures[0])
         seqs = ", ".join(str(r.seq) for r in results if isinstance(r, LedgerEntry))
@@ -755,3 +760,7 @@ class SmtpIntake:
 
     def status(self) -> str:
         return self._state
+
+    def serving(self) -> bool:
+        """Whether the server socket takes connections (for the daemon's /readyz)."""
+        return self._server is not None and self._server.is_serving()
