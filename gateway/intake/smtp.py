@@ -34,7 +34,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from archive import ArchiveWriteError, LedgerEntry, Receipt
-from gateway.config import SmtpConfig
+from gateway.config import Settings, SmtpConfig
 from gateway.core.context import Context
 from gateway.core.errors import ConfigError
 from gateway.intake.handoff import Delivery, GroupCommitter
@@ -752,3 +752,7 @@ class SmtpIntake:
 
     def status(self) -> str:
         return self._state
+
+    def reconfigure(self, settings: Settings) -> None:
+        """SIGHUP: the aliases as now configured (the next RCPT TO is checked against them)."""
+        self.handler.aliases = frozenset(settings.alias_addresses)
