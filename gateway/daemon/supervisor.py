@@ -14,6 +14,7 @@ configuration and the classifier rules again, as mail daemons do, and never stop
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -629,6 +630,9 @@ def run_daemon(app: App, fixed_log_level: str | None = None,
     ``rules``: what :func:`check_daemon_config` returned for ``app.settings``, if the caller
     checked them already (before opening the database)."""
     app.processor.use_rules(rules if rules is not None else check_daemon_config(app.settings))
+    # systemd's watchdog ends a hung daemon with SIGABRT (WatchdogSignal=): the traceback of
+    # every thread then goes to the journal, saying where it hung.
+    faulthandler.enable(all_threads=True)
     # Archive writes finish in worker threads that must get the interpreter back quickly to
     # release the waiting SMTP sessions; Python's default 5 ms switch interval would add up to
     # 5 ms to every acknowledgement while the loop is busy (measured by bench/smtp_ingest.py).
