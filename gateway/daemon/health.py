@@ -3,8 +3,9 @@ one-line STATUS= that ``systemctl status commgate`` shows.
 
 The watchdog is for a daemon that hangs, not for one that waits: a WATCHDOG=1 goes out every
 half ``WatchdogSec=`` as long as the event loop runs (the pings come from it) and no part of
-the filing side has been silent for longer than ``WatchdogSec=`` while mail waits for it. The
-parts are the recorder (queues archived mail in the database), the daemon's worker round (the
+the intakes' archive writes or of the filing side has been silent for longer than
+``WatchdogSec=`` while mail waits for it. The parts are an archive write in progress (a hung
+file system), the recorder (queues archived mail in the database), the daemon's worker round (the
 gap scan; the filing itself with ``[worker] processes = 0``) and each worker process (which
 says "idle" every ``poll_seconds`` when it has nothing to do). A worker blocked on a lock that
 is never released is silent with a backlog: the pings stop and systemd restarts the daemon. An

@@ -293,8 +293,8 @@ class Daemon:
     def reload(self) -> None:
         """Read commgate.toml and the classifier rules again; apply what can change live (log
         level, rules, aliases, review templates: gateway/daemon/live.py) and name what needs a
-        restart. An invalid new configuration is refused in
-        one line and the running one kept."""
+        restart. An invalid new configuration is refused in one line and the running one
+        kept."""
         path = self.app.settings.config_path
         notify("RELOADING=1")
         try:
@@ -496,8 +496,8 @@ class Daemon:
                 probe = asyncio.create_task(self._count_backlog(), name="backlog count")
                 await asyncio.wait({probe}, timeout=every / 2)
             stalled = stalls(time.monotonic(), limit, self._busy_since(),
-                             None if self._backlog is None
-                             else self._backlog + self.committer.unrecorded)
+                             None if self._backlog is None else self._backlog
+                             + self.committer.unrecorded + self.committer.unarchived)
             line = status_line([f"{i.name}: {i.status()}" for i in self.intakes]
                                + ([f"{len(self.folders)} drop folder(s)"] if self.folders
                                   else []),
@@ -522,6 +522,8 @@ class Daemon:
     def _busy_since(self) -> dict[str, float]:
         """Each part of the filing side: since when it is busy or silent (time.monotonic())."""
         busy: dict[str, float] = {}
+        if self.committer.writing_since is not None:
+            busy["the archive write"] = self.committer.writing_since
         if self.committer.recording is not None:
             busy["the recorder"] = self.committer.recording[0]
         if self._round_since is not None:

@@ -150,6 +150,9 @@ class GroupCommitter:
         # While the recorder queues entries: since when (time.monotonic()) and how many; the
         # daemon's watchdog (gateway/daemon/health.py) sees a recorder that hangs by it.
         self.recording: tuple[float, int] | None = None
+        # Each archive write in progress: since when and how many deliveries (the watchdog's
+        # view of an archive that hangs, a dead network file system say).
+        self._write_started: dict[asyncio.Task[None], tuple[float, int]] = {}
         # Archive work waits on threads of its own, clear of the recorder's database work on
         # the default executor.
         self._fsyncs: _FsyncThreads | None = None
@@ -180,10 +183,12 @@ class GroupCommitter:
             del self._waiting[: self.max_batch]
             writer = asyncio.get_running_loop().create_task(self._write(batch))
             self._writers.add(writer)
+            self._write_started[writer] = (time.monotonic(), len(batch))
             writer.add_done_callback(self._writer_done)
 
     def _writer_done(self, writer: asyncio.Task[None]) -> None:
         self._writers.discard(writer)
+        self._write_started.pop(writer, None)
         self._start_writers()  # those who arrived meanwhile form the next batch
 
     async def _write(self, batch: list[tuple[Delivery, asyncio.Future[LedgerEntry]]]) -> None:
@@ -248,6 +253,16 @@ class GroupCommitter:
             finally:
                 self.recording = None
             self.on_archived()
+
+    @property
+    def writing_since(self) -> float | None:
+        """When the oldest archive write in progress began (time.monotonic()), if any."""
+        return min((since for since, _ in self._write_started.values()), default=None)
+
+    @property
+    def unarchived(self) -> int:
+        """Deliveries waiting for, or in, an archive write (not yet acknowledged)."""
+        return len(self._waiting) + sum(n for _, n in self._write_started.values())
 
     @property
     def unrecorded(self) -> int:

@@ -137,15 +137,16 @@ def test_sighup_applies_new_aliases_and_review_templates_and_drops_no_batch(home
             if number == 4:
                 daemon.send_signal(signal.SIGHUP)
             send(port, f"during the reload {number}")
-        reloaded = wait_for(lambda: log_after(log_path, "reloaded "), what="the reload")
+        reloaded = wait_for(lambda: log_after(log_path, "reloaded "), what="the reload",
+                            timeout=180)
         assert "claims@northpoint.example" in reloaded.splitlines()[0]
         assert wait_for(lambda: subjects_filed(app, "during the reload ") == 12,
-                        what="every message sent around the reload filed")
+                        what="every message sent around the reload filed", timeout=180)
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             client.sendmail("anna@customer.example", ["claims@northpoint.example"],
                             make_message(subject="to the new alias"))
         wait_for(lambda: subjects_filed(app, "to the new alias") == 1,
-                 what="the message to the new alias filed")
+                 what="the message to the new alias filed", timeout=180)
         with app.db.session() as session:
             alias = session.scalar(select(Message.alias).where(
                 Message.subject == "to the new alias"))

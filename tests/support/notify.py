@@ -32,7 +32,7 @@ class NotifySocket:
         return message
 
     def wait(self, condition: Callable[[dict[str, str]], bool], what: str,
-             timeout: float = 60.0) -> dict[str, str]:
+             timeout: float = 120.0) -> dict[str, str]:
         """Read datagrams until one satisfies ``condition``; it is returned."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
