@@ -14,11 +14,15 @@ configuration and the classifier rules again, as mail daemons do, and never stop
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
+import os
 import signal
 import socket
 import sys
+import time
 from contextlib import suppress
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -27,9 +31,11 @@ from watchdog.observers import Observer
 from archive import ArchiveReplacedError, ArchiveWriteError, write_checkpoint
 from classifiers import RuleSet
 from gateway.bootstrap import App
-from gateway.config import Config, Settings, load_settings
+from gateway.config import Settings, load_settings
 from gateway.core.errors import ConfigError, GatewayError
-from gateway.daemon.sdnotify import notify
+from gateway.daemon.health import Stall, stalls, status_line
+from gateway.daemon.live import apply_live
+from gateway.daemon.sdnotify import notify, watchdog_seconds
 from gateway.daemon.shared_storage import shared_storage_warning
 from gateway.daemon.workers import WorkerPool
 from gateway.db.nodelock import NodeLock
@@ -66,8 +72,10 @@ class _Wake(FileSystemEventHandler):
 
 STATUS_EVERY_SECONDS = 300.0
 LOOP_ANSWER_SECONDS = 5.0  # /readyz: how long the loop may take to say how the intakes are
-# What a SIGHUP applies to the running daemon; any other change waits for a restart.
-LIVE_SETTINGS = frozenset({"log_level", "classifier"})
+# Without a watchdog, systemd's STATUS= is refreshed this often; and a filing part silent this
+# long with mail waiting is named in it (with WatchdogSec= set, that is the limit instead).
+NOTIFY_STATUS_SECONDS = 30.0
+STALL_SECONDS = 120.0
 # Due outbound mail (retries) is looked for at least this often, besides after every filing.
 DELIVER_EVERY_SECONDS = 30.0
 # The worker's back-off while the database does not answer: doubling from the first to the
@@ -138,6 +146,12 @@ class Daemon:
         self._signed_size = -1  # the tree size of the checkpoint last logged
         self._intakes_started = False  # for /readyz
         self._folder_tasks: list[asyncio.Task[None]] = []
+        # Since when (time.monotonic()) the worker round is busy; None while it waits.
+        self._round_since: float | None = None
+        self._backlog: int | None = None  # as last counted for STATUS= (None: unknown)
+        verify_hours = app.settings.config.archive.verify_hours
+        self._last_verify = (f"none yet (every {verify_hours:g} h)" if verify_hours
+                             else "not scheduled ([archive] verify_hours = 0)")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -194,8 +208,9 @@ class Daemon:
                  len(self.folders), [str(f.watched_path) for f in self.folders], backlog, queued)
         for intake in self.intakes:
             log.info("%s: %s", intake.name, intake.status())
+        self._backlog = backlog
         notify("READY=1")
-        notify(f"STATUS=filing with {len(self.pool) if self.pool else 'no'} worker process(es)")
+        tasks.append(asyncio.create_task(self._health(), name="health"))
         self.work.set()
         try:
             await self.stop.wait()
@@ -336,8 +351,9 @@ class Daemon:
 
     def reload(self) -> None:
         """Read commgate.toml and the classifier rules again; apply what can change live (log
-        level, rules) and name what needs a restart. An invalid new configuration is refused in
-        one line and the running one kept."""
+        level, rules, aliases, review templates: gateway/daemon/live.py) and name what needs a
+        restart. An invalid new configuration is refused in one line and the running one
+        kept."""
         path = self.app.settings.config_path
         notify("RELOADING=1")
         try:
@@ -348,21 +364,23 @@ class Daemon:
             return
         finally:
             notify("READY=1")
-        running, new = self.app.settings.config, settings.config
+        new = settings.config
         level = self.fixed_log_level or new.log_level
         logging.getLogger().setLevel(level)
+        later = apply_live(self.app.settings, new)
         self.app.processor.use_rules(rules)
+        for intake in self.intakes:
+            intake.reconfigure(self.app.settings)
         if self.pool is not None:
             self.pool.reload(self.fixed_log_level)  # each worker from its next batch on
-        later = [name for name in Config.model_fields
-                 if name not in LIVE_SETTINGS and getattr(running, name) != getattr(new, name)]
         if later:
             log.warning("reload: %s changed in %s; restart the daemon to apply that",
                         ", ".join(later), path)
-        log.info("reloaded %s: log level %s, classifier rules %s", path, level,
-                 rules.version[:12])
+        log.info("reloaded %s: log level %s, classifier rules %s, aliases %s", path, level,
+                 rules.version[:12], ", ".join(self.app.settings.alias_addresses) or "none")
         log.debug("classifier rules: %d files: %s", len(rules.source_files),
                   ", ".join(rules.source_files))
+
     def give_up(self, error: ArchiveReplacedError) -> None:
         """Stop: the archive at the path is not the one opened (nothing more is written)."""
         if self.fatal is None:
@@ -516,13 +534,18 @@ class Daemon:
         except Exception as exc:  # the database is down, say: the next scheduled run verifies
             log.error("scheduled verify could not run: %s; next try at the next interval",
                       first_line(exc))
+            self._last_verify = (f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC} could not run "
+                                 "(see the log)")
             return
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         if report["ok"]:
             log.info("scheduled verify: archive intact (%d entries, %d blobs)",
                      report["entries"], report["blobs"])
+            self._last_verify = f"{when} intact ({report['entries']} entries)"
         else:
             for line in describe(report):
                 log.error("scheduled verify: %s", line)
+            self._last_verify = f"{when} FAILED (see the log)"
 
     async def _report(self) -> None:
         while True:
@@ -533,6 +556,62 @@ class Daemon:
                 backlog = "unknown"
             states = "; ".join(f"{i.name}: {i.status()}" for i in self.intakes) or "no intakes"
             log.info("status: backlog %s; %s", backlog, states)
+
+    async def _health(self) -> None:
+        """systemd's STATUS= every half WatchdogSec= (else every NOTIFY_STATUS_SECONDS), and
+        WATCHDOG=1 with it while the filing side makes progress (gateway/daemon/health.py).
+        Nothing outside systemd (no $NOTIFY_SOCKET)."""
+        if not os.environ.get("NOTIFY_SOCKET"):
+            return
+        watchdog = watchdog_seconds()
+        every = watchdog / 2 if watchdog else NOTIFY_STATUS_SECONDS
+        limit = watchdog or STALL_SECONDS
+        probe: asyncio.Task[None] | None = None
+        withheld: list[Stall] = []
+        while True:
+            if probe is not None and not probe.done():
+                self._backlog = None  # the count has not answered for a whole interval
+            else:
+                probe = asyncio.create_task(self._count_backlog(), name="backlog count")
+                await asyncio.wait({probe}, timeout=every / 2)
+            stalled = stalls(time.monotonic(), limit, self._busy_since(),
+                             None if self._backlog is None else self._backlog
+                             + self.committer.unrecorded + self.committer.unarchived)
+            line = status_line([f"{i.name}: {i.status()}" for i in self.intakes]
+                               + ([f"{len(self.folders)} drop folder(s)"] if self.folders
+                                  else []),
+                               self._backlog, self.committer.unrecorded, self._last_verify,
+                               stalled)
+            notify(f"STATUS={line}" + ("" if stalled or not watchdog else "\nWATCHDOG=1"))
+            if stalled and not withheld:
+                log.error("watchdog: not telling systemd we are alive: %s; it restarts the "
+                          "daemon unless that part answers again", ", ".join(
+                              f"{s.part} silent for {s.seconds:.0f} s" for s in stalled))
+            elif withheld and not stalled:
+                log.warning("watchdog: the filing side answers again; pings resumed")
+            withheld = stalled
+            await asyncio.sleep(every)
+
+    async def _count_backlog(self) -> None:
+        try:
+            self._backlog = await asyncio.to_thread(self.app.processor.backlog)
+        except Exception:  # the database is down: the worker reports that, once
+            self._backlog = None
+
+    def _busy_since(self) -> dict[str, float]:
+        """Each part of the filing side: since when it is busy or silent (time.monotonic())."""
+        busy: dict[str, float] = {}
+        if self.committer.writing_since is not None:
+            busy["the archive write"] = self.committer.writing_since
+        if self.committer.recording is not None:
+            busy["the recorder"] = self.committer.recording[0]
+        if self._round_since is not None:
+            busy["the worker round"] = self._round_since
+        if self.pool is not None:
+            # An idle worker process reports every poll_seconds: silence counts after that.
+            poll = self.app.settings.config.worker.poll_seconds
+            busy.update((name, heard + poll) for name, heard in self.pool.last_heard().items())
+        return busy
 
     async def _worker(self) -> None:
         """Queue what the database lacks, then file pending receipts; back off while it fails.
@@ -553,6 +632,7 @@ class Daemon:
             record_failures = self.committer.record_failures
             # Repairing after an outage (ours, or the recorder's): what is queued is a gap.
             repairing = backoff is not None or record_failures != seen_record_failures
+            self._round_since = time.monotonic()
             try:
                 queued = await asyncio.to_thread(
                     self.app.processor.catch_up, logging.WARNING if repairing else logging.DEBUG)
@@ -576,6 +656,8 @@ class Daemon:
                               RETRY_MAX_SECONDS, _paused_until(exc))
                 log.debug("processing failure (attempt %d)", backoff.attempts, exc_info=True)
                 continue
+            finally:
+                self._round_since = None
             seen_record_failures = record_failures
             if backoff is not None:
                 log.warning("processing resumed after %.0f s: %d archived entries that had no "
@@ -629,6 +711,9 @@ def run_daemon(app: App, fixed_log_level: str | None = None,
     ``rules``: what :func:`check_daemon_config` returned for ``app.settings``, if the caller
     checked them already (before opening the database)."""
     app.processor.use_rules(rules if rules is not None else check_daemon_config(app.settings))
+    # systemd's watchdog ends a hung daemon with SIGABRT (WatchdogSignal=): the traceback of
+    # every thread then goes to the journal, saying where it hung.
+    faulthandler.enable(all_threads=True)
     # Archive writes finish in worker threads that must get the interpreter back quickly to
     # release the waiting SMTP sessions; Python's default 5 ms switch interval would add up to
     # 5 ms to every acknowledgement while the loop is busy (measured by bench/smtp_ingest.py).

@@ -136,18 +136,22 @@ class _State:
 
 
 def _reload(app: Any, fixed_level: str | None) -> None:
-    """New classifier rules and log level (``fixed_level``, the command line's, wins) from the
-    next batch on; a broken reload keeps the previous ones (the daemon validated them a moment
-    ago, so this is a race with an edit)."""
+    """New classifier rules, aliases, review templates and log level (``fixed_level``, the
+    command line's, wins) from the next batch on (gateway/daemon/live.py); a broken reload
+    keeps the previous ones (the daemon validated them a moment ago, so this is a race with an
+    edit)."""
     from gateway.config import load_settings
+    from gateway.daemon.live import apply_live
     from gateway.processing.classification import rules_for
 
     try:
         settings = load_settings(app.settings.home)
-        app.processor.use_rules(rules_for(settings, fresh=True))
+        rules = rules_for(settings, fresh=True)
     except Exception as exc:
         log.error("reload refused, keeping the previous rules: %s", exc)
         return
+    apply_live(app.settings, settings.config)
+    app.processor.use_rules(rules)
     logging.getLogger().setLevel(fixed_level or settings.config.log_level)
     log.info("reloaded: classifier rules %s", app.processor.rules.version[:12])
 
@@ -192,6 +196,10 @@ class _Slot:
     lock: threading.Lock = field(default_factory=threading.Lock)
     reader: threading.Thread | None = None
     started: int = 0
+    # When it last said anything (time.monotonic()); None until its first word (it is
+    # starting: loading the spaCy models takes seconds) and while it waits to be restarted.
+    # An idle worker says "idle" every poll_seconds, so a long silence means it hangs.
+    heard: float | None = None
 
 
 class WorkerPool:
@@ -229,6 +237,11 @@ class WorkerPool:
 
     def pids(self) -> list[int]:
         return [s.process.pid for s in self.slots if s.process and s.process.pid]
+
+    def last_heard(self) -> dict[str, float]:
+        """When each running worker last reported (time.monotonic()), by a name for the log."""
+        return {f"worker {s.index} (pid {s.process.pid if s.process else '-'})": s.heard
+                for s in self.slots if s.heard is not None}
 
     def wake(self) -> None:
         """Mail was queued: idle workers look now, busy ones when they next would idle."""
@@ -290,6 +303,7 @@ class WorkerPool:
         process.start()
         child.close()
         slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False
+        slot.heard = None
 
     def _send(self, slot: _Slot, message: tuple[Any, ...]) -> None:
         if slot.conn is None:
@@ -308,6 +322,7 @@ class WorkerPool:
                 if not self._ended(slot):
                     return
                 continue
+            slot.heard = time.monotonic()
             kind = message[0]
             if kind == "outcomes":
                 self._crashes = 0
@@ -328,6 +343,7 @@ class WorkerPool:
         """The worker's pipe ended: True if a new worker took its place."""
         process = slot.process
         assert process is not None and slot.conn is not None
+        slot.heard = None
         process.join(10)
         slot.conn.close()
         if self.stopping.is_set():

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from sqlalchemy import select, tuple_
 
 from archive import LedgerEntry, Receipt, sha256_hex
 from archive.blobstore import PendingSync
+from gateway.config import Settings
 from gateway.core import metrics
 from gateway.core.context import Context
 from gateway.db.models import LedgerReceipt
@@ -111,6 +113,10 @@ class Intake(Protocol):
     def status(self) -> str:
         """One line for the daemon's log: connected, listening, retrying ..."""
 
+    def reconfigure(self, settings: Settings) -> None:
+        """A SIGHUP applied new live settings (gateway/daemon/live.py): pick up what the
+        intake copied at start (the SMTP intake: the aliases it takes mail for)."""
+
 
 class GroupCommitter:
     """Lets concurrent deliveries (SMTP sessions, several mailboxes) share archive writes.
@@ -151,6 +157,12 @@ class GroupCommitter:
         # these to notice an outage it did not see itself, and its end.
         self.database_answers: bool | None = None
         self.record_failures = 0
+        # While the recorder queues entries: since when (time.monotonic()) and how many; the
+        # daemon's watchdog (gateway/daemon/health.py) sees a recorder that hangs by it.
+        self.recording: tuple[float, int] | None = None
+        # Each archive write in progress: since when and how many deliveries (the watchdog's
+        # view of an archive that hangs, a dead network file system say).
+        self._write_started: dict[asyncio.Task[None], tuple[float, int]] = {}
         # Archive work waits on threads of its own, clear of the recorder's database work on
         # the default executor.
         self._fsyncs: _FsyncThreads | None = None
@@ -183,10 +195,12 @@ class GroupCommitter:
             del self._waiting[: self.max_batch]
             writer = asyncio.get_running_loop().create_task(self._write(batch))
             self._writers.add(writer)
+            self._write_started[writer] = (time.monotonic(), len(batch))
             writer.add_done_callback(self._writer_done)
 
     def _writer_done(self, writer: asyncio.Task[None]) -> None:
         self._writers.discard(writer)
+        self._write_started.pop(writer, None)
         self._start_writers()  # those who arrived meanwhile form the next batch
 
     async def _write(self, batch: list[tuple[Delivery, asyncio.Future[LedgerEntry]]]) -> None:
@@ -242,6 +256,7 @@ class GroupCommitter:
             # SMTP sessions far less interpreter time than one per batch (nobody waits on it).
             await asyncio.sleep(RECORD_GATHER_SECONDS)
             entries, self._unrecorded = self._unrecorded, []
+            self.recording = (time.monotonic(), len(entries))
             try:
                 await asyncio.to_thread(self.app.queue, entries)
             except Exception as exc:
@@ -250,7 +265,24 @@ class GroupCommitter:
                 if self.database_answers is False:
                     log.debug("queueing archived mail in the database works again")
                 self.database_answers = True
+            finally:
+                self.recording = None
             self.on_archived()
+
+    @property
+    def writing_since(self) -> float | None:
+        """When the oldest archive write in progress began (time.monotonic()), if any."""
+        return min((since for since, _ in self._write_started.values()), default=None)
+
+    @property
+    def unarchived(self) -> int:
+        """Deliveries waiting for, or in, an archive write (not yet acknowledged)."""
+        return len(self._waiting) + sum(n for _, n in self._write_started.values())
+
+    @property
+    def unrecorded(self) -> int:
+        """Archived entries not yet queued in the database (waiting, or being queued)."""
+        return len(self._unrecorded) + (self.recording[1] if self.recording else 0)
 
     def _record_failed(self, entries: list[LedgerEntry], exc: Exception) -> None:
         """Dropped, not retried here: the worker's gap scan (``Processor.catch_up``) queues

@@ -23,7 +23,7 @@ from imapclient.exceptions import LoginError
 from sqlalchemy.exc import SQLAlchemyError
 
 from archive import ArchiveWriteError
-from gateway.config import ImapMailboxConfig
+from gateway.config import ImapMailboxConfig, Settings
 from gateway.core.context import Context
 from gateway.core.errors import ConfigError, DatabaseError
 from gateway.db.nodelock import NodeLock
@@ -150,6 +150,9 @@ class ImapIntake:
                             "the server and are deduplicated next time)", self.name,
                             STOP_WAIT_SECONDS)
         self._waker.close()
+
+    def reconfigure(self, settings: Settings) -> None:
+        """SIGHUP: nothing; a mailbox's alias and server are [[imap]], changed by a restart."""
 
     def status(self) -> str:
         session = self._session

@@ -35,7 +35,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from archive import ArchiveWriteError, LedgerEntry, Receipt
-from gateway.config import SmtpConfig
+from gateway.config import Settings, SmtpConfig
 from gateway.core import metrics
 from gateway.core.context import Context
 from gateway.core.errors import ConfigError
@@ -764,3 +764,7 @@ class SmtpIntake:
     def serving(self) -> bool:
         """Whether the server socket takes connections (for the daemon's /readyz)."""
         return self._server is not None and self._server.is_serving()
+
+    def reconfigure(self, settings: Settings) -> None:
+        """SIGHUP: the aliases as now configured (the next RCPT TO is checked against them)."""
+        self.handler.aliases = frozenset(settings.alias_addresses)

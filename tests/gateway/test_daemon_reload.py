@@ -108,3 +108,50 @@ def test_sighup_reloads_log_level_and_rules_and_keeps_serving(home, tmp_path):
     output = log_path.read_text()
     assert daemon.returncode == 0, output[-3000:]
     assert "stopped" in output
+
+
+def subjects_filed(app: App, prefix: str) -> int:
+    with app.db.session() as session:
+        return len(session.scalars(select(Message.id).where(
+            Message.subject.startswith(prefix))).all())
+
+
+def test_sighup_applies_new_aliases_and_review_templates_and_drops_no_batch(home, tmp_path):
+    port = free_port()
+    config = home / "commgate.toml"
+    base = config.read_text() + (f'\n[smtp]\nenabled = true\nlisten = "127.0.0.1"\n'
+                                 f'port = {port}\n\n[worker]\nprocesses = 1\n')
+    config.write_text(base)
+    log_path = tmp_path / "daemon.log"
+    app = App.open(home)
+    with contextlib.closing(app), daemon_process(home, log_path) as daemon:
+        wait_for(lambda: smtp_ready(port), what="the SMTP intake to listen")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.ehlo()
+            assert client.docmd("MAIL FROM:<anna@customer.example>")[0] == 250
+            assert client.docmd("RCPT TO:<claims@northpoint.example>")[0] == 550  # not yet
+        # A new alias and another review template; mail keeps coming while the daemon reloads.
+        config.write_text(base + '\n[[aliases]]\naddress = "claims@northpoint.example"\n'
+                          '\n[reviews]\ntemplates = { "scope-change/approved" = "our-yes" }\n')
+        for number in range(12):
+            if number == 4:
+                daemon.send_signal(signal.SIGHUP)
+            send(port, f"during the reload {number}")
+        reloaded = wait_for(lambda: log_after(log_path, "reloaded "), what="the reload",
+                            timeout=180)
+        assert "claims@northpoint.example" in reloaded.splitlines()[0]
+        assert wait_for(lambda: subjects_filed(app, "during the reload ") == 12,
+                        what="every message sent around the reload filed", timeout=180)
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("anna@customer.example", ["claims@northpoint.example"],
+                            make_message(subject="to the new alias"))
+        wait_for(lambda: subjects_filed(app, "to the new alias") == 1,
+                 what="the message to the new alias filed", timeout=180)
+        with app.db.session() as session:
+            alias = session.scalar(select(Message.alias).where(
+                Message.subject == "to the new alias"))
+        assert alias == "claims@northpoint.example"
+        output = log_path.read_text()
+        assert "restart the daemon to apply" not in output, output[-3000:]
+        assert "Traceback" not in output
+    assert daemon.returncode == 0, log_path.read_text()[-3000:]

@@ -7,21 +7,23 @@ import signal
 import smtplib
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 
 @contextmanager
-def daemon_process(home: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``commgate run`` for ``home`` in a subprocess, its output in ``log_path``.
+def daemon_process(home: Path, log_path: Path,
+                   env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``commgate run`` for ``home`` in a subprocess, its output in ``log_path``; ``env``:
+    variables besides the test's own (systemd's NOTIFY_SOCKET, say).
 
     On leaving, a daemon still running is stopped with SIGTERM; one that does not stop within
     30 s is killed and the test fails with the end of its log.
     """
     with open(log_path, "w") as log:
         daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "run"],
-                                  env={**os.environ, "COMMGATE_HOME": str(home)},
+                                  env={**os.environ, **(env or {}), "COMMGATE_HOME": str(home)},
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
             yield daemon
