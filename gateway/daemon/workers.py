@@ -3,8 +3,10 @@
 The daemon's event loop only archives and acknowledges; ``[worker] processes`` processes (one
 per core unless configured) claim batches of the queue and file them
 (:mod:`gateway.processing.claims` says how two of them never file the same entry). A
-:class:`WorkerPool` starts them with the ``spawn`` method (never a fork of a process that runs
-threads and an event loop), supervises them and talks to each over one pipe:
+:class:`WorkerPool` starts them with the ``forkserver`` method (never a fork of a process that
+runs threads and an event loop: a fresh single-threaded server that loaded the classifier
+once, :mod:`gateway.daemon.worker_preload`, forks each worker), supervises them and talks to
+each over one pipe:
 
 - parent -> worker: ``wake`` (mail was queued; sent only to an idle worker, at most once per
   idle report, so a burst of mail never fills a pipe), ``reload`` (read the configuration and
@@ -50,14 +52,21 @@ ERROR_MAX_SECONDS = 30.0
 # Test hook: a worker that claimed a batch creates "<path>.claimed" and waits for <path> to
 # exist before it files; a test kills it meanwhile (deterministic, no timing).
 HOLD_ENV = "COMMGATE_TEST_WORKER_HOLD"
+# What the fork server imports before it forks any worker (gateway/daemon/worker_preload.py).
+PRELOAD = "gateway.daemon.worker_preload"
 
 
 # -- the worker process -------------------------------------------------------------------------
 
 
-def worker_main(home: str, name: str, conn: Connection, log_level: str) -> None:
+def worker_main(home: str, name: str, conn: Connection, log_level: str,
+                environ: dict[str, str] | None = None) -> None:
     """A worker process's life: build its own installation, then claim and file until told to
-    stop. Runs in the spawned child."""
+    stop. Runs in the child, forked by the fork server; ``environ`` is the pool's environment
+    when it started this worker (the fork server's is the one it had when it started)."""
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     logging.basicConfig(level=log_level, stream=None,
                         format=f"%(asctime)s %(levelname)s worker {name.rsplit(':', 1)[-1]} "
                                "%(name)s: %(message)s")
@@ -210,7 +219,8 @@ class WorkerPool:
         self.log_level = log_level
         self.on_outcomes = on_outcomes
         self.on_error = on_error
-        self.context = multiprocessing.get_context("spawn")
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload([PRELOAD])  # used when the server first starts
         self.slots = [_Slot(i) for i in range(count)]
         self.stopping = threading.Event()
         self._crashes = 0
@@ -283,7 +293,8 @@ class WorkerPool:
         slot.name = worker_name(f"w{slot.index}.{slot.started}")
         process = self.context.Process(
             target=worker_main, name=f"commgate-worker-{slot.index}",
-            args=(str(self.home), slot.name, child, self.log_level), daemon=False)
+            args=(str(self.home), slot.name, child, self.log_level, dict(os.environ)),
+            daemon=False)
         process.start()
         child.close()
         slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False
