@@ -33,10 +33,10 @@ def warm() -> None:
     and use English."""
     import spacy.util
 
-    import gateway.bootstrap  # noqa: F401  (what worker_main imports)
+    import gateway.bootstrap  # what worker_main imports
     import gateway.daemon.workers  # noqa: F401
     from classifiers.classify import classify
-    from classifiers.rules import DEFAULT
+    from classifiers.language import DEFAULT
     from classifiers.types import MessageInput
     from gateway.processing.classification import rules_for
 

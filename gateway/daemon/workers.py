@@ -223,17 +223,35 @@ class WorkerPool:
         self.context.set_forkserver_preload([PRELOAD])  # used when the server first starts
         self.slots = [_Slot(i) for i in range(count)]
         self.stopping = threading.Event()
+        self._stop_message: tuple[str] | None = None  # what a worker started late is told
+        self._count_lock = threading.Lock()
+        self._unstarted = 0
         self._crashes = 0
 
     def __len__(self) -> int:
         return len(self.slots)
 
     def start(self) -> None:
+        """Start the workers, each from its reader thread: the first start of a pool waits
+        while the fork server loads (seconds of CPU), which must not hold up the caller (the
+        daemon's event loop, which must listen and answer meanwhile). Logs one line with the
+        pids once all have started."""
+        self._unstarted = len(self.slots)
         for slot in self.slots:
-            self._spawn(slot)
-            slot.reader = threading.Thread(target=self._read, args=(slot,),
+            slot.reader = threading.Thread(target=self._run, args=(slot,),
                                            name=f"worker-{slot.index}-reader", daemon=True)
             slot.reader.start()
+
+    def _run(self, slot: _Slot) -> None:
+        if self.stopping.is_set():
+            return
+        self._spawn(slot)
+        with self._count_lock:
+            self._unstarted -= 1
+            if not self._unstarted:
+                log.info("started %d worker process(es): pid %s", len(self.slots),
+                         ", ".join(map(str, self.pids())))
+        self._read(slot)
 
     def pids(self) -> list[int]:
         return [s.process.pid for s in self.slots if s.process and s.process.pid]
@@ -266,6 +284,7 @@ class WorkerPool:
 
     def _stop(self, message: tuple[str], timeout: float | None) -> bool:
         self.stopping.set()
+        self._stop_message = message
         for slot in self.slots:
             with slot.lock:
                 self._send(slot, message)
@@ -295,9 +314,12 @@ class WorkerPool:
             target=worker_main, name=f"commgate-worker-{slot.index}",
             args=(str(self.home), slot.name, child, self.log_level, dict(os.environ)),
             daemon=False)
-        process.start()
+        process.start()  # the first start waits until the fork server has loaded
         child.close()
-        slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False
+        with slot.lock:
+            slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False
+            if self._stop_message is not None:  # told to stop while it was starting
+                self._send(slot, self._stop_message)
 
     def _send(self, slot: _Slot, message: tuple[Any, ...]) -> None:
         if slot.conn is None:
