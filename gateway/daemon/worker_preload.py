@@ -9,15 +9,16 @@ stay shared until written):
 - the gateway's modules and spaCy (about 1.5 s of CPU per process);
 - the shipped rule set, read and checked (about 1 s), which ``rules_for`` then returns to
   every worker of an installation that uses the shipped rules;
-- spaCy's language classes (importing French compiles its tokenizer exceptions: 3 s);
-- English built and used once: every message is matched against the English rules, and
+- English, built and used once: every message is matched against the English rules, and
   classifying a message builds what classification makes on first use.
 
-The other languages' tokenizers, matchers and sequence indexes (0.1-0.5 s each, their concept
-forms read from :mod:`classifiers.lemma_cache`) are built by a worker on its first message in
-that language: building all of them here would delay every worker's start by 5-10 s of CPU
-for languages an installation may never see. A failure here is logged and ignored: a worker
-then loads what it needs itself.
+The other languages (tokenizer, matchers, sequence index: 0.1-0.5 s each, their concept forms
+read from :mod:`classifiers.lemma_cache`; French also compiles spaCy's tokenizer exceptions
+on import, 3 s) are built by a worker on its first message in that language. Building them
+here was tried: every worker's start, and so the daemon's first filing, then waited 5-10 s of
+CPU more, for languages an installation may never see (importing only spaCy's language
+classes: 3.4 s more, nearly all French). A failure here is logged and ignored: a worker then
+loads what it needs itself.
 """
 
 from __future__ import annotations
@@ -29,10 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def warm() -> None:
-    """Load the worker's modules, the shipped rules and spaCy's language classes, and build
-    and use English."""
-    import spacy.util
-
+    """Load the worker's modules and the shipped rules, and build and use English."""
     import gateway.bootstrap  # what worker_main imports
     import gateway.daemon.workers  # noqa: F401
     from classifiers.classify import classify
@@ -41,8 +39,6 @@ def warm() -> None:
     from gateway.processing.classification import rules_for
 
     rules = rules_for(None)  # what rules_for(settings) returns for the shipped rules
-    for lang in rules.languages():
-        spacy.util.get_lang_class(lang)
     example = next(e for r in rules.content_rules.values() if r.language == DEFAULT
                    for e in r.examples)
     classify(MessageInput(subject="Re: PO 4711", body_text=example), rules)
