@@ -224,6 +224,7 @@ class WorkerPool:
         self.slots = [_Slot(i) for i in range(count)]
         self.stopping = threading.Event()
         self._stop_message: tuple[str] | None = None  # what a worker started late is told
+        self._killed = False  # kill(): a worker started late is killed
         self._count_lock = threading.Lock()
         self._unstarted = 0
         self._crashes = 0
@@ -282,6 +283,18 @@ class WorkerPool:
         """Each worker files everything pending, then exits (``commgate ingest``)."""
         return self._stop(("finish",), timeout)
 
+    def kill(self) -> None:
+        """Kill every worker now, and any still starting once it has started (their batches
+        stay claimed until released or their leases end: for tests and emergencies)."""
+        self.stopping.set()
+        self._killed = True
+        for slot in self.slots:
+            with slot.lock:
+                process = slot.process
+            if process is not None and process.is_alive():
+                process.kill()
+                process.join(5)
+
     def _stop(self, message: tuple[str], timeout: float | None) -> bool:
         self.stopping.set()
         self._stop_message = message
@@ -318,7 +331,9 @@ class WorkerPool:
         child.close()
         with slot.lock:
             slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False
-            if self._stop_message is not None:  # told to stop while it was starting
+            if self._killed:
+                process.kill()
+            elif self._stop_message is not None:  # told to stop while it was starting
                 self._send(slot, self._stop_message)
 
     def _send(self, slot: _Slot, message: tuple[Any, ...]) -> None:
