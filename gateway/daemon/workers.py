@@ -276,7 +276,9 @@ class WorkerPool:
 
     def drain(self, timeout: float) -> bool:
         """Each worker finishes its batch and exits; True if all did within ``timeout``
-        (the rest are killed: their batches stay pending, nothing is lost)."""
+        (the rest are killed: their batches stay pending, nothing is lost). A worker still
+        waiting for the fork server is not waited for: it has no batch, and exits once it
+        starts."""
         return self._stop(("drain",), timeout)
 
     def finish(self, timeout: float | None = None) -> bool:
@@ -304,6 +306,12 @@ class WorkerPool:
         deadline = None if timeout is None else time.monotonic() + timeout
         clean = True
         for slot in self.slots:
+            with slot.lock:
+                starting = slot.process is None
+            if starting and message == ("drain",):
+                # Still waiting for the fork server: it holds no batch, and it exits as soon
+                # as it starts (it is told to drain, or finds its pipe closed).
+                continue
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if slot.reader is not None:
                 slot.reader.join(left)
