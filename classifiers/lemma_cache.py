@@ -83,8 +83,8 @@ def lemma_forms(path: Path | None, wanted: set[str], scan: Scan) -> dict[str, se
     except OSError as exc:
         if path not in _unusable:
             _unusable.add(path)
-            log.warning("lemma form cache %s not usable (%s); reading the lemma table instead",
-                        path, exc.strerror or exc)
+            log.warning("lemma form cache %s not usable (%s); reading the lemma table instead "
+                        "(set %s to a writable folder)", path, exc.strerror or exc, CACHE_ENV)
         if found is None:
             return scan(wanted)
         known.update({lemma: sorted(forms) for lemma, forms in found.items()})
