@@ -103,6 +103,7 @@ def timed_run(cmd: list[str], log: Path) -> tuple[float, float, float]:
         done = subprocess.run(cmd, env=paired.child_env(), cwd=paired.PROJECT_ROOT, stdout=out,
                               stderr=err, check=False)
     wall = time.perf_counter() - began
+    paired.reap_orphans()  # the worker pool's fork server outlives the command a moment
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{cmd[3:]} failed ({done.returncode}):\n"
@@ -182,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(archive_copy(*args.copy))
         return 0
     paired.check_counts(args)
+    paired.reap_orphans()  # from here on, orphaned descendants are this process's to reap
     sides = [Side("copy"), *(Side(f"commgate-{b}") for b in paired.backends(args))]
     corpus = paired.Corpus(args.corpora)
     print(f"bulk_ingest: {paired.machine_note()}", flush=True)

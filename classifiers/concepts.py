@@ -34,6 +34,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from classifiers.lemma_cache import cache_file, lemma_forms
+
 CONCEPTS_FILE = "concepts.toml"
 CONCEPT_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _CONCEPT_KEYS = {"note", "lemmas", "forms", "prefixes"}
@@ -163,11 +165,8 @@ def _table_entries(lang: str) -> Iterator[re.Match[bytes]]:
     reads, plain or gzipped), read 1 MB at a time: the whole text of the largest tables is
     26 MB, and holding it was the daemon's peak RSS. A match always ends with a complete
     string or list, so an entry cut by a chunk's end is found in the next one."""
-    from spacy.util import registry
-
-    path = Path(registry.lookups.get(lang)["lemma_lookup"])
-    plain = path.exists()
-    with path.open("rb") if plain else gzip.open(path.with_suffix(path.suffix + ".gz")) as fh:
+    path = _table_path(lang)
+    with gzip.open(path) if path.suffix == ".gz" else path.open("rb") as fh:
         rest = b""
         while chunk := fh.read(1 << 20):
             text = rest + chunk
@@ -176,6 +175,15 @@ def _table_entries(lang: str) -> Iterator[re.Match[bytes]]:
                 yield m
                 end = m.end()
             rest = text[end:]
+
+
+def _table_path(lang: str) -> Path:
+    """The file of ``lang``'s ``lemma_lookup`` table: the registered path, or that path with
+    ``.gz`` added when only the gzipped file exists (as ``load_language_data`` reads it)."""
+    from spacy.util import registry
+
+    path = Path(registry.lookups.get(lang)["lemma_lookup"])
+    return path if path.exists() else path.with_suffix(path.suffix + ".gz")
 
 
 def _string(raw: bytes) -> str:
@@ -217,18 +225,30 @@ def _release_memory() -> None:
 def expand(lang: str, concepts: Iterable[Concept]) -> dict[str, frozenset[str]]:
     """Every form of each concept (name -> lower-case forms; prefixes are not included).
 
-    The lemma table is read at most once per call and dropped before returning."""
+    The forms of a lemma come from the lemma form cache (:mod:`classifiers.lemma_cache`)
+    where another process found them before; the table is read at most once per call, only
+    for the lemmas the cache lacks, and dropped before returning."""
     concepts = list(concepts)
     wanted = {lemma for c in concepts for lemma in c.lemmas}
-    by_lemma: dict[str, set[str]] = {lemma: {lemma} for lemma in wanted}
+    by_lemma: dict[str, set[str]] = {}
     if wanted:
-        for form, lemmas in _lemma_hits(lang, by_lemma).items():
-            for value in lemmas:
-                hit = by_lemma.get(value.lower())
-                if hit is not None:
-                    hit.add(form.lower())
-        _release_memory()
+        by_lemma = lemma_forms(cache_file(lang, _table_path(lang)), wanted,
+                               lambda missing: _scan_forms(lang, missing))
     return {
         c.name: frozenset(c.forms.union(*(by_lemma[lemma] for lemma in c.lemmas)))
         for c in concepts
     }
+
+
+def _scan_forms(lang: str, wanted: set[str]) -> dict[str, set[str]]:
+    """lemma -> its forms (itself included) from ``lang``'s table, for each lemma of
+    ``wanted``. A lemma's forms do not depend on which other lemmas are asked for (the last
+    entry of a form decides), which is what lets the cache keep them one by one."""
+    by_lemma: dict[str, set[str]] = {lemma: {lemma} for lemma in wanted}
+    for form, lemmas in _lemma_hits(lang, by_lemma).items():
+        for value in lemmas:
+            hit = by_lemma.get(value.lower())
+            if hit is not None:
+                hit.add(form.lower())
+    _release_memory()
+    return by_lemma

@@ -258,9 +258,7 @@ class Daemon:
             on_outcomes=lambda outcomes: loop.call_soon_threadsafe(self._filed, outcomes),
             on_error=lambda message, config: loop.call_soon_threadsafe(
                 self._worker_failed, message, config))
-        self.pool.start()
-        log.info("started %d worker process(es): pid %s", count,
-                 ", ".join(map(str, self.pool.pids())))
+        self.pool.start()  # logs the workers' pids once they have started
 
     def _filed(self, outcomes: list[Outcome]) -> None:
         """A batch was processed (here or by a worker process)."""

@@ -3,8 +3,10 @@
 The daemon's event loop only archives and acknowledges; ``[worker] processes`` processes (one
 per core unless configured) claim batches of the queue and file them
 (:mod:`gateway.processing.claims` says how two of them never file the same entry). A
-:class:`WorkerPool` starts them with the ``spawn`` method (never a fork of a process that runs
-threads and an event loop), supervises them and talks to each over one pipe:
+:class:`WorkerPool` starts them with the ``forkserver`` method (never a fork of a process that
+runs threads and an event loop: a fresh single-threaded server that loaded the classifier
+once, :mod:`gateway.daemon.worker_preload`, forks each worker), supervises them and talks to
+each over one pipe:
 
 - parent -> worker: ``wake`` (mail was queued; sent only to an idle worker, at most once per
   idle report, so a burst of mail never fills a pipe), ``reload`` (read the configuration and
@@ -51,15 +53,22 @@ ERROR_MAX_SECONDS = 30.0
 # Test hook: a worker that claimed a batch creates "<path>.claimed" and waits for <path> to
 # exist before it files; a test kills it meanwhile (deterministic, no timing).
 HOLD_ENV = "COMMGATE_TEST_WORKER_HOLD"
+# What the fork server imports before it forks any worker (gateway/daemon/worker_preload.py).
+PRELOAD = "gateway.daemon.worker_preload"
 
 
 # -- the worker process -------------------------------------------------------------------------
 
 
 def worker_main(home: str, name: str, conn: Connection, log_level: str,
-                log_format: str = "text") -> None:
+                log_format: str = "text", environ: dict[str, str] | None = None) -> None:
     """A worker process's life: build its own installation, then claim and file until told to
-    stop. Runs in the spawned child; it logs to the stderr it shares with the daemon."""
+    stop. Runs in the child, forked by the fork server; ``environ`` is the pool's environment
+    when it started this worker (the fork server's is the one it had when it started). It logs
+    to the stderr it shares with the daemon."""
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     logs.configure(log_level, log_format, worker=name.rsplit(":", 1)[-1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -220,20 +229,40 @@ class WorkerPool:
         self.log_format = log_format  # [log_format]: the workers write as the daemon does
         self.on_outcomes = on_outcomes
         self.on_error = on_error
-        self.context = multiprocessing.get_context("spawn")
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload([PRELOAD])  # used when the server first starts
         self.slots = [_Slot(i) for i in range(count)]
         self.stopping = threading.Event()
+        self._stop_message: tuple[str] | None = None  # what a worker started late is told
+        self._killed = False  # kill(): a worker started late is killed
+        self._count_lock = threading.Lock()
+        self._unstarted = 0
         self._crashes = 0
 
     def __len__(self) -> int:
         return len(self.slots)
 
     def start(self) -> None:
+        """Start the workers, each from its reader thread: the first start of a pool waits
+        while the fork server loads (seconds of CPU), which must not hold up the caller (the
+        daemon's event loop, which must listen and answer meanwhile). Logs one line with the
+        pids once all have started."""
+        self._unstarted = len(self.slots)
         for slot in self.slots:
-            self._spawn(slot)
-            slot.reader = threading.Thread(target=self._read, args=(slot,),
+            slot.reader = threading.Thread(target=self._run, args=(slot,),
                                            name=f"worker-{slot.index}-reader", daemon=True)
             slot.reader.start()
+
+    def _run(self, slot: _Slot) -> None:
+        if self.stopping.is_set():
+            return
+        self._spawn(slot)
+        with self._count_lock:
+            self._unstarted -= 1
+            if not self._unstarted:
+                log.info("started %d worker process(es): pid %s", len(self.slots),
+                         ", ".join(map(str, self.pids())))
+        self._read(slot)
 
     def pids(self) -> list[int]:
         return [s.process.pid for s in self.slots if s.process and s.process.pid]
@@ -262,21 +291,42 @@ class WorkerPool:
 
     def drain(self, timeout: float) -> bool:
         """Each worker finishes its batch and exits; True if all did within ``timeout``
-        (the rest are killed: their batches stay pending, nothing is lost)."""
+        (the rest are killed: their batches stay pending, nothing is lost). A worker still
+        waiting for the fork server is not waited for: it has no batch, and exits once it
+        starts."""
         return self._stop(("drain",), timeout)
 
     def finish(self, timeout: float | None = None) -> bool:
         """Each worker files everything pending, then exits (``commgate ingest``)."""
         return self._stop(("finish",), timeout)
 
+    def kill(self) -> None:
+        """Kill every worker now, and any still starting once it has started (their batches
+        stay claimed until released or their leases end: for tests and emergencies)."""
+        self.stopping.set()
+        self._killed = True
+        for slot in self.slots:
+            with slot.lock:
+                process = slot.process
+            if process is not None and process.is_alive():
+                process.kill()
+                process.join(5)
+
     def _stop(self, message: tuple[str], timeout: float | None) -> bool:
         self.stopping.set()
+        self._stop_message = message
         for slot in self.slots:
             with slot.lock:
                 self._send(slot, message)
         deadline = None if timeout is None else time.monotonic() + timeout
         clean = True
         for slot in self.slots:
+            with slot.lock:
+                starting = slot.process is None
+            if starting and message == ("drain",):
+                # Still waiting for the fork server: it holds no batch, and it exits as soon
+                # as it starts (it is told to drain, or finds its pipe closed).
+                continue
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if slot.reader is not None:
                 slot.reader.join(left)
@@ -298,12 +348,18 @@ class WorkerPool:
         slot.name = worker_name(f"w{slot.index}.{slot.started}")
         process = self.context.Process(
             target=worker_main, name=f"commgate-worker-{slot.index}",
-            args=(str(self.home), slot.name, child, self.log_level, self.log_format),
+            args=(str(self.home), slot.name, child, self.log_level, self.log_format,
+                  dict(os.environ)),
             daemon=False)
-        process.start()
+        process.start()  # the first start waits until the fork server has loaded
         child.close()
-        slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False
-        slot.heard = None
+        with slot.lock:
+            slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False
+            if self._killed:
+                process.kill()
+            elif self._stop_message is not None:  # told to stop while it was starting
+                self._send(slot, self._stop_message)
+            slot.heard = None
 
     def _send(self, slot: _Slot, message: tuple[Any, ...]) -> None:
         if slot.conn is None:

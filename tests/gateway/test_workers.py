@@ -84,7 +84,7 @@ def held(hold: Path) -> tuple[int, list[int]] | None:
 @pytest.fixture
 def hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "release-the-held-worker"
-    monkeypatch.setenv(HOLD_ENV, str(path))  # spawned workers inherit the environment
+    monkeypatch.setenv(HOLD_ENV, str(path))  # the pool hands its environment to each worker
     return path
 
 
@@ -98,11 +98,7 @@ def pool(app: App, home: Path, outcomes: list[Outcome]) -> Iterator[WorkerPool]:
     set_worker(home, batch_size=BATCH)
     workers = WorkerPool(home, 2, app.db, log_level="INFO", on_outcomes=outcomes.extend)
     yield workers
-    workers.stopping.set()
-    for process in (s.process for s in workers.slots):
-        if process is not None and process.is_alive():
-            process.kill()
-            process.join(5)
+    workers.kill()
 
 
 def test_two_workers_never_take_the_same_entries(app, home, hold, pool, outcomes):
@@ -146,6 +142,35 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(app, home, hold,
     with app.db.session() as session:
         assert session.scalar(select(func.count()).where(
             LedgerReceipt.claimed_by.is_not(None))) == 0
+
+
+def test_a_worker_runs_with_its_pools_environment_not_the_fork_servers(
+        app, home, tmp_path, monkeypatch, outcomes):
+    # Workers are forked by a fork server that keeps the environment it started with; the
+    # pool hands each worker its own environment at the worker's start.
+    set_worker(home, batch_size=BATCH)
+    monkeypatch.delenv(HOLD_ENV, raising=False)
+    queue_mail(app, 3)
+    first = WorkerPool(home, 1, app.db, log_level="INFO", on_outcomes=outcomes.extend)
+    first.start()  # the fork server runs from here on, without the hook in its environment
+    try:
+        assert first.finish(timeout=120)
+    finally:
+        first.kill()
+    assert statuses(app) == {"filed": 3}
+    hold = tmp_path / "hold"
+    monkeypatch.setenv(HOLD_ENV, str(hold))
+    queue_mail(app, 2)
+    second = WorkerPool(home, 1, app.db, log_level="INFO", on_outcomes=outcomes.extend)
+    second.start()
+    try:
+        _pid, seqs = wait_for(lambda: held(hold), timeout=60, what="the worker holding its batch")
+        assert seqs == [4, 5]
+        hold.touch()
+        assert second.finish(timeout=60)
+    finally:
+        second.kill()
+    assert sum(statuses(app).values()) == 5 and statuses(app)["pending"] == 0
 
 
 def test_claims_of_two_workers_are_disjoint_and_an_expired_lease_is_taken_over(app):

@@ -1,0 +1,53 @@
+"""What the worker pool's fork server loads once, so that no worker process pays for it.
+
+Worker processes are forked from a fork server (``multiprocessing``'s ``forkserver``: a fresh
+interpreter started by the pool, single-threaded, so forking it is safe where forking the
+daemon, with its threads and event loop, is not). Importing this module in that server loads
+what every worker would otherwise load itself, and a worker starts as a copy of it (pages
+stay shared until written):
+
+- the gateway's modules and spaCy (about 1.5 s of CPU per process);
+- the shipped rule set, read and checked (about 1 s), which ``rules_for`` then returns to
+  every worker of an installation that uses the shipped rules;
+- English, built and used once: every message is matched against the English rules, and
+  classifying a message builds what classification makes on first use.
+
+The other languages (tokenizer, matchers, sequence index: 0.1-0.5 s each, their concept forms
+read from :mod:`classifiers.lemma_cache`; French also compiles spaCy's tokenizer exceptions
+on import, 3 s) are built by a worker on its first message in that language. Building them
+here was tried: every worker's start, and so the daemon's first filing, then waited 5-10 s of
+CPU more, for languages an installation may never see (importing only spaCy's language
+classes: 3.4 s more, nearly all French). A failure here is logged and ignored: a worker then
+loads what it needs itself.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def warm() -> None:
+    """Load the worker's modules and the shipped rules, and build and use English."""
+    import gateway.bootstrap  # what worker_main imports
+    import gateway.daemon.workers  # noqa: F401
+    from classifiers.classify import classify
+    from classifiers.language import DEFAULT
+    from classifiers.types import MessageInput
+    from gateway.processing.classification import rules_for
+
+    rules = rules_for(None)  # what rules_for(settings) returns for the shipped rules
+    example = next(e for r in rules.content_rules.values() if r.language == DEFAULT
+                   for e in r.examples)
+    classify(MessageInput(subject="Re: PO 4711", body_text=example), rules)
+
+
+try:
+    warm()
+except Exception as exc:  # the workers load what they need themselves
+    log.warning("worker preload failed, each worker loads the classifier itself: %s", exc)
+# Objects made so far are never collected in the workers: the collector does not walk (and
+# so does not write to) their pages, which stay shared with the fork server.
+gc.freeze()
