@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore
+def wait_for(condition, timeout: float = 120.0, what: str = "condition"):  # type: ignore
     """Poll ``condition`` until it returns something truthy (returned), or fail after
     ``timeout`` seconds: waiting for a state, never sleeping for an assumed duration."""
     deadline = time.monotonic() + timeout
