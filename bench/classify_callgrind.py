@@ -39,6 +39,7 @@ _TOTAL = re.compile(r"^totals:\s+(\d+)", re.M)
 CHILD = """
 import os, subprocess, sys
 from pathlib import Path
+sys.path.append(os.path.join(os.getcwd(), "bench"))  # for bench's own _project_path
 from bench.classify_speed import read_messages
 from classifiers import classify, load_rules
 from gateway.processing.classification import to_input
@@ -60,11 +61,13 @@ def _count(checkout: Path, file: Path, warm_file: Path, out: Path) -> int:
     """Instructions the child of ``checkout`` executed on the messages."""
     # A fixed string hash: set and dict orders (and so a few instructions) do not vary by run.
     env = dict(os.environ, PYTHONPATH=str(checkout), PYTHONHASHSEED="0")
-    subprocess.run(
+    done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
          sys.executable, "-c", CHILD, str(file), str(warm_file)],
-        check=True, env=env, cwd=checkout, capture_output=True,
+        env=env, cwd=checkout, capture_output=True, text=True,
     )
+    if done.returncode:
+        raise SystemExit(f"{checkout}: the child failed:\n{done.stderr[-2000:]}")
     found = _TOTAL.search(out.read_text(errors="replace"))
     if found is None:
         raise SystemExit(f"{out}: no instruction total in the callgrind output")
