@@ -711,7 +711,10 @@ def run_daemon(app: App, fixed_log_level: str | None = None,
     app.processor.use_rules(rules if rules is not None else check_daemon_config(app.settings))
     # systemd's watchdog ends a hung daemon with SIGABRT (WatchdogSignal=): the traceback of
     # every thread then goes to the journal, saying where it hung.
-    faulthandler.enable(all_threads=True)
+    # To the process's own stderr (file descriptor 2), which is the journal under systemd, even
+    # when sys.stderr was replaced (the CLI run in-process by tests).
+    if sys.__stderr__ is not None:
+        faulthandler.enable(file=sys.__stderr__, all_threads=True)
     # Archive writes finish in worker threads that must get the interpreter back quickly to
     # release the waiting SMTP sessions; Python's default 5 ms switch interval would add up to
     # 5 ms to every acknowledgement while the loop is busy (measured by bench/smtp_ingest.py).
