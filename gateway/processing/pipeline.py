@@ -63,6 +63,7 @@ from gateway.db.models import (
     MessageReference,
     QuarantineEntry,
 )
+from gateway.db.event_ledger import note_inserted
 from gateway.db.session import Database
 from gateway.processing.automatic import automatic_reason
 from gateway.processing.case_context import after_filing, load_contexts
@@ -843,11 +844,12 @@ class _BatchWriter:
                 if isinstance(r, Duplicate) and isinstance(r.of, FiledInBatch)]
         events = self.events + late
         if events:
-            self.session.execute(insert(CaseEvent), [
-                {"case_id": self._case_id(e.case), "at": self.now, "actor": SYSTEM,
-                 "kind": e.kind, "message_pk": self._event_message_pk(e.message),
-                 "data": without_nul(e.data)}
-                for e in events])
+            rows = [{"case_id": self._case_id(e.case), "at": self.now, "actor": SYSTEM,
+                     "kind": e.kind, "message_pk": self._event_message_pk(e.message),
+                     "data": without_nul(e.data)} for e in events]
+            ids = self.session.scalars(insert(CaseEvent).returning(
+                CaseEvent.id, sort_by_parameter_order=True), rows)
+            note_inserted(self.session, rows, ids)  # for the batch's ledger entry
 
     def _update_cases(self) -> None:
         rows = [{"id": key, "updated_at": self.now, "category": state.category,
