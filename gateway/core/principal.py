@@ -1,10 +1,10 @@
 """Who stands behind the actions of a command-line process.
 
-The operating-system user is what the kernel vouches for; ``--as NAME`` (or its environment default) is
-what the person at the keyboard says about themselves (or the shell says for them). Both are recorded in the ledger with
-every case event the command adds (gateway/db/event_ledger.py), the claim beside the user and
-never instead of it. The web application never sets a principal: its actor is the signed-in
-user, and its process's OS user is the service account.
+The operating-system user is what the kernel vouches for; ``--as NAME`` (or its environment
+default) is what the person at the keyboard says about themselves. Both are recorded in the
+ledger with every case event the command adds (gateway/db/event_ledger.py), the claim beside
+the user and never instead of it. The web application never sets a principal: its actor is the
+signed-in user, and its process's OS user is the service account.
 """
 
 from __future__ import annotations

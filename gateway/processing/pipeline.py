@@ -52,6 +52,7 @@ from gateway.config import Settings
 from gateway.core.clock import utcnow
 from gateway.core.errors import ConfigError
 from gateway.core.text import without_nul
+from gateway.db.event_ledger import note_inserted
 from gateway.db.models import (
     Case,
     CaseAlias,
@@ -63,7 +64,6 @@ from gateway.db.models import (
     MessageReference,
     QuarantineEntry,
 )
-from gateway.db.event_ledger import note_inserted
 from gateway.db.session import Database
 from gateway.processing.automatic import automatic_reason
 from gateway.processing.case_context import after_filing, load_contexts
