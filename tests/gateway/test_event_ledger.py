@@ -155,3 +155,29 @@ def test_a_failed_commit_leaves_a_void_entry_not_a_missing_event(app, home, work
     app.processor.catch_up()  # the void entry's row (the voided one's went with its transaction)
     report = verify_installation(app)
     assert report["ok"], report
+
+
+def test_without_a_claim_the_actor_is_the_os_user_not_the_environment(cli, worked, db_url,
+                                                                     home, monkeypatch):
+    """$USER and $LOGNAME are the caller's to set; the password database's name is not."""
+    monkeypatch.delenv("COMMGATE_USER", raising=False)
+    monkeypatch.setenv("USER", "someone-else")
+    monkeypatch.setenv("LOGNAME", "someone-else")
+    assert cli("cases", "status", worked[1], "waiting").code == 0
+    last = [e for e in ledger_entries(home) if e["kind"] == KIND][-1]
+    body = blob(home, last["sha256"])
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    assert body["principal"] == {"os_user": me, "claim": None}
+    assert [e["actor"] for e in body["events"]] == [me] * len(body["events"])
+    assert last["envelope"]["os_user"] == me
+
+
+def test_a_web_action_keeps_the_signed_in_user_and_records_no_os_principal(app, home, worked):
+    """The web application's actor is the signed-in user; no process principal is set."""
+    from gateway.services.lifecycle import set_case_status
+
+    set_case_status(app, actor="cora", ref=worked[0], status="waiting")
+    last = [e for e in ledger_entries(home) if e["kind"] == KIND][-1]
+    body = blob(home, last["sha256"])
+    assert "principal" not in body and "os_user" not in last["envelope"]
+    assert {e["actor"] for e in body["events"]} == {"cora"}
