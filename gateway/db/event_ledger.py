@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
@@ -39,6 +39,9 @@ _ARCHIVE = "commgate.events_archive"
 _PENDING = "commgate.events_pending"
 _WRITTEN = "commgate.events_written"
 _SAVEPOINTS = "commgate.events_savepoints"
+# The PostgreSQL advisory lock an events writer holds (shared) from before its ledger write to
+# its commit, and a catch-up takes (exclusively) before it voids an entry without its row.
+_WRITERS_LOCK = 0x636D67_0018
 
 
 def record_events_to(sessions: sessionmaker[Session], archive: Archive) -> None:
@@ -105,6 +108,7 @@ def _before_commit(session: Session) -> None:
     if who is not None:
         body["principal"] = {"os_user": who.os_user, "claim": who.claim}
     raw = canonical(body).encode()
+    _hold_writer_lock(session)  # until the commit: a catch-up does not void this entry
     envelope: dict[str, Any] = {"count": len(pending), "first_id": pending[0]["id"],
                                 "last_id": pending[-1]["id"]}
     if who is not None:
@@ -144,10 +148,29 @@ def _after_rollback(session: Session) -> None:
     archive = session.info.get(_ARCHIVE)
     if written is None or archive is None:
         return
-    raw = canonical({"void": written.seq}).encode()
-    archive.store_record(KIND, raw, Receipt(transport=TRANSPORT, direction="internal",
-                                            envelope={"void": written.seq}))
+    void_entry(archive, written.seq, "rolled back")
     # Its receipts row went with the transaction; the daemon's catch-up mirrors both entries.
+
+
+def void_entry(archive: Archive, seq: int, reason: str) -> LedgerEntry:
+    """Append the entry that says the events of entry ``seq`` were never committed."""
+    raw = canonical({"void": seq, "reason": reason}).encode()
+    return archive.store_record(KIND, raw, Receipt(transport=TRANSPORT, direction="internal",
+                                                   envelope={"void": seq}))
+
+
+def wait_for_event_writers(session: Session) -> None:
+    """Wait until no transaction is between its events entry and its commit (PostgreSQL: the
+    writers hold the shared lock, this takes it exclusively until ``session`` ends). SQLite
+    needs nothing: a writer holds the database's one write lock from its BEGIN to its end."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITERS_LOCK})
+
+
+def _hold_writer_lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"),
+                        {"key": _WRITERS_LOCK})
 
 
 def _mirror(session: Session, entry: LedgerEntry) -> None:

@@ -181,3 +181,21 @@ def test_a_web_action_keeps_the_signed_in_user_and_records_no_os_principal(app, 
     body = blob(home, last["sha256"])
     assert "principal" not in body and "os_user" not in last["envelope"]
     assert {e["actor"] for e in body["events"]} == {"cora"}
+
+
+def test_an_entry_a_crash_left_before_its_commit_is_voided_by_the_catch_up(app, home, worked):
+    """What a kill between the ledger write and the commit leaves: an events entry with no row
+    and no events. The next catch-up voids it, so verify does not report its events."""
+    from archive import Receipt
+    from gateway.db.event_ledger import TRANSPORT, canonical
+
+    ghost = {"events": [{"id": 10_000, "case_id": 1, "case_ref": worked[0], "kind": "note_added",
+                         "at": "2026-12-06T00:00:00+00:00", "actor": "x", "message_pk": None,
+                         "data": {}}]}
+    left = app.archive.store_record(KIND, canonical(ghost).encode(), Receipt(
+        transport=TRANSPORT, direction="internal", envelope={"count": 1}))
+    assert app.processor.catch_up() == 1
+    void = ledger_entries(home)[-1]
+    assert void["kind"] == KIND and void["envelope"] == {"void": left.seq}
+    assert verify_installation(app)["ok"]
+    assert app.processor.catch_up() == 0  # voided once
