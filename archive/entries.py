@@ -15,8 +15,10 @@ GENESIS_HASH = "0" * 64
 DIRECTIONS = ("inbound", "outbound", "internal")
 # receipt: a message's bytes arrived; access: someone searched, viewed, exported or purged
 # (the blob is the JSON access record); tombstone: a blob was removed under retention (the
-# entry names the removed blob, so the chain, and proofs over it, still verify).
-KINDS = ("receipt", "access", "tombstone")
+# entry names the removed blob, so the chain, and proofs over it, still verify); events: the
+# case events one database transaction added (the blob lists them; the gateway's
+# gateway/db/event_ledger.py writes it, docs/ledger-events.md).
+KINDS = ("receipt", "access", "tombstone", "events")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from archive import Archive, LedgerEntry
 from gateway.config import Settings, load_settings
+from gateway.db.event_ledger import record_events_to
 from gateway.db.session import Database
 from gateway.db.session import SchemaUse as SchemaUse  # for the command line
 from gateway.processing.classification import rules_for
@@ -49,6 +50,7 @@ class App:
         settings = load_settings(home)
         db = Database.open(settings.database_url(), schema=schema)
         archive = Archive.open(settings.archive_path)
+        record_events_to(db.sessions, archive)
         processor = Processor(db, archive, settings, lambda: rules_for(settings), hooks=HOOKS,
                               worker=worker)
         return cls(settings, db, archive, processor)

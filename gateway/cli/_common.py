@@ -5,7 +5,6 @@ option and the installation opened for one command. Kept apart from :mod:`gatewa
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from gateway.core.errors import ActorUnknownError
+from gateway.core.principal import os_user
 
 if TYPE_CHECKING:
     from gateway.bootstrap import App, SchemaUse
@@ -45,8 +45,10 @@ def add_actor_option(parser: argparse.ArgumentParser) -> None:
 
 
 def current_actor(explicit: str | None = None) -> str:
-    """Who is acting: ``--as NAME`` on the command line, else $COMMGATE_USER, else the login."""
-    actor = (explicit or os.environ.get(ACTOR_ENV) or getpass.getuser() or "").strip()
+    """Who is acting: ``--as NAME`` on the command line, else $COMMGATE_USER, else the login
+    name of the process's user (from the password database). The first two are claims: the
+    ledger records them beside the OS user (gateway/core/principal.py)."""
+    actor = (explicit or os.environ.get(ACTOR_ENV) or os_user() or "").strip()
     if not actor or any(ch in actor for ch in "\r\n\x00"):
         raise ActorUnknownError("cannot tell who is acting: pass --as NAME or set "
                                 "$COMMGATE_USER")
@@ -64,7 +66,7 @@ def reader_of(args: argparse.Namespace) -> str:
     name can still verify the archive."""
     try:
         return actor_of(args)
-    except (ActorUnknownError, OSError, KeyError):  # getpass: no name for this uid
+    except (ActorUnknownError, OSError, KeyError):
         return "unknown"
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive import ArchiveError
 from gateway.cli._common import (
+    ACTOR_ENV,
     CASE_CATEGORIES,
     CASE_COLUMNS,
     CASE_STATUSES,
@@ -31,6 +32,7 @@ from gateway.cli._common import (
 from gateway.cli.progress import EVERY_MESSAGES, EVERY_SECONDS, MODES, ingest_progress
 from gateway.core import logs
 from gateway.core.errors import ConfigError, GatewayError
+from gateway.core.principal import acting
 
 if TYPE_CHECKING:
     from gateway.bootstrap import App
@@ -193,7 +195,10 @@ def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure(cli_log_level(args) or logging.WARNING)
     try:
-        return int(args.handler(args) or EXIT_OK)
+        if not hasattr(args, "actor"):  # records nothing as anyone (run, web: not a principal)
+            return int(args.handler(args) or EXIT_OK)
+        with acting(args.actor or os.environ.get(ACTOR_ENV)):
+            return int(args.handler(args) or EXIT_OK)
     except Exception as exc:
         code = exit_code_for(exc)
         if code is None:  # not raised on purpose: a bug, shown with its traceback

@@ -22,6 +22,7 @@ from archive.checkpoints import CheckpointCheck
 from archive.verify import SeqRanges, verify_archive
 from gateway.core.context import Context
 from gateway.db.models import LedgerHighWater, LedgerReceipt
+from gateway.evidence.event_check import check_events, describe_events
 from gateway.evidence.verify_record import remember_verify
 from gateway.processing.pipeline import missing_seqs
 
@@ -69,11 +70,14 @@ def verify_installation(app: Context, since: int = 0) -> dict[str, Any]:
     if problem is None and checkpoints is not None:
         # After the chain check: checkpoints cover entry hashes, the chain ties them to content.
         problem = checkpoints.finish()
+    events = check_events(app)
     result: dict[str, Any] = {
-        "ok": problem is None and not not_in_database.count and not not_in_ledger.count,
+        "ok": (problem is None and not not_in_database.count and not not_in_ledger.count
+               and events["ok"]),
         "entries": report.entries, "blobs": report.blobs, "head_seq": head,
         "checkpoints": len(checkpoints.checkpoints) if checkpoints else 0, "problem": None,
-        "not_in_database": _as_json(not_in_database), "not_in_ledger": _as_json(not_in_ledger)}
+        "not_in_database": _as_json(not_in_database), "not_in_ledger": _as_json(not_in_ledger),
+        "events": events}
     if problem is not None:
         result["problem"] = {"seq": problem.seq, "kind": problem.problem,
                              "detail": problem.detail}
@@ -167,7 +171,8 @@ def describe(report: dict[str, Any]) -> list[str]:
     """The report as lines for a person: one when intact, one per finding otherwise."""
     if report["ok"]:
         return [f"archive intact: {report['entries']} ledger entries, {report['blobs']} blobs "
-                f"verified, head seq {report['head_seq']}"]
+                f"verified, head seq {report['head_seq']}, "
+                f"{report.get('events', {}).get('checked', 0)} case events match the ledger"]
     lines = []
     problem = report["problem"]
     if problem is not None:
@@ -183,6 +188,7 @@ def describe(report: dict[str, Any]) -> list[str]:
         lines.append(f"archive INCONSISTENT: {foreign['count']} database "
                      f"row{'s' if foreign['count'] != 1 else ''} without a ledger entry: "
                      f"{describe_ranges(foreign)}")
+    lines += describe_events(report.get("events", {}))
     return lines
 
 

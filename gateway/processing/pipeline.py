@@ -52,6 +52,8 @@ from gateway.config import Settings
 from gateway.core.clock import utcnow
 from gateway.core.errors import ConfigError
 from gateway.core.text import without_nul
+from gateway.db.event_ledger import KIND as EVENTS_KIND
+from gateway.db.event_ledger import note_inserted, void_entry, wait_for_event_writers
 from gateway.db.models import (
     Case,
     CaseAlias,
@@ -297,10 +299,10 @@ class Processor:
             for entry in self.archive.entries(after_seq=low - 1, until_seq=high):
                 batch.append(entry)
                 if len(batch) >= CATCH_UP_BATCH:
-                    self.record(batch)
+                    self._record_caught_up(batch)
                     added += len(batch)
                     batch = []
-            self.record(batch)
+            self._record_caught_up(batch)
             added += len(batch)
         with self._complete_lock:
             self._complete_through = max(self._complete_through, head.seq)
@@ -308,6 +310,24 @@ class Processor:
             log.log(level, "queued %d archived entries that had no database row (seq %s)",
                     added, describe_ranges(gaps))
         return added
+
+    def _record_caught_up(self, batch: Sequence[LedgerEntry]) -> None:
+        """:meth:`record`, and an ``events`` entry whose row this inserts is voided: its row
+        is written in the transaction that wrote its events, so it has none only when that
+        transaction never committed (a crash between the ledger write and the commit)."""
+        if not any(entry.kind == EVENTS_KIND for entry in batch):
+            self.record(batch)
+            return
+        with self.db.session() as session:
+            wait_for_event_writers(session)  # none of them still on its way to commit
+            inserted = queue_entries(session, batch, returning=True)
+        voided = {entry.envelope.get("void") for entry in batch if entry.kind == EVENTS_KIND}
+        for entry in batch:
+            if (entry.kind == EVENTS_KIND and entry.seq in inserted
+                    and "void" not in entry.envelope and entry.seq not in voided):
+                log.warning("ledger seq %d: case events whose transaction never committed "
+                            "(a crash before the commit); voided", entry.seq)
+                self.record([void_entry(self.archive, entry.seq, "not committed")])
 
     def backlog(self) -> int:
         with self.db.session() as session:
@@ -843,11 +863,12 @@ class _BatchWriter:
                 if isinstance(r, Duplicate) and isinstance(r.of, FiledInBatch)]
         events = self.events + late
         if events:
-            self.session.execute(insert(CaseEvent), [
-                {"case_id": self._case_id(e.case), "at": self.now, "actor": SYSTEM,
-                 "kind": e.kind, "message_pk": self._event_message_pk(e.message),
-                 "data": without_nul(e.data)}
-                for e in events])
+            rows = [{"case_id": self._case_id(e.case), "at": self.now, "actor": SYSTEM,
+                     "kind": e.kind, "message_pk": self._event_message_pk(e.message),
+                     "data": without_nul(e.data)} for e in events]
+            ids = self.session.scalars(insert(CaseEvent).returning(
+                CaseEvent.id, sort_by_parameter_order=True), rows)
+            note_inserted(self.session, rows, ids)  # for the batch's ledger entry
 
     def _update_cases(self) -> None:
         rows = [{"id": key, "updated_at": self.now, "category": state.category,
@@ -938,18 +959,24 @@ def _duplicate_data(receipt: LedgerReceipt) -> dict[str, Any]:
     return {"seq": receipt.seq, "sha256": receipt.sha256, "transport": receipt.transport}
 
 
-def queue_entries(session: Session, entries: Sequence[LedgerEntry]) -> None:
-    """Mirror ledger entries into the receipts table within ``session`` (idempotent)."""
+def queue_entries(session: Session, entries: Sequence[LedgerEntry], *,
+                  returning: bool = False) -> set[int]:
+    """Mirror ledger entries into the receipts table within ``session`` (idempotent); with
+    ``returning``, the seqs this call inserted (not those some other transaction had)."""
     if not entries:
-        return
+        return set()
     # The daemon's recorder and a catch_up (here or in a CLI import) may queue the same
     # entries at the same moment: whoever comes second inserts nothing.
     dialect = session.get_bind().dialect.name
     inserts: dict[str, Callable[[type[LedgerReceipt]], postgresql.Insert | sqlite.Insert]] = {
         "postgresql": pg_insert, "sqlite": sqlite_insert}
     dialect_insert = inserts[dialect]
-    session.execute(dialect_insert(LedgerReceipt).on_conflict_do_nothing(
-        index_elements=["seq"]), [_receipt_row(e) for e in entries])
+    statement = dialect_insert(LedgerReceipt).on_conflict_do_nothing(index_elements=["seq"])
+    rows = [_receipt_row(e) for e in entries]
+    if returning:
+        return set(session.scalars(statement.returning(LedgerReceipt.seq), rows))
+    session.execute(statement, rows)
+    return set()
 
 
 def missing_seqs(session: Session, first: int, last: int, fanout: int = GAP_SCAN_FANOUT,

@@ -18,7 +18,8 @@ from tests.support.mail import make_message, write_messages
 
 @pytest.fixture
 def filled(cli, home, tmp_path) -> Path:
-    """Five archived messages; returns the archive folder."""
+    """Five archived messages (seq 1-5) and the entry of the events their filing recorded
+    (seq 6); returns the archive folder."""
     write_messages(tmp_path / "in", [make_message(subject=f"Quote request {n}") for n in range(5)])
     assert cli("ingest", str(tmp_path / "in")).code == 0
     assert cli("archive", "verify").code == 0
@@ -57,8 +58,11 @@ def blob_path(archive: Path, seq: int) -> Path:
 def test_intact_archive_verifies(cli, filled):
     report = cli("archive", "verify", "--json").json()
     nothing = {"count": 0, "ranges": [], "unlisted": 0}
-    assert report == {"ok": True, "entries": 5, "blobs": 5, "head_seq": 5, "checkpoints": 0,
+    events = report.pop("events")
+    assert report == {"ok": True, "entries": 6, "blobs": 6, "head_seq": 6, "checkpoints": 0,
                       "problem": None, "not_in_database": nothing, "not_in_ledger": nothing}
+    assert events["ok"] and events["checked"] >= 5  # at least one "filed" event per message
+    assert entry(filled, 6)["kind"] == "events"
 
 
 def test_one_altered_byte_in_a_blob_is_found(cli, filled):
@@ -136,7 +140,7 @@ def test_signed_checkpoints_are_written_and_checked_by_verify(cli, home, filled,
     config.write_text(config.read_text().replace(
         'path = "archive"', f'path = "archive"\ncheckpoint_key = "{key}"'))
     made = cli("archive", "checkpoint", "--json").json()
-    assert made["tree_size"] == 5
+    assert made["tree_size"] == 6
     report = cli("archive", "verify", "--json").json()
     assert report["ok"] and report["checkpoints"] == 1
     signed = filled / "checkpoints" / "checkpoints.jsonl"
@@ -198,46 +202,46 @@ def test_rows_missing_for_a_range_of_entries_are_named_as_one_range(cli, filled,
 
 
 def test_the_last_entry_removed_together_with_its_row_is_found(cli, filled, db_url):
-    """No checkpoint key: what remembers entry 5 is the database's high-water mark."""
-    write_lines(filled, lines(filled)[:4])
-    sql(db_url, "DELETE FROM receipts WHERE seq = 5")
+    """No checkpoint key: what remembers entry 6 is the database's high-water mark."""
+    write_lines(filled, lines(filled)[:5])
+    sql(db_url, "DELETE FROM receipts WHERE seq = 6")
     report, said = inconsistent(cli)
-    assert (report["problem"]["seq"], report["problem"]["kind"]) == (5, "missing-entry")
-    assert "the ledger ends at seq 4 but the database recorded entries up to seq 5" in said
+    assert (report["problem"]["seq"], report["problem"]["kind"]) == (6, "missing-entry")
+    assert "the ledger ends at seq 5 but the database recorded entries up to seq 6" in said
     assert report["not_in_database"]["count"] == report["not_in_ledger"]["count"] == 0
 
 
 def test_the_last_entry_rewritten_together_with_its_row_is_found(cli, filled, db_url):
     all_lines = lines(filled)
-    data = json.loads(all_lines[4])
+    data = json.loads(all_lines[5])
     data["envelope"]["alias"] = "support@northpoint.example"
     data["entry_hash"] = compute_entry_hash({k: v for k, v in data.items() if k != "entry_hash"})
-    write_lines(filled, [*all_lines[:4], json.dumps(data, separators=(",", ":")) + "\n"])
-    sql(db_url, "UPDATE receipts SET entry_hash = :forged WHERE seq = 5",
+    write_lines(filled, [*all_lines[:5], json.dumps(data, separators=(",", ":")) + "\n"])
+    sql(db_url, "UPDATE receipts SET entry_hash = :forged WHERE seq = 6",
         forged=data["entry_hash"])
     report, _ = inconsistent(cli)
-    assert (report["problem"]["seq"], report["problem"]["kind"]) == (5, "rewritten-entry")
+    assert (report["problem"]["seq"], report["problem"]["kind"]) == (6, "rewritten-entry")
     assert "high-water mark" in report["problem"]["detail"]
 
 
 def test_an_entry_rewritten_with_its_row_below_a_new_head_is_found(cli, filled, db_url):
     """The forger also appends an entry (without a row): the mark is then below the head."""
     all_lines = lines(filled)
-    forged, prev = all_lines[:4], entry(filled, 4)["entry_hash"]
-    for seq in (5, 6):
-        data = json.loads(all_lines[4])
+    forged, prev = all_lines[:5], entry(filled, 5)["entry_hash"]
+    for seq in (6, 7):
+        data = json.loads(all_lines[5])
         data["envelope"]["alias"] = "support@northpoint.example"
         data["seq"], data["prev_hash"] = seq, prev
         data["entry_hash"] = prev = compute_entry_hash(
             {k: v for k, v in data.items() if k != "entry_hash"})
         forged.append(json.dumps(data, separators=(",", ":")) + "\n")
     write_lines(filled, forged)
-    sql(db_url, "UPDATE receipts SET entry_hash = :forged WHERE seq = 5",
-        forged=json.loads(forged[4])["entry_hash"])
+    sql(db_url, "UPDATE receipts SET entry_hash = :forged WHERE seq = 6",
+        forged=json.loads(forged[5])["entry_hash"])
     report, _ = inconsistent(cli)
-    assert (report["problem"]["seq"], report["problem"]["kind"]) == (5, "rewritten-entry")
+    assert (report["problem"]["seq"], report["problem"]["kind"]) == (6, "rewritten-entry")
     assert "high-water mark" in report["problem"]["detail"]
-    assert report["not_in_database"]["ranges"] == [[6, 6]]
+    assert report["not_in_database"]["ranges"] == [[7, 7]]
 
 
 def test_a_database_row_without_a_ledger_entry_is_named(cli, filled, db_url):
@@ -247,7 +251,7 @@ def test_a_database_row_without_a_ledger_entry_is_named(cli, filled, db_url):
                 "FROM receipts WHERE seq = 5")
     report, said = inconsistent(cli)
     assert report["not_in_ledger"] == {"count": 1, "ranges": [[9, 9]], "unlisted": 0}
-    assert (report["problem"]["seq"], report["problem"]["kind"]) == (6, "missing-entry")
+    assert (report["problem"]["seq"], report["problem"]["kind"]) == (7, "missing-entry")
     assert "1 database row without a ledger entry: seq 9" in said
 
 

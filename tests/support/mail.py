@@ -47,3 +47,12 @@ def write_messages(folder: Path, messages: list[bytes]) -> list[Path]:
         path.write_bytes(raw)
         paths.append(path)
     return paths
+
+
+def ledger_kinds(home: Path) -> dict[str, int]:
+    """How many entries of each kind the home's ledger holds (receipt, events, access ...)."""
+    import json
+    from collections import Counter
+
+    ledger = home / "archive" / "ledger" / "ledger.jsonl"
+    return dict(Counter(json.loads(line)["kind"] for line in ledger.read_text().splitlines()))
