@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from archive import Archive, Receipt
 from gateway.bootstrap import App
@@ -27,7 +26,7 @@ from gateway.services.archive import sign_checkpoint
 from gateway.services.backup import back_up
 from tests.support.checkpoints import configure_checkpoint_key
 from tests.support.cli import CliResult
-from tests.support.databases import pg_admin, pg_url
+from tests.support.databases import fresh_pg_database
 from tests.support.mail import make_message, write_messages
 
 SALES = "sales@northpoint.example"
@@ -47,16 +46,8 @@ def empty_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     if db_url.startswith("sqlite"):
         yield f"sqlite+pysqlite:///{tmp_path / 'restored' / 'commgate.db'}"
         return
-    name = f"commgate_restore_{uuid.uuid4().hex[:12]}"
-    admin = pg_admin()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield pg_url(name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_pg_database(None, prefix="commgate_restore") as url:
+        yield url
 
 
 def all_cases(home: Path) -> dict[str, object]:

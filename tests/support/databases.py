@@ -27,12 +27,14 @@ def pg_url(name: str) -> str:
 
 
 @contextmanager
-def fresh_pg_database(template: str, prefix: str = "commgate_t") -> Iterator[str]:
-    """A database copied from the migrated template (fast), dropped afterwards; its URL."""
+def fresh_pg_database(template: str | None, prefix: str = "commgate_t") -> Iterator[str]:
+    """A database copied from the migrated template (fast), or an empty one when ``template``
+    is None, dropped afterwards; its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = pg_admin()
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield pg_url(name)
     finally:
