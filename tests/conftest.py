@@ -9,23 +9,21 @@ and skip when they are absent; see ``pytest_collection_modifyitems`` for when th
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from gateway.bootstrap import App
-from gateway.cli.main import main as cli_main
 from gateway.config import DATABASE_URL_ENV
 from gateway.db.session import Database
 from gateway.installation import init_home
-from tests.support.cli import CliResult
+from tests.support.cli import CliResult, run_cli
 from tests.support.corpora import CORPORA_MISSING, REQUIRE_CORPORA_ENV
 from tests.support.databases import (
     BACKENDS,
@@ -147,11 +145,7 @@ def cli(home: Path):  # type: ignore[no-untyped-def]
     """Run ``commgate --home HOME ARGS...`` in-process and capture what it prints."""
 
     def run(*args: str, use_home: bool = True) -> CliResult:
-        out, err = io.StringIO(), io.StringIO()
-        argv = (["--home", str(home)] if use_home else []) + list(args)
-        with redirect_stdout(out), redirect_stderr(err):
-            code = cli_main(argv)
-        return CliResult(code, out.getvalue(), err.getvalue())
+        return run_cli(*(["--home", str(home)] if use_home else []), *args)
 
     return run
 

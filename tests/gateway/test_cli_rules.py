@@ -12,6 +12,7 @@ from pathlib import Path
 
 from classifiers.rules import DEFAULT_RULES_DIR
 from tests.support.cases import ORDER
+from tests.support.cli import run_cli
 from tests.support.mail import make_message
 from tests.support.triage import UNDECIDED, configure, ingest, triage
 
@@ -170,21 +171,27 @@ def test_suggest_with_no_corrections_lists_nothing(home, cli, tmp_path):
     assert cli("audit", "log", "--action", "view-raw", "--json").json() == []
 
 
-def test_check_passes_on_the_shipped_rules_and_exits_1_on_a_broken_example(home, cli,
-                                                                          tmp_path):
-    ok = cli("rules", "check", "--rules", str(DEFAULT_RULES_DIR))
+# 'rules check --rules FOLDER' reads no installation and no database: run once, not per backend.
+
+def test_check_passes_on_the_shipped_rules():
+    ok = run_cli("rules", "check", "--rules", str(DEFAULT_RULES_DIR))
     assert ok.code == 0, ok.out + ok.err
+    assert ok.out.endswith("failing example(s)\n") and " no failing" in ok.out
+
+
+def test_check_exits_1_on_a_broken_example_and_2_on_a_missing_folder(tmp_path):
+    # Only the language the broken rule is in: the other languages are checked above.
     folder = tmp_path / "broken"
-    shutil.copytree(DEFAULT_RULES_DIR, folder)
+    shutil.copytree(DEFAULT_RULES_DIR / "en", folder / "en")
     with (folder / "en" / "order.toml").open("a") as rules:
         rules.write('\n[[rules]]\nid = "en.order.test_broken"\nweight = 4\nnote = "test"\n'
                     'phrases = ["reserve the lathe"]\n'
                     'examples = ["Please book the milling machine."]\n'
                     'counter_examples = ["We may reserve the lathe later."]\n')
-    broken = cli("rules", "check", "--rules", str(folder), "--json")
+    broken = run_cli("rules", "check", "--rules", str(folder), "--json")
     assert broken.code == 1
     problems = broken.json()["problems"]
     assert len(problems) >= 1
     assert any("en.order.test_broken" in p for p in problems)
-    unreadable = cli("rules", "check", "--rules", str(tmp_path / "nowhere"))
+    unreadable = run_cli("rules", "check", "--rules", str(tmp_path / "nowhere"))
     assert unreadable.code == 2 and "Traceback" not in unreadable.err

@@ -197,6 +197,16 @@ def filed_ids(url: str) -> set[str]:
         engine.dispose()
 
 
+def first_message_filed(port: int, url: str) -> None:
+    """Send one message and wait until it is filed: the daemon's workers are then up, so the
+    senders' load starts against a daemon that files (not one still starting its workers, which
+    acknowledged some 1,400 messages first, all to be filed before the test could end)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.sendmail("anna@customer.example", [ALIASES[0]], make_message(
+            subject="before the load", message_id="<first@customer.example>"))
+    wait_for(lambda: "first@customer.example" in filed_ids(url), what="the first message filed")
+
+
 def all_filed(url: str, accepted: list[str]) -> bool:
     with contextlib.suppress(Exception):  # the database may still be starting
         return set(accepted) <= filed_ids(url)
@@ -223,6 +233,7 @@ def test_every_250_is_filed_after_postgresql_stops_under_smtp_load(
     daemon = Daemon(home, port, tmp_path / "daemon.log", env)
     daemon.start()
     try:
+        first_message_filed(port, postgres.url)
         with Senders(port) as senders:
             # Some mail filed first: the outage's gap then lies between filed entries.
             wait_for(lambda: len(filed_ids(postgres.url)) >= 20,
@@ -260,6 +271,7 @@ def test_mail_acknowledged_while_postgresql_was_down_is_filed_at_the_next_start(
     daemon = Daemon(home, port, tmp_path / "daemon.log", env)
     daemon.start()
     try:
+        first_message_filed(port, postgres.url)
         with Senders(port, threads=2) as senders:
             wait_for(lambda: len(filed_ids(postgres.url)) >= 5, what="mail filed first")
             postgres.stop()
