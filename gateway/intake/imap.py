@@ -170,8 +170,17 @@ class ImapIntake:
     def _run(self) -> None:
         failures = 0
         reported = ""
+        lost_lock = False
         while not self._waker.is_set():
             session: MailboxSession | None = None
+            if lost_lock:
+                # The node that took the mailbox over (or is taking it now) keeps it: trying
+                # again at once would race it for a free lock and make the mailbox flap.
+                lost_lock = False
+                self._set_state("standing by: this node lost the mailbox's lock")
+                self._attempted.set()
+                if self._waker.wait(self.config.poll_seconds):
+                    break
             try:
                 if not self._lock.acquire():
                     self._set_state("standing by: another node polls this mailbox")
@@ -192,7 +201,8 @@ class ImapIntake:
                 failures, reported = 0, ""
                 self._set_state(f"connected to {self.config.folder}")
                 self._attempted.set()
-                session.run()  # returns when stopped or when the folder was replaced
+                session.run()  # returns when stopped, the folder was replaced or the lock lost
+                lost_lock = not self._lock.held
             except Exception as exc:
                 if self._waker.is_set():
                     break
