@@ -329,7 +329,7 @@ def test_a_poller_that_lost_its_node_lock_stands_by_instead_of_polling(
     assert held is not None
     pid = held.execute(select(func.pg_backend_pid())).scalar_one()
     held.commit()
-    other_node = Database.open(app.db.engine.url, migrate_schema=False)
+    other_node = Database.open(app.db.engine.url, schema="unchecked")
     other = NodeLock(other_node, intake.name)
     try:
         with other_node.engine.connect() as admin:

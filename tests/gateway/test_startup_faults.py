@@ -71,11 +71,12 @@ def append_config(home: Path, text: str) -> None:
 
 
 def receipts_and_quarantine(home: Path) -> tuple[list[str], list[dict[str, object]]]:
-    """The status of every receipt in ledger order, and the quarantine."""
+    """The status of every receipt of mail in ledger order, and the quarantine."""
     app = App.open(home)
     try:
         with app.db.session() as session:
             statuses = list(session.scalars(select(LedgerReceipt.status)
+                                            .where(LedgerReceipt.kind == "receipt")
                                             .order_by(LedgerReceipt.seq)))
             return statuses, list_quarantine(session)
     finally:
@@ -294,8 +295,11 @@ def _environ() -> dict[str, str]:
 
 
 def _statuses(app: App) -> list[str]:
+    """The statuses of the receipts of mail in ledger order (not the case events entries)."""
     with app.db.session() as session:
-        return list(session.scalars(select(LedgerReceipt.status).order_by(LedgerReceipt.seq)))
+        return list(session.scalars(select(LedgerReceipt.status)
+                                    .where(LedgerReceipt.kind == "receipt")
+                                    .order_by(LedgerReceipt.seq)))
 
 
 def _filed(app: App, subject: str) -> bool:
