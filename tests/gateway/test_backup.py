@@ -194,7 +194,8 @@ def test_entries_archived_after_the_backup_are_refiled_from_the_surviving_archiv
     try:
         # What the daemon's start does: queue the mail archived after the backup, and void the
         # case events of its filing, which the restored database does not hold.
-        backup_seq = json.loads((tmp_path / "backup" / "manifest.json").read_text())["ledger"]["seq"]
+        manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+        backup_seq = manifest["ledger"]["seq"]
         after = list(again.archive.entries(after_seq=backup_seq))
         assert [e.seq for e in after if e.kind == "receipt"] == [later]
         assert again.processor.catch_up() == len(after)

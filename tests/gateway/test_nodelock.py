@@ -16,7 +16,8 @@ from gateway.db.session import Database
 @pytest.fixture
 def two_nodes(db_url: str) -> Iterator[tuple[Database, Database]]:
     """Two Database objects on one database, as two nodes have."""
-    first, second = Database.open(db_url, schema="create"), Database.open(db_url, schema="unchecked")
+    first = Database.open(db_url, schema="create")
+    second = Database.open(db_url, schema="unchecked")
     yield first, second
     first.close()
     second.close()
