@@ -6,10 +6,8 @@ decided, not raced."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,6 @@ from sqlalchemy import select
 
 from archive import Archive, Receipt
 from gateway.bootstrap import App
-from gateway.cli.main import main as cli_main
 from gateway.config import CONFIG_NAME, DATABASE_URL_ENV, render_config
 from gateway.db.models import LedgerReceipt
 from gateway.db.session import downgrade
@@ -25,7 +22,7 @@ from gateway.intake.handoff import Delivery, accept
 from gateway.services.archive import sign_checkpoint
 from gateway.services.backup import back_up
 from tests.support.checkpoints import configure_checkpoint_key
-from tests.support.cli import CliResult
+from tests.support.cli import CliResult, run_cli
 from tests.support.databases import fresh_pg_database
 from tests.support.mail import make_message, write_messages
 
@@ -34,10 +31,7 @@ PREVIOUS = "0017"  # the revision before the newest (gateway/db/migrations/versi
 
 
 def run(home: Path, *args: str) -> CliResult:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = cli_main(["--home", str(home), *args])
-    return CliResult(code, out.getvalue(), err.getvalue())
+    return run_cli("--home", str(home), *args)
 
 
 @pytest.fixture
