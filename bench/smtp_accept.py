@@ -145,8 +145,12 @@ class Server:
                                       args.worker_processes)
             cmd = paired.commgate(home.path, "run")
         env = paired.child_env(NOTIFY_SOCKET=str(notify_path))
+        root = paired.PROJECT_ROOT
+        if kind.startswith("baseline-"):  # the same daemon command, another checkout's code
+            root = args.baseline
+            env["PYTHONPATH"] = str(root)
         with log.open("wb") as out:
-            process = subprocess.Popen(cmd, env=env, cwd=paired.PROJECT_ROOT, stdout=out,
+            process = subprocess.Popen(cmd, env=env, cwd=root, stdout=out,
                                        stderr=subprocess.STDOUT)
         server = cls(kind, process, port, log, home)
         listener.settimeout(1.0)
@@ -411,6 +415,14 @@ def report(sides: Sequence[Side], args: argparse.Namespace) -> None:
         if args.rate:
             print(f"  most a message was sent late: sink {max(sink.lag):.2f} s, "
                   f"{side.kind} {max(side.lag):.2f} s")
+    for side in sides[1:]:
+        if side.kind.startswith("baseline-"):
+            ours = next(s for s in sides if s.kind == "commgate-" + side.kind.split("-", 1)[1])
+            filed = paired.ratios(ours.outside_p95, side.outside_p95)
+            print(f"\n{ours.kind} / {side.kind}, per round: msg/s "
+                  f"{paired.spread(paired.ratios(ours.rates, side.rates), '{:.2f}')}   p99 "
+                  f"{paired.spread(paired.ratios(ours.p99, side.p99), '{:.2f}')}   250->filed "
+                  f"p95 {paired.spread(filed, '{:.2f}')}")
     print(f"\nmachine: {paired.machine_note()}")
 
 
@@ -423,6 +435,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, metavar="K",
                         help="K messages per language sent and filed before the clock starts, "
                              "not timed (2; 0: time a cold daemon)")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                        help="also run DIR's commgate (another checkout, same database schema) "
+                             "as a side of every round, for before/after ratios in one run")
     parser.add_argument("--sink", nargs=2, metavar=("FOLDER", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sink:
@@ -430,6 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     paired.check_counts(args)
     sides = [Side("sink"), *(Side(f"commgate-{b}") for b in paired.backends(args))]
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        sides += [Side(f"baseline-{b}") for b in paired.backends(args)]
     corpus = paired.Corpus(args.corpora)
     print(f"smtp_accept: {paired.machine_note()}", flush=True)
     with paired.workspace(args, "commgate-smtp-accept-") as root:
