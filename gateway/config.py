@@ -167,6 +167,10 @@ class WorkerConfig(_Section):
     # How long a worker holds a claimed batch on SQLite before another may take it (the daemon
     # frees a dead worker's batch at once; this covers a hung worker or a killed daemon).
     lease_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    # The niceness of the daemon's worker processes (and Linux's SCHED_BATCH policy when above
+    # 0): on a busy host the intakes' event loop, which a sending server waits on for its 250,
+    # gets a core before filing does (gateway/daemon/workers.py). 0: the daemon's own priority.
+    nice: Annotated[int, Field(ge=0, le=19)] = 10
 
     @property
     def process_count(self) -> int:

@@ -255,6 +255,7 @@ class Daemon:
         self.pool = WorkerPool(
             self.app.settings.home, count, self.app.db, log_level=level,
             log_format=self.app.settings.config.log_format,
+            nice=self.app.settings.config.worker.nice,
             on_outcomes=lambda outcomes: loop.call_soon_threadsafe(self._filed, outcomes),
             on_error=lambda message, config: loop.call_soon_threadsafe(
                 self._worker_failed, message, config))

@@ -61,14 +61,17 @@ PRELOAD = "gateway.daemon.worker_preload"
 
 
 def worker_main(home: str, name: str, conn: Connection, log_level: str,
-                log_format: str = "text", environ: dict[str, str] | None = None) -> None:
+                log_format: str = "text", environ: dict[str, str] | None = None,
+                nice: int = 0) -> None:
     """A worker process's life: build its own installation, then claim and file until told to
     stop. Runs in the child, forked by the fork server; ``environ`` is the pool's environment
-    when it started this worker (the fork server's is the one it had when it started). It logs
-    to the stderr it shares with the daemon."""
+    when it started this worker (the fork server's is the one it had when it started); ``nice``
+    its CPU priority (:func:`lower_priority`). It logs to the stderr it shares with the
+    daemon."""
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
+    lower_priority(nice)
     logs.configure(log_level, log_format, worker=name.rsplit(":", 1)[-1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -128,6 +131,21 @@ def worker_main(home: str, name: str, conn: Connection, log_level: str,
         conn.send(("bye",))
     finally:
         app.close()
+
+
+def lower_priority(nice: int) -> None:
+    """Run this process (and the threads it starts later) at niceness ``nice`` and, above 0,
+    under Linux's SCHED_BATCH policy (never preempts a running task on waking; fairness by
+    niceness unchanged). A worker below the daemon in priority leaves a core to the intakes'
+    event loop whenever a sending server waits for its 250: on a machine with as many
+    workers as cores, filing otherwise takes every core while SMTP answers late. A niceness
+    already higher (the daemon's own, inherited) is kept: a process may only lower itself."""
+    if nice <= 0:
+        return
+    with suppress(AttributeError, OSError):  # not Linux: the niceness alone
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    if os.getpriority(os.PRIO_PROCESS, 0) < nice:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
 class _State:
@@ -220,13 +238,14 @@ class WorkerPool:
     def __init__(self, home: Path, count: int, db: Database, *, log_level: str,
                  on_outcomes: Callable[[list[Outcome]], object] = lambda _: None,
                  on_error: Callable[[str, bool], object] = lambda *_: None,
-                 log_format: str = "text") -> None:
+                 log_format: str = "text", nice: int = 0) -> None:
         if count < 1:
             raise ValueError("a worker pool needs at least one process")
         self.home = home
         self.db = db
         self.log_level = log_level
         self.log_format = log_format  # [log_format]: the workers write as the daemon does
+        self.nice = nice  # [worker] nice: the workers' CPU priority (lower_priority)
         self.on_outcomes = on_outcomes
         self.on_error = on_error
         self.context = multiprocessing.get_context("forkserver")
@@ -349,7 +368,7 @@ class WorkerPool:
         process = self.context.Process(
             target=worker_main, name=f"commgate-worker-{slot.index}",
             args=(str(self.home), slot.name, child, self.log_level, self.log_format,
-                  dict(os.environ)),
+                  dict(os.environ), self.nice),
             daemon=False)
         process.start()  # the first start waits until the fork server has loaded
         child.close()

@@ -115,8 +115,11 @@ def pool(app: App, home: Path, outcomes: list[Outcome]) -> Iterator[WorkerPool]:
 def test_two_workers_never_take_the_same_entries(app, home, hold, pool, outcomes):
     queue_mail(app, 40, copies=5)
     pool.start()
-    _pid, first = wait_for(lambda: held(hold), timeout=60, what="a worker holding its batch")
+    pid, first = wait_for(lambda: held(hold), timeout=60, what="a worker holding its batch")
     assert len(first) == BATCH
+    # A pool not asked to lower its workers' priority (commgate ingest) leaves it as it is.
+    assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.sched_getscheduler(pid) == os.sched_getscheduler(0)
     # While one worker holds its batch, the other files everything else and none of the held.
     wait_for(lambda: statuses(app)["pending"] == BATCH, timeout=60,
              what="the other worker filing all but the held batch")
@@ -210,12 +213,16 @@ def test_sigterm_drains_every_worker_of_the_daemon(home, tmp_path, hold):
     mailbox.Maildir(str(drop))
     with open(home / "commgate.toml", "a") as fh:
         fh.write(f'\n[[dropfolders]]\npath = "{drop}"\n')
-    set_worker(home, batch_size=BATCH, processes=2)
+    set_worker(home, batch_size=BATCH, processes=2, nice=7)
     log_path = tmp_path / "daemon.log"
     with daemon_process(home, log_path) as daemon:
         for n in range(25):
             mailbox.Maildir(str(drop)).add(make_message(subject=f"drain {n}"))
         pid, first = wait_for(lambda: held(hold), timeout=90, what="a worker holding its batch")
+        # [worker] nice: the worker files below the daemon's priority, as a batch task.
+        assert os.getpriority(os.PRIO_PROCESS, pid) == max(7, os.getpriority(os.PRIO_PROCESS, 0))
+        assert os.sched_getscheduler(pid) == os.SCHED_BATCH
+        assert os.sched_getscheduler(daemon.pid) == os.SCHED_OTHER
         daemon.send_signal(signal.SIGTERM)
         wait_for(lambda: "draining 2 worker process(es)" in log_path.read_text(),
                  what="the daemon draining its workers")
