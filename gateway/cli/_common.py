@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from gateway.core.errors import ActorUnknownError
 from gateway.core import principal
+from gateway.core.errors import ActorUnknownError
 from gateway.core.principal import os_user
 
 if TYPE_CHECKING:

@@ -33,6 +33,7 @@ from gateway.cli.progress import EVERY_MESSAGES, EVERY_SECONDS, MODES, ingest_pr
 from gateway.core import logs
 from gateway.core.errors import ConfigError, GatewayError
 from gateway.core.principal import acting
+from gateway.core.text import acted_by
 
 if TYPE_CHECKING:
     from gateway.bootstrap import App
@@ -385,7 +386,8 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         ("sha256", "SHA256", 12)]))
     print()
     for event in case["events"]:
-        print(f"{event['at']}  {event['actor']:<8} {event['kind']:<20} "
+        who = acted_by(event["actor"], event["claimed_as"])
+        print(f"{event['at']}  {who:<8} {event['kind']:<20} "
               f"{json.dumps(event['data'], ensure_ascii=False)[:120]}")
     return EXIT_OK
 
