@@ -5,6 +5,8 @@ CLI on a real database and a real aiosmtpd relay on loopback, on SQLite and Post
 
 from __future__ import annotations
 
+import os
+import pwd
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +32,7 @@ from tests.support.outbound import CUSTOMER, receive
 from tests.support.waiting import wait_for
 from tests.support.web import account
 
+ME = pwd.getpwuid(os.geteuid()).pw_name  # the OS user: the actor of every command here
 REVIEWERS = "reviewers@northpoint.example"
 MATRIX = f"""
 [approval]
@@ -64,11 +67,14 @@ def customer_case(app: App, tmp_path: Path, subject: str = "RFQ 20 manifold bloc
 
 
 def kinds_of_events(app: App, ref: str) -> list[tuple[str, str]]:
+    """Kind and who: the actor, or for a command-line action the ``--as`` claim beside the OS
+    user (the staff identity the command acted as)."""
     with app.db.session() as session:
         case = case_by_ref(session, ref)
-        return [(e.kind, e.actor) for e in session.scalars(select(CaseEvent).where(
-            CaseEvent.case_id == case.id, CaseEvent.kind.like("outbound_%")
-            | (CaseEvent.kind == "approval_escalated")).order_by(CaseEvent.id))]
+        return [(e.kind, e.claimed_as if e.actor == ME and e.claimed_as else e.actor)
+                for e in session.scalars(select(CaseEvent).where(
+                    CaseEvent.case_id == case.id, CaseEvent.kind.like("outbound_%")
+                    | (CaseEvent.kind == "approval_escalated")).order_by(CaseEvent.id))]
 
 
 def replies_received(relay) -> list:  # type: ignore[no-untyped-def]
@@ -111,6 +117,9 @@ def test_a_delay_notice_is_not_sent_before_a_second_person_approves_it(
     assert sent.rcpt_tos == [CUSTOMER] and "ship two weeks late" in sent.message().get_content()
     assert cli("outbound", "approve", outbound_id, "--as", "root").code != 0  # decided once
     # What the auditor is shown: held by its author, approved by another, and only then sent.
+    with app.db.session() as session:  # the command-line actions' actor is the OS user
+        assert {e.actor for e in session.scalars(select(CaseEvent).where(
+            CaseEvent.claimed_as.is_not(None)))} == {ME}
     assert kinds_of_events(app, ref)[-4:] == [
         ("outbound_queued", "alice"), ("outbound_held", "alice"),
         ("outbound_approved", "bob"), ("outbound_sent", "system")]
