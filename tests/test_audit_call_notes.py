@@ -17,6 +17,7 @@ import hashlib
 import json
 import zipfile
 
+from tests.support.cli import claimed, who
 from tests.support.mail import make_message, write_messages
 
 PURCHASE_ORDER = make_message(
@@ -67,7 +68,7 @@ def test_a_phone_note_with_a_scope_change_opens_a_review(cli, tmp_path):
                    pending["trigger_message_pk"], pending["opened_by"]),
         "note": [(n["channel"], n["actor"], n["review_id"]) for n in case["notes"]],
         "filed": (filed["direction"], filed["sha256"], filed["seq"]),
-        "trail": [(e["kind"], e["actor"]) for e in case["events"]
+        "trail": [(e["kind"], who(e)) for e in case["events"]
                   if e["kind"] in ("scope_change_flagged", "review_opened", "note_recorded")],
         "in_package": len(in_package),
         "channel_header": parsed["X-Commgate-Channel"] if parsed else None,
@@ -79,8 +80,9 @@ def test_a_phone_note_with_a_scope_change_opens_a_review(cli, tmp_path):
         "review": ("NPC-000001", "scope-change", "pending", note["message_pk"], "sales.ben"),
         "note": [("phone", "sales.ben", pending["id"])],
         "filed": ("outbound", note["sha256"], note["seq"]),
-        "trail": [("scope_change_flagged", "sales.ben"), ("review_opened", "sales.ben"),
-                  ("note_recorded", "sales.ben")],
+        "trail": [("scope_change_flagged", claimed("sales.ben")),
+                  ("review_opened", claimed("sales.ben")),
+                  ("note_recorded", claimed("sales.ben"))],
         "in_package": 1,
         "channel_header": "phone",
         "attachment": ["call minutes.txt"],
