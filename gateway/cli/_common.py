@@ -72,7 +72,7 @@ def actor_of(args: argparse.Namespace) -> str:
 _STAFF = "settled_staff"
 
 
-def settle_actor(args: argparse.Namespace, app: App) -> None:
+def settle_actor(args: argparse.Namespace, app: App, *, schema_checked: bool = True) -> None:
     """Settle who a command with ``--as`` acts as, against the installation's users table
     (gateway/services/users.py ``settle_identity``), and tell the principal, whose OS user
     and claim the event rows record (gateway/db/acted.py)."""
@@ -84,7 +84,8 @@ def settle_actor(args: argparse.Namespace, app: App) -> None:
     claim = (who.claim if who is not None else args.actor or os.environ.get(ACTOR_ENV)) or None
     if claim is not None:
         claim = current_actor(claim)  # the same checks as any actor name
-    identity = settle_identity(app, os_user=who.os_user if who else os_user(), claim=claim)
+    identity = settle_identity(app, os_user=who.os_user if who else os_user(), claim=claim,
+                               schema_checked=schema_checked)
     principal.settle(identity.staff, linked=identity.linked, claim=claim)
     setattr(args, _STAFF, identity.staff)
 
@@ -109,7 +110,7 @@ def opened_app(args: argparse.Namespace, schema: SchemaUse = "existing") -> Iter
     all refuse one behind the code (gateway.db.session.SchemaUse)."""
     app = open_app(args, schema)
     try:
-        settle_actor(args, app)
+        settle_actor(args, app, schema_checked=schema != "unchecked")
         yield app
     finally:
         app.close()

@@ -73,12 +73,19 @@ class Identity:
     linked: bool
 
 
-def settle_identity(ctx: Context, *, os_user: str, claim: str | None) -> Identity:
+def settle_identity(ctx: Context, *, os_user: str, claim: str | None,
+                    schema_checked: bool = True) -> Identity:
     """The staff identity of a command run by ``os_user`` claiming ``claim`` (``--as``): the
     account linked to the OS user, whose claim must be that account; else (an OS user linked
     to nobody) the claim, or the OS user's own name, unless ``[cli] require_linked_os_user``
-    refuses it. Every refusal is one line saying what to do."""
+    refuses it. Every refusal is one line saying what to do.
+
+    ``schema_checked=False`` (``commgate backup`` of a database behind the code): a schema from
+    before the links (migration 0020) links nobody, and the claim is taken without the
+    requirement, so that the backup the upgrade asks for can be made."""
     with ctx.db.session() as session:
+        if not schema_checked and not users.links_recorded(session):
+            return Identity(claim or os_user, linked=False)
         account = users.linked_user(session, os_user)
         if account is not None:
             if claim and claim.casefold() != account.name.casefold():

@@ -14,7 +14,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from gateway.core import passwords
@@ -67,6 +67,13 @@ def link_os_user(session: Session, *, name: str, os_user: str | None, actor: str
     _record(session, user, "os_user_linked" if os_user else "os_user_unlinked", actor,
             {"os_user": os_user, "previous": previous})
     return user
+
+
+def links_recorded(session: Session) -> bool:
+    """Whether the database's schema has the links of OS logins (a database behind the code,
+    opened to be backed up, may not)."""
+    columns = inspect(session.connection()).get_columns("users")
+    return any(column["name"] == "os_user" for column in columns)
 
 
 def linked_user(session: Session, os_user: str) -> User | None:
