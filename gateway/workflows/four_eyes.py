@@ -25,14 +25,18 @@ from gateway.db.models import CaseEvent
 from gateway.db.users import User
 
 
-def shared_linked_login(session: Session, *, author: str, author_logins: Iterable[str],
-                        approver: str) -> tuple[str, str] | None:
+def shared_linked_login(
+    session: Session, *, author: str, author_logins: Iterable[str], approver: str
+) -> tuple[str, str] | None:
     """The linked login both sides act through and the staff user it is linked to, if any."""
     who = principal.current.get()
     approver_logins = {who.os_user} if who is not None else set()
     author_side = {login for login in author_logins if login}
-    linked = {user.os_user: user.name for user in session.scalars(
-        select(User).where(User.os_user.is_not(None))) if user.os_user}
+    linked = {
+        user.os_user: user.name
+        for user in session.scalars(select(User).where(User.os_user.is_not(None)))
+        if user.os_user
+    }
     for login, name in linked.items():
         if name.casefold() == author.casefold():
             author_side.add(login)
@@ -44,21 +48,26 @@ def shared_linked_login(session: Session, *, author: str, author_logins: Iterabl
     return None
 
 
-def refuse_same_login(session: Session, *, author: str, author_logins: Iterable[str],
-                      approver: str, what: str) -> None:
+def refuse_same_login(
+    session: Session, *, author: str, author_logins: Iterable[str], approver: str, what: str
+) -> None:
     """Refuse ``approver`` (one line, as every four-eyes refusal) when :func:`shared_linked_login`
     finds one login behind both sides of ``what``."""
-    shared = shared_linked_login(session, author=author, author_logins=author_logins,
-                                 approver=approver)
+    shared = shared_linked_login(
+        session, author=author, author_logins=author_logins, approver=approver
+    )
     if shared is not None:
         login, staff = shared
-        raise WorkflowError(f"not allowed because {author} wrote {what} and {approver} "
-                            f"approves it through the same OS user {login} (linked to "
-                            f"{staff}): a different person must approve it")
+        raise WorkflowError(
+            f"not allowed because {author} wrote {what} and {approver} "
+            f"approves it through the same OS user {login} (linked to "
+            f"{staff}): a different person must approve it"
+        )
 
 
-def same_login_under_claims(author_event: CaseEvent | None, approver_event: CaseEvent | None
-                            ) -> str | None:
+def same_login_under_claims(
+    author_event: CaseEvent | None, approver_event: CaseEvent | None
+) -> str | None:
     """The OS login behind both the authoring and the approving event of a four-eyes step when
     both were command-line actions of that one login and at least one named a claim: two staff
     names, one person at one keyboard as far as the kernel knows (None otherwise)."""
@@ -71,13 +80,17 @@ def same_login_under_claims(author_event: CaseEvent | None, approver_event: Case
     return author_event.actor
 
 
-def outbound_steps(session: Session, case_ids: Iterable[int]
-                   ) -> dict[int, dict[str, CaseEvent]]:
+def outbound_steps(session: Session, case_ids: Iterable[int]) -> dict[int, dict[str, CaseEvent]]:
     """Per held outbound mail id: its ``outbound_held`` and ``outbound_approved`` events."""
     steps: dict[int, dict[str, CaseEvent]] = {}
-    for event in session.scalars(select(CaseEvent).where(
+    for event in session.scalars(
+        select(CaseEvent)
+        .where(
             CaseEvent.case_id.in_(list(case_ids)),
-            CaseEvent.kind.in_(("outbound_held", "outbound_approved"))).order_by(CaseEvent.id)):
+            CaseEvent.kind.in_(("outbound_held", "outbound_approved")),
+        )
+        .order_by(CaseEvent.id)
+    ):
         outbound_id = (event.data or {}).get("outbound_id")
         if isinstance(outbound_id, int):
             steps.setdefault(outbound_id, {})[event.kind] = event

@@ -56,8 +56,9 @@ def last_events_entry(home: Path) -> dict:
 
 def test_the_os_user_is_the_actor_and_the_claim_stands_beside_it(cli, home, ref, db_url):
     assert cli("cases", "status", ref, "open", "--as", "alice").code == 0
-    (row,) = rows(db_url, "SELECT id, actor, claimed_as FROM case_events "
-                          "WHERE kind = 'status_changed'")
+    (row,) = rows(
+        db_url, "SELECT id, actor, claimed_as FROM case_events WHERE kind = 'status_changed'"
+    )
     assert row[1:] == (ME, "alice")
     shown = cli("cases", "show", ref, "--json").json()
     (changed,) = [e for e in shown["events"] if e["kind"] == "status_changed"]
@@ -69,53 +70,74 @@ def test_the_os_user_is_the_actor_and_the_claim_stands_beside_it(cli, home, ref,
     (recorded,) = body["events"]
     assert (recorded["id"], recorded["actor"], recorded["claimed_as"]) == row
     # The filing's own events keep the system actor and no claim.
-    assert set(rows(db_url, "SELECT actor, claimed_as FROM case_events "
-                            "WHERE kind <> 'status_changed'")) == {("system", None)}
+    assert set(
+        rows(db_url, "SELECT actor, claimed_as FROM case_events WHERE kind <> 'status_changed'")
+    ) == {("system", None)}
     assert cli("archive", "verify").code == 0
 
 
 def test_without_a_claim_nothing_is_claimed(cli, ref, db_url):
     assert cli("cases", "status", ref, "open").code == 0
-    assert rows(db_url, "SELECT actor, claimed_as FROM case_events "
-                        "WHERE kind = 'status_changed'") == [(ME, None)]
+    assert rows(
+        db_url, "SELECT actor, claimed_as FROM case_events WHERE kind = 'status_changed'"
+    ) == [(ME, None)]
 
 
-def test_other_event_tables_record_the_os_user_and_the_claim(cli, home, ref, db_url,
-                                                             monkeypatch, tmp_path):
+def test_other_event_tables_record_the_os_user_and_the_claim(
+    cli, home, ref, db_url, monkeypatch, tmp_path
+):
     add_user(cli, monkeypatch, "bob", "reviewer", "--as", "admin1")
     assert rows(db_url, "SELECT actor, claimed_as, kind FROM user_events") == [
-        (ME, "admin1", "user_added")]
+        (ME, "admin1", "user_added")
+    ]
     assert rows(db_url, "SELECT created_by FROM users") == [("admin1",)]  # the staff identity
     body = tmp_path / "body.txt"
     body.write_text("Thank you for ${subject}.\n")
-    assert cli("templates", "create", "thanks", "--subject", "Re: ${subject}", "--body-file",
-               str(body), "--as", "alice").code == 0
+    assert (
+        cli(
+            "templates",
+            "create",
+            "thanks",
+            "--subject",
+            "Re: ${subject}",
+            "--body-file",
+            str(body),
+            "--as",
+            "alice",
+        ).code
+        == 0
+    )
     assert rows(db_url, "SELECT actor, claimed_as, action FROM template_events") == [
-        (ME, "alice", "created")]
+        (ME, "alice", "created")
+    ]
     shown = cli("templates", "show", "thanks", "--json").json()
     assert [(e["actor"], e["claimed_as"]) for e in shown["history"]] == [(ME, "alice")]
     assert rows(db_url, "SELECT author FROM templates") == [("alice",)]
 
 
 def test_a_linked_os_user_acts_as_its_staff_user_and_cannot_claim_another(
-        cli, ref, db_url, monkeypatch):
+    cli, ref, db_url, monkeypatch
+):
     add_user(cli, monkeypatch, "alice", "staff", "--os-user", ME)
     listed = cli("users", "list", "--json").json()
     assert [(u["name"], u["os_user"]) for u in listed] == [("alice", ME)]
     refused = cli("cases", "status", ref, "open", "--as", "bob")
     assert refused.code == 1
-    assert refused.err == (f"commgate: error: you are OS user {ME}, linked to staff alice; "
-                           f"--as bob refused\n")
+    assert refused.err == (
+        f"commgate: error: you are OS user {ME}, linked to staff alice; --as bob refused\n"
+    )
     done = cli("cases", "status", ref, "open")
     assert done.code == 0 and done.out.endswith("(by alice)\n")  # the staff identity
     assert cli("cases", "status", ref, "waiting", "--as", "Alice").code == 0  # its own name
-    assert rows(db_url, "SELECT actor, claimed_as FROM case_events "
-                        "WHERE kind = 'status_changed' ORDER BY id") == [(ME, None),
-                                                                        (ME, "Alice")]
+    assert rows(
+        db_url,
+        "SELECT actor, claimed_as FROM case_events WHERE kind = 'status_changed' ORDER BY id",
+    ) == [(ME, None), (ME, "Alice")]
     # The link is a user event; unlinking gives the claim back.
     assert cli("users", "link", "alice", "--unlink", "--as", "alice").code == 0
-    assert rows(db_url, "SELECT kind, data FROM user_events ORDER BY id")[-1][0] == \
-        "os_user_unlinked"
+    assert (
+        rows(db_url, "SELECT kind, data FROM user_events ORDER BY id")[-1][0] == "os_user_unlinked"
+    )
     assert cli("cases", "status", ref, "open", "--as", "bob").code == 0
 
 
@@ -129,8 +151,7 @@ def test_a_login_links_to_one_account_at_most(cli, ref, monkeypatch):
     assert cli("users", "link", "bob", "--os-user", "jsmith").code == 0
 
 
-def test_require_linked_os_user_refuses_an_unlinked_os_user(cli, home, ref, db_url,
-                                                            monkeypatch):
+def test_require_linked_os_user_refuses_an_unlinked_os_user(cli, home, ref, db_url, monkeypatch):
     add_user(cli, monkeypatch, "ops", "admin")  # linked to nobody yet
     config = home / CONFIG_NAME
     config.write_text(config.read_text() + "\n[cli]\nrequire_linked_os_user = true\n")
@@ -139,16 +160,24 @@ def test_require_linked_os_user_refuses_an_unlinked_os_user(cli, home, ref, db_u
     assert refused.err == (
         f"commgate: error: OS user {ME} is linked to no staff user and [cli] "
         f"require_linked_os_user is set: an admin links it with 'commgate users link NAME "
-        f"--os-user {ME}'\n")
+        f"--os-user {ME}'\n"
+    )
     assert cli("cases", "list").code == 0  # reading without --as is no staff action
-    config.write_text(config.read_text().replace("require_linked_os_user = true",
-                                                 "require_linked_os_user = false"))
+    config.write_text(
+        config.read_text().replace(
+            "require_linked_os_user = true", "require_linked_os_user = false"
+        )
+    )
     assert cli("users", "link", "ops", "--os-user", ME).code == 0
-    config.write_text(config.read_text().replace("require_linked_os_user = false",
-                                                 "require_linked_os_user = true"))
+    config.write_text(
+        config.read_text().replace(
+            "require_linked_os_user = false", "require_linked_os_user = true"
+        )
+    )
     assert cli("cases", "status", ref, "open").code == 0
-    assert rows(db_url, "SELECT actor, claimed_as FROM case_events "
-                        "WHERE kind = 'status_changed'") == [(ME, None)]
+    assert rows(
+        db_url, "SELECT actor, claimed_as FROM case_events WHERE kind = 'status_changed'"
+    ) == [(ME, None)]
 
 
 def test_four_eyes_refuse_one_linked_os_user_on_both_sides(cli, ref, monkeypatch, tmp_path):
@@ -158,13 +187,27 @@ def test_four_eyes_refuse_one_linked_os_user_on_both_sides(cli, ref, monkeypatch
     add_user(cli, monkeypatch, "bob", "admin")
     body = tmp_path / "body.txt"
     body.write_text("Thank you.\n")
-    assert cli("templates", "create", "thanks", "--subject", "Re: ${subject}", "--body-file",
-               str(body), "--as", "alice").code == 0
+    assert (
+        cli(
+            "templates",
+            "create",
+            "thanks",
+            "--subject",
+            "Re: ${subject}",
+            "--body-file",
+            str(body),
+            "--as",
+            "alice",
+        ).code
+        == 0
+    )
     assert cli("users", "link", "bob", "--os-user", ME).code == 0
     refused = cli("templates", "approve", "thanks", "--version", "1")
     assert refused.code == 1
-    assert (f"alice wrote thanks v1 and bob approves it through the same OS user {ME} "
-            f"(linked to bob): a different person must approve it") in refused.err
+    assert (
+        f"alice wrote thanks v1 and bob approves it through the same OS user {ME} "
+        f"(linked to bob): a different person must approve it"
+    ) in refused.err
     # Unlinked, the same login may approve under another claim (the mock audit's to report).
     assert cli("users", "link", "bob", "--unlink").code == 0
     approved = cli("templates", "approve", "thanks", "--version", "1", "--as", "bob")

@@ -22,8 +22,13 @@ down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-EVENT_TABLES = ("case_events", "user_events", "template_events", "document_events",
-                "property_history")
+EVENT_TABLES = (
+    "case_events",
+    "user_events",
+    "template_events",
+    "document_events",
+    "property_history",
+)
 
 
 def upgrade() -> None:
