@@ -374,7 +374,8 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         print(f"cannot close: {life['close_blocker']}")
     for note in case["notes"]:
         review = f" (scope change, review {note['review_id']})" if note["review_id"] else ""
-        print(f"note:     {note['at']} {note['channel']} by {note['actor']}{review}: "
+        print(f"note:     {note['at']} {note['channel']} by "
+              f"{acted_by(note['actor'], note['claimed_as'])}{review}: "
               f"{note['text'][:200]}")
     for hold in case["holds"]:
         print(f"hold:     {hold['id']} {hold['scope']} {hold['value']!r} placed by "

@@ -57,6 +57,17 @@ def acting(claim: str | None) -> Iterator[Principal]:
         current.reset(token)
 
 
+@contextmanager
+def behind(who: Principal) -> Iterator[Principal]:
+    """``who`` behind what runs inside: the principal a command recorded with work that
+    another process finishes (a note it archived, filed by the daemon's worker)."""
+    token = current.set(who)
+    try:
+        yield who
+    finally:
+        current.reset(token)
+
+
 def settle(staff: str, *, linked: bool, claim: str | None) -> Principal | None:
     """Record the staff identity the current principal acts as, and its claim as checked
     (None: no principal, as in the web application). Undone with the :func:`acting` block

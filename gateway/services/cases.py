@@ -247,7 +247,8 @@ class Note(RowView):
 
     case: str
     at: str | None
-    actor: str
+    actor: str  # the OS user of a command (the signed-in user of the web application)
+    claimed_as: str | None  # the command's --as
     message_pk: int | None
     channel: str
     subject: str

@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core.clock import utcnow
-from gateway.core.text import iso
+from gateway.core.text import acted_by, iso
 from gateway.db.documents import DocumentSend, DocumentVersion
 from gateway.db.events import case_family
 from gateway.db.feedback import FeedbackReview, FeedbackReviewItem
@@ -400,8 +400,8 @@ def notes_on_record(session: Session, settings: Settings, s: Sampled) -> Outcome
     found = notes.details_for_case(session, s.case)
     if not found:
         return NOT_APPLICABLE, "no call or meeting noted on the case"
-    return PRESENT, "; ".join(f"{n['channel']} note by {n['actor']} on {n['at']} (ledger seq "
-                              f"{n['seq']})" for n in found)
+    return PRESENT, "; ".join(f"{n['channel']} note by {acted_by(n['actor'], n['claimed_as'])} "
+                              f"on {n['at']} (ledger seq {n['seq']})" for n in found)
 
 
 def documents_sent(session: Session, settings: Settings, s: Sampled) -> Outcome:

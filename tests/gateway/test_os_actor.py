@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from gateway.config import CONFIG_NAME
 from gateway.db.event_ledger import KIND
 from tests.support.mail import make_message, write_messages
+from tests.support.web import signed_in
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
 PASSWORD = "correct horse battery staple"
@@ -212,3 +213,10 @@ def test_four_eyes_refuse_one_linked_os_user_on_both_sides(cli, ref, monkeypatch
     assert cli("users", "link", "bob", "--unlink").code == 0
     approved = cli("templates", "approve", "thanks", "--version", "1", "--as", "bob")
     assert approved.code == 0, approved.err
+
+
+def test_the_case_page_shows_the_os_user_with_the_claim(cli, app, ref):
+    assert cli("cases", "status", ref, "open", "--as", "alice").code == 0
+    with signed_in(app, "carl", "compliance") as client:
+        page = client.get(f"/cases/{ref}").text
+    assert f'<span class="actor">{ME} (as alice)</span>' in page
