@@ -24,9 +24,9 @@ from dataclasses import dataclass, replace
 
 @dataclass(frozen=True)
 class Principal:
-    """``os_user``: the login of the effective uid; ``claim``: ``--as`` (or $COMMGATE_USER),
-    if given; ``staff``: the staff identity the services act as, once settled (None before);
-    ``linked``: whether ``staff`` comes from the users table's link of ``os_user``."""
+    """``os_user``: the login of the effective uid; ``claim``: ``--as`` (or its environment
+    default), if given; ``staff``: the staff identity the services act as, once settled (None
+    before); ``linked``: whether ``staff`` comes from the users table's link of ``os_user``."""
 
     os_user: str
     claim: str | None = None
