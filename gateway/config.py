@@ -505,6 +505,15 @@ class MetricsConfig(_Section):
         return value
 
 
+class CliConfig(_Section):
+    """Who the command line acts as (docs/ledger-events.md, "Who acted"). An OS user linked to
+    a staff user (``commgate users link``) always acts as that user; ``require_linked_os_user``
+    refuses the staff actions of an OS user linked to nobody (its ``--as`` would otherwise be
+    taken as the staff identity, recorded as a claim beside the OS user)."""
+
+    require_linked_os_user: bool = False
+
+
 class Config(_Section):
     """The whole installation. Paths are relative to the home folder unless absolute."""
 
@@ -534,6 +543,7 @@ class Config(_Section):
     retention: RetentionConfig = RetentionConfig()
     web: WebConfig = WebConfig()
     metrics: MetricsConfig = MetricsConfig()
+    cli: CliConfig = CliConfig()
 
 
 class Settings:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import zipfile
 
+from tests.support.cli import OS_USER, claimed, who
 from tests.support.mail import make_message, write_messages
 
 PURCHASE_ORDER = make_message(
@@ -39,9 +40,10 @@ def test_a_phone_note_with_a_scope_change_opens_a_review(cli, tmp_path):
                "--json")
     assert done.code == 0, done.err
     note = done.json()
-    assert (note["case"], note["channel"], note["actor"], note["scope_change"],
-            note["attachments"]) == ("NPC-000001", "phone", "sales.ben", True,
-                                     ["call minutes.txt"])
+    assert (note["case"], note["channel"], note["actor"], note["claimed_as"],
+            note["scope_change"], note["attachments"]) == ("NPC-000001", "phone", OS_USER,
+                                                           "sales.ben", True,
+                                                           ["call minutes.txt"])
     assert note["text"] == ("Summary: Anna Buyer phoned: quantity 250 -> 400, delivery 1 Feb "
                             "2027 Outcome: told her we review and confirm in writing")
 
@@ -65,9 +67,9 @@ def test_a_phone_note_with_a_scope_change_opens_a_review(cli, tmp_path):
         "case": (case["order"]["review_required"], case["scope_change"]),
         "review": (pending["case"], pending["kind"], pending["status"],
                    pending["trigger_message_pk"], pending["opened_by"]),
-        "note": [(n["channel"], n["actor"], n["review_id"]) for n in case["notes"]],
+        "note": [(n["channel"], who(n), n["review_id"]) for n in case["notes"]],
         "filed": (filed["direction"], filed["sha256"], filed["seq"]),
-        "trail": [(e["kind"], e["actor"]) for e in case["events"]
+        "trail": [(e["kind"], who(e)) for e in case["events"]
                   if e["kind"] in ("scope_change_flagged", "review_opened", "note_recorded")],
         "in_package": len(in_package),
         "channel_header": parsed["X-Commgate-Channel"] if parsed else None,
@@ -77,10 +79,11 @@ def test_a_phone_note_with_a_scope_change_opens_a_review(cli, tmp_path):
     } == {
         "case": (True, True),
         "review": ("NPC-000001", "scope-change", "pending", note["message_pk"], "sales.ben"),
-        "note": [("phone", "sales.ben", pending["id"])],
+        "note": [("phone", claimed("sales.ben"), pending["id"])],
         "filed": ("outbound", note["sha256"], note["seq"]),
-        "trail": [("scope_change_flagged", "sales.ben"), ("review_opened", "sales.ben"),
-                  ("note_recorded", "sales.ben")],
+        "trail": [("scope_change_flagged", claimed("sales.ben")),
+                  ("review_opened", claimed("sales.ben")),
+                  ("note_recorded", claimed("sales.ben"))],
         "in_package": 1,
         "channel_header": "phone",
         "attachment": ["call minutes.txt"],

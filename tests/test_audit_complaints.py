@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+from tests.support.cli import claimed, who
 from tests.support.mail import make_message
 
 COMPLAINT = ("Hello,\n\nthis is a formal complaint: the 20 bearings of delivery 4711 arrived "
@@ -46,7 +47,7 @@ def test_a_complaint_is_classified_acted_on_and_closed_with_its_evidence(cli, tm
     with export.open(newline="", encoding="utf-8") as stream:
         (row,) = list(csv.DictReader(stream))
     history = cli("cases", "show", ref, "--json").json()["events"]
-    by_people = [(e["actor"], e["kind"], {k: e["data"][k] for k in sorted(e["data"])
+    by_people = [(who(e), e["kind"], {k: e["data"][k] for k in sorted(e["data"])
                                           if k not in ("at", "previous")})
                  for e in history if e["actor"] != "system"]
     system = [e["kind"] for e in history if e["actor"] == "system"]
@@ -64,15 +65,15 @@ def test_a_complaint_is_classified_acted_on_and_closed_with_its_evidence(cli, tm
                 "resolution": "20 bearings replaced; packaging changed to foam inserts",
                 "root cause": "loose packaging"},
         "history": [
-            ("quality.alice", "feedback_classified", {"severity": {"from": "", "to": "high"},
-                                                      "type": {"from": "", "to": "complaint"}}),
-            ("quality.alice", "status_changed", {"from": "new", "note": "", "to": "open"}),
-            ("quality.alice", "status_changed", {"from": "open", "note": "replacement shipped",
-                                                 "to": "resolved"}),
-            ("quality.bob", "corrective_action_recorded", {
+            (claimed("quality.alice"), "feedback_classified", {
+                "severity": {"from": "", "to": "high"}, "type": {"from": "", "to": "complaint"}}),
+            (claimed("quality.alice"), "status_changed", {"from": "new", "note": "", "to": "open"}),
+            (claimed("quality.alice"), "status_changed", {
+                "from": "open", "note": "replacement shipped", "to": "resolved"}),
+            (claimed("quality.bob"), "corrective_action_recorded", {
                 "corrective_action_ref": "CAPA-2026-017",
                 "resolution_note": "20 bearings replaced; packaging changed to foam inserts",
                 "root_cause": "loose packaging"}),
-            ("quality.carol", "status_changed", {"from": "resolved", "note": "",
+            (claimed("quality.carol"), "status_changed", {"from": "resolved", "note": "",
                                                  "to": "closed"}),
         ]}

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway.bootstrap import App
 from gateway.services.feedback_reviews import review_cadence
+from tests.support.cli import claimed, who
 from tests.support.mail import make_message, write_messages
 
 SUPPORT = "support@northpoint.example"
@@ -95,7 +96,7 @@ def test_a_feedback_review_is_recorded_with_each_decision_and_the_cadence_read(
                    review["held_at"]),
         "decisions": [(i["ref"], i["decision"], i["text"], i["alias"])
                       for i in review["items"]],
-        "events": [(e["actor"], e["data"]["item"], e["data"]["decision"],
+        "events": [(who(e), e["data"]["item"], e["data"]["decision"],
                     e["data"]["review_id"]) for e in events],
         "cadence": (cadence["every_days"], cadence["kept"], len(cadence["reviews"]),
                     cadence["gaps"], [i["ref"] for i in cadence["never_reviewed"]]),
@@ -105,9 +106,9 @@ def test_a_feedback_review_is_recorded_with_each_decision_and_the_cadence_read(
         "decisions": [(first, "corrective-action", "CAPA-2026-031 packaging", SUPPORT),
                       (second, "improvement", "foam inserts for all bearings", SUPPORT),
                       (third, "no-action", f"duplicate of {first}, same delivery", SUPPORT)],
-        "events": [("quality.alice", first, "corrective-action", review["id"]),
-                   ("quality.alice", second, "improvement", review["id"]),
-                   ("quality.alice", third, "no-action", review["id"])],
+        "events": [(claimed("quality.alice"), first, "corrective-action", review["id"]),
+                   (claimed("quality.alice"), second, "improvement", review["id"]),
+                   (claimed("quality.alice"), third, "no-action", review["id"])],
         # 200 days before the review with none: longer than the 90-day default.
         "cadence": (90, False, 1, [{"from": since.isoformat().replace("+00:00", "Z"),
                                     "to": held.isoformat().replace("+00:00", "Z"),

@@ -28,6 +28,7 @@ from archive.entries import compute_entry_hash
 from gateway.cli.main import main as cli_main
 from gateway.evidence.verify import MANIFEST, SUMS, verify_package
 from gateway.installation import init_home
+from tests.support.cli import claimed
 from tests.support.mail import make_message, write_messages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,7 +135,7 @@ def test_a_package_verifies_offline_with_the_installation_deleted(cli, home, tmp
         assert f">{stage}<" in report.replace("&gt;", ">"), stage
     assert report.index("checklist_updated") < report.index("order_accepted")
     assert "CAPA-2026-017: bearings replaced" in report
-    assert "by qa.lena" in report and "by sales.ben" in report and "by quality.bob" in report
+    assert all(f"by {claimed(name)}" in report for name in ("qa.lena", "sales.ben", "quality.bob"))
 
 
 # -- tampering ----------------------------------------------------------------------------------

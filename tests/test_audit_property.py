@@ -15,6 +15,7 @@ import hashlib
 from email.message import EmailMessage
 
 from gateway.bootstrap import App
+from tests.support.cli import claimed, who
 from tests.support.mail import make_message, write_messages
 
 NOTICE = make_message(
@@ -97,14 +98,14 @@ def test_receipt_protection_and_return_of_customer_property(cli, home, tmp_path)
     assert (shipped["from_location"], shipped["destination"], shipped["shipping_ref"]) == (
         "Test bay 2", "Anna, Customer GmbH, goods-in dock 2", "DHL 1234567890")
     fixture = ok(cli("property", "show", item, "--json"))
-    case_events = [(e["kind"], e["actor"], e["data"].get("to"))
+    case_events = [(e["kind"], who(e), e["data"].get("to"))
                    for e in ok(cli("cases", "show", fixture["case"], "--json"))["events"]
                    if e["kind"].startswith("property_")]
     evidence = {
         "register": [(r["id"], r["kind"], r["owner"], r["status"]) for r in register],
         "receipt": (fixture["received_at"] is not None, fixture["condition"],
                     fixture["handling"]),
-        "custody": [(h["actor"], h["action"], h["from"], h["to"], h["note"],
+        "custody": [(who(h), h["action"], h["from"], h["to"], h["note"],
                      h["data"].get("location")) for h in fixture["history"]],
         "case_events": case_events,
         "drawing": (registered["sha256"], registered["filename"], registered["status"],
@@ -116,17 +117,18 @@ def test_receipt_protection_and_return_of_customer_property(cli, home, tmp_path)
         "receipt": (True, "good; crate sealed, no visible damage", "keep dry; do not disassemble"),
         "custody": [
             ("system", "proposed", None, "announced", "", None),
-            ("sales.ben", "confirmed", "announced", "announced", "", None),
-            ("stores.tom", "status", "announced", "received", "", "Bonded store, rack B3"),
-            ("test.eva", "status", "received", "in-use", "leak test of lot 7", "Test bay 2"),
-            ("shipping.joe", "status", "in-use", "returned", "crate resealed",
+            (claimed("sales.ben"), "confirmed", "announced", "announced", "", None),
+            (claimed("stores.tom"), "status", "announced", "received", "", "Bonded store, rack B3"),
+            (claimed("test.eva"), "status", "received", "in-use", "leak test of lot 7",
+             "Test bay 2"),
+            (claimed("shipping.joe"), "status", "in-use", "returned", "crate resealed",
              "returned to Anna, Customer GmbH, goods-in dock 2 (shipment DHL 1234567890)"),
         ],
         "case_events": [("property_proposed", "system", None),
-                        ("property_confirmed", "sales.ben", None),
-                        ("property_received", "stores.tom", "received"),
-                        ("property_status_changed", "test.eva", "in-use"),
-                        ("property_status_changed", "shipping.joe", "returned")],
+                        ("property_confirmed", claimed("sales.ben"), None),
+                        ("property_received", claimed("stores.tom"), "received"),
+                        ("property_status_changed", claimed("test.eva"), "in-use"),
+                        ("property_status_changed", claimed("shipping.joe"), "returned")],
         "drawing": (archived_sha256, "D-4471-C.pdf", "received",
                     [{"kind": "drawing", "value": "D-4471"}]),
     }

@@ -17,6 +17,7 @@ from tests.support.audit_findings import (
     order_accepted_over_an_unconfirmed_change,
 )
 from tests.support.checkpoints import configure_checkpoint_key
+from tests.support.cli import claimed
 from tests.support.outbound import Relays, RelayServer, configure
 from tests.support.smtp import LoopThread
 
@@ -144,9 +145,9 @@ def test_an_unconfirmed_change_and_a_complaint_without_corrective_action_are_mis
         ("complaint", complaint): [(
             "corrective action",
             "complaint closed without corrective action and resolution note after it was "
-            "retyped complaint -> suggestion by qm.petra (admin) on "
+            f"retyped complaint -> suggestion by {claimed('qm.petra')} (admin) on "
             + next(e["at"] for e in cli("cases", "show", complaint, "--json").json()["events"]
-                   if e["kind"] == "feedback_classified" and e["actor"] == "qm.petra")
+                   if e["kind"] == "feedback_classified" and e["claimed_as"] == "qm.petra")
             + ": a wish for deburring, not a complaint")],
     }
 

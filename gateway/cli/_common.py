@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from gateway.core import principal
 from gateway.core.errors import ActorUnknownError
 from gateway.core.principal import os_user
 
@@ -39,15 +40,17 @@ def subcommands_of(sub: Any, name: str) -> Any:
 
 
 def add_actor_option(parser: argparse.ArgumentParser) -> None:
-    """``--as NAME``: who is acting (default $COMMGATE_USER, else the login name)."""
+    """``--as NAME``: the staff user the person at the keyboard says they are (default
+    $COMMGATE_USER). A claim: the actor recorded is the OS user, the claim beside it."""
     parser.add_argument("--as", dest="actor", metavar="NAME",
-                        help="who is acting (default: $COMMGATE_USER or your login)")
+                        help="the staff user you act as (default: $COMMGATE_USER; an OS user "
+                             "linked to a staff user acts as that user)")
 
 
 def current_actor(explicit: str | None = None) -> str:
-    """Who is acting: ``--as NAME`` on the command line, else $COMMGATE_USER, else the login
-    name of the process's user (from the password database). The first two are claims: the
-    ledger records them beside the OS user (gateway/core/principal.py)."""
+    """Who is acting as far as the command line alone can tell: ``--as NAME``, else
+    $COMMGATE_USER, else the login name of the process's user (from the password database).
+    The first two are claims (gateway/core/principal.py)."""
     actor = (explicit or os.environ.get(ACTOR_ENV) or os_user() or "").strip()
     if not actor or any(ch in actor for ch in "\r\n\x00"):
         raise ActorUnknownError("cannot tell who is acting: pass --as NAME or set "
@@ -56,16 +59,45 @@ def current_actor(explicit: str | None = None) -> str:
 
 
 def actor_of(args: argparse.Namespace) -> str:
-    """The actor of a command that has :func:`add_actor_option`."""
-    return current_actor(getattr(args, "actor", None))
+    """The staff identity of a command that has :func:`add_actor_option`, as settled when it
+    opened its installation (:func:`opened_app`): the staff user linked to the OS user, else
+    the ``--as`` claim, else the OS user. Asked before that, it is a bug: the answer could be
+    a claim the users table refuses."""
+    staff = getattr(args, _STAFF, None)
+    if staff is None:
+        raise RuntimeError("actor_of() before opened_app(): the staff identity is not settled")
+    return str(staff)
+
+
+_STAFF = "settled_staff"
+
+
+def settle_actor(args: argparse.Namespace, app: App, *, schema_checked: bool = True) -> None:
+    """Settle who a command with ``--as`` acts as, against the installation's users table
+    (gateway/services/users.py ``settle_identity``), and tell the principal, whose OS user
+    and claim the event rows record (gateway/db/acted.py)."""
+    if not hasattr(args, "actor"):
+        return
+    from gateway.services.users import settle_identity
+
+    who = principal.current.get()
+    claim = (who.claim if who is not None else args.actor or os.environ.get(ACTOR_ENV)) or None
+    if claim is not None:
+        claim = current_actor(claim)  # the same checks as any actor name
+    identity = settle_identity(app, os_user=who.os_user if who else os_user(), claim=claim,
+                               schema_checked=schema_checked)
+    principal.settle(identity.staff, linked=identity.linked, claim=claim)
+    setattr(args, _STAFF, identity.staff)
 
 
 def reader_of(args: argparse.Namespace) -> str:
     """The actor for a command that records nothing (a listing, a verification): as
     :func:`actor_of` where it can tell, else "unknown", so that a timer job without a login
     name can still verify the archive."""
-    try:
+    if getattr(args, _STAFF, None) is not None:
         return actor_of(args)
+    try:
+        return current_actor(getattr(args, "actor", None))
     except (ActorUnknownError, OSError, KeyError):
         return "unknown"
 
@@ -78,6 +110,7 @@ def opened_app(args: argparse.Namespace, schema: SchemaUse = "existing") -> Iter
     all refuse one behind the code (gateway.db.session.SchemaUse)."""
     app = open_app(args, schema)
     try:
+        settle_actor(args, app, schema_checked=schema != "unchecked")
         yield app
     finally:
         app.close()

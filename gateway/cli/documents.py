@@ -90,8 +90,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_transition(args: argparse.Namespace) -> int:
     from gateway.services.documents import approve_document, publish_document, retire_document
 
-    actor = actor_of(args)
     with opened_app(args) as app:
+        actor = actor_of(args)
         if args.documents_command == "retire":
             doc = retire_document(app, actor=actor, name=args.name, version=args.version,
                                   note=args.note)

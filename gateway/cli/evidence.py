@@ -81,8 +81,8 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     from gateway.services.evidence import export_evidence
 
     selected = _selection(args)
-    actor = actor_of(args)
     with opened_app(args) as app:
+        actor = actor_of(args)
         report = export_evidence(app, actor=actor, selected=selected, output=args.output).report
     if args.json:
         emit_json(report.to_dict())
@@ -127,8 +127,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from gateway.services.evidence import export_messages
 
     selected = _selection(args)
-    actor = actor_of(args)
     with opened_app(args) as app:
+        actor = actor_of(args)
         report = export_messages(app, actor=actor, export_format=args.export_format,
                                  selected=selected, output=args.output)
     if args.json:

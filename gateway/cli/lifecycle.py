@@ -95,8 +95,8 @@ def _when(text: str) -> datetime:
 def cmd_cases_status(args: argparse.Namespace) -> int:
     from gateway.services.lifecycle import set_case_status
 
-    actor = actor_of(args)
     with opened_app(args) as app:
+        actor = actor_of(args)
         result = set_case_status(app, actor=actor, ref=args.ref, status=args.status,
                                  note=args.note).to_json()
     if args.json:
@@ -109,8 +109,8 @@ def cmd_cases_status(args: argparse.Namespace) -> int:
 def cmd_cases_escalate(args: argparse.Namespace) -> int:
     from gateway.services.lifecycle import escalate
 
-    actor = actor_of(args)
     with opened_app(args) as app:
+        actor = actor_of(args)
         rows = escalate(app, actor=actor).to_json()
     if args.json:
         emit_json(rows)
@@ -128,8 +128,8 @@ def cmd_feedback_set(args: argparse.Namespace) -> int:
 
     if args.feedback_type is None and args.severity is None:
         raise _UsageError("give --type and/or --severity")
-    actor = actor_of(args)
     with opened_app(args) as app:
+        actor = actor_of(args)
         result = set_feedback(app, actor=actor, ref=args.ref,
                               feedback_type=args.feedback_type, severity=args.severity,
                               note=args.note)
@@ -139,8 +139,8 @@ def cmd_feedback_set(args: argparse.Namespace) -> int:
 def cmd_feedback_action(args: argparse.Namespace) -> int:
     from gateway.services.lifecycle import record_action
 
-    actor = actor_of(args)
     with opened_app(args) as app:
+        actor = actor_of(args)
         result = record_action(app, actor=actor, ref=args.ref,
                                corrective_action=args.corrective_action,
                                resolution_note=args.resolution_note,

@@ -33,6 +33,7 @@ from gateway.cli.progress import EVERY_MESSAGES, EVERY_SECONDS, MODES, ingest_pr
 from gateway.core import logs
 from gateway.core.errors import ConfigError, GatewayError
 from gateway.core.principal import acting
+from gateway.core.text import acted_by
 
 if TYPE_CHECKING:
     from gateway.bootstrap import App
@@ -373,7 +374,8 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         print(f"cannot close: {life['close_blocker']}")
     for note in case["notes"]:
         review = f" (scope change, review {note['review_id']})" if note["review_id"] else ""
-        print(f"note:     {note['at']} {note['channel']} by {note['actor']}{review}: "
+        print(f"note:     {note['at']} {note['channel']} by "
+              f"{acted_by(note['actor'], note['claimed_as'])}{review}: "
               f"{note['text'][:200]}")
     for hold in case["holds"]:
         print(f"hold:     {hold['id']} {hold['scope']} {hold['value']!r} placed by "
@@ -385,7 +387,8 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
         ("sha256", "SHA256", 12)]))
     print()
     for event in case["events"]:
-        print(f"{event['at']}  {event['actor']:<8} {event['kind']:<20} "
+        who = acted_by(event["actor"], event["claimed_as"])
+        print(f"{event['at']}  {who:<8} {event['kind']:<20} "
               f"{json.dumps(event['data'], ensure_ascii=False)[:120]}")
     return EXIT_OK
 

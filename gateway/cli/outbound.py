@@ -134,9 +134,9 @@ def cmd_templates_create(args: argparse.Namespace) -> int:
 def cmd_templates_transition(args: argparse.Namespace) -> int:
     from gateway.services.outbound import approve_template, publish_template
 
-    actor = actor_of(args)
     change = approve_template if args.templates_command == "approve" else publish_template
     with opened_app(args) as app:
+        actor = actor_of(args)
         template = change(app, actor=actor, name=args.name, version=args.version)
     if args.json:
         emit_json(template.to_json())
@@ -180,8 +180,8 @@ def cmd_reply(args: argparse.Namespace) -> int:
 
     variables = parse_variables(args.var)
     body = _read_text(args.body_file) if args.body_file else None
-    actor = actor_of(args)
     with opened_app(args) as app:
+        actor = actor_of(args)
         mail = reply(app, actor=actor, ref=args.ref, template=args.template, body=body,
                      to=args.to or (), subject=args.subject, variables=variables,
                      attach_documents=args.attach_document, reply_kind=args.kind)
@@ -243,8 +243,8 @@ def cmd_outbound_deliver(args: argparse.Namespace) -> int:
 def cmd_outbound_decide(args: argparse.Namespace) -> int:
     from gateway.services.outbound import approve_mail, reject_mail
 
-    actor = actor_of(args)
     with opened_app(args) as app:
+        actor = actor_of(args)
         if args.outbound_command == "approve":
             decision = approve_mail(app, actor=actor, outbound_id=args.id, note=args.note)
         else:

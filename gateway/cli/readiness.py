@@ -113,8 +113,8 @@ def cmd_audit_sample(args: argparse.Namespace) -> int:
 def cmd_audit_pack(args: argparse.Namespace) -> int:
     from gateway.services.readiness import audit_pack
 
-    actor = actor_of(args)
     with opened_app(args) as app:
+        actor = actor_of(args)
         view = audit_pack(app, actor=actor, output=args.output, days=args.days,
                           per_kind=args.per_kind, seed=args.seed)
     if args.json:

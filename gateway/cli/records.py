@@ -20,6 +20,7 @@ from gateway.cli._common import (
     subcommands_of,
 )
 from gateway.core.errors import GatewayError
+from gateway.core.text import acted_by
 
 CHANNELS = ("phone", "meeting", "visit", "portal")  # gateway.workflows.notes.CHANNELS
 DECISION_KINDS = ("corrective-action", "improvement", "no-action")  # ...feedback_reviews
@@ -97,7 +98,8 @@ def cmd_cases_note(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(note.to_json())
         return EXIT_OK
-    print(f"{note.case}: {note.channel} note recorded by {note.actor} (ledger entry "
+    who = acted_by(note.actor, note.claimed_as)
+    print(f"{note.case}: {note.channel} note recorded by {who} (ledger entry "
           f"{note.seq}, sha256 {note.sha256[:12]}, message {note.message_pk})")
     if note.review_id is not None:
         print(f"scope change: review {note.review_id} opened; 'commgate review approve "

@@ -38,9 +38,9 @@ def cmd_cases_classify(args: argparse.Namespace) -> int:
     from gateway.cli._common import opened_app
     from gateway.services.cases import classify_case
 
-    actor = actor_of(args)
     scope = None if args.scope_change is None else args.scope_change == "yes"
     with opened_app(args) as app:
+        actor = actor_of(args)
         result = classify_case(app, actor=actor, ref=args.ref, category=args.category,
                                scope_change=scope, note=args.note)
     if args.json:

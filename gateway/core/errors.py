@@ -55,6 +55,11 @@ class ActorUnknownError(GatewayError):
     environment and no login name."""
 
 
+class ClaimRefusedError(GatewayError):
+    """Raised when a command-line user may not act as the staff user they name: their OS user
+    is linked to another, or to nobody where ``[cli] require_linked_os_user`` is set."""
+
+
 class WorkflowError(GatewayError):
     """Raised when an action is not allowed in the case's current state; says why in one line."""
 

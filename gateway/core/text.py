@@ -21,3 +21,9 @@ def without_nul(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [without_nul(v) for v in value]
     return value
+
+
+def acted_by(actor: str, claimed_as: str | None) -> str:
+    """Who acted, as staff and auditors read it: the OS user with the ``--as`` claim beside it
+    ("root (as alice)"), or the actor alone (a web user, the system, a matching claim)."""
+    return f"{actor} (as {claimed_as})" if claimed_as and claimed_as != actor else actor

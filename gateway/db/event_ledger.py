@@ -58,12 +58,14 @@ def note_inserted(session: Session, rows: Sequence[Mapping[str, Any]], ids: Iter
     pending = session.info.setdefault(_PENDING, [])
     for row, event_id in zip(rows, ids, strict=True):
         pending.append(_record(event_id, row["case_id"], row["at"], row["actor"], row["kind"],
-                               row.get("message_pk"), row.get("data") or {}))
+                               row.get("message_pk"), row.get("data") or {},
+                               row.get("claimed_as")))
 
 
 def event_record(row: CaseEvent | Any) -> dict[str, Any]:
     """The canonical record of one event row (an ORM object or a selected row)."""
-    return _record(row.id, row.case_id, row.at, row.actor, row.kind, row.message_pk, row.data)
+    return _record(row.id, row.case_id, row.at, row.actor, row.kind, row.message_pk, row.data,
+                   getattr(row, "claimed_as", None))
 
 
 def canonical(record: Mapping[str, Any]) -> str:
@@ -73,9 +75,12 @@ def canonical(record: Mapping[str, Any]) -> str:
 
 
 def _record(event_id: int, case_id: int, at: datetime, actor: str, kind: str,
-            message_pk: int | None, data: Any) -> dict[str, Any]:
-    return {"id": int(event_id), "case_id": int(case_id), "at": _iso(at), "actor": actor,
-            "kind": kind, "message_pk": message_pk, "data": json.loads(canonical(data or {}))}
+            message_pk: int | None, data: Any, claimed_as: str | None = None) -> dict[str, Any]:
+    record = {"id": int(event_id), "case_id": int(case_id), "at": _iso(at), "actor": actor,
+              "kind": kind, "message_pk": message_pk, "data": json.loads(canonical(data or {}))}
+    if claimed_as is not None:  # only when there is one: entries written before 0020 still match
+        record["claimed_as"] = claimed_as
+    return record
 
 
 def _iso(at: datetime) -> str:

@@ -234,6 +234,8 @@ class CaseEvent(Base):
     at: Mapped[Timestamp]
     actor: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(48))
+    # The ``--as`` claim of a command-line action, beside its OS user in ``actor`` (0020).
+    claimed_as: Mapped[str | None] = mapped_column(String(128), nullable=True)
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
     data: Mapped[JsonValue]
 

@@ -81,6 +81,8 @@ class TemplateEvent(Base):
     version: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(128))
+    # The ``--as`` claim of a command-line action, beside its OS user in ``actor`` (0020).
+    claimed_as: Mapped[str | None] = mapped_column(String(128), nullable=True)
     at: Mapped[Timestamp]
     data: Mapped[JsonValue]
 

@@ -60,6 +60,8 @@ class PropertyHistory(Base):
     at: Mapped[Timestamp]
     actor: Mapped[str] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(24))
+    # The ``--as`` claim of a command-line action, beside its OS user in ``actor`` (0020).
+    claimed_as: Mapped[str | None] = mapped_column(String(128), nullable=True)
     from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")

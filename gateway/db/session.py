@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import database_url
 from gateway.core.errors import ConfigError, DatabaseError, SchemaError
+from gateway.db import acted  # noqa: F401  (registers the hook that stamps who acted)
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -144,7 +144,8 @@ def template_history(session: Session) -> list[dict[str, Any]]:
     events: dict[int, list[dict[str, Any]]] = {}
     for ev in session.scalars(select(TemplateEvent).order_by(TemplateEvent.id)):
         events.setdefault(ev.template_id, []).append(
-            {"at": iso(ev.at), "actor": ev.actor, "action": ev.action, "data": ev.data})
+            {"at": iso(ev.at), "actor": ev.actor, "claimed_as": ev.claimed_as,
+             "action": ev.action, "data": ev.data})
     return [{"name": t.name, "version": t.version, "status": t.status, "author": t.author,
              "approved_by": t.approved_by, "approved_at": iso(t.approved_at),
              "published_at": iso(t.published_at), "retired_at": iso(t.retired_at),

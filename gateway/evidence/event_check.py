@@ -70,7 +70,8 @@ def check_events(app: Context) -> dict[str, Any]:
         refs = {case_id: ref for case_id, ref in session.execute(select(Case.id, Case.ref))}
         rows = session.execute(select(CaseEvent.id, CaseEvent.case_id, CaseEvent.at,
                                       CaseEvent.actor, CaseEvent.kind, CaseEvent.message_pk,
-                                      CaseEvent.data).order_by(CaseEvent.id))
+                                      CaseEvent.data, CaseEvent.claimed_as)
+                               .order_by(CaseEvent.id))
         for row in rows:
             found = expected.pop(row.id, None)
             if found is None:

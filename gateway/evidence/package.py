@@ -208,7 +208,8 @@ def collect(session: Session, selected: Selected) -> dict[str, Any]:
     seq_of = _message_seqs(session, {e.message_pk for e in raw_events if e.message_pk})
     for event in raw_events:
         events_by_case[refs[event.case_id]].append({
-            "at": iso(event.at), "actor": event.actor, "kind": event.kind,
+            "at": iso(event.at), "actor": event.actor, "claimed_as": event.claimed_as,
+            "kind": event.kind,
             "message_seq": seq_of.get(event.message_pk) if event.message_pk else None,
             "data": event.data})
     links = _links(session, list(refs))
@@ -253,8 +254,8 @@ def collect(session: Session, selected: Selected) -> dict[str, Any]:
 
 def _chunked_events(session: Session, case_ids: list[int]) -> Iterator[Any]:
     """Rows, not ORM objects: an export reads many events and changes none."""
-    columns = (CaseEvent.case_id, CaseEvent.at, CaseEvent.actor, CaseEvent.kind,
-               CaseEvent.message_pk, CaseEvent.data)
+    columns = (CaseEvent.case_id, CaseEvent.at, CaseEvent.actor, CaseEvent.claimed_as,
+               CaseEvent.kind, CaseEvent.message_pk, CaseEvent.data)
     for chunk in _in_chunks(case_ids):
         yield from session.execute(select(*columns).where(CaseEvent.case_id.in_(chunk))
                                    .order_by(CaseEvent.id))

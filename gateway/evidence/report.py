@@ -15,8 +15,10 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from gateway.core.text import acted_by
 
 Event = dict[str, Any]
 
@@ -190,10 +192,15 @@ def _stage_html(title: str, events: Iterable[Event]) -> str:
     return f"<h4>{e(title)}</h4><ol class=\"trace\">{body}</ol>"
 
 
+def _who(ev: Mapping[str, Any]) -> str:
+    """The actor with its claim beside it ("root (as alice)")."""
+    return acted_by(str(ev.get("actor") or ""), ev.get("claimed_as"))
+
+
 def _event_li(ev: Event) -> str:
     seq = f" [message seq {e(ev['message_seq'])}]" if ev.get("message_seq") else ""
     return (f"<li><b>{e(ev['kind'])}</b> — {e(describe(ev))}{seq}<br>"
-            f"<small>by {e(ev.get('actor'))} at {e(ev.get('at'))}</small></li>")
+            f"<small>by {e(_who(ev))} at {e(ev.get('at'))}</small></li>")
 
 
 def _trace(case: dict[str, Any], events: list[Event], data: dict[str, Any]) -> str:
@@ -244,7 +251,7 @@ def _checklist_table(checklist: dict[str, Any], gaps: list[str]) -> str:
 
 def _custody(item: dict[str, Any]) -> str:
     rows = "".join(
-        f"<tr><td class=when>{e(h.get('at'))}</td><td class=who>{e(h.get('actor'))}</td>"
+        f"<tr><td class=when>{e(h.get('at'))}</td><td class=who>{e(_who(h))}</td>"
         f"<td>{e(h.get('action'))}</td><td>{e(h.get('from') or '—')} → {e(h.get('to'))}</td>"
         f"<td>{e(h.get('note'))}</td></tr>" for h in item.get("history", []))
     return (f"<h4>Item {e(item['id'])}: {e(item.get('kind'))} — {e(item.get('description'))}"
@@ -301,7 +308,7 @@ def _case_section(case: dict[str, Any], events: list[Event], messages: list[dict
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v) if v not in (None, '') else '—'}</td></tr>"
                    for k, v in facts)
     timeline = "".join(
-        f"<tr><td class=when>{e(ev.get('at'))}</td><td class=who>{e(ev.get('actor'))}</td>"
+        f"<tr><td class=when>{e(ev.get('at'))}</td><td class=who>{e(_who(ev))}</td>"
         f"<td>{e(ev['kind'])}</td><td>{e(describe(ev))}</td>"
         f"<td>{e(ev.get('message_seq'))}</td></tr>" for ev in events)
     return (f'<section id="{e(anchor(case["ref"]))}"><h2>{e(case["ref"])}: '

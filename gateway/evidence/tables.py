@@ -49,14 +49,17 @@ CASE_COLUMNS = ("ref", "category", "status", "customer", "alias", "subject", "op
 MESSAGE_COLUMNS = ("seq", "sha256", "case", "direction", "alias", "received_at", "date", "from",
                    "to", "subject", "message_id", "attachments", "file", "purged_at",
                    "tombstone_seq")
-EVENT_COLUMNS = ("case", "at", "actor", "kind", "message_seq", "data")
+# actor: the OS user of a command-line action (the signed-in user of a web one); claimed_as: its
+# --as claim (docs/ledger-events.md, "Who acted").
+EVENT_COLUMNS = ("case", "at", "actor", "claimed_as", "kind", "message_seq", "data")
 REVIEW_COLUMNS = ("id", "case", "kind", "status", "summary", "opened_at", "opened_by",
                   "decided_at", "decided_by", "decision_note", "confirmation_message_id",
                   "confirmed_by_message_pk", "confirmed_at")
 PROPERTY_COLUMNS = ("id", "case", "kind", "description", "owner", "identifiers", "status",
                     "received_at", "condition", "location", "handling", "sha256", "filename",
                     "created_at", "created_by", "updated_at")
-CUSTODY_COLUMNS = ("item_id", "case", "at", "actor", "action", "from", "to", "note", "data")
+CUSTODY_COLUMNS = ("item_id", "case", "at", "actor", "claimed_as", "action", "from", "to", "note",
+                   "data")
 
 
 def csv_files(data: dict[str, Any]) -> dict[str, bytes]:

@@ -61,7 +61,8 @@ class CaseList(Listing[CaseSummary]):
 @dataclasses.dataclass(frozen=True)
 class CaseEvent(RowView):
     at: str | None
-    actor: str
+    actor: str  # the OS user of a command-line action, the signed-in user of a web one
+    claimed_as: str | None  # the --as of a command-line action
     kind: str
     data: Row
 
@@ -246,7 +247,8 @@ class Note(RowView):
 
     case: str
     at: str | None
-    actor: str
+    actor: str  # the OS user of a command (the signed-in user of the web application)
+    claimed_as: str | None  # the command's --as
     message_pk: int | None
     channel: str
     subject: str

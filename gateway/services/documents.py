@@ -48,6 +48,7 @@ class DocumentVersion(RowView):
 class DocumentEvent(RowView):
     at: str | None
     actor: str
+    claimed_as: str | None
     action: str
     name: str
     version: int

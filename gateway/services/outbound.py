@@ -63,6 +63,7 @@ class Template(TemplateSummary):
 class TemplateEvent(RowView):
     at: str | None
     actor: str
+    claimed_as: str | None
     action: str
     name: str
     version: int

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gateway.core.errors import UserError
+from gateway.core.errors import ClaimRefusedError, UserError
 from gateway.services.rows import Listing, RowView
 from gateway.workflows import users
 
@@ -32,6 +32,7 @@ class UserView(RowView):
     disabled: bool
     created_at: str | None
     created_by: str
+    os_user: str | None = None  # the OS login linked to the account ('commgate users link')
 
     @property
     def queues(self) -> frozenset[str] | None:
@@ -43,7 +44,7 @@ class UserView(RowView):
 
 
 def add_user(ctx: Context, *, actor: str, name: str, role: str, aliases: list[str],
-             password: str) -> UserView:
+             password: str, os_user: str | None = None) -> UserView:
     """A new account with its role and queue rights (aliases of this installation)."""
     wanted = [alias.strip().lower() for alias in aliases]
     unknown = sorted(set(wanted) - set(ctx.settings.alias_addresses))
@@ -53,7 +54,49 @@ def add_user(ctx: Context, *, actor: str, name: str, role: str, aliases: list[st
     with ctx.db.session() as session:
         return _view(users.add_user(session, name=name, role=role, aliases=wanted,
                                     password=password, actor=actor,
-                                    hashing=_hashing(ctx)))
+                                    hashing=_hashing(ctx), os_user=os_user or None))
+
+
+def link_user(ctx: Context, *, actor: str, name: str, os_user: str | None) -> UserView:
+    """Link the account to an OS login (None: unlink): commands that login runs act as it."""
+    with ctx.db.session() as session:
+        return _view(users.link_os_user(session, name=name, os_user=os_user or None,
+                                        actor=actor))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a command-line process acts as: ``staff`` for roles and four eyes; ``linked`` when
+    the users table links the OS user to that account."""
+
+    staff: str
+    linked: bool
+
+
+def settle_identity(ctx: Context, *, os_user: str, claim: str | None,
+                    schema_checked: bool = True) -> Identity:
+    """The staff identity of a command run by ``os_user`` claiming ``claim`` (``--as``): the
+    account linked to the OS user, whose claim must be that account; else (an OS user linked
+    to nobody) the claim, or the OS user's own name, unless ``[cli] require_linked_os_user``
+    refuses it. Every refusal is one line saying what to do.
+
+    ``schema_checked=False`` (``commgate backup`` of a database behind the code): a schema from
+    before the links (migration 0020) links nobody, and the claim is taken without the
+    requirement, so that the backup the upgrade asks for can be made."""
+    with ctx.db.session() as session:
+        if not schema_checked and not users.links_recorded(session):
+            return Identity(claim or os_user, linked=False)
+        account = users.linked_user(session, os_user)
+        if account is not None:
+            if claim and claim.casefold() != account.name.casefold():
+                raise ClaimRefusedError(f"you are OS user {os_user}, linked to staff "
+                                        f"{account.name}; --as {claim} refused")
+            return Identity(account.name, linked=True)
+    if ctx.settings.config.cli.require_linked_os_user:
+        raise ClaimRefusedError(
+            f"OS user {os_user} is linked to no staff user and [cli] require_linked_os_user "
+            f"is set: an admin links it with 'commgate users link NAME --os-user {os_user}'")
+    return Identity(claim or os_user, linked=False)
 
 
 def set_password(ctx: Context, *, actor: str, name: str, password: str) -> UserView:

@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from gateway.core import passwords
 from gateway.core.errors import AccessDeniedError, CaseNotFoundError, GatewayError
+from gateway.core.text import acted_by
 from gateway.web import (
     pages,
     pages_audit,
@@ -93,8 +94,10 @@ def create_app(ctx: Context, *, clock: Callable[[], float] = time.time,
 def _environment() -> Environment:
     # Autoescape everywhere: customer text (subjects, names, bodies, file names) is only ever
     # inserted as text. No template marks customer data |safe.
-    return Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
-                       undefined=StrictUndefined)
+    environment = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
+                              undefined=StrictUndefined)
+    environment.filters["acted"] = acted_by  # "root (as alice)": the OS user and its claim
+    return environment
 
 
 async def _session_and_headers(request: Request,

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive import LedgerEntry, Receipt
+from gateway.core import principal
 from gateway.core.clock import utcnow
 from gateway.db.models import LedgerReceipt
 
@@ -85,6 +86,9 @@ def record_access(app: Context, actor: str, action: str, detail: dict[str, Any],
     if action not in ACTIONS:
         raise ValueError(f"unknown access action {action!r}")
     record = {"action": action, "actor": actor, "at": utcnow().isoformat(), "detail": detail}
+    who = principal.current.get()
+    if who is not None:  # a command: the OS user behind the staff identity, and its claim
+        record["principal"] = {"os_user": who.os_user, "claim": who.claim}
     raw = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode()
     receipt = Receipt(transport="access-log", direction="internal",
                       envelope={"action": action, "actor": actor})

@@ -62,7 +62,8 @@ def message_view(message: Message) -> dict[str, Any]:
 
 
 def event_view(event: CaseEvent) -> dict[str, Any]:
-    return {"at": iso(event.at), "actor": event.actor, "kind": event.kind, "data": event.data}
+    return {"at": iso(event.at), "actor": event.actor, "claimed_as": event.claimed_as,
+            "kind": event.kind, "data": event.data}
 
 
 def list_cases(session: Session, status: str | None = None, category: str | None = None

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from classifiers.context import normalise
 from gateway.core.clock import utcnow
-from gateway.core.text import iso
+from gateway.core.text import acted_by, iso
 from gateway.db.documents import DocumentVersion
 from gateway.db.events import case_family, surviving_case
 from gateway.db.feedback import FeedbackRecord, FeedbackReviewItem
@@ -279,14 +279,15 @@ def retypes_from_complaint(session: Session, case_ids: Iterable[int]
     found: dict[int, list[dict[str, Any]]] = {}
     if not wanted:
         return found
-    for case_id, at, actor, data in session.execute(
-            select(CaseEvent.case_id, CaseEvent.at, CaseEvent.actor, CaseEvent.data).where(
+    for case_id, at, actor, claimed_as, data in session.execute(
+            select(CaseEvent.case_id, CaseEvent.at, CaseEvent.actor, CaseEvent.claimed_as,
+                   CaseEvent.data).where(
                 CaseEvent.kind == CLASSIFIED_EVENT, CaseEvent.case_id.in_(wanted))
             .order_by(CaseEvent.id)):
         change = data.get("type") if isinstance(data, dict) else None
         if isinstance(change, dict) and change.get("from") == "complaint":
             found.setdefault(case_id, []).append({
-                "to": change.get("to"), "by": actor, "at": iso(at),
+                "to": change.get("to"), "by": acted_by(actor, claimed_as), "at": iso(at),
                 "note": data.get("note", ""), "role": data.get("role", "")})
     return found
 

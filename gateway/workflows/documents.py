@@ -56,6 +56,7 @@ from gateway.db.events import record
 from gateway.db.models import Case
 from gateway.db.outbound import OutboundMail
 from gateway.db.users import ROLES, User
+from gateway.workflows.four_eyes import refuse_same_login
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024  # base64 makes it ~13.5 MB of mail; most relays take 25
 MAX_TITLE_CHARS = 200
@@ -199,6 +200,10 @@ def approve(session: Session, name: str, version: int | None, approver: str
     if approver.casefold() == doc.author.casefold():
         raise WorkflowError(f"not allowed because {approver} drafted {name} v{doc.version}: "
                             f"a different person must approve it")
+    drafted = session.scalars(select(DocumentEvent.actor).where(
+        DocumentEvent.version_id == doc.id, DocumentEvent.action == "drafted"))
+    refuse_same_login(session, author=doc.author, author_logins=drafted, approver=approver,
+                      what=f"{name} v{doc.version}")
     previous = _published(session, name) or _newest_before(session, name, doc.version)
     changes_owner = previous is not None and previous.owner_role != doc.owner_role
     _require_owner(session, doc, approver, "approving", admin_only=changes_owner)
@@ -422,7 +427,8 @@ def view(doc: DocumentVersion) -> dict[str, Any]:
 
 
 def event_view(event: DocumentEvent) -> dict[str, Any]:
-    return {"at": iso(event.at), "actor": event.actor, "action": event.action,
+    return {"at": iso(event.at), "actor": event.actor, "claimed_as": event.claimed_as,
+            "action": event.action,
             "name": event.name, "version": event.version, "data": event.data}
 
 

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from classifiers import Classification
 from gateway.core.clock import utcnow
 from gateway.core.errors import WorkflowError
-from gateway.core.text import iso
+from gateway.core.text import acted_by, iso
 from gateway.db.events import SYSTEM, case_families, case_family, cases_by_id, record
 from gateway.db.feedback import FEEDBACK_TYPES, SEVERITIES, FeedbackRecord
 from gateway.db.models import Case, CaseEvent, LedgerReceipt, Message
@@ -333,17 +333,19 @@ def feedback_log(session: Session, since: datetime | None = None,
 def _type_histories(session: Session) -> dict[str, list[dict[str, Any]]]:
     """Every type change of every record, by the ref of the case the record was filed on (an
     event on a survivor about a merged-in case's record names that case)."""
-    events = session.execute(select(Case.ref, CaseEvent.at, CaseEvent.actor, CaseEvent.data)
+    events = session.execute(select(Case.ref, CaseEvent.at, CaseEvent.actor,
+                                    CaseEvent.claimed_as, CaseEvent.data)
                              .join(Case, Case.id == CaseEvent.case_id)
                              .where(CaseEvent.kind == CLASSIFIED_EVENT)
                              .order_by(CaseEvent.id))
     histories: dict[str, list[dict[str, Any]]] = {}
-    for ref, at, actor, data in events:
+    for ref, at, actor, claimed_as, data in events:
         change = data.get("type") if isinstance(data, dict) else None
         if not change:
             continue
         histories.setdefault(data.get("record_case") or ref, []).append({
-            "from": change["from"], "to": change["to"], "by": actor, "at": iso(at),
+            "from": change["from"], "to": change["to"], "by": acted_by(actor, claimed_as),
+            "at": iso(at),
             "note": data.get("note", ""), "role": data.get("role", "")})
     return histories
 

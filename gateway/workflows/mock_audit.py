@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core.clock import utcnow
-from gateway.core.text import iso
+from gateway.core.text import acted_by, iso
 from gateway.db.documents import DocumentSend, DocumentVersion
 from gateway.db.events import case_family
 from gateway.db.feedback import FeedbackReview, FeedbackReviewItem
@@ -44,7 +44,7 @@ from gateway.db.models import Case, CaseEvent, Message
 from gateway.db.outbound import OutboundMail
 from gateway.db.reviews import OrderDecision, Review
 from gateway.workflows import conformance as cf
-from gateway.workflows import documents, notes
+from gateway.workflows import documents, four_eyes, notes
 from gateway.workflows.outbound import approval
 
 if TYPE_CHECKING:
@@ -183,9 +183,11 @@ def _trace(session: Session, settings: Settings, sampled: Sampled,
 
 def _events(session: Session, case: Case) -> list[dict[str, Any]]:
     refs = cf.case_refs(session, case_family(session, case))
-    return [{"at": iso(at), "actor": actor, "kind": kind, "case": refs.get(case_id)}
-            for case_id, at, actor, kind in session.execute(
-                select(CaseEvent.case_id, CaseEvent.at, CaseEvent.actor, CaseEvent.kind)
+    return [{"at": iso(at), "actor": actor, "claimed_as": claimed_as, "kind": kind,
+             "case": refs.get(case_id)}
+            for case_id, at, actor, claimed_as, kind in session.execute(
+                select(CaseEvent.case_id, CaseEvent.at, CaseEvent.actor, CaseEvent.claimed_as,
+                       CaseEvent.kind)
                 .where(CaseEvent.case_id.in_(list(refs))).order_by(CaseEvent.id))]
 
 
@@ -367,17 +369,26 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def replies_approved(session: Session, settings: Settings, s: Sampled) -> Outcome:
     """A non-happy-path reply on the case (its family) sent without the approval the
-    ``[approval]`` matrix asks for is missing evidence."""
-    needed = approval.sent_needing_approval(session, settings, EPOCH,
-                                            case_family(session, s.case))
+    ``[approval]`` matrix asks for is missing evidence; so is one approved under a claim by the
+    same OS user that wrote it (two staff names, one login: gateway/workflows/four_eyes.py)."""
+    family = case_family(session, s.case)
+    needed = approval.sent_needing_approval(session, settings, EPOCH, family)
     if not needed:
         return NOT_APPLICABLE, "no sent reply on the case needed approval"
     unapproved = [n for n in needed if not n.approved]
-    if unapproved:
-        return MISSING, "; ".join(
+    steps = four_eyes.outbound_steps(session, family)
+    one_login = [(n, login) for n in needed if n.approved
+                 for step in [steps.get(n.mail.id, {})]
+                 for login in [four_eyes.same_login_under_claims(
+                     step.get("outbound_held"), step.get("outbound_approved"))] if login]
+    if unapproved or one_login:
+        return MISSING, "; ".join([
             f"non-happy-path reply {n.mail.id} ({', '.join(n.requirement.reasons)}) by "
             f"{n.mail.actor} sent {iso(n.mail.sent_at)} without approval by the role "
-            f"{n.requirement.role}" for n in unapproved)
+            f"{n.requirement.role}" for n in unapproved] + [
+            f"reply {n.mail.id} approved under a claim by the same OS user as the author "
+            f"({login}: written as {n.mail.actor}, approved as "
+            f"{n.approval.decided_by if n.approval else '?'})" for n, login in one_login])
     return PRESENT, "; ".join(
         f"reply {n.mail.id} ({', '.join(n.requirement.reasons)}) approved by "
         f"{n.approval.decided_by} on {iso(n.approval.decided_at)}"
@@ -389,8 +400,8 @@ def notes_on_record(session: Session, settings: Settings, s: Sampled) -> Outcome
     found = notes.details_for_case(session, s.case)
     if not found:
         return NOT_APPLICABLE, "no call or meeting noted on the case"
-    return PRESENT, "; ".join(f"{n['channel']} note by {n['actor']} on {n['at']} (ledger seq "
-                              f"{n['seq']})" for n in found)
+    return PRESENT, "; ".join(f"{n['channel']} note by {acted_by(n['actor'], n['claimed_as'])} "
+                              f"on {n['at']} (ledger seq {n['seq']})" for n in found)
 
 
 def documents_sent(session: Session, settings: Settings, s: Sampled) -> Outcome:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from archive import Receipt
+from gateway.core import principal
 from gateway.core.clock import utcnow
 from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
@@ -123,9 +124,13 @@ def archive_note(ctx: Context, *, ref: str, channel: str, summary: str, actor: s
                                 f"record the note there")
         raw = compose(ctx.settings, case, actor=actor, channel=channel, summary=summary,
                       outcome=outcome, attachment=attachment)
-        envelope = {"alias": case.alias or ctx.settings.default_alias, "case": case.ref,
-                    "kind": "note", "channel": channel, "actor": actor,
-                    "scope_change": {None: "classifier", True: "yes", False: "no"}[scope_change]}
+        envelope: dict[str, str | None] = {
+            "alias": case.alias or ctx.settings.default_alias, "case": case.ref,
+            "kind": "note", "channel": channel, "actor": actor,
+            "scope_change": {None: "classifier", True: "yes", False: "no"}[scope_change]}
+        who = principal.current.get()
+        if who is not None:  # a command: its events name the OS user, the claim beside it
+            envelope |= {"os_user": who.os_user, "claimed_as": who.claim}
     entry = ctx.archive.store(raw, Receipt(transport=TRANSPORT, direction="outbound",
                                            envelope=envelope))
     ctx.queue([entry])
@@ -175,7 +180,21 @@ def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]
 
 
 def _record(session: Session, case: Case, item: FiledMessage, envelope: Any) -> None:
-    actor = str(envelope.get("actor") or SYSTEM)
+    actor = str(envelope.get("actor") or SYSTEM)  # the staff identity
+    os_user = envelope.get("os_user")
+    if not os_user:  # archived by the web application: its signed-in user is the actor
+        _record_as(session, case, item, envelope, actor)
+        return
+    # Archived by a command: its events name that command's OS user with the claim beside
+    # it, whichever process files the note (gateway/db/acted.py stamps them at the flush).
+    claim = envelope.get("claimed_as")
+    with principal.behind(principal.Principal(str(os_user), claim, staff=actor)):
+        _record_as(session, case, item, envelope, actor)
+        session.flush()
+
+
+def _record_as(session: Session, case: Case, item: FiledMessage, envelope: Any,
+               actor: str) -> None:
     channel = str(envelope.get("channel", ""))
     said = envelope.get("scope_change", "classifier")
     carries = item.classification.scope_change if said == "classifier" else said == "yes"
@@ -208,7 +227,8 @@ def note_view(event: CaseEvent, ref: str, message: Message | None) -> dict[str, 
     message's text (empty once retention removed it)."""
     data = event.data
     return {"case": ref, "at": iso(event.at), "actor": event.actor,
-            "message_pk": event.message_pk, "channel": data.get("channel", ""),
+            "claimed_as": event.claimed_as, "message_pk": event.message_pk,
+            "channel": data.get("channel", ""),
             "subject": data.get("subject", ""),
             "text": message.snippet if message and message.purged_at is None else "",
             "attachments": list(data.get("attachments", [])), "sha256": data.get("sha256", ""),

@@ -366,7 +366,8 @@ def item_by_id(session: Session, item_id: int, *, for_update: bool = False) -> P
 
 
 def history(session: Session, item: PropertyItem) -> list[dict[str, Any]]:
-    return [{"at": iso(h.at), "actor": h.actor, "action": h.action, "from": h.from_status,
+    return [{"at": iso(h.at), "actor": h.actor, "claimed_as": h.claimed_as, "action": h.action,
+             "from": h.from_status,
              "to": h.to_status, "note": h.note, "data": h.data}
             for h in session.scalars(select(PropertyHistory).where(
                 PropertyHistory.item_id == item.id).order_by(PropertyHistory.id))]
@@ -441,7 +442,8 @@ def details_for_cases(session: Session, cases: Sequence[Case]) -> dict[int, list
             PropertyHistory.item_id.in_(item_ids[start:start + _IN_CHUNK])))
     rows.sort(key=lambda h: h.id)
     for h in rows:
-        steps[h.item_id].append({"at": iso(h.at), "actor": h.actor, "action": h.action,
+        steps[h.item_id].append({"at": iso(h.at), "actor": h.actor,
+                                 "claimed_as": h.claimed_as, "action": h.action,
                                  "from": h.from_status, "to": h.to_status, "note": h.note,
                                  "data": h.data})
     for item in items:

@@ -22,6 +22,7 @@ from gateway.core.clock import utcnow
 from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
 from gateway.db.outbound import Template, TemplateEvent
+from gateway.workflows.four_eyes import refuse_same_login
 
 # What queue_mail provides to every template; callers may add their own (a review note ...).
 KNOWN_VARIABLES = ("case_ref", "customer", "customer_name", "subject", "alias", "company",
@@ -119,6 +120,10 @@ def approve(session: Session, name: str, version: int, approver: str) -> Templat
     if approver.casefold() == template.author.casefold():
         raise WorkflowError(f"not allowed because {approver} wrote {name} v{version}: a "
                             f"different person must approve it")
+    written = session.scalars(select(TemplateEvent.actor).where(
+        TemplateEvent.template_id == template.id, TemplateEvent.action == "created"))
+    refuse_same_login(session, author=template.author, author_logins=written,
+                      approver=approver, what=f"{name} v{version}")
     now = utcnow()
     template.status, template.approved_by, template.approved_at = "approved", approver, now
     _history(session, template, "approved", approver, {})
@@ -196,7 +201,8 @@ def view(template: Template, *, with_text: bool = True) -> dict[str, Any]:
 
 
 def event_view(event: TemplateEvent) -> dict[str, Any]:
-    return {"at": iso(event.at), "actor": event.actor, "action": event.action,
+    return {"at": iso(event.at), "actor": event.actor, "claimed_as": event.claimed_as,
+            "action": event.action,
             "name": event.name, "version": event.version, "data": event.data}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from gateway.core import passwords
@@ -24,13 +24,17 @@ from gateway.core.text import iso
 from gateway.db.users import ROLES, User, UserEvent
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+# An operating-system login as the password database has it (useradd's rule, upper case and a
+# trailing $ allowed), or the "uid:N" gateway/core/principal.py names a uid without an entry.
+OS_LOGIN = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,63}\$?|uid:[0-9]{1,10})$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 takes any length; this bounds the work one request can ask for
 
 
 def add_user(session: Session, *, name: str, role: str, aliases: list[str], password: str,
-             actor: str, hashing: str = passwords.DEFAULT) -> User:
-    """A new account; refused when the name is taken or malformed, or the role is unknown."""
+             actor: str, hashing: str = passwords.DEFAULT, os_user: str | None = None) -> User:
+    """A new account; refused when the name is taken or malformed, or the role is unknown.
+    ``os_user``: the OS login linked to it (refused when linked to another account)."""
     if not NAME.fullmatch(name):
         raise UserError(f"{name!r} is not a user name (letters, digits, '.', '_', '@', '+', "
                         "'-'; at most 128, starting with a letter or digit)")
@@ -41,11 +45,59 @@ def add_user(session: Session, *, name: str, role: str, aliases: list[str], pass
                         "password)")
     user = User(name=name, role=role, aliases=sorted(set(aliases)),
                 password_hash=passwords.hasher(hashing).hash(_checked(password)), disabled=False,
-                created_at=utcnow(), created_by=actor)
+                created_at=utcnow(), created_by=actor,
+                os_user=_free_login(session, os_user) if os_user else None)
     session.add(user)
     session.flush()
-    _record(session, user, "user_added", actor, {"role": role, "aliases": user.aliases})
+    _record(session, user, "user_added", actor, {"role": role, "aliases": user.aliases,
+                                                  **({"os_user": os_user} if os_user else {})})
     return user
+
+
+def link_os_user(session: Session, *, name: str, os_user: str | None, actor: str) -> User:
+    """Link the account to an OS login (None: unlink it), recorded as a user event with the
+    link it replaced. A login links to one account at most: moving it needs an unlink first,
+    so a link is never taken from an account silently."""
+    user = user_by_name(session, name, for_update=True)
+    if os_user == user.os_user:
+        return user
+    previous = user.os_user
+    user.os_user = _free_login(session, os_user) if os_user else None
+    session.flush()  # the unique index has its say before the event is written
+    _record(session, user, "os_user_linked" if os_user else "os_user_unlinked", actor,
+            {"os_user": os_user, "previous": previous})
+    return user
+
+
+def links_recorded(session: Session) -> bool:
+    """Whether the database's schema has the links of OS logins (a database behind the code,
+    opened to be backed up, may not)."""
+    columns = inspect(session.connection()).get_columns("users")
+    return any(column["name"] == "os_user" for column in columns)
+
+
+def linked_user(session: Session, os_user: str) -> User | None:
+    """The account the OS login ``os_user`` is linked to, if any."""
+    return session.scalars(select(User).where(User.os_user == os_user)).one_or_none()
+
+
+def os_users_of(session: Session, names: list[str]) -> dict[str, str]:
+    """The linked OS login of each named account that has one (keys: the names as given)."""
+    folded = {name.casefold(): name for name in names}
+    return {folded[user.name.casefold()]: user.os_user
+            for user in session.scalars(select(User).where(User.os_user.is_not(None)))
+            if user.name.casefold() in folded and user.os_user}
+
+
+def _free_login(session: Session, os_user: str) -> str:
+    if not OS_LOGIN.fullmatch(os_user):
+        raise UserError(f"{os_user!r} is not an OS login name (letters, digits, '.', '_', '-', "
+                        "at most 64)")
+    holder = linked_user(session, os_user)
+    if holder is not None:
+        raise UserError(f"OS user {os_user} is linked to {holder.name} already: 'commgate "
+                        f"users link {holder.name} --unlink' first")
+    return os_user
 
 
 def set_password(session: Session, *, name: str, password: str, actor: str,
@@ -100,7 +152,7 @@ def list_users(session: Session) -> list[dict[str, Any]]:
 def user_row(user: User) -> dict[str, Any]:
     return {"name": user.name, "role": user.role, "aliases": list(user.aliases),
             "disabled": user.disabled, "created_at": iso(user.created_at),
-            "created_by": user.created_by}
+            "created_by": user.created_by, "os_user": user.os_user}
 
 
 def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:

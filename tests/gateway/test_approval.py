@@ -5,6 +5,8 @@ CLI on a real database and a real aiosmtpd relay on loopback, on SQLite and Post
 
 from __future__ import annotations
 
+import os
+import pwd
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ from gateway.core.errors import ConfigError, WorkflowError
 from gateway.db.events import case_by_ref
 from gateway.db.models import Case, CaseEvent
 from gateway.db.outbound import OutboundApproval, OutboundMail
-from gateway.workflows import feedback, templates
+from gateway.workflows import feedback, mock_audit, templates
 from gateway.workflows.outbound import approval, delivery
 from gateway.workflows.outbound import queue as outbound
 from gateway.workflows.outbound.approval_wait import escalate_waiting
@@ -30,6 +32,7 @@ from tests.support.outbound import CUSTOMER, receive
 from tests.support.waiting import wait_for
 from tests.support.web import account
 
+ME = pwd.getpwuid(os.geteuid()).pw_name  # the OS user: the actor of every command here
 REVIEWERS = "reviewers@northpoint.example"
 MATRIX = f"""
 [approval]
@@ -64,11 +67,14 @@ def customer_case(app: App, tmp_path: Path, subject: str = "RFQ 20 manifold bloc
 
 
 def kinds_of_events(app: App, ref: str) -> list[tuple[str, str]]:
+    """Kind and who: the actor, or for a command-line action the ``--as`` claim beside the OS
+    user (the staff identity the command acted as)."""
     with app.db.session() as session:
         case = case_by_ref(session, ref)
-        return [(e.kind, e.actor) for e in session.scalars(select(CaseEvent).where(
-            CaseEvent.case_id == case.id, CaseEvent.kind.like("outbound_%")
-            | (CaseEvent.kind == "approval_escalated")).order_by(CaseEvent.id))]
+        return [(e.kind, e.claimed_as if e.actor == ME and e.claimed_as else e.actor)
+                for e in session.scalars(select(CaseEvent).where(
+                    CaseEvent.case_id == case.id, CaseEvent.kind.like("outbound_%")
+                    | (CaseEvent.kind == "approval_escalated")).order_by(CaseEvent.id))]
 
 
 def replies_received(relay) -> list:  # type: ignore[no-untyped-def]
@@ -111,6 +117,9 @@ def test_a_delay_notice_is_not_sent_before_a_second_person_approves_it(
     assert sent.rcpt_tos == [CUSTOMER] and "ship two weeks late" in sent.message().get_content()
     assert cli("outbound", "approve", outbound_id, "--as", "root").code != 0  # decided once
     # What the auditor is shown: held by its author, approved by another, and only then sent.
+    with app.db.session() as session:  # the command-line actions' actor is the OS user
+        assert {e.actor for e in session.scalars(select(CaseEvent).where(
+            CaseEvent.claimed_as.is_not(None)))} == {ME}
     assert kinds_of_events(app, ref)[-4:] == [
         ("outbound_queued", "alice"), ("outbound_held", "alice"),
         ("outbound_approved", "bob"), ("outbound_sent", "system")]
@@ -380,3 +389,32 @@ def test_the_evidence_report_says_who_held_and_who_approved(held_app, tmp_path) 
     assert lines == [f"delay {mail_id} held for approval by the role reviewer (kind:delay)",
                      f"outbound {mail_id} approved as reviewer (written by alice) — "
                      f"dates checked"]
+
+
+def test_one_os_user_on_both_sides_is_refused_when_linked_and_a_finding_when_not(
+        held_app, tmp_path, cli) -> None:
+    """This OS user writes as alice (linked to nobody: the claim is taken). Linked to bob, it
+    may not approve its own reply as bob; unlinked, its claim bob is accepted and the mock
+    audit names the approval."""
+    app, _ = held_app
+    ref = customer_case(app, tmp_path)
+    body = tmp_path / "delay.txt"
+    body.write_text(DELAY)
+    mail = cli("reply", ref, "--body-file", str(body), "--kind", "delay", "--as", "alice",
+               "--json").json()
+    outbound_id = str(mail["id"])
+    assert cli("users", "link", "bob", "--os-user", ME).code == 0
+    refused = cli("outbound", "approve", outbound_id)
+    assert refused.code == 1
+    assert (f"alice wrote outbound mail {outbound_id} and bob approves it through the same OS "
+            f"user {ME} (linked to bob)") in refused.err
+    assert cli("users", "link", "bob", "--unlink").code == 0
+    assert cli("outbound", "approve", outbound_id, "--as", "bob").code == 0
+    assert cli("outbound", "deliver").code == 0
+    with app.db.session() as session:
+        case = case_by_ref(session, ref)
+        status, detail = mock_audit.replies_approved(
+            session, app.settings, mock_audit.Sampled("order", 0, None, case, ref))
+    assert (status, detail) == (mock_audit.MISSING, (
+        f"reply {outbound_id} approved under a claim by the same OS user as the author "
+        f"({ME}: written as alice, approved as bob)"))

@@ -27,7 +27,8 @@ from tests.support.databases import fresh_pg_database
 from tests.support.mail import make_message, write_messages
 
 SALES = "sales@northpoint.example"
-PREVIOUS = "0017"  # the revision before the newest (gateway/db/migrations/versions)
+HEAD = "0020"  # the newest revision (gateway/db/migrations/versions)
+PREVIOUS = "0018"  # the revision before it
 
 
 def run(home: Path, *args: str) -> CliResult:
@@ -73,7 +74,7 @@ def test_backup_then_restore_on_a_fresh_home_verifies_intact_with_identical_case
     assert done.code == 0, done.err
     manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
     assert manifest["ledger"] == done.json()["manifest"]["ledger"]
-    assert manifest["database"]["revision"] == "0018"
+    assert manifest["database"]["revision"] == HEAD
     assert manifest["checkpoint_public_key"] == "checkpoint.pub"
     assert key.exists() and not any(Path(f["path"]).name == "checkpoint.key"
                                     for f in manifest["files"])  # the secret stays home
@@ -247,21 +248,21 @@ def test_a_schema_behind_the_code_is_refused_until_db_upgrade(app, home, tmp_pat
         assert refused.code == 2, command
         assert refused.err == (
             f"commgate: error: the database {name} is at schema revision {PREVIOUS} and this "
-            "commgate needs 0018: back up and upgrade: commgate backup DIR && commgate db "
+            f"commgate needs {HEAD}: back up and upgrade: commgate backup DIR && commgate db "
             "upgrade\n")
     current = run(home, "db", "current")
     assert current.code == 0
-    assert current.out == (f"revision {PREVIOUS} (head 0018): behind: commgate backup DIR && "
+    assert current.out == (f"revision {PREVIOUS} (head {HEAD}): behind: commgate backup DIR && "
                            "commgate db upgrade\n")
     # The backup the message asks for works on the old schema.
     assert run(home, "backup", str(tmp_path / "backup")).code == 0
     upgraded = run(home, "db", "upgrade")
     assert upgraded.code == 0 and upgraded.out == (
-        f"upgraded {name} from revision {PREVIOUS} to 0018\n")
+        f"upgraded {name} from revision {PREVIOUS} to {HEAD}\n")
     assert run(home, "db", "current", "--json").json() == {
-        "database": name, "revision": "0018", "head": "0018", "state": "current",
+        "database": name, "revision": HEAD, "head": HEAD, "state": "current",
         "upgraded_from": None}
-    assert run(home, "db", "upgrade").out == "revision 0018 (head 0018): up to date\n"
+    assert run(home, "db", "upgrade").out == f"revision {HEAD} (head {HEAD}): up to date\n"
     assert run(home, "cases", "list").code == 0
     # The backup's own record waited in the ledger for the upgrade; the daemon's catch-up at
     # its start gives it its row.
@@ -285,7 +286,7 @@ def test_a_backup_of_an_older_schema_is_upgraded_by_restore(app, home, tmp_path,
     monkeypatch.setenv(DATABASE_URL_ENV, empty_db_url)
     restored = run(tmp_path / "restored", "restore", str(tmp_path / "backup"))
     assert restored.code == 0, restored.err
-    assert f"upgraded from schema revision {PREVIOUS} to 0018" in restored.out
+    assert f"upgraded from schema revision {PREVIOUS} to {HEAD}" in restored.out
     assert all_cases(tmp_path / "restored") == before
 
 
@@ -302,7 +303,7 @@ def test_an_empty_database_is_refused_except_by_the_commands_that_make_one(tmp_p
     refused = run(home, "cases", "list")
     assert refused.code == 2 and refused.err.count("\n") == 1
     assert "has no commgate schema: 'commgate init' creates one" in refused.err
-    assert run(home, "db", "current").out.startswith("revision - (head 0018): no schema")
+    assert run(home, "db", "current").out.startswith(f"revision - (head {HEAD}): no schema")
     assert run(home, "db", "upgrade").code == 2
     mail = write_messages(tmp_path / "mail", [make_message(subject="Order 9")])
     assert run(home, "ingest", str(mail[0])).code == 0  # a command that files mail creates it

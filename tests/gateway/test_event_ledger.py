@@ -89,8 +89,9 @@ def test_every_event_is_in_a_ledger_entry_with_the_os_user_beside_the_claim(cli,
     engine.dispose()
     assert ids and ids == set(recorded)
     changed, body = next(v for v in recorded.values() if v[0]["kind"] == "status_changed")
-    assert changed["case_ref"] == worked[0] and changed["actor"] == "alice"
     me = pwd.getpwuid(os.geteuid()).pw_name
+    assert (changed["case_ref"], changed["actor"], changed["claimed_as"]) == (worked[0], me,
+                                                                           "alice")
     assert body["principal"] == {"os_user": me, "claim": "alice"}
     merged = [v for v in recorded.values() if "merge" in v[0]["kind"]]
     assert merged and all(v[1]["principal"] == {"os_user": me, "claim": "bob"} for v in merged)

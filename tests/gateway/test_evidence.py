@@ -37,6 +37,7 @@ from gateway.evidence.verify import MANIFEST, verify_package
 from gateway.processing.ingest import ingest
 from gateway.workflows.access_log import access_log
 from gateway.workflows.retention import expire
+from tests.support.cli import OS_USER
 from tests.support.mail import make_message, write_messages
 
 HOSTILE = make_message(
@@ -345,7 +346,7 @@ def test_the_csvs_come_from_the_workflow_modules(signed_app, cli, tmp_path):
     assert (item["case"], item["description"], item["status"]) == (ref, "broken bearing",
                                                                    "announced")
     custody = rows(files["property-custody.csv"])
-    assert custody and custody[0]["actor"] == "alice"
+    assert custody and (custody[0]["actor"], custody[0]["claimed_as"]) == (OS_USER, "alice")
     kinds = [r["kind"] for r in rows(files["events.csv"])]
     assert {"case_opened", "feedback_classified", "corrective_action_recorded",
             "property_registered"} <= set(kinds)

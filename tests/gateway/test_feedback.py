@@ -25,6 +25,7 @@ from gateway.workflows.feedback import (
     write_csv,
 )
 from gateway.workflows.lifecycle import can_close, set_status
+from tests.support.cli import claimed
 from tests.support.mail import make_message, write_messages
 
 COMPLAINT = ("Hello,\nthis is a formal complaint: the bearings arrived damaged, unacceptable."
@@ -217,12 +218,13 @@ def test_a_complaint_is_not_closed_without_action_by_retyping_it_first(app, tmp_
     assert done.code == 0, done.err
     listing = cli("feedback", "list", "--as", "sam")
     assert (f"{ref} type changed: " in listing.out
-            and "complaint -> suggestion by quinn (reviewer): asks for other packaging"
-            in listing.out)
+            and f"complaint -> suggestion by {claimed('quinn')} (reviewer): asks for other "
+                "packaging" in listing.out)
     (row,) = cli("feedback", "list", "--json", "--as", "sam").json()
     assert [(c["from"], c["to"], c["by"]) for c in row["type_history"]] == [
-        ("", "complaint", "sam"), ("complaint", "suggestion", "quinn")]
+        ("", "complaint", claimed("sam")), ("complaint", "suggestion", claimed("quinn"))]
     out = tmp_path / "log.csv"
     assert cli("feedback", "export", "-o", str(out), "--as", "sam").code == 0
     (exported,) = csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))
-    assert "complaint -> suggestion by quinn (reviewer): asks" in exported["type history"]
+    assert (f"complaint -> suggestion by {claimed('quinn')} (reviewer): asks"
+            in exported["type history"])

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from gateway.core.text import acted_by
 from gateway.db.models import Case, CaseEvent, CaseLink, Message
 from gateway.processing.ingest import ingest
+from tests.support.cli import claimed
 from tests.support.mail import make_message, write_messages
 
 
@@ -34,7 +36,7 @@ def case_row(app, ref):
 def events(app, ref, kind):
     with app.db.session() as session:
         case_id = session.scalar(select(Case.id).where(Case.ref == ref))
-        return [(e.actor, e.data) for e in session.scalars(
+        return [(acted_by(e.actor, e.claimed_as), e.data) for e in session.scalars(
             select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == kind)
             .order_by(CaseEvent.id))]
 
@@ -62,7 +64,7 @@ def test_merge_and_unmerge_round_trip(app, tmp_path, cli):
     source = case_row(app, "NPC-000002")
     assert (source.status, source.merged_into_id) == ("merged", case_row(app, "NPC-000001").id)
     assert links(app) == [("NPC-000002", "NPC-000001", "merged-into")]
-    assert events(app, "NPC-000002", "case_merged")[0][0] == "alice"
+    assert events(app, "NPC-000002", "case_merged")[0][0] == claimed("alice")
     assert events(app, "NPC-000002", "case_merged")[0][1]["messages"] == moved
     assert events(app, "NPC-000001", "case_merged_in")[0][1]["messages"] == moved
 
@@ -73,7 +75,8 @@ def test_merge_and_unmerge_round_trip(app, tmp_path, cli):
     assert case_row(app, "NPC-000002").merged_into_id is None
     assert links(app) == []
     assert events(app, "NPC-000002", "case_unmerged")[0] == (
-        "bob", {"from": "NPC-000001", "messages": moved, "status": status_before, "note": ""})
+        claimed("bob"),
+        {"from": "NPC-000001", "messages": moved, "status": status_before, "note": ""})
 
 
 def test_merges_that_make_no_sense_are_refused(app, tmp_path, cli):
@@ -106,7 +109,7 @@ def test_split_and_unsplit_round_trip(app, tmp_path, cli):
     assert len(after) == len(before)
     assert links(app) == [("NPC-000003", "NPC-000001", "split-from")]
     assert events(app, "NPC-000001", "case_split")[0] == (
-        "carol", {"to": "NPC-000003", "messages": chosen, "note": ""})
+        claimed("carol"), {"to": "NPC-000003", "messages": chosen, "note": ""})
     assert events(app, "NPC-000003", "case_opened")[0][1]["split_from"] == "NPC-000001"
 
     result = cli("cases", "unsplit", "NPC-000003", "--as", "carol", "--json")
@@ -145,7 +148,7 @@ def test_link_and_unlink(app, tmp_path, cli):
     assert cli("cases", "link", "NPC-000001", "NPC-000001", "--kind", "related",
                "--as", "dora").code == 1
     assert events(app, "NPC-000001", "case_linked")[0] == (
-        "dora", {"other": "NPC-000002", "kind": "enquiry-order", "role": "to", "note": ""})
+        claimed("dora"), {"other": "NPC-000002", "kind": "enquiry-order", "role": "to", "note": ""})
 
     result = cli("cases", "unlink", "NPC-000001", "NPC-000002", "--as", "dora")
     assert result.code == 0, result.err

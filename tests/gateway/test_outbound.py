@@ -26,6 +26,7 @@ from gateway.processing.signing import signed_case_ref
 from gateway.workflows import templates
 from gateway.workflows.outbound import delivery
 from gateway.workflows.outbound import queue as outbound
+from tests.support.cli import OS_USER
 from tests.support.mail import make_message
 from tests.support.outbound import (
     CUSTOMER,
@@ -244,7 +245,8 @@ def test_staff_reply_from_the_cli_is_sent_as_the_alias_and_answers_the_customer(
     assert message["In-Reply-To"] == "<lz@customer.example>"
     assert message.get_content().endswith("carol\r\n")
     [queued_event] = events(app, "outbound_queued")
-    assert (queued_event.actor, queued_event.data["template_version"]) == ("carol", 1)
+    assert (queued_event.actor, queued_event.claimed_as,
+            queued_event.data["template_version"]) == (OS_USER, "carol", 1)
     with app.db.session() as session:
         case = case_by_ref(session, "NPC-000001")
         assert case.first_response_at is not None

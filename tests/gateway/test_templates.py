@@ -3,6 +3,8 @@ sent, approved text cannot change (not even with SQL), and the history is append
 
 from __future__ import annotations
 
+import os
+import pwd
 from pathlib import Path
 
 import pytest
@@ -136,8 +138,9 @@ def test_the_cli_walks_a_template_through_its_life(cli, tmp_path: Path) -> None:
     shown = cli("templates", "show", "ack-sales", "--json").json()
     assert shown["body"].startswith("Dear ${customer_name}")
     assert "review" in shown["variables"]
-    assert [(h["action"], h["actor"]) for h in shown["history"]] == [
-        ("created", "alice"), ("approved", "bob"), ("published", "carol")]
+    me = pwd.getpwuid(os.geteuid()).pw_name  # the actor; the --as claim beside it
+    assert [(h["action"], h["actor"], h["claimed_as"]) for h in shown["history"]] == [
+        ("created", me, "alice"), ("approved", me, "bob"), ("published", me, "carol")]
     assert shown["history"][0]["data"]["unknown_variables"] == ["review"]
     plain = cli("templates", "show", "ack-sales")
     assert "published" in plain.out and "approved" in plain.out

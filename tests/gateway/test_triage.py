@@ -12,6 +12,7 @@ from gateway.core.errors import ConfigError
 from gateway.db.models import Case, CaseEvent, Message
 from gateway.db.reviews import Review
 from tests.support.cases import CHANGE, ORDER
+from tests.support.cli import OS_USER
 from tests.support.triage import UNDECIDED, configure, ingest, triage
 
 AUTO_REPLY = dict(subject="Automatic reply: Purchase order 4500871234",
@@ -85,7 +86,7 @@ def test_classify_corrects_a_case_records_who_and_takes_it_out_of_triage(home, c
     case = case_show(cli, ref)
     assert case["category"] == "order"
     event = next(e for e in case["events"] if e["kind"] == "case_classified")
-    assert event["actor"] == "alice"
+    assert (event["actor"], event["claimed_as"]) == (OS_USER, "alice")
     assert event["data"]["from"]["category"] == "enquiry"
     assert event["data"]["to"]["category"] == "order"
     with app.db.session() as session:
@@ -134,7 +135,7 @@ def test_a_scope_flag_set_to_yes_opens_a_review_and_no_withdraws_it(home, cli, t
         assert case.review_required is False and case.scope_change is False
     events = case_show(cli, ref)["events"]
     withdrawn = next(e for e in events if e["kind"] == "review_withdrawn")
-    assert withdrawn["actor"] == "bob"
+    assert (withdrawn["actor"], withdrawn["claimed_as"]) == (OS_USER, "bob")
     assert withdrawn["data"]["reason"] == "only a question about the date"
     assert event_kinds({"events": events}).count("case_classified") == 2
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from gateway.db.feedback import FeedbackRecord
 from gateway.db.models import CaseEvent, Message
 from gateway.db.property import PropertyHistory, PropertyItem
+from tests.support.cli import OS_USER
 from tests.support.triage import UNDECIDED, configure, ingest, triage
 
 
@@ -40,9 +41,11 @@ def test_classified_as_property_the_case_gets_the_proposed_item_the_pipeline_mak
         assert item.source_message_pk == message.id and item.description == "Hello"
         assert data["records"] == {"property": {"proposed": [item.id]}}
         proposed = events(session, "property_proposed")
-        assert [(e.actor, e.message_pk) for e in proposed] == [("alice", message.id)]
+        assert [(e.actor, e.claimed_as, e.message_pk) for e in proposed] == [
+            (OS_USER, "alice", message.id)]
         history = session.scalars(select(PropertyHistory)).one()
-        assert (history.actor, history.action) == ("alice", "proposed")
+        assert (history.actor, history.claimed_as, history.action) == (OS_USER, "alice",
+                                                                       "proposed")
     # The register's own workflow takes it from there.
     confirmed = cli("property", "confirm", str(item.id), "--as", "alice")
     assert confirmed.code == 0, confirmed.err
@@ -75,7 +78,8 @@ def test_classified_away_from_property_a_proposal_is_dismissed_not_deleted(
         item = session.get(PropertyItem, first)
         assert item.status == "dismissed"
         change = events(session, "property_status_changed")[-1]
-        assert (change.actor, change.data["to"]) == ("bob", "dismissed")
+        assert (change.actor, change.claimed_as, change.data["to"]) == (OS_USER, "bob",
+                                                                        "dismissed")
         assert "classified as order by bob" in change.data["note"]
         classified = events(session, "case_classified")[-1]
         assert classified.data["records"]["property"]["dismissed"] == [first]
@@ -107,7 +111,7 @@ def test_classified_as_feedback_the_case_gets_its_feedback_record(home, cli, tmp
         assert (row.created_by, row.type) == ("alice", "")
         assert data["records"] == {"feedback": {"opened": row.id, "suggested_type": ""}}
         recorded = events(session, "feedback_recorded")
-        assert [e.actor for e in recorded] == ["alice"]
+        assert [(e.actor, e.claimed_as) for e in recorded] == [(OS_USER, "alice")]
     # The record's workflow holds: the case does not close before its type is set.
     assert cli("cases", "status", ref, "resolved", "--as", "alice").code == 0
     closed = cli("cases", "status", ref, "closed", "--as", "alice")
@@ -125,6 +129,6 @@ def test_classified_away_from_feedback_the_record_is_kept_and_the_event_says_so(
     with app.db.session() as session:
         assert session.scalars(select(FeedbackRecord.id)).all() == [record]
         classified = events(session, "case_classified")[-1]
-        assert classified.actor == "bob"
+        assert (classified.actor, classified.claimed_as) == (OS_USER, "bob")
         kept = classified.data["records"]["feedback"]
         assert kept["kept"] == record and "evidence" in kept["reason"]

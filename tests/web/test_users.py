@@ -14,6 +14,7 @@ from gateway.config import Config
 from gateway.core import passwords
 from gateway.db.users import User, UserEvent
 from gateway.services.users import sign_in
+from tests.support.cli import OS_USER
 from tests.support.web import TEST_HASHING, log_in, web_client, with_web
 
 SALES = "sales@northpoint.example"
@@ -43,8 +44,10 @@ def test_add_reads_the_password_from_stdin_and_list_shows_the_account(app, users
     assert row["created_by"] == "root-admin" and "password" not in str(row)
     assert sign_in(app, name="anna", password="a long secret") is not None
     with app.db.session() as session:
-        events = session.execute(select(UserEvent.kind, UserEvent.actor, UserEvent.data)).all()
-    assert [(kind, actor) for kind, actor, _ in events] == [("user_added", "root-admin")]
+        events = session.execute(select(UserEvent.kind, UserEvent.actor, UserEvent.claimed_as,
+                                        UserEvent.data)).all()
+    assert [(kind, actor, claim) for kind, actor, claim, _ in events] == [
+        ("user_added", OS_USER, "root-admin")]
     assert "a long secret" not in str(events)
 
 
@@ -89,10 +92,10 @@ def test_a_disabled_account_cannot_sign_in(app, users):
     with web_client(app) as client:
         assert log_in(client, "anna", "a long secret").status_code == 401
     with app.db.session() as session:
-        kinds = session.execute(select(UserEvent.kind, UserEvent.actor)
+        kinds = session.execute(select(UserEvent.kind, UserEvent.actor, UserEvent.claimed_as)
                                 .order_by(UserEvent.id)).all()
-    assert [tuple(k) for k in kinds] == [("user_added", "root-admin"),
-                                         ("user_disabled", "boss")]
+    assert [tuple(k) for k in kinds] == [("user_added", OS_USER, "root-admin"),
+                                         ("user_disabled", OS_USER, "boss")]
 
 
 @pytest.mark.parametrize("configured", [passwords.DEFAULT, TEST_HASHING])

@@ -40,6 +40,7 @@ from gateway.db.outbound import OutboundApproval, OutboundMail
 from gateway.db.property import PropertyItem
 from gateway.db.reviews import Review
 from gateway.db.users import User
+from gateway.workflows.four_eyes import refuse_same_login
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -157,6 +158,13 @@ def _check_approver(session: Session, approval: OutboundApproval, actor: str) ->
     if actor.casefold() == approval.author.casefold():
         raise WorkflowError(f"not allowed because {actor} wrote outbound mail "
                             f"{approval.outbound_id}: a different person must approve it")
+    held = session.scalars(select(CaseEvent).where(CaseEvent.case_id == approval.case_id,
+                                                   CaseEvent.kind == "outbound_held"))
+    refuse_same_login(session, author=approval.author,
+                      author_logins=[event.actor for event in held
+                                     if (event.data or {}).get("outbound_id")
+                                     == approval.outbound_id],
+                      approver=actor, what=f"outbound mail {approval.outbound_id}")
     role = _role_of(session, actor)
     if not role:
         raise WorkflowError(f"not allowed because {actor} has no enabled account: the approver "
