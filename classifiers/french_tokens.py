@@ -38,9 +38,7 @@ def compact_token_match() -> re.Pattern[str] | None:
     if "pattern" not in _compiled:
         te: Any = importlib.import_module(_EXCEPTIONS)
         current = getattr(te.TOKEN_MATCH, "__self__", None)
-        if isinstance(current, re.Pattern) and current.pattern != _spacy_pattern(
-            te._regular_exp
-        ):
+        if isinstance(current, re.Pattern) and current.pattern != _spacy_pattern(te._regular_exp):
             _compiled["pattern"] = None  # not the pattern this was derived from
         else:
             _compact(te)
@@ -86,8 +84,11 @@ def _compact(te: Any) -> re.Pattern[str] | None:
         else:
             groups.setdefault(tail, []).append(head[1:])
     parts = [f"^{_any(heads)}{tail}" for tail, heads in groups.items()] + rest
-    parts += [f"^{_any(hyphen_prefix)}{by_hyphen}", f"^{_any(elision_prefix)}{by_elision}",
-              f"^[{alpha}]+[{hyphen}]{_any(combos)}[{hyphen}](?:l[{elision}])?[{alpha}]+$"]
+    parts += [
+        f"^{_any(hyphen_prefix)}{by_hyphen}",
+        f"^{_any(elision_prefix)}{by_elision}",
+        f"^[{alpha}]+[{hyphen}]{_any(combos)}[{hyphen}](?:l[{elision}])?[{alpha}]+$",
+    ]
     _compiled["pattern"] = re.compile(_FLAGS + "|".join(f"(?:{p})" for p in parts))
     return _compiled["pattern"]
 
@@ -139,10 +140,10 @@ def _exceptions_spec() -> importlib.machinery.ModuleSpec | None:
     """Where spaCy's French tokenizer exceptions module is, found without importing
     ``spacy.lang.fr`` (``importlib.util.find_spec`` would import it, and so the module)."""
     lang = importlib.util.find_spec("spacy.lang")
-    fr = lang and importlib.machinery.PathFinder.find_spec(
-        _FR, lang.submodule_search_locations)
+    fr = lang and importlib.machinery.PathFinder.find_spec(_FR, lang.submodule_search_locations)
     spec = fr and importlib.machinery.PathFinder.find_spec(
-        _EXCEPTIONS, fr.submodule_search_locations)
+        _EXCEPTIONS, fr.submodule_search_locations
+    )
     if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
         return None
     return spec
@@ -155,12 +156,14 @@ class _Finder(importlib.abc.MetaPathFinder):
     def __init__(self, spec: importlib.machinery.ModuleSpec) -> None:
         self.spec = spec
 
-    def find_spec(self, fullname: str, path: object = None, target: object = None
-                  ) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname != _EXCEPTIONS or self.spec.origin is None:
             return None
         return importlib.util.spec_from_file_location(
-            fullname, self.spec.origin, loader=_Loader(fullname, self.spec.origin))
+            fullname, self.spec.origin, loader=_Loader(fullname, self.spec.origin)
+        )
 
 
 class _Loader(importlib.machinery.SourceFileLoader):
@@ -179,6 +182,7 @@ class _Loader(importlib.machinery.SourceFileLoader):
         if module.TOKEN_MATCH is None:
             pattern = _compact(module)
             module.TOKEN_MATCH = (
-                pattern.match if pattern is not None
+                pattern.match
+                if pattern is not None
                 else re.compile(_spacy_pattern(module._regular_exp)).match
             )

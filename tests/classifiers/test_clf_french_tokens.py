@@ -31,11 +31,27 @@ def _strings(seed: int, count: int) -> list[str]:
     forms' stems) glued to words of the fixture mails, with every hyphen and apostrophe."""
     import spacy.lang.fr.tokenizer_exceptions as te
 
-    words = sorted({w for p in FIXTURES.rglob("*.eml") for w in p.read_text(
-        "utf-8", "replace").split()})[:20_000]
+    words = sorted(
+        {w for p in FIXTURES.rglob("*.eml") for w in p.read_text("utf-8", "replace").split()}
+    )[:20_000]
     stems = [re.sub(r"\[[^\]]*\]|[\^$*+?]", "-", m).strip("-") for m in te._regular_exp[:48]]
-    heads = [*te._hyphen_prefix, *te._elision_prefix, *te._hyphen_combination, *stems,
-             "anti", "Anti", "AUTO", "néo", "saint", "Saint", "grand", "entr", "r", "la", "de"]
+    heads = [
+        *te._hyphen_prefix,
+        *te._elision_prefix,
+        *te._hyphen_combination,
+        *stems,
+        "anti",
+        "Anti",
+        "AUTO",
+        "néo",
+        "saint",
+        "Saint",
+        "grand",
+        "entr",
+        "r",
+        "la",
+        "de",
+    ]
     rng = random.Random(seed)
     out = list(words) + stems
     for _ in range(count):
@@ -72,5 +88,18 @@ def test_french_pipelines_use_it() -> None:
     nlp = read_rules().pipeline("fr")
     text = "L'anti-inflammatoire, est-ce aujourd'hui ? entr'abat porte-monnaie New-York-x"
     assert [t.text for t in nlp.make_doc(text)] == [
-        "L'", "anti-inflammatoire", ",", "est", "-ce", "aujourd'hui", "?", "entr'abat",
-        "porte-monnaie", "New", "-", "York", "-", "x"]
+        "L'",
+        "anti-inflammatoire",
+        ",",
+        "est",
+        "-ce",
+        "aujourd'hui",
+        "?",
+        "entr'abat",
+        "porte-monnaie",
+        "New",
+        "-",
+        "York",
+        "-",
+        "x",
+    ]
