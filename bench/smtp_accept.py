@@ -305,7 +305,7 @@ class Side:
     db_p95: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     pss_mb: list[float] = field(default_factory=list)  # current, when all was filed
-    processes: list[int] = field(default_factory=list)
+    pss_each: list[list[float]] = field(default_factory=list)  # per process, parents first
     warmup_s: list[float] = field(default_factory=list)  # ready to the warm-up set filed
 
 
@@ -342,9 +342,8 @@ def run_side(side: Side, folder: Path, mails: Sequence[Mail], warm: Sequence[Mai
                             "the worker to process every receipt", poll=POLL_SECONDS)
             side.all_filed_rates.append(count / (time.perf_counter() - sent.began))
             side.rss_mb.append(paired.tree_peak_rss_mb(pid))
-            pss, processes = paired.tree_pss_mb(pid)
-            side.pss_mb.append(pss)
-            side.processes.append(processes)
+            side.pss_each.append(paired.tree_pss_mb(pid))
+            side.pss_mb.append(sum(side.pss_each[-1]))
             paired.wait_for(lambda: len(poller.seen) >= count or poller.error is not None,
                             30, "the poller to see every message")
             poller.halt.set()
@@ -362,8 +361,8 @@ def run_side(side: Side, folder: Path, mails: Sequence[Mail], warm: Sequence[Mai
             note += (f"; {side.filed_share[-1]:.0%} filed at the last 250, all filed "
                     f"{side.all_filed_rates[-1]:.0f} msg/s; 250->filed p50 "
                     f"{side.outside_p50[-1]:.2f} s p95 {side.outside_p95[-1]:.2f} s; "
-                    f"RSS {side.rss_mb[-1]:.0f} MB, PSS {side.pss_mb[-1]:.0f} MB "
-                    f"({side.processes[-1]} processes)")
+                    f"RSS {side.rss_mb[-1]:.0f} MB, PSS {side.pss_mb[-1]:.0f} MB = "
+                    + " + ".join(f"{p:.0f}" for p in side.pss_each[-1]))
             if len(outside) != count:
                 note += f"; WARNING: {count - len(outside)} never seen filed"
     finally:
