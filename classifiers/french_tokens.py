@@ -179,10 +179,11 @@ class _Loader(importlib.machinery.SourceFileLoader):
 
     def exec_module(self, module: ModuleType) -> None:
         super().exec_module(module)
-        if module.TOKEN_MATCH is None:
-            pattern = _compact(module)
-            module.TOKEN_MATCH = (
+        te: Any = module  # spaCy's module: its variables are not known to the type checker
+        if te.TOKEN_MATCH is None:
+            pattern = _compact(te)
+            te.TOKEN_MATCH = (
                 pattern.match
                 if pattern is not None
-                else re.compile(_spacy_pattern(module._regular_exp)).match
+                else re.compile(_spacy_pattern(te._regular_exp)).match
             )
