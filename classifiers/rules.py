@@ -487,6 +487,8 @@ def _patterns(path: Path, lang: str, entry: dict[str, Any]) -> tuple[Pattern, ..
 def _vocab(lang: str) -> Vocab:
     import spacy
 
+    if lang == "fr":
+        use_compact_token_match()
     return spacy.blank(lang).vocab
 
 
