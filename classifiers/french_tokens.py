@@ -1,4 +1,4 @@
-"""spaCy's French ``token_match`` in a 30th of the memory, matching exactly the same strings.
+"""spaCy's French ``token_match`` in a fraction of the memory, matching exactly the same strings.
 
 spaCy's French tokenizer keeps a chunk whole when ``TOKEN_MATCH`` matches it: 266
 alternatives ("^a[-]sexualis[a-z...]+$", one per hyphenated prefix "^anti[-][a-z...][...]*$",
@@ -9,7 +9,7 @@ process 26 MB larger, the largest single item of the classifier's memory.
 The same alternatives factored so that alternatives with the same ending share one copy of it
 (``^(?:anti|auto|...)[-][a-z...][...]*$``) describe the same strings (concatenation
 distributes over alternation, every alternative is anchored at both ends, and spaCy reads only
-whether ``token_match`` matches), and take 0.7 MB. :func:`compact_token_match` builds that
+whether ``token_match`` matches), and take 0.2 MB. :func:`compact_token_match` builds that
 pattern from the variables of spaCy's own module, and only when they rebuild its pattern
 exactly; otherwise (another spaCy version) it returns ``None`` and spaCy's pattern is used.
 :func:`use_compact_token_match` puts it in place of spaCy's before a French pipeline is made,
