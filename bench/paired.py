@@ -353,6 +353,23 @@ def tree_peak_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def tree_pss_mb(pid: int) -> list[float]:
+    """Current proportional set size (Pss of ``/proc/PID/smaps_rollup``: each shared page
+    divided among the processes that map it) of ``pid`` and each of its descendants, in MB,
+    parents before children (a daemon: the supervisor, then the fork server and the resource
+    tracker, then the workers). Unlike RSS, summed they count the pages a fork server shares
+    with its workers once."""
+    sizes = []
+    for member in descendants(pid):
+        try:
+            rollup = Path(f"/proc/{member}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        sizes += [int(line.split()[1]) / 1024 for line in rollup.splitlines()
+                  if line.startswith("Pss:")]
+    return sizes
+
+
 def wait_for(check: Callable[[], bool], timeout: float, what: str,
              poll: float = 0.05) -> None:
     """Call ``check()`` until it is true; SystemExit naming ``what`` after ``timeout`` s."""

@@ -22,7 +22,10 @@ message's ``filed_at`` minus its receipt's ``received_at`` (the ledger time, set
 the 250; ``filed_at`` is set just before the batch commits, so this misses the commit). Also
 reported: the share already filed when the last 250 came (the worker did run alongside),
 CPU per message of each server's process tree, and the daemon's peak RSS (VmHWM, summed over
-its processes; every language was classified).
+its processes; every language was classified) and its proportional set size when every
+message was filed (PSS from ``/proc/PID/smaps_rollup``, summed over the supervisor, the fork
+server and the workers: a page the fork server shares with its workers counts once, which
+summed RSS counts in each).
 
 Run::
 
@@ -305,6 +308,8 @@ class Side:
     db_p50: list[float] = field(default_factory=list)
     db_p95: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
+    pss_mb: list[float] = field(default_factory=list)  # current, when all was filed
+    pss_each: list[list[float]] = field(default_factory=list)  # per process, parents first
     warmup_s: list[float] = field(default_factory=list)  # ready to the warm-up set filed
 
 
@@ -341,6 +346,8 @@ def run_side(side: Side, folder: Path, mails: Sequence[Mail], warm: Sequence[Mai
                             "the worker to process every receipt", poll=POLL_SECONDS)
             side.all_filed_rates.append(count / (time.perf_counter() - sent.began))
             side.rss_mb.append(paired.tree_peak_rss_mb(pid))
+            side.pss_each.append(paired.tree_pss_mb(pid))
+            side.pss_mb.append(sum(side.pss_each[-1]))
             paired.wait_for(lambda: len(poller.seen) >= count or poller.error is not None,
                             30, "the poller to see every message")
             poller.halt.set()
@@ -358,7 +365,8 @@ def run_side(side: Side, folder: Path, mails: Sequence[Mail], warm: Sequence[Mai
             note += (f"; {side.filed_share[-1]:.0%} filed at the last 250, all filed "
                     f"{side.all_filed_rates[-1]:.0f} msg/s; 250->filed p50 "
                     f"{side.outside_p50[-1]:.2f} s p95 {side.outside_p95[-1]:.2f} s; "
-                    f"RSS {side.rss_mb[-1]:.0f} MB")
+                    f"RSS {side.rss_mb[-1]:.0f} MB, PSS {side.pss_mb[-1]:.0f} MB = "
+                    + " + ".join(f"{p:.0f}" for p in side.pss_each[-1]))
             if len(outside) != count:
                 note += f"; WARNING: {count - len(outside)} never seen filed"
     finally:
@@ -412,6 +420,9 @@ def report(sides: Sequence[Side], args: argparse.Namespace) -> None:
                   f"filed (not timed above): {paired.spread(side.warmup_s)} s")
         print(f"  daemon peak RSS (all its processes): {paired.spread(side.rss_mb)} MB   "
               f"{paired.verdict(statistics.median(side.rss_mb), 300, False)}")
+        print(f"  daemon PSS when all was filed (all its processes, shared pages counted "
+              f"once): {paired.spread(side.pss_mb)} MB   "
+              f"{paired.verdict(statistics.median(side.pss_mb), 300, False)}")
         if args.rate:
             print(f"  most a message was sent late: sink {max(sink.lag):.2f} s, "
                   f"{side.kind} {max(side.lag):.2f} s")

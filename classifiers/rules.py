@@ -44,6 +44,7 @@ from classifiers.concepts import (
     merge_lexicons,
     parse_concepts,
 )
+from classifiers.french_tokens import use_compact_token_match
 from classifiers.language import DEFAULT, SUPPORTED
 from classifiers.sequences import (
     MAX_UNORDERED,
@@ -201,6 +202,8 @@ class RuleSet:
             import spacy  # here: commands that classify nothing do not pay a second for it
             from spacy.attrs import IS_SPACE, LOWER
 
+            if lang == "fr":
+                use_compact_token_match()  # 26 MB less (classifiers/french_tokens.py)
             nlp = spacy.blank(lang)
             speed_up(nlp)  # same tokens, fewer regex positions tried (classifiers/affixes.py)
             if not any(r.patterns for r in self.content_rules.values()
@@ -484,6 +487,8 @@ def _patterns(path: Path, lang: str, entry: dict[str, Any]) -> tuple[Pattern, ..
 def _vocab(lang: str) -> Vocab:
     import spacy
 
+    if lang == "fr":
+        use_compact_token_match()
     return spacy.blank(lang).vocab
 
 

@@ -1,9 +1,15 @@
 """The shared parts of the paired benchmarks (bench/paired.py) and the profile's attribution of
-time to stages (bench/profile_stages.py): pure functions, checked without running a benchmark."""
+time to stages (bench/profile_stages.py): pure functions, checked without running a benchmark;
+and the summed PSS of a process tree."""
 
 from __future__ import annotations
 
-from bench.paired import percentile, ratios, round_order, spread
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.paired import percentile, ratios, round_order, spread, tree_pss_mb
 from bench.profile_stages import Attribution, Func, own_stage
 
 PARSE: Func = ("/x/gateway/processing/parsing.py", 10, "parse_message")
@@ -62,3 +68,18 @@ def test_recursion_does_not_lose_time() -> None:
         HELPER: (3, 1, 5.0, 5.0, {CLASSIFY: _edge(5.0), HELPER: _edge(2.0, 2)}),
     }
     assert Attribution(raw).by_stage()["classify"] == 5.0
+
+
+
+def test_pss_of_a_process_tree_counts_each_process_once() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        sizes = tree_pss_mb(os.getpid())
+    finally:
+        child.communicate(b"")
+    assert len(sizes) >= 2  # this process and the child (and any others it started)
+    assert all(size > 0 for size in sizes)
+    own = [line for line in Path("/proc/self/status").read_text().splitlines()
+           if line.startswith("VmRSS:")]
+    assert sizes[0] <= int(own[0].split()[1]) / 1024 + 1  # a process's PSS is at most its RSS

@@ -9,16 +9,17 @@ stay shared until written):
 - the gateway's modules and spaCy (about 1.5 s of CPU per process);
 - the shipped rule set, read and checked (about 1 s), which ``rules_for`` then returns to
   every worker of an installation that uses the shipped rules;
-- English, built and used once: every message is matched against the English rules, and
-  classifying a message builds what classification makes on first use.
+- every language with rules of its own, built and used once (tokenizer, matchers, sequence
+  index, concept forms from :mod:`classifiers.lemma_cache`; every message is also matched
+  against the English rules): about 4 s of CPU for the 11 languages, once per fork server.
 
-The other languages (tokenizer, matchers, sequence index: 0.1-0.5 s each, their concept forms
-read from :mod:`classifiers.lemma_cache`; French also compiles spaCy's tokenizer exceptions
-on import, 3 s) are built by a worker on its first message in that language. Building them
-here was tried: every worker's start, and so the daemon's first filing, then waited 5-10 s of
-CPU more, for languages an installation may never see (importing only spaCy's language
-classes: 3.4 s more, nearly all French). A failure here is logged and ignored: a worker then
-loads what it needs itself.
+Until 2026-12 only English was built here, the others by each worker on its first message in
+them (0.2-1.2 s each, French 4 s: spaCy compiled its tokenizer exceptions on import); then
+every worker paid that CPU and held a private copy of every language it had seen (about
+80 MB), where built here they are pages the workers share. Since French costs 0.4 s
+(``classifiers/french_tokens.py``), building them all here delays the first worker's start by
+about 4 s of CPU instead of 5-10 s, and spares each worker as much at its first messages.
+A failure here is logged and ignored: a worker then loads what it needs itself.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def warm() -> None:
-    """Load the worker's modules and the shipped rules, and build and use English."""
+    """Load the worker's modules and the shipped rules, and build and use each language."""
     import gateway.bootstrap  # what worker_main imports
     import gateway.daemon.workers  # noqa: F401
     from classifiers.classify import classify
@@ -39,9 +40,14 @@ def warm() -> None:
     from gateway.processing.classification import rules_for
 
     rules = rules_for(None)  # what rules_for(settings) returns for the shipped rules
-    example = next(e for r in rules.content_rules.values() if r.language == DEFAULT
-                   for e in r.examples)
-    classify(MessageInput(subject="Re: PO 4711", body_text=example), rules)
+    for lang in (DEFAULT, *(lg for lg in rules.languages() if lg != DEFAULT)):
+        examples = (e for r in rules.content_rules.values() if r.language == lang
+                    for e in r.examples)
+        example = next(examples, None)
+        if example is not None:  # its language is detected from it, most often as ``lang``
+            classify(MessageInput(subject="Re: PO 4711", body_text=example), rules)
+        rules.matchers(lang)  # and built for certain, whatever was detected
+        rules.sequence_index(lang)
 
 
 try:

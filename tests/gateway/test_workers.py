@@ -15,6 +15,8 @@ import mailbox
 import os
 import signal
 import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +36,7 @@ from tests.support.daemon import daemon_process
 from tests.support.mail import make_message, write_messages
 from tests.support.waiting import wait_for
 
+ROOT = Path(__file__).resolve().parents[2]
 BATCH = 10
 
 
@@ -297,3 +300,18 @@ def test_at_start_the_batches_of_this_hosts_dead_workers_are_freed(app):
         return
     # A live process's batch and another host's are not this start's to free.
     assert freed == 1 and left == {1: holders[1], 2: None, 3: holders[3]}
+
+
+def test_the_fork_server_builds_every_language_before_it_forks_a_worker():
+    """Workers share the pipelines of every language with rules of their own instead of
+    each building its own copy on its first message in that language."""
+    code = ("import gateway.daemon.worker_preload\n"
+            "from gateway.processing.classification import rules_for\n"
+            "rules = rules_for(None)\n"
+            "print(sorted(rules._phrase_matchers), sorted(rules._sequence_indexes),"
+            " list(rules.languages()))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    matchers, indexes, languages = done.stdout.strip().split("] [")
+    assert len(languages.split(",")) == 11
+    assert matchers.strip("[]") == indexes.strip("[]") == languages.strip("[]")
