@@ -223,3 +223,50 @@ def decoded_rows(name: str, image: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{column.key: value if decode is None else decode(value)
              for (column, decode), value in zip(columns, row, strict=True)}
             for row in image["rows"]]
+
+
+# -- applying (commgate db rebuild) --------------------------------------------------------
+
+def apply(session: Session, rows: Mapping[str, Any], events: list[dict[str, Any]]) -> int:
+    """One entry's images into the database: its deletions (dependants first), then its rows
+    inserted or updated by primary key and its case events (dependencies first). The number
+    of rows written."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    order = Base.metadata.sorted_tables
+    for table in reversed(order):
+        image = rows.get(table.name)
+        if image and image.get("deleted"):
+            pk = list(table.primary_key.columns)
+            for key in image["deleted"]:
+                session.execute(table.delete().where(*(c == v for c, v in zip(pk, key,
+                                                                              strict=True))))
+    written = 0
+    for table in order:
+        if table.name == "case_events":
+            values = [_event_row(record) for record in events]
+        else:
+            image = rows.get(table.name)
+            values = decoded_rows(table.name, image) if image else []
+            for value in values:
+                value.update(dict.fromkeys(VOLATILE.get(table.name, ())))
+        if not values:
+            continue
+        keys = [column.key for column in table.primary_key.columns]
+        statement = dialect_insert(table)
+        others = {c.key: statement.excluded[c.key] for c in table.columns if c.key not in keys}
+        statement = (statement.on_conflict_do_update(index_elements=keys, set_=others) if others
+                     else statement.on_conflict_do_nothing(index_elements=keys))
+        session.execute(statement, values)
+        written += len(values)
+    return written
+
+
+def _event_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    from datetime import datetime
+
+    return {"id": record["id"], "case_id": record["case_id"],
+            "at": datetime.fromisoformat(record["at"]), "actor": record["actor"],
+            "kind": record["kind"], "message_pk": record["message_pk"], "data": record["data"]}
