@@ -91,7 +91,10 @@ def busy(cli, tmp_path: Path) -> None:
                           in_reply_to="<po-4500871234@customer.example>",
                           body="Please increase the quantity on PO 4500871234 to 260 pieces.")
     others = [make_message(subject=f"Quote request {n} for valves",
-                           sender=f"Buyer {n} <b{n}@c{n}.example>") for n in range(5)]
+                           sender=f"Buyer {n} <b{n}@c{n}.example>") for n in range(4)]
+    others.append(make_message(
+        subject="Damaged bearings [KPS-31207]", to="support@northpoint.example",
+        body="this is a formal complaint: the bearings arrived damaged. Unacceptable."))
     mail = write_messages(tmp_path / "mail", [order, change, *others])
     ok(cli("ingest", str(mail[0]), *map(str, mail[2:])))
     refs = sorted(row["ref"] for row in ok(cli("cases", "list", "--json")).json())
@@ -114,6 +117,14 @@ def busy(cli, tmp_path: Path) -> None:
            "--as", "lab"))
     ok(cli("hold", "place", "--case", refs[1], "--reason", "dispute", "--as", "legal"))
     add_user(cli, "qm.petra")
+    complaint = next(row["ref"] for row in ok(cli("cases", "list", "--json")).json()
+                     if "bearings" in row["subject"])
+    ok(cli("feedback", "set", complaint, "--type", "complaint", "--as", "alice"))
+    source = tmp_path / "Service description.txt"
+    source.write_bytes("Service description\n".encode())
+    ok(cli("documents", "add", "svc-desc", str(source), "--title", "Service description", "--owner-role", "reviewer",
+           "--as", "alice"))
+    ok(cli("documents", "approve", "svc-desc", "--as", "qm.petra"))
 
 
 def test_a_busy_installation_is_rebuilt_with_identical_cases_and_rows(
