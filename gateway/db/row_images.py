@@ -96,7 +96,7 @@ def on_execute(state: ORMExecuteState) -> Any:
         return None
     pk = list(table.primary_key.columns)
     names = [column.key for column in pk]
-    params = state.parameters
+    params: Any = state.parameters  # one mapping, or a list of them (executemany)
     many = params if isinstance(params, list) else None
     if state.is_insert:
         if table.name in NOT_INSERTED:
@@ -122,7 +122,8 @@ def on_execute(state: ORMExecuteState) -> Any:
 
 def _insert(state: ORMExecuteState, table: Table, names: list[str],
             many: list[dict[str, Any]] | None) -> Any:
-    rows = many if many is not None else [state.parameters or {}]
+    single: Any = state.parameters or {}
+    rows = many if many is not None else [single]
     if rows and all(all(row.get(name) is not None for name in names) for row in rows):
         touch(state.session, table, (tuple(row[name] for name in names) for row in rows))
         return None

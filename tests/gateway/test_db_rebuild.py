@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 
 from gateway.bootstrap import App
 from gateway.config import DATABASE_URL_ENV
@@ -113,17 +113,17 @@ def busy(cli, tmp_path: Path) -> None:
     ok(cli("cases", "merge", refs[3], "--into", refs[2], "--as", "bob"))
     item = ok(cli("property", "add", refs[1], "--kind", "sample", "--description",
                   "broken bearing", "--as", "sales", "--json")).json()
-    ok(cli("property", "receive", str(item["id"]), "--condition", "as described", "--location", "Goods-in shelf 3",
-           "--as", "lab"))
+    ok(cli("property", "receive", str(item["id"]), "--condition", "as described",
+           "--location", "Goods-in shelf 3", "--as", "lab"))
     ok(cli("hold", "place", "--case", refs[1], "--reason", "dispute", "--as", "legal"))
     add_user(cli, "qm.petra")
     complaint = next(row["ref"] for row in ok(cli("cases", "list", "--json")).json()
                      if "bearings" in row["subject"])
     ok(cli("feedback", "set", complaint, "--type", "complaint", "--as", "alice"))
     source = tmp_path / "Service description.txt"
-    source.write_bytes("Service description\n".encode())
-    ok(cli("documents", "add", "svc-desc", str(source), "--title", "Service description", "--owner-role", "reviewer",
-           "--as", "alice"))
+    source.write_bytes(b"Service description\n")
+    ok(cli("documents", "add", "svc-desc", str(source), "--title", "Service description",
+           "--owner-role", "reviewer", "--as", "alice"))
     ok(cli("documents", "approve", "svc-desc", "--as", "qm.petra"))
 
 
@@ -181,6 +181,11 @@ def test_mail_archived_but_not_filed_stays_queued_for_the_daemon(
 
 def test_a_database_that_is_not_empty_is_refused(cli, home):
     ok(cli("ingest", str(write_messages(home.parent / "mail", [make_message()])[0])))
+    # One message: its receipt and its filing's entry; the queue row, the worker's claim and
+    # its release change no state and write none.
+    kinds = [json.loads(line)["kind"] for line in
+             (home / "archive" / "ledger" / "ledger.jsonl").read_text().splitlines()]
+    assert kinds.count("receipt") == 1 and kinds.count(KIND) == 1, kinds
     refused = cli("db", "rebuild")
     assert refused.code != 0
     lines = refused.err.strip().splitlines()
@@ -212,4 +217,3 @@ def test_a_ledger_without_row_images_is_refused_and_the_database_left_empty(
             assert not names, names
     finally:
         engine.dispose()
-    assert text  # (imported for the SQL helpers above)
