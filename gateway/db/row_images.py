@@ -11,8 +11,8 @@ committed (defaults, triggers and later statements of the same transaction inclu
 whose row is gone is a deletion. Rebuild applies the images in ledger order.
 
 Not recorded (rebuild recomputes them or they are not state): ``case_events`` (the entry's
-``events`` list holds those rows already), the insertion of ``receipts`` rows (the ledger
-entries themselves are their source) and their claim columns (a worker's lease),
+``events`` list holds those rows already), the insertion or deletion of ``receipts`` rows (the
+ledger entries themselves are their source) and their claim columns (a worker's lease),
 ``ledger_high_water`` (a trigger keeps it), ``intake_checkpoints`` (where an IMAP poll stands
 and which archive the database belongs to: re-established at the next start; a poller that
 starts over finds the messages archived already).
@@ -34,7 +34,9 @@ from gateway.db.models import Base, UTCDateTime
 TOUCHED = "commgate.rows_touched"
 UNTRACKED = frozenset({"case_events", "ledger_high_water", "intake_checkpoints",
                        "alembic_version"})
-NOT_INSERTED = frozenset({"receipts"})  # rows the ledger entries themselves recreate
+# Rows the ledger entries themselves are (one per entry): their insertion and deletion are not
+# recorded, only the updates of their processing state.
+LEDGER_ROWS = frozenset({"receipts"})
 VOLATILE = {"receipts": frozenset({"claimed_by", "lease_until"})}
 CHUNK = 500  # keys per read-back statement (SQLite's bound-parameter limit is far above)
 
@@ -63,7 +65,7 @@ def after_flush(session: Session) -> None:
         table = mapper.local_table
         if not isinstance(table, Table) or not tracked(table):
             continue
-        if obj in session.new and table.name in NOT_INSERTED:
+        if table.name in LEDGER_ROWS and (obj in session.new or obj in session.deleted):
             continue
         if obj in session.dirty and not _changes_state(session, obj, table):
             continue
@@ -98,9 +100,9 @@ def on_execute(state: ORMExecuteState) -> Any:
     names = [column.key for column in pk]
     params: Any = state.parameters  # one mapping, or a list of them (executemany)
     many = params if isinstance(params, list) else None
+    if table.name in LEDGER_ROWS and not state.is_update:
+        return None
     if state.is_insert:
-        if table.name in NOT_INSERTED:
-            return None
         return _insert(state, table, names, many)
     if many is None and statement.whereclause is None and params and all(
             name in params for name in names):
