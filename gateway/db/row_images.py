@@ -23,9 +23,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, LargeBinary, Table, select
+from sqlalchemy import Column, LargeBinary, Table, inspect, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, Session, object_mapper
 
 from gateway.db.models import Base, UTCDateTime
@@ -60,14 +63,16 @@ def forget(session: Session) -> None:
 
 def after_flush(session: Session) -> None:
     """The ORM's inserts, updates and deletes of this flush."""
-    for obj in (*session.new, *session.dirty, *session.deleted):
+    added_or_deleted = [*session.new, *session.deleted]  # each property builds a new set
+    for obj, changed in (*((obj, False) for obj in added_or_deleted),
+                         *((obj, True) for obj in session.dirty)):
         mapper = object_mapper(obj)
         table = mapper.local_table
         if not isinstance(table, Table) or not tracked(table):
             continue
-        if table.name in LEDGER_ROWS and (obj in session.new or obj in session.deleted):
+        if table.name in LEDGER_ROWS and not changed:
             continue
-        if obj in session.dirty and not _changes_state(session, obj, table):
+        if changed and not _changes_state(session, obj, table):
             continue
         key = mapper.primary_key_from_instance(obj)
         if None not in key:
@@ -80,8 +85,6 @@ def _changes_state(session: Session, obj: Any, table: Table) -> bool:
     volatile = VOLATILE.get(table.name)
     if not volatile:
         return True
-    from sqlalchemy import inspect
-
     state = inspect(obj)
     changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
     return bool(changed - volatile)
@@ -174,8 +177,6 @@ def _encoder(column: Column[Any]) -> Encoder | None:
 
 
 def _decoder(column: Column[Any]) -> Encoder | None:
-    from datetime import datetime
-
     if isinstance(column.type, UTCDateTime):
         return lambda value: None if value is None else datetime.fromisoformat(value)
     if isinstance(column.type, LargeBinary):
@@ -234,9 +235,6 @@ def apply(session: Session, rows: Mapping[str, Any], events: list[dict[str, Any]
     """One entry's images into the database: its deletions (dependants first), then its rows
     inserted or updated by primary key and its case events (dependencies first). The number
     of rows written."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
     dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     order = Base.metadata.sorted_tables
     for table in reversed(order):
@@ -268,8 +266,6 @@ def apply(session: Session, rows: Mapping[str, Any], events: list[dict[str, Any]
 
 
 def _event_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    from datetime import datetime
-
     return {"id": record["id"], "case_id": record["case_id"],
             "at": datetime.fromisoformat(record["at"]), "actor": record["actor"],
             "kind": record["kind"], "message_pk": record["message_pk"], "data": record["data"]}
