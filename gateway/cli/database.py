@@ -13,7 +13,7 @@ from gateway.cli._common import EXIT_FAILED, EXIT_OK, emit_json, opened_app, rea
 
 
 def register(sub: Any) -> None:
-    db = sub.add_parser("db", help="the database schema: current revision, upgrade"
+    db = sub.add_parser("db", help="the database: schema revision, upgrade, rebuild from the ledger"
                         ).add_subparsers(dest="db_command", required=True, metavar="ACTION")
     p = db.add_parser("current", help="print the schema revision and the newest this commgate "
                       "knows")

@@ -1,5 +1,6 @@
-"""Case events in the ledger: every transaction that adds case events appends one ``events``
-entry to the archive's hash chain before it commits.
+"""Case events in the ledger: every transaction that adds case events (or changes any other
+state: its row images, gateway/db/row_images.py, for ``commgate db rebuild``) appends one
+``events`` entry to the archive's hash chain before it commits.
 
 The entry's blob is the JSON list of the events (id, case, when, who, what, the claim of a
 command-line ``--as``) exactly as the database holds them, so ``archive verify`` can name an
