@@ -1,5 +1,6 @@
-"""Case events in the ledger: every transaction that adds case events appends one ``events``
-entry to the archive's hash chain before it commits.
+"""Case events in the ledger: every transaction that adds case events (or changes any other
+state: its row images, gateway/db/row_images.py, for ``commgate db rebuild``) appends one
+``events`` entry to the archive's hash chain before it commits.
 
 The entry's blob is the JSON list of the events (id, case, when, who, what, the claim of a
 command-line ``--as``) exactly as the database holds them, so ``archive verify`` can name an
@@ -27,10 +28,11 @@ from typing import Any
 from sqlalchemy import event, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
 from archive import Archive, LedgerEntry, Receipt
 from gateway.core import principal
+from gateway.db import row_images
 from gateway.db.models import Case, CaseEvent, LedgerReceipt
 
 KIND = "events"
@@ -92,6 +94,7 @@ def _iso(at: datetime) -> str:
 def _after_flush(session: Session, _context: Any) -> None:
     if _ARCHIVE not in session.info:
         return
+    row_images.after_flush(session)
     new = [obj for obj in session.new if isinstance(obj, CaseEvent)]
     if new:
         session.info.setdefault(_PENDING, []).extend(event_record(obj) for obj in new)
@@ -103,19 +106,23 @@ def _before_commit(session: Session) -> None:
         return
     session.flush()  # the events' ids (the commit's own flush comes after this hook)
     pending = session.info.pop(_PENDING, [])
-    if not pending:
+    rows = row_images.images(session)
+    if not pending and not rows:
         return
     refs = {case_id: ref for case_id, ref in session.execute(select(Case.id, Case.ref).where(
-        Case.id.in_({record["case_id"] for record in pending}))).all()}
+        Case.id.in_({record["case_id"] for record in pending}))).all()} if pending else {}
     who = principal.current.get()
     body: dict[str, Any] = {"events": [record | {"case_ref": refs.get(record["case_id"], "")}
-                                       for record in pending]}
+                                       for record in pending], "rows": rows}
     if who is not None:
         body["principal"] = {"os_user": who.os_user, "claim": who.claim}
     raw = canonical(body).encode()
     _hold_writer_lock(session)  # until the commit: a catch-up does not void this entry
-    envelope: dict[str, Any] = {"count": len(pending), "first_id": pending[0]["id"],
-                                "last_id": pending[-1]["id"]}
+    envelope: dict[str, Any] = {"count": len(pending),
+                                "rows": sum(len(image["rows"]) + len(image.get("deleted", ()))
+                                            for image in rows.values())}
+    if pending:
+        envelope |= {"first_id": pending[0]["id"], "last_id": pending[-1]["id"]}
     if who is not None:
         envelope["os_user"] = who.os_user
     entry = archive.store_record(KIND, raw, Receipt(transport=TRANSPORT, direction="internal",
@@ -126,6 +133,7 @@ def _before_commit(session: Session) -> None:
 
 def _after_commit(session: Session) -> None:
     session.info.pop(_WRITTEN, None)
+    row_images.forget(session)
     session.info.pop(_SAVEPOINTS, None)
 
 
@@ -149,6 +157,7 @@ def _after_rollback(session: Session) -> None:
     them is voided by a second entry, so verify does not look for them."""
     session.info.pop(_PENDING, None)
     session.info.pop(_SAVEPOINTS, None)
+    row_images.forget(session)
     written: LedgerEntry | None = session.info.pop(_WRITTEN, None)
     archive = session.info.get(_ARCHIVE)
     if written is None or archive is None:
@@ -190,7 +199,14 @@ def _mirror(session: Session, entry: LedgerEntry) -> None:
     session.execute(insert(LedgerReceipt).on_conflict_do_nothing(index_elements=["seq"]), [row])
 
 
+def _do_orm_execute(state: ORMExecuteState) -> Any:
+    if _ARCHIVE not in state.session.info:
+        return None
+    return row_images.on_execute(state)
+
+
 event.listen(Session, "after_flush", _after_flush)
+event.listen(Session, "do_orm_execute", _do_orm_execute)
 event.listen(Session, "before_commit", _before_commit)
 event.listen(Session, "after_commit", _after_commit)
 event.listen(Session, "after_transaction_create", _after_transaction_create)

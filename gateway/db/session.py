@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -188,6 +188,14 @@ def migrate(engine: Engine) -> None:
         log.info("migrating the database from %s to %s", current or "empty", head)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def migrate_on(connection: Connection) -> None:
+    """Create or upgrade the schema inside the caller's transaction (``db rebuild``: the
+    schema and the rows it rebuilds commit together, or neither)."""
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
 
 
 def downgrade(engine: Engine, revision: str) -> None:
