@@ -41,6 +41,10 @@ UNTRACKED = frozenset({"case_events", "ledger_high_water", "intake_checkpoints",
 # recorded, only the updates of their processing state.
 LEDGER_ROWS = frozenset({"receipts"})
 VOLATILE = {"receipts": frozenset({"claimed_by", "lease_until"})}
+# Secrets never enter the append-only ledger (an old password hash there could be cracked
+# offline for ever): a rebuilt account gets LOCKED instead, so its owner sets a new password.
+SECRETS = {"users": frozenset({"password_hash"})}
+LOCKED = "!locked: set a new password (commgate users passwd) after db rebuild"
 CHUNK = 500  # keys per read-back statement (SQLite's bound-parameter limit is far above)
 
 Encoder = Callable[[Any], Any]
@@ -161,7 +165,8 @@ def codec(name: str) -> TableCodec:
     found = _CODECS.get(name)
     if found is None:
         table = Base.metadata.tables[name]
-        columns = list(table.columns)
+        secret = SECRETS.get(name, frozenset())
+        columns = [column for column in table.columns if column.key not in secret]
         found = TableCodec(table, columns, [_encoder(c) for c in columns],
                            [_decoder(c) for c in columns])
         _CODECS[name] = found
@@ -253,6 +258,7 @@ def apply(session: Session, rows: Mapping[str, Any], events: list[dict[str, Any]
             values = decoded_rows(table.name, image) if image else []
             for value in values:
                 value.update(dict.fromkeys(VOLATILE.get(table.name, ())))
+                value.update(dict.fromkeys(SECRETS.get(table.name, ()), LOCKED))
         if not values:
             continue
         keys = [column.key for column in table.primary_key.columns]
@@ -268,4 +274,5 @@ def apply(session: Session, rows: Mapping[str, Any], events: list[dict[str, Any]
 def _event_row(record: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": record["id"], "case_id": record["case_id"],
             "at": datetime.fromisoformat(record["at"]), "actor": record["actor"],
-            "kind": record["kind"], "message_pk": record["message_pk"], "data": record["data"]}
+            "kind": record["kind"], "message_pk": record["message_pk"], "data": record["data"],
+            "claimed_as": record.get("claimed_as")}

@@ -18,10 +18,13 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 
+from archive import Archive
 from gateway.bootstrap import App
 from gateway.config import DATABASE_URL_ENV
 from gateway.db.event_ledger import KIND
 from gateway.db.models import Base
+from gateway.db.row_images import LOCKED, SECRETS
+from gateway.db.users import User
 from tests.support.databases import fresh_pg_database
 from tests.support.mail import make_message, write_messages
 
@@ -53,13 +56,34 @@ def all_cases(cli) -> dict[str, Any]:
 
 
 def tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every state table's rows, by primary key, as the database returns them."""
+    """Every state table's rows, by primary key, as the database returns them (secret columns
+    apart: they are not in the ledger)."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
             return {table.name: [tuple(row) for row in connection.execute(
-                select(table).order_by(*table.primary_key.columns))]
+                select(*(c for c in table.columns if c.key not in SECRETS.get(table.name, ())))
+                .order_by(*table.primary_key.columns))]
                 for table in Base.metadata.sorted_tables if table.name not in DERIVED}
+    finally:
+        engine.dispose()
+
+
+def ledger_texts(home: Path) -> list[str]:
+    """The blob of every events entry of the installation's ledger, as text."""
+    archive = Archive.open(home / "archive")
+    try:
+        return [archive.read(entry.sha256).decode() for entry in archive.entries()
+                if entry.kind == KIND]
+    finally:
+        archive.close()
+
+
+def password_hashes(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(select(User.password_hash)).scalars())
     finally:
         engine.dispose()
 
@@ -143,6 +167,10 @@ def test_a_busy_installation_is_rebuilt_with_identical_cases_and_rows(
     after = tables(empty_db_url)
     for name, original in rows.items():
         assert after[name] == original, name
+    # No password hash went into the ledger: every rebuilt account is locked until reset.
+    assert all(h.startswith("$argon2") for h in password_hashes(db_url))
+    assert set(password_hashes(empty_db_url)) == {LOCKED}
+    assert not any(LOCKED in entry or "$argon2" in entry for entry in ledger_texts(home))
     said = ok(cli("archive", "verify"))
     assert said.out.splitlines()[-1].startswith("archive intact")
 
