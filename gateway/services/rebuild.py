@@ -55,7 +55,9 @@ class Rebuilt(View):
                   "daemon files them when it starts" if self.queued else "")
         return [f"rebuilt {self.database} from the ledger: {self.entries} entries, "
                 f"{self.transactions} transactions ({self.rows} rows) applied, {self.voided} "
-                f"voided skipped{queued}"]
+                f"voided skipped{queued}",
+                "passwords are never in the ledger: every web account is locked until "
+                "`commgate users passwd NAME` sets a new one"]
 
 
 def rebuild_database(home: Path) -> Rebuilt:
