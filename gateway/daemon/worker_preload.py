@@ -9,6 +9,7 @@ stay shared until written):
 - the gateway's modules and spaCy (about 1.5 s of CPU per process);
 - the shipped rule set, read and checked (about 1 s), which ``rules_for`` then returns to
   every worker of an installation that uses the shipped rules;
+- the Public Suffix List (the threader's organisational domains);
 - English, built and used once: every message is matched against the English rules, and
   classifying a message builds what classification makes on first use.
 
@@ -38,6 +39,11 @@ def warm() -> None:
     from classifiers.types import MessageInput
     from gateway.processing.classification import rules_for
 
+    from gateway.core.domains import organisational_domain
+
+    # The Public Suffix List, parsed on the first sender's domain a worker threads (0.1-0.5 s
+    # of CPU): parsed here, it is one copy in pages the workers share.
+    organisational_domain("mail.example.co.uk")
     rules = rules_for(None)  # what rules_for(settings) returns for the shipped rules
     example = next(e for r in rules.content_rules.values() if r.language == DEFAULT
                    for e in r.examples)
