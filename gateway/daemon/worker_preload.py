@@ -18,14 +18,18 @@ read from :mod:`classifiers.lemma_cache`; French also compiles spaCy's tokenizer
 on import, 3 s) are built by a worker on its first message in that language. Building them
 here was tried: every worker's start, and so the daemon's first filing, then waited 5-10 s of
 CPU more, for languages an installation may never see (importing only spaCy's language
-classes: 3.4 s more, nearly all French). A failure here is logged and ignored: a worker then
-loads what it needs itself.
+classes: 3.4 s more, nearly all French). A bulk import (``commgate ingest``) gives its pool a
+sample of its messages, which this server classifies once (:func:`warm_with`): the languages
+the import is in are built once instead of by every worker. A failure here is logged and
+ignored: a worker then loads what it needs itself.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +41,8 @@ def warm() -> None:
     from classifiers.classify import classify
     from classifiers.language import DEFAULT
     from classifiers.types import MessageInput
-    from gateway.processing.classification import rules_for
-
     from gateway.core.domains import organisational_domain
+    from gateway.processing.classification import rules_for
 
     # The Public Suffix List, parsed on the first sender's domain a worker threads (0.1-0.5 s
     # of CPU): parsed here, it is one copy in pages the workers share.
@@ -50,8 +53,26 @@ def warm() -> None:
     classify(MessageInput(subject="Re: PO 4711", body_text=example), rules)
 
 
+def warm_with(folder: Path) -> None:
+    """Classify every message in ``folder`` (a sample of a bulk import, written by the pool
+    that started this server: gateway.daemon.workers.WARM_ENV): each language among them is
+    built here once, for every worker, instead of by each worker on its first message in it.
+    Nothing is filed; a message that fails to parse or classify is skipped."""
+    from gateway.processing.classification import classify_parsed, rules_for
+    from gateway.processing.parsing import parse_message
+
+    rules = rules_for(None)
+    for path in sorted(folder.iterdir()):
+        try:
+            classify_parsed(parse_message(path.read_bytes()), rules)
+        except Exception as exc:  # a worker meets it again and quarantines it if it must
+            log.debug("warm-up message %s skipped: %s", path.name, exc)
+
+
 try:
     warm()
+    if os.environ.get("COMMGATE_WORKER_WARM_FOLDER"):
+        warm_with(Path(os.environ["COMMGATE_WORKER_WARM_FOLDER"]))
 except Exception as exc:  # the workers load what they need themselves
     log.warning("worker preload failed, each worker loads the classifier itself: %s", exc)
 # Objects made so far are never collected in the workers: the collector does not walk (and

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,12 +34,15 @@ BATCH_BYTES = 64 * 1024 * 1024
 # Messages archived before worker processes are started to file: below it the processes' start
 # (a few seconds each, the classifier loaded) costs more than filing here on one core.
 WORKERS_AFTER = 300
+# Messages of the import the workers' fork server classifies once before it forks them, so the
+# languages the import is in are built once, not by every worker (WorkerPool.start).
+WARM_SAMPLE = 64
 
 
 class Workers(Protocol):
     """Worker processes filing what is queued (gateway.daemon.workers.WorkerPool)."""
 
-    def start(self) -> None: ...
+    def start(self, warm_with: Sequence[bytes] = ()) -> None: ...
 
     def wake(self) -> None: ...
 
@@ -148,6 +151,7 @@ def ingest(
 
     filed_here = 0
     held = 0  # archived, not yet filed: waiting to see whether the workers take the import
+    held_raw: list[bytes] = []  # their bytes, a sample of which warms the workers
 
     def file_here() -> None:
         """File what is pending in this process, one committed batch at a time, each
@@ -176,13 +180,16 @@ def ingest(
         if not batch:
             return
         accepted = accept(app, batch)
+        if workers is not None and pool is None:
+            held_raw.extend(delivery.raw for delivery in batch)
         batch, batch_bytes = [], 0
         summary.archived += len(accepted.entries)
         summary.duplicates += accepted.duplicates
         origins.update((entry.seq, _origin(entry.envelope)) for entry in accepted.entries)
         if pool is None and workers is not None and summary.archived >= workers_after:
             pool = workers(collect, failed)
-            pool.start()
+            pool.start(held_raw[::max(1, -(-len(held_raw) // WARM_SAMPLE))])
+            held_raw.clear()
         done(accepted.duplicates)
         if pool is not None:
             pool.wake()  # the rest, held mail included, is done when the workers file it
