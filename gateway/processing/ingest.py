@@ -215,8 +215,10 @@ def ingest(
         if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
             flush()
     flush()
-    if pool is None and held:
-        settle(held)  # too few for the workers
+    if pool is None and workers is not None and summary.seen:
+        # Too few for the workers: filed here, with what earlier runs left pending (a killed
+        # import's re-run archives nothing new and still files the rest).
+        settle(held)
     if pool is not None:
         pool.finish()  # every worker files what is pending, then exits
         summary.add_outcomes(sorted(received, key=lambda o: o.seq), origins)
