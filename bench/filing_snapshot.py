@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
     if args.compare:
         if args.keep_seq:
-            return snapshots.compare(*args.compare, "ref")
+            return snapshots.compare(args.compare[0], args.compare[1], "ref")
         with tempfile.TemporaryDirectory(prefix="commgate-filing-snapshot-") as tmp:
             before, after = (
                 without_seqs(path, Path(tmp) / f"{n}.jsonl") for n, path in enumerate(args.compare)

@@ -36,9 +36,9 @@ def _forked() -> None:
     _PROFILE = _start()
     leave = os._exit
 
-    def _exit(code: int) -> NoReturn:
+    def _exit(status: int) -> NoReturn:
         _write(_PROFILE)
-        leave(code)
+        leave(status)
 
     os._exit = _exit
 
