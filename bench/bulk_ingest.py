@@ -14,6 +14,10 @@ as a fresh process, timed from its start to its exit:
   all filed or reported). Its start-up (interpreter, imports, rules) is in the time, as it is
   for a user; "steady" leaves out what passed before the first receipt was archived.
 
+With ``--baseline CHECKOUT`` the commgate of another checkout runs as further sides
+(``base-commgate-...``) of the same rounds, and this one's CPU per message and rate over it are
+printed per round.
+
 ``os.sync()`` runs before each timed side. The ratio commgate / copy per round is reported as
 median and range; CPU seconds of each side's process tree (``RUSAGE_CHILDREN``) per message
 beside it.
