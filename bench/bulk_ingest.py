@@ -14,6 +14,10 @@ as a fresh process, timed from its start to its exit:
   all filed or reported). Its start-up (interpreter, imports, rules) is in the time, as it is
   for a user; "steady" leaves out what passed before the first receipt was archived.
 
+With ``--baseline CHECKOUT`` the commgate of another checkout runs as further sides
+(``base-commgate-...``) of the same rounds, and this one's CPU per message and rate over it are
+printed per round.
+
 ``os.sync()`` runs before each timed side. The ratio commgate / copy per round is reported as
 median and range; CPU seconds of each side's process tree (``RUSAGE_CHILDREN``) per message
 beside it.
@@ -86,13 +90,15 @@ def _fsync_folder(folder: Path) -> None:
 @dataclass
 class Side:
     kind: str
+    root: Path = paired.PROJECT_ROOT  # the checkout whose commgate runs (a baseline's)
     rates: list[float] = field(default_factory=list)  # start to exit
     steady: list[float] = field(default_factory=list)  # first receipt to exit (commgate)
     startup: list[float] = field(default_factory=list)  # start to first receipt (commgate)
     cpu_ms: list[float] = field(default_factory=list)
 
 
-def timed_run(cmd: list[str], log: Path) -> tuple[float, float, float]:
+def timed_run(cmd: list[str], log: Path, root: Path = paired.PROJECT_ROOT
+              ) -> tuple[float, float, float]:
     """Run ``cmd`` to its end: (wall seconds, CPU seconds of it and its children, the wall
     clock when it started)."""
     os.sync()  # no dirty pages left from the side before
@@ -100,7 +106,7 @@ def timed_run(cmd: list[str], log: Path) -> tuple[float, float, float]:
     started_at = time.time()
     began = time.perf_counter()
     with log.open("wb") as out, log.with_suffix(".err").open("wb") as err:
-        done = subprocess.run(cmd, env=paired.child_env(), cwd=paired.PROJECT_ROOT, stdout=out,
+        done = subprocess.run(cmd, env=paired.child_env(root), cwd=root, stdout=out,
                               stderr=err, check=False)
     wall = time.perf_counter() - began
     paired.reap_orphans()  # the worker pool's fork server outlives the command a moment
@@ -125,11 +131,11 @@ def run_side(side: Side, folder: Path, inbox: Path, count: int,
         side.cpu_ms.append(cpu / count * 1000)
         note = "" if stored == count else f"; WARNING: {stored} of {count} copied"
         return f"{side.rates[-1]:6.0f} msg/s  CPU {side.cpu_ms[-1]:5.2f} ms/msg{note}"
-    home = paired.Home.create(folder / "home", side.kind.split("-", 1)[1],
-                              worker_processes=args.worker_processes)
+    home = paired.Home.create(folder / "home", side.kind.rsplit("-", 1)[1],
+                              worker_processes=args.worker_processes, root=side.root)
     try:
         wall, cpu, started_at = timed_run(paired.commgate(home.path, "ingest", "--json",
-                                                          str(inbox)), log)
+                                                          str(inbox)), log, side.root)
         filed = paired.Filed(home.url)
         try:
             first = filed.first_received()
@@ -167,15 +173,26 @@ def report(sides: Sequence[Side], args: argparse.Namespace) -> None:
         ratio = paired.ratios(side.rates, copy.rates)
         print(f"{side.kind} / copy, per round: {paired.spread(ratio, '{:.3f}')}   "
               f"{paired.verdict(statistics.median(ratio), TARGET_RATIO)}")
-    if len(sides) == 3:
-        ratio = paired.ratios(sides[2].rates, sides[1].rates)
-        print(f"{sides[2].kind} / {sides[1].kind}, per round: {paired.spread(ratio, '{:.3f}')}")
+    ours = [s for s in sides[1:] if not s.kind.startswith("base-")]
+    if len(ours) == 2:
+        ratio = paired.ratios(ours[1].rates, ours[0].rates)
+        print(f"{ours[1].kind} / {ours[0].kind}, per round: {paired.spread(ratio, '{:.3f}')}")
+    for side in ours:
+        base = next((s for s in sides if s.kind == f"base-{side.kind}"), None)
+        if base is not None:
+            cpu = paired.ratios(side.cpu_ms, base.cpu_ms)
+            rate = paired.ratios(side.rates, base.rates)
+            print(f"{side.kind} / {base.kind}, per round: CPU per message "
+                  f"{paired.spread(cpu, '{:.3f}')}, rate {paired.spread(rate, '{:.3f}')}")
     print(f"machine: {paired.machine_note()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     paired.add_common_arguments(parser)
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="also run the commgate of another checkout (its sides named "
+                             "base-...), interleaved; prints this one's CPU and rate over it")
     parser.add_argument("--copy", nargs=2, type=Path, metavar=("SOURCE", "TARGET"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -185,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     paired.check_counts(args)
     paired.reap_orphans()  # from here on, orphaned descendants are this process's to reap
     sides = [Side("copy"), *(Side(f"commgate-{b}") for b in paired.backends(args))]
+    if args.baseline:
+        sides += [Side(f"base-{side.kind}", args.baseline.resolve()) for side in sides[1:]]
     corpus = paired.Corpus(args.corpora)
     print(f"bulk_ingest: {paired.machine_note()}", flush=True)
     with paired.workspace(args, "commgate-bulk-ingest-") as root:

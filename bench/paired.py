@@ -231,12 +231,13 @@ def workspace(args: argparse.Namespace, prefix: str) -> Iterator[Path]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a measured process: this checkout's code, no database override
-    (the home's configuration names the database), numeric libraries on one thread."""
+def child_env(root: Path = PROJECT_ROOT, **extra: str) -> dict[str, str]:
+    """The environment of a measured process: the code of checkout ``root`` (this one unless
+    a baseline's), no database override (the home's configuration names the database),
+    numeric libraries on one thread."""
     env = {k: v for k, v in os.environ.items() if k not in ("COMMGATE_DATABASE_URL",
                                                             "COMMGATE_HOME")}
-    env.update(PYTHONPATH=str(PROJECT_ROOT), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+    env.update(PYTHONPATH=str(root), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1", **extra)
     return env
 
@@ -257,15 +258,15 @@ class Home:
 
     @classmethod
     def create(cls, path: Path, backend: str, extra_config: str = "",
-               worker_processes: int | None = None) -> Home:
+               worker_processes: int | None = None, root: Path = PROJECT_ROOT) -> Home:
         url = f"sqlite+pysqlite:///{path / 'commgate.db'}"
-        env = child_env()
+        env = child_env(root)
         if backend == "postgresql":
             url = _create_pg_database()
             env["COMMGATE_DATABASE_URL"] = url  # init migrates it; the config names it after
         aliases = [a for alias in ALIASES for a in ("--alias", alias)]
         done = subprocess.run(commgate(path, "init", "--case-prefix", CASE_PREFIX, *aliases),
-                              env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
+                              env=env, cwd=root, capture_output=True, text=True,
                               check=False)
         home = cls(path, backend, url)
         if done.returncode != 0:

@@ -2,7 +2,9 @@
 ``COMMGATE_PROFILE_DIR`` set (``bench/profile_ingest.py`` does both): cProfile from the first
 import to the exit, written to ``$COMMGATE_PROFILE_DIR/<pid>.prof``. A process that Python's
 ``site`` module starts (the command, a spawned worker) profiles itself; a forked child starts
-a profile of its own and writes it when multiprocessing ends it. Profiles the main thread of
+a profile of its own and writes it when it leaves by ``os._exit`` (how a forked
+``multiprocessing`` child ends; its finalizer registry is cleared after the fork, so a
+finalizer would never run). Profiles the main thread of
 each process only (cProfile's limit before Python 3.12)."""
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import atexit
 import cProfile
 import os
+from typing import NoReturn
 
 _FOLDER = os.environ.get("COMMGATE_PROFILE_DIR")
 
@@ -27,13 +30,17 @@ def _write(profile: cProfile.Profile) -> None:
 
 
 def _forked() -> None:
-    """A forked child leaves by os._exit (no atexit): multiprocessing's finalizers run."""
+    """A forked child leaves by os._exit (no atexit): its profile is written just before."""
     global _PROFILE
     _PROFILE.disable()
     _PROFILE = _start()
-    from multiprocessing import util
+    leave = os._exit
 
-    util.Finalize(None, lambda: _write(_PROFILE), exitpriority=0)
+    def _exit(status: int) -> NoReturn:
+        _write(_PROFILE)
+        leave(status)
+
+    os._exit = _exit
 
 
 if _FOLDER:

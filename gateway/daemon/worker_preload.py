@@ -9,6 +9,7 @@ stay shared until written):
 - the gateway's modules and spaCy (about 1.5 s of CPU per process);
 - the shipped rule set, read and checked (about 1 s), which ``rules_for`` then returns to
   every worker of an installation that uses the shipped rules;
+- the Public Suffix List (the threader's organisational domains);
 - every language with rules of its own, built and used once (tokenizer, matchers, sequence
   index, concept forms from :mod:`classifiers.lemma_cache`; every message is also matched
   against the English rules): about 4 s of CPU for the 11 languages, once per fork server.
@@ -19,13 +20,18 @@ every worker paid that CPU and held a private copy of every language it had seen
 80 MB), where built here they are pages the workers share. Since French costs 0.4 s
 (``classifiers/french_tokens.py``), building them all here delays the first worker's start by
 about 4 s of CPU instead of 5-10 s, and spares each worker as much at its first messages.
-A failure here is logged and ignored: a worker then loads what it needs itself.
+A bulk import (``commgate ingest``) also gives its pool a sample of its messages, which this
+server classifies once (:func:`warm_with`), so what classification makes on first use is
+made once for every worker. A failure here is logged and ignored: a worker then loads what
+it needs itself.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +43,12 @@ def warm() -> None:
     from classifiers.classify import classify
     from classifiers.language import DEFAULT
     from classifiers.types import MessageInput
+    from gateway.core.domains import organisational_domain
     from gateway.processing.classification import rules_for
 
+    # The Public Suffix List, parsed on the first sender's domain a worker threads (0.1-0.5 s
+    # of CPU): parsed here, it is one copy in pages the workers share.
+    organisational_domain("mail.example.co.uk")
     rules = rules_for(None)  # what rules_for(settings) returns for the shipped rules
     for lang in (DEFAULT, *(lg for lg in rules.languages() if lg != DEFAULT)):
         examples = (e for r in rules.content_rules.values() if r.language == lang
@@ -50,8 +60,26 @@ def warm() -> None:
         rules.sequence_index(lang)
 
 
+def warm_with(folder: Path) -> None:
+    """Classify every message in ``folder`` (a sample of a bulk import, written by the pool
+    that started this server: gateway.daemon.workers.WARM_ENV): each language among them is
+    built here once, for every worker, instead of by each worker on its first message in it.
+    Nothing is filed; a message that fails to parse or classify is skipped."""
+    from gateway.processing.classification import classify_parsed, rules_for
+    from gateway.processing.parsing import parse_message
+
+    rules = rules_for(None)
+    for path in sorted(folder.iterdir()):
+        try:
+            classify_parsed(parse_message(path.read_bytes()), rules)
+        except Exception as exc:  # a worker meets it again and quarantines it if it must
+            log.debug("warm-up message %s skipped: %s", path.name, exc)
+
+
 try:
     warm()
+    if os.environ.get("COMMGATE_WORKER_WARM_FOLDER"):
+        warm_with(Path(os.environ["COMMGATE_WORKER_WARM_FOLDER"]))
 except Exception as exc:  # the workers load what they need themselves
     log.warning("worker preload failed, each worker loads the classifier itself: %s", exc)
 # Objects made so far are never collected in the workers: the collector does not walk (and

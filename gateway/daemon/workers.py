@@ -28,12 +28,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -55,6 +58,9 @@ ERROR_MAX_SECONDS = 30.0
 HOLD_ENV = "COMMGATE_TEST_WORKER_HOLD"
 # What the fork server imports before it forks any worker (gateway/daemon/worker_preload.py).
 PRELOAD = "gateway.daemon.worker_preload"
+# A folder of messages the fork server classifies once before it forks (the languages of a bulk
+# import built once, not by every worker): set only while the pool starts the server.
+WARM_ENV = "COMMGATE_WORKER_WARM_FOLDER"
 
 
 # -- the worker process -------------------------------------------------------------------------
@@ -212,6 +218,12 @@ def _hold_after_claim(processor: Any, path: Path) -> None:
 # -- the pool in the parent ------------------------------------------------------------------------
 
 
+def _fork_server_running() -> bool:
+    """Whether this process has started its fork server (a pool started before)."""
+    server = forkserver._forkserver  # the module's one server
+    return getattr(server, "_forkserver_pid", None) is not None
+
+
 @dataclass
 class _Slot:
     index: int
@@ -257,15 +269,31 @@ class WorkerPool:
         self._count_lock = threading.Lock()
         self._unstarted = 0
         self._crashes = 0
+        self._warm_folder: Path | None = None  # removed once the workers have stopped
 
     def __len__(self) -> int:
         return len(self.slots)
 
-    def start(self) -> None:
+    def start(self, warm_with: Sequence[bytes] = ()) -> None:
         """Start the workers, each from its reader thread: the first start of a pool waits
         while the fork server loads (seconds of CPU), which must not hold up the caller (the
         daemon's event loop, which must listen and answer meanwhile). Logs one line with the
-        pids once all have started."""
+        pids once all have started.
+
+        ``warm_with``: messages (raw) like those the workers will file (``commgate ingest``
+        gives a sample of the import), classified once by the fork server before it forks
+        them, so the languages they are in (spaCy's tokenizers, the rules' matchers: up to
+        seconds of CPU each, French 3 s) are built once and not by every worker. Ignored
+        when this process's fork server runs already."""
+        if warm_with and not _fork_server_running():
+            self._warm_folder = Path(tempfile.mkdtemp(prefix="commgate-warm-"))
+            for number, raw in enumerate(warm_with):
+                (self._warm_folder / f"{number:04d}.eml").write_bytes(raw)
+            os.environ[WARM_ENV] = str(self._warm_folder)
+            try:
+                forkserver.ensure_running()  # started now, with the folder in its environment
+            finally:
+                os.environ.pop(WARM_ENV, None)
         self._unstarted = len(self.slots)
         for slot in self.slots:
             slot.reader = threading.Thread(target=self._run, args=(slot,),
@@ -357,6 +385,9 @@ class WorkerPool:
                 process.join(5)
                 release_worker(self.db, slot.name)
                 clean = False
+        if self._warm_folder is not None:
+            shutil.rmtree(self._warm_folder, ignore_errors=True)
+            self._warm_folder = None
         return clean
 
     # -- supervision ----------------------------------------------------------------------------

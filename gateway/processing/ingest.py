@@ -2,7 +2,9 @@
 
 Archiving runs here; filing runs in worker processes once the import is large enough to repay
 their start (each loads the classifier, a few seconds: :data:`WORKERS_AFTER`), so a bulk
-import uses every core while a handful of files is filed in this process as before. The
+import uses every core while a handful of files is filed in this process as before. Until the
+import is known to be that large, what is archived waits in the queue: the workers file all of
+a large import, so this process never builds the classifier's languages they build again. The
 summary is the same either way: the workers send back the outcome of every receipt.
 
 Progress (:class:`IngestProgress`) is told the number of messages first, then how many are
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,12 +34,15 @@ BATCH_BYTES = 64 * 1024 * 1024
 # Messages archived before worker processes are started to file: below it the processes' start
 # (a few seconds each, the classifier loaded) costs more than filing here on one core.
 WORKERS_AFTER = 300
+# Messages of the import the workers' fork server classifies once before it forks them, so the
+# languages the import is in are built once, not by every worker (WorkerPool.start).
+WARM_SAMPLE = 64
 
 
 class Workers(Protocol):
     """Worker processes filing what is queued (gateway.daemon.workers.WorkerPool)."""
 
-    def start(self) -> None: ...
+    def start(self, warm_with: Sequence[bytes] = ()) -> None: ...
 
     def wake(self) -> None: ...
 
@@ -145,43 +150,57 @@ def ingest(
     batch_bytes = 0
 
     filed_here = 0
+    held = 0  # archived, not yet filed: waiting to see whether the workers take the import
+    held_raw: list[bytes] = []  # their bytes, a sample of which warms the workers
 
-    def file_here(by_seq: dict[int, str]) -> None:
+    def file_here() -> None:
         """File what is pending in this process, one committed batch at a time, each
         counted as done when it commits."""
         nonlocal filed_here
         while outcomes := app.processor.process_batch(batch_size):
-            summary.add_outcomes(outcomes, by_seq)
+            summary.add_outcomes(outcomes, origins)
             done(len(outcomes))
             filed_here += len(outcomes)
 
-    def flush() -> None:
-        nonlocal batch, batch_bytes, pool
-        if not batch:
-            return
-        accepted = accept(app, batch)
-        batch, batch_bytes = [], 0
-        summary.archived += len(accepted.entries)
-        summary.duplicates += accepted.duplicates
-        by_seq = {entry.seq: _origin(entry.envelope) for entry in accepted.entries}
-        origins.update(by_seq)
-        if pool is None and workers is not None and summary.archived >= workers_after:
-            pool = workers(collect, failed)
-            pool.start()
-        done(accepted.duplicates)
-        if pool is not None:
-            pool.wake()  # the rest is done when the workers report it filed
-            return
+    def settle(count: int) -> None:
+        """File here what is pending; of ``count`` archived, what stayed queued (filing
+        stopped) is done as far as this import goes."""
         before = filed_here
         if not summary.not_filed:
             try:
-                file_here(by_seq)
+                file_here()
             except ConfigError as exc:
                 # The operator's, found only now (``commgate ingest`` checks at start): the
                 # mail is archived and queued; take the rest in too, file it after the fix.
                 summary.not_filed = str(exc)
-        # What stayed queued (filing stopped) is done as far as this import goes.
-        done(max(0, len(accepted.entries) - (filed_here - before)))
+        done(max(0, count - (filed_here - before)))
+
+    def flush() -> None:
+        nonlocal batch, batch_bytes, pool, held
+        if not batch:
+            return
+        accepted = accept(app, batch)
+        if workers is not None and pool is None:
+            held_raw.extend(delivery.raw for delivery in batch)
+        batch, batch_bytes = [], 0
+        summary.archived += len(accepted.entries)
+        summary.duplicates += accepted.duplicates
+        origins.update((entry.seq, _origin(entry.envelope)) for entry in accepted.entries)
+        if pool is None and workers is not None and summary.archived >= workers_after:
+            pool = workers(collect, failed)
+            pool.start(held_raw[::max(1, -(-len(held_raw) // WARM_SAMPLE))])
+            held_raw.clear()
+        done(accepted.duplicates)
+        if pool is not None:
+            pool.wake()  # the rest, held mail included, is done when the workers file it
+            return
+        if workers is not None:
+            # Filed here only if the import ends before it is worth the workers: a large
+            # import's first batches are theirs too, so this process never builds the
+            # classifier's languages the workers build again.
+            held += len(accepted.entries)
+            return
+        settle(len(accepted.entries))
 
     for item in iter_messages(paths):
         if isinstance(item, SourceProblem):
@@ -196,6 +215,10 @@ def ingest(
         if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
             flush()
     flush()
+    if pool is None and workers is not None and summary.seen:
+        # Too few for the workers: filed here, with what earlier runs left pending (a killed
+        # import's re-run archives nothing new and still files the rest).
+        settle(held)
     if pool is not None:
         pool.finish()  # every worker files what is pending, then exits
         summary.add_outcomes(sorted(received, key=lambda o: o.seq), origins)
@@ -205,7 +228,7 @@ def ingest(
             # What the workers left (they kept dying, say: the log says why) is filed here,
             # so an import never ends with its mail silently waiting in the queue.
             try:
-                file_here(origins)
+                file_here()
             except ConfigError as exc:
                 summary.not_filed = str(exc)
     return summary

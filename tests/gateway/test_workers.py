@@ -256,8 +256,12 @@ def test_sigterm_drains_every_worker_of_the_daemon(home, tmp_path, hold):
         app.close()
 
 
-def test_a_bulk_import_files_with_worker_processes_and_reports_as_before(app, home, tmp_path):
+@pytest.mark.parametrize("workers_after", [0, 25])
+def test_a_bulk_import_files_with_worker_processes_and_reports_as_before(
+        app, home, tmp_path, monkeypatch, workers_after):
     set_worker(home, batch_size=BATCH)
+    # Archived in batches of 10: with workers_after=25 the first 20 are held, not filed here.
+    monkeypatch.setattr("gateway.processing.ingest.BATCH_MESSAGES", 10)
     good = [make_message(subject=f"import {n}") for n in range(35)]
     files = write_messages(tmp_path / "import", [*good, b"not a message at all\r\n", good[0]])
     pools: list[WorkerPool] = []
@@ -272,14 +276,15 @@ def test_a_bulk_import_files_with_worker_processes_and_reports_as_before(app, ho
                                 on_outcomes=received, on_error=on_error))
         return pools[-1]
 
-    summary = ingest(app, files, workers=workers, workers_after=0)
+    summary = ingest(app, files, workers=workers, workers_after=workers_after)
     assert len(pools) == 1
     assert all(not s.process.is_alive() for s in pools[0].slots if s.process)
     assert (summary.seen, summary.archived, summary.duplicates) == (37, 36, 1)
     assert (summary.filed, summary.new_cases) == (35, 35)
     assert [q["origin"] for q in summary.quarantined] == [str(files[35])]
     assert statuses(app) == {"filed": 35, "quarantined": 1}
-    # The worker processes filed it all (the importing process files only what they left).
+    # The worker processes filed it all, the batches archived before they started too (the
+    # importing process files only what they left).
     assert len(from_workers) == 36
 
 
