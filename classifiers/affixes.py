@@ -180,12 +180,10 @@ def suffix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
         if not n or "\n" in string:
             return search(string)
         char = string[-1]
-        if table is None or char >= _TABLE_END:
-            regex: re.Pattern[str] | None = pattern
-        else:
-            regex = table.get(char, other)
-            if regex is None:
-                return None
+        chosen = pattern if table is None or char >= _TABLE_END else table.get(char, other)
+        if chosen is None:
+            return None  # no piece can end with this character
+        regex: re.Pattern[str] = chosen
         if n <= width or (
             unbounded is not None and (wide_ends is None or char in wide_ends) and unbounded(string)
         ):
