@@ -19,14 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from classifiers.regex_starts import (
-    CasedFinder,
-    Finder,
-    cased_finder,
-    finder,
-    first_chars,
-    lookahead,
-)
+from classifiers.regex_starts import Finder, finder, first_chars, lookahead
 from classifiers.rules import IdentifierPattern, RuleSet
 from classifiers.types import Identifier
 
@@ -257,25 +250,17 @@ _FIRST_CHARS = re.compile(r"^\(\?=\[(?:\\.|[^\]\\])*\]\)")
 # pattern's hash, and ``re.Pattern.__hash__`` hashes the whole compiled program every call
 # (about 110,000 instructions for the combined alternations, 3 % of a message's classify).
 # The entry keeps its pattern alive, so its id cannot be reused by another.
-_FINDERS: dict[int, tuple[re.Pattern[str], Finder | CasedFinder | None]] = {}
+_FINDERS: dict[int, tuple[re.Pattern[str], Finder | None]] = {}
 _MAX_FINDERS = 16
 
 
-def _finder(regex: re.Pattern[str]) -> Finder | CasedFinder | None:
-    """The prefilter of one combined alternation (``regex_starts.py``), built on first use:
-    over the lowered text for the case-insensitive one, the first character and the
-    lookbehind for the case-sensitive one."""
+def _finder(regex: re.Pattern[str]) -> Finder | None:
+    """The prefilter of one combined alternation (``regex_starts.py``), built on first use."""
     known = _FINDERS.get(id(regex))
     if known is not None and known[0] is regex:
         return known[1]
-    first = _FIRST_CHARS.match(regex.pattern)
     head = _shared_lookbehind([_FIRST_CHARS.sub("", regex.pattern, count=1)])
-    boundary = head[len("(?<!") : -1]
-    built: Finder | CasedFinder | None = None
-    if head and regex.flags & re.I:
-        built = finder(regex, boundary)
-    elif head and first is not None:
-        built = cased_finder(first.group(0)[len("(?=") : -1], boundary)
+    built = finder(regex, head[len("(?<!") : -1]) if head else None
     if len(_FINDERS) >= _MAX_FINDERS:
         _FINDERS.clear()
     _FINDERS[id(regex)] = (regex, built)
@@ -283,7 +268,7 @@ def _finder(regex: re.Pattern[str]) -> Finder | CasedFinder | None:
 
 
 def _matches(
-    text: str, regex: re.Pattern[str], find: Finder | CasedFinder | None, lo: int, hi: int
+    text: str, regex: re.Pattern[str], find: Finder | None, lo: int, hi: int
 ) -> Iterator[re.Match[str]]:
     """What ``regex.finditer(text, lo, hi)`` finds, the regex tried only where ``find`` says a
     match can start: the same matches in the same order (the earliest start wins, and the

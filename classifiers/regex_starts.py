@@ -251,35 +251,6 @@ class Finder:
         return [0, *found] if lo == 0 else found
 
 
-@dataclass(frozen=True)
-class CasedFinder:
-    """Positions where a match of one case-sensitive pattern can start: one of its first
-    characters, with no ``boundary`` character before it.
-
-    ``regex`` consumes that first character and then looks behind two characters, so it
-    starts with a small character class: the engine skips to the next capital (or digit) in
-    C. A pattern that starts with the two zero-width tests instead is entered at every
-    position (a lookahead gives the engine no first characters to skip to): about 350
-    instructions a character of the scanned stretches, against a few here."""
-
-    regex: re.Pattern[str]
-
-    def starts(self, text: str, lo: int, hi: int) -> list[int]:
-        """Candidate starts in ``text[lo:hi]``, ascending (the lookbehind sees ``text[lo-1]``)."""
-        return [m.start() for m in self.regex.finditer(text, lo, hi)]
-
-
-def cased_finder(first: str, boundary: str) -> CasedFinder | None:
-    """A :class:`CasedFinder` for a case-sensitive pattern whose matches start with a
-    character of the class ``first`` (``[...]``) not preceded by one of the one-character
-    class ``boundary``; None when either is not such a class."""
-    if not first.startswith("[") or not boundary.startswith("["):
-        return None
-    if _width(first) != (1, 1) or _width(boundary) != (1, 1):
-        return None
-    return CasedFinder(re.compile(f"{first}(?<!{boundary}.)", re.S))
-
-
 def finder(pattern: re.Pattern[str], boundary: str) -> Finder | None:
     """A :class:`Finder` for a case-insensitive ``pattern``, or None.
 
