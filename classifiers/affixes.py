@@ -10,9 +10,15 @@ their result needs:
   most ``width`` characters, so a match starts in the last ``width`` characters unless the
   unbounded pieces match; the search starts there (lookbehinds still see the characters
   before it). A chunk with a line break (``$`` also matches before a final ``\\n``) or one
-  that an unbounded piece matches is searched as before.
+  that an unbounded piece matches is searched from its start. And a match ends with the
+  chunk's last character, so only the pieces that can end with it are tried: one alternation
+  per set of such pieces, chosen by that character (a table read from the parsed pieces; the
+  leftmost match among them is the leftmost of all, its end the chunk's end). A word ending in
+  a letter no unit ends with is answered ``None`` without any regex.
 * **Prefixes.** ``^piece1|^piece2|...`` without ``re.MULTILINE`` can only match at position
-  0, so ``match`` gives what ``search`` gives without trying the other positions.
+  0, so ``match`` gives what ``search`` gives without trying the other positions; and only
+  the pieces that can begin with the chunk's first character are tried, in their order (the
+  first that matches is the first of all that matches).
 * **URLs and French token exceptions.** ``url_match`` (spaCy's URL pattern) and French
   ``token_match`` (a few hundred hyphenated and elided word forms) can only match a chunk
   containing one of a few characters (a "." for a URL, a hyphen or an apostrophe for the
@@ -54,9 +60,99 @@ def _width(piece: str) -> int:
     return int(sre_parse.parse(piece).getwidth()[1])
 
 
+# Characters below this get their own entry in a dispatch table (Latin, Greek, Cyrillic,
+# punctuation of the Latin block...): the last (suffixes) or first (prefixes) character of a
+# chunk picks the alternatives that can match there. Others use the whole alternation.
+_TABLE_BELOW = 0x2000
+_TABLE_END = chr(_TABLE_BELOW)
+# A character class larger than this is not enumerated for the table: unknown characters.
+_MAX_EDGE = 50_000
+
+
+def _edge_chars(seq: Any, last: bool) -> frozenset[str] | None:
+    """The characters a non-empty match of ``seq`` can end with (``last``) or begin with, or
+    None when that cannot be told (a category, a negated class, an optional item at the edge,
+    a group with its own flags, a sequence that can match the empty string)."""
+    items = list(seq)
+    for op, av in reversed(items) if last else items:
+        if op in (sre_c.ASSERT, sre_c.ASSERT_NOT, sre_c.AT):
+            continue  # zero-width: the next item inward decides
+        if op is sre_c.LITERAL:
+            return frozenset(chr(av))
+        if op is sre_c.IN:
+            chars: set[str] = set()
+            for sub_op, sub_av in av:
+                if sub_op is sre_c.LITERAL:
+                    chars.add(chr(sub_av))
+                elif sub_op is sre_c.RANGE and sub_av[1] - sub_av[0] < _MAX_EDGE:
+                    chars.update(chr(c) for c in range(sub_av[0], sub_av[1] + 1))
+                else:
+                    return None
+            return frozenset(chars) if len(chars) <= _MAX_EDGE else None
+        if op is sre_c.SUBPATTERN:  # (group, add_flags, del_flags, pattern)
+            return None if av[1] or av[2] else _edge_chars(av[3], last)
+        if op is sre_c.BRANCH:
+            union: set[str] = set()
+            for alternative in av[1]:
+                got = _edge_chars(alternative, last)
+                if got is None:
+                    return None
+                union |= got
+            return frozenset(union)
+        if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT) and av[0] >= 1:
+            return _edge_chars(av[2], last)
+        return None
+    return None  # nothing but zero-width items: the match can be empty
+
+
+@lru_cache(maxsize=64)  # a pipeline rebuilt for the same language reuses its tables
+def _edge_table(
+    pieces: tuple[str, ...], flags: int, wrap: Callable[[str], str], last: bool
+) -> dict[str, re.Pattern[str] | None] | None:
+    """For each character below ``_TABLE_BELOW`` that some piece can end (``last``) or begin
+    with, the alternation (``wrap`` of each piece, joined) of just the pieces that can, with
+    the pieces whose edge is unknown; ``""`` holds the alternation for every other character
+    below ``_TABLE_BELOW`` (None: no piece can match there). None when the pattern has flags
+    that change which characters a piece matches."""
+    if flags & (re.IGNORECASE | re.MULTILINE | re.VERBOSE):
+        return None
+    edges: list[frozenset[str] | None] = []
+    for piece in pieces:
+        try:
+            parsed = sre_parse.parse(piece, flags)
+        except re.error:
+            return None
+        if parsed.state.flags & (re.IGNORECASE | re.MULTILINE | re.VERBOSE):
+            return None  # an inline flag: the characters a piece matches are not as written
+        edges.append(_edge_chars(parsed, last))
+    keys = {c for e in edges if e is not None for c in e if ord(c) < _TABLE_BELOW}
+    compiled: dict[tuple[int, ...], re.Pattern[str] | None] = {}
+
+    def alternation(char: str) -> re.Pattern[str] | None:
+        chosen = tuple(i for i, e in enumerate(edges) if e is None or char in e)
+        if chosen not in compiled:
+            compiled[chosen] = (
+                re.compile("|".join(wrap(pieces[i]) for i in chosen), flags) if chosen else None
+            )
+        return compiled[chosen]
+
+    table = {c: alternation(c) for c in sorted(keys)}
+    table[""] = alternation("")  # no piece ends/begins with a character outside ``keys``
+    return table
+
+
+def _suffix_piece(piece: str) -> str:
+    return piece + "$"
+
+
+def _prefix_piece(piece: str) -> str:
+    return "^" + piece
+
+
 def suffix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
-    """``pattern.search`` restricted to the positions where a suffix can start (see module
-    docstring), or ``None`` when ``pattern`` is not ``piece1$|piece2$|...`` of ``pieces``."""
+    """``pattern.search`` restricted to the positions where a suffix can start and to the
+    pieces that can end with the chunk's last character (see module docstring), or ``None``
+    when ``pattern`` is not ``piece1$|piece2$|...`` of ``pieces``."""
     pieces = [p for p in pieces if p.strip()]
     if pattern.pattern != "|".join(p + "$" for p in pieces) or pattern.flags & re.MULTILINE:
         return None
@@ -68,28 +164,59 @@ def suffix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
     wide = [p + "$" for p, w in zip(pieces, widths, strict=True) if w > _BOUNDED]
     unbounded = re.compile("|".join(wide), pattern.flags).search if wide else None
     search = pattern.search
+    table = _edge_table(tuple(pieces), pattern.flags, _suffix_piece, last=True)
+    # Last characters an unbounded piece can end with (None: any): only there is it tried.
+    wide_ends: frozenset[str] | None = frozenset()
+    for p in wide:
+        got = _edge_chars(sre_parse.parse(p, pattern.flags), last=True)
+        wide_ends = None if got is None or wide_ends is None else wide_ends | got
+    other = table[""] if table is not None else None  # no chunk's last character is ""
 
     def suffix(string: str) -> re.Match[str] | None:
+        # A match ends at the end of the chunk ("$"; a chunk with a line break, where "$" also
+        # matches before a final "\n", is searched as before): only pieces that can end with
+        # its last character can match, and the leftmost start among them is the answer.
         n = len(string)
-        if n <= width or "\n" in string or (unbounded is not None and unbounded(string)):
+        if not n or "\n" in string:
             return search(string)
-        return search(string, n - width)
+        char = string[-1]
+        chosen = pattern if table is None or char >= _TABLE_END else table.get(char, other)
+        if chosen is None:
+            return None  # no piece can end with this character
+        regex: re.Pattern[str] = chosen
+        if n <= width or (
+            unbounded is not None and (wide_ends is None or char in wide_ends) and unbounded(string)
+        ):
+            return regex.search(string)
+        return regex.search(string, n - width)
 
     return suffix
 
 
 def prefix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
     """``pattern.match`` when ``pattern`` is ``^piece1|^piece2|...`` of ``pieces`` (no
-    ``re.MULTILINE``: every alternative can match at position 0 only), else ``None``."""
+    ``re.MULTILINE``: every alternative can match at position 0 only), tried with only the
+    pieces that can begin with the chunk's first character; else ``None``."""
     pieces = [p for p in pieces if p.strip()]
     if pattern.pattern != "|".join("^" + p for p in pieces) or pattern.flags & re.MULTILINE:
         return None
-    return pattern.match
+    table = _edge_table(tuple(pieces), pattern.flags, _prefix_piece, last=False)
+    if table is None:
+        return pattern.match
+    other = table[""]
+    whole = pattern.match
+
+    def prefix(string: str) -> re.Match[str] | None:
+        char = string[:1]
+        if not char or char >= _TABLE_END:
+            return whole(string)
+        regex = table.get(char, other)
+        return None if regex is None else regex.match(string)
+
+    return prefix
 
 
-def _item_chars(
-    op: Any, av: Any, ignorecase: bool, limit: int = _MAX_SET
-) -> frozenset[str] | None:
+def _item_chars(op: Any, av: Any, ignorecase: bool, limit: int = _MAX_SET) -> frozenset[str] | None:
     """Characters one of which every match of this regex item contains (``None``: unknown;
     also for a class of more than ``limit`` characters)."""
     if op is sre_c.LITERAL:
@@ -203,12 +330,22 @@ _INFIX_SET = 20_000
 
 
 @lru_cache(maxsize=32)
+def _infix_needs(pattern: re.Pattern[str]) -> tuple[re.Pattern[str] | None, bool]:
+    """(``infix_guard`` of ``pattern``, whether none of its characters is a letter or digit)."""
+    needed = _required_chars(pattern, _INFIX_SET)
+    if not needed:
+        return None, False
+    return _class_of(needed), not any(c.isalnum() for c in needed)
+
+
 def infix_guard(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     """One character class of the characters every match of ``pattern`` needs (a regex, not
     a set: a set of 6,000 one-character strings per language took 0.6 MB), or ``None``."""
-    needed = _required_chars(pattern, _INFIX_SET)
-    if not needed:
-        return None
+    return _infix_needs(pattern)[0]
+
+
+def _class_of(needed: frozenset[str]) -> re.Pattern[str]:
+    """``needed`` (not empty) as one regex character class of ranges."""
     points = sorted(map(ord, needed))
     ranges: list[str] = []
     start = prev = points[0]
@@ -227,12 +364,17 @@ def guarded_finditer(
     """``finditer``, answering "no match" at once for strings without any of the characters
     every match of ``pattern`` needs (most chunks: words and plain numbers); ``None`` when no
     such characters are known. spaCy calls it on every chunk it has not seen before."""
-    guard = infix_guard(pattern)
+    guard, alnum_free = _infix_needs(pattern)
     if guard is None:
         return None
     search = guard.search
+    # With no letter or digit among the needed characters (``alnum_free``), a chunk of letters
+    # and digits only (most chunks) has none of them: told by ``str.isalnum`` in C, without
+    # the class search over ~6,000 characters.
 
     def guarded_iter(string: str) -> Iterable[re.Match[str]]:
+        if alnum_free and string.isalnum():
+            return ()
         return finditer(string) if search(string) else ()
 
     return guarded_iter
@@ -249,8 +391,10 @@ def speed_up(nlp: Language) -> None:
 
     tokenizer: Any = nlp.tokenizer  # a Tokenizer; typed as a callable by spaCy
     defaults = nlp.Defaults
-    searches = {name: getattr(tokenizer, name) for name in
-                ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match")}
+    searches = {
+        name: getattr(tokenizer, name)
+        for name in ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match")
+    }
     current = getattr(searches["suffix_search"], "__self__", None)
     if isinstance(current, re.Pattern) and defaults.suffixes:
         suffix = suffix_search(current, [str(p) for p in defaults.suffixes])

@@ -234,15 +234,10 @@ def _spans(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
     before a stretch, so a stretch starting inside a word finds nothing glued to it."""
     found: list[tuple[int, int, str, str, bool]] = []
     stretches = _stretches(text)
-    lowered = ""
     for regex, group in _combined(rules):
         find = _finder(regex) if stretches else None
-        if find is not None:
-            lowered = lowered or text.lower()
-            if len(lowered) != len(text):  # "İ" lowers to two characters: positions shift
-                find = None
         for lo, hi in stretches:
-            for m in _matches(text, lowered, regex, find, lo, hi):
+            for m in _matches(text, regex, find, lo, hi):
                 _take(text, m, group, found)
     return found
 
@@ -273,17 +268,18 @@ def _finder(regex: re.Pattern[str]) -> Finder | None:
 
 
 def _matches(
-    text: str, lowered: str, regex: re.Pattern[str], find: Finder | None, lo: int, hi: int
+    text: str, regex: re.Pattern[str], find: Finder | None, lo: int, hi: int
 ) -> Iterator[re.Match[str]]:
     """What ``regex.finditer(text, lo, hi)`` finds, the regex tried only where ``find`` says a
     match can start: the same matches in the same order (the earliest start wins, and the
     search goes on where a match ended). Under IGNORECASE Python's regex engine enters every
     alternative at every word; here it runs at the two dozen starts per mail instead."""
-    if find is None:
+    starts = find.starts(text, lo, hi) if find is not None else None
+    if starts is None:  # no finder, or "İ" in the stretch: lowering shifts positions
         yield from regex.finditer(text, lo, hi)
         return
     free = lo
-    for pos in find.starts(lowered, lo, hi):
+    for pos in starts:
         if pos >= free and (m := regex.match(text, pos, hi)) is not None:
             yield m
             free = max(m.end(), pos + 1)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from classifiers.regex_starts import first_chars, lookahead
 from classifiers.rules import NEAR_FIRST, NEAR_SECOND, SEQUENCE_FORM, ContentRule, RuleSet
 
 # How many words before a match are searched for a negator; stops at punctuation.
@@ -33,11 +34,17 @@ _CLAUSE_END = re.compile(r"[.;:!?,()\n\[\]]")
 # contrast or a request starts a new main clause: "we usually order 500, but please reduce it",
 # "before you start, please change the finish" ask for something now.
 CONDITION_WINDOW = 8
-_CONDITION_END = re.compile(
+_CONDITION_ENDS = (
     r"[.;:!?\n]|\b(?:but|aber|mais|pero|mas|maar|ale)\b"
     r"|,\s*(?:please|pls|plz|kindly|bitte|svp|merci de|por favor|per favore|prosimy|proszę"
-    r"|prosíme|prosím|graag|gelieve|venligst|vänligen|snälla)\b",
-    re.IGNORECASE)
+    r"|prosíme|prosím|graag|gelieve|venligst|vänligen|snälla)\b"
+)
+# The characters a clause end can begin with, tested first (zero-width: the same splits):
+# the engine enters the alternation, which IGNORECASE makes try every branch, only there.
+_CONDITION_END = re.compile(
+    lookahead(first_chars(_CONDITION_ENDS, re.IGNORECASE)) + f"(?:{_CONDITION_ENDS})",
+    re.IGNORECASE,
+)
 # A modal that opens its clause makes a polite request, not a supposition.
 _REQUEST_MODALS = frozenset({"may"})
 _APOSTROPHE = "\u2019"  # typographic apostrophe, as in "don\u2019t"

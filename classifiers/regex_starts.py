@@ -225,20 +225,29 @@ def _class_chars(av: list[tuple[Any, Any]]) -> set[str] | None:
 class Finder:
     """Positions where a match of one case-insensitive pattern can start.
 
-    ``regex`` runs over ``str.lower()`` of the text. It matches the character before such a
-    position (one that may stand before a match) and looks ahead for a prefix, spelled with
-    every character Python's ``re`` treats as the same letter (``re._casefix``: the long s
-    for "s", the dotless i for "i"). It starts with a character class and is case-sensitive,
-    so the engine skips the characters outside that class (inside words) without entering
-    the pattern.
+    ``regex`` runs over ``str.lower()`` of a stretch of the text. It matches the character
+    before such a position (one that may stand before a match) and looks ahead for a prefix,
+    spelled with every character Python's ``re`` treats as the same letter (``re._casefix``:
+    the long s for "s", the dotless i for "i"). It starts with a character class and is
+    case-sensitive, so the engine skips the characters outside that class (inside words)
+    without entering the pattern.
     """
 
     regex: re.Pattern[str]
 
-    def starts(self, lowered: str, lo: int, hi: int) -> list[int]:
-        """Candidate starts in ``lowered[lo:hi]``, ascending (``lowered``: the text after
-        ``str.lower()``, which the caller checked has the text's length)."""
-        found = [m.end() for m in self.regex.finditer(lowered, max(0, lo - 1), hi)]
+    def starts(self, text: str, lo: int, hi: int) -> list[int] | None:
+        """Candidate starts in ``text[lo:hi]``, ascending; None when ``str.lower()`` changes
+        the length of that stretch ("İ" lowers to two characters: positions would shift).
+
+        Only the stretch (and the character before it) is lowered, not the whole text:
+        lowering costs about 50 instructions a character outside ASCII. ``str.lower`` is
+        the same character by character on a slice, but for the Greek capital sigma, whose
+        two lowercase forms are both word characters (the same to this regex)."""
+        at = max(0, lo - 1)
+        lowered = text[at:hi].lower()
+        if len(lowered) != hi - at:
+            return None
+        found = [at + m.end() for m in self.regex.finditer(lowered)]
         return [0, *found] if lo == 0 else found
 
 

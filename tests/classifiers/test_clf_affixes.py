@@ -11,12 +11,14 @@ import pytest
 import spacy
 
 from classifiers.affixes import (
+    _edge_chars,
     guarded,
     guarded_finditer,
     infix_guard,
     prefix_search,
     required_chars,
     speed_up,
+    sre_parse,
     suffix_search,
 )
 from classifiers.language import SUPPORTED
@@ -26,6 +28,10 @@ from classifiers.language import SUPPORTED
 ALPHABET = [*"aAsSkmgMBT019 .,:;!?'\"()[]%$/#@_*+^&\n"]
 ALPHABET += [*"\u20ac\u00a3\u00b0-\u2013\u2014\u2019\u2018\u2026"]
 ALPHABET += ["km", "'s", "\u2019S", "...", "km/h", "mbar", "\u0627\u0643\u0648\u0627\u0628"]
+# Last and first characters of the pieces of other kinds (the dispatch tables of affixes.py
+# choose the pieces by them): letters with and without units ending in them, a symbol of
+# spaCy's icon class below and above U+2000, CJK punctuation, an ordinal, Latin-1 letters.
+ALPHABET += [*"pzhFlbté\u00df\u00e9\u00a9\u00a6\u2764\u3002\u00ba\u00bf\u00a1\u00ab\u00bb\u201e"]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TRICKY = (
     "Order 4500871234... see www.example.com/po?x=1 or mail sales@example.de (asap)!\n"
@@ -66,8 +72,10 @@ def test_searches_agree_with_spacy_on_random_chunks(lang: str) -> None:
 @pytest.mark.parametrize("lang", SUPPORTED)
 def test_tokens_are_spacys(lang: str) -> None:
     texts = [TRICKY, *(_random_strings(7, 300))]
-    texts += [p.read_text(errors="replace")[:4000]
-              for p in sorted((FIXTURES / "heldout").rglob("*.eml"))[:40]]
+    texts += [
+        p.read_text(errors="replace")[:4000]
+        for p in sorted((FIXTURES / "heldout").rglob("*.eml"))[:40]
+    ]
     plain, fast = spacy.blank(lang), spacy.blank(lang)
     speed_up(fast)
     sped_up: Any = fast.tokenizer
@@ -92,8 +100,9 @@ def test_guarded_infixes_find_what_spacy_finds(lang: str) -> None:
     guard = infix_guard(pattern)
     assert guard is not None and not guard.search("Order 4500871234 Müller")
     rng = random.Random(hash(lang) % 1000)
-    texts = ["".join(rng.choice(INFIX_ALPHABET) for _ in range(rng.randint(1, 10)))
-             for _ in range(6000)]
+    texts = [
+        "".join(rng.choice(INFIX_ALPHABET) for _ in range(rng.randint(1, 10))) for _ in range(6000)
+    ]
     texts += _random_strings(11, 2000) + TRICKY.split()
     for text in texts:
         expected = [m.span() for m in pattern.finditer(text)]
@@ -110,6 +119,20 @@ def test_required_chars_reads_the_pattern() -> None:
     assert required_chars(re.compile(r"[^x]+")) is None
     # split at the top-level "|" only, not inside a class or a group
     assert required_chars(re.compile(r"[|]x|(a|b)-|\|y")) == frozenset("|-")
+
+
+def test_edge_characters_read_from_the_pattern() -> None:
+    def edge(piece: str, last: bool) -> frozenset[str] | None:
+        return _edge_chars(sre_parse.parse(piece), last)
+
+    assert edge(r"(?<=[0-9])(?:km|m\u00b2|g)", last=True) == frozenset("m\u00b2g")
+    assert edge(r"(?<=[0-9])(?:km|m\u00b2|g)", last=False) == frozenset("kmg")
+    assert edge(r"\.\.+", last=True) == frozenset(".")
+    assert edge(r"[a-c]'s", last=True) == frozenset("s")
+    assert edge(r"x(?=y)", last=True) == frozenset("x")  # a lookahead consumes nothing
+    assert edge(r"ab?", last=True) is None  # an optional last item: any of several
+    assert edge(r"\w+", last=True) is None  # a category: not enumerated
+    assert edge(r"(?<=a)", last=True) is None  # an empty match
 
 
 def test_unknown_patterns_are_left_alone() -> None:

@@ -37,16 +37,20 @@ def test_the_case_insensitive_alternation_gets_a_finder(combined: list) -> None:
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_finder_scan_equals_the_full_scan(text: str, combined: list) -> None:
-    lowered = text.lower()
     for regex, _ in combined:
         find = identifiers._finder(regex)
-        if find is None or len(lowered) != len(text):
+        if find is None:
             continue
-        for lo, hi in [(0, len(text)), *identifiers._stretches(text)]:
+        stretches = identifiers._stretches(text)
+        # every stretch, and every piece of the text that starts and ends at a space
+        cuts = [0, *(m.start() for m in re.finditer(" ", text)), len(text)]
+        pieces = [(a, b) for a in cuts for b in cuts if a < b]
+        for lo, hi in [(0, len(text)), *stretches, *pieces]:
             everywhere = [m.span() for m in regex.finditer(text, lo, hi)]
-            prefiltered = [m.span() for m in identifiers._matches(text, lowered, regex, find,
-                                                                    lo, hi)]
+            prefiltered = [m.span() for m in identifiers._matches(text, regex, find, lo, hi)]
             assert prefiltered == everywhere
+            if "\u0130" not in text[max(0, lo - 1) : hi]:
+                assert find.starts(text, lo, hi) is not None  # the finder was used
 
 
 def test_long_s_and_dotted_capital_i_still_found() -> None:
