@@ -23,7 +23,7 @@ from gateway.services.archive import sign_checkpoint
 from gateway.services.backup import back_up
 from tests.support.checkpoints import configure_checkpoint_key
 from tests.support.cli import CliResult, run_cli
-from tests.support.databases import fresh_pg_database
+from tests.support.databases import empty_database_like
 from tests.support.mail import make_message, write_messages
 
 SALES = "sales@northpoint.example"
@@ -38,10 +38,8 @@ def run(home: Path, *args: str) -> CliResult:
 @pytest.fixture
 def empty_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     """A database of the same backend with nothing in it (not the migrated template)."""
-    if db_url.startswith("sqlite"):
-        yield f"sqlite+pysqlite:///{tmp_path / 'restored' / 'commgate.db'}"
-        return
-    with fresh_pg_database(None, prefix="commgate_restore") as url:
+    restored = tmp_path / "restored" / "commgate.db"
+    with empty_database_like(db_url, restored, "commgate_restore") as url:
         yield url
 
 

@@ -25,7 +25,7 @@ from gateway.db.event_ledger import KIND
 from gateway.db.models import Base
 from gateway.db.row_images import LOCKED, SECRETS
 from gateway.db.users import User
-from tests.support.databases import fresh_pg_database
+from tests.support.databases import empty_database_like
 from tests.support.mail import make_message, write_messages
 
 # Not compared: recomputed by the rebuild or not state (gateway/db/row_images.py).
@@ -37,10 +37,7 @@ CONFIRMATION = ("Dear ${customer_name},\n\nwe have reviewed your change request 
 @pytest.fixture
 def empty_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     """A database of the same backend with nothing in it."""
-    if db_url.startswith("sqlite"):
-        yield f"sqlite+pysqlite:///{tmp_path / 'rebuilt.db'}"
-        return
-    with fresh_pg_database(None, prefix="commgate_rebuild") as url:
+    with empty_database_like(db_url, tmp_path / "rebuilt.db", "commgate_rebuild") as url:
         yield url
 
 

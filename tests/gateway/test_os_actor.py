@@ -55,6 +55,15 @@ def last_events_entry(home: Path) -> dict:
     return json.loads((home / "archive" / "blobs" / sha[:2] / sha).read_bytes())
 
 
+def create_template(cli, tmp_path, text: str) -> None:
+    """Template "thanks", version 1, written by this OS user claiming alice."""
+    body = tmp_path / "body.txt"
+    body.write_text(text)
+    created = cli("templates", "create", "thanks", "--subject", "Re: ${subject}",
+                  "--body-file", str(body), "--as", "alice")
+    assert created.code == 0, created.err
+
+
 def test_the_os_user_is_the_actor_and_the_claim_stands_beside_it(cli, home, ref, db_url):
     assert cli("cases", "status", ref, "open", "--as", "alice").code == 0
     (row,) = rows(
@@ -92,22 +101,7 @@ def test_other_event_tables_record_the_os_user_and_the_claim(
         (ME, "admin1", "user_added")
     ]
     assert rows(db_url, "SELECT created_by FROM users") == [("admin1",)]  # the staff identity
-    body = tmp_path / "body.txt"
-    body.write_text("Thank you for ${subject}.\n")
-    assert (
-        cli(
-            "templates",
-            "create",
-            "thanks",
-            "--subject",
-            "Re: ${subject}",
-            "--body-file",
-            str(body),
-            "--as",
-            "alice",
-        ).code
-        == 0
-    )
+    create_template(cli, tmp_path, "Thank you for ${subject}.\n")
     assert rows(db_url, "SELECT actor, claimed_as, action FROM template_events") == [
         (ME, "alice", "created")
     ]
@@ -186,22 +180,7 @@ def test_four_eyes_refuse_one_linked_os_user_on_both_sides(cli, ref, monkeypatch
     linked to bob, bob approving from it is the same person at the same keyboard."""
     add_user(cli, monkeypatch, "alice", "staff")
     add_user(cli, monkeypatch, "bob", "admin")
-    body = tmp_path / "body.txt"
-    body.write_text("Thank you.\n")
-    assert (
-        cli(
-            "templates",
-            "create",
-            "thanks",
-            "--subject",
-            "Re: ${subject}",
-            "--body-file",
-            str(body),
-            "--as",
-            "alice",
-        ).code
-        == 0
-    )
+    create_template(cli, tmp_path, "Thank you.\n")
     assert cli("users", "link", "bob", "--os-user", ME).code == 0
     refused = cli("templates", "approve", "thanks", "--version", "1")
     assert refused.code == 1

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 
@@ -41,6 +42,17 @@ def fresh_pg_database(template: str | None, prefix: str = "commgate_t") -> Itera
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def empty_database_like(db_url: str, sqlite_file: Path, prefix: str) -> Iterator[str]:
+    """An empty database of ``db_url``'s backend (a SQLite file not yet made, or a new
+    PostgreSQL database dropped afterwards): what a restore or a rebuild writes into."""
+    if db_url.startswith("sqlite"):
+        yield f"sqlite+pysqlite:///{sqlite_file}"
+        return
+    with fresh_pg_database(None, prefix=prefix) as url:
+        yield url
 
 
 class PgDatabases:
