@@ -8,6 +8,7 @@ final assertion is the order record an auditor is shown.
 
 from __future__ import annotations
 
+from tests.support.cli import claimed, who
 from tests.support.mail import make_message, write_messages
 
 RFQ = make_message(
@@ -58,7 +59,7 @@ def test_an_enquiry_becomes_an_accepted_order(cli, tmp_path):
     record = cli("order", "show", "NPC-000002", "--json").json()
     (decision,) = record["decisions"]
     assert decision["at"] > record["checklist"]["customer-property"]["at"]
-    history = [(e["kind"], e["actor"]) for e in cli("cases", "show", "NPC-000002", "--json")
+    history = [(e["kind"], who(e)) for e in cli("cases", "show", "NPC-000002", "--json")
                .json()["events"] if e["kind"] in ("case_linked", "checklist_updated",
                                                    "order_accepted")]
     evidence = {
@@ -79,6 +80,7 @@ def test_an_enquiry_becomes_an_accepted_order(cli, tmp_path):
         "decision": ("accepted", "sales.ben", "accepted as quoted"),
         "on_message": (po_pk, "po-4500871234@customer.example", "anna@customer.example",
                        "Purchase order 4500871234"),
-        "case_events": [("case_linked", "sales.ben"), ("checklist_updated", "qa.lena"),
-                        ("order_accepted", "sales.ben")],
+        "case_events": [("case_linked", claimed("sales.ben")),
+                        ("checklist_updated", claimed("qa.lena")),
+                        ("order_accepted", claimed("sales.ben"))],
     }
