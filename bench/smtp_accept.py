@@ -69,6 +69,12 @@ LINE_LENGTH_LIMIT = 2**16  # gateway.intake.smtp.STREAM_BUFFER_BYTES
 # -- the sink (this file run with --sink, in its own process) ----------------------------------
 
 
+
+def _root(kind: str, args: argparse.Namespace) -> Path:
+    """The checkout whose commgate a side runs: a baseline side's home is also made by its
+    own ``init``, so its schema is the one that checkout knows."""
+    return args.baseline if kind.startswith("baseline-") else paired.PROJECT_ROOT
+
 class FsyncSink:
     """aiosmtpd handler: each message to its own new file, fsynced in a thread, then 250."""
 
@@ -145,12 +151,11 @@ class Server:
             smtp = (f'\n[smtp]\nenabled = true\nlisten = "127.0.0.1"\nport = {port}\n'
                     'hostname = "commgate.test"\n')
             home = paired.Home.create(folder / "home", kind.split("-", 1)[1], smtp,
-                                      args.worker_processes)
+                                      args.worker_processes, root=_root(kind, args))
             cmd = paired.commgate(home.path, "run")
         env = paired.child_env(NOTIFY_SOCKET=str(notify_path))
-        root = paired.PROJECT_ROOT
+        root = _root(kind, args)
         if kind.startswith("baseline-"):  # the same daemon command, another checkout's code
-            root = args.baseline
             env["PYTHONPATH"] = str(root)
         with log.open("wb") as out:
             process = subprocess.Popen(cmd, env=env, cwd=root, stdout=out,
