@@ -43,6 +43,8 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from classifiers.regex_starts import class_chars
+
 if TYPE_CHECKING:
     from spacy.language import Language
 
@@ -80,15 +82,8 @@ def _edge_chars(seq: Any, last: bool) -> frozenset[str] | None:
         if op is sre_c.LITERAL:
             return frozenset(chr(av))
         if op is sre_c.IN:
-            chars: set[str] = set()
-            for sub_op, sub_av in av:
-                if sub_op is sre_c.LITERAL:
-                    chars.add(chr(sub_av))
-                elif sub_op is sre_c.RANGE and sub_av[1] - sub_av[0] < _MAX_EDGE:
-                    chars.update(chr(c) for c in range(sub_av[0], sub_av[1] + 1))
-                else:
-                    return None
-            return frozenset(chars) if len(chars) <= _MAX_EDGE else None
+            chars = class_chars(av, _MAX_EDGE)
+            return None if chars is None else frozenset(chars)
         if op is sre_c.SUBPATTERN:  # (group, add_flags, del_flags, pattern)
             return None if av[1] or av[2] else _edge_chars(av[3], last)
         if op is sre_c.BRANCH:
@@ -223,15 +218,8 @@ def _item_chars(op: Any, av: Any, ignorecase: bool, limit: int = _MAX_SET) -> fr
         c = chr(av)
         return None if ignorecase and c.lower() != c.upper() else frozenset(c)
     if op is sre_c.IN:
-        chars: set[str] = set()
-        for sub_op, sub_av in av:
-            if sub_op is sre_c.LITERAL:
-                chars.add(chr(sub_av))
-            elif sub_op is sre_c.RANGE and sub_av[1] - sub_av[0] < limit:
-                chars.update(chr(c) for c in range(sub_av[0], sub_av[1] + 1))
-            else:  # NEGATE, CATEGORY, a large range
-                return None
-        if len(chars) > limit or (ignorecase and any(c.lower() != c.upper() for c in chars)):
+        chars = class_chars(av, limit)  # None: NEGATE, CATEGORY, a large range
+        if chars is None or (ignorecase and any(c.lower() != c.upper() for c in chars)):
             return None
         return frozenset(chars)
     if op is sre_c.SUBPATTERN:  # (group, add_flags, del_flags, pattern)

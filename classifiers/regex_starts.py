@@ -155,7 +155,7 @@ def _item(op: Any, av: Any, open_: set[str], k: int, fold: bool) -> _Prefixes | 
     if op is _constants.LITERAL:
         return _extend(open_, {chr(av)}, k)
     if op is _constants.IN:
-        chars = _class_chars(av)
+        chars = class_chars(av)
         return (set(), open_) if chars is None else _extend(open_, chars, k)
     if op is _constants.SUBPATTERN:
         if av[1] & re.I and not fold:  # (?i:...) inside a case-sensitive pattern
@@ -205,17 +205,18 @@ def _extend(open_: set[str], chars: set[str], k: int) -> _Prefixes:
     return {p for p in grown if len(p) < k}, {p for p in grown if len(p) >= k}
 
 
-def _class_chars(av: list[tuple[Any, Any]]) -> set[str] | None:
-    """The characters of a short character class; None for a negated, category or wide one."""
+def class_chars(av: list[tuple[Any, Any]], limit: int = _MAX_CLASS) -> set[str] | None:
+    """The characters of a parsed character class (``re._parser``'s IN argument) of at most
+    ``limit`` characters; None for a negated, category or wider one."""
     out: set[str] = set()
     for kind, val in av:
         if kind is _constants.LITERAL:
             out.add(chr(val))
-        elif kind is _constants.RANGE and val[1] - val[0] < _MAX_CLASS:
+        elif kind is _constants.RANGE and val[1] - val[0] < limit:
             out.update(chr(c) for c in range(val[0], val[1] + 1))
         else:
             return None
-    return out if len(out) <= _MAX_CLASS else None
+    return out if len(out) <= limit else None
 
 
 # ---------------------------------------------------------------- the finder
