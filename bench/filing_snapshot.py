@@ -64,15 +64,14 @@ def normalised(value: Any, drop: frozenset[str]) -> Any:
     return value
 
 
+def _child(command: list[str], root: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` run on ``root``'s code, its output captured."""
+    return subprocess.run(command, env=paired.child_env(root), cwd=root, capture_output=True,
+                          text=True, check=False)
+
+
 def run(home: Path, root: Path, *args: str) -> Any:
-    done = subprocess.run(
-        paired.commgate(home, *args),
-        env=paired.child_env(root),
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _child(paired.commgate(home, *args), root)
     if done.returncode != 0:
         raise SystemExit(
             f"commgate {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}"
@@ -101,14 +100,7 @@ for case in sorted(cli("cases", "list", "--json"), key=lambda c: c["ref"]):
 
 def read_cases(home: Path, root: Path) -> list[tuple[Any, Any]]:
     """(as listed, as shown) of every case, in reference order, read by ``root``'s code."""
-    done = subprocess.run(
-        [sys.executable, "-c", READER, str(home)],
-        env=paired.child_env(root),
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _child([sys.executable, "-c", READER, str(home)], root)
     if done.returncode != 0:
         raise SystemExit(f"reading the cases failed:\n{done.stderr[-3000:]}")
     return [tuple(json.loads(line)) for line in done.stdout.splitlines()]
