@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from classifiers.regex_starts import first_chars, lookahead
 from classifiers.rules import NEAR_FIRST, NEAR_SECOND, SEQUENCE_FORM, ContentRule, RuleSet
@@ -83,8 +84,18 @@ def conditional(text: str, start_char: int, conditionals: frozenset[str]) -> boo
         return False
     if not conditionals.isdisjoint(words):
         return True
+    phrases = _phrases(conditionals)
+    if not phrases:
+        return False
     joined = " " + " ".join(words) + " "
-    return any(" " in c and f" {c} " in joined for c in conditionals)
+    return any(p in joined for p in phrases)
+
+
+@lru_cache(maxsize=32)
+def _phrases(conditionals: frozenset[str]) -> tuple[str, ...]:
+    """The conditionals of several words, padded with a space on each side: built once per
+    language's set (5-13 of its 23-38 conditionals) instead of at every check."""
+    return tuple(f" {c} " for c in sorted(conditionals) if " " in c)
 
 
 def _resolve_near(
