@@ -37,6 +37,12 @@ RECORD_GATHER_SECONDS = 0.2
 # millisecond) and only fsynced on a thread; larger ones go to a thread whole.
 INLINE_WRITE_BYTES = 256 * 1024
 FSYNC_THREADS = 8
+# Archive batches in flight at once. Each costs two fsync rounds (blobs and their folders, then
+# the ledger), so a delivery that finds every writer busy waits for one of them to finish both
+# before its own batch starts. With two writers, four SMTP clients waited 4-5 ms per message on
+# top of their own fsyncs (bench/smtp_accept.py, timed in the daemon); with four, 0.6-2.5 ms.
+# Half the fsync threads: a batch of one message fsyncs its blob and its folder at once.
+MAX_WRITERS = FSYNC_THREADS // 2
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ class GroupCommitter:
     """
 
     def __init__(self, app: Context, on_archived: Callable[[], None] = lambda: None,
-                 max_batch: int = 256, max_writers: int = 2,
+                 max_batch: int = 256, max_writers: int = MAX_WRITERS,
                  inline_bytes: int = INLINE_WRITE_BYTES) -> None:
         self.app = app
         self.on_archived = on_archived
