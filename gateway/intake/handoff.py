@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 # waits on it (the sender has its 250 already, the worker starts a little later); what it saves
 # is interpreter time on the busy loop's GIL: a transaction costs ~2 ms of CPU plus ~0.07 ms per
 # entry (SQLite, measured), i.e. ~0.19 ms per message at 300 messages/s with 50 ms windows and
-# ~0.1 ms with 200 ms windows.
-RECORD_GATHER_SECONDS = 0.2
+# ~0.1 ms with 200 ms windows. 100 ms: the daemon's gap scan used to queue most entries of each
+# window early (twice: it ran after every window, gateway/daemon/supervisor.py:_scan_due); now
+# the recorder alone queues them, two windows where there were a window and a scan.
+RECORD_GATHER_SECONDS = 0.1
 # Batches up to this size are written on the event loop (a page-cache write, well under a
 # millisecond) and only fsynced on a thread; larger ones go to a thread whole.
 INLINE_WRITE_BYTES = 256 * 1024
