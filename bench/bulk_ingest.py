@@ -66,22 +66,14 @@ def archive_copy(source: Path, target: Path) -> int:
         shard = target / digest[:2]
         if digest[:2] not in shards:
             shard.mkdir(exist_ok=True)
-            _fsync_folder(target)
+            paired.fsync_folder(target)
             shards.add(digest[:2])
         tmp = shard / f".tmp-{digest}"
         paired.write_fsynced(tmp, raw)
         os.rename(tmp, shard / digest)
-        _fsync_folder(shard)
+        paired.fsync_folder(shard)
         count += 1
     return count
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- the sides ---------------------------------------------------------------------------------

@@ -179,6 +179,16 @@ def write_fsynced(path: Path, raw: bytes) -> None:
         os.close(fd)
 
 
+def fsync_folder(folder: Path) -> None:
+    """fsync a folder: a new file's name is durable only once its folder is (POSIX), so every
+    baseline that creates a file pays this as the archive does for each new blob."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_eml_folder(folder: Path, raws: Sequence[bytes]) -> None:
     """One ``.eml`` file per message, as a user's export would have them."""
     folder.mkdir(parents=True)

@@ -17,6 +17,7 @@ import asyncio
 import faulthandler
 import gc
 import logging
+import math
 import os
 import signal
 import socket
@@ -77,6 +78,9 @@ LOOP_ANSWER_SECONDS = 5.0  # /readyz: how long the loop may take to say how the 
 # long with mail waiting is named in it (with WatchdogSec= set, that is the limit instead).
 NOTIFY_STATUS_SECONDS = 30.0
 STALL_SECONDS = 120.0
+# While the recorder holds archived entries it has yet to queue, the gap scan waits (it would
+# find them missing and queue them itself); it runs at least this often all the same.
+SCAN_EVERY_SECONDS = 30.0
 # Due outbound mail (retries) is looked for at least this often, besides after every filing.
 DELIVER_EVERY_SECONDS = 30.0
 # The worker's back-off while the database does not answer: doubling from the first to the
@@ -617,13 +621,15 @@ class Daemon:
     async def _worker(self) -> None:
         """Queue what the database lacks, then file pending receipts; back off while it fails.
 
-        Every round starts with the gap scan (``catch_up``), cheap once the ledger up to the
-        last round is known to be mirrored: entries the recorder could not queue during a
-        database outage are filed in the first round the database answers again.
+        A round starts with the gap scan (``catch_up``), cheap once the ledger up to the last
+        round is known to be mirrored: entries the recorder could not queue during a database
+        outage are filed in the first round the database answers again. While SMTP keeps the
+        recorder busy the scan waits (:meth:`_scan_due`), and the round only wakes the workers.
         """
         poll = self.app.settings.config.worker.poll_seconds
         backoff: _Backoff | None = None  # set while the database does not answer
         seen_record_failures = 0
+        scanned = -math.inf  # when the last gap scan began (time.monotonic())
         while not self.stop.is_set():
             if backoff is None:
                 await wait_event(self.work, poll)
@@ -635,8 +641,12 @@ class Daemon:
             repairing = backoff is not None or record_failures != seen_record_failures
             self._round_since = time.monotonic()
             try:
-                queued = await asyncio.to_thread(
-                    self.app.processor.catch_up, logging.WARNING if repairing else logging.DEBUG)
+                queued = 0
+                if repairing or self._scan_due(scanned):
+                    scanned = time.monotonic()
+                    queued = await asyncio.to_thread(self.app.processor.catch_up,
+                                                     logging.WARNING if repairing
+                                                     else logging.DEBUG)
                 if self.pool is not None:
                     self.pool.wake()  # the worker processes claim and file
                     outcomes: list[Outcome] = []
@@ -668,6 +678,19 @@ class Daemon:
             if outcomes:
                 self._filed(outcomes)
                 self.work.set()  # there may be more
+
+    def _scan_due(self, scanned: float) -> bool:
+        """Whether this round scans for gaps (``scanned``: when the last scan began).
+
+        Not while the recorder holds archived entries it has yet to queue: the scan would find
+        them missing and queue them itself, and the recorder again a moment later. Under SMTP
+        load that doubled the daemon's database work (every round found the recorder's
+        gathering window as a gap), which takes the interpreter from the sessions and the
+        database's write lock from the workers. At least every ``SCAN_EVERY_SECONDS`` all the
+        same: mail another process archived is not left waiting behind an endless stream.
+        """
+        return (not self.committer.unrecorded
+                or time.monotonic() - scanned >= SCAN_EVERY_SECONDS)
 
     async def _wait_out(self, backoff: _Backoff) -> None:
         """Wait the back-off's next delay, or less once the recorder, having failed during

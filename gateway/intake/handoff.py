@@ -31,12 +31,20 @@ log = logging.getLogger(__name__)
 # waits on it (the sender has its 250 already, the worker starts a little later); what it saves
 # is interpreter time on the busy loop's GIL: a transaction costs ~2 ms of CPU plus ~0.07 ms per
 # entry (SQLite, measured), i.e. ~0.19 ms per message at 300 messages/s with 50 ms windows and
-# ~0.1 ms with 200 ms windows.
-RECORD_GATHER_SECONDS = 0.2
+# ~0.1 ms with 200 ms windows. 100 ms: the daemon's gap scan used to queue most entries of each
+# window early (twice: it ran after every window, gateway/daemon/supervisor.py:_scan_due); now
+# the recorder alone queues them, two windows where there were a window and a scan.
+RECORD_GATHER_SECONDS = 0.1
 # Batches up to this size are written on the event loop (a page-cache write, well under a
 # millisecond) and only fsynced on a thread; larger ones go to a thread whole.
 INLINE_WRITE_BYTES = 256 * 1024
 FSYNC_THREADS = 8
+# Archive batches in flight at once. Each costs two fsync rounds (blobs and their folders, then
+# the ledger), so a delivery that finds every writer busy waits for one of them to finish both
+# before its own batch starts. With two writers, four SMTP clients waited 4-5 ms per message on
+# top of their own fsyncs (bench/smtp_accept.py, timed in the daemon); with four, 0.6-2.5 ms.
+# Half the fsync threads: a batch of one message fsyncs its blob and its folder at once.
+MAX_WRITERS = FSYNC_THREADS // 2
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,7 @@ class GroupCommitter:
     """
 
     def __init__(self, app: Context, on_archived: Callable[[], None] = lambda: None,
-                 max_batch: int = 256, max_writers: int = 2,
+                 max_batch: int = 256, max_writers: int = MAX_WRITERS,
                  inline_bytes: int = INLINE_WRITE_BYTES) -> None:
         self.app = app
         self.on_archived = on_archived

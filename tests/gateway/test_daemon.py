@@ -176,3 +176,18 @@ def test_start_up_objects_are_out_of_the_collectors_sight_once_the_daemon_is_rea
         assert any(o is made_later for o in gc.get_objects())
     finally:
         gc.unfreeze()  # the test process's collector as it was
+
+
+def test_the_gap_scan_waits_while_the_recorder_holds_entries_it_has_yet_to_queue(app):
+    # A scan then would find them missing and queue them itself, the recorder again after it
+    # (under SMTP load: most entries twice); it still runs every SCAN_EVERY_SECONDS.
+    import time
+
+    from gateway.daemon.supervisor import SCAN_EVERY_SECONDS, Daemon
+
+    daemon = Daemon(app)
+    now = time.monotonic()
+    assert daemon._scan_due(now)  # nothing waits to be queued: scan
+    daemon.committer.recording = (now, 3)  # the recorder is queueing three entries
+    assert not daemon._scan_due(now)
+    assert daemon._scan_due(now - SCAN_EVERY_SECONDS)
