@@ -1,11 +1,11 @@
 """SMTP accept with the worker filing, against an aiosmtpd write + fsync sink (issue 17).
 
 Each round runs, in alternating order, two (or three) servers as real subprocesses, each
-fresh: an aiosmtpd sink whose ``handle_DATA`` writes the message to a new file, fsyncs it
-and then its folder in a thread, then answers 250 (the floor of "durable before 250": a new
-file's name is durable only once its folder is fsynced, which the archive does for each blob
-and ``bench/bulk_ingest.py``'s copy for each file; ``--sink-file-fsync-only`` leaves the folder
-out, as the sink did before), and ``commgate run`` on a
+fresh: an aiosmtpd sink whose ``handle_DATA`` writes the message to a new file and fsyncs it
+in a thread, then answers 250 (the sink issue 17 defines its targets against;
+``--sink-folder-fsync`` makes it fsync the file's folder too, as the archive does for each blob
+and ``bench/bulk_ingest.py``'s copy for each file, since a new name is durable only then:
+a stricter floor, printed as such), and ``commgate run`` on a
 fresh home (SQLite; ``--postgres`` adds a side on a new PostgreSQL database) with its SMTP
 intake and its worker, which files the messages while they arrive. Both get the same
 ``--messages`` distinct generated messages (``bench/speed_corpus.py``, a seed per round)
@@ -79,12 +79,12 @@ def _root(kind: str, args: argparse.Namespace) -> Path:
     return args.baseline if kind.startswith("baseline-") else paired.PROJECT_ROOT
 
 class FsyncSink:
-    """aiosmtpd handler: each message to its own new file, fsynced with its folder in a thread
-    (unless ``file_only``), then 250."""
+    """aiosmtpd handler: each message to its own new file, fsynced in a thread (with its folder
+    when ``with_folder``), then 250."""
 
-    def __init__(self, folder: Path, file_only: bool = False) -> None:
+    def __init__(self, folder: Path, with_folder: bool = False) -> None:
         self.folder = folder
-        self.file_only = file_only
+        self.with_folder = with_folder
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.to_thread(self._write, envelope.original_content)
@@ -92,11 +92,11 @@ class FsyncSink:
 
     def _write(self, raw: bytes) -> None:
         paired.write_fsynced(self.folder / uuid.uuid4().hex, raw)
-        if not self.file_only:
+        if self.with_folder:
             paired.fsync_folder(self.folder)
 
 
-async def serve_sink(folder: Path, port: int, file_only: bool = False) -> None:
+async def serve_sink(folder: Path, port: int, with_folder: bool = False) -> None:
     from aiosmtpd.smtp import SMTP
 
     class LongLines(SMTP):  # as commgate's intake: mail clients send 8bit lines > 1,000 bytes
@@ -104,7 +104,7 @@ async def serve_sink(folder: Path, port: int, file_only: bool = False) -> None:
 
     loop = asyncio.get_running_loop()
     folder.mkdir(parents=True, exist_ok=True)
-    handler = FsyncSink(folder, file_only)
+    handler = FsyncSink(folder, with_folder)
     server = await loop.create_server(
         lambda: LongLines(handler, hostname="sink.test", enable_SMTPUTF8=True), "127.0.0.1",
         port)
@@ -153,7 +153,7 @@ class Server:
         home = None
         if kind == "sink":
             cmd = [sys.executable, str(Path(__file__).resolve()), "--sink", str(folder / "mail"),
-                   str(port), *(["--sink-file-fsync-only"] if args.sink_file_fsync_only else [])]
+                   str(port), *(["--sink-folder-fsync"] if args.sink_folder_fsync else [])]
         else:
             smtp = (f'\n[smtp]\nenabled = true\nlisten = "127.0.0.1"\nport = {port}\n'
                     'hostname = "commgate.test"\n')
@@ -402,7 +402,7 @@ def run_side(side: Side, folder: Path, mails: Sequence[Mail], warm: Sequence[Mai
 def report(sides: Sequence[Side], args: argparse.Namespace) -> None:
     sink = sides[0]
     load = f"offered {args.rate:g} msg/s" if args.rate else "as fast as the replies come"
-    durable = "file fsync only" if args.sink_file_fsync_only else "file and folder fsync"
+    durable = "file and folder fsync" if args.sink_folder_fsync else "file fsync only"
     print(f"\n{args.rounds} interleaved rounds x {args.messages} distinct messages per side, "
           f"{args.clients} clients, {load}; sink: {durable}; median (range) over the rounds")
     for side in sides:
@@ -462,14 +462,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
                         help="also run DIR's commgate (another checkout, same database schema) "
                              "as a side of every round, for before/after ratios in one run")
-    parser.add_argument("--sink-file-fsync-only", action="store_true",
-                        help="the sink fsyncs each new file but not its folder (its name is "
-                             "then not durable; the sink before the folder fsync was added)")
+    parser.add_argument("--sink-folder-fsync", action="store_true",
+                        help="the sink also fsyncs each new file's folder (its name is durable "
+                             "only then; issue 17's sink fsyncs the file alone)")
     parser.add_argument("--sink", nargs=2, metavar=("FOLDER", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sink:
         asyncio.run(serve_sink(Path(args.sink[0]), int(args.sink[1]),
-                               args.sink_file_fsync_only))
+                               args.sink_folder_fsync))
         return 0
     paired.check_counts(args)
     sides = [Side("sink"), *(Side(f"commgate-{b}") for b in paired.backends(args))]
