@@ -236,13 +236,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_messages(file, raws)
             write_messages(warm_file, warm)
             order = MODES[rnd % len(MODES) :] + MODES[: rnd % len(MODES)]
-            for i, mode in enumerate(order):
+            for mode in order:
                 sides: list[tuple[str, Path, dict[str, list[Measurement]]]] = [
                     ("this", HERE, results)
                 ]
                 if baseline is not None:
                     sides.append(("baseline", baseline, base))
-                    if (rnd + i) % 2:  # alternate who runs first: no side gets the warm cache
+                    # Alternate who runs first, round by round for each mode: no side gets
+                    # the warm cache. (rnd + i), i the place in the order, did not: the order
+                    # turns by one a round, so rnd + i kept its parity per mode and each mode
+                    # always had the same side first.
+                    if (rnd + MODES.index(mode)) % 2:
                         sides.reverse()
                 for side, checkout, into in sides:
                     res = _spawn(mode, warm_file, file, args.cpu, checkout)

@@ -130,3 +130,42 @@ def test_the_line_end_at_the_end_is_found_as_the_stdlib_regex_finds_it() -> None
         assert (got is None) == (want is None), repr(text)
         if want is not None and got is not None:
             assert got.group(0) == want.group(0) and got.group(1) == want.group(1), repr(text)
+
+
+ONE_PART = [
+    b"From: a@example.com\r\nSubject: folded\r\n  on two lines\r\n\tand three\r\n\r\nbody\r\n",
+    b"Subject: no line end after the body\n\nbody",
+    b"Subject: empty body\r\n\r\n",
+    b"Subject: lone CR\r\rbody\rmore\r",
+    b"Subject: caf\xc3\xa9 \xe9\r\nContent-Type: text/plain; charset=latin-1\r\n\r\n\xe9t\xe9\r\n",
+    b"Content-Type: TEXT/PLAIN\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n",
+    b"Content-Type: multipart\r\n\r\nnot a valid type: read as text/plain\r\n",
+    b"Subject: a body line that looks like a field\r\n\r\nFrom: b@example.com\r\n\r\n--x\r\n",
+    b"Subject: the blank line is a lone CR\r\nTo: a@example.com\r\rbody\r\n",
+]
+NOT_ONE_PART = [
+    b" continuation first\r\nSubject: x\r\n\r\nbody\r\n",
+    b": no field name\r\nSubject: x\r\n\r\nbody\r\n",
+    b"From nobody Mon Dec  7 01:00:00 2026\nSubject: x\n\nbody\n",
+    b"Subject: x\r\nFrom someone\r\n\r\nbody\r\n",
+    b"Subject: no blank line\r\nTo: a@example.com\r\n",
+    b"Subject: x\r\nnot a field\r\n\r\nbody\r\n",
+    b"Subject: x\r\nContent-Type: Message/RFC822\r\n\r\nSubject: inner\r\n\r\nin\r\n",
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n',
+    b"Content-Type: message/delivery-status\n\nReporting-MTA: x\n\nStatus: 5.0.0\n",
+    # A one-part message, left to the feedparser by the cheap look for a nested type.
+    b"X-Note: multipart/mixed in another field\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", ONE_PART + NOT_ONE_PART)
+def test_a_single_part_parses_as_the_stdlib_parses_it(raw: bytes) -> None:
+    """The shortcut for one-part messages gives the stdlib's structure, payload and defects,
+    and leaves every other message (a defect, an mbox line, a multipart) to the feedparser."""
+    text = raw.decode("ascii", "surrogateescape")
+    single = mime_boundary.single_part(text, email.message.Message)
+    assert (single is not None) == (raw in ONE_PART)
+    assert _parts(mime_boundary.parse_bytes(raw, email.message.Message)) == _parts(
+        _stdlib_parse(raw))
+    if single is not None:
+        assert _parts(single) == _parts(_stdlib_parse(raw))

@@ -325,3 +325,23 @@ def test_the_end_of_the_header_is_where_the_regex_finds_it():
             raw = b"".join(chars)
             found = regex.search(raw)
             assert _header_end(raw) == (found.start() if found else len(raw)), raw
+
+
+def test_parameters_shared_between_messages_are_read_as_the_stdlib_reads_them() -> None:
+    """Content-Type parameters are read once per distinct value for every message: a list
+    one message hands out and its caller changes must not change another message's."""
+    import email
+
+    from gateway.processing import mime_boundary
+    from gateway.processing.parsing import _DepthLimitedMessage
+
+    raw = (b"Subject: x\r\nContent-Type: text/plain; charset=\"iso-8859-1\"; "
+           b"name*=utf-8''caf%C3%A9.txt; format=flowed\r\n\r\nbody\r\n")
+    first, second = (mime_boundary.parse_bytes(raw, _DepthLimitedMessage) for _ in range(2))
+    stdlib = email.message_from_bytes(raw)
+    got = first.get_params()
+    assert got == stdlib.get_params()
+    got.clear()
+    assert second.get_params() == stdlib.get_params()
+    assert second.get_filename() == stdlib.get_filename() == "café.txt"
+    assert second.get_content_charset() == stdlib.get_content_charset() == "iso-8859-1"
