@@ -142,7 +142,11 @@ class SequenceIndex:
     ) -> None:
         """``forms`` / ``prefixes``: (language, concept name) -> lower-case forms / prefixes;
         ``one_token(word)``: whether the language's tokenizer keeps ``word`` as one token."""
-        import numpy  # here: a process that classifies nothing (the daemon) never loads it
+        # Imported here, into the module's namespace (every other use of it follows an
+        # index's construction): a process that classifies nothing (the daemon) never loads
+        # it, and the per-message methods pay no import statement.
+        global numpy
+        import numpy
         self._bits: dict[tuple[str, ...], int] = {}
         self._compiled: list[_Compiled] = []
         for rule in rules:
@@ -261,7 +265,6 @@ class SequenceIndex:
         negatable rules. ``phrase_hits``: (bit, start, end) of the forms in :attr:`phrases`
         that the PhraseMatcher found. ``columns``: ``doc.to_array`` of ``LOWER`` and
         ``IS_SPACE`` as its first two columns, when the caller has it already."""
-        import numpy
         if not self._compiled or not len(doc):
             return []
         if columns is None:
@@ -308,7 +311,6 @@ class _Positions:
         cache: dict[int, tuple[int, ...]],
         space: numpy.ndarray,
     ) -> None:
-        import numpy
         self._counted = space == 0
         self.rank: list[int] = numpy.cumsum(self._counted).tolist()
         # every word -> its positions. A word without a symbol, negator or blank line adds
@@ -329,7 +331,6 @@ class _Positions:
     ) -> list[tuple[str, int, int]]:
         """What :meth:`SequenceIndex.find` returns for the variants ``todo``; those in
         ``searched`` are taken from there."""
-        import numpy
         single = self.single
         negators = single.get(_NEG_NUMBER, 0)
         breaks = single.get(_BREAK_NUMBER, 0)
