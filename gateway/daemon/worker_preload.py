@@ -10,6 +10,8 @@ stay shared until written):
 - the shipped rule set, read and checked (about 1 s), which ``rules_for`` then returns to
   every worker of an installation that uses the shipped rules;
 - the Public Suffix List (the threader's organisational domains);
+- the database layer's first-use work (:func:`warm_database`: the ORM's mappers, the SQLite
+  dialect, the migration scripts' revisions), which otherwise filled each worker's own pages;
 - every language with rules of its own, built and used once (tokenizer, matchers, sequence
   index, concept forms from :mod:`classifiers.lemma_cache`; every message is also matched
   against the English rules): about 4 s of CPU for the 11 languages, once per fork server.
