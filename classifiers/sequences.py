@@ -30,9 +30,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy
-
 if TYPE_CHECKING:
+    import numpy
     from spacy.tokens import Doc
 
 NUM = "#num"
@@ -143,6 +142,11 @@ class SequenceIndex:
     ) -> None:
         """``forms`` / ``prefixes``: (language, concept name) -> lower-case forms / prefixes;
         ``one_token(word)``: whether the language's tokenizer keeps ``word`` as one token."""
+        # Imported here, into the module's namespace (every other use of it follows an
+        # index's construction): a process that classifies nothing (the daemon) never loads
+        # it, and the per-message methods pay no import statement.
+        global numpy
+        import numpy
         self._bits: dict[tuple[str, ...], int] = {}
         self._compiled: list[_Compiled] = []
         for rule in rules:

@@ -47,7 +47,11 @@ from gateway.intake.dropfolder import DropFolder
 from gateway.intake.handoff import GroupCommitter, Intake, first_line
 from gateway.processing.claims import release_dead_here
 from gateway.processing.pipeline import Outcome
-from gateway.processing.preflight import check_filing_config
+from gateway.processing.preflight import (
+    RulesChecked,
+    check_filing_config,
+    check_filing_config_apart,
+)
 
 if TYPE_CHECKING:
     import uvicorn
@@ -119,13 +123,19 @@ def build_intakes(app: App, committer: GroupCommitter) -> list[Intake]:
     return intakes
 
 
-def check_daemon_config(settings: Settings) -> RuleSet:
+def check_daemon_config(settings: Settings) -> RuleSet | RulesChecked:
     """What the daemon would otherwise trip over only later (its first message to classify or
     to thread by our signed ids, its first scheduled checkpoint), checked at start and on
-    SIGHUP; the classifier rules, read afresh. Every problem is one ConfigError line."""
-    rules = check_filing_config(settings, fresh=True)
+    SIGHUP; the classifier rules, read afresh. Every problem is one ConfigError line.
+
+    With worker processes, which classify, the rules are read in a child process and only
+    their version comes back: the daemon's own process never imports spaCy (48 MB)."""
+    if settings.config.worker.process_count:
+        checked: RuleSet | RulesChecked = check_filing_config_apart(settings)
+    else:
+        checked = check_filing_config(settings, fresh=True)
     settings.checkpoint_key_path()
-    return rules
+    return checked
 
 
 class Daemon:
@@ -373,7 +383,10 @@ class Daemon:
         level = self.fixed_log_level or new.log_level
         logging.getLogger().setLevel(level)
         later = apply_live(self.app.settings, new)
-        self.app.processor.use_rules(rules)
+        if isinstance(rules, RuleSet):
+            self.app.processor.use_rules(rules)
+        else:  # read again from the settings if this process ever classifies
+            self.app.processor.forget_rules()
         for intake in self.intakes:
             intake.reconfigure(self.app.settings)
         if self.pool is not None:
@@ -740,12 +753,14 @@ class _Backoff:
 
 
 def run_daemon(app: App, fixed_log_level: str | None = None,
-               rules: RuleSet | None = None) -> None:
+               rules: RuleSet | RulesChecked | None = None) -> None:
     """Run until SIGTERM/SIGINT; a configuration the daemon could only fail on later (broken
     rules, an unusable checkpoint or threading key) is refused now with one ConfigError line.
     ``rules``: what :func:`check_daemon_config` returned for ``app.settings``, if the caller
     checked them already (before opening the database)."""
-    app.processor.use_rules(rules if rules is not None else check_daemon_config(app.settings))
+    checked = rules if rules is not None else check_daemon_config(app.settings)
+    if isinstance(checked, RuleSet):  # a thread of this process files: it classifies here
+        app.processor.use_rules(checked)
     # systemd's watchdog ends a hung daemon with SIGABRT (WatchdogSignal=): the traceback of
     # every thread then goes to the journal, saying where it hung.
     # To the process's own stderr (file descriptor 2), which is the journal under systemd, even

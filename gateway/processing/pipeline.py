@@ -266,6 +266,11 @@ class Processor:
         reload; each message records the rules version it was classified with)."""
         self._rules = rules
 
+    def forget_rules(self) -> None:
+        """Read the rules again (from the settings) when next needed: the daemon's own
+        processor after a reload whose rules a child process checked."""
+        self._rules = None
+
     # -- the queue ---------------------------------------------------------------------------
 
     def record(self, entries: Sequence[LedgerEntry]) -> None:

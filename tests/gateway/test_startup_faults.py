@@ -131,6 +131,32 @@ def test_classify_with_broken_rules_is_one_line_without_a_traceback(home, tmp_pa
         assert done.stdout == ""
 
 
+def test_run_with_worker_processes_reads_the_rules_in_a_child_and_refuses_broken_ones(home):
+    """The daemon's own process never classifies when worker processes file: it has a child
+    read the rules, and a broken file is still the one line at start."""
+    broken, _ = break_rules(home)
+    append_config(home, "[worker]\nprocesses = 2\n")
+    done = commgate(home, "run")
+    assert done.returncode == EXIT_USAGE
+    assert one_error_line(done).startswith(f"commgate: error: classifier rules: {broken}: ")
+    assert receipts_and_quarantine(home) == ([], [])
+
+
+@pytest.mark.parametrize(("processes", "imports_spacy"), [(2, False), (0, True)])
+def test_the_daemons_rule_check_imports_spacy_only_when_it_files_itself(
+        home, processes, imports_spacy):
+    """With worker processes the daemon's process checks the rules without importing spaCy
+    (48 MB it would keep for its whole life); filing in a thread of its own, it needs them."""
+    append_config(home, f"[worker]\nprocesses = {processes}\n")
+    probe = ("import sys; from pathlib import Path; from gateway.config import load_settings; "
+             "from gateway.daemon.supervisor import check_daemon_config; "
+             f"checked = check_daemon_config(load_settings(Path({str(home)!r}))); "
+             "print(len(checked.version) > 8, 'spacy' in sys.modules, 'numpy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=False, env=_environ())
+    assert done.stdout.split() == ["True", str(imports_spacy), str(imports_spacy)], done.stderr
+
+
 def test_a_bad_configuration_stops_ingest_run_and_classify_in_one_line(home, tmp_path):
     message = str(write_messages(tmp_path / "mail", [make_message()])[0])
     config = home / "commgate.toml"
