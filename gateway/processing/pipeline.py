@@ -52,6 +52,7 @@ from gateway.config import Settings
 from gateway.core.clock import utcnow
 from gateway.core.errors import ConfigError
 from gateway.core.text import without_nul
+from gateway.db.bulk import insert_ids
 from gateway.db.event_ledger import KIND as EVENTS_KIND
 from gateway.db.event_ledger import note_inserted, void_entry, wait_for_event_writers
 from gateway.db.models import (
@@ -827,8 +828,8 @@ class _BatchWriter:
         first_number = last - len(self.new_cases) + 1
         for number, case in enumerate(self.new_cases, start=first_number):
             self.cases[case].ref = case_ref(self.prefix, number)
-        ids = self.session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True),
-                                   [without_nul(self._case_row(c)) for c in self.new_cases])
+        ids = insert_ids(self.session, Case.id,
+                         [without_nul(self._case_row(c)) for c in self.new_cases])
         for case, case_id in zip(self.new_cases, ids, strict=True):
             self.case_ids[case] = case_id
 
@@ -844,8 +845,7 @@ class _BatchWriter:
         if not filings:
             return
         rows = [without_nul(dict(f.row)) | {"case_id": self._case_id(f.case)} for f in filings]
-        ids = self.session.scalars(insert(Message).returning(Message.id,
-                                                             sort_by_parameter_order=True), rows)
+        ids = insert_ids(self.session, Message.id, rows)
         for filing, message_id in zip(filings, ids, strict=True):
             self.message_ids[filing.receipt.seq] = message_id
         references = [{"message_pk": self.message_ids[f.receipt.seq], "position": n,
@@ -871,8 +871,7 @@ class _BatchWriter:
             rows = [{"case_id": self._case_id(e.case), "at": self.now, "actor": SYSTEM,
                      "kind": e.kind, "message_pk": self._event_message_pk(e.message),
                      "data": without_nul(e.data)} for e in events]
-            ids = self.session.scalars(insert(CaseEvent).returning(
-                CaseEvent.id, sort_by_parameter_order=True), rows)
+            ids = insert_ids(self.session, CaseEvent.id, rows)
             note_inserted(self.session, rows, ids)  # for the batch's ledger entry
 
     def _update_cases(self) -> None:
