@@ -5,7 +5,9 @@ templates in all 11 supported languages, realistic MIME), so no cache has seen t
 runs every measurement in a fresh, single-threaded child process (one core; ``--cpu N``
 pins it to CPU N):
 
-* ``full``      parse_message -> to_input -> classify, timed from raw bytes (issue 12);
+* ``full``      parse_message -> to_input -> classify, timed from raw bytes (issue 12), in
+                batches of the worker's default ``batch_size`` (100) as a worker prepares a
+                claimed batch (``Processor._prepare_all``): parsed, then classified;
 * ``classify``  classify alone, the messages parsed before the clock starts (issue 17);
 * ``parse``     parse_message -> to_input alone (the share the classifier cannot change);
 * ``tokenize``  ``spacy.blank("en").make_doc`` over the same bodies: a baseline that moves
@@ -104,9 +106,11 @@ def child(mode: str, warm_file: Path, file: Path) -> Measurement:
     if mode == "full":
         import gateway.daemon.supervisor  # noqa: F401  (the daemon's modules count towards its memory)
     from classifiers import classify, load_rules
+    from gateway.config import WorkerConfig
     from gateway.processing.classification import to_input
     from gateway.processing.parsing import parse_message
 
+    batch = WorkerConfig().batch_size  # the default a worker claims
     warm, raws = read_messages(warm_file), read_messages(file)
     languages: set[str] = set()
     if mode == "tokenize":
@@ -146,8 +150,11 @@ def child(mode: str, warm_file: Path, file: Path) -> Measurement:
         else:
 
             def work() -> None:
-                for raw in raws:
-                    languages.add(classify(to_input(parse_message(raw)), rules).language)
+                # As a worker prepares a claimed batch: all parsed, then all classified.
+                for start in range(0, len(raws), batch):
+                    inputs = [to_input(parse_message(raw)) for raw in raws[start:start + batch]]
+                    for m in inputs:
+                        languages.add(classify(m, rules).language)
 
             cpu, wall = _timed(work)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB

@@ -5,8 +5,9 @@ Each receipt goes through five named stages, in this order:
 1. **dedupe** (:class:`Dedupe`): bytes already filed for the same alias, by an earlier batch or
    earlier in this one, are a duplicate delivery. First, because a retried delivery then costs
    one indexed lookup and never a parse.
-2. **prepare** (:meth:`Processor._prepare`): read the archived bytes, parse and classify them
-   (pure); whatever goes wrong becomes a :class:`Rejected`, quarantined with its reason.
+2. **prepare** (:meth:`Processor._prepare_all`): read the archived bytes, parse and classify
+   them (pure; a batch's messages all parsed, then all classified); whatever goes wrong
+   becomes a :class:`Rejected`, quarantined with its reason.
 3. **thread** (:func:`thread_batch`): decide each message's case over an index loaded once for
    the batch (:mod:`gateway.processing.threader`); a message may open a new case or re-home orphans.
 4. **write** (:class:`_BatchWriter`): read each message in its case's context, then write the
@@ -384,9 +385,8 @@ class Processor:
             # they stop processing (the receipts stay pending) instead of quarantining each one.
             _ = self.rules
             # Bytes filed already are stage 1's duplicates: not worth a parse.
-            cache: dict[int, Prepared | Rejected] = {
-                r.seq: self._prepare(r) for r in batch.receipts
-                if (r.sha256, r.alias) not in batch.filed_before}
+            cache = self._prepare_all([r for r in batch.receipts
+                                       if (r.sha256, r.alias) not in batch.filed_before])
             with turn.file() as (session, receipts):
                 if not receipts:  # another worker took them over (an expired lease)
                     return []
@@ -428,8 +428,19 @@ class Processor:
         writer.quarantine(Rejected(receipt, stage, reason))
         return writer.flush()[0]
 
+    def _prepare_all(self, receipts: Sequence[LedgerReceipt]) -> dict[int, Prepared | Rejected]:
+        """Stage 2 for a claimed batch: every message parsed first, then every one classified.
+        The same work as message by message, but the parser's and the classifier's code and
+        tables stop evicting each other from the core's cache at every message (callgrind
+        counts 1.4x the L2 misses interleaved: ``bench/classify_gap.py``)."""
+        parsed = {r.seq: self._parse(r) for r in receipts}
+        return {r.seq: self._classify(r, parsed.pop(r.seq)) for r in receipts}
+
     def _prepare(self, receipt: LedgerReceipt) -> Prepared | Rejected:
         """Parse and classify one message; everything that can go wrong becomes a Rejected."""
+        return self._classify(receipt, self._parse(receipt))
+
+    def _parse(self, receipt: LedgerReceipt) -> ParsedMessage | Rejected:
         try:
             raw = self.archive.read(receipt.sha256)
         except BlobNotFoundError as exc:
@@ -438,6 +449,12 @@ class Processor:
         if not parsed.looks_like_mail:
             return Rejected(receipt, "parse", "not an e-mail message: no header fields "
                             "(From, To, Subject, Date, Message-ID, Received) were found")
+        return parsed
+
+    def _classify(self, receipt: LedgerReceipt, parsed: ParsedMessage | Rejected
+                  ) -> Prepared | Rejected:
+        if isinstance(parsed, Rejected):
+            return parsed
         try:
             classification = with_queue_prior(classify_parsed(parsed, self.rules),
                                               self.settings.prior_for(receipt.alias))
