@@ -107,7 +107,9 @@ def _stretches_by_digit_run(text: str) -> list[tuple[int, int]]:
 @pytest.mark.parametrize("gap", [0, 1, 239, 240, 241, 242, 400, 401, 402, 1000])
 def test_stretches_are_those_of_every_digit_run(gap: int) -> None:
     for filler in ("x" * gap, ("word " * gap)[:gap], "x" * (gap // 2) + " " + "y" * gap):
-        text = f"a 12 {filler}34 b{filler}5\u0663 {filler}"
-        assert identifiers._stretches(text) == _stretches_by_digit_run(text)
+        # Latin-1 (its superscript two is no digit to "\d") and beyond (an Arabic-Indic three is)
+        for digits in ("5\u00b2\u00e9", "5\u0663"):
+            text = f"a 12 {filler}34 b{filler}{digits} {filler}7"
+            assert identifiers._stretches(text) == _stretches_by_digit_run(text)
     for text in TEXTS:
         assert identifiers._stretches(text) == _stretches_by_digit_run(text)
