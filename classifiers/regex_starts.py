@@ -236,9 +236,17 @@ class Finder:
     the long s for "s", the dotless i for "i"). It starts with a character class and is
     case-sensitive, so the engine skips the characters outside that class (inside words)
     without entering the pattern.
+
+    A stretch of Latin-1 characters (most mail) is not lowered but mapped byte by byte with
+    ``latin_table`` (``bytes.translate``): each character to its lowercase, or to a space when
+    it may stand before a match. ``latin`` is ``regex`` over those bytes: a space, then the
+    prefixes mapped the same way. A space is a single byte to look for, which the engine finds
+    without testing each character against a class of Unicode categories.
     """
 
     regex: re.Pattern[str]
+    latin: re.Pattern[bytes]
+    latin_table: bytes
 
     def starts(self, text: str, lo: int, hi: int) -> list[int] | None:
         """Candidate starts in ``text[lo:hi]``, ascending; None when ``str.lower()`` changes
@@ -249,10 +257,16 @@ class Finder:
         the same character by character on a slice, but for the Greek capital sigma, whose
         two lowercase forms are both word characters (the same to this regex)."""
         at = max(0, lo - 1)
-        lowered = text[at:hi].lower()
-        if len(lowered) != hi - at:
-            return None
-        found = [at + m.end() for m in self.regex.finditer(lowered)]
+        piece = text[at:hi]
+        try:
+            raw = piece.encode("latin-1")
+        except UnicodeEncodeError:
+            lowered = piece.lower()
+            if len(lowered) != hi - at:
+                return None
+            found = [at + m.end() for m in self.regex.finditer(lowered)]
+        else:
+            found = [at + m.end() for m in self.latin.finditer(raw.translate(self.latin_table))]
         return [0, *found] if lo == 0 else found
 
 
@@ -273,7 +287,53 @@ def finder(pattern: re.Pattern[str], boundary: str) -> Finder | None:
         return None
     if any(len(v) != 1 for p in found for c in p for v in _same_letter(c)):
         return None  # a letter whose lowercase is two characters ("İ"): keep it simple
-    return Finder(re.compile(f"[^{boundary[1:]}(?={_trie(found)})", re.S))
+    table = _latin_table(boundary)
+    latin = _latin_trie({_latin_prefix(p, table) for p in found} - {None})
+    return Finder(
+        re.compile(f"[^{boundary[1:]}(?={_trie(found)})", re.S),
+        re.compile(b" (?=" + latin + b")" if latin is not None else b"[^\\x00-\\xff]", re.S),
+        table,
+    )
+
+
+def _latin_table(boundary: str) -> bytes:
+    """Each Latin-1 character lowered, or a space when it is outside ``boundary`` (may stand
+    before a match). Latin-1 letters lower to one Latin-1 letter each."""
+    inside = re.compile(boundary)
+    out = bytearray()
+    for code in range(256):
+        low = chr(code).lower()
+        out.append(ord(low) if inside.fullmatch(low) else ord(" "))
+    return bytes(out)
+
+
+def _latin_prefix(prefix: str, table: bytes) -> tuple[frozenset[int], ...] | None:
+    """The bytes each character of ``prefix`` can be in mapped Latin-1 text; None when one of
+    them has no Latin-1 form (the prefix cannot occur there)."""
+    out = []
+    for c in prefix:
+        codes = frozenset(table[ord(x)] for x in _same_letter(c) if ord(x) < 256)
+        if not codes:
+            return None
+        out.append(codes)
+    return tuple(out)
+
+
+def _latin_trie(rests: set[tuple[frozenset[int], ...] | None]) -> bytes | None:
+    """:func:`_trie` over mapped prefixes, as a bytes pattern; None when there are none."""
+    if not rests:
+        return None
+    if () in rests:
+        return b""
+    tree: dict[frozenset[int], set[tuple[frozenset[int], ...] | None]] = {}
+    for r in rests:
+        assert r is not None
+        tree.setdefault(r[0], set()).add(r[1:])
+    out = []
+    for codes in sorted(tree, key=sorted):
+        head = b"[" + b"".join(re.escape(bytes([c])) for c in sorted(codes)) + b"]"
+        out.append(head + (_latin_trie(tree[codes]) or b""))
+    return out[0] if len(out) == 1 else b"(?:" + b"|".join(out) + b")"
 
 
 def _width(pattern: str) -> tuple[int, int] | None:

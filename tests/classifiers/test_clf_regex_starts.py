@@ -21,6 +21,8 @@ TEXTS = [
     "\u0131nventory no. 55667 and \u0130nventory no. 77889",
     "zamówienie nr 123456, objednávka č. 998877, beställning 556677",
     "order\n- 12345\n- 12346\n\nRMA 24-0412 for the return",
+    # Latin-1 only (scanned as mapped bytes): capitals with accents, "º" and "°", "P.O.", "S/N"
+    "NÚMERO DE SÉRIE 778899; Nº 5566 (PEDIDO) ; n° 4711, P.O. 12345 et S/N:99887 Ä-1",
 ]
 
 
