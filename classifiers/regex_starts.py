@@ -409,12 +409,13 @@ def cased_finder(pattern: re.Pattern[str], boundary: str) -> CasedFinder | None:
     for p in found:
         seconds.setdefault(p[0], set()).add(p[1:])
     groups: dict[frozenset[str], set[str]] = {}
-    for first, rest in seconds.items():
-        groups.setdefault(frozenset(rest), set()).add(first)
+    for first, nexts in seconds.items():
+        groups.setdefault(frozenset(nexts), set()).add(first)
     checks = []
-    for rest, firsts in sorted(groups.items(), key=lambda g: sorted(g[1])):
+    for after_first, firsts in sorted(groups.items(), key=lambda g: sorted(g[1])):
         behind = f"(?<={_class(firsts)})"
-        checks.append(behind if "" in rest else f"{behind}(?={_class(set(rest))})")
+        ahead = _class(set(after_first))
+        checks.append(behind if "" in after_first else f"{behind}(?={ahead})")
     after = "" if len(checks) == 1 and "" in next(iter(groups)) else f"(?:{'|'.join(checks)})"
     return CasedFinder(re.compile(f"{_class(set(seconds))}(?<!{boundary}.){after}", re.S))
 
