@@ -104,17 +104,19 @@ def _firsts(items: list[tuple[Any, Any]], fold: bool) -> set[str] | None:
 _Prefixes = tuple[set[str], set[str]]  # (open, done)
 
 
-def prefixes(pattern: str, flags: int, k: int = PREFIX_CHARS) -> set[str] | None:
+def prefixes(
+    pattern: str, flags: int, k: int = PREFIX_CHARS, limit: int = _MAX_PREFIXES
+) -> set[str] | None:
     """Strings of up to ``k`` characters one of which every match of ``pattern`` starts with
     (as written in the pattern: under IGNORECASE compare without case), or None when a match
-    can start with nearly anything."""
+    can start with nearly anything. More than ``limit`` of them are cut to fewer characters."""
     if _parser is None:
         return None
     try:
         parsed = _parser.parse(pattern, flags)
     except re.error:
         return None
-    got = _grow(list(parsed), {""}, k, bool(flags & re.I))
+    got = _grow(list(parsed), {""}, k, bool(flags & re.I), limit)
     if got is None:
         return None
     found = got[0] | got[1]
@@ -123,7 +125,9 @@ def prefixes(pattern: str, flags: int, k: int = PREFIX_CHARS) -> set[str] | None
     return {p for p in found if not any(q != p and p.startswith(q) for q in found)}
 
 
-def _grow(items: list[tuple[Any, Any]], start: set[str], k: int, fold: bool) -> _Prefixes | None:
+def _grow(
+    items: list[tuple[Any, Any]], start: set[str], k: int, fold: bool, limit: int
+) -> _Prefixes | None:
     """The prefixes after matching ``items`` from the ``start`` prefixes."""
     open_, done = set(start), set()
     for op, av in items:
@@ -131,27 +135,27 @@ def _grow(items: list[tuple[Any, Any]], start: set[str], k: int, fold: bool) -> 
             break
         if op in (_constants.ASSERT, _constants.ASSERT_NOT, _constants.AT):
             continue  # zero-width
-        step = _item(op, av, open_, k, fold)
+        step = _item(op, av, open_, k, fold, limit)
         if step is None:
             return None
         open_, more = step
         done |= more
-        if len(open_) + len(done) > _MAX_PREFIXES:  # "[A-Z]{2,6}": shorter prefixes do
-            return set(), _shorten(open_ | done)
+        if len(open_) + len(done) > limit:  # "[A-Z]{2,6}": shorter prefixes do
+            return set(), _shorten(open_ | done, limit)
     return open_, done
 
 
-def _shorten(found: set[str]) -> set[str]:
-    """``found`` cut to the longest length that leaves at most ``_MAX_PREFIXES`` of them
+def _shorten(found: set[str], limit: int) -> set[str]:
+    """``found`` cut to the longest length that leaves at most ``limit`` of them
     (a shorter prefix lets more positions through, never fewer)."""
     for size in range(max(map(len, found)) - 1, 0, -1):
         cut = {p[:size] for p in found}
-        if len(cut) <= _MAX_PREFIXES:
+        if len(cut) <= limit:
             return cut
     return {p[:1] for p in found}
 
 
-def _item(op: Any, av: Any, open_: set[str], k: int, fold: bool) -> _Prefixes | None:
+def _item(op: Any, av: Any, open_: set[str], k: int, fold: bool, limit: int) -> _Prefixes | None:
     if op is _constants.LITERAL:
         return _extend(open_, {chr(av)}, k)
     if op is _constants.IN:
@@ -160,24 +164,24 @@ def _item(op: Any, av: Any, open_: set[str], k: int, fold: bool) -> _Prefixes | 
     if op is _constants.SUBPATTERN:
         if av[1] & re.I and not fold:  # (?i:...) inside a case-sensitive pattern
             return set(), open_
-        return _grow(list(av[3]), open_, k, fold)
+        return _grow(list(av[3]), open_, k, fold, limit)
     if op is _constants.BRANCH:
         out_open: set[str] = set()
         out_done: set[str] = set()
         for alt in av[1]:
-            got = _grow(list(alt), open_, k, fold)
+            got = _grow(list(alt), open_, k, fold, limit)
             if got is None:
                 return None
             out_open |= got[0]
             out_done |= got[1]
         return out_open, out_done
     if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT):
-        return _repeat(av[0], av[1], list(av[2]), open_, k, fold)
+        return _repeat(av[0], av[1], list(av[2]), open_, k, fold, limit)
     return set(), open_  # anything else ends the prefixes here
 
 
 def _repeat(lo: int, hi: int, body: list[tuple[Any, Any]], open_: set[str], k: int,
-            fold: bool) -> _Prefixes | None:
+            fold: bool, limit: int) -> _Prefixes | None:
     """``body`` repeated ``lo`` to ``hi`` times: the prefixes after each count from ``lo`` on.
     Every repetition either adds a character or leaves the prefixes as they were, so ``k``
     repetitions reach every prefix of ``k`` characters."""
@@ -185,7 +189,7 @@ def _repeat(lo: int, hi: int, body: list[tuple[Any, Any]], open_: set[str], k: i
     out_done: set[str] = set()
     step = open_
     for count in range(1, min(hi, k) + 1):
-        got = _grow(body, step, k, fold)
+        got = _grow(body, step, k, fold, limit)
         if got is None:
             return None
         step, more = got
@@ -232,9 +236,17 @@ class Finder:
     the long s for "s", the dotless i for "i"). It starts with a character class and is
     case-sensitive, so the engine skips the characters outside that class (inside words)
     without entering the pattern.
+
+    A stretch of Latin-1 characters (most mail) is not lowered but mapped byte by byte with
+    ``latin_table`` (``bytes.translate``): each character to its lowercase, or to a space when
+    it may stand before a match. ``latin`` is ``regex`` over those bytes: a space, then the
+    prefixes mapped the same way. A space is a single byte to look for, which the engine finds
+    without testing each character against a class of Unicode categories.
     """
 
     regex: re.Pattern[str]
+    latin: re.Pattern[bytes]
+    latin_table: bytes
 
     def starts(self, text: str, lo: int, hi: int) -> list[int] | None:
         """Candidate starts in ``text[lo:hi]``, ascending; None when ``str.lower()`` changes
@@ -245,10 +257,16 @@ class Finder:
         the same character by character on a slice, but for the Greek capital sigma, whose
         two lowercase forms are both word characters (the same to this regex)."""
         at = max(0, lo - 1)
-        lowered = text[at:hi].lower()
-        if len(lowered) != hi - at:
-            return None
-        found = [at + m.end() for m in self.regex.finditer(lowered)]
+        piece = text[at:hi]
+        try:
+            raw = piece.encode("latin-1")
+        except UnicodeEncodeError:
+            lowered = piece.lower()
+            if len(lowered) != hi - at:
+                return None
+            found = [at + m.end() for m in self.regex.finditer(lowered)]
+        else:
+            found = [at + m.end() for m in self.latin.finditer(raw.translate(self.latin_table))]
         return [0, *found] if lo == 0 else found
 
 
@@ -257,8 +275,7 @@ def finder(pattern: re.Pattern[str], boundary: str) -> Finder | None:
 
     ``boundary`` is the one-character class (``[...]``) that the character before a match must
     not belong to: ``pattern`` asserts that itself, in a lookbehind. Case-sensitive patterns
-    get none: there the engine fails fast on a first character that does not fit, and a
-    finder measured slower than the pattern itself.
+    get none here: :func:`cased_finder` is theirs.
     """
     if not pattern.flags & re.I or _casefix is None or not boundary.startswith("["):
         return None
@@ -269,7 +286,53 @@ def finder(pattern: re.Pattern[str], boundary: str) -> Finder | None:
         return None
     if any(len(v) != 1 for p in found for c in p for v in _same_letter(c)):
         return None  # a letter whose lowercase is two characters ("İ"): keep it simple
-    return Finder(re.compile(f"[^{boundary[1:]}(?={_trie(found)})", re.S))
+    table = _latin_table(boundary)
+    latin = _latin_trie({_latin_prefix(p, table) for p in found} - {None})
+    return Finder(
+        re.compile(f"[^{boundary[1:]}(?={_trie(found)})", re.S),
+        re.compile(b" (?=" + latin + b")" if latin is not None else b"[^\\x00-\\xff]", re.S),
+        table,
+    )
+
+
+def _latin_table(boundary: str) -> bytes:
+    """Each Latin-1 character lowered, or a space when it is outside ``boundary`` (may stand
+    before a match). Latin-1 letters lower to one Latin-1 letter each."""
+    inside = re.compile(boundary)
+    out = bytearray()
+    for code in range(256):
+        low = chr(code).lower()
+        out.append(ord(low) if inside.fullmatch(low) else ord(" "))
+    return bytes(out)
+
+
+def _latin_prefix(prefix: str, table: bytes) -> tuple[frozenset[int], ...] | None:
+    """The bytes each character of ``prefix`` can be in mapped Latin-1 text; None when one of
+    them has no Latin-1 form (the prefix cannot occur there)."""
+    out = []
+    for c in prefix:
+        codes = frozenset(table[ord(x)] for x in _same_letter(c) if ord(x) < 256)
+        if not codes:
+            return None
+        out.append(codes)
+    return tuple(out)
+
+
+def _latin_trie(rests: set[tuple[frozenset[int], ...] | None]) -> bytes | None:
+    """:func:`_trie` over mapped prefixes, as a bytes pattern; None when there are none."""
+    if not rests:
+        return None
+    if () in rests:
+        return b""
+    tree: dict[frozenset[int], set[tuple[frozenset[int], ...] | None]] = {}
+    for r in rests:
+        assert r is not None
+        tree.setdefault(r[0], set()).add(r[1:])
+    out = []
+    for codes in sorted(tree, key=sorted):
+        head = b"[" + b"".join(re.escape(bytes([c])) for c in sorted(codes)) + b"]"
+        out.append(head + (_latin_trie(tree[codes]) or b""))
+    return out[0] if len(out) == 1 else b"(?:" + b"|".join(out) + b")"
 
 
 def _width(pattern: str) -> tuple[int, int] | None:
@@ -301,3 +364,60 @@ def _trie(rests: set[str]) -> str:
             "[" + "".join(re.escape(c) for c in chars) + "]")
         out.append(head + _trie(tree[chars]))
     return out[0] if len(out) == 1 else "(?:" + "|".join(out) + ")"
+
+
+# ---------------------------------------------------------------- the case-sensitive finder
+
+# Two characters of each prefix: the second one tells a code ("PO-", "RMA", "4500") from a
+# capitalised word ("Please"). The set of two-character prefixes is small (27 x 28 at most for
+# capitals), so it is not cut to one character.
+_CASED_PREFIX_CHARS = 2
+_MAX_CASED_PREFIXES = 2_000
+
+
+@dataclass(frozen=True)
+class CasedFinder:
+    """Positions where a match of one case-sensitive pattern can start.
+
+    ``regex`` starts by consuming one character a match can start with: a character class, so
+    the regex engine skips everything else in C, where a pattern that starts with a lookbehind
+    (as the identifier alternation does) is entered at every position. The boundary is then
+    checked two characters back, and the second character of a prefix looked ahead for, per
+    group of first characters. A Python step is taken only for the few codes that pass.
+    """
+
+    regex: re.Pattern[str]
+
+    def starts(self, text: str, lo: int, hi: int) -> list[int]:
+        """Candidate starts in ``text[lo:hi]``, ascending (lookbehinds see before ``lo``)."""
+        return [m.start() for m in self.regex.finditer(text, lo, hi)]
+
+
+def cased_finder(pattern: re.Pattern[str], boundary: str) -> CasedFinder | None:
+    """A :class:`CasedFinder` for a case-sensitive ``pattern``, or None.
+
+    ``boundary`` is the one-character class the character before a match must not belong to,
+    as for :func:`finder`. Every match starts with one of the pattern's two-character
+    prefixes (or a one-character one), so the candidates hold every match start."""
+    if pattern.flags & re.I or not boundary.startswith("[") or _width(boundary) != (1, 1):
+        return None
+    found = prefixes(pattern.pattern, pattern.flags, _CASED_PREFIX_CHARS, _MAX_CASED_PREFIXES)
+    if found is None:
+        return None
+    seconds: dict[str, set[str]] = {}
+    for p in found:
+        seconds.setdefault(p[0], set()).add(p[1:])
+    groups: dict[frozenset[str], set[str]] = {}
+    for first, nexts in seconds.items():
+        groups.setdefault(frozenset(nexts), set()).add(first)
+    checks = []
+    for after_first, firsts in sorted(groups.items(), key=lambda g: sorted(g[1])):
+        behind = f"(?<={_class(firsts)})"
+        ahead = _class(set(after_first))
+        checks.append(behind if "" in after_first else f"{behind}(?={ahead})")
+    after = "" if len(checks) == 1 and "" in next(iter(groups)) else f"(?:{'|'.join(checks)})"
+    return CasedFinder(re.compile(f"{_class(set(seconds))}(?<!{boundary}.){after}", re.S))
+
+
+def _class(chars: set[str]) -> str:
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"

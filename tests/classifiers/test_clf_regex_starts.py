@@ -7,7 +7,7 @@ import re
 import pytest
 
 from classifiers import identifiers, load_rules
-from classifiers.regex_starts import finder, prefixes
+from classifiers.regex_starts import cased_finder, finder, prefixes
 
 TEXTS = [
     "Please confirm our purchase order no. 4500123456 and PO# 77812 by Friday.",
@@ -21,6 +21,8 @@ TEXTS = [
     "\u0131nventory no. 55667 and \u0130nventory no. 77889",
     "zamówienie nr 123456, objednávka č. 998877, beställning 556677",
     "order\n- 12345\n- 12346\n\nRMA 24-0412 for the return",
+    # Latin-1 only (scanned as mapped bytes): capitals with accents, "º" and "°", "P.O.", "S/N"
+    "NÚMERO DE SÉRIE 778899; Nº 5566 (PEDIDO) ; n° 4711, P.O. 12345 et S/N:99887 Ä-1",
 ]
 
 
@@ -29,10 +31,10 @@ def combined() -> list[tuple[re.Pattern[str], list[object]]]:
     return identifiers._combined(load_rules())  # type: ignore[return-value]
 
 
-def test_the_case_insensitive_alternation_gets_a_finder(combined: list) -> None:
+def test_both_alternations_get_a_finder(combined: list) -> None:
     kinds = {bool(regex.flags & re.I): identifiers._finder(regex) for regex, _ in combined}
     assert kinds[True] is not None
-    assert kinds[False] is None  # case-sensitive: the engine skips on its own
+    assert kinds[False] is not None
 
 
 @pytest.mark.parametrize("text", TEXTS)
@@ -72,3 +74,44 @@ def test_no_finder_for_case_sensitive_or_unbounded_patterns() -> None:
     assert finder(re.compile(r"(?<![\w-])PO-\d+"), r"[\w-]") is None
     assert finder(re.compile(r"(?<![\w-])\w+\d", re.I), r"[\w-]") is None
     assert finder(re.compile(r"(?<![\w-])order \d+", re.I), r"[\w-]") is not None
+
+
+def test_cased_finder_needs_a_code_not_a_capitalised_word() -> None:
+    find = cased_finder(re.compile(r"(?<![\w/-])(?:PO-\d+|RMA\d+|4[45]\d{8})"), r"[\w/-]")
+    assert find is not None
+    text = "Please send PO-123, RMA77 and 4500123456; not xPO-1, /PO-2, Pa or 4612."
+    assert find.starts(text, 0, len(text)) == [12, 20, 30]
+    assert find.starts(text, 13, len(text)) == [20, 30]
+    assert find.starts(text, 47, 52) == []  # "xPO-1": the character before lo is seen
+    assert cased_finder(re.compile(r"(?<![\w-])PO-\d+", re.I), r"[\w-]") is None
+
+
+def _stretches_by_digit_run(text: str) -> list[tuple[int, int]]:
+    """The definition: one step per digit run (the code finds clusters of runs instead)."""
+    behind, ahead = identifiers.LOOK_BEHIND, identifiers.LOOK_AHEAD
+    out: list[tuple[int, int]] = []
+    lo = last = -1
+    for m in re.finditer(r"\d+", text):
+        start, end = m.span()
+        if lo < 0:
+            lo = max(0, start - behind)
+        elif start - behind > last + ahead:
+            hi = identifiers._stretch_end(text, last)
+            if start - behind > hi:
+                out.append((lo, hi))
+                lo = start - behind
+        last = end
+    if lo >= 0:
+        out.append((lo, identifiers._stretch_end(text, last)))
+    return out
+
+
+@pytest.mark.parametrize("gap", [0, 1, 239, 240, 241, 242, 400, 401, 402, 1000])
+def test_stretches_are_those_of_every_digit_run(gap: int) -> None:
+    for filler in ("x" * gap, ("word " * gap)[:gap], "x" * (gap // 2) + " " + "y" * gap):
+        # Latin-1 (its superscript two is no digit to "\d") and beyond (an Arabic-Indic three is)
+        for digits in ("5\u00b2\u00e9", "5\u0663"):
+            text = f"a 12 {filler}34 b{filler}{digits} {filler}7"
+            assert identifiers._stretches(text) == _stretches_by_digit_run(text)
+    for text in TEXTS:
+        assert identifiers._stretches(text) == _stretches_by_digit_run(text)
