@@ -40,17 +40,21 @@ def check_filing_config(settings: Settings, *, fresh: bool = False) -> RuleSet:
     """The database URL, the threading key and the classifier rules (read afresh when
     ``fresh``); each problem raises one ConfigError line. Returns the rules, for the
     processor to use."""
+    _check_database_and_key(settings)
+    return rules_for(settings, fresh=fresh)
+
+
+def _check_database_and_key(settings: Settings) -> None:
+    """What both checks read in this process: the database URL and the threading key."""
     settings.database_url()
     signing_key(settings)  # a key file is created here when none is configured
-    return rules_for(settings, fresh=fresh)
 
 
 def check_filing_config_apart(settings: Settings) -> RulesChecked:
     """:func:`check_filing_config`, the rules read in a fresh child process (the same Python,
     this checkout's code, this environment) that reads ``settings``' home; raises the child's
     ConfigError line here."""
-    settings.database_url()
-    signing_key(settings)
+    _check_database_and_key(settings)
     code_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (code_root, env.get("PYTHONPATH")) if p)
