@@ -322,17 +322,9 @@ def _latin_trie(rests: set[tuple[frozenset[int], ...] | None]) -> bytes | None:
     """:func:`_trie` over mapped prefixes, as a bytes pattern; None when there are none."""
     if not rests:
         return None
-    if () in rests:
-        return b""
-    tree: dict[frozenset[int], set[tuple[frozenset[int], ...] | None]] = {}
-    for r in rests:
-        assert r is not None
-        tree.setdefault(r[0], set()).add(r[1:])
-    out = []
-    for codes in sorted(tree, key=sorted):
-        head = b"[" + b"".join(re.escape(bytes([c])) for c in sorted(codes)) + b"]"
-        out.append(head + (_latin_trie(tree[codes]) or b""))
-    return out[0] if len(out) == 1 else b"(?:" + b"|".join(out) + b")"
+    classes = {tuple(tuple(chr(code) for code in sorted(codes)) for codes in r)
+               for r in rests if r is not None}
+    return _alternation(classes).encode("latin-1")  # one byte for each Latin-1 character
 
 
 def _width(pattern: str) -> tuple[int, int] | None:
@@ -353,16 +345,21 @@ def _same_letter(c: str) -> list[str]:
 def _trie(rests: set[str]) -> str:
     """An alternation of ``rests`` (lowered, each letter as the class of its equivalents),
     sharing first letters; "" when any of them is empty."""
-    if "" in rests:
+    return _alternation({tuple(tuple(_same_letter(c)) for c in r) for r in rests})
+
+
+def _alternation(rests: set[tuple[tuple[str, ...], ...]]) -> str:
+    """An alternation of sequences of character classes (each a sorted tuple of characters),
+    sharing first classes; "" when any sequence is empty."""
+    if () in rests:
         return ""
-    tree: dict[tuple[str, ...], set[str]] = {}
+    tree: dict[tuple[str, ...], set[tuple[tuple[str, ...], ...]]] = {}
     for r in rests:
-        tree.setdefault(tuple(_same_letter(r[0])), set()).add(r[1:])
+        tree.setdefault(r[0], set()).add(r[1:])
     out = []
     for chars in sorted(tree):
-        head = re.escape(chars[0]) if len(chars) == 1 else (
-            "[" + "".join(re.escape(c) for c in chars) + "]")
-        out.append(head + _trie(tree[chars]))
+        head = re.escape(chars[0]) if len(chars) == 1 else _class(set(chars))
+        out.append(head + _alternation(tree[chars]))
     return out[0] if len(out) == 1 else "(?:" + "|".join(out) + ")"
 
 
