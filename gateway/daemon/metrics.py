@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from alembic.script import ScriptDirectory
 from prometheus_client import (
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
@@ -63,7 +62,7 @@ from gateway.core.errors import ConfigError
 from gateway.db.models import Case, LedgerReceipt, Message, QuarantineEntry
 from gateway.db.outbound import MAIL_STATUSES, OutboundMail
 from gateway.db.reviews import REVIEW_KINDS, Review
-from gateway.db.session import alembic_config
+from gateway.db.session import code_revisions
 from gateway.evidence.verify_record import last_verify
 from gateway.intake.handoff import first_line
 from gateway.workflows.lifecycle import ACTIVE, first_response_overdue, resolution_overdue
@@ -349,7 +348,7 @@ class Readiness:
         self.engine = engine
         self.archive = archive
         self.intake_problems = intake_problems
-        self.head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        self.head = code_revisions()[0]
 
     def problems(self) -> list[str]:
         """One line per unmet condition; empty when ready."""

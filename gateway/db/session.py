@@ -8,13 +8,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.config import database_url
 from gateway.core.errors import ConfigError, DatabaseError, SchemaError
 from gateway.db import acted  # noqa: F401  (registers the hook that stamps who acted)
+from gateway.db.revisions import read_revisions
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -111,6 +111,10 @@ class Database:
 
 
 def alembic_config() -> AlembicConfig:
+    """Alembic's configuration of the migrations; Alembic (11 MB of modules, with the
+    scripts it loads) is imported only by what creates, upgrades or downgrades a schema."""
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -134,23 +138,36 @@ class SchemaState:
         return "current" if self.current == self.head else "behind"
 
 
+VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
+
+
 def schema_state(engine: Engine) -> SchemaState:
     head, revisions = code_revisions()
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+        current = database_revision(connection)
     known = current is None or current in revisions
     return SchemaState(current, head, known)
 
 
+def database_revision(connection: Connection) -> str | None:
+    """The database's schema revision, None without one: what Alembic's
+    ``MigrationContext.get_current_revision`` reads (its version table's one row), read
+    without importing Alembic, which the daemon and its workers then never load."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    if len(rows) > 1:  # Alembic refuses it too: a schema of several branches is not ours
+        raise SchemaError(f"the database's {VERSION_TABLE} holds {len(rows)} revisions, "
+                          f"one expected: {', '.join(sorted(rows))}")
+    return rows[0] if rows else None
+
+
 @lru_cache(maxsize=1)
 def code_revisions() -> tuple[str, frozenset[str]]:
-    """The code's newest schema revision and all it has, read from the migration scripts
-    once per process: the worker pool's fork server reads them for every worker, which
-    otherwise each held its own copy of the 20 scripts' modules (3 MB)."""
-    script = ScriptDirectory.from_config(alembic_config())
-    head = script.get_current_head()
-    assert head is not None  # the package ships its migrations
-    return head, frozenset(rev.revision for rev in script.walk_revisions())
+    """The code's newest schema revision and all it has, read from the migration scripts'
+    text once per process (:mod:`gateway.db.revisions`): Alembic would import each script,
+    and itself, into every process that opens a database."""
+    return read_revisions(MIGRATIONS / "versions")
 
 
 def require_current(engine: Engine, create: bool) -> None:
@@ -180,10 +197,12 @@ def require_current(engine: Engine, create: bool) -> None:
 def migrate(engine: Engine) -> None:
     """Upgrade to the newest revision; a no-op when the schema is already there (``init``
     of an empty database and 'commgate db upgrade' call it; nothing else migrates)."""
+    from alembic import command
+
     config = alembic_config()
-    head = ScriptDirectory.from_config(config).get_current_head()
+    head = code_revisions()[0]
     with engine.begin() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+        current = database_revision(connection)
         if current == head:
             return
         log.info("migrating the database from %s to %s", current or "empty", head)
@@ -194,6 +213,8 @@ def migrate(engine: Engine) -> None:
 def migrate_on(connection: Connection) -> None:
     """Create or upgrade the schema inside the caller's transaction (``db rebuild``: the
     schema and the rows it rebuilds commit together, or neither)."""
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
@@ -201,6 +222,8 @@ def migrate_on(connection: Connection) -> None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back to ``revision`` (tests of a database behind the code)."""
+    from alembic import command
+
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection

@@ -29,7 +29,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alembic.script import ScriptDirectory
 
 from archive import LedgerHead, public_key_path
 from archive.blobstore import fsync_dir
@@ -44,7 +43,7 @@ from gateway.db.backup import (
     restore_database,
     sqlite_path,
 )
-from gateway.db.session import Database, alembic_config, migrate, schema_state
+from gateway.db.session import Database, code_revisions, migrate, schema_state
 from gateway.services.base import View
 from gateway.workflows.access_log import record_access
 
@@ -228,9 +227,7 @@ def restore_backup(home: Path, source: Path) -> Restored:
     manifest = read_manifest(source)
     _check_files(source, manifest)
     revision = manifest["database"]["revision"]
-    script = ScriptDirectory.from_config(alembic_config())
-    known = {rev.revision for rev in script.walk_revisions()}
-    if revision not in known:
+    if revision not in code_revisions()[1]:
         raise BackupError(f"the backup's database is at schema revision {revision}, which this "
                           f"commgate does not know: restore it with the commgate that made it "
                           f"({manifest['commgate_version']})")
