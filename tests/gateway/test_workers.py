@@ -86,6 +86,15 @@ def messages_filed(app: App) -> Counter[tuple[str, str]]:
         return Counter(session.execute(select(Message.sha256, Message.alias)).all())
 
 
+def children_of(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()]
+
+
+def child_cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 def held(hold: Path) -> tuple[int, list[int]] | None:
     """The pid of the worker holding its batch and the batch's seqs, once it holds."""
     marker = hold.with_name(hold.name + ".claimed")
@@ -222,6 +231,10 @@ def test_sigterm_drains_every_worker_of_the_daemon(home, tmp_path, hold):
         for n in range(25):
             mailbox.Maildir(str(drop)).add(make_message(subject=f"drain {n}"))
         pid, first = wait_for(lambda: held(hold), timeout=90, what="a worker holding its batch")
+        # The daemon's processes: itself, the fork server and the workers, no resource
+        # tracker (the pool registers nothing with one).
+        children = [child_cmdline(c) for c in children_of(daemon.pid)]
+        assert len(children) == 1 and "forkserver" in children[0], children
         # [worker] nice: the worker files below the daemon's priority, as a batch task.
         assert os.getpriority(os.PRIO_PROCESS, pid) == max(7, os.getpriority(os.PRIO_PROCESS, 0))
         assert os.sched_getscheduler(pid) == os.SCHED_BATCH
