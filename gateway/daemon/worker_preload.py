@@ -74,7 +74,7 @@ def warm_database() -> None:
 
     configure_mappers()
     engine = make_engine("sqlite://")  # in memory: no file, nothing kept
-    schema_state(engine)  # the dialect, a connection, Alembic's revision read
+    schema_state(engine)  # the dialect, a connection, the revisions (gateway.db.revisions)
     engine.dispose()
 
 

@@ -229,7 +229,7 @@ def _without_resource_tracker() -> None:
     the standard library takes for a running tracker. A tracker already running (another
     user of ``multiprocessing`` in this process) is kept; a Python whose tracker lacks
     these attributes starts its own as before."""
-    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    tracker: Any = getattr(resource_tracker, "_resource_tracker", None)
     lock = getattr(tracker, "_lock", None)
     if lock is None or getattr(tracker, "_fd", 0) is not None:
         return

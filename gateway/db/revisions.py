@@ -10,6 +10,7 @@ read here with :mod:`ast`. tests/db/test_db_revisions.py checks it against Alemb
 from __future__ import annotations
 
 import ast
+import contextlib
 from pathlib import Path
 
 
@@ -26,7 +27,12 @@ def read_revisions(folder: Path) -> tuple[str, frozenset[str]]:
         if not isinstance(revision, str):
             raise ValueError(f"{path.name}: no literal revision")
         down = values.get("down_revision")
-        revises[revision] = (down,) if isinstance(down, str) else tuple(down or ())
+        if isinstance(down, str):
+            revises[revision] = (down,)
+        elif isinstance(down, (tuple, list)):  # a merge of several revisions
+            revises[revision] = tuple(str(d) for d in down)
+        else:  # None: the first revision
+            revises[revision] = ()
     revised = {down for downs in revises.values() for down in downs}
     heads = sorted(set(revises) - revised)
     if len(heads) != 1:
@@ -38,6 +44,7 @@ def _assignments(path: Path) -> dict[str, object]:
     """The module-level ``name = literal`` (or ``name: type = literal``) of a script."""
     found: dict[str, object] = {}
     for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        targets: list[ast.expr]
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             targets, value = [node.target], node.value
         elif isinstance(node, ast.Assign):
@@ -46,8 +53,7 @@ def _assignments(path: Path) -> dict[str, object]:
             continue
         for target in targets:
             if isinstance(target, ast.Name):
-                try:
+                # Not a literal: not one of the names read here.
+                with contextlib.suppress(ValueError):
                     found[target.id] = ast.literal_eval(value)
-                except ValueError:  # not a literal: not one of the names read here
-                    pass
     return found

@@ -94,6 +94,8 @@ class Database:
         except SchemaError:
             engine.dispose()
             raise
+        log.debug("opened the database %s (%s)", engine.url.render_as_string(hide_password=True),
+                  engine.dialect.name)
         return cls(engine)
 
     @property

@@ -29,7 +29,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from archive import LedgerHead, public_key_path
 from archive.blobstore import fsync_dir
 from archive.copy import ArchiveCopyError, copy_archive
@@ -269,9 +268,10 @@ def restore_backup(home: Path, source: Path) -> Restored:
                 path.unlink(missing_ok=True)
             raise
         upgraded = None
-        if revision != script.get_current_head():
+        newest = code_revisions()[0]
+        if revision != newest:
             migrate(db.engine)
-            upgraded = script.get_current_head()
+            upgraded = newest
     except ArchiveCopyError as exc:
         raise BackupError(str(exc)) from exc
     finally:

@@ -98,7 +98,7 @@ def test_a_broken_pipe_that_is_not_stdout_is_not_hidden(monkeypatch):
 
 
 def test_log_level_on_the_command_line(home):
-    """Commands log warnings only; --log-level (any case) shows more, here alembic's INFO line
+    """Commands log warnings only; --log-level (any case) shows more, here the DEBUG line
     about the database it opened."""
     def stderr_of(*options: str) -> str:
         done = subprocess.run([sys.executable, "-m", "gateway.cli.main", "--home", str(home),
@@ -107,7 +107,7 @@ def test_log_level_on_the_command_line(home):
         return done.stderr
 
     assert stderr_of() == ""
-    assert " INFO alembic.runtime.migration: Context impl" in stderr_of("--log-level", "info")
+    assert " DEBUG gateway.db.session: opened the database" in stderr_of("--log-level", "debug")
 
 
 # -- enumerated filters ------------------------------------------------------------------------
