@@ -29,8 +29,8 @@ from pathlib import Path
 
 import _project_path  # noqa: F401  (must come before gateway)
 
-from bench.classify_speed import HERE, WARMUP_PER_LANGUAGE, write_messages
-from bench.corpora import corpora_root, require_corpus
+from bench.classify_callgrind import add_arguments, setup
+from bench.classify_speed import write_messages
 
 _TOTAL = re.compile(r"^totals:\s+(\d+)", re.M)
 
@@ -133,20 +133,11 @@ def _run(checkout: Path, files: tuple[Path, Path], out: Path, valgrind: bool,
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=300, help="distinct messages")
-    ap.add_argument("--seed", type=int, default=2000)
-    ap.add_argument("--baseline", type=Path, default=None, help="another checkout to compare")
+    add_arguments(ap)
     ap.add_argument("--no-valgrind", action="store_true", help="CPU time, not instructions")
     ap.add_argument("--repeat", type=int, default=5, help="replays timed (--no-valgrind)")
-    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()),
-                    help="folder for the callgrind output files")
     args = ap.parse_args(argv)
-    from bench.speed_corpus import LANGUAGES, Generator, load_sources
-
-    gen = Generator(load_sources(require_corpus(corpora_root())), seed=args.seed)
-    raws = [raw for _, raw in gen.messages(args.count)]
-    warm = [gen.message(lang)[0] for lang in LANGUAGES for _ in range(WARMUP_PER_LANGUAGE)]
-    sides = [("this", HERE)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+    raws, warm, sides = setup(args)
     valgrind = not args.no_valgrind
     with tempfile.TemporaryDirectory(prefix="sequence-callgrind-") as tmp:
         files = (Path(tmp, "messages"), Path(tmp, "warm"))
