@@ -193,18 +193,6 @@ class SequenceIndex:
         self._negators = negators
         # bit numbers of the symbols and negators of whitespace words (none expected; see find)
         self._spaced: set[int] = set()
-        # Bit numbers of each variant's symbols, one row per element position (a variant
-        # shorter than the longest repeats its first symbol): which variants have all their
-        # symbols in a message is then a few numpy gathers over all variants at once, not a
-        # Python step per variant.
-        longest = max((len(c.numbers) for c in self._compiled), default=1)
-        self._symbol_rows = numpy.array(
-            [
-                [(c.numbers + c.numbers[:1] * longest)[k] for c in self._compiled]
-                for k in range(longest)
-            ],
-            dtype=numpy.intp,
-        )
         self._words = _WordMasks(_FIRST_SYMBOL_BIT + len(self._bits), self._mask)
         # Each variant's symbols as a packed mask, one column a variant (rows of 64 bits): which
         # variants have all their symbols in a text is an AND and an OR down the columns.
