@@ -9,9 +9,10 @@ Here every distinct lower-case word is classified ONCE (cached by its hash) into
 the symbols the language's rules use: each concept, literal word, ``#num``, and markers for
 negators, whitespace and paragraph breaks. A form that the tokenizer splits ("call-off",
 "qty.", "ci-joint") is found by the language's ``PhraseMatcher`` instead and stands for one
-element however many tokens it has. A text is then a list of ints; a sequence whose
-symbols do not all occur in it is skipped with one AND, and the few others are searched in
-plain Python over the positions of their symbols. The semantics are the Matcher's with a
+element however many tokens it has. A text is then a table of packed masks, a row a token,
+gathered with numpy; the sequences whose symbols do not all occur in it are dropped with one
+AND over all of them, and the few others are searched in plain Python over bitsets of the
+positions of their symbols. The semantics are the Matcher's with a
 bounded wildcard ``{"OP": "{0,W}"}`` between elements, except that whitespace tokens (line
 breaks) are not counted and a sequence never crosses a blank line (a paragraph or field break).
 
