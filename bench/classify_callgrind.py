@@ -74,20 +74,33 @@ def _count(checkout: Path, file: Path, warm_file: Path, out: Path) -> int:
     return int(found.group(1))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options this script shares with ``sequence_callgrind.py``."""
     ap.add_argument("--count", type=int, default=300, help="distinct messages")
     ap.add_argument("--seed", type=int, default=2000)
     ap.add_argument("--baseline", type=Path, default=None, help="another checkout to compare")
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()),
                     help="folder for the callgrind output files")
-    args = ap.parse_args(argv)
+
+
+def setup(
+    args: argparse.Namespace,
+) -> tuple[list[bytes], list[bytes], list[tuple[str, Path]]]:
+    """The generated messages, the warm-up set (every language) and the checkouts to run."""
     from bench.speed_corpus import LANGUAGES, Generator, load_sources
 
     gen = Generator(load_sources(require_corpus(corpora_root())), seed=args.seed)
     raws = [raw for _, raw in gen.messages(args.count)]
     warm = [gen.message(lang)[0] for lang in LANGUAGES for _ in range(WARMUP_PER_LANGUAGE)]
     sides = [("this", HERE)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+    return raws, warm, sides
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(ap)
+    args = ap.parse_args(argv)
+    raws, warm, sides = setup(args)
     with tempfile.TemporaryDirectory(prefix="classify-callgrind-") as tmp:
         file, warm_file = Path(tmp, "messages"), Path(tmp, "warm")
         write_messages(file, raws)

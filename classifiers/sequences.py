@@ -9,9 +9,10 @@ Here every distinct lower-case word is classified ONCE (cached by its hash) into
 the symbols the language's rules use: each concept, literal word, ``#num``, and markers for
 negators, whitespace and paragraph breaks. A form that the tokenizer splits ("call-off",
 "qty.", "ci-joint") is found by the language's ``PhraseMatcher`` instead and stands for one
-element however many tokens it has. A text is then a list of ints; a sequence whose
-symbols do not all occur in it is skipped with one AND, and the few others are searched in
-plain Python over the positions of their symbols. The semantics are the Matcher's with a
+element however many tokens it has. A text is then a table of packed masks, a row a token,
+gathered with numpy; the sequences whose symbols do not all occur in it are dropped with one
+AND over all of them, and the few others are searched in plain Python over bitsets of the
+positions of their symbols. The semantics are the Matcher's with a
 bounded wildcard ``{"OP": "{0,W}"}`` between elements, except that whitespace tokens (line
 breaks) are not counted and a sequence never crosses a blank line (a paragraph or field break).
 
@@ -23,15 +24,17 @@ that are present.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
+import operator
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy
+    from spacy.strings import StringStore
     from spacy.tokens import Doc
 
 NUM = "#num"
@@ -39,8 +42,10 @@ MAX_ELEMENTS = 6
 MAX_UNORDERED = 3
 _NEG, _BREAK = 1, 4  # marker bits of negators and blank lines (bit 1 is unused)
 _FIRST_SYMBOL_BIT = 3
+_NEG_NUMBER, _BREAK_NUMBER = _NEG.bit_length() - 1, _BREAK.bit_length() - 1
 _DIGIT = re.compile(r"\d")
-_CACHE_LIMIT = 5_000  # distinct words remembered per language (about 0.6 MB) before renewal
+_CACHE_LIMIT = 5_000  # distinct words remembered per language (about 0.4 MB) before renewal
+_MERGE_AT = 64  # words added to the index's word table before they are sorted in
 
 
 class SequenceError(ValueError):
@@ -187,23 +192,18 @@ class SequenceIndex:
                 self._leads.setdefault(prefix[:end], 0)
             self._leads[prefix] = self._leads.get(prefix, 0) | bit
         self._negators = negators
-        # word hash -> the bit numbers of its mask, ascending (the markers are 0, 1 and 2)
-        self._cache: dict[int, tuple[int, ...]] = {}
         # bit numbers of the symbols and negators of whitespace words (none expected; see find)
         self._spaced: set[int] = set()
-        # Bit numbers of each variant's symbols, one row per element position (a variant
-        # shorter than the longest repeats its first symbol): which variants have all their
-        # symbols in a message is then a few numpy gathers over all variants at once, not a
-        # Python step per variant.
-        longest = max((len(c.numbers) for c in self._compiled), default=1)
-        self._symbol_rows = numpy.array(
-            [
-                [(c.numbers + c.numbers[:1] * longest)[k] for c in self._compiled]
-                for k in range(longest)
-            ],
-            dtype=numpy.intp,
+        self._words = _WordMasks(_FIRST_SYMBOL_BIT + len(self._bits), self._mask)
+        # Each variant's symbols as a packed mask, one column a variant (rows of 64 bits): which
+        # variants have all their symbols in a text is an AND and an OR down the columns.
+        # (A symbol may occur twice in a variant: "#num" ... "#num".)
+        self._needs = numpy.ascontiguousarray(
+            self._words.pack(
+                [functools.reduce(operator.or_, (1 << n for n in c.numbers))
+                 for c in self._compiled]
+            ).view(numpy.uint64).T
         )
-        self._width = _FIRST_SYMBOL_BIT + len(self._bits)
 
     def _add_forms(self, forms: Iterable[str], bit: int, one_token: Callable[[str], bool]) -> None:
         for form in forms:
@@ -237,23 +237,6 @@ class SequenceIndex:
             mask |= _BREAK if word.count("\n") >= 2 else 0
         return mask
 
-    def _numbers(self, doc: Doc, distinct: set[int]) -> dict[int, tuple[int, ...]]:
-        """The word cache, holding the bit numbers of each of the words ``distinct`` (hashes
-        of the words of ``doc``), ascending: 0 a negator, 2 a blank line, 3 on symbols."""
-        if len(self._cache) > _CACHE_LIMIT:
-            self._cache.clear()
-        cache = self._cache
-        strings = doc.vocab.strings
-        for h in distinct.difference(cache):
-            mask = self._mask(strings[h])
-            numbers: list[int] = []
-            while mask:
-                bit = mask & -mask
-                numbers.append(bit.bit_length() - 1)
-                mask ^= bit
-            cache[h] = tuple(numbers)
-        return cache
-
     def find(
         self,
         doc: Doc,
@@ -269,21 +252,24 @@ class SequenceIndex:
             return []
         if columns is None:
             columns = doc.to_array(["LOWER", "IS_SPACE"])
-        hashes = columns[:, 0].tolist()
-        distinct = set(hashes)
-        cache = self._numbers(doc, distinct)
-        at = _Positions(hashes, distinct, cache, columns[:, 1])
+        # Every token's word mask, packed (one row of bytes a token), in a few numpy calls:
+        # no Python step per token or per word unless the word is new.
+        words = self._words
+        rows = words.rows(columns[:, 0], doc.vocab.strings)
+        absent = ~numpy.bitwise_or.reduce(rows.view(numpy.uint64), axis=0)
         hits = [(bit.bit_length() - 1, start, end) for bit, start, end in phrase_hits]
-        occurring = numpy.zeros(self._width, dtype=bool)
-        occurring[list(at.single)] = True
         if hits:
-            occurring[[n for n, _, _ in hits]] = True
+            absent &= ~words.pack([sum({1 << n for n, _, _ in hits})]).view(numpy.uint64)[0]
         # Variants with all their symbols in the text, in the order of the rules (matches
         # come out in that order).
-        numbers = numpy.flatnonzero(occurring.take(self._symbol_rows).all(axis=0)).tolist()
+        lacking = numpy.bitwise_or.reduce(self._needs & absent[:, None], axis=0)
+        numbers = numpy.flatnonzero(lacking == 0).tolist()
         if not numbers:
             return []
         todo = list(map(self._compiled.__getitem__, numbers))
+        # The symbols they need (and the negators): the only positions read below.
+        needed = sorted(set().union(*[c.numbers for c in todo], (_NEG_NUMBER,)))
+        at = _Positions(rows, columns[:, 1] == 0, numpy.array(needed))
         # A symbol found as a form of several tokens (or, never seen, as a whitespace word)
         # has occurrences that are not one position each: its variants are searched over the
         # tokens of each occurrence instead (all variants if a whitespace word negates).
@@ -291,11 +277,86 @@ class SequenceIndex:
         slow = [c for c in todo if not odd.isdisjoint(c.numbers)] if odd else []
         if _NEG_NUMBER in odd:
             slow = todo
-        searched = _spans_search(slow, hashes, cache, at.rank, hits) if slow else {}
+        searched = _spans_search(slow, words.ints(rows), at.counted, hits) if slow else {}
         return at.matches(todo, searched)
 
 
-_NEG_NUMBER, _BREAK_NUMBER = _NEG.bit_length() - 1, _BREAK.bit_length() - 1
+class _WordMasks:
+    """Each distinct lower-case word's symbol mask, computed once (by ``mask(word)``) and kept
+    as a row of a byte table (bit n of the mask: bit n % 8 of byte n // 8; whole 64-bit words
+    a row). A text's masks are then one gather from the table instead of a Python step per
+    token and per word."""
+
+    def __init__(self, width: int, mask: Callable[[str], int]) -> None:
+        self._size = (width + 63) // 64 * 8  # bytes a row
+        self._mask = mask
+        self._clear()
+
+    def _clear(self) -> None:
+        self._keys = numpy.zeros(0, dtype=numpy.uint64)  # hashes, ascending ...
+        self._rows = numpy.zeros(0, dtype=numpy.intp)  # ... and their rows in the table
+        self._recent: dict[int, int] = {}  # hash -> row of the words added since
+        self._table = numpy.zeros((256, self._size), dtype=numpy.uint8)
+        self._used = 0
+
+    def pack(self, masks: list[int]) -> numpy.ndarray:
+        """The rows of ``masks`` (Python ints below ``width`` bits)."""
+        size = self._size
+        data = b"".join(m.to_bytes(size, "little") for m in masks)
+        return numpy.frombuffer(data, dtype=numpy.uint8).reshape(len(masks), size)
+
+    def ints(self, rows: numpy.ndarray) -> list[int]:
+        """The masks ``rows`` as Python ints."""
+        data, size = rows.tobytes(), self._size
+        return [int.from_bytes(data[i : i + size], "little") for i in range(0, len(data), size)]
+
+    def rows(self, hashes: numpy.ndarray, strings: StringStore) -> numpy.ndarray:
+        """The mask rows of ``hashes`` (one a token), classifying the words not seen before.
+        The words known for longer are found by a binary search over their sorted hashes;
+        those added since (a few a text) by a dict, merged into the sorted ones in bulk."""
+        if self._used > _CACHE_LIMIT:
+            self._clear()
+        keys = self._keys
+        if len(keys):
+            at = keys.searchsorted(hashes)
+            found = keys.take(at, mode="clip") == hashes
+            rows = self._rows.take(at, mode="clip")
+            if found.all():
+                return self._table.take(rows, axis=0)
+            lost = numpy.flatnonzero(~found)
+        else:
+            lost = numpy.arange(len(hashes))
+            rows = numpy.zeros(len(hashes), dtype=numpy.intp)
+        recent = self._recent
+        others = hashes.take(lost).tolist()
+        new = set(others).difference(recent)
+        if new:
+            self._add(new, strings)
+        rows[lost] = list(map(recent.__getitem__, others))
+        if len(recent) > _MERGE_AT:
+            self._merge()
+        return self._table.take(rows, axis=0)
+
+    def _add(self, new: set[int], strings: StringStore) -> None:
+        start, end = self._used, self._used + len(new)
+        if end > len(self._table):
+            grown = numpy.zeros((max(end, 2 * len(self._table)), self._size), numpy.uint8)
+            grown[:start] = self._table[:start]
+            self._table = grown
+        words = list(new)
+        self._table[start:end] = self.pack([self._mask(strings[h]) for h in words])
+        self._recent.update(zip(words, range(start, end), strict=True))
+        self._used = end
+
+    def _merge(self) -> None:
+        keys = numpy.array(list(self._recent), dtype=numpy.uint64)
+        rows = numpy.array(list(self._recent.values()), dtype=numpy.intp)
+        order = keys.argsort()
+        keys, rows = keys.take(order), rows.take(order)
+        at = self._keys.searchsorted(keys)
+        self._keys = numpy.insert(self._keys, at, keys)
+        self._rows = numpy.insert(self._rows, at, rows)
+        self._recent = {}
 
 
 class _Positions:
@@ -305,26 +366,35 @@ class _Positions:
     AND over all occurrences at once instead of a Python step per occurrence."""
 
     def __init__(
-        self,
-        hashes: list[int],
-        distinct: set[int],
-        cache: dict[int, tuple[int, ...]],
-        space: numpy.ndarray,
+        self, rows: numpy.ndarray, counted: numpy.ndarray, needed: numpy.ndarray
     ) -> None:
-        self._counted = space == 0
-        self.rank: list[int] = numpy.cumsum(self._counted).tolist()
-        # every word -> its positions. A word without a symbol, negator or blank line adds
-        # nothing below; 97 % of the words have one, so testing each token for it first
-        # cost more than it skipped.
-        at = dict.fromkeys(distinct, 0)
-        for h, r in zip(hashes, self.rank, strict=True):
-            at[h] |= 1 << r
-        # bit number -> positions (the markers too: negators and blank lines)
-        self.single: defaultdict[int, int] = defaultdict(int)
-        single = self.single
-        for h, where in at.items():
-            for n in cache[h]:
-                single[n] |= where
+        """``rows``: each token's packed word mask; ``needed``: the bit numbers whose positions
+        are wanted (the others are not read). Position p is the (p + 1)-th word; the blank
+        lines are at the position of the word before them (none before the first word: nothing
+        is searched there). Whitespace tokens carry nothing else that the variants searched
+        here read (a whitespace word with a symbol or a negator sends them to
+        :func:`_spans_search`)."""
+        self.counted = counted
+        # The words' bits, one run of bits per number, packed, read as a Python int each.
+        picked = rows.compress(counted, axis=0).T.take(needed >> 3, axis=0)
+        picked &= numpy.left_shift(1, needed & 7).astype(numpy.uint8)[:, None]
+        packed = numpy.packbits(picked, axis=-1, bitorder="little")
+        data, size = packed.tobytes(), packed.shape[1]
+        numbers = needed.tolist()
+        single = dict.fromkeys(numbers, 0)
+        if size:
+            single.update(
+                zip(numbers, [int.from_bytes(data[i : i + size], "little")
+                              for i in range(0, len(data), size)], strict=True)
+            )
+        breaks = 0
+        blank = numpy.flatnonzero(rows[:, 0] & _BREAK)
+        if len(blank):
+            for at in numpy.cumsum(counted).take(blank).tolist():
+                if at:
+                    breaks |= 1 << (at - 1)
+        single[_BREAK_NUMBER] = breaks
+        self.single = single
 
     def matches(
         self, todo: list[_Compiled], searched: dict[_Compiled, list[tuple[str, int, int]]]
@@ -364,9 +434,9 @@ class _Positions:
             if not found:
                 continue
             if not tokens:
-                tokens = numpy.flatnonzero(self._counted).tolist()  # position r + 1 -> token
+                tokens = numpy.flatnonzero(self.counted).tolist()  # position -> token
             found.sort()
-            out += [(c.rule_id, tokens[f - 1], tokens[q - 1] + 1) for f, q in found]
+            out += [(c.rule_id, tokens[f], tokens[q] + 1) for f, q in found]
         return out
 
 
@@ -399,16 +469,14 @@ def _spread_steps(window: int) -> tuple[int, ...]:
 
 def _spans_search(
     slow: list[_Compiled],
-    hashes: list[int],
-    cache: dict[int, tuple[int, ...]],
-    rank: list[int],
+    per_token: list[int],
+    counted: numpy.ndarray,
     hits: list[tuple[int, int, int]],
 ) -> dict[_Compiled, list[tuple[str, int, int]]]:
     """The matches of the variants ``slow``, searched over the first and last token of each
-    occurrence of their symbols (``hits``: bit number, first token, end of the forms of
-    several tokens)."""
-    masks = {h: sum(1 << n for n in cache[h]) for h in set(hashes)}
-    per_token = list(map(masks.__getitem__, hashes))
+    occurrence of their symbols (``per_token``: each token's word mask; ``hits``: bit number,
+    first token, end of the forms of several tokens)."""
+    rank: list[int] = numpy.cumsum(counted).tolist()
     breaks = [i for i, m in enumerate(per_token) if m & _BREAK]
     needed = 0
     for c in slow:

@@ -1,0 +1,65 @@
+"""``SequenceIndex.find`` on its own: the word table (words found by a binary search, the newest
+by a dict, merged and renewed in bulk), blank lines, a symbol twice in one sequence."""
+
+from __future__ import annotations
+
+import pytest
+import spacy
+
+from classifiers import sequences
+from classifiers.sequences import Element, SequenceIndex, SequenceRule
+
+ORDER = Element("concept", "order_verb")
+DOCUMENT = Element("concept", "document")
+NUM = Element("num", "")
+
+
+def _index() -> SequenceIndex:
+    rules = [
+        SequenceRule("order", "en", ((ORDER, DOCUMENT),), 2, False, True),
+        SequenceRule("two_numbers", "en", ((NUM, NUM),), 1, False, False),
+    ]
+    forms = {("en", "order_verb"): frozenset({"order", "ordered"}),
+             ("en", "document"): frozenset({"po"})}
+    return SequenceIndex(rules, forms, {("en", "document"): ("quotation",)}, frozenset({"not"}))
+
+
+@pytest.fixture(scope="module")
+def nlp() -> spacy.language.Language:
+    return spacy.blank("en")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("We order the PO today", [("order", 1, 4)]),
+        ("\n\nWe order the PO", [("order", 2, 5)]),  # a blank line before the first word
+        ("We order\n\nthe PO", []),  # a blank line inside
+        ("We order the big blue PO", []),  # three words between: beyond the window
+        ("We do not order the PO", [("order", 3, 6)]),  # one before: the caller's business
+        ("We order not the PO", []),  # one inside drops it
+        ("order quotations", [("order", 0, 2)]),  # a prefix
+        ("Lines 12 and 14, then 20", [("two_numbers", 1, 4)]),  # one symbol twice
+        ("12 14", [("two_numbers", 0, 2)]),
+        ("", []),
+    ],
+)
+def test_matches(nlp: spacy.language.Language, text: str, expected: list[object]) -> None:
+    assert _index().find(nlp.make_doc(text)) == expected
+
+
+def test_a_word_table_that_merged_and_renewed_finds_the_same(
+    nlp: spacy.language.Language, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Texts of many new words (every number is one), through an index whose table merges
+    every 3 words and is renewed after 20, give what a fresh index gives each text."""
+    monkeypatch.setattr(sequences, "_MERGE_AT", 3)
+    monkeypatch.setattr(sequences, "_CACHE_LIMIT", 20)
+    used = _index()
+    for n in range(40):
+        text = f"Re {n}: we ordered PO {n} {n + 1}\n\nand order the quotation {n * 7} now"
+        doc = nlp.make_doc(text)
+        assert used.find(doc) == _index().find(doc)
+        assert used.find(doc) == [
+            ("order", 4, 6), ("order", 10, 13), ("two_numbers", 6, 8)
+        ]
