@@ -124,8 +124,13 @@ def ingest(
     ``workers``: worker processes take over the filing once ``workers_after`` messages are
     archived (None: all is filed in this process)."""
     done: Callable[[int], object] = progress.advance if progress else lambda _: None
+    total = count_messages(paths) if progress or workers is not None else 0
     if progress:
-        progress.start(count_messages(paths))
+        progress.start(total)
+    # Known to be the workers' from its count: they start after the first batch is archived
+    # (their fork server's seconds of start-up then pass while this process archives the
+    # rest), not after ``workers_after`` messages.
+    large = workers is not None and total >= workers_after
     summary = IngestSummary()
     origins: dict[int, str] = {}
     received: list[Outcome] = []
@@ -186,7 +191,8 @@ def ingest(
         summary.archived += len(accepted.entries)
         summary.duplicates += accepted.duplicates
         origins.update((entry.seq, _origin(entry.envelope)) for entry in accepted.entries)
-        if pool is None and workers is not None and summary.archived >= workers_after:
+        if pool is None and workers is not None and summary.archived and (
+                large or summary.archived >= workers_after):
             pool = workers(collect, failed)
             pool.start(held_raw[::max(1, -(-len(held_raw) // WARM_SAMPLE))])
             held_raw.clear()

@@ -1,5 +1,6 @@
 """What filing mail needs of the configuration, checked when a command starts, before it reads
-any mail: ``run``, ``ingest`` and ``quarantine retry`` call :func:`check_filing_config`.
+any mail: ``run`` and ``quarantine retry`` call :func:`check_filing_config`, ``ingest``
+:func:`check_filing_config_own_rules` (the shipped rules are not read to be checked).
 
 Without the check such a fault shows only at the message that first needs the setting (the first
 reply that quotes one of our Message-IDs needs the threading key), where it would look like that
@@ -42,6 +43,26 @@ def check_filing_config(settings: Settings, *, fresh: bool = False) -> RuleSet:
     processor to use."""
     _check_database_and_key(settings)
     return rules_for(settings, fresh=fresh)
+
+
+def check_filing_config_own_rules(settings: Settings) -> RuleSet | None:
+    """:func:`check_filing_config` for a command that may leave the filing to worker
+    processes (``commgate ingest``): the classifier rules are read only when the installation
+    has rules of its own (a rules folder, extra rules, identifier formats), the operator's to
+    break; the shipped rules are part of the installed code, and reading them to check them
+    cost the importing process about 1 s of CPU before its first message, which the workers
+    (their fork server has read them) did not need. Returns the rules read, or None (a
+    process that files reads the shipped rules when it first needs them)."""
+    if uses_own_rules(settings):
+        return check_filing_config(settings)
+    _check_database_and_key(settings)
+    return None
+
+
+def uses_own_rules(settings: Settings) -> bool:
+    """Whether the installation names rules of its own instead of the shipped ones alone."""
+    cfg = settings.config.classifier
+    return bool(cfg.rules_path or cfg.extra_rules or cfg.identifier_patterns)
 
 
 def _check_database_and_key(settings: Settings) -> None:

@@ -16,7 +16,7 @@ from gateway.processing.classification import classify_parsed, rules_for
 from gateway.processing.ingest import IngestProgress, IngestSummary, ingest
 from gateway.processing.ingest import WorkersFactory as WorkersFactory  # for the CLI
 from gateway.processing.parsing import parse_message
-from gateway.processing.preflight import check_filing_config
+from gateway.processing.preflight import check_filing_config_own_rules
 
 if TYPE_CHECKING:
     from classifiers import RuleSet
@@ -26,8 +26,12 @@ if TYPE_CHECKING:
 
 def check_filing(ctx: WorkerContext) -> None:
     """Refuse a configuration fault before any mail is read: it is one line and exit 2, and
-    the mail stays where it is, neither archived to wait nor quarantined as if it were bad."""
-    ctx.processor.use_rules(check_filing_config(ctx.settings))
+    the mail stays where it is, neither archived to wait nor quarantined as if it were bad.
+    The shipped rules are not read here: worker processes file a large import with their
+    own copy, and a small one reads them at its first message."""
+    rules = check_filing_config_own_rules(ctx.settings)
+    if rules is not None:
+        ctx.processor.use_rules(rules)
 
 
 def ingest_paths(ctx: WorkerContext, *, actor: str, paths: list[Path],

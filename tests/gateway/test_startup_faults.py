@@ -22,10 +22,12 @@ from classifiers.rules import DEFAULT_RULES_DIR
 from gateway.bootstrap import App
 from gateway.cli._common import EXIT_FAILED, EXIT_USAGE
 from gateway.cli.main import exit_code_for
+from gateway.config import load_settings
 from gateway.core.errors import ConfigError, GatewayError, RulesConfigError
 from gateway.db.models import LedgerReceipt, Message
 from gateway.intake.handoff import Delivery, accept
 from gateway.processing.ingest import ingest
+from gateway.processing.preflight import check_filing_config_own_rules
 from gateway.workflows.cases import list_quarantine
 from tests.support.daemon import daemon_process
 from tests.support.mail import make_message, write_messages
@@ -115,6 +117,19 @@ def test_ingest_with_broken_rules_stops_before_reading_any_mail(home, tmp_path):
     done = commgate(home, "ingest", "--json", *map(str, files))
     assert done.returncode == 0, done.stderr
     assert receipts_and_quarantine(home) == (["filed"] * 4, [])
+
+
+def test_ingest_reads_to_check_only_rules_of_the_installations_own(home):
+    """The shipped rules are the installed code's: ``ingest`` leaves them to the process that
+    files (its workers' fork server reads them); rules named in commgate.toml are read and
+    checked before any mail is."""
+    assert check_filing_config_own_rules(load_settings(home)) is None
+    broken, good = break_rules(home)
+    with pytest.raises(RulesConfigError):
+        check_filing_config_own_rules(load_settings(home))
+    broken.write_text(good, "utf-8")
+    rules = check_filing_config_own_rules(load_settings(home))
+    assert rules is not None  # read from the home's folder, for the command to file with
 
 
 def test_classify_with_broken_rules_is_one_line_without_a_traceback(home, tmp_path):

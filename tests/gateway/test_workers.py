@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -273,7 +273,8 @@ def test_sigterm_drains_every_worker_of_the_daemon(home, tmp_path, hold):
 def test_a_bulk_import_files_with_worker_processes_and_reports_as_before(
         app, home, tmp_path, monkeypatch, workers_after):
     set_worker(home, batch_size=BATCH)
-    # Archived in batches of 10: with workers_after=25 the first 20 are held, not filed here.
+    # Archived in batches of 10: with workers_after=25 (37 counted) the first batch is held,
+    # not filed here, and the pool starts after it.
     monkeypatch.setattr("gateway.processing.ingest.BATCH_MESSAGES", 10)
     good = [make_message(subject=f"import {n}") for n in range(35)]
     files = write_messages(tmp_path / "import", [*good, b"not a message at all\r\n", good[0]])
@@ -299,6 +300,32 @@ def test_a_bulk_import_files_with_worker_processes_and_reports_as_before(
     # The worker processes filed it all, the batches archived before they started too (the
     # importing process files only what they left).
     assert len(from_workers) == 36
+
+
+def test_an_import_counted_large_starts_its_workers_after_its_first_batch(
+        app, tmp_path, monkeypatch):
+    """Its count known to be past ``workers_after``, the import starts its pool once its first
+    batch is archived (the fork server's start then overlaps the rest of the archiving); what
+    the workers leave is filed by the importing process."""
+    monkeypatch.setattr("gateway.processing.ingest.BATCH_MESSAGES", 10)
+    files = write_messages(tmp_path / "import", [make_message(subject=f"import {n}")
+                                                 for n in range(35)])
+    held_at_start: list[int] = []
+
+    class Pool:  # files nothing: the import files what is left after finish()
+        def start(self, warm_with: Sequence[bytes] = ()) -> None:
+            held_at_start.append(len(warm_with))
+
+        def wake(self) -> None:
+            pass
+
+        def finish(self, timeout: float | None = None) -> bool:
+            return True
+
+    summary = ingest(app, files, workers=lambda *_: Pool(), workers_after=25)
+    assert held_at_start == [10]
+    assert (summary.archived, summary.filed) == (35, 35)
+    assert statuses(app) == {"filed": 35}
 
 
 def test_at_start_the_batches_of_this_hosts_dead_workers_are_freed(app):
