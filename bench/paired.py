@@ -247,7 +247,8 @@ def child_env(root: Path = PROJECT_ROOT, **extra: str) -> dict[str, str]:
     numeric libraries on one thread."""
     env = {k: v for k, v in os.environ.items() if k not in ("COMMGATE_DATABASE_URL",
                                                             "COMMGATE_HOME")}
-    env.update(PYTHONPATH=str(root), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+    site = str(Path(__file__).resolve().parent / "_profile_site") + os.pathsep
+    env.update(PYTHONPATH=(site if "COMMGATE_PROFILE_DIR" in env else "") + str(root), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1", **extra)
     return env
 
