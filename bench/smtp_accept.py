@@ -162,10 +162,8 @@ class Server:
             home = paired.Home.create(folder / "home", kind.split("-", 1)[1], smtp,
                                       args.worker_processes, root=_root(kind, args))
             cmd = paired.commgate(home.path, "run")
-        env = paired.child_env(NOTIFY_SOCKET=str(notify_path))
-        root = _root(kind, args)
-        if kind.startswith("baseline-"):  # the same daemon command, another checkout's code
-            env["PYTHONPATH"] = str(root)
+        root = _root(kind, args)  # a baseline: the same daemon command, another checkout's code
+        env = paired.child_env(root, NOTIFY_SOCKET=str(notify_path))
         with log.open("wb") as out:
             process = subprocess.Popen(cmd, env=env, cwd=root, stdout=out,
                                        stderr=subprocess.STDOUT)
