@@ -247,7 +247,10 @@ def child_env(root: Path = PROJECT_ROOT, **extra: str) -> dict[str, str]:
     numeric libraries on one thread."""
     env = {k: v for k, v in os.environ.items() if k not in ("COMMGATE_DATABASE_URL",
                                                             "COMMGATE_HOME")}
-    env.update(PYTHONPATH=str(root), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+    # bench/_profile_site profiles the measured process too when COMMGATE_PROFILE_DIR is set.
+    profile = "COMMGATE_PROFILE_DIR" in env
+    site = str(Path(__file__).resolve().parent / "_profile_site") + os.pathsep if profile else ""
+    env.update(PYTHONPATH=site + str(root), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                MKL_NUM_THREADS="1", **extra)
     return env
 
@@ -340,14 +343,18 @@ def descendants(pid: int) -> list[int]:
 
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of ``pid`` and its descendants so far (Linux)."""
-    total = 0
-    for member in descendants(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(process_cpu_seconds(member, children=True) for member in descendants(pid))
+
+
+def process_cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU seconds of ``pid`` (all its threads) so far, with ``children`` also
+    those of its children it has reaped (Linux); 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(f) for f in fields[11:15 if children else 13])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def tree_peak_rss_mb(pid: int) -> float:

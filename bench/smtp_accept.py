@@ -24,7 +24,9 @@ moment its client got the 250 (accurate to the poll interval); and from the data
 message's ``filed_at`` minus its receipt's ``received_at`` (the ledger time, set just before
 the 250; ``filed_at`` is set just before the batch commits, so this misses the commit). Also
 reported: the share already filed when the last 250 came (the worker did run alongside),
-CPU per message of each server's process tree, and the daemon's peak RSS (VmHWM, summed over
+CPU per message of each server's process tree and of its own process alone (for commgate:
+the event loop with its threads, i.e. SMTP, archive writes and recording, without the
+workers), and the daemon's peak RSS (VmHWM, summed over
 its processes; every language was classified) and its proportional set size when every
 message was filed (PSS from ``/proc/PID/smaps_rollup``, summed over the supervisor, the fork
 server and the workers: a page the fork server shares with its workers counts once, which
@@ -160,10 +162,8 @@ class Server:
             home = paired.Home.create(folder / "home", kind.split("-", 1)[1], smtp,
                                       args.worker_processes, root=_root(kind, args))
             cmd = paired.commgate(home.path, "run")
-        env = paired.child_env(NOTIFY_SOCKET=str(notify_path))
-        root = _root(kind, args)
-        if kind.startswith("baseline-"):  # the same daemon command, another checkout's code
-            env["PYTHONPATH"] = str(root)
+        root = _root(kind, args)  # a baseline: the same daemon command, another checkout's code
+        env = paired.child_env(root, NOTIFY_SOCKET=str(notify_path))
         with log.open("wb") as out:
             process = subprocess.Popen(cmd, env=env, cwd=root, stdout=out,
                                        stderr=subprocess.STDOUT)
@@ -310,6 +310,7 @@ class Side:
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)  # per message, process tree
+    own_cpu_ms: list[float] = field(default_factory=list)  # per message, the server's process
     lag: list[float] = field(default_factory=list)
     # commgate only
     filed_share: list[float] = field(default_factory=list)  # filed when the last 250 came
@@ -343,14 +344,16 @@ def run_side(side: Side, folder: Path, mails: Sequence[Mail], warm: Sequence[Mai
         if poller:
             poller.start()
         pid = server.process.pid
-        cpu0 = paired.tree_cpu_seconds(pid)
+        cpu0, own0 = paired.tree_cpu_seconds(pid), paired.process_cpu_seconds(pid)
         sent = send_all(server.port, mails, args.clients, args.rate)
         cpu = paired.tree_cpu_seconds(pid) - cpu0
+        own = paired.process_cpu_seconds(pid) - own0
         count = len(mails)
         side.rates.append(count / (sent.ended - sent.began))
         side.p50.append(paired.percentile(sent.to_250, 0.5) * 1000)
         side.p99.append(paired.percentile(sent.to_250, 0.99) * 1000)
         side.cpu_ms.append(cpu / count * 1000)
+        side.own_cpu_ms.append(own / count * 1000)
         side.lag.append(sent.lag)
         if filed is not None and poller is not None:
             side.filed_share.append((filed.processed() - len(warm)) / count)
@@ -393,7 +396,8 @@ def run_side(side: Side, folder: Path, mails: Sequence[Mail], warm: Sequence[Mai
             note += f"; WARNING: the sink holds {stored} of {len(mails) + len(warm)}"
     lag = f", lag {sent.lag:.2f} s" if args.rate else ""
     return (f"{side.rates[-1]:6.0f} msg/s  p50 {side.p50[-1]:6.1f} ms  p99 {side.p99[-1]:6.1f} ms"
-            f"  CPU {side.cpu_ms[-1]:5.2f} ms/msg{lag}{note}")
+            f"  CPU {side.cpu_ms[-1]:5.2f} ms/msg (server process {side.own_cpu_ms[-1]:4.2f})"
+            f"{lag}{note}")
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -408,7 +412,8 @@ def report(sides: Sequence[Side], args: argparse.Namespace) -> None:
     for side in sides:
         print(f"  {side.kind:<20} {paired.spread(side.rates)} msg/s   p50 "
               f"{paired.spread(side.p50, '{:.1f}')} ms   p99 {paired.spread(side.p99, '{:.1f}')}"
-              f" ms   CPU {paired.spread(side.cpu_ms, '{:.2f}')} ms/msg")
+              f" ms   CPU {paired.spread(side.cpu_ms, '{:.2f}')} ms/msg, server process "
+              f"{paired.spread(side.own_cpu_ms, '{:.2f}')}")
     for side in sides[1:]:
         rate = paired.ratios(side.rates, sink.rates)
         p99 = paired.ratios(side.p99, sink.p99)
@@ -446,7 +451,8 @@ def report(sides: Sequence[Side], args: argparse.Namespace) -> None:
             print(f"\n{ours.kind} / {side.kind}, per round: msg/s "
                   f"{paired.spread(paired.ratios(ours.rates, side.rates), '{:.2f}')}   p99 "
                   f"{paired.spread(paired.ratios(ours.p99, side.p99), '{:.2f}')}   250->filed "
-                  f"p95 {paired.spread(filed, '{:.2f}')}")
+                  f"p95 {paired.spread(filed, '{:.2f}')}   server process CPU per message "
+                  f"{paired.spread(paired.ratios(ours.own_cpu_ms, side.own_cpu_ms), '{:.3f}')}")
     print(f"\nmachine: {paired.machine_note()}")
 
 

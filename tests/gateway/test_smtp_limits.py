@@ -22,7 +22,13 @@ import pytest
 from gateway.bootstrap import App
 from gateway.config import parse_config
 from gateway.core.errors import ConfigError
-from gateway.intake.smtp import open_files_limit, read_data, session_cap
+from gateway.intake.smtp import (
+    _parse_address,
+    open_files_limit,
+    plain_address,
+    read_data,
+    session_cap,
+)
 from tests.support.mail import make_message
 from tests.support.smtp import SALES, SENDER, entries
 from tests.support.waiting import wait_for
@@ -298,6 +304,29 @@ def test_read_data_matches_the_line_by_line_rule_for_any_chunking() -> None:
         stream = body + b"\r\n.\r\nMAIL FROM:<next@example.com>\r\n"
         cuts = sorted(rng.sample(range(1, len(stream)), min(len(stream) - 1, rng.randrange(8))))
         assert asyncio.run(read(stream, cuts)) == reference_unstuff(stream), stream
+
+
+def test_plain_address_reads_what_the_email_parser_reads_or_leaves_it_to_it() -> None:
+    rng = random.Random(11)
+    text = "aab..=?-_~'`{}|#Z"
+    rests = ["", " SIZE=1", "  (c) Y", "\t\tSIZE=1 BODY=8BITMIME", "(z)", " \u00a0X", "x",
+             "\n X", "\u00a0 X", " (a(b)) K", "  ", ">", " <x@y>"]
+    args = ["<a@b>", "<a..b@c>", "<a@[1.2.3.4]>", "<>", "a@b", "<a@b", "<\u00e9@b>",
+            "<=?utf-8?q?x?=@b>", "<" + "x" * 70 + "@b>"]
+    for _ in range(3000):
+        local, domain = ("".join(rng.choice(text) for _ in range(rng.randint(1, 8)))
+                         for _ in range(2))
+        args.append(f"<{local}@{domain}>{rng.choice(rests)}")
+    read = 0
+    for arg in args:
+        for limit in (0, 4, 64):
+            plain = plain_address(arg, limit)
+            if plain is not None:
+                read += 1
+                assert plain == _parse_address.__wrapped__(arg, limit), (arg, limit)
+    assert plain_address("<john.smith@mail.example.com> SIZE=4521", 64) == (
+        "john.smith@mail.example.com", "SIZE=4521")
+    assert read > 1000  # the usual forms take the short way
 
 
 # --- file descriptors ---------------------------------------------------------------------------
