@@ -27,7 +27,8 @@ TEXTS = [
     # beyond Latin-1 (scanned as UTF-16 units mapped by a table): labels and numbers right
     # next to Polish and Czech letters, typographic quotes, "€", "№"
     "łzamówienie nr 123456ł, ąPO-1234 zł; číslo objednávky: 778899ř „PO# 4455“ order 99887€",
-    "Zamówienie nr 55667ę–order№ 8812 ŁRMA-24-0412 ‘SN 22334455’ ęserial 445566 ŚPO 778812",
+    "Zamówienie nr 55667ę\u2013order№ 8812 ŁRMA-24-0412 \u2018SN 22334455\u2019 ęserial 445566"
+    " ŚPO 778812",
     # digits beyond Latin-1 ("\\d" takes them), and an emoji (no view: the str is scanned)
     "order ٣٤٥٦٧ and order 12٣45 ł, PO# 4500٤ ok",
     "order 12345 👍 zamówienie nr 556677 ł and S/N 99887766",
@@ -76,7 +77,7 @@ def test_latin_view_of_texts_beyond_latin_1() -> None:
 
 def test_identifiers_next_to_letters_beyond_latin_1() -> None:
     rules = load_rules()
-    text = "Zamówienie nr 123456 – łączna kwota; číslo objednávky 778899 řád, ąPO-1234 zł"
+    text = "Zamówienie nr 123456 \u2013 łączna kwota; číslo objednávky 778899 řád, ąPO-1234 zł"
     found = identifiers.extract_identifiers("", text, rules)
     assert [i.value for i in found] == ["123456", "778899"]
     # glued to a letter beyond Latin-1 on either side: a word character like any other
