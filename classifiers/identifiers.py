@@ -309,10 +309,7 @@ def _matches(
     match can start: the same matches in the same order (the earliest start wins, and the
     search goes on where a match ended). Under IGNORECASE Python's regex engine enters every
     alternative at every word; here it runs at the two dozen starts per mail instead."""
-    if isinstance(find, Finder):
-        starts = find.starts(text, lo, hi, view)
-    else:
-        starts = find.starts(text, lo, hi) if find is not None else None
+    starts = find.starts(text, lo, hi, view) if find is not None else None
     if starts is None:  # no finder, or "İ" in the stretch: lowering shifts positions
         yield from regex.finditer(text, lo, hi)
         return

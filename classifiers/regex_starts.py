@@ -436,13 +436,29 @@ class CasedFinder:
     (as the identifier alternation does) is entered at every position. The boundary is then
     checked two characters back, and the second character of a prefix looked ahead for, per
     group of first characters. A Python step is taken only for the few codes that pass.
+
+    A text with a :func:`latin_view` is scanned in bytes instead (``mapped``, when the first
+    and second characters are Latin-1 and inside the boundary): ``table`` keeps those
+    characters, maps the others inside the boundary to one byte and the rest to a space, so
+    ``mapped`` begins with a literal space, which the engine jumps to instead of testing a
+    class at every character.
     """
 
     regex: re.Pattern[str]
+    mapped: re.Pattern[bytes] | None = None
+    table: ByteTable | None = None
 
-    def starts(self, text: str, lo: int, hi: int) -> list[int]:
+    def starts(
+        self, text: str, lo: int, hi: int, view: LatinView | None = None
+    ) -> list[int]:
         """Candidate starts in ``text[lo:hi]``, ascending (lookbehinds see before ``lo``)."""
-        return [m.start() for m in self.regex.finditer(text, lo, hi)]
+        if view is None or self.mapped is None or self.table is None:
+            return [m.start() for m in self.regex.finditer(text, lo, hi)]
+        if lo == 0:  # nothing before the text: as a space before it
+            piece = b" " + view.mapped(self.table, 0, hi)
+            return [m.start() for m in self.mapped.finditer(piece)]
+        piece = view.mapped(self.table, lo - 1, hi)
+        return [lo + m.start() for m in self.mapped.finditer(piece)]
 
 
 def cased_finder(pattern: re.Pattern[str], boundary: str) -> CasedFinder | None:
@@ -468,7 +484,32 @@ def cased_finder(pattern: re.Pattern[str], boundary: str) -> CasedFinder | None:
         ahead = _class(set(after_first))
         checks.append(behind if "" in after_first else f"{behind}(?={ahead})")
     after = "" if len(checks) == 1 and "" in next(iter(groups)) else f"(?:{'|'.join(checks)})"
-    return CasedFinder(re.compile(f"{_class(set(seconds))}(?<!{boundary}.){after}", re.S))
+    regex = re.compile(f"{_class(set(seconds))}(?<!{boundary}.){after}", re.S)
+    return CasedFinder(regex, *_cased_bytes(groups, boundary))
+
+
+def _cased_bytes(
+    groups: dict[frozenset[str], set[str]], boundary: str
+) -> tuple[re.Pattern[bytes] | None, ByteTable | None]:
+    """:class:`CasedFinder`'s ``mapped`` and ``table``; (None, None) when a first or second
+    character is beyond Latin-1 or outside the boundary (it could not keep its own byte)."""
+    inside = re.compile(boundary)
+    kept = {c for after, firsts in groups.items() for c in firsts | after if c}
+    if any(ord(c) > 0xFF or not inside.fullmatch(c) for c in kept):
+        return None, None
+    word = next(c for c in range(0x21, 0x100) if chr(c) not in kept)
+
+    def byte(char: str) -> int:
+        if char in kept:
+            return ord(char)
+        return word if inside.fullmatch(char) else 0x20
+
+    checks = []
+    for after, firsts in sorted(groups.items(), key=lambda g: sorted(g[1])):
+        first = _class(firsts)
+        checks.append(first if "" in after else f"{first}(?={_class(set(after))})")
+    regex = re.compile(f" (?=(?:{'|'.join(checks)}))".encode("latin-1"), re.S)
+    return regex, ByteTable(bytes(byte(chr(c)) for c in range(256)), byte)
 
 
 def _class(chars: set[str]) -> str:

@@ -112,6 +112,15 @@ def test_cased_finder_needs_a_code_not_a_capitalised_word() -> None:
     assert find.starts(text, 0, len(text)) == [12, 20, 30]
     assert find.starts(text, 13, len(text)) == [20, 30]
     assert find.starts(text, 47, 52) == []  # "xPO-1": the character before lo is seen
+    # in mapped bytes: Latin-1, and beyond it (a letter beyond Latin-1 is a word character)
+    for view_text in (text, text.replace("Please", "Pleąse").replace("not x", "not ł")):
+        view = latin_view(view_text)
+        assert find.starts(view_text, 0, len(view_text), view) == [12, 20, 30]
+        assert find.starts(view_text, 13, len(view_text), view) == [20, 30]
+        assert find.starts(view_text, 12, len(view_text), view) == [12, 20, 30]
+        assert find.starts(view_text, 47, 52, view) == []
+    assert find.starts("PO-1 łPO-2 \u201cPO-3", 0, 16, latin_view("PO-1 łPO-2 \u201cPO-3")) == [
+        0, 12]
     assert cased_finder(re.compile(r"(?<![\w-])PO-\d+", re.I), r"[\w-]") is None
 
 
