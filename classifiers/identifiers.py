@@ -210,15 +210,15 @@ LOOK_AHEAD = 80
 # back cannot put a digit after them.
 _GAP = LOOK_BEHIND + LOOK_AHEAD
 _CLUSTER = re.compile(rf"\d(?:\D{{0,{_GAP}}}+\d)*+")
-# Most mail is Latin-1 (a str of one byte a character): there every character is mapped to
-# "0" (a digit, as "\d" decides) or "." and the clusters are found in those bytes, where the
-# engine compares single bytes instead of asking Unicode's tables about every character.
+# Every character of a text's ``latin_view`` is mapped to "0" (a digit, as "\d" decides) or "."
+# and the clusters are found in those bytes, where the engine compares single bytes instead
+# of asking Unicode's tables about every character.
 _DIGIT_BYTES = bytes(ord("0" if re.match(r"\d", chr(i)) else ".") for i in range(256))
 _BYTE_CLUSTER = re.compile(rf"0(?:\.{{0,{_GAP}}}+0)*+".encode())
 _SPACE = re.compile(r"\s")
 
 
-# Beyond Latin-1 "\\d" is ``str.isdecimal`` (Arabic-Indic, Devanagari, fullwidth digits).
+# Beyond Latin-1 "\d" is ``str.isdecimal`` (Arabic-Indic, Devanagari, fullwidth digits).
 _DIGITS = ByteTable(_DIGIT_BYTES, lambda char: 0x30 if char.isdecimal() else 0x2E)
 
 
