@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from classifiers.latin_view import ByteTable, LatinView, latin_view
 from classifiers.regex_starts import (
     CasedFinder,
     Finder,
@@ -209,27 +210,31 @@ LOOK_AHEAD = 80
 # back cannot put a digit after them.
 _GAP = LOOK_BEHIND + LOOK_AHEAD
 _CLUSTER = re.compile(rf"\d(?:\D{{0,{_GAP}}}+\d)*+")
-# Most mail is Latin-1 (a str of one byte a character): there every character is mapped to
-# "0" (a digit, as "\d" decides) or "." and the clusters are found in those bytes, where the
-# engine compares single bytes instead of asking Unicode's tables about every character.
+# Every character of a text's ``latin_view`` is mapped to "0" (a digit, as "\d" decides) or "."
+# and the clusters are found in those bytes, where the engine compares single bytes instead
+# of asking Unicode's tables about every character.
 _DIGIT_BYTES = bytes(ord("0" if re.match(r"\d", chr(i)) else ".") for i in range(256))
 _BYTE_CLUSTER = re.compile(rf"0(?:\.{{0,{_GAP}}}+0)*+".encode())
 _SPACE = re.compile(r"\s")
 
 
-def _clusters(text: str) -> Iterator[tuple[int, int]]:
+# Beyond Latin-1 "\d" is ``str.isdecimal`` (Arabic-Indic, Devanagari, fullwidth digits).
+_DIGITS = ByteTable(_DIGIT_BYTES, lambda char: 0x30 if char.isdecimal() else 0x2E)
+
+
+def _clusters(text: str, view: LatinView | None) -> Iterator[tuple[int, int]]:
     """(start, end) of each cluster of digit runs, in order."""
-    try:
-        raw = text.encode("latin-1")
-    except UnicodeEncodeError:  # a character beyond Latin-1: Unicode's digits are many
+    if view is None:  # beyond the Basic Multilingual Plane: Unicode's digits are many
         return (m.span() for m in _CLUSTER.finditer(text))
-    return (m.span() for m in _BYTE_CLUSTER.finditer(raw.translate(_DIGIT_BYTES)))
+    return (m.span() for m in _BYTE_CLUSTER.finditer(view.mapped(_DIGITS, 0, len(text))))
 
 
-def _stretches(text: str) -> list[tuple[int, int]]:
+def _stretches(text: str, view: LatinView | None) -> list[tuple[int, int]]:
+    """Pieces of ``text`` around its digits where identifiers are searched (``view``: the
+    text's :func:`latin_view`)."""
     out: list[tuple[int, int]] = []
     lo = last = -1  # the start of the stretch being grown, and the end of its last digit run
-    for start, end in _clusters(text):
+    for start, end in _clusters(text, view):
         # The stretch reaches at least LOOK_AHEAD past its last digits (or the end of the
         # text): only a cluster further away than that can begin a new one, and only then is
         # the space that ends the stretch looked for.
@@ -256,11 +261,12 @@ def _spans(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
     """(start, end, kind, value, configured) of every candidate; lookbehinds see the text
     before a stretch, so a stretch starting inside a word finds nothing glued to it."""
     found: list[tuple[int, int, str, str, bool]] = []
-    stretches = _stretches(text)
+    view = latin_view(text)
+    stretches = _stretches(text, view)
     for regex, group in _combined(rules):
         find = _finder(regex) if stretches else None
         for lo, hi in stretches:
-            for m in _matches(text, regex, find, lo, hi):
+            for m in _matches(text, regex, find, lo, hi, view):
                 _take(text, m, group, found)
     return found
 
@@ -292,13 +298,18 @@ def _finder(regex: re.Pattern[str]) -> Finder | CasedFinder | None:
 
 
 def _matches(
-    text: str, regex: re.Pattern[str], find: Finder | CasedFinder | None, lo: int, hi: int
+    text: str,
+    regex: re.Pattern[str],
+    find: Finder | CasedFinder | None,
+    lo: int,
+    hi: int,
+    view: LatinView | None = None,
 ) -> Iterator[re.Match[str]]:
     """What ``regex.finditer(text, lo, hi)`` finds, the regex tried only where ``find`` says a
     match can start: the same matches in the same order (the earliest start wins, and the
     search goes on where a match ended). Under IGNORECASE Python's regex engine enters every
     alternative at every word; here it runs at the two dozen starts per mail instead."""
-    starts = find.starts(text, lo, hi) if find is not None else None
+    starts = find.starts(text, lo, hi, view) if find is not None else None
     if starts is None:  # no finder, or "İ" in the stretch: lowering shifts positions
         yield from regex.finditer(text, lo, hi)
         return

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from classifiers.latin_view import ByteTable, LatinView
+
 try:  # the regex parser of the standard library (private, present since Python 3.11)
     from re import _casefix, _constants, _parser  # type: ignore[attr-defined]  # private: no stubs
 except ImportError:  # pragma: no cover - a later Python without it: no finder, same results
@@ -237,37 +239,52 @@ class Finder:
     case-sensitive, so the engine skips the characters outside that class (inside words)
     without entering the pattern.
 
-    A stretch of Latin-1 characters (most mail) is not lowered but mapped byte by byte with
-    ``latin_table`` (``bytes.translate``): each character to its lowercase, or to a space when
-    it may stand before a match. ``latin`` is ``regex`` over those bytes: a space, then the
-    prefixes mapped the same way. A space is a single byte to look for, which the engine finds
-    without testing each character against a class of Unicode categories.
+    A stretch of a text with a :func:`latin_view` (all but texts with emoji) is not lowered
+    but mapped character by character with ``table``: each character to its lowercase, or to
+    a space when it may stand before a match. ``latin`` is ``regex`` over those bytes: a
+    space, then the prefixes mapped the same way. A space is a single byte to look for, which
+    the engine finds without testing each character against a class of Unicode categories.
+    ``wide``: the table holds the characters beyond Latin-1 too (it does not when a prefix
+    has a letter without a Latin-1 form; such text is lowered).
     """
 
     regex: re.Pattern[str]
     latin: re.Pattern[bytes]
-    latin_table: bytes
+    table: ByteTable
+    wide: bool = False
 
-    def starts(self, text: str, lo: int, hi: int) -> list[int] | None:
+    def starts(
+        self, text: str, lo: int, hi: int, view: LatinView | None = None
+    ) -> list[int] | None:
         """Candidate starts in ``text[lo:hi]``, ascending; None when ``str.lower()`` changes
         the length of that stretch ("İ" lowers to two characters: positions would shift).
+        ``view``: the text's :func:`latin_view`, where it has one.
 
         Only the stretch (and the character before it) is lowered, not the whole text:
         lowering costs about 50 instructions a character outside ASCII. ``str.lower`` is
         the same character by character on a slice, but for the Greek capital sigma, whose
         two lowercase forms are both word characters (the same to this regex)."""
         at = max(0, lo - 1)
-        piece = text[at:hi]
-        try:
-            raw = piece.encode("latin-1")
-        except UnicodeEncodeError:
-            lowered = piece.lower()
+        mapped = self._mapped(text, at, hi, view)
+        if mapped is not None:
+            found = [at + m.end() for m in self.latin.finditer(mapped)]
+        else:
+            lowered = text[at:hi].lower()
             if len(lowered) != hi - at:
                 return None
             found = [at + m.end() for m in self.regex.finditer(lowered)]
-        else:
-            found = [at + m.end() for m in self.latin.finditer(raw.translate(self.latin_table))]
         return [0, *found] if lo == 0 else found
+
+    def _mapped(self, text: str, at: int, hi: int, view: LatinView | None) -> bytes | None:
+        """``text[at:hi]`` mapped by ``table``; None where it is to be lowered instead."""
+        if view is None:  # a text with emoji: its Latin-1 stretches are mapped all the same
+            try:
+                return text[at:hi].encode("latin-1").translate(self.table.latin)
+            except UnicodeEncodeError:
+                return None
+        if view.units is not None and (not self.wide or "\u0130" in text[at:hi]):
+            return None
+        return view.mapped(self.table, at, hi)
 
 
 def finder(pattern: re.Pattern[str], boundary: str) -> Finder | None:
@@ -287,12 +304,50 @@ def finder(pattern: re.Pattern[str], boundary: str) -> Finder | None:
     if any(len(v) != 1 for p in found for c in p for v in _same_letter(c)):
         return None  # a letter whose lowercase is two characters ("İ"): keep it simple
     table = _latin_table(boundary)
-    latin = _latin_trie({_latin_prefix(p, table) for p in found} - {None})
+    mapped = {p: _latin_prefix(p, table) for p in found}
+    latin = _latin_trie(set(mapped.values()) - {None})
+    wide = _wide_table(table, mapped, boundary)
     return Finder(
         re.compile(f"[^{boundary[1:]}(?={_trie(found)})", re.S),
         re.compile(b" (?=" + latin + b")" if latin is not None else b"[^\\x00-\\xff]", re.S),
-        table,
+        wide or ByteTable(table, lambda char: 0x20),  # Latin-1 only: ``wide`` False
+        wide is not None,
     )
+
+
+def _wide_table(
+    table: bytes, mapped: dict[str, tuple[frozenset[int], ...] | None], boundary: str
+) -> ByteTable | None:
+    """The bytes of characters beyond Latin-1, as :func:`_latin_table` maps the others: a
+    space where one may stand before a match, the byte of the prefix letter it is the same
+    letter as to ``re`` (the long s: "s", the dotless i: "i"), else a byte in no prefix.
+    None when a prefix has a letter without a Latin-1 form, or one such letter would need
+    two bytes."""
+    inside = re.compile(boundary)
+    letters: dict[str, int] = {}
+    used = {0x20}
+    for prefix, codes in mapped.items():
+        if codes is None:
+            return None
+        for char, options in zip(prefix, codes, strict=True):
+            used |= options
+            for same in _same_letter(char):
+                one = min(options)
+                if ord(same) > 0xFF and (len(options) != 1 or letters.setdefault(same, one) != one):
+                    return None
+    neutral = next(c for c in range(0x21, 0x100) if c not in used)
+
+    def wide(char: str) -> int:
+        low = char.lower()  # one character: "İ" (two) is left to the caller
+        if len(low) != 1:
+            return neutral
+        if ord(low) <= 0xFF:  # the Kelvin sign lowers to "k"
+            return table[ord(low)]
+        if not inside.fullmatch(low):
+            return 0x20
+        return letters.get(low, neutral)
+
+    return ByteTable(table, wide)
 
 
 def _latin_table(boundary: str) -> bytes:
@@ -381,13 +436,29 @@ class CasedFinder:
     (as the identifier alternation does) is entered at every position. The boundary is then
     checked two characters back, and the second character of a prefix looked ahead for, per
     group of first characters. A Python step is taken only for the few codes that pass.
+
+    A text with a :func:`latin_view` is scanned in bytes instead (``mapped``, when the first
+    and second characters are Latin-1 and inside the boundary): ``table`` keeps those
+    characters, maps the others inside the boundary to one byte and the rest to a space, so
+    ``mapped`` begins with a literal space, which the engine jumps to instead of testing a
+    class at every character.
     """
 
     regex: re.Pattern[str]
+    mapped: re.Pattern[bytes] | None = None
+    table: ByteTable | None = None
 
-    def starts(self, text: str, lo: int, hi: int) -> list[int]:
+    def starts(
+        self, text: str, lo: int, hi: int, view: LatinView | None = None
+    ) -> list[int]:
         """Candidate starts in ``text[lo:hi]``, ascending (lookbehinds see before ``lo``)."""
-        return [m.start() for m in self.regex.finditer(text, lo, hi)]
+        if view is None or self.mapped is None or self.table is None:
+            return [m.start() for m in self.regex.finditer(text, lo, hi)]
+        if lo == 0:  # nothing before the text: as a space before it
+            piece = b" " + view.mapped(self.table, 0, hi)
+            return [m.start() for m in self.mapped.finditer(piece)]
+        piece = view.mapped(self.table, lo - 1, hi)
+        return [lo + m.start() for m in self.mapped.finditer(piece)]
 
 
 def cased_finder(pattern: re.Pattern[str], boundary: str) -> CasedFinder | None:
@@ -413,7 +484,32 @@ def cased_finder(pattern: re.Pattern[str], boundary: str) -> CasedFinder | None:
         ahead = _class(set(after_first))
         checks.append(behind if "" in after_first else f"{behind}(?={ahead})")
     after = "" if len(checks) == 1 and "" in next(iter(groups)) else f"(?:{'|'.join(checks)})"
-    return CasedFinder(re.compile(f"{_class(set(seconds))}(?<!{boundary}.){after}", re.S))
+    regex = re.compile(f"{_class(set(seconds))}(?<!{boundary}.){after}", re.S)
+    return CasedFinder(regex, *_cased_bytes(groups, boundary))
+
+
+def _cased_bytes(
+    groups: dict[frozenset[str], set[str]], boundary: str
+) -> tuple[re.Pattern[bytes] | None, ByteTable | None]:
+    """:class:`CasedFinder`'s ``mapped`` and ``table``; (None, None) when a first or second
+    character is beyond Latin-1 or outside the boundary (it could not keep its own byte)."""
+    inside = re.compile(boundary)
+    kept = {c for after, firsts in groups.items() for c in firsts | after if c}
+    if any(ord(c) > 0xFF or not inside.fullmatch(c) for c in kept):
+        return None, None
+    word = next(c for c in range(0x21, 0x100) if chr(c) not in kept)
+
+    def byte(char: str) -> int:
+        if char in kept:
+            return ord(char)
+        return word if inside.fullmatch(char) else 0x20
+
+    checks = []
+    for after, firsts in sorted(groups.items(), key=lambda g: sorted(g[1])):
+        first = _class(firsts)
+        checks.append(first if "" in after else f"{first}(?={_class(set(after))})")
+    regex = re.compile(f" (?=(?:{'|'.join(checks)}))".encode("latin-1"), re.S)
+    return regex, ByteTable(bytes(byte(chr(c)) for c in range(256)), byte)
 
 
 def _class(chars: set[str]) -> str:

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from classifiers import identifiers, load_rules
-from classifiers.regex_starts import cased_finder, finder, prefixes
+from classifiers.latin_view import latin_view
+from classifiers.regex_starts import Finder, cased_finder, finder, prefixes
 
 TEXTS = [
     "Please confirm our purchase order no. 4500123456 and PO# 77812 by Friday.",
@@ -23,6 +24,14 @@ TEXTS = [
     "order\n- 12345\n- 12346\n\nRMA 24-0412 for the return",
     # Latin-1 only (scanned as mapped bytes): capitals with accents, "º" and "°", "P.O.", "S/N"
     "NÚMERO DE SÉRIE 778899; Nº 5566 (PEDIDO) ; n° 4711, P.O. 12345 et S/N:99887 Ä-1",
+    # beyond Latin-1 (scanned as UTF-16 units mapped by a table): labels and numbers right
+    # next to Polish and Czech letters, typographic quotes, "€", "№"
+    "łzamówienie nr 123456ł, ąPO-1234 zł; číslo objednávky: 778899ř „PO# 4455“ order 99887€",
+    "Zamówienie nr 55667ę\u2013order№ 8812 ŁRMA-24-0412 \u2018SN 22334455\u2019 ęserial 445566"
+    " ŚPO 778812",
+    # digits beyond Latin-1 ("\\d" takes them), and an emoji (no view: the str is scanned)
+    "order ٣٤٥٦٧ and order 12٣45 ł, PO# 4500٤ ok",
+    "order 12345 👍 zamówienie nr 556677 ł and S/N 99887766",
 ]
 
 
@@ -43,16 +52,36 @@ def test_finder_scan_equals_the_full_scan(text: str, combined: list) -> None:
         find = identifiers._finder(regex)
         if find is None:
             continue
-        stretches = identifiers._stretches(text)
+        view = latin_view(text)
+        stretches = identifiers._stretches(text, view)
         # every stretch, and every piece of the text that starts and ends at a space
         cuts = [0, *(m.start() for m in re.finditer(" ", text)), len(text)]
         pieces = [(a, b) for a in cuts for b in cuts if a < b]
         for lo, hi in [(0, len(text)), *stretches, *pieces]:
             everywhere = [m.span() for m in regex.finditer(text, lo, hi)]
-            prefiltered = [m.span() for m in identifiers._matches(text, regex, find, lo, hi)]
-            assert prefiltered == everywhere
-            if "\u0130" not in text[max(0, lo - 1) : hi]:
-                assert find.starts(text, lo, hi) is not None  # the finder was used
+            for given in (None, view):
+                found = identifiers._matches(text, regex, find, lo, hi, given)
+                assert [m.span() for m in found] == everywhere
+            if "\u0130" not in text[max(0, lo - 1) : hi] and isinstance(find, Finder):
+                assert find.starts(text, lo, hi, view) is not None  # the finder was used
+
+
+def test_latin_view_of_texts_beyond_latin_1() -> None:
+    assert latin_view("Numéro 12").units is None  # Latin-1: its own bytes
+    view = latin_view("zł 12\u0663ę")
+    assert view is not None and view.units is not None
+    assert view.mapped(identifiers._DIGITS, 0, 6) == b"...000"  # the Arabic-Indic three too
+    assert view.mapped(identifiers._DIGITS, 1, 5) == b"..00"
+    assert latin_view("order 12 \U0001f44d") is None  # two UTF-16 units: positions would shift
+
+
+def test_identifiers_next_to_letters_beyond_latin_1() -> None:
+    rules = load_rules()
+    text = "Zamówienie nr 123456 \u2013 łączna kwota; číslo objednávky 778899 řád, ąPO-1234 zł"
+    found = identifiers.extract_identifiers("", text, rules)
+    assert [i.value for i in found] == ["123456", "778899"]
+    # glued to a letter beyond Latin-1 on either side: a word character like any other
+    assert identifiers.extract_identifiers("", "łzamówienie nr 123456ł, ąPO# 4455", rules) == ()
 
 
 def test_long_s_and_dotted_capital_i_still_found() -> None:
@@ -83,6 +112,15 @@ def test_cased_finder_needs_a_code_not_a_capitalised_word() -> None:
     assert find.starts(text, 0, len(text)) == [12, 20, 30]
     assert find.starts(text, 13, len(text)) == [20, 30]
     assert find.starts(text, 47, 52) == []  # "xPO-1": the character before lo is seen
+    # in mapped bytes: Latin-1, and beyond it (a letter beyond Latin-1 is a word character)
+    for view_text in (text, text.replace("Please", "Pleąse").replace("not x", "not ł")):
+        view = latin_view(view_text)
+        assert find.starts(view_text, 0, len(view_text), view) == [12, 20, 30]
+        assert find.starts(view_text, 13, len(view_text), view) == [20, 30]
+        assert find.starts(view_text, 12, len(view_text), view) == [12, 20, 30]
+        assert find.starts(view_text, 47, 52, view) == []
+    assert find.starts("PO-1 łPO-2 \u201cPO-3", 0, 16, latin_view("PO-1 łPO-2 \u201cPO-3")) == [
+        0, 12]
     assert cased_finder(re.compile(r"(?<![\w-])PO-\d+", re.I), r"[\w-]") is None
 
 
@@ -112,6 +150,6 @@ def test_stretches_are_those_of_every_digit_run(gap: int) -> None:
         # Latin-1 (its superscript two is no digit to "\d") and beyond (an Arabic-Indic three is)
         for digits in ("5\u00b2\u00e9", "5\u0663"):
             text = f"a 12 {filler}34 b{filler}{digits} {filler}7"
-            assert identifiers._stretches(text) == _stretches_by_digit_run(text)
+            assert identifiers._stretches(text, latin_view(text)) == _stretches_by_digit_run(text)
     for text in TEXTS:
-        assert identifiers._stretches(text) == _stretches_by_digit_run(text)
+        assert identifiers._stretches(text, latin_view(text)) == _stretches_by_digit_run(text)
