@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
+if TYPE_CHECKING:  # imported where a text beyond Latin-1 needs it: the daemon's process,
+    import numpy as np  # which imports this module but classifies nothing, never loads it
 
 _PLANE = 0x10000
 
@@ -33,6 +34,8 @@ class ByteTable:
     def full(self) -> np.ndarray:
         """The table of every UTF-16 code unit (a lone surrogate is a character of its own)."""
         if self._full is None:
+            import numpy as np
+
             codes = list(self.latin)
             codes += (self.wide(chr(c)) for c in range(256, _PLANE))
             self._full = np.array(codes, dtype=np.uint8)
@@ -63,4 +66,6 @@ def latin_view(text: str) -> LatinView | None:
     units = text.encode("utf-16-le", "surrogatepass")
     if len(units) != 2 * len(text):
         return None
+    import numpy as np
+
     return LatinView(b"", np.frombuffer(units, dtype=np.uint16))
