@@ -4,7 +4,7 @@ Every process that opens a database checks that its schema is the code's newest 
 Alembic's ``ScriptDirectory`` answers by importing itself and every script (with
 ``alembic.op`` and the autogenerate machinery: 11 MB in the daemon, again in the worker pool's
 fork server); the answer is two assignments per script, ``revision`` and ``down_revision``,
-read here with :mod:`ast`. tests/db/test_db_revisions.py checks it against Alembic's.
+read here with :mod:`ast`. tests/gateway/test_migrations.py checks it against Alembic's.
 """
 
 from __future__ import annotations

@@ -999,11 +999,10 @@ def queue_entries(session: Session, entries: Sequence[LedgerEntry], *,
     # bulk-insert layer cost the daemon's recorder as much interpreter time per entry (it sorts
     # the tables and collects per-row commands, ~60 us an entry) as the database's own work.
     # Row images ignore receipts inserts both ways (gateway/db/row_images.py: LEDGER_ROWS).
-    table = _RECEIPTS
-    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=["seq"])
+    statement = dialect_insert(_RECEIPTS).on_conflict_do_nothing(index_elements=["seq"])
     rows = [_receipt_row(e) for e in entries]
     if returning:
-        return set(session.scalars(statement.returning(table.c.seq), rows))
+        return set(session.scalars(statement.returning(_RECEIPTS.c.seq), rows))
     session.execute(statement, rows)
     return set()
 
