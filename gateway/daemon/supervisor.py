@@ -390,7 +390,7 @@ class Daemon:
         for intake in self.intakes:
             intake.reconfigure(self.app.settings)
         if self.pool is not None:
-            self.pool.reload(self.fixed_log_level)  # each worker from its next batch on
+            self.pool.reload(rules.version, self.fixed_log_level)  # from its next batch on
         if later:
             log.warning("reload: %s changed in %s; restart the daemon to apply that",
                         ", ".join(later), path)

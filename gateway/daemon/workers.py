@@ -98,7 +98,7 @@ def worker_main(home: str, name: str, conn: Connection, log_level: str,
 
         def handle(message: tuple[Any, ...]) -> None:
             if message[0] == "reload":
-                _reload(app, message[1])
+                _reload(app, message[1], message[2])
             elif message[0] in ("drain", "finish"):
                 state.stop(message[0])
 
@@ -168,11 +168,15 @@ class _State:
         return how in self._told
 
 
-def _reload(app: Any, fixed_level: str | None) -> None:
+def _reload(app: Any, fixed_level: str | None, checked_version: str) -> None:
     """New classifier rules, aliases, review templates and log level (``fixed_level``, the
-    command line's, wins) from the next batch on (gateway/daemon/live.py); a broken reload
-    keeps the previous ones (the daemon validated them a moment ago, so this is a race with an
-    edit)."""
+    command line's, wins) from the next batch on (gateway/daemon/live.py).
+
+    The daemon checked the rules a moment ago (``checked_version``); this worker reads them
+    again, as its own process holds them. Rules that no longer load, or that load as another
+    version (the files were edited, or were being written, after the daemon's check), are
+    refused: the worker keeps the previous ones rather than classify with rules nobody
+    checked, and says so; the next SIGHUP checks and applies the files as they are then."""
     from gateway.config import load_settings
     from gateway.daemon.live import apply_live
     from gateway.processing.classification import rules_for
@@ -182,6 +186,11 @@ def _reload(app: Any, fixed_level: str | None) -> None:
         rules = rules_for(settings, fresh=True)
     except Exception as exc:
         log.error("reload refused, keeping the previous rules: %s", exc)
+        return
+    if rules.version != checked_version:
+        log.error("reload refused, keeping the previous rules %s: the rule files changed "
+                  "after the daemon checked them (read %s, checked %s); send SIGHUP again",
+                  app.processor.rules.version[:12], rules.version[:12], checked_version[:12])
         return
     apply_live(app.settings, settings.config)
     app.processor.use_rules(rules)
@@ -350,12 +359,13 @@ class WorkerPool:
                 else:
                     slot.dirty = True
 
-    def reload(self, fixed_level: str | None = None) -> None:
+    def reload(self, rules_version: str, fixed_level: str | None = None) -> None:
         """Every worker reads the configuration and the rules again before its next batch
+        and applies them if the rules are the ``rules_version`` the daemon checked
         (``fixed_level``: the command line's log level, which wins over the configuration's)."""
         for slot in self.slots:
             with slot.lock:
-                self._send(slot, ("reload", fixed_level))
+                self._send(slot, ("reload", fixed_level, rules_version))
 
     def drain(self, timeout: float) -> bool:
         """Each worker finishes its batch and exits; True if all did within ``timeout``

@@ -86,6 +86,12 @@ def test_sighup_reloads_log_level_and_rules_and_keeps_serving(home, tmp_path):
         # log handler may write it after the "reloaded" line was read).
         assert wait_for(lambda: " DEBUG " in log_after(log_path, "reloaded "),
                         what="a DEBUG line after the reload")
+        # Each worker process reads the files again on its own, after the daemon's check:
+        # the files are edited below only once every worker has applied the checked rules.
+        workers = app.settings.config.worker.process_count
+        wait_for(lambda: log_path.read_text().count(
+            f"reloaded: classifier rules {second_version[:12]}") >= workers,
+            what="every worker's reload")
 
         # A configuration that is not TOML, then rules that do not load: each refused in
         # one line; the daemon keeps the running ones and keeps answering.
@@ -155,3 +161,27 @@ def test_sighup_applies_new_aliases_and_review_templates_and_drops_no_batch(home
         assert "restart the daemon to apply" not in output, output[-3000:]
         assert "Traceback" not in output
     assert daemon.returncode == 0, log_path.read_text()[-3000:]
+
+
+def test_a_worker_refuses_rules_that_changed_after_the_daemons_check(home, caplog):
+    """The files a worker reads on SIGHUP are not the version the daemon checked (edited, or
+    being written, in between): the worker keeps its rules and says to send SIGHUP again."""
+    from gateway.daemon.workers import _reload
+
+    rules = home / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    config = home / "commgate.toml"
+    config.write_text(config.read_text() + '\n[classifier]\nrules_path = "rules"\n')
+    checked = load_rules(rules).version
+    app = App.open(home)
+    with contextlib.closing(app):
+        running = app.processor.rules
+        order = rules / "en" / "order.toml"
+        order.write_text(order.read_text("utf-8") + "\n# edited after the check\n", "utf-8")
+        _reload(app, None, checked)
+        assert app.processor.rules is running
+        assert "the rule files changed after the daemon checked them" in caplog.text
+        assert "send SIGHUP again" in caplog.text
+
+        _reload(app, None, load_rules(rules).version)  # the files as checked: applied
+        assert app.processor.rules.version == load_rules(rules).version != running.version
