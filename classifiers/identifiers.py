@@ -320,6 +320,32 @@ def _matches(
             free = max(m.end(), pos + 1)
 
 
+# "Our ref." / "Ihr Zeichen" name a number of any kind: its letter groups tell which. An
+# invoice, ticket or case reference is not an identifier of ours.
+REFERENCE = "id.ref."
+_REF_KINDS = {
+    **dict.fromkeys(("RMA", "RA", "SRV", "SVC", "SR", "CAL", "REP", "RET"), "rma"),
+    **dict.fromkeys(("Q", "QT", "QTE", "QUO", "RFQ", "RFP", "ANG", "OFF"), "quote"),
+    "SN": "serial",
+    **dict.fromkeys(("DWG", "DRG", "DRW"), "drawing"),
+}
+_REF_REFUSED = frozenset(
+    ("INV", "RE", "RG", "FA", "FAC", "FACT", "FV", "FT", "TKT", "TICKET", "INC", "CASE", "CN")
+)
+_LETTER_GROUP = re.compile(r"[A-Z]+")
+
+
+def _reference_kind(value: str, default: str) -> str | None:
+    """The kind a reference's letter groups name ("RA-2231" -> rma, "KLQ-24-03" -> quote),
+    ``default`` when none does, None for an invoice, ticket or case reference."""
+    kind = None
+    for group in _LETTER_GROUP.findall(value.upper()):
+        if group in _REF_REFUSED:
+            return None
+        kind = kind or _REF_KINDS.get(group) or ("quote" if group.endswith("Q") else None)
+    return kind or default
+
+
 def _take(
     text: str,
     m: re.Match[str],
@@ -333,8 +359,13 @@ def _take(
     own = pat.id.startswith(CONFIGURED)  # the installation's own format: taken as it is
     if not own and _foreign(text, m.start(), value, m.end(f"v{n}")):
         return
+    kind: str | None = pat.kind
+    if pat.id.startswith(REFERENCE):
+        kind = _reference_kind(value, pat.kind)
+        if kind is None:
+            return
     if _plausible(value) or own:
-        found.append((m.start(f"v{n}"), m.end(f"v{n}"), pat.kind, value, own))
+        found.append((m.start(f"v{n}"), m.end(f"v{n}"), kind, value, own))
     if pat.list_continuation is None:
         return
     pos = m.end(f"v{n}")
