@@ -359,11 +359,12 @@ def _take(
     own = pat.id.startswith(CONFIGURED)  # the installation's own format: taken as it is
     if not own and _foreign(text, m.start(), value, m.end(f"v{n}")):
         return
-    kind: str | None = pat.kind
+    kind = pat.kind
     if pat.id.startswith(REFERENCE):
-        kind = _reference_kind(value, pat.kind)
-        if kind is None:
+        read = _reference_kind(value, pat.kind)
+        if read is None:
             return
+        kind = read
     if _plausible(value) or own:
         found.append((m.start(f"v{n}"), m.end(f"v{n}"), kind, value, own))
     if pat.list_continuation is None:

@@ -81,6 +81,8 @@ def _firsts(items: list[tuple[Any, Any]], fold: bool) -> set[str] | None:
             got = _firsts(list(av[3]), fold)
             return None if got is None else out | got
         if op is _constants.BRANCH:
+            if all(_zero_width(alt) for alt in av[1]):
+                continue  # "(?<=our )|(?<=your )": a choice of assertions, the next item decides
             for alt in av[1]:
                 got = _firsts(list(alt), fold)
                 if got is None:
@@ -97,6 +99,11 @@ def _firsts(items: list[tuple[Any, Any]], fold: bool) -> set[str] | None:
             continue  # optional: what follows may start the match as well
         return None
     return None  # the pattern can match the empty string
+
+
+def _zero_width(items: Any) -> bool:
+    """A parsed sequence of assertions only (lookarounds, anchors): it matches no character."""
+    return all(op in (_constants.ASSERT, _constants.ASSERT_NOT, _constants.AT) for op, _ in items)
 
 
 # ---------------------------------------------------------------- prefixes of several characters

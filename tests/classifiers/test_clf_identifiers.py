@@ -256,3 +256,80 @@ def test_header_rows_are_those_of_the_backtracking_pattern() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         assert [m.span(1) for m in identifiers._header_rows(text)] == rows(text), repr(text)
     assert rows("Pos;Serial no.;Qty\n1;SN-4471;2") == [(0, 18)]  # the test can find a row
+
+
+@pytest.mark.parametrize(
+    ("lang", "sentence", "expected"),
+    [
+        ("en", "Please quote our ref. KT-20931 on the invoice.", ("po", "KT-20931")),
+        ("en", "Your reference RA-66120: the unit is packed.", ("rma", "RA-66120")),
+        ("de", "Ihr Zeichen: AB/2231/25, unser Zeichen 7781-MK.", ("po", "AB/2231/25")),
+        ("fr", "n/réf. CF-88120 - merci de la rappeler.", ("po", "CF-88120")),
+        ("es", "Indiquen ns. ref. 2025-PD-118 en el albarán.", ("po", "2025-PD-118")),
+        ("it", "Vi preghiamo di citare ns. rif. 2025/0412.", ("po", "2025/0412")),
+        ("nl", "Graag onze referentie VK-7712 vermelden.", ("po", "VK-7712")),
+        ("pt", "Indiquem a nossa referência EN-5521 na fatura.", ("po", "EN-5521")),
+        ("pl", "Prosimy powołać się na nasz znak ZK/118/25.", ("po", "ZK/118/25")),
+        ("sv", "Ange vår referens 55102-A på följesedeln.", ("po", "55102-A")),
+        ("da", "Angiv venligst vores reference DK-30418.", ("po", "DK-30418")),
+        ("cs", "Uveďte prosím naše značka: ZN-4410.", ("po", "ZN-4410")),
+        ("en", "Your quote reference KLQ-24-0311 is accepted.", ("quote", "KLQ-24-0311")),
+    ],
+)
+def test_our_and_your_reference_in_each_language(
+    lang: str, sentence: str, expected: tuple[str, str]
+) -> None:
+    assert expected in _found(sentence), (lang, _found(sentence))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("The PO for the pumps: 4500123", [("po", "4500123")]),
+        ("Please remove the cabinet from our service contract WB-SC-2025.",
+         [("po", "WB-SC-2025")]),
+        ("Le contrat de maintenance CM-22318 expire en mai.", [("po", "CM-22318")]),
+        ("Our repair order RO-22318 is late.", [("rma", "RO-22318")]),
+        ("Bitte den Serviceauftrag 771-2231 bestätigen.", [("rma", "771-2231")]),
+        ("Destroy the remaining samples KT-7781, please.", [("serial", "KT-7781")]),
+        ("Zboží vracíme pod číslem vratky XA-30755.", [("rma", "XA-30755")]),
+        ("PO | 4500123 | 12 pcs", [("po", "4500123")]),
+        ("RMA: 30417, 30418 and 30419", [("rma", "30417"), ("rma", "30418"), ("rma", "30419")]),
+    ],
+)
+def test_cues_a_few_words_away_contracts_jobs_samples(
+    body: str, expected: list[tuple[str, str]]
+) -> None:
+    assert _found(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Can we add two balances to SRV-40112?", [("rma", "SRV-40112")]),
+        ("Re: Cancel KSO-20417", [("po", "KSO-20417")]),
+        ("Could you extend KLQ-24-0311 to June?", [("quote", "KLQ-24-0311")]),
+        ("The unit went back under RA30417 today.", [("rma", "RA30417")]),
+        ("Returned under KX-RA-2231 on Monday.", [("rma", "KX-RA-2231")]),
+    ],
+)
+def test_seller_prefixes_of_kinds_need_no_cue_word(
+    body: str, expected: list[tuple[str, str]]
+) -> None:
+    assert _found(body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "We are ISO-9001 and ISO-14001 certified.",
+        "See FAQ-2031 on our portal.",
+        "Our ref: INV-2025-0012, your ref. TKT-88120",  # invoice and ticket references
+        "Your request has been logged with reference number AP-448812.",  # a helpdesk ticket
+        "Your ref. 2025-03-14; our ref +44 117 496 0381",
+        "we took 3 samples from 12 batches; samples 40 pcs",
+        "the contract 2231 runs for 36 months",  # a contract without its kind is no identifier
+    ],
+)
+def test_new_cues_keep_distractors_out(body: str) -> None:
+    assert _found(body) == []

@@ -8,7 +8,7 @@ import pytest
 
 from classifiers import identifiers, load_rules
 from classifiers.latin_view import latin_view
-from classifiers.regex_starts import Finder, cased_finder, finder, prefixes
+from classifiers.regex_starts import Finder, cased_finder, finder, first_chars, prefixes
 
 TEXTS = [
     "Please confirm our purchase order no. 4500123456 and PO# 77812 by Friday.",
@@ -153,3 +153,8 @@ def test_stretches_are_those_of_every_digit_run(gap: int) -> None:
             assert identifiers._stretches(text, latin_view(text)) == _stretches_by_digit_run(text)
     for text in TEXTS:
         assert identifiers._stretches(text, latin_view(text)) == _stretches_by_digit_run(text)
+
+
+def test_a_choice_of_lookbehinds_leaves_the_first_characters_to_what_follows() -> None:
+    # "(?<=our )ref|(?<=your )ref": without this every alternation holding it loses its class.
+    assert first_chars(r"(?:(?<=\bour\s)|(?<=\byour\s))ref|Zeichen", re.I) == set("rRzZ")
