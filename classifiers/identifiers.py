@@ -332,6 +332,7 @@ _REF_KINDS = {
 _REF_REFUSED = frozenset(
     ("INV", "RE", "RG", "FA", "FAC", "FACT", "FV", "FT", "TKT", "TICKET", "INC", "CASE", "CN")
 )
+_NOT_QUOTES = frozenset(("REQ", "SEQ", "FAQ", "ACQ"))  # requisition, sequence, ...: a Q at the end
 _LETTER_GROUP = re.compile(r"[A-Z]+")
 
 
@@ -342,7 +343,8 @@ def _reference_kind(value: str, default: str) -> str | None:
     for group in _LETTER_GROUP.findall(value.upper()):
         if group in _REF_REFUSED:
             return None
-        kind = kind or _REF_KINDS.get(group) or ("quote" if group.endswith("Q") else None)
+        seller_quote = group.endswith("Q") and group not in _NOT_QUOTES  # "KLQ-24-0311"
+        kind = kind or _REF_KINDS.get(group) or ("quote" if seller_quote else None)
     return kind or default
 
 

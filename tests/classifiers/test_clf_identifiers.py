@@ -311,6 +311,7 @@ def test_cues_a_few_words_away_contracts_jobs_samples(
         ("Could you extend KLQ-24-0311 to June?", [("quote", "KLQ-24-0311")]),
         ("The unit went back under RA30417 today.", [("rma", "RA30417")]),
         ("Returned under KX-RA-2231 on Monday.", [("rma", "KX-RA-2231")]),
+        ("The requisition REQ-219181, not a quote.", [("po", "REQ-219181")]),
     ],
 )
 def test_seller_prefixes_of_kinds_need_no_cue_word(
