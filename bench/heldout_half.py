@@ -36,7 +36,8 @@ def main() -> None:
         if args.differences and (notes := differences(m.expected, result)):
             print(f"{m.source}: {'; '.join(notes)}")
     r = evaluate(pairs)
-    print(f"{args.half} half: n {r.n}  macro-F1 {r.macro_f1:.3f}  scope F1 {r.scope_f1:.3f}  "
+    print(f"{args.half} half: n {r.n}  macro-F1 {r.macro_f1:.3f}  accuracy {r.accuracy:.3f}  "
+          f"coverage {r.coverage:.3f}  scope F1 {r.scope_f1:.3f}  "
           f"id recall {r.id_recall:.3f} ({r.id_tp}/{r.id_tp + r.id_fn})  "
           f"id precision {r.id_precision:.3f} ({r.id_tp}/{r.id_tp + r.id_fp})")
 
