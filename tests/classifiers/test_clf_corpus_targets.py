@@ -44,5 +44,5 @@ def test_heldout_corpus_does_not_fall_below_its_first_measurement() -> None:
     r = report(HELDOUT)
     assert r.n == 160
     figures = {"macro-F1": r.macro_f1, "scope F1": r.scope_f1, "coverage": r.coverage}
-    floors = {"macro-F1": 0.89, "scope F1": 0.84, "coverage": 0.88}
+    floors = {"macro-F1": 0.89, "scope F1": 0.88, "coverage": 0.88}
     assert all(figures[k] >= v for k, v in floors.items()), figures
