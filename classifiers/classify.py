@@ -173,16 +173,24 @@ def _structural(
 
 def _decide(
     scores: dict[str, float], header_score: float, header_final: bool, asks: bool,
-    header_noise: float = 0.0,
+    header_noise: float = 0.0, scope_score: float = 0.0,
 ) -> tuple[str, str]:
-    """Return (category, decided_by): "header", "rule", "weak-rule" or "fallback"."""
+    """Return (category, decided_by): "header", "rule", "weak-rule" or "fallback".
+
+    A scope change (``scope_score`` >= ``SCOPE_MIN``) is business content too when headers
+    are weighed: a sourcing portal's "event amended" notice or a web form asking to move a
+    delivery is machine-sent, yet it changes something that exists.
+    """
     top = max(scores[c] for c in BUSINESS)
+    change = scope_score if scope_score >= SCOPE_MIN else 0.0
     if header_final:
         return "other", "header"
     # Header noise (Precedence: bulk, a no-reply sender) loses to clear business content
     # however much of it there is: a procurement system's PO is an order. List headers still
     # count against it (a mailing-list digest quotes complaints and orders of others).
-    if header_score >= HEADER_THRESHOLD and top < max(OVERRIDE_MIN, header_score - header_noise):
+    if header_score >= HEADER_THRESHOLD and max(top, change) < max(
+        OVERRIDE_MIN, header_score - header_noise
+    ):
         return "other", "header"
     if scores["other"] >= MIN_SCORE and scores["other"] >= top:
         return "other", "rule"
@@ -191,7 +199,7 @@ def _decide(
             return cat, "rule"
     if top > 0:
         return max(BUSINESS, key=lambda c: scores[c]), "weak-rule"
-    if header_score > 0:
+    if header_score > 0 and not change:
         return "other", "header"  # machine-sent and not a single business phrase
     # No business phrase and no header signal: nothing says "other" either, so this is a
     # guess a person must confirm (the gateway may put the alias's queue prior here).
@@ -240,7 +248,9 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
         structural.append(Evidence(rule_id, matched, "body"))
     header = evaluate_headers(msg, rs)
     asks = "?" in text or "?" in subject or scope_score >= SCOPE_MIN
-    category, decided_by = _decide(scores, header.score, header.final, asks, header.noise)
+    category, decided_by = _decide(
+        scores, header.score, header.final, asks, header.noise, scope_score
+    )
     scope_change = category != "other" and scope_score >= SCOPE_MIN
     fallback = decided_by in ("weak-rule", "fallback")
     confidence = (FALLBACK_CONFIDENCE if fallback

@@ -221,6 +221,9 @@ def prepare(body: str, subject: str = "") -> Prepared:
                     break
                 skip_until = nxt
                 continue
+            if _reply_header(lines, i) and _bottom_post(lines, i, kept):
+                quoted = True
+                continue
             if _reply_header(lines, i) or _is_outlook_block(lines, i):
                 quoted = True
                 break
@@ -237,6 +240,19 @@ def prepare(body: str, subject: str = "") -> Prepared:
     out = "\n".join(kept).strip()
     out = _WRAPPED.sub(" ", out)
     return Prepared(out[:MAX_NEW_TEXT], forwarded, quoted)
+
+
+def _bottom_post(lines: list[str], i: int, kept: list[str]) -> bool:
+    """An attribution line ("On ... X wrote:") with nothing written above it and a ">" quote
+    below: the sender answers under the quote (mobile and list style), so the text after the
+    quote is the new text, not history."""
+    if any(k.strip() for k in kept):
+        return False
+    for j in range(i + 1, min(len(lines), i + 3)):
+        s = lines[j].strip()
+        if s:
+            return s.startswith(">")
+    return False
 
 
 def _next_forward(lines: list[str], i: int) -> int:
