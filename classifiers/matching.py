@@ -23,27 +23,44 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from classifiers.regex_starts import first_chars, lookahead
 from classifiers.rules import NEAR_FIRST, NEAR_SECOND, SEQUENCE_FORM, ContentRule, RuleSet
 
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
+
 # How many words before a match are searched for a negator; stops at punctuation.
 NEGATION_WINDOW = 3
-_CLAUSE_END = re.compile(r"[.;:!?,()\n\[\]]")
+# The characters that end a clause for the negation check; the clause before a match is the
+# run of other characters up to it, read backwards from the match (one short ``match`` over the
+# reversed window instead of a split of the whole window).
+_CLAUSE_REST = re.compile(r"[^.;:!?,()\n\[\]]*")
 # How many words before a match are searched for a conditional; a clause ends at . ; : ! ? and
 # a line break (a comma does not end it: "if the price is right, we order"), and where a
 # contrast or a request starts a new main clause: "we usually order 500, but please reduce it",
 # "before you start, please change the finish" ask for something now.
 CONDITION_WINDOW = 8
-_CONDITION_ENDS = (
-    r"[.;:!?\n]|\b(?:but|aber|mais|pero|mas|maar|ale)\b"
-    r"|,\s*(?:please|pls|plz|kindly|bitte|svp|merci de|por favor|per favore|prosimy|proszę"
-    r"|prosíme|prosím|graag|gelieve|venligst|vänligen|snälla)\b"
+_CONTRASTS = ("but", "aber", "mais", "pero", "mas", "maar", "ale")
+_REQUESTS = (
+    "please", "pls", "plz", "kindly", "bitte", "svp", "merci de", "por favor", "per favore",
+    "prosimy", "proszę", "prosíme", "prosím", "graag", "gelieve", "venligst", "vänligen",
+    "snälla",
 )
-# The characters a clause end can begin with, tested first (zero-width: the same splits):
+# A clause end, as it reads in the window reversed: ``[.;:!?\n]``, a contrast word, or a comma
+# and a request word (forwards: ``,\s*(?:please|...)\b``). Its first match in the reversed
+# window is the clause end that ends last in the window (no end can hide inside another), so
+# the clause is what follows it, as the last piece of a forward split.
+_CONDITION_ENDS_REVERSED = (
+    r"[.;:!?\n]|\b(?:" + "|".join(w[::-1] for w in _CONTRASTS) + r")\b"
+    r"|\b(?:" + "|".join(w[::-1] for w in _REQUESTS) + r")\s*,"
+)
+# The characters a clause end can begin with, tested first (zero-width: the same matches):
 # the engine enters the alternation, which IGNORECASE makes try every branch, only there.
-_CONDITION_END = re.compile(
-    lookahead(first_chars(_CONDITION_ENDS, re.IGNORECASE)) + f"(?:{_CONDITION_ENDS})",
+_CONDITION_END_REVERSED = re.compile(
+    lookahead(first_chars(_CONDITION_ENDS_REVERSED, re.IGNORECASE))
+    + f"(?:{_CONDITION_ENDS_REVERSED})",
     re.IGNORECASE,
 )
 # A modal that opens its clause makes a polite request, not a supposition.
@@ -66,7 +83,8 @@ class Hit:
 def negated(text: str, start_char: int, negators: frozenset[str]) -> bool:
     """True when one of the ``NEGATION_WINDOW`` words before ``start_char`` is a negator."""
     before = text[max(0, start_char - 60) : start_char]
-    clause = _CLAUSE_END.split(before)[-1]
+    rest = _CLAUSE_REST.match(before[::-1])
+    clause = before[len(before) - rest.end() :] if rest else before
     words = _WORD.findall(clause.lower().replace(_APOSTROPHE, "'"))[-NEGATION_WINDOW:]
     return any(w in negators or w.endswith("n't") for w in words)
 
@@ -75,7 +93,8 @@ def conditional(text: str, start_char: int, conditionals: frozenset[str]) -> boo
     """True when a conditional word or phrase ("if", "in case") stands among the
     ``CONDITION_WINDOW`` words before ``start_char`` in the same clause."""
     before = text[max(0, start_char - 160) : start_char]
-    clause = _CONDITION_END.split(before)[-1]
+    end = _CONDITION_END_REVERSED.search(before[::-1])
+    clause = before[len(before) - end.start() :] if end else before
     words = _WORD.findall(clause.lower().replace(_APOSTROPHE, "'"))
     if words and words[0] in _REQUEST_MODALS:
         words = words[1:]  # "May we postpone ...?" asks; "we may order" supposes
@@ -158,26 +177,23 @@ def match_message(
                 forms.append((int(key[len(SEQUENCE_FORM) :]), s, e))
             else:
                 matches.append((key, s, e))
-        # Every column of the tokens that matching reads, in one pass over the Doc: the
-        # sequence search reads the first two, and the offsets below the last two.
-        columns = doc.to_array(["LOWER", "IS_SPACE", "IDX", "LENGTH"])
         sequences = rules.sequence_index(lang)
         if len(sequences):
-            matches += sequences.find(doc, forms, columns)
+            # The one column the sequence search reads (whitespace is told by the word masks).
+            matches += sequences.find(doc, forms, doc.to_array(["LOWER"]))
         resolved = _resolve_near(matches, rules)
         if not resolved:
             return []
-        # Character offsets and lengths of all tokens at once: a Span per match would create
-        # Token objects (the text of a match is the joined text between its first and last
-        # token).
-        offsets, lengths = columns[:, 2:].T.tolist()
+        # The character span of each match (the text of a match is the joined text between
+        # its first and last token), read from the few tokens that bound a match: a column
+        # of every token's offset and length cost more than these Token objects.
+        spans = [(rule_id, *_char_span(doc, start, end)) for rule_id, start, end in resolved]
         del doc
     negators = rules.negators_for(lang)
     conditionals = rules.conditionals_for(lang)
     hits: dict[tuple[str, str], Hit] = {}
-    for rule_id, start, end in resolved:
+    for rule_id, char, end_char in spans:
         rule = rules.content_rules[rule_id]
-        char = offsets[start]
         field = next(f for b, f in bounds if char < b)
         if (rule.id, field) in hits or field not in rule.fields:
             continue
@@ -185,6 +201,11 @@ def match_message(
             continue
         if rule.conditional == "skip" and conditional(joined, char, conditionals):
             continue
-        text = joined[char : offsets[end - 1] + lengths[end - 1]]
-        hits[(rule.id, field)] = Hit(rule, text, field)
+        hits[(rule.id, field)] = Hit(rule, joined[char:end_char], field)
     return list(hits.values())
+
+
+def _char_span(doc: Doc, start: int, end: int) -> tuple[int, int]:
+    """Character offsets of the tokens ``start`` .. ``end - 1`` of ``doc``."""
+    last = doc[end - 1]
+    return doc[start].idx, last.idx + len(last)

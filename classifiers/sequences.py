@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 NUM = "#num"
 MAX_ELEMENTS = 6
 MAX_UNORDERED = 3
-_NEG, _BREAK = 1, 4  # marker bits of negators and blank lines (bit 1 is unused)
+_NEG, _SPACE, _BREAK = 1, 2, 4  # marker bits of negators, whitespace and blank lines
 _FIRST_SYMBOL_BIT = 3
 _NEG_NUMBER, _BREAK_NUMBER = _NEG.bit_length() - 1, _BREAK.bit_length() - 1
 _DIGIT = re.compile(r"\d")
@@ -232,9 +232,9 @@ class SequenceIndex:
             mask |= self._num
         if word in self._negators or word.endswith(("n't", "n\u2019t")):
             mask |= _NEG
-        if word.isspace():
+        if word.isspace():  # spaCy's IS_SPACE of the token (its lower-case form is itself)
             self._spaced.update(n for n in range(mask.bit_length()) if mask >> n & 1)
-            mask |= _BREAK if word.count("\n") >= 2 else 0
+            mask |= _SPACE | (_BREAK if word.count("\n") >= 2 else 0)
         return mask
 
     def find(
@@ -246,16 +246,19 @@ class SequenceIndex:
         """(rule id, start token, end token) of each sequence match in ``doc``: for each rule
         and end token the shortest span; spans with a negator inside are left out for
         negatable rules. ``phrase_hits``: (bit, start, end) of the forms in :attr:`phrases`
-        that the PhraseMatcher found. ``columns``: ``doc.to_array`` of ``LOWER`` and
-        ``IS_SPACE`` as its first two columns, when the caller has it already."""
+        that the PhraseMatcher found. ``columns``: ``doc.to_array`` of ``LOWER`` (or an array
+        with ``LOWER`` as its first column), when the caller has it already. Whitespace tokens
+        are told by their word masks, not by an ``IS_SPACE`` column: one attribute fewer
+        read per token."""
         if not self._compiled or not len(doc):
             return []
         if columns is None:
-            columns = doc.to_array(["LOWER", "IS_SPACE"])
+            columns = doc.to_array(["LOWER"])
+        lower = columns if columns.ndim == 1 else columns[:, 0]
         # Every token's word mask, packed (one row of bytes a token), in a few numpy calls:
         # no Python step per token or per word unless the word is new.
         words = self._words
-        rows = words.rows(columns[:, 0], doc.vocab.strings)
+        rows = words.rows(lower, doc.vocab.strings)
         absent = ~numpy.bitwise_or.reduce(rows.view(numpy.uint64), axis=0)
         hits = [(bit.bit_length() - 1, start, end) for bit, start, end in phrase_hits]
         if hits:
@@ -269,7 +272,7 @@ class SequenceIndex:
         todo = list(map(self._compiled.__getitem__, numbers))
         # The symbols they need (and the negators): the only positions read below.
         needed = sorted(set().union(*[c.numbers for c in todo], (_NEG_NUMBER,)))
-        at = _Positions(rows, columns[:, 1] == 0, numpy.array(needed))
+        at = _Positions(rows, (rows[:, 0] & _SPACE) == 0, numpy.array(needed))
         # A symbol found as a form of several tokens (or, never seen, as a whitespace word)
         # has occurrences that are not one position each: its variants are searched over the
         # tokens of each occurrence instead (all variants if a whitespace word negates).
