@@ -35,7 +35,7 @@ def _serial_key(mapper: Mapper[Any]) -> Column[Any] | None:
     if len(keys) != 1 or not isinstance(keys[0].type, Integer):
         return None
     key = keys[0]
-    return key if table.autoincrement_column is key else None  # type: ignore[union-attr]
+    return key if getattr(table, "autoincrement_column", None) is key else None
 
 
 def _forget(session: Session, *_: Any) -> None:
