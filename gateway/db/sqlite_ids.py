@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Connection, Integer, event, func, select
+from sqlalchemy import Column, Connection, Integer, event
 from sqlalchemy.orm import Mapper, Session, object_session
 
 from gateway.db.models import Base
@@ -28,14 +28,26 @@ from gateway.db.models import Base
 _NEXT = "commgate.sqlite_next_keys"  # session.info: {table name: next key} of this flush
 
 
-def _serial_key(mapper: Mapper[Any]) -> Column[Any] | None:
-    """The table's single integer key that the database numbers, or None."""
+# Per mapper: the attribute of its table's numbered key and the query of the largest key, or
+# None (a composite or non-integer key, or one the database does not number).
+_KEYS: dict[Mapper[Any], tuple[str, str, str] | None] = {}
+
+
+def _serial_key(mapper: Mapper[Any]) -> tuple[str, str, str] | None:
+    """(attribute, table name, query of the largest key) of the table's single integer key
+    that the database numbers, or None."""
+    if mapper in _KEYS:
+        return _KEYS[mapper]
     table = mapper.local_table
-    keys = list(getattr(table, "primary_key", ()))
-    if len(keys) != 1 or not isinstance(keys[0].type, Integer):
-        return None
-    key = keys[0]
-    return key if getattr(table, "autoincrement_column", None) is key else None
+    keys: list[Column[Any]] = list(getattr(table, "primary_key", ()))
+    found = None
+    if (len(keys) == 1 and isinstance(keys[0].type, Integer)
+            and getattr(table, "autoincrement_column", None) is keys[0]):
+        name = getattr(table, "name", "")
+        found = (mapper.get_property_by_column(keys[0]).key, name,
+                 f'SELECT max("{keys[0].name}") FROM "{name}"')
+    _KEYS[mapper] = found
+    return found
 
 
 def _forget(session: Session, *_: Any) -> None:
@@ -48,18 +60,17 @@ def _before_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> 
     key = _serial_key(mapper)
     if key is None:
         return
-    attribute = mapper.get_property_by_column(key).key
+    attribute, table, largest = key
     if getattr(target, attribute) is not None:
         return
     session = object_session(target)
     if session is None:
         return
     following: dict[str, int] = session.info.setdefault(_NEXT, {})
-    name = mapper.local_table.name  # type: ignore[attr-defined]
-    if name not in following:
-        following[name] = (connection.scalar(select(func.max(key))) or 0) + 1
-    setattr(target, attribute, following[name])
-    following[name] += 1
+    if table not in following:
+        following[table] = (connection.exec_driver_sql(largest).scalar() or 0) + 1
+    setattr(target, attribute, following[table])
+    following[table] += 1
 
 
 event.listen(Session, "before_flush", _forget)
