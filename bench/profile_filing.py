@@ -11,6 +11,7 @@ worker's own thread) and with ``--profile`` the top functions of a cProfile of t
 Run::
 
     PYTHONPATH=$PWD python bench/profile_filing.py --messages 1000 [--postgres] [--profile]
+    PYTHONPATH=$PWD python bench/profile_filing.py --messages 1000 --seed 2 --root /work/main
 """
 
 from __future__ import annotations
@@ -84,17 +85,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also cProfile the filing")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--save", help="write the profile (pstats) here")
+    parser.add_argument("--root", type=Path, default=paired.PROJECT_ROOT,
+                        help="the checkout whose commgate files (default: this one): run it "
+                        "alternately with another checkout for a paired comparison")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(args.root.resolve()))  # before anything imports gateway
     raws = paired.Corpus(None).messages(args.messages, args.seed)
     with tempfile.TemporaryDirectory(prefix="profile-filing-") as tmp:
         home = paired.Home.create(Path(tmp) / "home",
-                                  "postgresql" if args.postgres else "sqlite")
+                                  "postgresql" if args.postgres else "sqlite", root=args.root)
         try:
             profile = cProfile.Profile(time.thread_time) if args.profile else None
             seconds, count = run(home, raws, profile)
         finally:
             home.close()
-    print(f"filing: {count} outcomes after the first batch, {seconds * 1000:.0f} ms CPU, "
+    import gateway
+
+    print(f"{Path(gateway.__file__).parents[1]}: {count} outcomes after the first batch, "
+          f"{seconds * 1000:.0f} ms CPU, "
           f"{seconds * 1000 / max(count, 1):.3f} ms per message "
           f"({'postgresql' if args.postgres else 'sqlite'}{', profiled' if profile else ''})")
     if profile is not None:
