@@ -11,9 +11,26 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+# Values without_nul returns as they are: the leaves of a row but text.
+_PLAIN = frozenset({int, float, bool, type(None), datetime})
+
+
 def without_nul(value: Any) -> Any:
     """Text from mail may contain NUL, which PostgreSQL text and JSON refuse; SQLite does not.
-    Dropping it keeps both backends storing the same thing (the raw bytes stay archived)."""
+    Dropping it keeps both backends storing the same thing (the raw bytes stay archived).
+
+    Dicts and lists are copied (tuples become lists). The plain leaves of a dict or list are
+    taken as they are, without a call each: filing passes every row and event of a batch
+    through here, ~110 leaves per message, and a call per leaf cost 0.1 ms per message."""
+    kind = type(value)
+    if kind is str:
+        return value.replace("\x00", "") if "\x00" in value else value
+    if kind is dict:
+        return {k: v if type(v) in _PLAIN or (type(v) is str and "\x00" not in v)
+                else without_nul(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _PLAIN or (type(v) is str and "\x00" not in v)
+                else without_nul(v) for v in value]
     if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, dict):

@@ -21,6 +21,7 @@ starts over finds the messages archived already).
 from __future__ import annotations
 
 import base64
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -213,7 +214,7 @@ def images(session: Session) -> dict[str, Any]:
                 present.add(key)
                 rows.append([value if encode is None else encode(value)
                              for value, encode in zip(row, table_codec.encode, strict=True)])
-        rows.sort(key=lambda image: tuple(image[i] for i in positions))
+        rows.sort(key=operator.itemgetter(*positions))  # one key column: its value, no tuple
         image: dict[str, Any] = {"columns": [column.key for column in table_codec.columns],
                                  "rows": rows}
         deleted = sorted(keys - present)

@@ -17,7 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import database_url
 from gateway.core.errors import ConfigError, DatabaseError, SchemaError
-from gateway.db import acted  # noqa: F401  (registers the hook that stamps who acted)
+from gateway.db import (
+    acted,  # noqa: F401  (registers the hook that stamps who acted)
+    sqlite_ids,  # noqa: F401  (registers the hook that keys new rows)
+)
 from gateway.db.revisions import read_revisions
 
 if TYPE_CHECKING:
