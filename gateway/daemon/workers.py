@@ -88,6 +88,9 @@ def worker_main(home: str, name: str, conn: Connection, log_level: str,
 
     app = App.open(Path(home), worker=name)
     try:
+        if not _pin_archive(app):
+            conn.send(("bye",))
+            return
         processor = app.processor
         if os.environ.get(HOLD_ENV):
             _hold_after_claim(processor, Path(os.environ[HOLD_ENV]))
@@ -137,6 +140,36 @@ def worker_main(home: str, name: str, conn: Connection, log_level: str,
         conn.send(("bye",))
     finally:
         app.close()
+
+
+def _pin_archive(app: Any) -> bool:
+    """Make the archive at the path now the only one this worker writes to, before its first
+    batch; False (said in one line) if it is not the archive the database is filed from.
+
+    Unpinned, a worker's archive pinned itself at its first write (a batch's events entry): a
+    worker that filed its first batch after the archive at the path was replaced read the
+    mail from the new archive, quarantined it as missing and wrote its events entry there.
+    Pinned here, each of its writes into a replaced archive is refused instead
+    (ArchiveReplacedError, inside the filing transaction: nothing is committed), as the
+    daemon's are; the daemon stops at its own next write. The daemon and ``ingest`` check the
+    archive against the database (``claim_archive``) before they start any worker; a worker
+    started later (a restart) checks the id again, unless the database does not answer (its
+    batches then fail and are retried anyway)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.installation import recorded_archive_id
+
+    pinned = app.archive.pin()
+    try:
+        recorded = recorded_archive_id(app.db)
+    except SQLAlchemyError:
+        return True
+    if recorded is not None and (pinned is None or pinned.id != recorded):
+        log.error("the archive at %s is %s, not %s that the database is filed from; this "
+                  "worker files nothing", app.archive.root,
+                  pinned.id if pinned else "without an id", recorded)
+        return False
+    return True
 
 
 def lower_priority(nice: int) -> None:

@@ -46,7 +46,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from archive import Archive, BlobNotFoundError, LedgerEntry
+from archive import Archive, ArchiveReplacedError, BlobNotFoundError, LedgerEntry
 from classifiers import Classification, RuleSet
 from classifiers.context import CONTEXT_RULES, EMPTY, CaseContext, in_context
 from gateway.config import Settings
@@ -393,8 +393,11 @@ class Processor:
                 try:
                     with session.begin_nested():
                         return self._file_batch(session, receipts, cache)
-                except ConfigError:
-                    raise  # the operator's (a key file changed since the start): it waits
+                except (ConfigError, ArchiveReplacedError):
+                    # The operator's (a key file changed since the start), or the archive at
+                    # the path is another one now (the process stops): it waits, quarantined
+                    # by nobody.
+                    raise
                 except Exception:
                     if len(receipts) > 1:
                         log.warning("batch of %d failed as a whole; filing one by one",
@@ -414,7 +417,7 @@ class Processor:
                     log.exception("receipt %d: integrity conflict twice", receipt.seq)
                     return self._quarantine_now(session, receipt, "filing",
                                                 "database conflict while filing")
-            except ConfigError:
+            except (ConfigError, ArchiveReplacedError):
                 raise  # never the message's fault: it stays pending until the fix
             except Exception as exc:
                 log.exception("receipt %d could not be processed", receipt.seq)

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from archive import Archive, ArchiveIdentityError, Receipt
 from archive.identity import ID_FILE, read_archive_id
-from gateway.db.models import IntakeCheckpoint
+from gateway.bootstrap import App
+from gateway.daemon.workers import HOLD_ENV
+from gateway.db.models import IntakeCheckpoint, LedgerReceipt
 from gateway.installation import ARCHIVE_ROW, claim_archive, recorded_archive_id
 from gateway.intake.handoff import Delivery, accept
 from tests.support.daemon import daemon_process, smtp_ready
 from tests.support.dovecot import free_port
 from tests.support.mail import make_message
-from tests.support.waiting import wait_for
+from tests.support.waiting import DEADLINE_SECONDS, wait_for
 
 
 def replace_archive(home: Path, away: Path) -> str:
@@ -90,16 +93,24 @@ def test_a_daemon_whose_archive_is_replaced_answers_4xx_and_stops(home, tmp_path
         fh.write(f'\n[smtp]\nenabled = true\nlisten = "127.0.0.1"\nport = {port}\n'
                  # The worker's next look at the ledger would notice the new archive too and
                  # stop the daemon: here the delivery is to meet it first.
-                 '\n[worker]\npoll_seconds = 3600\n')
+                 '\n[worker]\npoll_seconds = 3600\nprocesses = 1\n')
+    # The worker files the first message only once the archive was replaced (it holds the
+    # batch it claimed until ``hold`` exists): whether it filed before, during or after the
+    # replacement was a race with its start, tens of seconds on a loaded machine. Late, it
+    # read the mail from the new archive, quarantined it as missing and wrote its events entry
+    # there; now its writes go to the archive it started with, and are refused.
+    hold = tmp_path / "release-the-held-worker"
     log_path = tmp_path / "daemon.log"
-    with daemon_process(home, log_path) as daemon:
+    with daemon_process(home, log_path, {HOLD_ENV: str(hold)}) as daemon:
         wait_for(lambda: smtp_ready(port), what="the SMTP intake to listen")
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
             client.sendmail("anna@customer.example", ["sales@northpoint.example"],
                             make_message(subject="before"))
+        wait_for(lambda: hold.with_name(hold.name + ".claimed").exists(),
+                 what="the worker holding the first message")
         ours = read_archive_id(home / "archive")
         assert ours is not None
-        client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        client = smtplib.SMTP("127.0.0.1", port, timeout=30)
         client.ehlo()
         assert client.mail("anna@customer.example")[0] == 250
         assert client.rcpt("sales@northpoint.example")[0] == 250
@@ -110,7 +121,8 @@ def test_a_daemon_whose_archive_is_replaced_answers_4xx_and_stops(home, tmp_path
             code = exc.smtp_code
         client.close()
         assert code in (421, 451)  # the sender keeps the message and retries; never 250
-        daemon.wait(timeout=30)
+        hold.touch()  # the worker files now, into the replaced archive if anywhere
+        daemon.wait(timeout=DEADLINE_SECONDS)
     output = log_path.read_text()
     assert daemon.returncode == 1, output[-3000:]
     assert output.strip().splitlines()[-1] == (
@@ -122,3 +134,6 @@ def test_a_daemon_whose_archive_is_replaced_answers_4xx_and_stops(home, tmp_path
     assert (foreign / "ledger" / "ledger.jsonl").read_bytes() == b""
     assert not [p for p in (foreign / "blobs").rglob("*") if p.is_file()]
     assert [e.seq for e in Archive.open(tmp_path / "away").entries()] == [1]
+    with contextlib.closing(App.open(home)) as app, app.db.session() as session:
+        # Neither filed nor quarantined: it waits for the archive it is in.
+        assert session.scalars(select(LedgerReceipt.status)).all() == ["pending"]

@@ -19,7 +19,7 @@ from tests.support.databases import pg_admin
 from tests.support.dovecot import Dovecot, free_port
 from tests.support.imap import append
 from tests.support.mail import make_message
-from tests.support.waiting import wait_for
+from tests.support.waiting import DEADLINE_SECONDS, wait_for
 
 
 def configure(home: Path, smtp_port: int, imap_port: int, drop: Path) -> None:
@@ -68,7 +68,7 @@ def test_daemon_takes_mail_from_smtp_imap_and_a_drop_folder_then_stops(home, tmp
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: smtp_ready(smtp_port), what="the SMTP intake to listen")
-            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as client:
                 client.sendmail("anna@customer.example", ["sales@northpoint.example"],
                                 make_message(subject="by smtp"))
             append(dovecot, [make_message(subject="by imap")])
@@ -88,7 +88,7 @@ def test_daemon_takes_mail_from_smtp_imap_and_a_drop_folder_then_stops(home, tmp
         finally:
             daemon.send_signal(signal.SIGTERM)
             try:
-                daemon.wait(timeout=30)
+                daemon.wait(timeout=DEADLINE_SECONDS)  # above the daemon's drain bound
             except subprocess.TimeoutExpired:
                 daemon.send_signal(signal.SIGUSR1)  # the daemon logs what each task waits for
                 with contextlib.suppress(subprocess.TimeoutExpired):

@@ -174,7 +174,7 @@ def test_dovecot_restart_mid_fetch_loses_and_duplicates_nothing(
     assert at_stop < 300, "the intake finished before Dovecot stopped; nothing was interrupted"
     wait_for(lambda: intake.status().startswith("retrying in"), what="the retry state")
     dovecot.start()
-    wait_for(lambda: len(receipts(app)) == 300, timeout=60, what="all 300 receipts")
+    wait_for(lambda: len(receipts(app)) == 300, what="all 300 receipts")
     wait_for(lambda: not folder_flags(dovecot, "INBOX"), what="INBOX to empty")
     assert len(folder_flags(dovecot, "commgate-archived")) == 300
     # Exactly once per message: no duplicate sha256 and no UID received twice. (The ledger holds

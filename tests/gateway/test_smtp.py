@@ -90,7 +90,7 @@ def test_250_means_blob_ledger_entry_and_receipt_with_envelope(app: App, serve) 
         with app.db.session() as session:
             return list(session.scalars(select(LedgerReceipt)))
 
-    wait_for(lambda: bool(queued()), 10.0, "the receipt to be queued")
+    wait_for(lambda: bool(queued()), what="the receipt to be queued")
     [receipt] = queued()
     assert (receipt.seq, receipt.alias, receipt.transport) == (entry.seq, SALES, "smtp")
     assert receipt.envelope["mail_from"] == SENDER

@@ -129,7 +129,7 @@ def test_total_cap_refuses_with_421_until_idle_sessions_time_out(
     # The idle sessions are told why and closed once command_timeout_seconds passed.
     admitted = [c for c, first in zip(raw_clients, firsts, strict=True) if first[:3] == b"220"]
     assert [client.reply()[:9] for client in admitted] == [b"421 4.4.2"] * 6
-    wait_for(lambda: server.session_count() == 0, 10.0, "the idle sessions to be closed")
+    wait_for(lambda: server.session_count() == 0, what="the idle sessions to be closed")
     with smtp_from(server.port) as client:
         assert client.sendmail(SENDER, [SALES], make_message()) == {}
     assert len(messages(caplog, "session limit reached (6)")) == 1
@@ -148,7 +148,7 @@ def test_idle_session_closed_with_421_after_the_command_timeout(app: App, serve,
     client.sock.sendall(b"RCPT TO:<sales@north")  # half a command does not keep it alive
     assert client.reply()[:9] == b"421 4.4.2"
     assert client.reader.readline() == b""
-    wait_for(lambda: server.session_count() == 0, 10.0, "the session to be gone")
+    wait_for(lambda: server.session_count() == 0, what="the session to be gone")
     assert entries(app) == []
 
 
@@ -179,7 +179,7 @@ def test_stalled_data_is_cut_with_421_and_nothing_archived(app: App, serve, raw_
     client.sock.sendall(make_message()[:100])
     assert client.reply()[:9] == b"421 4.4.2"
     assert client.reader.readline() == b""
-    wait_for(lambda: server.session_count() == 0, 10.0, "the session to be gone")
+    wait_for(lambda: server.session_count() == 0, what="the session to be gone")
     assert entries(app) == []
 
 
@@ -214,7 +214,7 @@ def test_data_beyond_the_budget_is_drained_then_452_and_the_retry_works(
     slow.start_data()
     slow.sock.sendall(held[:-200])  # 300 KB held in memory, the end still to come
     # Counted as the reader takes it: all but what waits in the stream buffer (< 64 KiB).
-    wait_for(lambda: server.intake.budget.used > 240_000, 10.0, "the data to be read")
+    wait_for(lambda: server.intake.budget.used > 240_000, what="the data to be read")
     with smtp_from(server.port) as client:
         client.mail(SENDER)  # no SIZE: the budget is found full while reading
         client.rcpt(SALES)
@@ -369,11 +369,11 @@ def test_out_of_descriptors_on_accept_is_one_log_line_then_accepting_again(
                  10.0, "the accept failure to be logged")
         # asyncio tries up to 100 accepts per wake-up (a traceback each, before this change)
         # and again a second later: more than 100 failures means a retry failed too.
-        wait_for(lambda: server.intake.accept_failures > 100, 10.0, "a retry a second later")
+        wait_for(lambda: server.intake.accept_failures > 100, what="a retry a second later")
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert all(sock.recv(4)[:3] == b"220" for sock in waiting)  # accepted once files are free
-    wait_for(lambda: messages(caplog, "accepting connections again"), 10.0, "the recovery")
+    wait_for(lambda: messages(caplog, "accepting connections again"), what="the recovery")
     assert len(messages(caplog, "cannot accept connections")) == 1
     assert [r for r in caplog.records if "accept" in r.getMessage() and r.name != SMTP_LOG] == []
     assert no_tracebacks(caplog)

@@ -223,14 +223,14 @@ def test_a_configuration_fault_while_the_daemon_runs_leaves_mail_queued_until_fi
         with daemon_process(home, log_path) as daemon:
             drop.add(make_message(subject="before the fault"))
             wait_for(lambda: _filed(app, "before the fault"), what="the first message filed")
-            key.write_text("short")
+            replace_text(key, "short")  # the workers read it per batch: never half-written
             drop.add(make_message(subject="during the fault", in_reply_to=OUR_ID))
             paused = wait_for(lambda: _lines_with(log_path, "processing paused"),
                               what="the paused worker's log line")
             assert "threading.signing_key: the key must be at least 16 characters" in paused[0]
             assert _statuses(app) == ["filed", "pending"]
-            key.write_text("k" * 32)
-            wait_for(lambda: _filed(app, "during the fault"), timeout=90,
+            replace_text(key, "k" * 32)
+            wait_for(lambda: _filed(app, "during the fault"),
                      what="the queued reply filed after the fix")
             assert daemon.poll() is None
         with app.db.session() as session:
@@ -346,6 +346,15 @@ def _statuses(app: App) -> list[str]:
 def _filed(app: App, subject: str) -> bool:
     with app.db.session() as session:
         return session.scalar(select(Message.id).where(Message.subject == subject)) is not None
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write ``path`` as an operator's editor does (a new file renamed over it): a worker
+    reading it meanwhile gets the old or the new text, never an empty or half-written one
+    (a half-written key of 16 or more characters would be read as a key of its own)."""
+    new = path.with_name(path.name + ".new")
+    new.write_text(text)
+    os.replace(new, path)
 
 
 def _lines_with(log_path: Path, marker: str) -> list[str]:

@@ -170,7 +170,7 @@ def test_two_nodes_share_database_and_archive(shared_db, dovecot, tmp_path, monk
                  what="node A to become the checkpoint signer")
         stack.enter_context(daemon_process(home_b, log_b))
         wait_for(lambda: smtp_ready(ports["node-a"]), what="node A's SMTP intake")
-        wait_for(lambda: smtp_ready(ports["node-b"]), 60, "node B's SMTP intake")
+        wait_for(lambda: smtp_ready(ports["node-b"]), what="node B's SMTP intake")
         wait_for(lambda: log_has(log_b, "imap:sales: standing by: another node polls"),
                  what="node B to stand by as poller")
         wait_for(lambda: log_has(log_b, "checkpoints: another node signs them; standing by"),
@@ -193,7 +193,7 @@ def test_two_nodes_share_database_and_archive(shared_db, dovecot, tmp_path, monk
         expected_node |= {sha256_hex(raw): "node-b" for raw in to_b}
         retried = {sha256_hex(raw) for raw in twice}
         everything = set(expected_node) | retried
-        wait_for(lambda: settled(app, everything), 60, "both nodes' mail to be filed")
+        wait_for(lambda: settled(app, everything), what="both nodes' mail to be filed")
 
         receipts = receipts_by_sha(app)
         for sha, node in expected_node.items():
@@ -218,7 +218,7 @@ def test_two_nodes_share_database_and_archive(shared_db, dovecot, tmp_path, monk
         after_kill = [make_message(subject=f"Polled after A died {n}") for n in range(2)]
         append(dovecot, after_kill)
         taken_over = {sha256_hex(raw) for raw in after_kill}
-        wait_for(lambda: settled(app, taken_over), 60, "node B to poll the mailbox")
+        wait_for(lambda: settled(app, taken_over), what="node B to poll the mailbox")
         receipts = receipts_by_sha(app)
         assert {r.envelope["node"] for sha in taken_over for r in receipts[sha]} == {"node-b"}
         head = app.archive.head()

@@ -34,7 +34,7 @@ from gateway.processing.ingest import ingest
 from gateway.processing.pipeline import Outcome
 from tests.support.daemon import daemon_process
 from tests.support.mail import make_message, write_messages
-from tests.support.waiting import wait_for
+from tests.support.waiting import DEADLINE_SECONDS, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 10
@@ -127,20 +127,20 @@ def pool(app: App, home: Path, outcomes: list[Outcome]) -> Iterator[WorkerPool]:
 def test_two_workers_never_take_the_same_entries(app, home, hold, pool, outcomes):
     queue_mail(app, 40, copies=5)
     pool.start()
-    pid, first = wait_for(lambda: held(hold), timeout=120, what="a worker holding its batch")
+    pid, first = wait_for(lambda: held(hold), what="a worker holding its batch")
     assert len(first) == BATCH
     # A pool not asked to lower its workers' priority (commgate ingest) leaves it as it is.
     assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0)
     assert os.sched_getscheduler(pid) == os.sched_getscheduler(0)
     # While one worker holds its batch, the other files everything else and none of the held.
-    wait_for(lambda: statuses(app)["pending"] == BATCH, timeout=120,
+    wait_for(lambda: statuses(app)["pending"] == BATCH,
              what="the other worker filing all but the held batch")
     with app.db.session() as session:
         pending = list(session.scalars(select(LedgerReceipt.seq).where(
             LedgerReceipt.status == "pending").order_by(LedgerReceipt.seq)))
     assert pending == first
     hold.touch()
-    assert pool.finish(timeout=120)
+    assert pool.finish(timeout=DEADLINE_SECONDS)
     seqs = Counter(o.seq for o in outcomes)
     assert sorted(seqs) == list(range(1, 46)) and set(seqs.values()) == {1}
     assert Counter(o.status for o in outcomes) == {"filed": 40, "duplicate": 5}
@@ -153,13 +153,13 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(app, home, hold,
     queue_mail(app, 30)
     with caplog.at_level(logging.ERROR, logger="gateway.daemon.workers"):
         pool.start()
-        pid, first = wait_for(lambda: held(hold), timeout=120, what="a worker holding its batch")
+        pid, first = wait_for(lambda: held(hold), what="a worker holding its batch")
         os.kill(pid, signal.SIGKILL)  # between claiming its batch and filing it
         # Its batch is freed (SQLite: by the pool; PostgreSQL: its connection ended) and filed
         # by another worker; nothing is filed twice.
-        wait_for(lambda: statuses(app) == {"filed": 30}, timeout=90,
+        wait_for(lambda: statuses(app) == {"filed": 30},
                  what="every entry filed after the kill")
-        assert pool.finish(timeout=120)
+        assert pool.finish(timeout=DEADLINE_SECONDS)
     assert any(f"pid {pid}) ended with exit code -9" in r.getMessage() for r in caplog.records)
     assert set(messages_filed(app).values()) == {1} and len(messages_filed(app)) == 30
     seqs = Counter(o.seq for o in outcomes)
@@ -180,7 +180,7 @@ def test_a_worker_runs_with_its_pools_environment_not_the_fork_servers(
     first = WorkerPool(home, 1, app.db, log_level="INFO", on_outcomes=outcomes.extend)
     first.start()  # the fork server runs from here on, without the hook in its environment
     try:
-        assert first.finish(timeout=120)
+        assert first.finish(timeout=DEADLINE_SECONDS)
     finally:
         first.kill()
     assert statuses(app) == {"filed": 3}
@@ -190,10 +190,10 @@ def test_a_worker_runs_with_its_pools_environment_not_the_fork_servers(
     second = WorkerPool(home, 1, app.db, log_level="INFO", on_outcomes=outcomes.extend)
     second.start()
     try:
-        _pid, seqs = wait_for(lambda: held(hold), timeout=120, what="the worker holding its batch")
+        _pid, seqs = wait_for(lambda: held(hold), what="the worker holding its batch")
         assert seqs == pending_seqs(app)
         hold.touch()
-        assert second.finish(timeout=120)
+        assert second.finish(timeout=DEADLINE_SECONDS)
     finally:
         second.kill()
     assert sum(statuses(app).values()) == 5 and statuses(app)["pending"] == 0
@@ -230,7 +230,7 @@ def test_sigterm_drains_every_worker_of_the_daemon(home, tmp_path, hold):
     with daemon_process(home, log_path) as daemon:
         for n in range(25):
             mailbox.Maildir(str(drop)).add(make_message(subject=f"drain {n}"))
-        pid, first = wait_for(lambda: held(hold), timeout=90, what="a worker holding its batch")
+        pid, first = wait_for(lambda: held(hold), what="a worker holding its batch")
         # The daemon's processes: itself, the fork server and the workers, no resource
         # tracker (the pool registers nothing with one).
         children = [child_cmdline(c) for c in children_of(daemon.pid)]
