@@ -75,6 +75,10 @@ MIN_SCORE = 2.5
 PRIORITY_FRACTION = 0.6
 HEADER_THRESHOLD = 3.0
 OVERRIDE_MIN = 5.0
+# When every header signal is noise (bulk precedence, a no-reply sender, Auto-Submitted:
+# auto-generated), a web form or a portal carries a person's words: business content at
+# this level decides, as it would without the headers.
+NOISE_OVERRIDE_MIN = 2.5
 SCOPE_MIN = 3.0
 FALLBACK_CONFIDENCE = 0.3
 CHANGE_ORDER_WEIGHT = 3.0
@@ -188,8 +192,9 @@ def _decide(
     # Header noise (Precedence: bulk, a no-reply sender) loses to clear business content
     # however much of it there is: a procurement system's PO is an order. List headers still
     # count against it (a mailing-list digest quotes complaints and orders of others).
+    bar = NOISE_OVERRIDE_MIN if header_score - header_noise <= 0 else OVERRIDE_MIN
     if header_score >= HEADER_THRESHOLD and max(top, change) < max(
-        OVERRIDE_MIN, header_score - header_noise
+        bar, header_score - header_noise
     ):
         return "other", "header"
     if scores["other"] >= MIN_SCORE and scores["other"] >= top:
