@@ -24,7 +24,9 @@ How the decision is made (every step is visible in the returned evidence):
    ``OVERRIDE_MIN`` and the header score without its ``noise`` rules (bulk precedence,
    no-reply senders): an ERP purchase order or a web-form RFQ is machine-generated but
    carries a customer's business content, and business content beats header noise however
-   loud the noise is, while list headers still count.
+   loud the noise is, while list headers still count. When all header evidence is noise,
+   ``NOISE_OVERRIDE_MIN`` (= ``MIN_SCORE``) is enough: a web form's message decides as it
+   would without those headers.
 5. **Other content.** When the "other" content score (newsletter, spam, auto-reply wording)
    is at least ``MIN_SCORE`` and not below the best business score, the mail is "other".
 6. **Priority.** Business categories with at least ``MIN_SCORE`` and at least

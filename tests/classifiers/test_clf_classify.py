@@ -124,6 +124,21 @@ def test_procurement_po_beats_bulk_and_no_reply_noise(sender: str) -> None:
     assert result.confidence > 0.5
 
 
+@pytest.mark.parametrize(("subject", "body"), [
+    ("Contact request: Service",
+     "Name: Lena Hoff\nComments: Our pH meter doesn't calibrate anymore. What would a repair "
+     "cost and how long does it take?"),
+    ("Nouvelle demande de contact",
+     "Nom : Julie Petit\nMessage : Proposez-vous des contrats de maintenance pour les hottes ?"),
+])
+def test_web_form_enquiry_beats_header_noise_alone(subject: str, body: str) -> None:
+    # Bulk precedence and a no-reply sender are all the headers say: a person's words in a
+    # web form decide at the ordinary MIN_SCORE, as they would without those headers.
+    result = run(subject, body, from_addr="no-reply@forms.example",
+                 headers=(("Precedence", "bulk"),))
+    assert (result.category, result.decided_by) == ("enquiry", "rule")
+
+
 def test_list_headers_still_outweigh_business_words_of_a_digest() -> None:
     result = run(
         "pump-users Digest, Vol 12, Issue 6",
