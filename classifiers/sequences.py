@@ -246,19 +246,17 @@ class SequenceIndex:
         """(rule id, start token, end token) of each sequence match in ``doc``: for each rule
         and end token the shortest span; spans with a negator inside are left out for
         negatable rules. ``phrase_hits``: (bit, start, end) of the forms in :attr:`phrases`
-        that the PhraseMatcher found. ``columns``: ``doc.to_array`` of ``LOWER`` (or an array
-        with ``LOWER`` as its first column), when the caller has it already. Whitespace tokens
-        are told by their word masks, not by an ``IS_SPACE`` column: one attribute fewer
-        read per token."""
+        that the PhraseMatcher found. ``columns``: ``doc.to_array(["LOWER"])``, when the caller
+        has it already. Whitespace tokens are told by their word masks, not by an
+        ``IS_SPACE`` column: one attribute fewer read per token."""
         if not self._compiled or not len(doc):
             return []
         if columns is None:
             columns = doc.to_array(["LOWER"])
-        lower = columns if columns.ndim == 1 else columns[:, 0]
         # Every token's word mask, packed (one row of bytes a token), in a few numpy calls:
         # no Python step per token or per word unless the word is new.
         words = self._words
-        rows = words.rows(lower, doc.vocab.strings)
+        rows = words.rows(columns, doc.vocab.strings)
         absent = ~numpy.bitwise_or.reduce(rows.view(numpy.uint64), axis=0)
         hits = [(bit.bit_length() - 1, start, end) for bit, start, end in phrase_hits]
         if hits:

@@ -22,21 +22,14 @@ def without_nul(value: Any) -> Any:
     Dicts and lists are copied (tuples become lists). The plain leaves of a dict or list are
     taken as they are, without a call each: filing passes every row and event of a batch
     through here, ~110 leaves per message, and a call per leaf cost 0.1 ms per message."""
-    kind = type(value)
-    if kind is str:
-        return value.replace("\x00", "") if "\x00" in value else value
-    if kind is dict:
-        return {k: v if type(v) in _PLAIN or (type(v) is str and "\x00" not in v)
-                else without_nul(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [v if type(v) in _PLAIN or (type(v) is str and "\x00" not in v)
-                else without_nul(v) for v in value]
     if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, dict):
-        return {k: without_nul(v) for k, v in value.items()}
+        return {k: v if type(v) in _PLAIN or (type(v) is str and "\x00" not in v)
+                else without_nul(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [without_nul(v) for v in value]
+        return [v if type(v) in _PLAIN or (type(v) is str and "\x00" not in v)
+                else without_nul(v) for v in value]
     return value
 
 
