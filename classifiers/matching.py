@@ -25,8 +25,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from classifiers.lifts import NO_LIFTS, Lifts
 from classifiers.regex_starts import first_chars, lookahead
-from classifiers.rules import NEAR_FIRST, NEAR_SECOND, SEQUENCE_FORM, ContentRule, RuleSet
+from classifiers.rules import (
+    NEAR_FIRST,
+    NEAR_SECOND,
+    SCOPE,
+    SEQUENCE_FORM,
+    ContentRule,
+    RuleSet,
+)
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
@@ -89,9 +97,12 @@ def negated(text: str, start_char: int, negators: frozenset[str]) -> bool:
     return any(w in negators or w.endswith("n't") for w in words)
 
 
-def conditional(text: str, start_char: int, conditionals: frozenset[str]) -> bool:
+def conditional(
+    text: str, start_char: int, conditionals: frozenset[str], lifts: Lifts = NO_LIFTS
+) -> bool:
     """True when a conditional word or phrase ("if", "in case") stands among the
-    ``CONDITION_WINDOW`` words before ``start_char`` in the same clause."""
+    ``CONDITION_WINDOW`` words before ``start_char`` in the same clause, unless ``lifts``
+    says that it asks for the change rather than supposes it (see ``lifts.py``)."""
     before = text[max(0, start_char - 160) : start_char]
     end = _CONDITION_END_REVERSED.search(before[::-1])
     clause = before[len(before) - end.start() :] if end else before
@@ -101,6 +112,10 @@ def conditional(text: str, start_char: int, conditionals: frozenset[str]) -> boo
     words = words[-CONDITION_WINDOW:]
     if not words:
         return False
+    if lifts is not NO_LIFTS and not conditionals.isdisjoint(words):
+        question = _asks(text, start_char)
+        words = [w for i, w in enumerate(words)
+                 if w not in conditionals or not lifts.lifted(words, i, question)]
     if not conditionals.isdisjoint(words):
         return True
     phrases = _phrases(conditionals)
@@ -108,6 +123,15 @@ def conditional(text: str, start_char: int, conditionals: frozenset[str]) -> boo
         return False
     joined = " " + " ".join(words) + " "
     return any(p in joined for p in phrases)
+
+
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
+
+def _asks(text: str, start_char: int) -> bool:
+    """Whether the sentence of the match at ``start_char`` ends with a question mark."""
+    end = _SENTENCE_END.search(text, start_char, start_char + 300)
+    return end is not None and end.group() == "?"
 
 
 @lru_cache(maxsize=32)
@@ -191,6 +215,7 @@ def match_message(
         del doc
     negators = rules.negators_for(lang)
     conditionals = rules.conditionals_for(lang)
+    scope_lifts = rules.lifts_for(lang)
     hits: dict[tuple[str, str], Hit] = {}
     for rule_id, char, end_char in spans:
         rule = rules.content_rules[rule_id]
@@ -199,7 +224,8 @@ def match_message(
             continue
         if rule.negatable and negated(joined, char, negators):
             continue
-        if rule.conditional == "skip" and conditional(joined, char, conditionals):
+        lifts = scope_lifts if rule.category == SCOPE else NO_LIFTS
+        if rule.conditional == "skip" and conditional(joined, char, conditionals, lifts):
             continue
         hits[(rule.id, field)] = Hit(rule, joined[char:end_char], field)
     return list(hits.values())

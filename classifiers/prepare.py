@@ -149,6 +149,14 @@ _SIGNATURE_LINES = 12
 _WRAPPED = re.compile(r"\n(?<=[^\n]\n)(?=[ \t]*[a-zà-ÿß(])")
 
 
+# Words above an attribution line that still count as a greeting or a pointer to answers
+# written under the quote ("Hi Jo, see my answers below.").
+_POINTER_WORDS = 12
+# A line after a closing-like "thanks." with this many words and a full stop is a sentence.
+_PROSE_WORDS = 7
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
 @dataclass(frozen=True)
 class Prepared:
     """The new text and what preparation recognised about the message."""
@@ -227,7 +235,7 @@ def prepare(body: str, subject: str = "") -> Prepared:
             if _reply_header(lines, i) or _is_outlook_block(lines, i):
                 quoted = True
                 break
-            if kept and _CLOSING.match(stripped):
+            if kept and _CLOSING.match(stripped) and not _prose_follows(lines, i):
                 kept.append(line)
                 nxt = _next_forward(lines, i)
                 if nxt >= 0:
@@ -243,15 +251,31 @@ def prepare(body: str, subject: str = "") -> Prepared:
 
 
 def _bottom_post(lines: list[str], i: int, kept: list[str]) -> bool:
-    """An attribution line ("On ... X wrote:") with nothing written above it and a ">" quote
-    below: the sender answers under the quote (mobile and list style), so the text after the
-    quote is the new text, not history."""
-    if any(k.strip() for k in kept):
+    """An attribution line ("On ... X wrote:") with at most a greeting or a pointer written
+    above it ("Hi Jo, answers inline.") and a ">" quote below: the sender answers under the
+    quote or between its lines (mobile, list and inline style), so the unquoted text after
+    the attribution is new text, not history (the ">" lines are skipped anyway)."""
+    if len(_WORDS.findall(" ".join(kept))) > _POINTER_WORDS:
         return False
     for j in range(i + 1, min(len(lines), i + 3)):
         s = lines[j].strip()
         if s:
             return s.startswith(">")
+    return False
+
+
+def _prose_follows(lines: list[str], i: int) -> bool:
+    """After a closing-like line ("thanks."): the next line is a sentence of the message
+    (a question, or a long sentence), not a name or a role, so the "thanks" was said in
+    passing ("Hi Tom, / thanks. / Can you add 2 more filters?") and the text goes on."""
+    for j in range(i + 1, min(len(lines), i + 3)):
+        s = lines[j].strip()
+        if not s:
+            continue
+        if s.startswith(">") or _FOOTER.match(s) or _reply_header(lines, j):
+            return False
+        words = len(_WORDS.findall(s))
+        return (s.endswith("?") and words >= 3) or (s[-1] in ".!" and words >= _PROSE_WORDS)
     return False
 
 

@@ -46,6 +46,7 @@ from classifiers.concepts import (
 )
 from classifiers.french_tokens import use_compact_token_match
 from classifiers.language import DEFAULT, SUPPORTED
+from classifiers.lifts import Lifts
 from classifiers.sequences import (
     MAX_UNORDERED,
     Element,
@@ -177,6 +178,7 @@ class RuleSet:
     )
     _sequence_indexes: dict[str, SequenceIndex] = field(default_factory=dict, repr=False)
     _word_sets: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict, repr=False)
+    _lifts: dict[str, Lifts] = field(default_factory=dict, repr=False)
     _languages: tuple[str, ...] | None = field(default=None, repr=False)
     _concept_forms: dict[str, dict[str, frozenset[str]]] = field(
         default_factory=dict, repr=False
@@ -291,6 +293,21 @@ class RuleSet:
                 | frozenset(ENGLISH_CONDITIONALS)
             )
         return self._word_sets[key]
+
+    def lifts_for(self, lang: str) -> Lifts:
+        """The words of ``lang`` and English that lift a conditional in a requested change
+        (concepts ``cond_ask``, ``cond_possible``, ``cond_hedge``, ``cond_modal``)."""
+        if lang not in self._lifts:
+            langs = {lang, DEFAULT}
+
+            def words(name: str) -> frozenset[str]:
+                return frozenset().union(
+                    *(self.concept_forms(lg).get(name, frozenset()) for lg in langs)
+                )
+
+            self._lifts[lang] = Lifts(words("cond_ask"), words("cond_possible"),
+                                      words("cond_hedge"), words("cond_modal"))
+        return self._lifts[lang]
 
     def concept_forms(self, lang: str) -> dict[str, frozenset[str]]:
         """Concept name -> every lower-case form of ``lang``'s concepts (lemmas expanded).

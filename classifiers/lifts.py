@@ -1,0 +1,54 @@
+"""Conditional words that do not make a requested change hypothetical.
+
+A scope rule skips a match after a conditional word ("if we ordered 200 instead of 100,
+would the price drop?" changes nothing). Three uses of the same words ask for a change
+rather than suppose one, and for scope rules they are lifted (the words come from the
+language's concepts ``cond_ask``, ``cond_possible``, ``cond_hedge`` and ``cond_modal``):
+
+* an **embedded question**: "if" / "whether" right after a verb of knowing, telling or
+  checking ("let me know if you can push the installation back", "pourriez-vous confirmer
+  si ...", "meddela om ni kan flytta ...");
+* a **courtesy condition** on what the recipient can do: the conditional with a word of
+  possibility up to three words after it ("if possible, could you ship ...", "if at all
+  possible", "falls möglich", "si es posible", "om möjligt");
+* a **hedge** ("maybe", "perhaps", "possibly", "wondering", "vielleicht", "kanske") in a
+  question or a modal request ("could we perhaps move delivery to week 50?").
+
+Order and property rules keep every conditional: "please let us know if we should send the
+gauges" hands nothing over, and a request to change is a change only for the scope rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# A pronoun between the verb and the conditional ("tell me if", "ask you whether").
+_PRONOUNS = frozenset({"me", "us", "you", "mir", "uns", "me", "nous", "nos", "ci", "ons",
+                       "mig", "oss", "os", "mi", "nám", "nam"})
+POSSIBLE_AFTER = 3
+
+
+@dataclass(frozen=True)
+class Lifts:
+    """The words of one language (and English) that lift a conditional in a request."""
+
+    ask: frozenset[str] = frozenset()
+    possible: frozenset[str] = frozenset()
+    hedge: frozenset[str] = frozenset()
+    modal: frozenset[str] = frozenset()
+
+    def lifted(self, words: list[str], i: int, question: bool) -> bool:
+        """Whether the conditional ``words[i]`` asks for a change rather than supposes one.
+
+        ``question``: the sentence of the match ends with a question mark."""
+        before = words[i - 1] if i > 0 else ""
+        if before in self.ask or (
+            before in _PRONOUNS and i > 1 and words[i - 2] in self.ask
+        ):
+            return True
+        if not self.possible.isdisjoint(words[i + 1 : i + 1 + POSSIBLE_AFTER]):
+            return True
+        return words[i] in self.hedge and (question or not self.modal.isdisjoint(words))
+
+
+NO_LIFTS = Lifts()
