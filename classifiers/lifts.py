@@ -5,9 +5,11 @@ would the price drop?" changes nothing). Three uses of the same words ask for a 
 rather than suppose one, and for scope rules they are lifted (the words come from the
 language's concepts ``cond_ask``, ``cond_possible``, ``cond_hedge`` and ``cond_modal``):
 
-* an **embedded question**: "if" / "whether" right after a verb of knowing, telling or
-  checking ("let me know if you can push the installation back", "pourriez-vous confirmer
-  si ...", "meddela om ni kan flytta ...");
+* an **embedded question** of what the recipient can do: "if" / "whether" right after a
+  verb of knowing, telling or checking, with a modal or a word of possibility after it
+  ("let me know if you can push the installation back", "pourriez-vous confirmer si vous
+  pouvez ...", "meddela om ni kan flytta ..."); "tell me if my top-up has been cancelled"
+  asks about a state and stays conditional;
 * a **courtesy condition** on what the recipient can do: the conditional with a word of
   possibility up to three words after it ("if possible, could you ship ...", "if at all
   possible", "falls möglich", "si es posible", "om möjligt");
@@ -42,9 +44,11 @@ class Lifts:
 
         ``question``: the sentence of the match ends with a question mark."""
         before = words[i - 1] if i > 0 else ""
-        if before in self.ask or (
+        after = words[i + 1 :]
+        embedded = before in self.ask or (
             before in _PRONOUNS and i > 1 and words[i - 2] in self.ask
-        ):
+        )
+        if embedded and not (self.modal.isdisjoint(after) and self.possible.isdisjoint(after)):
             return True
         if not self.possible.isdisjoint(words[i + 1 : i + 1 + POSSIBLE_AFTER]):
             return True
