@@ -62,7 +62,7 @@ def _scope_score(msg: MessageInput, rules: RuleSet) -> float:
     reply = bool(classify_module.REPLY_SUBJECT.match(msg.subject))
     hits = classify_module._hits(msg.subject, text, "", lang, rules)
     weighted = classify_module._weights(hits, reply=reply)
-    return sum(w for w, h in weighted.values() if h.rule.category == SCOPE)
+    return float(sum(w for w, h in weighted.values() if h.rule.category == SCOPE))
 
 
 def gates(msg: MessageInput, result: Classification, rules: RuleSet) -> list[str]:

@@ -184,8 +184,9 @@ def _decide(
     """Return (category, decided_by): "header", "rule", "weak-rule" or "fallback".
 
     A scope change (``scope_score`` >= ``SCOPE_MIN``) is business content too when headers
-    are weighed: a sourcing portal's "event amended" notice or a web form asking to move a
-    delivery is machine-sent, yet it changes something that exists.
+    and "other" wording are weighed: a sourcing portal's "event amended" notice or a web form
+    asking to move a delivery is machine-sent, and a thank-you that also moves a date is no
+    pure acknowledgement, yet both change something that exists.
     """
     top = max(scores[c] for c in BUSINESS)
     change = scope_score if scope_score >= SCOPE_MIN else 0.0
@@ -199,7 +200,9 @@ def _decide(
         bar, header_score - header_noise
     ):
         return "other", "header"
-    if scores["other"] >= MIN_SCORE and scores["other"] >= top:
+    # A change is no pure acknowledgement: "thank you for the order confirmation, could we
+    # move the delivery to week 48?" asks for something, so "other" wording must outweigh it.
+    if scores["other"] >= MIN_SCORE and scores["other"] >= max(top, change):
         return "other", "rule"
     for cat in BUSINESS:
         if scores[cat] >= MIN_SCORE and scores[cat] >= PRIORITY_FRACTION * top:

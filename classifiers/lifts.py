@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # A pronoun between the verb and the conditional ("tell me if", "ask you whether").
-_PRONOUNS = frozenset({"me", "us", "you", "mir", "uns", "me", "nous", "nos", "ci", "ons",
+_PRONOUNS = frozenset({"me", "us", "you", "mir", "uns", "nous", "nos", "ci", "ons",
                        "mig", "oss", "os", "mi", "nám", "nam"})
 POSSIBLE_AFTER = 3
 

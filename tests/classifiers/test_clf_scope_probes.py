@@ -114,3 +114,14 @@ def test_a_thanks_followed_by_a_request_is_no_closing() -> None:
     assert "add 2 more filters" in new_text(body)
     signed = "Hi Tom,\nplease add 2 filters.\nThanks\nMike Stone\nBuyer, Acme Ltd\n+44 1234"
     assert "Buyer" not in new_text(signed)
+
+
+def test_a_thank_you_that_moves_a_date_is_no_pure_acknowledgement() -> None:
+    r = classify(MessageInput(subject="RE: Order confirmation", body_text=(
+        "Thank you for the order confirmation. Could we move the delivery to week 48?\n\nAnna"
+    )), RULES)
+    assert r.category != "other" and r.scope_change
+    ack = classify(MessageInput(subject="RE: Order confirmation", body_text=(
+        "Thank you for the order confirmation, no changes from our side.\n\nAnna"
+    )), RULES)
+    assert not ack.scope_change
