@@ -89,6 +89,8 @@ CHANGE_KIND_MIN = 2.5
 RMA_WEIGHT = 1.5
 ORDER_CHANGES = frozenset({"quantity", "specification", "date", "address", "cancellation", "hold"})
 ORDER_REFERENCE = ".order.po_mention"
+# "other" rules of pure thank-you wording: a scope change outweighs them (see _decide).
+ACKNOWLEDGEMENT = (".other.acknowledgement", ".other.c3_will_review")
 BUSINESS: tuple[str, ...] = tuple(c for c in CATEGORIES if c != "other")
 _MAX_SUBJECT = 1_000
 _MAX_ATTACHMENTS = 20
@@ -179,14 +181,15 @@ def _structural(
 
 def _decide(
     scores: dict[str, float], header_score: float, header_final: bool, asks: bool,
-    header_noise: float = 0.0, scope_score: float = 0.0,
+    header_noise: float = 0.0, scope_score: float = 0.0, other_ack: float = 0.0,
 ) -> tuple[str, str]:
     """Return (category, decided_by): "header", "rule", "weak-rule" or "fallback".
 
     A scope change (``scope_score`` >= ``SCOPE_MIN``) is business content too when headers
-    and "other" wording are weighed: a sourcing portal's "event amended" notice or a web form
-    asking to move a delivery is machine-sent, and a thank-you that also moves a date is no
-    pure acknowledgement, yet both change something that exists.
+    are weighed, and it outweighs "other" wording that is only thanks (``other_ack``, the
+    score of the ``ACKNOWLEDGEMENT`` rules): a sourcing portal's "event amended" notice or a
+    web form asking to move a delivery is machine-sent, and a thank-you that also moves a
+    date is no pure acknowledgement, yet both change something that exists.
     """
     top = max(scores[c] for c in BUSINESS)
     change = scope_score if scope_score >= SCOPE_MIN else 0.0
@@ -201,8 +204,10 @@ def _decide(
     ):
         return "other", "header"
     # A change is no pure acknowledgement: "thank you for the order confirmation, could we
-    # move the delivery to week 48?" asks for something, so "other" wording must outweigh it.
-    if scores["other"] >= MIN_SCORE and scores["other"] >= max(top, change):
+    # move the delivery to week 48?" asks for something. Only thank-you wording gives way;
+    # newsletter, spam and out-of-office text still decide "other".
+    thanks_only = change > 0 and scores["other"] - other_ack < MIN_SCORE
+    if scores["other"] >= MIN_SCORE and scores["other"] >= top and not thanks_only:
         return "other", "rule"
     for cat in BUSINESS:
         if scores[cat] >= MIN_SCORE and scores[cat] >= PRIORITY_FRACTION * top:
@@ -258,8 +263,9 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
         structural.append(Evidence(rule_id, matched, "body"))
     header = evaluate_headers(msg, rs)
     asks = "?" in text or "?" in subject or scope_score >= SCOPE_MIN
+    other_ack = sum(w for w, h in weighted.values() if h.rule.id.endswith(ACKNOWLEDGEMENT))
     category, decided_by = _decide(
-        scores, header.score, header.final, asks, header.noise, scope_score
+        scores, header.score, header.final, asks, header.noise, scope_score, other_ack
     )
     scope_change = category != "other" and scope_score >= SCOPE_MIN
     fallback = decided_by in ("weak-rule", "fallback")
