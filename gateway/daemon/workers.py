@@ -674,5 +674,6 @@ class WorkerPool:
         if self.stopping.wait(delay):
             return False
         self._spawn(slot)
+        log.info("worker %d restarted: pid %s", slot.index, slot.process and slot.process.pid)
         self.wake()  # the freed batch (or, on PostgreSQL, the rows its end unlocked)
         return True
