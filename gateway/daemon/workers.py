@@ -365,21 +365,30 @@ class _Worker:
         self.pid = process.pid
         self.fd: int | None = None
         self._code: int | None = None
-        with suppress(OSError):  # it ended already: the fork server reports it
-            self.fd = os.pidfd_open(self.pid) if self.pid else None
+        pidfd_open = getattr(os, "pidfd_open", None)  # Linux only
+        with suppress(OSError):  # it ended already (the fork server reports it), or no pidfds
+            self.fd = pidfd_open(self.pid) if pidfd_open and self.pid else None
 
     def is_alive(self) -> bool:
         if self.fd is None:
             return self._code is None and self.process.is_alive()
-        return not select.select([self.fd], [], [], 0)[0]
+        return not self._ended(0)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait up to ``timeout`` seconds for it to end (and reap it if it is this process's
         child)."""
         if self.fd is None:
             self.process.join(timeout)
-        elif select.select([self.fd], [], [], timeout)[0]:
+        elif self._ended(timeout):
             self._reap()
+
+    def _ended(self, timeout: float | None) -> bool:
+        """Whether it ended, waiting up to ``timeout`` seconds (None: for ever). ``poll``, not
+        ``select``: the daemon's descriptors (SMTP sessions) may pass select's 1024."""
+        assert self.fd is not None
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else timeout * 1000))
 
     def kill(self) -> None:
         if self.fd is None:
