@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import _project_path  # noqa: F401  (must come before gateway)
 
@@ -91,7 +92,8 @@ class Client(threading.Thread):
                 self.times.append((ended, ended - began))
 
 
-def one(folder: Path, keep: bool, mails: Sequence[smtp_accept.Mail], warm: int) -> dict:
+def one(folder: Path, keep: bool, mails: Sequence[smtp_accept.Mail], warm: int
+        ) -> dict[str, Any]:
     port = smtp_accept.free_port()
     daemon, log, home = start(folder, keep, port)
     try:
@@ -136,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="messages filed before the first kill (110: 10 per language)")
     args = parser.parse_args(argv)
     corpus = paired.Corpus(args.corpora)
-    results: dict[bool, list[dict]] = {False: [], True: []}
+    results: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     print(f"worker_restart: {paired.machine_note()}", flush=True)
     with paired.workspace(args, "commgate-worker-restart-") as root:
         for number in range(args.rounds):
