@@ -23,13 +23,13 @@ tells it) and takes SIGTERM as ``drain``, so a SIGTERM sent to the whole control
 default) drains too.
 
 Once every worker has started, the pool stops the fork server (``[worker] keep_fork_server``,
-false by default): its own copies of the pages the workers have written to (about 40 MB once
-mail in every language was filed) and its share of the rest go away. A worker started later
-(a restart after a crash) starts a new fork server first (about 4 s of CPU, on the restarting
-worker's reader thread: the intakes keep answering), which is stopped again once that worker
-runs. The daemon is made the workers' subreaper, so a worker whose fork server has ended stays
-its child (``ps``, its exit code); each worker is watched through a pidfd
-(:class:`_Worker`), not through the fork server.
+false by default under ``commgate run``): its own copies of the pages the workers have written
+to (45-60 MB once mail in every language was filed) and its share of the rest go away. A
+worker started later (a restart after a crash) starts a new fork server first (about 4 s of
+CPU, on the restarting worker's reader thread: the intakes keep answering), which is stopped
+again once that worker runs. The daemon is made the workers' subreaper, so a worker whose
+fork server has ended stays its child (``ps``, its exit code); each worker is watched through
+a pidfd (:class:`_Worker`), not through the fork server.
 """
 
 from __future__ import annotations
@@ -319,10 +319,15 @@ def _kill_fork_server() -> None:
         server._forkserver_address = None
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+
+
 def _become_subreaper() -> bool:
     """Make this process the reaper of its orphaned descendants (Linux's
     ``PR_SET_CHILD_SUBREAPER``): a worker whose fork server stopped becomes this process's
-    child, not init's, so the pool reaps it and reads its exit code. False where unsupported."""
+    child, not init's, so the pool reaps it and reads its exit code. False where unsupported.
+    (Any other orphan below the daemon would also become its child and stay a zombie until
+    the daemon exits; none is known: its other children are waited for by pid.)"""
     import ctypes
 
     try:
@@ -330,9 +335,6 @@ def _become_subreaper() -> bool:
         return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
-
-
-_PR_SET_CHILD_SUBREAPER = 36
 
 
 def can_outlive_fork_server() -> bool:
