@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,9 +70,11 @@ def _kb_fields(text: str, names: Sequence[str]) -> dict[str, float]:
     return values
 
 
-def role_of(pid: int, daemon: int) -> str:
+def role_of(pid: int, daemon: int, parents: Sequence[int] = ()) -> str:
     """What a process of the tree is: the daemon, or from its command line (a worker runs
-    the fork server's, which it was forked from)."""
+    the fork server's, which it was forked from). ``parents``: the tree's parent pids; the
+    fork server is the parent of the workers it forked, and a worker whose fork server was
+    stopped is the daemon's child (the daemon is its subreaper)."""
     if pid == daemon:
         return "daemon"
     try:
@@ -82,7 +85,8 @@ def role_of(pid: int, daemon: int) -> str:
     if "resource_tracker" in cmd:
         return "resource tracker"
     parent = int(stat.rsplit(")", 1)[1].split()[1])
-    return "fork server" if parent == daemon and "forkserver" in cmd else "worker"
+    server = parent == daemon and "forkserver" in cmd and (not parents or pid in parents)
+    return "fork server" if server else "worker"
 
 
 def private_by_mapping(pid: int, top: int) -> list[tuple[float, str]]:
@@ -106,14 +110,20 @@ def private_by_mapping(pid: int, top: int) -> list[tuple[float, str]]:
 def read_tree(daemon: int) -> list[Process]:
     """Every process of the daemon's tree, parents first."""
     tree = []
-    for pid in paired.descendants(daemon):
+    pids = paired.descendants(daemon)
+    parents = []
+    for pid in pids:
+        with suppress(OSError, IndexError, ValueError):
+            parents.append(int(Path(f"/proc/{pid}/stat").read_text()
+                               .rsplit(")", 1)[1].split()[1]))
+    for pid in pids:
         try:
             status = _kb_fields(Path(f"/proc/{pid}/status").read_text(), ("VmRSS", "VmHWM"))
             rollup = _kb_fields(Path(f"/proc/{pid}/smaps_rollup").read_text(),
                                 ("Pss", "Private_Clean", "Private_Dirty"))
         except OSError:
             continue  # ended meanwhile
-        tree.append(Process(pid, role_of(pid, daemon), status["VmRSS"], status["VmHWM"],
+        tree.append(Process(pid, role_of(pid, daemon, parents), status["VmRSS"], status["VmHWM"],
                             rollup["Pss"], rollup["Private_Clean"] + rollup["Private_Dirty"]))
     return tree
 

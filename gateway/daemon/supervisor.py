@@ -272,6 +272,7 @@ class Daemon:
             self.app.settings.home, count, self.app.db, log_level=level,
             log_format=self.app.settings.config.log_format,
             nice=self.app.settings.config.worker.nice,
+            stop_fork_server=not self.app.settings.config.worker.keep_fork_server,
             on_outcomes=lambda outcomes: loop.call_soon_threadsafe(self._filed, outcomes),
             on_error=lambda message, config: loop.call_soon_threadsafe(
                 self._worker_failed, message, config))

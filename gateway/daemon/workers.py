@@ -21,6 +21,15 @@ worker files it, and starts a new one after a back-off (1 s doubling to 60 s whi
 dying without filing anything). A worker ignores SIGINT and SIGHUP (the daemon decides and
 tells it) and takes SIGTERM as ``drain``, so a SIGTERM sent to the whole control group (systemd's
 default) drains too.
+
+Once every worker has started, the pool stops the fork server (``[worker] keep_fork_server``,
+false by default under ``commgate run``): its own copies of the pages the workers have written
+to (45-60 MB once mail in every language was filed) and its share of the rest go away. A
+worker started later (a restart after a crash) starts a new fork server first (about 4 s of
+CPU, on the restarting worker's reader thread: the intakes keep answering), which is stopped
+again once that worker runs. The daemon is made the workers' subreaper, so a worker whose
+fork server has ended stays its child (``ps``, its exit code); each worker is watched through
+a pidfd (:class:`_Worker`), not through the fork server.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
 import shutil
 import signal
 import tempfile
@@ -36,7 +46,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from multiprocessing import forkserver, resource_tracker
+from multiprocessing import forkserver, resource_tracker, util
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -286,11 +296,138 @@ def _fork_server_running() -> bool:
     return getattr(server, "_forkserver_pid", None) is not None
 
 
+def _kill_fork_server() -> None:
+    """End this process's fork server now; ``multiprocessing`` starts a new one for the next
+    process started. Not ``ForkServer._stop``: that closes the server's "alive" pipe and waits
+    for it to exit, but every process it forked holds that pipe too (so the server lives as
+    long as its workers). The server holds nothing to clean up; SIGKILL cannot be refused."""
+    server: Any = forkserver._forkserver
+    with server._lock:
+        pid = server._forkserver_pid
+        if pid is None:
+            return
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        os.close(server._forkserver_alive_fd)
+        address = server._forkserver_address
+        if not util.is_abstract_socket_namespace(address):
+            with suppress(FileNotFoundError):
+                os.unlink(address)
+        server._forkserver_pid = server._forkserver_alive_fd = None
+        server._forkserver_address = None
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux's
+    ``PR_SET_CHILD_SUBREAPER``): a worker whose fork server stopped becomes this process's
+    child, not init's, so the pool reaps it and reads its exit code. False where unsupported.
+    (Any other orphan below the daemon would also become its child and stay a zombie until
+    the daemon exits; none is known: its other children are waited for by pid.)"""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def can_outlive_fork_server() -> bool:
+    """Whether this process can supervise workers without the fork server that forked them:
+    pidfds (Linux 5.3) and a subreaper (Linux 3.4). Makes this process a subreaper."""
+    if not all(hasattr(os, name) for name in ("pidfd_open", "P_PIDFD", "waitid")):
+        return False
+    server = forkserver._forkserver  # the attributes _kill_fork_server uses (CPython 3.4+)
+    if not all(hasattr(server, name) for name in (
+            "_lock", "_forkserver_pid", "_forkserver_alive_fd", "_forkserver_address")):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:  # a kernel without pidfds
+        return False
+    return _become_subreaper()
+
+
+class _Worker:
+    """A started worker process, watched through a pidfd.
+
+    ``multiprocessing``'s ``Process`` learns whether a worker runs, and its exit code, from
+    the fork server that forked it, and takes a fork server that stopped for a worker that
+    ended (exit code 255, ``kill`` a no-op). A pidfd answers whoever forked it: whether the
+    process runs, a signal to it (never to another process that reused its pid), and, once the
+    fork server has stopped and this process (a subreaper) inherited it, its exit code."""
+
+    def __init__(self, process: BaseProcess) -> None:
+        self.process = process
+        self.pid = process.pid
+        self.fd: int | None = None
+        self._code: int | None = None
+        pidfd_open = getattr(os, "pidfd_open", None)  # Linux only
+        with suppress(OSError):  # it ended already (the fork server reports it), or no pidfds
+            self.fd = pidfd_open(self.pid) if pidfd_open and self.pid else None
+
+    def is_alive(self) -> bool:
+        if self.fd is None:
+            return self._code is None and self.process.is_alive()
+        return not self._ended(0)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` seconds for it to end (and reap it if it is this process's
+        child)."""
+        if self.fd is None:
+            self.process.join(timeout)
+        elif self._ended(timeout):
+            self._reap()
+
+    def _ended(self, timeout: float | None) -> bool:
+        """Whether it ended, waiting up to ``timeout`` seconds (None: for ever). ``poll``, not
+        ``select``: the daemon's descriptors (SMTP sessions) may pass select's 1024."""
+        assert self.fd is not None
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else timeout * 1000))
+
+    def kill(self) -> None:
+        if self.fd is None:
+            self.process.kill()
+            return
+        with suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self.fd, signal.SIGKILL)
+
+    @property
+    def exitcode(self) -> int | None:
+        """Its exit code (``-N``: killed by signal N) once it ended, else None."""
+        if self.fd is not None and not self.is_alive():
+            self._reap()
+        if self.fd is not None:  # running
+            return None
+        return self._code if self._code is not None else self.process.exitcode
+
+    def _reap(self) -> None:
+        assert self.fd is not None
+        try:
+            info = os.waitid(os.P_PIDFD, self.fd, os.WEXITED | os.WNOHANG)
+        except ChildProcessError:  # the fork server's child: the server reaped it
+            self.process.join(5)  # and sends its exit code (255 if it stopped meanwhile)
+            self._code = self.process.exitcode
+        else:
+            if info is None:  # ended, not yet waitable: asked again later
+                return
+            self._code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+        os.close(self.fd)
+        self.fd = None
+
+
 @dataclass
 class _Slot:
     index: int
     name: str = ""
-    process: BaseProcess | None = None
+    process: _Worker | None = None
     conn: Connection | None = None
     idle: bool = False
     dirty: bool = False  # woken while busy: wake it when it next reports idle
@@ -307,12 +444,14 @@ class WorkerPool:
     """``count`` worker processes for the installation in ``home``, supervised.
 
     ``on_outcomes`` and ``on_error(message, is_config_error)`` are called on the pool's reader
-    threads (one per worker)."""
+    threads (one per worker). ``stop_fork_server``: stop the fork server whenever every worker
+    runs (see the module's docstring; ignored where :func:`can_outlive_fork_server` is not)."""
 
     def __init__(self, home: Path, count: int, db: Database, *, log_level: str,
                  on_outcomes: Callable[[list[Outcome]], object] = lambda _: None,
                  on_error: Callable[[str, bool], object] = lambda *_: None,
-                 log_format: str = "text", nice: int = 0) -> None:
+                 log_format: str = "text", nice: int = 0,
+                 stop_fork_server: bool = False) -> None:
         if count < 1:
             raise ValueError("a worker pool needs at least one process")
         self.home = home
@@ -333,6 +472,9 @@ class WorkerPool:
         self._unstarted = 0
         self._crashes = 0
         self._warm_folder: Path | None = None  # removed once the workers have stopped
+        self.stop_fork_server = stop_fork_server and can_outlive_fork_server()
+        # Held while a worker is forked and while the fork server is stopped: never both.
+        self._server_lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.slots)
@@ -465,15 +607,32 @@ class WorkerPool:
             args=(str(self.home), slot.name, child, self.log_level, self.log_format,
                   dict(os.environ), self.nice),
             daemon=False)
-        process.start()  # the first start waits until the fork server has loaded
+        with self._server_lock:
+            process.start()  # waits while the fork server (re)starts and loads
         child.close()
+        worker = _Worker(process)
         with slot.lock:
-            slot.process, slot.conn, slot.idle, slot.dirty = process, parent, False, False
+            slot.process, slot.conn, slot.idle, slot.dirty = worker, parent, False, False
             if self._killed:
                 process.kill()
             elif self._stop_message is not None:  # told to stop while it was starting
                 self._send(slot, self._stop_message)
             slot.heard = None
+        if self.stop_fork_server:
+            self._stop_fork_server()
+
+    def _stop_fork_server(self) -> None:
+        """Stop the fork server if every worker runs (none waits to be started or restarted,
+        which would need it): its pages are then the workers' alone. A worker started later
+        starts a new one (``multiprocessing`` does when a process is started)."""
+        with self._server_lock:
+            workers = [slot.process for slot in self.slots]
+            if not _fork_server_running() or not all(
+                    w is not None and w.fd is not None and w.is_alive() for w in workers):
+                return
+            _kill_fork_server()
+        log.info("fork server stopped: %d worker process(es) running; a restarted worker "
+                 "starts a new one", len(workers))
 
     def _send(self, slot: _Slot, message: tuple[Any, ...]) -> None:
         if slot.conn is None:
@@ -526,5 +685,6 @@ class WorkerPool:
         if self.stopping.wait(delay):
             return False
         self._spawn(slot)
+        log.info("worker %d restarted: pid %s", slot.index, slot.process and slot.process.pid)
         self.wake()  # the freed batch (or, on PostgreSQL, the rows its end unlocked)
         return True

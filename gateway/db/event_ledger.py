@@ -26,13 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
 from archive import Archive, LedgerEntry, Receipt
 from gateway.core import principal
 from gateway.db import row_images
+from gateway.db.bulk import conflict_insert
 from gateway.db.models import Case, CaseEvent, LedgerReceipt
 
 KIND = "events"
@@ -195,7 +194,7 @@ def _mirror(session: Session, entry: LedgerEntry) -> None:
            "direction": entry.direction, "transport": entry.transport,
            "envelope": dict(entry.envelope), "received_at": datetime.fromisoformat(entry.time),
            "status": "recorded"}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = conflict_insert(session)
     session.execute(insert(LedgerReceipt).on_conflict_do_nothing(index_elements=["seq"]), [row])
 
 

@@ -28,10 +28,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, LargeBinary, Table, inspect, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, Session, object_mapper
 
+from gateway.db.bulk import conflict_insert
 from gateway.db.models import Base, UTCDateTime
 
 # session.info key: {table name: set of primary-key tuples} touched in this transaction.
@@ -241,7 +240,7 @@ def apply(session: Session, rows: Mapping[str, Any], events: list[dict[str, Any]
     """One entry's images into the database: its deletions (dependants first), then its rows
     inserted or updated by primary key and its case events (dependencies first). The number
     of rows written."""
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    dialect_insert = conflict_insert(session)
     order = Base.metadata.sorted_tables
     for table in reversed(order):
         image = rows.get(table.name)

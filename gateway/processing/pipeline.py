@@ -40,9 +40,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,7 +50,7 @@ from gateway.config import Settings
 from gateway.core.clock import utcnow
 from gateway.core.errors import ConfigError
 from gateway.core.text import without_nul
-from gateway.db.bulk import insert_ids
+from gateway.db.bulk import conflict_insert, insert_ids
 from gateway.db.event_ledger import KIND as EVENTS_KIND
 from gateway.db.event_ledger import note_inserted, void_entry, wait_for_event_writers
 from gateway.db.models import (
@@ -994,10 +991,7 @@ def queue_entries(session: Session, entries: Sequence[LedgerEntry], *,
         return set()
     # The daemon's recorder and a catch_up (here or in a CLI import) may queue the same
     # entries at the same moment: whoever comes second inserts nothing.
-    dialect = session.get_bind().dialect.name
-    inserts: dict[str, Callable[[Table], postgresql.Insert | sqlite.Insert]] = {
-        "postgresql": pg_insert, "sqlite": sqlite_insert}
-    dialect_insert = inserts[dialect]
+    dialect_insert = conflict_insert(session)
     # Into the table, not the mapped class: the rows are plain values either way, and the ORM's
     # bulk-insert layer cost the daemon's recorder as much interpreter time per entry (it sorts
     # the tables and collects per-row commands, ~60 us an entry) as the database's own work.

@@ -231,10 +231,14 @@ def test_sigterm_drains_every_worker_of_the_daemon(home, tmp_path, hold):
         for n in range(25):
             mailbox.Maildir(str(drop)).add(make_message(subject=f"drain {n}"))
         pid, first = wait_for(lambda: held(hold), what="a worker holding its batch")
-        # The daemon's processes: itself, the fork server and the workers, no resource
-        # tracker (the pool registers nothing with one).
-        children = [child_cmdline(c) for c in children_of(daemon.pid)]
-        assert len(children) == 1 and "forkserver" in children[0], children
+        # The daemon's processes once both workers run: itself and the workers (forked by a
+        # fork server, now stopped; the daemon is their subreaper), no resource tracker (the
+        # pool registers nothing with one).
+        wait_for(lambda: "fork server stopped" in log_path.read_text(),
+                 what="the fork server stopped")
+        children = children_of(daemon.pid)
+        assert pid in children and len(children) == 2, children
+        assert all("forkserver" in child_cmdline(c) for c in children)
         # [worker] nice: the worker files below the daemon's priority, as a batch task.
         assert os.getpriority(os.PRIO_PROCESS, pid) == max(7, os.getpriority(os.PRIO_PROCESS, 0))
         assert os.sched_getscheduler(pid) == os.SCHED_BATCH
@@ -267,6 +271,42 @@ def test_sigterm_drains_every_worker_of_the_daemon(home, tmp_path, hold):
         assert set(messages_filed(app).values()) == {1}
     finally:
         app.close()
+
+
+def test_a_worker_killed_after_the_fork_server_stopped_is_replaced_and_its_batch_filed(
+        home, tmp_path, hold):
+    drop = tmp_path / "Maildir"
+    mailbox.Maildir(str(drop))
+    with open(home / "commgate.toml", "a") as fh:
+        fh.write(f'\n[[dropfolders]]\npath = "{drop}"\n')
+    set_worker(home, batch_size=BATCH, processes=2)
+    log_path = tmp_path / "daemon.log"
+    with daemon_process(home, log_path) as daemon:
+        wait_for(lambda: "fork server stopped" in log_path.read_text(),
+                 what="the fork server stopped once both workers ran")
+        assert len(children_of(daemon.pid)) == 2  # the workers, the daemon's children now
+        for n in range(25):
+            mailbox.Maildir(str(drop)).add(make_message(subject=f"restart {n}"))
+        pid, _first = wait_for(lambda: held(hold), what="a worker holding its batch")
+        os.kill(pid, signal.SIGKILL)
+        # The daemon reaps it (its exit code read without the fork server), frees its batch
+        # and starts a new worker from a new fork server, stopped again once it runs.
+        wait_for(lambda: log_path.read_text().count("fork server stopped") == 2,
+                 what="a new worker started and the new fork server stopped")
+        app = App.open(home)
+        try:
+            wait_for(lambda: statuses(app) == {"filed": 25}, what="every entry filed")
+            assert set(messages_filed(app).values()) == {1}
+        finally:
+            app.close()
+        children = children_of(daemon.pid)
+        assert len(children) == 2 and pid not in children, children
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=120)
+    output = log_path.read_text()
+    assert daemon.returncode == 0, output[-3000:]
+    assert f"pid {pid}) ended with exit code -9;" in output, output[-3000:]
+    assert "worker processes drained" in output
 
 
 @pytest.mark.parametrize("workers_after", [0, 25])
