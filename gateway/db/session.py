@@ -64,7 +64,7 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 def _postgres_raw_cursors(dbapi_connection: Any, _record: Any) -> None:
     # psycopg rewrites each statement's %(name)s placeholders into $n with a Python loop that
     # it caches only for statements of at most 50 parameters: a filing batch's multi-row
-    # INSERTs and IN lists (thousands of parameters) paid ~0.3 ms of CPU per message for it
+    # INSERTs and IN lists (thousands of parameters) paid ~0.2 ms of CPU per message for it
     # (bench/profile_filing.py --postgres). Its raw cursors take $n as PostgreSQL does, which
     # SQLAlchemy then renders itself (paramstyle numeric_dollar): nothing to rewrite.
     import psycopg  # only PostgreSQL installations need it loaded
