@@ -56,20 +56,34 @@ def note_inserted(session: Session, rows: Sequence[Mapping[str, Any]], ids: Iter
     inserted and the ids the database gave them, in the same order."""
     if _ARCHIVE not in session.info:
         return
-    pending = session.info.setdefault(_PENDING, [])
-    for row, event_id in zip(rows, ids, strict=True):
-        pending.append(_record(event_id, row["case_id"], row["at"], row["actor"], row["kind"],
-                               row.get("message_pk"), row.get("data") or {},
-                               row.get("claimed_as")))
+    stored = _as_stored([row.get("data") for row in rows])
+    session.info.setdefault(_PENDING, []).extend(
+        _record(event_id, row["case_id"], row["at"], row["actor"], row["kind"],
+                row.get("message_pk"), data, row.get("claimed_as"))
+        for row, event_id, data in zip(rows, ids, stored, strict=True))
 
 
 def event_record(row: CaseEvent | Any) -> dict[str, Any]:
     """The canonical record of one event row (an ORM object or a selected row)."""
-    return _record(row.id, row.case_id, row.at, row.actor, row.kind, row.message_pk, row.data,
-                   getattr(row, "claimed_as", None))
+    return event_records([row])[0]
 
 
-def canonical(record: Mapping[str, Any]) -> str:
+def event_records(rows: Sequence[CaseEvent | Any]) -> list[dict[str, Any]]:
+    """:func:`event_record` of each row."""
+    stored = _as_stored([row.data for row in rows])
+    return [_record(row.id, row.case_id, row.at, row.actor, row.kind, row.message_pk, data,
+                    getattr(row, "claimed_as", None)) for row, data in zip(rows, stored,
+                                                                            strict=True)]
+
+
+def _as_stored(values: list[Any]) -> list[Any]:
+    """Each event's data as its JSON column gives it back (tuples made lists, keys strings),
+    in one round trip for them all: one per event cost 0.15 ms per message profiled (five events
+    each; the encoder is built anew for every call with these options)."""
+    return list(json.loads(canonical([value or {} for value in values])))
+
+
+def canonical(record: Mapping[str, Any] | Sequence[Any]) -> str:
     """The text two records of the same event share, whoever wrote it and in which order."""
     return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                       default=str)
@@ -77,8 +91,9 @@ def canonical(record: Mapping[str, Any]) -> str:
 
 def _record(event_id: int, case_id: int, at: datetime, actor: str, kind: str,
             message_pk: int | None, data: Any, claimed_as: str | None = None) -> dict[str, Any]:
+    """``data`` as stored already (:func:`_as_stored`)."""
     record = {"id": int(event_id), "case_id": int(case_id), "at": _iso(at), "actor": actor,
-              "kind": kind, "message_pk": message_pk, "data": json.loads(canonical(data or {}))}
+              "kind": kind, "message_pk": message_pk, "data": data}
     if claimed_as is not None:  # only when there is one: entries written before 0020 still match
         record["claimed_as"] = claimed_as
     return record
@@ -96,7 +111,7 @@ def _after_flush(session: Session, _context: Any) -> None:
     row_images.after_flush(session)
     new = [obj for obj in session.new if isinstance(obj, CaseEvent)]
     if new:
-        session.info.setdefault(_PENDING, []).extend(event_record(obj) for obj in new)
+        session.info.setdefault(_PENDING, []).extend(event_records(new))
 
 
 def _before_commit(session: Session) -> None:
