@@ -21,7 +21,10 @@ How the decision is made (every step is visible in the returned evidence):
    mail authorises work (a repair or calibration approved, a quote accepted) and the only
    property evidence says where the customer's item is ("the balance is with you"), that item
    is the object of the work order, not a property matter of its own: the custody score is
-   taken back ("clf.work_on_item_in_care").
+   taken back ("clf.work_on_item_in_care"). Item lines (a line that starts with a quantity,
+   "2x seal kit", "- 10 pcs ...", or ends with one, "... 40 boxes") beside a PO number of
+   the new text add ``ORDER_LINES_WEIGHT`` to order ("clf.order_lines"): an order written as
+   a list, in any language.
 4. **Header verdict** (``headers.py``). A ``final`` header rule (bounce, read receipt,
    auto-reply) makes the mail "other". Otherwise header evidence of at least
    ``HEADER_THRESHOLD`` makes it "other" unless the best business score reaches both
@@ -106,6 +109,16 @@ WORK_AUTHORISATION = (
     ".order.o4_service_imperative", ".order.o4_start_work", ".order.o4_grant_order",
 )
 CUSTODY_ONLY = (".property.custody_at_your_site", ".property.item_mentioned", ".property.item_held")
+# An item line: a quantity with "x" or a unit at the start of a line (after a bullet or a
+# line number) or a quantity with a unit at its end. A quantity inside a sentence ("our PO
+# 4471 (2x valves), any news?") is no list: status questions name their lines too.
+ORDER_LINES_WEIGHT = 2.5
+_UNIT = r"(?:pcs|pc|pieces?|box(?:es)?|packs?|units?|bottles?|stk|st|szt|ks|uds|pz|pzas|unid)"
+_ITEM_LINE = re.compile(
+    r"(?m)^[ \t]*(?:[-*\u2022\u00b7]|\d{1,3}[.)])?[ \t]*\d{1,5}[ \t]?(?:[x\u00d7]|" + _UNIT + r")\b"
+    r"|\b\d{1,5}[ \t]?" + _UNIT + r"\.?[ \t]*$",
+    re.I,
+)
 BUSINESS: tuple[str, ...] = tuple(c for c in CATEGORIES if c != "other")
 _MAX_SUBJECT = 1_000
 _MAX_ATTACHMENTS = 20
@@ -188,6 +201,8 @@ def _structural(
     if kinds and scope >= SCOPE_MIN and order_ref:
         label = f"{', '.join(sorted(kinds))} of " + (pos[0] if pos else "an existing order")
         out.append(("clf.change_order", "order", CHANGE_ORDER_WEIGHT, label))
+    elif pos and (line := _ITEM_LINE.search(f"{subject}\n{text}")):
+        out.append(("clf.order_lines", "order", ORDER_LINES_WEIGHT, line.group(0).strip()))
     rmas = [i.value for i in identifiers if i.kind == "rma" and i.value.lower() in new]
     if rmas:
         out.append(("clf.rma_reference", "property", RMA_WEIGHT, rmas[0]))
