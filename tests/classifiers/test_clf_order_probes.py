@@ -1,12 +1,13 @@
 """Probe mails of branch i12-orders: orders (and their near misses) in wording no corpus had.
 
-Four batches in ``tests/classifiers/data/order_probes_N.jsonl``, each written and labelled
+Five batches in ``tests/classifiers/data/order_probes_N.jsonl``, each written and labelled
 (Norland labelling rules) before it was scored once (docs/classifier.md, "Orders on other
 companies' mail"). Batch 1 was scored before any ``o4_*`` rule and the rules of round 1 were
-written from its misses; batch 2 was first scored after round 1, batch 3 after round 2 and
-batch 4 after round 3 (the final rules). The floors below are accuracies, a little under the
-figures measured when this test was written, not per-message results: a later rule may trade
-one probe for another, it must not lose ground on mail nobody tuned for.
+written from its misses; batch 2 was first scored after round 1, batch 3 after round 2,
+batch 4 after round 3 and batch 5 after round 4 (the final rules). The floors below are
+accuracies, a little under the figures measured when this test was written, not per-message
+results: a later rule may trade one probe for another, it must not lose ground on mail
+nobody tuned for.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ DATA = Path(__file__).parent / "data"
 
 # batch -> minimum share of probes with the right category. Measured at commit time:
 # 1: 60/62 (written from), 2: 59/62 (51/62 when first scored), 3: 55/60 (51/60 when first
-# scored), 4: 49/60 (first and only score; main scored 47/60).
-FLOORS = {1: 0.95, 2: 0.90, 3: 0.88, 4: 0.80}
+# scored), 4: 55/60 (49/60 when first scored), 5: 50/60 (first and only score; main 49/60).
+FLOORS = {1: 0.95, 2: 0.90, 3: 0.88, 4: 0.88, 5: 0.80}
 
 
 def _probes(batch: int) -> list[dict[str, object]]:
