@@ -107,6 +107,7 @@ WORK_AUTHORISATION = (
     ".order.c3_service_authorised", ".order.c3_go_ahead", ".order.commission_service",
     ".order.o4_go_ahead", ".order.o4_willing_to_proceed", ".order.o4_carry_out_work",
     ".order.o4_service_imperative", ".order.o4_start_work", ".order.o4_grant_order",
+    ".order.o4_quote_approved", ".order.o4_quote_accepted",
 )
 CUSTODY_ONLY = (".property.custody_at_your_site", ".property.item_mentioned", ".property.item_held")
 # An item line: a quantity with "x" or a unit at the start of a line (after a bullet or a
