@@ -17,7 +17,14 @@ How the decision is made (every step is visible in the returned evidence):
    scope change named only there counts nothing. Two structural signals
    are added (``_structural``): a quantity/spec/date/address/hold/cancellation change that
    names an existing order adds ``CHANGE_ORDER_WEIGHT`` to order ("clf.change_order"); an RMA
-   number in the new text adds ``RMA_WEIGHT`` to property ("clf.rma_reference").
+   number in the new text adds ``RMA_WEIGHT`` to property ("clf.rma_reference"). When the
+   mail authorises work (a repair or calibration approved, a quote accepted) and the only
+   property evidence says where the customer's item is ("the balance is with you"), that item
+   is the object of the work order, not a property matter of its own: the custody score is
+   taken back ("clf.work_on_item_in_care"). Item lines (a line that starts with a quantity,
+   "2x seal kit", "- 10 pcs ...", or ends with one, "... 40 boxes") beside a PO number of
+   the new text add ``ORDER_LINES_WEIGHT`` to order ("clf.order_lines"): an order written as
+   a list, in any language.
 4. **Header verdict** (``headers.py``). A ``final`` header rule (bounce, read receipt,
    auto-reply) makes the mail "other". Otherwise header evidence of at least
    ``HEADER_THRESHOLD`` makes it "other" unless the best business score reaches both
@@ -91,6 +98,31 @@ ORDER_CHANGES = frozenset({"quantity", "specification", "date", "address", "canc
 ORDER_REFERENCE = ".order.po_mention"
 # "other" rules of pure thank-you wording: a scope change outweighs them (see _decide).
 ACKNOWLEDGEMENT = (".other.acknowledgement", ".other.c3_will_review")
+
+# Order rules (by id suffix, in every language) that authorise work or accept an offer, and
+# property rules that only place or mention an item already in the supplier's care. The
+# labelling rules make property of return, destruction, deletion, damage, loss, safety and
+# whereabouts of such items, and an order of a written authorisation of work (branch
+# i12-orders): "quote accepted, the unit is at your workshop, go ahead with the repair" is an
+# order. Hand-overs, returns and questions about the items keep their property weight.
+WORK_AUTHORISATION = (
+    ".order.acceptance", ".order.accept_offer", ".order.work_authorised",
+    ".order.c3_service_authorised", ".order.c3_go_ahead", ".order.commission_service",
+    ".order.o4_go_ahead", ".order.o4_willing_to_proceed", ".order.o4_carry_out_work",
+    ".order.o4_service_imperative", ".order.o4_start_work", ".order.o4_grant_order",
+    ".order.o4_quote_approved", ".order.o4_quote_accepted",
+)
+CUSTODY_ONLY = (".property.custody_at_your_site", ".property.item_mentioned", ".property.item_held")
+# An item line: a quantity with "x" or a unit at the start of a line (after a bullet or a
+# line number) or a quantity with a unit at its end. A quantity inside a sentence ("our PO
+# 4471 (2x valves), any news?") is no list: status questions name their lines too.
+ORDER_LINES_WEIGHT = 2.5
+_UNIT = r"(?:pcs|pc|pieces?|box(?:es)?|packs?|units?|bottles?|stk|st|szt|ks|uds|pz|pzas|unid)"
+_ITEM_LINE = re.compile(
+    r"(?m)^[ \t]*(?:[-*\u2022\u00b7]|\d{1,3}[.)])?[ \t]*\d{1,5}[ \t]?(?:[x\u00d7]|" + _UNIT + r")\b"
+    r"|\b\d{1,5}[ \t]?" + _UNIT + r"\.?[ \t]*$",
+    re.I,
+)
 BUSINESS: tuple[str, ...] = tuple(c for c in CATEGORIES if c != "other")
 _MAX_SUBJECT = 1_000
 _MAX_ATTACHMENTS = 20
@@ -173,10 +205,30 @@ def _structural(
     if kinds and scope >= SCOPE_MIN and order_ref:
         label = f"{', '.join(sorted(kinds))} of " + (pos[0] if pos else "an existing order")
         out.append(("clf.change_order", "order", CHANGE_ORDER_WEIGHT, label))
+    elif pos and (line := _ITEM_LINE.search(f"{subject}\n{text}")):
+        out.append(("clf.order_lines", "order", ORDER_LINES_WEIGHT, line.group(0).strip()))
     rmas = [i.value for i in identifiers if i.kind == "rma" and i.value.lower() in new]
     if rmas:
         out.append(("clf.rma_reference", "property", RMA_WEIGHT, rmas[0]))
+    elif custody := _custody_under_work_order(weighted):
+        out.append(("clf.work_on_item_in_care", "property", -custody[0], custody[1]))
     return out
+
+
+def _custody_under_work_order(
+    weighted: dict[str, tuple[float, Hit]],
+) -> tuple[float, str] | None:
+    """(custody score, its text) when work is authorised and custody is all property says.
+
+    An RMA number is a transfer of its own, so the caller does not ask then.
+    """
+    hits = [(w, h) for w, h in weighted.values() if w > 0]
+    if not any(h.rule.id.endswith(WORK_AUTHORISATION) for _, h in hits):
+        return None
+    prop = [(w, h) for w, h in hits if h.rule.category == "property"]
+    if not prop or not all(h.rule.id.endswith(CUSTODY_ONLY) for _, h in prop):
+        return None
+    return sum(w for w, _ in prop), prop[0][1].text
 
 
 def _decide(

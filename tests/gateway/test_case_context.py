@@ -139,8 +139,10 @@ def test_a_guess_nobody_confirmed_does_not_make_the_case_hold_an_order(app, tmp_
 
 
 def test_the_context_read_from_the_database_says_what_the_case_holds(app, tmp_path, cli):
+    # Only guessed to be an order (a PO named in the subject, nothing else): an item line
+    # ("25 x shaft") beside the PO number would make it a decided order (clf.order_lines).
     guess = dict(subject="Purchase order RB-0098", message_id="<rb@customer.example>",
-                 body="Hi Hannah,\n25 x precision shaft 12 mm.\n\nMark")
+                 body="Hi Hannah,\nthe precision shafts, 12 mm.\n\nMark")
     quote = dict(subject="RFQ brackets", message_id="<rfq@customer.example>",
                  sender="Lea <lea@other.example>",
                  body="Hello,\ncould you quote 40 brackets? Our reference RFQ-2025-0231.\n\nLea")
