@@ -188,16 +188,10 @@ def suffix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
     return suffix
 
 
-def prefix_search(
-    pattern: re.Pattern[str], pieces: list[str], misses: list[str] | None = None
-) -> Search | None:
+def prefix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
     """``pattern.match`` when ``pattern`` is ``^piece1|^piece2|...`` of ``pieces`` (no
     ``re.MULTILINE``: every alternative can match at position 0 only), tried with only the
-    pieces that can begin with the chunk's first character; else ``None``.
-
-    spaCy asks for a prefix first thing for a chunk its cache did not answer (and again for
-    what is left after each affix): those strings are appended to ``misses`` when given
-    (``classifiers.recurring``)."""
+    pieces that can begin with the chunk's first character; else ``None``."""
     pieces = [p for p in pieces if p.strip()]
     if pattern.pattern != "|".join("^" + p for p in pieces) or pattern.flags & re.MULTILINE:
         return None
@@ -214,19 +208,7 @@ def prefix_search(
         regex = table.get(char, other)
         return None if regex is None else regex.match(string)
 
-    if misses is None:
-        return prefix
-    note = misses.append
-
-    def noting_prefix(string: str) -> re.Match[str] | None:
-        note(string)
-        char = string[:1]
-        if not char or char >= _TABLE_END:
-            return whole(string)
-        regex = table.get(char, other)
-        return None if regex is None else regex.match(string)
-
-    return noting_prefix
+    return prefix
 
 
 def _item_chars(op: Any, av: Any, ignorecase: bool, limit: int = _MAX_SET) -> frozenset[str] | None:
@@ -401,10 +383,9 @@ def cacheable_rules(rules: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in rules.items() if not (k.isspace() and v == [{ORTH: k}])}
 
 
-def speed_up(nlp: Language, misses: list[str] | None = None) -> None:
+def speed_up(nlp: Language) -> None:
     """Give ``nlp`` a tokenizer with the equivalent searches of this module (each only where
     its pattern is the one it was derived from), the same special cases and settings.
-    ``misses``: see :func:`prefix_search`.
 
     A new tokenizer rather than assigning to the old one: every assignment to a search of a
     spaCy tokenizer reloads its ~1,500 special cases, and four reloads per language left
@@ -423,7 +404,7 @@ def speed_up(nlp: Language, misses: list[str] | None = None) -> None:
         searches["suffix_search"] = suffix or searches["suffix_search"]
     current = getattr(searches["prefix_search"], "__self__", None)
     if isinstance(current, re.Pattern) and defaults.prefixes:
-        prefix = prefix_search(current, [str(p) for p in defaults.prefixes], misses)
+        prefix = prefix_search(current, [str(p) for p in defaults.prefixes])
         searches["prefix_search"] = prefix or searches["prefix_search"]
     infix = searches["infix_finditer"]
     current = getattr(infix, "__self__", None)

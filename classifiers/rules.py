@@ -46,7 +46,6 @@ from classifiers.concepts import (
 )
 from classifiers.french_tokens import use_compact_token_match
 from classifiers.language import DEFAULT, SUPPORTED
-from classifiers.recurring import RecurringWords
 from classifiers.sequences import (
     MAX_UNORDERED,
     Element,
@@ -171,8 +170,6 @@ class RuleSet:
     _vocab_sizes: dict[str, int] = field(default_factory=dict, repr=False)
     # The open spaCy memory zone of each language's vocabulary (see bound_vocab).
     _zones: dict[str, AbstractContextManager[object]] = field(default_factory=dict, repr=False)
-    # Chunks counted while a zone is open, taught to the tokenizer when it is renewed.
-    _recurring: dict[str, RecurringWords] = field(default_factory=dict, repr=False)
     # Held while a message is tokenized and matched: spaCy's pipelines are not thread-safe,
     # and a zone must not close under another thread's Doc.
     lock: threading.Lock = field(
@@ -208,9 +205,7 @@ class RuleSet:
             if lang == "fr":
                 use_compact_token_match()  # 26 MB less (classifiers/french_tokens.py)
             nlp = spacy.blank(lang)
-            recurring = self._recurring[lang] = RecurringWords(budget=VOCAB_GROWTH)
-            # same tokens, fewer regex positions tried (classifiers/affixes.py)
-            speed_up(nlp, recurring.misses)
+            speed_up(nlp)  # same tokens, fewer regex positions tried (classifiers/affixes.py)
             if not any(r.patterns for r in self.content_rules.values()
                        if r.language in (lang, DEFAULT)):
                 # Phrases and sequences read only LOWER and IS_SPACE; the other 21 lexeme
@@ -248,7 +243,6 @@ class RuleSet:
             self._phrase_matchers[lang] = phrase
             self._token_matchers[lang] = token
             self._vocab_sizes[lang] = len(nlp.vocab.strings)
-            self._recurring[lang].misses.clear()  # the phrases' chunks: cached, not missed
         return self._phrase_matchers[lang], self._token_matchers[lang]
 
     def bound_vocab(self, lang: str) -> None:
@@ -267,19 +261,11 @@ class RuleSet:
         :attr:`lock`: closing a zone frees lexemes another thread's ``Doc`` could hold."""
         nlp = self._pipelines.get(lang)
         base = self._vocab_sizes.get(lang)
-        if nlp is None or base is None:
-            return
-        grown = len(nlp.vocab.strings) > base + VOCAB_GROWTH
-        recurring = self._recurring.get(lang)
-        if not grown and (recurring is None or not recurring.due()):
+        if nlp is None or base is None or len(nlp.vocab.strings) <= base + VOCAB_GROWTH:
             return
         zone = self._zones.pop(lang, None)
         if zone is not None:
             zone.__exit__(None, None, None)
-        if recurring is not None:  # outside any zone: what recurred stays, its splits cached
-            recurring.teach(nlp)
-        if zone is None and not grown:
-            return  # the first epoch: no zone yet
         zone = nlp.vocab.memory_zone()
         zone.__enter__()
         self._zones[lang] = zone
