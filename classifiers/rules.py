@@ -203,6 +203,7 @@ class RuleSet:
         if lang not in self._pipelines:
             import spacy  # here: commands that classify nothing do not pay a second for it
             from spacy.attrs import IS_SPACE, LOWER
+            from spacy.lang.lex_attrs import is_space, lower
 
             if lang == "fr":
                 use_compact_token_match()  # 26 MB less (classifiers/french_tokens.py)
@@ -214,9 +215,12 @@ class RuleSet:
                 # attributes (shape, norm, like_num, ...) were computed in Python for every
                 # new word: a fifth of tokenizing. Token patterns may use any of them.
                 # (spaCy's vocab.pyi leaves out this public cdef attribute of vocab.pxd.)
+                # spaCy's two (``string.lower()``, ``string.isspace()``) become the str methods
+                # themselves: the same values without a Python frame for each new word.
+                same = {lower: str.lower, is_space: str.isspace}
                 getters = nlp.vocab.lex_attr_getters  # type: ignore[attr-defined]
                 nlp.vocab.lex_attr_getters = {  # type: ignore[attr-defined]
-                    k: v for k, v in getters.items() if k in (LOWER, IS_SPACE)
+                    k: same.get(v, v) for k, v in getters.items() if k in (LOWER, IS_SPACE)
                 }
             self._pipelines[lang] = nlp
         return self._pipelines[lang]
