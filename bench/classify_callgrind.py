@@ -57,17 +57,23 @@ subprocess.run(["callgrind_control", "-i", "off", pid], check=True, capture_outp
 """
 
 
-def _count(checkout: Path, file: Path, warm_file: Path, out: Path) -> int:
-    """Instructions the child of ``checkout`` executed on the messages."""
+def run_child(child: str, checkout: Path, file: Path, warm_file: Path, out: Path) -> None:
+    """Run the script ``child`` of ``checkout`` under callgrind on the messages, its counts
+    written to ``out``."""
     # A fixed string hash: set and dict orders (and so a few instructions) do not vary by run.
     env = dict(os.environ, PYTHONPATH=str(checkout), PYTHONHASHSEED="0")
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-         sys.executable, "-c", CHILD, str(file), str(warm_file)],
+         sys.executable, "-c", child, str(file), str(warm_file)],
         env=env, cwd=checkout, capture_output=True, text=True,
     )
     if done.returncode:
         raise SystemExit(f"{checkout}: the child failed:\n{done.stderr[-2000:]}")
+
+
+def _count(checkout: Path, file: Path, warm_file: Path, out: Path) -> int:
+    """Instructions the child of ``checkout`` executed on the messages."""
+    run_child(CHILD, checkout, file, warm_file, out)
     found = _TOTAL.search(out.read_text(errors="replace"))
     if found is None:
         raise SystemExit(f"{out}: no instruction total in the callgrind output")

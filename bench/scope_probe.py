@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import tomllib
 from collections import Counter
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 import _project_path  # noqa: F401  (must come before gateway)
@@ -32,23 +30,10 @@ from classifiers import MessageInput, classify, load_rules, matching
 from classifiers.prepare import Prepared
 from classifiers.rules import SCOPE, RuleSet
 from classifiers.types import Classification
+from tests.support.probes import load_probes, to_message
 
 # The module, not the function ``classifiers.classify`` that the package exports.
 classify_module = importlib.import_module("classifiers.classify")
-
-
-def load_probes(path: Path) -> list[dict[str, Any]]:
-    """The ``[[probe]]`` tables of a probe file."""
-    with path.open("rb") as fh:
-        probes: list[dict[str, Any]] = tomllib.load(fh)["probe"]
-    return probes
-
-
-def to_message(probe: dict[str, Any]) -> MessageInput:
-    """A probe as the classifier's input."""
-    headers = tuple((str(n), str(v)) for n, v in probe.get("headers", ()))
-    return MessageInput(subject=probe["subject"], body_text=probe["body"],
-                        from_addr=probe.get("from", ""), headers=headers)
 
 
 def _scope_ids(result: Classification) -> set[str]:

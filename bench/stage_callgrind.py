@@ -15,17 +15,14 @@ checks), identifiers, header rules. The shares differ a little from a whole ``cl
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import _project_path  # noqa: F401  (must come before gateway)
 
-from bench.classify_callgrind import add_arguments, setup
+from bench.classify_callgrind import add_arguments, run_child, setup
 from bench.classify_speed import write_messages
 
 STAGES: tuple[str, ...] = ("parse", "prepare", "language", "match", "identifiers", "headers")
@@ -75,14 +72,7 @@ stage("headers", lambda: [evaluate_headers(m, rules) for m in msgs])
 
 def _count(checkout: Path, file: Path, warm_file: Path, out: Path) -> dict[str, int]:
     """Instructions of each stage the child of ``checkout`` executed on the messages."""
-    env = dict(os.environ, PYTHONPATH=str(checkout), PYTHONHASHSEED="0")
-    done = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-         sys.executable, "-c", CHILD, str(file), str(warm_file)],
-        env=env, cwd=checkout, capture_output=True, text=True,
-    )
-    if done.returncode:
-        raise SystemExit(f"{checkout}: the child failed:\n{done.stderr[-2000:]}")
+    run_child(CHILD, checkout, file, warm_file, out)
     counts: dict[str, int] = {}
     for dump in out.parent.glob(f"{out.name}.*"):
         text = dump.read_text(errors="replace")

@@ -8,15 +8,14 @@ one probe for another, but the batch must not fall below what it scored when it 
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from classifiers import MessageInput, classify, load_rules
 from classifiers.matching import conditional
 from classifiers.prepare import new_text
+from tests.support.probes import load_probes, to_message
 
 RULES = load_rules()
 DATA = Path(__file__).resolve().parent / "data"
@@ -29,18 +28,6 @@ FLOORS = [
     ("scope_probes_2.toml", 0.73, 0.95),
 ]
 
-
-def load_probes(path: Path) -> list[dict[str, Any]]:
-    with path.open("rb") as fh:
-        probes: list[dict[str, Any]] = tomllib.load(fh)["probe"]
-    return probes
-
-
-def to_message(probe: dict[str, Any]) -> MessageInput:
-    """As ``bench/scope_probe.py`` builds it."""
-    headers = tuple((str(n), str(v)) for n, v in probe.get("headers", ()))
-    return MessageInput(subject=probe["subject"], body_text=probe["body"],
-                        from_addr=probe.get("from", ""), headers=headers)
 
 
 @pytest.mark.parametrize(("name", "min_recall", "min_precision"), FLOORS)
