@@ -11,6 +11,12 @@ Only the customer's own newest text counts: the sample is the subject plus the h
 new text, and it stops at the first quoted line or reply/forward header that
 ``classifiers.prepare`` did not already cut (a Dutch reply above quoted English history).
 A bilingual footer further down is past the head and does not decide.
+
+On short text the n-grams have little to go on, so words that only one language's rule
+lexicon lists add evidence (``classifiers.language_words``): ``_WORD_EVIDENCE`` on the
+log-probability scale per such word, enough to settle a close pair (pt/es, sv/da) on a line,
+far too little to outvote a paragraph. Measured with ``bench/langid_probe.py`` and
+``bench/langid_eval.py`` (docs/classifier.md, branch i12-lang).
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ DEFAULT = "en"
 # 120 exactly as 200 (every language of the hand-written set and of both labelled corpora;
 # docs/classifier.md, "Language sample of 120 characters"), at two thirds of the walk.
 _HEAD_CHARS = 120
+# Added to a language's log-probability per word of the sample only its lexicon lists.
+# 4 scored best of 2-8 on the hand-written subjects (bench/langid_probe.py, docs).
+_WORD_EVIDENCE = 4.0
 # A paragraph of this size is a message of its own; the next paragraph may be a footer.
 _ENOUGH_CHARS = 60
 _MIN_LETTERS = 3
@@ -44,6 +53,7 @@ _REPLY_VERB = re.compile(
     re.I,
 )
 _HEADER_BLOCK = re.compile(r"^\s*\*?(?:from|von|de|da|van|od|fr[åa]n|fra)\s*:\*?\s.*@", re.I)
+_WORD = re.compile(r"[^\W\d_]+")
 _SEPARATOR = re.compile(r"^\s*-{2,}\s*\S.{0,40}-{2,}\s*$")
 
 
@@ -102,5 +112,27 @@ def detect_language(text: str, subject: str = "") -> str:
     sample = f"{subject}\n{own_text(text)}" if subject else own_text(text)
     if _ENOUGH_LETTERS.search(sample, 0, 200) is None:
         return DEFAULT
-    code, _ = _identifier().classify(sample)
+    identifier = _identifier()
+    scores = identifier._decide(sample)  # raw log-probabilities, one per language
+    words = _exclusive_words()
+    for word in _WORD.findall(sample.lower()):
+        lang = words.get(word)
+        if lang is not None:
+            scores[_column(lang)] += _WORD_EVIDENCE
+    code: str = identifier.nb_classes[int(scores.argmax())]
     return code if code in SUPPORTED else DEFAULT
+
+
+@lru_cache(maxsize=1)
+def _exclusive_words() -> dict[str, str]:
+    """Word -> the one supported language whose rule lexicon lists it, read on first use."""
+    from classifiers.language_words import default_exclusive_words
+
+    return default_exclusive_words(SUPPORTED)
+
+
+@lru_cache(maxsize=len(SUPPORTED))
+def _column(lang: str) -> int:
+    """The identifier's score column of ``lang``."""
+    columns: list[str] = _identifier().nb_classes
+    return columns.index(lang)
