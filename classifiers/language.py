@@ -22,6 +22,7 @@ far too little to outvote a paragraph. Measured with ``bench/langid_probe.py`` a
 from __future__ import annotations
 
 import re
+import string
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -53,7 +54,7 @@ _REPLY_VERB = re.compile(
     re.I,
 )
 _HEADER_BLOCK = re.compile(r"^\s*\*?(?:from|von|de|da|van|od|fr[åa]n|fra)\s*:\*?\s.*@", re.I)
-_WORD = re.compile(r"[^\W\d_]+")
+_PUNCTUATION = string.punctuation + "¿¡«»„“”‘’–—…"
 _SEPARATOR = re.compile(r"^\s*-{2,}\s*\S.{0,40}-{2,}\s*$")
 
 
@@ -114,25 +115,28 @@ def detect_language(text: str, subject: str = "") -> str:
         return DEFAULT
     identifier = _identifier()
     scores = identifier._decide(sample)  # raw log-probabilities, one per language
-    words = _exclusive_words()
-    for word in _WORD.findall(sample.lower()):
-        lang = words.get(word)
-        if lang is not None:
-            scores[_column(lang)] += _WORD_EVIDENCE
-    code: str = identifier.nb_classes[int(scores.argmax())]
+    columns = _word_columns()
+    # Words split at spaces and apostrophes ("l'ordine"), punctuation stripped at their ends:
+    # a third of the time of a regular expression's word search, over the same words but for
+    # the few joined by a hyphen or slash.
+    hits = [column for word in sample.lower().replace("'", " ").replace("’", " ").split()
+            if (column := columns.get(word.strip(_PUNCTUATION))) is not None]
+    if hits:  # in Python floats: a numpy item update per word cost more than the walk
+        totals: list[float] = scores.tolist()
+        for column in hits:
+            totals[column] += _WORD_EVIDENCE
+        best = max(range(len(totals)), key=totals.__getitem__)
+    else:
+        best = int(scores.argmax())
+    code: str = identifier.nb_classes[best]
     return code if code in SUPPORTED else DEFAULT
 
 
 @lru_cache(maxsize=1)
-def _exclusive_words() -> dict[str, str]:
-    """Word -> the one supported language whose rule lexicon lists it, read on first use."""
+def _word_columns() -> dict[str, int]:
+    """Word -> the identifier's score column of the one supported language whose rule
+    lexicon lists it (``classifiers.language_words``), built on first use."""
     from classifiers.language_words import default_exclusive_words
 
-    return default_exclusive_words(SUPPORTED)
-
-
-@lru_cache(maxsize=len(SUPPORTED))
-def _column(lang: str) -> int:
-    """The identifier's score column of ``lang``."""
     columns: list[str] = _identifier().nb_classes
-    return columns.index(lang)
+    return {w: columns.index(lang) for w, lang in default_exclusive_words(SUPPORTED).items()}
