@@ -114,20 +114,19 @@ def detect_language(text: str, subject: str = "") -> str:
     if _ENOUGH_LETTERS.search(sample, 0, 200) is None:
         return DEFAULT
     identifier = _identifier()
-    scores = identifier._decide(sample)  # raw log-probabilities, one per language
-    columns = _word_columns()
+    totals: list[float] = identifier._decide(sample).tolist()  # raw log-probabilities
     # Words split at spaces and apostrophes ("l'ordine"), punctuation stripped at their ends:
-    # a third of the time of a regular expression's word search, over the same words but for
+    # about half the time of a regular expression's word search, the same words but for
     # the few joined by a hyphen or slash.
-    hits = [column for word in sample.lower().replace("'", " ").replace("’", " ").split()
-            if (column := columns.get(word.strip(_PUNCTUATION))) is not None]
-    if hits:  # in Python floats: a numpy item update per word cost more than the walk
-        totals: list[float] = scores.tolist()
-        for column in hits:
-            totals[column] += _WORD_EVIDENCE
-        best = max(range(len(totals)), key=totals.__getitem__)
-    else:
-        best = int(scores.argmax())
+    words = sample.lower().replace("'", " ").replace("’", " ").split()
+    second, first = sorted(totals)[-2:]
+    if first - second <= _WORD_EVIDENCE * len(words):  # else no word could change the lead
+        columns = _word_columns()
+        for word in words:
+            column = columns.get(word.strip(_PUNCTUATION))
+            if column is not None:
+                totals[column] += _WORD_EVIDENCE
+    best = max(range(len(totals)), key=totals.__getitem__)
     code: str = identifier.nb_classes[best]
     return code if code in SUPPORTED else DEFAULT
 
