@@ -54,7 +54,7 @@ _REPLY_VERB = re.compile(
     re.I,
 )
 _HEADER_BLOCK = re.compile(r"^\s*\*?(?:from|von|de|da|van|od|fr[åa]n|fra)\s*:\*?\s.*@", re.I)
-_PUNCTUATION = string.punctuation + "¿¡«»„“”‘’–—…"
+_PUNCTUATION = string.punctuation + "¿¡«»„\u201c\u201d\u2018\u2019\u2013\u2014\u2026"
 _SEPARATOR = re.compile(r"^\s*-{2,}\s*\S.{0,40}-{2,}\s*$")
 
 
@@ -118,7 +118,7 @@ def detect_language(text: str, subject: str = "") -> str:
     # Words split at spaces and apostrophes ("l'ordine"), punctuation stripped at their ends:
     # about half the time of a regular expression's word search, the same words but for
     # the few joined by a hyphen or slash.
-    words = sample.lower().replace("'", " ").replace("’", " ").split()
+    words = sample.lower().replace("'", " ").replace("\u2019", " ").split()
     second, first = sorted(totals)[-2:]
     if first - second <= _WORD_EVIDENCE * len(words):  # else no word could change the lead
         columns = _word_columns()

@@ -51,7 +51,9 @@ def _listed(value: object) -> Iterable[str]:
             yield from _listed(item)
 
 
-def exclusive_words(languages: Iterable[str], rules_dir: Path = DEFAULT_RULES_DIR) -> dict[str, str]:
+def exclusive_words(
+    languages: Iterable[str], rules_dir: Path = DEFAULT_RULES_DIR
+) -> dict[str, str]:
     """Lower-case word -> the one language among ``languages`` whose lexicon lists it."""
     owners: dict[str, set[str]] = {}
     for lang in languages:
