@@ -11,11 +11,18 @@ Only the customer's own newest text counts: the sample is the subject plus the h
 new text, and it stops at the first quoted line or reply/forward header that
 ``classifiers.prepare`` did not already cut (a Dutch reply above quoted English history).
 A bilingual footer further down is past the head and does not decide.
+
+On short text the n-grams have little to go on, so words that only one language's rule
+lexicon lists add evidence (``classifiers.language_words``): ``_WORD_EVIDENCE`` on the
+log-probability scale per such word, enough to settle a close pair (pt/es, sv/da) on a line,
+far too little to outvote a paragraph. Measured with ``bench/langid_probe.py`` and
+``bench/langid_eval.py`` (docs/classifier.md, branch i12-lang).
 """
 
 from __future__ import annotations
 
 import re
+import string
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -30,6 +37,9 @@ DEFAULT = "en"
 # 120 exactly as 200 (every language of the hand-written set and of both labelled corpora;
 # docs/classifier.md, "Language sample of 120 characters"), at two thirds of the walk.
 _HEAD_CHARS = 120
+# Added to a language's log-probability per word of the sample only its lexicon lists.
+# 4 scored best of 2-8 on the hand-written subjects (bench/langid_probe.py, docs).
+_WORD_EVIDENCE = 4.0
 # A paragraph of this size is a message of its own; the next paragraph may be a footer.
 _ENOUGH_CHARS = 60
 _MIN_LETTERS = 3
@@ -44,6 +54,7 @@ _REPLY_VERB = re.compile(
     re.I,
 )
 _HEADER_BLOCK = re.compile(r"^\s*\*?(?:from|von|de|da|van|od|fr[åa]n|fra)\s*:\*?\s.*@", re.I)
+_PUNCTUATION = string.punctuation + "¿¡«»„\u201c\u201d\u2018\u2019\u2013\u2014\u2026"
 _SEPARATOR = re.compile(r"^\s*-{2,}\s*\S.{0,40}-{2,}\s*$")
 
 
@@ -102,5 +113,29 @@ def detect_language(text: str, subject: str = "") -> str:
     sample = f"{subject}\n{own_text(text)}" if subject else own_text(text)
     if _ENOUGH_LETTERS.search(sample, 0, 200) is None:
         return DEFAULT
-    code, _ = _identifier().classify(sample)
+    identifier = _identifier()
+    totals: list[float] = identifier._decide(sample).tolist()  # raw log-probabilities
+    # Words split at spaces and apostrophes ("l'ordine"), punctuation stripped at their ends:
+    # about half the time of a regular expression's word search, the same words but for
+    # the few joined by a hyphen or slash.
+    words = sample.lower().replace("'", " ").replace("\u2019", " ").split()
+    second, first = sorted(totals)[-2:]
+    if first - second <= _WORD_EVIDENCE * len(words):  # else no word could change the lead
+        columns = _word_columns()
+        for word in words:
+            column = columns.get(word.strip(_PUNCTUATION))
+            if column is not None:
+                totals[column] += _WORD_EVIDENCE
+    best = max(range(len(totals)), key=totals.__getitem__)
+    code: str = identifier.nb_classes[best]
     return code if code in SUPPORTED else DEFAULT
+
+
+@lru_cache(maxsize=1)
+def _word_columns() -> dict[str, int]:
+    """Word -> the identifier's score column of the one supported language whose rule
+    lexicon lists it (``classifiers.language_words``), built on first use."""
+    from classifiers.language_words import default_exclusive_words
+
+    columns: list[str] = _identifier().nb_classes
+    return {w: columns.index(lang) for w, lang in default_exclusive_words(SUPPORTED).items()}
