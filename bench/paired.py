@@ -88,10 +88,29 @@ def check_counts(args: argparse.Namespace) -> None:
 
 
 def round_order(round_no: int, sides: Sequence[T]) -> list[T]:
-    """The sides of round ``round_no`` (from 0): rotated by one each round, so each side goes
-    first as often as the others and follows each of them (with two: alternating)."""
-    shift = round_no % len(sides)
-    return [*sides[shift:], *sides[:shift]]
+    """The sides of round ``round_no`` (from 0), in a Williams design: over ``len(sides)``
+    rounds (twice as many for an odd number of sides) each side goes first as often as the
+    others and follows each other side equally often (with two: alternating).
+
+    A side pays for what the side before it left behind (the sink's unlinked files, a
+    daemon's writeback); plain rotation keeps the cyclic order, so with three sides the
+    second side always followed the first: the baseline run against itself gave the side
+    after the sink 0.88 of the other's SMTP rate."""
+    n = len(sides)
+    # 0, 1, n-1, 2, n-2, ...: every difference between neighbours occurs once mod n.
+    row = [0]
+    low, high = 1, n - 1
+    while len(row) < n:
+        row.append(low)
+        low += 1
+        if len(row) < n:
+            row.append(high)
+            high -= 1
+    period = n if n % 2 == 0 else 2 * n
+    step = round_no % period
+    shift = step // 2 if n % 2 else step
+    order = [sides[(i + shift) % n] for i in row]
+    return order[::-1] if n % 2 and step % 2 else order
 
 
 def percentile(values: Sequence[float], share: float) -> float:

@@ -7,7 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
+from itertools import pairwise
 from pathlib import Path
+
+import pytest
 
 from bench.paired import percentile, ratios, round_order, spread, tree_pss_mb
 from bench.profile_stages import Attribution, Func, own_stage
@@ -19,10 +23,22 @@ HELPER: Func = ("/venv/site-packages/lib/helper.py", 7, "helper")
 ROOT: Func = ("/venv/site-packages/lib/top.py", 1, "top")
 
 
-def test_rounds_alternate_two_sides_and_rotate_three() -> None:
+def test_rounds_alternate_two_sides() -> None:
     assert [round_order(n, ["a", "b"]) for n in range(3)] == [["a", "b"], ["b", "a"], ["a", "b"]]
-    firsts = [round_order(n, ["a", "b", "c"])[0] for n in range(3)]
-    assert firsts == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("count", [3, 4, 5])
+def test_each_side_goes_first_and_follows_each_other_side_equally_often(count: int) -> None:
+    sides = [chr(ord("a") + i) for i in range(count)]
+    period = count if count % 2 == 0 else 2 * count
+    orders = [round_order(n, sides) for n in range(period)]
+    assert all(sorted(order) == sides for order in orders)
+    firsts = Counter(order[0] for order in orders)
+    follows = Counter(pair for order in orders for pair in pairwise(order))
+    assert set(firsts) == set(sides) and len(set(firsts.values())) == 1
+    # every ordered pair of different sides, each as often: the side after the sink is not
+    # always the same one (as with plain rotation of three sides)
+    assert len(follows) == count * (count - 1) and len(set(follows.values())) == 1
 
 
 def test_percentile_is_nearest_rank() -> None:
