@@ -614,7 +614,7 @@ class WorkerPool:
         with slot.lock:
             slot.process, slot.conn, slot.idle, slot.dirty = worker, parent, False, False
             if self._killed:
-                process.kill()
+                worker.kill()
             elif self._stop_message is not None:  # told to stop while it was starting
                 self._send(slot, self._stop_message)
             slot.heard = None
