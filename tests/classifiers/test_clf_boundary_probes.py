@@ -5,7 +5,7 @@ it was scored once (docs/classifier.md, "Customer property that asks a question"
 property notices that also ask something, enquiries about equipment that is not in the
 supplier's care, complaints phrased as questions, machine mail with business words. Batch 1
 was scored on main and the ``c5_*`` rules were written from its misses; batch 2 was first
-scored after round 1. The floors are accuracies a little under the measured ones, not
+scored after round 1, batch 3 (feedback, "other" and order near misses) after round 2. The floors are accuracies a little under the measured ones, not
 per-message results: a later rule may trade one probe for another, it must not lose ground.
 """
 
@@ -22,8 +22,9 @@ RULES = load_rules()
 DATA = Path(__file__).parent / "data"
 
 # batch -> minimum share of probes with the right category. Measured at commit time:
-# 1: 66/69 (60/69 on main, written from), 2: 34/35 (29/35 when first scored, after round 1).
-FLOORS = {1: 0.93, 2: 0.94}
+# 1: 66/69 (60/69 on main, written from), 2: 34/35 (29/35 when first scored, after round 1;
+# main 29/35), 3: 32/32 (27/32 when first scored, after round 2; main 27/32).
+FLOORS = {1: 0.93, 2: 0.94, 3: 0.93}
 
 
 def _probes(batch: int) -> list[dict[str, object]]:
@@ -105,6 +106,32 @@ def test_near_misses_are_no_property(lang: str, body: str, not_category: str) ->
     assert category != not_category, (lang, evidence)
     assert not any(".property.c5_" in e for e in evidence if not e.endswith("generic_hand_over")), \
         evidence
+
+
+def test_considering_an_order_is_no_order() -> None:
+    for body in ("Bonjour, nous envisageons de commander 50 capteurs. Pourriez-vous nous "
+                 "indiquer vos tarifs dégressifs ?",
+                 "Estamos pensando en encargar 50 sensores, ¿qué precio tendrían?"):
+        category, evidence = _classify(body)
+        assert category == "enquiry", evidence
+
+
+def test_a_recurring_fault_asked_as_a_question_is_feedback() -> None:
+    category, evidence = _classify(
+        "Can someone explain why we were charged for freight again when the order was over "
+        "the free-delivery limit? This keeps happening and it's getting tiresome.")
+    assert category == "feedback", evidence
+    category, evidence = _classify(
+        "Warum dauert eine einfache Gutschrift bei Ihnen sechs Wochen? Das ist so nicht akzeptabel.")
+    assert category == "feedback", evidence
+
+
+def test_lent_items_and_items_we_sent_named_in_a_relative_clause_are_property() -> None:
+    for body in ("We lent you 40 of our plastic pallets for the November shipments. Where are "
+                 "they now?",
+                 "Hola, ¿han llegado ya las 5 piezas de muestra que les enviamos para el ensayo?"):
+        category, evidence = _classify(body)
+        assert category == "property", evidence
 
 
 def test_generic_when_clause_outweighs_the_hand_over() -> None:
