@@ -5,8 +5,9 @@ it was scored once (docs/classifier.md, "Customer property that asks a question"
 property notices that also ask something, enquiries about equipment that is not in the
 supplier's care, complaints phrased as questions, machine mail with business words. Batch 1
 was scored on main and the ``c5_*`` rules were written from its misses; batch 2 was first
-scored after round 1, batch 3 (feedback, "other" and order near misses) after round 2. The floors are accuracies a little under the measured ones, not
-per-message results: a later rule may trade one probe for another, it must not lose ground.
+scored after round 1, batch 3 (feedback, "other" and order near misses) after round 2. The
+floors are accuracies a little under the measured ones, not per-message results: a later
+rule may trade one probe for another, it must not lose ground.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ PROPERTY_QUESTIONS = [
     ("fr", "Avez-vous bien reçu nos échantillons ? Merci de nous les retourner après essai."),
     ("it", "Buongiorno, avete ricevuto i nostri campioni? Grazie."),
     ("nl", "Hallo, hebben jullie onze boormal inmiddels ontvangen?"),
-    ("pt", "Olá, o nosso equipamento está convosco para reparação há um mês. Quando o podemos ir buscar?"),
+    ("pt", "Olá, o nosso equipamento está convosco para reparação há um mês. "
+           "Quando o podemos ir buscar?"),
     ("pl", "Dzień dobry, czy otrzymali Państwo nasze próbki?"),
     ("sv", "Hej, har ni fått våra prover? Hur lång tid tar det?"),
     ("da", "Hej, har I modtaget vores prøver? Hvornår kan vi forvente svar?"),
@@ -122,7 +124,8 @@ def test_a_recurring_fault_asked_as_a_question_is_feedback() -> None:
         "the free-delivery limit? This keeps happening and it's getting tiresome.")
     assert category == "feedback", evidence
     category, evidence = _classify(
-        "Warum dauert eine einfache Gutschrift bei Ihnen sechs Wochen? Das ist so nicht akzeptabel.")
+        "Warum dauert eine einfache Gutschrift bei Ihnen sechs Wochen? "
+        "Das ist so nicht akzeptabel.")
     assert category == "feedback", evidence
 
 
