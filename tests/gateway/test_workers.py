@@ -26,7 +26,7 @@ from sqlalchemy import func, select, update
 
 from archive import Receipt
 from gateway.bootstrap import App
-from gateway.daemon.workers import HOLD_ENV, WorkerPool
+from gateway.daemon.workers import HOLD_ENV, WARM_ENV, WorkerPool
 from gateway.db.models import LedgerReceipt, Message
 from gateway.intake.handoff import Delivery, accept
 from gateway.processing.claims import Claims, release_dead_here
@@ -400,3 +400,24 @@ def test_the_fork_server_builds_every_language_before_it_forks_a_worker():
     matchers, indexes, languages = done.stdout.strip().split("] [")
     assert len(languages.split(",")) == 11
     assert matchers.strip("[]") == indexes.strip("[]") == languages.strip("[]")
+
+
+def test_an_imports_fork_server_builds_english_and_the_languages_of_its_sample(tmp_path):
+    """``commgate ingest``'s sample decides which languages its fork server builds: an import
+    in German does not wait for the other nine."""
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    (sample / "0000.eml").write_bytes(
+        b"From: einkauf@beispiel.de\r\nTo: vertrieb@example.com\r\nSubject: Bestellung 4711\r\n"
+        b"Message-ID: <a1@beispiel.de>\r\n\r\nSehr geehrte Damen und Herren,\r\n\r\nhiermit "
+        b"bestellen wir 40 St\xc3\xbcck des Artikels 4711 zur Lieferung bis Freitag. Bitte "
+        b"best\xc3\xa4tigen Sie den Auftrag und den Liefertermin.\r\n\r\nMit freundlichen "
+        b"Gr\xc3\xbc\xc3\x9fen\r\nAnna Schmidt\r\n")
+    code = ("import gateway.daemon.worker_preload\n"
+            "from gateway.processing.classification import rules_for\n"
+            "rules = rules_for(None)\n"
+            "print(sorted(rules._phrase_matchers), sorted(rules._sequence_indexes))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                           WARM_ENV: str(sample)})
+    assert done.stdout.strip() == "['de', 'en'] ['de', 'en']"
