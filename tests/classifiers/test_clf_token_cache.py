@@ -101,3 +101,38 @@ def test_the_file_name_follows_the_tokenizer(cache: Path,
         assert cache_file(LANG) != cache
     finally:
         token_cache._tokenizer_identity.cache_clear()
+
+
+def test_a_rule_change_meets_no_stale_answer(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules that add a form the tokenizer splits ("call-off"): built over a file made from
+    the rules before, the index has it as a phrase, as without any cache, and it matches."""
+    from classifiers import load_rules
+    from classifiers.matching import match_message
+
+    def rules(forms: str) -> RuleSet:
+        root = tmp_path / f"rules-{len(forms)}"
+        for rel, text in {
+            "en/concepts.toml": f'[concepts.order_word]\nforms = [{forms}]\n',
+            "en/order.toml": '[[rules]]\nid = "en.order.word"\nweight = 3\n'
+                             'sequence = ["@order_word", "#num"]\nwindow = 4\n',
+        }.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text, "utf-8")
+        return load_rules(root)
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    rules(forms='"order"').sequence_index("en")  # the file as the old rules left it
+    path = cache_file("en")
+    assert path is not None
+    assert "call-off" not in json.loads(path.read_text())["one_token"]
+    new = rules(forms='"order", "call-off"')
+    index = new.sequence_index("en")
+    assert "call-off" not in index._form_masks
+    assert "call-off" in {f for forms in index.phrases.values() for f in forms}
+    assert json.loads(path.read_text())["one_token"]["call-off"] is False
+    hits = match_message([("body", "Please send a call-off for 40 pieces.")], "en", new)
+    assert "en.order.word" in {h.rule.id for h in hits}
+    monkeypatch.setenv(CACHE_ENV, "off")
+    uncached = rules(forms='"order", "call-off"').sequence_index("en")
+    assert (uncached._form_masks, uncached.phrases) == (index._form_masks, index.phrases)
