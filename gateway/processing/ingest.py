@@ -240,6 +240,24 @@ def ingest(
     return summary
 
 
+def sample_ahead(paths: list[Path], workers_after: int | None = None) -> list[bytes]:
+    """The sample :func:`ingest` gives its workers' pool for an import of ``paths`` (the
+    first batch, every n-th message of it), read before the import starts, so that the
+    pool's fork server can be started before the command opens its database and archive
+    (gateway.cli.main); empty when ``paths`` hold fewer than ``workers_after`` messages (no
+    workers then; default :data:`WORKERS_AFTER`). Reading stops there: a large mbox is not
+    read through once more."""
+    if workers_after is None:
+        workers_after = WORKERS_AFTER
+    first: list[bytes] = []
+    for seen, item in enumerate(iter_messages(paths), start=1):
+        if not isinstance(item, SourceProblem) and len(first) < BATCH_MESSAGES:
+            first.append(item.raw)
+        if seen >= workers_after:
+            return first[::max(1, -(-len(first) // WARM_SAMPLE))]
+    return []
+
+
 def _origin(envelope: Any) -> str:
     index = envelope.get("mbox_index")
     return f"{envelope.get('file', '')}#{index}" if index else str(envelope.get("file", ""))

@@ -10,6 +10,7 @@ is a state the test waits for, not a moment it hopes to hit.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import mailbox
 import os
@@ -421,3 +422,59 @@ def test_an_imports_fork_server_builds_english_and_the_languages_of_its_sample(t
                           check=True, env={**os.environ, "PYTHONPATH": str(ROOT),
                                            WARM_ENV: str(sample)})
     assert done.stdout.strip() == "['de', 'en'] ['de', 'en']"
+
+
+def test_an_imports_sample_is_read_ahead_as_the_pool_would_take_it(tmp_path, monkeypatch):
+    """``sample_ahead``: the first batch, every n-th message of it, for an import large enough
+    for workers; nothing for a smaller one; reading stops once it is known to be large."""
+    from gateway.intake import sources
+    from gateway.processing import ingest as ingest_module
+    from gateway.processing.ingest import sample_ahead
+
+    monkeypatch.setattr(ingest_module, "BATCH_MESSAGES", 10)
+    monkeypatch.setattr(ingest_module, "WARM_SAMPLE", 4)
+    raws = [make_message(subject=f"import {n}") for n in range(30)]
+    files = write_messages(tmp_path / "import", raws)
+    assert sample_ahead(files, workers_after=31) == []
+    read: list[object] = []
+
+    def counted(paths):  # type: ignore[no-untyped-def]
+        for item in sources.iter_messages(paths):
+            read.append(item)
+            yield item
+
+    monkeypatch.setattr(ingest_module, "iter_messages", counted)
+    sample = sample_ahead(files, workers_after=25)
+    assert len(read) == 25
+    first = [item.raw for item in read[:10]]  # type: ignore[attr-defined]
+    assert sample == first[::3]  # ceil(10 / 4) = 3: every third of the first batch
+
+
+def test_ingest_starts_its_fork_server_before_opening_the_installation(home, tmp_path,
+                                                                       monkeypatch):
+    """With worker processes configured and enough messages, ``commgate ingest`` starts the
+    workers' fork server (with the pool's sample) before it opens the database; without
+    workers, or with too few messages, or a broken configuration, it starts none."""
+    from gateway.cli import main as cli
+    from gateway.daemon import workers as workers_module
+
+    started: list[int] = []
+    monkeypatch.setattr(workers_module, "start_fork_server_early",
+                        lambda sample: started.append(len(sample)) or None)
+    monkeypatch.setattr("gateway.processing.ingest.WORKERS_AFTER", 20)
+    files = write_messages(tmp_path / "import",
+                           [make_message(subject=f"import {n}") for n in range(25)])
+    args = argparse.Namespace(home=str(home), paths=files)
+    config = (home / "commgate.toml").read_text()
+    set_worker(home, processes=0)
+    cli._start_ingest_fork_server(args)
+    assert started == []
+    (home / "commgate.toml").write_text(config)
+    set_worker(home, processes=2)
+    cli._start_ingest_fork_server(args)
+    assert started == [20]  # read up to WORKERS_AFTER (in use: 300, past the first batch)
+    cli._start_ingest_fork_server(argparse.Namespace(home=str(home), paths=files[:19]))
+    assert started == [20]
+    cli._start_ingest_fork_server(argparse.Namespace(home=str(tmp_path / "nowhere"),
+                                                     paths=files))
+    assert started == [20]
