@@ -129,7 +129,9 @@ def ingest(
         progress.start(total)
     # Known to be the workers' from its count: they start after the first batch is archived
     # (their fork server's seconds of start-up then pass while this process archives the
-    # rest), not after ``workers_after`` messages.
+    # rest), not after ``workers_after`` messages. ``commgate ingest`` starts their fork
+    # server before it even opens the installation (:func:`sample_ahead`); the pool then
+    # finds it running.
     large = workers is not None and total >= workers_after
     summary = IngestSummary()
     origins: dict[int, str] = {}
