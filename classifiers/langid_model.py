@@ -20,18 +20,31 @@ needs a language.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import lzma
+import os
 import shutil
 import tempfile
 import zipfile
 from array import array
 from collections import Counter
 from collections.abc import Collection, Iterator
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
+from classifiers.lemma_cache import CACHE_ENV, cache_dir
+
+log = logging.getLogger(__name__)
 _ROW = 256  # the model's transition rows: one next state per byte value
+_FORMAT = 1  # bump when what build_tables makes changes
+# Each cached table's dimensions and numpy dtype kind (f: float, U: str, u/i: integers).
+_SHAPES = {"ptc": (2, "f"), "pc": (1, "f"), "classes": (1, "U"), "nextmove": (2, "u"),
+           "out_feat": (1, "i"), "rows": (1, "u"), "byte_class": (1, "u")}
 
 
 class CompactIdentifier(LanguageIdentifier):  # type: ignore[misc]  # py3langid has no types
@@ -54,13 +67,27 @@ class CompactIdentifier(LanguageIdentifier):  # type: ignore[misc]  # py3langid 
 
 
 def load_identifier(languages: Collection[str]) -> LanguageIdentifier:
-    """py3langid's model restricted to ``languages`` (ISO 639-1 codes), in compact tables.
+    """py3langid's model restricted to ``languages`` (ISO 639-1 codes), in compact tables,
+    read from the compact table cache when it holds them (see :func:`cache_file`), else built
+    from the model file (:func:`build_tables`) and written to the cache."""
+    path = cache_file(languages)
+    tables = _read_cache(path) if path is not None else None
+    if tables is None:
+        tables = build_tables(languages)
+        if path is not None:
+            _write_cache(path, tables)
+    return assemble(tables)
+
+
+def build_tables(languages: Collection[str]) -> dict[str, np.ndarray]:
+    """The compact tables of ``languages`` built from py3langid's model file.
 
     Keeping only our columns of the probability table (instead of ``set_languages``, which
     keeps the full table too) saves about 25 MB more. The model is read as py3langid's
     ``modelio.load_model`` reads it (an LZMA-compressed ``.npz``, streamed to a temporary
     file), but its two large arrays a block of rows at a time: loaded whole, as py3langid
-    does, they and their copies took 100 MB for a moment, the daemon's peak."""
+    does, they and their copies took 100 MB for a moment, the daemon's peak. About 0.6 s of
+    CPU, 0.4 of it decompressing 68 MB."""
     with tempfile.TemporaryFile(suffix=".npz") as tmp:
         with lzma.open(MODEL_DIR / MODEL_FILE) as src:
             shutil.copyfileobj(src, tmp, length=1 << 20)
@@ -72,32 +99,122 @@ def load_identifier(languages: Collection[str]) -> LanguageIdentifier:
             byte_class, firsts = _byte_classes(npz)
             width = len(firsts)
             rows = _array(npz, "nextmove_row")
-            # The compact rows, with the model's own item type, filled in place.
-            table = array("I", [0]) * (int(rows.max() + 1) * width)
-            view = np.frombuffer(table, dtype=np.uint32).reshape(-1, width)
+            table = np.zeros((int(rows.max() + 1), width), dtype=np.uint32)
             first_of = [firsts[c] for c in byte_class]  # each byte -> its class's first byte
             done = 0
             for block in _blocks(npz, "nextmove", _ROW):
                 if not np.array_equal(block, block[:, first_of]):
                     raise ValueError(f"{MODEL_FILE}: byte classes do not hold")  # a checksum clash
-                view[done : done + len(block)] = block[:, firsts]
+                table[done : done + len(block)] = block[:, firsts]
                 done += len(block)
-            identifier = CompactIdentifier(
-                ptc,  # float16, as in the model file
-                _array(npz, "pc")[keep].copy(),
-                [classes[i] for i in keep],
-                table,
-                array("i", _array(npz, "out_feat").astype(np.int32).tobytes()),
-                tk_row=array("H", rows.astype(np.uint16).tobytes()),
-            )
-    identifier._byte_classes = bytes(byte_class)
+            return {
+                "ptc": ptc,  # float16, as in the model file
+                "pc": _array(npz, "pc")[keep].copy(),
+                "classes": np.array([classes[i] for i in keep], dtype=np.str_),
+                "nextmove": table,
+                "out_feat": _array(npz, "out_feat").astype(np.int32),
+                "rows": rows.astype(np.uint16),
+                "byte_class": np.array(byte_class, dtype=np.uint8),
+            }
+
+
+def assemble(tables: dict[str, np.ndarray]) -> CompactIdentifier:
+    """The identifier over ``tables`` (:func:`build_tables`'s, or the cache's)."""
+    nextmove = np.ascontiguousarray(tables["nextmove"], dtype=np.uint32)
+    width = nextmove.shape[1]
+    rows = tables["rows"]
+    table = array("I")  # the model's own item type, filled from the buffer without a copy
+    table.frombytes(nextmove.data.cast("B"))
+    identifier = CompactIdentifier(
+        tables["ptc"],
+        tables["pc"],
+        tables["classes"].tolist(),
+        table,
+        array("i", tables["out_feat"].astype(np.int32, copy=False).tobytes()),
+        tk_row=array("H", rows.tobytes()),
+    )
+    identifier._byte_classes = tables["byte_class"].tobytes()
     # The walk reads a row offset and an output per byte. As lists these are pointers to
     # int objects spread over megabytes; between two messages spaCy pushes them out of the
     # CPU cache, and the walk took 5 times its isolated time. Packed arrays hold the same
     # numbers in a quarter of the memory: a quarter less time inside the classifier
     # (bench/classify_speed.py), the same results.
-    identifier._rowbase = array("q", [row * width for row in rows.tolist()])
+    identifier._rowbase = array("q", (rows.astype(np.int64) * width).tobytes())
     return identifier
+
+
+def cache_file(languages: Collection[str]) -> Path | None:
+    """Where the compact tables of ``languages`` are kept between processes (one
+    uncompressed ``.npz`` of about 32 MB, in the folder of :mod:`classifiers.lemma_cache`),
+    or None when caching is off. The name carries the model file's path, size and
+    modification time, py3langid's and numpy's versions, the languages and
+    :data:`_FORMAT`: a new model or a change to how the tables are made gets a file of its
+    own, never a stale one."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    model = MODEL_DIR / MODEL_FILE
+    try:
+        stat = model.stat()
+    except OSError:
+        return None
+    identity = "|".join((
+        str(_FORMAT), str(model.resolve()), str(stat.st_size), str(stat.st_mtime_ns),
+        _version("py3langid"), np.__version__, ",".join(sorted(languages)),
+    ))
+    return folder / "langid" / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.npz"
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
+    """The tables in ``path``, or None if it is missing, unreadable, truncated (the zip's
+    checksums are verified as each array is read) or not what :func:`build_tables` makes."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            tables = {name: npz[name] for name in _SHAPES}
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a broken cache costs a rebuild, never a result
+        log.warning("language model cache %s unreadable (%s): rebuilt", path, exc)
+        return None
+    for name, (ndim, kind) in _SHAPES.items():
+        if tables[name].ndim != ndim or tables[name].dtype.kind != kind:
+            log.warning("language model cache %s: %s is not as built: rebuilt", path, name)
+            return None
+    nextmove, rows = tables["nextmove"], tables["rows"]
+    if (tables["byte_class"].size != _ROW or len(rows) == 0
+            or int(rows.max()) >= len(nextmove)
+            or int(tables["byte_class"].max()) >= nextmove.shape[1]
+            or tables["ptc"].shape[1] != len(tables["pc"]) != len(tables["classes"])):
+        log.warning("language model cache %s: tables do not fit together: rebuilt", path)
+        return None
+    return tables
+
+
+def _write_cache(path: Path, tables: dict[str, np.ndarray]) -> None:
+    """Write ``tables`` to ``path`` in one rename (a reader sees no file or a whole one); a
+    folder that cannot be written costs the next process a rebuild, nothing else."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                # (numpy types savez(**arrays) as if a value could be its allow_pickle flag)
+                np.savez(fh, **tables)  # type: ignore[arg-type]
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        log.warning("language model cache %s not writable (%s); set %s to a writable folder",
+                    path, exc.strerror or exc, CACHE_ENV)
 
 
 def _array(npz: zipfile.ZipFile, name: str) -> np.ndarray:

@@ -296,6 +296,36 @@ def _fork_server_running() -> bool:
     return getattr(server, "_forkserver_pid", None) is not None
 
 
+def _start_warm_fork_server(warm_with: Sequence[bytes]) -> Path:
+    """Start this process's fork server with ``warm_with`` written to a new folder named in
+    its environment (:data:`WARM_ENV`); returns the folder, which the caller removes once
+    the workers run (the server reads it during its preload)."""
+    folder = Path(tempfile.mkdtemp(prefix="commgate-warm-"))
+    for number, raw in enumerate(warm_with):
+        (folder / f"{number:04d}.eml").write_bytes(raw)
+    os.environ[WARM_ENV] = str(folder)
+    try:
+        forkserver.ensure_running()  # started now, with the folder in its environment
+    finally:
+        os.environ.pop(WARM_ENV, None)
+    return folder
+
+
+def start_fork_server_early(warm_with: Sequence[bytes]) -> Path | None:
+    """Start the fork server a :class:`WorkerPool` of this process will fork its workers
+    from, now, before the pool exists: its preload (seconds of CPU, which every worker waits
+    for) then runs on the other core while the caller does what comes before the pool
+    (``commgate ingest``: opening the database and the archive, checking the filing
+    configuration, archiving its first batch). Returns the sample's folder, for the caller
+    to remove once its pool has finished; None if the server runs already (nothing done).
+    The pool's own start then finds the server running and uses it."""
+    if _fork_server_running():
+        return None
+    _without_resource_tracker()
+    multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD])
+    return _start_warm_fork_server(warm_with)
+
+
 def _kill_fork_server() -> None:
     """End this process's fork server now; ``multiprocessing`` starts a new one for the next
     process started. Not ``ForkServer._stop``: that closes the server's "alive" pipe and waits
@@ -491,14 +521,7 @@ class WorkerPool:
         seconds of CPU each, French 3 s) are built once and not by every worker. Ignored
         when this process's fork server runs already."""
         if warm_with and not _fork_server_running():
-            self._warm_folder = Path(tempfile.mkdtemp(prefix="commgate-warm-"))
-            for number, raw in enumerate(warm_with):
-                (self._warm_folder / f"{number:04d}.eml").write_bytes(raw)
-            os.environ[WARM_ENV] = str(self._warm_folder)
-            try:
-                forkserver.ensure_running()  # started now, with the folder in its environment
-            finally:
-                os.environ.pop(WARM_ENV, None)
+            self._warm_folder = _start_warm_fork_server(warm_with)
         self._unstarted = len(self.slots)
         for slot in self.slots:
             slot.reader = threading.Thread(target=self._run, args=(slot,),

@@ -129,7 +129,9 @@ def ingest(
         progress.start(total)
     # Known to be the workers' from its count: they start after the first batch is archived
     # (their fork server's seconds of start-up then pass while this process archives the
-    # rest), not after ``workers_after`` messages.
+    # rest), not after ``workers_after`` messages. ``commgate ingest`` starts their fork
+    # server before it even opens the installation (:func:`sample_ahead`); the pool then
+    # finds it running.
     large = workers is not None and total >= workers_after
     summary = IngestSummary()
     origins: dict[int, str] = {}
@@ -238,6 +240,24 @@ def ingest(
             except ConfigError as exc:
                 summary.not_filed = str(exc)
     return summary
+
+
+def sample_ahead(paths: list[Path], workers_after: int | None = None) -> list[bytes]:
+    """The sample :func:`ingest` gives its workers' pool for an import of ``paths`` (the
+    first batch, every n-th message of it), read before the import starts, so that the
+    pool's fork server can be started before the command opens its database and archive
+    (gateway.cli.main); empty when ``paths`` hold fewer than ``workers_after`` messages (no
+    workers then; default :data:`WORKERS_AFTER`). Reading stops there: a large mbox is not
+    read through once more."""
+    if workers_after is None:
+        workers_after = WORKERS_AFTER
+    first: list[bytes] = []
+    for seen, item in enumerate(iter_messages(paths), start=1):
+        if not isinstance(item, SourceProblem) and len(first) < BATCH_MESSAGES:
+            first.append(item.raw)
+        if seen >= workers_after:
+            return first[::max(1, -(-len(first) // WARM_SAMPLE))]
+    return []
 
 
 def _origin(envelope: Any) -> str:

@@ -15,6 +15,7 @@ from gateway.processing.claims import release_dead_here
 from gateway.processing.classification import classify_parsed, rules_for
 from gateway.processing.ingest import IngestProgress, IngestSummary, ingest
 from gateway.processing.ingest import WorkersFactory as WorkersFactory  # for the CLI
+from gateway.processing.ingest import sample_ahead as sample_ahead  # for the CLI
 from gateway.processing.parsing import parse_message
 from gateway.processing.preflight import check_filing_config_own_rules
 

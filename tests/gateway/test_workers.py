@@ -10,6 +10,7 @@ is a state the test waits for, not a moment it hopes to hit.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import mailbox
 import os
@@ -26,7 +27,7 @@ from sqlalchemy import func, select, update
 
 from archive import Receipt
 from gateway.bootstrap import App
-from gateway.daemon.workers import HOLD_ENV, WorkerPool
+from gateway.daemon.workers import HOLD_ENV, WARM_ENV, WorkerPool
 from gateway.db.models import LedgerReceipt, Message
 from gateway.intake.handoff import Delivery, accept
 from gateway.processing.claims import Claims, release_dead_here
@@ -400,3 +401,80 @@ def test_the_fork_server_builds_every_language_before_it_forks_a_worker():
     matchers, indexes, languages = done.stdout.strip().split("] [")
     assert len(languages.split(",")) == 11
     assert matchers.strip("[]") == indexes.strip("[]") == languages.strip("[]")
+
+
+def test_an_imports_fork_server_builds_english_and_the_languages_of_its_sample(tmp_path):
+    """``commgate ingest``'s sample decides which languages its fork server builds: an import
+    in German does not wait for the other nine."""
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    (sample / "0000.eml").write_bytes(
+        b"From: einkauf@beispiel.de\r\nTo: vertrieb@example.com\r\nSubject: Bestellung 4711\r\n"
+        b"Message-ID: <a1@beispiel.de>\r\n\r\nSehr geehrte Damen und Herren,\r\n\r\nhiermit "
+        b"bestellen wir 40 St\xc3\xbcck des Artikels 4711 zur Lieferung bis Freitag. Bitte "
+        b"best\xc3\xa4tigen Sie den Auftrag und den Liefertermin.\r\n\r\nMit freundlichen "
+        b"Gr\xc3\xbc\xc3\x9fen\r\nAnna Schmidt\r\n")
+    code = ("import gateway.daemon.worker_preload\n"
+            "from gateway.processing.classification import rules_for\n"
+            "rules = rules_for(None)\n"
+            "print(sorted(rules._phrase_matchers), sorted(rules._sequence_indexes))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                           WARM_ENV: str(sample)})
+    assert done.stdout.strip() == "['de', 'en'] ['de', 'en']"
+
+
+def test_an_imports_sample_is_read_ahead_as_the_pool_would_take_it(tmp_path, monkeypatch):
+    """``sample_ahead``: the first batch, every n-th message of it, for an import large enough
+    for workers; nothing for a smaller one; reading stops once it is known to be large."""
+    from gateway.intake import sources
+    from gateway.processing import ingest as ingest_module
+    from gateway.processing.ingest import sample_ahead
+
+    monkeypatch.setattr(ingest_module, "BATCH_MESSAGES", 10)
+    monkeypatch.setattr(ingest_module, "WARM_SAMPLE", 4)
+    raws = [make_message(subject=f"import {n}") for n in range(30)]
+    files = write_messages(tmp_path / "import", raws)
+    assert sample_ahead(files, workers_after=31) == []
+    read: list[object] = []
+
+    def counted(paths):  # type: ignore[no-untyped-def]
+        for item in sources.iter_messages(paths):
+            read.append(item)
+            yield item
+
+    monkeypatch.setattr(ingest_module, "iter_messages", counted)
+    sample = sample_ahead(files, workers_after=25)
+    assert len(read) == 25
+    first = [item.raw for item in read[:10]]  # type: ignore[attr-defined]
+    assert sample == first[::3]  # ceil(10 / 4) = 3: every third of the first batch
+
+
+def test_ingest_starts_its_fork_server_before_opening_the_installation(home, tmp_path,
+                                                                       monkeypatch):
+    """With worker processes configured and enough messages, ``commgate ingest`` starts the
+    workers' fork server (with the pool's sample) before it opens the database; without
+    workers, or with too few messages, or a broken configuration, it starts none."""
+    from gateway.cli import main as cli
+    from gateway.daemon import workers as workers_module
+
+    started: list[int] = []
+    monkeypatch.setattr(workers_module, "start_fork_server_early",
+                        lambda sample: started.append(len(sample)) or None)
+    monkeypatch.setattr("gateway.processing.ingest.WORKERS_AFTER", 20)
+    files = write_messages(tmp_path / "import",
+                           [make_message(subject=f"import {n}") for n in range(25)])
+    args = argparse.Namespace(home=str(home), paths=files)
+    config = (home / "commgate.toml").read_text()
+    set_worker(home, processes=0)
+    cli._start_ingest_fork_server(args)
+    assert started == []
+    (home / "commgate.toml").write_text(config)
+    set_worker(home, processes=2)
+    cli._start_ingest_fork_server(args)
+    assert started == [20]  # read up to WORKERS_AFTER (in use: 300, past the first batch)
+    cli._start_ingest_fork_server(argparse.Namespace(home=str(home), paths=files[:19]))
+    assert started == [20]
+    cli._start_ingest_fork_server(argparse.Namespace(home=str(tmp_path / "nowhere"),
+                                                     paths=files))
+    assert started == [20]
