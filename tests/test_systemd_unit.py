@@ -35,7 +35,8 @@ def test_unit_keeps_what_the_daemon_relies_on():
     text = UNIT.read_text()
     for line in ("Type=notify", "StateDirectory=commgate", "RestartPreventExitStatus=2",
                  "ExecReload=/bin/kill -HUP $MAINPID", "MemoryDenyWriteExecute=yes",
-                 "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"):
+                 "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+                 "CacheDirectory=commgate", "Environment=COMMGATE_CACHE_DIR=/var/cache/commgate"):
         assert f"\n{line}\n" in text, line
     assert re.search(r"^WatchdogSec=\d+", text, re.MULTILINE)
 
