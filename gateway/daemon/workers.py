@@ -34,12 +34,14 @@ a pidfd (:class:`_Worker`), not through the fork server.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
 import select
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -317,6 +319,63 @@ def _kill_fork_server() -> None:
                 os.unlink(address)
         server._forkserver_pid = server._forkserver_alive_fd = None
         server._forkserver_address = None
+
+
+def fork_server_from_here() -> bool:
+    """Start this process's fork server as a fork of this process, not as a new interpreter;
+    True if it did. Call it only while the process is single-threaded, before it opens a
+    database or a socket (``commgate run`` calls it once its modules are imported, before it
+    opens the installation); with another thread running it does nothing (False), and the
+    pool starts the usual server (a new interpreter) when it first starts a worker.
+
+    What for: the modules the daemon imported (SQLAlchemy, pydantic, the gateway's own:
+    about 55 MB of Python objects) are the ones a worker imports too. A server started as a
+    new interpreter imports them again, so the daemon held its copy and the workers theirs;
+    forked, the server (and every worker it forks) starts with the daemon's pages, which stay
+    shared until written. The server then loads the classifier (:mod:`worker_preload`) as
+    before. The objects are frozen first (``gc.freeze``): the daemon's collector then never
+    writes to them, so neither side copies a page for it.
+
+    The server is the one ``multiprocessing``'s ``forkserver`` would start (its ``main``,
+    the same listener, "alive" pipe and attributes), so starting workers, stopping it
+    (:func:`_kill_fork_server`) and starting a new one after a worker's crash (then a new
+    interpreter, as the daemon runs threads by then) work as before."""
+    server: Any = forkserver._forkserver
+    if threading.active_count() != 1 or not all(hasattr(server, name) for name in (
+            "_lock", "_forkserver_pid", "_forkserver_alive_fd", "_forkserver_address")):
+        return False
+    from multiprocessing import connection
+
+    with server._lock:
+        if server._forkserver_pid is not None:
+            return False
+        _without_resource_tracker()
+        gc.collect()
+        gc.freeze()
+        with socket.socket(socket.AF_UNIX) as listener:
+            address = connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
+            listener.bind(address)
+            if not util.is_abstract_socket_namespace(address):
+                os.chmod(address, 0o600)
+            listener.listen()
+            alive_r, alive_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the server: never returns into the daemon's code
+                code = 0
+                try:
+                    os.close(alive_w)
+                    forkserver.main(listener.fileno(), alive_r, [PRELOAD])
+                except SystemExit:  # its clients are gone
+                    pass
+                except BaseException:
+                    code = 1
+                finally:
+                    os._exit(code)
+            os.close(alive_r)
+        server._forkserver_address = address
+        server._forkserver_alive_fd = alive_w
+        server._forkserver_pid = pid
+    return True
 
 
 _PR_SET_CHILD_SUBREAPER = 36
