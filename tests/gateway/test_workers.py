@@ -405,13 +405,15 @@ def test_the_fork_server_builds_every_language_before_it_forks_a_worker():
     assert matchers.strip("[]") == indexes.strip("[]") == languages.strip("[]")
 
 
-def test_no_fork_server_is_forked_from_a_process_running_threads():
+def test_no_fork_server_is_forked_from_a_process_running_threads(monkeypatch):
     """A fork of a process with another thread running could inherit a lock that thread
     held: the fork server is then left to the pool (a new interpreter), never forked."""
     from multiprocessing import forkserver
 
     from gateway.daemon.workers import fork_server_from_here
 
+    # A server of its own, not started: earlier tests' pools may have started this process's.
+    monkeypatch.setattr(forkserver, "_forkserver", forkserver.ForkServer())
     release = threading.Event()
     thread = threading.Thread(target=release.wait)
     thread.start()
