@@ -85,7 +85,8 @@ def role_of(pid: int, daemon: int, parents: Sequence[int] = ()) -> str:
     if "resource_tracker" in cmd:
         return "resource tracker"
     parent = int(stat.rsplit(")", 1)[1].split()[1])
-    server = parent == daemon and "forkserver" in cmd and (not parents or pid in parents)
+    # A fork server forked from the daemon (branch mem4) has the daemon's command line.
+    server = parent == daemon and (pid in parents if parents else "forkserver" in cmd)
     return "fork server" if server else "worker"
 
 

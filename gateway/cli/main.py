@@ -344,6 +344,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from gateway.config import find_home, load_settings
     from gateway.daemon.supervisor import check_daemon_config, run_daemon
+    from gateway.daemon.workers import fork_server_from_here, stop_fork_server
 
     # Until the daemon's own handler is in place a SIGHUP would end the process (its default):
     # a reload must never stop the daemon, so one this early is ignored.
@@ -353,11 +354,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Checked before the log level is raised and the database opened (its migration logs
         # at INFO): a configuration fault is the one line on stderr, before any mail is read.
         rules = check_daemon_config(settings)
+        # Forked now, single-threaded, before the database is opened: the workers share the
+        # pages of the modules imported so far with this process (branch mem4).
+        forked = bool(settings.config.worker.process_count) and fork_server_from_here()
         # The command line's level wins over the configuration's, also across SIGHUP reloads.
         fixed = cli_log_level(args)
         logs.configure(fixed or settings.config.log_level, settings.config.log_format)
-        with opened_app(args, schema="create") as app:
-            run_daemon(app, fixed_log_level=fixed, rules=rules)
+        try:
+            with opened_app(args, schema="create") as app:
+                run_daemon(app, fixed_log_level=fixed, rules=rules)
+        except BaseException:
+            if forked:  # not left preloading for nobody, holding stdout and stderr open
+                stop_fork_server()
+            raise
     finally:
         signal.signal(signal.SIGHUP, previous)
     return EXIT_OK

@@ -1,8 +1,10 @@
 """What the worker pool's fork server loads once, so that no worker process pays for it.
 
 Worker processes are forked from a fork server (``multiprocessing``'s ``forkserver``: a fresh
-interpreter started by the pool, single-threaded, so forking it is safe where forking the
-daemon, with its threads and event loop, is not). Importing this module in that server loads
+interpreter started by the pool, or under ``commgate run`` a fork of the daemon made before it
+started any thread (``workers.fork_server_from_here``); single-threaded either way, so forking
+it is safe where forking the running daemon, with its threads and event loop, is not).
+Importing this module in that server loads
 what every worker would otherwise load itself, and a worker starts as a copy of it (pages
 stay shared until written):
 

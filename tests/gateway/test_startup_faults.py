@@ -9,6 +9,7 @@ import ast
 import mailbox
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -204,6 +205,45 @@ def test_a_signing_key_that_cannot_be_read_stops_ingest_and_run_before_any_mail(
     assert waiting.exists()
     assert receipts_and_quarantine(home) == ([], [])
 
+
+
+def test_a_run_that_fails_after_forking_its_fork_server_leaves_no_process_behind(home):
+    """``commgate run`` forks its workers' fork server before it opens the database and binds
+    its sockets (branch mem4); when the start fails after that (here: the web address is
+    taken), the server is ended with the command, not left preloading the classifier for
+    nobody with the command's stdout and stderr open."""
+    from tests.support.web import configure_web
+
+    config = home / "commgate.toml"
+    text = config.read_text()
+    config.write_text(text.replace("[worker]\n", "[worker]\nprocesses = 2\n", 1)
+                      if "[worker]\n" in text else text + "\n[worker]\nprocesses = 2\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        configure_web(home, listen=f"127.0.0.1:{taken.getsockname()[1]}")
+        daemon = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "--home", str(home),
+                                   "run"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  env=_environ())
+        assert daemon.stdout is not None
+        try:
+            code = daemon.wait(timeout=60)
+        finally:
+            daemon.kill()
+    assert code != 0
+    fd = daemon.stdout.fileno()
+    os.set_blocking(fd, False)
+    output = b""
+    while True:  # to the end of the pipe, which only comes once no process holds it
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            pytest.fail("a process the daemon started still holds its output")
+        if not chunk:
+            break
+        output += chunk
+    daemon.stdout.close()
+    assert b"commgate: error:" in output, output[-2000:]
 
 # -- later -------------------------------------------------------------------------------------
 

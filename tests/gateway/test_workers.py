@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -239,7 +240,9 @@ def test_sigterm_drains_every_worker_of_the_daemon(home, tmp_path, hold):
                  what="the fork server stopped")
         children = children_of(daemon.pid)
         assert pid in children and len(children) == 2, children
-        assert all("forkserver" in child_cmdline(c) for c in children)
+        # Forked from a fork server that was a fork of the daemon (branch mem4): the daemon's
+        # command line, not a new interpreter's.
+        assert all(child_cmdline(c) == child_cmdline(daemon.pid) for c in children)
         # [worker] nice: the worker files below the daemon's priority, as a batch task.
         assert os.getpriority(os.PRIO_PROCESS, pid) == max(7, os.getpriority(os.PRIO_PROCESS, 0))
         assert os.sched_getscheduler(pid) == os.SCHED_BATCH
@@ -478,3 +481,21 @@ def test_ingest_starts_its_fork_server_before_opening_the_installation(home, tmp
     cli._start_ingest_fork_server(argparse.Namespace(home=str(tmp_path / "nowhere"),
                                                      paths=files))
     assert started == [20]
+def test_no_fork_server_is_forked_from_a_process_running_threads(monkeypatch):
+    """A fork of a process with another thread running could inherit a lock that thread
+    held: the fork server is then left to the pool (a new interpreter), never forked."""
+    from multiprocessing import forkserver
+
+    from gateway.daemon.workers import fork_server_from_here
+
+    # A server of its own, not started: earlier tests' pools may have started this process's.
+    monkeypatch.setattr(forkserver, "_forkserver", forkserver.ForkServer())
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert fork_server_from_here() is False
+        assert forkserver._forkserver._forkserver_pid is None
+    finally:
+        release.set()
+        thread.join()
