@@ -12,12 +12,12 @@ rule may trade one probe for another, it must not lose ground.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from classifiers import MessageInput, classify, load_rules
+from tests.support.probes import load_labelled_mails, misclassified
 
 RULES = load_rules()
 DATA = Path(__file__).parent / "data"
@@ -29,23 +29,13 @@ FLOORS = {1: 0.93, 2: 0.94, 3: 0.93}
 
 
 def _probes(batch: int) -> list[dict[str, object]]:
-    with (DATA / f"boundary_probes_{batch}.jsonl").open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def _category(probe: dict[str, object]) -> str:
-    headers = tuple((str(k), str(v)) for k, v in probe["headers"])  # type: ignore[attr-defined]
-    sender = next((v for k, v in headers if k == "From"), "")
-    msg = MessageInput(subject=str(probe["subject"]), body_text=str(probe["body"]),
-                       from_addr=sender, headers=headers)
-    return classify(msg, RULES).category
+    return load_labelled_mails(DATA / f"boundary_probes_{batch}.jsonl")
 
 
 @pytest.mark.parametrize("batch", sorted(FLOORS))
 def test_probe_batch_keeps_its_accuracy(batch: int) -> None:
     probes = _probes(batch)
-    wrong = [f"{p['id']} {p['language']} {p['category']}->{c}: {p['subject']}"
-             for p in probes if (c := _category(p)) != p["category"]]
+    wrong = misclassified(probes, RULES)
     assert 1 - len(wrong) / len(probes) >= FLOORS[batch], wrong
 
 
