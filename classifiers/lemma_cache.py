@@ -106,8 +106,12 @@ def _read(path: Path) -> dict[str, list[str]]:
 
 
 def _write(path: Path, forms: dict[str, list[str]]) -> None:
-    """Replace the file in one rename: a reader sees the old file or the new one."""
-    text = json.dumps({"format": _FORMAT, "forms": forms}, ensure_ascii=False, sort_keys=True)
+    replace_file(path, json.dumps({"format": _FORMAT, "forms": forms}, ensure_ascii=False,
+                                  sort_keys=True))
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Replace a cache file in one rename: a reader sees the old file or the new one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

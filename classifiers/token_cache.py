@@ -19,19 +19,16 @@ a result.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 
 from classifiers import affixes, french_tokens
-from classifiers.lemma_cache import CACHE_ENV, _locked, cache_dir
+from classifiers.lemma_cache import CACHE_ENV, _locked, cache_dir, replace_file
 
 log = logging.getLogger(__name__)
 _FORMAT = 1  # bump when the file's layout or the meaning of an answer (_one_token) changes
@@ -107,15 +104,5 @@ def _read(path: Path) -> dict[str, bool]:
 
 
 def _write(path: Path, words: dict[str, bool]) -> None:
-    """Replace the file in one rename: a reader sees the old file or the new one."""
-    text = json.dumps({"format": _FORMAT, "one_token": words}, ensure_ascii=False,
-                      sort_keys=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    replace_file(path, json.dumps({"format": _FORMAT, "one_token": words}, ensure_ascii=False,
+                                  sort_keys=True))
