@@ -33,7 +33,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classifiers.affixes import speed_up
+from classifiers.affixes import blank
 from classifiers.concepts import (
     CONCEPTS_FILE,
     ENGLISH_CONDITIONALS,
@@ -203,14 +203,14 @@ class RuleSet:
     def pipeline(self, lang: str) -> Language:
         """A blank spaCy pipeline (tokenizer only) for ``lang``, cached per rule set."""
         if lang not in self._pipelines:
-            import spacy  # here: commands that classify nothing do not pay a second for it
             from spacy.attrs import IS_SPACE, LOWER
             from spacy.lang.lex_attrs import is_space, lower
 
             if lang == "fr":
                 use_compact_token_match()  # 26 MB less (classifiers/french_tokens.py)
-            nlp = spacy.blank(lang)
-            speed_up(nlp)  # same tokens, fewer regex positions tried (classifiers/affixes.py)
+            # spacy.blank(lang) with a tokenizer of the same tokens that tries fewer regex
+            # positions (classifiers/affixes.py)
+            nlp = blank(lang)
             if not any(r.patterns for r in self.content_rules.values()
                        if r.language in (lang, DEFAULT)):
                 # Phrases and sequences read only LOWER and IS_SPACE; the other 21 lexeme

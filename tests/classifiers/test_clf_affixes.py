@@ -12,6 +12,7 @@ import spacy
 
 from classifiers.affixes import (
     _edge_chars,
+    blank,
     guarded,
     guarded_finditer,
     infix_guard,
@@ -89,6 +90,50 @@ def test_tokens_are_spacys(lang: str) -> None:
                     for t in plain.make_doc(text)]
         assert [(t.text, t.idx, t.whitespace_, t.lower_, t.norm_, t.is_space)
                 for t in fast.make_doc(text)] == expected
+
+
+@pytest.mark.parametrize("lang", SUPPORTED)
+def test_blank_is_spacy_blank_sped_up(lang: str) -> None:
+    """``affixes.blank`` (its first tokenizer without special cases) gives the pipeline that
+    ``spacy.blank`` and ``speed_up`` give: the same special cases, vocabulary and tokens."""
+    old = spacy.blank(lang)
+    speed_up(old)
+    new = blank(lang)
+    old_tok: Any = old.tokenizer
+    new_tok: Any = new.tokenizer
+    assert new_tok.rules == old_tok.rules
+    assert sorted(new.vocab.strings) == sorted(old.vocab.strings)
+    assert len(new.vocab) == len(old.vocab)
+    for name in ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match"):
+        assert type(getattr(new_tok, name)) is type(getattr(old_tok, name)), name
+    texts = [TRICKY, *_random_strings(11, 300), "\n", " ", "\t", "a\nb\n", "\n \n\t\n"]
+    texts += [*old_tok.rules][:2000]  # the special cases themselves, alone
+    texts.append(" ".join([*old_tok.rules][:3000]))  # and among each other
+    for text in texts:
+        assert [(t.text, t.idx, t.whitespace_, t.lower_, t.norm_, t.is_space)
+                for t in new.make_doc(text)] == [
+            (t.text, t.idx, t.whitespace_, t.lower_, t.norm_, t.is_space)
+            for t in old.make_doc(text)], text
+
+
+def test_blank_loads_the_special_cases_once() -> None:
+    """Each load of special cases leaves their tokens in the vocabulary's pool for good:
+    Dutch's 4,670 are loaded once by ``blank``, twice by ``spacy.blank`` + ``speed_up``."""
+    import tracemalloc
+
+    spacy.blank("nl")  # imports and compiles what both ways share
+    tracemalloc.start()
+    try:
+        twice = spacy.blank("nl")
+        speed_up(twice)
+        before = tracemalloc.get_traced_memory()[0]
+        once = blank("nl")
+        after = tracemalloc.get_traced_memory()[0]
+        assert twice is not None
+        assert after - before < before - 1_000_000  # 1.3 MB less at least
+    finally:
+        tracemalloc.stop()
+    assert once.tokenizer is not None
 
 
 # Infixes split between letters and digits at these (and at ~6,000 symbols: a few of them).

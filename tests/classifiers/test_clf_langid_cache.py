@@ -106,3 +106,21 @@ def test_the_file_name_follows_what_the_tables_are_made_from(
     assert cache_file([*SUPPORTED][:-1]) != cache
     monkeypatch.setattr(langid_model, "_FORMAT", langid_model._FORMAT + 1)
     assert cache_file(SUPPORTED) != cache
+
+
+def test_the_cached_transition_table_is_the_files_mapped_pages(
+        cache: Path, built: dict[str, np.ndarray]) -> None:
+    """Read from the cache, the 30 MB table is a read-only map of the file (pages shared by
+    every process and read in only where a walk goes), not a copy in this process."""
+    langid_model._write_cache(cache, built)
+    identifier = load_identifier(SUPPORTED)
+    table = identifier.tk_nextmove
+    assert isinstance(table, memoryview) and table.readonly and table.format == "I"
+    maps = Path("/proc/self/maps")
+    if maps.exists():
+        assert str(cache) in maps.read_text()
+    _same_decisions(identifier, assemble(built))
+    # written by a process that built the tables, they are read back mapped too
+    cache.unlink()
+    assert isinstance(load_identifier(SUPPORTED).tk_nextmove, memoryview)
+    assert cache.is_file()
