@@ -289,6 +289,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                                        workers=_ingest_workers(app))
             finally:
                 progress.close()  # the bar stays, the last line says how many in how long
+    except BaseException:
+        if sample is not None:  # not left preloading for nobody, holding stdout and stderr
+            from gateway.daemon.workers import stop_fork_server
+
+            stop_fork_server()
+        raise
     finally:
         if sample is not None:
             shutil.rmtree(sample, ignore_errors=True)

@@ -417,8 +417,9 @@ def fork_server_from_here() -> bool:
 
 def stop_fork_server() -> None:
     """End this process's fork server if one runs (:func:`_kill_fork_server`): ``commgate
-    run`` calls it when it fails to start after :func:`fork_server_from_here`, so no server
-    goes on preloading for nobody, holding the command's stdout and stderr open."""
+    run`` calls it when it fails to start after :func:`fork_server_from_here`, ``commgate
+    ingest`` when it fails after :func:`start_fork_server_early`, so no server goes on
+    preloading for nobody, holding the command's stdout and stderr open."""
     _kill_fork_server()
 
 

@@ -231,19 +231,50 @@ def test_a_run_that_fails_after_forking_its_fork_server_leaves_no_process_behind
         finally:
             daemon.kill()
     assert code != 0
-    fd = daemon.stdout.fileno()
+    output = _read_to_the_end(daemon.stdout.fileno())
+    daemon.stdout.close()
+    assert b"commgate: error:" in output, output[-2000:]
+
+def test_an_import_that_fails_after_starting_its_fork_server_leaves_no_process_behind(
+        home, tmp_path):
+    """``commgate ingest`` of enough messages for workers starts their fork server before it
+    opens the installation (branch i17-start); a configuration fault found after that (here:
+    the signing key's variable is unset) ends the server with the command, so the command's
+    output ends with it instead of after the server's preload."""
+    from gateway.processing.ingest import WORKERS_AFTER
+
+    append_config(home, f'[worker]\nprocesses = 2\n\n[threading]\n'
+                        f'signing_key_env = "{UNSET_KEY_ENV}"\n')
+    folder = tmp_path / "import"
+    write_messages(folder, [make_message(subject=f"import {n}") for n in range(WORKERS_AFTER)])
+    command = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli.main", "--home", str(home), "ingest", str(folder)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={k: v for k, v in _environ().items() if k != UNSET_KEY_ENV})
+    assert command.stdout is not None
+    try:
+        code = command.wait(timeout=60)
+    finally:
+        command.kill()
+    assert code == EXIT_USAGE
+    output = _read_to_the_end(command.stdout.fileno())
+    command.stdout.close()
+    assert b"commgate: error: threading.signing_key_env" in output, output[-2000:]
+    assert receipts_and_quarantine(home) == ([], [])
+
+
+def _read_to_the_end(fd: int) -> bytes:
+    """All of a finished command's output; fails if a process it started still holds it."""
     os.set_blocking(fd, False)
     output = b""
     while True:  # to the end of the pipe, which only comes once no process holds it
         try:
             chunk = os.read(fd, 65536)
         except BlockingIOError:
-            pytest.fail("a process the daemon started still holds its output")
+            pytest.fail("a process the command started still holds its output")
         if not chunk:
-            break
+            return output
         output += chunk
-    daemon.stdout.close()
-    assert b"commgate: error:" in output, output[-2000:]
 
 # -- later -------------------------------------------------------------------------------------
 
