@@ -26,11 +26,9 @@ needs a language.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import lzma
-import os
 import shutil
 import struct
 import tempfile
@@ -44,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
-from classifiers.lemma_cache import CACHE_ENV, cache_dir
+from classifiers.lemma_cache import CACHE_ENV, cache_dir, replace_file
 
 log = logging.getLogger(__name__)
 _ROW = 256  # the model's transition rows: one next state per byte value
@@ -253,16 +251,8 @@ def _write_cache(path: Path, tables: dict[str, np.ndarray]) -> bool:
     written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                # (numpy types savez(**arrays) as if a value could be its allow_pickle flag)
-                np.savez(fh, **tables)  # type: ignore[arg-type]
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        # (numpy types savez(**arrays) as if a value could be its allow_pickle flag)
+        replace_file(path, lambda fh: np.savez(fh, **tables))  # type: ignore[arg-type]
     except OSError as exc:
         log.warning("language model cache %s not writable (%s); set %s to a writable folder",
                     path, exc.strerror or exc, CACHE_ENV)

@@ -24,6 +24,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "COMMGATE_CACHE_DIR"
@@ -73,7 +74,7 @@ def lemma_forms(path: Path | None, wanted: set[str], scan: Scan) -> dict[str, se
         return {lemma: set(known[lemma]) for lemma in wanted}
     found: dict[str, set[str]] | None = None
     try:
-        with _locked(path):
+        with locked(path):
             known = _read(path)  # another process may have added them while we waited
             missing = wanted - known.keys()
             if missing:
@@ -106,16 +107,18 @@ def _read(path: Path) -> dict[str, list[str]]:
 
 
 def _write(path: Path, forms: dict[str, list[str]]) -> None:
-    replace_file(path, json.dumps({"format": _FORMAT, "forms": forms}, ensure_ascii=False,
-                                  sort_keys=True))
+    text = json.dumps({"format": _FORMAT, "forms": forms}, ensure_ascii=False, sort_keys=True)
+    replace_file(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
-def replace_file(path: Path, text: str) -> None:
-    """Replace a cache file in one rename: a reader sees the old file or the new one."""
+def replace_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Replace a cache file in one rename, ``write`` filling the new one: a reader sees the
+    old file or the new one, never a part (the lemma forms, the one-token answers and the
+    language model's tables, :mod:`classifiers.langid_model`, are written this way)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -124,7 +127,7 @@ def replace_file(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """Hold ``path``'s lock file (made with its folder if need be) until the block ends."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as fh:

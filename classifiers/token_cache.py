@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 
 from classifiers import affixes, french_tokens
-from classifiers.lemma_cache import CACHE_ENV, _locked, cache_dir, replace_file
+from classifiers.lemma_cache import CACHE_ENV, cache_dir, locked, replace_file
 
 log = logging.getLogger(__name__)
 _FORMAT = 1  # bump when the file's layout or the meaning of an answer (_one_token) changes
@@ -77,7 +77,7 @@ class OneToken:
         if path is None or not self._new:
             return
         try:
-            with _locked(path):
+            with locked(path):
                 known = _read(path)
                 known.update(self._new)
                 _write(path, known)
@@ -104,5 +104,6 @@ def _read(path: Path) -> dict[str, bool]:
 
 
 def _write(path: Path, words: dict[str, bool]) -> None:
-    replace_file(path, json.dumps({"format": _FORMAT, "one_token": words}, ensure_ascii=False,
-                                  sort_keys=True))
+    text = json.dumps({"format": _FORMAT, "one_token": words}, ensure_ascii=False,
+                      sort_keys=True)
+    replace_file(path, lambda fh: fh.write(text.encode("utf-8")))
