@@ -1,10 +1,11 @@
 """Run the rules of one language over a message's subject, new text and attachment names.
 
 Speed matters (hundreds of messages per second on one core), so the fields are joined into ONE
-text, tokenised once with ``spacy.blank(lang)`` and matched by ONE ``PhraseMatcher`` holding
-the rules of that language plus the English rules (English phrases are common in any business
-mail). A token ``Matcher`` runs only if some rule needs token patterns. Which field a match
-is in follows from its character offset.
+text, tokenised once with ``spacy.blank(lang)`` and matched against the rules of that language
+plus the English rules (English phrases are common in any business mail): a ``PhraseMatcher``
+of the language's own, and one of the English phrases that every language shares, giving what
+one matcher of both would (``phrases.py``). A token ``Matcher`` runs only if some rule needs
+token patterns. Which field a match is in follows from its character offset.
 
 Sequence rules (``sequence = ["@order_verb", "@order_document"]``) are found by
 ``sequences.SequenceIndex`` on the same ``Doc``.
@@ -190,21 +191,22 @@ def match_message(
         nlp = rules.pipeline(lang)
         phrase, token = rules.matchers(lang)
         doc = nlp.make_doc(joined)
-        found = phrase(doc)
+        # The one column the sequence search reads (whitespace is told by the word masks),
+        # which also tells the English phrases the language tokenises otherwise.
+        lower = doc.to_array(["LOWER"])
+        found = phrase(doc, lower)
         if len(token):
-            found += token(doc)
+            found += [(nlp.vocab.strings[m], s, e) for m, s, e in token(doc)]
         matches: list[tuple[str, int, int]] = []
         forms: list[tuple[int, int, int]] = []  # concept forms of several tokens, for sequences
-        for m, s, e in found:
-            key = nlp.vocab.strings[m]
+        for key, s, e in found:
             if key.startswith(SEQUENCE_FORM):
                 forms.append((int(key[len(SEQUENCE_FORM) :]), s, e))
             else:
                 matches.append((key, s, e))
         sequences = rules.sequence_index(lang)
         if len(sequences):
-            # The one column the sequence search reads (whitespace is told by the word masks).
-            matches += sequences.find(doc, forms, doc.to_array(["LOWER"]))
+            matches += sequences.find(doc, forms, lower)
         resolved = _resolve_near(matches, rules)
         if not resolved:
             return []

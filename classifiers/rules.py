@@ -47,6 +47,7 @@ from classifiers.concepts import (
 from classifiers.french_tokens import use_compact_token_match
 from classifiers.language import DEFAULT, SUPPORTED
 from classifiers.lifts import Lifts
+from classifiers.phrases import LanguagePhrases, SharedPhrases
 from classifiers.sequences import (
     MAX_UNORDERED,
     Element,
@@ -61,7 +62,7 @@ from classifiers.types import CATEGORIES, IDENTIFIER_KINDS
 
 if TYPE_CHECKING:
     from spacy.language import Language
-    from spacy.matcher import Matcher, PhraseMatcher
+    from spacy.matcher import Matcher
     from spacy.vocab import Vocab
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent / "rules"
@@ -168,7 +169,8 @@ class RuleSet:
     # Ids of the rules that came from an installation's ``extra_rules`` folder.
     extra_rule_ids: tuple[str, ...] = ()
     _pipelines: dict[str, Language] = field(default_factory=dict, repr=False)
-    _phrase_matchers: dict[str, PhraseMatcher] = field(default_factory=dict, repr=False)
+    _phrase_matchers: dict[str, LanguagePhrases] = field(default_factory=dict, repr=False)
+    _english_phrases: SharedPhrases | None = field(default=None, repr=False)
     _token_matchers: dict[str, Matcher] = field(default_factory=dict, repr=False)
     _vocab_sizes: dict[str, int] = field(default_factory=dict, repr=False)
     # The open spaCy memory zone of each language's vocabulary (see bound_vocab).
@@ -227,31 +229,38 @@ class RuleSet:
             self._pipelines[lang] = nlp
         return self._pipelines[lang]
 
-    def matchers(self, lang: str) -> tuple[PhraseMatcher, Matcher]:
-        """Phrase and token matchers holding the content rules of ``lang`` and of English
-        (tokenised with ``lang``'s tokenizer, so one pass over the text applies both)."""
+    def matchers(self, lang: str) -> tuple[LanguagePhrases, Matcher]:
+        """Phrase and token matchers holding the content rules of ``lang`` and of English.
+        The English phrases are in one matcher that every language shares, tokenised with the
+        English tokenizer, and matched with the same results as if they were in ``lang``'s
+        (``classifiers/phrases.py``)."""
         if lang not in self._phrase_matchers:
-            from spacy.matcher import Matcher, PhraseMatcher
+            from spacy.matcher import Matcher
 
             nlp = self.pipeline(lang)
-            phrase = PhraseMatcher(nlp.vocab, attr="LOWER")
             token = Matcher(nlp.vocab)
+            entries: list[tuple[str, tuple[str, ...], bool]] = []
             for rule in self.content_rules.values():
                 if rule.language not in (lang, DEFAULT):
                     continue
-                if rule.phrases:
-                    phrase.add(rule.id, [nlp.make_doc(p) for p in rule.phrases])
-                if rule.near[0]:
-                    phrase.add(rule.id + NEAR_FIRST, [nlp.make_doc(p) for p in rule.near[0]])
-                    phrase.add(rule.id + NEAR_SECOND, [nlp.make_doc(p) for p in rule.near[1]])
+                entries += [(k, p, rule.language == DEFAULT) for k, p in phrase_entries(rule)]
                 if rule.patterns:
                     token.add(rule.id, [list(p) for p in rule.patterns])
             for bit, forms in self.sequence_index(lang).phrases.items():
-                phrase.add(f"{SEQUENCE_FORM}{bit}", [nlp.make_doc(f) for f in forms])
-            self._phrase_matchers[lang] = phrase
+                entries.append((f"{SEQUENCE_FORM}{bit}", tuple(forms), False))
+            self._phrase_matchers[lang] = LanguagePhrases(nlp, entries, self.english_phrases())
             self._token_matchers[lang] = token
             self._vocab_sizes[lang] = len(nlp.vocab.strings)
         return self._phrase_matchers[lang], self._token_matchers[lang]
+
+    def english_phrases(self) -> SharedPhrases:
+        """The English rules' phrases, in the one matcher every language's messages use."""
+        if self._english_phrases is None:
+            english = [r for r in self.content_rules.values() if r.language == DEFAULT]
+            self._english_phrases = SharedPhrases(
+                self.pipeline(DEFAULT), [e for r in english for e in phrase_entries(r)]
+            )
+        return self._english_phrases
 
     def bound_vocab(self, lang: str) -> None:
         """Bound what ``lang``'s vocabulary gathers from messages: the first
@@ -369,6 +378,14 @@ MAX_WINDOW = 12
 SEQUENCE_FORM = "#form#"
 NEAR_FIRST = "#near0"
 NEAR_SECOND = "#near1"
+
+
+def phrase_entries(rule: ContentRule) -> list[tuple[str, tuple[str, ...]]]:
+    """(phrase matcher key, phrases) of a rule, in the order they are added to a matcher."""
+    out = [(rule.id, rule.phrases)] if rule.phrases else []
+    if rule.near[0]:
+        out += [(rule.id + NEAR_FIRST, rule.near[0]), (rule.id + NEAR_SECOND, rule.near[1])]
+    return out
 _HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "bounce", "requires", "note",
                 "noise"}
 _IDENT_KEYS = {"id", "kind", "label", "shape", "list", "note"}
