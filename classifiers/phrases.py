@@ -99,8 +99,10 @@ class LanguagePhrases:
                 both.setdefault(t, {})[key] = None
         served = {t for t, keys in both.items() if shared.nodes.get(t) == tuple(keys)}
         self.own = _matcher(nlp)
+        self.english_kept = 0  # shared phrases this language's own matcher holds too
         for key, sequences, english in tokenised:
             mine = [list(t) for t in sequences if not english or t not in served]
+            self.english_kept += len(mine) if english else 0
             if mine:
                 # Token hashes instead of Docs: what the matcher keeps of a Doc, and what
                 # spaCy's own unpickling of a PhraseMatcher passes (its stub names Docs only).
