@@ -386,6 +386,8 @@ def phrase_entries(rule: ContentRule) -> list[tuple[str, tuple[str, ...]]]:
     if rule.near[0]:
         out += [(rule.id + NEAR_FIRST, rule.near[0]), (rule.id + NEAR_SECOND, rule.near[1])]
     return out
+
+
 _HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "bounce", "requires", "note",
                 "noise"}
 _IDENT_KEYS = {"id", "kind", "label", "shape", "list", "note"}
