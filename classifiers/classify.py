@@ -118,10 +118,23 @@ CUSTODY_ONLY = (".property.custody_at_your_site", ".property.item_mentioned", ".
 # 4471 (2x valves), any news?") is no list: status questions name their lines too.
 ORDER_LINES_WEIGHT = 2.5
 _UNIT = r"(?:pcs|pc|pieces?|box(?:es)?|packs?|units?|bottles?|stk|st|szt|ks|uds|pz|pzas|unid)"
-_ITEM_LINE = re.compile(
-    r"(?m)^[ \t]*(?:[-*\u2022\u00b7]|\d{1,3}[.)])?[ \t]*\d{1,5}[ \t]?(?:[x\u00d7]|" + _UNIT + r")\b"
-    r"|\b\d{1,5}[ \t]?" + _UNIT + r"\.?[ \t]*$",
-    re.I,
+_LINE_START_ITEM = (
+    r"[ \t]*(?:[-*\u2022\u00b7]|\d{1,3}[.)])?[ \t]*\d{1,5}[ \t]?(?:[x\u00d7]|" + _UNIT + r")\b"
+)
+_LINE_END_ITEM = r"\b\d{1,5}[ \t]?" + _UNIT + r"\.?[ \t]*$"
+# The first item line as one search finds it (``_first_item_line``).
+_ITEM_LINE = re.compile(rf"(?m)^{_LINE_START_ITEM}|{_LINE_END_ITEM}", re.I)
+# The same two alternatives searched apart, each from a line break, which the engine jumps
+# to, instead of both entered at every character (about 500 instructions a character under
+# IGNORECASE): the first in the text with a line break put before it, the second in the text
+# reversed, where it starts at the end of a line ("$"), with the units spelled backwards and
+# the digits' "\b" a test that no word character follows them. A line ends in at most one
+# such quantity, and the last match in the reversed text is the first line's.
+_ITEM_AT_LINE_START = re.compile(rf"\n({_LINE_START_ITEM})", re.I)
+_UNIT_REVERSED = (r"(?:scp|cp|s?eceip|(?:se)?xob|s?kcap|s?tinu|s?elttob|kts|ts|tzs|sk|sdu|zp"
+                  r"|sazp|dinu)")
+_ITEM_AT_LINE_END_REVERSED = re.compile(
+    r"\n[ \t]*\.?" + _UNIT_REVERSED + r"[ \t]?\d{1,5}(?!\w)", re.I
 )
 BUSINESS: tuple[str, ...] = tuple(c for c in CATEGORIES if c != "other")
 _MAX_SUBJECT = 1_000
@@ -205,14 +218,30 @@ def _structural(
     if kinds and scope >= SCOPE_MIN and order_ref:
         label = f"{', '.join(sorted(kinds))} of " + (pos[0] if pos else "an existing order")
         out.append(("clf.change_order", "order", CHANGE_ORDER_WEIGHT, label))
-    elif pos and (line := _ITEM_LINE.search(f"{subject}\n{text}")):
-        out.append(("clf.order_lines", "order", ORDER_LINES_WEIGHT, line.group(0).strip()))
+    elif pos and (line := _first_item_line(f"{subject}\n{text}")):
+        out.append(("clf.order_lines", "order", ORDER_LINES_WEIGHT, line))
     rmas = [i.value for i in identifiers if i.kind == "rma" and i.value.lower() in new]
     if rmas:
         out.append(("clf.rma_reference", "property", RMA_WEIGHT, rmas[0]))
     elif custody := _custody_under_work_order(weighted):
         out.append(("clf.work_on_item_in_care", "property", -custody[0], custody[1]))
     return out
+
+
+def _first_item_line(text: str) -> str | None:
+    """What ``_ITEM_LINE.search(text)`` matches, stripped, or None: the earlier of the two
+    alternatives' first matches, the line-start one where both start at the same place."""
+    start = _ITEM_AT_LINE_START.search(f"\n{text}")
+    last = None
+    for m in _ITEM_AT_LINE_END_REVERSED.finditer(f"\n{text[::-1]}"):
+        last = m
+    if last is None:
+        return start.group(1).strip() if start is not None else None
+    # The reversed match runs from the line's end (its break) to the first digit.
+    first, end = len(text) + 1 - last.end(), len(text) - last.start()
+    if start is not None and start.start(1) - 1 <= first:
+        return start.group(1).strip()
+    return text[first:end].strip()
 
 
 def _custody_under_work_order(

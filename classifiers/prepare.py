@@ -229,10 +229,11 @@ def prepare(body: str, subject: str = "") -> Prepared:
                     break
                 skip_until = nxt
                 continue
-            if _reply_header(lines, i) and _bottom_post(lines, i, kept):
+            header = _reply_header(lines, i)  # asked once: it is tried on every line
+            if header and _bottom_post(lines, i, kept):
                 quoted = True
                 continue
-            if _reply_header(lines, i) or _is_outlook_block(lines, i):
+            if header or _is_outlook_block(lines, i):
                 quoted = True
                 break
             if kept and _CLOSING.match(stripped) and not _prose_follows(lines, i):
