@@ -545,7 +545,7 @@ class AliasHandler:
                 self.counts["archived"] += 1
         failures = [r for r in results if isinstance(r, BaseException)]
         if not failures:  # the time until the 250 (a refusal is counted as a failure instead)
-            metrics.ACCEPT_SECONDS.labels(self.protocol).observe(time.perf_counter() - started)
+            metrics.observe_accept(self.protocol, time.perf_counter() - started)
         if self.protocol == "lmtp":
             # RFC 2033 §4.2: one status per accepted RCPT, in order, each for its recipient.
             return "\r\n".join(self._reply_for(alias, outcome[alias])
