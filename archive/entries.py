@@ -115,7 +115,8 @@ def in_key_order(value: Any) -> Any:
     if type(value) in _SCALARS:
         return value
     if isinstance(value, Mapping):
-        return {key: in_key_order(value[key]) for key in sorted(value)}
+        return {key: (item if type(item := value[key]) in _SCALARS else in_key_order(item))
+                for key in sorted(value)}
     if isinstance(value, list | tuple):
         return [in_key_order(item) for item in value]
     return value

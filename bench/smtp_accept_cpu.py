@@ -35,6 +35,7 @@ from pathlib import Path
 
 import _project_path  # noqa: F401  (must come before gateway)
 
+from bench import paired
 from bench.classify_speed import write_messages
 from bench.speed_corpus import Generator, load_sources
 
@@ -104,6 +105,66 @@ asyncio.run(main())
 """
 
 
+# Issue 17's sink, as bench/smtp_accept.py runs it (aiosmtpd, each message to a new file
+# fsynced in a thread, then 250), with the same start and stop as CHILD.
+SINK_CHILD = """
+import asyncio, os, resource, subprocess, sys, uuid
+from aiosmtpd.smtp import SMTP
+
+folder, callgrind, profile_to = sys.argv[1], sys.argv[3] == "1", sys.argv[4]
+pid = str(os.getpid())
+os.makedirs(folder)
+
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+def collect(on):
+    if callgrind:
+        subprocess.run(["callgrind_control", "-i", "on" if on else "off", pid], check=True,
+                       capture_output=True)
+
+def write(raw):
+    fd = os.open(os.path.join(folder, uuid.uuid4().hex), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                 0o600)
+    try:
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.to_thread(write, envelope.original_content)
+        return "250 2.0.0 OK"
+
+class LongLines(SMTP):
+    line_length_limit = 2**16
+
+async def main():
+    loop = asyncio.get_running_loop()
+    handler = Sink()
+    server = await loop.create_server(
+        lambda: LongLines(handler, hostname="sink.test", enable_SMTPUTF8=True), "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    for expected in ("warm", "go"):
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        assert line.strip() == expected, line
+        if expected == "warm":
+            collect(True)
+            began = cpu()
+            print("measuring", flush=True)
+    used = cpu() - began
+    collect(False)
+    print(f"{used} {len(os.listdir(folder))}", flush=True)
+    server.close()
+
+asyncio.run(main())
+"""
+
+
 def _sender(raw: bytes) -> str:
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("ascii", "replace")
     found = re.search(r"^From:(.*)$", head, re.M | re.I)
@@ -134,10 +195,11 @@ def send(port: int, raws: Sequence[bytes]) -> None:
 
 
 def measure(checkout: Path, folder: Path, warm: Sequence[bytes], raws: Sequence[bytes],
-            callgrind: Path | None, profile: Path | None = None) -> tuple[float, int | None]:
+            callgrind: Path | None, profile: Path | None = None,
+            sink: bool = False) -> tuple[float, int | None]:
     """CPU seconds (and instructions under callgrind) the server spent on ``raws``."""
-    command = [sys.executable, "-c", CHILD, str(folder), ALIAS, "1" if callgrind else "0",
-               str(profile or "")]
+    command = [sys.executable, "-c", SINK_CHILD if sink else CHILD, str(folder), ALIAS,
+               "1" if callgrind else "0", str(profile or "")]
     if callgrind is not None:
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                    f"--callgrind-out-file={callgrind}", *command]
@@ -172,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1700)
     ap.add_argument("--baseline", type=Path, help="another checkout, a side of every round")
     ap.add_argument("--callgrind", action="store_true", help="count instructions instead")
+    ap.add_argument("--sink", action="store_true",
+                    help="issue 17's aiosmtpd write + fsync sink as another side of each round")
     ap.add_argument("--out", type=Path, help="keep the callgrind files and cProfile dumps here")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile (CPU clock) of the loop's thread over the messages, to --out")
@@ -179,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sides = [("this", Path(__file__).resolve().parents[1])]
     if args.baseline:
         sides.append(("baseline", args.baseline.resolve()))
+    if args.sink:
+        sides.append(("sink", sides[0][1]))
     sources = load_sources(Path(os.environ.get("COMMGATE_CORPORA", "../shared/corpora")))
     per: dict[str, list[float]] = {side: [] for side, _ in sides}
     ratios: list[float] = []
@@ -188,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.warmup + args.messages)]
             warm, raws = made[: args.warmup], made[args.warmup:]
             write_messages(Path(tmp, "last-round"), raws)  # to replay one by hand
-            order = sides if number % 2 == 0 else sides[::-1]
+            order = paired.round_order(number, sides)
             got: dict[str, float] = {}
             for side, checkout in order:
                 keep = args.out or Path(tmp)
@@ -196,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out = keep / f"callgrind.{side}.{number}" if args.callgrind else None
                 prof = keep / f"profile.{side}.{number}" if args.profile else None
                 used, instructions = measure(checkout, Path(tmp, f"home-{side}-{number}"), warm,
-                                             raws, out, prof)
+                                             raws, out, prof, sink=side == "sink")
                 got[side] = (instructions if instructions is not None else used * 1e6)
                 per[side].append(got[side] / len(raws))
                 unit = "instructions" if args.callgrind else "us CPU"
@@ -210,6 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ratios:
         print(f"this / baseline per round: {statistics.median(ratios):.3f} "
               f"({min(ratios):.3f}-{max(ratios):.3f})")
+    if "sink" in per:
+        for side in (s for s in per if s != "sink"):
+            over = sorted(a / b for a, b in zip(per[side], per["sink"], strict=True))
+            print(f"{side} / sink per round: {statistics.median(over):.3f} "
+                  f"({over[0]:.3f}-{over[-1]:.3f})")
     return 0
 
 
