@@ -62,7 +62,7 @@ if profile_to:
 
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return (usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw)
 
 def collect(on):
     if profile_to:
@@ -92,7 +92,7 @@ async def main():
             collect(True)
             began = cpu()
             print("measuring", flush=True)
-    used = cpu() - began
+    used = " ".join(str(b - a) for a, b in zip(began, cpu()))
     collect(False)
     if profile_to:
         profile.dump_stats(profile_to)
@@ -117,7 +117,7 @@ os.makedirs(folder)
 
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return (usage.ru_utime, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw)
 
 def collect(on):
     if callgrind:
@@ -156,7 +156,7 @@ async def main():
             collect(True)
             began = cpu()
             print("measuring", flush=True)
-    used = cpu() - began
+    used = " ".join(str(b - a) for a, b in zip(began, cpu()))
     collect(False)
     print(f"{used} {len(os.listdir(folder))}", flush=True)
     server.close()
@@ -196,8 +196,9 @@ def send(port: int, raws: Sequence[bytes]) -> None:
 
 def measure(checkout: Path, folder: Path, warm: Sequence[bytes], raws: Sequence[bytes],
             callgrind: Path | None, profile: Path | None = None,
-            sink: bool = False) -> tuple[float, int | None]:
-    """CPU seconds (and instructions under callgrind) the server spent on ``raws``."""
+            sink: bool = False) -> tuple[list[float], int | None]:
+    """User and system CPU seconds, voluntary and involuntary context switches (and
+    instructions under callgrind) of the server over ``raws``."""
     command = [sys.executable, "-c", SINK_CHILD if sink else CHILD, str(folder), ALIAS,
                "1" if callgrind else "0", str(profile or "")]
     if callgrind is not None:
@@ -215,7 +216,7 @@ def measure(checkout: Path, folder: Path, warm: Sequence[bytes], raws: Sequence[
         send(port, raws)
         child.stdin.write("go\n")
         child.stdin.flush()
-        used, seq = child.stdout.readline().split()
+        *used, seq = child.stdout.readline().split()
         child.wait(120)
     if int(seq) != len(warm) + len(raws):
         raise SystemExit(f"{checkout}: {seq} ledger entries for {len(warm) + len(raws)} sent")
@@ -223,7 +224,7 @@ def measure(checkout: Path, folder: Path, warm: Sequence[bytes], raws: Sequence[
     if callgrind is not None:
         found = _TOTAL.search(callgrind.read_text(errors="replace"))
         instructions = int(found[1]) if found else None
-    return float(used), instructions
+    return [float(value) for value in used], instructions
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -263,10 +264,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 prof = keep / f"profile.{side}.{number}" if args.profile else None
                 used, instructions = measure(checkout, Path(tmp, f"home-{side}-{number}"), warm,
                                              raws, out, prof, sink=side == "sink")
-                got[side] = (instructions if instructions is not None else used * 1e6)
+                got[side] = (instructions if instructions is not None
+                             else (used[0] + used[1]) * 1e6)
                 per[side].append(got[side] / len(raws))
                 unit = "instructions" if args.callgrind else "us CPU"
+                user, system, voluntary, involuntary = (value / len(raws) for value in used)
                 print(f"round {number + 1} {side:8s} {got[side] / len(raws):14,.1f} {unit} "
+                      f"(user {user * 1e6:,.0f} us, system {system * 1e6:,.0f} us, context "
+                      f"switches {voluntary:.1f} + {involuntary:.1f} involuntary) "
                       f"per message (load {os.getloadavg()[0]:.1f})", flush=True)
             if "baseline" in got:
                 ratios.append(got["this"] / got["baseline"])
