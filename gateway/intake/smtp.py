@@ -20,6 +20,7 @@ import asyncio
 import errno
 import functools
 import logging
+import math
 import re
 import resource
 import socket
@@ -230,6 +231,11 @@ class _Tracked:
     data_seen = 0.0  # loop time at which bytes last arrived
     loop: asyncio.AbstractEventLoop
     _timeout_handle: asyncio.TimerHandle | None  # SMTP's session timer
+    _timeout_duration: float  # SMTP's: the command timeout
+    # The session times out at ``_deadline`` (loop time; inf while commgate itself makes the
+    # client wait); the one timer scheduled fires at ``_armed`` (inf: none is scheduled).
+    _deadline = math.inf
+    _armed = math.inf
 
     def _create_envelope(self) -> Envelope:
         return _Transaction()
@@ -251,18 +257,49 @@ class _Tracked:
         self.data_seen = self.loop.time()
         super().data_received(data)  # type: ignore[misc]  # mixin: SMTP's
 
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """The session times out ``duration`` (default: the command timeout) from now.
+
+        aiosmtpd cancels its timer and schedules a new one on every command, five or more per
+        message: a timer object, a push onto the loop's heap (Python-level comparisons) and a
+        cancelled entry left in it each time. Here the deadline only moves; the timer is
+        rescheduled only when it would fire too late, and when it fires early it looks at the
+        deadline and waits again (:meth:`_timeout_cb`).
+        """
+        self._deadline = self.loop.time() + (duration or self._timeout_duration)
+        if self._deadline < self._armed:
+            self._arm(self._deadline)
+
+    def _pause_timeout(self) -> None:
+        """No timeout while commgate makes the client wait (budget room, the archive write);
+        the next ``_reset_timeout`` starts it again."""
+        self._deadline = math.inf
+
+    def _arm(self, when: float) -> None:
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        self._timeout_handle = self.loop.call_at(when, self._timeout_cb)
+        self._armed = when
+
     def _timeout_cb(self) -> None:
         """The session timer ran out: 421 and close (RFC 5321 §4.5.3.2, §3.8).
 
         Before DATA it runs from each command (``command_timeout_seconds``, aiosmtpd resets it);
         during DATA it only fires once no bytes came for ``data_timeout_seconds``, so a slow
         but steady transfer is never cut off (§4.5.3.2.6 counts the time between data blocks).
+        A timer that fires before the deadline (which later commands moved) waits again.
         """
+        self._armed = math.inf
+        now = self.loop.time()
         if self.in_data:
-            left = self.data_seen + self.intake.config.data_timeout_seconds - self.loop.time()
+            left = self.data_seen + self.intake.config.data_timeout_seconds - now
             if left > 0:
-                self._timeout_handle = self.loop.call_later(left, self._timeout_cb)
+                self._arm(now + left)
                 return
+        elif now < self._deadline:
+            if self._deadline != math.inf:
+                self._arm(self._deadline)
+            return
         transport: asyncio.BaseTransport | None = self.transport  # type: ignore[attr-defined]
         if transport is None or transport.is_closing():
             return
@@ -291,7 +328,7 @@ class _Tracked:
         if arg:
             await self.push("501 Syntax: DATA")
             return
-        server._timeout_handle.cancel()  # waiting for room is our delay, not the client's
+        self._pause_timeout()  # waiting for room is our delay, not the client's
         if not self.held and not await self.intake.budget.room(DATA_ROOM_WAIT_SECONDS):
             server._reset_timeout()
             await self.push(MEMORY_FULL)
@@ -303,7 +340,7 @@ class _Tracked:
             raw, refusal = await self._receive()
         finally:
             self.in_data = False
-            server._timeout_handle.cancel()  # archiving is our delay, not the client's
+            self._pause_timeout()  # archiving is our delay, not the client's
         try:
             if refusal is not None:
                 reply = self._data_reply(refusal)
@@ -508,7 +545,7 @@ class AliasHandler:
                 self.counts["archived"] += 1
         failures = [r for r in results if isinstance(r, BaseException)]
         if not failures:  # the time until the 250 (a refusal is counted as a failure instead)
-            metrics.ACCEPT_SECONDS.labels(self.protocol).observe(time.perf_counter() - started)
+            metrics.observe_accept(self.protocol, time.perf_counter() - started)
         if self.protocol == "lmtp":
             # RFC 2033 §4.2: one status per accepted RCPT, in order, each for its recipient.
             return "\r\n".join(self._reply_for(alias, outcome[alias])

@@ -152,6 +152,29 @@ def test_idle_session_closed_with_421_after_the_command_timeout(app: App, serve,
     assert entries(app) == []
 
 
+def test_each_command_moves_the_timeout_and_mail_after_it_is_archived(app: App, serve,
+                                                                      raw_clients) -> None:
+    # The session keeps one timer and moves only its deadline: a timer set by an earlier
+    # command fires before the later deadline, finds it moved and waits again.
+    server = serve(command_timeout_seconds=0.5)
+    client = RawClient(server.port)
+    raw_clients.append(client)
+    assert client.reply().startswith(b"220 ")
+    assert client.command("EHLO client.test").startswith(b"250 ")
+    for _ in range(12):  # 2.4 s in all, each command 0.2 s after the one before
+        time.sleep(0.2)
+        assert client.command("NOOP").startswith(b"250 ")
+    assert client.command(f"MAIL FROM:<{SENDER}>").startswith(b"250 ")
+    assert client.command(f"RCPT TO:<{SALES}>").startswith(b"250 ")
+    assert client.command("DATA").startswith(b"354 ")
+    raw = make_message()
+    client.sock.sendall(raw if raw.endswith(b"\r\n") else raw + b"\r\n")
+    assert client.command(".")[:9] == b"250 2.0.0"
+    assert client.reply()[:9] == b"421 4.4.2"  # idle again: the command timeout applies
+    wait_for(lambda: server.session_count() == 0, what="the session to be gone")
+    assert len(entries(app)) == 1
+
+
 # --- DATA timing --------------------------------------------------------------------------------
 
 
