@@ -97,7 +97,12 @@ RMA_WEIGHT = 1.5
 ORDER_CHANGES = frozenset({"quantity", "specification", "date", "address", "cancellation", "hold"})
 ORDER_REFERENCE = ".order.po_mention"
 # "other" rules of pure thank-you wording: a scope change outweighs them (see _decide).
-ACKNOWLEDGEMENT = (".other.acknowledgement", ".other.c3_will_review")
+ACKNOWLEDGEMENT = (".other.acknowledgement", ".other.c3_will_review", ".other.ack_document")
+# "other" rules that only say a system wrote the mail ("this is an automatically generated
+# message", "do not reply"): what the body says, not what it is, like a no-reply header. A
+# procurement system's purchase order opens with it, so it counts for "other" only when no
+# business content reaches ``NOISE_OVERRIDE_MIN`` (see _decide).
+MACHINE_NOTICE = (".other.no_reply_notice", ".other.machine_notice")
 
 # Order rules (by id suffix, in every language) that authorise work or accept an offer, and
 # property rules that only place or mention an item already in the supplier's care. The
@@ -234,6 +239,7 @@ def _custody_under_work_order(
 def _decide(
     scores: dict[str, float], header_score: float, header_final: bool, asks: bool,
     header_noise: float = 0.0, scope_score: float = 0.0, other_ack: float = 0.0,
+    other_notice: float = 0.0,
 ) -> tuple[str, str]:
     """Return (category, decided_by): "header", "rule", "weak-rule" or "fallback".
 
@@ -241,7 +247,9 @@ def _decide(
     are weighed, and it outweighs "other" wording that is only thanks (``other_ack``, the
     score of the ``ACKNOWLEDGEMENT`` rules): a sourcing portal's "event amended" notice or a
     web form asking to move a delivery is machine-sent, and a thank-you that also moves a
-    date is no pure acknowledgement, yet both change something that exists.
+    date is no pure acknowledgement, yet both change something that exists. A machine
+    notice in the text (``other_notice``) is noise as a no-reply header is: business content
+    of ``NOISE_OVERRIDE_MIN`` outweighs it.
     """
     top = max(scores[c] for c in BUSINESS)
     change = scope_score if scope_score >= SCOPE_MIN else 0.0
@@ -258,8 +266,9 @@ def _decide(
     # A change is no pure acknowledgement: "thank you for the order confirmation, could we
     # move the delivery to week 48?" asks for something. Only thank-you wording gives way;
     # newsletter, spam and out-of-office text still decide "other".
-    thanks_only = change > 0 and scores["other"] - other_ack < MIN_SCORE
-    if scores["other"] >= MIN_SCORE and scores["other"] >= top and not thanks_only:
+    other = scores["other"] - (other_notice if max(top, change) >= NOISE_OVERRIDE_MIN else 0.0)
+    thanks_only = change > 0 and other - other_ack < MIN_SCORE
+    if other >= MIN_SCORE and other >= top and not thanks_only:
         return "other", "rule"
     for cat in BUSINESS:
         if scores[cat] >= MIN_SCORE and scores[cat] >= PRIORITY_FRACTION * top:
@@ -316,8 +325,9 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
     header = evaluate_headers(msg, rs)
     asks = "?" in text or "?" in subject or scope_score >= SCOPE_MIN
     other_ack = sum(w for w, h in weighted.values() if h.rule.id.endswith(ACKNOWLEDGEMENT))
+    notice = sum(w for w, h in weighted.values() if h.rule.id.endswith(MACHINE_NOTICE))
     category, decided_by = _decide(
-        scores, header.score, header.final, asks, header.noise, scope_score, other_ack
+        scores, header.score, header.final, asks, header.noise, scope_score, other_ack, notice
     )
     scope_change = category != "other" and scope_score >= SCOPE_MIN
     fallback = decided_by in ("weak-rule", "fallback")
