@@ -24,7 +24,8 @@ How the decision is made (every step is visible in the returned evidence):
    taken back ("clf.work_on_item_in_care"). Item lines (a line that starts with a quantity,
    "2x seal kit", "- 10 pcs ...", or ends with one, "... 40 boxes") beside a PO number of
    the new text add ``ORDER_LINES_WEIGHT`` to order ("clf.order_lines"): an order written as
-   a list, in any language.
+   a list, in any language, unless feedback or property content reaches ``MIN_SCORE`` or a
+   quote is requested (complaints and requests for quotation list their lines too).
 4. **Header verdict** (``headers.py``). A ``final`` header rule (bounce, read receipt,
    auto-reply) makes the mail "other". Otherwise header evidence of at least
    ``HEADER_THRESHOLD`` makes it "other" unless the best business score reaches both
@@ -118,13 +119,19 @@ WORK_AUTHORISATION = (
     ".order.o4_quote_approved", ".order.o4_quote_accepted",
 )
 CUSTODY_ONLY = (".property.custody_at_your_site", ".property.item_mentioned", ".property.item_held")
-# An item line: a quantity with "x" or a unit at the start of a line (after a bullet or a
-# line number) or a quantity with a unit at its end. A quantity inside a sentence ("our PO
-# 4471 (2x valves), any news?") is no list: status questions name their lines too.
+# An item line: a quantity with "x" or a unit at the start of a line (after a bullet, a
+# line number or a position label: "Pos. 1:", "Item 2 -", "Poz. 3", "Rad 1") or a quantity
+# with a unit at its end. A quantity inside a sentence ("our PO 4471 (2x valves), any
+# news?") is no list: status questions name their lines too. The units are the pieces,
+# packs and boxes of the 11 languages (i12-lang: "Stück", "stuks", "pezzi", "pièces", "kpl").
 ORDER_LINES_WEIGHT = 2.5
-_UNIT = r"(?:pcs|pc|pieces?|box(?:es)?|packs?|units?|bottles?|stk|st|szt|ks|uds|pz|pzas|unid)"
+QUOTE_REQUEST = ".enquiry.quote_request"
+_UNIT = (r"(?:pcs|pc|pieces?|box(?:es)?|packs?|units?|bottles?|stk|stck|st|stück|stuks|szt|ks"
+         r"|uds|unidades|pz|pzas|pezzi|pièces?|pces?|unid|kpl|kom)")
+_POSITION = r"(?:pos|position|item|line|poz|pol|rad|linje|regel)\.?[ \t]*\d{1,3}[ \t]*[:.)\-]?"
 _ITEM_LINE = re.compile(
-    r"(?m)^[ \t]*(?:[-*\u2022\u00b7]|\d{1,3}[.)])?[ \t]*\d{1,5}[ \t]?(?:[x\u00d7]|" + _UNIT + r")\b"
+    r"(?m)^[ \t]*(?:[-*\u2022\u00b7]|\d{1,3}[.)]|" + _POSITION + r")?[ \t]*\d{1,5}[ \t]?"
+    r"(?:[x\u00d7]|" + _UNIT + r")(?!\w)"
     r"|\b\d{1,5}[ \t]?" + _UNIT + r"\.?[ \t]*$",
     re.I,
 )
@@ -210,7 +217,7 @@ def _structural(
     if kinds and scope >= SCOPE_MIN and order_ref:
         label = f"{', '.join(sorted(kinds))} of " + (pos[0] if pos else "an existing order")
         out.append(("clf.change_order", "order", CHANGE_ORDER_WEIGHT, label))
-    elif pos and (line := _ITEM_LINE.search(f"{subject}\n{text}")):
+    elif pos and not _lists_other_things(weighted) and (line := _ITEM_LINE.search(text)):
         out.append(("clf.order_lines", "order", ORDER_LINES_WEIGHT, line.group(0).strip()))
     rmas = [i.value for i in identifiers if i.kind == "rma" and i.value.lower() in new]
     if rmas:
@@ -218,6 +225,16 @@ def _structural(
     elif custody := _custody_under_work_order(weighted):
         out.append(("clf.work_on_item_in_care", "property", -custody[0], custody[1]))
     return out
+
+
+def _lists_other_things(weighted: dict[str, tuple[float, Hit]]) -> bool:
+    """Whether the mail is a complaint, a return or a request for quotation by its content
+    (feedback or property reaching ``MIN_SCORE``, or a ``quote_request`` rule): those list
+    the lines they are about as an order does, so their item lines are no order form."""
+    if any(h.rule.id.endswith(QUOTE_REQUEST) for w, h in weighted.values() if w > 0):
+        return True
+    return sum(w for w, h in weighted.values()
+               if w > 0 and h.rule.category in ("feedback", "property")) >= MIN_SCORE
 
 
 def _custody_under_work_order(
