@@ -199,6 +199,10 @@ def _structural(
       Price and obligation changes are left out: they are as often demands of a complaint.
       Only scope rules of weight ``CHANGE_KIND_MIN`` or more say what changes: hints ("by
       express", "20 more") come with complaints too and must not turn one into an order.
+      When the mail does not complain (feedback below ``MIN_SCORE``), any change that the
+      scope rules flag on a named order is a change order, price and obligation included:
+      a contractual price review of a blanket order or a new certificate requirement on an
+      open order asks the supplier to change what was ordered (branch i12-lang).
     * An RMA number in the subject or the new text means a unit of the customer's comes or
       came to us: a faint property signal that clearer content outranks.
     """
@@ -211,6 +215,9 @@ def _structural(
         and h.rule.change in ORDER_CHANGES
     }
     scope = sum(w for w, h in weighted.values() if h.rule.category == SCOPE)
+    if not kinds and scope >= SCOPE_MIN and not _complaint(weighted):
+        kinds = {h.rule.change for w, h in weighted.values()
+                 if h.rule.category == SCOPE and w > 0 and h.rule.change != "reference"}
     new = f"{subject}\n{text}".lower()
     pos = [i.value for i in identifiers if i.kind == "po" and i.value.lower() in new]
     order_ref = pos or any(h.rule.id.endswith(ORDER_REFERENCE) for _, h in weighted.values())
@@ -225,6 +232,12 @@ def _structural(
     elif custody := _custody_under_work_order(weighted):
         out.append(("clf.work_on_item_in_care", "property", -custody[0], custody[1]))
     return out
+
+
+def _complaint(weighted: dict[str, tuple[float, Hit]]) -> bool:
+    """Whether feedback content reaches ``MIN_SCORE``."""
+    return sum(w for w, h in weighted.values()
+               if w > 0 and h.rule.category == "feedback") >= MIN_SCORE
 
 
 def _lists_other_things(weighted: dict[str, tuple[float, Hit]]) -> bool:

@@ -188,3 +188,21 @@ def test_item_lines_of_a_quote_request_are_no_order() -> None:
         "Demande d'offre", "Pourriez-vous nous faire une offre pour :\n"
         "- bride DN50 inox : 570 pièces\nRéf. de votre confirmation de commande 452835683.")
     assert "clf.order_lines" not in evidence
+
+
+# --- a change of a named order, when nothing is complained about ---------------------------
+
+@pytest.mark.parametrize(("subject", "body", "category"), [
+    ("Price review BO-2025-7",
+     "Under clause 4 of blanket order BO-2025-7 we request a price reduction of 3 % for all "
+     "releases from 1 May. Please confirm the new prices.", "order"),
+    ("Late and too expensive, PO 4500998",
+     "Our PO 4500998 arrived two weeks late and the parts were scratched. This is not "
+     "acceptable. We request a price reduction of 10 %.", "feedback"),
+])
+def test_price_change_of_an_order_is_a_change_order_unless_complained(
+    subject: str, body: str, category: str
+) -> None:
+    c = classify(MessageInput(subject=subject, body_text=body), RULES)
+    assert c.scope_change
+    assert c.category == category
