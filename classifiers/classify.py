@@ -25,7 +25,7 @@ How the decision is made (every step is visible in the returned evidence):
    "2x seal kit", "- 10 pcs ...", or ends with one, "... 40 boxes") beside a PO number of
    the new text add ``ORDER_LINES_WEIGHT`` to order ("clf.order_lines"): an order written as
    a list, in any language, unless feedback or property content reaches ``MIN_SCORE`` or a
-   quote is requested (complaints and requests for quotation list their lines too).
+   quote is requested above the list (complaints and RFQs list their lines too).
 4. **Header verdict** (``headers.py``). A ``final`` header rule (bounce, read receipt,
    auto-reply) makes the mail "other". Otherwise header evidence of at least
    ``HEADER_THRESHOLD`` makes it "other" unless the best business score reaches both
@@ -224,7 +224,8 @@ def _structural(
     if kinds and scope >= SCOPE_MIN and order_ref:
         label = f"{', '.join(sorted(kinds))} of " + (pos[0] if pos else "an existing order")
         out.append(("clf.change_order", "order", CHANGE_ORDER_WEIGHT, label))
-    elif pos and not _lists_other_things(weighted) and (line := _ITEM_LINE.search(text)):
+    elif (pos and (line := _ITEM_LINE.search(text))
+          and not _lists_other_things(weighted, text, line.start())):
         out.append(("clf.order_lines", "order", ORDER_LINES_WEIGHT, line.group(0).strip()))
     rmas = [i.value for i in identifiers if i.kind == "rma" and i.value.lower() in new]
     if rmas:
@@ -240,12 +241,15 @@ def _complaint(weighted: dict[str, tuple[float, Hit]]) -> bool:
                if w > 0 and h.rule.category == "feedback") >= MIN_SCORE
 
 
-def _lists_other_things(weighted: dict[str, tuple[float, Hit]]) -> bool:
-    """Whether the mail is a complaint, a return or a request for quotation by its content
-    (feedback or property reaching ``MIN_SCORE``, or a ``quote_request`` rule): those list
-    the lines they are about as an order does, so their item lines are no order form."""
-    if any(h.rule.id.endswith(QUOTE_REQUEST) for w, h in weighted.values() if w > 0):
-        return True
+def _lists_other_things(weighted: dict[str, tuple[float, Hit]], text: str, line: int) -> bool:
+    """Whether the item line at ``line`` belongs to a complaint, a return or a request for
+    quotation (feedback or property reaching ``MIN_SCORE``, or a ``quote_request`` rule in
+    the subject or above the line: "could you quote for:\n- 570 pcs ..."): those list the
+    lines they are about as an order does, so their item lines are no order form."""
+    for w, h in weighted.values():
+        if w > 0 and h.rule.id.endswith(QUOTE_REQUEST):
+            if h.field == "subject" or 0 <= text.find(h.text) < line:
+                return True  # a request in the subject heads the whole mail
     return sum(w for w, h in weighted.values()
                if w > 0 and h.rule.category in ("feedback", "property")) >= MIN_SCORE
 
