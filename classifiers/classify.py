@@ -246,10 +246,11 @@ def _lists_other_things(weighted: dict[str, tuple[float, Hit]], text: str, line:
     quotation (feedback or property reaching ``MIN_SCORE``, or a ``quote_request`` rule in
     the subject or above the line: "could you quote for:\n- 570 pcs ..."): those list the
     lines they are about as an order does, so their item lines are no order form."""
-    for w, h in weighted.values():
-        if w > 0 and h.rule.id.endswith(QUOTE_REQUEST):
-            if h.field == "subject" or 0 <= text.find(h.text) < line:
-                return True  # a request in the subject heads the whole mail
+    # A request in the subject heads the whole mail.
+    if any(w > 0 and h.rule.id.endswith(QUOTE_REQUEST)
+           and (h.field == "subject" or 0 <= text.find(h.text) < line)
+           for w, h in weighted.values()):
+        return True
     return sum(w for w, h in weighted.values()
                if w > 0 and h.rule.category in ("feedback", "property")) >= MIN_SCORE
 
