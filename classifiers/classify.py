@@ -224,8 +224,8 @@ def _structural(
     if kinds and scope >= SCOPE_MIN and order_ref:
         label = f"{', '.join(sorted(kinds))} of " + (pos[0] if pos else "an existing order")
         out.append(("clf.change_order", "order", CHANGE_ORDER_WEIGHT, label))
-    elif (pos and (line := _ITEM_LINE.search(text))
-          and not _lists_other_things(weighted, text, line.start())):
+    elif (pos and not _complains_or_returns(weighted) and (line := _ITEM_LINE.search(text))
+          and not _quote_request_heads(weighted, text, line.start())):
         out.append(("clf.order_lines", "order", ORDER_LINES_WEIGHT, line.group(0).strip()))
     rmas = [i.value for i in identifiers if i.kind == "rma" and i.value.lower() in new]
     if rmas:
@@ -241,18 +241,20 @@ def _complaint(weighted: dict[str, tuple[float, Hit]]) -> bool:
                if w > 0 and h.rule.category == "feedback") >= MIN_SCORE
 
 
-def _lists_other_things(weighted: dict[str, tuple[float, Hit]], text: str, line: int) -> bool:
-    """Whether the item line at ``line`` belongs to a complaint, a return or a request for
-    quotation (feedback or property reaching ``MIN_SCORE``, or a ``quote_request`` rule in
-    the subject or above the line: "could you quote for:\n- 570 pcs ..."): those list the
-    lines they are about as an order does, so their item lines are no order form."""
-    # A request in the subject heads the whole mail.
-    if any(w > 0 and h.rule.id.endswith(QUOTE_REQUEST)
-           and (h.field == "subject" or 0 <= text.find(h.text) < line)
-           for w, h in weighted.values()):
-        return True
+def _complains_or_returns(weighted: dict[str, tuple[float, Hit]]) -> bool:
+    """Whether feedback or property content reaches ``MIN_SCORE``: a complaint or a return
+    lists the lines it is about as an order does, so its item lines are no order form.
+    (Asked before the item-line search, which costs more.)"""
     return sum(w for w, h in weighted.values()
                if w > 0 and h.rule.category in ("feedback", "property")) >= MIN_SCORE
+
+
+def _quote_request_heads(weighted: dict[str, tuple[float, Hit]], text: str, line: int) -> bool:
+    """Whether a ``quote_request`` rule fired in the subject or in the body above the item
+    line at ``line``: "could you quote for:\n- 570 pcs ..." lists an RFQ's lines."""
+    return any(w > 0 and h.rule.id.endswith(QUOTE_REQUEST)
+               and (h.field == "subject" or 0 <= text.find(h.text) < line)
+               for w, h in weighted.values())
 
 
 def _custody_under_work_order(
