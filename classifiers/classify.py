@@ -24,7 +24,8 @@ How the decision is made (every step is visible in the returned evidence):
    taken back ("clf.work_on_item_in_care"). Item lines (a line that starts with a quantity,
    "2x seal kit", "- 10 pcs ...", or ends with one, "... 40 boxes") beside a PO number of
    the new text add ``ORDER_LINES_WEIGHT`` to order ("clf.order_lines"): an order written as
-   a list, in any language.
+   a list, in any language, unless feedback or property content reaches ``MIN_SCORE`` or a
+   quote is requested above the list (complaints and RFQs list their lines too).
 4. **Header verdict** (``headers.py``). A ``final`` header rule (bounce, read receipt,
    auto-reply) makes the mail "other". Otherwise header evidence of at least
    ``HEADER_THRESHOLD`` makes it "other" unless the best business score reaches both
@@ -97,7 +98,12 @@ RMA_WEIGHT = 1.5
 ORDER_CHANGES = frozenset({"quantity", "specification", "date", "address", "cancellation", "hold"})
 ORDER_REFERENCE = ".order.po_mention"
 # "other" rules of pure thank-you wording: a scope change outweighs them (see _decide).
-ACKNOWLEDGEMENT = (".other.acknowledgement", ".other.c3_will_review")
+ACKNOWLEDGEMENT = (".other.acknowledgement", ".other.c3_will_review", ".other.ack_document")
+# "other" rules that only say a system wrote the mail ("this is an automatically generated
+# message", "do not reply"): what the body says, not what it is, like a no-reply header. A
+# procurement system's purchase order opens with it, so it counts for "other" only when no
+# business content reaches ``NOISE_OVERRIDE_MIN`` (see _decide).
+MACHINE_NOTICE = (".other.no_reply_notice", ".other.machine_notice")
 
 # Order rules (by id suffix, in every language) that authorise work or accept an offer, and
 # property rules that only place or mention an item already in the supplier's care. The
@@ -113,28 +119,21 @@ WORK_AUTHORISATION = (
     ".order.o4_quote_approved", ".order.o4_quote_accepted",
 )
 CUSTODY_ONLY = (".property.custody_at_your_site", ".property.item_mentioned", ".property.item_held")
-# An item line: a quantity with "x" or a unit at the start of a line (after a bullet or a
-# line number) or a quantity with a unit at its end. A quantity inside a sentence ("our PO
-# 4471 (2x valves), any news?") is no list: status questions name their lines too.
+# An item line: a quantity with "x" or a unit at the start of a line (after a bullet, a
+# line number or a position label: "Pos. 1:", "Item 2 -", "Poz. 3", "Rad 1") or a quantity
+# with a unit at its end. A quantity inside a sentence ("our PO 4471 (2x valves), any
+# news?") is no list: status questions name their lines too. The units are the pieces,
+# packs and boxes of the 11 languages (i12-lang: "Stück", "stuks", "pezzi", "pièces", "kpl").
 ORDER_LINES_WEIGHT = 2.5
-_UNIT = r"(?:pcs|pc|pieces?|box(?:es)?|packs?|units?|bottles?|stk|st|szt|ks|uds|pz|pzas|unid)"
-_LINE_START_ITEM = (
-    r"[ \t]*(?:[-*\u2022\u00b7]|\d{1,3}[.)])?[ \t]*\d{1,5}[ \t]?(?:[x\u00d7]|" + _UNIT + r")\b"
-)
-_LINE_END_ITEM = r"\b\d{1,5}[ \t]?" + _UNIT + r"\.?[ \t]*$"
-# The first item line as one search finds it (``_first_item_line``).
-_ITEM_LINE = re.compile(rf"(?m)^{_LINE_START_ITEM}|{_LINE_END_ITEM}", re.I)
-# The same two alternatives searched apart, each from a line break, which the engine jumps
-# to, instead of both entered at every character (about 500 instructions a character under
-# IGNORECASE): the first in the text with a line break put before it, the second in the text
-# reversed, where it starts at the end of a line ("$"), with the units spelled backwards and
-# the digits' "\b" a test that no word character follows them. A line ends in at most one
-# such quantity, and the last match in the reversed text is the first line's.
-_ITEM_AT_LINE_START = re.compile(rf"\n({_LINE_START_ITEM})", re.I)
-_UNIT_REVERSED = (r"(?:scp|cp|s?eceip|(?:se)?xob|s?kcap|s?tinu|s?elttob|kts|ts|tzs|sk|sdu|zp"
-                  r"|sazp|dinu)")
-_ITEM_AT_LINE_END_REVERSED = re.compile(
-    r"\n[ \t]*\.?" + _UNIT_REVERSED + r"[ \t]?\d{1,5}(?!\w)", re.I
+QUOTE_REQUEST = ".enquiry.quote_request"
+_UNIT = (r"(?:pcs|pc|pieces?|box(?:es)?|packs?|units?|bottles?|stk|stck|st|stück|stuks|szt|ks"
+         r"|uds|unidades|pz|pzas|pezzi|pièces?|pces?|unid|kpl|kom)")
+_POSITION = r"(?:pos|position|item|line|poz|pol|rad|linje|regel)\.?[ \t]*\d{1,3}[ \t]*[:.)\-]?"
+_ITEM_LINE = re.compile(
+    r"(?m)^[ \t]*(?:[-*\u2022\u00b7]|\d{1,3}[.)]|" + _POSITION + r")?[ \t]*\d{1,5}[ \t]?"
+    r"(?:[x\u00d7]|" + _UNIT + r")(?!\w)"
+    r"|\b\d{1,5}[ \t]?" + _UNIT + r"\.?[ \t]*$",
+    re.I,
 )
 BUSINESS: tuple[str, ...] = tuple(c for c in CATEGORIES if c != "other")
 _MAX_SUBJECT = 1_000
@@ -200,6 +199,10 @@ def _structural(
       Price and obligation changes are left out: they are as often demands of a complaint.
       Only scope rules of weight ``CHANGE_KIND_MIN`` or more say what changes: hints ("by
       express", "20 more") come with complaints too and must not turn one into an order.
+      When the mail does not complain (feedback below ``MIN_SCORE``), any change that the
+      scope rules flag on a named order is a change order, price and obligation included:
+      a contractual price review of a blanket order or a new certificate requirement on an
+      open order asks the supplier to change what was ordered (branch i12-lang).
     * An RMA number in the subject or the new text means a unit of the customer's comes or
       came to us: a faint property signal that clearer content outranks.
     """
@@ -212,14 +215,18 @@ def _structural(
         and h.rule.change in ORDER_CHANGES
     }
     scope = sum(w for w, h in weighted.values() if h.rule.category == SCOPE)
+    if not kinds and scope >= SCOPE_MIN and not _complaint(weighted):
+        kinds = {h.rule.change for w, h in weighted.values()
+                 if h.rule.category == SCOPE and w > 0 and h.rule.change != "reference"}
     new = f"{subject}\n{text}".lower()
     pos = [i.value for i in identifiers if i.kind == "po" and i.value.lower() in new]
     order_ref = pos or any(h.rule.id.endswith(ORDER_REFERENCE) for _, h in weighted.values())
     if kinds and scope >= SCOPE_MIN and order_ref:
         label = f"{', '.join(sorted(kinds))} of " + (pos[0] if pos else "an existing order")
         out.append(("clf.change_order", "order", CHANGE_ORDER_WEIGHT, label))
-    elif pos and (line := _first_item_line(f"{subject}\n{text}")):
-        out.append(("clf.order_lines", "order", ORDER_LINES_WEIGHT, line))
+    elif (pos and not _complains_or_returns(weighted) and (line := _ITEM_LINE.search(text))
+          and not _quote_request_heads(weighted, text, line.start())):
+        out.append(("clf.order_lines", "order", ORDER_LINES_WEIGHT, line.group(0).strip()))
     rmas = [i.value for i in identifiers if i.kind == "rma" and i.value.lower() in new]
     if rmas:
         out.append(("clf.rma_reference", "property", RMA_WEIGHT, rmas[0]))
@@ -228,20 +235,26 @@ def _structural(
     return out
 
 
-def _first_item_line(text: str) -> str | None:
-    """What ``_ITEM_LINE.search(text)`` matches, stripped, or None: the earlier of the two
-    alternatives' first matches, the line-start one where both start at the same place."""
-    start = _ITEM_AT_LINE_START.search(f"\n{text}")
-    last = None
-    for m in _ITEM_AT_LINE_END_REVERSED.finditer(f"\n{text[::-1]}"):
-        last = m
-    if last is None:
-        return start.group(1).strip() if start is not None else None
-    # The reversed match runs from the line's end (its break) to the first digit.
-    first, end = len(text) + 1 - last.end(), len(text) - last.start()
-    if start is not None and start.start(1) - 1 <= first:
-        return start.group(1).strip()
-    return text[first:end].strip()
+def _complaint(weighted: dict[str, tuple[float, Hit]]) -> bool:
+    """Whether feedback content reaches ``MIN_SCORE``."""
+    return sum(w for w, h in weighted.values()
+               if w > 0 and h.rule.category == "feedback") >= MIN_SCORE
+
+
+def _complains_or_returns(weighted: dict[str, tuple[float, Hit]]) -> bool:
+    """Whether feedback or property content reaches ``MIN_SCORE``: a complaint or a return
+    lists the lines it is about as an order does, so its item lines are no order form.
+    (Asked before the item-line search, which costs more.)"""
+    return sum(w for w, h in weighted.values()
+               if w > 0 and h.rule.category in ("feedback", "property")) >= MIN_SCORE
+
+
+def _quote_request_heads(weighted: dict[str, tuple[float, Hit]], text: str, line: int) -> bool:
+    """Whether a ``quote_request`` rule fired in the subject or in the body above the item
+    line at ``line``: "could you quote for:\n- 570 pcs ..." lists an RFQ's lines."""
+    return any(w > 0 and h.rule.id.endswith(QUOTE_REQUEST)
+               and (h.field == "subject" or 0 <= text.find(h.text) < line)
+               for w, h in weighted.values())
 
 
 def _custody_under_work_order(
@@ -263,6 +276,7 @@ def _custody_under_work_order(
 def _decide(
     scores: dict[str, float], header_score: float, header_final: bool, asks: bool,
     header_noise: float = 0.0, scope_score: float = 0.0, other_ack: float = 0.0,
+    other_notice: float = 0.0,
 ) -> tuple[str, str]:
     """Return (category, decided_by): "header", "rule", "weak-rule" or "fallback".
 
@@ -270,7 +284,9 @@ def _decide(
     are weighed, and it outweighs "other" wording that is only thanks (``other_ack``, the
     score of the ``ACKNOWLEDGEMENT`` rules): a sourcing portal's "event amended" notice or a
     web form asking to move a delivery is machine-sent, and a thank-you that also moves a
-    date is no pure acknowledgement, yet both change something that exists.
+    date is no pure acknowledgement, yet both change something that exists. A machine
+    notice in the text (``other_notice``) is noise as a no-reply header is: business content
+    of ``NOISE_OVERRIDE_MIN`` outweighs it.
     """
     top = max(scores[c] for c in BUSINESS)
     change = scope_score if scope_score >= SCOPE_MIN else 0.0
@@ -287,8 +303,9 @@ def _decide(
     # A change is no pure acknowledgement: "thank you for the order confirmation, could we
     # move the delivery to week 48?" asks for something. Only thank-you wording gives way;
     # newsletter, spam and out-of-office text still decide "other".
-    thanks_only = change > 0 and scores["other"] - other_ack < MIN_SCORE
-    if scores["other"] >= MIN_SCORE and scores["other"] >= top and not thanks_only:
+    other = scores["other"] - (other_notice if max(top, change) >= NOISE_OVERRIDE_MIN else 0.0)
+    thanks_only = change > 0 and other - other_ack < MIN_SCORE
+    if other >= MIN_SCORE and other >= top and not thanks_only:
         return "other", "rule"
     for cat in BUSINESS:
         if scores[cat] >= MIN_SCORE and scores[cat] >= PRIORITY_FRACTION * top:
@@ -345,8 +362,9 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
     header = evaluate_headers(msg, rs)
     asks = "?" in text or "?" in subject or scope_score >= SCOPE_MIN
     other_ack = sum(w for w, h in weighted.values() if h.rule.id.endswith(ACKNOWLEDGEMENT))
+    notice = sum(w for w, h in weighted.values() if h.rule.id.endswith(MACHINE_NOTICE))
     category, decided_by = _decide(
-        scores, header.score, header.final, asks, header.noise, scope_score, other_ack
+        scores, header.score, header.final, asks, header.noise, scope_score, other_ack, notice
     )
     scope_change = category != "other" and scope_score >= SCOPE_MIN
     fallback = decided_by in ("weak-rule", "fallback")

@@ -8,7 +8,10 @@ A concept is a set of lower-case word forms, given as
   message would cost more than the whole match), so lemmas are turned into forms once;
 * ``forms``: exact forms, for gaps in the table and for words of any language;
 * ``prefixes``: the word starts with one of them (Polish has no table; Czech and Portuguese
-  tables are thin).
+  tables are thin);
+* ``suffixes``: the word ends with one of them after at least ``MIN_COMPOUND_HEAD`` letters
+  of its own: the head of a compound noun (de "Auftragsbestätigung", nl "orderbevestiging",
+  da "leveringsdato"), which no table lists and which names what the compound is.
 
 The table is read from the same file ``spacy.lookups.load_lookups`` reads, before spaCy hashes
 its keys (a loaded ``Table`` keeps only hashes, so the forms of a lemma cannot be listed from
@@ -38,7 +41,11 @@ from classifiers.lemma_cache import cache_file, lemma_forms
 
 CONCEPTS_FILE = "concepts.toml"
 CONCEPT_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
-_CONCEPT_KEYS = {"note", "lemmas", "forms", "prefixes"}
+_CONCEPT_KEYS = {"note", "lemmas", "forms", "prefixes", "suffixes"}
+# Letters a word must have before a suffix for it to count as a compound's head ("bestätigung"
+# alone is a form, "xbestätigung" no compound); shorter suffixes than this are refused.
+MIN_COMPOUND_HEAD = 3
+MIN_SUFFIX = 4
 _TOP_KEYS = {"description", "negators", "not_negators", "conditionals", "concepts"}
 # English conditionals apply to every language (English is mixed into business mail everywhere).
 ENGLISH_CONDITIONALS: tuple[str, ...] = ("if", "whether", "unless", "in case", "should we", "once")
@@ -63,6 +70,7 @@ class Concept:
     forms: frozenset[str]
     prefixes: tuple[str, ...]
     note: str = ""
+    suffixes: tuple[str, ...] = ()
 
     def merged(self, other: Concept) -> Concept:
         """This concept extended by an installation's concept of the same name."""
@@ -73,6 +81,7 @@ class Concept:
             forms=self.forms | other.forms,
             prefixes=tuple(dict.fromkeys(self.prefixes + other.prefixes)),
             note=self.note or other.note,
+            suffixes=tuple(dict.fromkeys(self.suffixes + other.suffixes)),
         )
 
 
@@ -136,13 +145,18 @@ def _concept(lang: str, name: str, entry: Any) -> Concept:
     lemmas = _words(entry.get("lemmas", []), "lemmas", where)
     forms = _words(entry.get("forms", []), "forms", where)
     prefixes = _words(entry.get("prefixes", []), "prefixes", where)
-    if not (lemmas or forms or prefixes):
-        raise ConceptError(where, "a concept needs lemmas, forms or prefixes")
+    suffixes = _words(entry.get("suffixes", []), "suffixes", where)
+    if not (lemmas or forms or prefixes or suffixes):
+        raise ConceptError(where, "a concept needs lemmas, forms, prefixes or suffixes")
+    short = sorted(s for s in suffixes if len(s) < MIN_SUFFIX)
+    if short:
+        raise ConceptError(where, f"suffixes need {MIN_SUFFIX} letters or more, not {short[0]!r} "
+                           "(a short ending names no compound's head)")
     if lemmas and not has_lemma_table(lang):
         raise ConceptError(where, f"{lang!r} has no lemma table in spacy-lookups-data, so "
                            "lemmas cannot be expanded: list the words under forms or prefixes")
     return Concept(name, lang, lemmas, forms, tuple(sorted(prefixes)),
-                   str(entry.get("note", "")))
+                   str(entry.get("note", "")), tuple(sorted(suffixes)))
 
 
 def merge_lexicons(base: Lexicon | None, extra: Lexicon) -> Lexicon:

@@ -15,8 +15,11 @@ match right after a negator ("we have not shipped", "do not cancel"), or with a 
 a sequence match, is ignored unless the rule is marked ``negatable = false`` (rules that
 themselves express a negation). A match of a rule with ``conditional = "skip"`` (the default for
 order, property and scope rules) after a conditional word earlier in its clause ("if we order",
-"in case we return the gauges") is ignored too: it is hypothetical. Both checks look at the
-characters before the match, so no spaCy ``Token`` objects are created for them.
+"in case we return the gauges") is ignored too: it is hypothetical; so is an order or property
+match with a hedge inside it ("wir wollen eventuell 20 Stück bestellen") or a condition clause
+right after it in the same sentence ("we will order 20, if the price is right", "wir
+bestellen 20 Stück, wenn ..."), unless that condition is a courtesy ("..., if possible").
+The checks read the characters around the match, so no spaCy ``Token`` objects are created.
 """
 
 from __future__ import annotations
@@ -127,6 +130,46 @@ def conditional(
 
 
 _SENTENCE_END = re.compile(r"[.!?\n]")
+# A condition clause attached after a match: a comma, then a subordinator that opens it, up
+# to AFTER_WINDOW words after the match, in the same sentence. Only these words (after a
+# comma they are conjunctions in every language: sv/da "om", it/pt "se"); time words such as
+# "before" or "once" that the conditional lists also hold are no condition of an act.
+AFTER_WINDOW = 4
+# A condition clause of at most this many words with a word of possibility is a courtesy.
+COURTESY_WORDS = 6
+_CONDITION_OPENERS = frozenset({
+    "if", "unless", "provided", "wenn", "falls", "sofern", "si", "se", "als", "indien",
+    "mits", "om", "hvis", "ifall", "jeśli", "jeżeli", "jezeli", "jesli", "pokud", "jestli",
+    "caso", "salvo", "a", "sempre",
+})
+_AFTER = re.compile(r"[^.!?;\n]*")
+
+
+def condition_inside(text: str, start_char: int, end_char: int, hedges: frozenset[str]) -> bool:
+    """True when a hedge (``cond_hedge``: "eventuell", "perhaps", "misschien") stands inside
+    the match itself: a sequence match begins at its first element, so "wir wollen eventuell
+    20 Stück bestellen" hides it from :func:`conditional`. Only hedges: other conditional
+    words double as ordinary ones inside a clause (nl "als volgt", en "every")."""
+    words = _WORD.findall(text[start_char:end_char].lower())
+    return len(words) > 1 and not hedges.isdisjoint(words[1:])
+
+
+def condition_after(text: str, end_char: int, lifts: Lifts = NO_LIFTS) -> bool:
+    """True when a condition clause follows the match in its sentence: ", if ...", ",
+    wenn ...", ", si ..." within ``AFTER_WINDOW`` words; a courtesy, a short clause with a
+    word of ``lifts.possible`` ("if possible", "pokud je to ještě možné", "si c'est encore
+    possible"), is no condition."""
+    m = _AFTER.match(text, end_char, end_char + 200)
+    rest = m.group() if m else ""
+    comma = rest.find(",")
+    if comma < 0 or len(_WORD.findall(rest[:comma])) > AFTER_WINDOW:
+        return False
+    words = _WORD.findall(rest[comma + 1 :].lower())
+    if not words or words[0] not in _CONDITION_OPENERS:
+        return False
+    if words[0] in ("a", "sempre") and words[1:2] not in (["menos"], ["condizione"], ["que"]):
+        return False  # "a menos que", "a condizione che", "sempre que"; "a" alone is "to"
+    return len(words) > COURTESY_WORDS or lifts.possible.isdisjoint(words[1:])
 
 
 def _asks(text: str, start_char: int) -> bool:
@@ -227,7 +270,12 @@ def match_message(
         if rule.negatable and negated(joined, char, negators):
             continue
         lifts = scope_lifts if rule.category == SCOPE else NO_LIFTS
-        if rule.conditional == "skip" and conditional(joined, char, conditionals, lifts):
+        if rule.conditional == "skip" and (
+            conditional(joined, char, conditionals, lifts)
+            or (rule.category != SCOPE
+                and condition_inside(joined, char, end_char, scope_lifts.hedge))
+            or condition_after(joined, end_char, scope_lifts)
+        ):
             continue
         hits[(rule.id, field)] = Hit(rule, joined[char:end_char], field)
     return list(hits.values())

@@ -342,16 +342,16 @@ class RuleSet:
             ]
             langs = {r.language for r in rules}
             forms = {(lg, name): f for lg in langs for name, f in self.concept_forms(lg).items()}
-            prefixes = {
-                (lg, c.name): c.prefixes for lg in langs for c in self.concepts.get(lg, {}).values()
-            }
+            concepts = [(lg, c) for lg in langs for c in self.concepts.get(lg, {}).values()]
+            prefixes = {(lg, c.name): c.prefixes for lg, c in concepts}
+            suffixes = {(lg, c.name): c.suffixes for lg, c in concepts if c.suffixes}
             nlp = self.pipeline(lang)
             # Whether the tokenizer keeps each form as one token, from a file kept between
             # processes where it has the answer (classifiers/token_cache.py): 0.45 s of CPU
             # for the 11 languages otherwise, in every fork server and classifying process.
             one_token = OneToken(token_cache_file(lang), lambda w: _one_token(nlp, w))
             self._sequence_indexes[lang] = SequenceIndex(
-                rules, forms, prefixes, self.negators_for(lang), one_token
+                rules, forms, prefixes, self.negators_for(lang), one_token, suffixes
             )
             one_token.save()
         return self._sequence_indexes[lang]

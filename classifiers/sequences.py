@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from classifiers.concepts import MIN_COMPOUND_HEAD
+
 if TYPE_CHECKING:
     import numpy
     from spacy.strings import StringStore
@@ -144,8 +146,10 @@ class SequenceIndex:
         prefixes: Mapping[tuple[str, str], tuple[str, ...]],
         negators: frozenset[str],
         one_token: Callable[[str], bool] = lambda word: True,
+        suffixes: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
     ) -> None:
-        """``forms`` / ``prefixes``: (language, concept name) -> lower-case forms / prefixes;
+        """``forms`` / ``prefixes`` / ``suffixes``: (language, concept name) -> lower-case
+        forms / prefixes / compound heads;
         ``one_token(word)``: whether the language's tokenizer keeps ``word`` as one token."""
         # Imported here, into the module's namespace (every other use of it follows an
         # index's construction): a process that classifies nothing (the daemon) never loads
@@ -180,6 +184,8 @@ class SequenceIndex:
                     )
         self._form_masks: dict[str, int] = {}
         prefix_list: list[tuple[str, int]] = []
+        # suffix -> bits of the concepts whose compounds end with it
+        self._tails: dict[str, int] = {}
         self._num = 0
         # bit -> forms of several tokens, for the PhraseMatcher (see RuleSet.matchers)
         self.phrases: dict[int, list[str]] = {}
@@ -188,6 +194,8 @@ class SequenceIndex:
                 key = (symbol[1], symbol[2])
                 self._add_forms(forms.get(key, ()), bit, one_token)
                 prefix_list += [(p, bit) for p in prefixes.get(key, ())]
+                for tail in (suffixes or {}).get(key, ()):
+                    self._tails[tail] = self._tails.get(tail, 0) | bit
             elif symbol[0] == "literal":
                 self._add_forms((symbol[1],), bit, one_token)
             else:
@@ -206,6 +214,8 @@ class SequenceIndex:
             for end in range(1, len(prefix)):
                 self._leads.setdefault(prefix[:end], 0)
             self._leads[prefix] = self._leads.get(prefix, 0) | bit
+        # The lengths of the suffixes, longest first: a new word is looked up once per length.
+        self._tail_sizes = sorted({len(t) for t in self._tails}, reverse=True)
         self._negators = negators
         # bit numbers of the symbols and negators of whitespace words (none expected; see find)
         self._spaced: set[int] = set()
@@ -243,6 +253,8 @@ class SequenceIndex:
             if bits is None:
                 break
             mask |= bits
+        if self._tail_sizes:
+            mask |= self._tail_mask(word)
         if self._num and _DIGIT.search(word):
             mask |= self._num
         if word in self._negators or word.endswith(("n't", "n\u2019t")):
@@ -250,6 +262,16 @@ class SequenceIndex:
         if word.isspace():  # spaCy's IS_SPACE of the token (its lower-case form is itself)
             self._spaced.update(n for n in range(mask.bit_length()) if mask >> n & 1)
             mask |= _SPACE | (_BREAK if word.count("\n") >= 2 else 0)
+        return mask
+
+    def _tail_mask(self, word: str) -> int:
+        """The bits of the compound heads ``word`` ends with, after ``MIN_COMPOUND_HEAD``
+        letters of its own (a word only as long as the suffix is a form, listed or not)."""
+        mask = 0
+        size = len(word)
+        for n in self._tail_sizes:
+            if size - n >= MIN_COMPOUND_HEAD:
+                mask |= self._tails.get(word[-n:], 0)
         return mask
 
     def find(

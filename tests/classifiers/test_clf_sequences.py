@@ -194,7 +194,7 @@ def test_language_rules_use_their_own_concepts_and_negators(tmp_path: Path) -> N
         ({"en/order.toml": _rule("en.order.x", 'phrases = ["a"]\nexamples = "a"')},
          "examples must be a list"),
         ({"en/concepts.toml": "[concepts.Bad]\nforms = ['x']\n"}, "concept names"),
-        ({"en/concepts.toml": "[concepts.empty]\nnote = 'x'\n"}, "needs lemmas, forms or"),
+        ({"en/concepts.toml": "[concepts.empty]\nnote = 'x'\n"}, "prefixes or suffixes"),
         ({"pl/concepts.toml": "[concepts.zamowic]\nlemmas = ['zamówić']\n"},
          "no lemma table"),
     ],
