@@ -8,8 +8,10 @@ runs threads and an event loop: a single-threaded server that loaded the classif
 :mod:`gateway.daemon.worker_preload`, forks each worker), supervises them and talks to each
 over one pipe. ``commgate run`` forks that server from itself at start, before any thread or
 database connection exists (:func:`fork_server_from_here`), so the workers share the pages of
-the modules the daemon imported; a server started later (after a worker crashed) is a new
-interpreter, as ``commgate ingest``'s is:
+the modules the daemon imported; ``commgate ingest`` forks its server from itself the same way
+(:func:`start_fork_server_early`, before it opens the installation), which spares the server
+the interpreter's start and the imports the command made already; a server started later
+(after a worker crashed) is a new interpreter:
 
 - parent -> worker: ``wake`` (mail was queued; sent only to an idle worker, at most once per
   idle report, so a burst of mail never fills a pipe), ``reload`` (read the configuration and
@@ -301,16 +303,19 @@ def _fork_server_running() -> bool:
     return getattr(server, "_forkserver_pid", None) is not None
 
 
-def _start_warm_fork_server(warm_with: Sequence[bytes]) -> Path:
+def _start_warm_fork_server(warm_with: Sequence[bytes], fork: bool = False) -> Path:
     """Start this process's fork server with ``warm_with`` written to a new folder named in
     its environment (:data:`WARM_ENV`); returns the folder, which the caller removes once
-    the workers run (the server reads it during its preload)."""
+    the workers run (the server reads it during its preload). ``fork``: as a fork of this
+    process where :func:`fork_server_from_here` can (else a new interpreter, as without)."""
     folder = Path(tempfile.mkdtemp(prefix="commgate-warm-"))
     for number, raw in enumerate(warm_with):
         (folder / f"{number:04d}.eml").write_bytes(raw)
     os.environ[WARM_ENV] = str(folder)
     try:
-        forkserver.ensure_running()  # started now, with the folder in its environment
+        # Started now, with the folder in its environment (a fork copies it too).
+        if not (fork and fork_server_from_here()):
+            forkserver.ensure_running()
     finally:
         os.environ.pop(WARM_ENV, None)
     return folder
@@ -323,12 +328,15 @@ def start_fork_server_early(warm_with: Sequence[bytes]) -> Path | None:
     (``commgate ingest``: opening the database and the archive, checking the filing
     configuration, archiving its first batch). Returns the sample's folder, for the caller
     to remove once its pool has finished; None if the server runs already (nothing done).
-    The pool's own start then finds the server running and uses it."""
+    The pool's own start then finds the server running and uses it. The server is a fork of
+    this process (:func:`fork_server_from_here`) when it is single-threaded, as ``commgate
+    ingest`` is before it opens the installation: the modules it imported are not imported
+    again; otherwise a new interpreter."""
     if _fork_server_running():
         return None
     _without_resource_tracker()
     multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD])
-    return _start_warm_fork_server(warm_with)
+    return _start_warm_fork_server(warm_with, fork=True)
 
 
 def _kill_fork_server() -> None:
