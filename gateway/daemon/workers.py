@@ -85,12 +85,12 @@ WARM_ENV = "COMMGATE_WORKER_WARM_FOLDER"
 
 def worker_main(home: str, name: str, conn: Connection, log_level: str,
                 log_format: str = "text", environ: dict[str, str] | None = None,
-                nice: int = 0) -> None:
+                nice: int = 0, batch_size: int | None = None) -> None:
     """A worker process's life: build its own installation, then claim and file until told to
     stop. Runs in the child, forked by the fork server; ``environ`` is the pool's environment
     when it started this worker (the fork server's is the one it had when it started); ``nice``
-    its CPU priority (:func:`lower_priority`). It logs to the stderr it shares with the
-    daemon."""
+    its CPU priority (:func:`lower_priority`); ``batch_size`` the receipts it claims at a time
+    (None: ``[worker] batch_size``). It logs to the stderr it shares with the daemon."""
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
@@ -112,7 +112,7 @@ def worker_main(home: str, name: str, conn: Connection, log_level: str,
         if os.environ.get(HOLD_ENV):
             _hold_after_claim(processor, Path(os.environ[HOLD_ENV]))
         processor.use_rules(rules_for(app.settings))
-        batch_size = app.settings.config.worker.batch_size
+        batch_size = batch_size or app.settings.config.worker.batch_size
         poll = app.settings.config.worker.poll_seconds
         delay = 0.0  # the back-off while filing fails
 
@@ -557,13 +557,15 @@ class WorkerPool:
 
     ``on_outcomes`` and ``on_error(message, is_config_error)`` are called on the pool's reader
     threads (one per worker). ``stop_fork_server``: stop the fork server whenever every worker
-    runs (see the module's docstring; ignored where :func:`can_outlive_fork_server` is not)."""
+    runs (see the module's docstring; ignored where :func:`can_outlive_fork_server` is not).
+    ``batch_size``: the receipts each worker claims at a time (None: ``[worker] batch_size``;
+    ``commgate ingest`` claims larger ones, gateway.processing.ingest.WORKER_BATCH)."""
 
     def __init__(self, home: Path, count: int, db: Database, *, log_level: str,
                  on_outcomes: Callable[[list[Outcome]], object] = lambda _: None,
                  on_error: Callable[[str, bool], object] = lambda *_: None,
                  log_format: str = "text", nice: int = 0,
-                 stop_fork_server: bool = False) -> None:
+                 stop_fork_server: bool = False, batch_size: int | None = None) -> None:
         if count < 1:
             raise ValueError("a worker pool needs at least one process")
         self.home = home
@@ -571,6 +573,7 @@ class WorkerPool:
         self.log_level = log_level
         self.log_format = log_format  # [log_format]: the workers write as the daemon does
         self.nice = nice  # [worker] nice: the workers' CPU priority (lower_priority)
+        self.batch_size = batch_size  # None: [worker] batch_size (worker_main)
         self.on_outcomes = on_outcomes
         self.on_error = on_error
         self.context = multiprocessing.get_context("forkserver")
@@ -710,7 +713,7 @@ class WorkerPool:
         process = self.context.Process(
             target=worker_main, name=f"commgate-worker-{slot.index}",
             args=(str(self.home), slot.name, child, self.log_level, self.log_format,
-                  dict(os.environ), self.nice),
+                  dict(os.environ), self.nice, self.batch_size),
             daemon=False)
         with self._server_lock:
             process.start()  # waits while the fork server (re)starts and loads
