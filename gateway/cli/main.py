@@ -338,7 +338,7 @@ def _ingest_workers(app: App) -> WorkersFactory | None:
     if not count:
         return None
     from gateway.daemon.workers import WorkerPool
-    from gateway.processing.ingest import WORKER_BATCH
+    from gateway.services.intake import WORKER_BATCH
 
     level = logging.getLevelName(logging.getLogger().level)
     batch = max(WORKER_BATCH, app.settings.config.worker.batch_size)
