@@ -85,11 +85,14 @@ class Archive:
     def store(self, raw: bytes, receipt: Receipt) -> LedgerEntry:
         return self.store_many([(raw, receipt)])[0]
 
-    def store_many(self, items: Sequence[tuple[bytes, Receipt]]) -> list[LedgerEntry]:
-        """Blobs first, then their ledger entries: an entry never names a blob not yet durable."""
+    def store_many(self, items: Sequence[tuple[bytes, Receipt]],
+                   hashes: Sequence[str] | None = None) -> list[LedgerEntry]:
+        """Blobs first, then their ledger entries: an entry never names a blob not yet durable.
+        ``hashes``: the sha256 hex digests of the items' bytes, when the caller has them (each
+        is the blob's name; a wrong one would store bytes under another name)."""
         if not items:
             return []
-        hashes, blobs = self.write_blobs([raw for raw, _ in items])
+        hashes, blobs = self.write_blobs([raw for raw, _ in items], hashes)
         blobs.sync()
         entries, written = self.write_entries(hashes, items)
         written.sync()

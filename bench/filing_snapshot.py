@@ -106,10 +106,18 @@ def read_cases(home: Path, root: Path) -> list[tuple[Any, Any]]:
     return [tuple(json.loads(line)) for line in done.stdout.splitlines()]
 
 
-def snapshot(out: Path, folders: Sequence[Path], root: Path, backend: str, workers: int) -> None:
+def snapshot(out: Path, folders: Sequence[Path], root: Path, backend: str, workers: int,
+             batch_size: int | None = None) -> None:
     drop = CLOCK_KEYS
+    # One [worker] table: Home.create writes its own when given worker_processes.
+    extra = ""
+    processes: int | None = workers
+    if batch_size is not None:
+        extra = f"\n[worker]\nprocesses = {workers}\nbatch_size = {batch_size}\n"
+        processes = None
     with tempfile.TemporaryDirectory(prefix="commgate-filing-snapshot-") as tmp:
-        home = paired.Home.create(Path(tmp) / "home", backend, worker_processes=workers, root=root)
+        home = paired.Home.create(Path(tmp) / "home", backend, extra,
+                                  worker_processes=processes, root=root)
         try:
             summary = run(home.path, root, "ingest", "--json", *map(str, folders))
             lines = []
@@ -149,6 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="[worker] processes of the home (1)",
     )
     parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="[worker] batch_size of the home (default: commgate's); batch boundaries decide "
+        "the order of a case's events between its messages' and the hooks'",
+    )
+    parser.add_argument(
         "--keep-seq", action="store_true", help="keep ledger sequence numbers (seq, first_seq)"
     )
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
@@ -169,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.root.resolve(),
         "postgresql" if args.postgres else "sqlite",
         args.worker_processes,
+        args.batch_size,
     )
     return 0
 

@@ -338,11 +338,13 @@ def _ingest_workers(app: App) -> WorkersFactory | None:
     if not count:
         return None
     from gateway.daemon.workers import WorkerPool
+    from gateway.services.intake import WORKER_BATCH
 
     level = logging.getLevelName(logging.getLogger().level)
+    batch = max(WORKER_BATCH, app.settings.config.worker.batch_size)
     return lambda on_outcomes, on_error: WorkerPool(
         app.settings.home, count, app.db, log_level=level, on_outcomes=on_outcomes,
-        on_error=on_error, log_format=app.settings.config.log_format)
+        on_error=on_error, log_format=app.settings.config.log_format, batch_size=batch)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -8,8 +8,10 @@ runs threads and an event loop: a single-threaded server that loaded the classif
 :mod:`gateway.daemon.worker_preload`, forks each worker), supervises them and talks to each
 over one pipe. ``commgate run`` forks that server from itself at start, before any thread or
 database connection exists (:func:`fork_server_from_here`), so the workers share the pages of
-the modules the daemon imported; a server started later (after a worker crashed) is a new
-interpreter, as ``commgate ingest``'s is:
+the modules the daemon imported; ``commgate ingest`` forks its server from itself the same way
+(:func:`start_fork_server_early`, before it opens the installation), which spares the server
+the interpreter's start and the imports the command made already; a server started later
+(after a worker crashed) is a new interpreter:
 
 - parent -> worker: ``wake`` (mail was queued; sent only to an idle worker, at most once per
   idle report, so a burst of mail never fills a pipe), ``reload`` (read the configuration and
@@ -83,12 +85,12 @@ WARM_ENV = "COMMGATE_WORKER_WARM_FOLDER"
 
 def worker_main(home: str, name: str, conn: Connection, log_level: str,
                 log_format: str = "text", environ: dict[str, str] | None = None,
-                nice: int = 0) -> None:
+                nice: int = 0, batch_size: int | None = None) -> None:
     """A worker process's life: build its own installation, then claim and file until told to
     stop. Runs in the child, forked by the fork server; ``environ`` is the pool's environment
     when it started this worker (the fork server's is the one it had when it started); ``nice``
-    its CPU priority (:func:`lower_priority`). It logs to the stderr it shares with the
-    daemon."""
+    its CPU priority (:func:`lower_priority`); ``batch_size`` the receipts it claims at a time
+    (None: ``[worker] batch_size``). It logs to the stderr it shares with the daemon."""
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
@@ -110,7 +112,7 @@ def worker_main(home: str, name: str, conn: Connection, log_level: str,
         if os.environ.get(HOLD_ENV):
             _hold_after_claim(processor, Path(os.environ[HOLD_ENV]))
         processor.use_rules(rules_for(app.settings))
-        batch_size = app.settings.config.worker.batch_size
+        batch_size = batch_size or app.settings.config.worker.batch_size
         poll = app.settings.config.worker.poll_seconds
         delay = 0.0  # the back-off while filing fails
 
@@ -301,16 +303,19 @@ def _fork_server_running() -> bool:
     return getattr(server, "_forkserver_pid", None) is not None
 
 
-def _start_warm_fork_server(warm_with: Sequence[bytes]) -> Path:
+def _start_warm_fork_server(warm_with: Sequence[bytes], fork: bool = False) -> Path:
     """Start this process's fork server with ``warm_with`` written to a new folder named in
     its environment (:data:`WARM_ENV`); returns the folder, which the caller removes once
-    the workers run (the server reads it during its preload)."""
+    the workers run (the server reads it during its preload). ``fork``: as a fork of this
+    process where :func:`fork_server_from_here` can (else a new interpreter, as without)."""
     folder = Path(tempfile.mkdtemp(prefix="commgate-warm-"))
     for number, raw in enumerate(warm_with):
         (folder / f"{number:04d}.eml").write_bytes(raw)
     os.environ[WARM_ENV] = str(folder)
     try:
-        forkserver.ensure_running()  # started now, with the folder in its environment
+        # Started now, with the folder in its environment (a fork copies it too).
+        if not (fork and fork_server_from_here()):
+            forkserver.ensure_running()
     finally:
         os.environ.pop(WARM_ENV, None)
     return folder
@@ -323,12 +328,15 @@ def start_fork_server_early(warm_with: Sequence[bytes]) -> Path | None:
     (``commgate ingest``: opening the database and the archive, checking the filing
     configuration, archiving its first batch). Returns the sample's folder, for the caller
     to remove once its pool has finished; None if the server runs already (nothing done).
-    The pool's own start then finds the server running and uses it."""
+    The pool's own start then finds the server running and uses it. The server is a fork of
+    this process (:func:`fork_server_from_here`) when it is single-threaded, as ``commgate
+    ingest`` is before it opens the installation: the modules it imported are not imported
+    again; otherwise a new interpreter."""
     if _fork_server_running():
         return None
     _without_resource_tracker()
     multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD])
-    return _start_warm_fork_server(warm_with)
+    return _start_warm_fork_server(warm_with, fork=True)
 
 
 def _kill_fork_server() -> None:
@@ -549,13 +557,15 @@ class WorkerPool:
 
     ``on_outcomes`` and ``on_error(message, is_config_error)`` are called on the pool's reader
     threads (one per worker). ``stop_fork_server``: stop the fork server whenever every worker
-    runs (see the module's docstring; ignored where :func:`can_outlive_fork_server` is not)."""
+    runs (see the module's docstring; ignored where :func:`can_outlive_fork_server` is not).
+    ``batch_size``: the receipts each worker claims at a time (None: ``[worker] batch_size``;
+    ``commgate ingest`` claims larger ones, gateway.processing.ingest.WORKER_BATCH)."""
 
     def __init__(self, home: Path, count: int, db: Database, *, log_level: str,
                  on_outcomes: Callable[[list[Outcome]], object] = lambda _: None,
                  on_error: Callable[[str, bool], object] = lambda *_: None,
                  log_format: str = "text", nice: int = 0,
-                 stop_fork_server: bool = False) -> None:
+                 stop_fork_server: bool = False, batch_size: int | None = None) -> None:
         if count < 1:
             raise ValueError("a worker pool needs at least one process")
         self.home = home
@@ -563,6 +573,7 @@ class WorkerPool:
         self.log_level = log_level
         self.log_format = log_format  # [log_format]: the workers write as the daemon does
         self.nice = nice  # [worker] nice: the workers' CPU priority (lower_priority)
+        self.batch_size = batch_size  # None: [worker] batch_size (worker_main)
         self.on_outcomes = on_outcomes
         self.on_error = on_error
         self.context = multiprocessing.get_context("forkserver")
@@ -702,7 +713,7 @@ class WorkerPool:
         process = self.context.Process(
             target=worker_main, name=f"commgate-worker-{slot.index}",
             args=(str(self.home), slot.name, child, self.log_level, self.log_format,
-                  dict(os.environ), self.nice),
+                  dict(os.environ), self.nice, self.batch_size),
             daemon=False)
         with self._server_lock:
             process.start()  # waits while the fork server (re)starts and loads

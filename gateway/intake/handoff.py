@@ -71,6 +71,7 @@ def accept(app: Context, deliveries: Sequence[Delivery], skip_known: bool = True
     """
     result = Accepted()
     todo: list[Delivery] = []
+    todo_hashes: list[str] = []  # computed once: the archive names the blobs by them
     keys = [(sha256_hex(d.raw), d.alias) for d in deliveries]
     known: set[tuple[str, str]] = set()
     if skip_known and keys:
@@ -84,10 +85,12 @@ def accept(app: Context, deliveries: Sequence[Delivery], skip_known: bool = True
             continue
         known.add(key)
         todo.append(delivery)
+        todo_hashes.append(key[0])
     for delivery in todo:
         metrics.count_accepted(delivery.receipt.transport)
     try:
-        result.entries = app.archive.store_many([(d.raw, d.receipt) for d in todo])
+        result.entries = app.archive.store_many([(d.raw, d.receipt) for d in todo],
+                                                todo_hashes)
     except Exception:
         for delivery in todo:
             metrics.count_archive_failure(delivery.receipt.transport)

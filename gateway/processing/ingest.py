@@ -34,6 +34,12 @@ BATCH_BYTES = 64 * 1024 * 1024
 # Messages archived before worker processes are started to file: below it the processes' start
 # (a few seconds each, the classifier loaded) costs more than filing here on one core.
 WORKERS_AFTER = 300
+# The receipts an import's worker claims at a time, at the least (a larger [worker] batch_size
+# is kept). Filing a batch costs about 100 ms of CPU besides its messages' own (claim, the
+# hooks' queries, the batch writer's statements, the commit with its row images and ledger
+# entry: bench/profile_filing.py's CPU per message, 2.1 ms with 100, 1.45 ms with 250), which
+# an import pays per batch; the daemon's 100 keeps a message's wait to be filed short.
+WORKER_BATCH = 250
 # Messages of the import the workers' fork server classifies once before it forks them, so the
 # languages the import is in are built once, not by every worker (WorkerPool.start).
 WARM_SAMPLE = 64

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.processing.claims import release_dead_here
 from gateway.processing.classification import classify_parsed, rules_for
+from gateway.processing.ingest import WORKER_BATCH as WORKER_BATCH  # for the CLI
 from gateway.processing.ingest import IngestProgress, IngestSummary, ingest
 from gateway.processing.ingest import WorkersFactory as WorkersFactory  # for the CLI
 from gateway.processing.ingest import sample_ahead as sample_ahead  # for the CLI

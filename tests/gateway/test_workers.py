@@ -499,3 +499,49 @@ def test_no_fork_server_is_forked_from_a_process_running_threads(monkeypatch):
     finally:
         release.set()
         thread.join()
+
+
+def test_an_imports_fork_server_is_a_fork_of_the_command_not_a_new_interpreter(tmp_path):
+    """``commgate ingest`` forks its workers' fork server from itself (single-threaded, before
+    it opens the installation), as ``commgate run`` does: the server does not start an
+    interpreter and import the gateway again. Seen from /proc: the server runs the command's
+    own command line, where a new interpreter's names ``multiprocessing.forkserver``."""
+    code = ("import os\n"
+            "from multiprocessing import forkserver\n"
+            "from gateway.daemon.workers import start_fork_server_early, stop_fork_server\n"
+            "start_fork_server_early([b'Subject: x\\r\\n\\r\\nhello\\r\\n'])\n"
+            "pid = forkserver._forkserver._forkserver_pid\n"
+            "with open(f'/proc/{pid}/stat') as fh:\n"
+            "    parent = int(fh.read().rsplit(')', 1)[1].split()[1])\n"
+            "with open(f'/proc/{pid}/cmdline', 'rb') as a, open('/proc/self/cmdline', 'rb') as b:\n"
+            "    same = a.read() == b.read()\n"
+            "stop_fork_server()\n"
+            "print(parent == os.getpid(), same)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.strip() == "True True"
+
+
+def test_an_imports_workers_claim_larger_batches_than_the_daemons(home):
+    """An import's pool claims at least ``WORKER_BATCH`` receipts at a time (per batch,
+    filing costs CPU besides its messages'); a larger ``[worker] batch_size`` is kept; the
+    daemon's pool uses the setting as it is."""
+    from gateway.cli import main as cli
+    from gateway.processing.ingest import WORKER_BATCH
+
+    def import_batch() -> int | None:
+        app = App.open(home)
+        try:
+            factory = cli._ingest_workers(app)
+            assert factory is not None
+            return factory(lambda _: None, lambda *_: None).batch_size  # type: ignore[attr-defined]
+        finally:
+            app.close()
+
+    config = (home / "commgate.toml").read_text()
+    set_worker(home, processes=2, batch_size=20)
+    assert import_batch() == WORKER_BATCH
+    (home / "commgate.toml").write_text(config)
+    set_worker(home, processes=2, batch_size=WORKER_BATCH + 100)
+    assert import_batch() == WORKER_BATCH + 100
+    assert WorkerPool(home, 1, None, log_level="INFO").batch_size is None  # type: ignore[arg-type]
