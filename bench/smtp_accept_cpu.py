@@ -109,7 +109,9 @@ asyncio.run(main())
 # fsynced in a thread, then 250), with the same start and stop as CHILD.
 SINK_CHILD = """
 import asyncio, os, resource, subprocess, sys, uuid
+from pathlib import Path
 from aiosmtpd.smtp import SMTP
+from bench.paired import write_fsynced
 
 folder, callgrind, profile_to = sys.argv[1], sys.argv[3] == "1", sys.argv[4]
 pid = str(os.getpid())
@@ -125,15 +127,7 @@ def collect(on):
                        capture_output=True)
 
 def write(raw):
-    fd = os.open(os.path.join(folder, uuid.uuid4().hex), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-                 0o600)
-    try:
-        view = memoryview(raw)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_fsynced(Path(folder) / uuid.uuid4().hex, raw)
 
 class Sink:
     async def handle_DATA(self, server, session, envelope):
