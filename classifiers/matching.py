@@ -75,6 +75,7 @@ _CONDITION_END_REVERSED = re.compile(
     + f"(?:{_CONDITION_ENDS_REVERSED})",
     re.IGNORECASE,
 )
+ORDER = "order"
 # A modal that opens its clause makes a polite request, not a supposition.
 _REQUEST_MODALS = frozenset({"may"})
 _APOSTROPHE = "\u2019"  # typographic apostrophe, as in "don\u2019t"
@@ -132,8 +133,7 @@ def conditional(
 _SENTENCE_END = re.compile(r"[.!?\n]")
 # A condition clause attached after a match: a comma, then a subordinator that opens it, up
 # to AFTER_WINDOW words after the match, in the same sentence. Only these words (after a
-# comma they are conjunctions in every language: sv/da "om", it/pt "se"); time words such as
-# "before" or "once" that the conditional lists also hold are no condition of an act.
+# comma they are conjunctions in every language: sv/da "om", it/pt "se").
 AFTER_WINDOW = 4
 # A condition clause of at most this many words with a word of possibility is a courtesy.
 COURTESY_WORDS = 6
@@ -142,6 +142,26 @@ _CONDITION_OPENERS = frozenset({
     "mits", "om", "hvis", "ifall", "jeśli", "jeżeli", "jezeli", "jesli", "pokud", "jestli",
     "caso", "salvo", "a", "sempre",
 })
+# Conjunctions of "as soon as" / "once" (branch i12-cond): the act waits for the clause they
+# open ("we will send the moulds once the NDA is signed", "wir bestellen, sobald ...", "dès
+# que", "non appena", "en cuanto", "zodra", "så snart", "jakmile", "gdy tylko"). Unlike
+# "if", they open a condition with or without a comma, up to NEAR_WINDOW words after the
+# match; "as soon as possible" / "sobald wie möglich" / "dès que possible" is urgency (a
+# courtesy, as below), and a request or question timed by them ("please return the gauges
+# once the calibration is done") asks for the act now.
+NEAR_WINDOW = 2
+_TIME_OPENERS = (
+    "once", "as soon as", "sobald", "dès que", "dès qu'", "aussitôt que", "aussitôt qu'",
+    "une fois que", "une fois qu'", "non appena", "una volta che", "en cuanto",
+    "tan pronto como", "una vez que", "assim que", "logo que", "tão logo", "zodra",
+    "så snart", "så fort", "jakmile", "gdy tylko", "jak tylko", "skoro tylko", "kiedy tylko",
+)
+_TIME_FIRST = frozenset(o.split()[0].split("'")[0] for o in _TIME_OPENERS)
+# "once a month", "once again", "at once": "once" as an adverb opens no clause.
+_ONCE_ADVERB_NEXT = frozenset({"a", "an", "again", "more", "per", "or", "every", "in", "before"})
+# A clause of at most this many words with a modal is urgency too ("as soon as you can",
+# "sobald Sie können", "dès que vous pouvez").
+URGENCY_WORDS = 3
 _AFTER = re.compile(r"[^.!?;\n]*")
 
 
@@ -154,15 +174,34 @@ def condition_inside(text: str, start_char: int, end_char: int, hedges: frozense
     return len(words) > 1 and not hedges.isdisjoint(words[1:])
 
 
-def condition_after(text: str, end_char: int, lifts: Lifts = NO_LIFTS) -> bool:
+def topic_inside(text: str, start_char: int, end_char: int, topic: frozenset[str]) -> bool:
+    """True when a word of ``topic`` ("about", "regarding", "relativo", "dotyczące") stands
+    between the first and the last word of an order match: "attached is our complaint about
+    order 4711", "in allegato il reclamo relativo all'ordine 4711" attach another document,
+    whose topic the order is (branch i12-cond)."""
+    words = _WORD.findall(text[start_char:end_char].lower())
+    return len(words) > 2 and not topic.isdisjoint(words[1:-1])
+
+
+def condition_after(
+    text: str, end_char: int, lifts: Lifts = NO_LIFTS, start_char: int | None = None
+) -> bool:
     """True when a condition clause follows the match in its sentence: ", if ...", ",
-    wenn ...", ", si ..." within ``AFTER_WINDOW`` words; a courtesy, a short clause with a
-    word of ``lifts.possible`` ("if possible", "pokud je to ještě možné", "si c'est encore
-    possible"), is no condition."""
+    wenn ...", ", si ..." within ``AFTER_WINDOW`` words, or "once ...", "sobald ...", "dès
+    que ..." (:data:`_TIME_OPENERS`) with or without a comma; a courtesy, a short clause with
+    a word of ``lifts.possible`` ("if possible", "pokud je to ještě možné", "dès que
+    possible"), is no condition. ``start_char``, where the match begins, lets a request or a
+    question keep a match timed by "once" / "sobald" (without it, none is kept)."""
     m = _AFTER.match(text, end_char, end_char + 200)
     rest = m.group() if m else ""
     comma = rest.find(",")
-    if comma < 0 or len(_WORD.findall(rest[:comma])) > AFTER_WINDOW:
+    head = rest if comma < 0 else rest[:comma]
+    if not _TIME_FIRST.isdisjoint(_WORD.findall(rest.lower())):
+        clause = _time_clause(head, rest[comma + 1 :] if comma >= 0 else "")
+        if clause is not None:
+            requested = start_char is not None and _requested(text, start_char, end_char)
+            return not (requested or _courtesy(clause, lifts))
+    if comma < 0 or len(_WORD.findall(head)) > AFTER_WINDOW:
         return False
     words = _WORD.findall(rest[comma + 1 :].lower())
     if not words or words[0] not in _CONDITION_OPENERS:
@@ -170,6 +209,52 @@ def condition_after(text: str, end_char: int, lifts: Lifts = NO_LIFTS) -> bool:
     if words[0] in ("a", "sempre") and words[1:2] not in (["menos"], ["condizione"], ["que"]):
         return False  # "a menos que", "a condizione che", "sempre que"; "a" alone is "to"
     return len(words) > COURTESY_WORDS or lifts.possible.isdisjoint(words[1:])
+
+
+def _time_clause(head: str, after_comma: str) -> list[str] | None:
+    """The words after a "once" / "sobald" opener that starts within ``NEAR_WINDOW`` words
+    of the match (``head``: up to the first comma) or right after the comma; None if none."""
+    words = _WORD.findall(head.lower())
+    starts = [(words, i) for i in range(min(NEAR_WINDOW + 1, len(words)))]
+    if after_comma and len(words) <= AFTER_WINDOW:
+        starts.append((_WORD.findall(after_comma.lower()), 0))
+    for ws, i in starts:
+        if ws[i] not in _TIME_FIRST:
+            continue
+        joined = " ".join(ws[i:]) + " "
+        for opener in _TIME_OPENERS:
+            if not joined.startswith(opener if opener.endswith("'") else opener + " "):
+                continue
+            # "dès qu'il" is two words ("qu'il" one): the clause starts at the second
+            clause = ws[i + opener.count(" ") + (0 if opener.endswith("'") else 1) :]
+            if opener == "once" and (
+                not clause or clause[0] in _ONCE_ADVERB_NEXT or ws[i - 1 : i] == ["at"]
+            ):
+                continue
+            if clause:
+                return clause
+    return None
+
+
+def _courtesy(words: list[str], lifts: Lifts) -> bool:
+    """A short clause with a word of possibility ("as soon as possible", "sobald wie möglich")
+    or a very short one with a modal ("as soon as you can") is urgency, not a condition."""
+    if len(words) <= COURTESY_WORDS and not lifts.possible.isdisjoint(words):
+        return True
+    return len(words) <= URGENCY_WORDS and not lifts.modal.isdisjoint(words)
+
+
+def _requested(text: str, start_char: int, end_char: int) -> bool:
+    """Whether the match at ``start_char`` .. ``end_char`` is asked of the recipient: its
+    sentence ends with a question mark, or a request word ("please", "bitte", "merci de")
+    stands before its end in its sentence."""
+    if _asks(text, start_char):
+        return True
+    before = text[max(0, start_char - 120) : end_char]
+    cut = max(before.rfind(c) for c in ".!?\n")
+    words = _WORD.findall(before[cut + 1 :].lower())
+    joined = " " + " ".join(words) + " "
+    return any(f" {r} " in joined for r in _REQUESTS)
 
 
 def _asks(text: str, start_char: int) -> bool:
@@ -274,8 +359,10 @@ def match_message(
             conditional(joined, char, conditionals, lifts)
             or (rule.category != SCOPE
                 and condition_inside(joined, char, end_char, scope_lifts.hedge))
-            or condition_after(joined, end_char, scope_lifts)
+            or condition_after(joined, end_char, scope_lifts, char)
         ):
+            continue
+        if rule.category == ORDER and topic_inside(joined, char, end_char, scope_lifts.topic):
             continue
         hits[(rule.id, field)] = Hit(rule, joined[char:end_char], field)
     return list(hits.values())
