@@ -19,7 +19,12 @@ order, property and scope rules) after a conditional word earlier in its clause 
 match with a hedge inside it ("wir wollen eventuell 20 Stück bestellen") or a condition clause
 right after it in the same sentence ("we will order 20, if the price is right", "wir
 bestellen 20 Stück, wenn ..."), unless that condition is a courtesy ("..., if possible").
-The checks read the characters around the match, so no spaCy ``Token`` objects are created.
+An order or property match waits for a clause opened by "once" / "as soon as" / "sobald" /
+"dès que" right after it, with or without a comma ("we will send the moulds once the NDA is
+signed"), unless it is urgency ("as soon as possible") or asked of the recipient. An order
+match with "about" / "regarding" inside it ("attached is our complaint about order 4711")
+names another document's topic and is ignored. The checks read the characters around the
+match, so no spaCy ``Token`` objects are created.
 """
 
 from __future__ import annotations
@@ -184,19 +189,25 @@ def topic_inside(text: str, start_char: int, end_char: int, topic: frozenset[str
 
 
 def condition_after(
-    text: str, end_char: int, lifts: Lifts = NO_LIFTS, start_char: int | None = None
+    text: str,
+    end_char: int,
+    lifts: Lifts = NO_LIFTS,
+    start_char: int | None = None,
+    timed: bool = True,
 ) -> bool:
     """True when a condition clause follows the match in its sentence: ", if ...", ",
     wenn ...", ", si ..." within ``AFTER_WINDOW`` words, or "once ...", "sobald ...", "dès
     que ..." (:data:`_TIME_OPENERS`) with or without a comma; a courtesy, a short clause with
     a word of ``lifts.possible`` ("if possible", "pokud je to ještě možné", "dès que
     possible"), is no condition. ``start_char``, where the match begins, lets a request or a
-    question keep a match timed by "once" / "sobald" (without it, none is kept)."""
+    question keep a match timed by "once" / "sobald" (without it, none is kept); ``timed``
+    False leaves those openers out (a change "ship it by express as soon as it is ready" is
+    asked for now, whatever its time)."""
     m = _AFTER.match(text, end_char, end_char + 200)
     rest = m.group() if m else ""
     comma = rest.find(",")
     head = rest if comma < 0 else rest[:comma]
-    if not _TIME_FIRST.isdisjoint(_WORD.findall(rest.lower())):
+    if timed and not _TIME_FIRST.isdisjoint(_WORD.findall(rest.lower())):
         clause = _time_clause(head, rest[comma + 1 :] if comma >= 0 else "")
         if clause is not None:
             requested = start_char is not None and _requested(text, start_char, end_char)
@@ -359,7 +370,7 @@ def match_message(
             conditional(joined, char, conditionals, lifts)
             or (rule.category != SCOPE
                 and condition_inside(joined, char, end_char, scope_lifts.hedge))
-            or condition_after(joined, end_char, scope_lifts, char)
+            or condition_after(joined, end_char, scope_lifts, char, rule.category != SCOPE)
         ):
             continue
         if rule.category == ORDER and topic_inside(joined, char, end_char, scope_lifts.topic):

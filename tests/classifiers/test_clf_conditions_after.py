@@ -183,3 +183,9 @@ def test_quote_request_after_thanks_is_an_enquiry(subject: str, body: str) -> No
 def test_thanks_for_a_sent_offer_is_no_request() -> None:
     _, evidence = _cls("Offre", "Merci de nous avoir envoyé votre offre. Nous revenons vers vous.")
     assert "fr.enquiry.quote_request" not in evidence
+
+
+def test_a_change_timed_by_once_is_still_asked_for() -> None:
+    text = "3. ship it by express as soon as it is ready instead of by truck"
+    assert not condition_after(text, len("3. ship it by express"), timed=False)
+    assert condition_after(text, len("3. ship it by express"))
