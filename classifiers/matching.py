@@ -249,8 +249,12 @@ def _time_clause(head: str, after_comma: str) -> list[str] | None:
 
 def _courtesy(words: list[str], lifts: Lifts) -> bool:
     """A short clause with a word of possibility ("as soon as possible", "sobald wie möglich")
-    or a very short one with a modal ("as soon as you can") is urgency, not a condition."""
-    if len(words) <= COURTESY_WORDS and not lifts.possible.isdisjoint(words):
+    or of the goods being ready ("as soon as they are available", "dès qu'elles sont
+    disponibles"), or a very short one with a modal ("as soon as you can"), is urgency or a
+    delivery time, not a condition."""
+    if len(words) <= COURTESY_WORDS and not (
+        lifts.possible.isdisjoint(words) and lifts.ready.isdisjoint(words)
+    ):
         return True
     return len(words) <= URGENCY_WORDS and not lifts.modal.isdisjoint(words)
 

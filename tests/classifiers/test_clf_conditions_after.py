@@ -3,7 +3,8 @@ sentences in several languages, written for these tests (no corpus text):
 
 * a condition opened by "once" / "as soon as" (with or without a comma) right after an order or
   a hand-over makes it hypothetical; "as soon as possible" is urgency, and a request timed
-  by it ("please return the gauges once ...") asks for the act now;
+  by it ("please return the gauges once ...") asks for the act now, and "as soon as they are
+  available" times a firm act;
 * "please find attached our order" is read in every language, and a document attached about
   an order ("our complaint about order 4711") is no order;
 * a French or Italian quote request after a thanks is read.
@@ -37,6 +38,8 @@ CONDITIONAL_ORDERS = [
     ("cs", "Objednávka", "Objednáme 500 ks, jakmile budeme mít vaši konečnou cenu."),
     ("pl", "Zamówienie", "Zamówimy 500 sztuk, gdy tylko otrzymamy ostateczną cenę."),
     ("pt", "Encomenda", "Vamos encomendar 500 peças assim que tivermos o vosso preço final."),
+    ("fr", "Commande", "Nous commanderons 500 pièces une fois que le budget sera validé."),
+    ("it", "Ordine", "Ordineremo 500 pezzi una volta che il budget sarà approvato."),
 ]
 
 CONDITIONAL_HAND_OVERS = [
@@ -66,6 +69,16 @@ URGENT_ORDERS = [
     ("de", "Bestellung", "Anbei unsere Bestellung 4711. Bitte liefern Sie, sobald die Erstmuster "
      "freigegeben sind."),
     ("en", "Order", "We ordered these parts once before; we order 20 more now."),
+    # the goods ready or in stock: a delivery time, not a condition
+    ("en", "Order", "We need 500 pcs as soon as they are available."),
+    ("de", "Bestellung", "Wir bestellen 500 Stück, sobald die Ware verfügbar ist."),
+    ("fr", "Commande", "Nous commandons 500 pièces dès qu'elles sont disponibles."),
+    ("it", "Ordine", "Ordiniamo 500 pezzi non appena disponibili."),
+    ("es", "Pedido", "Les hacemos un pedido de 500 piezas tan pronto como estén listas."),
+    ("nl", "Bestelling", "Wij bestellen 500 stuks zodra ze beschikbaar zijn."),
+    ("sv", "Beställning", "Vi beställer 500 st så snart de finns i lager."),
+    ("pt", "Encomenda", "Encomendamos 500 peças logo que estejam disponíveis."),
+    ("pl", "Zamówienie", "Zamawiamy 500 sztuk, gdy tylko będą dostępne."),
 ]
 
 
