@@ -135,6 +135,11 @@ ATTACHED_ORDERS = [
     ("cs", "Objednávka 4711", "Dobrý den,\nv příloze vám zasíláme naši objednávku č. 4711."),
     ("sv", "Beställning 4711", "Hej,\nbifogat finner ni vår beställning 4711."),
     ("da", "Ordre 4711", "Hej,\nvedhæftet finder I vores ordre 4711."),
+    # the topic word after the order: the order is still what is attached
+    ("en", "Order", "Please find attached our order regarding your offer 55."),
+    ("it", "Ordine", "In allegato il nostro ordine relativo alla vostra offerta 55."),
+    ("pl", "Zamówienie", "W załączeniu przesyłamy zamówienie dotyczące oferty 55."),
+    ("de", "Bestellung", "Hiermit bestellen wir bezüglich Ihres Angebots 4711 500 Stück."),
 ]
 
 ATTACHED_ABOUT_AN_ORDER = [
