@@ -167,7 +167,9 @@ _ONCE_ADVERB_NEXT = frozenset({"a", "an", "again", "more", "per", "or", "every",
 # A clause of at most this many words with a modal is urgency too ("as soon as you can",
 # "sobald Sie können", "dès que vous pouvez").
 URGENCY_WORDS = 3
-_AFTER = re.compile(r"[^.!?;\n]*")
+# The rest of the sentence after a match; a period before a lower-case word ends an
+# abbreviation ("500 stk. så snart ...", "20 pcs. once ..."), not the sentence.
+_AFTER = re.compile(r"[^.!?;\n]*(?:\.(?=[ \t]+[a-zà-ÿąćęłńóśźżčďěňřšťůž])[^.!?;\n]*)*")
 
 
 def condition_inside(text: str, start_char: int, end_char: int, hedges: frozenset[str]) -> bool:

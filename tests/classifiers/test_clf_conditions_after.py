@@ -207,3 +207,9 @@ def test_a_change_timed_by_once_is_still_asked_for() -> None:
     text = "3. ship it by express as soon as it is ready instead of by truck"
     assert not condition_after(text, len("3. ship it by express"), timed=False)
     assert condition_after(text, len("3. ship it by express"))
+
+
+def test_an_abbreviation_does_not_end_the_sentence() -> None:
+    text = "Vi bestiller 500 stk. så snart budgettet er godkendt."
+    assert condition_after(text, len("Vi bestiller"))
+    assert not condition_after("We order 20 pcs. Once again, thanks.", len("We order 20 pcs"))
