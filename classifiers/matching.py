@@ -167,6 +167,8 @@ _ONCE_ADVERB_NEXT = frozenset({"a", "an", "again", "more", "per", "or", "every",
 # A clause of at most this many words with a modal is urgency too ("as soon as you can",
 # "sobald Sie können", "dès que vous pouvez").
 URGENCY_WORDS = 3
+# Characters after a match read for an opener (NEAR_WINDOW words and the opener's own).
+_NEAR_CHARS = 80
 # The rest of the sentence after a match; a period before a lower-case word ends an
 # abbreviation ("500 stk. så snart ...", "20 pcs. once ..."), not the sentence.
 _AFTER = re.compile(r"[^.!?;\n]*(?:\.(?=[ \t]+[a-zà-ÿąćęłńóśźżčďěňřšťůž])[^.!?;\n]*)*")
@@ -209,28 +211,33 @@ def condition_after(
     rest = m.group() if m else ""
     comma = rest.find(",")
     head = rest if comma < 0 else rest[:comma]
-    if timed and not _TIME_FIRST.isdisjoint(_WORD.findall(rest.lower())):
-        clause = _time_clause(head, rest[comma + 1 :] if comma >= 0 else "")
+    # The first words after the match (an opener starts within NEAR_WINDOW of them); all of
+    # the head when it is short, as it mostly is when a comma follows.
+    near = _WORD.findall(head[:_NEAR_CHARS].lower()) if timed or comma >= 0 else []
+    head_count = len(near) if len(head) <= _NEAR_CHARS else len(_WORD.findall(head))
+    after = (_WORD.findall(rest[comma + 1 :].lower())
+             if comma >= 0 and head_count <= AFTER_WINDOW else None)
+    if timed:
+        clause = _time_clause(near, after)
+        if clause is not None and len(head) > _NEAR_CHARS:  # read the clause in full
+            clause = _time_clause(_WORD.findall(head.lower()), after)
         if clause is not None:
             requested = start_char is not None and _requested(text, start_char, end_char)
             return not (requested or _courtesy(clause, lifts))
-    if comma < 0 or len(_WORD.findall(head)) > AFTER_WINDOW:
+    if not after or after[0] not in _CONDITION_OPENERS:
         return False
-    words = _WORD.findall(rest[comma + 1 :].lower())
-    if not words or words[0] not in _CONDITION_OPENERS:
-        return False
-    if words[0] in ("a", "sempre") and words[1:2] not in (["menos"], ["condizione"], ["que"]):
+    if after[0] in ("a", "sempre") and after[1:2] not in (["menos"], ["condizione"], ["que"]):
         return False  # "a menos que", "a condizione che", "sempre que"; "a" alone is "to"
-    return len(words) > COURTESY_WORDS or lifts.possible.isdisjoint(words[1:])
+    return len(after) > COURTESY_WORDS or lifts.possible.isdisjoint(after[1:])
 
 
-def _time_clause(head: str, after_comma: str) -> list[str] | None:
+def _time_clause(near: list[str], after: list[str] | None) -> list[str] | None:
     """The words after a "once" / "sobald" opener that starts within ``NEAR_WINDOW`` words
-    of the match (``head``: up to the first comma) or right after the comma; None if none."""
-    words = _WORD.findall(head.lower())
-    starts = [(words, i) for i in range(min(NEAR_WINDOW + 1, len(words)))]
-    if after_comma and len(words) <= AFTER_WINDOW:
-        starts.append((_WORD.findall(after_comma.lower()), 0))
+    of the match (``near``: its first words up to a comma) or first after the comma
+    (``after``); None if none."""
+    starts = [(near, i) for i in range(min(NEAR_WINDOW + 1, len(near)))]
+    if after:
+        starts.append((after, 0))
     for ws, i in starts:
         if ws[i] not in _TIME_FIRST:
             continue

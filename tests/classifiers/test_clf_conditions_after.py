@@ -213,3 +213,12 @@ def test_an_abbreviation_does_not_end_the_sentence() -> None:
     text = "Vi bestiller 500 stk. så snart budgettet er godkendt."
     assert condition_after(text, len("Vi bestiller"))
     assert not condition_after("We order 20 pcs. Once again, thanks.", len("We order 20 pcs"))
+
+
+def test_a_long_clause_is_read_in_full() -> None:
+    en = RULES.lifts_for("en")
+    text = ("We will send the moulds once the contract that our legal department is still "
+            "reviewing with your lawyers is signed by both parties, if possible this week.")
+    assert condition_after(text, len("We will send the moulds"), en)
+    text = "We order 500 pcs once possible, as agreed with your sales department last week."
+    assert not condition_after(text, len("We order 500 pcs"), en)
