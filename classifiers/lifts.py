@@ -38,6 +38,10 @@ class Lifts:
     possible: frozenset[str] = frozenset()
     hedge: frozenset[str] = frozenset()
     modal: frozenset[str] = frozenset()
+    # "about", "regarding", "relativo" (concept ``topic_prep``): not a lift, but read with them
+    topic: frozenset[str] = frozenset()
+    # "ready", "available", "verfügbar" (concept ``time_ready``): "as soon as they are ready"
+    ready: frozenset[str] = frozenset()
 
     def lifted(self, words: list[str], i: int, question: bool) -> bool:
         """Whether the conditional ``words[i]`` asks for a change rather than supposes one.

@@ -19,7 +19,12 @@ order, property and scope rules) after a conditional word earlier in its clause 
 match with a hedge inside it ("wir wollen eventuell 20 Stück bestellen") or a condition clause
 right after it in the same sentence ("we will order 20, if the price is right", "wir
 bestellen 20 Stück, wenn ..."), unless that condition is a courtesy ("..., if possible").
-The checks read the characters around the match, so no spaCy ``Token`` objects are created.
+An order or property match waits for a clause opened by "once" / "as soon as" / "sobald" /
+"dès que" right after it, with or without a comma ("we will send the moulds once the NDA is
+signed"), unless it is urgency ("as soon as possible") or asked of the recipient. An order
+match with "about" / "regarding" inside it ("attached is our complaint about order 4711")
+names another document's topic and is ignored. The checks read the characters around the
+match, so no spaCy ``Token`` objects are created.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ _CONDITION_END_REVERSED = re.compile(
     + f"(?:{_CONDITION_ENDS_REVERSED})",
     re.IGNORECASE,
 )
+ORDER = "order"
 # A modal that opens its clause makes a polite request, not a supposition.
 _REQUEST_MODALS = frozenset({"may"})
 _APOSTROPHE = "\u2019"  # typographic apostrophe, as in "don\u2019t"
@@ -132,8 +138,7 @@ def conditional(
 _SENTENCE_END = re.compile(r"[.!?\n]")
 # A condition clause attached after a match: a comma, then a subordinator that opens it, up
 # to AFTER_WINDOW words after the match, in the same sentence. Only these words (after a
-# comma they are conjunctions in every language: sv/da "om", it/pt "se"); time words such as
-# "before" or "once" that the conditional lists also hold are no condition of an act.
+# comma they are conjunctions in every language: sv/da "om", it/pt "se").
 AFTER_WINDOW = 4
 # A condition clause of at most this many words with a word of possibility is a courtesy.
 COURTESY_WORDS = 6
@@ -142,7 +147,31 @@ _CONDITION_OPENERS = frozenset({
     "mits", "om", "hvis", "ifall", "jeśli", "jeżeli", "jezeli", "jesli", "pokud", "jestli",
     "caso", "salvo", "a", "sempre",
 })
-_AFTER = re.compile(r"[^.!?;\n]*")
+# Conjunctions of "as soon as" / "once" (branch i12-cond): the act waits for the clause they
+# open ("we will send the moulds once the NDA is signed", "wir bestellen, sobald ...", "dès
+# que", "non appena", "en cuanto", "zodra", "så snart", "jakmile", "gdy tylko"). Unlike
+# "if", they open a condition with or without a comma, up to NEAR_WINDOW words after the
+# match; "as soon as possible" / "sobald wie möglich" / "dès que possible" is urgency (a
+# courtesy, as below), and a request or question timed by them ("please return the gauges
+# once the calibration is done") asks for the act now.
+NEAR_WINDOW = 2
+_TIME_OPENERS = (
+    "once", "as soon as", "sobald", "dès que", "dès qu'", "aussitôt que", "aussitôt qu'",
+    "une fois que", "une fois qu'", "non appena", "una volta che", "en cuanto",
+    "tan pronto como", "una vez que", "assim que", "logo que", "tão logo", "zodra",
+    "så snart", "så fort", "jakmile", "gdy tylko", "jak tylko", "skoro tylko", "kiedy tylko",
+)
+_TIME_FIRST = frozenset(o.split()[0].split("'")[0] for o in _TIME_OPENERS)
+# "once a month", "once again", "at once": "once" as an adverb opens no clause.
+_ONCE_ADVERB_NEXT = frozenset({"a", "an", "again", "more", "per", "or", "every", "in", "before"})
+# A clause of at most this many words with a modal is urgency too ("as soon as you can",
+# "sobald Sie können", "dès que vous pouvez").
+URGENCY_WORDS = 3
+# Characters after a match read for an opener (NEAR_WINDOW words and the opener's own).
+_NEAR_CHARS = 80
+# The rest of the sentence after a match; a period before a lower-case word ends an
+# abbreviation ("500 stk. så snart ...", "20 pcs. once ..."), not the sentence.
+_AFTER = re.compile(r"[^.!?;\n]*(?:\.(?=[ \t]+[a-zà-ÿąćęłńóśźżčďěňřšťůž])[^.!?;\n]*)*")
 
 
 def condition_inside(text: str, start_char: int, end_char: int, hedges: frozenset[str]) -> bool:
@@ -154,22 +183,102 @@ def condition_inside(text: str, start_char: int, end_char: int, hedges: frozense
     return len(words) > 1 and not hedges.isdisjoint(words[1:])
 
 
-def condition_after(text: str, end_char: int, lifts: Lifts = NO_LIFTS) -> bool:
+def topic_inside(text: str, start_char: int, end_char: int, topic: frozenset[str]) -> bool:
+    """True when a word of ``topic`` ("about", "regarding", "relativo", "dotyczące") stands
+    between the first and the last word of an order match: "attached is our complaint about
+    order 4711", "in allegato il reclamo relativo all'ordine 4711" attach another document,
+    whose topic the order is (branch i12-cond)."""
+    words = _WORD.findall(text[start_char:end_char].lower())
+    return len(words) > 2 and not topic.isdisjoint(words[1:-1])
+
+
+def condition_after(
+    text: str,
+    end_char: int,
+    lifts: Lifts = NO_LIFTS,
+    start_char: int | None = None,
+    timed: bool = True,
+) -> bool:
     """True when a condition clause follows the match in its sentence: ", if ...", ",
-    wenn ...", ", si ..." within ``AFTER_WINDOW`` words; a courtesy, a short clause with a
-    word of ``lifts.possible`` ("if possible", "pokud je to ještě možné", "si c'est encore
-    possible"), is no condition."""
+    wenn ...", ", si ..." within ``AFTER_WINDOW`` words, or "once ...", "sobald ...", "dès
+    que ..." (:data:`_TIME_OPENERS`) with or without a comma; a courtesy, a short clause with
+    a word of ``lifts.possible`` ("if possible", "pokud je to ještě možné", "dès que
+    possible"), is no condition. ``start_char``, where the match begins, lets a request or a
+    question keep a match timed by "once" / "sobald" (without it, none is kept); ``timed``
+    False leaves those openers out (a change "ship it by express as soon as it is ready" is
+    asked for now, whatever its time)."""
     m = _AFTER.match(text, end_char, end_char + 200)
     rest = m.group() if m else ""
     comma = rest.find(",")
-    if comma < 0 or len(_WORD.findall(rest[:comma])) > AFTER_WINDOW:
+    head = rest if comma < 0 else rest[:comma]
+    # The first words after the match (an opener starts within NEAR_WINDOW of them); all of
+    # the head when it is short, as it mostly is when a comma follows.
+    near = _WORD.findall(head[:_NEAR_CHARS].lower()) if timed or comma >= 0 else []
+    head_count = len(near) if len(head) <= _NEAR_CHARS else len(_WORD.findall(head))
+    after = (_WORD.findall(rest[comma + 1 :].lower())
+             if comma >= 0 and head_count <= AFTER_WINDOW else None)
+    if timed:
+        clause = _time_clause(near, after)
+        if clause is not None and len(head) > _NEAR_CHARS:  # read the clause in full
+            clause = _time_clause(_WORD.findall(head.lower()), after)
+        if clause is not None:
+            requested = start_char is not None and _requested(text, start_char, end_char)
+            return not (requested or _courtesy(clause, lifts))
+    if not after or after[0] not in _CONDITION_OPENERS:
         return False
-    words = _WORD.findall(rest[comma + 1 :].lower())
-    if not words or words[0] not in _CONDITION_OPENERS:
-        return False
-    if words[0] in ("a", "sempre") and words[1:2] not in (["menos"], ["condizione"], ["que"]):
+    if after[0] in ("a", "sempre") and after[1:2] not in (["menos"], ["condizione"], ["que"]):
         return False  # "a menos que", "a condizione che", "sempre que"; "a" alone is "to"
-    return len(words) > COURTESY_WORDS or lifts.possible.isdisjoint(words[1:])
+    return len(after) > COURTESY_WORDS or lifts.possible.isdisjoint(after[1:])
+
+
+def _time_clause(near: list[str], after: list[str] | None) -> list[str] | None:
+    """The words after a "once" / "sobald" opener that starts within ``NEAR_WINDOW`` words
+    of the match (``near``: its first words up to a comma) or first after the comma
+    (``after``); None if none."""
+    starts = [(near, i) for i in range(min(NEAR_WINDOW + 1, len(near)))]
+    if after:
+        starts.append((after, 0))
+    for ws, i in starts:
+        if ws[i] not in _TIME_FIRST:
+            continue
+        joined = " ".join(ws[i:]) + " "
+        for opener in _TIME_OPENERS:
+            if not joined.startswith(opener if opener.endswith("'") else opener + " "):
+                continue
+            # "dès qu'il" is two words ("qu'il" one): the clause starts at the second
+            clause = ws[i + opener.count(" ") + (0 if opener.endswith("'") else 1) :]
+            if opener == "once" and (
+                not clause or clause[0] in _ONCE_ADVERB_NEXT or ws[i - 1 : i] == ["at"]
+            ):
+                continue
+            if clause:
+                return clause
+    return None
+
+
+def _courtesy(words: list[str], lifts: Lifts) -> bool:
+    """A short clause with a word of possibility ("as soon as possible", "sobald wie möglich")
+    or of the goods being ready ("as soon as they are available", "dès qu'elles sont
+    disponibles"), or a very short one with a modal ("as soon as you can"), is urgency or a
+    delivery time, not a condition."""
+    if len(words) <= COURTESY_WORDS and not (
+        lifts.possible.isdisjoint(words) and lifts.ready.isdisjoint(words)
+    ):
+        return True
+    return len(words) <= URGENCY_WORDS and not lifts.modal.isdisjoint(words)
+
+
+def _requested(text: str, start_char: int, end_char: int) -> bool:
+    """Whether the match at ``start_char`` .. ``end_char`` is asked of the recipient: its
+    sentence ends with a question mark, or a request word ("please", "bitte", "merci de")
+    stands before its end in its sentence."""
+    if _asks(text, start_char):
+        return True
+    before = text[max(0, start_char - 120) : end_char]
+    cut = max(before.rfind(c) for c in ".!?\n")
+    words = _WORD.findall(before[cut + 1 :].lower())
+    joined = " " + " ".join(words) + " "
+    return any(f" {r} " in joined for r in _REQUESTS)
 
 
 def _asks(text: str, start_char: int) -> bool:
@@ -274,8 +383,10 @@ def match_message(
             conditional(joined, char, conditionals, lifts)
             or (rule.category != SCOPE
                 and condition_inside(joined, char, end_char, scope_lifts.hedge))
-            or condition_after(joined, end_char, scope_lifts)
+            or condition_after(joined, end_char, scope_lifts, char, rule.category != SCOPE)
         ):
+            continue
+        if rule.category == ORDER and topic_inside(joined, char, end_char, scope_lifts.topic):
             continue
         hits[(rule.id, field)] = Hit(rule, joined[char:end_char], field)
     return list(hits.values())

@@ -311,7 +311,9 @@ class RuleSet:
 
     def lifts_for(self, lang: str) -> Lifts:
         """The words of ``lang`` and English that lift a conditional in a requested change
-        (concepts ``cond_ask``, ``cond_possible``, ``cond_hedge``, ``cond_modal``)."""
+        (concepts ``cond_ask``, ``cond_possible``, ``cond_hedge``, ``cond_modal``), and the
+        words that make a document the topic of another (``topic_prep``) or a "sobald" clause a
+        time, not a condition (``time_ready``)."""
         if lang not in self._lifts:
             langs = {lang, DEFAULT}
 
@@ -321,7 +323,8 @@ class RuleSet:
                 )
 
             self._lifts[lang] = Lifts(words("cond_ask"), words("cond_possible"),
-                                      words("cond_hedge"), words("cond_modal"))
+                                      words("cond_hedge"), words("cond_modal"),
+                                      words("topic_prep"), words("time_ready"))
         return self._lifts[lang]
 
     def concept_forms(self, lang: str) -> dict[str, frozenset[str]]:

@@ -124,8 +124,6 @@ def test_a_hand_over_in_a_question_or_condition_is_no_property() -> None:
         assert run("Repair", body).category != "property", body
 
 
-@pytest.mark.xfail(strict=True, reason="a condition AFTER the main clause ('... once the NDA is "
-                   "signed') is not seen: the engine looks back only")
 def test_a_hand_over_with_a_following_condition_is_no_property() -> None:
     result = run("NDA", "We will send the drawings once the NDA is signed. Do you have a template?")
     assert result.category == "enquiry"
