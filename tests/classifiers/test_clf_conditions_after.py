@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import pytest
 
-from classifiers import MessageInput, classify, load_rules
+from classifiers import load_rules
 from classifiers.matching import condition_after, topic_inside
+from tests.support.probes import category_and_rules
 
 RULES = load_rules()
 
 
 def _cls(subject: str, body: str) -> tuple[str, set[str]]:
-    c = classify(MessageInput(subject=subject, body_text=body), RULES)
-    return c.category, {e.rule_id for e in c.evidence}
+    return category_and_rules(subject, body, RULES)
 
 
 # --- a condition after the act ----------------------------------------------------------------

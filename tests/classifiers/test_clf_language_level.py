@@ -19,13 +19,13 @@ from classifiers import MessageInput, classify, load_rules
 from classifiers.concepts import ConceptError, parse_concepts
 from classifiers.matching import condition_after, condition_inside
 from classifiers.sequences import SequenceIndex, SequenceRule, parse_sequence
+from tests.support.probes import category_and_rules
 
 RULES = load_rules()
 
 
 def _cls(subject: str, body: str) -> tuple[str, set[str]]:
-    c = classify(MessageInput(subject=subject, body_text=body), RULES)
-    return c.category, {e.rule_id for e in c.evidence}
+    return category_and_rules(subject, body, RULES)
 
 
 # --- an order confirmation thanked for or received -----------------------------------------

@@ -44,3 +44,9 @@ def misclassified(mails: list[dict[str, Any]], rules: RuleSet) -> list[str]:
             wrong.append(f"{mail['id']} {mail['language']} {mail['category']}->{category}: "
                          f"{mail['subject']}")
     return wrong
+
+
+def category_and_rules(subject: str, body: str, rules: RuleSet) -> tuple[str, set[str]]:
+    """The category of a mail of ``subject`` and ``body`` and the ids of its evidence's rules."""
+    c = classify(MessageInput(subject=subject, body_text=body), rules)
+    return c.category, {e.rule_id for e in c.evidence}
