@@ -41,7 +41,7 @@ from classifiers.lemma_cache import cache_file, lemma_forms
 
 CONCEPTS_FILE = "concepts.toml"
 CONCEPT_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
-_CONCEPT_KEYS = {"note", "lemmas", "forms", "prefixes", "suffixes"}
+_CONCEPT_KEYS = {"note", "lemmas", "forms", "prefixes", "suffixes", "not_endings"}
 # Letters a word must have before a suffix for it to count as a compound's head ("bestätigung"
 # alone is a form, "xbestätigung" no compound); shorter suffixes than this are refused.
 MIN_COMPOUND_HEAD = 3
@@ -71,6 +71,10 @@ class Concept:
     prefixes: tuple[str, ...]
     note: str = ""
     suffixes: tuple[str, ...] = ()
+    # Forms of the lemmas that end so are left out: an Italian past participle reports an act,
+    # it never requests one ("grazie per averci inviato l'offerta"; branch i12-intl). Listed
+    # forms are kept.
+    not_endings: tuple[str, ...] = ()
 
     def merged(self, other: Concept) -> Concept:
         """This concept extended by an installation's concept of the same name."""
@@ -82,6 +86,7 @@ class Concept:
             prefixes=tuple(dict.fromkeys(self.prefixes + other.prefixes)),
             note=self.note or other.note,
             suffixes=tuple(dict.fromkeys(self.suffixes + other.suffixes)),
+            not_endings=tuple(dict.fromkeys(self.not_endings + other.not_endings)),
         )
 
 
@@ -146,6 +151,9 @@ def _concept(lang: str, name: str, entry: Any) -> Concept:
     forms = _words(entry.get("forms", []), "forms", where)
     prefixes = _words(entry.get("prefixes", []), "prefixes", where)
     suffixes = _words(entry.get("suffixes", []), "suffixes", where)
+    not_endings = _words(entry.get("not_endings", []), "not_endings", where)
+    if not_endings and not lemmas:
+        raise ConceptError(where, "not_endings leave forms of the lemmas out: list lemmas too")
     if not (lemmas or forms or prefixes or suffixes):
         raise ConceptError(where, "a concept needs lemmas, forms, prefixes or suffixes")
     short = sorted(s for s in suffixes if len(s) < MIN_SUFFIX)
@@ -156,7 +164,7 @@ def _concept(lang: str, name: str, entry: Any) -> Concept:
         raise ConceptError(where, f"{lang!r} has no lemma table in spacy-lookups-data, so "
                            "lemmas cannot be expanded: list the words under forms or prefixes")
     return Concept(name, lang, lemmas, forms, tuple(sorted(prefixes)),
-                   str(entry.get("note", "")), tuple(sorted(suffixes)))
+                   str(entry.get("note", "")), tuple(sorted(suffixes)), tuple(sorted(not_endings)))
 
 
 def merge_lexicons(base: Lexicon | None, extra: Lexicon) -> Lexicon:
@@ -249,7 +257,9 @@ def expand(lang: str, concepts: Iterable[Concept]) -> dict[str, frozenset[str]]:
         by_lemma = lemma_forms(cache_file(lang, _table_path(lang)), wanted,
                                lambda missing: _scan_forms(lang, missing))
     return {
-        c.name: frozenset(c.forms.union(*(by_lemma[lemma] for lemma in c.lemmas)))
+        c.name: frozenset(c.forms.union(*(
+            {f for f in by_lemma[lemma] if not f.endswith(c.not_endings)} for lemma in c.lemmas
+        )))
         for c in concepts
     }
 

@@ -42,6 +42,14 @@ class Lifts:
     topic: frozenset[str] = frozenset()
     # "ready", "available", "verfügbar" (concept ``time_ready``): "as soon as they are ready"
     ready: frozenset[str] = frozenset()
+    # "wenn", "si", "als", "om" (concepts ``cond_after``, ``cond_after_weak`` and
+    # ``cond_subject``; branch i12-intl): not a lift either: the conjunctions that open a
+    # condition right after an order or property act without a comma ("wir bestellen 100
+    # Stück wenn Sie bis KW 22 liefern"); a weak one ("als", "om": also "as", "about") only
+    # before a word of ``cond_subject`` ("als jullie", "om ni"). English has none.
+    opener: frozenset[str] = frozenset()
+    weak_opener: frozenset[str] = frozenset()
+    subject: frozenset[str] = frozenset()
 
     def lifted(self, words: list[str], i: int, question: bool) -> bool:
         """Whether the conditional ``words[i]`` asks for a change rather than supposes one.

@@ -224,6 +224,10 @@ def condition_after(
         if clause is not None:
             requested = start_char is not None and _requested(text, start_char, end_char)
             return not (requested or _courtesy(clause, lifts))
+        clause = _if_clause(near, lifts)
+        if clause is not None:
+            requested = start_char is not None and _requested(text, start_char, end_char)
+            return not (requested or _courtesy(clause, lifts))
     if not after or after[0] not in _CONDITION_OPENERS:
         return False
     if after[0] in ("a", "sempre") and after[1:2] not in (["menos"], ["condizione"], ["que"]):
@@ -253,6 +257,23 @@ def _time_clause(near: list[str], after: list[str] | None) -> list[str] | None:
                 continue
             if clause:
                 return clause
+    return None
+
+
+def _if_clause(near: list[str], lifts: Lifts) -> list[str] | None:
+    """The words after a conjunction of the language's ``cond_after`` ("wenn", "si", "hvis")
+    that starts within ``NEAR_WINDOW`` words of the match without a comma before it, or of
+    its ``cond_after_weak`` ("als", "om") followed by a word of ``cond_subject`` ("als
+    jullie", "om ni"); None if none (branch i12-intl). English defines none: "need 4 shafts
+    today if you have them" stays an order."""
+    if not (lifts.opener or lifts.weak_opener):
+        return None
+    for i, word in enumerate(near[: NEAR_WINDOW + 1]):
+        clause = near[i + 1 :]
+        if word in lifts.opener or (
+            word in lifts.weak_opener and clause and clause[0] in lifts.subject
+        ):
+            return clause or None
     return None
 
 

@@ -313,7 +313,8 @@ class RuleSet:
         """The words of ``lang`` and English that lift a conditional in a requested change
         (concepts ``cond_ask``, ``cond_possible``, ``cond_hedge``, ``cond_modal``), and the
         words that make a document the topic of another (``topic_prep``) or a "sobald" clause a
-        time, not a condition (``time_ready``)."""
+        time, not a condition (``time_ready``), and the conjunctions that open a condition
+        after an act without a comma (``cond_after``, ``cond_after_weak``, ``cond_subject``)."""
         if lang not in self._lifts:
             langs = {lang, DEFAULT}
 
@@ -324,7 +325,9 @@ class RuleSet:
 
             self._lifts[lang] = Lifts(words("cond_ask"), words("cond_possible"),
                                       words("cond_hedge"), words("cond_modal"),
-                                      words("topic_prep"), words("time_ready"))
+                                      words("topic_prep"), words("time_ready"),
+                                      words("cond_after"), words("cond_after_weak"),
+                                      words("cond_subject"))
         return self._lifts[lang]
 
     def concept_forms(self, lang: str) -> dict[str, frozenset[str]]:
