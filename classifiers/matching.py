@@ -21,7 +21,9 @@ right after it in the same sentence ("we will order 20, if the price is right", 
 bestellen 20 Stück, wenn ..."), unless that condition is a courtesy ("..., if possible").
 An order or property match waits for a clause opened by "once" / "as soon as" / "sobald" /
 "dès que" right after it, with or without a comma ("we will send the moulds once the NDA is
-signed"), unless it is urgency ("as soon as possible") or asked of the recipient. An order
+signed"), unless it is urgency ("as soon as possible") or asked of the recipient; so does
+one opened by a conjunction of the language's concept ``cond_after`` ("wenn", "si", "hvis"),
+comma or not (English defines none). An order
 match with "about" / "regarding" inside it ("attached is our complaint about order 4711")
 names another document's topic and is ignored. The checks read the characters around the
 match, so no spaCy ``Token`` objects are created.

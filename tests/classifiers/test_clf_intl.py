@@ -108,10 +108,11 @@ def test_not_endings_need_lemmas() -> None:
         parse_concepts("it", {"concepts": {"x": {"forms": ["inviare"], "not_endings": ["ato"]}}})
 
 
-@pytest.mark.parametrize(("batch", "least"), [("intl_probes_1", 0.95), ("intl_probes_2", 0.0)])
+@pytest.mark.parametrize(("batch", "least"), [("intl_probes_1", 0.95), ("intl_probes_2", 0.95)])
 def test_probe_batch(batch: str, least: float) -> None:
-    """Batch 1 was written before the rules of this branch and fixed from; batch 2 was written
-    after them and scored once (docs/classifier.md): a floor, not a target."""
+    """Batch 1 was written before the rules of this branch, batch 2 after its first round and
+    scored once before the second (figures in docs/classifier.md); both were fixed from, so
+    this keeps them right, it measures nothing."""
     folder = DATA / batch
     if not folder.exists():
         pytest.skip(f"{batch} not present")
