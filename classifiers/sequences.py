@@ -391,13 +391,19 @@ class _WordMasks:
         self._used = end
 
     def _merge(self) -> None:
-        keys = numpy.array(list(self._recent), dtype=numpy.uint64)
-        rows = numpy.array(list(self._recent.values()), dtype=numpy.intp)
-        order = keys.argsort()
-        keys, rows = keys.take(order), rows.take(order)
-        at = self._keys.searchsorted(keys)
-        self._keys = numpy.insert(self._keys, at, keys)
-        self._rows = numpy.insert(self._rows, at, rows)
+        # The new hashes appended to the sorted ones and the whole sorted again: a stable
+        # sort finds the sorted run and merges the short tail in one pass (numpy.insert, in
+        # Python, cost several times more). The hashes are distinct: a recent one was not
+        # among the sorted ones.
+        count = len(self._recent)
+        keys = numpy.concatenate(
+            (self._keys, numpy.fromiter(self._recent, dtype=numpy.uint64, count=count))
+        )
+        rows = numpy.concatenate(
+            (self._rows, numpy.fromiter(self._recent.values(), dtype=numpy.intp, count=count))
+        )
+        order = keys.argsort(kind="stable")
+        self._keys, self._rows = keys.take(order), rows.take(order)
         self._recent = {}
 
 
