@@ -30,6 +30,7 @@ match, so no spaCy ``Token`` objects are created.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -381,11 +382,13 @@ def _hits(
     negators = rules.negators_for(lang)
     conditionals = rules.conditionals_for(lang)
     scope_lifts = rules.lifts_for(lang)
+    ends = [b for b, _ in bounds]
+    fields = [f for _, f in bounds]
     hits: dict[tuple[str, str], Hit] = {}
     for rule_id, start, end in resolved:
         rule = rules.content_rules[rule_id]
         char = doc[start].idx
-        field = next(f for b, f in bounds if char < b)
+        field = fields[bisect_right(ends, char)]  # the first field ending after ``char``
         if (rule.id, field) in hits or field not in rule.fields:
             continue
         last = doc[end - 1]
