@@ -291,7 +291,10 @@ class SequenceIndex:
         if columns is None:
             columns = doc.to_array(["LOWER"])
         # Every token's word mask, packed (one row of bytes a token), in a few numpy calls:
-        # no Python step per token or per word unless the word is new.
+        # no Python step per token or per word unless the word is new. (Here and below the
+        # array methods ``x.nonzero()[0]`` and ``x.cumsum()`` of 1-D arrays, not
+        # ``numpy.flatnonzero`` / ``numpy.cumsum``: the same arrays without the functions'
+        # ``__array_function__`` dispatch and ``ravel``.)
         words = self._words
         rows = words.rows(columns, doc.vocab.strings)
         absent = ~numpy.bitwise_or.reduce(rows.view(numpy.uint64), axis=0)
@@ -301,7 +304,7 @@ class SequenceIndex:
         # Variants with all their symbols in the text, in the order of the rules (matches
         # come out in that order).
         lacking = numpy.bitwise_or.reduce(self._needs & absent[:, None], axis=0)
-        numbers = numpy.flatnonzero(lacking == 0).tolist()
+        numbers = (lacking == 0).nonzero()[0].tolist()
         if not numbers:
             return []
         todo = list(map(self._compiled.__getitem__, numbers))
@@ -310,7 +313,7 @@ class SequenceIndex:
         # ~35 tuples and a list turned into an array cost more.)
         need = numpy.bitwise_or.reduce(self._needs.take(numbers, axis=1), axis=1)
         need[0] |= _NEG
-        needed = numpy.flatnonzero(numpy.unpackbits(need.view(numpy.uint8), bitorder="little"))
+        needed = numpy.unpackbits(need.view(numpy.uint8), bitorder="little").nonzero()[0]
         at = _Positions(rows, (rows[:, 0] & _SPACE) == 0, needed)
         # A symbol found as a form of several tokens (or, never seen, as a whitespace word)
         # has occurrences that are not one position each: its variants are searched over the
@@ -365,7 +368,7 @@ class _WordMasks:
             rows = self._rows.take(at, mode="clip")
             if found.all():
                 return self._table.take(rows, axis=0)
-            lost = numpy.flatnonzero(~found)
+            lost = (~found).nonzero()[0]
         else:
             lost = numpy.arange(len(hashes))
             rows = numpy.zeros(len(hashes), dtype=numpy.intp)
@@ -436,9 +439,9 @@ class _Positions:
                               for i in range(0, len(data), size)], strict=True)
             )
         breaks = 0
-        blank = numpy.flatnonzero(rows[:, 0] & _BREAK)
+        blank = (rows[:, 0] & _BREAK).nonzero()[0]
         if len(blank):
-            for at in numpy.cumsum(counted).take(blank).tolist():
+            for at in counted.cumsum().take(blank).tolist():
                 if at:
                     breaks |= 1 << (at - 1)
         single[_BREAK_NUMBER] = breaks
@@ -482,7 +485,7 @@ class _Positions:
             if not found:
                 continue
             if not tokens:
-                tokens = numpy.flatnonzero(self.counted).tolist()  # position -> token
+                tokens = self.counted.nonzero()[0].tolist()  # position -> token
             found.sort()
             out += [(c.rule_id, tokens[f], tokens[q] + 1) for f, q in found]
         return out
@@ -525,7 +528,7 @@ def _spans_search(
     """The matches of the variants ``slow``, searched over the first and last token of each
     occurrence of their symbols (``per_token``: each token's word mask; ``hits``: bit number,
     first token, end of the forms of several tokens)."""
-    rank: list[int] = numpy.cumsum(counted).tolist()
+    rank: list[int] = counted.cumsum().tolist()
     breaks = [i for i, m in enumerate(per_token) if m & _BREAK]
     needed = 0
     for c in slow:
