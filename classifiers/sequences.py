@@ -47,7 +47,9 @@ _FIRST_SYMBOL_BIT = 3
 _NEG_NUMBER, _BREAK_NUMBER = _NEG.bit_length() - 1, _BREAK.bit_length() - 1
 _DIGIT = re.compile(r"\d")
 _CACHE_LIMIT = 5_000  # distinct words remembered per language (about 0.4 MB) before renewal
-_MERGE_AT = 64  # words added to the index's word table before they are sorted in
+# Words added to the index's word table before they are sorted in: a merge sorts the whole
+# table, a word waiting costs a dict look-up in the few texts that have it.
+_MERGE_AT = 256
 
 
 class SequenceError(ValueError):
@@ -127,7 +129,10 @@ class SequenceRule:
     negatable: bool
 
 
-@dataclass(frozen=True, slots=True)  # slots: 15,000 of them in a daemon, no __dict__ each
+# slots: 15,000 of them in a daemon, no __dict__ each. eq=False: hashed by identity, as the
+# keys of the variants searched per token (``_spans_search``): a value hash would hash all
+# five fields at every look-up, and two equal variants give the same matches either way.
+@dataclass(frozen=True, slots=True, eq=False)
 class _Compiled:
     rule_id: str
     numbers: tuple[int, ...]  # bit number of each element's symbol
@@ -255,7 +260,7 @@ class SequenceIndex:
             mask |= bits
         if self._tail_sizes:
             mask |= self._tail_mask(word)
-        if self._num and _DIGIT.search(word):
+        if self._num and not word.isalpha() and _DIGIT.search(word):  # letters: no digit
             mask |= self._num
         if word in self._negators or word.endswith(("n't", "n\u2019t")):
             mask |= _NEG
