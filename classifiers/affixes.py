@@ -165,7 +165,13 @@ def suffix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
     for p in wide:
         got = _edge_chars(sre_parse.parse(p, pattern.flags), last=True)
         wide_ends = None if got is None or wide_ends is None else wide_ends | got
-    other = table[""] if table is not None else None  # no chunk's last character is ""
+    # Each alternation of the table with the widest of its bounded pieces: a match of the
+    # pieces that can end with a chunk's last character starts no earlier than that many
+    # characters before the end ("." and "," end only pieces of one character: one position
+    # tried instead of ``width``).
+    entries = {c: (r, _bounded_width(r)) for c, r in (table or {}).items()}
+    other = entries.get("", (None, 0))  # no chunk's last character is ""
+    whole = (pattern, width)
 
     def suffix(string: str) -> re.Match[str] | None:
         # A match ends at the end of the chunk ("$"; a chunk with a line break, where "$" also
@@ -175,17 +181,26 @@ def suffix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:
         if not n or "\n" in string:
             return search(string)
         char = string[-1]
-        chosen = pattern if table is None or char >= _TABLE_END else table.get(char, other)
+        chosen, reach = whole if table is None or char >= _TABLE_END else entries.get(char, other)
         if chosen is None:
             return None  # no piece can end with this character
         regex: re.Pattern[str] = chosen
-        if n <= width or (
+        if n <= reach or (
             unbounded is not None and (wide_ends is None or char in wide_ends) and unbounded(string)
         ):
             return regex.search(string)
-        return regex.search(string, n - width)
+        return regex.search(string, n - reach)
 
     return suffix
+
+
+def _bounded_width(regex: re.Pattern[str] | None) -> int:
+    """The widest match of the bounded pieces (at most ``_BOUNDED`` characters) of an
+    alternation ``piece1$|piece2$|...`` of the suffix table; 0 for none."""
+    if regex is None:
+        return 0
+    widths = [_width(p) for p in _alternatives(regex.pattern)]
+    return max((w for w in widths if w <= _BOUNDED), default=0)
 
 
 def prefix_search(pattern: re.Pattern[str], pieces: list[str]) -> Search | None:

@@ -32,6 +32,7 @@ match, so no spaCy ``Token`` objects are created.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -383,22 +384,38 @@ def match_message(
         if len(sequences):
             matches += sequences.find(doc, forms, lower)
         resolved = _resolve_near(matches, rules)
-        if not resolved:
-            return []
-        # The character span of each match (the text of a match is the joined text between
-        # its first and last token), read from the few tokens that bound a match: a column
-        # of every token's offset and length cost more than these Token objects.
-        spans = [(rule_id, *_char_span(doc, start, end)) for rule_id, start, end in resolved]
+        hits = _hits(doc, resolved, joined, bounds, lang, rules) if resolved else []
         del doc
+    return hits
+
+
+def _hits(
+    doc: Doc,
+    resolved: list[tuple[str, int, int]],
+    joined: str,
+    bounds: list[tuple[int, str]],
+    lang: str,
+    rules: RuleSet,
+) -> list[Hit]:
+    """The hits of the ``resolved`` matches (rule id, start token, end token) of ``doc``,
+    the tokens of ``joined``. A match's character offsets are read from the two ``Token``
+    objects that bound it (a column of every token's offset and length cost more), and only
+    as far as needed: most matches repeat a rule already found in their field (about 9 of
+    15 a message), told by the first token's offset alone."""
     negators = rules.negators_for(lang)
     conditionals = rules.conditionals_for(lang)
     scope_lifts = rules.lifts_for(lang)
+    ends = [b for b, _ in bounds]
+    fields = [f for _, f in bounds]
     hits: dict[tuple[str, str], Hit] = {}
-    for rule_id, char, end_char in spans:
+    for rule_id, start, end in resolved:
         rule = rules.content_rules[rule_id]
-        field = next(f for b, f in bounds if char < b)
+        char = doc[start].idx
+        field = fields[bisect_right(ends, char)]  # the first field ending after ``char``
         if (rule.id, field) in hits or field not in rule.fields:
             continue
+        last = doc[end - 1]
+        end_char = last.idx + len(last)
         if rule.negatable and negated(joined, char, negators):
             continue
         lifts = scope_lifts if rule.category == SCOPE else NO_LIFTS
@@ -413,9 +430,3 @@ def match_message(
             continue
         hits[(rule.id, field)] = Hit(rule, joined[char:end_char], field)
     return list(hits.values())
-
-
-def _char_span(doc: Doc, start: int, end: int) -> tuple[int, int]:
-    """Character offsets of the tokens ``start`` .. ``end - 1`` of ``doc``."""
-    last = doc[end - 1]
-    return doc[start].idx, last.idx + len(last)

@@ -47,7 +47,9 @@ _FIRST_SYMBOL_BIT = 3
 _NEG_NUMBER, _BREAK_NUMBER = _NEG.bit_length() - 1, _BREAK.bit_length() - 1
 _DIGIT = re.compile(r"\d")
 _CACHE_LIMIT = 5_000  # distinct words remembered per language (about 0.4 MB) before renewal
-_MERGE_AT = 64  # words added to the index's word table before they are sorted in
+# Words added to the index's word table before they are sorted in: a merge sorts the whole
+# table, a word waiting costs a dict look-up in the few texts that have it.
+_MERGE_AT = 256
 
 
 class SequenceError(ValueError):
@@ -127,7 +129,10 @@ class SequenceRule:
     negatable: bool
 
 
-@dataclass(frozen=True, slots=True)  # slots: 15,000 of them in a daemon, no __dict__ each
+# slots: 15,000 of them in a daemon, no __dict__ each. eq=False: hashed by identity, as the
+# keys of the variants searched per token (``_spans_search``): a value hash would hash all
+# five fields at every look-up, and two equal variants give the same matches either way.
+@dataclass(frozen=True, slots=True, eq=False)
 class _Compiled:
     rule_id: str
     numbers: tuple[int, ...]  # bit number of each element's symbol
@@ -255,7 +260,7 @@ class SequenceIndex:
             mask |= bits
         if self._tail_sizes:
             mask |= self._tail_mask(word)
-        if self._num and _DIGIT.search(word):
+        if self._num and not word.isalpha() and _DIGIT.search(word):  # letters: no digit
             mask |= self._num
         if word in self._negators or word.endswith(("n't", "n\u2019t")):
             mask |= _NEG
@@ -291,7 +296,10 @@ class SequenceIndex:
         if columns is None:
             columns = doc.to_array(["LOWER"])
         # Every token's word mask, packed (one row of bytes a token), in a few numpy calls:
-        # no Python step per token or per word unless the word is new.
+        # no Python step per token or per word unless the word is new. (Here and below the
+        # array methods ``x.nonzero()[0]`` and ``x.cumsum()`` of 1-D arrays, not
+        # ``numpy.flatnonzero`` / ``numpy.cumsum``: the same arrays without the functions'
+        # ``__array_function__`` dispatch and ``ravel``.)
         words = self._words
         rows = words.rows(columns, doc.vocab.strings)
         absent = ~numpy.bitwise_or.reduce(rows.view(numpy.uint64), axis=0)
@@ -301,7 +309,7 @@ class SequenceIndex:
         # Variants with all their symbols in the text, in the order of the rules (matches
         # come out in that order).
         lacking = numpy.bitwise_or.reduce(self._needs & absent[:, None], axis=0)
-        numbers = numpy.flatnonzero(lacking == 0).tolist()
+        numbers = (lacking == 0).nonzero()[0].tolist()
         if not numbers:
             return []
         todo = list(map(self._compiled.__getitem__, numbers))
@@ -310,7 +318,7 @@ class SequenceIndex:
         # ~35 tuples and a list turned into an array cost more.)
         need = numpy.bitwise_or.reduce(self._needs.take(numbers, axis=1), axis=1)
         need[0] |= _NEG
-        needed = numpy.flatnonzero(numpy.unpackbits(need.view(numpy.uint8), bitorder="little"))
+        needed = numpy.unpackbits(need.view(numpy.uint8), bitorder="little").nonzero()[0]
         at = _Positions(rows, (rows[:, 0] & _SPACE) == 0, needed)
         # A symbol found as a form of several tokens (or, never seen, as a whitespace word)
         # has occurrences that are not one position each: its variants are searched over the
@@ -365,7 +373,7 @@ class _WordMasks:
             rows = self._rows.take(at, mode="clip")
             if found.all():
                 return self._table.take(rows, axis=0)
-            lost = numpy.flatnonzero(~found)
+            lost = (~found).nonzero()[0]
         else:
             lost = numpy.arange(len(hashes))
             rows = numpy.zeros(len(hashes), dtype=numpy.intp)
@@ -391,13 +399,19 @@ class _WordMasks:
         self._used = end
 
     def _merge(self) -> None:
-        keys = numpy.array(list(self._recent), dtype=numpy.uint64)
-        rows = numpy.array(list(self._recent.values()), dtype=numpy.intp)
-        order = keys.argsort()
-        keys, rows = keys.take(order), rows.take(order)
-        at = self._keys.searchsorted(keys)
-        self._keys = numpy.insert(self._keys, at, keys)
-        self._rows = numpy.insert(self._rows, at, rows)
+        # The new hashes appended to the sorted ones and the whole sorted again: a stable
+        # sort finds the sorted run and merges the short tail in one pass (numpy.insert, in
+        # Python, cost several times more). The hashes are distinct: a recent one was not
+        # among the sorted ones.
+        count = len(self._recent)
+        keys = numpy.concatenate(
+            (self._keys, numpy.fromiter(self._recent, dtype=numpy.uint64, count=count))
+        )
+        rows = numpy.concatenate(
+            (self._rows, numpy.fromiter(self._recent.values(), dtype=numpy.intp, count=count))
+        )
+        order = keys.argsort(kind="stable")
+        self._keys, self._rows = keys.take(order), rows.take(order)
         self._recent = {}
 
 
@@ -430,9 +444,9 @@ class _Positions:
                               for i in range(0, len(data), size)], strict=True)
             )
         breaks = 0
-        blank = numpy.flatnonzero(rows[:, 0] & _BREAK)
+        blank = (rows[:, 0] & _BREAK).nonzero()[0]
         if len(blank):
-            for at in numpy.cumsum(counted).take(blank).tolist():
+            for at in counted.cumsum().take(blank).tolist():
                 if at:
                     breaks |= 1 << (at - 1)
         single[_BREAK_NUMBER] = breaks
@@ -476,7 +490,7 @@ class _Positions:
             if not found:
                 continue
             if not tokens:
-                tokens = numpy.flatnonzero(self.counted).tolist()  # position -> token
+                tokens = self.counted.nonzero()[0].tolist()  # position -> token
             found.sort()
             out += [(c.rule_id, tokens[f], tokens[q] + 1) for f, q in found]
         return out
@@ -519,7 +533,7 @@ def _spans_search(
     """The matches of the variants ``slow``, searched over the first and last token of each
     occurrence of their symbols (``per_token``: each token's word mask; ``hits``: bit number,
     first token, end of the forms of several tokens)."""
-    rank: list[int] = numpy.cumsum(counted).tolist()
+    rank: list[int] = counted.cumsum().tolist()
     breaks = [i for i, m in enumerate(per_token) if m & _BREAK]
     needed = 0
     for c in slow:
