@@ -290,8 +290,14 @@ def _next_forward(lines: list[str], i: int) -> int:
 def _signature_follows(lines: list[str], i: int) -> bool:
     """After a closing line: only a short block (name, role, company, contact) remains, or a
     quoted/footer part starts soon. Then the rest is signature."""
-    rest = [ln for ln in lines[i + 1 :] if ln.strip()]
-    if len(rest) <= _SIGNATURE_LINES:
+    # Counted only as far as the limit: the history below a closing line can be long.
+    rest = 0
+    for j in range(i + 1, len(lines)):
+        if lines[j].strip():
+            rest += 1
+            if rest > _SIGNATURE_LINES:
+                break
+    if rest <= _SIGNATURE_LINES:
         return True
     for j in range(i + 1, min(len(lines), i + 1 + _SIGNATURE_LINES + 4)):
         s = lines[j].strip()
