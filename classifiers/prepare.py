@@ -168,7 +168,7 @@ class Prepared:
 
 def _is_outlook_block(lines: list[str], i: int) -> bool:
     """True when line i starts a "From: … Sent: …" header block of a quoted message."""
-    if not _BLOCK_FROM.match(lines[i].strip()):
+    if ":" not in lines[i] or not _BLOCK_FROM.match(lines[i].strip()):  # "From:" has a colon
         return False
     return any(
         _BLOCK_SENT.match(ln.strip()) or _BLOCK_SENT_NORDIC.match(ln.strip())
@@ -281,8 +281,11 @@ def _prose_follows(lines: list[str], i: int) -> bool:
 
 
 def _next_forward(lines: list[str], i: int) -> int:
+    # Every forward marker holds a ":" or a "--" (which IGNORECASE matches with no other
+    # character): the other lines, most of the quoted history, are passed over in C.
     for j in range(i + 1, len(lines)):
-        if _FORWARD_MARKERS.match(lines[j].strip()):
+        line = lines[j]
+        if (":" in line or "--" in line) and _FORWARD_MARKERS.match(line.strip()):
             return j
     return -1
 
