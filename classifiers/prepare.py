@@ -215,7 +215,10 @@ def prepare(body: str, subject: str = "") -> Prepared:
         if i < skip_until:
             continue
         stripped = line.strip()
-        if _FORWARD_MARKERS.match(stripped):
+        # A forward marker holds a ":" or a "--", a quoted header block's "From:" a colon (see
+        # _next_forward): most lines are told apart with an ``in``, not a call.
+        colon = ":" in stripped
+        if (colon or "--" in stripped) and _FORWARD_MARKERS.match(stripped):
             forwarding = forwarded = True
             kept.append(line)
             continue
@@ -233,7 +236,7 @@ def prepare(body: str, subject: str = "") -> Prepared:
             if header and _bottom_post(lines, i, kept):
                 quoted = True
                 continue
-            if header or _is_outlook_block(lines, i):
+            if header or (colon and _is_outlook_block(lines, i)):
                 quoted = True
                 break
             if kept and _CLOSING.match(stripped) and not _prose_follows(lines, i):
