@@ -41,7 +41,7 @@ CONFIGURED = "extra."
 def _plausible(value: str) -> bool:
     """A business number has several digits; rejects quantities ("order 500 pcs") and
     product codes ("MV-40") that happen to follow a label word."""
-    digits = sum(c.isdigit() for c in value)
+    digits = sum(map(str.isdigit, value))  # as a generator, but without a Python step a char
     if digits >= 4:
         return True
     letters = any(c.isalpha() for c in value)
@@ -92,7 +92,7 @@ def _foreign(text: str, match_start: int, value: str, value_end: int) -> bool:
 def _family(value: str) -> tuple[str, int]:
     """Letters before the first digit and the number of digits: items of one list share them."""
     prefix = re.match(r"[^\d]*", value)
-    return (prefix.group(0).upper() if prefix else "", sum(c.isdigit() for c in value))
+    return (prefix.group(0).upper() if prefix else "", sum(map(str.isdigit, value)))
 
 
 def _same_family(a: str, b: str) -> bool:
@@ -257,11 +257,13 @@ def _stretch_end(text: str, last: int) -> int:
     return space.start() if space else len(text)
 
 
-def _spans(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
+def _spans(
+    text: str, rules: RuleSet, view: LatinView | None = None
+) -> list[tuple[int, int, str, str, bool]]:
     """(start, end, kind, value, configured) of every candidate; lookbehinds see the text
-    before a stretch, so a stretch starting inside a word finds nothing glued to it."""
+    before a stretch, so a stretch starting inside a word finds nothing glued to it.
+    ``view``: the text's :func:`latin_view`."""
     found: list[tuple[int, int, str, str, bool]] = []
-    view = latin_view(text)
     stretches = _stretches(text, view)
     for regex, group in _combined(rules):
         find = _finder(regex) if stretches else None
@@ -348,6 +350,18 @@ def _reference_kind(value: str, default: str) -> str | None:
     return kind or default
 
 
+def _alternative(m: re.Match[str], count: int) -> int:
+    """The number of the alternative of a combined alternation that made ``m``: the one whose
+    value group took part. Only the groups of the alternative that matched take part (the
+    engine forgets the groups of an alternative it backs out of), and its value group closes
+    last unless a plain group follows it in its pattern: ``lastgroup`` names it without
+    asking every group."""
+    last = m.lastgroup
+    if last is not None and last[:1] == "v" and last[1:].isdecimal():
+        return int(last[1:])
+    return next(i for i in range(count) if m.group(f"v{i}") is not None)
+
+
 def _take(
     text: str,
     m: re.Match[str],
@@ -355,11 +369,12 @@ def _take(
     found: list[tuple[int, int, str, str, bool]],
 ) -> None:
     """The value of one match, the items of a list that follows it, and the ends of a range."""
-    n = next(i for i in range(len(group)) if m.group(f"v{i}") is not None)
+    n = _alternative(m, len(group))
     pat = group[n]
     value = m.group(f"v{n}")
+    value_start, value_end = m.span(f"v{n}")
     own = pat.id.startswith(CONFIGURED)  # the installation's own format: taken as it is
-    if not own and _foreign(text, m.start(), value, m.end(f"v{n}")):
+    if not own and _foreign(text, m.start(), value, value_end):
         return
     kind = pat.kind
     if pat.id.startswith(REFERENCE):
@@ -368,10 +383,10 @@ def _take(
             return
         kind = read
     if _plausible(value) or own:
-        found.append((m.start(f"v{n}"), m.end(f"v{n}"), kind, value, own))
+        found.append((value_start, value_end, kind, value, own))
     if pat.list_continuation is None:
         return
-    pos = m.end(f"v{n}")
+    pos = value_end
     while (c := pat.list_continuation.match(text, pos)) is not None:
         item = c.group("value")
         if _foreign(text, c.start("value"), item, c.end("value")):
@@ -397,6 +412,18 @@ _ROW = r"[^\d\n\t|;,]{1,30}+(?:[\t|;,][^\d\n\t|;,]{1,30}+){2,}(?=\n|\Z)"
 # regex engine jump from line to line, where "^" under re.M is tried at every character.
 _FIRST_ROW = re.compile(f"({_ROW})")
 _NEXT_ROW = re.compile(rf"\n({_ROW})")
+# The same rows found in a text's ``latin_view`` mapped to one byte a kind of character: "n"
+# a newline, "s" a separator, "d" a digit (as "\d" decides), "x" any other cell character. The
+# engine then compares single bytes instead of testing every character against a class that
+# asks Unicode's tables about digits; positions are the text's, a byte for each character.
+_ROW_BYTES = ByteTable(
+    bytes(ord("n" if c == "\n" else "s" if c in "\t|;," else "d" if c.isdecimal() else "x")
+          for c in map(chr, range(256))),
+    lambda char: ord("d" if char.isdecimal() else "x"),  # beyond Latin-1: "\d" is isdecimal
+)
+_B_ROW = rb"x{1,30}+(?:sx{1,30}+){2,}(?=n|\Z)"
+_FIRST_ROW_BYTES = re.compile(b"(" + _B_ROW + b")")
+_NEXT_ROW_BYTES = re.compile(b"n(" + _B_ROW + b")")
 PROBE = "4711-0815"  # a number put after a header cell to see whether a label pattern takes it
 MAX_ROWS = 200
 
@@ -417,26 +444,37 @@ def _header_kinds(cells: list[str], rules: RuleSet) -> dict[int, IdentifierPatte
     return out
 
 
-def _header_rows(text: str) -> Iterator[re.Match[str]]:
-    """Lines that are whole header rows, in order (the row is group 1)."""
-    first = _FIRST_ROW.match(text)
-    if first is not None:
-        yield first
-    yield from _NEXT_ROW.finditer(text, first.end() if first else 0)
+def _header_rows(text: str, view: LatinView | None = None) -> Iterator[tuple[int, int]]:
+    """(start, end) of the lines that are whole header rows, in order. ``view``: the text's
+    :func:`latin_view`, where it has one (the rows are then found in its mapped bytes)."""
+    if view is None:
+        first = _FIRST_ROW.match(text)
+        if first is not None:
+            yield first.span(1)
+        yield from (m.span(1) for m in _NEXT_ROW.finditer(text, first.end() if first else 0))
+        return
+    kinds = view.mapped(_ROW_BYTES, 0, len(text))
+    first_b = _FIRST_ROW_BYTES.match(kinds)
+    if first_b is not None:
+        yield first_b.span(1)
+    yield from (m.span(1) for m in _NEXT_ROW_BYTES.finditer(kinds, first_b.end() if first_b else 0))
 
 
-def _table_cells(text: str, rules: RuleSet) -> list[tuple[int, int, str, str, bool]]:
+def _table_cells(
+    text: str, rules: RuleSet, view: LatinView | None = None
+) -> list[tuple[int, int, str, str, bool]]:
     """Values in the columns of an item table whose header names an identifier kind, row by
-    row until a row with fewer cells (the table has ended)."""
+    row until a row with fewer cells (the table has ended). ``view``: the text's
+    :func:`latin_view`, where it has one."""
     found: list[tuple[int, int, str, str, bool]] = []
-    for header in _header_rows(text):
-        cells = _CELL.split(header.group(1))
+    for row_start, row_end in _header_rows(text, view):
+        cells = _CELL.split(text[row_start:row_end])
         if len(cells) < 3:
             continue
         columns = _header_kinds(cells, rules)
         if not columns:
             continue
-        pos = header.end() + 1
+        pos = row_end + 1
         for _ in range(MAX_ROWS):
             end = text.find("\n", pos)
             row = text[pos : end if end >= 0 else len(text)]
@@ -510,7 +548,8 @@ def extract_identifiers(subject: str, body: str, rules: RuleSet) -> tuple[Identi
     seen: set[str] = set()
     texts = (subject or "", (body or "")[:MAX_SCAN])
     for text in texts:
-        for kind, value in _resolve(_spans(text, rules) + _table_cells(text, rules)):
+        view = latin_view(text)  # made once for both scans
+        for kind, value in _resolve(_spans(text, rules, view) + _table_cells(text, rules, view)):
             key = value.lower()
             if key not in seen:
                 seen.add(key)

@@ -168,7 +168,7 @@ class Prepared:
 
 def _is_outlook_block(lines: list[str], i: int) -> bool:
     """True when line i starts a "From: … Sent: …" header block of a quoted message."""
-    if not _BLOCK_FROM.match(lines[i].strip()):
+    if ":" not in lines[i] or not _BLOCK_FROM.match(lines[i].strip()):  # "From:" has a colon
         return False
     return any(
         _BLOCK_SENT.match(ln.strip()) or _BLOCK_SENT_NORDIC.match(ln.strip())
@@ -215,7 +215,10 @@ def prepare(body: str, subject: str = "") -> Prepared:
         if i < skip_until:
             continue
         stripped = line.strip()
-        if _FORWARD_MARKERS.match(stripped):
+        # A forward marker holds a ":" or a "--", a quoted header block's "From:" a colon (see
+        # _next_forward): most lines are told apart with an ``in``, not a call.
+        colon = ":" in stripped
+        if (colon or "--" in stripped) and _FORWARD_MARKERS.match(stripped):
             forwarding = forwarded = True
             kept.append(line)
             continue
@@ -233,7 +236,7 @@ def prepare(body: str, subject: str = "") -> Prepared:
             if header and _bottom_post(lines, i, kept):
                 quoted = True
                 continue
-            if header or _is_outlook_block(lines, i):
+            if header or (colon and _is_outlook_block(lines, i)):
                 quoted = True
                 break
             if kept and _CLOSING.match(stripped) and not _prose_follows(lines, i):
@@ -281,8 +284,11 @@ def _prose_follows(lines: list[str], i: int) -> bool:
 
 
 def _next_forward(lines: list[str], i: int) -> int:
+    # Every forward marker holds a ":" or a "--" (which IGNORECASE matches with no other
+    # character): the other lines, most of the quoted history, are passed over in C.
     for j in range(i + 1, len(lines)):
-        if _FORWARD_MARKERS.match(lines[j].strip()):
+        line = lines[j]
+        if (":" in line or "--" in line) and _FORWARD_MARKERS.match(line.strip()):
             return j
     return -1
 
@@ -290,8 +296,14 @@ def _next_forward(lines: list[str], i: int) -> int:
 def _signature_follows(lines: list[str], i: int) -> bool:
     """After a closing line: only a short block (name, role, company, contact) remains, or a
     quoted/footer part starts soon. Then the rest is signature."""
-    rest = [ln for ln in lines[i + 1 :] if ln.strip()]
-    if len(rest) <= _SIGNATURE_LINES:
+    # Counted only as far as the limit: the history below a closing line can be long.
+    rest = 0
+    for j in range(i + 1, len(lines)):
+        if lines[j].strip():
+            rest += 1
+            if rest > _SIGNATURE_LINES:
+                break
+    if rest <= _SIGNATURE_LINES:
         return True
     for j in range(i + 1, min(len(lines), i + 1 + _SIGNATURE_LINES + 4)):
         s = lines[j].strip()

@@ -31,7 +31,7 @@ from __future__ import annotations
 import email.feedparser
 import email.message
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.policy import compat32
 from typing import Any
 
@@ -163,6 +163,25 @@ class BoundaryLines(_BufferedSubFile):  # type: ignore[misc]
             if line and not line.startswith("--"):
                 return lines.popleft()
         return super().readline()
+
+    def __iter__(self) -> Iterator[Any]:
+        # The parser's ``for line in self._input`` loops: a generator resumes for each line
+        # where ``__next__`` was a Python call (a new frame) per line.
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[Any]:
+        """What calling ``__next__`` until StopIteration returns, as a generator."""
+        lines = self._lines
+        while True:
+            if self._boundaries_only and lines:
+                line = lines[0]
+                if line and not line.startswith("--"):
+                    yield lines.popleft()
+                    continue
+            line = super().readline()
+            if line == "":
+                return
+            yield line
 
     def __next__(self) -> Any:
         lines = self._lines

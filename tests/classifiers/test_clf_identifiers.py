@@ -236,7 +236,8 @@ def test_tables_without_an_identifier_column_and_comma_prose_give_nothing() -> N
 
 def test_header_rows_are_those_of_the_backtracking_pattern() -> None:
     """The possessive cells of ``_ROW`` find the same header rows as the plain pattern, on
-    random lines of cell characters, separators, digits and newlines."""
+    random lines of cell characters, separators, digits and newlines, in the str and in the
+    byte-mapped view of the text."""
     import random
     import re
 
@@ -252,9 +253,16 @@ def test_header_rows_are_those_of_the_backtracking_pattern() -> None:
 
     rng = random.Random(12)
     alphabet = ["a", "b", " ", "Serial no.", "x" * 29, "\t", "|", ";", ",", "7", "\n", "\n"]
-    for _ in range(3000):
-        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
-        assert [m.span(1) for m in identifiers._header_rows(text)] == rows(text), repr(text)
+    # Beyond ASCII: a Latin-1 letter, a letter and a digit beyond Latin-1 (the view's UTF-16
+    # table), a superscript (a digit to isdigit, not to "\d"), a carriage return, an emoji
+    # (no view: the str patterns).
+    wider = [*alphabet, "é", "ł", "\u0663", "\u00b2", "\r", "\U0001f600"]
+    for n in range(6000):
+        letters = alphabet if n % 2 else wider
+        text = "".join(rng.choice(letters) for _ in range(rng.randint(0, 40)))
+        view = identifiers.latin_view(text)
+        assert list(identifiers._header_rows(text, view)) == rows(text), repr(text)
+        assert list(identifiers._header_rows(text)) == rows(text), repr(text)
     assert rows("Pos;Serial no.;Qty\n1;SN-4471;2") == [(0, 18)]  # the test can find a row
 
 

@@ -113,3 +113,34 @@ def test_extra_identifier_patterns_add_company_formats() -> None:
     ids = extract_identifiers("", "The damaged pump (AF24-110392) is back.", rules)
     assert [(i.kind, i.value) for i in ids] == [("serial", "AF24-110392")]
     assert _values("", "The damaged pump (AF24-110392) is back.") == []
+
+
+def test_forward_markers_and_outlook_blocks_need_a_colon_or_a_double_dash() -> None:
+    """``prepare`` asks the forward-marker pattern only about lines with a ":" or a "--", and
+    the Outlook "From:" pattern only about lines with a ":": every line either matches holds
+    one. Each marker matches as written, and no longer once those characters are gone."""
+    import random
+
+    from classifiers import prepare
+
+    markers = [
+        "---------- Forwarded message ---------", "-- Weitergeleitete Nachricht --",
+        "--- Message transféré ---", "-- Mensaje reenviado --", "-- Messaggio inoltrato --",
+        "-- Mensagem reencaminhada --", "Begin forwarded message:",
+        "Anfang der weitergeleiteten Nachricht:", "Début du message réexpédié :",
+        "Inicio del mensaje reenviado:", "Inizio messaggio inoltrato:",
+        "Início da mensagem encaminhada:",
+    ]
+    froms = ["From: Ann <a@b.example>", "*Von:* Jo", "De : Marie", "Från: Lis", "Fra: Ole"]
+    rng = random.Random(7)
+    for line in markers + froms:
+        pattern = prepare._FORWARD_MARKERS if line in markers else prepare._BLOCK_FROM
+        assert pattern.match(line), line
+        for _ in range(50):
+            other = rng.choice([" ", "-", ".", "\t", "", "x", "\uff1b", "\ua789"])
+            changed = line.replace(":", other)
+            while "--" in changed:
+                changed = changed.replace("--", "-")
+            assert ":" not in changed and "--" not in changed
+            assert not prepare._FORWARD_MARKERS.match(changed), changed
+            assert not prepare._BLOCK_FROM.match(changed), changed
