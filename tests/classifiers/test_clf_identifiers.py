@@ -420,9 +420,9 @@ def test_every_number_sign_after_every_cue(kind: str, cue: str) -> None:
         # drawings of digits only, after a number sign
         ("en", "drawing no. 4471203", ("drawing", "4471203")),
         ("de", "Zeichnungsnummer: 4471204", ("drawing", "4471204")),
-        ("fr", "n° de plan 4471205", ("drawing", "4471205")),
-        ("pl", "numer rysunku 4471206", ("drawing", "4471206")),
-        ("cs", "číslo výkresu 4471207", ("drawing", "4471207")),
+        ("fr", "plan n° 4471205", ("drawing", "4471205")),
+        ("pl", "rysunek nr 4471206", ("drawing", "4471206")),
+        ("cs", "výkres č. 4471207", ("drawing", "4471207")),
     ],
 )
 def test_multi_word_cues_and_number_signs_in_each_language(
