@@ -67,11 +67,12 @@ _FOREIGN_CUE = re.compile(
     r"\b[^\w\n]{0,4}(?:(?:id|no|nr|number|numbers|code|ID-Nr|nummer)\b[^\w\n]{0,4})?)$",
     re.I,
 )
-# A unit, a currency or decimals right after the number: a quantity or an amount.
+# A unit, a currency (also the local signs zł, Kč, kr, Ft, lei) or decimals right after the
+# number: a quantity or an amount.
 _AMOUNT_AFTER = re.compile(
     r"(?:[.,]\d{1,2}\b(?![-/.,]?\d)|\s*(?:%|€|\$|£|(?:pcs|pc|pieces?|units?|off|ea|EUR|USD|GBP|"
     r"CHF|PLN|CZK|SEK|DKK|NOK|kg|mm|cm|St[üu]ck|Stk|szt|sztuk|ks|kus[ůu]|stk|st|pz|pezzi|"
-    r"unidades|uds|unit[ée]s|stuks|x)\b))",
+    r"unidades|uds|unit[ée]s|stuks|x|zł|zl|Kč|kr|Ft|lei)\b))",
     re.I,
 )
 # One item per line: the rest of the line (short), then a bullet or item number, then the value.
@@ -382,7 +383,7 @@ def _take(
         if read is None:
             return
         kind = read
-    if _plausible(value) or own:
+    if _plausible(value) or own or pat.short:
         found.append((value_start, value_end, kind, value, own))
     if pat.list_continuation is None:
         return

@@ -151,6 +151,8 @@ class IdentifierPattern:
     shape: re.Pattern[str]
     list_continuation: re.Pattern[str] | None
     note: str
+    # The label alone makes a number of three digits a business number ("offerta n. 881").
+    short: bool = False
 
 
 @dataclass
@@ -396,7 +398,7 @@ def phrase_entries(rule: ContentRule) -> list[tuple[str, tuple[str, ...]]]:
 
 _HEADER_KEYS = {"id", "weight", "field", "name", "pattern", "final", "bounce", "requires", "note",
                 "noise"}
-_IDENT_KEYS = {"id", "kind", "label", "shape", "list", "note"}
+_IDENT_KEYS = {"id", "kind", "label", "shape", "list", "note", "short"}
 # "and" in each supported language (en, de, fr, es, it/pt, nl, pl, sv, da, cs) joins list items.
 _LIST_SEPARATOR = (
     r"\s*(?:,|/|&|\b(?:and|und|sowie|et|y|e|en|i|oraz|och|og|a)\b)\s*"
@@ -622,7 +624,8 @@ def _header_rule(path: Path, entry: dict[str, Any]) -> HeaderRule:
 
 
 def _identifier_pattern(
-    path: Path, rid: str, kind: str, label: str, shape: str, as_list: bool, note: str
+    path: Path, rid: str, kind: str, label: str, shape: str, as_list: bool, note: str,
+    short: bool = False,
 ) -> IdentifierPattern:
     if kind not in IDENTIFIER_KINDS:
         raise _fail(path, rid, f"kind must be one of {IDENTIFIER_KINDS}")
@@ -640,7 +643,8 @@ def _identifier_pattern(
     regex = _compile(path, rid, full, re.I if label else 0)
     cont = re.compile(rf"{_LIST_SEPARATOR}(?P<value>{shape})(?![\w\]]|-\w)") if as_list else None
     return IdentifierPattern(
-        id=rid, kind=kind, regex=regex, shape=shape_re, list_continuation=cont, note=note
+        id=rid, kind=kind, regex=regex, shape=shape_re, list_continuation=cont, note=note,
+        short=short,
     )
 
 
@@ -651,6 +655,9 @@ def _identifier_rules(path: Path, data: dict[str, Any]) -> list[IdentifierPatter
         as_list = entry.get("list", False)
         if not isinstance(as_list, bool):
             raise _fail(path, entry["id"], "list must be true or false")
+        short = entry.get("short", False)
+        if not isinstance(short, bool) or (short and not entry.get("label")):
+            raise _fail(path, entry["id"], "short must be true or false, and needs a label")
         label = entry.get("label", "")
         if not isinstance(label, str):
             raise _fail(path, entry["id"], "label must be a string")
@@ -663,6 +670,7 @@ def _identifier_rules(path: Path, data: dict[str, Any]) -> list[IdentifierPatter
                 entry.get("shape", ""),
                 as_list,
                 str(entry.get("note", "")),
+                short,
             )
         )
     return out

@@ -342,3 +342,147 @@ def test_seller_prefixes_of_kinds_need_no_cue_word(
 )
 def test_new_cues_keep_distractors_out(body: str) -> None:
     assert _found(body) == []
+
+
+# Number signs between a cue and its number, as each language writes them (i12-ids2). Every
+# cue of the order, quote, return and serial kinds takes every sign; the sentence around is
+# neutral, so only the cue and the sign decide.
+NUMBER_SIGNS = ("", "nº", "n.º", "n°", "n. °", "no.", "No", "Nr.", "nr", "č.", "č", "#", "num.",
+                "núm.", "Nro.", "número", "numero", "nummer", "numer", "číslo", "n.", "N:o")
+CUES = {
+    "po": ("purchase order", "PO", "Bestellung", "Auftrag", "commande", "bon de commande",
+           "commande d'achat", "pedido", "pedido de compra", "orden de compra", "encomenda",
+           "nota de encomenda", "ordem de compra", "ordine", "ordine d'acquisto",
+           "ordine di acquisto", "bestelling", "inkooporder", "zamówienie",
+           "zamówienie zakupu", "objednávka", "beställning", "inköpsorder", "ordre",
+           "indkøbsordre", "bestilling"),
+    "quote": ("quotation", "quote", "offer", "Angebot", "devis", "offre", "presupuesto",
+              "cotización", "oferta", "offerta", "preventivo", "offerte", "orçamento",
+              "cotação", "proposta", "nabídka", "offert", "tilbud", "wycena",
+              "Kostenvoranschlag"),
+    "rma": ("RMA", "return authorisation", "Rücksendung", "Retoure", "retour", "devolución",
+            "devolução", "reso", "zwrot", "retur", "reklamace", "vratka", "reklamacja"),
+    "serial": ("serial", "S/N", "Seriennummer", "matricola", "serienummer", "numer seryjny",
+               "výrobní číslo"),
+}
+
+
+@pytest.mark.parametrize(("kind", "cue"), [(k, c) for k, cues in CUES.items() for c in cues])
+def test_every_number_sign_after_every_cue(kind: str, cue: str) -> None:
+    for sign in NUMBER_SIGNS:
+        sentence = f"Bitte: {cue} {sign} 4471203 danke".replace("  ", " ")
+        assert _found(sentence) == [(kind, "4471203")], sentence
+
+
+@pytest.mark.parametrize(
+    ("lang", "sentence", "expected"),
+    [
+        # multi-word order cues
+        ("pt", "Segue a nossa nota de encomenda n.º 2024/518 para os motores.",
+         ("po", "2024/518")),
+        ("pt", "Segue pedido de compra nº 4520087 conforme cotação.", ("po", "4520087")),
+        ("pt", "Anexamos a ordem de compra N.º 77120-B.", ("po", "77120-B")),
+        ("es", "Adjunto orden de compra n.º 88120-A.", ("po", "88120-A")),
+        ("es", "Le enviamos el pedido de compra Nro. 55107.", ("po", "55107")),
+        ("es", "Pedido núm. 30419 pendiente de entrega.", ("po", "30419")),
+        ("it", "In allegato l'ordine d'acquisto n° 2024/771.", ("po", "2024/771")),
+        ("it", "Vi inviamo l'ordine di acquisto nr. 60233.", ("po", "60233")),
+        ("it", "Vi inviamo l\u2019ordine d\u2019acquisto 60234.", ("po", "60234")),  # curly
+        ("it", "Conferma d'ordine n.º 77012 allegata.", ("po", "77012")),
+        ("fr", "Ci-joint notre commande d'achat n° 71120.", ("po", "71120")),
+        ("fr", "Veuillez trouver l'ordre d'achat No 44817.", ("po", "44817")),
+        ("de", "Kundenauftrag 7712034 bitte bestätigen.", ("po", "7712034")),
+        ("de", "Unsere PO-Nummer: 88213-7", ("po", "88213-7")),
+        ("nl", "Inkoopordernummer: IO-2025-118", ("po", "IO-2025-118")),
+        ("pl", "W załączeniu zamówienie zakupu nr 4520-118.", ("po", "4520-118")),
+        ("pl", "Numer zamówienia: ZAM/0412/25", ("po", "ZAM/0412/25")),
+        ("cs", "Zasíláme objednávku č 2025-0412.", ("po", "2025-0412")),
+        ("cs", "Číslo objednávky: OB-77120", ("po", "OB-77120")),
+        ("sv", "Bifogar inköpsorder nr 880412.", ("po", "880412")),
+        ("da", "Købsordre 71102 er vedhæftet.", ("po", "71102")),
+        # quotes
+        ("es", "Aceptamos el presupuesto n.º 2025-0331.", ("quote", "2025-0331")),
+        ("pt", "Conforme proposta comercial n.º PC-2025-044", ("quote", "PC-2025-044")),
+        ("de", "Kostenvoranschlag Nr. 77120", ("quote", "77120")),
+        ("pl", "Przesyłamy wycenę nr 88120.", ("quote", "88120")),
+        ("cs", "Cenová nabídka č. 2025-118", ("quote", "2025-118")),
+        # three-digit quote numbers: a number sign or an "as per" / possessive word says so
+        ("it", "vi confermiamo l'ordine come da offerta 881.", ("quote", "881")),
+        ("it", "Accettiamo l'offerta n. 881.", ("quote", "881")),
+        ("en", "as per your quote 512 we order the pumps", ("quote", "512")),
+        ("de", "Angebotsnummer 512", ("quote", "512")),
+        ("fr", "selon votre devis 512", ("quote", "512")),
+        ("cs", "dle nabídky č. 512", ("quote", "512")),
+        # returns
+        ("en", "Return order 55120 was created.", ("rma", "55120")),
+        ("de", "RMA-Nummer: 77120", ("rma", "77120")),
+        ("pt", "Devolução n.º 2025-0117", ("rma", "2025-0117")),
+        ("it", "Autorizzazione al reso n° 77230", ("rma", "77230")),
+        # serials
+        ("pt", "N.º de série: 4471-0093", ("serial", "4471-0093")),
+        ("it", "n. di serie MX-20332", ("serial", "MX-20332")),
+        ("fr", "No de série 99121-B", ("serial", "99121-B")),
+        ("pl", "nr fabryczny 7719204", ("serial", "7719204")),
+        ("cs", "výr. č. 2210772", ("serial", "2210772")),
+        ("sv", "Tillverkningsnummer 4410772", ("serial", "4410772")),
+        # drawings of digits only, after a number sign
+        ("en", "drawing no. 4471203", ("drawing", "4471203")),
+        ("de", "Zeichnungsnummer: 4471204", ("drawing", "4471204")),
+        ("fr", "plan n° 4471205", ("drawing", "4471205")),
+        ("pl", "rysunek nr 4471206", ("drawing", "4471206")),
+        ("cs", "výkres č. 4471207", ("drawing", "4471207")),
+    ],
+)
+def test_multi_word_cues_and_number_signs_in_each_language(
+    lang: str, sentence: str, expected: tuple[str, str]
+) -> None:
+    assert _found(sentence) == [expected], lang
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Per l'ordine chiamare il 02 881 1234.",  # a phone number
+        "L'offerta è valida 30 giorni.",  # a validity, no number
+        "offerta valida 30 giorni",
+        "offerta 881",  # three digits without a number sign or an "as per": a quantity maybe
+        "as per our offer 120 pcs",  # a quantity
+        "your quote 881 EUR",  # an amount
+        "vores tilbud 881 kr.",
+        "naszą ofertę 881 zł",
+        "vaše nabídka 881 Kč",
+        "zamówienie 1200 zł",
+        "objednávka 4500 Kč",
+        "ordre 4500 kr",
+        "Pedido de compra: entrega até 15/03/2025.",  # dates
+        "Pedido de compra nº 12/03/2025",
+        "pedido de compra 2025-03-14",
+        "Objednávka č. 2025",  # a bare year
+        "Devis n° 2025",
+        "drawing no. 2025",
+        "the plan 4500 units for next year",
+        "Pedido n.º 1.250,00 EUR",  # amounts and quantities
+        "Nota de encomenda n.º 250 unidades",
+        "offerta 120 pezzi",
+        "pedido de 500 unidades",
+        "Kostenvoranschlag über 1.200,00 EUR",
+        "číslo objednávky 15 ks",
+        "Orden de compra: IVA ES B12345678",  # VAT ids
+        "Zamówienie zakupu nr NIP 5261040828",
+        "ordine d'acquisto: P.IVA 01234567890",
+        "Commande n° TVA FR40303265045",
+        "Ordre nr. CVR 12345678",
+        "Bestellung per Fax an 0049 89 1234567",  # phone numbers
+        "Inkooporder: bel 020 5512 334",
+        "Nabídka č. tel. 602 123 456",
+        "Pedido de compra: ligar para +351 21 123 4567",
+        "Pagamento da encomenda: IBAN PT50000201231234567890154",  # an IBAN
+        "Sendungsnummer zur Bestellung 00340434161094042557",  # a parcel number
+        "pedido de compra [BW-004471]",  # a case tag
+        "Offert giltig 30 dagar",
+        "Tilbud gælder i 14 dage",
+        "oferta válida por 30 días",
+    ],
+)
+def test_number_signs_and_multi_word_cues_keep_distractors_out(body: str) -> None:
+    assert _found(body) == []

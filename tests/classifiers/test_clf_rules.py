@@ -93,6 +93,12 @@ def test_version_changes_when_a_rule_file_changes(rules_copy: Path) -> None:
             "kind must be one of",
         ),
         (
+            "identifiers.toml",
+            'id = "id.badshort"\nkind = "quote"\nlabel = ""\nshape = "\\\\d{3}"\nshort = true\n',
+            "id.badshort",
+            "needs a label",
+        ),
+        (
             "headers.toml",
             'id = "hdr.bad"\nweight = 2\nfield = "header"\nname = "X"\npattern = "(?P<"\n',
             "hdr.bad",
