@@ -869,5 +869,5 @@ def _special_case_tokens(nlp: Language) -> set[str]:
     """The lower-case tokens that the tokenizer's special cases yield ("we've" -> "'ve")."""
     from spacy.attrs import ORTH
 
-    rules = nlp.tokenizer.rules  # type: ignore[attr-defined]
+    rules: dict[str, list[dict[int, str]]] = getattr(nlp.tokenizer, "rules", None) or {}
     return {piece[ORTH].lower() for pieces in rules.values() for piece in pieces}

@@ -5,8 +5,6 @@ sentences), on blank spaCy pipelines."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from classifiers import load_rules
