@@ -77,13 +77,20 @@ _REPLY_HEADERS: tuple[re.Pattern[str], ...] = (
     ),
 )
 
-# Outlook-style header block: "From:" followed within a few lines by "Sent:"/"Date:".
-_BLOCK_FROM = _line_regex(r"^\*?(?:From|Von|De|Da|Van|Fr[åa]n|Fra)\s*:\*?\s", re.I)
-# Dutch, Swedish and Danish Outlook ("Verzonden:", "Skickat:", "Sendt:").
-_BLOCK_SENT_NORDIC = re.compile(r"^\*?(?:Verzonden|Skickat|Sendt)\s*:\*?\s", re.I)
+# The header block of a quoted message (Outlook, Exchange, Gmail, Apple Mail, Thunderbird) in
+# the 11 languages: "From:" and, within the next lines, a date ("Sent:", "Date:") or the
+# addressee and subject ("To:", "Subject:").
+_BLOCK_FROM = _line_regex(r"^\*?(?:From|Von|De|Da|Van|Fr[åa]n|Fra|Od)\s*:\*?\s", re.I)
 _BLOCK_SENT = re.compile(
     r"^\*?(?:Sent|Date|Gesendet|Datum|Envoy[ée](?:\s+le)?|Enviado(?:\s+el)?|Fecha|Inviato|Enviada"
-    r"|Data)\s*:\*?\s", re.I
+    r"|Data|Verzonden|Skickat|Sendt|Wys[łl]ano|Odesl[áa]no)\s*:\*?\s", re.I
+)
+# Addressee, copy and subject lines. Alone with "From:" they may be a customer's own lines
+# ("From: our warehouse" / "To: your site"): they count when the "From:" line holds an address
+# or when two of them follow it.
+_BLOCK_OTHER = re.compile(
+    r"^\*?(?:To|An|[ÀA]|Para|Aan|Do|Till?|Komu|Cc|Kopie|Subject|Betreff|Objet|Asunto|Oggetto"
+    r"|Onderwerp|Temat|[ÄA]mne|Emne|P[řr]edm[ěe]t|Assunto)\s*:\*?\s", re.I
 )
 
 # Applied to stripped lines only: the leading "\s*" matches nothing there.
@@ -167,13 +174,18 @@ class Prepared:
 
 
 def _is_outlook_block(lines: list[str], i: int) -> bool:
-    """True when line i starts a "From: … Sent: …" header block of a quoted message."""
+    """True when line i starts the header block of a quoted message: "From:" with a date line
+    ("Sent:", "Date:") below it, or with addressee / subject lines (see _BLOCK_OTHER)."""
     if ":" not in lines[i] or not _BLOCK_FROM.match(lines[i].strip()):  # "From:" has a colon
         return False
-    return any(
-        _BLOCK_SENT.match(ln.strip()) or _BLOCK_SENT_NORDIC.match(ln.strip())
-        for ln in lines[i + 1 : i + 5]
-    )
+    others = 0
+    for ln in lines[i + 1 : i + 5]:
+        s = ln.strip()
+        if _BLOCK_SENT.match(s):
+            return True
+        if _BLOCK_OTHER.match(s):
+            others += 1
+    return others >= 2 or (others == 1 and "@" in lines[i])
 
 
 # One pass each instead of a loop over the patterns: this runs on every line of every body.

@@ -866,5 +866,16 @@ def _one_token(nlp: Language, word: str) -> bool:
     if word.endswith(_APOSTROPHES):
         return nlp.make_doc(word + "abc")[0].lower_ == word
     if word.startswith(_APOSTROPHES):
-        return nlp.make_doc("abc" + word)[-1].lower_ == word
+        # "'s" is split off any word; "'ve" and "'m" only off the words the tokenizer's
+        # special cases list ("we've" -> "we", "'ve"): a clitic of either kind is a token.
+        return (nlp.make_doc("abc" + word)[-1].lower_ == word
+                or word in _special_case_tokens(nlp))
     return False
+
+
+def _special_case_tokens(nlp: Language) -> set[str]:
+    """The lower-case tokens that the tokenizer's special cases yield ("we've" -> "'ve")."""
+    from spacy.attrs import ORTH
+
+    rules: dict[str, list[dict[int, str]]] = getattr(nlp.tokenizer, "rules", None) or {}
+    return {piece[ORTH].lower() for pieces in rules.values() for piece in pieces}

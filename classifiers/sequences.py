@@ -103,6 +103,21 @@ def _element(item: object, known_concept: Callable[[str], bool]) -> Element:
     return Element("literal", text, optional)
 
 
+_APOSTROPHES = str.maketrans("\u2019", "'"), str.maketrans("'", "\u2019")
+
+
+def _apostrophe_variants(forms: Iterable[str]) -> dict[str, None]:
+    """``forms`` and each with the other apostrophe ("we've" / "we\u2019ve", "l'" / "l\u2019"),
+    in order and once each: a rule's form matches mail written with either."""
+    out: dict[str, None] = {}
+    for form in forms:
+        out[form] = None
+        if "'" in form or "\u2019" in form:
+            for table in _APOSTROPHES:
+                out[form.translate(table)] = None
+    return out
+
+
 def variants(elements: tuple[Element, ...], unordered: bool) -> list[tuple[Element, ...]]:
     """Every element order the sequence stands for: optional elements present or absent, and
     with ``unordered`` each of those in any order."""
@@ -198,7 +213,7 @@ class SequenceIndex:
             if symbol[0] == "concept":
                 key = (symbol[1], symbol[2])
                 self._add_forms(forms.get(key, ()), bit, one_token)
-                prefix_list += [(p, bit) for p in prefixes.get(key, ())]
+                prefix_list += [(p, bit) for p in _apostrophe_variants(prefixes.get(key, ()))]
                 for tail in (suffixes or {}).get(key, ()):
                     self._tails[tail] = self._tails.get(tail, 0) | bit
             elif symbol[0] == "literal":
@@ -236,7 +251,7 @@ class SequenceIndex:
         )
 
     def _add_forms(self, forms: Iterable[str], bit: int, one_token: Callable[[str], bool]) -> None:
-        for form in forms:
+        for form in _apostrophe_variants(forms):
             if one_token(form):
                 self._form_masks[form] = self._form_masks.get(form, 0) | bit
             else:

@@ -31,7 +31,7 @@ from classifiers import affixes, french_tokens
 from classifiers.lemma_cache import CACHE_ENV, cache_dir, locked, replace_file
 
 log = logging.getLogger(__name__)
-_FORMAT = 1  # bump when the file's layout or the meaning of an answer (_one_token) changes
+_FORMAT = 2  # bump when the file's layout or the meaning of an answer (_one_token) changes
 _unusable: set[Path] = set()  # files this process failed to write (logged once)
 
 
