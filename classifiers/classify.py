@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from functools import lru_cache
 
 from classifiers.examples import load_rules
@@ -236,19 +235,6 @@ def _structural(
     return out
 
 
-def plain_scores(
-    weighted: dict[str, tuple[float, Hit]], structural: Iterable[tuple[str, float]] = ()
-) -> dict[str, float]:
-    """Per category, the weights of its rules as written, each rule once, without the
-    subject's extra weight (``SUBJECT_FACTOR``), plus the structural signals (see _decide)."""
-    out = {c: 0.0 for c in CATEGORIES}
-    pairs = [(h.rule.category, h.rule.weight) for _, h in weighted.values()] + list(structural)
-    for cat, weight in pairs:
-        if cat in out:
-            out[cat] += weight
-    return out
-
-
 def _complaint(weighted: dict[str, tuple[float, Hit]]) -> bool:
     """Whether feedback content reaches ``MIN_SCORE``."""
     return sum(w for w, h in weighted.values()
@@ -290,7 +276,7 @@ def _custody_under_work_order(
 def _decide(
     scores: dict[str, float], header_score: float, header_final: bool, asks: bool,
     header_noise: float = 0.0, scope_score: float = 0.0, other_ack: float = 0.0,
-    other_notice: float = 0.0, plain: dict[str, float] | None = None,
+    other_notice: float = 0.0,
 ) -> tuple[str, str]:
     """Return (category, decided_by): "header", "rule", "weak-rule" or "fallback".
 
@@ -301,28 +287,16 @@ def _decide(
     date is no pure acknowledgement, yet both change something that exists. A machine
     notice in the text (``other_notice``) is noise as a no-reply header is: business content
     of ``NOISE_OVERRIDE_MIN`` outweighs it.
-
-    ``plain``: the business scores without the subject's extra weight (see ``plain_scores``).
-    Against list headers (List-Unsubscribe, List-Id: header evidence that is not noise) a
-    rule counts as written: a newsletter's headline is its subject and its first line, and
-    one word in it ("complaint") must not count one and a half times over the list headers.
-    A person's complaint or order sent through a list or helpdesk system says it in the body
-    with more than one word and still wins; header noise alone (a procurement system's bulk
-    precedence, a no-reply sender) is weighed against the scores as before.
     """
     top = max(scores[c] for c in BUSINESS)
     change = scope_score if scope_score >= SCOPE_MIN else 0.0
     if header_final:
         return "other", "header"
-    # the business content weighed against the headers
-    weighed = top
-    if plain is not None and header_score - header_noise > 0:
-        weighed = min(top, max(plain[c] for c in BUSINESS))
     # Header noise (Precedence: bulk, a no-reply sender) loses to clear business content
     # however much of it there is: a procurement system's PO is an order. List headers still
     # count against it (a mailing-list digest quotes complaints and orders of others).
     bar = NOISE_OVERRIDE_MIN if header_score - header_noise <= 0 else OVERRIDE_MIN
-    if header_score >= HEADER_THRESHOLD and max(weighed, change) < max(
+    if header_score >= HEADER_THRESHOLD and max(top, change) < max(
         bar, header_score - header_noise
     ):
         return "other", "header"
@@ -382,18 +356,15 @@ def classify(msg: MessageInput, rules: RuleSet | None = None) -> Classification:
         else:
             scores[hit.rule.category] += w
     identifiers = extract_identifiers(subject, body, rs)
-    structural_weights: list[tuple[str, float]] = []
     for rule_id, cat, weight, matched in _structural(weighted, identifiers, text, subject):
         scores[cat] += weight
-        structural_weights.append((cat, weight))
         structural.append(Evidence(rule_id, matched, "body"))
     header = evaluate_headers(msg, rs)
     asks = "?" in text or "?" in subject or scope_score >= SCOPE_MIN
     other_ack = sum(w for w, h in weighted.values() if h.rule.id.endswith(ACKNOWLEDGEMENT))
     notice = sum(w for w, h in weighted.values() if h.rule.id.endswith(MACHINE_NOTICE))
     category, decided_by = _decide(
-        scores, header.score, header.final, asks, header.noise, scope_score, other_ack, notice,
-        plain_scores(weighted, structural_weights),
+        scores, header.score, header.final, asks, header.noise, scope_score, other_ack, notice
     )
     scope_change = category != "other" and scope_score >= SCOPE_MIN
     fallback = decided_by in ("weak-rule", "fallback")
