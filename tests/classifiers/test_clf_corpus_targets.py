@@ -46,7 +46,7 @@ def test_heldout_corpus_does_not_fall_below_its_first_measurement() -> None:
     figures = {"macro-F1": r.macro_f1, "scope F1": r.scope_f1, "coverage": r.coverage,
                "id recall": r.id_recall, "id precision": r.id_precision}
     # Identifier floors from i12-ids (2026-12-07: recall 0.947, precision 0.982); scope F1
-    # from i12-scope (0.885); macro-F1 and coverage from i12-cat (0.921, 0.912).
-    floors = {"macro-F1": 0.91, "scope F1": 0.88, "coverage": 0.90,
+    # from i12-scope (0.885); coverage from i12-cat (0.912); macro-F1 from i12-en (0.935).
+    floors = {"macro-F1": 0.925, "scope F1": 0.88, "coverage": 0.90,
               "id recall": 0.94, "id precision": 0.97}
     assert all(figures[k] >= v for k, v in floors.items()), figures
