@@ -224,10 +224,8 @@ def condition_after(
         clause = _time_clause(near, after)
         if clause is not None and len(head) > _NEAR_CHARS:  # read the clause in full
             clause = _time_clause(_WORD.findall(head.lower()), after)
-        if clause is not None:
-            requested = start_char is not None and _requested(text, start_char, end_char)
-            return not (requested or _courtesy(clause, lifts))
-        clause = _if_clause(near, lifts)
+        if clause is None:
+            clause = _if_clause(near, lifts)
         if clause is not None:
             requested = start_char is not None and _requested(text, start_char, end_char)
             return not (requested or _courtesy(clause, lifts))
