@@ -27,6 +27,10 @@ MARKERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cs": (("odp", "re"), ("př", "přeposlat", "fw")),
     # Neighbours whose mail reaches the same mailboxes, and clients that ship them.
     "other": (("vs", "ynt", "atb", "回复", "答复", "回覆", "πρ"), ("vl", "fs", "转发")),
+    # Hungarian (Outlook "Vá:", clients "Válasz:") and Turkish forwards; Japanese, Korean and
+    # Russian mail clients' words.
+    "hu": (("v", "vá", "válasz"), ("továbbítás", "tov")),
+    "more": (("返信", "회신", "답장", "отв", "ответ"), ("i̇lt", "ilt", "転送", "전달", "пересл")),
 }
 # What out-of-office responders and calendar clients put before the subject they answer, in
 # the same languages: an automatic reply's subject is the earlier mail's subject too.

@@ -37,9 +37,9 @@ _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 # (the same list is gateway.processing.threader's default).
 DEFAULT_FOREIGN_TAGS = (
     r"\[\s*[A-Za-z][A-Za-z0-9]{1,15}\s*-\s*\d{1,12}\s*\]",
-    r"\[\s*[A-Za-z][A-Za-z0-9]{1,15}\s*#\s*\d{1,12}\s*\]",
+    r"\[\s*[A-Za-z][A-Za-z0-9]{1,15}\s*#\s*\d{1,20}\s*\]",
     r"[\[(]\s*(?:Case|Ticket|Fall|Vorgang|Dossier|Demande|Caso|Expediente|Pratica|Zaak|Melding"
-    r"|Chamado|Sprawa|Zgłoszenie|Ärende|Sag|Případ|Požadavek)\s*[#:]?\s*\d{3,12}\s*[\])]",
+    r"|Chamado|Sprawa|Zgłoszenie|Ärende|Sag|Případ|Požadavek)\s*[#:]?\s*\d{3,20}\s*[\])]",
     r"\[\s*#\s*\d{3,12}\s*\]",
     r"\[\s*[A-Za-z0-9][A-Za-z0-9.-]{1,63}\s+#\s*\d{1,12}\s*\]",
     r"ref:_[0-9A-Za-z]{5,}\.?_?[0-9A-Za-z]{5,}:ref",
@@ -202,6 +202,17 @@ class ThreadingConfig(_Section):
     free_mail_domains: list[str] = [
         "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com",
         "icloud.com", "gmx.de", "gmx.net", "web.de", "t-online.de", "aol.com", "proton.me",
+    ]
+    # Platforms that send for many unrelated organisations from addresses under one
+    # organisational domain (helpdesks, procurement networks, mail groups, Microsoft 365
+    # tenants' default domains): like free mail, they name no organisation, so two of their
+    # tenants are never taken for colleagues of one customer (only the same address is).
+    shared_domains: list[str] = [
+        "zendesk.com", "freshdesk.com", "freshservice.com", "atlassian.net", "service-now.com",
+        "servicenowservices.com", "zohodesk.com", "zohodesk.eu", "helpscout.net",
+        "helpscoutapp.com", "kayako.com", "intercom-mail.com", "ariba.com", "coupahost.com",
+        "jaggaer.com", "tradeshift.com", "salesforce.com", "force.com", "googlegroups.com",
+        "groups.io", "onmicrosoft.com", "typeform.com", "jotform.com", "wufoo.com",
     ]
     # The HMAC key that signs the case token in our outbound Message-IDs (never in this file).
     signing_key_env: str = ""

@@ -502,6 +502,7 @@ class Processor:
         return ThreadingRules(
             prefix=config.case_prefix,
             free_mail_domains=frozenset(d.lower() for d in config.threading.free_mail_domains),
+            shared_domains=frozenset(d.lower() for d in config.threading.shared_domains),
             generic_subjects=frozenset(s.strip().lower()
                                        for s in config.threading.generic_subjects),
             subject_window_days=config.threading.subject_window_days,

@@ -52,7 +52,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TypeVar
 
 from sqlalchemy import func, select
@@ -83,6 +83,9 @@ _FWD_TRAILER = re.compile(r"\s*\((?:fwd?)\)\s*$", re.IGNORECASE)
 _FWD_WRAPPED = re.compile(r"^\[(?:fwd?):\s*(.*)\]$", re.IGNORECASE)
 _TAG_JOINT = re.compile(r"\s*([-#])\s*")
 _SPACE = re.compile(r"\s+")
+# A tag a customer rewrote: "VTR-2211", "VTR 2211", "Ticket#4471", "(Ref. VTR2211)"; a word
+# and a number of at least three digits.
+_BARE_TAG = re.compile(r"(?<![\w.-])([A-Za-z][A-Za-z0-9]{1,15}?)\s?([-#\s])?\s?(\d{3,20})(?![\w.-])")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ class ThreadKeys:
     is_reply: bool = False  # says it answers or forwards something (prefix or references)
     recipients: frozenset[str] = frozenset()  # To and Cc, lower-cased: they take part too
     foreign: frozenset[str] = frozenset()  # case tags of earlier systems, as tag_key() gives
+    # Tag-shaped words without their brackets ("VTR-2211", "Ticket 4471"), in every form a
+    # tag_key() may have: they look up a known alias, never make one.
+    bare: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -276,6 +282,17 @@ def subject_tags(subject: str, prefix: str,
     return frozenset(ours | foreign_tags(subject, prefix, patterns))
 
 
+def bare_tags(subject: str) -> frozenset[str]:
+    """Tag-shaped words of a subject as the keys a bracketed tag would have: ``VTR 2211`` ->
+    ``VTR-2211``, ``VTR#2211``, ``VTR 2211``. Only looked up among known aliases (a subject
+    mentioning ``PO 4711`` names no case unless ``[PO-4711]`` became an alias)."""
+    found: set[str] = set()
+    for word, _, number in _BARE_TAG.findall(subject[:300]):
+        word = word.upper()
+        found.update((f"{word}-{number}", f"{word}#{number}", f"{word} {number}"))
+    return frozenset(found)
+
+
 def _strip_tags(text: str, prefix: str, patterns: ForeignPatterns) -> str:
     if prefix:
         text = case_tag_pattern(prefix).sub(" ", text)
@@ -360,6 +377,7 @@ def thread_keys(parsed: ParsedMessage, prefix: str, signed_ref: SignedRef, *,
         ref = signed_ref(mid)
         if ref:
             signed.append((mid, ref))
+    foreign = foreign_tags(parsed.subject, prefix, patterns)
     return ThreadKeys(
         message_id=parsed.message_id, ancestors=tuple(found),
         chain=tuple(reference_chain(parsed)), signed=tuple(signed),
@@ -370,7 +388,7 @@ def thread_keys(parsed: ParsedMessage, prefix: str, signed_ref: SignedRef, *,
         is_reply=bool(parsed.in_reply_to or parsed.references)
         or is_reply_subject(parsed.subject, prefix, patterns),
         recipients=frozenset(a.addr.lower() for a in (*parsed.to, *parsed.cc) if a.addr),
-        foreign=foreign_tags(parsed.subject, prefix, patterns))
+        foreign=foreign, bare=bare_tags(parsed.subject) - foreign)
 
 
 @dataclass(frozen=True)
@@ -379,10 +397,18 @@ class ThreadingRules:
 
     prefix: str = "CASE"
     free_mail_domains: Collection[str] = ()
+    # Platforms sending for many unrelated organisations (helpdesks, procurement networks):
+    # like free mail, they name no organisation.
+    shared_domains: Collection[str] = ()
     generic_subjects: Collection[str] = ()
     subject_window_days: float = 14.0
     own_addresses: Collection[str] = ()
     foreign_tags: ForeignPatterns = DEFAULT_FOREIGN
+
+    @cached_property
+    def no_organisation(self) -> frozenset[str]:
+        """Domains whose addresses name no organisation: free mail and shared platforms."""
+        return frozenset(self.free_mail_domains) | frozenset(self.shared_domains)
 
 
 def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
@@ -411,7 +437,7 @@ def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
         return decision
     for mid, _ in keys.ancestors:
         for case in index.referencing_cases(mid):
-            if _is_participant(index, case, keys.sender, rules.free_mail_domains):
+            if _is_participant(index, case, keys.sender, rules.no_organisation):
                 return ThreadDecision(case, "shared-reference", mid)
     if bounced_message_id and bounced_message_id in index.case_by_message_id:
         case = index.resolve(index.case_by_message_id[bounced_message_id])
@@ -426,7 +452,7 @@ def decide_thread(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules,
         follow_up = follow_up or (case, keys.conversation)
     if keys.tagged_ref and keys.tagged_ref in index.case_by_ref:
         case = index.resolve(index.case_by_ref[keys.tagged_ref])
-        if _is_participant(index, case, keys.sender, rules.free_mail_domains):
+        if _is_participant(index, case, keys.sender, rules.no_organisation):
             return ThreadDecision(case, "case-tag", keys.tagged_ref)
         return ThreadDecision(None, "new-case", keys.tagged_ref,
                               possible_follow_up_of=keys.tagged_ref, follow_up_case=case)
@@ -469,11 +495,11 @@ def _by_foreign_tag(keys: ThreadKeys, index: ThreadIndex,
     """Rule 9: a tag of an earlier system that names exactly one case (an alias). A
     participant joins it; a stranger gets a new case linked as a possible follow-up."""
     stranger: tuple[CaseKey, str] | None = None
-    for tag in sorted(keys.foreign):
+    for tag in [*sorted(keys.foreign), *sorted(keys.bare)]:
         case = index.alias_case(tag)
         if case is None:
             continue
-        if _is_participant(index, case, keys.sender, rules.free_mail_domains):
+        if _is_participant(index, case, keys.sender, rules.no_organisation):
             return ThreadDecision(case, "foreign-tag", tag)
         stranger = stranger or (case, tag)
     if stranger is None:
@@ -537,20 +563,22 @@ def _takes_part_in_conversation(index: ThreadIndex, case: CaseKey, sender: str) 
 
 
 def _same_customer(index: ThreadIndex, case: CaseKey, sender: str,
-                   free_mail_domains: Collection[str]) -> bool:
+                   no_organisation: Collection[str]) -> bool:
     """The sender writes from the case customer's organisational domain (RFC 7489 §3.2:
-    ``eu.customer.example`` is ``customer.example``), unless that is free mail."""
-    org = _organisation(domain_of(sender), free_mail_domains)
+    ``eu.customer.example`` is ``customer.example``), unless that is free mail or a shared
+    platform (``acme.zendesk.com`` and ``globex.zendesk.com`` are two customers)."""
+    org = _organisation(domain_of(sender), no_organisation)
     return bool(org) and org == _organisation(index.customer_domain.get(case) or "",
-                                              free_mail_domains)
+                                              no_organisation)
 
 
-def _organisation(domain: str, free_mail_domains: Collection[str]) -> str:
-    """The organisational domain, or "" for none or a free-mail provider's."""
-    if not domain or domain in free_mail_domains:
+def _organisation(domain: str, no_organisation: Collection[str]) -> str:
+    """The organisational domain, or "" for none, a free-mail provider's or a shared
+    platform's."""
+    if not domain or domain in no_organisation:
         return ""
     org = organisational_domain(domain)
-    return "" if org in free_mail_domains else org
+    return "" if org in no_organisation else org
 
 
 def _may_join(index: ThreadIndex, case: CaseKey, keys: ThreadKeys,
@@ -558,21 +586,21 @@ def _may_join(index: ThreadIndex, case: CaseKey, keys: ThreadKeys,
     """May a message that names ``case`` by a Message-ID join it? Our own outbound copies
     always; inbound mail only from someone who takes part in the case."""
     return not keys.inbound or _is_participant(index, case, keys.sender,
-                                               rules.free_mail_domains)
+                                               rules.no_organisation)
 
 
 def _is_participant(index: ThreadIndex, case: CaseKey, sender: str,
-                    free_mail_domains: Collection[str]) -> bool:
+                    no_organisation: Collection[str]) -> bool:
     """The sender wrote or received (To/Cc) a message of the case, or writes from the
     customer's own domain (a colleague) or from ours (staff answering from their own mailbox),
-    unless that is a free-mail domain."""
+    unless that is a free-mail domain or a shared platform's."""
     sender = sender.lower()
     if not sender:
         return False
     if sender in index.participants.get(case, set()) or sender in index.our_addresses:
         return True
-    return (_same_customer(index, case, sender, free_mail_domains)
-            or _organisation(domain_of(sender), free_mail_domains) in index.our_domains)
+    return (_same_customer(index, case, sender, no_organisation)
+            or _organisation(domain_of(sender), no_organisation) in index.our_domains)
 
 
 def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRules,
@@ -582,7 +610,7 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
     own_ids = {k.message_id for k in batch if k.message_id}
     ids = {mid for k in batch for mid, _ in k.ancestors} | own_ids | set(extra_ids)
     index.our_addresses = frozenset(a.lower() for a in rules.own_addresses)
-    index.our_domains = frozenset(_organisation(domain_of(a), rules.free_mail_domains)
+    index.our_domains = frozenset(_organisation(domain_of(a), rules.no_organisation)
                                   for a in index.our_addresses) - {""}
     for chunk in _chunks(sorted(ids)):
         for message_id, case_id, direction, sender in session.execute(
@@ -614,7 +642,7 @@ def load_index(session: Session, batch: Sequence[ThreadKeys], rules: ThreadingRu
     refs = {ref for k in batch for _, ref in k.signed} | {
         k.tagged_ref for k in batch if k.tagged_ref}
     _load_cases(session, index, refs)
-    _load_aliases(session, index, {t for k in batch for t in k.foreign})
+    _load_aliases(session, index, {t for k in batch for t in (*k.foreign, *k.bare)})
     named = {*index.case_by_message_id.values(), *index.case_by_conversation.values(),
              *(c for cases in index.referenced_by.values() for c in cases),
              *(c for cases in index.case_by_alias.values() for c in cases),
