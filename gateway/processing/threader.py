@@ -543,8 +543,10 @@ def _by_subject(keys: ThreadKeys, index: ThreadIndex,
     for seen in index.by_subject.get(keys.norm_subject, ()):
         if keys.when is None or seen.when is None or abs(keys.when - seen.when) > window:
             continue
-        if seen.sender.lower() != sender and not _takes_part_in_conversation(
-                index, index.resolve(seen.case), sender):
+        case = index.resolve(seen.case)
+        if (seen.sender.lower() != sender
+                and not _takes_part_in_conversation(index, case, sender)
+                and not _copies_a_colleague(index, case, keys, rules)):
             continue
         if keys.tags and seen.tags and not keys.tags & seen.tags:
             continue  # two different tickets that happen to share a subject
@@ -560,6 +562,19 @@ def _takes_part_in_conversation(index: ThreadIndex, case: CaseKey, sender: str) 
     colleague who never was (the same customer's domain) may have her own case with the same
     words, and so may staff: a subject alone never joins them."""
     return sender in index.participants.get(case, set())
+
+
+def _copies_a_colleague(index: ThreadIndex, case: CaseKey, keys: ThreadKeys,
+                        rules: ThreadingRules) -> bool:
+    """For the subject rule: a colleague who takes over (``PD:``, ``Re:`` from the customer's
+    own organisation) and sends it to, or copies, someone of that organisation who takes part
+    in the case. A colleague writing on her own, with the same words, is not joined."""
+    if not _same_customer(index, case, keys.sender, rules.no_organisation):
+        return False
+    people = index.participants.get(case, set())
+    return any(r in people and r not in index.our_addresses
+               and _same_customer(index, case, r, rules.no_organisation)
+               for r in keys.recipients)
 
 
 def _same_customer(index: ThreadIndex, case: CaseKey, sender: str,
