@@ -48,6 +48,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,12 @@ SignedRef = Callable[[str], "str | None"]
 # 5256 base subject rules besides.
 _PREFIX = MARKER
 _BLOB = re.compile(r"^\s*\[[^\[\]]*\]\s*")
+# What a recipient's mail gateway writes before the subject of mail from outside or of
+# suspected spam ("*EXTERNAL*", "EXT:", "(Extern)"; "[EXTERNAL]" is a list-like blob): the
+# customer's reply to our mail carries it, our copy of the conversation does not.
+_BANNER_WORDS = r"(?:external|extern|externe|externo|esterno|externt|ekstern|ext|spam)"
+_BANNER = re.compile(rf"^\s*(?:\*+\s*{_BANNER_WORDS}\s*\*+|\(\s*{_BANNER_WORDS}\s*\)"
+                     rf"|{_BANNER_WORDS}\s*:)\s*", re.IGNORECASE)
 _FWD_TRAILER = re.compile(r"\s*\((?:fwd?)\)\s*$", re.IGNORECASE)
 _FWD_WRAPPED = re.compile(r"^\[(?:fwd?):\s*(.*)\]$", re.IGNORECASE)
 _TAG_JOINT = re.compile(r"\s*([-#])\s*")
@@ -306,11 +313,12 @@ def normalise_subject(subject: str, prefix: str = "",
     """The subject a conversation keeps: reply/forward markers (any language, repeated, with
     counters), list and case tags (ours and earlier systems'), ``(fwd)`` trailers stripped
     (RFC 5256 base subject), space collapsed, lower-cased."""
-    text = _strip_tags(_SPACE.sub(" ", subject).strip(), prefix, patterns)
+    text = _strip_tags(_SPACE.sub(" ", unicodedata.normalize("NFC", subject)).strip(), prefix,
+                       patterns)
     while True:
         before = text
         text = _FWD_TRAILER.sub("", text).strip()
-        text = _PREFIX.sub("", strip_automatic(text))
+        text = _PREFIX.sub("", strip_automatic(_BANNER.sub("", text)))
         stripped = _BLOB.sub("", text)
         if stripped.strip():
             text = stripped
@@ -328,7 +336,7 @@ def is_reply_subject(subject: str, prefix: str = "",
     """Does the subject carry a reply or forward marker (after any list or case tags)?"""
     text = _strip_tags(subject, prefix, patterns)
     for _ in range(20):
-        stripped = _BLOB.sub("", text, count=1)
+        stripped = _BANNER.sub("", _BLOB.sub("", text, count=1), count=1)
         if stripped == text:
             break
         text = stripped
