@@ -546,7 +546,7 @@ def _by_subject(keys: ThreadKeys, index: ThreadIndex,
             or not subject_is_specific(keys.norm_subject, rules.generic_subjects)):
         return None
     window = timedelta(days=rules.subject_window_days)
-    best: SubjectSeen | None = None
+    candidates: set[CaseKey] = set()
     sender = keys.sender.lower()
     for seen in index.by_subject.get(keys.norm_subject, ()):
         if keys.when is None or seen.when is None or abs(keys.when - seen.when) > window:
@@ -558,11 +558,12 @@ def _by_subject(keys: ThreadKeys, index: ThreadIndex,
             continue
         if keys.tags and seen.tags and not keys.tags & seen.tags:
             continue  # two different tickets that happen to share a subject
-        if best is None or best.when is None or seen.when >= best.when:
-            best = seen
-    if best is None:
+        candidates.add(case)
+    if len(candidates) != 1:
+        # None; or the same words in two of the sender's cases (two orders both titled
+        # "Purchase order"): which one a stripped reply answers is a guess, so neither.
         return None
-    return ThreadDecision(index.resolve(best.case), "subject", keys.norm_subject)
+    return ThreadDecision(candidates.pop(), "subject", keys.norm_subject)
 
 
 def _takes_part_in_conversation(index: ThreadIndex, case: CaseKey, sender: str) -> bool:
