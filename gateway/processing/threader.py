@@ -92,7 +92,7 @@ _TAG_JOINT = re.compile(r"\s*([-#])\s*")
 _SPACE = re.compile(r"\s+")
 # A tag a customer rewrote: "VTR-2211", "VTR 2211", "Ticket#4471", "(Ref. VTR2211)"; a word
 # and a number of at least three digits.
-_BARE_TAG = re.compile(r"(?<![\w.-])([A-Za-z][A-Za-z0-9]{1,15}?)\s?([-#\s])?\s?(\d{3,20})(?![\w.-])")
+_BARE_TAG = re.compile(r"(?<![\w.-])([^\W\d_][^\W_]{1,15}?)\s?([-#:\s])?\s?(\d{3,20})(?![\w.-])")
 
 
 @dataclass(frozen=True)
@@ -296,7 +296,8 @@ def bare_tags(subject: str) -> frozenset[str]:
     found: set[str] = set()
     for word, _, number in _BARE_TAG.findall(subject[:300]):
         word = word.upper()
-        found.update((f"{word}-{number}", f"{word}#{number}", f"{word} {number}"))
+        found.update((f"{word}-{number}", f"{word}#{number}", f"{word} {number}",
+                      f"{word}: {number}"))
     return frozenset(found)
 
 

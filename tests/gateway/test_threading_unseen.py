@@ -172,6 +172,9 @@ def test_the_tag_shapes_are_configurable(home, tmp_path):
     ("Devis pour 40 roulements 6204", "Re : TR : Devis pour 40 roulements 6204"),  # French
     ("Angebot über 40 Lager 6204", "AW: WG: RE[2]: Angebot über 40 Lager 6204"),  # German
     ("Presupuesto de 40 rodamientos 6204", "RE: RV: Presupuesto de 40 rodamientos 6204"),
+    ("Árajánlat 40 csapágyra 6204", "Vá: Re: Árajánlat 40 csapágyra 6204"),  # Hungarian
+    ("Offer for 40 bearings 6204", "RE: *EXTERNAL* Re: Offer for 40 bearings 6204"),  # banner
+    ("Offer for 40 bearings 6204", "EXT: Re: Offer for 40 bearings 6204"),
 ])
 def test_a_stripped_reply_in_the_senders_language_joins_by_subject(app, tmp_path, original,
                                                                    reply):
@@ -273,6 +276,7 @@ def test_an_automatic_reply_joins_by_our_tag_without_reopening_or_recategorising
     ("Case 00012345 [ ref:_00D5J1aB2._5005J1abcde:ref ]", {"REF:_00D5J1AB2._5005J1ABCDE:REF"}),
     ("Re: [NPC-000012] ours, not foreign", set()),
     ("Re: [EXTERNAL] Angebot (Rev 2) für KW 12 [KW 12]", set()),
+    ("[Ticket#2026110410000231] Defekter Sensor", {"TICKET#2026110410000231"}),  # OTRS
 ])
 def test_the_default_shapes_find_tags_of_common_systems_and_nothing_else(subject, tags):
     assert foreign_tags(subject, "NPC") == tags
@@ -282,3 +286,69 @@ def test_the_default_shapes_find_tags_of_common_systems_and_nothing_else(subject
 def test_a_tag_is_compared_without_its_spacing_or_case():
     assert tag_key("[ kps - 31207 ]") == tag_key("[KPS-31207]") == "KPS-31207"
     assert tag_key("(case 12345)") == tag_key("[Case 12345]") == "CASE 12345"
+
+
+# -- mail of other companies (probe corpus, 2026-12-07) ----------------------------------------
+
+@pytest.mark.parametrize(("subject", "sender", "joins"), [
+    ("KPS-31207 Liefertermin?", "anna@kunde.example", True),  # the tag without brackets
+    ("Rechnung zu Ref. KPS 31207", "ben@kunde.example", True),  # a colleague, rewritten
+    ("KPS-31207 Rechnung anbei", "mallory@elsewhere.example", False),  # a stranger
+    ("KPS-31208 Kalibrierung", "anna@kunde.example", False),  # another number names nothing
+])
+def test_a_known_alias_is_found_without_its_brackets(app, tmp_path, subject, sender, joins):
+    _german_conversation(app, tmp_path)
+    run(app, tmp_path, [make_message(subject=subject, sender=sender,
+                                     date="Mon, 09 Nov 2026 08:00:00 +0100")])
+    assert [c["message_count"] for c in cases(app)] == ([3] if joins else [2, 1])
+    with app.db.session() as session:  # a bare word never makes an alias
+        assert session.scalars(select(CaseAlias.tag)).all() == ["KPS-31207"]
+
+
+def test_two_tenants_of_one_helpdesk_platform_are_not_one_customer(app, tmp_path):
+    """Two customers' cloud helpdesks on the same platform domain, the same project key and
+    number: the second is a stranger to the first's case (a new case, linked); the first
+    helpdesk's own later mail still joins."""
+    run(app, tmp_path, [make_message(
+        subject="[SUP-42] Calibration certificate missing",
+        sender="jira@alderbank-labs.atlassian.net", date="Mon, 02 Nov 2026 09:00:00 +0100")])
+    run(app, tmp_path, [make_message(
+        subject="[SUP-42] HMI panel flickers", sender="jira@quillon-systems.atlassian.net",
+        date="Tue, 03 Nov 2026 09:00:00 +0100")])
+    run(app, tmp_path, [make_message(
+        subject="[SUP-42] Calibration certificate missing - reminder",
+        sender="jira@alderbank-labs.atlassian.net", date="Wed, 04 Nov 2026 09:00:00 +0100")])
+    assert [c["message_count"] for c in cases(app)] == [2, 1]
+    assert _events(app, "NPC-000002", "case_opened")[0]["possible_follow_up_of"] == "NPC-000001"
+
+
+def test_a_colleague_copying_the_customer_joins_a_stripped_forward_by_subject(app, tmp_path):
+    run(app, tmp_path, [make_message(
+        subject="Zapytanie ofertowe - zawory kulowe DN50", sender="marta@polmetex.example",
+        date="Mon, 02 Nov 2026 09:00:00 +0100")])
+    run(app, tmp_path, [
+        make_message(subject="PD: Zapytanie ofertowe - zawory kulowe DN50",
+                     sender="piotr@polmetex.example", extra_headers="Cc: marta@polmetex.example",
+                     date="Tue, 03 Nov 2026 09:00:00 +0100"),
+        # Copying the customer does not make a stranger a colleague.
+        make_message(subject="PD: Zapytanie ofertowe - zawory kulowe DN50",
+                     sender="lars@distributor.example",
+                     extra_headers="Cc: marta@polmetex.example",
+                     date="Tue, 03 Nov 2026 10:00:00 +0100"),
+    ])
+    assert [c["message_count"] for c in cases(app)] == [2, 1]
+    assert rules_of(app, "NPC-000001") == ["new-case", "subject"]
+
+
+def test_a_stripped_reply_whose_subject_names_two_cases_joins_neither(app, tmp_path):
+    """One buyer, two orders titled alike: which one 'Re: Purchase order' answers is a guess."""
+    run(app, tmp_path, [make_message(subject="Purchase order", sender="orders@marine.example",
+                                     body="PO CM-7781 attached.",
+                                     date="Mon, 02 Nov 2026 09:00:00 +0100")])
+    run(app, tmp_path, [make_message(subject="Purchase order", sender="orders@marine.example",
+                                     body="PO CM-7790 attached.",
+                                     date="Tue, 03 Nov 2026 09:00:00 +0100")])
+    run(app, tmp_path, [make_message(subject="Re: Purchase order", sender="orders@marine.example",
+                                     body="Re CM-7781: 15 m cable please.",
+                                     date="Wed, 04 Nov 2026 09:00:00 +0100")])
+    assert [c["message_count"] for c in cases(app)] == [1, 1, 1]
