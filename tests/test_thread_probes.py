@@ -6,8 +6,9 @@ wrong join puts a stranger's mail into a customer's case); recall may rise.
 The misses the floors allow are deliberate (docs/threading.md, 2026-12-07): a colleague's
 forward that copies nobody of the conversation, a procurement system's change notice for the
 same PO (a fresh mail repeating words), the customer's staff answering their own cloud
-helpdesk's mail from another domain, a stripped reply with a generic subject ("Re: Order"),
-and a buyer who writes about an Ariba PO from her own address.
+helpdesk's mail from another domain, a stripped reply with a generic subject ("Re: Order") or
+with words that name two of the buyer's cases ("Re: Purchase order"), and a buyer who writes
+about an Ariba PO from her own address.
 """
 
 from __future__ import annotations

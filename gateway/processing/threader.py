@@ -28,12 +28,15 @@
    alias when it is in the subject of a message threaded by rules 1-8 except ``bounce-of``, or
    of a message that opened the case; a tag naming two cases names neither. Only a participant
    joins by it (as for rule 8); a stranger's message gets a new case linked as a possible
-   follow-up.
+   follow-up. A known alias is also found without its brackets (``VTR 2211``, ``Ref. VTR-2211``),
+   but only a bracketed tag makes one.
 10. ``subject``: for a message that says it is a reply or forward (a ``Re:``/``AW:``/
    ``Automatische Antwort:``... prefix, classifiers/subjects.py, or references we do not have),
    the normalised subject (prefixes and case tags stripped) of an inbound message from the same
-   correspondent, or to a case the sender was in From/To/Cc of, within
-   ``threading.subject_window_days``; never for generic or very short subjects. A fresh mail
+   correspondent, or to a case the sender was in From/To/Cc of, or from a colleague of the
+   customer's organisation who sends or copies it to a customer-side participant, within
+   ``threading.subject_window_days``; never for generic or very short subjects, and never when
+   the words name two cases (which one a stripped reply answers would be a guess). A fresh mail
    that merely repeats a subject (the weekly "Call-off framework order 4711") opens its own case.
 11. ``new-case``.
 
