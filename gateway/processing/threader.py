@@ -505,7 +505,8 @@ def _by_identity(keys: ThreadKeys, index: ThreadIndex, rules: ThreadingRules
 def _by_foreign_tag(keys: ThreadKeys, index: ThreadIndex,
                     rules: ThreadingRules) -> ThreadDecision | None:
     """Rule 9: a tag of an earlier system that names exactly one case (an alias). A
-    participant joins it; a stranger gets a new case linked as a possible follow-up."""
+    participant joins it; a stranger gets a new case linked as a possible follow-up (for a
+    bracketed tag; a tag-shaped word without brackets only lets a participant join)."""
     stranger: tuple[CaseKey, str] | None = None
     for tag in [*sorted(keys.foreign), *sorted(keys.bare)]:
         case = index.alias_case(tag)
@@ -513,7 +514,8 @@ def _by_foreign_tag(keys: ThreadKeys, index: ThreadIndex,
             continue
         if _is_participant(index, case, keys.sender, rules.no_organisation):
             return ThreadDecision(case, "foreign-tag", tag)
-        stranger = stranger or (case, tag)
+        if tag in keys.foreign:  # a bare word in a stranger's subject links nothing
+            stranger = stranger or (case, tag)
     if stranger is None:
         return None
     case, tag = stranger

@@ -301,8 +301,9 @@ def test_a_known_alias_is_found_without_its_brackets(app, tmp_path, subject, sen
     run(app, tmp_path, [make_message(subject=subject, sender=sender,
                                      date="Mon, 09 Nov 2026 08:00:00 +0100")])
     assert [c["message_count"] for c in cases(app)] == ([3] if joins else [2, 1])
-    with app.db.session() as session:  # a bare word never makes an alias
+    with app.db.session() as session:  # a bare word never makes an alias, nor a link
         assert session.scalars(select(CaseAlias.tag)).all() == ["KPS-31207"]
+        assert session.scalars(select(CaseLink)).all() == []
 
 
 def test_two_tenants_of_one_helpdesk_platform_are_not_one_customer(app, tmp_path):
