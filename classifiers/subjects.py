@@ -31,6 +31,8 @@ MARKERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # Russian mail clients' words.
     "hu": (("v", "vá", "válasz"), ("továbbítás", "tov")),
     "more": (("返信", "회신", "답장", "отв", "ответ"), ("i̇lt", "ilt", "転送", "전달", "пересл")),
+    # Outlook in Latvian, Lithuanian, Slovenian/Croatian and Greek.
+    "outlook": (("ats", "odg", "απ", "σχετ"), ("pārs", "pers", "posr", "προωθ", "πρθ")),
 }
 # What out-of-office responders and calendar clients put before the subject they answer, in
 # the same languages: an automatic reply's subject is the earlier mail's subject too.

@@ -173,6 +173,7 @@ def test_the_tag_shapes_are_configurable(home, tmp_path):
     ("Angebot über 40 Lager 6204", "AW: WG: RE[2]: Angebot über 40 Lager 6204"),  # German
     ("Presupuesto de 40 rodamientos 6204", "RE: RV: Presupuesto de 40 rodamientos 6204"),
     ("Árajánlat 40 csapágyra 6204", "Vá: Re: Árajánlat 40 csapágyra 6204"),  # Hungarian
+    ("Ponudba za 40 ležajev 6204", "Odg: Ponudba za 40 ležajev 6204"),  # Slovenian Outlook
     ("Offer for 40 bearings 6204", "RE: *EXTERNAL* Re: Offer for 40 bearings 6204"),  # banner
     ("Offer for 40 bearings 6204", "EXT: Re: Offer for 40 bearings 6204"),
 ])
