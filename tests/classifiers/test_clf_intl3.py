@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import pytest
 
-from classifiers import MessageInput, classify, load_rules
+from classifiers import Classification, MessageInput, classify, load_rules
 from classifiers.matching import conditional
 
 RULES = load_rules()
 
 
-def _classify(subject: str, body: str):  # type: ignore[no-untyped-def]
-    return classify(MessageInput(subject=subject, body_text=body, from_addr="x@y.example",
-                                 headers=()), RULES)
+def _classify(subject: str, body: str) -> Classification:
+    return classify(
+        MessageInput(subject=subject, body_text=body, from_addr="x@y.example", headers=()), RULES
+    )
 
 
 FRONTED_CONDITIONS = [
@@ -48,7 +49,11 @@ def test_fronted_condition_makes_an_enquiry(lang: str, subject: str, body: str) 
 
 
 KEPT = [
-    ("es", "Pedido", "Si les parece, hablamos el lunes.\n\nLes encargamos 500 unidades según oferta 2291."),
+    (
+        "es",
+        "Pedido",
+        "Si les parece, hablamos el lunes.\n\nLes encargamos 500 unidades según oferta 2291.",
+    ),
     ("de", "Bestellung", "Wir bestellen hiermit 100 Stück gemäß Angebot 4471."),
     ("sv", "Beställning", "Vi beställer härmed 40 st filter enligt er offert 2291."),
 ]
@@ -89,7 +94,11 @@ def test_complaint_without_a_complaint_word(lang: str, subject: str, body: str) 
 
 
 NOT_COMPLAINTS = [
-    ("de", "Portal", "Wir können das Portal leider nicht nutzen, bitte senden Sie das Angebot per Mail."),
+    (
+        "de",
+        "Portal",
+        "Wir können das Portal leider nicht nutzen, bitte senden Sie das Angebot per Mail.",
+    ),
     ("fr", "Échantillon", "Merci de vérifier que l'échantillon correspond au plan."),
     ("pl", "Dostawa", "Dostawa jest zgodna z zamówieniem, dziękujemy."),
 ]
@@ -139,13 +148,18 @@ def test_bare_acknowledgement_is_other(lang: str, subject: str, body: str) -> No
 
 
 def test_dutch_approval_of_the_confirmation_stays_an_order() -> None:
-    assert _classify("RE: Orderbevestiging 4711", "De orderbevestiging is goed, u kunt leveren.").category == "order"
+    c = _classify("RE: Orderbevestiging 4711", "De orderbevestiging is goed, u kunt leveren.")
+    assert c.category == "order"
 
 
 PROPERTY = [
     ("nl", "Materiaal", "Maandag leveren wij 50 kg van ons eigen materiaal aan."),
     ("pl", "Formy", "Przekazujemy Państwu nasze formy wtryskowe. Pozostają naszą własnością."),
-    ("fr", "Matière", "Nous vous envoyons lundi les barres d'aluminium pour l'usinage de nos pièces."),
+    (
+        "fr",
+        "Matière",
+        "Nous vous envoyons lundi les barres d'aluminium pour l'usinage de nos pièces.",
+    ),
 ]
 
 
