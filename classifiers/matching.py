@@ -62,6 +62,10 @@ _CLAUSE_REST = re.compile(r"[^.;:!?,()\n\[\]]*")
 # contrast or a request starts a new main clause: "we usually order 500, but please reduce it",
 # "before you start, please change the finish" ask for something now.
 CONDITION_WINDOW = 8
+# A clause that opens with a conditional word is a condition up to this many words before the
+# match: "om ni kan hålla priset från förra året lägger vi en order", "als de levertijd binnen
+# twee weken kan, dan plaatsen we de order" (the act stands in the main clause after a comma).
+FRONTED_CONDITION_WINDOW = 16
 _CONTRASTS = ("but", "aber", "mais", "pero", "mas", "maar", "ale")
 _REQUESTS = (
     "please", "pls", "plz", "kindly", "bitte", "svp", "merci de", "por favor", "per favore",
@@ -122,7 +126,10 @@ def conditional(
     words = _WORD.findall(clause.lower().replace(_APOSTROPHE, "'"))
     if words and words[0] in _REQUEST_MODALS:
         words = words[1:]  # "May we postpone ...?" asks; "we may order" supposes
-    words = words[-CONDITION_WINDOW:]
+    if len(words) > CONDITION_WINDOW and (
+        words[0] not in conditionals or len(words) > FRONTED_CONDITION_WINDOW
+    ):
+        words = words[-CONDITION_WINDOW:]
     if not words:
         return False
     if lifts is not NO_LIFTS and not conditionals.isdisjoint(words):
