@@ -21,7 +21,9 @@ from collections.abc import Iterator
 
 from classifiers.latin_view import ByteTable, LatinView, latin_view
 from classifiers.regex_starts import (
+    PREFIX_CHARS,
     CasedFinder,
+    Dispatch,
     Finder,
     cased_finder,
     finder,
@@ -175,12 +177,7 @@ def _combined(rules: RuleSet) -> list[tuple[re.Pattern[str], list[IdentifierPatt
             group = [p for p in rules.identifier_patterns if p.regex.flags & re.I == flags]
             if not group:
                 continue
-            parts = [
-                p.regex.pattern.replace("(?P<value>", f"(?P<v{n}>", 1)
-                for n, p in enumerate(group)
-            ]
-            head = _shared_lookbehind(parts)
-            alternatives = [x[len(head):] for x in parts]
+            head, alternatives = _alternatives(group)
             firsts = [first_chars(x, flags) for x in alternatives]
             body = "|".join(
                 f"(?:{lookahead(f)}{x})" for x, f in zip(alternatives, firsts, strict=True)
@@ -190,6 +187,14 @@ def _combined(rules: RuleSet) -> list[tuple[re.Pattern[str], list[IdentifierPatt
             cached.append((re.compile(f"{lookahead(union)}{head}(?:{body})", flags), group))
         rules._combined_identifiers = cached
     return cached
+
+
+def _alternatives(group: list[IdentifierPattern]) -> tuple[str, list[str]]:
+    """The lookbehind the patterns of ``group`` share, and each pattern without it, its value
+    group named ``v{n}`` after its place in ``group``."""
+    parts = [p.regex.pattern.replace("(?P<value>", f"(?P<v{n}>", 1) for n, p in enumerate(group)]
+    head = _shared_lookbehind(parts)
+    return head, [x[len(head):] for x in parts]
 
 
 def _shared_lookbehind(parts: list[str]) -> str:
@@ -266,12 +271,25 @@ def _spans(
     ``view``: the text's :func:`latin_view`."""
     found: list[tuple[int, int, str, str, bool]] = []
     stretches = _stretches(text, view)
+    if not stretches:
+        return found
     for regex, group in _combined(rules):
-        find = _finder(regex) if stretches else None
+        find, dispatch = _finder(regex, group)
         for lo, hi in stretches:
-            for m in _matches(text, regex, find, lo, hi, view):
-                _take(text, m, group, found)
+            if dispatch is not None and isinstance(find, Finder):
+                for n, m in _dispatched(text, regex, find, dispatch, len(group), lo, hi, view):
+                    _take(text, m, group[n], _value_group(m, n), found)
+            else:
+                for m in _matches(text, regex, find, lo, hi, view):
+                    n = _alternative(m, len(group))
+                    _take(text, m, group[n], f"v{n}", found)
     return found
+
+
+def _value_group(m: re.Match[str], n: int) -> str:
+    """The name of the value group of pattern ``n`` in ``m``: ``value`` in the pattern's own
+    match, ``v{n}`` in a match of the combined alternation."""
+    return "value" if "value" in m.re.groupindex else f"v{n}"
 
 
 # The class of first characters that ``_combined`` puts before the shared lookbehind.
@@ -282,22 +300,69 @@ _FIRST_CHARS = re.compile(r"^\(\?=\[(?:\\.|[^\]\\])*\]\)")
 # pattern's hash, and ``re.Pattern.__hash__`` hashes the whole compiled program every call
 # (about 110,000 instructions for the combined alternations, 3 % of a message's classify).
 # The entry keeps its pattern alive, so its id cannot be reused by another.
-_FINDERS: dict[int, tuple[re.Pattern[str], Finder | CasedFinder | None]] = {}
+_FINDERS: dict[int, tuple[re.Pattern[str], Finder | CasedFinder | None, Dispatch | None]] = {}
 _MAX_FINDERS = 16
 
 
-def _finder(regex: re.Pattern[str]) -> Finder | CasedFinder | None:
-    """The prefilter of one combined alternation (``regex_starts.py``), built on first use."""
+def _finder(
+    regex: re.Pattern[str], group: list[IdentifierPattern]
+) -> tuple[Finder | CasedFinder | None, Dispatch | None]:
+    """The prefilter of one combined alternation of ``group`` (``regex_starts.py``) and, for
+    the case-insensitive one, which of its patterns to try at a start; built on first use."""
     known = _FINDERS.get(id(regex))
     if known is not None and known[0] is regex:
-        return known[1]
+        return known[1], known[2]
     head = _shared_lookbehind([_FIRST_CHARS.sub("", regex.pattern, count=1)])
     make = finder if regex.flags & re.I else cased_finder
     built = make(regex, head[len("(?<!") : -1]) if head else None
+    dispatch = None
+    if isinstance(built, Finder) and all(p.regex.flags == regex.flags for p in group):
+        alternatives = _alternatives(group)[1]
+        dispatch = Dispatch(alternatives, regex.flags, built.table.latin,
+                            [p.regex for p in group])
     if len(_FINDERS) >= _MAX_FINDERS:
         _FINDERS.clear()
-    _FINDERS[id(regex)] = (regex, built)
-    return built
+    _FINDERS[id(regex)] = (regex, built, dispatch)
+    return built, dispatch
+
+
+def _dispatched(
+    text: str,
+    regex: re.Pattern[str],
+    find: Finder,
+    dispatch: Dispatch,
+    count: int,
+    lo: int,
+    hi: int,
+    view: LatinView | None,
+) -> Iterator[tuple[int, re.Match[str]]]:
+    """(pattern number, match) for what :func:`_matches` finds with the case-insensitive
+    alternation, each start trying only the patterns of its group that can match there
+    (``Dispatch``), one by one in their order: the first that matches is the alternative the
+    alternation takes, with the same match, so the same matches come in the same order. The
+    match is the pattern's own (its value group is ``value``), but where the alternation is
+    run as before (``count``: the number of patterns, to read which one matched)."""
+    got = find.candidates(text, lo, hi, view)
+    mapped = None if got is None else got[1]
+    if got is None or mapped is None:  # "İ" in the stretch, or a lowered one: as before
+        for found in _matches(text, regex, find, lo, hi, view):
+            yield _alternative(found, count), found
+        return
+    starts, at = got[0], got[2]
+    known = dispatch.by_key.get
+    free = lo
+    for pos in starts:
+        if pos < free:
+            continue
+        key = mapped[pos - at : pos - at + PREFIX_CHARS]
+        chosen = known(key)
+        if chosen is None:
+            chosen = dispatch.choose(key)
+        for n, one in chosen:
+            if (m := one.match(text, pos, hi)) is not None:
+                yield n, m
+                free = max(m.end(), pos + 1)
+                break
 
 
 def _matches(
@@ -366,14 +431,14 @@ def _alternative(m: re.Match[str], count: int) -> int:
 def _take(
     text: str,
     m: re.Match[str],
-    group: list[IdentifierPattern],
+    pat: IdentifierPattern,
+    name: str,
     found: list[tuple[int, int, str, str, bool]],
 ) -> None:
-    """The value of one match, the items of a list that follows it, and the ends of a range."""
-    n = _alternative(m, len(group))
-    pat = group[n]
-    value = m.group(f"v{n}")
-    value_start, value_end = m.span(f"v{n}")
+    """The value of one match of ``pat`` (its value group named ``name``), the items of a
+    list that follows it, and the ends of a range."""
+    value = m.group(name)
+    value_start, value_end = m.span(name)
     own = pat.id.startswith(CONFIGURED)  # the installation's own format: taken as it is
     if not own and _foreign(text, m.start(), value, value_end):
         return

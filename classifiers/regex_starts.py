@@ -271,6 +271,15 @@ class Finder:
         lowering costs about 50 instructions a character outside ASCII. ``str.lower`` is
         the same character by character on a slice, but for the Greek capital sigma, whose
         two lowercase forms are both word characters (the same to this regex)."""
+        got = self.candidates(text, lo, hi, view)
+        return None if got is None else got[0]
+
+    def candidates(
+        self, text: str, lo: int, hi: int, view: LatinView | None = None
+    ) -> tuple[list[int], bytes | None, int] | None:
+        """:meth:`starts`, with the bytes of ``text[at:hi]`` mapped by ``table`` and ``at``
+        (a start ``p`` reads its own mapped characters from ``p - at``); the bytes are None
+        where the stretch was lowered instead."""
         at = max(0, lo - 1)
         mapped = self._mapped(text, at, hi, view)
         if mapped is not None:
@@ -280,7 +289,7 @@ class Finder:
             if len(lowered) != hi - at:
                 return None
             found = [at + m.end() for m in self.regex.finditer(lowered)]
-        return [0, *found] if lo == 0 else found
+        return ([0, *found] if lo == 0 else found), mapped, at
 
     def _mapped(self, text: str, at: int, hi: int, view: LatinView | None) -> bytes | None:
         """``text[at:hi]`` mapped by ``table``; None where it is to be lowered instead."""
@@ -320,6 +329,70 @@ def finder(pattern: re.Pattern[str], boundary: str) -> Finder | None:
         wide or ByteTable(table, lambda char: 0x20),  # Latin-1 only: ``wide`` False
         wide is not None,
     )
+
+
+class Dispatch:
+    """Which alternatives of a case-insensitive alternation can match at a start that its
+    :class:`Finder` found, read from the first PREFIX_CHARS mapped characters there.
+
+    Python's ``re`` enters every alternative of an alternation at a start (under IGNORECASE
+    it cannot skip one on its first letter without a lookahead, which costs a jump of the
+    engine each), and two dozen label patterns are tried where one or two can match: "pre"
+    can begin a quote word, not an order, serial or drawing label. Each alternative's own
+    prefixes (:func:`prefixes`) are mapped with the finder's ``table``, as the finder maps
+    the prefixes of the whole alternation, and compiled to a bytes pattern; an alternative is
+    kept for a key when one of its prefixes begins the key. Every character of a prefix is
+    consumed by a match, so a key cut short by the end of a stretch (where the match must end
+    too) keeps only alternatives with a prefix that short. An alternative that can match at
+    a start is always kept: trying the kept ones in their order, the first that matches is
+    the one the whole alternation would have taken, with the same match.
+
+    ``regexes`` are the alternatives compiled one by one (the rule's own patterns: no
+    compiling here); :meth:`choose` gives the (number, regex) pairs to try for a key,
+    remembered per key (a few hundred distinct keys in thousands of mails).
+    """
+
+    _MAX_KEYS = 20_000
+
+    def __init__(
+        self,
+        alternatives: list[str],
+        flags: int,
+        table: bytes,
+        regexes: list[re.Pattern[str]],
+    ) -> None:
+        self._fits = [_mapped_trie(x, flags, table) for x in alternatives]
+        self._regexes = regexes
+        self.by_key: dict[bytes, tuple[tuple[int, re.Pattern[str]], ...]] = {}
+
+    def choose(self, key: bytes) -> tuple[tuple[int, re.Pattern[str]], ...]:
+        """The alternatives to try, in order, at a start whose mapped characters begin with
+        ``key`` (PREFIX_CHARS of them, fewer at the end of a stretch)."""
+        known = self.by_key.get(key)
+        if known is not None:
+            return known
+        chosen = tuple((n, self._regexes[n]) for n, fits in enumerate(self._fits)
+                       if fits is None or fits.match(key) is not None)
+        if len(self.by_key) >= self._MAX_KEYS:
+            self.by_key.clear()
+        self.by_key[key] = chosen
+        return chosen
+
+
+_NEVER = re.compile(b"(?!)")
+
+
+def _mapped_trie(pattern: str, flags: int, table: bytes) -> re.Pattern[bytes] | None:
+    """A bytes pattern that matches at the start of mapped text where a match of ``pattern``
+    can start (its prefixes mapped as :func:`_latin_prefix` maps them; those with a letter
+    that has no Latin-1 form cannot occur in mapped text); None when a match can start with
+    nearly anything."""
+    found = prefixes(pattern, flags)
+    if found is None:
+        return None
+    mapped = {_latin_prefix(p, table) for p in found} - {None}
+    trie = _latin_trie(mapped)
+    return _NEVER if trie is None else re.compile(trie, re.S)
 
 
 def _wide_table(

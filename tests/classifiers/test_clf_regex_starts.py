@@ -8,7 +8,14 @@ import pytest
 
 from classifiers import identifiers, load_rules
 from classifiers.latin_view import latin_view
-from classifiers.regex_starts import Finder, cased_finder, finder, first_chars, prefixes
+from classifiers.regex_starts import (
+    PREFIX_CHARS,
+    Finder,
+    cased_finder,
+    finder,
+    first_chars,
+    prefixes,
+)
 
 TEXTS = [
     "Please confirm our purchase order no. 4500123456 and PO# 77812 by Friday.",
@@ -41,15 +48,23 @@ def combined() -> list[tuple[re.Pattern[str], list[object]]]:
 
 
 def test_both_alternations_get_a_finder(combined: list) -> None:
-    kinds = {bool(regex.flags & re.I): identifiers._finder(regex) for regex, _ in combined}
-    assert kinds[True] is not None
-    assert kinds[False] is not None
+    kinds = {bool(regex.flags & re.I): identifiers._finder(regex, group)
+             for regex, group in combined}
+    assert kinds[True][0] is not None
+    assert kinds[False][0] is not None
+    assert kinds[True][1] is not None  # the labels: which of them to try at a start
+    assert kinds[False][1] is None
+
+
+def _read(m: re.Match[str], n: int) -> tuple[int, tuple[int, int], tuple[int, int]]:
+    """What ``_take`` reads of a match: its pattern, its span and its value's span."""
+    return n, m.span(), m.span(identifiers._value_group(m, n))
 
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_finder_scan_equals_the_full_scan(text: str, combined: list) -> None:
-    for regex, _ in combined:
-        find = identifiers._finder(regex)
+    for regex, group in combined:
+        find, dispatch = identifiers._finder(regex, group)
         if find is None:
             continue
         view = latin_view(text)
@@ -59,11 +74,37 @@ def test_finder_scan_equals_the_full_scan(text: str, combined: list) -> None:
         pieces = [(a, b) for a in cuts for b in cuts if a < b]
         for lo, hi in [(0, len(text)), *stretches, *pieces]:
             everywhere = [m.span() for m in regex.finditer(text, lo, hi)]
+            read = [_read(m, identifiers._alternative(m, len(group)))
+                    for m in regex.finditer(text, lo, hi)]
             for given in (None, view):
                 found = identifiers._matches(text, regex, find, lo, hi, given)
                 assert [m.span() for m in found] == everywhere
+                if dispatch is not None:  # the patterns a start can take, one by one
+                    tried = identifiers._dispatched(
+                        text, regex, find, dispatch, len(group), lo, hi, given)
+                    assert [_read(m, n) for n, m in tried] == read
             if "\u0130" not in text[max(0, lo - 1) : hi] and isinstance(find, Finder):
                 assert find.starts(text, lo, hi, view) is not None  # the finder was used
+
+
+def test_dispatch_keeps_every_pattern_that_matches_at_a_start(combined: list) -> None:
+    """At every start the finder gives, each label pattern that matches there is among the
+    ones the dispatch tries, also where the stretch ends right after the start."""
+    regex, group = next((r, g) for r, g in combined if r.flags & re.I)
+    find, dispatch = identifiers._finder(regex, group)
+    assert isinstance(find, Finder) and dispatch is not None
+    for text in TEXTS:
+        view = latin_view(text)
+        for hi in range(1, len(text) + 1):
+            got = find.candidates(text, 0, hi, view)
+            if got is None or got[1] is None:
+                continue
+            starts, mapped, at = got
+            for pos in starts:
+                chosen = {n for n, _ in dispatch.choose(mapped[pos - at : pos - at + PREFIX_CHARS])}
+                for n, pat in enumerate(group):
+                    if pat.regex.match(text, pos, hi) is not None:
+                        assert n in chosen, (text, pos, hi, pat.id)
 
 
 def test_latin_view_of_texts_beyond_latin_1() -> None:
