@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from gateway.core.clock import utcnow
 from gateway.core.errors import CaseNotFoundError
@@ -17,8 +17,6 @@ from gateway.db.models import Case, CaseEvent
 SYSTEM = "system"
 _IN_CHUNK = 5000
 _FAMILIES = "commgate.case_families"
-# session.info: {case id: Case} read by cases_by_id since the last write statement.
-_FRESH_CASES = "commgate.fresh_cases"
 
 
 def case_by_ref(session: Session, ref: str, *, for_update: bool = False) -> Case:
@@ -31,54 +29,16 @@ def case_by_ref(session: Session, ref: str, *, for_update: bool = False) -> Case
     return case
 
 
-def cases_by_id(session: Session, ids: Iterable[int], *, reuse: bool = True
-                ) -> dict[int, Case]:
+def cases_by_id(session: Session, ids: Iterable[int]) -> dict[int, Case]:
     """The cases of a filed batch in one query (the filing hooks used to load them one by one).
 
     Refreshed from the database: the pipeline writes cases with bulk statements that bypass
-    the copies the session may hold. The filing hooks each ask for their part of the batch's
-    cases, so the cases read here are remembered until the next write statement or the end
-    of a transaction (:func:`_forget_fresh_cases`): a later call (``reuse``) for cases read
-    since answers with the same objects after the autoflush its query would have made, which
-    left them as the database holds them, without reading them again (three reads of every
-    case of a batch, ~0.1 ms of CPU per message filed). Only a lookup by id: the order of
-    the result is the query's when it runs, ascending ids when it does not."""
+    the copies the session may hold."""
     wanted = set(ids)
     if not wanted:
         return {}
-    fresh: dict[int, Case] = session.info.setdefault(_FRESH_CASES, {})
-    if reuse and fresh and wanted <= fresh.keys():
-        session._autoflush()  # what the query did first, so the same rows as it would read
-        fresh = session.info.get(_FRESH_CASES, {})  # a flush never forgets them, but be sure
-        if wanted <= fresh.keys():
-            return {case_id: fresh[case_id] for case_id in sorted(wanted)}
-    found = {case.id: case for case in session.scalars(
+    return {case.id: case for case in session.scalars(
         select(Case).where(Case.id.in_(wanted)).execution_options(populate_existing=True))}
-    session.info.setdefault(_FRESH_CASES, {}).update(found)
-    return found
-
-
-def _forget_fresh_cases(session: Session, *_: Any) -> None:
-    session.info.pop(_FRESH_CASES, None)
-
-
-def _forget_fresh_cases_at_end(session: Session, transaction: SessionTransaction) -> None:
-    """At the end of the transaction or of a savepoint; not at the end of the inner
-    transaction each flush opens and closes."""
-    if transaction.nested or transaction.parent is None:
-        _forget_fresh_cases(session)
-
-
-def _forget_fresh_cases_on_write(state: ORMExecuteState) -> None:
-    """A statement that is not a select may change cases behind the objects' backs (the
-    pipeline's bulk updates, a merge): the next :func:`cases_by_id` reads them again."""
-    if not state.is_select:
-        _forget_fresh_cases(state.session)
-
-
-event.listen(Session, "after_transaction_end", _forget_fresh_cases_at_end)
-event.listen(Session, "after_soft_rollback", _forget_fresh_cases)
-event.listen(Session, "do_orm_execute", _forget_fresh_cases_on_write)
 
 
 def case_family(session: Session, case: Case) -> list[int]:

@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 from gateway.core.clock import utcnow
 from gateway.core.errors import WorkflowError
 from gateway.core.text import iso
-from gateway.db.events import SYSTEM, cases_by_id, record
+from gateway.db.events import SYSTEM, record
 from gateway.db.models import Case, CaseEvent
 from gateway.processing.automatic import automatic_reason as machine_reason
 from gateway.workflows import feedback, reviews
@@ -237,9 +237,9 @@ def on_filed(session: Session, settings: Settings, filed: Sequence[FiledMessage]
     inbound = [f for f in filed if f.direction != "outbound"]
     if not inbound:
         return
-    # Always read (its order decides the order of the targets' events); remembered for the
-    # hooks after this one.
-    cases = cases_by_id(session, {f.case_id for f in inbound}, reuse=False)
+    cases = {case.id: case for case in session.scalars(
+        select(Case).where(Case.id.in_({f.case_id for f in inbound}))
+        .execution_options(populate_existing=True))}
     targeted: set[int] = set()
     for f in inbound:
         case = cases[f.case_id]
