@@ -530,10 +530,6 @@ def test_subject_code_distractors(subject: str) -> None:
     [
         ("de", "Bitte senden Sie uns das Werkzeug Nr. 4471 zurück.", ("serial", "4471")),
         ("de", "Prüfmittel Nr. 88120 ist fällig.", ("serial", "88120")),
-        ("fr", "L'outil n° 4471 est cassé.", ("serial", "4471")),
-        ("es", "La herramienta nº 4471 no funciona.", ("serial", "4471")),
-        ("sv", "Verktyg nr 4471 är skadat.", ("serial", "4471")),
-        ("cs", "Nástroj č. 4471 je poškozený.", ("serial", "4471")),
         ("pt", "Segue o desenho técnico 88-120 revisado.", ("drawing", "88-120")),
         ("es", "Adjunto el plano técnico DT-4471.", ("drawing", "DT-4471")),
         ("fr", "Voir le dessin technique n° 4471203.", ("drawing", "4471203")),
@@ -571,7 +567,6 @@ def test_words_between_cue_and_value(lang: str, sentence: str, expected: tuple) 
         "drawings 10-12 attached",
         "N/S: 2025",
         "anbudet gäller 30 dagar",
-        "outil 4471",  # a tool word without a number sign
     ],
 )
 def test_ids4_distractors(body: str) -> None:
