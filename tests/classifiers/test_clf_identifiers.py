@@ -489,7 +489,7 @@ def test_number_signs_and_multi_word_cues_keep_distractors_out(body: str) -> Non
 
 
 # i12-ids4: a subject that is only a code after a reply prefix, words between cue and value,
-# three-digit orders after a number sign, N/S, anbud, rfq_, postcodes after an order word.
+# N/S, anbud, rfq_, postcodes after an order word (three digits after an order word stay out).
 @pytest.mark.parametrize(
     ("subject", "body", "expected"),
     [
@@ -538,11 +538,6 @@ def test_subject_code_distractors(subject: str) -> None:
         ("es", "Adjunto el pedido cliente 44712.", ("po", "44712")),
         ("it", "Allego l'ordine cliente 44712.", ("po", "44712")),
         ("pl", "Dotyczy zamówienia klienta 44712.", ("po", "44712")),
-        ("en", "Where is order # 881?", ("po", "881")),
-        ("de", "Bitte Bestellung Nr. 881 prüfen.", ("po", "881")),
-        ("fr", "La commande n° 881 du 3 mars.", ("po", "881")),
-        ("pt", "O pedido nº 881 chegou.", ("po", "881")),
-        ("cs", "Objednávka č. 881 je hotová.", ("po", "881")),
         ("pt", "Equipamento N/S 77342210 com defeito.", ("serial", "77342210")),
         ("sv", "Tack för ert anbud 5512 på ventilerna.", ("quote", "5512")),
         ("en", "See the attached rfq_55120.pdf.", ("quote", "rfq_55120")),
