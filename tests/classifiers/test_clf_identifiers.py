@@ -486,3 +486,83 @@ def test_multi_word_cues_and_number_signs_in_each_language(
 )
 def test_number_signs_and_multi_word_cues_keep_distractors_out(body: str) -> None:
     assert _found(body) == []
+
+
+# i12-ids4: a subject that is only a code after a reply prefix, words between cue and value,
+# N/S, anbud, rfq_, postcodes after an order word (three digits after an order word stay out).
+@pytest.mark.parametrize(
+    ("subject", "body", "expected"),
+    [
+        ("RE: IO-88321", "Any news on the order?", [("po", "IO-88321")]),
+        ("AW: PO-4500012345", "Wann wird die Bestellung geliefert?", [("po", "PO-4500012345")]),
+        ("SV: SO 250165", "När levereras ordern?", [("po", "SO 250165")]),
+        ("Re: Re: KT-55120", "", [("po", "KT-55120")]),
+        ("Odp: ZK-30417", "Kiedy wysyłka zamówienia?", [("po", "ZK-30417")]),
+        ("RES: RA-20931", "", [("rma", "RA-20931")]),  # kind from the letters
+        ("AW: KLQ-24-0311", "", [("quote", "KLQ-24-0311")]),
+    ],
+)
+def test_subject_that_is_only_a_code(subject: str, body: str, expected: list) -> None:
+    assert _found(body, subject) == expected
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "RE: [NPC-1042]",  # a case tag
+        "RE: INC-448812",  # tickets and invoices are refused like references
+        "RE: TKT-44812",
+        "AW: INV-20931",
+        "RE: 2025-03-14",  # a date
+        "RE: ISO-9001",  # standards
+        "RE: EN 10204",
+        "RE: COVID-19",
+        "RE: IO-88321 delivery",  # not the whole subject: needs a cue as before
+        "Status AB-12345",  # no reply prefix
+    ],
+)
+def test_subject_code_distractors(subject: str) -> None:
+    assert _found("", subject) == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "sentence", "expected"),
+    [
+        ("de", "Bitte senden Sie uns das Werkzeug Nr. 4471 zurück.", ("serial", "4471")),
+        ("de", "Prüfmittel Nr. 88120 ist fällig.", ("serial", "88120")),
+        ("pt", "Segue o desenho técnico 88-120 revisado.", ("drawing", "88-120")),
+        ("es", "Adjunto el plano técnico DT-4471.", ("drawing", "DT-4471")),
+        ("fr", "Voir le dessin technique n° 4471203.", ("drawing", "4471203")),
+        ("pl", "W załączeniu rysunek techniczny nr 4471203.", ("drawing", "4471203")),
+        ("fr", "Merci pour la commande client 44712.", ("po", "44712")),
+        ("es", "Adjunto el pedido cliente 44712.", ("po", "44712")),
+        ("it", "Allego l'ordine cliente 44712.", ("po", "44712")),
+        ("pl", "Dotyczy zamówienia klienta 44712.", ("po", "44712")),
+        ("pt", "Equipamento N/S 77342210 com defeito.", ("serial", "77342210")),
+        ("sv", "Tack för ert anbud 5512 på ventilerna.", ("quote", "5512")),
+        ("en", "See the attached rfq_55120.pdf.", ("quote", "rfq_55120")),
+    ],
+)
+def test_words_between_cue_and_value(lang: str, sentence: str, expected: tuple) -> None:
+    assert expected in _found(sentence), lang
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "order 881",  # three digits without a number sign: a quantity
+        "order no. 100 pcs",
+        "order # 250 units",
+        "Bestellung Nr. 881,50 EUR",
+        "Consegna: ordine 20121 Milano",  # postcodes after an order word
+        "commande 75008 Paris",
+        "pedido 28001 Madrid",
+        "encomenda 1000-001 Lisboa",
+        "zamówienie 00-950 Warszawa",
+        "drawings 10-12 attached",
+        "N/S: 2025",
+        "anbudet gäller 30 dagar",
+    ],
+)
+def test_ids4_distractors(body: str) -> None:
+    assert _found(body) == []
