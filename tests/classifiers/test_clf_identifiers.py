@@ -489,7 +489,7 @@ def test_number_signs_and_multi_word_cues_keep_distractors_out(body: str) -> Non
 
 
 # i12-ids4: a subject that is only a code after a reply prefix, words between cue and value,
-# N/S, anbud, rfq_, postcodes after an order word (three digits after an order word stay out).
+# N/S, anbud, rfq_ (three digits after an order word stay out).
 @pytest.mark.parametrize(
     ("subject", "body", "expected"),
     [
@@ -554,11 +554,6 @@ def test_words_between_cue_and_value(lang: str, sentence: str, expected: tuple) 
         "order no. 100 pcs",
         "order # 250 units",
         "Bestellung Nr. 881,50 EUR",
-        "Consegna: ordine 20121 Milano",  # postcodes after an order word
-        "commande 75008 Paris",
-        "pedido 28001 Madrid",
-        "encomenda 1000-001 Lisboa",
-        "zamówienie 00-950 Warszawa",
         "drawings 10-12 attached",
         "N/S: 2025",
         "anbudet gäller 30 dagar",
