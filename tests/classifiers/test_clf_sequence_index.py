@@ -81,3 +81,68 @@ def test_equal_masks_and_bit_numbers_are_one_object_each() -> None:
         assert not hasattr(index._compiled[0], "__dict__")
     index = _index()
     assert index._form_masks["order"] == index._form_masks["ordered"] != index._form_masks["po"]
+
+
+def _phrase_index() -> SequenceIndex:
+    """Rules whose document may be a form of several tokens ("call-off", found by the
+    caller's PhraseMatcher and handed to ``find`` as phrase hits)."""
+    rules = [
+        SequenceRule("order", "en", ((ORDER, DOCUMENT),), 2, False, True),
+        SequenceRule("order_number", "en", ((ORDER, DOCUMENT, NUM),), 1, False, False),
+        SequenceRule("either", "en", ((DOCUMENT, ORDER),), 1, True, True),
+    ]
+    forms = {("en", "order_verb"): frozenset({"order", "place"}),
+             ("en", "document"): frozenset({"po", "call-off", "blanket order"})}
+    return SequenceIndex(rules, forms, {}, frozenset({"not"}),
+                         one_token=lambda w: "-" not in w and " " not in w)
+
+
+def _phrase_hits(index: SequenceIndex, doc: spacy.tokens.Doc) -> list[tuple[int, int, int]]:
+    """(bit, start, end) of each form of several tokens in ``doc``, as the PhraseMatcher
+    gives them (overlapping ones too)."""
+    lower = [t.lower_ for t in doc]
+    hits = []
+    for bit, forms in index.phrases.items():
+        for form in forms:
+            parts = [t.lower_ for t in _tokens(form)]
+            for i in range(len(lower) - len(parts) + 1):
+                if lower[i : i + len(parts)] == parts:
+                    hits.append((bit, i, i + len(parts)))
+    return sorted(hits, key=lambda h: (h[1], h[2]))
+
+
+_NLP = spacy.blank("en")
+
+
+def _tokens(form: str) -> list[spacy.tokens.Token]:
+    return list(_NLP.make_doc(form))
+
+
+def test_forms_of_several_tokens_from_position_bits_as_from_every_token(
+    nlp: spacy.language.Language,
+) -> None:
+    """The occurrences of the variants searched over forms of several tokens, read from the
+    position bitsets (the usual case), give the matches that reading every token's mask
+    gives (the path taken once a whitespace word carried a symbol): random texts of order
+    words, documents of one and several tokens, numbers, negators, blank lines, line
+    breaks and other words."""
+    import random
+
+    rng = random.Random(7)
+    pieces = ["order", "place", "po", "call-off", "blanket order", "not", "the", "big",
+              "12", "4711", "\n", "\n\n", "call", "off", "-", "blanket"]
+    bits_path, tokens_path = _phrase_index(), _phrase_index()
+    tokens_path._spaced.add(10_000)  # no symbol has it: only the path changes
+    found = 0
+    for _ in range(400):
+        text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 25)))
+        doc = nlp.make_doc(text)
+        hits = _phrase_hits(bits_path, doc)
+        expected = tokens_path.find(doc, hits)
+        assert bits_path.find(doc, hits) == expected, text
+        found += len(expected)
+    assert found > 300
+    doc = nlp.make_doc("We place the call-off 12 now")
+    assert bits_path.find(doc, _phrase_hits(bits_path, doc)) == [
+        ("order", 1, 6), ("order_number", 1, 7), ("either", 1, 6)
+    ]
