@@ -397,7 +397,31 @@ class _WordMasks:
         self._rows = numpy.zeros(0, dtype=numpy.intp)  # ... and their rows in the table
         self._recent: dict[int, int] = {}  # hash -> row of the words added since
         self._table = numpy.zeros((256, self._size), dtype=numpy.uint8)
+        self._again = numpy.zeros(256, dtype=numpy.bool_)  # rows looked up by a later text
         self._used = 0
+
+    def _renew(self) -> None:
+        """Start a new table with the words of the old one that a text after their first
+        looked up (at most half the table's limit, the oldest first): the words every mail
+        has ("the", "order", "please") are not classified again after each renewal, the
+        numbers and names seen once are dropped. Masks depend on the word alone."""
+        if self._recent:
+            self._merge()
+        keep = self._again[: self._used].nonzero()[0][: _CACHE_LIMIT // 2]
+        hashes = numpy.zeros(self._used, dtype=numpy.uint64)
+        hashes[self._rows] = self._keys
+        table = self._table.take(keep, axis=0)
+        keys = hashes.take(keep)
+        self._clear()
+        count = len(keep)
+        if count:
+            order = keys.argsort()  # sorted key i is in row order[i] of the new table
+            self._keys, self._rows = keys.take(order), order
+            size = max(count, len(self._table))
+            self._table = numpy.zeros((size, self._size), dtype=numpy.uint8)
+            self._table[:count] = table
+            self._again = numpy.zeros(size, dtype=numpy.bool_)
+            self._used = count
 
     def pack(self, masks: list[int]) -> numpy.ndarray:
         """The rows of ``masks`` (Python ints below ``width`` bits)."""
@@ -415,13 +439,14 @@ class _WordMasks:
         The words known for longer are found by a binary search over their sorted hashes;
         those added since (a few a text) by a dict, merged into the sorted ones in bulk."""
         if self._used > _CACHE_LIMIT:
-            self._clear()
+            self._renew()
         keys = self._keys
         if len(keys):
             at = keys.searchsorted(hashes)
             found = keys.take(at, mode="clip") == hashes
             rows = self._rows.take(at, mode="clip")
             if found.all():
+                self._again[rows] = True
                 return self._table.take(rows, axis=0)
             lost = (~found).nonzero()[0]
         else:
@@ -430,9 +455,11 @@ class _WordMasks:
         recent = self._recent
         others = hashes.take(lost).tolist()
         new = set(others).difference(recent)
+        known = self._used  # rows below it were added for an earlier text
         if new:
             self._add(new, strings)
         rows[lost] = list(map(recent.__getitem__, others))
+        self._again[rows.compress(rows < known)] = True
         if len(recent) > _MERGE_AT:
             self._merge()
         return self._table.take(rows, axis=0)
@@ -443,6 +470,9 @@ class _WordMasks:
             grown = numpy.zeros((max(end, 2 * len(self._table)), self._size), numpy.uint8)
             grown[:start] = self._table[:start]
             self._table = grown
+            again = numpy.zeros(len(grown), dtype=numpy.bool_)
+            again[:start] = self._again[:start]
+            self._again = again
         words = list(new)
         self._table[start:end] = self.pack([self._mask(strings[h]) for h in words])
         self._recent.update(zip(words, range(start, end), strict=True))

@@ -170,3 +170,24 @@ def test_the_candidate_variants_are_those_with_every_symbol_present() -> None:
             present[sorted(on | {sequences._SPACE_NUMBER})] = 1
             expected = [j for j, c in enumerate(index._compiled) if on.issuperset(c.numbers)]
             assert index._candidates(present) == expected
+
+
+def test_a_renewed_word_table_keeps_the_words_of_several_texts(
+    nlp: spacy.language.Language, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renewal keeps the words a later text looked up again (their masks are not computed
+    again) and drops those seen in one text only; the matches are a fresh index's."""
+    monkeypatch.setattr(sequences, "_MERGE_AT", 3)
+    monkeypatch.setattr(sequences, "_CACHE_LIMIT", 30)
+    index = _index()
+    computed: list[str] = []
+    mask = index._words._mask
+    index._words._mask = lambda word: computed.append(word) or mask(word)
+    for n in range(60):
+        text = f"we ordered PO {n} {n + 1000}\n\nand order the quotation {n * 7 + 5000} now"
+        doc = nlp.make_doc(text)
+        assert index.find(doc) == _index().find(doc)
+        assert index.find(doc) == [("order", 1, 3), ("order", 7, 10), ("two_numbers", 3, 5)]
+    assert computed.count("order") == computed.count("ordered") == 1  # kept at each renewal
+    assert len(index._words._recent) + len(index._words._keys) <= 30 + 3 + 10
+    assert index._words._used < 60 * 3  # renewed: the numbers of old texts are gone
