@@ -44,7 +44,7 @@ MAX_ELEMENTS = 6
 MAX_UNORDERED = 3
 _NEG, _SPACE, _BREAK = 1, 2, 4  # marker bits of negators, whitespace and blank lines
 _FIRST_SYMBOL_BIT = 3
-_NEG_NUMBER, _SPACE_NUMBER, _BREAK_NUMBER = (b.bit_length() - 1 for b in (_NEG, _SPACE, _BREAK))
+_NEG_NUMBER, _BREAK_NUMBER = _NEG.bit_length() - 1, _BREAK.bit_length() - 1
 _DIGIT = re.compile(r"\d")
 _CACHE_LIMIT = 5_000  # distinct words remembered per language (about 0.4 MB) before renewal
 # Words added to the index's word table before they are sorted in: a merge sorts the whole
@@ -240,36 +240,15 @@ class SequenceIndex:
         # bit numbers of the symbols and negators of whitespace words (none expected; see find)
         self._spaced: set[int] = set()
         self._words = _WordMasks(_FIRST_SYMBOL_BIT + len(self._bits), self._mask)
-        # Each variant's symbols as bit numbers, one column a variant, padded with the
-        # whitespace marker's number (counted as present, never needed). Which variants have
-        # all their symbols in a text is read a row at a time from the text's present-symbol
-        # bytes, over the variants still in the running; a column's symbols are ordered by
-        # how few variants use them (a rule's own concept before a determiner or "#num"), so
-        # the first row leaves few. (Was an AND of every variant's packed mask with the
-        # absent symbols and an OR down 10-15 rows of 64 bits: 13 x 1,500 words a text. A
-        # symbol may occur twice in a variant: "#num" ... "#num".)
-        self._symbols = numpy.full(
-            (max((len(c.numbers) for c in self._compiled), default=1), len(self._compiled)),
-            _SPACE_NUMBER, dtype=numpy.intp,
+        # Each variant's symbols as a packed mask, one column a variant (rows of 64 bits): which
+        # variants have all their symbols in a text is an AND and an OR down the columns.
+        # (A symbol may occur twice in a variant: "#num" ... "#num".)
+        self._needs = numpy.ascontiguousarray(
+            self._words.pack(
+                [functools.reduce(operator.or_, (1 << n for n in c.numbers))
+                 for c in self._compiled]
+            ).view(numpy.uint64).T
         )
-        users: dict[int, int] = {}
-        for c in self._compiled:
-            for n in set(c.numbers):
-                users[n] = users.get(n, 0) + 1
-        for j, c in enumerate(self._compiled):
-            self._symbols[: len(c.numbers), j] = sorted(c.numbers, key=users.__getitem__)
-
-    def _candidates(self, present: numpy.ndarray) -> list[int]:
-        """The numbers of the variants whose symbols all have a 1 in ``present`` (a byte a
-        bit number, the padding's included), ascending."""
-        symbols = self._symbols
-        cand = present.take(symbols[0]).nonzero()[0]
-        for row in symbols[1:]:
-            if not len(cand):
-                break
-            cand = cand.compress(present.take(row.take(cand)))
-        numbers: list[int] = cand.tolist()
-        return numbers
 
     def _add_forms(self, forms: Iterable[str], bit: int, one_token: Callable[[str], bool]) -> None:
         for form in _apostrophe_variants(forms):
@@ -338,27 +317,23 @@ class SequenceIndex:
         # ``__array_function__`` dispatch and ``ravel``.)
         words = self._words
         rows = words.rows(columns, doc.vocab.strings)
-        # One byte a bit number: 1 if a word of the text has it.
-        present = numpy.unpackbits(
-            numpy.bitwise_or.reduce(rows.view(numpy.uint64), axis=0).view(numpy.uint8),
-            bitorder="little",
-        )
-        present[_SPACE_NUMBER] = 1  # the padding of the variants' symbols
+        absent = ~numpy.bitwise_or.reduce(rows.view(numpy.uint64), axis=0)
         hits = [(bit.bit_length() - 1, start, end) for bit, start, end in phrase_hits]
         if hits:
-            present[[n for n, _, _ in hits]] = 1
+            absent &= ~words.pack([sum({1 << n for n, _, _ in hits})]).view(numpy.uint64)[0]
         # Variants with all their symbols in the text, in the order of the rules (matches
         # come out in that order).
-        numbers = self._candidates(present)
+        lacking = numpy.bitwise_or.reduce(self._needs & absent[:, None], axis=0)
+        numbers = (lacking == 0).nonzero()[0].tolist()
         if not numbers:
             return []
         todo = list(map(self._compiled.__getitem__, numbers))
         # The symbols they need (and the negators): the only positions read below.
-        need = numpy.zeros_like(present)
-        need[self._symbols.take(numbers, axis=1)] = 1
-        need[_SPACE_NUMBER] = 0
-        need[_NEG_NUMBER] = 1
-        needed = need.nonzero()[0]
+        # (One OR down their packed columns, read back as bit numbers: a Python set union of
+        # ~35 tuples and a list turned into an array cost more.)
+        need = numpy.bitwise_or.reduce(self._needs.take(numbers, axis=1), axis=1)
+        need[0] |= _NEG
+        needed = numpy.unpackbits(need.view(numpy.uint8), bitorder="little").nonzero()[0]
         at = _Positions(rows, (rows[:, 0] & _SPACE) == 0, needed)
         # A symbol found as a form of several tokens (or, never seen, as a whitespace word)
         # has occurrences that are not one position each: its variants are searched over the

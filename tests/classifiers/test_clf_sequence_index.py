@@ -148,30 +148,6 @@ def test_forms_of_several_tokens_from_position_bits_as_from_every_token(
     ]
 
 
-def test_the_candidate_variants_are_those_with_every_symbol_present() -> None:
-    """The row-by-row filter of the shipped English and German indexes keeps exactly the
-    variants whose symbols are all present, in the order of the variants, for random sets
-    of present symbols (dense and sparse ones)."""
-    import random
-
-    import numpy
-
-    from classifiers import load_rules
-
-    rng = random.Random(3)
-    rules = load_rules()
-    for lang in ("en", "de"):
-        index = rules.sequence_index(lang)
-        width = index._symbols.max() + 1
-        used = sorted({n for c in index._compiled for n in c.numbers})
-        for share in (0.05, 0.3, 0.7, 0.95, 1.0):
-            on = {n for n in used if rng.random() < share}
-            present = numpy.zeros(width + 5, dtype=numpy.uint8)
-            present[sorted(on | {sequences._SPACE_NUMBER})] = 1
-            expected = [j for j, c in enumerate(index._compiled) if on.issuperset(c.numbers)]
-            assert index._candidates(present) == expected
-
-
 def test_a_renewed_word_table_keeps_the_words_of_several_texts(
     nlp: spacy.language.Language, monkeypatch: pytest.MonkeyPatch
 ) -> None:
