@@ -342,7 +342,17 @@ class SequenceIndex:
         slow = [c for c in todo if not odd.isdisjoint(c.numbers)] if odd else []
         if _NEG_NUMBER in odd:
             slow = todo
-        searched = _spans_search(slow, words.ints(rows), at.counted, hits) if slow else {}
+        if not slow:
+            return at.matches(todo, {})
+        if self._spaced:  # a whitespace word with a symbol: its tokens are read one by one
+            occurrences, negators = _occurrences(
+                words.ints(rows), at.rank(), [(1 << n, s, e) for n, s, e in hits],
+                _symbols(slow),
+            )
+            breaks = at.blank
+        else:  # (nearly always) the occurrences of single words are the position bits
+            occurrences, negators, breaks = at.occurrences(slow, hits)
+        searched = _spans_search(slow, at.rank(), occurrences, negators, breaks)
         return at.matches(todo, searched)
 
 
@@ -362,7 +372,31 @@ class _WordMasks:
         self._rows = numpy.zeros(0, dtype=numpy.intp)  # ... and their rows in the table
         self._recent: dict[int, int] = {}  # hash -> row of the words added since
         self._table = numpy.zeros((256, self._size), dtype=numpy.uint8)
+        self._again = numpy.zeros(256, dtype=numpy.bool_)  # rows looked up by a later text
         self._used = 0
+
+    def _renew(self) -> None:
+        """Start a new table with the words of the old one that a text after their first
+        looked up (at most half the table's limit, the oldest first): the words every mail
+        has ("the", "order", "please") are not classified again after each renewal, the
+        numbers and names seen once are dropped. Masks depend on the word alone."""
+        if self._recent:
+            self._merge()
+        keep = self._again[: self._used].nonzero()[0][: _CACHE_LIMIT // 2]
+        hashes = numpy.zeros(self._used, dtype=numpy.uint64)
+        hashes[self._rows] = self._keys
+        table = self._table.take(keep, axis=0)
+        keys = hashes.take(keep)
+        self._clear()
+        count = len(keep)
+        if count:
+            order = keys.argsort()  # sorted key i is in row order[i] of the new table
+            self._keys, self._rows = keys.take(order), order
+            size = max(count, len(self._table))
+            self._table = numpy.zeros((size, self._size), dtype=numpy.uint8)
+            self._table[:count] = table
+            self._again = numpy.zeros(size, dtype=numpy.bool_)
+            self._used = count
 
     def pack(self, masks: list[int]) -> numpy.ndarray:
         """The rows of ``masks`` (Python ints below ``width`` bits)."""
@@ -380,13 +414,14 @@ class _WordMasks:
         The words known for longer are found by a binary search over their sorted hashes;
         those added since (a few a text) by a dict, merged into the sorted ones in bulk."""
         if self._used > _CACHE_LIMIT:
-            self._clear()
+            self._renew()
         keys = self._keys
         if len(keys):
             at = keys.searchsorted(hashes)
             found = keys.take(at, mode="clip") == hashes
             rows = self._rows.take(at, mode="clip")
             if found.all():
+                self._again[rows] = True
                 return self._table.take(rows, axis=0)
             lost = (~found).nonzero()[0]
         else:
@@ -395,9 +430,11 @@ class _WordMasks:
         recent = self._recent
         others = hashes.take(lost).tolist()
         new = set(others).difference(recent)
+        known = self._used  # rows below it were added for an earlier text
         if new:
             self._add(new, strings)
         rows[lost] = list(map(recent.__getitem__, others))
+        self._again[rows.compress(rows < known)] = True
         if len(recent) > _MERGE_AT:
             self._merge()
         return self._table.take(rows, axis=0)
@@ -408,6 +445,9 @@ class _WordMasks:
             grown = numpy.zeros((max(end, 2 * len(self._table)), self._size), numpy.uint8)
             grown[:start] = self._table[:start]
             self._table = grown
+            again = numpy.zeros(len(grown), dtype=numpy.bool_)
+            again[:start] = self._again[:start]
+            self._again = again
         words = list(new)
         self._table[start:end] = self.pack([self._mask(strings[h]) for h in words])
         self._recent.update(zip(words, range(start, end), strict=True))
@@ -446,6 +486,8 @@ class _Positions:
         here read (a whitespace word with a symbol or a negator sends them to
         :func:`_spans_search`)."""
         self.counted = counted
+        self._rank: list[int] = []
+        self._tokens: list[int] = []
         # The words' bits, one run of bits per number, packed, read as a Python int each.
         picked = rows.compress(counted, axis=0).T.take(needed >> 3, axis=0)
         picked &= numpy.left_shift(1, needed & 7).astype(numpy.uint8)[:, None]
@@ -460,12 +502,63 @@ class _Positions:
             )
         breaks = 0
         blank = (rows[:, 0] & _BREAK).nonzero()[0]
+        self.blank: list[int] = blank.tolist()  # the tokens of blank lines
         if len(blank):
             for at in counted.cumsum().take(blank).tolist():
                 if at:
                     breaks |= 1 << (at - 1)
         single[_BREAK_NUMBER] = breaks
         self.single = single
+
+    def rank(self) -> list[int]:
+        """Each token's count of the counted tokens up to it (itself included)."""
+        if not self._rank:
+            self._rank = self.counted.cumsum().tolist()
+        return self._rank
+
+    def tokens(self) -> list[int]:
+        """Each position's token."""
+        if not self._tokens:
+            self._tokens = self.counted.nonzero()[0].tolist()
+        return self._tokens
+
+    def occurrences(
+        self, slow: list[_Compiled], hits: list[tuple[int, int, int]]
+    ) -> tuple[Occurrences, list[int], list[int]]:
+        """What :func:`_occurrences` gives for the symbols of ``slow`` (and the forms of
+        several tokens ``hits``: bit number, first token, end), and the blank lines'
+        tokens, read from the position bitsets instead of every token's mask: the same when
+        no whitespace word carries a symbol or a negator (whitespace tokens have no position
+        and no bit here). A symbol's single words come in position order, each before a
+        form of several tokens that starts at its token, as ``_occurrences`` sorts them."""
+        single, tokens, rank = self.single, self.tokens(), self.rank()
+        out: Occurrences = {}
+        for n in sorted(_numbers(slow)):
+            bits = single.get(n, 0)
+            ranks: list[int] = []
+            spans: list[tuple[int, int]] = []
+            while bits:
+                low = bits & -bits
+                p = low.bit_length() - 1
+                bits ^= low
+                ranks.append(p + 1)
+                spans.append((tokens[p], tokens[p]))
+            extra = [(rank[s], (s, e - 1)) for m, s, e in hits if m == n]
+            if extra:
+                merged = sorted(
+                    [*zip(ranks, spans, strict=True), *extra], key=operator.itemgetter(0)
+                )
+                ranks = [r for r, _ in merged]
+                spans = [f for _, f in merged]
+            if ranks:
+                out[1 << n] = (ranks, spans)
+        negators: list[int] = []
+        bits = single.get(_NEG_NUMBER, 0)
+        while bits:
+            low = bits & -bits
+            negators.append(tokens[low.bit_length() - 1])
+            bits ^= low
+        return out, negators, self.blank
 
     def matches(
         self, todo: list[_Compiled], searched: dict[_Compiled, list[tuple[str, int, int]]]
@@ -481,8 +574,21 @@ class _Positions:
             if searched and c in searched:
                 out += searched[c]
                 continue
-            reached = _reached(c, single)
-            ends = reached[-1]
+            # For each element: the positions where a chain of the elements up to it, each
+            # within the window after the one before, can end (bitsets). Inline, not a
+            # function: most variants die at their second element (44 tried a message, 4
+            # reach their last).
+            numbers = c.numbers
+            ends = single[numbers[0]]
+            reached = [ends]
+            for n in numbers[1:]:
+                starts = ends << 1
+                for k in c.spread:
+                    starts |= starts << k
+                ends = starts & single[n]
+                if not ends:
+                    break
+                reached.append(ends)
             if not ends:
                 continue
             found: list[tuple[int, int]] = []
@@ -505,26 +611,10 @@ class _Positions:
             if not found:
                 continue
             if not tokens:
-                tokens = self.counted.nonzero()[0].tolist()  # position -> token
+                tokens = self.tokens()  # position -> token
             found.sort()
             out += [(c.rule_id, tokens[f], tokens[q] + 1) for f, q in found]
         return out
-
-
-def _reached(c: _Compiled, single: dict[int, int]) -> list[int]:
-    """For each element of ``c``: the positions where a chain of the elements up to it, each
-    within the window after the one before, can end (bitsets; [0] after a dead end)."""
-    ends = single.get(c.numbers[0], 0)
-    reached = [ends]
-    for n in c.numbers[1:]:
-        if not ends:
-            return [0]
-        starts = ends << 1
-        for k in c.spread:
-            starts |= starts << k
-        ends = starts & single.get(n, 0)
-        reached.append(ends)
-    return reached
 
 
 @functools.cache  # one tuple per window for the thousands of variants that share it
@@ -539,24 +629,30 @@ def _spread_steps(window: int) -> tuple[int, ...]:
     return tuple(steps)
 
 
+def _numbers(slow: list[_Compiled]) -> set[int]:
+    """The bit numbers of the symbols of ``slow``."""
+    return set().union(*(c.numbers for c in slow))
+
+
+def _symbols(slow: list[_Compiled]) -> int:
+    """The bits of the symbols of ``slow``."""
+    needed = 0
+    for n in _numbers(slow):
+        needed |= 1 << n
+    return needed
+
+
 def _spans_search(
     slow: list[_Compiled],
-    per_token: list[int],
-    counted: numpy.ndarray,
-    hits: list[tuple[int, int, int]],
+    rank: list[int],
+    occurrences: Occurrences,
+    negators: list[int],
+    breaks: list[int],
 ) -> dict[_Compiled, list[tuple[str, int, int]]]:
     """The matches of the variants ``slow``, searched over the first and last token of each
-    occurrence of their symbols (``per_token``: each token's word mask; ``hits``: bit number,
-    first token, end of the forms of several tokens)."""
-    rank: list[int] = counted.cumsum().tolist()
-    breaks = [i for i, m in enumerate(per_token) if m & _BREAK]
-    needed = 0
-    for c in slow:
-        for n in c.numbers:
-            needed |= 1 << n
-    occurrences, negators = _occurrences(
-        per_token, rank, [(1 << n, s, e) for n, s, e in hits], needed
-    )
+    occurrence of their symbols (``occurrences``, from :func:`_occurrences` or
+    :meth:`_Positions.occurrences`; ``negators`` and ``breaks``: the tokens of negators and
+    blank lines, ascending; ``rank``: each token's count of counted tokens)."""
     out: dict[_Compiled, list[tuple[str, int, int]]] = {}
     for c in slow:
         out[c] = [
