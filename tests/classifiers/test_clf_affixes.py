@@ -11,7 +11,9 @@ import pytest
 import spacy
 
 from classifiers.affixes import (
+    _bounded_width,
     _edge_chars,
+    _width,
     blank,
     guarded,
     guarded_finditer,
@@ -184,6 +186,20 @@ def test_edge_characters_read_from_the_pattern() -> None:
     assert edge(r"ab?", last=True) is None  # an optional last item: any of several
     assert edge(r"\w+", last=True) is None  # a category: not enumerated
     assert edge(r"(?<=a)", last=True) is None  # an empty match
+
+
+@pytest.mark.parametrize("lang", SUPPORTED)
+def test_memoised_widths_are_the_parsers(lang: str) -> None:
+    """``_width`` is memoised (a language start measured each suffix piece ~25 times): asked
+    first or again, its answer is the stdlib parser's for every suffix piece of the language,
+    with and without the "$" of the pattern."""
+    pieces = [str(p) for p in spacy.blank(lang).Defaults.suffixes if str(p).strip()]
+    for piece in [*pieces, *(p + "$" for p in pieces)]:
+        fresh = int(sre_parse.parse(piece).getwidth()[1])
+        assert _width(piece) == fresh
+        assert _width(piece) == fresh
+    assert _bounded_width(None) == 0
+    assert _bounded_width(re.compile(r"km$|\.\.+$|(?<=[0-9])%$")) == 2  # "\.\.+": unbounded
 
 
 def test_unknown_patterns_are_left_alone() -> None:
