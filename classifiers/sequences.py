@@ -534,15 +534,9 @@ class _Positions:
         single, tokens, rank = self.single, self.tokens(), self.rank()
         out: Occurrences = {}
         for n in sorted(_numbers(slow)):
-            bits = single.get(n, 0)
-            ranks: list[int] = []
-            spans: list[tuple[int, int]] = []
-            while bits:
-                low = bits & -bits
-                p = low.bit_length() - 1
-                bits ^= low
-                ranks.append(p + 1)
-                spans.append((tokens[p], tokens[p]))
+            positions = _set_bits(single.get(n, 0))
+            ranks = [p + 1 for p in positions]
+            spans = [(tokens[p], tokens[p]) for p in positions]
             extra = [(rank[s], (s, e - 1)) for m, s, e in hits if m == n]
             if extra:
                 merged = sorted(
@@ -552,12 +546,7 @@ class _Positions:
                 spans = [f for _, f in merged]
             if ranks:
                 out[1 << n] = (ranks, spans)
-        negators: list[int] = []
-        bits = single.get(_NEG_NUMBER, 0)
-        while bits:
-            low = bits & -bits
-            negators.append(tokens[low.bit_length() - 1])
-            bits ^= low
+        negators = [tokens[p] for p in _set_bits(single.get(_NEG_NUMBER, 0))]
         return out, negators, self.blank
 
     def matches(
@@ -627,6 +616,16 @@ def _spread_steps(window: int) -> tuple[int, ...]:
         steps.append(step)
         covered += step
     return tuple(steps)
+
+
+def _set_bits(bits: int) -> list[int]:
+    """The numbers of the set bits of ``bits``, lowest first (positions of a bitset)."""
+    out: list[int] = []
+    while bits:
+        low = bits & -bits
+        out.append(low.bit_length() - 1)
+        bits ^= low
+    return out
 
 
 def _numbers(slow: list[_Compiled]) -> set[int]:
