@@ -61,14 +61,18 @@ _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", re.I)
 # UPS 1Z..., and bare digit runs longer than any order number: parcel numbers (DPD, GLS, DHL).
 _TRACKING = re.compile(r"1Z[A-Z0-9]{16}|\d{13,}", re.I)
 # Words that announce a number that is not ours, right before the whole match (label included).
-_FOREIGN_CUE = re.compile(
-    r"(?:\+|\b00|\b(?:tel|phone|fax|mobile?|mob|cell|telefon|t[ée]l[ée]phone|t[ée]l|"
+_CUE = (
+    r"\+|\b00|\b(?:tel|phone|fax|mobile?|mob|cell|telefon|t[ée]l[ée]phone|t[ée]l|"
     r"tel[ée]fono|telefoon|telefone|VAT|USt|UID|TVA|IVA|BTW|NIP|DI[ČC]|moms|CVR|IBAN|BIC|SWIFT|"
     r"tracking|sendungs\w*|suivi|seguimiento|tracciamento|track\s*&\s*trace|"
     r"przesy[łl]k\w*|z[áa]silk\w*|kolli\w*|parcel|consignment|waybill|AWB|post\s*code|zip|PLZ)"
-    r"\b[^\w\n]{0,4}(?:(?:id|no|nr|number|numbers|code|ID-Nr|nummer)\b[^\w\n]{0,4})?)$",
-    re.I,
+    r"\b[^\w\n]{0,4}(?:(?:id|no|nr|number|numbers|code|ID-Nr|nummer)\b[^\w\n]{0,4})?"
 )
+# Searched over the 30 characters before each match: the class of the characters a cue can
+# begin with goes first (zero-width, so no match changes), and at most positions the engine
+# fails one class test instead of entering the cue words one by one (under IGNORECASE it
+# cannot skip a word on its first letter): 63,000 -> 29,000 instructions a search.
+_FOREIGN_CUE = re.compile(f"{lookahead(first_chars(_CUE, re.I))}(?:{_CUE})$", re.I)
 # A unit, a currency (also the local signs zł, Kč, kr, Ft, lei) or decimals right after the
 # number: a quantity or an amount.
 _AMOUNT_AFTER = re.compile(
