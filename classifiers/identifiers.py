@@ -220,31 +220,25 @@ LOOK_AHEAD = 80
 # back cannot put a digit after them.
 _GAP = LOOK_BEHIND + LOOK_AHEAD
 _CLUSTER = re.compile(rf"\d(?:\D{{0,{_GAP}}}+\d)*+")
-# Every character of a text's ``latin_view`` is mapped to "0" (a digit, as "\d" decides) or "."
-# and the clusters are found in those bytes, where the engine compares single bytes instead
-# of asking Unicode's tables about every character.
-_DIGIT_BYTES = bytes(ord("0" if re.match(r"\d", chr(i)) else ".") for i in range(256))
-_BYTE_CLUSTER = re.compile(rf"0(?:\.{{0,{_GAP}}}+0)*+".encode())
+# The same clusters in the text's ``_kinds`` (a digit is "d" there, as "\d" decides), where the
+# engine compares single bytes instead of asking Unicode's tables about every character.
+_BYTE_CLUSTER = re.compile(rf"d(?:[^d]{{0,{_GAP}}}+d)*+".encode())
 _SPACE = re.compile(r"\s")
 
 
-# Beyond Latin-1 "\d" is ``str.isdecimal`` (Arabic-Indic, Devanagari, fullwidth digits).
-_DIGITS = ByteTable(_DIGIT_BYTES, lambda char: 0x30 if char.isdecimal() else 0x2E)
-
-
-def _clusters(text: str, view: LatinView | None) -> Iterator[tuple[int, int]]:
+def _clusters(text: str, kinds: bytes | None) -> Iterator[tuple[int, int]]:
     """(start, end) of each cluster of digit runs, in order."""
-    if view is None:  # beyond the Basic Multilingual Plane: Unicode's digits are many
+    if kinds is None:  # beyond the Basic Multilingual Plane: Unicode's digits are many
         return (m.span() for m in _CLUSTER.finditer(text))
-    return (m.span() for m in _BYTE_CLUSTER.finditer(view.mapped(_DIGITS, 0, len(text))))
+    return (m.span() for m in _BYTE_CLUSTER.finditer(kinds))
 
 
-def _stretches(text: str, view: LatinView | None) -> list[tuple[int, int]]:
-    """Pieces of ``text`` around its digits where identifiers are searched (``view``: the
-    text's :func:`latin_view`)."""
+def _stretches(text: str, kinds: bytes | None) -> list[tuple[int, int]]:
+    """Pieces of ``text`` around its digits where identifiers are searched (``kinds``: the
+    text's :func:`_kinds`)."""
     out: list[tuple[int, int]] = []
     lo = last = -1  # the start of the stretch being grown, and the end of its last digit run
-    for start, end in _clusters(text, view):
+    for start, end in _clusters(text, kinds):
         # The stretch reaches at least LOOK_AHEAD past its last digits (or the end of the
         # text): only a cluster further away than that can begin a new one, and only then is
         # the space that ends the stretch looked for.
@@ -268,13 +262,13 @@ def _stretch_end(text: str, last: int) -> int:
 
 
 def _spans(
-    text: str, rules: RuleSet, view: LatinView | None = None
+    text: str, rules: RuleSet, view: LatinView | None = None, kinds: bytes | None = None
 ) -> list[tuple[int, int, str, str, bool]]:
     """(start, end, kind, value, configured) of every candidate; lookbehinds see the text
     before a stretch, so a stretch starting inside a word finds nothing glued to it.
-    ``view``: the text's :func:`latin_view`."""
+    ``view`` and ``kinds``: the text's :func:`latin_view` and :func:`_kinds`."""
     found: list[tuple[int, int, str, str, bool]] = []
-    stretches = _stretches(text, view)
+    stretches = _stretches(text, kinds)
     if not stretches:
         return found
     for regex, group in _combined(rules):
@@ -486,6 +480,7 @@ _NEXT_ROW = re.compile(rf"\n({_ROW})")
 # a newline, "s" a separator, "d" a digit (as "\d" decides), "x" any other cell character. The
 # engine then compares single bytes instead of testing every character against a class that
 # asks Unicode's tables about digits; positions are the text's, a byte for each character.
+# The digit clusters are found in the same bytes (``_BYTE_CLUSTER``): one mapping for both.
 _ROW_BYTES = ByteTable(
     bytes(ord("n" if c == "\n" else "s" if c in "\t|;," else "d" if c.isdecimal() else "x")
           for c in map(chr, range(256))),
@@ -514,16 +509,21 @@ def _header_kinds(cells: list[str], rules: RuleSet) -> dict[int, IdentifierPatte
     return out
 
 
-def _header_rows(text: str, view: LatinView | None = None) -> Iterator[tuple[int, int]]:
-    """(start, end) of the lines that are whole header rows, in order. ``view``: the text's
-    :func:`latin_view`, where it has one (the rows are then found in its mapped bytes)."""
-    if view is None:
+def _kinds(text: str, view: LatinView | None) -> bytes | None:
+    """``text`` mapped by ``_ROW_BYTES`` (``view``: its :func:`latin_view`); None without a
+    view. Made once per text, for the digit clusters and the header rows."""
+    return None if view is None else view.mapped(_ROW_BYTES, 0, len(text))
+
+
+def _header_rows(text: str, kinds: bytes | None = None) -> Iterator[tuple[int, int]]:
+    """(start, end) of the lines that are whole header rows, in order. ``kinds``: the text's
+    :func:`_kinds`, where it has a view (the rows are then found in those bytes)."""
+    if kinds is None:
         first = _FIRST_ROW.match(text)
         if first is not None:
             yield first.span(1)
         yield from (m.span(1) for m in _NEXT_ROW.finditer(text, first.end() if first else 0))
         return
-    kinds = view.mapped(_ROW_BYTES, 0, len(text))
     first_b = _FIRST_ROW_BYTES.match(kinds)
     if first_b is not None:
         yield first_b.span(1)
@@ -531,13 +531,13 @@ def _header_rows(text: str, view: LatinView | None = None) -> Iterator[tuple[int
 
 
 def _table_cells(
-    text: str, rules: RuleSet, view: LatinView | None = None
+    text: str, rules: RuleSet, kinds: bytes | None = None
 ) -> list[tuple[int, int, str, str, bool]]:
     """Values in the columns of an item table whose header names an identifier kind, row by
-    row until a row with fewer cells (the table has ended). ``view``: the text's
-    :func:`latin_view`, where it has one."""
+    row until a row with fewer cells (the table has ended). ``kinds``: the text's
+    :func:`_kinds`, where it has one."""
     found: list[tuple[int, int, str, str, bool]] = []
-    for row_start, row_end in _header_rows(text, view):
+    for row_start, row_end in _header_rows(text, kinds):
         cells = _CELL.split(text[row_start:row_end])
         if len(cells) < 3:
             continue
@@ -619,7 +619,9 @@ def extract_identifiers(subject: str, body: str, rules: RuleSet) -> tuple[Identi
     texts = (subject or "", (body or "")[:MAX_SCAN])
     for text in texts:
         view = latin_view(text)  # made once for both scans
-        for kind, value in _resolve(_spans(text, rules, view) + _table_cells(text, rules, view)):
+        kinds = _kinds(text, view)
+        for kind, value in _resolve(_spans(text, rules, view, kinds)
+                                    + _table_cells(text, rules, kinds)):
             key = value.lower()
             if key not in seen:
                 seen.add(key)

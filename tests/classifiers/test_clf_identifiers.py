@@ -261,7 +261,8 @@ def test_header_rows_are_those_of_the_backtracking_pattern() -> None:
         letters = alphabet if n % 2 else wider
         text = "".join(rng.choice(letters) for _ in range(rng.randint(0, 40)))
         view = identifiers.latin_view(text)
-        assert list(identifiers._header_rows(text, view)) == rows(text), repr(text)
+        kinds = identifiers._kinds(text, view)
+        assert list(identifiers._header_rows(text, kinds)) == rows(text), repr(text)
         assert list(identifiers._header_rows(text)) == rows(text), repr(text)
     assert rows("Pos;Serial no.;Qty\n1;SN-4471;2") == [(0, 18)]  # the test can find a row
 

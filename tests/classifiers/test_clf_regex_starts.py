@@ -68,7 +68,7 @@ def test_finder_scan_equals_the_full_scan(text: str, combined: list) -> None:
         if find is None:
             continue
         view = latin_view(text)
-        stretches = identifiers._stretches(text, view)
+        stretches = identifiers._stretches(text, identifiers._kinds(text, view))
         # every stretch, and every piece of the text that starts and ends at a space
         cuts = [0, *(m.start() for m in re.finditer(" ", text)), len(text)]
         pieces = [(a, b) for a in cuts for b in cuts if a < b]
@@ -111,9 +111,16 @@ def test_latin_view_of_texts_beyond_latin_1() -> None:
     assert latin_view("Numéro 12").units is None  # Latin-1: its own bytes
     view = latin_view("zł 12\u0663ę")
     assert view is not None and view.units is not None
-    assert view.mapped(identifiers._DIGITS, 0, 6) == b"...000"  # the Arabic-Indic three too
-    assert view.mapped(identifiers._DIGITS, 1, 5) == b"..00"
+    assert view.mapped(identifiers._ROW_BYTES, 0, 6) == b"xxxddd"  # the Arabic-Indic three too
+    assert view.mapped(identifiers._ROW_BYTES, 1, 5) == b"xxdd"
     assert latin_view("order 12 \U0001f44d") is None  # two UTF-16 units: positions would shift
+
+
+def test_the_digits_of_the_kinds_are_those_of_backslash_d() -> None:
+    """The digit clusters are read from the header rows' table: its "d" must be "\\d"."""
+    table = identifiers._ROW_BYTES.full()
+    digits = {c for c in range(0x10000) if re.match(r"\d", chr(c))}
+    assert {c for c in range(0x10000) if table[c] == ord("d")} == digits
 
 
 def test_identifiers_next_to_letters_beyond_latin_1() -> None:
@@ -165,6 +172,10 @@ def test_cased_finder_needs_a_code_not_a_capitalised_word() -> None:
     assert cased_finder(re.compile(r"(?<![\w-])PO-\d+", re.I), r"[\w-]") is None
 
 
+def _kinds(text: str) -> bytes | None:
+    return identifiers._kinds(text, latin_view(text))
+
+
 def _stretches_by_digit_run(text: str) -> list[tuple[int, int]]:
     """The definition: one step per digit run (the code finds clusters of runs instead)."""
     behind, ahead = identifiers.LOOK_BEHIND, identifiers.LOOK_AHEAD
@@ -191,9 +202,9 @@ def test_stretches_are_those_of_every_digit_run(gap: int) -> None:
         # Latin-1 (its superscript two is no digit to "\d") and beyond (an Arabic-Indic three is)
         for digits in ("5\u00b2\u00e9", "5\u0663"):
             text = f"a 12 {filler}34 b{filler}{digits} {filler}7"
-            assert identifiers._stretches(text, latin_view(text)) == _stretches_by_digit_run(text)
+            assert identifiers._stretches(text, _kinds(text)) == _stretches_by_digit_run(text)
     for text in TEXTS:
-        assert identifiers._stretches(text, latin_view(text)) == _stretches_by_digit_run(text)
+        assert identifiers._stretches(text, _kinds(text)) == _stretches_by_digit_run(text)
 
 
 def test_a_choice_of_lookbehinds_leaves_the_first_characters_to_what_follows() -> None:
