@@ -570,7 +570,10 @@ def _table_cells(
 
 
 # A capitalised code with one to four -groups, standing alone (not in a bracketed case tag).
-_CODE = re.compile(r"(?<![\w\[/-])[A-Z]{1,6}(?:-[A-Z0-9]{1,8}){1,4}(?![\w\]]|-\w)")
+# Its first letter is consumed before the "not glued" lookbehind (which then looks one more
+# character back): a pattern that begins with a character class lets the engine skip the
+# other characters in C, where one that begins with a lookbehind is entered at every one.
+_CODE = re.compile(r"[A-Z](?<![\w\[/-].)[A-Z]{0,5}(?:-[A-Z0-9]{1,8}){1,4}(?![\w\]]|-\w)")
 # Kinds whose numbers come in families of one customer ("AA-55120 / AA-55121", a batch of
 # serials): a code of the same family elsewhere in the message is one too. Order numbers are
 # left out: a label word before a product code would otherwise pull in the whole catalogue.

@@ -562,3 +562,25 @@ def test_words_between_cue_and_value(lang: str, sentence: str, expected: tuple) 
 )
 def test_ids4_distractors(body: str) -> None:
     assert _found(body) == []
+
+
+def test_sibling_codes_are_those_of_the_lookbehind_first_pattern() -> None:
+    """``_CODE`` consumes its first letter before the "not glued" lookbehind: the same codes
+    as the pattern that looks behind first, on random texts of code characters, separators,
+    brackets and letters beyond ASCII, from the start and from other positions."""
+    import random
+    import re
+
+    from classifiers import identifiers
+
+    plain = re.compile(r"(?<![\w\[/-])[A-Z]{1,6}(?:-[A-Z0-9]{1,8}){1,4}(?![\w\]]|-\w)")
+    rng = random.Random(5)
+    alphabet = ["A", "B", "Z", "a", "-", "[", "]", "/", "1", "9", " ", "é", "É", "\n", "AB-12",
+                "-X", "_", "\u0663"]
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        for pos in range(0, len(text) + 1, 7):
+            assert ([m.span() for m in identifiers._CODE.finditer(text, pos)]
+                    == [m.span() for m in plain.finditer(text, pos)]), repr(text)
+    assert [m.group(0) for m in identifiers._CODE.finditer("AA-55120 / [X-1] AB-12")] == [
+        "AA-55120", "AB-12"]
