@@ -29,6 +29,7 @@ from classifiers.regex_starts import (
     finder,
     first_chars,
     lookahead,
+    requires_digit,
 )
 from classifiers.rules import IdentifierPattern, RuleSet
 from classifiers.types import Identifier
@@ -233,10 +234,11 @@ def _clusters(text: str, kinds: bytes | None) -> Iterator[tuple[int, int]]:
     return (m.span() for m in _BYTE_CLUSTER.finditer(kinds))
 
 
-def _stretches(text: str, kinds: bytes | None) -> list[tuple[int, int]]:
-    """Pieces of ``text`` around its digits where identifiers are searched (``kinds``: the
-    text's :func:`_kinds`)."""
-    out: list[tuple[int, int]] = []
+def _stretches(text: str, kinds: bytes | None) -> list[tuple[int, int, int]]:
+    """Pieces of ``text`` around its digits where identifiers are searched, as (start, end,
+    end of the last digit run in it: no digit follows in the piece). ``kinds``: the text's
+    :func:`_kinds`."""
+    out: list[tuple[int, int, int]] = []
     lo = last = -1  # the start of the stretch being grown, and the end of its last digit run
     for start, end in _clusters(text, kinds):
         # The stretch reaches at least LOOK_AHEAD past its last digits (or the end of the
@@ -247,11 +249,11 @@ def _stretches(text: str, kinds: bytes | None) -> list[tuple[int, int]]:
         else:
             hi = _stretch_end(text, last)
             if start - LOOK_BEHIND > hi:
-                out.append((lo, hi))
+                out.append((lo, hi, last))
                 lo = start - LOOK_BEHIND
         last = end
     if lo >= 0:
-        out.append((lo, _stretch_end(text, last)))
+        out.append((lo, _stretch_end(text, last), last))
     return out
 
 
@@ -266,19 +268,24 @@ def _spans(
 ) -> list[tuple[int, int, str, str, bool]]:
     """(start, end, kind, value, configured) of every candidate; lookbehinds see the text
     before a stretch, so a stretch starting inside a word finds nothing glued to it.
-    ``view`` and ``kinds``: the text's :func:`latin_view` and :func:`_kinds`."""
+    ``view`` and ``kinds``: the text's :func:`latin_view` and :func:`_kinds`.
+
+    A match that starts after a stretch's last digit holds no digit (the stretch ends before
+    the next one): only the patterns in ``after`` (:func:`_after_digits`) are tried there,
+    and the case-sensitive alternation, whose such matches add nothing, is not tried."""
     found: list[tuple[int, int, str, str, bool]] = []
     stretches = _stretches(text, kinds)
     if not stretches:
         return found
     for regex, group in _combined(rules):
-        find, dispatch = _finder(regex, group)
-        for lo, hi in stretches:
+        find, dispatch, after = _finder(regex, group)
+        for lo, hi, last in stretches:
             if dispatch is not None and isinstance(find, Finder):
-                for n, m in _dispatched(text, regex, find, dispatch, len(group), lo, hi, view):
+                for n, m in _dispatched(text, regex, find, dispatch, len(group), lo, hi, view,
+                                        last, after):
                     _take(text, m, group[n], _value_group(m, n), found)
             else:
-                for m in _matches(text, regex, find, lo, hi, view):
+                for m in _matches(text, regex, find, lo, hi, view, hi if after else last):
                     n = _alternative(m, len(group))
                     _take(text, m, group[n], f"v{n}", found)
     return found
@@ -298,18 +305,22 @@ _FIRST_CHARS = re.compile(r"^\(\?=\[(?:\\.|[^\]\\])*\]\)")
 # pattern's hash, and ``re.Pattern.__hash__`` hashes the whole compiled program every call
 # (about 110,000 instructions for the combined alternations, 3 % of a message's classify).
 # The entry keeps its pattern alive, so its id cannot be reused by another.
-_FINDERS: dict[int, tuple[re.Pattern[str], Finder | CasedFinder | None, Dispatch | None]] = {}
+_FINDERS: dict[
+    int,
+    tuple[re.Pattern[str], Finder | CasedFinder | None, Dispatch | None, frozenset[int]],
+] = {}
 _MAX_FINDERS = 16
 
 
 def _finder(
     regex: re.Pattern[str], group: list[IdentifierPattern]
-) -> tuple[Finder | CasedFinder | None, Dispatch | None]:
-    """The prefilter of one combined alternation of ``group`` (``regex_starts.py``) and, for
-    the case-insensitive one, which of its patterns to try at a start; built on first use."""
+) -> tuple[Finder | CasedFinder | None, Dispatch | None, frozenset[int]]:
+    """The prefilter of one combined alternation of ``group`` (``regex_starts.py``), for the
+    case-insensitive one which of its patterns to try at a start, and the patterns tried
+    after a stretch's last digit (:func:`_after_digits`); built on first use."""
     known = _FINDERS.get(id(regex))
     if known is not None and known[0] is regex:
-        return known[1], known[2]
+        return known[1], known[2], known[3]
     head = _shared_lookbehind([_FIRST_CHARS.sub("", regex.pattern, count=1)])
     make = finder if regex.flags & re.I else cased_finder
     built = make(regex, head[len("(?<!") : -1]) if head else None
@@ -318,10 +329,25 @@ def _finder(
         alternatives = _alternatives(group)[1]
         dispatch = Dispatch(alternatives, regex.flags, built.table.latin,
                             [p.regex for p in group])
+    after = _after_digits(group)
     if len(_FINDERS) >= _MAX_FINDERS:
         _FINDERS.clear()
-    _FINDERS[id(regex)] = (regex, built, dispatch)
-    return built, dispatch
+    _FINDERS[id(regex)] = (regex, built, dispatch, after)
+    return built, dispatch, after
+
+
+def _after_digits(group: list[IdentifierPattern]) -> frozenset[int]:
+    """The numbers of the patterns of ``group`` worth trying where no digit follows: those
+    that can match without one; none when such a match of each of them adds nothing (a
+    shipped pattern without the ``short`` licence or a list after it: its value is not
+    plausible without digits, and ``_take`` drops it). A pattern that holds a digit cannot
+    match there, so trying only these finds the same matches, in the same order."""
+    digitless = [n for n, p in enumerate(group)
+                 if not requires_digit(p.regex.pattern, p.regex.flags)]
+    if all(not group[n].id.startswith(CONFIGURED) and not group[n].short
+           and group[n].list_continuation is None for n in digitless):
+        return frozenset()
+    return frozenset(digitless)
 
 
 def _dispatched(
@@ -333,13 +359,16 @@ def _dispatched(
     lo: int,
     hi: int,
     view: LatinView | None,
+    last: int | None = None,
+    after: frozenset[int] = frozenset(),
 ) -> Iterator[tuple[int, re.Match[str]]]:
     """(pattern number, match) for what :func:`_matches` finds with the case-insensitive
     alternation, each start trying only the patterns of its group that can match there
     (``Dispatch``), one by one in their order: the first that matches is the alternative the
     alternation takes, with the same match, so the same matches come in the same order. The
     match is the pattern's own (its value group is ``value``), but where the alternation is
-    run as before (``count``: the number of patterns, to read which one matched)."""
+    run as before (``count``: the number of patterns, to read which one matched). Starts
+    from ``last`` on (no digit follows there) try only the patterns in ``after``."""
     got = find.candidates(text, lo, hi, view)
     mapped = None if got is None else got[1]
     if got is None or mapped is None:  # "İ" in the stretch, or a lowered one: as before
@@ -349,6 +378,7 @@ def _dispatched(
     starts, at = got[0], got[2]
     known = dispatch.by_key.get
     free = lo
+    digits_end = hi if last is None else last
     for pos in starts:
         if pos < free:
             continue
@@ -356,6 +386,8 @@ def _dispatched(
         chosen = known(key)
         if chosen is None:
             chosen = dispatch.choose(key)
+        if pos >= digits_end:
+            chosen = tuple(c for c in chosen if c[0] in after)
         for n, one in chosen:
             if (m := one.match(text, pos, hi)) is not None:
                 yield n, m
@@ -370,17 +402,27 @@ def _matches(
     lo: int,
     hi: int,
     view: LatinView | None = None,
+    before: int | None = None,
 ) -> Iterator[re.Match[str]]:
     """What ``regex.finditer(text, lo, hi)`` finds, the regex tried only where ``find`` says a
     match can start: the same matches in the same order (the earliest start wins, and the
     search goes on where a match ended). Under IGNORECASE Python's regex engine enters every
-    alternative at every word; here it runs at the two dozen starts per mail instead."""
-    starts = find.starts(text, lo, hi, view) if find is not None else None
+    alternative at every word; here it runs at the two dozen starts per mail instead.
+    ``before``: only the matches that start before it (the finder then scans only up to the
+    PREFIX_CHARS characters after it that its last candidates look at)."""
+    stop = hi if before is None else before
+    end = min(hi, stop + PREFIX_CHARS)
+    starts = find.starts(text, lo, end, view) if find is not None else None
     if starts is None:  # no finder, or "İ" in the stretch: lowering shifts positions
-        yield from regex.finditer(text, lo, hi)
+        for m in regex.finditer(text, lo, hi):
+            if m.start() >= stop:
+                return
+            yield m
         return
     free = lo
     for pos in starts:
+        if pos >= stop:
+            return
         if pos >= free and (m := regex.match(text, pos, hi)) is not None:
             yield m
             free = max(m.end(), pos + 1)

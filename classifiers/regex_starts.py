@@ -106,6 +106,55 @@ def _zero_width(items: Any) -> bool:
     return all(op in (_constants.ASSERT, _constants.ASSERT_NOT, _constants.AT) for op, _ in items)
 
 
+def requires_digit(pattern: str, flags: int) -> bool:
+    """Whether every match of ``pattern`` holds a digit (a character ``\\d`` matches) between
+    its start and its end; False where that is not sure (a lookahead's digit may lie beyond
+    the match, a back reference, a parse error)."""
+    if _parser is None:
+        return False
+    try:
+        parsed = _parser.parse(pattern, flags)
+    except re.error:
+        return False
+    return _holds_digit(list(parsed))
+
+
+def _holds_digit(items: list[tuple[Any, Any]]) -> bool:
+    """A parsed sequence holds a digit when one of its items must match one."""
+    for op, av in items:
+        if op is _constants.LITERAL and chr(av).isdecimal():  # digits have no other case
+            return True
+        if op is _constants.IN and _digits_only(av):
+            return True
+        if op is _constants.SUBPATTERN and _holds_digit(list(av[3])):
+            return True
+        if op is _constants.ATOMIC_GROUP and _holds_digit(list(av)):
+            return True
+        if op is _constants.BRANCH and all(_holds_digit(list(alt)) for alt in av[1]):
+            return True
+        if (op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT)
+                and av[0] >= 1 and _holds_digit(list(av[2]))):
+            return True
+    return False
+
+
+def _digits_only(av: list[tuple[Any, Any]]) -> bool:
+    """A parsed character class (IN) of digits only: ``\\d``, digits, ranges of digits."""
+    for kind, val in av:
+        if kind is _constants.CATEGORY:
+            if val is not _constants.CATEGORY_DIGIT:
+                return False
+        elif kind is _constants.LITERAL:
+            if not chr(val).isdecimal():
+                return False
+        elif kind is _constants.RANGE:
+            if not all(chr(c).isdecimal() for c in range(val[0], val[1] + 1)):
+                return False
+        else:  # NEGATE and the rest
+            return False
+    return bool(av)
+
+
 # ---------------------------------------------------------------- prefixes of several characters
 
 # A prefix is a tuple of characters as written in the pattern; ``done`` prefixes are complete

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from classifiers import identifiers, load_rules
+from classifiers.identifiers import extract_identifiers
 from classifiers.latin_view import latin_view
 from classifiers.regex_starts import (
     PREFIX_CHARS,
@@ -48,7 +49,7 @@ def combined() -> list[tuple[re.Pattern[str], list[object]]]:
 
 
 def test_both_alternations_get_a_finder(combined: list) -> None:
-    kinds = {bool(regex.flags & re.I): identifiers._finder(regex, group)
+    kinds = {bool(regex.flags & re.I): identifiers._finder(regex, group)[:2]
              for regex, group in combined}
     assert kinds[True][0] is not None
     assert kinds[False][0] is not None
@@ -64,7 +65,7 @@ def _read(m: re.Match[str], n: int) -> tuple[int, tuple[int, int], tuple[int, in
 @pytest.mark.parametrize("text", TEXTS)
 def test_finder_scan_equals_the_full_scan(text: str, combined: list) -> None:
     for regex, group in combined:
-        find, dispatch = identifiers._finder(regex, group)
+        find, dispatch, _ = identifiers._finder(regex, group)
         if find is None:
             continue
         view = latin_view(text)
@@ -72,7 +73,7 @@ def test_finder_scan_equals_the_full_scan(text: str, combined: list) -> None:
         # every stretch, and every piece of the text that starts and ends at a space
         cuts = [0, *(m.start() for m in re.finditer(" ", text)), len(text)]
         pieces = [(a, b) for a in cuts for b in cuts if a < b]
-        for lo, hi in [(0, len(text)), *stretches, *pieces]:
+        for lo, hi in [(0, len(text)), *((a, b) for a, b, _ in stretches), *pieces]:
             everywhere = [m.span() for m in regex.finditer(text, lo, hi)]
             read = [_read(m, identifiers._alternative(m, len(group)))
                     for m in regex.finditer(text, lo, hi)]
@@ -85,13 +86,62 @@ def test_finder_scan_equals_the_full_scan(text: str, combined: list) -> None:
                     assert [_read(m, n) for n, m in tried] == read
             if "\u0130" not in text[max(0, lo - 1) : hi] and isinstance(find, Finder):
                 assert find.starts(text, lo, hi, view) is not None  # the finder was used
+        _check_after_the_digits(text, regex, group, stretches)
+
+
+def _check_after_the_digits(text: str, regex: re.Pattern[str], group: list,
+                            stretches: list[tuple[int, int, int]]) -> None:
+    """After a stretch's last digit only the patterns ``_finder`` names are tried: the label
+    patterns one by one give the same matches; the case-sensitive alternation (none named)
+    gives those that start before the last digit, and what it found after it adds nothing."""
+    find, dispatch, after = identifiers._finder(regex, group)
+    for lo, hi, last in stretches:
+        view = latin_view(text)
+        if dispatch is not None and isinstance(find, Finder):
+            every = [_read(m, n) for n, m in identifiers._dispatched(
+                text, regex, find, dispatch, len(group), lo, hi, view)]
+            cut = [_read(m, n) for n, m in identifiers._dispatched(
+                text, regex, find, dispatch, len(group), lo, hi, view, last, after)]
+            assert cut == every
+            continue
+        assert not after
+        every = list(identifiers._matches(text, regex, find, lo, hi, view))
+        cut = list(identifiers._matches(text, regex, find, lo, hi, view, last))
+        assert [m.span() for m in cut] == [m.span() for m in every if m.start() < last]
+        for m in every[len(cut):]:
+            n = identifiers._alternative(m, len(group))
+            found: list = []
+            identifiers._take(text, m, group[n], f"v{n}", found)
+            assert found == [], (text, m)
+
+
+def test_patterns_tried_after_the_last_digit(combined: list) -> None:
+    """The label patterns that can match without a digit (their lists can reach digits
+    further on) are tried after a stretch's last digit; no case-sensitive one is (a drawing
+    revision code without digits is not plausible and has no list)."""
+    for regex, group in combined:
+        after = identifiers._finder(regex, group)[2]
+        names = {group[n].id for n in after}
+        if regex.flags & re.I:
+            assert names == {"id.drawing.labelled", "id.drawing.nearby", "id.serial.sample"}
+        else:
+            assert names == set()
+
+
+def test_a_list_after_the_last_digit_is_followed_to_digits_further_on() -> None:
+    """A drawing label after a number, then a list of codes without digits that runs past the
+    stretch into the next one: its coded item with digits is found, as before."""
+    codes = ", ".join(f"A{chr(65 + i % 26)}-B{chr(65 + i % 26)}" for i in range(60))
+    text = f"PO 4500123456 is open. Other drawings {codes}, XY-12345 attached."
+    found = extract_identifiers("", text, load_rules())
+    assert ("drawing", "XY-12345") in {(i.kind, i.value) for i in found}
 
 
 def test_dispatch_keeps_every_pattern_that_matches_at_a_start(combined: list) -> None:
     """At every start the finder gives, each label pattern that matches there is among the
     ones the dispatch tries, also where the stretch ends right after the start."""
     regex, group = next((r, g) for r, g in combined if r.flags & re.I)
-    find, dispatch = identifiers._finder(regex, group)
+    find, dispatch, _ = identifiers._finder(regex, group)
     assert isinstance(find, Finder) and dispatch is not None
     for text in TEXTS:
         view = latin_view(text)
@@ -176,10 +226,10 @@ def _kinds(text: str) -> bytes | None:
     return identifiers._kinds(text, latin_view(text))
 
 
-def _stretches_by_digit_run(text: str) -> list[tuple[int, int]]:
+def _stretches_by_digit_run(text: str) -> list[tuple[int, int, int]]:
     """The definition: one step per digit run (the code finds clusters of runs instead)."""
     behind, ahead = identifiers.LOOK_BEHIND, identifiers.LOOK_AHEAD
-    out: list[tuple[int, int]] = []
+    out: list[tuple[int, int, int]] = []
     lo = last = -1
     for m in re.finditer(r"\d+", text):
         start, end = m.span()
@@ -188,11 +238,11 @@ def _stretches_by_digit_run(text: str) -> list[tuple[int, int]]:
         elif start - behind > last + ahead:
             hi = identifiers._stretch_end(text, last)
             if start - behind > hi:
-                out.append((lo, hi))
+                out.append((lo, hi, last))
                 lo = start - behind
         last = end
     if lo >= 0:
-        out.append((lo, identifiers._stretch_end(text, last)))
+        out.append((lo, identifiers._stretch_end(text, last), last))
     return out
 
 
