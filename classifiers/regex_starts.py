@@ -637,7 +637,11 @@ def _cased_bytes(
     for after, firsts in sorted(groups.items(), key=lambda g: sorted(g[1])):
         first = _class(firsts)
         checks.append(first if "" in after else f"{first}(?={_class(set(after))})")
-    regex = re.compile(f" (?=(?:{'|'.join(checks)}))".encode("latin-1"), re.S)
+    # The first character is consumed, not looked ahead for: the engine then tests the
+    # alternatives' first classes right at each space, without entering a lookahead there
+    # first (a start is the match's start + 1 all the same; a first character is never a
+    # space, so no start is swallowed).
+    regex = re.compile(f" (?:{'|'.join(checks)})".encode("latin-1"), re.S)
     return regex, ByteTable(bytes(byte(chr(c)) for c in range(256)), byte)
 
 
