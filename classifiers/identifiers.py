@@ -414,10 +414,10 @@ def _matches(
     end = min(hi, stop + PREFIX_CHARS)
     starts = find.starts(text, lo, end, view) if find is not None else None
     if starts is None:  # no finder, or "İ" in the stretch: lowering shifts positions
-        for m in regex.finditer(text, lo, hi):
-            if m.start() >= stop:
+        for found in regex.finditer(text, lo, hi):
+            if found.start() >= stop:
                 return
-            yield m
+            yield found
         return
     free = lo
     for pos in starts:

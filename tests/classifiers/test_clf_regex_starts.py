@@ -105,10 +105,10 @@ def _check_after_the_digits(text: str, regex: re.Pattern[str], group: list,
             assert cut == every
             continue
         assert not after
-        every = list(identifiers._matches(text, regex, find, lo, hi, view))
-        cut = list(identifiers._matches(text, regex, find, lo, hi, view, last))
-        assert [m.span() for m in cut] == [m.span() for m in every if m.start() < last]
-        for m in every[len(cut):]:
+        matches = list(identifiers._matches(text, regex, find, lo, hi, view))
+        before = list(identifiers._matches(text, regex, find, lo, hi, view, last))
+        assert [m.span() for m in before] == [m.span() for m in matches if m.start() < last]
+        for m in matches[len(before):]:
             n = identifiers._alternative(m, len(group))
             found: list = []
             identifiers._take(text, m, group[n], f"v{n}", found)
