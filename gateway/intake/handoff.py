@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import queue
 import threading
 import time
@@ -165,7 +164,6 @@ class GroupCommitter:
         self._unrecorded: list[LedgerEntry] = []
         self._writers: set[asyncio.Task[None]] = set()
         self._recorder: asyncio.Task[None] | None = None
-        self._recorded_at = -math.inf  # loop time the last recording transaction began
         # How queueing in the database went: None before the first try. The worker reads
         # these to notice an outage it did not see itself, and its end.
         self.database_answers: bool | None = None
@@ -264,18 +262,10 @@ class GroupCommitter:
         return self._executor
 
     async def _record_batches(self) -> None:
-        """Queue archived entries in the database, at most one transaction per
-        ``RECORD_GATHER_SECONDS``: one transaction for many deliveries costs the SMTP sessions
-        far less interpreter time than one per batch. The window is counted from the previous
-        transaction's start, so a recorder that was idle for a whole window queues at once
-        (gathering then saves no transaction, and the workers see the mail a window sooner),
-        and under load the next window runs while the transaction waits for the database."""
-        loop = asyncio.get_running_loop()
         while self._unrecorded:
-            wait = self._recorded_at + RECORD_GATHER_SECONDS - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._recorded_at = loop.time()
+            # Let entries gather: one database transaction for many deliveries costs the
+            # SMTP sessions far less interpreter time than one per batch (nobody waits on it).
+            await asyncio.sleep(RECORD_GATHER_SECONDS)
             entries, self._unrecorded = self._unrecorded, []
             self.recording = (time.monotonic(), len(entries))
             try:

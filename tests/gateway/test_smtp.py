@@ -25,7 +25,6 @@ from archive import Archive, ArchiveWriteError, LedgerEntry, Receipt, sha256_hex
 from gateway.bootstrap import App
 from gateway.config import CONFIG_NAME
 from gateway.db.models import LedgerReceipt
-from gateway.intake import handoff
 from gateway.intake.handoff import Delivery, GroupCommitter
 from tests.support.filesystems import remount_read_only
 from tests.support.mail import make_message
@@ -492,35 +491,6 @@ def test_committer_starts_a_lone_delivery_at_once_and_groups_those_arriving_mean
     assert ledger_writes == [1, 5]  # those who waited for the first write share the next one
     assert app.recorded == [1, 2, 3, 4, 5, 6]
     assert app.archive.verify().ok
-
-
-def test_committer_records_at_once_when_idle_then_once_per_window(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first recording after a quiet spell waits for no window; one that follows a
-    recording waits what is left of the window since that one began."""
-    app = _Recorded(tmp_path)
-    committer = GroupCommitter(app)  # type: ignore[arg-type]
-    waits: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def sleep(seconds: float) -> None:  # says how long, waits for nothing
-        waits.append(seconds)
-        await real_sleep(0)
-
-    window = 3600.0  # however slow the machine, the second delivery comes within it
-    monkeypatch.setattr(handoff, "RECORD_GATHER_SECONDS", window)
-    monkeypatch.setattr(asyncio, "sleep", sleep)
-
-    async def deliver() -> None:
-        await committer.submit(_delivery(1))
-        await committer.drain()
-        assert (waits, app.recorded) == ([], [1])
-        await committer.submit(_delivery(2))
-        await committer.drain()
-
-    asyncio.run(deliver())
-    assert app.recorded == [1, 2]
-    assert len(waits) == 1 and 0 < waits[0] <= window
 
 
 def test_committer_failure_reaches_every_delivery_of_the_batch(tmp_path: Path) -> None:
