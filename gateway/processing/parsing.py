@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.policy import compat32
 from html.parser import HTMLParser
 from typing import Any, TypeVar
 
@@ -238,19 +239,14 @@ def _parse(raw: bytes, body_type: type[B]) -> tuple[ParsedMessage, B]:
     defects: list[str] = []
     sha = hashlib.sha256(raw).hexdigest()
     msg, parts, nested_too_deep = _parse_structure(raw, defects)
-    headers = _headers(msg, defects)
-    lookup: dict[str, str] = {}
-    for key, value in headers:
-        lookup.setdefault(key.lower(), value)
+    fields = _Fields(msg, defects)
+    headers, lookup = fields.headers, fields.first
     message_id = _first_id(lookup.get("message-id", ""))
     if "message-id" not in lookup:
         defects.append("missing Message-ID")
     elif message_id is None:
         defects.append("unparseable Message-ID")
-    # raw_items: the values as they arrived (8-bit bytes kept as surrogates, not sanitised
-    # into Header objects), which the address parser needs.
-    raw_items: list[tuple[str, str]] = _safe(lambda: list(msg.raw_items())[:MAX_HEADERS], [])
-    senders = _addresses(_raw_field(raw_items, "from", first=True), defects)
+    senders = _addresses(fields.raw_address("from", first=True), defects)
     if not senders:
         defects.append("missing or unparseable From")
     body = body_type(defects)
@@ -263,10 +259,10 @@ def _parse(raw: bytes, body_type: type[B]) -> tuple[ParsedMessage, B]:
         size=len(raw),
         message_id=message_id,
         in_reply_to=tuple(_all_ids(lookup.get("in-reply-to", ""))),
-        references=tuple(_all_ids(" ".join(v for k, v in headers if k.lower() == "references"))),
+        references=tuple(_all_ids(" ".join(fields.references))),
         sender=senders[0] if senders else None,
-        to=tuple(_addresses(_raw_field(raw_items, "to"), defects)),
-        cc=tuple(_addresses(_raw_field(raw_items, "cc"), defects)),
+        to=tuple(_addresses(fields.raw_address("to"), defects)),
+        cc=tuple(_addresses(fields.raw_address("cc"), defects)),
         subject=lookup.get("subject", ""),
         date=_date(lookup.get("date"), defects),
         headers=tuple(headers),
@@ -329,7 +325,7 @@ class _DepthLimitedMessage(email.message.Message):
             for key, value in self.raw_items():
                 lower = key.lower()
                 if lower not in first:
-                    first[lower] = self.policy.header_fetch_parse(key, value)
+                    first[lower] = _fetch(self, key, value)
             self._first = first
         return first
 
@@ -501,12 +497,61 @@ def _report_type(msg: email.message.Message) -> str:
     return str(value or "").lower()
 
 
-def _headers(msg: email.message.Message, defects: list[str]) -> list[tuple[str, str]]:
-    items: list[tuple[str, str]] = _safe(msg.items, [])
-    if len(items) > MAX_HEADERS:
-        defects.append(f"{len(items)} header fields; only the first {MAX_HEADERS} are read")
-    return [(str(name), decode_header_value(value, defects, str(name)))
-            for name, value in items[:MAX_HEADERS]]
+class _Fields:
+    """The header fields of a message, read in one pass over them: each decoded (the first
+    ``MAX_HEADERS``), the first decoded value of each name, every References value, and the
+    raw From, To and Cc values (encoded-words still encoded, 8-bit bytes kept as surrogates,
+    not sanitised into Header objects), which the address parser needs.
+
+    ``parse_message`` read them in five passes (the decoded fields, a lookup of them, the
+    References among them, and the raw fields once for each address field).
+    """
+
+    _ADDRESS_FIELDS = ("from", "to", "cc")
+
+    def __init__(self, msg: email.message.Message, defects: list[str]) -> None:
+        self.headers: list[tuple[str, str]] = []
+        self.first: dict[str, str] = {}
+        self.references: list[str] = []
+        self.raw: dict[str, list[str]] = {}
+        raw_items: list[tuple[str, Any]] = _safe(lambda: list(msg.raw_items()), [])
+        for key, value in raw_items[:MAX_HEADERS]:
+            lower = str(key).lower()
+            if lower in self._ADDRESS_FIELDS:
+                self.raw.setdefault(lower, []).append(str(value))
+        fetched = _safe(lambda: [(key, _fetch(msg, key, value)) for key, value in raw_items],
+                        None)
+        if fetched is None:
+            return
+        if len(fetched) > MAX_HEADERS:
+            defects.append(f"{len(fetched)} header fields; only the first {MAX_HEADERS} are "
+                           "read")
+        for key, value in fetched[:MAX_HEADERS]:
+            name = str(key)
+            text = decode_header_value(value, defects, name)
+            self.headers.append((name, text))
+            lower = name.lower()
+            if lower not in self.first:
+                self.first[lower] = text
+            if lower == "references":
+                self.references.append(text)
+
+    def raw_address(self, name: str, first: bool = False) -> str:
+        """An address field as it stands in the message: the first one, or all joined."""
+        values = self.raw.get(name)
+        if not values:
+            return ""
+        return values[0] if first else ", ".join(values)
+
+
+def _fetch(msg: email.message.Message, name: str, value: Any) -> Any:
+    """A field's value as ``msg.items()`` and ``msg.get`` give it: the policy's
+    ``header_fetch_parse``, which in compat32 wraps only a value holding surrogates (raw
+    8-bit bytes) in a Header; an ASCII string has none, and is returned without the three
+    Python calls of asking."""
+    if type(value) is str and value.isascii() and msg.policy is compat32:
+        return value
+    return msg.policy.header_fetch_parse(name, value)
 
 
 def _first_id(value: str) -> str | None:
@@ -519,14 +564,6 @@ def _first_id(value: str) -> str | None:
 
 def _all_ids(value: str) -> list[str]:
     return list(dict.fromkeys(_ANGLE_ID.findall(value)))
-
-
-def _raw_field(items: list[tuple[str, Any]], name: str, first: bool = False) -> str:
-    """An address field as it stands in the message, encoded-words still encoded."""
-    values = [str(v) for k, v in items if str(k).lower() == name]
-    if not values:
-        return ""
-    return values[0] if first else ", ".join(values)
 
 
 def _addresses(value: str, defects: list[str]) -> list[Address]:
