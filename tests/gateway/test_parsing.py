@@ -345,3 +345,32 @@ def test_parameters_shared_between_messages_are_read_as_the_stdlib_reads_them() 
     assert second.get_params() == stdlib.get_params()
     assert second.get_filename() == stdlib.get_filename() == "café.txt"
     assert second.get_content_charset() == stdlib.get_content_charset() == "iso-8859-1"
+
+
+@pytest.mark.parametrize("header", [
+    b"Content-Type: multipart/mixed; BOUNDARY=\"b1\"; boundary=b2; Report-Type=\"delivery-status\"",
+    b"Content-Type: text/plain; name*=utf-8''caf%C3%A9.txt; name=\"plain.txt\"; charset=",
+    b"Content-Type: text/plain; name*0=\"a\"; name*1=\"b c\"; x=\"\\\"q\\\"\"",
+    b"Content-Disposition: attachment; FileName=\"<r.pdf>\"; filename=other.pdf",
+    b"Content-Type: text/plain; charset=\"\xe9t\xe9\"",
+])
+def test_get_param_answers_as_the_stdlib(header: bytes) -> None:
+    """A part's parameters are looked up in a table shared between messages: each name, in
+    any case, with unquote on and off, must give what the stdlib gives."""
+    import email
+
+    from gateway.processing import mime_boundary
+    from gateway.processing.parsing import _DepthLimitedMessage
+
+    raw = b"Subject: x\r\n" + header + b"\r\n\r\nbody\r\n"
+    ours = mime_boundary.parse_bytes(raw, _DepthLimitedMessage)
+    stdlib = email.message_from_bytes(raw)
+    for field in ("content-type", "Content-Disposition", "x-missing"):
+        for name in ("boundary", "Boundary", "report-type", "name", "charset", "x",
+                     "filename", "missing"):
+            for unquote in (True, False):
+                assert (ours.get_param(name, "-", field, unquote)
+                        == stdlib.get_param(name, "-", field, unquote)), (field, name, unquote)
+    assert ours.get_filename() == stdlib.get_filename()
+    assert ours.get_boundary() == stdlib.get_boundary()
+    assert ours.get_content_charset() == stdlib.get_content_charset()
