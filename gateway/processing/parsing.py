@@ -361,8 +361,10 @@ class _DepthLimitedMessage(email.message.Message):
         self._first = self._declared = self._params = None
 
     def set_raw(self, name: str, value: Any) -> None:
-        self._forget()
-        super().set_raw(name, value)
+        # The stdlib's set_raw is this append; the parser calls it for every header field
+        # of every part, so the two calls of forgetting and then delegating are spared.
+        self._first = self._declared = self._params = None
+        self._headers.append((name, value))  # type: ignore[attr-defined]
 
     def __setitem__(self, name: str, val: Any) -> None:
         self._forget()
