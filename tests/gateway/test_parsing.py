@@ -374,3 +374,30 @@ def test_get_param_answers_as_the_stdlib(header: bytes) -> None:
     assert ours.get_filename() == stdlib.get_filename()
     assert ours.get_boundary() == stdlib.get_boundary()
     assert ours.get_content_charset() == stdlib.get_content_charset()
+
+
+def test_dates_in_the_usual_form_are_read_as_the_stdlib_reads_them() -> None:
+    """A Date in the usual form is read off one match: every variant of it, in range or
+    not, must give what the stdlib's reading gives, the same time in UTC and the same
+    defects (out of range, unparseable)."""
+    from gateway.processing.parsing import _USUAL_DATE, _any_date, _date
+
+    rng = random.Random(17)
+    usual = 0
+    for _ in range(30_000):
+        value = (f"{rng.choice(['Mon, ', 'Fri, ', '', 'Fri,', 'fri, ', 'Xyz, '])}"
+                 f"{rng.choice([1, 9, 11, 28, 29, 30, 31, 0, 32, 39]):0{rng.choice((1, 2))}d} "
+                 f"{rng.choice(['Jan', 'Feb', 'Jun', 'Dec', 'jan', 'Sept'])} "
+                 f"{rng.choice((1970, 2024, 2025, 9999, 1000, 99, 1))} "
+                 f"{rng.choice((0, 9, 23, 24)):02d}:{rng.choice((0, 59, 60)):02d}:"
+                 f"{rng.choice((0, 59, 60, 61)):02d} "
+                 f"{rng.choice('+-')}{rng.choice((0, 1, 5, 12, 14, 23, 24, 99)):02d}"
+                 f"{rng.choice((0, 30, 45, 59, 60, 99)):02d}"
+                 f"{rng.choice(('', ' (UTC)', ' (Central European)', ' (x', ' UTC', '  '))}")
+        usual += _USUAL_DATE.fullmatch(value) is not None
+        ours: list[str] = []
+        stdlib: list[str] = []
+        got, expected = _date(value, ours), _any_date(value, stdlib)
+        assert (got, got and got.tzinfo, ours) == (expected, expected and expected.tzinfo,
+                                                   stdlib), value
+    assert usual > 3_000
