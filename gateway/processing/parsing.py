@@ -717,7 +717,9 @@ def _mailparser_text(raw: bytes, defects: list[str]) -> str:
 def safe_filename(name: str) -> str:
     """An attachment name is only a label: no folders, no control characters, bounded."""
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    if not name.isprintable():  # printable: no character of a C (Other) category to drop
+        name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip(" .")
     return name[:200] or "attachment"
 
 
