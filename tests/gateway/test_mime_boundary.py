@@ -6,6 +6,7 @@ import email
 import email.feedparser
 import itertools
 import re
+from typing import Any
 
 import pytest
 
@@ -169,3 +170,23 @@ def test_a_single_part_parses_as_the_stdlib_parses_it(raw: bytes) -> None:
         _stdlib_parse(raw))
     if single is not None:
         assert _parts(single) == _parts(_stdlib_parse(raw))
+
+
+def _buffered(buffer: Any, pushes: list[str]) -> list[str]:
+    """The lines a line buffer hands out after ``pushes`` and its close."""
+    for data in pushes:
+        buffer.push(data)
+    buffer.close()
+    return list(iter(buffer.readline, ""))
+
+
+@pytest.mark.parametrize("pushes", [
+    ["a\r\nb\nc\rd"], ["a\r", "\nb\n"], ["a", "b\n", "c"], [""], ["", "x\n"], ["\r\r\n\n\r"],
+    ["tail\r"], ["v\x0btab\x0cfeed\x1cfs\n"], ["\x85\u2028\u2029\n\udce9\r\n"],
+    ["one\n", "\x0btwo\r\n", "three"], ["no break at all"],
+])
+def test_the_line_buffer_cuts_lines_as_the_stdlib_buffer_does(pushes: list[str]) -> None:
+    """Lines cut by ``str.splitlines`` only where they are the stdlib StringIO's lines: LF,
+    CRLF and a lone CR, a partial line kept for the next push or the close."""
+    stdlib = vars(email.feedparser)["BufferedSubFile"]()
+    assert _buffered(mime_boundary.BoundaryLines(), pushes) == _buffered(stdlib, pushes)

@@ -345,3 +345,59 @@ def test_parameters_shared_between_messages_are_read_as_the_stdlib_reads_them() 
     assert second.get_params() == stdlib.get_params()
     assert second.get_filename() == stdlib.get_filename() == "café.txt"
     assert second.get_content_charset() == stdlib.get_content_charset() == "iso-8859-1"
+
+
+@pytest.mark.parametrize("header", [
+    b"Content-Type: multipart/mixed; BOUNDARY=\"b1\"; boundary=b2; Report-Type=\"delivery-status\"",
+    b"Content-Type: text/plain; name*=utf-8''caf%C3%A9.txt; name=\"plain.txt\"; charset=",
+    b"Content-Type: text/plain; name*0=\"a\"; name*1=\"b c\"; x=\"\\\"q\\\"\"",
+    b"Content-Disposition: attachment; FileName=\"<r.pdf>\"; filename=other.pdf",
+    b"Content-Type: text/plain; charset=\"\xe9t\xe9\"",
+])
+def test_get_param_answers_as_the_stdlib(header: bytes) -> None:
+    """A part's parameters are looked up in a table shared between messages: each name, in
+    any case, with unquote on and off, must give what the stdlib gives."""
+    import email
+
+    from gateway.processing import mime_boundary
+    from gateway.processing.parsing import _DepthLimitedMessage
+
+    raw = b"Subject: x\r\n" + header + b"\r\n\r\nbody\r\n"
+    ours = mime_boundary.parse_bytes(raw, _DepthLimitedMessage)
+    stdlib = email.message_from_bytes(raw)
+    for field in ("content-type", "Content-Disposition", "x-missing"):
+        for name in ("boundary", "Boundary", "report-type", "name", "charset", "x",
+                     "filename", "missing"):
+            for unquote in (True, False):
+                assert (ours.get_param(name, "-", field, unquote)
+                        == stdlib.get_param(name, "-", field, unquote)), (field, name, unquote)
+    assert ours.get_filename() == stdlib.get_filename()
+    assert ours.get_boundary() == stdlib.get_boundary()
+    assert ours.get_content_charset() == stdlib.get_content_charset()
+
+
+def test_dates_in_the_usual_form_are_read_as_the_stdlib_reads_them() -> None:
+    """A Date in the usual form is read off one match: every variant of it, in range or
+    not, must give what the stdlib's reading gives, the same time in UTC and the same
+    defects (out of range, unparseable)."""
+    from gateway.processing.parsing import _USUAL_DATE, _any_date, _date
+
+    rng = random.Random(17)
+    usual = 0
+    for _ in range(30_000):
+        value = (f"{rng.choice(['Mon, ', 'Fri, ', '', 'Fri,', 'fri, ', 'Xyz, '])}"
+                 f"{rng.choice([1, 9, 11, 28, 29, 30, 31, 0, 32, 39]):0{rng.choice((1, 2))}d} "
+                 f"{rng.choice(['Jan', 'Feb', 'Jun', 'Dec', 'jan', 'Sept'])} "
+                 f"{rng.choice((1970, 2024, 2025, 9999, 1000, 99, 1))} "
+                 f"{rng.choice((0, 9, 23, 24)):02d}:{rng.choice((0, 59, 60)):02d}:"
+                 f"{rng.choice((0, 59, 60, 61)):02d} "
+                 f"{rng.choice('+-')}{rng.choice((0, 1, 5, 12, 14, 23, 24, 99)):02d}"
+                 f"{rng.choice((0, 30, 45, 59, 60, 99)):02d}"
+                 f"{rng.choice(('', ' (UTC)', ' (Central European)', ' (x', ' UTC', '  '))}")
+        usual += _USUAL_DATE.fullmatch(value) is not None
+        ours: list[str] = []
+        stdlib: list[str] = []
+        got, expected = _date(value, ours), _any_date(value, stdlib)
+        assert (got, got and got.tzinfo, ours) == (expected, expected and expected.tzinfo,
+                                                   stdlib), value
+    assert usual > 3_000
