@@ -110,8 +110,20 @@ def negated(text: str, start_char: int, negators: frozenset[str]) -> bool:
     before = text[max(0, start_char - 60) : start_char]
     rest = _CLAUSE_REST.match(before[::-1])
     clause = before[len(before) - rest.end() :] if rest else before
-    words = _WORD.findall(clause.lower().replace(_APOSTROPHE, "'"))[-NEGATION_WINDOW:]
-    return any(w in negators or w.endswith("n't") for w in words)
+    lowered = clause.lower().replace(_APOSTROPHE, "'")
+    # A word is a piece of ``lowered``: without a negator or "n't" anywhere in it, no word
+    # can be one (nine windows in ten), and the word search, the costly part, is skipped.
+    if _negator_pieces(negators).search(lowered) is None:
+        return False
+    words = _WORD.findall(lowered)[-NEGATION_WINDOW:]
+    return not negators.isdisjoint(words) or any(w.endswith("n't") for w in words)
+
+
+@lru_cache(maxsize=32)
+def _negator_pieces(negators: frozenset[str]) -> re.Pattern[str]:
+    """A search for any negator of ``negators``, or "n't", anywhere in a text (inside words
+    too): built once per language's set."""
+    return re.compile("|".join(re.escape(n) for n in sorted(negators | {"n't"})))
 
 
 def conditional(
