@@ -35,6 +35,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from classifiers.lifts import NO_LIFTS, Lifts
@@ -335,6 +336,9 @@ def _phrases(conditionals: frozenset[str]) -> tuple[str, ...]:
     return tuple(f" {c} " for c in sorted(conditionals) if " " in c)
 
 
+_START, _END = itemgetter(1), itemgetter(2)
+
+
 def _resolve_near(
     found: list[tuple[str, int, int]], rules: RuleSet
 ) -> list[tuple[str, int, int]]:
@@ -357,7 +361,11 @@ def _resolve_near(
             if follow:
                 plain.append((rule_id, start, min(follow)))
                 break
-    return sorted(plain, key=lambda m: (m[1], -m[2]))
+    # By start, then longest first, then as found: two stable sorts by one item each (in C,
+    # no Python call a match); the sort by end keeps the order found among equal ends.
+    plain.sort(key=_END, reverse=True)
+    plain.sort(key=_START)
+    return plain
 
 
 def match_message(
