@@ -28,9 +28,9 @@ import functools
 import itertools
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from classifiers.concepts import MIN_COMPOUND_HEAD
 
@@ -493,12 +493,13 @@ class _Positions:
         picked &= numpy.left_shift(1, needed & 7).astype(numpy.uint8)[:, None]
         packed = numpy.packbits(picked, axis=-1, bitorder="little")
         numbers, size = needed.tolist(), packed.shape[1]
+        order: Iterator[Literal["little"]] = itertools.repeat("little")
         single = (
             # Each run as one bytes object (a fixed-width bytes item a run; ``tolist`` drops
             # its trailing zero bytes, the high end of a little-endian int: the same value)
             # instead of a slice of the whole buffer a run.
             dict(zip(numbers, map(int.from_bytes, packed.view(f"S{size}").ravel().tolist(),
-                                  itertools.repeat("little")), strict=True))
+                                  order), strict=True))
             if size else dict.fromkeys(numbers, 0)
         )
         breaks = 0
