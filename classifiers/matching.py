@@ -35,6 +35,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from classifiers.lifts import NO_LIFTS, Lifts
@@ -110,8 +111,20 @@ def negated(text: str, start_char: int, negators: frozenset[str]) -> bool:
     before = text[max(0, start_char - 60) : start_char]
     rest = _CLAUSE_REST.match(before[::-1])
     clause = before[len(before) - rest.end() :] if rest else before
-    words = _WORD.findall(clause.lower().replace(_APOSTROPHE, "'"))[-NEGATION_WINDOW:]
-    return any(w in negators or w.endswith("n't") for w in words)
+    lowered = clause.lower().replace(_APOSTROPHE, "'")
+    # A word is a piece of ``lowered``: without a negator or "n't" anywhere in it, no word
+    # can be one (nine windows in ten), and the word search, the costly part, is skipped.
+    if _negator_pieces(negators).search(lowered) is None:
+        return False
+    words = _WORD.findall(lowered)[-NEGATION_WINDOW:]
+    return not negators.isdisjoint(words) or any(w.endswith("n't") for w in words)
+
+
+@lru_cache(maxsize=32)
+def _negator_pieces(negators: frozenset[str]) -> re.Pattern[str]:
+    """A search for any negator of ``negators``, or "n't", anywhere in a text (inside words
+    too): built once per language's set."""
+    return re.compile("|".join(re.escape(n) for n in sorted(negators | {"n't"})))
 
 
 def conditional(
@@ -323,6 +336,9 @@ def _phrases(conditionals: frozenset[str]) -> tuple[str, ...]:
     return tuple(f" {c} " for c in sorted(conditionals) if " " in c)
 
 
+_START, _END = itemgetter(1), itemgetter(2)
+
+
 def _resolve_near(
     found: list[tuple[str, int, int]], rules: RuleSet
 ) -> list[tuple[str, int, int]]:
@@ -345,7 +361,11 @@ def _resolve_near(
             if follow:
                 plain.append((rule_id, start, min(follow)))
                 break
-    return sorted(plain, key=lambda m: (m[1], -m[2]))
+    # By start, then longest first, then as found: two stable sorts by one item each (in C,
+    # no Python call a match); the sort by end keeps the order found among equal ends.
+    plain.sort(key=_END, reverse=True)
+    plain.sort(key=_START)
+    return plain
 
 
 def match_message(

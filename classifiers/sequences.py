@@ -28,9 +28,9 @@ import functools
 import itertools
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from classifiers.concepts import MIN_COMPOUND_HEAD
 
@@ -492,14 +492,16 @@ class _Positions:
         picked = rows.compress(counted, axis=0).T.take(needed >> 3, axis=0)
         picked &= numpy.left_shift(1, needed & 7).astype(numpy.uint8)[:, None]
         packed = numpy.packbits(picked, axis=-1, bitorder="little")
-        data, size = packed.tobytes(), packed.shape[1]
-        numbers = needed.tolist()
-        single = dict.fromkeys(numbers, 0)
-        if size:
-            single.update(
-                zip(numbers, [int.from_bytes(data[i : i + size], "little")
-                              for i in range(0, len(data), size)], strict=True)
-            )
+        numbers, size = needed.tolist(), packed.shape[1]
+        order: Iterator[Literal["little"]] = itertools.repeat("little")
+        single = (
+            # Each run as one bytes object (a fixed-width bytes item a run; ``tolist`` drops
+            # its trailing zero bytes, the high end of a little-endian int: the same value)
+            # instead of a slice of the whole buffer a run.
+            dict(zip(numbers, map(int.from_bytes, packed.view(f"S{size}").ravel().tolist(),
+                                  order), strict=True))
+            if size else dict.fromkeys(numbers, 0)
+        )
         breaks = 0
         blank = (rows[:, 0] & _BREAK).nonzero()[0]
         self.blank: list[int] = blank.tolist()  # the tokens of blank lines

@@ -110,7 +110,14 @@ def test_attachment_name_is_a_signal() -> None:
 
 @pytest.mark.parametrize(
     ("before", "expected"),
-    [("we do not ", True), ("we don\u2019t ", True), ("no, ", False), ("please ", False)],
+    [
+        ("we do not ", True), ("we don\u2019t ", True), ("no, ", False), ("please ", False),
+        ("we now know nothing, so ", False),  # "no" inside words only: no negator word
+        ("we cannot ", False),  # "not" inside a word that is none
+        ("we have not yet ", True),
+        ("we haven't ", True),
+        ("not that one; ", False),  # the clause ends before the match
+    ],
 )
 def test_negation_looks_at_the_words_before_a_match(before: str, expected: bool) -> None:
     text = before + "cancel line 3"

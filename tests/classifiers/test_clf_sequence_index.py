@@ -41,6 +41,9 @@ def nlp() -> spacy.language.Language:
         ("order quotations", [("order", 0, 2)]),  # a prefix
         ("Lines 12 and 14, then 20", [("two_numbers", 1, 4)]),  # one symbol twice
         ("12 14", [("two_numbers", 0, 2)]),
+        # position runs longer than a byte, zero at their high end (or their low end)
+        ("We order the PO" + " and then" * 20, [("order", 1, 4)]),
+        ("and then " * 20 + "we order the PO", [("order", 41, 44)]),
         ("", []),
     ],
 )
