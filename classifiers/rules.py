@@ -56,6 +56,7 @@ from classifiers.sequences import (
     SequenceRule,
     parse_sequence,
 )
+from classifiers import toml_cache
 from classifiers.token_cache import OneToken
 from classifiers.token_cache import cache_file as token_cache_file
 from classifiers.types import CATEGORIES, IDENTIFIER_KINDS
@@ -416,7 +417,7 @@ def _rel(path: Path) -> str:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
+        return toml_cache.loads(path.read_bytes())  # a parse kept between processes
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RulesError(f"{path}: rule '-': not valid TOML: {exc}") from None
 
