@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from classifiers import affix_cache
 from classifiers.regex_starts import class_chars
 
 if TYPE_CHECKING:
@@ -118,15 +119,10 @@ def _edge_table(
     that change which characters a piece matches."""
     if flags & (re.IGNORECASE | re.MULTILINE | re.VERBOSE):
         return None
-    edges: list[frozenset[str] | None] = []
-    for piece in pieces:
-        try:
-            parsed = sre_parse.parse(piece, flags)
-        except re.error:
-            return None
-        if parsed.state.flags & (re.IGNORECASE | re.MULTILINE | re.VERBOSE):
-            return None  # an inline flag: the characters a piece matches are not as written
-        edges.append(_edge_chars(parsed, last))
+    edges = affix_cache.chars("last" if last else "first", pieces, flags, len(pieces),
+                              lambda: _edges(pieces, flags, last))
+    if edges is None:
+        return None
     keys = {c for e in edges if e is not None for c in e if ord(c) < _TABLE_BELOW}
     compiled: dict[tuple[int, ...], re.Pattern[str] | None] = {}
 
@@ -141,6 +137,21 @@ def _edge_table(
     table = {c: alternation(c) for c in sorted(keys)}
     table[""] = alternation("")  # no piece ends/begins with a character outside ``keys``
     return table
+
+
+def _edges(pieces: tuple[str, ...], flags: int, last: bool) -> list[frozenset[str] | None] | None:
+    """:func:`_edge_chars` of each piece (parsed: kept on disk by :mod:`affix_cache`), or
+    None when a piece cannot be parsed or has an inline flag."""
+    edges: list[frozenset[str] | None] = []
+    for piece in pieces:
+        try:
+            parsed = sre_parse.parse(piece, flags)
+        except re.error:
+            return None
+        if parsed.state.flags & (re.IGNORECASE | re.MULTILINE | re.VERBOSE):
+            return None  # an inline flag: the characters a piece matches are not as written
+        edges.append(_edge_chars(parsed, last))
+    return edges
 
 
 def _suffix_piece(piece: str) -> str:
@@ -344,7 +355,10 @@ _INFIX_SET = 20_000
 @lru_cache(maxsize=32)
 def _infix_needs(pattern: re.Pattern[str]) -> tuple[re.Pattern[str] | None, bool]:
     """(``infix_guard`` of ``pattern``, whether none of its characters is a letter or digit)."""
-    needed = _required_chars(pattern, _INFIX_SET)
+    # The ~6,000 characters enumerated from the parsed pattern: kept on disk (affix_cache).
+    answers = affix_cache.chars("infix", (pattern.pattern,), pattern.flags, 1,
+                                lambda: [_required_chars(pattern, _INFIX_SET)])
+    needed = answers[0] if answers else None
     if not needed:
         return None, False
     return _class_of(needed), not any(c.isalnum() for c in needed)
