@@ -33,6 +33,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from classifiers import toml_cache
 from classifiers.affixes import blank
 from classifiers.concepts import (
     CONCEPTS_FILE,
@@ -56,7 +57,6 @@ from classifiers.sequences import (
     SequenceRule,
     parse_sequence,
 )
-from classifiers import toml_cache
 from classifiers.token_cache import OneToken
 from classifiers.token_cache import cache_file as token_cache_file
 from classifiers.types import CATEGORIES, IDENTIFIER_KINDS
