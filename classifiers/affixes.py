@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from classifiers import affix_cache
 from classifiers.regex_starts import class_chars
 
 if TYPE_CHECKING:
@@ -118,15 +119,10 @@ def _edge_table(
     that change which characters a piece matches."""
     if flags & (re.IGNORECASE | re.MULTILINE | re.VERBOSE):
         return None
-    edges: list[frozenset[str] | None] = []
-    for piece in pieces:
-        try:
-            parsed = sre_parse.parse(piece, flags)
-        except re.error:
-            return None
-        if parsed.state.flags & (re.IGNORECASE | re.MULTILINE | re.VERBOSE):
-            return None  # an inline flag: the characters a piece matches are not as written
-        edges.append(_edge_chars(parsed, last))
+    edges = affix_cache.chars("last" if last else "first", pieces, flags, len(pieces),
+                              lambda: _edges(pieces, flags, last))
+    if edges is None:
+        return None
     keys = {c for e in edges if e is not None for c in e if ord(c) < _TABLE_BELOW}
     compiled: dict[tuple[int, ...], re.Pattern[str] | None] = {}
 
@@ -141,6 +137,21 @@ def _edge_table(
     table = {c: alternation(c) for c in sorted(keys)}
     table[""] = alternation("")  # no piece ends/begins with a character outside ``keys``
     return table
+
+
+def _edges(pieces: tuple[str, ...], flags: int, last: bool) -> list[frozenset[str] | None] | None:
+    """:func:`_edge_chars` of each piece (parsed: kept on disk by :mod:`affix_cache`), or
+    None when a piece cannot be parsed or has an inline flag."""
+    edges: list[frozenset[str] | None] = []
+    for piece in pieces:
+        try:
+            parsed = sre_parse.parse(piece, flags)
+        except re.error:
+            return None
+        if parsed.state.flags & (re.IGNORECASE | re.MULTILINE | re.VERBOSE):
+            return None  # an inline flag: the characters a piece matches are not as written
+        edges.append(_edge_chars(parsed, last))
+    return edges
 
 
 def _suffix_piece(piece: str) -> str:
@@ -344,7 +355,10 @@ _INFIX_SET = 20_000
 @lru_cache(maxsize=32)
 def _infix_needs(pattern: re.Pattern[str]) -> tuple[re.Pattern[str] | None, bool]:
     """(``infix_guard`` of ``pattern``, whether none of its characters is a letter or digit)."""
-    needed = _required_chars(pattern, _INFIX_SET)
+    # The ~6,000 characters enumerated from the parsed pattern: kept on disk (affix_cache).
+    answers = affix_cache.chars("infix", (pattern.pattern,), pattern.flags, 1,
+                                lambda: [_required_chars(pattern, _INFIX_SET)])
+    needed = answers[0] if answers else None
     if not needed:
         return None, False
     return _class_of(needed), not any(c.isalnum() for c in needed)
@@ -407,10 +421,6 @@ def cacheable_rules(rules: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in rules.items() if not (k.isspace() and v == [{ORTH: k}])}
 
 
-# spaCy's registered name of the tokenizer :func:`blank` starts a pipeline with.
-_PLAIN_TOKENIZER = "commgate.tokenizer_without_special_cases.v1"
-
-
 def _plain_tokenizer() -> Any:
     """spaCy's default tokenizer factory (``spacy.Tokenizer.v1`` in spaCy's
     ``language.py``: the same searches and settings, made the same way) without the
@@ -434,6 +444,11 @@ def _plain_tokenizer() -> Any:
     return factory
 
 
+def _vectors(vocab: Any) -> Any:
+    """The empty vectors of a blank pipeline (spaCy's ``spacy.Vectors.v1``, its default)."""
+    return importlib.import_module("spacy.vectors").Vectors(strings=vocab.strings)
+
+
 def blank(lang: str) -> Language:
     """``spacy.blank(lang)`` with :func:`speed_up`'s tokenizer, whose special cases are loaded
     once.
@@ -442,13 +457,17 @@ def blank(lang: str) -> Language:
     load puts every special case's tokens in the vocabulary's memory pool, which frees
     nothing before the vocabulary goes: 3 MB of the first load stayed in every daemon, over
     the 11 languages (Dutch's 4,670 special cases 1.3 MB). The first tokenizer now has none,
-    and the vocabulary ends up with the same strings and lexemes."""
+    and the vocabulary ends up with the same strings and lexemes.
+
+    The language class is made directly with spaCy's default tokenizer and vectors, which is
+    what ``spacy.blank`` ends in: its config (filled, validated, resolved through spaCy's
+    registries, each lookup a walk over the installed packages' entry points) was 0.035 s
+    of CPU a language, 0.35 s of every fork server's start, for a pipeline with no
+    components whose tokenizer is replaced anyway."""
     import spacy  # here: commands that classify nothing do not pay a second for it
 
-    registry: Any = spacy.util.registry
-    if not registry.has("tokenizers", _PLAIN_TOKENIZER):
-        registry.tokenizers.register(_PLAIN_TOKENIZER, func=_plain_tokenizer)
-    nlp = spacy.blank(lang, config={"nlp": {"tokenizer": {"@tokenizers": _PLAIN_TOKENIZER}}})
+    nlp = spacy.util.get_lang_class(lang)(create_tokenizer=_plain_tokenizer(),
+                                          create_vectors=_vectors)
     speed_up(nlp, nlp.Defaults.tokenizer_exceptions)
     return nlp
 

@@ -13,10 +13,11 @@ than three letters are left out ("de", "no", "po" are words in several languages
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+
+from classifiers import toml_cache
 
 # The shipped rules (classifiers.rules.DEFAULT_RULES_DIR; not imported: rules imports language).
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent / "rules"
@@ -58,7 +59,7 @@ def exclusive_words(
     owners: dict[str, set[str]] = {}
     for lang in languages:
         for path in sorted((rules_dir / lang).glob("*.toml")):
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = toml_cache.loads(path.read_bytes())  # the parse read_rules made
             for text in _strings(data):
                 for word in WORD.findall(text.lower()):
                     owners.setdefault(word, set()).add(lang)

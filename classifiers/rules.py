@@ -33,6 +33,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from classifiers import toml_cache
 from classifiers.affixes import blank
 from classifiers.concepts import (
     CONCEPTS_FILE,
@@ -416,7 +417,7 @@ def _rel(path: Path) -> str:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
+        return toml_cache.loads(path.read_bytes())  # a parse kept between processes
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RulesError(f"{path}: rule '-': not valid TOML: {exc}") from None
 

@@ -94,6 +94,12 @@ def test_tokens_are_spacys(lang: str) -> None:
                 for t in fast.make_doc(text)] == expected
 
 
+def _getters(nlp: Any) -> dict[int, tuple[Any, ...]]:
+    """The vocabulary's lexeme attribute getters, a ``functools.partial`` by what it calls."""
+    return {k: (getattr(f, "func", f), getattr(f, "args", ()), getattr(f, "keywords", {}))
+            for k, f in nlp.vocab.lex_attr_getters.items()}
+
+
 @pytest.mark.parametrize("lang", SUPPORTED)
 def test_blank_is_spacy_blank_sped_up(lang: str) -> None:
     """``affixes.blank`` (its first tokenizer without special cases) gives the pipeline that
@@ -105,6 +111,14 @@ def test_blank_is_spacy_blank_sped_up(lang: str) -> None:
     new_tok: Any = new.tokenizer
     assert new_tok.rules == old_tok.rules
     assert sorted(new.vocab.strings) == sorted(old.vocab.strings)
+    # made without spaCy's config, the same vocabulary settings, vectors and batch size
+    assert _getters(new) == _getters(old)
+    assert new.vocab.lookups.tables == old.vocab.lookups.tables
+    assert type(new.vocab.vectors) is type(old.vocab.vectors)
+    assert len(new.vocab.vectors) == len(old.vocab.vectors) == 0
+    assert (new.lang, new.batch_size, new.max_length) == (old.lang, old.batch_size, old.max_length)
+    assert new_tok.faster_heuristics == old_tok.faster_heuristics
+    assert new_tok.max_cache_size == old_tok.max_cache_size
     assert len(new.vocab) == len(old.vocab)
     for name in ("prefix_search", "suffix_search", "infix_finditer", "token_match", "url_match"):
         assert type(getattr(new_tok, name)) is type(getattr(old_tok, name)), name

@@ -406,6 +406,26 @@ def test_the_fork_server_builds_every_language_before_it_forks_a_worker():
     assert matchers.strip("[]") == indexes.strip("[]") == languages.strip("[]")
 
 
+def test_the_preload_leaves_the_collector_on_and_no_cyclic_garbage_frozen():
+    """The preload runs without the cyclic collector (its passes walked the growing heap
+    again and again) and collects what it made once before it freezes it: a worker forked
+    from the server collects as usual, and no garbage of the preload sits among the frozen
+    (a full collection after unfreezing finds none)."""
+    code = ("import gc\n"
+            "collected = []\n"
+            "gc.callbacks.append(lambda phase, info: phase == 'stop' and collected.append("
+            "info['generation']))\n"
+            "import gateway.daemon.worker_preload\n"
+            "frozen = gc.get_freeze_count()\n"
+            "gc.unfreeze()\n"
+            "print(gc.isenabled(), frozen > 100_000, collected[-1:], gc.collect())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    enabled, froze, last_pass, garbage = done.stdout.split()
+    assert (enabled, froze, garbage) == ("True", "True", "0")
+    assert last_pass == "[0]"  # the preload's one pass, over what it made
+
+
 def test_an_imports_fork_server_builds_english_and_the_languages_of_its_sample(tmp_path):
     """``commgate ingest``'s sample decides which languages its fork server builds: an import
     in German does not wait for the other nine."""
