@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import email.feedparser
 import email.message
+import io
 import re
 from collections.abc import Callable, Iterator
 from email.policy import compat32
@@ -137,6 +138,9 @@ _BufferedSubFile: Any = vars(email.feedparser).get("BufferedSubFile", object)
 # Line breaks of str.splitlines that StringIO(newline="") does not break lines at (it breaks
 # at LF, CRLF and CR, as splitlines does too).
 _SPLITLINES_ONLY = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+# The shortcut of ``push`` reads the stdlib's partial line as the StringIO it is in the Python
+# versions it was checked on; where the buffer keeps it otherwise, the stdlib's push runs.
+_PARTIAL_IS_STRINGIO = isinstance(getattr(_BufferedSubFile(), "_partial", None), io.StringIO)
 
 
 class BoundaryLines(_BufferedSubFile):  # type: ignore[misc]
@@ -157,7 +161,8 @@ class BoundaryLines(_BufferedSubFile):  # type: ignore[misc]
         earlier push and ``data`` holds none of the line breaks only ``splitlines`` knows.
         The StringIO copied the message into a UCS-4 buffer and built each line back out of
         it, a tenth of the instructions of parsing a multipart mail."""
-        if self._partial.tell() or any(brk in data for brk in _SPLITLINES_ONLY):
+        if (not _PARTIAL_IS_STRINGIO or self._partial.tell()
+                or any(brk in data for brk in _SPLITLINES_ONLY)):
             super().push(data)
             return
         parts = data.splitlines(True)
