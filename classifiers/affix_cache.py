@@ -23,18 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
-from classifiers.lemma_cache import CACHE_ENV, cache_dir, replace_file
+from classifiers.lemma_cache import cache_dir, read_checked, write_checked
 
-log = logging.getLogger(__name__)
-_FORMAT = 1  # bump when the file's layout or the meaning of an answer changes
-_DIGEST = 64  # hex characters of the payload's SHA-256 on the file's first line
-_unusable: set[Path] = set()  # folders this process failed to write (logged once)
+_FORMAT = 2  # bump when the file's layout or the meaning of an answer changes
 
 # The characters of one piece (a set), or None: unknown, as ``affixes`` answers.
 Chars = frozenset[str] | None
@@ -83,12 +79,8 @@ def cache_file(kind: str, pieces: Sequence[str], flags: int) -> Path | None:
 def _read(path: Path, count: int) -> tuple[Answers] | None:
     """(the answers,) the file holds, or None if it is missing, unreadable, corrupt or not
     ``count`` answers of the shape this module writes."""
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return None
-    head, _, payload = raw.partition(b"\n")
-    if head != hashlib.sha256(payload).hexdigest().encode():
+    payload = read_checked(path)
+    if payload is None:
         return None
     try:
         data = json.loads(payload)
@@ -111,12 +103,4 @@ def _write(path: Path, answers: Answers) -> None:
         None if a is None else "".join(sorted(a)) for a in answers
     ]
     payload = json.dumps({"format": _FORMAT, "answers": listed}).encode()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        replace_file(path, lambda fh: fh.write(
-            hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload))
-    except OSError as exc:
-        if path.parent not in _unusable:
-            _unusable.add(path.parent)
-            log.warning("affix cache %s not writable (%s); set %s to a writable folder",
-                        path.parent, exc.strerror or exc, CACHE_ENV)
+    write_checked(path, payload, "affix cache")

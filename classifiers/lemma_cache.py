@@ -126,6 +126,36 @@ def replace_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
+# Folders a checked cache file could not be written to, each logged once.
+_unwritable: set[Path] = set()
+_CHECK = 32  # bytes of the payload's SHA-256 at the start of a checked cache file
+
+
+def read_checked(path: Path) -> bytes | None:
+    """The payload of a file :func:`write_checked` wrote, or None if it is missing, unreadable,
+    truncated or altered (its SHA-256 no longer matches): such a file is recomputed, never
+    trusted."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    payload = raw[_CHECK:]
+    return payload if hashlib.sha256(payload).digest() == raw[:_CHECK] else None
+
+
+def write_checked(path: Path, payload: bytes, what: str) -> None:
+    """Keep ``payload`` in ``path`` behind its SHA-256, in one rename; a folder that cannot be
+    written costs the cache, never a result, and is logged once as ``what``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(path, lambda fh: fh.write(hashlib.sha256(payload).digest() + payload))
+    except OSError as exc:
+        if path.parent not in _unwritable:
+            _unwritable.add(path.parent)
+            log.warning("%s %s not writable (%s); set %s to a writable folder",
+                        what, path.parent, exc.strerror or exc, CACHE_ENV)
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold ``path``'s lock file (made with its folder if need be) until the block ends."""

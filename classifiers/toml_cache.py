@@ -18,18 +18,14 @@ never a result.
 from __future__ import annotations
 
 import hashlib
-import logging
 import marshal
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from classifiers.lemma_cache import CACHE_ENV, cache_dir, replace_file
+from classifiers.lemma_cache import cache_dir, read_checked, write_checked
 
-log = logging.getLogger(__name__)
 _FORMAT = 1  # bump when the file's layout changes
-_DIGEST = 32  # bytes of the payload's SHA-256 at the start of a cache file
-_unusable: set[Path] = set()  # folders this process failed to write (logged once)
 
 
 def loads(data: bytes) -> dict[str, Any]:
@@ -56,12 +52,8 @@ def cache_file(data: bytes) -> Path | None:
 
 def _read(path: Path) -> dict[str, Any] | None:
     """The parse the file holds, or None if it is missing, unreadable or not what we write."""
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return None
-    payload = raw[_DIGEST:]
-    if hashlib.sha256(payload).digest() != raw[:_DIGEST]:
+    payload = read_checked(path)
+    if payload is None:
         return None
     try:
         parsed = marshal.loads(payload)
@@ -71,17 +63,10 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _write(path: Path, parsed: dict[str, Any]) -> None:
-    """Keep ``parsed`` in ``path``; a parse marshal cannot hold (TOML's dates and times) or a
-    folder that cannot be written is left uncached."""
+    """Keep ``parsed`` in ``path``; a parse marshal cannot hold (TOML's dates and times) is
+    left uncached."""
     try:
         payload = marshal.dumps(parsed)
     except ValueError:
         return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        replace_file(path, lambda fh: fh.write(hashlib.sha256(payload).digest() + payload))
-    except OSError as exc:
-        if path.parent not in _unusable:
-            _unusable.add(path.parent)
-            log.warning("rule file cache %s not writable (%s); set %s to a writable folder",
-                        path.parent, exc.strerror or exc, CACHE_ENV)
+    write_checked(path, payload, "rule file cache")

@@ -84,13 +84,13 @@ def test_a_broken_file_is_computed_again_and_replaced(folder: Path, damage: str)
     path = affix_cache.cache_file("last", PIECES, 0)
     assert path is not None and expected is not None
     good = path.read_bytes()
-    head, _, payload = good.partition(b"\n")
-    short = json.dumps({"format": 1, "answers": ["%"]}).encode()
+    head, payload = good[:32], good[32:]  # the payload's SHA-256, then the payload
+    short = json.dumps({"format": affix_cache._FORMAT, "answers": ["%"]}).encode()
     path.write_bytes({
         "truncated": good[:-5],
-        "tampered": head + b"\n" + payload.replace(b'"%"', b'"x"'),
+        "tampered": head + payload.replace(b'"%"', b'"x"'),
         "foreign": b"{}",
-        "short": affix_cache.hashlib.sha256(short).hexdigest().encode() + b"\n" + short,
+        "short": affix_cache.hashlib.sha256(short).digest() + short,
     }[damage])
     assert affix_cache.chars("last", PIECES, 0, len(PIECES), compute) == expected
     assert computed == [1, 1]
